@@ -1,0 +1,1 @@
+"""Logging, redaction, settings and build information shared by every component."""

@@ -1,0 +1,111 @@
+"""Reading settings from environment variables, with one-line errors.
+
+The controller and the web app take their configuration from the environment
+only. Every read goes through these functions so that a bad value stops
+start-up with one line naming the variable, and so that a test can find every
+variable the code reads and compare the list with
+``docs/reference/configuration.md``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+
+
+class ConfigError(ValueError):
+    """A setting's value is invalid; the message names the variable."""
+
+    def __init__(self, variable: str, value: str | None, problem: str) -> None:
+        self.variable = variable
+        self.value = value
+        self.problem = problem
+        shown = "" if value is None else f" (got {value!r})"
+        super().__init__(f"invalid {variable}: {problem}{shown}")
+
+
+def env_str(environ: Mapping[str, str], name: str, default: str) -> str:
+    """Return the variable's value, or ``default`` when it is unset or blank."""
+    value = environ.get(name, "").strip()
+    return value or default
+
+
+def env_int(
+    environ: Mapping[str, str],
+    name: str,
+    default: int,
+    *,
+    minimum: int | None = None,
+    maximum: int | None = None,
+) -> int:
+    """Return the variable as a whole number within ``[minimum, maximum]``."""
+    raw = environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw, 10)
+    except ValueError:
+        raise ConfigError(name, raw, "must be a whole number") from None
+    _check_range(name, raw, value, minimum, maximum)
+    return value
+
+
+def env_float(
+    environ: Mapping[str, str],
+    name: str,
+    default: float,
+    *,
+    minimum: float | None = None,
+    maximum: float | None = None,
+) -> float:
+    """Return the variable as a finite number within ``[minimum, maximum]``."""
+    raw = environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(name, raw, "must be a number") from None
+    if not math.isfinite(value):
+        raise ConfigError(name, raw, "must be a finite number")
+    _check_range(name, raw, value, minimum, maximum)
+    return value
+
+
+_TRUE = frozenset({"true", "1", "yes", "on"})
+_FALSE = frozenset({"false", "0", "no", "off"})
+
+
+def env_bool(environ: Mapping[str, str], name: str, default: bool) -> bool:
+    """Return the variable as a boolean (``true/false``, ``1/0``, ``yes/no``, ``on/off``)."""
+    raw = environ.get(name, "").strip()
+    if not raw:
+        return default
+    lowered = raw.lower()
+    if lowered in _TRUE:
+        return True
+    if lowered in _FALSE:
+        return False
+    raise ConfigError(name, raw, "must be true or false")
+
+
+def env_choice(
+    environ: Mapping[str, str], name: str, default: str, choices: tuple[str, ...]
+) -> str:
+    """Return the variable's value, which must be one of ``choices`` (case-insensitive)."""
+    raw = environ.get(name, "").strip()
+    if not raw:
+        return default
+    for choice in choices:
+        if raw.lower() == choice.lower():
+            return choice
+    raise ConfigError(name, raw, f"must be one of {', '.join(choices)}")
+
+
+def _check_range(
+    name: str, raw: str, value: float, minimum: float | None, maximum: float | None
+) -> None:
+    if minimum is not None and value < minimum:
+        raise ConfigError(name, raw, f"must be at least {minimum}")
+    if maximum is not None and value > maximum:
+        raise ConfigError(name, raw, f"must be at most {maximum}")

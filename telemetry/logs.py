@@ -1,0 +1,115 @@
+"""JSON log lines on stdout, one object per line, with credentials redacted.
+
+Every line carries ``ts`` (RFC 3339 UTC with microseconds), ``level``,
+``logger`` and ``msg``, and ``error`` when an exception is attached. Structured
+fields passed as ``extra={"fields": {...}}`` are added as further keys; they
+never replace the four fixed ones. Message, exception text and string field
+values go through :func:`telemetry.redaction.redact` before serialisation.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import traceback
+from datetime import UTC, datetime
+from typing import IO, Any
+
+from telemetry.config import ConfigError
+from telemetry.redaction import redact
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+_FIXED_KEYS = frozenset({"ts", "level", "logger", "msg", "error"})
+
+# Handlers installed by configure_logging carry this attribute, so a second
+# call replaces them instead of doubling every line.
+_OWNED = "_shipshape_handler"
+
+
+def parse_log_level(value: str, variable: str = "LOG_LEVEL") -> int:
+    """Return the :mod:`logging` level for a ``LOG_LEVEL`` value.
+
+    Args:
+        value: The level's name; case and surrounding blanks are ignored.
+        variable: The variable's name, for the error message.
+
+    Raises:
+        ConfigError: When the value is not one of :data:`LOG_LEVELS`.
+    """
+    name = value.strip().upper()
+    if name not in LOG_LEVELS:
+        raise ConfigError(variable, value, f"must be one of {', '.join(LOG_LEVELS)}")
+    return logging.getLevelName(name)
+
+
+def format_timestamp(epoch_seconds: float) -> str:
+    """Format seconds since the epoch as RFC 3339 UTC with microseconds."""
+    moment = datetime.fromtimestamp(epoch_seconds, tz=UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _redact_value(value: Any) -> Any:
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {key: _redact_value(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_redact_value(item) for item in value]
+    return value
+
+
+class JsonFormatter(logging.Formatter):
+    """Formats a record as one JSON object on one line, redacted."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        """Return the record as a JSON line (without the trailing newline)."""
+        line: dict[str, Any] = {
+            "ts": format_timestamp(record.created),
+            "level": record.levelname,
+            "logger": record.name,
+            "msg": redact(record.getMessage()),
+        }
+        error = self._error_text(record)
+        if error:
+            line["error"] = redact(error)
+        fields = getattr(record, "fields", None)
+        if isinstance(fields, dict):
+            for key, value in fields.items():
+                if key not in _FIXED_KEYS:
+                    line[key] = _redact_value(value)
+        return json.dumps(line, ensure_ascii=False, default=str, separators=(",", ":"))
+
+    @staticmethod
+    def _error_text(record: logging.LogRecord) -> str | None:
+        if record.exc_info and record.exc_info[0] is not None:
+            return "".join(traceback.format_exception(*record.exc_info)).rstrip()
+        if record.exc_text:
+            return record.exc_text
+        return None
+
+
+def configure_logging(level: str | int = "INFO", stream: IO[str] | None = None) -> logging.Handler:
+    """Send every log record of the process to ``stream`` as JSON lines.
+
+    Replaces handlers this function installed before, so calling it twice does
+    not duplicate lines. Other handlers on the root logger are left in place.
+
+    Args:
+        level: A level name (validated like ``LOG_LEVEL``) or a logging level number.
+        stream: Where lines go; standard output when omitted.
+
+    Returns:
+        The installed handler.
+    """
+    numeric = parse_log_level(level) if isinstance(level, str) else level
+    handler = logging.StreamHandler(stream if stream is not None else sys.stdout)
+    handler.setFormatter(JsonFormatter())
+    setattr(handler, _OWNED, True)
+    root = logging.getLogger()
+    for existing in list(root.handlers):
+        if getattr(existing, _OWNED, False):
+            root.removeHandler(existing)
+    root.addHandler(handler)
+    root.setLevel(numeric)
+    return handler

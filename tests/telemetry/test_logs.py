@@ -1,0 +1,98 @@
+"""JSON log lines: fixed keys, timestamps, levels, redaction of messages and errors."""
+
+import io
+import json
+import logging
+import re
+
+import pytest
+
+from telemetry.config import ConfigError
+from telemetry.logs import configure_logging, parse_log_level
+
+TS = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$")
+
+
+@pytest.fixture
+def stream():
+    buffer = io.StringIO()
+    handler = configure_logging("DEBUG", stream=buffer)
+    yield buffer
+    logging.getLogger().removeHandler(handler)
+
+
+def lines(buffer):
+    return [json.loads(line) for line in buffer.getvalue().splitlines()]
+
+
+def test_each_record_is_one_json_object_with_the_fixed_keys(stream):
+    logging.getLogger("reloader.watch").info("watch started for %s", "configmaps")
+    (line,) = lines(stream)
+    assert set(line) == {"ts", "level", "logger", "msg"}
+    assert TS.match(line["ts"])
+    assert line["level"] == "INFO"
+    assert line["logger"] == "reloader.watch"
+    assert line["msg"] == "watch started for configmaps"
+
+
+def test_message_and_exception_text_are_redacted(stream):
+    log = logging.getLogger("t")
+    try:
+        raise RuntimeError("login failed password=hunter2")
+    except RuntimeError:
+        log.exception("request with token=abc123 failed")
+    (line,) = lines(stream)
+    assert line["msg"] == "request with token=[REDACTED] failed"
+    assert "hunter2" not in line["error"]
+    assert "RuntimeError: login failed password=[REDACTED]" in line["error"]
+    assert "\n" not in stream.getvalue().rstrip("\n")
+
+
+def test_structured_fields_are_added_redacted_and_cannot_replace_fixed_keys(stream):
+    logging.getLogger("web").info(
+        "request",
+        extra={"fields": {"status": 200, "query": "api_key=k", "msg": "spoof", "level": "X"}},
+    )
+    (line,) = lines(stream)
+    assert line["status"] == 200
+    assert line["query"] == "api_key=[REDACTED]"
+    assert line["msg"] == "request"
+    assert line["level"] == "INFO"
+
+
+def test_level_filters_records():
+    buffer = io.StringIO()
+    handler = configure_logging("WARNING", stream=buffer)
+    try:
+        logging.getLogger("t").info("hidden")
+        logging.getLogger("t").warning("shown")
+    finally:
+        logging.getLogger().removeHandler(handler)
+    assert [line["msg"] for line in lines(buffer)] == ["shown"]
+
+
+def test_configuring_twice_does_not_duplicate_lines():
+    first, second = io.StringIO(), io.StringIO()
+    configure_logging("INFO", stream=first)
+    handler = configure_logging("INFO", stream=second)
+    try:
+        logging.getLogger("t").info("once")
+    finally:
+        logging.getLogger().removeHandler(handler)
+    assert first.getvalue() == ""
+    assert len(lines(second)) == 1
+
+
+@pytest.mark.parametrize(
+    ("value", "level"),
+    [("DEBUG", 10), ("info", 20), (" WARNING ", 30), ("Error", 40), ("CRITICAL", 50)],
+)
+def test_log_level_accepts_the_five_names(value, level):
+    assert parse_log_level(value) == level
+
+
+@pytest.mark.parametrize("value", ["", "TRACE", "WARN", "verbose", "10"])
+def test_log_level_rejects_anything_else_naming_the_variable(value):
+    with pytest.raises(ConfigError) as caught:
+        parse_log_level(value)
+    assert str(caught.value).startswith("invalid LOG_LEVEL: must be one of DEBUG, INFO")

@@ -1,0 +1,92 @@
+"""The runbook's redaction policy, over real-looking log text."""
+
+import pytest
+
+from telemetry.redaction import REDACTED, redact
+
+JWT = "eyJhbGciOiJSUzI1NiIsImtpZCI6IjEifQ.eyJzdWIiOiJzeXN0ZW0ifQ.c2lnbmF0dXJl"
+
+REDACTED_CASES = [
+    # key=value and key: value, every sensitive key of the policy
+    ("token=abc123", f"token={REDACTED}"),
+    ("password=hunter2 user=bob", f"password={REDACTED} user=bob"),
+    ("secret: s3cr3t-value", f"secret: {REDACTED}"),
+    ("api_key=AKIA1234567890", f"api_key={REDACTED}"),
+    ("authorization=xyz", f"authorization={REDACTED}"),
+    # prefixed and differently spelled keys
+    ("DB_PASSWORD=pa55w0rd", f"DB_PASSWORD={REDACTED}"),
+    ("client_secret=deadbeef", f"client_secret={REDACTED}"),
+    ("X-Api-Key: 0123456789abcdef", f"X-Api-Key: {REDACTED}"),
+    ("apikey=zzz", f"apikey={REDACTED}"),
+    ("refresh_token = r-123", f"refresh_token = {REDACTED}"),
+    ("PASSWORD=Upper", f"PASSWORD={REDACTED}"),
+    # quoted values, JSON and Python reprs
+    ('{"password": "hunter two"}', f'{{"password": "{REDACTED}"}}'),
+    ("{'token': 'abc def'}", f"{{'token': '{REDACTED}'}}"),
+    ('config {"api_key":"k-1","region":"eu"}', f'config {{"api_key":"{REDACTED}","region":"eu"}}'),
+    # authorization headers keep their scheme
+    ("Authorization: Bearer " + JWT, f"Authorization: Bearer {REDACTED}"),
+    ("authorization: Basic dXNlcjpwYXNz", f"authorization: Basic {REDACTED}"),
+    # bearer tokens on their own
+    ("calling API with Bearer " + JWT + " failed", f"calling API with Bearer {REDACTED} failed"),
+    ("header bearer abc.def-ghi_123", f"header bearer {REDACTED}"),
+    # URL query credentials
+    (
+        "GET /callback?access_token=ya29.a0Af&state=ok",
+        f"GET /callback?access_token={REDACTED}&state=ok",
+    ),
+    ("https://api.example.com/v1?token=t0k3n", f"https://api.example.com/v1?token={REDACTED}"),
+    ("/x?a=1&api_key=k3y&b=2", f"/x?a=1&api_key={REDACTED}&b=2"),
+    ("/login?user=bob&password=letmein", f"/login?user=bob&password={REDACTED}"),
+    # credentials in a URL's userinfo
+    (
+        "connecting to postgresql://app:pw-123@db.internal:5432/journal",
+        f"connecting to postgresql://app:{REDACTED}@db.internal:5432/journal",
+    ),
+    # several in one line
+    (
+        "token=a password=b secret=c",
+        f"token={REDACTED} password={REDACTED} secret={REDACTED}",
+    ),
+    # in an exception's text
+    (
+        "ApiException: (401) HTTP headers: {'Authorization': 'Bearer abc123456'}",
+        f"ApiException: (401) HTTP headers: {{'Authorization': '{REDACTED}'}}",
+    ),
+]
+
+UNTOUCHED = [
+    "Hello, world!",
+    "password reset email sent to user 42",
+    "max_tokens=512 temperature=0.2",
+    "token_count=5",
+    "secret_name=helloworld-tls",
+    "tokens: 17",
+    "secrets: 3 mounted",
+    "the bearer of bad news",
+    "Bearer",
+    "GET /healthz 200 0.4ms",
+    "/search?q=token&page=2",
+    "configmap/helloworld-config-test changed keys: MESSAGE",
+    "data_hash=sha256:3f2a9c",
+    "https://prod.helloworld.shipshape.example.com/",
+    "postgresql://db.internal:5432/journal",
+    "",
+    f"already {REDACTED} here",
+    "token=" + REDACTED,
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), REDACTED_CASES)
+def test_credentials_are_redacted(text, expected):
+    assert redact(text) == expected
+
+
+@pytest.mark.parametrize("text", UNTOUCHED)
+def test_text_without_credentials_is_untouched(text):
+    assert redact(text) == text
+
+
+@pytest.mark.parametrize(("text", "expected"), REDACTED_CASES)
+def test_redaction_is_idempotent(text, expected):
+    assert redact(redact(text)) == expected
