@@ -37,7 +37,7 @@ fmt: $(STAMP)
 
 # Benchmarks print their figures; they never fail on a slow machine.
 bench: $(STAMP)
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest tests/bench -s -p no:cacheprovider -o testpaths=tests/bench $(PYTEST_ARGS)
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest tests/bench -s -o python_files="bench_*.py" $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache build *.egg-info
