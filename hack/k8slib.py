@@ -12,7 +12,7 @@ import argparse
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -157,7 +157,7 @@ def report(script: str, problems: list[str], ok_message: str) -> int:
     return 0
 
 
-def run(script: str, main_fn: Any) -> None:
+def run(script: str, main_fn: Callable[[], int]) -> None:
     """Run a validator's main, turning ``ValidationError`` into one line and exit 1."""
     try:
         code = main_fn()

@@ -16,6 +16,8 @@ import pytest
 import yaml
 
 REPO = Path(__file__).resolve().parents[2]
+#: The runbook's apply order, written out here rather than imported from
+#: hack/k8slib.py so the tests hold the validators to the runbook.
 APPLIED = (
     "k8s/namespace",
     "k8s/istio-ingress",
