@@ -110,6 +110,9 @@ class ApiHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "kubeapi-test"
     timeout = 120
+    # Headers and body go out in separate writes: without TCP_NODELAY, Nagle's
+    # algorithm and the client's delayed ACK add 40 ms to every keep-alive request.
+    disable_nagle_algorithm = True
     server: ApiHTTPServer
 
     # --- plumbing -------------------------------------------------------------------------
