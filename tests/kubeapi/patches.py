@@ -64,7 +64,10 @@ _MERGE_KEYS: tuple[tuple[tuple[str, ...], str], ...] = (
 # Lists of scalars that merge as sets (`patchStrategy:"merge"` on a []string).
 _MERGED_SCALAR_LISTS = frozenset({"finalizers"})
 
-_DIRECTIVE_PREFIXES = ("$setElementOrder/", "$deleteFromPrimitiveList/")
+# Maps a kind replaces wholesale (`patchStrategy:"replace"`), by kind and path.
+_REPLACED_MAPS: dict[str, frozenset[tuple[str, ...]]] = {
+    "PodDisruptionBudget": frozenset({("spec", "selector")}),
+}
 
 
 def _merge_key(path: tuple[str, ...]) -> str | None:
@@ -76,7 +79,9 @@ def _merge_key(path: tuple[str, ...]) -> str | None:
     return None
 
 
-def strategic_merge_patch(target: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
+def strategic_merge_patch(
+    target: dict[str, Any], patch: dict[str, Any], kind: str = ""
+) -> dict[str, Any]:
     """Return `target` with a strategic merge patch applied (inputs untouched).
 
     Supports what `kubectl` and controllers send for the built-in kinds: lists
@@ -86,18 +91,29 @@ def strategic_merge_patch(target: dict[str, Any], patch: dict[str, Any]) -> dict
     `$deleteFromPrimitiveList/<list>`. Other lists are replaced, as for types
     without a patch strategy.
 
+    Args:
+        target: The object.
+        patch: The patch.
+        kind: The object's kind, for the maps it replaces instead of merging.
+
     Raises:
         PatchError: The patch is not an object or uses an unknown directive.
     """
     if not isinstance(patch, dict):
         raise PatchError("strategic merge patch must be a JSON object", code=400)
-    return _smp_map(copy.deepcopy(target) if isinstance(target, dict) else {}, patch, ())
+    replaced = _REPLACED_MAPS.get(kind, frozenset())
+    return _smp_map(copy.deepcopy(target) if isinstance(target, dict) else {}, patch, (), replaced)
 
 
 def _smp_map(
-    target: dict[str, Any], patch: dict[str, Any], path: tuple[str, ...]
+    target: dict[str, Any],
+    patch: dict[str, Any],
+    path: tuple[str, ...],
+    replaced: frozenset[tuple[str, ...]] = frozenset(),
 ) -> dict[str, Any]:
     directive = patch.get("$patch")
+    if path in replaced:
+        directive = "replace"
     if directive == "replace":
         return {k: copy.deepcopy(v) for k, v in patch.items() if k != "$patch"}
     if directive not in (None, "merge"):
@@ -123,7 +139,7 @@ def _smp_map(
                 target.pop(key, None)
             else:
                 target[key] = _smp_map(
-                    current if isinstance(current, dict) else {}, value, (*path, key)
+                    current if isinstance(current, dict) else {}, value, (*path, key), replaced
                 )
         elif isinstance(value, list):
             target[key] = _smp_list(current, value, (*path, key))

@@ -30,7 +30,17 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
-DEFAULT_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
+# A cluster's own namespaces, plus those of the platform whose custom kinds are
+# pre-installed (Istio, cert-manager, the Prometheus operator).
+DEFAULT_NAMESPACES = (
+    "default",
+    "kube-system",
+    "kube-public",
+    "kube-node-lease",
+    "istio-system",
+    "cert-manager",
+    "monitoring",
+)
 SERVER_ACTOR = "server"
 
 

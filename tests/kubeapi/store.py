@@ -980,7 +980,7 @@ def apply_patch(rtype: ResourceType, obj: Obj, content_type: str, patch: Any) ->
                         "application/apply-patch+yaml",
                     ],
                 )
-            return strategic_merge_patch(obj, patch)
+            return strategic_merge_patch(obj, patch, rtype.kind)
         if content_type == "application/json-patch+json":
             return json_patch(obj, patch)
     except PatchError as err:

@@ -69,6 +69,10 @@ def test_strategic_merge_directives():
         "labels"] == {}  # fmt: skip
     with pytest.raises(PatchError):
         strategic_merge_patch(POD, {"spec": {"containers": [{"image": "no-name"}]}})
+    pdb = {"spec": {"selector": {"matchLabels": {"app": "web", "old": "x"}}}}
+    patch = {"spec": {"selector": {"matchLabels": {"app": "web"}}}}
+    assert strategic_merge_patch(pdb, patch, "PodDisruptionBudget") == patch
+    assert strategic_merge_patch(pdb, patch, "Deployment") == pdb
 
 
 def test_json_patch_operations_and_failures():
