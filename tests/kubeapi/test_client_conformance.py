@@ -350,10 +350,16 @@ def test_deployment_rolls_out_and_keeps_template_revisions(kubeapi_server, api, 
         "roll", ns,
         {"spec": {"template": {"metadata": {"annotations": {"shipshape.io/config-hash": "abc"}}}}},
     )  # fmt: skip
-    status = apps.read_namespaced_deployment("roll", ns).status
-    assert status.observed_generation == 2 and not status.updated_replicas
     done = kubeapi_server.wait_for_rollout("roll", ns)
     assert done["status"]["updatedReplicas"] == done["status"]["availableReplicas"] == 2
+    # On the way, the status observed generation 2 before any replica was updated.
+    statuses = [
+        e.obj.get("status", {})
+        for e in kubeapi_server.events("deployments", ns)
+        if e.obj.get("status", {}).get("observedGeneration") == 2
+    ]
+    assert statuses[0].get("updatedReplicas", 0) == 0
+    assert statuses[-1]["updatedReplicas"] == 2
     assert done["metadata"]["annotations"]["deployment.kubernetes.io/revision"] == "2"
     revisions = kubeapi_server.revisions("roll", ns)
     assert [r.number for r in revisions] == [1, 2]
