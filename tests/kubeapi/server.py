@@ -138,6 +138,7 @@ class KubeApiServer:
         if self._tls:
             context = self._make_tls_context()
         self._httpd = ApiHTTPServer(("127.0.0.1", self._port), self, context)
+        self._seed_kubernetes_service()
         self.rollouts.start()
         self._thread = threading.Thread(
             target=self._httpd.serve_forever,
@@ -147,6 +148,24 @@ class KubeApiServer:
         )
         self._thread.start()
         return self
+
+    def _seed_kubernetes_service(self) -> None:
+        """Add `default/kubernetes` (Service and Endpoints), as every cluster has."""
+        if self.get("namespaces", "default") is None:
+            return
+        port = {"name": "https", "port": 443, "protocol": "TCP", "targetPort": self.port}
+        self.apply({
+            "apiVersion": "v1", "kind": "Service",
+            "metadata": {"name": "kubernetes", "namespace": "default",
+                         "labels": {"component": "apiserver", "provider": "kubernetes"}},
+            "spec": {"clusterIP": "10.96.0.1", "ports": [port]},
+        })  # fmt: skip
+        self.apply({
+            "apiVersion": "v1", "kind": "Endpoints",
+            "metadata": {"name": "kubernetes", "namespace": "default"},
+            "subsets": [{"addresses": [{"ip": "127.0.0.1"}],
+                         "ports": [{"name": "https", "port": self.port, "protocol": "TCP"}]}],
+        })  # fmt: skip
 
     def _make_tls_context(self) -> ssl.SSLContext:
         import trustme

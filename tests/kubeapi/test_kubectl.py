@@ -332,3 +332,11 @@ def test_rbac_denials_are_403_and_visible_to_auth_can_i(
         "auth", "can-i", "patch", "deployments", "--as", "controller-0", check=False
     )
     assert impersonated.stdout.split()[0] == "no"
+
+
+def test_the_cluster_has_its_kubernetes_service(kubectl: Kubectl, kubeapi_server: KubeApiServer):
+    ip = kubectl("-n", "default", "get", "svc", "kubernetes", "-o", "jsonpath={.spec.clusterIP}")
+    assert ip.stdout == "10.96.0.1"
+    port = kubectl("-n", "default", "get", "endpoints", "kubernetes",
+                   "-o", "jsonpath={.subsets[*].ports[*].port}")  # fmt: skip
+    assert port.stdout == str(kubeapi_server.port)
