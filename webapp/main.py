@@ -25,6 +25,7 @@ from prometheus_client import (
 from telemetry import buildinfo
 from telemetry.config import ConfigError
 from telemetry.logs import configure_logging
+from telemetry.throttle import Throttle
 from telemetry.tracing import setup_tracing
 from webapp.app import create_app
 from webapp.readiness import Readiness
@@ -32,6 +33,7 @@ from webapp.server import WebServer
 from webapp.settings import load_settings
 
 EXIT_USAGE = 2
+QUEUE_WARNING_INTERVAL_SECONDS = 10.0
 _log = logging.getLogger("webapp")
 
 
@@ -53,6 +55,9 @@ def run(environ: Mapping[str, str]) -> int:
     logging.logThreads = False
     logging.logProcesses = False
     logging.logMultiprocessing = False
+    # waitress warns once per request queued behind busy threads; at saturation
+    # that is a line per request. Once every few seconds says as much.
+    logging.getLogger("waitress.queue").addFilter(Throttle(QUEUE_WARNING_INTERVAL_SECONDS))
 
     # The *_created series double the output and no query here uses them.
     disable_created_metrics()
