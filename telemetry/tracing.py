@@ -268,8 +268,15 @@ def setup_tracing(
     }
     if environment:
         attributes["deployment.environment.name"] = environment
-    provider = TracerProvider(resource=Resource.create(attributes))
-    provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=settings.traces_url)))
+    try:
+        provider = TracerProvider(resource=Resource.create(attributes))
+        exporter = OTLPSpanExporter(endpoint=settings.traces_url)
+        provider.add_span_processor(BatchSpanProcessor(exporter))
+    except Exception:
+        # Tracing is an aid, not a dependency: a set-up the SDK rejects (its own
+        # OTEL_* variables) is logged, and the service runs on without it.
+        log.exception("tracing could not be started; running without tracing")
+        return None
     log.info(
         "tracing enabled",
         extra={"fields": {"endpoint": settings.traces_url, "service": settings.service_name}},

@@ -95,7 +95,8 @@ class RequestObserver:
     ) -> None:
         """Record the request's metrics, write its access line, end its span."""
         context = req.context
-        elapsed = self._clock() - context.started
+        started = getattr(context, "started", None)
+        elapsed = 0.0 if started is None else self._clock() - started
         status = resp.status_code
         method = req.method
         method_label = method if method in KNOWN_METHODS else OTHER

@@ -164,3 +164,14 @@ def test_lines_logged_inside_a_span_carry_its_ids(receiver, tracing):
     assert inside["span_id"] == received.span_id
     assert inside["k"] == "v"
     assert "trace_id" not in outside
+
+
+def test_a_set_up_the_sdk_rejects_is_logged_and_tracing_stays_off(monkeypatch, caplog):
+    # The SDK reads its own batch-processor variables and refuses this one.
+    monkeypatch.setenv("OTEL_BSP_MAX_QUEUE_SIZE", "-5")
+    with caplog.at_level(logging.ERROR, logger="telemetry.tracing"):
+        started = setup_tracing(TracingSettings(enabled=True), service_version="1")
+    assert started is None
+    (record,) = caplog.records
+    assert record.getMessage() == "tracing could not be started; running without tracing"
+    assert "max_queue_size" in str(record.exc_info[1])
