@@ -263,8 +263,6 @@ class Projector:
         self._last_closed: _Term | None = None
         # actor -> (its superseded epoch, newer leader, newer epoch, since when)
         self._stale: dict[str, tuple[int | None, str, int | None, str]] = {}
-        # actor -> ts of its latest record written under an epoch
-        self._last_seen: dict[str, str] = {}
         self._anomalies: list[dict[str, Any]] = []
         self._handlers = {
             k.CONTROLLER_STARTED: self._controller_started,
@@ -675,17 +673,9 @@ class Projector:
             # A newer epoch supersedes the open term: its holder is stale from now.
             self._close(other, ts, seq, "superseded")
             self._stale[other.actor] = (other.epoch, actor, epoch, ts)
-            seen_ts = max(other.start, self._last_seen.get(other.actor, other.start))
-            gap = _seconds(ts) - _seconds(seen_ts)
-            if how == "acquired" and gap > self._leaderless:
-                self._anomaly(
-                    "leaderless_gap",
-                    row,
-                    source,
-                    f"no leader for {gap:.1f} s: {other.actor} (epoch {other.epoch}) was last "
-                    f"heard from at {seen_ts}, {actor} acquired epoch {epoch} at {ts}",
-                    gap_seconds=round(gap, 6),
-                )
+            # No leaderless gap is judged here: an idle leader renews its Lease
+            # without writing records, so its last record does not say when
+            # it stopped leading.
         if not self._open_terms and self._last_closed is not None and how != "inferred":
             last = self._last_closed
             consecutive = epoch is None or last.epoch is None or epoch == last.epoch + 1
@@ -737,7 +727,6 @@ class Projector:
     def _leader_activity(
         self, row: Sequence[Any], source: int, actor: str, epoch: int, kind: str
     ) -> None:
-        self._last_seen[actor] = row[_TS]
         stale = self._stale.get(actor)
         if stale is not None and kind in _LEADER_ACTIONS:
             stale_epoch, newer, newer_epoch, since = stale

@@ -660,9 +660,9 @@ class Journal:
             conditions.append(records.c.seq <= upper)
         query = (
             select(*columns)
-            .where(records.c.seq > bindparam("after"), *conditions)
+            .where(records.c.seq > bindparam("after", value=0), *conditions)
             .order_by(records.c.seq)
-            .limit(bindparam("size"))
+            .limit(bindparam("size", value=1))
         )
         fetch = self._page_fetcher(query)
         remaining = limit
@@ -693,7 +693,9 @@ class Journal:
                     return connection.execute(query, {"after": after, "size": size}).all()
 
             return fetch_generic
-        compiled = query.compile(dialect=self._engine.dialect)
+        compiled = query.compile(
+            dialect=self._engine.dialect, compile_kwargs={"render_postcompile": True}
+        )
         sql, names, params = compiled.string, compiled.positiontup or [], dict(compiled.params)
 
         def fetch_sqlite(after: int, size: int) -> Sequence[Any]:

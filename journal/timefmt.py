@@ -84,7 +84,7 @@ def parse_time(text: str, now: datetime) -> datetime:
         try:
             return now.astimezone(UTC) - timedelta(seconds=seconds)
         except OverflowError:
-            raise ValueError(f"{text!r} reaches back before year 1") from None
+            raise ValueError(f"invalid time {text!r}: reaches back before year 1") from None
     match = _RFC3339.fullmatch(value)
     if match is None:
         raise ValueError(f"invalid time {text!r}: expected {TIME_HELP}")

@@ -115,13 +115,19 @@ def verify(journal: Journal) -> VerifyResult:
             # A gap is only allowed where retention removed records and left
             # a tombstone naming the last removed seq and hash.
             anchor = _tombstone(journal)
-            if anchor is None or anchor[0] != seq - 1:
-                missing = f"{prev_seq + 1}" if seq == prev_seq + 2 else f"{prev_seq + 1}..{seq - 1}"
+            covered = anchor is not None and prev_seq <= anchor[0] < seq
+            if not covered or anchor is None or anchor[0] != seq - 1:
+                start = anchor[0] + 1 if covered and anchor is not None else prev_seq + 1
+                missing = f"{start}" if start == seq - 1 else f"{start}..{seq - 1}"
+                after = (
+                    f"the records vacuumed through seq {start - 1}"
+                    if covered
+                    else (f"seq {prev_seq}" if prev_seq else "the start of the journal")
+                )
                 return failed(
-                    prev_seq + 1,
-                    f"record(s) {missing} missing: seq {seq} follows "
-                    + (f"seq {prev_seq}" if prev_seq else "the start of the journal")
-                    + " and no journal.vacuumed tombstone accounts for the gap",
+                    start,
+                    f"record(s) {missing} missing: seq {seq} follows {after} "
+                    "and no journal.vacuumed tombstone accounts for the gap",
                 )
             vacuumed = anchor[0]
             if prev != anchor[1]:
