@@ -10,6 +10,15 @@ from journal import ReplayReport
 TEXT_RESTART_LIMIT = 20
 
 
+def _retries(count: int) -> str:
+    return f", {count} {'retry' if count == 1 else 'retries'}"
+
+
+def _edge(edge: dict[str, Any]) -> str:
+    where = f" of {edge['journal']}" if "journal" in edge else ""
+    return f"seq {edge['seq']}{where} ({edge['ts']})"
+
+
 def _seconds(value: float | None) -> str:
     return "-" if value is None else f"{value:.3f} s"
 
@@ -23,10 +32,7 @@ def render_replay(report: ReplayReport, check: dict[str, Any] | None = None) -> 
     if first is None:
         lines.append("Events: 0 (no records in the window)")
     else:
-        lines.append(
-            f"Events: {data['events']}, seq {first['seq']} ({first['ts']}) "
-            f"to seq {last['seq']} ({last['ts']})"
-        )
+        lines.append(f"Events: {data['events']}, {_edge(first)} to {_edge(last)}")
     thresholds = data["thresholds"]
     lines.append(
         f"Restart SLO: {thresholds['slo_seconds']:g} s (DEBOUNCE_SECONDS "
@@ -61,7 +67,7 @@ def render_replay(report: ReplayReport, check: dict[str, Any] | None = None) -> 
             f" <- configmap/{entry['configmap'] or '?'}: {entry['outcome']}"
             + (f" at seq {entry['outcome_seq']}" if entry["outcome_seq"] else "")
             + ("" if entry["latency_seconds"] is None else f", {entry['latency_seconds']:.3f} s")
-            + (f", {entry['retries']} retries" if entry["retries"] else "")
+            + (_retries(entry["retries"]) if entry["retries"] else "")
             + (f", rollout {entry['rollout']}" if entry["rollout"] else "")
         )
     latency = data["restart_latency_seconds"]

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Iterator, Sequence
+from itertools import repeat
 from typing import TYPE_CHECKING, Any
 
-from journal.store import row_to_record
+from journal.store import PAGE_SIZE, row_to_record
 
 if TYPE_CHECKING:
     from journal.filters import Filters
@@ -21,16 +22,19 @@ if TYPE_CHECKING:
 
 
 def merged_rows(
-    journals: Sequence[Journal], filters: Filters, columns: Sequence[Any]
+    journals: Sequence[Journal],
+    filters: Filters,
+    columns: Sequence[Any],
+    *,
+    page_size: int = PAGE_SIZE,
 ) -> Iterator[tuple[int, Sequence[Any]]]:
     """Stream ``(journal index, row)`` merged by time; ``columns`` must be (seq, ts, ...)."""
     if len(journals) == 1:
-        for row in journals[0].scan(filters, columns=columns):
-            yield 0, row
+        yield from zip(repeat(0), journals[0].scan(filters, columns=columns, page_size=page_size))
         return
 
     def tagged(index: int, journal: Journal) -> Iterator[tuple[str, int, Sequence[Any]]]:
-        for row in journal.scan(filters, columns=columns):
+        for row in journal.scan(filters, columns=columns, page_size=page_size):
             yield row[1], index, row
 
     streams = [tagged(index, journal) for index, journal in enumerate(journals)]
