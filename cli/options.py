@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 import click
 
-from journal import DEFAULT_BUSY_TIMEOUT, DEFAULT_URL, JOURNAL_URL_VARIABLE
+from journal import DEFAULT_BUSY_TIMEOUT, DEFAULT_URL
 from journal.formats import FORMATS
 from journal.timefmt import TIME_HELP, parse_time, utc_now
 from telemetry.config import ConfigError, env_str
@@ -26,7 +26,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 def default_journal() -> str:
     """Return ``JOURNAL_URL``, or the default journal in the working directory."""
-    return env_str(os.environ, JOURNAL_URL_VARIABLE, DEFAULT_URL)
+    return env_str(os.environ, "JOURNAL_URL", DEFAULT_URL)
 
 
 def cli_actor() -> str:

@@ -34,10 +34,18 @@ The API the controller and the CLI use::
 
 Operations on an open journal, one module each: :func:`verify`, :func:`replay`
 (projections, several journals merged by time), :func:`run_check` with
-:func:`load_model` (the ``replay --check`` hook), :class:`Tail` and :func:`follow` (``tail [-f]``),
-:func:`vacuum` (retention with a tombstone), :func:`snapshot` (``backup``),
-:func:`export_dr_drill`, :func:`stats`. The record format, canonical form and
-anomaly types are described in ``docs/journal.md``.
+:func:`load_model` (the ``replay --check`` hook), :class:`Tail` and
+:func:`follow` (``tail [-f]``), :func:`vacuum` (retention with a tombstone),
+:func:`snapshot` (``backup``), :func:`export_dr_drill`, :func:`stats`.
+
+The ``replay --check`` hook: a decision model is a function
+``check(records: Iterable[Record]) -> Iterable[difference]`` named
+``MODULE:FUNCTION`` (default ``reloader.core.replay:check``); each difference
+has ``seq`` (int) and ``message`` (str), optionally ``correlation_id``,
+``recorded`` and ``expected``, as attributes or dict keys.
+
+The record format, canonical form and anomaly types are described in
+``docs/journal.md``.
 """
 
 from __future__ import annotations

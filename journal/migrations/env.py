@@ -13,7 +13,7 @@ import os
 
 from alembic import context
 
-from journal.database import DEFAULT_URL, JOURNAL_URL_VARIABLE, open_engine, resolve
+from journal.database import DEFAULT_URL, open_engine, resolve
 from journal.models import Base
 from journal.schema import VERSION_TABLE
 from telemetry.config import env_str
@@ -35,7 +35,7 @@ def _configure(**kwargs: object) -> None:
 
 def _target() -> str:
     named = context.get_x_argument(as_dictionary=True).get("journal")
-    return named or env_str(os.environ, JOURNAL_URL_VARIABLE, DEFAULT_URL)
+    return named or env_str(os.environ, "JOURNAL_URL", DEFAULT_URL)
 
 
 def run_migrations_offline() -> None:
