@@ -296,11 +296,7 @@ def replay_command(
             else None
         )
     if output == "json":
-        document = report.to_json()
-        if checked is not None:
-            document["check"] = checked
-        json.dump(document, sys.stdout, ensure_ascii=False, indent=2)
-        _write("\n")
+        report.write_json(sys.stdout, extra={"check": checked} if checked is not None else None)
     else:
         _write(render_replay(report, checked))
     if checked is not None and checked["differences"]:

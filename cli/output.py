@@ -25,7 +25,7 @@ def _seconds(value: float | None) -> str:
 
 def render_replay(report: ReplayReport, check: dict[str, Any] | None = None) -> str:
     """Return the text form of ``replay``."""
-    data = report.to_json()
+    data = report.to_json(restarts=False)
     window = data["window"]
     lines = [f"Journal(s): {', '.join(data['journals'])}"]
     first, last = window["first"], window["last"]
@@ -56,9 +56,9 @@ def render_replay(report: ReplayReport, check: dict[str, Any] | None = None) -> 
                 else ""
             )
         )
-    restarts = data["restarts"]
+    restarts = report.restarts
     lines += ["", f"Restarts: {len(restarts)}"]
-    shown = restarts[-TEXT_RESTART_LIMIT:]
+    shown = [entry.to_json() for entry in restarts[-TEXT_RESTART_LIMIT:]]
     if len(restarts) > len(shown):
         lines.append(f"  ... {len(restarts) - len(shown)} earlier (all are in -o json)")
     for entry in shown:

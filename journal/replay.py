@@ -46,10 +46,10 @@ from __future__ import annotations
 import json
 import math
 from array import array
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from journal import kinds as k
 from journal.filters import Filters
@@ -195,6 +195,81 @@ class _Term:
         }
 
 
+@dataclass(slots=True)
+class RestartEntry:
+    """One planned (or, when the window starts late, patched) restart.
+
+    Slots, not a dict: a replay may hold hundreds of thousands of them.
+    """
+
+    seq: int
+    ts: str
+    namespace: str | None
+    deployment: str
+    configmap: str | None
+    correlation_id: str | None
+    data_hash: str | None
+    actor: str
+    leader_epoch: int | None
+    journal: str | None = None
+    change: _Change | None = None
+    change_seq: int | None = None
+    outcome: str = "pending"
+    outcome_seq: int | None = None
+    patched_ts: str | None = None
+    latency_seconds: float | None = None
+    retries: int = 0
+    rollout: str | None = None
+    rollout_seq: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """Return the restart as an object of ``replay -o json``'s ``restarts``."""
+        entry = {
+            "seq": self.seq,
+            "ts": self.ts,
+            "namespace": self.namespace,
+            "deployment": self.deployment,
+            "configmap": self.configmap,
+            "correlation_id": self.correlation_id,
+            "data_hash": self.data_hash,
+            "actor": self.actor,
+            "leader_epoch": self.leader_epoch,
+            "change_seq": self.change_seq,
+            "outcome": self.outcome,
+            "outcome_seq": self.outcome_seq,
+            "patched_ts": self.patched_ts,
+            "latency_seconds": self.latency_seconds,
+            "retries": self.retries,
+            "rollout": self.rollout,
+            "rollout_seq": self.rollout_seq,
+        }
+        if self.journal is not None:
+            entry["journal"] = self.journal
+        return entry
+
+
+class _JsonStream(list):  # type: ignore[type-arg]
+    """A list that json's encoder walks lazily: items are converted as written.
+
+    ``json.dump`` with an indent uses the pure-Python encoder, which takes
+    ``len()`` and iterates; each restart becomes a dict only while it is
+    written, so the output never holds them all at once.
+    """
+
+    def __init__(self, items: Sequence[RestartEntry]) -> None:
+        super().__init__()
+        self._items = items
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __bool__(self) -> bool:
+        return bool(self._items)
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:  # type: ignore[override]
+        return (item.to_json() for item in self._items)
+
+
 @dataclass
 class ReplayReport:
     """The result of :func:`replay`; :meth:`to_json` is ``replay -o json``."""
@@ -206,15 +281,20 @@ class ReplayReport:
     last: dict[str, Any] | None
     kinds: dict[str, int]
     configmaps: dict[str, dict[str, Any]]
-    restarts: list[dict[str, Any]]
+    restarts: list[RestartEntry]
     latency: dict[str, Any]
     leader_terms: list[dict[str, Any]]
     anomalies: list[dict[str, Any]]
     thresholds: dict[str, float]
 
-    def to_json(self) -> dict[str, Any]:
-        """Return the report as the ``replay -o json`` object."""
-        return {
+    def to_json(self, *, restarts: bool = True) -> dict[str, Any]:
+        """Return the report as the ``replay -o json`` object.
+
+        Args:
+            restarts: Include ``restarts`` as a list of objects (``False``
+                leaves them out, for callers that only summarise them).
+        """
+        document = {
             "journals": self.journals,
             "window": {
                 "since": self.filters.since_text,
@@ -227,11 +307,30 @@ class ReplayReport:
             "events": self.events,
             "kinds": self.kinds,
             "configmaps": self.configmaps,
-            "restarts": self.restarts,
+            "restarts": [entry.to_json() for entry in self.restarts] if restarts else None,
             "restart_latency_seconds": self.latency,
             "leader_terms": self.leader_terms,
             "anomalies": self.anomalies,
         }
+        if not restarts:
+            del document["restarts"]
+        return document
+
+    def write_json(self, stream: IO[str], extra: dict[str, Any] | None = None) -> None:
+        """Write the ``replay -o json`` document, converting restarts one at a time.
+
+        Args:
+            stream: Where to write.
+            extra: Further top-level keys (``check``), written last.
+        """
+        document = {**self.to_json(restarts=False), **(extra or {})}
+        ordered: dict[str, Any] = {}
+        for key, value in document.items():
+            ordered[key] = value
+            if key == "configmaps":
+                ordered["restarts"] = _JsonStream(self.restarts)
+        json.dump(ordered, stream, ensure_ascii=False, indent=2)
+        stream.write("\n")
 
 
 class Projector:
@@ -262,8 +361,8 @@ class Projector:
         self._configmaps: dict[tuple[str | None, str], _ConfigMap] = {}
         self._by_object: dict[str, _ConfigMap] = {}
         self._corr_cm: dict[tuple[int, str], _ConfigMap] = {}
-        self._inflight: dict[tuple[int, str, str], dict[str, Any]] = {}
-        self._awaiting_rollout: dict[tuple[int, str, str], dict[str, Any]] = {}
+        self._inflight: dict[tuple[int, str, str], RestartEntry] = {}
+        self._awaiting_rollout: dict[tuple[int, str, str], RestartEntry] = {}
         self._restarts: list[dict[str, Any]] = []
         self._latencies = array("d")
         self._terms: list[_Term] = []
@@ -424,18 +523,18 @@ class Projector:
         # recording their outcome.
         actor = row[_ACTOR]
         for key, entry in list(self._inflight.items()):
-            if key[0] == source and entry["actor"] == actor:
+            if key[0] == source and entry.actor == actor:
                 del self._inflight[key]
-                entry["outcome"] = "abandoned"
+                entry.outcome = "abandoned"
                 self._anomaly_at(
                     "planned_without_outcome",
-                    entry["seq"],
-                    entry["ts"],
+                    entry.seq,
+                    entry.ts,
                     source,
-                    f"restart of deployment/{entry['deployment']} planned at seq {entry['seq']} "
+                    f"restart of deployment/{entry.deployment} planned at seq {entry.seq} "
                     f"has no outcome: {actor} restarted at seq {row[_SEQ]}",
                     actor=actor,
-                    correlation_id=entry["correlation_id"],
+                    correlation_id=entry.correlation_id,
                 )
                 self._restore_pending(entry)
 
@@ -518,33 +617,38 @@ class Projector:
                     f"restart of deployment/{deployment} planned for data hash "
                     f"{target_hash[:12]} of configmap/{cm.name}, which it already has",
                 )
-        entry: dict[str, Any] = {
-            "seq": row[_SEQ],
-            "ts": row[_TS],
-            "namespace": row[_NS],
-            "deployment": deployment,
-            "configmap": None if cm is None else cm.name,
-            "correlation_id": row[_CORR],
-            "data_hash": target_hash,
-            "actor": row[_ACTOR],
-            "leader_epoch": row[_EPOCH],
-            "change_seq": None if change is None else change.seq,
-            "outcome": "pending",
-            "outcome_seq": None,
-            "patched_ts": None,
-            "latency_seconds": None,
-            "retries": 0,
-            "rollout": None,
-        }
-        if len(self._journals) > 1:
-            entry["journal"] = self._journals[source]
+        entry = self._entry(row, source, deployment, cm=cm, target_hash=target_hash, change=change)
         self._restarts.append(entry)
-        entry["_change"] = change
         self._inflight[(source, row[_CORR] or f"#{row[_SEQ]}", deployment)] = entry
+
+    def _entry(
+        self,
+        row: Sequence[Any],
+        source: int,
+        deployment: str,
+        *,
+        cm: _ConfigMap | None,
+        target_hash: str | None,
+        change: _Change | None,
+    ) -> RestartEntry:
+        return RestartEntry(
+            seq=row[_SEQ],
+            ts=row[_TS],
+            namespace=row[_NS],
+            deployment=deployment,
+            configmap=None if cm is None else cm.name,
+            correlation_id=row[_CORR],
+            data_hash=target_hash,
+            actor=row[_ACTOR],
+            leader_epoch=row[_EPOCH],
+            journal=self._journals[source] if len(self._journals) > 1 else None,
+            change=change,
+            change_seq=None if change is None else change.seq,
+        )
 
     def _take_inflight(
         self, row: Sequence[Any], source: int, deployment: str
-    ) -> dict[str, Any] | None:
+    ) -> RestartEntry | None:
         corr = row[_CORR]
         if corr is not None:
             entry = self._inflight.pop((source, corr, deployment), None)
@@ -567,35 +671,23 @@ class Projector:
             change = None
             if cm is not None and cm.pending is not None:
                 change, cm.pending = cm.pending, None
-            entry = {
-                "seq": row[_SEQ],
-                "ts": row[_TS],
-                "namespace": row[_NS],
-                "deployment": deployment,
-                "configmap": None if cm is None else cm.name,
-                "correlation_id": row[_CORR],
-                "data_hash": data.get("data_hash"),
-                "actor": row[_ACTOR],
-                "leader_epoch": row[_EPOCH],
-                "change_seq": None if change is None else change.seq,
-                "outcome": "pending",
-                "outcome_seq": None,
-                "patched_ts": None,
-                "latency_seconds": None,
-                "retries": 0,
-                "rollout": None,
-                "_change": change,
-            }
-            if len(self._journals) > 1:
-                entry["journal"] = self._journals[source]
+            target_hash = data.get("data_hash")
+            entry = self._entry(
+                row,
+                source,
+                deployment,
+                cm=cm,
+                target_hash=target_hash if isinstance(target_hash, str) else None,
+                change=change,
+            )
             self._restarts.append(entry)
-        entry["outcome"] = "patched"
-        entry["outcome_seq"] = row[_SEQ]
-        entry["patched_ts"] = row[_TS]
-        change = entry.pop("_change", None)
+        entry.outcome = "patched"
+        entry.outcome_seq = row[_SEQ]
+        entry.patched_ts = row[_TS]
+        change, entry.change = entry.change, None
         if change is not None:
             latency = round(_seconds(row[_TS]) - _seconds(change.ts), 6)
-            entry["latency_seconds"] = latency
+            entry.latency_seconds = latency
             self._latencies.append(latency)
             if latency > self.slo_seconds:
                 self._anomaly(
@@ -614,7 +706,7 @@ class Projector:
                 "deployment": deployment,
                 "correlation_id": row[_CORR],
             }
-            target = entry.get("data_hash") or cm.data_hash
+            target = entry.data_hash or cm.data_hash
             if isinstance(target, str):
                 cm.settled[deployment] = target
         self._awaiting_rollout[(source, row[_CORR] or "", deployment)] = entry
@@ -624,13 +716,13 @@ class Projector:
         corr = row[_CORR]
         entry = self._inflight.get((source, corr, deployment)) if corr is not None else None
         if entry is not None:
-            entry["retries"] += 1
+            entry.retries += 1
 
-    def _restore_pending(self, entry: dict[str, Any]) -> None:
-        change = entry.pop("_change", None)
-        if change is None or entry["configmap"] is None:
+    def _restore_pending(self, entry: RestartEntry) -> None:
+        change, entry.change = entry.change, None
+        if change is None or entry.configmap is None:
             return
-        cm = self._configmaps.get((entry["namespace"], entry["configmap"]))
+        cm = self._configmaps.get((entry.namespace, entry.configmap))
         if cm is not None and cm.pending is None:
             cm.pending = change
 
@@ -640,7 +732,7 @@ class Projector:
     def _dropped(self, row: Sequence[Any], source: int) -> None:
         entry = self._ended_without_patch(row, source, "dropped")
         reason = _data(row).get("reason")
-        target = _name(row[_OBJ]) or (entry["deployment"] if entry else "?")
+        target = _name(row[_OBJ]) or (entry.deployment if entry else "?")
         self._anomaly(
             "dropped_restart",
             row,
@@ -651,13 +743,13 @@ class Projector:
 
     def _ended_without_patch(
         self, row: Sequence[Any], source: int, outcome: str
-    ) -> dict[str, Any] | None:
+    ) -> RestartEntry | None:
         deployment = _name(row[_OBJ]) or "?"
         entry = self._take_inflight(row, source, deployment)
         if entry is None:
             return None
-        entry["outcome"] = outcome
-        entry["outcome_seq"] = row[_SEQ]
+        entry.outcome = outcome
+        entry.outcome_seq = row[_SEQ]
         # The change is still not rolled out: it is pending again, and the
         # level-triggered resync should restart it later.
         self._restore_pending(entry)
@@ -668,8 +760,8 @@ class Projector:
         entry = self._awaiting_rollout.pop((source, row[_CORR] or "", deployment), None)
         result = "completed" if row[_KIND] == k.ROLLOUT_COMPLETED else "timeout"
         if entry is not None:
-            entry["rollout"] = result
-            entry["rollout_seq"] = row[_SEQ]
+            entry.rollout = result
+            entry.rollout_seq = row[_SEQ]
         if row[_CORR] is not None:
             self._corr_cm.pop((source, row[_CORR]), None)
         if result == "timeout":
@@ -800,19 +892,19 @@ class Projector:
         slo = self.slo_seconds
         if end_seconds is not None:
             for entry in self._inflight.values():
-                age = end_seconds - _seconds(entry["ts"])
+                age = end_seconds - _seconds(entry.ts)
                 if age > slo:
-                    entry["outcome"] = "none"
-                    source = self._journals.index(entry["journal"]) if "journal" in entry else 0
+                    entry.outcome = "none"
+                    source = self._journals.index(entry.journal) if entry.journal else 0
                     self._anomaly_at(
                         "planned_without_outcome",
-                        entry["seq"],
-                        entry["ts"],
+                        entry.seq,
+                        entry.ts,
                         source,
-                        f"restart of deployment/{entry['deployment']} planned at seq "
-                        f"{entry['seq']} has no outcome {age:.0f} s later",
-                        actor=entry["actor"],
-                        correlation_id=entry["correlation_id"],
+                        f"restart of deployment/{entry.deployment} planned at seq "
+                        f"{entry.seq} has no outcome {age:.0f} s later",
+                        actor=entry.actor,
+                        correlation_id=entry.correlation_id,
                     )
         configmaps: dict[str, dict[str, Any]] = {}
         for (namespace, name), cm in self._configmaps.items():
@@ -834,7 +926,7 @@ class Projector:
             key = name if name not in configmaps else f"{namespace}/{name}"
             configmaps[key] = cm.to_json(pending)
         for entry in self._restarts:
-            entry.pop("_change", None)
+            entry.change = None
         latencies = sorted(self._latencies)
         anomalies = sorted(self._anomalies, key=lambda a: (a["ts"], a["seq"]))
         return ReplayReport(
@@ -904,6 +996,7 @@ __all__ = [
     "SLO_MARGIN_SECONDS",
     "Projector",
     "ReplayReport",
+    "RestartEntry",
     "percentile",
     "replay",
 ]

@@ -30,9 +30,9 @@ def test_a_clean_change_is_one_restart_without_anomalies(controller, writer):
     assert state["last_change"]["correlation_id"] == corr
     assert state["last_restart"]["deployment"] == DEPLOY
     (restart,) = report.restarts
-    assert restart["outcome"] == "patched"
-    assert restart["rollout"] == "completed"
-    assert restart["latency_seconds"] == pytest.approx(5.5)
+    assert restart.outcome == "patched"
+    assert restart.rollout == "completed"
+    assert restart.latency_seconds == pytest.approx(5.5)
     assert report.latency == {"count": 1, "p50": 5.5, "p95": 5.5, "max": 5.5}
     (term,) = report.leader_terms
     assert (term["actor"], term["epoch"], term["end"]) == ("helloworld-controller-0", 1, None)
@@ -51,7 +51,7 @@ def test_coalesced_changes_count_latency_from_the_first(controller, writer):
     controller.patched(15.2, DEPLOY, CM, "v2", "c1")
     report = replay([writer])
     assert report.anomalies == []
-    assert report.restarts[0]["latency_seconds"] == pytest.approx(5.2)
+    assert report.restarts[0].latency_seconds == pytest.approx(5.2)
     assert report.configmaps[CM]["last_change"]["seq"] == 5
 
 
@@ -118,7 +118,7 @@ def test_a_change_made_while_no_controller_ran_restarts_legitimately(controller,
     controller.patched(6.2, DEPLOY, CM, "v2", "c1")
     report = replay([writer])
     assert report.anomalies == []
-    assert report.restarts[0]["latency_seconds"] == pytest.approx(5.2)
+    assert report.restarts[0].latency_seconds == pytest.approx(5.2)
 
 
 def test_planned_without_outcome_when_the_controller_restarts(controller, writer):
@@ -129,7 +129,7 @@ def test_planned_without_outcome_when_the_controller_restarts(controller, writer
     controller.started(17)  # killed between intent and patch
     report = replay([writer])
     assert ("planned_without_outcome", planned.seq) in _anomalies(report)
-    assert report.restarts[0]["outcome"] == "abandoned"
+    assert report.restarts[0].outcome == "abandoned"
     # The change is pending again: the new process must still restart it.
     assert report.configmaps[CM]["pending"] is True
 
@@ -140,7 +140,7 @@ def test_planned_without_outcome_after_the_slo(controller, writer):
     controller.journal.append(kinds.WATCH_RELISTED, ts=at(100))
     report = replay([writer])
     assert ("planned_without_outcome", planned.seq) in _anomalies(report)
-    assert report.restarts[0]["outcome"] == "none"
+    assert report.restarts[0].outcome == "none"
 
 
 def test_dropped_restart(controller, writer):
@@ -150,7 +150,7 @@ def test_dropped_restart(controller, writer):
     report = replay([writer])
     assert _anomalies(report) == [("dropped_restart", dropped.seq)]
     assert "lost leadership" in report.anomalies[0]["message"]
-    assert report.restarts[0]["outcome"] == "dropped"
+    assert report.restarts[0].outcome == "dropped"
     assert report.configmaps[CM]["pending"] is True
 
 
@@ -163,9 +163,9 @@ def test_a_failed_restart_retried_later_counts_latency_from_the_change(controlle
     patched = controller.patched(60.5, DEPLOY, CM, "v2", "c2")
     report = replay([writer])
     assert _anomalies(report) == [("slo_breach", patched.seq)]
-    assert [r["outcome"] for r in report.restarts] == ["failed", "patched"]
-    assert report.restarts[0]["retries"] == 1
-    assert report.restarts[1]["latency_seconds"] == pytest.approx(50.5)
+    assert [r.outcome for r in report.restarts] == ["failed", "patched"]
+    assert report.restarts[0].retries == 1
+    assert report.restarts[1].latency_seconds == pytest.approx(50.5)
 
 
 def test_slo_breach_uses_the_recorded_debounce(controller, writer):
@@ -186,7 +186,7 @@ def test_rollout_timeout(controller, writer):
     timeout = controller.rollout(200, DEPLOY, "c1", ok=False)
     report = replay([writer])
     assert _anomalies(report) == [("rollout_timeout", timeout.seq)]
-    assert report.restarts[0]["rollout"] == "timeout"
+    assert report.restarts[0].rollout == "timeout"
 
 
 def test_leaderless_gap_between_terms(tmp_path, open_journal):
