@@ -360,6 +360,7 @@ class Projector:
         self._first_source = 0
         self._configmaps: dict[tuple[str | None, str], _ConfigMap] = {}
         self._by_object: dict[str, _ConfigMap] = {}
+        self._shared: dict[Any, Any] = {}
         self._corr_cm: dict[tuple[int, str], _ConfigMap] = {}
         self._inflight: dict[tuple[int, str, str], RestartEntry] = {}
         self._awaiting_rollout: dict[tuple[int, str, str], RestartEntry] = {}
@@ -631,15 +632,18 @@ class Projector:
         target_hash: str | None,
         change: _Change | None,
     ) -> RestartEntry:
+        # Names repeat across restarts: keep one copy of each (fewer small
+        # objects kept alive between pages, so less heap fragmentation).
+        shared = self._shared
         return RestartEntry(
             seq=row[_SEQ],
             ts=row[_TS],
-            namespace=row[_NS],
-            deployment=deployment,
+            namespace=shared.setdefault(row[_NS], row[_NS]),
+            deployment=shared.setdefault(deployment, deployment),
             configmap=None if cm is None else cm.name,
             correlation_id=row[_CORR],
             data_hash=target_hash,
-            actor=row[_ACTOR],
+            actor=shared.setdefault(row[_ACTOR], row[_ACTOR]),
             leader_epoch=row[_EPOCH],
             journal=self._journals[source] if len(self._journals) > 1 else None,
             change=change,
