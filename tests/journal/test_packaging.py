@@ -25,7 +25,7 @@ def test_an_installed_wheel_carries_and_finds_its_migrations(tmp_path):
     built = subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
          "--wheel-dir", str(wheels), str(source)],
-        capture_output=True, text=True, check=False,
+        capture_output=True, text=True, check=False, timeout=120,
     )  # fmt: skip
     assert built.returncode == 0, built.stderr
     (wheel,) = wheels.glob("shipshape-*.whl")
@@ -40,7 +40,7 @@ def test_an_installed_wheel_carries_and_finds_its_migrations(tmp_path):
     installed = subprocess.run(
         [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", str(site),
          str(wheel)],
-        capture_output=True, text=True, check=False,
+        capture_output=True, text=True, check=False, timeout=120,
     )  # fmt: skip
     assert installed.returncode == 0, installed.stderr
     elsewhere = tmp_path / "elsewhere"
@@ -59,6 +59,7 @@ def test_an_installed_wheel_carries_and_finds_its_migrations(tmp_path):
         capture_output=True,
         text=True,
         check=False,
+        timeout=120,
     )
     assert result.returncode == 0, result.stderr
     location, revision, ok = result.stdout.split()

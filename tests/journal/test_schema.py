@@ -68,7 +68,12 @@ def test_writer_opens_from_another_working_directory(tmp_path):
         "print(j.append(kinds.OPERATOR_NOTE, data={'text': 'x'}).seq, j.revision)\n"
     )
     result = subprocess.run(
-        [sys.executable, "-c", code], cwd=elsewhere, capture_output=True, text=True, check=False
+        [sys.executable, "-c", code],
+        cwd=elsewhere,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["1", HEAD]
@@ -84,6 +89,7 @@ def test_alembic_command_line_uses_the_root_alembic_ini(tmp_path):
         capture_output=True,
         text=True,
         check=False,
+        timeout=120,
     )
     assert result.returncode == 0, result.stderr
     with Journal.open(target, readonly=True) as journal:
@@ -94,6 +100,7 @@ def test_alembic_command_line_uses_the_root_alembic_ini(tmp_path):
         capture_output=True,
         text=True,
         check=False,
+        timeout=120,
     )
     assert check.returncode == 0, check.stdout + check.stderr
 
