@@ -47,6 +47,11 @@ fmt: $(STAMP)
 
 # Benchmarks print their figures; they never fail on a slow machine.
 bench: $(STAMP)
+	@# The web app's benchmark drives its servers with wrk (Debian's package).
+	@command -v wrk >/dev/null 2>&1 || { \
+		SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+		$$SUDO apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends wrk >/dev/null; }
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest tests/bench -s -o python_files="bench_*.py" $(PYTEST_ARGS)
 
 clean:
