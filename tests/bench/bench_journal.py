@@ -205,7 +205,7 @@ def million(tmp_path_factory) -> Path:
     return path
 
 
-def test_replay_a_million_records(million):
+def test_replay_a_million_records(million, tmp_path):
     with Journal.open(million, readonly=True) as journal:
         start = time.perf_counter()
         report = replay([journal], Filters())
@@ -216,11 +216,15 @@ def test_replay_a_million_records(million):
         f"({library:.2f} s; {len(report.restarts):,} restarts, "
         f"{len(report.anomalies)} anomalies) (goal >= 200,000/s)"
     )
+    empty = tmp_path / "empty.db"
+    Journal.open(empty, actor="bench").close()
+    start_up, _peak = _run_measured(["replay", "--journal", str(empty)])
     for output in ("json", "text"):
         elapsed, peak_kib = _run_measured(["replay", "-o", output, "--journal", str(million)])
         print(
             f"[bench] shipshape-journal replay -o {output}: {REPLAY_RECORDS / elapsed:,.0f} "
-            f"records/s end to end ({elapsed:.2f} s incl. start-up), peak RSS "
+            f"records/s end to end ({elapsed:.2f} s), {REPLAY_RECORDS / (elapsed - start_up):,.0f}"
+            f" records/s without the {start_up:.2f} s start-up; peak RSS "
             f"{peak_kib / 1024:.0f} MiB (goal < 150 MiB)"
         )
 
