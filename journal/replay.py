@@ -49,6 +49,7 @@ from array import array
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from itertools import repeat
 from typing import IO, TYPE_CHECKING, Any
 
 from journal import kinds as k
@@ -145,7 +146,8 @@ class _ConfigMap:
     data_hash: str | None = None
     deleted: bool = False
     observations: int = 0
-    last_observation: tuple[Sequence[Any], int] | None = None
+    last_observation: Sequence[Any] | None = None
+    last_source: int = 0
     last_change: dict[str, Any] | None = None
     last_restart: dict[str, Any] | None = None
     restarts: int = 0
@@ -553,7 +555,7 @@ class Projector:
         new_hash = data.get("data_hash")
         previous = cm.data_hash
         first_sight = cm.last_observation is None
-        cm.last_observation = (row, source)
+        cm.last_observation, cm.last_source = row, source
         if event_type == "DELETED":
             cm.deleted, cm.data_hash, cm.pending = True, None, None
             return
@@ -580,8 +582,8 @@ class Projector:
         # made while no controller ran): the change starts there, unless the
         # hash is one the Deployments already have.
         if cm.settled_all is None or cm.data_hash != cm.settled_all:
-            seen, seen_source = cm.last_observation
-            cm.pending = _Change(seen[_SEQ], seen[_TS], seen[_CORR], seen_source)
+            seen = cm.last_observation
+            cm.pending = _Change(seen[_SEQ], seen[_TS], seen[_CORR], cm.last_source)
 
     def _skipped(self, row: Sequence[Any], source: int) -> None:
         cm = self._cm_for(row, source)
@@ -988,7 +990,14 @@ def replay(
         debounce_seconds=debounce_seconds,
         leaderless_gap_seconds=leaderless_gap_seconds,
     )
-    projector.feed_all(merged_rows(journals, filters, REPLAY_COLUMNS, page_size=REPLAY_PAGE_SIZE))
+    if len(journals) == 1:
+        pages = journals[0].scan_pages(filters, columns=REPLAY_COLUMNS, page_size=REPLAY_PAGE_SIZE)
+        for page in pages:
+            projector.feed_all(zip(repeat(0), page))
+    else:
+        projector.feed_all(
+            merged_rows(journals, filters, REPLAY_COLUMNS, page_size=REPLAY_PAGE_SIZE)
+        )
     return projector.finish(filters)
 
 

@@ -641,10 +641,43 @@ class Journal:
         """Stream raw rows (``columns``, seq first) of matching records in seq order.
 
         The low-level form of :meth:`read` for projections that do not need
-        whole :class:`Record` objects. Time bounds are first turned into seq
-        bounds through the ``ts`` index, so the scan starts at the first
-        record in range and ends after the last one; ``time_bounds=False``
-        skips that (a follower polling from a cursor already past ``since``).
+        whole :class:`Record` objects; see :meth:`scan_pages` for the arguments.
+        """
+        for page in self.scan_pages(
+            filters,
+            after_seq=after_seq,
+            limit=limit,
+            page_size=page_size,
+            columns=columns,
+            time_bounds=time_bounds,
+        ):
+            yield from page
+
+    def scan_pages(
+        self,
+        filters: Filters | None = None,
+        *,
+        after_seq: int = 0,
+        limit: int | None = None,
+        page_size: int = PAGE_SIZE,
+        columns: Sequence[Any] = _COLUMNS,
+        time_bounds: bool = True,
+    ) -> Iterator[Sequence[Sequence[Any]]]:
+        """Stream pages (lists of raw rows) of matching records in seq order.
+
+        Each page is read in its own short transaction. Time bounds are first
+        turned into seq bounds through the ``ts`` index, so the scan starts at
+        the first record in range and ends after the last one;
+        ``time_bounds=False`` skips that (a follower polling from a cursor
+        already past ``since``).
+
+        Args:
+            filters: Which records.
+            after_seq: Start after this seq.
+            limit: Stop after this many records.
+            page_size: Rows per page (per read transaction).
+            columns: The columns to read; the first must be ``seq``.
+            time_bounds: Narrow the seq range with ``since``/``until`` first.
         """
         filters = filters or Filters()
         if page_size <= 0:
@@ -671,7 +704,7 @@ class Journal:
             rows = fetch(after, size)
             if not rows:
                 return
-            yield from rows
+            yield rows
             after = rows[-1][0]
             if remaining is not None:
                 remaining -= len(rows)
