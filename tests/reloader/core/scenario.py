@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from reloader.core import (
     Action,
@@ -111,6 +112,8 @@ class Run:
     state: State
     now: float = 0.0
     actions: list[Action] = field(default_factory=list)
+    times: list[float] = field(default_factory=list)
+    started_at: float = 0.0
 
     @classmethod
     def start(
@@ -122,7 +125,11 @@ class Run:
         at: float = 0.0,
     ) -> Run:
         """A controller that listed ``configmaps`` and ``deployments`` at time ``at``."""
-        run = cls(initial_state(policy or Policy(debounce_seconds=1.0), NS, acting=acting), now=at)
+        run = cls(
+            initial_state(policy or Policy(debounce_seconds=1.0), NS, acting=acting),
+            now=at,
+            started_at=at,
+        )
         configmaps, deployments = list(configmaps), list(deployments)
         for view in configmaps:
             run.feed(ConfigMapSeen(EventType.ADDED, view, "list"))
@@ -139,6 +146,7 @@ class Run:
             self.now = at
         self.state, actions = step(self.state, event, self.now)
         self.actions.extend(actions)
+        self.times.extend([self.now] * len(actions))
         return list(actions)
 
     def tick(self, at: float) -> list[Action]:
@@ -178,3 +186,55 @@ class Run:
     def mark(self) -> int:
         """A position in the action log, for ``since=``."""
         return len(self.actions)
+
+
+@dataclass(frozen=True)
+class JournalRecord:
+    """A record as the journal returns it (the fields ``replay --check`` reads)."""
+
+    seq: int
+    ts: datetime
+    kind: str
+    namespace: str | None
+    object: str | None
+    correlation_id: str | None
+    actor: str
+    data: dict
+
+
+def journal_of(
+    run: Run, actor: str = "helloworld-controller-0", first_seq: int = 1
+) -> list[JournalRecord]:
+    """The journal a live controller would have written for ``run``."""
+    policy = run.state.policy
+    records = [
+        JournalRecord(
+            first_seq,
+            _ts(run.started_at),
+            "controller.started",
+            NS,
+            None,
+            None,
+            actor,
+            {"policy": policy.as_dict(), "leader_election": False},
+        )
+    ]
+    for action, when in zip(run.actions, run.times, strict=True):
+        if isinstance(action, Record):
+            records.append(
+                JournalRecord(
+                    first_seq + len(records),
+                    _ts(when),
+                    action.kind,
+                    NS,
+                    action.object,
+                    action.correlation_id,
+                    actor,
+                    dict(action.data),
+                )
+            )
+    return records
+
+
+def _ts(seconds: float) -> datetime:
+    return datetime.fromtimestamp(1_790_000_000 + seconds, UTC)
