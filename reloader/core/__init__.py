@@ -40,14 +40,14 @@ from reloader.core.hashing import (
 )
 from reloader.core.model import ConfigMapView, DeploymentView, RolloutStatus, Target
 from reloader.core.policy import Policy
-from reloader.core.reconciler import (
+from reloader.core.queries import (
     applied_hash,
     desired_hash,
     flush_complete,
     next_deadline,
     pending_restarts,
-    step,
 )
+from reloader.core.reconciler import step
 from reloader.core.state import State, initial_state
 
 __all__ = [

@@ -50,7 +50,8 @@ from reloader.core.events import (
 )
 from reloader.core.model import ConfigMapView, DeploymentView, RolloutStatus, Target
 from reloader.core.policy import Policy
-from reloader.core.reconciler import next_deadline, step
+from reloader.core.queries import next_deadline
+from reloader.core.reconciler import step
 from reloader.core.state import State, initial_state
 
 # Decisions are made by timers a little after their deadline in a live run;
