@@ -45,6 +45,8 @@ def run(environ: Mapping[str, str]) -> int:
         _fail(str(error))
         return 2
     configure_logging(settings.log_level)
+    # Alembic narrates every migration step at INFO; only its problems matter here.
+    logging.getLogger("alembic").setLevel(max(logging.WARNING, logging.getLogger().level))
     try:
         journal = Journal.open(settings.journal_url, actor=settings.pod_name)
     except JournalError as error:
