@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import random
 import threading
 import time
@@ -161,7 +162,13 @@ class ListWatcher:
                     self._hooks.up(True)
                 self._resume_from = resource_version
                 try:
-                    self._watch(resource_version)
+                    # End the watch when the next resync is due, so the resync
+                    # period holds however long WATCH_TIMEOUT_SECONDS is.
+                    until_resync = listed_at + self.options.resync_seconds - self._clock()
+                    self._watch(
+                        resource_version,
+                        max(1, min(self.options.timeout_seconds, math.ceil(until_resync))),
+                    )
                 finally:
                     # Resume after the last event or bookmark seen, even on errors.
                     resource_version = self._resume_from
@@ -271,7 +278,7 @@ class ListWatcher:
             self._emit(self._seen(EventType.DELETED, self._known[name][1], source))
         return (0, 0, 0) if initial else (added, modified, deleted)
 
-    def _watch(self, resource_version: str) -> None:
+    def _watch(self, resource_version: str, timeout_seconds: int) -> None:
         """Follow one watch request, keeping ``_resume_from`` at the last version seen."""
         try:
             response = self._list_call(
@@ -280,11 +287,11 @@ class ListWatcher:
                 watch=True,
                 resource_version=resource_version,
                 allow_watch_bookmarks=True,
-                timeout_seconds=self.options.timeout_seconds,
+                timeout_seconds=timeout_seconds,
                 _preload_content=False,
                 _request_timeout=(
                     self.options.connect_timeout_seconds,
-                    self.options.timeout_seconds + self.options.grace_seconds,
+                    timeout_seconds + self.options.grace_seconds,
                 ),
             )
         except ApiException as error:

@@ -161,7 +161,7 @@ class Controller:
             self._spawn(f"watch-{watcher.resource.value}", watcher.run)
         done = threading.Event()
         self._spawn(LOOP, self._run_loop, done)
-        while not done.wait(0.5):
+        while not done.wait(0.1):
             pass
         return self._stop()
 
