@@ -82,6 +82,10 @@ class JournalWriter:
         """Records not yet durable."""
         return len(self._outbox)
 
+    def pending(self) -> list[Record]:
+        """The records not yet durable, oldest first."""
+        return [pending.record for pending in self._outbox]
+
     @property
     def empty(self) -> bool:
         """Whether every record submitted so far is durable."""

@@ -320,3 +320,35 @@ def restarts(server: KubeApiServer, name: str) -> int:
 def ensure_namespace(server: KubeApiServer) -> None:
     if server.get("namespaces", NS) is None:
         server.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}})
+
+
+class ReadOnly:
+    """Makes the journal's files read-only under a running writer, then writable again.
+
+    The journal keeps its SQLite connection (and so its file descriptors) open,
+    so changing the file mode would not stop a running writer; making the
+    database and its WAL immutable (``chattr +i``, as root or through ``sudo``)
+    does, as a volume remounted read-only would. The shared-memory file is left
+    alone: SQLite maps it, and an immutable mapping would kill the process.
+    """
+
+    def __init__(self, journal: Path) -> None:
+        self.paths = [journal, journal.with_name(journal.name + "-wal")]
+        self.prefix = [] if os.geteuid() == 0 else ["sudo", "-n"]
+
+    def _chattr(self, flag: str) -> None:
+        for path in self.paths:
+            result = subprocess.run(
+                [*self.prefix, "chattr", flag, str(path)],
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            assert result.returncode == 0, f"chattr {flag} {path} failed: {result.stderr}"
+
+    def __enter__(self) -> ReadOnly:
+        self._chattr("+i")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._chattr("-i")

@@ -8,7 +8,6 @@ by then a spurious restart would already have been decided.
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import time
@@ -19,6 +18,7 @@ import pytest
 from reloader.core import data_hash
 from tests.reloader.e2e.harness import (
     NS,
+    ReadOnly,
     applied_hash,
     configmap,
     deployment,
@@ -416,38 +416,6 @@ def test_a_forbidden_patch_is_journaled_and_retried_by_the_resync_once_allowed(k
 
 
 # 10 ------------------------------------------------------------------------------------
-
-
-class ReadOnly:
-    """Makes the journal's files read-only under a running writer, then writable again.
-
-    The journal keeps its SQLite connection (and so its file descriptors) open,
-    so changing the file mode would not stop a running writer; making the
-    database and its WAL immutable (``chattr +i``, as root or through ``sudo``)
-    does, as a volume remounted read-only would. The shared-memory file is left
-    alone: SQLite maps it, and an immutable mapping would kill the process.
-    """
-
-    def __init__(self, journal: Path) -> None:
-        self.paths = [journal, journal.with_name(journal.name + "-wal")]
-        self.prefix = [] if os.geteuid() == 0 else ["sudo", "-n"]
-
-    def _chattr(self, flag: str) -> None:
-        for path in self.paths:
-            result = subprocess.run(
-                [*self.prefix, "chattr", flag, str(path)],
-                capture_output=True,
-                text=True,
-                check=False,
-            )
-            assert result.returncode == 0, f"chattr {flag} {path} failed: {result.stderr}"
-
-    def __enter__(self) -> ReadOnly:
-        self._chattr("+i")
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._chattr("-i")
 
 
 def test_a_read_only_journal_stops_patches_until_it_is_writable_again(kube, controllers):
