@@ -1,0 +1,305 @@
+"""What is particular to some kinds: defaults, validation, immutable fields.
+
+The store calls these hooks on every write, the way the API server's per-kind
+registry strategies do (`PrepareForCreate`, `Validate`, `ValidateUpdate`).
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+from collections.abc import Callable
+from typing import Any
+
+from .errors import bad_request, invalid
+from .resources import ResourceType
+
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_DNS_1035 = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
+_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+_LABEL_NAME = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
+_LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
+_CONFIG_KEY = re.compile(r"^[-._a-zA-Z0-9]+$")
+
+MAX_CONFIG_BYTES = 1024 * 1024
+MAX_ANNOTATION_BYTES = 256 * 1024
+
+# Kinds whose names must be DNS-1123 labels (63 characters) rather than subdomains.
+_LABEL_NAMED = {"Namespace"}
+_DNS_1035_NAMED = {"Service"}
+# Kinds whose names are free-form path segments (RBAC roles may contain ':').
+_FREE_NAMED = {"ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding"}
+
+
+def _name_problem(kind: str, name: str) -> str | None:
+    if kind in _FREE_NAMED:
+        return (
+            None if name and "/" not in name and name not in (".", "..") else "may not contain '/'"
+        )
+    if kind in _LABEL_NAMED:
+        ok = len(name) <= 63 and _DNS_LABEL.match(name)
+        rule = "a lowercase RFC 1123 label"
+    elif kind in _DNS_1035_NAMED:
+        ok = len(name) <= 63 and _DNS_1035.match(name)
+        rule = "a DNS-1035 label"
+    else:
+        ok = len(name) <= 253 and _DNS_SUBDOMAIN.match(name)
+        rule = "a lowercase RFC 1123 subdomain"
+    if ok:
+        return None
+    return (
+        f'Invalid value: "{name}": {rule} must consist of lower case alphanumeric characters, '
+        "'-' or '.', and must start and end with an alphanumeric character"
+    )
+
+
+def _label_key_problem(key: str) -> str | None:
+    prefix, _, name = key.rpartition("/")
+    if prefix and (len(prefix) > 253 or not _DNS_SUBDOMAIN.match(prefix)):
+        return f'Invalid value: "{key}": prefix part must be a lowercase RFC 1123 subdomain'
+    if not name or len(name) > 63 or not _LABEL_NAME.match(name):
+        return (
+            f'Invalid value: "{key}": name part must consist of alphanumeric characters, '
+            "'-', '_' or '.', and must start and end with an alphanumeric character "
+            "(at most 63 characters)"
+        )
+    return None
+
+
+def validate(rtype: ResourceType, obj: dict[str, Any]) -> None:
+    """Validate an object about to be stored.
+
+    Raises:
+        ApiError: 422 Invalid naming every problem found.
+    """
+    meta = obj["metadata"]
+    name = meta.get("name", "")
+    causes: list[tuple[str, str, str]] = []
+    problem = _name_problem(rtype.kind, name)
+    if problem:
+        causes.append(("FieldValueInvalid", "metadata.name", problem))
+    for key, value in (meta.get("labels") or {}).items():
+        if not isinstance(value, str):
+            raise bad_request(f"metadata.labels[{key}] must be a string")
+        problem = _label_key_problem(key)
+        if problem:
+            causes.append(("FieldValueInvalid", "metadata.labels", problem))
+        if len(value) > 63 or not _LABEL_VALUE.match(value):
+            causes.append(
+                (
+                    "FieldValueInvalid",
+                    "metadata.labels",
+                    f'Invalid value: "{value}": a valid label must be an empty string or '
+                    "consist of alphanumeric characters, '-', '_' or '.', and must start and "
+                    "end with an alphanumeric character (at most 63 characters)",
+                )
+            )
+    annotations = meta.get("annotations") or {}
+    for key, value in annotations.items():
+        if not isinstance(value, str):
+            raise bad_request(f"metadata.annotations[{key}] must be a string")
+        problem = _label_key_problem(key)
+        if problem:
+            causes.append(("FieldValueInvalid", "metadata.annotations", problem))
+    if sum(len(k) + len(v) for k, v in annotations.items()) > MAX_ANNOTATION_BYTES:
+        causes.append(
+            (
+                "FieldValueTooLong",
+                "metadata.annotations",
+                "Too long: must have at most 262144 bytes",
+            )
+        )
+    if rtype.kind in ("ConfigMap", "Secret"):
+        causes.extend(_config_causes(obj))
+    if causes:
+        raise invalid(rtype.kind, rtype.group, name, causes)
+
+
+def _config_causes(obj: dict[str, Any]) -> list[tuple[str, str, str]]:
+    causes = []
+    total = 0
+    for field in ("data", "binaryData", "stringData"):
+        for key, value in (obj.get(field) or {}).items():
+            if len(key) > 253 or not _CONFIG_KEY.match(key):
+                causes.append(
+                    (
+                        "FieldValueInvalid",
+                        f"{field}[{key}]",
+                        f'Invalid value: "{key}": a valid config key must consist of '
+                        "alphanumeric characters, '-', '_' or '.'",
+                    )
+                )
+            if not isinstance(value, str):
+                causes.append(("FieldValueTypeInvalid", f"{field}[{key}]", "must be a string"))
+            else:
+                total += len(value)
+    if total > MAX_CONFIG_BYTES:
+        causes.append(
+            ("FieldValueTooLong", "data", f"Too long: must have at most {MAX_CONFIG_BYTES} bytes")
+        )
+    return causes
+
+
+def validate_update(rtype: ResourceType, new: dict[str, Any], old: dict[str, Any]) -> None:
+    """Reject changes to fields the real server makes immutable.
+
+    Raises:
+        ApiError: 422 Invalid.
+    """
+    name = old["metadata"]["name"]
+    causes = []
+    if rtype.kind in ("ConfigMap", "Secret") and old.get("immutable"):
+        for field in ("data", "binaryData"):
+            if new.get(field) != old.get(field):
+                causes.append(
+                    (
+                        "FieldValueForbidden",
+                        field,
+                        "Forbidden: field is immutable when `immutable` is set",
+                    )
+                )
+        if not new.get("immutable"):
+            causes.append(
+                (
+                    "FieldValueForbidden",
+                    "immutable",
+                    "Forbidden: field is immutable when `immutable` is set",
+                )
+            )
+    if rtype.kind in ("Deployment", "StatefulSet", "ReplicaSet", "DaemonSet"):
+        old_selector = (old.get("spec") or {}).get("selector")
+        if old_selector is not None and (new.get("spec") or {}).get("selector") != old_selector:
+            causes.append(
+                ("FieldValueInvalid", "spec.selector", "Invalid value: field is immutable")
+            )
+    if rtype.kind == "Service":
+        old_ip = (old.get("spec") or {}).get("clusterIP")
+        new_ip = (new.get("spec") or {}).get("clusterIP")
+        if old_ip and new_ip not in (None, "", old_ip):
+            causes.append(
+                ("FieldValueInvalid", "spec.clusterIP", "Invalid value: field is immutable")
+            )
+    if causes:
+        raise invalid(rtype.kind, rtype.group, name, causes)
+
+
+def apply_defaults(
+    rtype: ResourceType,
+    obj: dict[str, Any],
+    old: dict[str, Any] | None,
+    allocate_ip: Callable[[], str],
+) -> None:
+    """Fill in the defaults the real server adds, in place.
+
+    Args:
+        rtype: The object's resource type.
+        obj: The object about to be stored.
+        old: The stored object it replaces, or None on create.
+        allocate_ip: Returns a fresh cluster IP for a new Service.
+    """
+    kind = rtype.kind
+    if kind == "Namespace":
+        meta = obj["metadata"]
+        meta.setdefault("labels", {})["kubernetes.io/metadata.name"] = meta["name"]
+        obj.setdefault("spec", {}).setdefault("finalizers", ["kubernetes"])
+        if old is None:
+            obj["status"] = {"phase": "Active"}
+    elif kind == "Secret":
+        if not obj.get("type"):
+            obj["type"] = "Opaque"
+        string_data = obj.pop("stringData", None)
+        if string_data:
+            data = obj.setdefault("data", {})
+            for key, value in string_data.items():
+                data[key] = base64.b64encode(str(value).encode()).decode()
+    elif kind == "Deployment":
+        spec = obj.setdefault("spec", {})
+        spec.setdefault("replicas", 1)
+        spec.setdefault("revisionHistoryLimit", 10)
+        spec.setdefault("progressDeadlineSeconds", 600)
+        strategy = spec.setdefault("strategy", {})
+        strategy.setdefault("type", "RollingUpdate")
+        if strategy["type"] == "RollingUpdate":
+            rolling = strategy.setdefault("rollingUpdate", {})
+            rolling.setdefault("maxSurge", "25%")
+            rolling.setdefault("maxUnavailable", "25%")
+        _default_pod_template(spec)
+    elif kind == "StatefulSet":
+        spec = obj.setdefault("spec", {})
+        spec.setdefault("replicas", 1)
+        spec.setdefault("revisionHistoryLimit", 10)
+        spec.setdefault("podManagementPolicy", "OrderedReady")
+        strategy = spec.setdefault("updateStrategy", {})
+        strategy.setdefault("type", "RollingUpdate")
+        if strategy["type"] == "RollingUpdate":
+            strategy.setdefault("rollingUpdate", {}).setdefault("partition", 0)
+        spec.setdefault(
+            "persistentVolumeClaimRetentionPolicy",
+            {"whenDeleted": "Retain", "whenScaled": "Retain"},
+        )
+        _default_pod_template(spec)
+    elif kind == "Service":
+        _default_service(obj, old, allocate_ip)
+
+
+def _default_pod_template(spec: dict[str, Any]) -> None:
+    template = spec.get("template")
+    if not isinstance(template, dict):
+        return
+    pod = template.setdefault("spec", {})
+    pod.setdefault("restartPolicy", "Always")
+    pod.setdefault("terminationGracePeriodSeconds", 30)
+    pod.setdefault("dnsPolicy", "ClusterFirst")
+    pod.setdefault("schedulerName", "default-scheduler")
+    pod.setdefault("securityContext", {})
+    for container in pod.get("containers") or []:
+        if not isinstance(container, dict):
+            continue
+        image = str(container.get("image", ""))
+        latest = ":" not in image.rsplit("/", 1)[-1] or image.endswith(":latest")
+        container.setdefault("imagePullPolicy", "Always" if latest else "IfNotPresent")
+        container.setdefault("terminationMessagePath", "/dev/termination-log")
+        container.setdefault("terminationMessagePolicy", "File")
+        container.setdefault("resources", {})
+        for port in container.get("ports") or []:
+            if isinstance(port, dict):
+                port.setdefault("protocol", "TCP")
+
+
+def _default_service(
+    obj: dict[str, Any], old: dict[str, Any] | None, allocate_ip: Callable[[], str]
+) -> None:
+    spec = obj.setdefault("spec", {})
+    spec.setdefault("type", "ClusterIP")
+    spec.setdefault("sessionAffinity", "None")
+    for port in spec.get("ports") or []:
+        if isinstance(port, dict):
+            port.setdefault("protocol", "TCP")
+            if "port" in port:
+                port.setdefault("targetPort", port["port"])
+    if spec.get("clusterIP") in (None, ""):
+        old_ip = ((old or {}).get("spec") or {}).get("clusterIP")
+        if old_ip:
+            spec["clusterIP"] = old_ip
+        else:
+            spec["clusterIP"] = allocate_ip()
+    if spec["clusterIP"] != "None":
+        spec.setdefault("clusterIPs", [spec["clusterIP"]])
+    spec.setdefault("ipFamilies", ["IPv4"])
+    spec.setdefault("ipFamilyPolicy", "SingleStack")
+    spec.setdefault("internalTrafficPolicy", "Cluster")
+    obj.setdefault("status", {"loadBalancer": {}})
+
+
+def check_type(obj: Any, what: str) -> dict[str, Any]:
+    """Return the body if it is an object with a metadata map.
+
+    Raises:
+        ApiError: 400 BadRequest.
+    """
+    if not isinstance(obj, dict):
+        raise bad_request(f"{what}: the request body must be a JSON object")
+    meta = obj.setdefault("metadata", {})
+    if not isinstance(meta, dict):
+        raise bad_request(f"{what}: metadata must be an object")
+    return obj

@@ -1,0 +1,164 @@
+"""Server-side printing: the `Table` form `kubectl get` asks for."""
+
+from __future__ import annotations
+
+import time
+from calendar import timegm
+from collections.abc import Callable
+from typing import Any
+
+from .resources import ResourceType
+
+Obj = dict[str, Any]
+Column = tuple[str, str, Callable[[Obj], Any], int]  # name, type, cell, priority
+
+
+def wants_table(accept: str) -> bool:
+    """Return whether an `Accept` header asks for a `meta.k8s.io` Table."""
+    return "as=Table" in accept.replace(" ", "")
+
+
+def age(obj: Obj) -> str:
+    """Return an object's age as `kubectl` shows it (`12s`, `5m`, `3h`, `2d`)."""
+    stamp = obj.get("metadata", {}).get("creationTimestamp")
+    if not stamp:
+        return "<unknown>"
+    seconds = max(0, int(time.time() - timegm(time.strptime(stamp, "%Y-%m-%dT%H:%M:%SZ"))))
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size * (2 if unit != "m" else 1):
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+def _get(obj: Obj, *path: str, default: Any = None) -> Any:
+    node: Any = obj
+    for part in path:
+        if not isinstance(node, dict):
+            return default
+        node = node.get(part)
+    return default if node is None else node
+
+
+def _images(obj: Obj) -> str:
+    containers = _get(obj, "spec", "template", "spec", "containers", default=[])
+    return ",".join(str(c.get("image", "")) for c in containers if isinstance(c, dict))
+
+
+def _ports(obj: Obj) -> str:
+    ports = _get(obj, "spec", "ports", default=[])
+    return ",".join(f"{p.get('port')}/{p.get('protocol', 'TCP')}" for p in ports) or "<none>"
+
+
+def _ready(obj: Obj) -> str:
+    ready = _get(obj, "status", "readyReplicas", default=0)
+    return f"{ready}/{_get(obj, 'spec', 'replicas', default=1)}"
+
+
+_NAME: Column = ("Name", "string", lambda o: o["metadata"]["name"], 0)
+_AGE: Column = ("Age", "string", age, 0)
+
+_COLUMNS: dict[str, list[Column]] = {
+    "Deployment": [
+        _NAME,
+        (
+            "Ready",
+            "string",
+            _ready,
+            0,
+        ),
+        ("Up-to-date", "integer", lambda o: _get(o, "status", "updatedReplicas", default=0), 0),
+        ("Available", "integer", lambda o: _get(o, "status", "availableReplicas", default=0), 0),
+        _AGE,
+        ("Images", "string", _images, 1),
+    ],
+    "StatefulSet": [
+        _NAME,
+        (
+            "Ready",
+            "string",
+            _ready,
+            0,
+        ),
+        _AGE,
+        ("Images", "string", _images, 1),
+    ],
+    "ConfigMap": [
+        _NAME,
+        ("Data", "integer", lambda o: len(o.get("data") or {}) + len(o.get("binaryData") or {}), 0),
+        _AGE,
+    ],
+    "Secret": [
+        _NAME,
+        ("Type", "string", lambda o: o.get("type", ""), 0),
+        ("Data", "integer", lambda o: len(o.get("data") or {}), 0),
+        _AGE,
+    ],
+    "Namespace": [
+        _NAME,
+        ("Status", "string", lambda o: _get(o, "status", "phase", default=""), 0),
+        _AGE,
+    ],
+    "Service": [
+        _NAME,
+        ("Type", "string", lambda o: _get(o, "spec", "type", default=""), 0),
+        ("Cluster-IP", "string", lambda o: _get(o, "spec", "clusterIP", default=""), 0),
+        ("External-IP", "string", lambda o: "<none>", 0),
+        ("Port(s)", "string", _ports, 0),
+        _AGE,
+    ],
+    "Lease": [
+        _NAME,
+        ("Holder", "string", lambda o: _get(o, "spec", "holderIdentity", default=""), 0),
+        _AGE,
+    ],
+    "Pod": [
+        _NAME,
+        ("Status", "string", lambda o: _get(o, "status", "phase", default="Pending"), 0),
+        _AGE,
+    ],
+}
+
+
+def to_table(
+    rtype: ResourceType, items: list[Obj], list_meta: Obj, include: str, headers: bool = True
+) -> Obj:
+    """Return the Table of objects.
+
+    Args:
+        rtype: Their resource type.
+        items: The objects.
+        list_meta: The list metadata (`resourceVersion`, `continue`).
+        include: `includeObject`: `None`, `Metadata` (the default) or `Object`.
+        headers: Whether to include the column definitions (a watch sends them once).
+    """
+    columns = _COLUMNS.get(rtype.kind, [_NAME, _AGE])
+    rows = []
+    for obj in items:
+        row: Obj = {"cells": [cell(obj) for _name, _type, cell, _p in columns]}
+        if include == "Object":
+            row["object"] = obj
+        elif include != "None":
+            row["object"] = {
+                "kind": "PartialObjectMetadata",
+                "apiVersion": "meta.k8s.io/v1",
+                "metadata": obj["metadata"],
+            }
+        rows.append(row)
+    table: Obj = {
+        "kind": "Table",
+        "apiVersion": "meta.k8s.io/v1",
+        "metadata": dict(list_meta),
+        "rows": rows,
+    }
+    if headers:
+        table["columnDefinitions"] = [
+            {
+                "name": name,
+                "type": kind,
+                "format": "name" if name == "Name" else "",
+                "description": name,
+                "priority": priority,
+            }
+            for name, kind, _cell, priority in columns
+        ]
+    return table
