@@ -12,14 +12,10 @@ from tests.reloader.e2e.harness import Controller, ensure_namespace
 
 
 @pytest.fixture
-def kube() -> Iterator[KubeApiServer]:
+def kube(kubeapi_private_server: KubeApiServer) -> KubeApiServer:
     """An API server of the test's own (faults, compaction and rollouts are per test)."""
-    server = KubeApiServer(rollout_delay=0.2, bookmark_interval=1.0).start()
-    ensure_namespace(server)
-    try:
-        yield server
-    finally:
-        server.stop()
+    ensure_namespace(kubeapi_private_server)
+    return kubeapi_private_server
 
 
 @pytest.fixture

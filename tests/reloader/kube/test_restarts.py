@@ -20,14 +20,10 @@ NOW = datetime(2026, 11, 26, 10, 0, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-def kube():
-    server = KubeApiServer(rollout_delay=0.1).start()
-    ensure_namespace(server)
-    server.create(deployment("helloworld-test", "test", replicas=2))
-    try:
-        yield server
-    finally:
-        server.stop()
+def kube(kubeapi_private_server: KubeApiServer) -> KubeApiServer:
+    ensure_namespace(kubeapi_private_server)
+    kubeapi_private_server.create(deployment("helloworld-test", "test", replicas=2))
+    return kubeapi_private_server
 
 
 @pytest.fixture

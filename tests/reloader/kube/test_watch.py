@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -24,13 +23,9 @@ from tests.reloader.e2e.harness import (
 
 
 @pytest.fixture
-def kube() -> Iterator[KubeApiServer]:
-    server = KubeApiServer(rollout_delay=0.1, bookmark_interval=0.5).start()
-    ensure_namespace(server)
-    try:
-        yield server
-    finally:
-        server.stop()
+def kube(kubeapi_private_server: KubeApiServer) -> KubeApiServer:
+    ensure_namespace(kubeapi_private_server)
+    return kubeapi_private_server
 
 
 class Recorder:
