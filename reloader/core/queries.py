@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from reloader.core.hashing import combined_hash
-from reloader.core.model import DeploymentView
+from reloader.core.model import ConfigMapView, DeploymentView
 from reloader.core.state import AppliedOverride, Phase, State
 
 
@@ -39,26 +41,43 @@ def flush_complete(state: State) -> bool:
 
 def applied_hash(state: State, deployment: str) -> str | None:
     """Return the hash ``deployment`` last rolled out with, as far as this process knows."""
-    view = state.deployments.get(deployment)
-    override = state.overrides.get(deployment)
+    return applied_in(state.deployments, state.overrides, deployment)
+
+
+def desired_hash(state: State, deployment: str) -> str | None:
+    """Return the hash ``deployment`` should run with, or None when no ConfigMap targets it."""
+    return desired_in(state.configmaps, state.deployments, deployment)
+
+
+def applied_in(
+    deployments: Mapping[str, DeploymentView],
+    overrides: Mapping[str, AppliedOverride],
+    deployment: str,
+) -> str | None:
+    """:func:`applied_hash` on the mappings themselves."""
+    view = deployments.get(deployment)
+    override = overrides.get(deployment)
     cluster = view.applied_hash if view is not None else None
     if override is None or cluster_caught_up(view, override):
         return cluster
     return override.data_hash
 
 
-def desired_hash(state: State, deployment: str) -> str | None:
-    """Return the hash ``deployment`` should run with, or None when no ConfigMap targets it."""
-    view = state.deployments.get(deployment)
+def desired_in(
+    configmaps: Mapping[str, ConfigMapView],
+    deployments: Mapping[str, DeploymentView],
+    deployment: str,
+) -> str | None:
+    """:func:`desired_hash` on the mappings themselves."""
+    view = deployments.get(deployment)
     if view is None or view.target is None:
         return None
-    sources = [
-        (cm.name, cm.data_hash) for cm in state.configmaps.values() if cm.target == view.target
-    ]
+    sources = [(cm.name, cm.data_hash) for cm in configmaps.values() if cm.target == view.target]
     return combined_hash(sources) if sources else None
 
 
 def cluster_caught_up(view: DeploymentView | None, override: AppliedOverride) -> bool:
+    """Return whether the cached Deployment is at least as new as a hash this process applied."""
     if view is None:
         return False
     if view.applied_hash == override.data_hash:

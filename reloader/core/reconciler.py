@@ -48,7 +48,7 @@ from reloader.core.events import (
 )
 from reloader.core.hashing import changed_keys, correlation_id
 from reloader.core.model import ConfigMapView, DeploymentView
-from reloader.core.queries import applied_hash, cluster_caught_up, desired_hash
+from reloader.core.queries import applied_in, cluster_caught_up, desired_in
 from reloader.core.rollout import RolloutOutcome, rollout_outcome
 from reloader.core.state import AppliedOverride, Phase, Restart, Rollout, State, Window
 
@@ -127,20 +127,11 @@ class _Builder:
 
     # ----------------------------------------------------------------- queries
 
-    def snapshot(self) -> State:
-        """A read-only view of the scratch state for the module-level queries."""
-        return replace(
-            self.state,
-            configmaps=self.configmaps,
-            deployments=self.deployments,
-            overrides=self.overrides,
-        )
-
     def applied(self, deployment: str) -> str | None:
-        return applied_hash(self.snapshot(), deployment)
+        return applied_in(self.deployments, self.overrides, deployment)
 
     def desired(self, deployment: str) -> str | None:
-        return desired_hash(self.snapshot(), deployment)
+        return desired_in(self.configmaps, self.deployments, deployment)
 
     def targets_of(self, configmap: ConfigMapView) -> list[str]:
         if configmap.target is None:
@@ -256,16 +247,10 @@ class _Builder:
         )
         if window is not None:
             if changed:
+                # Coalesced: the observation above carries the window's
+                # correlation id; the window's fire records how many there were.
                 self.windows[view.name] = replace(
                     window, data_hash=view.data_hash, changes=window.changes + 1
-                )
-                self.record(
-                    kinds.DEBOUNCE_COALESCED,
-                    _cm_object(view.name),
-                    window.correlation_id,
-                    data_hash=view.data_hash,
-                    resource_version=view.resource_version,
-                    changes=window.changes + 1,
                 )
             return
         if not changed:
@@ -510,31 +495,32 @@ class _Builder:
     # ----------------------------------------------------------------- timers
 
     def fire_timers(self) -> None:
-        due = sorted((w.due_at, name) for name, w in self.windows.items() if w.due_at <= self.now)
-        for _, name in due:
-            self.fire_window(name, flushed=False)
-        for name in sorted(self.active):
-            restart = self.active[name]
-            if (
-                restart.phase is Phase.BACKOFF
+        if self.windows:
+            due = [(w.due_at, name) for name, w in self.windows.items() if w.due_at <= self.now]
+            for _, name in sorted(due):
+                self.fire_window(name, flushed=False)
+        if self.acting:
+            due_retries = sorted(
+                name
+                for name, restart in self.active.items()
+                if restart.phase is Phase.BACKOFF
                 and restart.not_before is not None
                 and restart.not_before <= self.now
-                and self.acting
-            ):
-                self.retry(restart)
-        for name in sorted(self.rollouts):
-            rollout = self.rollouts[name]
-            if rollout.deadline <= self.now:
-                del self.rollouts[name]
-                self.record(
-                    kinds.ROLLOUT_TIMEOUT,
-                    _deploy_object(name),
-                    rollout.correlation_id,
-                    configmap=rollout.configmap,
-                    generation=rollout.generation,
-                    reason="deadline",
-                    seconds=round(self.now - rollout.started_at, 6),
-                )
+            )
+            for name in due_retries:
+                self.retry(self.active[name])
+        due_rollouts = sorted(name for name, r in self.rollouts.items() if r.deadline <= self.now)
+        for name in due_rollouts:
+            rollout = self.rollouts.pop(name)
+            self.record(
+                kinds.ROLLOUT_TIMEOUT,
+                _deploy_object(name),
+                rollout.correlation_id,
+                configmap=rollout.configmap,
+                generation=rollout.generation,
+                reason="deadline",
+                seconds=round(self.now - rollout.started_at, 6),
+            )
         if (
             self.next_resync_at is not None
             and self.next_resync_at <= self.now
@@ -580,6 +566,15 @@ class _Builder:
     def fire_window(self, name: str, *, flushed: bool) -> None:
         window = self.windows.pop(name)
         self.chains[name] = (window.data_hash, window.correlation_id)
+        if window.changes > 1:
+            self.record(
+                kinds.DEBOUNCE_COALESCED,
+                _cm_object(name),
+                window.correlation_id,
+                data_hash=window.data_hash,
+                changes=window.changes,
+                window_seconds=round(self.now - window.opened_at, 6),
+            )
         if flushed:
             self.record(
                 kinds.RESTART_FLUSHED,
@@ -624,6 +619,9 @@ class _Builder:
             return False
         waiting = self.queued(deployment)
         if waiting is not None:
+            # Not sent yet: it carries this change too, with the newest data.
+            index = self.queue.index(waiting)
+            self.queue[index] = replace(waiting, data_hash=desired)
             if waiting.correlation_id != chain:
                 self.record(
                     kinds.DEBOUNCE_COALESCED,
@@ -643,6 +641,7 @@ class _Builder:
                 configmap=configmap,
                 correlation_id=chain,
                 change_at=change_at,
+                data_hash=desired,
                 flushed=flushed,
             )
         )
@@ -745,7 +744,7 @@ class _Builder:
 
     def dispatch(self) -> None:
         """Send queued restarts while the rate limit and the rollout cap allow."""
-        if not self.acting:
+        if not self.queue or not self.acting:
             return
         remaining: list[Restart] = []
         blocked = False
@@ -774,14 +773,21 @@ class _Builder:
         return taken
 
     def start(self, restart: Restart) -> str:
-        """Plan and send the first attempt of a queued restart."""
+        """Plan and send the first attempt of a queued restart.
+
+        A restart applies the hash its window fired with, even if the
+        ConfigMap has changed again since: that newer change has its own
+        window and its own restart, so each window maps to one restart.
+        """
         deployment = restart.deployment
+        wanted = restart.data_hash
+        assert wanted is not None
         if deployment not in self.deployments:
             self.skip(
                 restart.configmap,
                 restart.correlation_id,
                 kinds.SKIP_NO_TARGET,
-                None,
+                wanted,
                 deployment=deployment,
             )
             return "done"
@@ -792,25 +798,25 @@ class _Builder:
                 restart.configmap,
                 restart.correlation_id,
                 kinds.SKIP_DELETED,
-                None,
+                wanted,
                 deployment=deployment,
             )
             return "done"
         if applied is None:
             self.adopt(deployment, restart.configmap, restart.correlation_id, desired)
             return "done"
-        if applied == desired:
+        if applied == wanted:
             self.skip(
                 restart.configmap,
                 restart.correlation_id,
                 kinds.SKIP_UNCHANGED,
-                desired,
+                wanted,
                 deployment=deployment,
             )
             return "done"
         if not self.take_token():
             return "blocked"
-        self.send(replace(restart, data_hash=desired, attempt=0), previous=applied)
+        self.send(replace(restart, attempt=0), previous=applied)
         return "done"
 
     def retry(self, restart: Restart) -> None:

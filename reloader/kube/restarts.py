@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from datetime import datetime
 from typing import Any
@@ -10,6 +9,7 @@ from typing import Any
 from kubernetes import client
 
 from reloader.core import PatchAdopt, PatchRestart
+from reloader.kube.api import DEPLOYMENT, EVENTS, KubeApi
 from reloader.kube.views import CONFIG_HASH, CONFIGMAP, CORRELATION_ID, RESTARTED_AT
 
 log = logging.getLogger(__name__)
@@ -64,8 +64,7 @@ class DeploymentPatcher:
         """Write to ``namespace`` as ``identity`` (the Event's reporting instance)."""
         self.namespace = namespace
         self.identity = identity
-        self._apps = client.AppsV1Api(api_client)
-        self._core = client.CoreV1Api(api_client)
+        self._api = KubeApi(api_client)
 
     def restart(self, action: PatchRestart, now: datetime) -> dict[str, Any]:
         """Send the restart patch; return the patched Deployment (a JSON dict).
@@ -73,33 +72,22 @@ class DeploymentPatcher:
         Raises:
             ApiException or a urllib3 error: The patch failed (see ``errors.classify``).
         """
-        body = restart_patch(action, timestamp(now))
-        response = self._apps.patch_namespaced_deployment(
-            action.deployment,
-            self.namespace,
-            body,
-            field_manager=COMPONENT,
-            _content_type=MERGE_PATCH,
-            _preload_content=False,
-            _request_timeout=_TIMEOUT,
-        )
-        try:
-            return json.loads(response.data)
-        finally:
-            response.release_conn()
+        return self._patch(action.deployment, restart_patch(action, timestamp(now)))
 
     def adopt(self, action: PatchAdopt) -> None:
         """Send the adoption patch (metadata annotation only)."""
-        response = self._apps.patch_namespaced_deployment(
-            action.deployment,
-            self.namespace,
-            adopt_patch(action),
-            field_manager=COMPONENT,
-            _content_type=MERGE_PATCH,
-            _preload_content=False,
-            _request_timeout=_TIMEOUT,
+        self._patch(action.deployment, adopt_patch(action))
+
+    def _patch(self, name: str, body: dict[str, Any]) -> dict[str, Any]:
+        return self._api.json(
+            "PATCH",
+            DEPLOYMENT,
+            path_params={"namespace": self.namespace, "name": name},
+            query={"fieldManager": COMPONENT},
+            body=body,
+            content_type=MERGE_PATCH,
+            timeout=_TIMEOUT,
         )
-        response.release_conn()
 
     def record_event(self, action: PatchRestart, deployment: dict[str, Any], now: datetime) -> None:
         """Create a ``Normal`` Event on the Deployment telling why it was restarted."""
@@ -129,7 +117,11 @@ class DeploymentPatcher:
             "lastTimestamp": timestamp(now),
             "count": 1,
         }
-        response = self._core.create_namespaced_event(
-            self.namespace, body, _preload_content=False, _request_timeout=_TIMEOUT
+        self._api.json(
+            "POST",
+            EVENTS,
+            path_params={"namespace": self.namespace},
+            body=body,
+            content_type="application/json",
+            timeout=_TIMEOUT,
         )
-        response.release_conn()

@@ -43,6 +43,7 @@ from reloader.core import (
     Resource,
     WatchFailed,
 )
+from reloader.kube.api import CONFIGMAPS, DEPLOYMENTS, KubeApi
 from reloader.kube.errors import classify
 from reloader.kube.views import configmap_view, deployment_view
 
@@ -117,11 +118,12 @@ class ListWatcher:
         self._response: Any = None
         self._known: dict[str, tuple[str, Any]] = {}
         self._resume_from: str | None = None
+        self._api = KubeApi(api_client)
         if resource is Resource.CONFIGMAPS:
-            self._list_call = client.CoreV1Api(api_client).list_namespaced_config_map
+            self._path = CONFIGMAPS
             self._to_view = configmap_view
         else:
-            self._list_call = client.AppsV1Api(api_client).list_namespaced_deployment
+            self._path = DEPLOYMENTS
             self._to_view = deployment_view
 
     # ------------------------------------------------------------------ control
@@ -225,16 +227,13 @@ class ListWatcher:
         return nominal / 2 + self._rng.random() * nominal / 2
 
     def _list(self, *, initial: bool, reason: str) -> str:
-        response = self._list_call(
-            self.options.namespace,
-            label_selector=self.options.label_selector,
-            _preload_content=False,
-            _request_timeout=(self.options.connect_timeout_seconds, _LIST_READ_TIMEOUT),
+        body = self._api.json(
+            "GET",
+            self._path,
+            path_params={"namespace": self.options.namespace},
+            query={"labelSelector": self.options.label_selector},
+            timeout=(self.options.connect_timeout_seconds, _LIST_READ_TIMEOUT),
         )
-        try:
-            body = json.loads(response.data)
-        finally:
-            response.release_conn()
         resource_version = str(body["metadata"]["resourceVersion"])
         current: dict[str, tuple[str, Any]] = {}
         for item in body.get("items") or []:
@@ -281,15 +280,18 @@ class ListWatcher:
     def _watch(self, resource_version: str, timeout_seconds: int) -> None:
         """Follow one watch request, keeping ``_resume_from`` at the last version seen."""
         try:
-            response = self._list_call(
-                self.options.namespace,
-                label_selector=self.options.label_selector,
-                watch=True,
-                resource_version=resource_version,
-                allow_watch_bookmarks=True,
-                timeout_seconds=timeout_seconds,
-                _preload_content=False,
-                _request_timeout=(
+            response = self._api.request(
+                "GET",
+                self._path,
+                path_params={"namespace": self.options.namespace},
+                query={
+                    "labelSelector": self.options.label_selector,
+                    "watch": True,
+                    "resourceVersion": resource_version,
+                    "allowWatchBookmarks": True,
+                    "timeoutSeconds": timeout_seconds,
+                },
+                timeout=(
                     self.options.connect_timeout_seconds,
                     timeout_seconds + self.options.grace_seconds,
                 ),

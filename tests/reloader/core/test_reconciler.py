@@ -186,15 +186,17 @@ def test_five_changes_in_half_a_second_coalesce_into_one_restart_of_the_last_dat
         run.change(
             cm("helloworld-config-test", {"MESSAGE": f"v{i}"}, rv=str(20 + i)), at=10.0 + i * 0.1
         )
-    assert len(run.records(k.DEBOUNCE_COALESCED, mark)) == 4
-    assert run.records(k.DEBOUNCE_COALESCED, mark)[-1].data["changes"] == 5
+    # Each change is observed under the window's correlation id; nothing else yet.
+    assert (
+        run.kinds(mark) == [k.CONFIGMAP_OBSERVED, k.DEBOUNCE_SCHEDULED] + [k.CONFIGMAP_OBSERVED] * 4
+    )
     run.run_until(20.0)
     [patch] = run.patches(mark)
     assert patch.data_hash == h({"MESSAGE": "v4"})
-    # Fired one debounce after the *first* change, not the last.
-    assert run.records(k.RESTART_PLANNED, mark)[0] in run.actions
-    scheduled = run.records(k.DEBOUNCE_SCHEDULED, mark)[0]
-    assert scheduled.data["due_in_seconds"] == 1.0
+    # One summary when the window fires, one debounce after the *first* change.
+    [coalesced] = run.records(k.DEBOUNCE_COALESCED, mark)
+    assert coalesced.data["changes"] == 5 and coalesced.data["window_seconds"] == 1.0
+    assert run.kinds(mark)[-2:] == [k.DEBOUNCE_COALESCED, k.RESTART_PLANNED]
     assert {r.correlation_id for r in run.records(since=mark)} == {patch.correlation_id}
 
 
@@ -774,3 +776,37 @@ def test_step_does_not_modify_the_state_it_was_given():
         dict(state.windows),
         state.queue,
     )
+
+
+def test_each_window_restarts_with_its_own_data_even_when_paced():
+    run = started(restart_rate_per_second=0.5, restart_burst=1)
+    # Use up the only token so the next restart has to wait in the queue.
+    run.feed(DeploymentSeen(EventType.ADDED, deploy("helloworld-test-b", "x", env="test")), at=1.0)
+    run.change(cm("helloworld-config-test", V2, rv="11"), at=10.0)
+    run.tick(11.0)  # window 1 fires: one target goes, the other waits for a token
+    waiting = [r for r in run.state.queue]
+    assert len(waiting) == 1 and waiting[0].data_hash == h(V2)
+    run.change(cm("helloworld-config-test", V3, rv="12"), at=11.5)  # window 2 opens
+    run.run_until(12.0)  # a token: the waiting restart goes with window 1's data
+    assert run.patches()[-1].data_hash == h(V2)
+    for patch in run.patches():
+        run.feed(PatchSucceeded(patch.deployment, patch.correlation_id, 2))
+    run.run_until(20.0)
+    hashes = [(p.deployment, p.data_hash) for p in run.patches()]
+    assert hashes.count(("helloworld-test", h(V3))) == 1
+    assert hashes.count(("helloworld-test-b", h(V3))) == 1
+    windows = {r.correlation_id for r in run.records(k.DEBOUNCE_SCHEDULED)}
+    assert {p.correlation_id for p in run.patches()} <= windows
+
+
+def test_a_window_firing_while_its_target_still_waits_rides_on_the_queued_restart():
+    run = started(restart_rate_per_second=0.1, restart_burst=1)
+    run.feed(DeploymentSeen(EventType.ADDED, deploy("helloworld-test-b", "x", env="test")), at=1.0)
+    run.change(cm("helloworld-config-test", V2, rv="11"), at=10.0)
+    run.tick(11.0)
+    run.change(cm("helloworld-config-test", V3, rv="12"), at=11.1)
+    run.tick(12.1)  # window 2 fires while helloworld-test-b still waits for a token
+    [coalesced] = [r for r in run.records(k.DEBOUNCE_COALESCED) if "into" in r.data]
+    assert coalesced.data["deployment"] in ("helloworld-test", "helloworld-test-b")
+    queued = {r.deployment: r.data_hash for r in run.state.queue}
+    assert set(queued.values()) == {h(V3)}
