@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: all install test lint fmt bench demo clean
+.PHONY: all install test lint fmt bench demo clean checkov
 
 all: test
 
@@ -19,8 +19,18 @@ $(STAMP): pyproject.toml | $(BIN)/python
 
 install: $(STAMP)
 
+# checkov (tests/k8s) in its own virtualenv from exact pins, without the
+# resolver: its dependency tree clashes with the project's (docs/manifests.md).
+CHECKOV := $(VENV)/tools/checkov/bin/checkov
+$(CHECKOV): tests/k8s/checkov-requirements.txt | $(BIN)/python
+	$(PYTHON) -m venv $(VENV)/tools/checkov
+	$(VENV)/tools/checkov/bin/python -m pip install --quiet --no-deps -r tests/k8s/checkov-requirements.txt
+	touch $(CHECKOV)
+
+checkov: $(CHECKOV)
+
 # Lint, the layer contract, then every test. The README's test command.
-test: $(STAMP)
+test: $(STAMP) $(CHECKOV)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
@@ -37,6 +47,11 @@ fmt: $(STAMP)
 
 # Benchmarks print their figures; they never fail on a slow machine.
 bench: $(STAMP)
+	@# The web app's benchmark drives its servers with wrk (Debian's package).
+	@command -v wrk >/dev/null 2>&1 || { \
+		SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+		$$SUDO apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends wrk >/dev/null; }
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest tests/bench -s -o python_files="bench_*.py" $(PYTEST_ARGS)
 
 clean:

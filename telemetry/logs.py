@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import sys
 import traceback
 from datetime import UTC, datetime
@@ -43,10 +44,26 @@ def parse_log_level(value: str, variable: str = "LOG_LEVEL") -> int:
     return logging.getLevelName(name)
 
 
+# The last whole second formatted, so that lines within one second (an access
+# line per request) format only their microseconds.
+_last_second: tuple[float, str] = (math.nan, "")
+
+
 def format_timestamp(epoch_seconds: float) -> str:
     """Format seconds since the epoch as RFC 3339 UTC with microseconds."""
-    moment = datetime.fromtimestamp(epoch_seconds, tz=UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    global _last_second  # noqa: PLW0603 - a one-entry cache; tuple assignment is atomic
+    # Split and round as datetime.fromtimestamp does (half-even to microseconds).
+    fraction, whole = math.modf(epoch_seconds)
+    micros = round(fraction * 1e6)
+    if micros >= 1_000_000:
+        whole, micros = whole + 1, micros - 1_000_000
+    elif micros < 0:
+        whole, micros = whole - 1, micros + 1_000_000
+    second, prefix = _last_second
+    if second != whole:
+        prefix = datetime.fromtimestamp(whole, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S")
+        _last_second = (whole, prefix)
+    return f"{prefix}.{micros:06d}Z"
 
 
 def _redact_value(value: Any) -> Any:
@@ -57,6 +74,10 @@ def _redact_value(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [_redact_value(item) for item in value]
     return value
+
+
+# One encoder for every line: json.dumps with options builds a new one per call.
+_ENCODER = json.JSONEncoder(ensure_ascii=False, default=str, separators=(",", ":"))
 
 
 class JsonFormatter(logging.Formatter):
@@ -78,7 +99,7 @@ class JsonFormatter(logging.Formatter):
             for key, value in fields.items():
                 if key not in _FIXED_KEYS:
                     line[key] = _redact_value(value)
-        return json.dumps(line, ensure_ascii=False, default=str, separators=(",", ":"))
+        return _ENCODER.encode(line)
 
     @staticmethod
     def _error_text(record: logging.LogRecord) -> str | None:

@@ -56,6 +56,13 @@ _URL_USERINFO = re.compile(
 )
 
 
+# Every pattern above needs a ":" or "=" (key/value pairs, URL userinfo) or the
+# word "bearer". Text with none of them (most paths, methods, messages) is
+# returned after one cheap search instead of three substitutions: the web app
+# redacts several fields of every access line.
+_MAY_HOLD_CREDENTIAL = re.compile(r"[:=]|bearer", re.IGNORECASE)
+
+
 def _replace_key_value(match: re.Match[str]) -> str:
     scheme = match.group("scheme")
     value = match.group("qvalue") if match.group("quote") is not None else match.group("value")
@@ -84,7 +91,7 @@ def redact(text: str) -> str:
         The same text with credentials replaced; text without credentials is
         returned unchanged.
     """
-    if not text:
+    if not text or not _MAY_HOLD_CREDENTIAL.search(text):
         return text
     text = _URL_USERINFO.sub(lambda m: f"{m.group('prefix')}{REDACTED}@", text)
     text = _KEY_VALUE.sub(_replace_key_value, text)

@@ -3,12 +3,14 @@
 import io
 import json
 import logging
+import random
 import re
+from datetime import UTC, datetime
 
 import pytest
 
 from telemetry.config import ConfigError
-from telemetry.logs import configure_logging, parse_log_level
+from telemetry.logs import configure_logging, format_timestamp, parse_log_level
 
 TS = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$")
 
@@ -96,3 +98,12 @@ def test_log_level_rejects_anything_else_naming_the_variable(value):
     with pytest.raises(ConfigError) as caught:
         parse_log_level(value)
     assert str(caught.value).startswith("invalid LOG_LEVEL: must be one of DEBUG, INFO")
+
+
+def test_timestamps_match_datetime_to_the_microsecond():
+    rng = random.Random(7)
+    moments = [rng.uniform(0, 4e9) for _ in range(5000)]
+    moments += [1795692972.9999995, 1795692972.0000004, 1795692973.0, 0.0, 1e9 + 0.5e-6]
+    for moment in moments:
+        expected = datetime.fromtimestamp(moment, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        assert format_timestamp(moment) == expected, moment

@@ -1,0 +1,232 @@
+"""The rendered manifests: structure the runbook and contracts require."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from tests.k8s.conftest import APPLIED, BASES, Render
+
+ENVS = ("test", "prod")
+DIGEST = re.compile(r"@sha256:[0-9a-f]{64}$")
+
+
+def pod_specs(render: Render):
+    for obj in render.objects:
+        if obj["kind"] in {"Deployment", "StatefulSet"}:
+            yield obj, obj["spec"]["template"]["spec"]
+
+
+def test_every_directory_renders(renders: dict[str, Render]) -> None:
+    assert set(renders) == set(APPLIED + BASES)
+    assert all(r.objects for r in renders.values())
+
+
+def test_only_the_namespace_directory_owns_the_namespace(renders: dict[str, Render]) -> None:
+    owners = [d for d, r in renders.items() if "Namespace" in r.kinds()]
+    assert owners == ["k8s/namespace"]
+    namespace = renders["k8s/namespace"].one("Namespace", "shipshape")
+    assert namespace["metadata"]["labels"]["istio-injection"] == "enabled"
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_overlay_objects_are_named_and_labelled_for_their_environment(
+    renders: dict[str, Render], env: str
+) -> None:
+    render = renders[f"k8s/overlays/{env}"]
+    for obj in render.objects:
+        assert obj["metadata"]["namespace"] == "shipshape"
+        assert obj["metadata"]["name"].endswith(f"-{env}")
+        assert obj["metadata"]["labels"]["env"] == env
+    expected = {
+        ("ConfigMap", f"helloworld-config-{env}"),
+        ("Deployment", f"helloworld-{env}"),
+        ("Service", f"helloworld-{env}"),
+        ("Gateway", f"helloworld-gateway-{env}"),
+        ("VirtualService", f"helloworld-virtualservice-{env}"),
+        ("DestinationRule", f"helloworld-destinationrule-{env}"),
+        ("Certificate", f"helloworld-cert-{env}"),
+        ("AuthorizationPolicy", f"helloworld-allow-ingress-only-{env}"),
+        ("NetworkPolicy", f"helloworld-{env}"),
+    }
+    names = {(o["kind"], o["metadata"]["name"]) for o in render.objects}
+    assert expected <= names
+    assert "ServiceMonitor" not in render.kinds() and "PrometheusRule" not in render.kinds()
+    peer = [o for o in render.objects if o["kind"] == "PeerAuthentication"]
+    assert [p["spec"]["mtls"]["mode"] for p in peer] == ["STRICT"]
+    assert peer[0]["spec"]["selector"]["matchLabels"] == {"app": "helloworld", "env": env}
+
+
+def test_only_prod_autoscales_and_has_a_disruption_budget(renders: dict[str, Render]) -> None:
+    prod = renders["k8s/overlays/prod"]
+    hpa = prod.one("HorizontalPodAutoscaler", "helloworld-prod")
+    assert hpa["spec"]["scaleTargetRef"]["name"] == "helloworld-prod"
+    pdb = prod.one("PodDisruptionBudget", "helloworld-prod")
+    assert pdb["spec"]["selector"]["matchLabels"] == {"app": "helloworld", "env": "prod"}
+    test_kinds = renders["k8s/overlays/test"].kinds()
+    assert "HorizontalPodAutoscaler" not in test_kinds and "PodDisruptionBudget" not in test_kinds
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_app_reads_its_message_from_its_configmap(renders: dict[str, Render], env: str) -> None:
+    render = renders[f"k8s/overlays/{env}"]
+    deployment = render.one("Deployment", f"helloworld-{env}")
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    env_vars = {v["name"]: v for v in container["env"]}
+    assert env_vars["MESSAGE"]["valueFrom"]["configMapKeyRef"] == {
+        "name": f"helloworld-config-{env}",
+        "key": "MESSAGE",
+    }
+    assert env_vars["APP_ENV"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.labels['env']"
+    assert deployment["spec"]["template"]["metadata"]["labels"]["env"] == env
+    assert env_vars["PORT"]["value"] == "8080"
+    assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    assert "MESSAGE" in render.one("ConfigMap", f"helloworld-config-{env}")["data"]
+
+
+def test_controller_statefulset_matches_the_contract(renders: dict[str, Render]) -> None:
+    controller = renders["k8s/controller"]
+    sts = controller.one("StatefulSet", "helloworld-controller")
+    spec = sts["spec"]
+    assert spec["replicas"] == 2
+    assert spec["serviceName"] == "helloworld-controller"
+    [claim] = spec["volumeClaimTemplates"]
+    container = spec["template"]["spec"]["containers"][0]
+    mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
+    assert mounts[claim["metadata"]["name"]] == "/var/lib/shipshape"
+    assert {p["name"]: p["containerPort"] for p in container["ports"]} == {"http": 8080}
+    for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
+        assert container[probe]["httpGet"] == {"path": "/healthz", "port": "http"}
+    env = {v["name"]: v for v in container["env"]}
+    assert env["JOURNAL_URL"]["value"] == "sqlite:////var/lib/shipshape/journal.db"
+    assert env["POD_NAME"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"
+    assert env["CONFIGMAP_LABEL_SELECTOR"]["value"] == "app=helloworld"
+    assert env["LEADER_ELECTION_LEASE_NAME"]["value"] == "helloworld-controller-leader"
+    assert env["HTTP_PORT"]["value"] == "8080"
+    expected = {
+        "NAMESPACE", "CONFIGMAP_LABEL_SELECTOR", "DEBOUNCE_SECONDS", "WATCH_TIMEOUT_SECONDS",
+        "LEADER_ELECTION_ENABLED", "LEADER_ELECTION_LEASE_NAME",
+        "LEADER_ELECTION_LEASE_DURATION_SECONDS", "LEADER_ELECTION_RENEW_DEADLINE_SECONDS",
+        "LEADER_ELECTION_RETRY_PERIOD_SECONDS", "POD_NAME", "HTTP_PORT", "JOURNAL_URL",
+        "LOG_LEVEL",
+    }  # fmt: skip
+    assert set(env) == expected
+    lease = [int(env[f"LEADER_ELECTION_{k}_SECONDS"]["value"]) for k in ("LEASE_DURATION",
+             "RENEW_DEADLINE", "RETRY_PERIOD")]  # fmt: skip
+    assert lease[0] > lease[1] > 1.2 * lease[2]
+
+
+def test_controller_rbac_is_least_privilege(renders: dict[str, Render]) -> None:
+    role = renders["k8s/controller"].one("Role", "helloworld-controller")
+    granted = {
+        (group, resource, verb, tuple(rule.get("resourceNames", ())))
+        for rule in role["rules"]
+        for group in rule["apiGroups"]
+        for resource in rule["resources"]
+        for verb in rule["verbs"]
+    }
+    lease = ("helloworld-controller-leader",)
+    assert granted == {
+        ("", "configmaps", "list", ()),
+        ("", "configmaps", "watch", ()),
+        ("apps", "deployments", "get", ()),
+        ("apps", "deployments", "list", ()),
+        ("apps", "deployments", "watch", ()),
+        ("apps", "deployments", "patch", ()),
+        ("", "events", "create", ()),
+        ("", "events", "patch", ()),
+        ("coordination.k8s.io", "leases", "create", ()),
+        ("coordination.k8s.io", "leases", "get", lease),
+        ("coordination.k8s.io", "leases", "update", lease),
+    }
+    assert "ClusterRole" not in renders["k8s/controller"].kinds()
+    binding = renders["k8s/controller"].one("RoleBinding", "helloworld-controller")
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": "helloworld-controller", "namespace": "shipshape"}
+    ]
+
+
+def test_controller_egress_ships_the_deny_placeholder(renders: dict[str, Render]) -> None:
+    policy = renders["k8s/controller"].one("NetworkPolicy", "helloworld-controller")
+    api = [r for r in policy["spec"]["egress"] if {"port": 443, "protocol": "TCP"} in r["ports"]]
+    assert api == [
+        {
+            "to": [{"ipBlock": {"cidr": "127.255.255.255/32"}}],
+            "ports": [{"port": 443, "protocol": "TCP"}],
+        }
+    ]
+    dns = [r for r in policy["spec"]["egress"] if {"port": 53, "protocol": "UDP"} in r["ports"]]
+    assert len(dns) == 1
+
+
+def test_every_pod_is_hardened_and_pinned(renders: dict[str, Render]) -> None:
+    seen = 0
+    for directory in APPLIED:
+        for obj, spec in pod_specs(renders[directory]):
+            name = f"{directory} {obj['kind']} {obj['metadata']['name']}"
+            assert spec["securityContext"]["runAsNonRoot"] is True, name
+            assert spec["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}, name
+            for container in spec["containers"]:
+                seen += 1
+                context = container["securityContext"]
+                assert context["readOnlyRootFilesystem"] is True, name
+                assert context["allowPrivilegeEscalation"] is False, name
+                assert context["capabilities"]["drop"] == ["ALL"], name
+                assert context["seccompProfile"] == {"type": "RuntimeDefault"}, name
+                assert DIGEST.search(container["image"]), name
+                for kind in ("requests", "limits"):
+                    assert {"cpu", "memory"} <= set(container["resources"][kind]), name
+    assert seen == 3
+
+
+def test_metrics_are_closed_to_everyone_but_prometheus(renders: dict[str, Render]) -> None:
+    prometheus = "cluster.local/ns/monitoring/sa/prometheus-k8s"
+    for env in ENVS:
+        render = renders[f"k8s/overlays/{env}"]
+        allow = render.one("AuthorizationPolicy", f"helloworld-allow-ingress-only-{env}")
+        for rule in allow["spec"]["rules"]:
+            principals = rule["from"][0]["source"]["principals"]
+            operation = rule["to"][0]["operation"]
+            if principals == [prometheus]:
+                assert operation["paths"] == ["/metrics"]
+            else:
+                assert "/metrics" in operation["notPaths"]
+        deny = render.one("AuthorizationPolicy", f"helloworld-deny-public-metrics-{env}")
+        assert deny["spec"]["action"] == "DENY"
+        assert deny["spec"]["rules"][0]["from"][0]["source"]["notPrincipals"] == [prometheus]
+
+
+def test_ratelimit_envoyfilter_limits_each_host(renders: dict[str, Render]) -> None:
+    envoy_filter = renders["k8s/istio-ingress"].one("EnvoyFilter", "helloworld-ingress-ratelimit")
+    assert envoy_filter["metadata"]["namespace"] == "istio-system"
+    vhosts = {}
+    for patch in envoy_filter["spec"]["configPatches"]:
+        vhost = patch["match"].get("routeConfiguration", {}).get("vhost", {}).get("name")
+        if vhost:
+            vhosts[vhost] = patch["patch"]["value"]["typed_per_filter_config"][
+                "envoy.filters.http.local_ratelimit"
+            ]["value"]
+    assert set(vhosts) == {f"{env}.helloworld.shipshape.example.com:443" for env in ENVS}
+    for config in vhosts.values():
+        assert config["token_bucket"] == {
+            "max_tokens": 120,
+            "tokens_per_fill": 120,
+            "fill_interval": "60s",
+        }
+        assert {"key": "x-shipshape-ratelimited", "value": "true"} in [
+            h["header"] for h in config["response_headers_to_add"]
+        ]
+
+
+def test_monitoring_scrapes_both_environments_with_the_env_label(
+    renders: dict[str, Render],
+) -> None:
+    monitoring = renders["k8s/monitoring"]
+    app = monitoring.one("ServiceMonitor", "helloworld")
+    assert app["spec"]["targetLabels"] == ["env"]
+    assert app["spec"]["selector"]["matchLabels"] == {"app": "helloworld"}
+    controller = monitoring.one("ServiceMonitor", "helloworld-controller")
+    assert controller["spec"]["selector"]["matchLabels"] == {"app": "helloworld-controller"}
+    assert [o["kind"] for o in monitoring.objects].count("PrometheusRule") == 1

@@ -1,0 +1,260 @@
+"""The pre-deploy validators in hack/: each passes on the real tree and catches
+exactly the violation it exists for in a mutated copy."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.k8s.conftest import edit, run_hack
+
+EGRESS_PATCHES = (
+    "examples/controller-apiserver-cidr-patch.yaml",
+    "examples/controller-egress/eks.patch.yaml",
+    "examples/controller-egress/gke.patch.yaml",
+    "examples/controller-egress/aks.patch.yaml",
+)
+MANIFEST_ARGS = (
+    "--overlay",
+    "test",
+    "--overlay",
+    "prod",
+    *(arg for patch in EGRESS_PATCHES for arg in ("--controller-egress-patch", patch)),
+)
+
+
+def fails_with(result, *fragments: str) -> None:
+    """Assert a validator exited 1 and named the problem, without a traceback."""
+    output = result.stdout + result.stderr
+    assert result.returncode == 1, output
+    assert "Traceback" not in output
+    for fragment in fragments:
+        assert fragment in output, output
+
+
+@pytest.mark.parametrize(
+    ("script", "args"),
+    [
+        ("validate_manifests.py", MANIFEST_ARGS),
+        ("check_immutable_images.py", ()),
+        ("check_doc_links.py", ()),
+        ("validate_release_metadata.py", ()),
+        ("validate_deployment_order.py", ()),
+        ("validate_trivyignore.py", ()),
+    ],
+)
+def test_validators_pass_on_the_real_tree(tree: Path, script: str, args: tuple[str, ...]) -> None:
+    result = run_hack(tree, script, *args)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert ": OK: " in result.stdout
+
+
+# --- validate_manifests.py ----------------------------------------------------
+
+
+def test_manifests_catch_common_labels_rewriting_external_peers(tree: Path) -> None:
+    edit(
+        tree / "k8s/overlays/prod/kustomization.yaml",
+        "labels:\n",
+        "commonLabels:\n  tier: web\nlabels:\n",
+    )
+    result = run_hack(tree, "validate_manifests.py", "--overlay", "prod")
+    fails_with(result, "k8s/overlays/prod: NetworkPolicy helloworld-prod", "istio-system")
+    assert "k8s/overlays/test" not in result.stderr
+
+
+def test_manifests_catch_a_namespace_in_an_overlay(tree: Path) -> None:
+    (tree / "k8s/overlays/test/namespace.yaml").write_text(
+        "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: shipshape\n"
+    )
+    edit(
+        tree / "k8s/overlays/test/kustomization.yaml",
+        "  - ../../istio\n",
+        "  - ../../istio\n  - namespace.yaml\n",
+    )
+    fails_with(run_hack(tree, "validate_manifests.py", "--overlay", "test"), "emits a Namespace")
+
+
+def test_manifests_catch_a_vhost_drifting_from_the_gateway(tree: Path) -> None:
+    edit(
+        tree / "k8s/istio-ingress/ratelimit-envoyfilter.yaml",
+        "name: prod.helloworld.shipshape.example.com:443",
+        "name: prod.helloworld.shipshape.example.com:8443",
+    )
+    fails_with(
+        run_hack(tree, "validate_manifests.py"),
+        "has no vhost prod.helloworld.shipshape.example.com:443",
+    )
+
+
+def test_manifests_catch_a_virtualservice_pointing_at_the_other_env(tree: Path) -> None:
+    edit(
+        tree / "k8s/overlays/test/istio-routing.yaml",
+        "host: helloworld-test.shipshape.svc.cluster.local\n            port",
+        "host: helloworld-prod.shipshape.svc.cluster.local\n            port",
+    )
+    fails_with(
+        run_hack(tree, "validate_manifests.py", "--overlay", "test"),
+        "VirtualService helloworld-virtualservice-test routes to helloworld-prod",
+    )
+
+
+def test_manifests_catch_a_service_selector_missing_env(tree: Path) -> None:
+    edit(
+        tree / "k8s/overlays/prod/env-selectors.yaml",
+        "spec:\n  selector:\n    env: prod\n",
+        "spec:\n  selector:\n    tier: web\n",
+    )
+    fails_with(
+        run_hack(tree, "validate_manifests.py", "--overlay", "prod"),
+        "Service helloworld-prod selector",
+    )
+
+
+def test_manifests_catch_public_metrics(tree: Path) -> None:
+    edit(
+        tree / "k8s/istio/authorizationpolicy.yaml",
+        "              - /metrics\n              - /metrics/*\n    - from",
+        "              - /healthz\n    - from",
+    )
+    fails_with(run_hack(tree, "validate_manifests.py"), "reach /metrics")
+
+
+def test_manifests_catch_an_egress_patch_keeping_the_placeholder(tree: Path) -> None:
+    patch = tree / "examples/controller-egress/gke.patch.yaml"
+    edit(patch, "cidr: 198.51.100.0/28", "cidr: 127.255.255.255/32")
+    result = run_hack(tree, "validate_manifests.py", *MANIFEST_ARGS)
+    fails_with(result, "examples/controller-egress/gke.patch.yaml: the placeholder CIDR")
+    assert "eks.patch.yaml" not in result.stderr
+
+
+def test_manifests_catch_an_egress_patch_opening_everything(tree: Path) -> None:
+    edit(
+        tree / "examples/controller-egress/aks.patch.yaml",
+        "cidr: 203.0.113.10/32",
+        "cidr: 0.0.0.0/0",
+    )
+    result = run_hack(
+        tree,
+        "validate_manifests.py",
+        "--controller-egress-patch",
+        "examples/controller-egress/aks.patch.yaml",
+    )
+    fails_with(result, "0.0.0.0/0 opens API egress to everything")
+
+
+def test_manifests_report_a_missing_patch_file(tree: Path) -> None:
+    result = run_hack(tree, "validate_manifests.py", "--controller-egress-patch", "nope.yaml")
+    fails_with(result, "nope.yaml: no such file")
+
+
+def test_manifests_report_a_broken_kustomization_in_one_line(tree: Path) -> None:
+    edit(tree / "k8s/overlays/test/kustomization.yaml", "  - ../../base\n", "  - ../../basis\n")
+    result = run_hack(tree, "validate_manifests.py", "--overlay", "test")
+    fails_with(result, "k8s/overlays/test: kustomize failed")
+
+
+# --- check_immutable_images.py ------------------------------------------------
+
+
+def test_images_catch_a_tag(tree: Path) -> None:
+    edit(
+        tree / "k8s/controller/kustomization.yaml",
+        "    digest: sha256:8a9031b0c57c827a85efb17938764fb4dcb2246d2fd02d0320adf4310c3b8b4d",
+        "    newTag: v0.1.0",
+    )
+    result = run_hack(tree, "check_immutable_images.py")
+    fails_with(result, "StatefulSet helloworld-controller container controller uses", "sets newTag")
+    assert "helloworld-prod" not in result.stderr
+
+
+# --- check_doc_links.py -------------------------------------------------------
+
+
+def test_doc_links_catch_a_missing_runbook_section(tree: Path) -> None:
+    edit(tree / "docs/runbooks/alerts.md", "## KubePodHighMemory\n", "## Pod memory\n")
+    result = run_hack(tree, "check_doc_links.py")
+    fails_with(result, "alert KubePodHighMemory runbook_url", "#kubepodhighmemory")
+    assert "KubePodCrashLooping" not in result.stderr
+
+
+def test_doc_links_catch_a_broken_relative_link(tree: Path) -> None:
+    (tree / "docs/runbooks/alerts.md").open("a").write("\nSee [the map](../nowhere.md).\n")
+    fails_with(run_hack(tree, "check_doc_links.py"), "../nowhere.md: no such file")
+
+
+# --- validate_release_metadata.py ---------------------------------------------
+
+
+def test_release_metadata_catches_a_version_mismatch(tree: Path) -> None:
+    edit(tree / "telemetry/buildinfo.py", 'VERSION = "0.1.0"', 'VERSION = "0.1.1"')
+    fails_with(run_hack(tree, "validate_release_metadata.py"), "telemetry/buildinfo.py=0.1.1")
+
+
+def test_release_metadata_checks_the_tag(tree: Path) -> None:
+    fails_with(run_hack(tree, "validate_release_metadata.py", "--tag", "v9.9.9"), "tag 'v9.9.9'")
+    assert run_hack(tree, "validate_release_metadata.py", "--tag", "v0.1.0").returncode == 0
+
+
+# --- validate_deployment_order.py ---------------------------------------------
+
+
+def test_deployment_order_catches_swapped_steps(tree: Path) -> None:
+    doc = tree / "docs/manifests.md"
+    edit(
+        doc,
+        "kubectl apply -k k8s/monitoring\nkubectl apply -k k8s/controller\n",
+        "kubectl apply -k k8s/controller\nkubectl apply -k k8s/monitoring\n",
+    )
+    fails_with(run_hack(tree, "validate_deployment_order.py"), "docs/manifests.md:", "drifts")
+
+
+def test_deployment_order_catches_a_base_applied_alone(tree: Path) -> None:
+    (tree / "docs/extra.md").write_text("```bash\nkubectl apply -k k8s/base\n```\n")
+    fails_with(run_hack(tree, "validate_deployment_order.py"), "docs/extra.md:2: applies k8s/base")
+
+
+def test_deployment_order_catches_an_unlisted_kustomization(tree: Path) -> None:
+    (tree / "k8s/extra").mkdir()
+    (tree / "k8s/extra/kustomization.yaml").write_text("resources: []\n")
+    fails_with(run_hack(tree, "validate_deployment_order.py"), "k8s/extra: a kustomization")
+
+
+# --- validate_trivyignore.py --------------------------------------------------
+
+
+def trivyignore(tree: Path, body: str) -> None:
+    (tree / ".trivyignore").write_text("# header\n\n" + body)
+
+
+def test_trivyignore_accepts_an_explained_expiring_entry(tree: Path) -> None:
+    trivyignore(tree, "# reason: not reachable\n# owner: platform\nCVE-2026-12345 exp:2026-12-01\n")
+    result = run_hack(tree, "validate_trivyignore.py", "--today", "2026-11-26")
+    assert result.returncode == 0, result.stderr
+    assert "1 accepted finding" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ("# reason: x\n# owner: y\nCVE-2026-12345\n", "has no expiry"),
+        ("# reason: x\n# owner: y\nCVE-2026-12345 exp:2026-11-01\n", "expired on 2026-11-01"),
+        ("# reason: x\n# owner: y\nCVE-2026-12345 exp:2027-06-01\n", "more than 90 days ahead"),
+        ("# owner: y\nCVE-2026-12345 exp:2026-12-01\n", "no '# reason:'"),
+        ("# reason: x\n# owner: y\nbogus-id exp:2026-12-01\n", "is not a CVE"),
+        (
+            "# reason: x\n# owner: y\nCVE-2026-1234 exp:2026-12-01\n\n"
+            "# reason: x\n# owner: y\nCVE-2026-1234 exp:2026-12-02\n",
+            "already listed",
+        ),
+    ],
+)
+def test_trivyignore_catches_bad_entries(tree: Path, body: str, message: str) -> None:
+    trivyignore(tree, body)
+    fails_with(run_hack(tree, "validate_trivyignore.py", "--today", "2026-11-26"), message)
+
+
+def test_trivyignore_must_exist(tree: Path) -> None:
+    (tree / ".trivyignore").unlink()
+    fails_with(run_hack(tree, "validate_trivyignore.py"), ".trivyignore: cannot read")

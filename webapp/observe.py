@@ -1,0 +1,145 @@
+"""Per-request observation: metrics, one access log line and an optional trace span.
+
+One Falcon middleware does all three so a request pays for one middleware
+call, and so the log line is written while the request's span is still current
+(the log filter of :mod:`telemetry.tracing` then adds its trace id).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import falcon
+
+from telemetry.redaction import redact
+from webapp.metrics import KNOWN_METHODS, OTHER
+
+if TYPE_CHECKING:
+    from telemetry.tracing import Tracing
+    from webapp.metrics import HttpMetrics
+
+# Statuses for which the matched route does not describe the request: the
+# route exists but the method is not served there, or nothing matched.
+_UNROUTED_STATUSES = frozenset({404, 405, 501})
+
+# Client-controlled text is cut before it reaches a log line.
+_MAX_LOGGED_PATH = 256
+_MAX_LOGGED_QUERY = 512
+_MAX_LOGGED_METHOD = 16
+
+
+def route_label(method_label: str, template: str | None, status: int) -> str:
+    """Return the ``path`` label: the route template, or ``other``.
+
+    Args:
+        method_label: The request's ``method`` label (``other`` for unknown methods).
+        template: The matched route template, or ``None`` when none matched.
+        status: The response's status code.
+    """
+    if template is None or method_label == OTHER or status in _UNROUTED_STATUSES:
+        return OTHER
+    return template
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+class RequestObserver:
+    """Falcon middleware that measures, logs and traces every request.
+
+    Requests with a method outside the nine standard ones are answered 501
+    here, before routing, as RFC 9110 asks of a server that does not know the
+    method.
+    """
+
+    def __init__(
+        self,
+        metrics: HttpMetrics,
+        *,
+        logger: logging.Logger,
+        tracing: Tracing | None = None,
+        clock: Callable[[], float] = time.perf_counter,
+    ) -> None:
+        """Observe requests into ``metrics`` and ``logger``, and ``tracing`` when given.
+
+        Args:
+            metrics: Where counts and durations go.
+            logger: Where access lines go (at INFO).
+            tracing: Started tracing, or ``None`` for none.
+            clock: A monotonic clock in seconds.
+        """
+        self._metrics = metrics
+        self._log = logger
+        self._tracing = tracing
+        self._clock = clock
+
+    def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
+        """Start the clock (and the span); refuse unknown methods with 501."""
+        context = req.context
+        context.started = self._clock()
+        method = req.method
+        known = method in KNOWN_METHODS
+        if self._tracing is not None:
+            context.span = self._tracing.start_request_span(
+                method if known else "_OTHER", req.path, req.env, scheme=req.scheme
+            )
+        if not known:
+            raise falcon.HTTPNotImplemented(description="Unknown HTTP method")
+
+    def process_response(
+        self, req: falcon.Request, resp: falcon.Response, resource: Any, req_succeeded: bool
+    ) -> None:
+        """Record the request's metrics, write its access line, end its span."""
+        context = req.context
+        started = getattr(context, "started", None)
+        elapsed = 0.0 if started is None else self._clock() - started
+        status = resp.status_code
+        method = req.method
+        method_label = method if method in KNOWN_METHODS else OTHER
+        path_label = route_label(method_label, req.uri_template, status)
+        self._metrics.observe(method_label, path_label, status, elapsed)
+
+        query = req.query_string
+        if query:
+            query = redact(_clip(query, _MAX_LOGGED_QUERY))
+        if self._log.isEnabledFor(logging.INFO):
+            fields: dict[str, Any] = {
+                "method": _clip(method, _MAX_LOGGED_METHOD),
+                "path": _clip(req.path, _MAX_LOGGED_PATH),
+                "route": path_label,
+                "status": status,
+                "duration_ms": round(elapsed * 1000.0, 3),
+            }
+            if query:
+                fields["query"] = query
+            self._log.info("%s %s %d", method_label, path_label, status, extra={"fields": fields})
+        span = getattr(context, "span", None)
+        if span is not None:
+            span.finish(route=path_label, status_code=status, query=query or None)
+
+
+# Served with every response: the set OWASP's REST security guidance asks of
+# an API. The app serves text and JSON to programs, never documents to
+# browsers, so nothing may sniff, frame, embed or run what it sends. (HSTS
+# belongs to the Istio gateway, which terminates TLS; the app cannot know.)
+SECURITY_HEADERS = (
+    ("X-Content-Type-Options", "nosniff"),
+    ("X-Frame-Options", "DENY"),
+    ("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'"),
+)
+
+
+class SecurityHeaders:
+    """Falcon middleware adding :data:`SECURITY_HEADERS`, and ``no-store`` unless set."""
+
+    def process_response(
+        self, req: falcon.Request, resp: falcon.Response, resource: Any, req_succeeded: bool
+    ) -> None:
+        """Add the headers to every response, errors included."""
+        resp.set_headers(SECURITY_HEADERS)
+        if resp.get_header("Cache-Control") is None:
+            resp.set_header("Cache-Control", "no-store")
