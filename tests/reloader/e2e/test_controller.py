@@ -8,6 +8,7 @@ by then a spurious restart would already have been decided.
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import time
@@ -42,6 +43,29 @@ def pair(kube, env: str, data: dict[str, str] | None = None, **deploy_kwargs) ->
 
 def chain_kinds(controller, correlation_id: str) -> list[str]:
     return [r.kind for r in controller.records() if r.correlation_id == correlation_id]
+
+
+def replay_check(path: Path) -> dict:
+    """``shipshape-journal replay --strict --check``: no anomaly, no differing decision."""
+    result = subprocess.run(
+        [
+            "shipshape-journal",
+            "replay",
+            "--journal",
+            str(path),
+            "--strict",
+            "--check",
+            "-o",
+            "json",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    report = json.loads(result.stdout) if result.stdout.strip() else {}
+    assert result.returncode == 0, (result.stderr, report.get("anomalies"), report.get("check"))
+    assert report["anomalies"] == [] and report["check"]["differences"] == []
+    return report
 
 
 def verify_journal(path: Path) -> str:
@@ -95,6 +119,7 @@ def test_existing_configmaps_and_deployments_cause_no_restart(kube, controllers)
     assert restarts(kube, "helloworld-test") == 0 and restarts(kube, prod) == 0
     assert controller.records({"restart.planned"}) == []
     assert controller.stop() == 0
+    replay_check(controller.journal_path)
 
 
 # 2 -------------------------------------------------------------------------------------
@@ -133,6 +158,8 @@ def test_one_change_restarts_once_within_the_debounce_and_is_journaled_as_one_ch
     assert controller.metric("configmap_reload_change_to_patch_seconds_count") == 1
     assert controller.stop() == 0
     assert verify_journal(controller.journal_path).startswith("OK:")
+    report = replay_check(controller.journal_path)
+    assert report["restart_latency_seconds"]["p50"] <= DEBOUNCE + 1.0
     # The values never reach the journal, only key names and the hash.
     assert b"new test message" not in controller.journal_path.read_bytes()
 
@@ -155,6 +182,7 @@ def test_five_changes_in_half_a_second_restart_once(kube, controllers):
     [coalesced] = [r for r in chain if r.kind == "debounce.coalesced"]
     assert coalesced.data["changes"] == 5
     assert controller.stop() == 0
+    replay_check(controller.journal_path)
 
 
 # 4 -------------------------------------------------------------------------------------
@@ -173,6 +201,7 @@ def test_a_change_reverted_inside_the_window_restarts_nothing(kube, controllers)
     assert restarts(kube, dep) == 0
     assert controller.records({"restart.planned"}) == []
     assert controller.stop() == 0
+    replay_check(controller.journal_path)
 
 
 # 5 -------------------------------------------------------------------------------------
@@ -220,6 +249,7 @@ def test_a_change_made_while_stopped_restarts_once_on_start_and_a_plain_restart_
     controller.quiesce(after_seq=verdict.seq)
     assert restarts(kube, dep) == 1
     assert controller.stop() == 0
+    replay_check(controller.journal_path)
 
 
 # 6 -------------------------------------------------------------------------------------
@@ -252,6 +282,7 @@ def test_patches_failing_with_503_are_retried_then_restart_once(kube, controller
     planned = [r.seq for r in controller.records({"restart.planned"})]
     assert len(planned) == 4, "every attempt is planned in the journal before it is sent"
     assert controller.stop() == 0
+    replay_check(controller.journal_path)
 
 
 # 7 -------------------------------------------------------------------------------------
@@ -279,6 +310,7 @@ def test_cut_watches_and_compacted_history_miss_nothing_and_add_nothing(kube, co
     assert any(r.data["reason"] == "expired" for r in relists), "a 410 led to a relist"
     assert len(controller.records({"restart.patched"})) == 12
     assert controller.stop() == 0
+    replay_check(controller.journal_path)
 
 
 # 8 -------------------------------------------------------------------------------------
@@ -291,6 +323,7 @@ def test_sigterm_inside_the_debounce_window_flushes_the_restart_and_exits_0(kube
     controller.wait_record(lambda r: r.kind == "debounce.scheduled", "the window")
     started = time.monotonic()
     assert controller.stop(signal.SIGTERM, timeout=30) == 0
+    replay_check(controller.journal_path)
     assert time.monotonic() - started < 15
     assert restarts(kube, dep) == 1
     kinds = [r.kind for r in controller.records()]
@@ -348,6 +381,7 @@ def test_deleted_binary_large_and_targetless_configmaps_are_handled(kube, contro
     assert orphan == ["no-target", "no-target"]  # at start-up and after the change
     assert controller.running
     assert controller.stop() == 0
+    replay_check(controller.journal_path)
     assert controller.journal_path.stat().st_size < 512 * 1024, "the 1 MiB value is not journaled"
 
 
@@ -381,6 +415,7 @@ def test_three_hundred_configmaps_and_deployments(kube, controllers):
     assert all(restarts(kube, f"helloworld-{env}") == 1 for env in envs)
     assert len(controller.records({"restart.patched"})) == 300
     assert controller.stop() == 0
+    replay_check(controller.journal_path)
 
 
 def test_a_forbidden_patch_is_journaled_and_retried_by_the_resync_once_allowed(kube, controllers):
@@ -407,6 +442,7 @@ def test_a_forbidden_patch_is_journaled_and_retried_by_the_resync_once_allowed(k
     controller.quiesce(after_seq=patched.seq)
     assert restarts(kube, dep) == 1
     assert controller.stop() == 0
+    replay_check(controller.journal_path)
 
 
 # 10 ------------------------------------------------------------------------------------
@@ -448,4 +484,5 @@ def test_a_read_only_journal_stops_patches_until_it_is_writable_again(kube, cont
     ]
     assert observed, "records decided during the outage were appended after it"
     assert controller.stop() == 0
+    replay_check(controller.journal_path)
     verify_journal(journal)
