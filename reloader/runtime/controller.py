@@ -13,6 +13,7 @@ import os
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 
 from kubernetes import client
@@ -93,9 +94,7 @@ class Controller:
             ListWatcher(
                 Resource.CONFIGMAPS,
                 api_client,
-                WatchOptions(
-                    **{**options.__dict__, "label_selector": settings.configmap_label_selector}
-                ),
+                replace(options, label_selector=settings.configmap_label_selector),
                 self.loop.post,
                 hooks=self._hooks(Resource.CONFIGMAPS),
             ),
