@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import queue
 import threading
 import time
 from collections.abc import Callable
@@ -20,7 +21,7 @@ from kubernetes import client
 from prometheus_client import CollectorRegistry
 
 from journal import Journal
-from reloader.core import LeadershipChanged, Record, Resource, initial_state, kinds
+from reloader.core import Event, LeadershipChanged, Record, Resource, initial_state, kinds
 from reloader.kube.restarts import DeploymentPatcher
 from reloader.kube.watch import ListWatcher, WatchHooks, WatchOptions
 from reloader.runtime.executor import PatchExecutor
@@ -95,14 +96,14 @@ class Controller:
                 Resource.CONFIGMAPS,
                 api_client,
                 replace(options, label_selector=settings.configmap_label_selector),
-                self.loop.post,
+                self._emitter(Resource.CONFIGMAPS),
                 hooks=self._hooks(Resource.CONFIGMAPS),
             ),
             ListWatcher(
                 Resource.DEPLOYMENTS,
                 api_client,
                 options,
-                self.loop.post,
+                self._emitter(Resource.DEPLOYMENTS),
                 hooks=self._hooks(Resource.DEPLOYMENTS),
             ),
         ]
@@ -234,6 +235,25 @@ class Controller:
         self.metrics.journal_errors.inc()
         self.metrics.errors.labels("journal", "write").inc()
         self.health.set_journal(False, error, backlog)
+
+    def _emitter(self, resource: Resource) -> Callable[[Event], None]:
+        """Hand watch events to the loop; while its queue is full the watch waits, alive."""
+        loop_name = _watch_loop(resource)
+
+        def emit(event: Event) -> None:
+            while True:
+                try:
+                    self.loop.events.put(event, timeout=1.0)
+                except queue.Full:
+                    # Back-pressure (the journal is failing or the loop is behind):
+                    # waiting is progress, not a stuck watch.
+                    self.health.beat(loop_name)
+                    if self.loop.stopping:
+                        return
+                else:
+                    return
+
+        return emit
 
     def _hooks(self, resource: Resource) -> WatchHooks:
         name = resource.value
