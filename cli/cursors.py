@@ -1,0 +1,76 @@
+"""Cursors for ``tail``: where a reader left off, per journal.
+
+A cursor is the last seq shown, one per ``--journal`` in the order given,
+written ``SEQ`` or ``SEQ,SEQ,...``. ``--cursor-file`` keeps it between runs
+(journalctl-style): read at start when the file exists, rewritten atomically
+after records are shown, so a crash shows some records again but never skips one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+from pathlib import Path
+
+import click
+
+_CURSOR = re.compile(r"\d+(?:,\d+)*")
+
+
+def parse_cursor(text: str, journals: int, *, source: str = "--after-cursor") -> list[int]:
+    """Parse ``SEQ[,SEQ...]`` with one seq per journal.
+
+    Raises:
+        click.UsageError: A malformed cursor or the wrong number of seqs.
+    """
+    value = text.strip()
+    if not _CURSOR.fullmatch(value):
+        raise click.UsageError(
+            f"invalid cursor {text.strip()!r} in {source}: expected SEQ, or SEQ,SEQ,... "
+            "with one seq per --journal"
+        )
+    seqs = [int(part) for part in value.split(",")]
+    if len(seqs) != journals:
+        raise click.UsageError(
+            f"cursor {value!r} in {source} has {len(seqs)} seq(s) for {journals} journal(s)"
+        )
+    return seqs
+
+
+def format_cursor(seqs: list[int]) -> str:
+    """Return the text of a cursor."""
+    return ",".join(str(seq) for seq in seqs)
+
+
+def read_cursor_file(path: Path, journals: int) -> list[int] | None:
+    """Return the cursor stored in ``path``, or ``None`` when it is missing or empty.
+
+    Raises:
+        click.UsageError: The file cannot be read or holds no valid cursor.
+    """
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    except (OSError, UnicodeDecodeError) as error:
+        raise click.UsageError(f"cannot read cursor file {path}: {error}") from None
+    if not text.strip():
+        return None
+    return parse_cursor(text, journals, source=f"cursor file {path}")
+
+
+def write_cursor_file(path: Path, seqs: list[int]) -> None:
+    """Replace ``path`` atomically with the cursor ``seqs``.
+
+    Raises:
+        click.ClickException: The file cannot be written.
+    """
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        temporary.write_text(format_cursor(seqs) + "\n", encoding="utf-8")
+        os.replace(temporary, path)
+    except OSError as error:
+        with contextlib.suppress(OSError):
+            temporary.unlink()
+        raise click.ClickException(f"cannot write cursor file {path}: {error.strerror}") from None

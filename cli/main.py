@@ -1,0 +1,529 @@
+"""``shipshape-journal``: read, check and maintain the controller's journal.
+
+Every command is thin: it opens the journal, calls one library function and
+prints the result. Library errors become one line on stderr (``Error: ...``),
+never a traceback. Exit codes: 0 success; 1 a finding (verify failed,
+``--strict`` anomalies, ``--check`` differences, a failed drill); 2 a usage
+error or a journal that cannot be used (missing, not a journal, newer schema,
+locked past the busy timeout, corrupt).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import signal
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from cli.cursors import parse_cursor, read_cursor_file, write_cursor_file
+from cli.options import (
+    busy_timeout_option,
+    cli_actor,
+    correlation_option,
+    journal_option,
+    record_filter_options,
+    record_output_option,
+    resolve_journals,
+    time_options,
+)
+from cli.output import render_replay, render_stats
+from journal import (
+    DEFAULT_MODEL,
+    Filters,
+    Journal,
+    JournalError,
+    JournalValueError,
+    Tail,
+    export_dr_drill,
+    kinds,
+    load_model,
+    replay,
+    run_check,
+    snapshot,
+    stats,
+    vacuum,
+    verify,
+)
+from journal.formats import format_record
+from journal.replay import DEFAULT_LEADERLESS_GAP_SECONDS
+from journal.schema import HEAD
+from journal.timefmt import parse_duration
+from telemetry.buildinfo import VERSION
+
+PROG = "shipshape-journal"
+F = TypeVar("F", bound=Callable[..., Any])
+#: Seconds between cursor-file updates while following.
+CURSOR_SAVE_INTERVAL = 0.5
+
+
+class JournalProblem(click.ClickException):
+    """A journal that cannot be used: exit 2, like a usage error."""
+
+    exit_code = 2
+
+
+def journal_errors(function: F) -> F:
+    """Turn library errors into Click errors with the library's one-line message."""
+
+    @functools.wraps(function)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return function(*args, **kwargs)
+        except JournalValueError as error:
+            raise click.UsageError(str(error)) from None
+        except JournalError as error:
+            raise JournalProblem(str(error)) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+@contextmanager
+def open_readers(locations: Sequence[str], busy_timeout: float) -> Iterator[list[Journal]]:
+    """Open each journal read-only; close them all on the way out."""
+    with ExitStack() as stack:
+        yield [
+            stack.enter_context(Journal.open(location, readonly=True, busy_timeout=busy_timeout))
+            for location in locations
+        ]
+
+
+def _write(text: str) -> None:
+    sys.stdout.write(text)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(VERSION, "-V", "--version", prog_name=PROG)
+def cli() -> None:
+    """Read, check and maintain Shipshape's audit journal.
+
+    The journal is --journal URL_OR_PATH, else $JOURNAL_URL, else
+    sqlite:///shipshape-journal.db in the working directory.
+    """
+
+
+# -- tail ------------------------------------------------------------------------
+
+
+@cli.command()
+@journal_option(multiple=True)
+@busy_timeout_option
+@click.option(
+    "-n",
+    "--lines",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Show the last N matching records [default: 10; all when a start point "
+    "(--since, --after-cursor, --cursor-file) is given].",
+)
+@click.option("-f", "--follow", is_flag=True, help="Keep printing records as they are committed.")
+@time_options
+@record_filter_options
+@correlation_option
+@click.option(
+    "--after-cursor",
+    metavar="SEQ[,SEQ...]",
+    help="Start after this seq (one per --journal, comma-separated).",
+)
+@click.option(
+    "--cursor-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Start after the cursor in FILE when it exists; store the last cursor there.",
+)
+@record_output_option
+@journal_errors
+def tail(
+    *,
+    journals: tuple[str, ...],
+    busy_timeout: float,
+    lines: int | None,
+    follow: bool,
+    since: Any,
+    until: Any,
+    kind_filters: tuple[str, ...],
+    object_name: str | None,
+    correlation_id: str | None,
+    after_cursor: str | None,
+    cursor_file: Path | None,
+    output: str,
+) -> int:
+    """Print records, newest last; with -f keep following new ones."""
+    locations = resolve_journals(journals)
+    if follow and until is not None:
+        raise click.UsageError("--until cannot be combined with --follow")
+    if after_cursor is not None and cursor_file is not None:
+        raise click.UsageError("use either --after-cursor or --cursor-file, not both")
+    filters = Filters(
+        kinds=kind_filters,
+        object=object_name,
+        correlation_id=correlation_id,
+        since=since,
+        until=until,
+    )
+    cursors = None
+    if after_cursor is not None:
+        cursors = parse_cursor(after_cursor, len(locations))
+    elif cursor_file is not None:
+        cursors = read_cursor_file(cursor_file, len(locations))
+    if lines is None and cursors is None and since is None:
+        lines = 10
+    labels = locations if len(locations) > 1 else None
+    stop = _stop_on_sigterm() if follow else None
+    with open_readers(locations, busy_timeout) as readers:
+        reader = Tail(readers, filters, after=cursors, lines=lines, stop=stop)
+        _print_records(reader, output, labels, follow=follow, cursor_file=cursor_file)
+    return 0
+
+
+def _stop_on_sigterm() -> Any:
+    import threading  # noqa: PLC0415 - only followers need it
+
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    return stop
+
+
+def _print_records(
+    reader: Tail,
+    output: str,
+    labels: Sequence[str] | None,
+    *,
+    follow: bool,
+    cursor_file: Path | None,
+) -> None:
+    last_save = time.monotonic()
+    out = sys.stdout
+    try:
+        for index, record in reader.records(follow=follow):
+            out.write(format_record(record, output, source=labels[index] if labels else None))
+            if follow:
+                out.flush()
+                now = time.monotonic()
+                if cursor_file is not None and now - last_save >= CURSOR_SAVE_INTERVAL:
+                    write_cursor_file(cursor_file, reader.positions)
+                    last_save = now
+        out.flush()
+    except KeyboardInterrupt:
+        pass  # Ctrl-C ends following; what was printed is saved below
+    except BrokenPipeError:
+        _silence_stdout()
+    if cursor_file is not None:
+        write_cursor_file(cursor_file, reader.positions)
+
+
+def _silence_stdout() -> None:
+    """After the reader of stdout went away, stop Python complaining at exit."""
+    import os  # noqa: PLC0415
+
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+
+
+# -- replay ----------------------------------------------------------------------
+
+
+@cli.command("replay")
+@journal_option(multiple=True)
+@busy_timeout_option
+@time_options
+@correlation_option
+@click.option(
+    "-o", "--output", type=click.Choice(("text", "json")), default="text", show_default=True
+)
+@click.option("--strict", is_flag=True, help="Exit 1 when there are anomalies.")
+@click.option(
+    "--check",
+    is_flag=True,
+    help="Re-run the decision logic over the recorded observations and report every "
+    "decision that differs (exit 1 when any does).",
+)
+@click.option(
+    "--check-model",
+    metavar="MODULE:FUNCTION",
+    default=DEFAULT_MODEL,
+    show_default=True,
+    help="The decision model --check runs.",
+)
+@click.option(
+    "--debounce-seconds",
+    type=click.FloatRange(min=0),
+    default=None,
+    help="DEBOUNCE_SECONDS for the restart SLO [default: from controller.started, else 5].",
+)
+@click.option(
+    "--leaderless-gap",
+    type=click.FloatRange(min=0),
+    default=DEFAULT_LEADERLESS_GAP_SECONDS,
+    show_default=True,
+    metavar="SECONDS",
+    help="Report stretches without a leader longer than this.",
+)
+@journal_errors
+def replay_command(
+    *,
+    journals: tuple[str, ...],
+    busy_timeout: float,
+    since: Any,
+    until: Any,
+    correlation_id: str | None,
+    output: str,
+    strict: bool,
+    check: bool,
+    check_model: str,
+    debounce_seconds: float | None,
+    leaderless_gap: float,
+) -> int:
+    """Rebuild state from the records: ConfigMaps, restarts, latency, leaders, anomalies."""
+    filters = Filters(correlation_id=correlation_id, since=since, until=until)
+    model = load_model(check_model) if check else None
+    with open_readers(resolve_journals(journals), busy_timeout) as readers:
+        report = replay(
+            readers,
+            filters,
+            debounce_seconds=debounce_seconds,
+            leaderless_gap_seconds=leaderless_gap,
+        )
+        checked = (
+            run_check(readers, filters, model, name=check_model).to_json()
+            if model is not None
+            else None
+        )
+    if output == "json":
+        report.write_json(sys.stdout, extra={"check": checked} if checked is not None else None)
+    else:
+        _write(render_replay(report, checked))
+    if checked is not None and checked["differences"]:
+        return 1
+    return 1 if strict and report.anomalies else 0
+
+
+# -- verify ----------------------------------------------------------------------
+
+
+@cli.command("verify")
+@journal_option()
+@busy_timeout_option
+@journal_errors
+def verify_command(journal: str | None, busy_timeout: float) -> int:
+    """Check the hash chain; name the first bad seq if it is broken."""
+    (location,) = resolve_journals(journal)
+    with Journal.open(location, readonly=True, busy_timeout=busy_timeout) as reader:
+        result = verify(reader)
+    _write(result.summary() + "\n")
+    return 0 if result.ok else 1
+
+
+# -- note ------------------------------------------------------------------------
+
+
+@cli.command("note")
+@click.argument("text")
+@journal_option()
+@busy_timeout_option
+@click.option(
+    "--drill",
+    type=click.Choice(("start", "end")),
+    help="Mark the start or the end of a disaster-recovery drill.",
+)
+@click.option("--scenario", metavar="NAME", help="The drill's scenario.")
+@journal_errors
+def note_command(
+    text: str, journal: str | None, busy_timeout: float, drill: str | None, scenario: str | None
+) -> int:
+    """Append an operator.note: an incident annotation or a drill mark."""
+    if not text.strip():
+        raise click.UsageError("the note TEXT is empty")
+    if scenario is not None and drill is None:
+        raise click.UsageError("--scenario describes a drill: give --drill start|end too")
+    data: dict[str, Any] = {"text": text}
+    if drill is not None:
+        data["drill"] = drill
+    if scenario is not None:
+        data["scenario"] = scenario
+    (location,) = resolve_journals(journal)
+    with Journal.open(
+        location, actor=cli_actor(), create=False, busy_timeout=busy_timeout
+    ) as writer:
+        record = writer.append(kinds.OPERATOR_NOTE, data=data)
+    _write(format_record(record, "short"))
+    return 0
+
+
+# -- export ----------------------------------------------------------------------
+
+
+@cli.group("export")
+def export_group() -> None:
+    """Export evidence from the journal."""
+
+
+@export_group.command("dr-drill")
+@journal_option()
+@busy_timeout_option
+@click.option(
+    "--out",
+    "out_dir",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Directory for the report, the snapshot and the manifest.",
+)
+@click.option(
+    "--date", metavar="YYYYMMDD", help="Date in the file names [default: the start mark's]."
+)
+@journal_errors
+def export_dr_drill_command(
+    journal: str | None, busy_timeout: float, out_dir: Path, date: str | None
+) -> int:
+    """Write the latest drill's evidence: report, snapshot, manifest."""
+    (location,) = resolve_journals(journal)
+    with Journal.open(location, readonly=True, busy_timeout=busy_timeout) as reader:
+        result = export_dr_drill(reader, out_dir, date=date)
+    _write(f"Status: {result.status}\n")
+    for reason in result.reasons:
+        _write(f"  - {reason}\n")
+    _write(f"report: {result.report}\nsnapshot: {result.snapshot.path}\n")
+    _write(f"manifest: {result.manifest}\n")
+    return 0 if result.completed else 1
+
+
+# -- db --------------------------------------------------------------------------
+
+
+@cli.group("db")
+def db_group() -> None:
+    """Manage the journal's schema."""
+
+
+@db_group.command("upgrade")
+@journal_option()
+@busy_timeout_option
+@journal_errors
+def db_upgrade(journal: str | None, busy_timeout: float) -> int:
+    """Create the journal if missing and migrate it to the schema head."""
+    (location,) = resolve_journals(journal)
+    with Journal.open(location, actor=cli_actor(), busy_timeout=busy_timeout) as writer:
+        revision = writer.revision
+    _write(f"{revision} (head): {writer.location.display}\n")
+    return 0
+
+
+@db_group.command("current")
+@journal_option()
+@busy_timeout_option
+@journal_errors
+def db_current(journal: str | None, busy_timeout: float) -> int:
+    """Print the journal's schema revision."""
+    (location,) = resolve_journals(journal)
+    with Journal.open(location, readonly=True, busy_timeout=busy_timeout) as reader:
+        revision = reader.revision
+    _write(f"{revision}{' (head)' if revision == HEAD else ''}\n")
+    return 0
+
+
+# -- stats, backup, vacuum ---------------------------------------------------------
+
+
+@cli.command("stats")
+@journal_option()
+@busy_timeout_option
+@click.option(
+    "-o", "--output", type=click.Choice(("text", "json")), default="text", show_default=True
+)
+@journal_errors
+def stats_command(journal: str | None, busy_timeout: float, output: str) -> int:
+    """Print counts, ranges, sizes and the head of the journal."""
+    (location,) = resolve_journals(journal)
+    with Journal.open(location, readonly=True, busy_timeout=busy_timeout) as reader:
+        facts = stats(reader)
+    if output == "json":
+        _write(json.dumps(facts, ensure_ascii=False, indent=2) + "\n")
+    else:
+        _write(render_stats(facts))
+    return 0
+
+
+@cli.command("backup")
+@journal_option()
+@busy_timeout_option
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The backup file to create (must not exist).",
+)
+@journal_errors
+def backup_command(journal: str | None, busy_timeout: float, out: Path) -> int:
+    """Write a consistent copy of the journal (VACUUM INTO), even while it is written."""
+    (location,) = resolve_journals(journal)
+    with Journal.open(location, readonly=True, busy_timeout=busy_timeout) as reader:
+        copy = snapshot(reader, out)
+    with Journal.open(copy.path, readonly=True) as backup:
+        checked = verify(backup)
+    _write(f"backup: {copy.path} ({copy.bytes} bytes, sha256 {copy.sha256})\n")
+    _write(f"verify: {checked.summary()}\n")
+    return 0 if checked.ok else 1
+
+
+def _duration(_ctx: click.Context, param: click.Parameter, value: str) -> Any:
+    try:
+        return parse_duration(value)
+    except ValueError as error:
+        raise click.BadParameter(str(error), param=param) from None
+
+
+@cli.command("vacuum")
+@journal_option()
+@busy_timeout_option
+@click.option(
+    "--older-than",
+    required=True,
+    metavar="DURATION",
+    callback=_duration,
+    help="Remove records older than this (30d, 12h, 2w); a tombstone keeps the chain verifiable.",
+)
+@journal_errors
+def vacuum_command(journal: str | None, busy_timeout: float, older_than: Any) -> int:
+    """Remove old records, leaving a journal.vacuumed tombstone."""
+    (location,) = resolve_journals(journal)
+    with Journal.open(
+        location, actor=cli_actor(), create=False, busy_timeout=busy_timeout
+    ) as writer:
+        result = vacuum(writer, older_than)
+    _write(result.summary() + "\n")
+    return 0
+
+
+# -- entry point -------------------------------------------------------------------
+
+
+def _error(message: str) -> None:
+    text = " ".join(message.split())  # one line, whatever the message held
+    click.echo(f"Error: {text}", err=True)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI and return its exit code (0 ok, 1 finding, 2 usage or journal error)."""
+    try:
+        result = cli.main(args=argv, prog_name=PROG, standalone_mode=False)
+    except click.UsageError as error:
+        hint = f" (see '{error.ctx.command_path} --help')" if error.ctx is not None else ""
+        _error(error.format_message() + hint)
+        return 2
+    except click.ClickException as error:
+        _error(error.format_message())
+        return error.exit_code
+    except click.Abort:
+        _error("interrupted")
+        return 130
+    return result if isinstance(result, int) else 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,138 @@
+"""Text renderings of library results for people (JSON output is the library's own)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from journal import ReplayReport
+
+#: Restarts listed in the text form of ``replay`` (all of them are in ``-o json``).
+TEXT_RESTART_LIMIT = 20
+
+
+def _retries(count: int) -> str:
+    return f", {count} {'retry' if count == 1 else 'retries'}"
+
+
+def _edge(edge: dict[str, Any]) -> str:
+    where = f" of {edge['journal']}" if "journal" in edge else ""
+    return f"seq {edge['seq']}{where} ({edge['ts']})"
+
+
+def _seconds(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f} s"
+
+
+def render_replay(report: ReplayReport, check: dict[str, Any] | None = None) -> str:
+    """Return the text form of ``replay``."""
+    data = report.to_json(restarts=False)
+    window = data["window"]
+    lines = [f"Journal(s): {', '.join(data['journals'])}"]
+    first, last = window["first"], window["last"]
+    if first is None:
+        lines.append("Events: 0 (no records in the window)")
+    else:
+        lines.append(f"Events: {data['events']}, {_edge(first)} to {_edge(last)}")
+    thresholds = data["thresholds"]
+    lines.append(
+        f"Restart SLO: {thresholds['slo_seconds']:g} s (DEBOUNCE_SECONDS "
+        f"{thresholds['debounce_seconds']:g} + 30); leaderless gap over "
+        f"{thresholds['leaderless_gap_seconds']:g} s"
+    )
+    lines += ["", "ConfigMaps:"]
+    if not data["configmaps"]:
+        lines.append("  (none observed)")
+    for name, cm in data["configmaps"].items():
+        state = "deleted" if cm["deleted"] else (cm["data_hash"] or "?")[:12]
+        change = cm["last_change"]
+        restart = cm["last_restart"]
+        lines.append(
+            f"  {name}: hash {state}, restarts {cm['restarts']}"
+            + (", PENDING since seq " + str(cm["pending_since"]["seq"]) if cm["pending"] else "")
+            + (f", last change seq {change['seq']} ({change['ts']})" if change else "")
+            + (
+                f", last restart seq {restart['seq']} {restart['deployment']} ({restart['ts']})"
+                if restart
+                else ""
+            )
+        )
+    restarts = report.restarts
+    lines += ["", f"Restarts: {len(restarts)}"]
+    shown = [entry.to_json() for entry in restarts[-TEXT_RESTART_LIMIT:]]
+    if len(restarts) > len(shown):
+        lines.append(f"  ... {len(restarts) - len(shown)} earlier (all are in -o json)")
+    for entry in shown:
+        lines.append(
+            f"  seq {entry['seq']} {entry['ts']} deployment/{entry['deployment']}"
+            f" <- configmap/{entry['configmap'] or '?'}: {entry['outcome']}"
+            + (f" at seq {entry['outcome_seq']}" if entry["outcome_seq"] else "")
+            + ("" if entry["latency_seconds"] is None else f", {entry['latency_seconds']:.3f} s")
+            + (_retries(entry["retries"]) if entry["retries"] else "")
+            + (f", rollout {entry['rollout']}" if entry["rollout"] else "")
+        )
+    latency = data["restart_latency_seconds"]
+    lines += [
+        "",
+        f"Change-to-patch latency ({latency['count']} restarts): p50 {_seconds(latency['p50'])}, "
+        f"p95 {_seconds(latency['p95'])}, max {_seconds(latency['max'])}",
+        "",
+        "Leader terms:",
+    ]
+    if not data["leader_terms"]:
+        lines.append("  (none recorded)")
+    for term in data["leader_terms"]:
+        lines.append(
+            f"  {term['actor']} epoch {term['epoch']}: {term['start']} (seq {term['start_seq']})"
+            f" to {term['end'] or 'open'}"
+            + (f" (seq {term['end_seq']}, {term['end_reason']})" if term["end"] else "")
+            + ("" if term["how"] == "acquired" else f" [{term['how']}]")
+        )
+    anomalies = data["anomalies"]
+    lines += ["", f"Anomalies: {len(anomalies)}"]
+    for anomaly in anomalies:
+        where = f" [{anomaly['journal']}]" if "journal" in anomaly else ""
+        lines.append(f"  seq {anomaly['seq']}{where} {anomaly['type']}: {anomaly['message']}")
+    if check is not None:
+        differences = check["differences"]
+        lines += [
+            "",
+            f"Check against {check['model']}: {len(differences)} difference(s) "
+            f"in {check['records']} records",
+        ]
+        for difference in differences:
+            lines.append(f"  seq {difference['seq']}: {difference['message']}")
+    return "\n".join(lines) + "\n"
+
+
+def render_stats(facts: dict[str, Any]) -> str:
+    """Return the text form of ``stats``."""
+    lines = [
+        f"Journal: {facts['journal']}",
+        f"Schema revision: {facts['schema_revision']}",
+        f"Records: {facts['records']}"
+        + (
+            f" (seq {facts['first_seq']}..{facts['last_seq']}, "
+            f"{facts['first_ts']} to {facts['last_ts']})"
+            if facts["records"]
+            else ""
+        ),
+        f"Head: {facts['head_hash']}",
+    ]
+    if "file" in facts:
+        file = facts["file"]
+        lines.append(
+            f"File: {file['bytes']} bytes, WAL {file['wal_bytes']} bytes, "
+            f"{file['page_count']} pages of {file['page_size']} ({file['freelist_count']} free), "
+            f"journal mode {file['journal_mode']}"
+        )
+    vacuumed = facts["last_vacuum"]
+    if vacuumed:
+        lines.append(
+            f"Last vacuum: seq {vacuumed['seq']} removed {vacuumed.get('removed_records')} "
+            f"records through seq {vacuumed.get('last_removed_seq')}"
+        )
+    lines.append("Kinds:")
+    lines += [f"  {kind}: {count}" for kind, count in facts["kinds"].items()] or ["  (none)"]
+    lines.append("Actors:")
+    lines += [f"  {actor}: {count}" for actor, count in facts["actors"].items()] or ["  (none)"]
+    return "\n".join(lines) + "\n"

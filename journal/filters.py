@@ -1,0 +1,145 @@
+"""Record filters shared by ``tail``, ``replay`` and the read API.
+
+A filter narrows records by kind (a kind or its area: ``restart`` matches
+every ``restart.*``), object, correlation id, namespace and time. The same
+filter turns into SQL conditions for the database and into a predicate for
+records already in memory (merged views).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from sqlalchemy import and_, or_
+
+from journal import kinds as kinds_module
+from journal.errors import JournalValueError
+from journal.timefmt import format_ts
+
+if TYPE_CHECKING:
+    from sqlalchemy import ColumnElement, Table
+
+    from journal.record import Record
+
+#: The object kinds a bare ``--object NAME`` may refer to.
+OBJECT_KINDS: tuple[str, ...] = ("configmap", "deployment", "lease")
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Which records to read.
+
+    Attributes:
+        kinds: Kinds or areas; a record matches if it matches any (none: all kinds).
+        object: ``configmap/NAME`` exactly, or a bare ``NAME`` for any object kind.
+        correlation_id: A correlation id or a prefix of one.
+        namespace: The namespace exactly.
+        since: Records at or after this moment.
+        until: Records at or before this moment.
+    """
+
+    kinds: tuple[str, ...] = ()
+    object: str | None = None
+    correlation_id: str | None = None
+    namespace: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+    def __post_init__(self) -> None:
+        """Validate the filter values, with one-line messages."""
+        if isinstance(self.kinds, str):
+            raise JournalValueError("kinds must be a sequence of kind names, not one string")
+        for pattern in self.kinds:
+            if not kinds_module.is_valid_filter(pattern):
+                raise JournalValueError(
+                    f"invalid kind filter {pattern!r}: expected a kind such as "
+                    "restart.planned or an area such as restart"
+                )
+        for name in ("object", "correlation_id", "namespace"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, str) or not value):
+                raise JournalValueError(f"{name} filter must be a non-empty string")
+        for name in ("since", "until"):
+            value = getattr(self, name)
+            if value is not None and (value.tzinfo is None or value.utcoffset() is None):
+                raise JournalValueError(f"{name} must carry a time zone")
+        if self.since is not None and self.until is not None and self.since > self.until:
+            raise JournalValueError(
+                f"--since {format_ts(self.since)} is after --until {format_ts(self.until)}"
+            )
+
+    @property
+    def since_text(self) -> str | None:
+        """``since`` as canonical timestamp text (comparable with stored ``ts``)."""
+        return None if self.since is None else format_ts(self.since)
+
+    @property
+    def until_text(self) -> str | None:
+        """``until`` as canonical timestamp text (comparable with stored ``ts``)."""
+        return None if self.until is None else format_ts(self.until)
+
+    def objects(self) -> tuple[str, ...]:
+        """Return the object values the ``object`` filter accepts."""
+        if self.object is None:
+            return ()
+        if "/" in self.object:
+            return (self.object,)
+        return (self.object, *(f"{kind}/{self.object}" for kind in OBJECT_KINDS))
+
+    def conditions(self, table: Table) -> list[ColumnElement[bool]]:
+        """Return SQL conditions selecting the matching rows of ``table``."""
+        columns = table.c
+        where: list[ColumnElement[bool]] = []
+        if self.kinds:
+            where.append(
+                or_(
+                    *(
+                        or_(
+                            columns.kind == pattern,
+                            and_(columns.kind >= pattern + ".", columns.kind < pattern + "/"),
+                        )
+                        for pattern in self.kinds
+                    )
+                )
+            )
+        if self.object is not None:
+            where.append(columns.object.in_(self.objects()))
+        if self.correlation_id is not None:
+            prefix = self.correlation_id
+            upper = prefix[:-1] + chr(ord(prefix[-1]) + 1)
+            where.append(and_(columns.correlation_id >= prefix, columns.correlation_id < upper))
+        if self.namespace is not None:
+            where.append(columns.namespace == self.namespace)
+        if self.since is not None:
+            where.append(columns.ts >= self.since_text)
+        if self.until is not None:
+            where.append(columns.ts <= self.until_text)
+        return where
+
+    def matches(self, record: Record) -> bool:
+        """Tell whether a record in memory passes the filter."""
+        if self.kinds and not any(kinds_module.matches(record.kind, p) for p in self.kinds):
+            return False
+        if self.object is not None and record.object not in self.objects():
+            return False
+        if self.correlation_id is not None and not (record.correlation_id or "").startswith(
+            self.correlation_id
+        ):
+            return False
+        if self.namespace is not None and record.namespace != self.namespace:
+            return False
+        if self.since is not None and record.ts < self.since:
+            return False
+        return not (self.until is not None and record.ts > self.until)
+
+
+def kinds_tuple(kinds: Iterable[str] | None) -> tuple[str, ...]:
+    """Normalise a ``kinds`` argument (``None``, a list, a tuple) to a tuple."""
+    if kinds is None:
+        return ()
+    if isinstance(kinds, str):
+        return (kinds,)
+    return tuple(kinds)

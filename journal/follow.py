@@ -1,0 +1,137 @@
+"""Reading the end of journals and following them as they grow (``tail [-f]``).
+
+Every read is a page in its own short read transaction: a follower never
+holds a long-lived read transaction, so the writer's WAL checkpoints are never
+blocked. Records of several journals are merged by time; each journal's own
+records always come in seq order, exactly once.
+
+:class:`Tail` keeps a cursor per journal (:attr:`Tail.positions`): the seq up
+to which every matching record has been handed out. It moves past records
+that do not match too, so a narrow filter on a busy journal does not rescan
+it on every poll, and it is what ``--cursor-file`` stores.
+"""
+
+from __future__ import annotations
+
+import heapq
+import threading
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING
+
+from journal.errors import JournalValueError
+from journal.merge import merged_last
+from journal.store import row_to_record
+
+if TYPE_CHECKING:
+    from journal.filters import Filters
+    from journal.record import Record
+    from journal.store import Journal
+
+#: Seconds between polls; a commit shows up within about this long.
+DEFAULT_POLL_INTERVAL = 0.1
+
+
+class Tail:
+    """The end of one or several journals, then (optionally) what follows.
+
+    Args:
+        journals: Open journals (readers).
+        filters: Which records; ``until`` is allowed only without following.
+        after: Per journal, the seq after which to start (default: the start).
+        lines: Only the last ``lines`` matching records of the initial read
+            (``None``: every matching record after ``after``).
+        poll_interval: Seconds to wait between polls when nothing arrived.
+        stop: Set it to end following (checked between polls).
+    """
+
+    def __init__(
+        self,
+        journals: Sequence[Journal],
+        filters: Filters,
+        *,
+        after: Sequence[int] | None = None,
+        lines: int | None = None,
+        poll_interval: float = DEFAULT_POLL_INTERVAL,
+        stop: threading.Event | None = None,
+    ) -> None:
+        """Prepare the reads; nothing is read until :meth:`records` is iterated."""
+        if after is not None and len(after) != len(journals):
+            raise JournalValueError("one cursor per journal is needed")
+        if lines is not None and lines < 0:
+            raise JournalValueError("lines must not be negative")
+        if poll_interval <= 0:
+            raise JournalValueError("poll interval must be positive")
+        self._journals = list(journals)
+        self._filters = filters
+        self._lines = lines
+        self._poll = poll_interval
+        self.stop = stop or threading.Event()
+        #: Per journal: every matching record up to this seq has been yielded.
+        self.positions: list[int] = list(after) if after is not None else [0] * len(journals)
+
+    def records(self, *, follow: bool = False) -> Iterator[tuple[int, Record]]:
+        """Yield ``(journal index, record)``: the initial read, then new ones if ``follow``.
+
+        Raises:
+            JournalValueError: ``follow`` with an ``until`` filter.
+        """
+        if follow and self._filters.until is not None:
+            raise JournalValueError("a follower cannot have an end time (--until)")
+        yield from self._initial()
+        if follow:
+            yield from self._follow()
+
+    def _initial(self) -> Iterator[tuple[int, Record]]:
+        heads = [journal.head()[0] for journal in self._journals]
+        if self._lines is not None:
+            chosen = merged_last(self._journals, self._filters, self._lines, after=self.positions)
+            for index, record in chosen:
+                self.positions[index] = max(self.positions[index], record.seq)
+                yield index, record
+        else:
+            streams = [
+                self._stream(index, time_bounds=True) for index in range(len(self._journals))
+            ]
+            for _ts, index, record in heapq.merge(*streams, key=lambda item: (item[0], item[1])):
+                self.positions[index] = record.seq
+                yield index, record
+        # Everything up to the heads read before the query has been judged.
+        self.positions = [max(p, h) for p, h in zip(self.positions, heads, strict=True)]
+
+    def _follow(self) -> Iterator[tuple[int, Record]]:
+        while not self.stop.is_set():
+            heads = [journal.head()[0] for journal in self._journals]
+            streams = [
+                self._stream(index, time_bounds=False) for index in range(len(self._journals))
+            ]
+            arrived = False
+            for _ts, index, record in heapq.merge(*streams, key=lambda item: (item[0], item[1])):
+                arrived = True
+                self.positions[index] = record.seq
+                yield index, record
+            self.positions = [max(p, h) for p, h in zip(self.positions, heads, strict=True)]
+            if not arrived:
+                self.stop.wait(self._poll)
+
+    def _stream(self, index: int, *, time_bounds: bool) -> Iterator[tuple[str, int, Record]]:
+        journal = self._journals[index]
+        for row in journal.scan(
+            self._filters, after_seq=self.positions[index], time_bounds=time_bounds
+        ):
+            yield row[2], index, row_to_record(row)
+
+
+def follow(
+    journals: Sequence[Journal],
+    filters: Filters,
+    cursors: Sequence[int],
+    *,
+    poll_interval: float = DEFAULT_POLL_INTERVAL,
+    stop: threading.Event | None = None,
+) -> Iterator[tuple[int, Record]]:
+    """Yield ``(journal index, record)`` for every matching record after the cursors, forever.
+
+    Ends when ``stop`` is set. See :class:`Tail` for the guarantees.
+    """
+    tail = Tail(journals, filters, after=cursors, poll_interval=poll_interval, stop=stop)
+    return tail.records(follow=True)

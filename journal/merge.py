@@ -1,0 +1,70 @@
+"""Several replicas' journals as one time-ordered view.
+
+Each replica of the controller keeps its own journal. Merging streams each
+journal in seq order and interleaves them by timestamp (ties in the order the
+journals were given), holding one page per journal in memory. Seqs stay
+per-journal: a merged record is told apart by the journal it came from.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Iterator, Sequence
+from itertools import repeat
+from typing import TYPE_CHECKING, Any
+
+from journal.store import PAGE_SIZE, row_to_record
+
+if TYPE_CHECKING:
+    from journal.filters import Filters
+    from journal.record import Record
+    from journal.store import Journal
+
+
+def merged_rows(
+    journals: Sequence[Journal],
+    filters: Filters,
+    columns: Sequence[Any],
+    *,
+    page_size: int = PAGE_SIZE,
+) -> Iterator[tuple[int, Sequence[Any]]]:
+    """Stream ``(journal index, row)`` merged by time; ``columns`` must be (seq, ts, ...)."""
+    if len(journals) == 1:
+        yield from zip(repeat(0), journals[0].scan(filters, columns=columns, page_size=page_size))
+        return
+
+    def tagged(index: int, journal: Journal) -> Iterator[tuple[str, int, Sequence[Any]]]:
+        for row in journal.scan(filters, columns=columns, page_size=page_size):
+            yield row[1], index, row
+
+    streams = [tagged(index, journal) for index, journal in enumerate(journals)]
+    for _ts, index, row in heapq.merge(*streams, key=lambda item: (item[0], item[1])):
+        yield index, row
+
+
+def merged_records(
+    journals: Sequence[Journal], filters: Filters, after: Sequence[int] | None = None
+) -> Iterator[tuple[int, Record]]:
+    """Stream ``(journal index, record)`` merged by time, each after its cursor in ``after``."""
+    cursors = list(after) if after is not None else [0] * len(journals)
+
+    def tagged(index: int, journal: Journal) -> Iterator[tuple[str, int, Record]]:
+        for row in journal.scan(filters, after_seq=cursors[index]):
+            yield row[2], index, row_to_record(row)
+
+    streams = [tagged(index, journal) for index, journal in enumerate(journals)]
+    for _ts, index, record in heapq.merge(*streams, key=lambda item: (item[0], item[1])):
+        yield index, record
+
+
+def merged_last(
+    journals: Sequence[Journal], filters: Filters, n: int, after: Sequence[int] | None = None
+) -> list[tuple[int, Record]]:
+    """Return the last ``n`` matching records of the merged view, oldest first."""
+    cursors = list(after) if after is not None else [0] * len(journals)
+    candidates: list[tuple[Any, int, Record]] = []
+    for index, journal in enumerate(journals):
+        for record in journal.last(n, filters, after_seq=cursors[index]):
+            candidates.append((record.ts, index, record))
+    candidates.sort(key=lambda item: (item[0], item[1]))
+    return [(index, record) for _ts, index, record in candidates[-n:]] if n > 0 else []

@@ -1,0 +1,58 @@
+"""The journal's tables as SQLAlchemy 2.x models.
+
+The schema changes only through the Alembic migrations in
+``journal/migrations``; a test compares these models with the migrated schema
+so the two cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import BigInteger, Integer, MetaData, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+# Named constraints and indexes, so batch migrations on SQLite can find them.
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+# On SQLite the sequence number must be INTEGER PRIMARY KEY, the rowid itself;
+# elsewhere it is a 64-bit integer.
+SeqType = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class Base(DeclarativeBase):
+    """Declarative base holding the journal's metadata."""
+
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class RecordRow(Base):
+    """One row per journal record; the columns are the contract's fields.
+
+    ``ts`` holds the canonical timestamp text and ``data`` the canonical JSON
+    text of the payload, both exactly as the hash chain covers them.
+    """
+
+    __tablename__ = "journal_records"
+
+    seq: Mapped[int] = mapped_column(SeqType, primary_key=True, autoincrement=False)
+    id: Mapped[str] = mapped_column(String(36), nullable=False, unique=True)
+    ts: Mapped[str] = mapped_column(String(27), nullable=False, index=True)
+    kind: Mapped[str] = mapped_column(String(64), nullable=False, index=True)
+    namespace: Mapped[str | None] = mapped_column(String(253))
+    object: Mapped[str | None] = mapped_column(String(320), index=True)
+    correlation_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    actor: Mapped[str] = mapped_column(String(253), nullable=False)
+    leader_epoch: Mapped[int | None] = mapped_column(BigInteger)
+    data: Mapped[str] = mapped_column(Text, nullable=False)
+    prev_hash: Mapped[str] = mapped_column(String(64), nullable=False)
+    hash: Mapped[str] = mapped_column(String(64), nullable=False)
+
+
+records = RecordRow.__table__
+
+__all__ = ["Base", "RecordRow", "records"]

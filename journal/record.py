@@ -1,0 +1,92 @@
+"""A journal record as read back, and an entry to be appended."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from journal.timefmt import format_ts
+
+#: The record's fields in the contract's order (``tail -o json`` key order).
+FIELDS: tuple[str, ...] = (
+    "seq",
+    "id",
+    "ts",
+    "kind",
+    "namespace",
+    "object",
+    "correlation_id",
+    "actor",
+    "leader_epoch",
+    "data",
+    "prev_hash",
+    "hash",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """One committed journal record, with exactly the contract's fields.
+
+    Attributes:
+        seq: Strictly increasing position in the journal; the public cursor.
+        id: The record's UUID.
+        ts: When it was written, aware, UTC, microsecond precision.
+        kind: One of :mod:`journal.kinds` (or a later, well-formed kind).
+        namespace: Kubernetes namespace the record is about, if any.
+        object: ``configmap/NAME``, ``deployment/NAME`` or ``lease/NAME``, if any.
+        correlation_id: Shared by one change's whole chain of records.
+        actor: The controller identity (pod name), or ``cli:USER``.
+        leader_epoch: The Lease's ``leaseTransitions`` when written by a leader.
+        data: The kind-specific payload (JSON object).
+        prev_hash: ``hash`` of the previous record (``GENESIS`` for the first).
+        hash: SHA-256 of this record's canonical form (:mod:`journal.chain`).
+    """
+
+    seq: int
+    id: str
+    ts: datetime
+    kind: str
+    namespace: str | None
+    object: str | None
+    correlation_id: str | None
+    actor: str
+    leader_epoch: int | None
+    data: dict[str, Any]
+    prev_hash: str
+    hash: str
+
+    def to_json(self) -> dict[str, Any]:
+        """Return the record as the ``tail -o json`` object (``ts`` as RFC 3339 text)."""
+        return {
+            "seq": self.seq,
+            "id": self.id,
+            "ts": format_ts(self.ts),
+            "kind": self.kind,
+            "namespace": self.namespace,
+            "object": self.object,
+            "correlation_id": self.correlation_id,
+            "actor": self.actor,
+            "leader_epoch": self.leader_epoch,
+            "data": self.data,
+            "prev_hash": self.prev_hash,
+            "hash": self.hash,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """A record to append (the fields the caller chooses) for :meth:`Journal.append_many`.
+
+    ``ts`` defaults to the moment of the append; the journal assigns ``seq``,
+    ``id``, ``actor``, ``prev_hash`` and ``hash``.
+    """
+
+    kind: str
+    namespace: str | None = None
+    object: str | None = None
+    correlation_id: str | None = None
+    leader_epoch: int | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+    ts: datetime | None = None

@@ -1,0 +1,1015 @@
+"""Projections for ``replay``: rebuild what happened from the records alone.
+
+One streaming pass over the records (one journal in seq order, or several
+replicas' journals merged by time) builds:
+
+- per ConfigMap: its data hash, last change, last restart, restart count and
+  whether a change is still pending;
+- every restart with its outcome, retries, rollout result and the latency
+  from the change's ``configmap.observed`` to ``restart.patched``;
+- latency percentiles (p50, p95, max);
+- the leader terms (who led, under which epoch, from when to when);
+- the anomalies, each pointing at the seq that shows it.
+
+Anomaly types (docs/journal.md explains each with an example):
+
+``change_without_restart``
+    A ConfigMap's data changed and no restart, skip decision or failure
+    followed within the restart SLO (``DEBOUNCE_SECONDS + 30 s``).
+``restart_without_change``
+    A restart was planned for a data hash the Deployment already had (settled
+    by an earlier restart or an ``unchanged``/``adopted`` skip): a restart storm.
+``planned_without_outcome``
+    ``restart.planned`` never got ``restart.patched``/``failed``/``dropped``:
+    the controller restarted in between, or no outcome followed within the SLO.
+``dropped_restart``
+    A ``restart.dropped`` record.
+``overlapping_leaders``
+    Two leaders at once: a replica acted under an epoch after another replica
+    acquired a newer one (split-brain), or two acquisitions claim one epoch.
+``leaderless_gap``
+    No leader for longer than the threshold (default 30 s) between
+    consecutive terms.
+``slo_breach``
+    ``configmap.observed`` to ``restart.patched`` took longer than the SLO.
+``rollout_timeout``
+    A ``rollout.timeout`` record: pods were patched but did not roll out.
+
+Times that judge "too late" are measured against the last record of the
+replayed window, never the wall clock, so a replay of an old journal gives
+the same answer every time. The data fields read from each kind are listed in
+docs/journal.md.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from array import array
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from itertools import repeat
+from typing import IO, TYPE_CHECKING, Any
+
+from journal import kinds as k
+from journal.filters import Filters
+from journal.merge import merged_rows
+from journal.models import records
+
+if TYPE_CHECKING:
+    from journal.store import Journal
+
+#: ``DEBOUNCE_SECONDS`` when no ``controller.started`` record says otherwise.
+DEFAULT_DEBOUNCE_SECONDS = 5.0
+#: The restart SLO allows ``DEBOUNCE_SECONDS`` plus this (the watch timeout).
+SLO_MARGIN_SECONDS = 30.0
+#: A leaderless stretch longer than this is an anomaly.
+DEFAULT_LEADERLESS_GAP_SECONDS = 30.0
+
+ANOMALY_TYPES: tuple[str, ...] = (
+    "change_without_restart",
+    "restart_without_change",
+    "planned_without_outcome",
+    "dropped_restart",
+    "overlapping_leaders",
+    "leaderless_gap",
+    "slo_breach",
+    "rollout_timeout",
+)
+
+# Columns replay reads, in this order.
+REPLAY_COLUMNS = (
+    records.c.seq,
+    records.c.ts,
+    records.c.kind,
+    records.c.namespace,
+    records.c.object,
+    records.c.correlation_id,
+    records.c.actor,
+    records.c.leader_epoch,
+    records.c.data,
+)
+_SEQ, _TS, _KIND, _NS, _OBJ, _CORR, _ACTOR, _EPOCH, _DATA = range(9)
+# Larger pages than interactive reads: fewer statements per million records.
+REPLAY_PAGE_SIZE = 5000
+
+# Kinds done by the leader: acting under a superseded epoch is split-brain.
+_LEADER_ACTIONS = frozenset(
+    {k.RESTART_PLANNED, k.RESTART_PATCHED, k.RESTART_RETRY, k.RESTART_FLUSHED}
+)
+
+
+def _seconds(ts: str) -> float:
+    return datetime.fromisoformat(ts).timestamp()
+
+
+def _name(obj: str | None) -> str | None:
+    if not obj:
+        return None
+    return obj.split("/", 1)[1] if "/" in obj else obj
+
+
+# The C scanner behind json.loads, called directly: payloads are the journal's
+# own canonical JSON, and a replay parses hundreds of thousands of them.
+_scan_json = json.JSONDecoder().scan_once
+
+
+def _data(row: Sequence[Any]) -> dict[str, Any]:
+    try:
+        value, _end = _scan_json(row[_DATA], 0)
+    except (StopIteration, TypeError, ValueError):
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def percentile(sorted_values: Sequence[float], fraction: float) -> float | None:
+    """Return the nearest-rank percentile of already sorted values (``None`` if empty)."""
+    if not sorted_values:
+        return None
+    rank = max(1, math.ceil(fraction * len(sorted_values)))
+    return sorted_values[rank - 1]
+
+
+@dataclass(slots=True)
+class _Change:
+    seq: int
+    ts: str
+    correlation_id: str | None
+    source: int
+
+
+@dataclass(slots=True)
+class _ConfigMap:
+    name: str
+    namespace: str | None
+    data_hash: str | None = None
+    deleted: bool = False
+    observations: int = 0
+    last_observation: Sequence[Any] | None = None
+    last_source: int = 0
+    last_change: dict[str, Any] | None = None
+    last_restart: dict[str, Any] | None = None
+    restarts: int = 0
+    pending: _Change | None = None
+    consumed: _Change | None = None
+    settled_all: str | None = None
+    settled: dict[str, str] = field(default_factory=dict)
+
+    def to_json(self, pending: bool) -> dict[str, Any]:
+        return {
+            "namespace": self.namespace,
+            "data_hash": self.data_hash,
+            "deleted": self.deleted,
+            "observations": self.observations,
+            "last_change": self.last_change,
+            "last_restart": self.last_restart,
+            "restarts": self.restarts,
+            "pending": pending,
+            "pending_since": (
+                None if self.pending is None else {"seq": self.pending.seq, "ts": self.pending.ts}
+            ),
+        }
+
+
+@dataclass(slots=True)
+class _Term:
+    actor: str
+    epoch: int | None
+    start: str
+    start_seq: int
+    source: int
+    how: str
+    end: str | None = None
+    end_seq: int | None = None
+    end_reason: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "actor": self.actor,
+            "epoch": self.epoch,
+            "start": self.start,
+            "end": self.end,
+            "start_seq": self.start_seq,
+            "end_seq": self.end_seq,
+            "end_reason": self.end_reason,
+            "how": self.how,
+        }
+
+
+@dataclass(slots=True)
+class RestartEntry:
+    """One planned (or, when the window starts late, patched) restart.
+
+    Slots, not a dict: a replay may hold hundreds of thousands of them.
+    """
+
+    seq: int
+    ts: str
+    namespace: str | None
+    deployment: str
+    configmap: str | None
+    correlation_id: str | None
+    data_hash: str | None
+    actor: str
+    leader_epoch: int | None
+    journal: str | None = None
+    change: _Change | None = None
+    change_seq: int | None = None
+    outcome: str = "pending"
+    outcome_seq: int | None = None
+    patched_ts: str | None = None
+    latency_seconds: float | None = None
+    retries: int = 0
+    rollout: str | None = None
+    rollout_seq: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """Return the restart as an object of ``replay -o json``'s ``restarts``."""
+        entry = {
+            "seq": self.seq,
+            "ts": self.ts,
+            "namespace": self.namespace,
+            "deployment": self.deployment,
+            "configmap": self.configmap,
+            "correlation_id": self.correlation_id,
+            "data_hash": self.data_hash,
+            "actor": self.actor,
+            "leader_epoch": self.leader_epoch,
+            "change_seq": self.change_seq,
+            "outcome": self.outcome,
+            "outcome_seq": self.outcome_seq,
+            "patched_ts": self.patched_ts,
+            "latency_seconds": self.latency_seconds,
+            "retries": self.retries,
+            "rollout": self.rollout,
+            "rollout_seq": self.rollout_seq,
+        }
+        if self.journal is not None:
+            entry["journal"] = self.journal
+        return entry
+
+
+class _JsonStream(list):  # type: ignore[type-arg]
+    """A list that json's encoder walks lazily: items are converted as written.
+
+    ``json.dump`` with an indent uses the pure-Python encoder, which takes
+    ``len()`` and iterates; each restart becomes a dict only while it is
+    written, so the output never holds them all at once.
+    """
+
+    def __init__(self, items: Sequence[RestartEntry]) -> None:
+        super().__init__()
+        self._items = items
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __bool__(self) -> bool:
+        return bool(self._items)
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:  # type: ignore[override]
+        return (item.to_json() for item in self._items)
+
+
+@dataclass
+class ReplayReport:
+    """The result of :func:`replay`; :meth:`to_json` is ``replay -o json``."""
+
+    journals: list[str]
+    filters: Filters
+    events: int
+    first: dict[str, Any] | None
+    last: dict[str, Any] | None
+    kinds: dict[str, int]
+    configmaps: dict[str, dict[str, Any]]
+    restarts: list[RestartEntry]
+    latency: dict[str, Any]
+    leader_terms: list[dict[str, Any]]
+    anomalies: list[dict[str, Any]]
+    thresholds: dict[str, float]
+
+    def to_json(self, *, restarts: bool = True) -> dict[str, Any]:
+        """Return the report as the ``replay -o json`` object.
+
+        Args:
+            restarts: Include ``restarts`` as a list of objects (``False``
+                leaves them out, for callers that only summarise them).
+        """
+        document = {
+            "journals": self.journals,
+            "window": {
+                "since": self.filters.since_text,
+                "until": self.filters.until_text,
+                "correlation_id": self.filters.correlation_id,
+                "first": self.first,
+                "last": self.last,
+            },
+            "thresholds": self.thresholds,
+            "events": self.events,
+            "kinds": self.kinds,
+            "configmaps": self.configmaps,
+            "restarts": [entry.to_json() for entry in self.restarts] if restarts else None,
+            "restart_latency_seconds": self.latency,
+            "leader_terms": self.leader_terms,
+            "anomalies": self.anomalies,
+        }
+        if not restarts:
+            del document["restarts"]
+        return document
+
+    def write_json(self, stream: IO[str], extra: dict[str, Any] | None = None) -> None:
+        """Write the ``replay -o json`` document, converting restarts one at a time.
+
+        Args:
+            stream: Where to write.
+            extra: Further top-level keys (``check``), written last.
+        """
+        document = {**self.to_json(restarts=False), **(extra or {})}
+        ordered: dict[str, Any] = {}
+        for key, value in document.items():
+            ordered[key] = value
+            if key == "configmaps":
+                ordered["restarts"] = _JsonStream(self.restarts)
+        json.dump(ordered, stream, ensure_ascii=False, indent=2)
+        stream.write("\n")
+
+
+class Projector:
+    """Builds the replay projections from rows fed in order (one pass).
+
+    Feed rows of :data:`REPLAY_COLUMNS` with :meth:`feed`, then call
+    :meth:`finish`. ``source`` tells replicas' journals apart in a merged view.
+    """
+
+    def __init__(
+        self,
+        *,
+        journals: Sequence[str] = ("journal",),
+        debounce_seconds: float | None = None,
+        leaderless_gap_seconds: float = DEFAULT_LEADERLESS_GAP_SECONDS,
+    ) -> None:
+        """Start empty; ``debounce_seconds`` overrides what ``controller.started`` says."""
+        self._journals = list(journals)
+        self._debounce_fixed = debounce_seconds
+        self._debounce = DEFAULT_DEBOUNCE_SECONDS if debounce_seconds is None else debounce_seconds
+        self._leaderless = leaderless_gap_seconds
+        self.events = 0
+        self._kinds: dict[str, int] = {}
+        self._first: Sequence[Any] | None = None
+        self._last: Sequence[Any] | None = None
+        self._last_source = 0
+        self._first_source = 0
+        self._configmaps: dict[tuple[str | None, str], _ConfigMap] = {}
+        self._by_object: dict[str, _ConfigMap] = {}
+        self._shared: dict[Any, Any] = {}
+        self._corr_cm: dict[tuple[int, str], _ConfigMap] = {}
+        self._inflight: dict[tuple[int, str, str], RestartEntry] = {}
+        self._awaiting_rollout: dict[tuple[int, str, str], RestartEntry] = {}
+        self._restarts: list[dict[str, Any]] = []
+        self._latencies = array("d")
+        self._terms: list[_Term] = []
+        self._open_terms: dict[str, _Term] = {}
+        self._last_closed: _Term | None = None
+        # actor -> (its superseded epoch, newer leader, newer epoch, since when)
+        self._stale: dict[str, tuple[int | None, str, int | None, str]] = {}
+        self._anomalies: list[dict[str, Any]] = []
+        self._handlers = {
+            k.CONTROLLER_STARTED: self._controller_started,
+            k.CONFIGMAP_OBSERVED: self._observed,
+            k.DEBOUNCE_SCHEDULED: self._scheduled,
+            k.DEBOUNCE_SKIPPED: self._skipped,
+            k.RESTART_PLANNED: self._planned,
+            k.RESTART_PATCHED: self._patched,
+            k.RESTART_RETRY: self._retry,
+            k.RESTART_FAILED: self._failed,
+            k.RESTART_DROPPED: self._dropped,
+            k.ROLLOUT_COMPLETED: self._rollout,
+            k.ROLLOUT_TIMEOUT: self._rollout,
+            k.LEADER_ACQUIRED: self._acquired,
+            k.LEADER_LOST: self._leader_ended,
+            k.LEADER_RELEASED: self._leader_ended,
+            k.LEADER_OBSERVED: self._leader_observed,
+        }
+
+    @property
+    def slo_seconds(self) -> float:
+        """The restart SLO in seconds: ``DEBOUNCE_SECONDS + 30``."""
+        return self._debounce + SLO_MARGIN_SECONDS
+
+    # -- feeding ----------------------------------------------------------------
+
+    def feed(self, row: Sequence[Any], source: int = 0) -> None:
+        """Apply one record (a row of :data:`REPLAY_COLUMNS`) from journal ``source``."""
+        self.events += 1
+        kind = row[_KIND]
+        self._kinds[kind] = self._kinds.get(kind, 0) + 1
+        if self._first is None:
+            self._first, self._first_source = row, source
+        self._last, self._last_source = row, source
+        epoch = row[_EPOCH]
+        actor = row[_ACTOR]
+        if epoch is not None:
+            self._leader_activity(row, source, actor, epoch, kind)
+        handler = self._handlers.get(kind)
+        if handler is not None:
+            handler(row, source)
+
+    def feed_all(self, rows: Iterable[tuple[int, Sequence[Any]]]) -> None:
+        """Apply ``(source, row)`` pairs in order (the same as :meth:`feed` on each, faster)."""
+        handlers = self._handlers
+        counts = self._kinds
+        leader_activity = self._leader_activity
+        open_terms, stale = self._open_terms, self._stale
+        events = 0
+        row: Sequence[Any] | None = None
+        source = 0
+        for source, row in rows:
+            if events == 0 and self._first is None:
+                self._first, self._first_source = row, source
+            events += 1
+            kind = row[_KIND]
+            counts[kind] = counts.get(kind, 0) + 1
+            epoch = row[_EPOCH]
+            # Leader bookkeeping only matters for a stale or an unknown leader.
+            if epoch is not None and (stale or row[_ACTOR] not in open_terms):
+                leader_activity(row, source, row[_ACTOR], epoch, kind)
+            handler = handlers.get(kind)
+            if handler is not None:
+                handler(row, source)
+        self.events += events
+        if row is not None:
+            self._last, self._last_source = row, source
+
+    # -- helpers ----------------------------------------------------------------
+
+    def _anomaly(
+        self, kind: str, row: Sequence[Any], source: int, message: str, **extra: Any
+    ) -> None:
+        self._anomaly_at(
+            kind,
+            row[_SEQ],
+            row[_TS],
+            source,
+            message,
+            actor=row[_ACTOR],
+            correlation_id=row[_CORR],
+            **extra,
+        )
+
+    def _anomaly_at(
+        self,
+        kind: str,
+        seq: int,
+        ts: str,
+        source: int,
+        message: str,
+        *,
+        actor: str | None = None,
+        correlation_id: str | None = None,
+        **extra: Any,
+    ) -> None:
+        entry = {
+            "type": kind,
+            "seq": seq,
+            "ts": ts,
+            "actor": actor,
+            "correlation_id": correlation_id,
+            "message": message,
+            **extra,
+        }
+        if len(self._journals) > 1:
+            entry["journal"] = self._journals[source]
+        self._anomalies.append(entry)
+
+    def _configmap(self, namespace: str | None, name: str) -> _ConfigMap:
+        key = (namespace, name)
+        cm = self._configmaps.get(key)
+        if cm is None:
+            cm = self._configmaps[key] = _ConfigMap(name=name, namespace=namespace)
+        return cm
+
+    def _cm_of_object(self, namespace: str | None, obj: str) -> _ConfigMap:
+        cm = self._by_object.get(obj)
+        if cm is not None and cm.namespace == namespace:
+            return cm
+        cm = self._configmap(namespace, _name(obj) or obj)
+        if obj not in self._by_object:
+            self._by_object[obj] = cm  # the common case: one namespace
+        return cm
+
+    def _cm_for(
+        self, row: Sequence[Any], source: int, data: dict[str, Any] | None = None
+    ) -> _ConfigMap | None:
+        """Find the ConfigMap a restart or debounce record is about."""
+        obj = row[_OBJ]
+        if obj is not None and obj.startswith("configmap/"):
+            return self._cm_of_object(row[_NS], obj)
+        if data is None:
+            data = _data(row)
+        name = data.get("configmap")
+        if isinstance(name, str) and name:
+            return self._configmap(row[_NS], _name(name) or name)
+        corr = row[_CORR]
+        if corr is not None:
+            return self._corr_cm.get((source, corr))
+        return None
+
+    # -- controller, ConfigMaps, debounce --------------------------------------
+
+    def _controller_started(self, row: Sequence[Any], source: int) -> None:
+        data = _data(row)
+        debounce = data.get("debounce_seconds")
+        if self._debounce_fixed is None and isinstance(debounce, int | float) and debounce >= 0:
+            self._debounce = float(debounce)
+        # Intents of this actor still open: the process restarted before
+        # recording their outcome.
+        actor = row[_ACTOR]
+        for key, entry in list(self._inflight.items()):
+            if key[0] == source and entry.actor == actor:
+                del self._inflight[key]
+                entry.outcome = "abandoned"
+                self._anomaly_at(
+                    "planned_without_outcome",
+                    entry.seq,
+                    entry.ts,
+                    source,
+                    f"restart of deployment/{entry.deployment} planned at seq {entry.seq} "
+                    f"has no outcome: {actor} restarted at seq {row[_SEQ]}",
+                    actor=actor,
+                    correlation_id=entry.correlation_id,
+                )
+                self._restore_pending(entry)
+
+    def _observed(self, row: Sequence[Any], source: int) -> None:
+        obj = row[_OBJ]
+        if not obj:
+            return
+        cm = self._cm_of_object(row[_NS], obj)
+        data = _data(row)
+        cm.observations += 1
+        corr = row[_CORR]
+        if corr is not None:
+            self._corr_cm[(source, corr)] = cm
+        event_type = data.get("event_type")
+        new_hash = data.get("data_hash")
+        previous = cm.data_hash
+        first_sight = cm.last_observation is None
+        cm.last_observation, cm.last_source = row, source
+        if event_type == "DELETED":
+            cm.deleted, cm.data_hash, cm.pending = True, None, None
+            return
+        cm.deleted = False
+        cm.data_hash = new_hash if isinstance(new_hash, str) else None
+        # A first sight is a baseline unless it reports a modification.
+        changed = event_type == "MODIFIED" if first_sight else cm.data_hash != previous
+        if not changed:
+            return
+        cm.last_change = {
+            "seq": row[_SEQ],
+            "ts": row[_TS],
+            "correlation_id": row[_CORR],
+            "data_hash": cm.data_hash,
+        }
+        if cm.pending is None:
+            cm.pending = _Change(row[_SEQ], row[_TS], corr, source)
+
+    def _scheduled(self, row: Sequence[Any], source: int) -> None:
+        cm = self._cm_for(row, source)
+        if cm is None or cm.pending is not None or cm.last_observation is None:
+            return
+        # The controller judged the last observation a change (e.g. a change
+        # made while no controller ran): the change starts there, unless the
+        # hash is one the Deployments already have.
+        if cm.settled_all is None or cm.data_hash != cm.settled_all:
+            seen = cm.last_observation
+            cm.pending = _Change(seen[_SEQ], seen[_TS], seen[_CORR], cm.last_source)
+
+    def _skipped(self, row: Sequence[Any], source: int) -> None:
+        cm = self._cm_for(row, source)
+        if cm is None:
+            return
+        cm.pending = None
+        cm.settled_all = cm.data_hash
+        cm.settled.clear()
+        if row[_CORR] is not None:
+            self._corr_cm.pop((source, row[_CORR]), None)
+
+    # -- restarts ---------------------------------------------------------------
+
+    def _planned(self, row: Sequence[Any], source: int) -> None:
+        data = _data(row)
+        deployment = _name(row[_OBJ]) or "?"
+        cm = self._cm_for(row, source, data)
+        target_hash = data.get("data_hash")
+        if not isinstance(target_hash, str):
+            target_hash = cm.data_hash if cm is not None else None
+        change: _Change | None = None
+        if cm is not None:
+            if cm.pending is not None:
+                change = cm.consumed = cm.pending
+                cm.pending = None
+            elif cm.consumed is not None and cm.consumed.correlation_id == row[_CORR]:
+                change = cm.consumed  # another Deployment of the same change
+            settled = cm.settled.get(deployment, cm.settled_all)
+            if target_hash is not None and settled == target_hash:
+                self._anomaly(
+                    "restart_without_change",
+                    row,
+                    source,
+                    f"restart of deployment/{deployment} planned for data hash "
+                    f"{target_hash[:12]} of configmap/{cm.name}, which it already has",
+                )
+        entry = self._entry(row, source, deployment, cm=cm, target_hash=target_hash, change=change)
+        self._restarts.append(entry)
+        self._inflight[(source, row[_CORR] or f"#{row[_SEQ]}", deployment)] = entry
+
+    def _entry(
+        self,
+        row: Sequence[Any],
+        source: int,
+        deployment: str,
+        *,
+        cm: _ConfigMap | None,
+        target_hash: str | None,
+        change: _Change | None,
+    ) -> RestartEntry:
+        # Names repeat across restarts: keep one copy of each (fewer small
+        # objects kept alive between pages, so less heap fragmentation).
+        shared = self._shared
+        return RestartEntry(
+            seq=row[_SEQ],
+            ts=row[_TS],
+            namespace=shared.setdefault(row[_NS], row[_NS]),
+            deployment=shared.setdefault(deployment, deployment),
+            configmap=None if cm is None else cm.name,
+            correlation_id=row[_CORR],
+            data_hash=target_hash,
+            actor=shared.setdefault(row[_ACTOR], row[_ACTOR]),
+            leader_epoch=row[_EPOCH],
+            journal=self._journals[source] if len(self._journals) > 1 else None,
+            change=change,
+            change_seq=None if change is None else change.seq,
+        )
+
+    def _take_inflight(
+        self, row: Sequence[Any], source: int, deployment: str
+    ) -> RestartEntry | None:
+        corr = row[_CORR]
+        if corr is not None:
+            entry = self._inflight.pop((source, corr, deployment), None)
+            if entry is not None:
+                return entry
+        # Without a correlation id: the oldest open intent for the Deployment.
+        for key, entry in self._inflight.items():
+            if key[0] == source and key[2] == deployment:
+                del self._inflight[key]
+                return entry
+        return None
+
+    def _patched(self, row: Sequence[Any], source: int) -> None:
+        data = _data(row)
+        deployment = _name(row[_OBJ]) or "?"
+        entry = self._take_inflight(row, source, deployment)
+        cm = self._cm_for(row, source, data)
+        if entry is None:
+            # The window starts after the intent: account the restart anyway.
+            change = None
+            if cm is not None and cm.pending is not None:
+                change, cm.pending = cm.pending, None
+            target_hash = data.get("data_hash")
+            entry = self._entry(
+                row,
+                source,
+                deployment,
+                cm=cm,
+                target_hash=target_hash if isinstance(target_hash, str) else None,
+                change=change,
+            )
+            self._restarts.append(entry)
+        entry.outcome = "patched"
+        entry.outcome_seq = row[_SEQ]
+        entry.patched_ts = row[_TS]
+        change, entry.change = entry.change, None
+        if change is not None:
+            latency = round(_seconds(row[_TS]) - _seconds(change.ts), 6)
+            entry.latency_seconds = latency
+            self._latencies.append(latency)
+            if latency > self.slo_seconds:
+                self._anomaly(
+                    "slo_breach",
+                    row,
+                    source,
+                    f"deployment/{deployment} patched {latency:.1f} s after the change at "
+                    f"seq {change.seq} (SLO {self.slo_seconds:g} s)",
+                    latency_seconds=latency,
+                )
+        if cm is not None:
+            cm.restarts += 1
+            cm.last_restart = {
+                "seq": row[_SEQ],
+                "ts": row[_TS],
+                "deployment": deployment,
+                "correlation_id": row[_CORR],
+            }
+            target = entry.data_hash or cm.data_hash
+            if isinstance(target, str):
+                cm.settled[deployment] = target
+        self._awaiting_rollout[(source, row[_CORR] or "", deployment)] = entry
+
+    def _retry(self, row: Sequence[Any], source: int) -> None:
+        deployment = _name(row[_OBJ]) or "?"
+        corr = row[_CORR]
+        entry = self._inflight.get((source, corr, deployment)) if corr is not None else None
+        if entry is not None:
+            entry.retries += 1
+
+    def _restore_pending(self, entry: RestartEntry) -> None:
+        change, entry.change = entry.change, None
+        if change is None or entry.configmap is None:
+            return
+        cm = self._configmaps.get((entry.namespace, entry.configmap))
+        if cm is not None and cm.pending is None:
+            cm.pending = change
+
+    def _failed(self, row: Sequence[Any], source: int) -> None:
+        self._ended_without_patch(row, source, "failed")
+
+    def _dropped(self, row: Sequence[Any], source: int) -> None:
+        entry = self._ended_without_patch(row, source, "dropped")
+        reason = _data(row).get("reason")
+        target = _name(row[_OBJ]) or (entry.deployment if entry else "?")
+        self._anomaly(
+            "dropped_restart",
+            row,
+            source,
+            f"restart of deployment/{target} dropped"
+            + (f": {reason}" if isinstance(reason, str) and reason else ""),
+        )
+
+    def _ended_without_patch(
+        self, row: Sequence[Any], source: int, outcome: str
+    ) -> RestartEntry | None:
+        deployment = _name(row[_OBJ]) or "?"
+        entry = self._take_inflight(row, source, deployment)
+        if entry is None:
+            return None
+        entry.outcome = outcome
+        entry.outcome_seq = row[_SEQ]
+        # The change is still not rolled out: it is pending again, and the
+        # level-triggered resync should restart it later.
+        self._restore_pending(entry)
+        return entry
+
+    def _rollout(self, row: Sequence[Any], source: int) -> None:
+        deployment = _name(row[_OBJ]) or "?"
+        entry = self._awaiting_rollout.pop((source, row[_CORR] or "", deployment), None)
+        result = "completed" if row[_KIND] == k.ROLLOUT_COMPLETED else "timeout"
+        if entry is not None:
+            entry.rollout = result
+            entry.rollout_seq = row[_SEQ]
+        if row[_CORR] is not None:
+            self._corr_cm.pop((source, row[_CORR]), None)
+        if result == "timeout":
+            self._anomaly(
+                "rollout_timeout",
+                row,
+                source,
+                f"deployment/{deployment} was patched but its rollout did not complete",
+            )
+
+    # -- leadership ---------------------------------------------------------------
+
+    @staticmethod
+    def _epoch_of(row: Sequence[Any], data: dict[str, Any]) -> int | None:
+        if row[_EPOCH] is not None:
+            return row[_EPOCH]
+        epoch = data.get("epoch")
+        return epoch if isinstance(epoch, int) and not isinstance(epoch, bool) else None
+
+    def _close(self, term: _Term, ts: str, seq: int, reason: str) -> None:
+        term.end, term.end_seq, term.end_reason = ts, seq, reason
+        self._open_terms.pop(term.actor, None)
+        if not self._open_terms:
+            self._last_closed = term
+
+    def _open(
+        self, row: Sequence[Any], source: int, actor: str, epoch: int | None, how: str
+    ) -> None:
+        ts, seq = row[_TS], row[_SEQ]
+        for other in list(self._open_terms.values()):
+            if other.actor == actor:
+                self._close(other, ts, seq, "re-acquired")
+                continue
+            if epoch is not None and other.epoch is not None and epoch <= other.epoch:
+                self._anomaly(
+                    "overlapping_leaders",
+                    row,
+                    source,
+                    f"{actor} leads under epoch {epoch} while {other.actor} holds epoch "
+                    f"{other.epoch} (since seq {other.start_seq})",
+                )
+                continue
+            # A newer epoch supersedes the open term: its holder is stale from now.
+            self._close(other, ts, seq, "superseded")
+            self._stale[other.actor] = (other.epoch, actor, epoch, ts)
+            # No leaderless gap is judged here: an idle leader renews its Lease
+            # without writing records, so its last record does not say when
+            # it stopped leading.
+        if not self._open_terms and self._last_closed is not None and how != "inferred":
+            last = self._last_closed
+            consecutive = epoch is None or last.epoch is None or epoch == last.epoch + 1
+            if last.end is not None and last.end_reason != "superseded" and consecutive:
+                gap = _seconds(ts) - _seconds(last.end)
+                if gap > self._leaderless:
+                    self._anomaly(
+                        "leaderless_gap",
+                        row,
+                        source,
+                        f"no leader for {gap:.1f} s: {last.actor} ended epoch {last.epoch} at "
+                        f"seq {last.end_seq} ({last.end}), {actor} took epoch {epoch} at {ts}",
+                        gap_seconds=round(gap, 6),
+                    )
+        self._stale.pop(actor, None)
+        term = _Term(actor=actor, epoch=epoch, start=ts, start_seq=seq, source=source, how=how)
+        self._terms.append(term)
+        self._open_terms[actor] = term
+
+    def _acquired(self, row: Sequence[Any], source: int) -> None:
+        actor = row[_ACTOR]
+        epoch = self._epoch_of(row, _data(row))
+        current = self._open_terms.get(actor)
+        if current is not None and current.epoch == epoch and current.how != "acquired":
+            current.how = "acquired"  # seen first through another replica's eyes
+            return
+        self._open(row, source, actor, epoch, "acquired")
+
+    def _leader_ended(self, row: Sequence[Any], source: int) -> None:
+        term = self._open_terms.get(row[_ACTOR])
+        if term is None:
+            return
+        reason = "lost" if row[_KIND] == k.LEADER_LOST else "released"
+        self._close(term, row[_TS], row[_SEQ], reason)
+
+    def _leader_observed(self, row: Sequence[Any], source: int) -> None:
+        data = _data(row)
+        holder = data.get("holder")
+        epoch = data.get("epoch")
+        if not isinstance(epoch, int) or isinstance(epoch, bool):
+            epoch = None
+        if not isinstance(holder, str) or not holder:
+            return
+        current = self._open_terms.get(holder)
+        if current is not None and (current.epoch == epoch or epoch is None):
+            return
+        self._open(row, source, holder, epoch, "observed")
+
+    def _leader_activity(
+        self, row: Sequence[Any], source: int, actor: str, epoch: int, kind: str
+    ) -> None:
+        stale = self._stale.get(actor)
+        if stale is not None and kind in _LEADER_ACTIONS:
+            stale_epoch, newer, newer_epoch, since = stale
+            if stale_epoch is None or epoch <= stale_epoch:
+                del self._stale[actor]
+                self._anomaly(
+                    "overlapping_leaders",
+                    row,
+                    source,
+                    f"{actor} wrote {kind} as leader of epoch {epoch} after {newer} "
+                    f"took epoch {newer_epoch} at {since} (split-brain)",
+                )
+            return
+        if (
+            actor not in self._open_terms
+            and kind in _LEADER_ACTIONS
+            and not any(term.actor == actor for term in self._terms)
+        ):
+            # The window starts inside this actor's term.
+            self._open(row, source, actor, epoch, "inferred")
+
+    # -- result -----------------------------------------------------------------
+
+    def finish(self, filters: Filters | None = None) -> ReplayReport:
+        """Judge what is still open at the window's end and return the report."""
+        filters = filters or Filters()
+        end = self._last[_TS] if self._last is not None else None
+        end_seconds = _seconds(end) if end is not None else None
+        slo = self.slo_seconds
+        if end_seconds is not None:
+            for entry in self._inflight.values():
+                age = end_seconds - _seconds(entry.ts)
+                if age > slo:
+                    entry.outcome = "none"
+                    source = self._journals.index(entry.journal) if entry.journal else 0
+                    self._anomaly_at(
+                        "planned_without_outcome",
+                        entry.seq,
+                        entry.ts,
+                        source,
+                        f"restart of deployment/{entry.deployment} planned at seq "
+                        f"{entry.seq} has no outcome {age:.0f} s later",
+                        actor=entry.actor,
+                        correlation_id=entry.correlation_id,
+                    )
+        configmaps: dict[str, dict[str, Any]] = {}
+        for (namespace, name), cm in self._configmaps.items():
+            pending = cm.pending is not None
+            if pending and end_seconds is not None:
+                assert cm.pending is not None
+                age = end_seconds - _seconds(cm.pending.ts)
+                if age > slo:
+                    self._anomaly_at(
+                        "change_without_restart",
+                        cm.pending.seq,
+                        cm.pending.ts,
+                        cm.pending.source,
+                        f"configmap/{name} changed at seq {cm.pending.seq} and nothing restarted "
+                        f"its Deployments in the {age:.0f} s that followed (SLO {slo:g} s)",
+                        correlation_id=cm.pending.correlation_id,
+                    )
+                    pending = False
+            key = name if name not in configmaps else f"{namespace}/{name}"
+            configmaps[key] = cm.to_json(pending)
+        for entry in self._restarts:
+            entry.change = None
+        latencies = sorted(self._latencies)
+        anomalies = sorted(self._anomalies, key=lambda a: (a["ts"], a["seq"]))
+        return ReplayReport(
+            journals=self._journals,
+            filters=filters,
+            events=self.events,
+            first=self._edge(self._first, self._first_source),
+            last=self._edge(self._last, self._last_source),
+            kinds=dict(sorted(self._kinds.items())),
+            configmaps=dict(sorted(configmaps.items())),
+            restarts=self._restarts,
+            latency={
+                "count": len(latencies),
+                "p50": percentile(latencies, 0.50),
+                "p95": percentile(latencies, 0.95),
+                "max": latencies[-1] if latencies else None,
+            },
+            leader_terms=[term.to_json() for term in self._terms],
+            anomalies=anomalies,
+            thresholds={
+                "debounce_seconds": self._debounce,
+                "slo_seconds": slo,
+                "leaderless_gap_seconds": self._leaderless,
+            },
+        )
+
+    def _edge(self, row: Sequence[Any] | None, source: int) -> dict[str, Any] | None:
+        if row is None:
+            return None
+        edge = {"seq": row[_SEQ], "ts": row[_TS]}
+        if len(self._journals) > 1:
+            edge["journal"] = self._journals[source]
+        return edge
+
+
+def replay(
+    journals: Sequence[Journal],
+    filters: Filters | None = None,
+    *,
+    debounce_seconds: float | None = None,
+    leaderless_gap_seconds: float = DEFAULT_LEADERLESS_GAP_SECONDS,
+) -> ReplayReport:
+    """Rebuild state from one or several replicas' journals in one streaming pass.
+
+    Args:
+        journals: Open journals; several are merged into one time-ordered view.
+        filters: The window (``since``, ``until``) and ``correlation_id``.
+        debounce_seconds: ``DEBOUNCE_SECONDS`` for the SLO; by default the
+            value the latest ``controller.started`` record carries, else 5.
+        leaderless_gap_seconds: Leaderless stretches longer than this are anomalies.
+    """
+    filters = filters or Filters()
+    projector = Projector(
+        journals=[journal.location.display for journal in journals],
+        debounce_seconds=debounce_seconds,
+        leaderless_gap_seconds=leaderless_gap_seconds,
+    )
+    if len(journals) == 1:
+        pages = journals[0].scan_pages(filters, columns=REPLAY_COLUMNS, page_size=REPLAY_PAGE_SIZE)
+        for page in pages:
+            projector.feed_all(zip(repeat(0), page))
+    else:
+        projector.feed_all(
+            merged_rows(journals, filters, REPLAY_COLUMNS, page_size=REPLAY_PAGE_SIZE)
+        )
+    return projector.finish(filters)
+
+
+__all__ = [
+    "ANOMALY_TYPES",
+    "DEFAULT_DEBOUNCE_SECONDS",
+    "DEFAULT_LEADERLESS_GAP_SECONDS",
+    "REPLAY_COLUMNS",
+    "SLO_MARGIN_SECONDS",
+    "Projector",
+    "ReplayReport",
+    "RestartEntry",
+    "percentile",
+    "replay",
+]

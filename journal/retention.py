@@ -1,0 +1,110 @@
+"""Retention: removing old records while the rest stays verifiable.
+
+``vacuum`` removes the longest prefix of the journal whose records are all
+older than the cutoff (a younger record stops it, so the kept records stay one
+contiguous seq range even if a clock stepped back) and, in the same
+transaction, appends a ``journal.vacuumed`` tombstone. The tombstone names the
+last removed seq and its hash: the first kept record's ``prev_hash``. Verify
+anchors the chain there, and because the tombstone is itself chained, a later
+edit of it is caught like any other.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import delete, func, select
+
+from journal import kinds
+from journal.errors import JournalValueError
+from journal.models import records
+from journal.record import Entry, Record
+from journal.timefmt import format_ts, utc_now
+
+if TYPE_CHECKING:
+    from journal.store import Journal
+
+
+@dataclass(frozen=True)
+class VacuumResult:
+    """What :func:`vacuum` removed.
+
+    Attributes:
+        cutoff: Records older than this were eligible.
+        removed: How many records were removed (0: nothing to do, no tombstone).
+        first_removed_seq: The first removed seq, if any.
+        last_removed_seq: The last removed seq, if any.
+        tombstone: The ``journal.vacuumed`` record appended, if any.
+    """
+
+    cutoff: datetime
+    removed: int
+    first_removed_seq: int | None = None
+    last_removed_seq: int | None = None
+    tombstone: Record | None = None
+
+    def summary(self) -> str:
+        """Return the one line ``vacuum`` prints."""
+        if not self.removed:
+            return f"nothing to remove: no records older than {format_ts(self.cutoff)}"
+        assert self.tombstone is not None
+        return (
+            f"removed {self.removed} records (seq {self.first_removed_seq}.."
+            f"{self.last_removed_seq}) older than {format_ts(self.cutoff)}; "
+            f"tombstone at seq {self.tombstone.seq}"
+        )
+
+
+def vacuum(journal: Journal, older_than: timedelta, *, now: datetime | None = None) -> VacuumResult:
+    """Remove records older than ``older_than`` and leave a tombstone.
+
+    Args:
+        journal: A writer.
+        older_than: Keep everything younger than this (positive).
+        now: The reference moment (default: the current time).
+
+    Raises:
+        JournalValueError: For a zero or negative ``older_than``.
+        JournalWriteError: When the write fails; then nothing is removed.
+    """
+    if older_than <= timedelta(0):
+        raise JournalValueError("--older-than must be a positive duration")
+    cutoff = (now or utc_now()) - older_than
+    cutoff_text = format_ts(cutoff)
+    with journal.transaction(write=True) as connection:
+        first = connection.execute(select(func.min(records.c.seq))).scalar()
+        if first is None:
+            return VacuumResult(cutoff=cutoff, removed=0)
+        first_young = connection.execute(
+            select(func.min(records.c.seq)).where(records.c.ts >= cutoff_text)
+        ).scalar()
+        if first_young is None:
+            last_removed = connection.execute(select(func.max(records.c.seq))).scalar()
+        else:
+            last_removed = first_young - 1
+        if last_removed < first:
+            return VacuumResult(cutoff=cutoff, removed=0)
+        row = connection.execute(
+            select(records.c.hash, records.c.ts).where(records.c.seq == last_removed)
+        ).one()
+        removed = connection.execute(delete(records).where(records.c.seq <= last_removed)).rowcount
+        data: dict[str, Any] = {
+            "cutoff": cutoff_text,
+            "removed_records": removed,
+            "first_removed_seq": first,
+            "last_removed_seq": last_removed,
+            "last_removed_hash": row[0],
+            "last_removed_ts": row[1],
+        }
+        (tombstone,) = journal.insert_chained(
+            connection, [journal.prepare(Entry(kind=kinds.JOURNAL_VACUUMED, data=data))]
+        )
+    return VacuumResult(
+        cutoff=cutoff,
+        removed=removed,
+        first_removed_seq=first,
+        last_removed_seq=last_removed,
+        tombstone=tombstone,
+    )

@@ -1,0 +1,773 @@
+"""The journal: open, append durably, read by cursor.
+
+:class:`Journal` is the object the controller and the CLI hold. A writer
+creates the file when missing, migrates it to the schema head and appends
+records each in its own ``BEGIN IMMEDIATE`` transaction, returning only after
+SQLite has committed (and, with ``synchronous=FULL``, synced) it. A reader
+opens the file read-only and streams records page by page, each page in its
+own short read transaction, so it never pins the WAL and never holds more than
+one page in memory.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Select, bindparam, func, insert, select
+from sqlalchemy.exc import DBAPIError, IntegrityError
+
+from journal import kinds as kinds_module
+from journal.chain import GENESIS, canonical_json, record_hash
+from journal.database import (
+    DEFAULT_BUSY_TIMEOUT,
+    Location,
+    check_sqlite_file,
+    open_engine,
+    resolve,
+    translate,
+)
+from journal.errors import (
+    JournalCorruptError,
+    JournalError,
+    JournalValueError,
+    JournalWriteError,
+)
+from journal.filters import Filters, kinds_tuple
+from journal.models import records
+from journal.record import Entry, Record
+from journal.schema import check_readable, needs_upgrade, read_state, upgrade
+from journal.timefmt import format_ts, utc_now
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection, Engine
+
+#: Records fetched per read transaction when streaming.
+PAGE_SIZE = 1000
+
+_HEAD_SQL = "SELECT seq, hash FROM journal_records ORDER BY seq DESC LIMIT 1"
+_INSERT_SQL = (
+    "INSERT INTO journal_records (seq, id, ts, kind, namespace, object, correlation_id, "
+    "actor, leader_epoch, data, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_LIMITS = {"namespace": 253, "object": 320, "correlation_id": 64}
+_APPEND_ATTEMPTS = 3
+
+# Column order of every SELECT of whole records.
+_COLUMNS = (
+    records.c.seq,
+    records.c.id,
+    records.c.ts,
+    records.c.kind,
+    records.c.namespace,
+    records.c.object,
+    records.c.correlation_id,
+    records.c.actor,
+    records.c.leader_epoch,
+    records.c.data,
+    records.c.prev_hash,
+    records.c.hash,
+)
+
+_COLUMN_NAMES = tuple(column.name for column in _COLUMNS)
+
+
+@dataclass(frozen=True, slots=True)
+class _Prepared:
+    """An entry validated and serialised, waiting for its seq and hashes."""
+
+    kind: str
+    namespace: str | None
+    object: str | None
+    correlation_id: str | None
+    leader_epoch: int | None
+    data: dict[str, Any]
+    data_text: str
+    ts: datetime
+    ts_text: str
+
+
+def row_to_record(row: Sequence[Any]) -> Record:
+    """Build a :class:`Record` from a row of the record columns.
+
+    Raises:
+        JournalCorruptError: When ``ts`` or ``data`` cannot be parsed (an
+            edited journal; ``verify`` names what changed).
+    """
+    seq = row[0]
+    try:
+        ts = datetime.fromisoformat(row[2])
+    except (TypeError, ValueError):
+        raise JournalCorruptError(f"record seq {seq}: ts {row[2]!r} is not a timestamp") from None
+    try:
+        data = json.loads(row[9])
+    except (TypeError, ValueError):
+        raise JournalCorruptError(f"record seq {seq}: data is not valid JSON") from None
+    return Record(
+        seq, row[1], ts, row[3], row[4], row[5], row[6], row[7], row[8], data, row[10], row[11]
+    )
+
+
+class Journal:
+    """An open journal: a writer (``append``) or a read-only reader.
+
+    Use :meth:`open`; close with :meth:`close` or a ``with`` block. One
+    connection is held for the journal's lifetime and guarded by a lock, so a
+    Journal may be shared by threads.
+    """
+
+    def __init__(
+        self,
+        location: Location,
+        engine: Engine,
+        connection: Connection,
+        *,
+        readonly: bool,
+        actor: str | None,
+        busy_timeout: float,
+        revision: str,
+    ) -> None:
+        """Wrap an opened connection; use :meth:`Journal.open` instead."""
+        self._location = location
+        self._engine = engine
+        self._connection: Connection | None = connection
+        self._readonly = readonly
+        self._actor = actor
+        self._busy_timeout = busy_timeout
+        self._revision = revision
+        self._lock = threading.RLock()
+
+    # -- opening and closing ------------------------------------------------
+
+    @classmethod
+    def open(
+        cls,
+        url: str | Path,
+        *,
+        actor: str | None = None,
+        readonly: bool = False,
+        create: bool = True,
+        busy_timeout: float = DEFAULT_BUSY_TIMEOUT,
+    ) -> Journal:
+        """Open a journal as a writer (the default) or a reader.
+
+        Args:
+            url: A SQLAlchemy URL (``sqlite:///path/journal.db``) or a file path.
+            actor: The writer's identity (pod name, or ``cli:USER``); required
+                for writers, stored in every record they append.
+            readonly: Open for reading only: never create, never migrate, never write.
+            create: For writers: create the file when it is missing (otherwise
+                a missing file is an error, as for readers).
+            busy_timeout: Seconds to wait for another connection's lock.
+
+        Raises:
+            JournalNotFoundError: Missing file (for readers, or ``create=False``),
+                a directory, or a missing parent directory.
+            NotAJournalError: Not a SQLite database, or another application's.
+            JournalSchemaError: The schema is newer than this program (or, for
+                readers, older: run ``db upgrade``).
+            JournalBusyError: Locked by another writer past the busy timeout.
+            JournalError: Any other database error, with one line.
+        """
+        location = resolve(url)
+        if not readonly and (not isinstance(actor, str) or not actor.strip()):
+            raise JournalValueError("a journal writer needs an actor (its identity)")
+        if not readonly and len(actor) > 253:  # type: ignore[arg-type]
+            raise JournalValueError("actor is longer than 253 characters")
+        if busy_timeout < 0:
+            raise JournalValueError("busy timeout must not be negative")
+        if location.is_sqlite:
+            check_sqlite_file(location, must_exist=readonly or not create)
+        engine = open_engine(location, readonly=readonly, busy_timeout=busy_timeout)
+        connection = None
+        try:
+            connection = engine.connect()
+            revision = cls._prepare_schema(connection, location, readonly=readonly)
+        except BaseException as error:
+            if connection is not None:
+                connection.close()
+            engine.dispose()
+            if isinstance(error, DBAPIError):
+                raise translate(error, location, writing=False, busy_timeout=busy_timeout) from None
+            raise
+        return cls(
+            location,
+            engine,
+            connection,
+            readonly=readonly,
+            actor=actor,
+            busy_timeout=busy_timeout,
+            revision=revision,
+        )
+
+    @staticmethod
+    def _prepare_schema(connection: Connection, location: Location, *, readonly: bool) -> str:
+        if readonly:
+            with connection.begin():
+                state = read_state(connection)
+            check_readable(state, location.display)
+            assert state.revision is not None
+            return state.revision
+        with connection.begin():
+            # Inside BEGIN IMMEDIATE: a second writer opening the same new
+            # file waits here and then finds the schema already at head.
+            state = read_state(connection)
+            if needs_upgrade(state, location.display):
+                upgrade(connection)
+                state = read_state(connection)
+        check_readable(state, location.display)
+        assert state.revision is not None
+        return state.revision
+
+    def close(self) -> None:
+        """Close the connection; the journal cannot be used afterwards."""
+        with self._lock:
+            if self._connection is not None:
+                self._connection.close()
+                self._connection = None
+                self._engine.dispose()
+
+    def __enter__(self) -> Journal:
+        """Return the journal itself for a ``with`` block."""
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        """Close the journal at the end of a ``with`` block."""
+        self.close()
+
+    # -- properties -----------------------------------------------------------
+
+    @property
+    def location(self) -> Location:
+        """Where the journal is (URL, file path, display name)."""
+        return self._location
+
+    @property
+    def readonly(self) -> bool:
+        """Tell whether this journal was opened read-only."""
+        return self._readonly
+
+    @property
+    def actor(self) -> str | None:
+        """The writer's identity stored in appended records (``None`` for readers)."""
+        return self._actor
+
+    @property
+    def revision(self) -> str:
+        """The journal's schema revision."""
+        return self._revision
+
+    @property
+    def busy_timeout(self) -> float:
+        """Seconds a statement waits for another connection's lock."""
+        return self._busy_timeout
+
+    # -- transactions ---------------------------------------------------------
+
+    @contextmanager
+    def transaction(self, *, write: bool = False) -> Iterator[Connection]:
+        """Run a block in one transaction on the journal's connection.
+
+        Writers' transactions are ``BEGIN IMMEDIATE``; readers' plain ``BEGIN``.
+        Database errors leave the block as :mod:`journal.errors` exceptions;
+        the transaction is rolled back on any error.
+
+        Raises:
+            JournalError: The journal is closed, or ``write`` on a reader, or a
+                database error (a :class:`JournalWriteError` when ``write``).
+        """
+        if write and self._readonly:
+            raise JournalWriteError(f"journal {self._location.display} is open read-only")
+        with self._lock:
+            connection = self._connection
+            if connection is None:
+                raise JournalError(f"journal {self._location.display} is closed")
+            try:
+                with connection.begin():
+                    yield connection
+            except DBAPIError as error:
+                raise self._translate(error, writing=write) from None
+
+    def vacuum_into(self, path: Path) -> None:
+        """Copy the SQLite database into a new file at ``path`` (``VACUUM INTO``).
+
+        The copy reflects one read transaction: consistent while writers append.
+        """
+        if not self._location.is_sqlite:
+            raise JournalValueError("VACUUM INTO needs a SQLite journal")
+        with self._lock:
+            if self._connection is None:
+                raise JournalError(f"journal {self._location.display} is closed")
+            driver = self._connection.connection.driver_connection
+            try:
+                # query_only forbids VACUUM INTO even though the journal itself
+                # is not written; the read-only open (mode=ro) still protects it.
+                if self._readonly:
+                    driver.execute("PRAGMA query_only = OFF")
+                try:
+                    driver.execute("VACUUM INTO ?", (str(path),))
+                finally:
+                    if self._readonly:
+                        driver.execute("PRAGMA query_only = ON")
+            except sqlite3.Error as error:
+                raise self._translate(error, writing=False) from None
+
+    def _translate(self, error: BaseException, *, writing: bool) -> JournalError:
+        translated = translate(
+            error, self._location, writing=writing, busy_timeout=self._busy_timeout
+        )
+        if writing and not isinstance(translated, JournalWriteError):
+            return JournalWriteError(str(translated))
+        return translated
+
+    # -- appending ------------------------------------------------------------
+
+    def append(
+        self,
+        kind: str,
+        *,
+        namespace: str | None = None,
+        object: str | None = None,
+        correlation_id: str | None = None,
+        leader_epoch: int | None = None,
+        data: dict[str, Any] | None = None,
+        ts: datetime | None = None,
+    ) -> Record:
+        """Append one record and return it once it is committed durably.
+
+        Args:
+            kind: A kind of :mod:`journal.kinds` (or a later well-formed one).
+            namespace: The namespace the record is about.
+            object: ``configmap/NAME``, ``deployment/NAME`` or ``lease/NAME``.
+            correlation_id: Shared by a change's whole chain of records.
+            leader_epoch: The Lease's ``leaseTransitions`` when written as leader.
+            data: Kind-specific JSON object (never ConfigMap values).
+            ts: When it happened (aware); defaults to now, UTC.
+
+        Returns:
+            The committed record, as :meth:`read` will return it.
+
+        Raises:
+            JournalValueError: An invalid field; nothing is written.
+            JournalWriteError: The write failed (read-only file, disk full,
+                locked past the busy timeout: :class:`JournalBusyError`);
+                nothing is written and the chain is intact.
+        """
+        entry = Entry(
+            kind=kind,
+            namespace=namespace,
+            object=object,
+            correlation_id=correlation_id,
+            leader_epoch=leader_epoch,
+            data={} if data is None else data,
+            ts=ts,
+        )
+        return self.append_many((entry,))[0]
+
+    def append_many(self, entries: Iterable[Entry]) -> list[Record]:
+        """Append several records in one transaction: all of them or none.
+
+        Same guarantees and errors as :meth:`append`; one commit (one sync)
+        for the whole batch.
+        """
+        prepared = [self._prepare(entry) for entry in entries]
+        if not prepared:
+            return []
+        if self._location.is_sqlite:
+            return self._append_sqlite(prepared)
+        for attempt in range(_APPEND_ATTEMPTS):
+            try:
+                with self.transaction(write=True) as connection:
+                    return self.insert_chained(connection, prepared)
+            except JournalWriteError as error:
+                # Another writer on a database without BEGIN IMMEDIATE took the
+                # same seq first: read the new head and chain again.
+                if isinstance(error.__context__, IntegrityError) and attempt + 1 < _APPEND_ATTEMPTS:
+                    continue
+                raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def insert_chained(self, connection: Connection, prepared: list[_Prepared]) -> list[Record]:
+        """Chain and insert prepared entries inside the caller's write transaction."""
+        head_seq, head_hash = self._head(connection)
+        rows, result = self._chain(prepared, head_seq, head_hash)
+        connection.execute(
+            insert(records), [dict(zip(_COLUMN_NAMES, row, strict=True)) for row in rows]
+        )
+        return result
+
+    def prepare(self, entry: Entry) -> _Prepared:
+        """Validate and serialise an entry for :meth:`insert_chained`."""
+        return self._prepare(entry)
+
+    def _append_sqlite(self, prepared: list[_Prepared]) -> list[Record]:
+        """Append on SQLite through the driver connection SQLAlchemy opened.
+
+        Same connection, same ``BEGIN IMMEDIATE`` and pragmas as every other
+        write, without SQLAlchemy's per-statement work: the durable commit
+        is then nearly all an append costs.
+        """
+        if self._readonly:
+            raise JournalWriteError(f"journal {self._location.display} is open read-only")
+        with self._lock:
+            if self._connection is None:
+                raise JournalError(f"journal {self._location.display} is closed")
+            driver = self._connection.connection.driver_connection
+            try:
+                driver.execute("BEGIN IMMEDIATE")
+                try:
+                    row = driver.execute(_HEAD_SQL).fetchone()
+                    head_seq, head_hash = (0, GENESIS) if row is None else row
+                    rows, result = self._chain(prepared, head_seq, head_hash)
+                    driver.executemany(_INSERT_SQL, rows)
+                    driver.execute("COMMIT")
+                except BaseException:
+                    if driver.in_transaction:
+                        driver.execute("ROLLBACK")
+                    raise
+            except sqlite3.Error as error:
+                raise self._translate(error, writing=True) from None
+        return result
+
+    def _prepare(self, entry: Entry) -> _Prepared:
+        if not isinstance(entry.kind, str) or not kinds_module.is_well_formed(entry.kind):
+            raise JournalValueError(
+                f"invalid kind {entry.kind!r}: expected lower-case dotted words such as "
+                "restart.planned"
+            )
+        for name, limit in _LIMITS.items():
+            value = getattr(entry, name)
+            if value is None:
+                continue
+            if not isinstance(value, str) or not value:
+                raise JournalValueError(f"{name} must be a non-empty string or None")
+            if len(value) > limit:
+                raise JournalValueError(f"{name} is longer than {limit} characters")
+        epoch = entry.leader_epoch
+        if epoch is not None and (isinstance(epoch, bool) or not isinstance(epoch, int)):
+            raise JournalValueError("leader_epoch must be a whole number or None")
+        if epoch is not None and epoch < 0:
+            raise JournalValueError("leader_epoch must not be negative")
+        if not isinstance(entry.data, dict):
+            raise JournalValueError("data must be a JSON object (a dict)")
+        try:
+            data_text = canonical_json(entry.data)
+            data_text.encode("utf-8")
+        except (TypeError, ValueError) as error:
+            raise JournalValueError(f"data is not valid JSON for the journal: {error}") from None
+        moment = utc_now() if entry.ts is None else entry.ts
+        try:
+            ts_text = format_ts(moment)
+        except (AttributeError, ValueError) as error:
+            raise JournalValueError(f"ts must be an aware datetime: {error}") from None
+        for value in (entry.namespace, entry.object, entry.correlation_id):
+            if value is not None:
+                _check_text(value)
+        return _Prepared(
+            kind=entry.kind,
+            namespace=entry.namespace,
+            object=entry.object,
+            correlation_id=entry.correlation_id,
+            leader_epoch=epoch,
+            # What read() will return: the canonical text parsed back.
+            data=json.loads(data_text),
+            data_text=data_text,
+            ts=datetime.fromisoformat(ts_text),
+            ts_text=ts_text,
+        )
+
+    def _chain(
+        self, prepared: list[_Prepared], head_seq: int, head_hash: str
+    ) -> tuple[list[tuple[Any, ...]], list[Record]]:
+        actor = self._actor
+        assert actor is not None
+        rows: list[tuple[Any, ...]] = []
+        result: list[Record] = []
+        seq, prev = head_seq, head_hash
+        for item in prepared:
+            seq += 1
+            record_id = str(uuid.uuid4())
+            digest = record_hash(
+                seq=seq,
+                id=record_id,
+                ts=item.ts_text,
+                kind=item.kind,
+                namespace=item.namespace,
+                object=item.object,
+                correlation_id=item.correlation_id,
+                actor=actor,
+                leader_epoch=item.leader_epoch,
+                data=item.data,
+                prev_hash=prev,
+            )
+            rows.append(
+                (
+                    seq,
+                    record_id,
+                    item.ts_text,
+                    item.kind,
+                    item.namespace,
+                    item.object,
+                    item.correlation_id,
+                    actor,
+                    item.leader_epoch,
+                    item.data_text,
+                    prev,
+                    digest,
+                )
+            )
+            result.append(
+                Record(
+                    seq,
+                    record_id,
+                    item.ts,
+                    item.kind,
+                    item.namespace,
+                    item.object,
+                    item.correlation_id,
+                    actor,
+                    item.leader_epoch,
+                    item.data,
+                    prev,
+                    digest,
+                )
+            )
+            prev = digest
+        return rows, result
+
+    # -- reading --------------------------------------------------------------
+
+    @staticmethod
+    def _head(connection: Connection) -> tuple[int, str]:
+        row = connection.execute(
+            select(records.c.seq, records.c.hash).order_by(records.c.seq.desc()).limit(1)
+        ).first()
+        return (0, GENESIS) if row is None else (row[0], row[1])
+
+    def head(self) -> tuple[int, str]:
+        """Return ``(seq, hash)`` of the last record, or ``(0, GENESIS)`` when empty."""
+        with self.transaction() as connection:
+            return self._head(connection)
+
+    def first_seq(self) -> int | None:
+        """Return the lowest seq still in the journal (after retention), or ``None``."""
+        with self.transaction() as connection:
+            return connection.execute(select(func.min(records.c.seq))).scalar()
+
+    def count(self) -> int:
+        """Return how many records the journal holds."""
+        with self.transaction() as connection:
+            return int(connection.execute(select(func.count()).select_from(records)).scalar())
+
+    def read(
+        self,
+        after_seq: int = 0,
+        *,
+        kinds: Iterable[str] | None = None,
+        object: str | None = None,
+        correlation_id: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        namespace: str | None = None,
+        limit: int | None = None,
+        page_size: int = PAGE_SIZE,
+    ) -> Iterator[Record]:
+        """Stream matching records in seq order, in constant memory.
+
+        Each page of ``page_size`` records is read in its own short
+        transaction; records appended while the stream runs are included.
+
+        Args:
+            after_seq: Start after this seq (the cursor); 0 reads from the start.
+            kinds: Kinds or areas (``restart`` matches every ``restart.*``).
+            object: ``configmap/NAME`` exactly, or ``NAME`` for any object kind.
+            correlation_id: A correlation id or a prefix of one.
+            since: Only records at or after this moment (aware datetime).
+            until: Only records at or before this moment (aware datetime).
+            namespace: Only records of this namespace.
+            limit: Stop after this many records.
+            page_size: Records per read transaction.
+        """
+        filters = Filters(
+            kinds=kinds_tuple(kinds),
+            object=object,
+            correlation_id=correlation_id,
+            namespace=namespace,
+            since=since,
+            until=until,
+        )
+        for row in self.scan(filters, after_seq=after_seq, limit=limit, page_size=page_size):
+            yield row_to_record(row)
+
+    def last(
+        self,
+        n: int,
+        filters: Filters | None = None,
+        *,
+        after_seq: int = 0,
+    ) -> list[Record]:
+        """Return the last ``n`` matching records (after ``after_seq``), oldest first."""
+        if n <= 0:
+            return []
+        filters = filters or Filters()
+        query = (
+            select(*_COLUMNS)
+            .where(records.c.seq > after_seq, *filters.conditions(records))
+            .order_by(records.c.seq.desc())
+            .limit(n)
+        )
+        with self.transaction() as connection:
+            rows = connection.execute(query).all()
+        return [row_to_record(row) for row in reversed(rows)]
+
+    def scan(
+        self,
+        filters: Filters | None = None,
+        *,
+        after_seq: int = 0,
+        limit: int | None = None,
+        page_size: int = PAGE_SIZE,
+        columns: Sequence[Any] = _COLUMNS,
+        time_bounds: bool = True,
+    ) -> Iterator[Sequence[Any]]:
+        """Stream raw rows (``columns``, seq first) of matching records in seq order.
+
+        The low-level form of :meth:`read` for projections that do not need
+        whole :class:`Record` objects; see :meth:`scan_pages` for the arguments.
+        """
+        for page in self.scan_pages(
+            filters,
+            after_seq=after_seq,
+            limit=limit,
+            page_size=page_size,
+            columns=columns,
+            time_bounds=time_bounds,
+        ):
+            yield from page
+
+    def scan_pages(
+        self,
+        filters: Filters | None = None,
+        *,
+        after_seq: int = 0,
+        limit: int | None = None,
+        page_size: int = PAGE_SIZE,
+        columns: Sequence[Any] = _COLUMNS,
+        time_bounds: bool = True,
+    ) -> Iterator[Sequence[Sequence[Any]]]:
+        """Stream pages (lists of raw rows) of matching records in seq order.
+
+        Each page is read in its own short transaction. Time bounds are first
+        turned into seq bounds through the ``ts`` index, so the scan starts at
+        the first record in range and ends after the last one;
+        ``time_bounds=False`` skips that (a follower polling from a cursor
+        already past ``since``).
+
+        Args:
+            filters: Which records.
+            after_seq: Start after this seq.
+            limit: Stop after this many records.
+            page_size: Rows per page (per read transaction).
+            columns: The columns to read; the first must be ``seq``.
+            time_bounds: Narrow the seq range with ``since``/``until`` first.
+        """
+        filters = filters or Filters()
+        if page_size <= 0:
+            raise JournalValueError("page_size must be positive")
+        if time_bounds:
+            after, upper = self._seq_bounds(filters, after_seq)
+        else:
+            after, upper = after_seq, None
+        if upper is not None and upper <= after:
+            return
+        conditions = filters.conditions(records)
+        if upper is not None:
+            conditions.append(records.c.seq <= upper)
+        query = (
+            select(*columns)
+            .where(records.c.seq > bindparam("after", value=0), *conditions)
+            .order_by(records.c.seq)
+            .limit(bindparam("size", value=1))
+        )
+        fetch = self._page_fetcher(query)
+        remaining = limit
+        while remaining is None or remaining > 0:
+            size = page_size if remaining is None else min(page_size, remaining)
+            rows = fetch(after, size)
+            if not rows:
+                return
+            yield rows
+            after = rows[-1][0]
+            if remaining is not None:
+                remaining -= len(rows)
+            if len(rows) < size:
+                return
+
+    def _page_fetcher(self, query: Select[Any]) -> Callable[[int, int], Sequence[Any]]:
+        """Return a function reading one page of ``query`` (binds ``after``, ``size``).
+
+        On SQLite the statement is compiled once and each page runs as one
+        statement on the driver connection (its own implicit, short read
+        transaction), which is several times faster than a SQLAlchemy
+        execution per page when projections stream a million records.
+        """
+        if not self._location.is_sqlite:
+
+            def fetch_generic(after: int, size: int) -> Sequence[Any]:
+                with self.transaction() as connection:
+                    return connection.execute(query, {"after": after, "size": size}).all()
+
+            return fetch_generic
+        compiled = query.compile(
+            dialect=self._engine.dialect, compile_kwargs={"render_postcompile": True}
+        )
+        sql, names, params = compiled.string, compiled.positiontup or [], dict(compiled.params)
+
+        def fetch_sqlite(after: int, size: int) -> Sequence[Any]:
+            params["after"], params["size"] = after, size
+            with self._lock:
+                if self._connection is None:
+                    raise JournalError(f"journal {self._location.display} is closed")
+                driver = self._connection.connection.driver_connection
+                try:
+                    return driver.execute(sql, [params[name] for name in names]).fetchall()
+                except sqlite3.Error as error:
+                    raise self._translate(error, writing=False) from None
+
+        return fetch_sqlite
+
+    def _seq_bounds(self, filters: Filters, after_seq: int) -> tuple[int, int | None]:
+        """Narrow a scan to seqs that can match the time bounds (via the ts index)."""
+        after, upper = after_seq, None
+        if filters.since is None and filters.until is None:
+            return after, upper
+        with self.transaction() as connection:
+            if filters.since is not None:
+                first = connection.execute(
+                    select(func.min(records.c.seq)).where(records.c.ts >= filters.since_text)
+                ).scalar()
+                if first is None:
+                    # Nothing so late yet: later appends are all that can match.
+                    first = self._head(connection)[0] + 1
+                after = max(after, first - 1)
+            if filters.until is not None:
+                upper = connection.execute(
+                    select(func.max(records.c.seq)).where(records.c.ts <= filters.until_text)
+                ).scalar()
+                upper = 0 if upper is None else upper
+        return after, upper
+
+
+def _check_text(value: str) -> None:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise JournalValueError(f"{value!r} is not valid text (lone surrogate)") from None

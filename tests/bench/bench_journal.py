@@ -1,0 +1,272 @@
+"""Journal benchmarks: durable appends, replay of a million records, tail -f latency.
+
+Run with ``make bench`` (or ``make bench PYTEST_ARGS=-k journal``). Each
+benchmark prints its figures and never fails for slowness; the goals from
+issue 2 are printed next to the measurements:
+
+- appends/s through ``Journal.append`` at least 50 % of raw ``sqlite3`` doing
+  the same durable commit per record (same schema, same pragmas, same run);
+- ``replay`` over 1,000,000 records at least 200,000 records/s, under 150 MiB;
+- ``tail -f`` from commit to print: p95 under 0.5 s.
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+import random
+import shutil
+import sqlite3
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from journal import Entry, Filters, Journal, kinds, replay
+from tests.journal.builders import at, data_hash
+
+APPENDS_PER_ROUND = 2000
+ROUNDS = 3
+REPLAY_RECORDS = 1_000_000
+LATENCY_SAMPLES = 200
+
+
+def _executable() -> str:
+    return shutil.which("shipshape-journal") or str(
+        Path(sys.executable).parent / "shipshape-journal"
+    )
+
+
+def _raw_appends(path: Path, count: int) -> float:
+    """Raw sqlite3: the same schema and pragmas, BEGIN IMMEDIATE + INSERT + COMMIT per record."""
+    connection = sqlite3.connect(path, isolation_level=None, timeout=5)
+    connection.execute("PRAGMA journal_mode = WAL")
+    connection.execute("PRAGMA synchronous = FULL")
+    payload = json.dumps({"data_hash": "0" * 64, "event_type": "MODIFIED"})
+    start = time.perf_counter()
+    for seq in range(1, count + 1):
+        connection.execute("BEGIN IMMEDIATE")
+        connection.execute(
+            "INSERT INTO journal_records (seq, id, ts, kind, namespace, object, correlation_id, "
+            "actor, leader_epoch, data, prev_hash, hash) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+            (
+                seq,
+                str(uuid.uuid4()),
+                "2026-11-26T10:00:00.000000Z",
+                kinds.CONFIGMAP_OBSERVED,
+                "shipshape",
+                "configmap/helloworld-config-test",
+                None,
+                "bench",
+                None,
+                payload,
+                "0" * 64,
+                f"{seq:064x}",
+            ),
+        )
+        connection.execute("COMMIT")
+    elapsed = time.perf_counter() - start
+    connection.close()
+    return count / elapsed
+
+
+def _journal_appends(path: Path, count: int) -> float:
+    with Journal.open(path, actor="bench") as journal:
+        start = time.perf_counter()
+        for _ in range(count):
+            journal.append(
+                kinds.CONFIGMAP_OBSERVED,
+                namespace="shipshape",
+                object="configmap/helloworld-config-test",
+                data={"data_hash": "0" * 64, "event_type": "MODIFIED"},
+            )
+        return count / (time.perf_counter() - start)
+
+
+def test_durable_appends_against_raw_sqlite(tmp_path):
+    raw_rates, journal_rates = [], []
+    for round_ in range(ROUNDS):
+        raw_path, journal_path = tmp_path / f"raw-{round_}.db", tmp_path / f"journal-{round_}.db"
+        Journal.open(raw_path, actor="schema").close()  # the same schema, created empty
+        raw_rates.append(_raw_appends(raw_path, APPENDS_PER_ROUND))
+        journal_rates.append(_journal_appends(journal_path, APPENDS_PER_ROUND))
+    raw, ours = statistics.median(raw_rates), statistics.median(journal_rates)
+    print(
+        f"\n[bench] durable appends ({ROUNDS} rounds of {APPENDS_PER_ROUND}, median): "
+        f"raw sqlite3 {raw:,.0f}/s, Journal.append {ours:,.0f}/s = {ours / raw:.0%} of raw "
+        f"(goal >= 50%); rounds raw {[round(r) for r in raw_rates]}, "
+        f"journal {[round(r) for r in journal_rates]}"
+    )
+
+
+def _generate(path: Path, total: int) -> None:
+    """A controller's journal: relists of 20 ConfigMaps, a change every 50 records.
+
+    Per cycle of 50 records: one change chain (observed, scheduled, planned,
+    patched, rollout completed), 20 relisted unchanged observations with their
+    20 ``unchanged`` skips, a watch relist and 4 leader observations.
+    """
+    names = [f"app-{n}-config" for n in range(20)]
+    with Journal.open(path, actor="helloworld-controller-0") as journal:
+        batch: list[Entry] = []
+        t = 0.0
+        cycle = 0
+        written = 0
+        while written < total:
+            cycle += 1
+            corr = str(uuid.uuid4())
+            cm = names[cycle % len(names)]
+            value = data_hash(f"{cm}-{cycle}")
+            chain = [
+                Entry(kinds.CONFIGMAP_OBSERVED, "shipshape", f"configmap/{cm}", corr, None,
+                      {"event_type": "MODIFIED", "data_hash": value, "changed_keys": ["MESSAGE"],
+                       "resource_version": str(cycle)}, at(t)),
+                Entry(kinds.DEBOUNCE_SCHEDULED, "shipshape", f"configmap/{cm}", corr, 1, {}, at(t)),
+                Entry(kinds.RESTART_PLANNED, "shipshape", f"deployment/{cm[:-7]}", corr, 1,
+                      {"configmap": cm, "data_hash": value}, at(t + 5)),
+                Entry(kinds.RESTART_PATCHED, "shipshape", f"deployment/{cm[:-7]}", corr, 1,
+                      {"configmap": cm, "data_hash": value}, at(t + 5.1)),
+                Entry(kinds.ROLLOUT_COMPLETED, "shipshape", f"deployment/{cm[:-7]}", corr, 1, {},
+                      at(t + 20)),
+            ]  # fmt: skip
+            batch += chain
+            for other in names:
+                other_value = data_hash(f"{other}-{cycle - len(names)}")
+                batch.append(
+                    Entry(kinds.CONFIGMAP_OBSERVED, "shipshape", f"configmap/{other}", None, None,
+                          {"event_type": "MODIFIED" if other == cm else "ADDED",
+                           "data_hash": value if other == cm else other_value,
+                           "changed_keys": [], "resource_version": str(cycle)}, at(t + 25))
+                )  # fmt: skip
+                batch.append(
+                    Entry(kinds.DEBOUNCE_SKIPPED, "shipshape", f"configmap/{other}", None, 1,
+                          {"reason": "unchanged"}, at(t + 25))
+                )  # fmt: skip
+            batch.append(Entry(kinds.WATCH_RELISTED, "shipshape", None, None, None, {}, at(t + 25)))
+            for n in range(4):
+                batch.append(
+                    Entry(kinds.LEADER_OBSERVED, "shipshape", "lease/helloworld-controller-leader",
+                          None, 1, {"holder": "helloworld-controller-0", "epoch": 1},
+                          at(t + 26 + n))
+                )  # fmt: skip
+            t += 60
+            if len(batch) >= 20_000 or written + len(batch) >= total:
+                batch = batch[: total - written]
+                journal.append_many(batch)
+                written += len(batch)
+                batch = []
+
+
+# Runs the CLI's main() and reports the process's peak RSS from VmHWM, which
+# (unlike ru_maxrss) starts afresh at exec and so excludes the memory of the
+# big benchmark process it was forked from.
+_MEASURE = """
+import sys
+from cli.main import main
+code = main(sys.argv[1:])
+with open("/proc/self/status") as status:
+    peak = next(line.split()[1] for line in status if line.startswith("VmHWM:"))
+sys.stderr.write(f"peak-kib {peak}\\n")
+sys.exit(code)
+"""
+
+
+def _run_measured(args: list[str]) -> tuple[float, int]:
+    """Run ``shipshape-journal ARGS`` (stdout discarded); return (seconds, peak RSS in KiB)."""
+    start = time.perf_counter()
+    result = subprocess.run(
+        [sys.executable, "-c", _MEASURE, *args],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        check=False,
+        timeout=600,
+    )
+    elapsed = time.perf_counter() - start
+    assert result.returncode in (0, 1), result.stderr
+    peak = int(result.stderr.split("peak-kib ")[-1].split()[0])
+    return elapsed, peak
+
+
+@pytest.fixture(scope="module")
+def million(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("replay") / "million.db"
+    start = time.perf_counter()
+    _generate(path, REPLAY_RECORDS)
+    print(
+        f"\n[bench] generated {REPLAY_RECORDS:,} records with append_many in "
+        f"{time.perf_counter() - start:.1f} s ({path.stat().st_size / 2**20:.0f} MiB)"
+    )
+    return path
+
+
+def test_replay_a_million_records(million, tmp_path):
+    with Journal.open(million, readonly=True) as journal:
+        start = time.perf_counter()
+        report = replay([journal], Filters())
+        library = time.perf_counter() - start
+    assert report.events == REPLAY_RECORDS
+    print(
+        f"\n[bench] replay() in process: {REPLAY_RECORDS / library:,.0f} records/s "
+        f"({library:.2f} s; {len(report.restarts):,} restarts, "
+        f"{len(report.anomalies)} anomalies) (goal >= 200,000/s)"
+    )
+    empty = tmp_path / "empty.db"
+    Journal.open(empty, actor="bench").close()
+    start_up, _peak = _run_measured(["replay", "--journal", str(empty)])
+    for output in ("json", "text"):
+        elapsed, peak_kib = _run_measured(["replay", "-o", output, "--journal", str(million)])
+        print(
+            f"[bench] shipshape-journal replay -o {output}: {REPLAY_RECORDS / elapsed:,.0f} "
+            f"records/s end to end ({elapsed:.2f} s), {REPLAY_RECORDS / (elapsed - start_up):,.0f}"
+            f" records/s without the {start_up:.2f} s start-up; peak RSS "
+            f"{peak_kib / 1024:.0f} MiB (goal < 150 MiB)"
+        )
+
+
+def test_tail_follow_latency(tmp_path):
+    path = tmp_path / "live.db"
+    with Journal.open(path, actor="bench") as journal:
+        follower = subprocess.Popen(
+            [_executable(), "tail", "-f", "-o", "json", "--journal", str(path)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        arrivals: queue.Queue[tuple[float, int]] = queue.Queue()
+
+        def pump() -> None:
+            assert follower.stdout is not None
+            for line in follower.stdout:
+                arrivals.put((time.monotonic(), json.loads(line)["seq"]))
+
+        threading.Thread(target=pump, daemon=True).start()
+        try:
+            journal.append(kinds.OPERATOR_NOTE, data={"text": "warm-up"})
+            arrivals.get(timeout=30)
+            committed: dict[int, float] = {}
+            rng = random.Random(2)
+            for _ in range(LATENCY_SAMPLES):
+                record = journal.append(kinds.OPERATOR_NOTE, data={"text": "tick"})
+                committed[record.seq] = time.monotonic()
+                time.sleep(rng.uniform(0.005, 0.05))
+            delays = []
+            while len(delays) < LATENCY_SAMPLES:
+                seen, seq = arrivals.get(timeout=30)
+                delays.append(seen - committed[seq])
+        finally:
+            follower.terminate()
+            follower.wait(timeout=10)
+    delays.sort()
+    p50 = delays[len(delays) // 2]
+    p95 = delays[int(len(delays) * 0.95) - 1]
+    print(
+        f"\n[bench] tail -f commit-to-print over {LATENCY_SAMPLES} records: "
+        f"p50 {p50 * 1000:.0f} ms, p95 {p95 * 1000:.0f} ms, max {delays[-1] * 1000:.0f} ms "
+        "(goal p95 < 500 ms)"
+    )

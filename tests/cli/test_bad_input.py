@@ -1,0 +1,192 @@
+"""Bad input and unusable journals: exit 2 and one clear line, nothing changed."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+
+from journal import Journal, kinds
+from journal.schema import VERSION_TABLE
+from tests.cli.helpers import one_error_line
+
+READERS = (
+    ("tail",),
+    ("replay",),
+    ("verify",),
+    ("stats",),
+    ("db", "current"),
+)
+
+
+@pytest.fixture
+def journal(tmp_path):
+    """A journal with two notes."""
+    path = tmp_path / "journal.db"
+    with Journal.open(path, actor="test") as writer:
+        writer.append(kinds.OPERATOR_NOTE, data={"text": "one"})
+        writer.append(kinds.OPERATOR_NOTE, data={"text": "two"})
+    return path
+
+
+@pytest.mark.parametrize("command", READERS)
+def test_missing_file(run, tmp_path, command):
+    missing = tmp_path / "nope.db"
+    outcome = run(*command, "--journal", missing)
+    assert outcome.code == 2
+    assert one_error_line(outcome) == f"Error: no journal at {missing} (file does not exist)"
+    assert not missing.exists()
+
+
+@pytest.mark.parametrize("command", [*READERS, ("note", "x"), ("vacuum", "--older-than", "1d")])
+def test_a_directory(run, tmp_path, command):
+    outcome = run(*command, "--journal", tmp_path)
+    assert outcome.code == 2
+    assert "is a directory" in one_error_line(outcome)
+
+
+@pytest.mark.parametrize("command", [*READERS, ("note", "x"), ("db", "upgrade")])
+def test_not_a_sqlite_file(run, tmp_path, command):
+    path = tmp_path / "config.yaml"
+    path.write_text("apiVersion: v1\nkind: ConfigMap\n")
+    outcome = run(*command, "--journal", path)
+    assert outcome.code == 2
+    assert "is not a SQLite database" in one_error_line(outcome)
+    assert path.read_text() == "apiVersion: v1\nkind: ConfigMap\n"
+
+
+@pytest.mark.parametrize("command", [*READERS, ("note", "x"), ("db", "upgrade")])
+def test_another_applications_sqlite_file(run, tmp_path, command):
+    path = tmp_path / "app.db"
+    with sqlite3.connect(path) as connection:
+        connection.execute("CREATE TABLE users (name TEXT)")
+    outcome = run(*command, "--journal", path)
+    assert outcome.code == 2
+    assert "another application (tables: users)" in one_error_line(outcome)
+
+
+@pytest.mark.parametrize("command", [*READERS, ("note", "x"), ("db", "upgrade")])
+def test_a_newer_schema(run, journal, command):
+    with sqlite3.connect(journal) as connection:
+        connection.execute(f"UPDATE {VERSION_TABLE} SET version_num = 'f00d'")
+    outcome = run(*command, "--journal", journal)
+    assert outcome.code == 2
+    assert "newer than this program" in one_error_line(outcome)
+
+
+def test_locked_past_the_busy_timeout(run, journal):
+    holder = sqlite3.connect(journal, isolation_level=None)
+    try:
+        holder.execute("BEGIN IMMEDIATE")
+        outcome = run("note", "blocked", "--journal", journal, "--busy-timeout", "0.2")
+    finally:
+        holder.close()
+    assert outcome.code == 2
+    assert "is locked by another connection" in one_error_line(outcome)
+    assert run("verify", "--journal", journal).out.startswith("OK: 2 records")
+
+
+def test_a_corrupt_database(run, journal, tmp_path):
+    data = bytearray(journal.read_bytes())
+    page_size = int.from_bytes(data[16:18], "big")
+    data[page_size:] = b"\xa5" * (len(data) - page_size)  # wreck every page but the schema
+    corrupt = tmp_path / "corrupt.db"
+    corrupt.write_bytes(bytes(data))
+    outcome = run("tail", "--journal", corrupt)
+    assert outcome.code == 2
+    assert "corrupt" in one_error_line(outcome)
+
+
+def test_an_empty_journal(run, tmp_path):
+    path = tmp_path / "empty.db"
+    assert run("db", "upgrade", "--journal", path).code == 0
+    tail = run("tail", "--journal", path)
+    assert (tail.code, tail.out, tail.err) == (0, "", "")
+    verify = run("verify", "--journal", path)
+    assert verify.out == "OK: 0 records, head " + "0" * 64 + "\n"
+    replay = run("replay", "-o", "json", "--journal", path)
+    assert replay.code == 0 and '"events": 0' in replay.out
+    assert run("stats", "--journal", path).code == 0
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["yesterday", "10m", "-10x", "2026-11-26T10:00:00", "2026-13-01T00:00:00Z", "", "-1.5h"],
+)
+@pytest.mark.parametrize("option", ["--since", "--until"])
+def test_bad_time_values(run, journal, option, value):
+    for command in (("tail",), ("replay",)):
+        outcome = run(*command, option, value, "--journal", journal)
+        assert outcome.code == 2
+        line = one_error_line(outcome)
+        assert f"Invalid value for '{option}'" in line
+        assert "RFC 3339" in line or "invalid time" in line
+
+
+def test_since_after_until(run, journal):
+    outcome = run("tail", "--since", "-1h", "--until", "-2h", "--journal", journal)
+    assert outcome.code == 2
+    assert "is after --until" in one_error_line(outcome)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("tail", "-f", "--until", "-1h"), "--until cannot be combined with --follow"),
+        (("tail", "--after-cursor", "abc"), "invalid cursor 'abc'"),
+        (("tail", "--after-cursor", "1,2"), "has 2 seq(s) for 1 journal(s)"),
+        (("tail", "--after-cursor", "1", "--cursor-file", "c"), "not both"),
+        (("tail", "--kind", "Restart!"), "invalid kind filter"),
+        (("tail", "-n", "-1"), "Invalid value for '-n'"),
+        (("tail", "-o", "yaml"), "Invalid value for '-o'"),
+        (("tail", "--bogus"), "No such option"),
+        (("frobnicate",), "No such command"),
+        (("note", " "), "TEXT is empty"),
+        (("note", "x", "--scenario", "etcd"), "give --drill start|end"),
+        (("note", "x", "--drill", "middle"), "Invalid value for '--drill'"),
+        (("vacuum", "--older-than", "forever"), "invalid duration 'forever'"),
+        (("vacuum", "--older-than", "0d"), "invalid duration"),
+        (("vacuum",), "Missing option '--older-than'"),
+        (("export", "dr-drill", "--out", "x", "--date", "2026-02-09"), "invalid --date"),
+        (("replay", "--check-model", "nonsense", "--check"), "MODULE:FUNCTION"),
+    ],
+)
+def test_usage_errors(run, journal, args, message):
+    outcome = run(*args, *(("--journal", journal) if args[0] != "frobnicate" else ()))
+    assert outcome.code == 2
+    assert message in one_error_line(outcome)
+
+
+def test_usage_error_points_at_help(run, journal):
+    line = one_error_line(run("tail", "--bogus", "--journal", journal))
+    assert line.endswith("(see 'shipshape-journal tail --help')")
+
+
+def test_replay_check_without_a_decision_model(run, journal):
+    outcome = run("replay", "--check", "--journal", journal)
+    assert outcome.code == 2
+    assert "no decision model is available" in one_error_line(outcome)
+    assert outcome.out == ""
+
+
+def test_note_does_not_create_a_missing_journal(run, tmp_path):
+    missing = tmp_path / "typo.db"
+    outcome = run("note", "hello", "--journal", missing)
+    assert outcome.code == 2
+    assert "no journal at" in one_error_line(outcome)
+    assert not missing.exists()
+
+
+def test_backup_refuses_to_overwrite(run, journal, tmp_path):
+    target = tmp_path / "backup.db"
+    target.write_text("yesterday's backup")
+    outcome = run("backup", "--journal", journal, "--out", target)
+    assert outcome.code == 2
+    assert "already exists" in one_error_line(outcome)
+    assert target.read_text() == "yesterday's backup"
+
+
+def test_export_without_a_drill(run, journal, tmp_path):
+    outcome = run("export", "dr-drill", "--journal", journal, "--out", tmp_path / "out")
+    assert outcome.code == 2
+    assert "no DR drill is marked" in one_error_line(outcome)

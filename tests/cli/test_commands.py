@@ -1,0 +1,268 @@
+"""The commands of ``shipshape-journal``, in-process: output, formats and exit codes."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from journal import Journal, kinds
+from tests.journal.builders import Controller, at
+
+CM, DEPLOY = "helloworld-config-test", "helloworld-test"
+
+
+@pytest.fixture
+def journal(tmp_path):
+    """A controller's journal: a leader, one clean restart, one lost change."""
+    path = tmp_path / "journal.db"
+    with Journal.open(path, actor="helloworld-controller-0") as writer:
+        controller = Controller(writer)
+        controller.started(0)
+        controller.acquired(1, epoch=3)
+        controller.observed(2, CM, "v1", event="ADDED")
+        controller.skipped(2.1, CM, "adopted")
+        controller.restart_chain(100, CM, DEPLOY, "v2")
+        controller.observed(200, CM, "v3", corr="lost-change")
+        writer.append(kinds.WATCH_RELISTED, ts=at(400))
+    return path
+
+
+def _json_lines(text: str) -> list[dict]:
+    return [json.loads(line) for line in text.splitlines()]
+
+
+def test_tail_shows_the_last_ten_by_default(run, journal):
+    outcome = run("tail", "--journal", journal)
+    lines = outcome.out.splitlines()
+    assert outcome.code == 0
+    assert len(lines) == 10
+    assert lines[-1].startswith("2026-11-26T10:06:40.000000Z #11 helloworld-controller-0 ")
+    assert "watch.relisted" in lines[-1]
+
+
+def test_tail_short_line(run, journal):
+    line = run("tail", "-n", "1", "--kind", "restart.planned", "--journal", journal).out
+    assert line.startswith(
+        "2026-11-26T10:01:45.000000Z #7 helloworld-controller-0[3] restart.planned shipshape "
+        "deployment/helloworld-test corr="
+    )
+    assert '{"configmap":"helloworld-config-test","data_hash":"' in line
+
+
+def test_tail_json_is_the_contract_record(run, journal):
+    (record,) = _json_lines(run("tail", "-n", "1", "-o", "json", "--journal", journal).out)
+    assert list(record) == [
+        "seq", "id", "ts", "kind", "namespace", "object", "correlation_id",
+        "actor", "leader_epoch", "data", "prev_hash", "hash",
+    ]  # fmt: skip
+    assert record["ts"] == "2026-11-26T10:06:40.000000Z"
+
+
+def test_tail_json_seq_is_rfc_7464(run, journal):
+    out = run("tail", "-n", "3", "-o", "json-seq", "--journal", journal).out
+    chunks = out.split("\x1e")
+    assert chunks[0] == ""
+    assert len(chunks) == 4
+    for chunk in chunks[1:]:
+        assert chunk.endswith("\n")
+        json.loads(chunk)
+
+
+def test_tail_json_pretty(run, journal):
+    out = run("tail", "-n", "1", "-o", "json-pretty", "--journal", journal).out
+    assert out.startswith('{\n  "seq": 11,')
+    assert json.loads(out)["kind"] == "watch.relisted"
+
+
+def test_tail_filters(run, journal):
+    def seqs(*args):
+        return [
+            r["seq"]
+            for r in _json_lines(run("tail", "-o", "json", *args, "--journal", journal).out)
+        ]
+
+    assert seqs("--kind", "restart") == [7, 8]
+    assert seqs("--kind", "leader", "--kind", "controller") == [1, 2]
+    assert seqs("--object", DEPLOY) == [7, 8, 9]
+    assert seqs("--correlation", "lost-ch") == [10]
+    assert seqs("--since", "2026-11-26T10:01:40Z", "--until", "2026-11-26T10:02:00Z") == [
+        5,
+        6,
+        7,
+        8,
+    ]
+    assert seqs("--after-cursor", "9") == [10, 11]
+    assert seqs("--after-cursor", "9", "-n", "1") == [11]
+    assert len(seqs("-n", "0")) == 0
+
+
+def test_tail_since_relative_to_now(run, tmp_path):
+    path = tmp_path / "now.db"
+    with Journal.open(path, actor="test") as writer:
+        writer.append(
+            kinds.OPERATOR_NOTE, data={"text": "old"}, ts=datetime.now(UTC) - timedelta(hours=1)
+        )
+        writer.append(kinds.OPERATOR_NOTE, data={"text": "fresh"})
+    out = run("tail", "--since", "-10m", "-o", "json", "--journal", path).out
+    assert [r["data"]["text"] for r in _json_lines(out)] == ["fresh"]
+
+
+def test_tail_cursor_file_resumes_where_it_left_off(run, journal, tmp_path):
+    cursor = tmp_path / "cursor"
+    first = run("tail", "--cursor-file", cursor, "-o", "json", "--journal", journal)
+    assert [r["seq"] for r in _json_lines(first.out)] == list(range(2, 12))
+    assert cursor.read_text() == "11\n"
+    with Journal.open(journal, actor="test") as writer:
+        writer.append(kinds.OPERATOR_NOTE, data={"text": "new"})
+    second = run("tail", "--cursor-file", cursor, "-o", "json", "--journal", journal)
+    assert [r["seq"] for r in _json_lines(second.out)] == [12]
+    assert cursor.read_text() == "12\n"
+    assert run("tail", "--cursor-file", cursor, "--journal", journal).out == ""
+
+
+def test_tail_merges_replicas_by_time(run, tmp_path):
+    paths = [tmp_path / "zero.db", tmp_path / "one.db"]
+    for index, path in enumerate(paths):
+        with Journal.open(path, actor=f"helloworld-controller-{index}") as writer:
+            for t in (index, index + 2):
+                writer.append(kinds.WATCH_RELISTED, ts=at(t))
+    out = run("tail", "-o", "json", "--journal", paths[0], "--journal", paths[1]).out
+    merged = [(r["journal"], r["seq"], r["ts"][17:19]) for r in _json_lines(out)]
+    assert merged == [
+        (str(paths[0]), 1, "00"),
+        (str(paths[1]), 1, "01"),
+        (str(paths[0]), 2, "02"),
+        (str(paths[1]), 2, "03"),
+    ]
+    short = run("tail", "-n", "1", "--journal", paths[0], "--journal", paths[1]).out
+    assert f"#2 ({paths[1]}) helloworld-controller-1 watch.relisted" in short
+    cursor = tmp_path / "cursor"
+    run("tail", "--cursor-file", cursor, "--journal", paths[0], "--journal", paths[1])
+    assert cursor.read_text() == "2,2\n"
+
+
+def test_replay_text(run, journal):
+    outcome = run("replay", "--journal", journal)
+    assert outcome.code == 0
+    out = outcome.out
+    assert "Events: 11" in out
+    assert f"{CM}: hash" in out
+    assert "Leader terms:\n  helloworld-controller-0 epoch 3:" in out
+    assert "Anomalies: 1\n  seq 10 change_without_restart:" in out
+
+
+def test_replay_json_and_strict(run, journal):
+    outcome = run("replay", "-o", "json", "--journal", journal)
+    document = json.loads(outcome.out)
+    assert outcome.code == 0
+    assert document["events"] == 11
+    assert document["configmaps"][CM]["restarts"] == 1
+    assert document["restart_latency_seconds"]["p50"] == pytest.approx(5.5)
+    assert [(a["type"], a["seq"]) for a in document["anomalies"]] == [
+        ("change_without_restart", 10)
+    ]
+    assert run("replay", "--strict", "--journal", journal).code == 1
+    window = run("replay", "--strict", "--until", "2026-11-26T10:03:00Z", "--journal", journal)
+    assert window.code == 0
+
+
+def test_replay_check_with_a_model(run, journal):
+    model = "tests.journal.decision_models:every_change_restarts"
+    outcome = run("replay", "--check", "--check-model", model, "-o", "json", "--journal", journal)
+    assert outcome.code == 1
+    check = json.loads(outcome.out)["check"]
+    assert check["model"] == model
+    assert [d["seq"] for d in check["differences"]] == [10]
+    text = run("replay", "--check", "--check-model", model, "--journal", journal).out
+    assert "Check against tests.journal.decision_models:every_change_restarts: 1 difference" in text
+    window = ("--since", "2026-11-26T10:01:00Z", "--until", "2026-11-26T10:03:00Z")
+    clean = run("replay", "--check", "--check-model", model, *window, "--journal", journal)
+    assert clean.code == 0
+
+
+def test_verify_ok_and_failed(run, journal):
+    ok = run("verify", "--journal", journal)
+    assert ok.code == 0
+    assert ok.out.startswith("OK: 11 records, head ")
+    with sqlite3.connect(journal) as connection:
+        connection.execute("DELETE FROM journal_records WHERE seq = 5")
+    failed = run("verify", "--journal", journal)
+    assert failed.code == 1
+    assert failed.out.startswith("FAILED: seq 5: record(s) 5 missing")
+
+
+def test_note_and_drill_marks(run, journal):
+    outcome = run("note", "failover drill", "--drill", "start", "--scenario", "node-loss",
+                  "--journal", journal)  # fmt: skip
+    assert outcome.code == 0
+    assert "#12 cli:" in outcome.out and "operator.note" in outcome.out
+    with Journal.open(journal, readonly=True) as reader:
+        (note,) = reader.last(1)
+    assert note.actor.startswith("cli:")
+    assert note.data == {"text": "failover drill", "drill": "start", "scenario": "node-loss"}
+
+
+def test_export_dr_drill(run, journal, tmp_path):
+    run("note", "drill", "--drill", "start", "--journal", journal)
+    run("note", "done", "--drill", "end", "--journal", journal)
+    outcome = run("export", "dr-drill", "--out", tmp_path / "evidence", "--date", "20260209",
+                  "--journal", journal)  # fmt: skip
+    # No ConfigMap was observed again between the marks: configuration not proven.
+    assert outcome.code == 1
+    assert outcome.out.startswith("Status: FAILED\n")
+    assert (tmp_path / "evidence" / "dr-drill-20260209.md").exists()
+
+
+def test_db_upgrade_and_current(run, tmp_path):
+    path = tmp_path / "new.db"
+    upgrade = run("db", "upgrade", "--journal", f"sqlite:///{path}")
+    assert upgrade.code == 0
+    assert upgrade.out == f"0001 (head): {path}\n"
+    assert run("db", "upgrade", "--journal", path).code == 0  # again: nothing to do
+    assert run("db", "current", "--journal", path).out == "0001 (head)\n"
+
+
+def test_stats(run, journal):
+    facts = json.loads(run("stats", "-o", "json", "--journal", journal).out)
+    assert facts["records"] == 11
+    assert facts["kinds"]["restart.patched"] == 1
+    text = run("stats", "--journal", journal).out
+    assert "Records: 11 (seq 1..11" in text
+
+
+def test_backup_and_vacuum(run, journal, tmp_path):
+    backup = run("backup", "--journal", journal, "--out", tmp_path / "backup.db")
+    assert backup.code == 0
+    assert backup.out.splitlines()[1].startswith("verify: OK: 11 records")
+    assert run("verify", "--journal", tmp_path / "backup.db").out.startswith("OK: 11 records")
+    aged = tmp_path / "aged.db"
+    now = datetime.now(UTC)
+    with Journal.open(aged, actor="test") as writer:
+        for days in (40, 35, 1, 0):
+            writer.append(kinds.WATCH_RELISTED, ts=now - timedelta(days=days))
+    vacuum = run("vacuum", "--older-than", "30d", "--journal", aged)
+    assert vacuum.code == 0
+    assert vacuum.out.startswith("removed 2 records (seq 1..2) older than ")
+    assert run("verify", "--journal", aged).out.startswith("OK: 3 records")
+
+
+def test_journal_url_and_the_default_location(run, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("JOURNAL_URL", raising=False)
+    assert run("db", "upgrade").code == 0
+    assert (tmp_path / "shipshape-journal.db").exists()
+    other = tmp_path / "other.db"
+    monkeypatch.setenv("JOURNAL_URL", f"sqlite:///{other}")
+    assert run("note", "hello").code == 2  # JOURNAL_URL wins, and it does not exist
+    run("db", "upgrade")
+    assert run("note", "hello").code == 0
+    assert "hello" in run("tail", "--journal", other).out
+
+
+def test_version(run):
+    outcome = run("--version")
+    assert outcome.code == 0
+    assert outcome.out.startswith("shipshape-journal, version ")

@@ -1,0 +1,47 @@
+"""The journal CLI's configuration reference matches the variables the code reads."""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+READERS = {"env_str", "env_int", "env_float", "env_bool", "env_choice"}
+SOURCES = sorted([*(ROOT / "cli").glob("*.py"), *(ROOT / "journal").rglob("*.py")])
+
+
+def _variables_read(path: Path) -> set[str]:
+    """Variables read through telemetry.config (literal names)."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if not isinstance(node, ast.Call):
+            continue
+        func = node.func
+        name = func.id if isinstance(func, ast.Name) else getattr(func, "attr", None)
+        if name in READERS and len(node.args) >= 2:
+            assert isinstance(node.args[1], ast.Constant), f"{path}: name the variable literally"
+            found.add(node.args[1].value)
+    return found
+
+
+def _section() -> str:
+    text = (ROOT / "docs/reference/configuration.md").read_text(encoding="utf-8")
+    start = text.index("## Journal CLI (shipshape-journal)")
+    end = text.find("\n## ", start + 1)
+    return text[start : end if end != -1 else len(text)]
+
+
+def test_every_variable_the_journal_cli_reads_is_documented_and_nothing_more():
+    read = set().union(*(_variables_read(path) for path in SOURCES))
+    documented = set(re.findall(r"^\| `([A-Z0-9_]+)` \|", _section(), flags=re.MULTILINE))
+    assert read == {"JOURNAL_URL"}
+    assert documented == read
+
+
+def test_no_journal_or_cli_module_reads_os_environ_directly():
+    for path in SOURCES:
+        source = path.read_text(encoding="utf-8")
+        for match in re.finditer(r"os\.environ(?:\.get)?\s*[\[(]", source):
+            line = source[: match.start()].count("\n") + 1
+            raise AssertionError(f"{path}:{line} reads the environment without telemetry.config")

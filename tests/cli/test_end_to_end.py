@@ -1,0 +1,96 @@
+"""The installed console script as a real process: following, signals, errors."""
+
+from __future__ import annotations
+
+import json
+import signal
+import sqlite3
+import statistics
+import time
+
+from journal import Journal, kinds, verify
+from tests.cli.helpers import one_error_line
+from tests.journal.helpers import read_lines, rest_of_output
+
+
+def _follower(spawn, executable, path, *args):
+    return spawn(executable, "tail", "-f", "-o", "json", "--journal", str(path), *args)
+
+
+def test_console_script_round_trip_and_one_line_errors(run_process, tmp_path):
+    env_journal = {"JOURNAL_URL": f"sqlite:///{tmp_path / 'ops.db'}", "PATH": "/usr/bin:/bin"}
+    assert run_process("db", "upgrade", env=env_journal).returncode == 0
+    noted = run_process("note", "investigating INC-42", env=env_journal)
+    assert noted.returncode == 0, noted.stderr
+    tail = run_process("tail", "-o", "json", env=env_journal)
+    assert json.loads(tail.stdout)["data"] == {"text": "investigating INC-42"}
+    assert run_process("verify", env=env_journal).stdout.startswith("OK: 1 records, head ")
+    missing = run_process("tail", "--journal", tmp_path / "missing.db")
+    assert missing.returncode == 2
+    assert missing.stdout == ""
+    assert one_error_line(missing).startswith("Error: no journal at ")
+
+
+def test_a_follower_sees_10000_appends_exactly_once_in_order(
+    spawn, executable, start_writer, tmp_path
+):
+    path = tmp_path / "busy.db"
+    Journal.open(path, actor="setup").close()
+    cursor = tmp_path / "cursor"
+    follower = _follower(spawn, executable, path, "--after-cursor", "0")
+    writer = start_writer(path, 10_000)
+    lines = read_lines(follower, 10_000, timeout=120)
+    assert [json.loads(line)["seq"] for line in lines] == list(range(1, 10_001))
+    assert writer.wait(timeout=60) == 0
+
+    # Nothing more arrives, and the idle follower pins no WAL snapshot.
+    checkpointer = sqlite3.connect(path, isolation_level=None)
+    try:
+        busy, _log, _done = checkpointer.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+    finally:
+        checkpointer.close()
+    assert busy == 0
+
+    follower.send_signal(signal.SIGINT)  # Ctrl-C
+    assert follower.wait(timeout=10) == 0
+    assert rest_of_output(follower) == ""
+    assert follower.stderr.read() == ""
+    assert not cursor.exists()  # no --cursor-file given
+
+
+def test_tail_f_prints_a_commit_from_another_process_promptly(spawn, executable, tmp_path):
+    path = tmp_path / "live.db"
+    cursor = tmp_path / "cursor"
+    with Journal.open(path, actor="helloworld-controller-0") as writer:
+        follower = _follower(spawn, executable, path, "--cursor-file", str(cursor))
+        # Warm up: once this record is printed the follower is polling.
+        writer.append(kinds.OPERATOR_NOTE, data={"n": "warm-up"})
+        read_lines(follower, 1, timeout=30)
+        delays = []
+        for n in range(8):
+            writer.append(kinds.OPERATOR_NOTE, data={"n": n})
+            committed = time.monotonic()
+            (line,) = read_lines(follower, 1, timeout=10)
+            delays.append(time.monotonic() - committed)
+            assert json.loads(line)["data"] == {"n": n}
+        follower.send_signal(signal.SIGTERM)
+        assert follower.wait(timeout=10) == 0
+    # The contract: within 0.5 s of the commit (generous bounds on a loaded CI box).
+    assert statistics.median(delays) < 0.5, delays
+    assert max(delays) < 2.0, delays
+    assert cursor.read_text() == "9\n"
+    assert follower.stderr.read() == ""
+
+
+def test_backup_while_a_writer_appends(run_process, start_writer, tmp_path):
+    path = tmp_path / "busy.db"
+    Journal.open(path, actor="setup").close()
+    writer = start_writer(path, 0)
+    read_lines(writer, 100)
+    outcome = run_process("backup", "--journal", path, "--out", tmp_path / "hot.db")
+    writer.kill()
+    assert outcome.returncode == 0, outcome.stderr
+    assert "verify: OK: " in outcome.stdout
+    with Journal.open(tmp_path / "hot.db", readonly=True) as copy:
+        result = verify(copy)
+    assert result.ok and result.records >= 100

@@ -1,0 +1,132 @@
+"""DR-drill evidence: report, snapshot and manifest, judged from the snapshot."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from journal import JournalValueError, NoDrillError, export_dr_drill
+from journal.drill import parse_date
+from journal.snapshot import file_sha256
+from tests.journal.builders import Controller, data_hash
+
+TEST_CM, PROD_CM = "helloworld-config-test", "helloworld-config-prod"
+
+
+def _before_the_drill(controller: Controller) -> None:
+    controller.started(0)
+    controller.acquired(1, epoch=1)
+    controller.observed(2, TEST_CM, "test-v1", event="ADDED")
+    controller.observed(3, PROD_CM, "prod-v1", event="ADDED")
+    controller.skipped(3.1, TEST_CM, "adopted")
+    controller.skipped(3.2, PROD_CM, "adopted")
+
+
+def test_a_completed_drill(controller, writer, tmp_path):
+    _before_the_drill(controller)
+    start = controller.note(100, "etcd restore drill", drill="start", scenario="etcd-restore")
+    controller.started(400)  # the controller comes back on the rebuilt cluster
+    controller.acquired(401, epoch=2)
+    controller.observed(402, TEST_CM, "test-v1", event="ADDED")
+    controller.observed(403, PROD_CM, "prod-v1", event="ADDED")
+    end = controller.note(700, "service restored", drill="end")
+    controller.note(800, "after the drill")
+
+    result = export_dr_drill(writer, tmp_path / "evidence")
+    assert result.completed
+    assert result.reasons == []
+    assert result.report.name == "dr-drill-20261126.md"
+    report = result.report.read_text()
+    assert "Status: COMPLETED" in report.splitlines()
+    assert "10m00s" in report  # RTO: 700 s - 100 s
+    assert f"| {PROD_CM} | {data_hash('prod-v1')[:16]} (seq 4)" in report
+    assert "etcd restore drill" in report and "after the drill" not in report
+
+    manifest = json.loads(result.manifest.read_text())
+    assert manifest["status"] == "COMPLETED"
+    assert manifest["drill"]["start"]["seq"] == start.seq
+    assert manifest["drill"]["end"]["seq"] == end.seq
+    assert manifest["drill"]["scenario"] == "etcd-restore"
+    assert manifest["rto"] == {"seconds": 600.0, "target_seconds": 900, "met": True}
+    assert [row["result"] for row in manifest["rpo"]["configmaps"]] == ["ok", "ok"]
+    assert manifest["journal"]["seq_range"] == [1, 13]
+    assert manifest["journal"]["head_hash"] == writer.head()[1]
+    assert manifest["journal"]["schema_revision"] == writer.revision
+    assert manifest["verify"]["ok"] is True
+    assert manifest["snapshot"]["sha256"] == file_sha256(result.snapshot.path)
+    assert manifest["report"]["sha256"] == file_sha256(result.report)
+    assert sorted(p.name for p in (tmp_path / "evidence").iterdir()) == [
+        "dr-drill-20261126.journal.db",
+        "dr-drill-20261126.manifest.json",
+        "dr-drill-20261126.md",
+    ]
+
+
+def test_a_failed_drill_lists_every_reason(controller, writer, tmp_path):
+    _before_the_drill(controller)
+    controller.note(100, "drill", drill="start")
+    controller.observed(1200, TEST_CM, "test-v0", event="ADDED")  # an old value came back
+    end = controller.note(1300, "done", drill="end")
+    result = export_dr_drill(writer, tmp_path, date="20260209")
+    assert not result.completed
+    assert result.report.name == "dr-drill-20260209.md"
+    assert result.reasons == [
+        "RTO 20m00s exceeds the 15m00s target",
+        f"RPO: configmap/{PROD_CM} was not observed again before the end mark",
+        f"RPO: configmap/{TEST_CM} came back with data hash "
+        f"{data_hash('test-v0')[:16]}, not {data_hash('test-v1')[:16]}",
+    ]
+    report = result.report.read_text()
+    assert "Status: FAILED" in report
+    assert all(reason in report for reason in result.reasons)
+    manifest = json.loads(result.manifest.read_text())
+    assert manifest["drill"]["end"]["seq"] == end.seq
+    assert {row["configmap"]: row["result"] for row in manifest["rpo"]["configmaps"]} == {
+        PROD_CM: "missing",
+        TEST_CM: "different",
+    }
+
+
+def test_a_drill_without_an_end_mark_fails(controller, writer, tmp_path):
+    _before_the_drill(controller)
+    controller.note(100, "drill", drill="start")
+    result = export_dr_drill(writer, tmp_path)
+    assert not result.completed
+    assert "has no end mark" in result.reasons[0]
+
+
+def test_the_latest_drill_is_exported(controller, writer, tmp_path):
+    controller.note(0, "first", drill="start")
+    controller.note(60, "first done", drill="end")
+    latest = controller.note(86400 * 3, "second", drill="start")
+    controller.note(86400 * 3 + 60, "second done", drill="end")
+    result = export_dr_drill(writer, tmp_path)
+    manifest = json.loads(result.manifest.read_text())
+    assert manifest["drill"]["start"]["seq"] == latest.seq
+    assert manifest["date"] == "20261129"
+
+
+def test_no_drill_is_an_error_and_leaves_nothing(writer, controller, tmp_path):
+    controller.note(0, "just a note")
+    with pytest.raises(NoDrillError, match="no DR drill is marked"):
+        export_dr_drill(writer, tmp_path / "out")
+    assert list((tmp_path / "out").iterdir()) == []
+
+
+def test_existing_evidence_is_never_overwritten(controller, writer, tmp_path):
+    controller.note(0, "drill", drill="start")
+    controller.note(60, "done", drill="end")
+    out = tmp_path / "evidence"
+    first = export_dr_drill(writer, out)
+    before = first.report.read_bytes()
+    with pytest.raises(JournalValueError, match="already exists"):
+        export_dr_drill(writer, out)
+    assert first.report.read_bytes() == before
+    assert len(list(out.iterdir())) == 3
+
+
+@pytest.mark.parametrize("text", ["2026-02-09", "202602", "20260230", "2026020x"])
+def test_bad_dates_are_refused(text):
+    with pytest.raises(JournalValueError, match="invalid --date"):
+        parse_date(text)

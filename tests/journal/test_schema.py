@@ -1,0 +1,221 @@
+"""Schema and migrations: Alembic to head, no drift, refusing what is not ours."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import create_engine
+
+from journal import (
+    Journal,
+    JournalNotFoundError,
+    JournalSchemaError,
+    NotAJournalError,
+    kinds,
+    verify,
+)
+from journal.models import Base
+from journal.schema import HEAD, MIGRATIONS_DIR, REVISIONS, VERSION_TABLE, script_revisions
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _tables(path: Path) -> set[str]:
+    with sqlite3.connect(path) as connection:
+        rows = connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+        return {row[0] for row in rows}
+
+
+def test_upgrading_an_empty_database_reaches_head_without_drift(journal_path, open_journal):
+    journal = open_journal(journal_path, actor="test")
+    assert journal.revision == HEAD
+    engine = create_engine(f"sqlite:///{journal_path}")
+    try:
+        with engine.connect() as connection:
+            context = MigrationContext.configure(
+                connection, opts={"version_table": VERSION_TABLE, "compare_type": True}
+            )
+            assert context.get_current_revision() == HEAD
+            assert compare_metadata(context, Base.metadata) == []
+    finally:
+        engine.dispose()
+
+
+def test_known_revisions_are_the_migration_scripts():
+    # Readers judge revisions without loading Alembic, from this list.
+    assert script_revisions() == REVISIONS
+
+
+def test_migrations_are_found_next_to_the_package_not_the_working_directory():
+    assert Path(__file__).resolve().parents[2] / "journal" / "migrations" == MIGRATIONS_DIR
+    assert (MIGRATIONS_DIR / "env.py").is_file()
+
+
+def test_writer_opens_from_another_working_directory(tmp_path):
+    # The controller opens its journal from wherever it was started.
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    code = (
+        "from journal import Journal, kinds\n"
+        "j = Journal.open('j.db', actor='a')\n"
+        "print(j.append(kinds.OPERATOR_NOTE, data={'text': 'x'}).seq, j.revision)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=elsewhere,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["1", HEAD]
+    assert (elsewhere / "j.db").exists()
+
+
+def test_alembic_command_line_uses_the_root_alembic_ini(tmp_path):
+    target = tmp_path / "cli.db"
+    alembic = Path(sys.executable).parent / "alembic"
+    result = subprocess.run(
+        [str(alembic), "-x", f"journal={target}", "upgrade", "head"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    with Journal.open(target, readonly=True) as journal:
+        assert journal.revision == HEAD
+    check = subprocess.run(
+        [str(alembic), "-x", f"journal={target}", "check"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert check.returncode == 0, check.stdout + check.stderr
+
+
+def test_writer_sets_wal_full_sync_and_busy_timeout(journal_path, open_journal):
+    journal = open_journal(journal_path, actor="test", busy_timeout=2.5)
+    with journal.transaction() as connection:
+        assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert connection.exec_driver_sql("PRAGMA synchronous").scalar() == 2  # FULL
+        assert connection.exec_driver_sql("PRAGMA busy_timeout").scalar() == 2500
+
+
+def test_reader_is_query_only(journal_path, open_journal):
+    open_journal(journal_path, actor="test").close()
+    reader = open_journal(journal_path, readonly=True)
+    with reader.transaction() as connection:
+        assert connection.exec_driver_sql("PRAGMA query_only").scalar() == 1
+
+
+def test_updates_of_records_are_refused_by_the_database(writer, journal_path):
+    writer.append(kinds.OPERATOR_NOTE, data={"text": "keep me"})
+    with sqlite3.connect(journal_path) as connection, pytest.raises(sqlite3.IntegrityError):
+        connection.execute("UPDATE journal_records SET data = '{}' WHERE seq = 1")
+
+
+def test_newer_schema_is_refused_by_writers_and_readers(writer, journal_path):
+    writer.append(kinds.OPERATOR_NOTE, data={"text": "before"})
+    writer.close()
+    with sqlite3.connect(journal_path) as connection:
+        connection.execute(f"UPDATE {VERSION_TABLE} SET version_num = '0099'")
+    before = journal_path.read_bytes()
+    for options in ({"actor": "test"}, {"readonly": True}):
+        with pytest.raises(JournalSchemaError, match="newer than this program") as raised:
+            Journal.open(journal_path, **options)
+        assert "0099" in str(raised.value)
+        assert "\n" not in str(raised.value)
+    assert journal_path.read_bytes() == before
+
+
+def test_reader_never_creates_a_journal(journal_path):
+    with pytest.raises(JournalNotFoundError, match="does not exist"):
+        Journal.open(journal_path, readonly=True)
+    assert not journal_path.exists()
+
+
+def test_writer_without_create_does_not_create(journal_path):
+    with pytest.raises(JournalNotFoundError):
+        Journal.open(journal_path, actor="test", create=False)
+    assert not journal_path.exists()
+
+
+def test_writer_needs_the_directory_to_exist(tmp_path):
+    with pytest.raises(JournalNotFoundError, match=r"directory .* does not exist"):
+        Journal.open(tmp_path / "missing" / "j.db", actor="test")
+
+
+def test_a_directory_is_not_a_journal(tmp_path):
+    for options in ({"actor": "test"}, {"readonly": True}):
+        with pytest.raises(JournalNotFoundError, match="is a directory"):
+            Journal.open(tmp_path, **options)
+
+
+def test_a_file_that_is_not_sqlite_is_refused_and_untouched(tmp_path):
+    path = tmp_path / "notes.txt"
+    path.write_text("dear diary, today the controller restarted twice\n" * 20)
+    before = path.read_bytes()
+    for options in ({"actor": "test"}, {"readonly": True}):
+        with pytest.raises(NotAJournalError, match="not a SQLite database"):
+            Journal.open(path, **options)
+    assert path.read_bytes() == before
+    assert sorted(os.listdir(tmp_path)) == ["notes.txt"]
+
+
+def test_another_applications_database_is_refused_and_untouched(tmp_path):
+    path = tmp_path / "grafana.db"
+    with sqlite3.connect(path) as connection:
+        connection.execute("CREATE TABLE dashboard (id INTEGER PRIMARY KEY, title TEXT)")
+        connection.execute("INSERT INTO dashboard (title) VALUES ('helloworld')")
+    for options in ({"actor": "test"}, {"readonly": True}):
+        with pytest.raises(NotAJournalError, match=r"another application.*dashboard"):
+            Journal.open(path, **options)
+    assert _tables(path) == {"dashboard"}
+
+
+def test_an_empty_file_becomes_a_journal_for_writers_only(tmp_path):
+    path = tmp_path / "empty.db"
+    path.touch()
+    with pytest.raises(NotAJournalError, match="empty database"):
+        Journal.open(path, readonly=True)
+    with Journal.open(path, actor="test") as journal:
+        assert journal.head()[0] == 0
+    with Journal.open(path, readonly=True) as journal:
+        assert verify(journal).ok
+
+
+def test_two_writers_creating_the_same_journal_at_once(tmp_path):
+    path = tmp_path / "race.db"
+    code = (
+        "import sys\n"
+        "from journal import Journal, kinds\n"
+        "with Journal.open(sys.argv[1], actor=sys.argv[2]) as j:\n"
+        "    for i in range(100):\n"
+        "        j.append(kinds.OPERATOR_NOTE, data={'i': i})\n"
+    )
+    workers = [
+        subprocess.Popen([sys.executable, "-c", code, str(path), f"writer-{n}"]) for n in range(2)
+    ]
+    try:
+        assert [worker.wait(timeout=60) for worker in workers] == [0, 0]
+    finally:
+        for worker in workers:
+            worker.kill()
+    with Journal.open(path, readonly=True) as journal:
+        result = verify(journal)
+        assert result.ok, result.summary()
+        assert result.records == 200
+        actors = [record.actor for record in journal.read()]
+    assert sorted(set(actors)) == ["writer-0", "writer-1"]

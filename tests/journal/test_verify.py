@@ -1,0 +1,183 @@
+"""Verify catches edits, deletions and reordering behind the program's back."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from journal import GENESIS, Entry, Journal, kinds, record_hash, vacuum, verify
+from tests.journal.builders import at
+
+
+def _fill(journal: Journal, count: int = 10) -> None:
+    journal.append_many(
+        [Entry(kind=kinds.WATCH_RELISTED, data={"n": n}, ts=at(n)) for n in range(count)]
+    )
+
+
+def _tamper(path: Path, *statements: str) -> None:
+    """Edit the file directly, as someone with sqlite3 and bad intentions would."""
+    connection = sqlite3.connect(path, isolation_level=None)
+    try:
+        connection.execute("DROP TRIGGER IF EXISTS journal_records_no_update")
+        for statement in statements:
+            connection.execute(statement)
+    finally:
+        connection.close()
+
+
+def _verify(path: Path):
+    with Journal.open(path, readonly=True) as journal:
+        return verify(journal)
+
+
+def test_intact_journal_verifies(writer):
+    _fill(writer)
+    result = verify(writer)
+    assert result.ok
+    assert result.summary() == f"OK: 10 records, head {writer.head()[1]}"
+
+
+def test_empty_journal_verifies(writer):
+    assert verify(writer).summary() == f"OK: 0 records, head {GENESIS}"
+
+
+def test_edited_data_names_the_edited_seq(writer, journal_path):
+    _fill(writer)
+    _tamper(journal_path, """UPDATE journal_records SET data = '{"n":99}' WHERE seq = 4""")
+    result = _verify(journal_path)
+    assert not result.ok
+    assert result.bad_seq == 4
+    assert result.summary().startswith("FAILED: seq 4: hash does not match")
+    assert result.records == 3
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "UPDATE journal_records SET ts = '2026-11-26T10:00:03.000001Z' WHERE seq = 4",
+        "UPDATE journal_records SET kind = 'watch.error' WHERE seq = 4",
+        "UPDATE journal_records SET actor = 'intruder' WHERE seq = 4",
+        "UPDATE journal_records SET leader_epoch = 7 WHERE seq = 4",
+        "UPDATE journal_records SET namespace = 'default' WHERE seq = 4",
+        "UPDATE journal_records SET id = 'ffffffff-0000-4000-8000-000000000000' WHERE seq = 4",
+    ],
+)
+def test_every_field_is_covered(writer, journal_path, statement):
+    _fill(writer)
+    _tamper(journal_path, statement)
+    result = _verify(journal_path)
+    assert (result.ok, result.bad_seq) == (False, 4)
+
+
+def test_an_edited_and_rehashed_record_breaks_the_next_link(writer, journal_path):
+    _fill(writer)
+    original = next(writer.read(after_seq=3, limit=1)).to_json()
+    forged = dict(original, data={"n": 99})
+    forged.pop("hash")
+    new_hash = record_hash(**forged)
+    _tamper(
+        journal_path,
+        f"UPDATE journal_records SET data = '{json.dumps(forged['data'])}', "
+        f"hash = '{new_hash}' WHERE seq = 4",
+    )
+    result = _verify(journal_path)
+    assert result.bad_seq == 5
+    assert "prev_hash does not match the hash of seq 4" in result.reason
+
+
+def test_a_deleted_record_is_named(writer, journal_path):
+    _fill(writer)
+    _tamper(journal_path, "DELETE FROM journal_records WHERE seq = 6")
+    result = _verify(journal_path)
+    assert result.bad_seq == 6
+    assert "record(s) 6 missing: seq 7 follows seq 5" in result.reason
+
+
+def test_deleted_first_records_are_named(writer, journal_path):
+    _fill(writer)
+    _tamper(journal_path, "DELETE FROM journal_records WHERE seq <= 2")
+    result = _verify(journal_path)
+    assert result.bad_seq == 1
+    assert "record(s) 1..2 missing" in result.reason
+    assert "tombstone" in result.reason
+
+
+def test_renumbered_records_after_a_deletion_are_caught(writer, journal_path):
+    _fill(writer)
+    _tamper(
+        journal_path,
+        "DELETE FROM journal_records WHERE seq = 6",
+        "UPDATE journal_records SET seq = seq - 1 WHERE seq > 6",
+    )
+    assert _verify(journal_path).bad_seq == 6
+
+
+def test_swapped_records_are_caught_at_the_first_swapped_seq(writer, journal_path):
+    _fill(writer)
+    _tamper(
+        journal_path,
+        "UPDATE journal_records SET seq = -1 WHERE seq = 3",
+        "UPDATE journal_records SET seq = 3 WHERE seq = 7",
+        "UPDATE journal_records SET seq = 7 WHERE seq = -1",
+    )
+    result = _verify(journal_path)
+    assert result.bad_seq == 3
+
+
+def test_swapped_contents_under_kept_seqs_are_caught(writer, journal_path):
+    _fill(writer)
+    columns = "id, ts, kind, data, prev_hash, hash"
+    _tamper(
+        journal_path,
+        "CREATE TEMP TABLE a AS SELECT * FROM journal_records WHERE seq = 5",
+        "CREATE TEMP TABLE b AS SELECT * FROM journal_records WHERE seq = 6",
+        "DELETE FROM journal_records WHERE seq IN (5, 6)",
+        f"INSERT INTO journal_records (seq, {columns}, actor) SELECT 5, {columns}, actor FROM b",
+        f"INSERT INTO journal_records (seq, {columns}, actor) SELECT 6, {columns}, actor FROM a",
+    )
+    assert _verify(journal_path).bad_seq == 5
+
+
+def test_garbage_in_a_field_is_reported_not_raised(writer, journal_path):
+    _fill(writer)
+    _tamper(journal_path, "UPDATE journal_records SET data = 'not json' WHERE seq = 2")
+    result = _verify(journal_path)
+    assert result.bad_seq == 2
+    assert "not valid JSON" in result.reason
+
+
+def test_vacuumed_journal_still_verifies(writer):
+    _fill(writer)
+    result = vacuum(writer, timedelta(seconds=1), now=at(6.5))
+    assert result.removed == 6
+    checked = verify(writer)
+    assert checked.ok, checked.summary()
+    assert checked.records == 5  # seq 7..10 and the tombstone
+    assert checked.first_seq == 7
+    assert checked.vacuumed_through == 6
+
+
+def test_deleting_after_a_vacuum_is_still_caught(writer, journal_path):
+    _fill(writer)
+    vacuum(writer, timedelta(seconds=1), now=at(6.5))
+    _tamper(journal_path, "DELETE FROM journal_records WHERE seq = 7")
+    result = _verify(journal_path)
+    assert result.bad_seq == 7
+    assert "missing" in result.reason
+
+
+def test_an_edited_tombstone_is_caught(writer, journal_path):
+    _fill(writer)
+    tombstone = vacuum(writer, timedelta(seconds=1), now=at(6.5)).tombstone
+    data = dict(tombstone.data, removed_records=1)
+    _tamper(
+        journal_path,
+        f"UPDATE journal_records SET data = '{json.dumps(data)}' WHERE seq = {tombstone.seq}",
+    )
+    result = _verify(journal_path)
+    assert result.bad_seq == tombstone.seq
