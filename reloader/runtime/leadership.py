@@ -17,9 +17,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from telemetry.config import ConfigError
+
+if TYPE_CHECKING:
+    from reloader.runtime.settings import LeaderElectionSettings
 
 
 @dataclass(frozen=True)
@@ -106,15 +109,18 @@ class SoleActor:
         self._released = True
 
 
-def make_leadership(enabled: bool, identity: str) -> Leadership:
+def make_leadership(election: LeaderElectionSettings, identity: str) -> Leadership:
     """Return the leadership for this replica.
+
+    With ``LEADER_ELECTION_ENABLED=false`` this replica is the sole actor. The
+    Lease elector plugs in here for ``true``, with the timings of ``election``.
 
     Raises:
         ConfigError: Leader election is asked for but not available in this
             build; running unelected replicas side by side would restart
             every Deployment once per replica.
     """
-    if enabled:
+    if election.enabled:
         raise ConfigError(
             "LEADER_ELECTION_ENABLED",
             "true",

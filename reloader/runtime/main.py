@@ -40,7 +40,7 @@ def run(environ: Mapping[str, str]) -> int:
     """Configure, start and run the controller; return the exit code."""
     try:
         settings = load_settings(environ)
-        leadership = make_leadership(settings.leader_election.enabled, settings.pod_name)
+        leadership = make_leadership(settings.leader_election, settings.pod_name)
     except ConfigError as error:
         _fail(str(error))
         return 2
