@@ -163,7 +163,15 @@ def test_usage_error_points_at_help(run, journal):
 
 
 def test_replay_check_without_a_decision_model(run, journal):
-    outcome = run("replay", "--check", "--journal", journal)
+    # The controller's core is the default model now; name one that does not exist.
+    outcome = run(
+        "replay",
+        "--check",
+        "--check-model",
+        "reloader.core.nothing_here:check",
+        "--journal",
+        journal,
+    )
     assert outcome.code == 2
     assert "no decision model is available" in one_error_line(outcome)
     assert outcome.out == ""

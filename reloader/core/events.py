@@ -1,0 +1,183 @@
+"""The inputs of the decision core: everything that can happen to the controller.
+
+Each event is a frozen dataclass. The runtime turns watch events, API results,
+timers and signals into these and feeds them to :func:`reloader.core.step`.
+Anything random (jitter) arrives inside an event, never from the core itself.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+from reloader.core.model import ConfigMapView, DeploymentView
+
+
+class EventType(enum.StrEnum):
+    """The type of a watch event (or of a change found by a relist)."""
+
+    ADDED = "ADDED"
+    MODIFIED = "MODIFIED"
+    DELETED = "DELETED"
+
+
+class Resource(enum.StrEnum):
+    """The kinds of object the controller lists and watches."""
+
+    CONFIGMAPS = "configmaps"
+    DEPLOYMENTS = "deployments"
+
+
+@dataclass(frozen=True)
+class ConfigMapSeen:
+    """A ConfigMap was added, modified or deleted (``source``: list, relist or watch)."""
+
+    event_type: EventType
+    configmap: ConfigMapView
+    source: str = "watch"
+
+
+@dataclass(frozen=True)
+class DeploymentSeen:
+    """A Deployment was added, modified or deleted (``source``: list, relist or watch)."""
+
+    event_type: EventType
+    deployment: DeploymentView
+    source: str = "watch"
+
+
+@dataclass(frozen=True)
+class Listed:
+    """A list of ``resource`` finished; the items came before as ``*Seen`` events.
+
+    Attributes:
+        resource: What was listed.
+        resource_version: The list's resourceVersion, where the watch resumes.
+        count: How many objects the list held.
+        initial: True for the first list of this process.
+        reason: Why the list was made: ``start``, ``expired`` (410 Gone) or ``resync``.
+        added: Objects the list had that the cache did not (relists only).
+        modified: Objects whose version differed from the cache (relists only).
+        deleted: Objects the cache had that the list did not (relists only).
+    """
+
+    resource: Resource
+    resource_version: str
+    count: int
+    initial: bool
+    reason: str = "start"
+    added: int = 0
+    modified: int = 0
+    deleted: int = 0
+
+
+@dataclass(frozen=True)
+class WatchFailed:
+    """A list or watch of ``resource`` failed; the adapter retries after ``retry_in`` seconds."""
+
+    resource: Resource
+    error: str
+    status: int | None = None
+    retry_in: float = 0.0
+
+
+@dataclass(frozen=True)
+class Tick:
+    """Time passed: timers (debounce, backoff, rollout deadlines, resync) may be due."""
+
+
+@dataclass(frozen=True)
+class Failure:
+    """Why an API call failed.
+
+    Attributes:
+        reason: A short stable word: ``forbidden``, ``not-found``, ``conflict``,
+            ``invalid``, ``throttled``, ``server-error``, ``timeout``,
+            ``connection``, ``unexpected``.
+        retriable: Whether trying again may succeed.
+        status: The HTTP status, when there was a response.
+        message: One line for the journal and the logs (never ConfigMap values).
+    """
+
+    reason: str
+    retriable: bool
+    status: int | None = None
+    message: str = ""
+
+    def as_dict(self) -> dict[str, object]:
+        """Return the failure as a JSON-ready mapping."""
+        return {"reason": self.reason, "status": self.status, "message": self.message}
+
+
+@dataclass(frozen=True)
+class PatchSucceeded:
+    """The restart patch of ``deployment`` was accepted; ``generation`` is the new one."""
+
+    deployment: str
+    correlation_id: str
+    generation: int | None = None
+
+
+@dataclass(frozen=True)
+class PatchFailed:
+    """The restart patch of ``deployment`` failed.
+
+    ``jitter`` is a number drawn uniformly from ``[0, 1)`` by the caller; it
+    spreads the backoff before the next attempt.
+    """
+
+    deployment: str
+    correlation_id: str
+    failure: Failure
+    jitter: float = 0.5
+
+
+@dataclass(frozen=True)
+class PatchFenced:
+    """The restart patch was not sent: this replica could not confirm it still leads."""
+
+    deployment: str
+    correlation_id: str
+
+
+@dataclass(frozen=True)
+class AdoptFailed:
+    """The adoption patch (metadata annotation only) of ``deployment`` failed."""
+
+    deployment: str
+    failure: Failure
+
+
+@dataclass(frozen=True)
+class LeadershipChanged:
+    """This replica started (``acting=True``) or stopped acting on the cluster."""
+
+    acting: bool
+
+
+@dataclass(frozen=True)
+class ShutdownRequested:
+    """The process was asked to stop: flush every pending restart now."""
+
+    reason: str = "SIGTERM"
+
+
+@dataclass(frozen=True)
+class FlushDeadline:
+    """The shutdown flush ran out of time: whatever is still pending is dropped."""
+
+
+Event = (
+    ConfigMapSeen
+    | DeploymentSeen
+    | Listed
+    | WatchFailed
+    | Tick
+    | PatchSucceeded
+    | PatchFailed
+    | PatchFenced
+    | AdoptFailed
+    | LeadershipChanged
+    | ShutdownRequested
+    | FlushDeadline
+)

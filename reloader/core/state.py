@@ -1,0 +1,135 @@
+"""The decision core's state: one immutable value, replaced by every step."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from reloader.core.model import ConfigMapView, DeploymentView
+from reloader.core.policy import Policy
+from reloader.core.ratelimit import TokenBucket
+
+
+@dataclass(frozen=True)
+class Window:
+    """A debounce window open on one ConfigMap.
+
+    Attributes:
+        configmap: The ConfigMap's name.
+        correlation_id: The chain every record of this change carries.
+        opened_at: When the first change of the window was seen.
+        due_at: When the window fires (``opened_at + debounce_seconds``, or at
+            once for catch-up and resync windows).
+        data_hash: The latest hash seen in the window.
+        base_hash: The ConfigMap's hash before the window's first change
+            (``None`` when unknown); ending on it means the change was reverted.
+        changes: Observed changes coalesced into the window.
+        reason: ``change`` (a watch or relist saw new data), ``catch-up`` (the
+            first sync or a new leader found drift) or ``resync``.
+    """
+
+    configmap: str
+    correlation_id: str
+    opened_at: float
+    due_at: float
+    data_hash: str
+    base_hash: str | None = None
+    changes: int = 1
+    reason: str = "change"
+
+
+class Phase(enum.StrEnum):
+    """Where a restart stands between its window firing and its patch succeeding."""
+
+    QUEUED = "queued"
+    PATCHING = "patching"
+    BACKOFF = "backoff"
+
+
+@dataclass(frozen=True)
+class Restart:
+    """A restart of one Deployment on behalf of one ConfigMap change.
+
+    Attributes:
+        deployment: The Deployment to roll.
+        configmap: The ConfigMap whose change asked for it.
+        correlation_id: The change's chain.
+        change_at: When the change was first seen (for latency).
+        phase: Queued, patching or waiting out a backoff.
+        attempt: Patch attempts so far.
+        data_hash: The hash being applied (fixed when first planned).
+        not_before: End of the current backoff.
+        flushed: Whether it was carried out by the shutdown flush.
+    """
+
+    deployment: str
+    configmap: str
+    correlation_id: str
+    change_at: float
+    phase: Phase = Phase.QUEUED
+    attempt: int = 0
+    data_hash: str | None = None
+    not_before: float | None = None
+    flushed: bool = False
+
+
+@dataclass(frozen=True)
+class Rollout:
+    """A patched Deployment whose rollout is being followed to its end."""
+
+    deployment: str
+    configmap: str
+    correlation_id: str
+    generation: int | None
+    started_at: float
+    deadline: float
+
+
+@dataclass(frozen=True)
+class AppliedOverride:
+    """A hash this process applied that the watch may not show yet.
+
+    The override wins over the cached Deployment until the cache shows a
+    generation at least ``generation`` (restarts) or a non-empty applied hash
+    (adoptions, ``generation`` is ``None``), so that a stale watch event that
+    arrives after the patch's response cannot trigger a second restart.
+    """
+
+    data_hash: str
+    generation: int | None
+
+
+@dataclass(frozen=True)
+class State:
+    """Everything the core remembers between two events.
+
+    Mappings are never mutated: each step builds new ones.
+    """
+
+    policy: Policy
+    namespace: str
+    bucket: TokenBucket
+    acting: bool = False
+    stopping: bool = False
+    listed: frozenset[str] = frozenset()
+    synced: bool = False
+    configmaps: Mapping[str, ConfigMapView] = field(default_factory=dict)
+    deployments: Mapping[str, DeploymentView] = field(default_factory=dict)
+    overrides: Mapping[str, AppliedOverride] = field(default_factory=dict)
+    windows: Mapping[str, Window] = field(default_factory=dict)
+    active: Mapping[str, Restart] = field(default_factory=dict)
+    queue: tuple[Restart, ...] = ()
+    rollouts: Mapping[str, Rollout] = field(default_factory=dict)
+    chains: Mapping[str, tuple[str, str]] = field(default_factory=dict)
+    next_resync_at: float | None = None
+
+
+def initial_state(policy: Policy, namespace: str, *, acting: bool = False) -> State:
+    """Return the state of a controller that has seen nothing yet."""
+    return State(
+        policy=policy,
+        namespace=namespace,
+        bucket=TokenBucket.full(policy.restart_rate_per_second, float(policy.restart_burst)),
+        acting=acting,
+    )

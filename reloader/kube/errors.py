@@ -1,0 +1,67 @@
+"""Turning exceptions from the Kubernetes client into the core's :class:`Failure`."""
+
+from __future__ import annotations
+
+import json
+
+import urllib3.exceptions
+from kubernetes.client.exceptions import ApiException
+from kubernetes.config.config_exception import ConfigException
+
+from reloader.core import Failure
+from telemetry.redaction import redact
+
+_MAX_MESSAGE = 300
+
+# status -> (reason, retriable)
+_BY_STATUS = {
+    400: ("invalid", False),
+    401: ("unauthorized", True),  # a rotated token is re-read on the next request
+    403: ("forbidden", False),
+    404: ("not-found", False),
+    409: ("conflict", True),
+    410: ("expired", True),
+    422: ("invalid", False),
+    429: ("throttled", True),
+}
+
+
+def classify(error: BaseException) -> Failure:
+    """Return what ``error`` means for a retry decision, with a one-line message."""
+    if isinstance(error, ApiException):
+        status = int(error.status) if error.status else None
+        if status is None or status == 0:
+            return Failure("connection", True, None, _one_line(str(error.reason or error)))
+        reason, retriable = _BY_STATUS.get(
+            status, ("server-error", True) if status >= 500 else ("unexpected", True)
+        )
+        return Failure(reason, retriable, status, _one_line(f"{status} {_status_message(error)}"))
+    if isinstance(error, urllib3.exceptions.TimeoutError | TimeoutError):
+        return Failure("timeout", True, None, _one_line(f"timed out: {error}"))
+    if isinstance(error, urllib3.exceptions.HTTPError | ConnectionError | OSError):
+        return Failure("connection", True, None, _one_line(f"{type(error).__name__}: {error}"))
+    if isinstance(error, ConfigException):
+        return Failure("config", False, None, _one_line(str(error)))
+    return Failure("unexpected", True, None, _one_line(f"{type(error).__name__}: {error}"))
+
+
+def _status_message(error: ApiException) -> str:
+    """The ``message`` of the Status object in the body, else the HTTP reason."""
+    body = error.body
+    if body:
+        try:
+            status = json.loads(body)
+        except (TypeError, ValueError):
+            status = None
+        if isinstance(status, dict) and status.get("message"):
+            reason = status.get("reason")
+            prefix = f"{reason}: " if reason else ""
+            return f"{prefix}{status['message']}"
+    return str(error.reason or "")
+
+
+def _one_line(text: str) -> str:
+    line = " ".join(str(text).split())
+    if len(line) > _MAX_MESSAGE:
+        line = line[: _MAX_MESSAGE - 3] + "..."
+    return redact(line)

@@ -1,0 +1,127 @@
+"""The restart patch, the adoption patch and the Kubernetes Event of each restart."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Any
+
+from kubernetes import client
+
+from reloader.core import PatchAdopt, PatchRestart
+from reloader.kube.api import DEPLOYMENT, EVENTS, KubeApi
+from reloader.kube.views import CONFIG_HASH, CONFIGMAP, CORRELATION_ID, RESTARTED_AT
+
+log = logging.getLogger(__name__)
+
+MERGE_PATCH = "application/merge-patch+json"
+EVENT_REASON = "ConfigMapChanged"
+COMPONENT = "shipshape-controller"
+# Connect and read timeouts of one patch: short, because the caller retries.
+_TIMEOUT = (5.0, 15.0)
+
+
+def restart_patch(action: PatchRestart, restarted_at: str) -> dict[str, Any]:
+    """Return the merge patch that rolls a Deployment for ``action``.
+
+    The pod template's annotations change, which makes the Deployment roll its
+    pods; the Deployment's own annotations record the applied hash (read back
+    by the level-triggered decision), the ConfigMap and the correlation id.
+    """
+    return {
+        "metadata": {
+            "annotations": {
+                CONFIG_HASH: action.data_hash,
+                CONFIGMAP: action.configmap,
+                CORRELATION_ID: action.correlation_id,
+                RESTARTED_AT: restarted_at,
+            }
+        },
+        "spec": {
+            "template": {
+                "metadata": {
+                    "annotations": {RESTARTED_AT: restarted_at, CONFIG_HASH: action.data_hash}
+                }
+            }
+        },
+    }
+
+
+def adopt_patch(action: PatchAdopt) -> dict[str, Any]:
+    """Return the merge patch that adopts a Deployment: its metadata only, no rollout."""
+    return {"metadata": {"annotations": {CONFIG_HASH: action.data_hash}}}
+
+
+def timestamp(moment: datetime) -> str:
+    """Format a UTC time as Kubernetes does (RFC 3339, seconds, ``Z``)."""
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class DeploymentPatcher:
+    """Sends the controller's writes to the API: patches and Events."""
+
+    def __init__(self, api_client: client.ApiClient, namespace: str, identity: str) -> None:
+        """Write to ``namespace`` as ``identity`` (the Event's reporting instance)."""
+        self.namespace = namespace
+        self.identity = identity
+        self._api = KubeApi(api_client)
+
+    def restart(self, action: PatchRestart, now: datetime) -> dict[str, Any]:
+        """Send the restart patch; return the patched Deployment (a JSON dict).
+
+        Raises:
+            ApiException or a urllib3 error: The patch failed (see ``errors.classify``).
+        """
+        return self._patch(action.deployment, restart_patch(action, timestamp(now)))
+
+    def adopt(self, action: PatchAdopt) -> None:
+        """Send the adoption patch (metadata annotation only)."""
+        self._patch(action.deployment, adopt_patch(action))
+
+    def _patch(self, name: str, body: dict[str, Any]) -> dict[str, Any]:
+        return self._api.json(
+            "PATCH",
+            DEPLOYMENT,
+            path_params={"namespace": self.namespace, "name": name},
+            query={"fieldManager": COMPONENT},
+            body=body,
+            content_type=MERGE_PATCH,
+            timeout=_TIMEOUT,
+        )
+
+    def record_event(self, action: PatchRestart, deployment: dict[str, Any], now: datetime) -> None:
+        """Create a ``Normal`` Event on the Deployment telling why it was restarted."""
+        metadata = deployment.get("metadata") or {}
+        body = {
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {"generateName": f"{action.deployment}.", "namespace": self.namespace},
+            "involvedObject": {
+                "apiVersion": "apps/v1",
+                "kind": "Deployment",
+                "name": action.deployment,
+                "namespace": self.namespace,
+                "uid": metadata.get("uid"),
+                "resourceVersion": metadata.get("resourceVersion"),
+            },
+            "reason": EVENT_REASON,
+            "message": (
+                f"Restarted because ConfigMap {action.configmap} changed "
+                f"(config hash {action.data_hash[:12]}, correlation id {action.correlation_id})"
+            ),
+            "type": "Normal",
+            "source": {"component": COMPONENT},
+            "reportingComponent": f"shipshape.io/{COMPONENT}",
+            "reportingInstance": self.identity,
+            "firstTimestamp": timestamp(now),
+            "lastTimestamp": timestamp(now),
+            "count": 1,
+        }
+        self._api.json(
+            "POST",
+            EVENTS,
+            path_params={"namespace": self.namespace},
+            body=body,
+            content_type="application/json",
+            timeout=_TIMEOUT,
+        )

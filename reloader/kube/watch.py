@@ -1,0 +1,359 @@
+"""List, then watch: the controller's view of ConfigMaps and Deployments.
+
+The loop follows the informer pattern (and kopf's ``watching.py``):
+
+* list, then watch from the list's ``resourceVersion`` with bookmarks on, so
+  no change between the two is missed;
+* a watch the server ends (``timeoutSeconds`` from ``WATCH_TIMEOUT_SECONDS``)
+  is resumed from the last resourceVersion seen (events or bookmarks);
+* ``410 Gone`` (history compacted) means list again; the relist is compared
+  with what the loop knew and only differences are reported, so the decision
+  core, which compares hashes, restarts nothing spuriously;
+* a stream that stays silent past ``timeoutSeconds`` plus a grace period is
+  dead: the read times out and the loop reconnects;
+* errors reconnect with exponential backoff and jitter;
+* every ``resync_seconds`` the loop lists afresh instead of resuming, which
+  catches anything a watch could have missed.
+
+The loop only reports: it turns what it sees into core events and hands them
+to ``emit``; deciding is the core's business.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import random
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+
+from reloader.core import (
+    ConfigMapSeen,
+    DeploymentSeen,
+    Event,
+    EventType,
+    Listed,
+    Resource,
+    WatchFailed,
+)
+from reloader.kube.api import CONFIGMAPS, DEPLOYMENTS, KubeApi
+from reloader.kube.errors import classify
+from reloader.kube.views import configmap_view, deployment_view
+
+log = logging.getLogger(__name__)
+
+_LIST_READ_TIMEOUT = 60.0
+
+
+class _Expired(Exception):
+    """The watch's resourceVersion is too old (410 Gone): list again."""
+
+
+@dataclass
+class WatchHooks:
+    """Callbacks for health and metrics; each defaults to doing nothing."""
+
+    progress: Callable[[], None] = lambda: None
+    up: Callable[[bool], None] = lambda up: None
+    event: Callable[[str], None] = lambda event_type: None
+    relist: Callable[[str], None] = lambda reason: None
+    error: Callable[[str], None] = lambda reason: None
+
+
+@dataclass(frozen=True)
+class WatchOptions:
+    """How to list and watch.
+
+    Attributes:
+        namespace: The namespace watched.
+        label_selector: Restricts the objects listed and watched (None: all).
+        timeout_seconds: The server-side ``timeoutSeconds`` of each watch request.
+        resync_seconds: List afresh at least this often.
+        backoff_base_seconds: First reconnect delay after an error; doubles per failure.
+        backoff_max_seconds: Ceiling of the reconnect delay.
+        connect_timeout_seconds: TCP/TLS connect timeout.
+        grace_seconds: How long past ``timeout_seconds`` a silent stream is still trusted.
+    """
+
+    namespace: str
+    label_selector: str | None
+    timeout_seconds: int
+    resync_seconds: float
+    backoff_base_seconds: float = 1.0
+    backoff_max_seconds: float = 30.0
+    connect_timeout_seconds: float = 10.0
+    grace_seconds: float = 10.0
+
+
+class ListWatcher:
+    """The list-then-watch loop of one resource, run on its own thread."""
+
+    def __init__(
+        self,
+        resource: Resource,
+        api_client: client.ApiClient,
+        options: WatchOptions,
+        emit: Callable[[Event], None],
+        *,
+        hooks: WatchHooks | None = None,
+        rng: random.Random | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        """Prepare the loop; nothing is requested until :meth:`run`."""
+        self.resource = resource
+        self.options = options
+        self._emit = emit
+        self._hooks = hooks or WatchHooks()
+        self._rng = rng or random.Random()  # noqa: S311 - jitter, not cryptography
+        self._clock = clock
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._response: Any = None
+        self._known: dict[str, tuple[str, Any]] = {}
+        self._resume_from: str | None = None
+        self._api = KubeApi(api_client)
+        if resource is Resource.CONFIGMAPS:
+            self._path = CONFIGMAPS
+            self._to_view = configmap_view
+        else:
+            self._path = DEPLOYMENTS
+            self._to_view = deployment_view
+
+    # ------------------------------------------------------------------ control
+
+    def stop(self) -> None:
+        """Ask the loop to end, interrupting a blocked read."""
+        self._stop.set()
+        with self._lock:
+            response = self._response
+        if response is not None:
+            try:
+                response.shutdown()
+            except Exception:  # a response already closed or released
+                log.debug("watch response shutdown failed", exc_info=True)
+
+    @property
+    def stopped(self) -> bool:
+        """Whether :meth:`stop` was called."""
+        return self._stop.is_set()
+
+    def run(self) -> None:
+        """List and watch until :meth:`stop`; never raises."""
+        resource_version: str | None = None
+        initial = True
+        reason = "start"
+        listed_at = 0.0
+        failures = 0
+        while not self._stop.is_set():
+            self._hooks.progress()
+            try:
+                due = self._clock() - listed_at >= self.options.resync_seconds
+                if resource_version is None or due:
+                    if resource_version is not None:
+                        reason = "resync"
+                    resource_version = self._list(initial=initial, reason=reason)
+                    initial = False
+                    listed_at = self._clock()
+                    self._hooks.up(True)
+                self._resume_from = resource_version
+                try:
+                    # End the watch when the next resync is due, so the resync
+                    # period holds however long WATCH_TIMEOUT_SECONDS is.
+                    until_resync = listed_at + self.options.resync_seconds - self._clock()
+                    self._watch(
+                        resource_version,
+                        max(1, min(self.options.timeout_seconds, math.ceil(until_resync))),
+                    )
+                finally:
+                    # Resume after the last event or bookmark seen, even on errors.
+                    resource_version = self._resume_from
+                self._hooks.up(True)
+                failures = 0
+            except _Expired:
+                self._resume_from = None
+                log.info(
+                    "watch history expired, listing again",
+                    extra={"fields": {"resource": self.resource.value}},
+                )
+                resource_version = None
+                reason = "expired"
+                failures += 1
+                if failures > 1:  # 410 again right after a list: do not spin
+                    self._stop.wait(self._delay(failures - 1))
+            except Exception as error:
+                if self._stop.is_set():
+                    break
+                failures += 1
+                self._failed(error, failures)
+            finally:
+                with self._lock:
+                    self._response = None
+        log.debug("watch loop ended", extra={"fields": {"resource": self.resource.value}})
+
+    # ----------------------------------------------------------------- requests
+
+    def _failed(self, error: Exception, failures: int) -> None:
+        failure = classify(error)
+        delay = self._delay(failures)
+        self._hooks.up(False)
+        self._hooks.error(failure.reason)
+        log.warning(
+            "watch failed, reconnecting",
+            extra={
+                "fields": {
+                    "resource": self.resource.value,
+                    "reason": failure.reason,
+                    "status": failure.status,
+                    "detail": failure.message,
+                    "retry_in_seconds": round(delay, 3),
+                }
+            },
+        )
+        self._emit(WatchFailed(self.resource, failure.message, failure.status, delay))
+        self._stop.wait(delay)
+
+    def _delay(self, failures: int) -> float:
+        nominal = min(
+            self.options.backoff_max_seconds,
+            self.options.backoff_base_seconds * 2.0 ** min(failures - 1, 30),
+        )
+        return nominal / 2 + self._rng.random() * nominal / 2
+
+    def _list(self, *, initial: bool, reason: str) -> str:
+        body = self._api.json(
+            "GET",
+            self._path,
+            path_params={"namespace": self.options.namespace},
+            query={"labelSelector": self.options.label_selector},
+            timeout=(self.options.connect_timeout_seconds, _LIST_READ_TIMEOUT),
+        )
+        resource_version = str(body["metadata"]["resourceVersion"])
+        current: dict[str, tuple[str, Any]] = {}
+        for item in body.get("items") or []:
+            view = self._to_view(item)
+            current[view.name] = (view.resource_version, view)
+        added, modified, deleted = self._report_list(current, initial)
+        self._known = current
+        if not initial:
+            self._hooks.relist(reason)
+        self._emit(
+            Listed(
+                resource=self.resource,
+                resource_version=resource_version,
+                count=len(current),
+                initial=initial,
+                reason=reason,
+                added=added,
+                modified=modified,
+                deleted=deleted,
+            )
+        )
+        return resource_version
+
+    def _report_list(
+        self, current: Mapping[str, tuple[str, Any]], initial: bool
+    ) -> tuple[int, int, int]:
+        """Report the listed objects: all of them at first, then only differences."""
+        source = "list" if initial else "relist"
+        added = modified = deleted = 0
+        for name in sorted(current):
+            version, view = current[name]
+            before = self._known.get(name)
+            if before is None:
+                added += 1
+                self._emit(self._seen(EventType.ADDED, view, source))
+            elif before[0] != version:
+                modified += 1
+                self._emit(self._seen(EventType.MODIFIED, view, source))
+        for name in sorted(set(self._known) - set(current)):
+            deleted += 1
+            self._emit(self._seen(EventType.DELETED, self._known[name][1], source))
+        return (0, 0, 0) if initial else (added, modified, deleted)
+
+    def _watch(self, resource_version: str, timeout_seconds: int) -> None:
+        """Follow one watch request, keeping ``_resume_from`` at the last version seen."""
+        try:
+            response = self._api.request(
+                "GET",
+                self._path,
+                path_params={"namespace": self.options.namespace},
+                query={
+                    "labelSelector": self.options.label_selector,
+                    "watch": True,
+                    "resourceVersion": resource_version,
+                    "allowWatchBookmarks": True,
+                    "timeoutSeconds": timeout_seconds,
+                },
+                timeout=(
+                    self.options.connect_timeout_seconds,
+                    timeout_seconds + self.options.grace_seconds,
+                ),
+            )
+        except ApiException as error:
+            if error.status == 410:
+                raise _Expired from error
+            raise
+        with self._lock:
+            self._response = response
+        self._hooks.up(True)
+        if self._stop.is_set():
+            response.shutdown()
+        try:
+            for line in _lines(response):
+                self._hooks.progress()
+                self._resume_from = self._handle(
+                    json.loads(line), self._resume_from or resource_version
+                )
+        finally:
+            response.release_conn()
+
+    def _handle(self, event: Mapping[str, Any], resource_version: str) -> str:
+        kind = event.get("type")
+        obj = event.get("object") or {}
+        if kind == "ERROR":
+            code = obj.get("code")
+            if code == 410:
+                raise _Expired
+            raise ApiException(status=code, reason=obj.get("message") or obj.get("reason"))
+        new_version = str((obj.get("metadata") or {}).get("resourceVersion") or resource_version)
+        if kind == "BOOKMARK":
+            return new_version
+        if kind not in ("ADDED", "MODIFIED", "DELETED"):
+            log.warning("unknown watch event type ignored", extra={"fields": {"type": kind}})
+            return new_version
+        self._hooks.event(kind)
+        view = self._to_view(obj)
+        if kind == "DELETED":
+            self._known.pop(view.name, None)
+        else:
+            self._known[view.name] = (view.resource_version, view)
+        self._emit(self._seen(EventType(kind), view, "watch"))
+        return new_version
+
+    def _seen(self, event_type: EventType, view: Any, source: str) -> Event:
+        if self.resource is Resource.CONFIGMAPS:
+            return ConfigMapSeen(event_type, view, source)
+        return DeploymentSeen(event_type, view, source)
+
+
+def _lines(response: Any) -> Iterator[bytes]:
+    """Yield the newline-separated JSON documents of a watch stream as they arrive."""
+    buffer = b""
+    while True:
+        chunk = response.read1(65536)
+        if not chunk:
+            break
+        buffer += chunk
+        while b"\n" in buffer:
+            line, buffer = buffer.split(b"\n", 1)
+            if line.strip():
+                yield line
+    if buffer.strip():
+        yield buffer

@@ -1,0 +1,276 @@
+"""Wiring: the threads of one controller process, started and stopped in order.
+
+Start: HTTP endpoints, ``controller.started``, leadership, the two list/watch
+loops, then the reconcile loop. Stop (SIGTERM): ``/readyz`` turns 503, the
+watches stop, pending restarts are flushed (``restart.flushed``), the journal
+gets ``controller.stopped``, leadership is released, the endpoints close.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import UTC, datetime
+
+from kubernetes import client
+from prometheus_client import CollectorRegistry
+
+from journal import Journal
+from reloader.core import Event, LeadershipChanged, Record, Resource, initial_state, kinds
+from reloader.kube.restarts import DeploymentPatcher
+from reloader.kube.watch import ListWatcher, WatchHooks, WatchOptions
+from reloader.runtime.executor import PatchExecutor
+from reloader.runtime.health import Health
+from reloader.runtime.http import HttpServer, create_app
+from reloader.runtime.journal_writer import JournalWriter
+from reloader.runtime.leadership import Leadership
+from reloader.runtime.loop import LOOP, ReconcileLoop
+from reloader.runtime.metrics import ControllerMetrics
+from reloader.runtime.settings import Settings
+from telemetry import buildinfo
+
+log = logging.getLogger(__name__)
+
+# Extra silence allowed to the reconcile loop before /healthz calls it stuck:
+# one journal append may wait for the busy timeout.
+_LOOP_LIMIT_SECONDS = 30.0
+
+
+class Controller:
+    """One controller process: every thread, and the order they start and stop in."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        journal: Journal,
+        api_client: client.ApiClient,
+        leadership: Leadership,
+        registry: CollectorRegistry,
+    ) -> None:
+        """Build every part; nothing runs until :meth:`run`."""
+        self.settings = settings
+        self._journal = journal
+        self._leadership = leadership
+        self.metrics = ControllerMetrics(registry)
+        self.health = Health()
+        self.writer = JournalWriter(
+            journal,
+            settings.namespace,
+            on_append=lambda seconds, _records: self.metrics.journal_append.observe(seconds),
+            on_error=self._journal_failed,
+            on_recovered=lambda: self.health.set_journal(True),
+        )
+        self.loop = ReconcileLoop(
+            initial_state(settings.policy(), settings.namespace),
+            self.writer,
+            executor=None,  # set below: the executor posts into the loop's queue
+            leadership=leadership,
+            metrics=self.metrics,
+            health=self.health,
+        )
+        self.executor = PatchExecutor(
+            DeploymentPatcher(api_client, settings.namespace, settings.pod_name),
+            leadership,
+            self.loop.post,
+            self.metrics,
+        )
+        self.loop.set_executor(self.executor)
+        self.http = HttpServer(
+            create_app(self.health, leadership, registry), settings.http_host, settings.http_port
+        )
+        options = WatchOptions(
+            namespace=settings.namespace,
+            label_selector=None,
+            timeout_seconds=settings.watch_timeout_seconds,
+            resync_seconds=settings.resync_seconds,
+            backoff_base_seconds=settings.retry_base_seconds,
+            backoff_max_seconds=settings.retry_max_seconds,
+        )
+        self.watchers = [
+            ListWatcher(
+                Resource.CONFIGMAPS,
+                api_client,
+                replace(options, label_selector=settings.configmap_label_selector),
+                self._emitter(Resource.CONFIGMAPS),
+                hooks=self._hooks(Resource.CONFIGMAPS),
+            ),
+            ListWatcher(
+                Resource.DEPLOYMENTS,
+                api_client,
+                options,
+                self._emitter(Resource.DEPLOYMENTS),
+                hooks=self._hooks(Resource.DEPLOYMENTS),
+            ),
+        ]
+        watch_limit = (
+            (
+                settings.watch_timeout_seconds
+                + options.grace_seconds
+                + options.connect_timeout_seconds
+            )
+            * 2
+            + settings.retry_max_seconds
+            + 60.0
+        )  # a list may take its read timeout
+        for watcher in self.watchers:
+            self.health.register(_watch_loop(watcher.resource), watch_limit)
+        self.health.register(LOOP, _LOOP_LIMIT_SECONDS)
+        self._threads: list[threading.Thread] = []
+        self._crashed = False
+        self._started = time.monotonic()
+
+    # ------------------------------------------------------------------ public
+
+    def request_stop(self, reason: str) -> None:
+        """Begin the orderly stop (called from the signal handler's thread)."""
+        log.info("stop requested", extra={"fields": {"reason": reason}})
+        self.loop.request_stop(reason)
+
+    def run(self) -> int:
+        """Run until stopped; return the process exit code (0 after an orderly stop)."""
+        self.http.start()
+        log.info(
+            "controller starting",
+            extra={
+                "fields": {
+                    "identity": self.settings.pod_name,
+                    "namespace": self.settings.namespace,
+                    "selector": self.settings.configmap_label_selector,
+                    "http_port": self.http.port,
+                    "version": buildinfo.VERSION,
+                    "debounce_seconds": self.settings.debounce_seconds,
+                }
+            },
+        )
+        self._record(
+            kinds.CONTROLLER_STARTED,
+            identity=self.settings.pod_name,
+            version=buildinfo.VERSION,
+            commit=buildinfo.commit(),
+            pid=os.getpid(),
+            **self.settings.summary(),
+        )
+        self.loop.commit()
+        self._leadership.start(self._leadership_changed)
+        for watcher in self.watchers:
+            self._spawn(f"watch-{watcher.resource.value}", watcher.run)
+        done = threading.Event()
+        self._spawn(LOOP, self._run_loop, done)
+        while not done.wait(0.1):
+            pass
+        return self._stop()
+
+    # ---------------------------------------------------------------- internal
+
+    def _run_loop(self, done: threading.Event) -> None:
+        try:
+            self.loop.run(self.settings.shutdown_timeout_seconds, on_stopping=self._stop_watches)
+        except Exception:
+            self._crashed = True
+            log.critical("the reconcile loop crashed", exc_info=True)
+        finally:
+            done.set()
+
+    def _stop(self) -> int:
+        self._stop_watches()
+        self.executor.shutdown()
+        reason = "crash" if self._crashed else self.loop.stop_reason
+        self._record(
+            kinds.CONTROLLER_STOPPED,
+            reason=reason,
+            flushed=self.loop.flushed,
+            dropped=self.loop.dropped,
+            uptime_seconds=round(time.monotonic() - self._started, 3),
+        )
+        self.loop.commit()
+        if not self.writer.empty:
+            log.error(
+                "journal records could not be written before exit",
+                extra={
+                    "fields": {"backlog": self.writer.backlog, "detail": self.writer.last_error}
+                },
+            )
+        self._leadership.release()
+        self.metrics.leader_state.set(0)
+        self.http.stop()
+        self._journal.close()
+        log.info(
+            "controller stopped",
+            extra={
+                "fields": {
+                    "reason": reason,
+                    "flushed": self.loop.flushed,
+                    "dropped": self.loop.dropped,
+                }
+            },
+        )
+        return 1 if self._crashed else 0
+
+    def _stop_watches(self) -> None:
+        for watcher in self.watchers:
+            if not watcher.stopped:
+                watcher.stop()
+                self.health.finished(_watch_loop(watcher.resource))
+
+    def _spawn(self, name: str, target: Callable[..., None], *args: object) -> None:
+        thread = threading.Thread(target=target, args=args, name=name, daemon=True)
+        thread.start()
+        self._threads.append(thread)
+
+    def _record(self, kind: str, **data: object) -> None:
+        epoch = self._leadership.epoch() if self._leadership.is_leader() else None
+        self.writer.submit(Record(kind, None, None, data), datetime.now(UTC), epoch)
+
+    def _leadership_changed(self, acting: bool) -> None:
+        self.metrics.leader_state.set(1 if acting else 0)
+        log.info("leadership changed", extra={"fields": {"acting": acting}})
+        self.loop.post(LeadershipChanged(acting))
+
+    def _journal_failed(self, error: str, backlog: int) -> None:
+        self.metrics.journal_errors.inc()
+        self.metrics.errors.labels("journal", "write").inc()
+        self.health.set_journal(False, error, backlog)
+
+    def _emitter(self, resource: Resource) -> Callable[[Event], None]:
+        """Hand watch events to the loop; while its queue is full the watch waits, alive."""
+        loop_name = _watch_loop(resource)
+
+        def emit(event: Event) -> None:
+            while True:
+                try:
+                    self.loop.events.put(event, timeout=1.0)
+                except queue.Full:
+                    # Back-pressure (the journal is failing or the loop is behind):
+                    # waiting is progress, not a stuck watch.
+                    self.health.beat(loop_name)
+                    if self.loop.stopping:
+                        return
+                else:
+                    return
+
+        return emit
+
+    def _hooks(self, resource: Resource) -> WatchHooks:
+        name = resource.value
+        loop = _watch_loop(resource)
+
+        def up(value: bool) -> None:
+            self.metrics.watch_up.labels(name).set(1 if value else 0)
+            self.health.set_watch(name, value)
+
+        return WatchHooks(
+            progress=lambda: self.health.beat(loop),
+            up=up,
+            event=lambda event_type: self.metrics.watch_events.labels(name, event_type).inc(),
+            relist=lambda reason: self.metrics.relists.labels(name, reason).inc(),
+            error=lambda reason: self.metrics.errors.labels("watch", reason).inc(),
+        )
+
+
+def _watch_loop(resource: Resource) -> str:
+    return f"watch/{resource.value}"

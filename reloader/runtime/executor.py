@@ -1,0 +1,168 @@
+"""Carrying out the core's patches on worker threads and reporting the outcome back.
+
+Each restart is fenced: just before the request goes out the worker asks the
+leadership whether this replica may still act, and sends nothing if not.
+Outcomes come back to the reconcile loop as core events (``PatchSucceeded``,
+``PatchFailed`` with a fresh jitter draw, ``PatchFenced``, ``AdoptFailed``).
+The Kubernetes Event of a restart is created after its success is reported,
+on a best-effort basis: a failure there is logged and counted, never retried.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+
+from reloader.core import (
+    AdoptFailed,
+    Event,
+    PatchAdopt,
+    PatchFailed,
+    PatchFenced,
+    PatchRestart,
+    PatchSucceeded,
+)
+from reloader.kube.errors import classify
+from reloader.kube.restarts import DeploymentPatcher
+from reloader.runtime.leadership import Leadership
+from reloader.runtime.metrics import ControllerMetrics
+
+log = logging.getLogger(__name__)
+
+
+class PatchExecutor:
+    """A small pool of workers sending patches."""
+
+    def __init__(
+        self,
+        patcher: DeploymentPatcher,
+        leadership: Leadership,
+        post: Callable[[Event], None],
+        metrics: ControllerMetrics,
+        *,
+        workers: int = 4,
+        rng: random.Random | None = None,
+        wall: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        """Send through ``patcher``; report outcomes with ``post``."""
+        self._patcher = patcher
+        self._leadership = leadership
+        self._post = post
+        self._metrics = metrics
+        self._rng = rng or random.Random()  # noqa: S311 - jitter, not cryptography
+        self._rng_lock = threading.Lock()
+        self._wall = wall
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="patch")
+        self._lock = threading.Lock()
+        self._outstanding = 0
+
+    @property
+    def outstanding(self) -> int:
+        """Patches submitted and not yet answered."""
+        with self._lock:
+            return self._outstanding
+
+    def restart(self, action: PatchRestart) -> None:
+        """Send a restart patch in the background."""
+        self._submit(self._restart, action)
+
+    def adopt(self, action: PatchAdopt) -> None:
+        """Send an adoption patch in the background."""
+        self._submit(self._adopt, action)
+
+    def shutdown(self) -> None:
+        """Stop taking work; requests in flight finish on their own."""
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    def _submit(self, work: Callable, action: PatchRestart | PatchAdopt) -> None:
+        with self._lock:
+            self._outstanding += 1
+        self._pool.submit(self._guarded, work, action)
+
+    def _guarded(self, work: Callable, action: PatchRestart | PatchAdopt) -> None:
+        try:
+            work(action)
+        except Exception:  # a bug in the reporting itself must not kill the worker silently
+            log.exception(
+                "patch worker failed", extra={"fields": {"deployment": action.deployment}}
+            )
+        finally:
+            with self._lock:
+                self._outstanding -= 1
+
+    def _jitter(self) -> float:
+        with self._rng_lock:
+            return self._rng.random()
+
+    def _restart(self, action: PatchRestart) -> None:
+        fields = {
+            "deployment": action.deployment,
+            "configmap": action.configmap,
+            "correlation_id": action.correlation_id,
+            "attempt": action.attempt,
+        }
+        if not self._leadership.confirm():
+            log.warning("restart not sent: leadership not confirmed", extra={"fields": fields})
+            self._post(PatchFenced(action.deployment, action.correlation_id))
+            return
+        now = self._wall()
+        try:
+            deployment = self._patcher.restart(action, now)
+        except Exception as error:
+            failure = classify(error)
+            self._metrics.errors.labels("patch", failure.reason).inc()
+            log.warning(
+                "restart patch failed",
+                extra={
+                    "fields": {
+                        **fields,
+                        "reason": failure.reason,
+                        "status": failure.status,
+                        "detail": failure.message,
+                    }
+                },
+            )
+            self._post(
+                PatchFailed(action.deployment, action.correlation_id, failure, self._jitter())
+            )
+            return
+        generation = (deployment.get("metadata") or {}).get("generation")
+        log.info("deployment restarted", extra={"fields": {**fields, "generation": generation}})
+        self._post(
+            PatchSucceeded(
+                action.deployment,
+                action.correlation_id,
+                int(generation) if generation is not None else None,
+            )
+        )
+        try:
+            self._patcher.record_event(action, deployment, now)
+        except Exception as error:
+            failure = classify(error)
+            self._metrics.errors.labels("event", failure.reason).inc()
+            log.warning(
+                "could not create the restart's Event",
+                extra={"fields": {**fields, "reason": failure.reason, "detail": failure.message}},
+            )
+
+    def _adopt(self, action: PatchAdopt) -> None:
+        fields = {"deployment": action.deployment, "correlation_id": action.correlation_id}
+        if not self._leadership.confirm():
+            self._post(AdoptFailed(action.deployment, classify(RuntimeError("not leader"))))
+            return
+        try:
+            self._patcher.adopt(action)
+        except Exception as error:
+            failure = classify(error)
+            self._metrics.errors.labels("adopt", failure.reason).inc()
+            log.warning(
+                "adoption patch failed; the resync sends it again",
+                extra={"fields": {**fields, "reason": failure.reason, "detail": failure.message}},
+            )
+            self._post(AdoptFailed(action.deployment, failure))
+            return
+        log.info("deployment adopted", extra={"fields": {**fields, "data_hash": action.data_hash}})

@@ -1,0 +1,131 @@
+"""What ``/healthz`` and ``/readyz`` report: loop progress, watches, journal, sync.
+
+A loop is healthy while it makes progress: each loop beats at least once per
+its own period and is reported stuck when it has been silent for longer than
+the limit it registered. A watch that is reconnecting still beats (it is
+working on it) but shows ``up: false``; a watch blocked on a dead stream stops
+beating and turns ``/healthz`` red, which is what a liveness probe is for.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class _Loop:
+    limit: float
+    last: float
+    stopped: bool = False
+
+
+@dataclass
+class _Journal:
+    ok: bool = True
+    error: str | None = None
+    backlog: int = 0
+    failing_since: float | None = None
+
+
+@dataclass
+class Health:
+    """Thread-safe health state, written by the loops and read by the HTTP handlers."""
+
+    clock: Callable[[], float] = time.monotonic
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _loops: dict[str, _Loop] = field(default_factory=dict)
+    _watches: dict[str, bool] = field(default_factory=dict)
+    _journal: _Journal = field(default_factory=_Journal)
+    _synced: bool = False
+    _stopping: bool = False
+
+    def register(self, loop: str, limit: float) -> None:
+        """Start watching ``loop``; it is stuck once silent for more than ``limit`` seconds."""
+        with self._lock:
+            self._loops[loop] = _Loop(limit=limit, last=self.clock())
+
+    def beat(self, loop: str) -> None:
+        """Record that ``loop`` made progress now."""
+        with self._lock:
+            entry = self._loops.get(loop)
+            if entry is not None:
+                entry.last = self.clock()
+
+    def finished(self, loop: str) -> None:
+        """Record that ``loop`` ended on purpose (shutdown): it is no longer checked."""
+        with self._lock:
+            entry = self._loops.get(loop)
+            if entry is not None:
+                entry.stopped = True
+
+    def set_watch(self, resource: str, up: bool) -> None:
+        """Record whether the list/watch of ``resource`` is connected."""
+        with self._lock:
+            self._watches[resource] = up
+
+    def set_journal(self, ok: bool, error: str | None = None, backlog: int = 0) -> None:
+        """Record whether the journal accepts appends, and how many records wait."""
+        with self._lock:
+            if ok:
+                self._journal = _Journal(backlog=backlog)
+            else:
+                since = self._journal.failing_since or self.clock()
+                self._journal = _Journal(False, error, backlog, since)
+
+    def set_synced(self) -> None:
+        """Record that the initial lists are in."""
+        with self._lock:
+            self._synced = True
+
+    def set_stopping(self) -> None:
+        """Record that shutdown began (``/readyz`` turns 503)."""
+        with self._lock:
+            self._stopping = True
+
+    def liveness(self) -> tuple[bool, dict[str, Any]]:
+        """Return whether every loop makes progress, with the detail."""
+        now = self.clock()
+        with self._lock:
+            loops = {}
+            ok = True
+            for name, entry in sorted(self._loops.items()):
+                silent = now - entry.last
+                alive = entry.stopped or silent <= entry.limit
+                ok &= alive
+                loops[name] = {"ok": alive, "seconds_since_progress": round(silent, 3)}
+            detail = {
+                "status": "ok" if ok else "stuck",
+                "loops": loops,
+                "watches": {name: {"up": up} for name, up in sorted(self._watches.items())},
+                "journal": self._journal_detail(now),
+                "synced": self._synced,
+            }
+        return ok, detail
+
+    def readiness(self, is_leader: bool) -> tuple[bool, dict[str, Any]]:
+        """Return whether this replica is the leader, synced and able to journal."""
+        with self._lock:
+            reasons = []
+            if not is_leader:
+                reasons.append("not the leader")
+            if not self._synced:
+                reasons.append("initial list not synced")
+            if not self._journal.ok:
+                reasons.append(f"journal not writable: {self._journal.error}")
+            if self._stopping:
+                reasons.append("shutting down")
+        ready = not reasons
+        return ready, {"status": "ready" if ready else "not ready", "reasons": reasons}
+
+    def _journal_detail(self, now: float) -> dict[str, Any]:
+        journal = self._journal
+        detail: dict[str, Any] = {"ok": journal.ok, "backlog": journal.backlog}
+        if not journal.ok:
+            detail["error"] = journal.error
+            if journal.failing_since is not None:
+                detail["failing_for_seconds"] = round(now - journal.failing_since, 3)
+        return detail

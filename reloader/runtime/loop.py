@@ -1,0 +1,249 @@
+"""The reconcile loop: the one thread that owns the decision core's state.
+
+It takes events from a bounded queue (watches, patch outcomes, leadership),
+steps the core, and carries the actions out in order: records go to the
+journal, patches to the executor. A patch is handed over only once every
+record before it is durable, so ``restart.planned`` always precedes its
+patch, and while the journal fails no patch is sent at all.
+
+Timers need no thread of their own: the loop waits on the queue until the
+core's next deadline and then steps it with a ``Tick``.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Protocol
+
+from reloader.core import (
+    Event,
+    FlushDeadline,
+    PatchAdopt,
+    PatchRestart,
+    Record,
+    ShutdownRequested,
+    State,
+    Tick,
+    flush_complete,
+    next_deadline,
+    pending_restarts,
+    step,
+)
+from reloader.runtime.health import Health
+from reloader.runtime.journal_writer import JournalWriter
+from reloader.runtime.leadership import Leadership
+from reloader.runtime.metrics import ControllerMetrics
+
+log = logging.getLogger(__name__)
+
+LOOP = "reconciler"
+
+
+class Executor(Protocol):
+    """Where patches go (see :class:`reloader.runtime.executor.PatchExecutor`)."""
+
+    def restart(self, action: PatchRestart) -> None:
+        """Send a restart patch."""
+
+    def adopt(self, action: PatchAdopt) -> None:
+        """Send an adoption patch."""
+
+
+class ReconcileLoop:
+    """Steps the core with events and carries out its actions."""
+
+    def __init__(
+        self,
+        state: State,
+        journal: JournalWriter,
+        *,
+        executor: Executor | None,
+        leadership: Leadership,
+        metrics: ControllerMetrics,
+        health: Health,
+        events: queue.Queue[Event] | None = None,
+        max_wait_seconds: float = 0.25,
+        batch: int = 256,
+        clock: Callable[[], float] = time.monotonic,
+        wall: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        """Own ``state`` from now on; nobody else may step it."""
+        self.state = state
+        self.events: queue.Queue[Event] = events if events is not None else queue.Queue(10_000)
+        self._journal = journal
+        self._executor = executor
+        self._leadership = leadership
+        self._metrics = metrics
+        self._health = health
+        self._max_wait = max_wait_seconds
+        self._batch = batch
+        self._clock = clock
+        self._wall = wall
+        self._held: list[PatchRestart | PatchAdopt] = []
+        self._stop_requested = threading.Event()
+        self._stop_reason = "SIGTERM"
+        self._flush_deadline: float | None = None
+        self.flushed = 0
+        self.dropped = 0
+
+    def set_executor(self, executor: Executor) -> None:
+        """Give the loop its executor (which itself posts outcomes into this loop)."""
+        self._executor = executor
+
+    @property
+    def stop_reason(self) -> str:
+        """Why the loop was asked to stop."""
+        return self._stop_reason
+
+    # ----------------------------------------------------------------- inputs
+
+    def post(self, event: Event) -> None:
+        """Hand an event to the loop (any thread); blocks while the queue is full."""
+        self.events.put(event)
+
+    def request_stop(self, reason: str = "SIGTERM") -> None:
+        """Ask the loop to flush and stop (safe from a signal handler's thread)."""
+        self._stop_reason = reason
+        self._stop_requested.set()
+
+    @property
+    def stopping(self) -> bool:
+        """Whether the flush has begun."""
+        return self._flush_deadline is not None
+
+    # ------------------------------------------------------------------- run
+
+    def run(
+        self,
+        flush_timeout_seconds: float,
+        on_stopping: Callable[[], None] = lambda: None,
+    ) -> None:
+        """Run until a requested stop has flushed (or ran out of time).
+
+        Args:
+            flush_timeout_seconds: How long the flush may wait for patches to
+                be answered and records to be appended.
+            on_stopping: Called once when the flush begins (stops the watches).
+        """
+        while True:
+            self._health.beat(LOOP)
+            now = self._clock()
+            if self._stop_requested.is_set() and self._flush_deadline is None:
+                self._flush_deadline = now + flush_timeout_seconds
+                self._health.set_stopping()
+                on_stopping()
+                log.info(
+                    "stopping: flushing pending restarts",
+                    extra={"fields": {"pending": pending_restarts(self.state)}},
+                )
+                self.apply(ShutdownRequested(self._stop_reason))
+            if self._flush_deadline is not None and self._finished(now):
+                return
+            if self._journal.full:
+                # Back-pressure: take no new events until the journal drains.
+                self._wait_for_journal()
+            else:
+                self.apply(self._next_event(now))
+                # Take what else is waiting, then make it all durable at once.
+                for _ in range(self._batch - 1):
+                    try:
+                        event = self.events.get_nowait()
+                    except queue.Empty:
+                        break
+                    self.apply(event)
+            self.commit()
+
+    def commit(self) -> None:
+        """Append the records decided so far, then send the patches they cover."""
+        self._journal.flush()
+        self._release_held()
+        self._metrics.journal_backlog.set(self._journal.backlog)
+
+    def _finished(self, now: float) -> bool:
+        assert self._flush_deadline is not None
+        self.commit()
+        if flush_complete(self.state) and self._journal.empty and not self._held:
+            return True
+        if now >= self._flush_deadline:
+            if not flush_complete(self.state):
+                self.apply(FlushDeadline())
+            self._journal.flush(force=True)
+            self._release_held()
+            if not self._journal.empty:
+                log.error(
+                    "journal still failing at shutdown; records lost",
+                    extra={"fields": {"backlog": self._journal.backlog}},
+                )
+            if self._held:
+                self.dropped += len([a for a in self._held if isinstance(a, PatchRestart)])
+                log.error(
+                    "patches held for the journal were not sent",
+                    extra={"fields": {"held": len(self._held)}},
+                )
+            return True
+        return False
+
+    def _wait_for_journal(self) -> None:
+        retry_at = self._journal.retry_at()
+        delay = self._max_wait if retry_at is None else max(0.0, retry_at - self._clock())
+        self._stop_requested.wait(min(self._max_wait, delay))
+
+    def _next_event(self, now: float) -> Event:
+        timeout = self._max_wait
+        deadline = next_deadline(self.state, now)
+        if deadline is not None:
+            timeout = min(timeout, max(0.0, deadline - now))
+        retry_at = self._journal.retry_at()
+        if retry_at is not None:
+            timeout = min(timeout, max(0.0, retry_at - now))
+        try:
+            return self.events.get(timeout=timeout) if timeout > 0 else self.events.get_nowait()
+        except queue.Empty:
+            return Tick()
+
+    # ---------------------------------------------------------------- actions
+
+    def apply(self, event: Event) -> None:
+        """Step the core with ``event``; queue its records and hold its patches.
+
+        Nothing is sent until :meth:`commit` has made the records durable.
+        """
+        now = self._clock()
+        wall = self._wall()
+        self.state, actions = step(self.state, event, now)
+        epoch = self._leadership.epoch() if self._leadership.is_leader() else None
+        for action in actions:
+            if isinstance(action, Record):
+                self._journal.submit(action, wall, epoch)
+                self._metrics.observe_record(action.kind, action.data, action.object)
+                self._count(action)
+            else:
+                self._held.append(action)
+        if self.state.synced:
+            self._health.set_synced()
+        self._metrics.pending.set(pending_restarts(self.state))
+
+    def _release_held(self) -> None:
+        if not self._held or not self._journal.empty:
+            return
+        held, self._held = self._held, []
+        for action in held:
+            self._send(action)
+
+    def _send(self, action: PatchRestart | PatchAdopt) -> None:
+        assert self._executor is not None, "set_executor() first"
+        if isinstance(action, PatchRestart):
+            self._executor.restart(action)
+        else:
+            self._executor.adopt(action)
+
+    def _count(self, record: Record) -> None:
+        if record.kind == "restart.flushed":
+            self.flushed += 1
+        elif record.kind == "restart.dropped":
+            self.dropped += 1

@@ -1,0 +1,80 @@
+"""``shipshape-controller``: run the reloader until SIGTERM.
+
+Exit codes: 0 after an orderly stop; 1 when start-up fails (journal or
+Kubernetes configuration unusable) or the reconcile loop crashed; 2 for an
+invalid setting. Every start-up error is one line on stderr naming the cause.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+from collections.abc import Mapping
+from types import FrameType
+
+from prometheus_client import CollectorRegistry
+
+from journal import Journal, JournalError
+from reloader.kube.client import make_api_client
+from reloader.kube.errors import classify
+from reloader.runtime.controller import Controller
+from reloader.runtime.leadership import make_leadership
+from reloader.runtime.settings import load_settings
+from telemetry.config import ConfigError
+from telemetry.logs import configure_logging
+from telemetry.redaction import redact
+
+log = logging.getLogger("reloader")
+
+PROG = "shipshape-controller"
+
+
+def main() -> None:
+    """Console script entry point."""
+    sys.exit(run(os.environ))
+
+
+def run(environ: Mapping[str, str]) -> int:
+    """Configure, start and run the controller; return the exit code."""
+    try:
+        settings = load_settings(environ)
+        leadership = make_leadership(settings.leader_election, settings.pod_name)
+    except ConfigError as error:
+        _fail(str(error))
+        return 2
+    configure_logging(settings.log_level)
+    # Alembic narrates every migration step at INFO; only its problems matter here.
+    logging.getLogger("alembic").setLevel(max(logging.WARNING, logging.getLogger().level))
+    try:
+        journal = Journal.open(settings.journal_url, actor=settings.pod_name)
+    except JournalError as error:
+        _fail(f"cannot open the journal {redact(settings.journal_url)}: {error}")
+        return 1
+    try:
+        api_client = make_api_client(settings.kubeconfig)
+    except Exception as error:  # any configuration problem is one line, not a traceback
+        journal.close()
+        where = settings.kubeconfig or "the in-cluster service account"
+        _fail(f"cannot configure the Kubernetes client from {where}: {classify(error).message}")
+        return 1
+    try:
+        controller = Controller(settings, journal, api_client, leadership, CollectorRegistry())
+    except OSError as error:  # typically the HTTP port is taken
+        journal.close()
+        _fail(
+            f"cannot listen on {settings.http_host}:{settings.http_port}: {error.strerror or error}"
+        )
+        return 1
+
+    def stop(signum: int, _frame: FrameType | None) -> None:
+        controller.request_stop(signal.Signals(signum).name)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    return controller.run()
+
+
+def _fail(message: str) -> None:
+    print(f"{PROG}: {message}", file=sys.stderr)  # noqa: T201 - the one line a user sees

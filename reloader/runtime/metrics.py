@@ -1,0 +1,155 @@
+"""The controller's Prometheus metrics, registered on a registry passed in.
+
+The names marked "contract" are fixed by the contract and the runbook and are
+used by the alert rules in ``k8s/monitoring``; the others are ours and are
+documented in ``docs/reference/metrics.md``. Labels are bounded: ``reason`` and
+``operation`` come from small fixed sets, ``resource`` is ``configmaps`` or
+``deployments``, and ``deployment`` names the Deployments this controller
+restarts. The ``namespace`` and ``pod`` labels come from the scrape.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from reloader.core import kinds
+from telemetry import buildinfo
+
+# Seconds from a ConfigMap change to its patch: the debounce dominates, the
+# SLO allows DEBOUNCE_SECONDS + 30 s.
+_LATENCY_BUCKETS = (0.5, 1, 2, 3, 5, 7.5, 10, 15, 20, 30, 45, 60, 120, 300)
+# One durable journal append: an fsync, normally a millisecond or two.
+_APPEND_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5)
+# Leader election: from start of candidacy to acquiring the Lease.
+_ACQUIRE_BUCKETS = (0.1, 0.5, 1, 2, 5, 10, 15, 20, 30, 60, 120, 300)
+
+
+class ControllerMetrics:
+    """Every metric of the controller, bound to one registry."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        """Create and register the metrics on ``registry`` (a fresh one in tests)."""
+        self.registry = registry
+        # --- contract ---------------------------------------------------------
+        self.restarts = Counter(
+            "configmap_reload_restarts_total",
+            "Deployment restarts patched because their ConfigMap changed.",
+            ["deployment"],
+            registry=registry,
+        )
+        self.errors = Counter(
+            "configmap_reload_errors_total",
+            "Failed operations: API calls, journal appends and watches, by operation and reason.",
+            ["operation", "reason"],
+            registry=registry,
+        )
+        self.retries = Counter(
+            "configmap_reload_retry_total",
+            "Restart patches scheduled for another attempt after a failure.",
+            registry=registry,
+        )
+        self.pending = Gauge(
+            "configmap_reload_pending_restarts",
+            "Restarts waiting: open debounce windows, queued and not yet patched restarts.",
+            registry=registry,
+        )
+        self.dropped = Counter(
+            "configmap_reload_dropped_restarts_total",
+            "Pending restarts that could not be carried out before the process stopped.",
+            registry=registry,
+        )
+        self.leader_state = Gauge(
+            "configmap_reload_leader_state",
+            "1 while this replica is the acting leader, 0 while it is a standby.",
+            registry=registry,
+        )
+        self.leader_transitions = Counter(
+            "configmap_reload_leader_transitions_total",
+            "Times this replica gained or lost leadership.",
+            registry=registry,
+        )
+        self.leader_acquire_latency = Histogram(
+            "configmap_reload_leader_acquire_latency_seconds",
+            "Seconds from starting to seek leadership to holding the Lease.",
+            buckets=_ACQUIRE_BUCKETS,
+            registry=registry,
+        )
+        # --- ours -------------------------------------------------------------
+        self.watch_up = Gauge(
+            "configmap_reload_watch_up",
+            "1 while the list/watch of the resource is connected, 0 while it is failing.",
+            ["resource"],
+            registry=registry,
+        )
+        self.watch_events = Counter(
+            "configmap_reload_watch_events_total",
+            "Watch events received, by resource and event type.",
+            ["resource", "type"],
+            registry=registry,
+        )
+        self.relists = Counter(
+            "configmap_reload_relists_total",
+            "Full lists made after the start, by resource and reason (expired, resync).",
+            ["resource", "reason"],
+            registry=registry,
+        )
+        self.change_to_patch = Histogram(
+            "configmap_reload_change_to_patch_seconds",
+            "Seconds from the first observed change of a ConfigMap to its restart patch.",
+            buckets=_LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.rollouts = Counter(
+            "configmap_reload_rollouts_total",
+            "Rollouts followed to their end, by outcome (completed, timeout).",
+            ["outcome"],
+            registry=registry,
+        )
+        self.journal_append = Histogram(
+            "configmap_reload_journal_append_seconds",
+            "Seconds one durable journal append took.",
+            buckets=_APPEND_BUCKETS,
+            registry=registry,
+        )
+        self.journal_errors = Counter(
+            "configmap_reload_journal_errors_total",
+            "Journal appends that failed (each is retried; nothing is patched meanwhile).",
+            registry=registry,
+        )
+        self.journal_backlog = Gauge(
+            "configmap_reload_journal_backlog",
+            "Records waiting to be appended because the journal is failing.",
+            registry=registry,
+        )
+        self.build_info = Gauge(
+            "configmap_reload_build_info",
+            "Always 1; the labels tell the controller's version and commit.",
+            ["version", "commit"],
+            registry=registry,
+        )
+        self.build_info.labels(buildinfo.VERSION, buildinfo.commit()).set(1)
+        for resource in ("configmaps", "deployments"):
+            self.watch_up.labels(resource).set(0)
+        self.leader_state.set(0)
+        self.pending.set(0)
+        self.journal_backlog.set(0)
+
+    def observe_record(self, kind: str, data: Mapping[str, Any], obj: str | None) -> None:
+        """Count what a journal record tells: restarts, retries, drops, rollouts."""
+        if kind == kinds.RESTART_PATCHED:
+            name = obj.split("/", 1)[1] if obj else ""
+            self.restarts.labels(name).inc()
+            latency = data.get("latency_seconds")
+            if isinstance(latency, int | float):
+                self.change_to_patch.observe(latency)
+        elif kind == kinds.RESTART_RETRY:
+            self.retries.inc()
+        elif kind == kinds.RESTART_DROPPED:
+            self.dropped.inc()
+        elif kind == kinds.ROLLOUT_COMPLETED:
+            self.rollouts.labels("completed").inc()
+        elif kind == kinds.ROLLOUT_TIMEOUT:
+            self.rollouts.labels("timeout").inc()

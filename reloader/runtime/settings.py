@@ -1,0 +1,231 @@
+"""The controller's settings, read from the environment and validated at start-up.
+
+Every variable is read here, through :mod:`telemetry.config`, and documented in
+``docs/reference/configuration.md`` (section "Controller"). A bad value raises
+:class:`telemetry.config.ConfigError` whose one-line message names the variable;
+``main`` prints it and exits 2 before anything else happens.
+"""
+
+from __future__ import annotations
+
+import re
+import socket
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from reloader.core import Policy
+from telemetry.config import ConfigError, env_bool, env_float, env_int, env_str
+from telemetry.logs import LOG_LEVELS, parse_log_level
+
+DEFAULT_JOURNAL_URL = "sqlite:///shipshape-journal.db"
+
+# RFC 1123 label (namespaces) and subdomain (object names such as the Lease).
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+_DNS_SUBDOMAIN = re.compile(
+    r"^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+)
+
+# One term of a label selector: key, !key, key=value, key==value, key!=value,
+# key in (a,b), key notin (a,b). Keys may carry a DNS prefix ("example.com/x").
+_KEY = r"(?:[a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?"
+_VALUE = r"(?:[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?"
+_SELECTOR_TERM = re.compile(
+    rf"^\s*(?:!?\s*{_KEY}|{_KEY}\s*(?:==?|!=)\s*{_VALUE}"
+    rf"|{_KEY}\s+(?:in|notin)\s*\(\s*{_VALUE}(?:\s*,\s*{_VALUE})*\s*\))\s*$"
+)
+
+
+@dataclass(frozen=True)
+class LeaderElectionSettings:
+    """Lease timings and identity for leader election (used by the HA elector).
+
+    Attributes:
+        enabled: Whether replicas elect a leader through a Lease. When false
+            this replica acts alone and must be the only one running.
+        lease_name: The ``coordination.k8s.io/v1`` Lease's name.
+        lease_duration_seconds: How long a standby waits after the Lease last
+            changed before it takes over.
+        renew_deadline_seconds: How long the leader keeps acting without a
+            successful renewal.
+        retry_period_seconds: The interval between renewal (or acquisition) attempts.
+    """
+
+    enabled: bool
+    lease_name: str
+    lease_duration_seconds: int
+    renew_deadline_seconds: int
+    retry_period_seconds: int
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the controller is configured with (see the configuration reference)."""
+
+    kubeconfig: str | None
+    namespace: str
+    configmap_label_selector: str
+    debounce_seconds: float
+    watch_timeout_seconds: int
+    leader_election: LeaderElectionSettings
+    pod_name: str
+    http_host: str
+    http_port: int
+    journal_url: str
+    log_level: str
+    resync_seconds: float
+    retry_max_attempts: int
+    retry_base_seconds: float
+    retry_max_seconds: float
+    restart_rate_per_second: float
+    restart_burst: int
+    max_concurrent_rollouts: int
+    rollout_timeout_seconds: float
+    shutdown_timeout_seconds: float
+
+    def policy(self) -> Policy:
+        """Return the decision core's policy for these settings."""
+        return Policy(
+            debounce_seconds=self.debounce_seconds,
+            retry_max_attempts=self.retry_max_attempts,
+            retry_base_seconds=self.retry_base_seconds,
+            retry_max_seconds=self.retry_max_seconds,
+            restart_rate_per_second=self.restart_rate_per_second,
+            restart_burst=self.restart_burst,
+            max_concurrent_rollouts=self.max_concurrent_rollouts,
+            rollout_timeout_seconds=self.rollout_timeout_seconds,
+            resync_seconds=self.resync_seconds,
+        )
+
+    def summary(self) -> dict[str, object]:
+        """Return the settings worth journaling at start-up (no credentials, no paths to them)."""
+        return {
+            "namespace": self.namespace,
+            "configmap_label_selector": self.configmap_label_selector,
+            "watch_timeout_seconds": self.watch_timeout_seconds,
+            "leader_election": self.leader_election.enabled,
+            "lease_name": self.leader_election.lease_name,
+            "http_port": self.http_port,
+            "shutdown_timeout_seconds": self.shutdown_timeout_seconds,
+            "policy": self.policy().as_dict(),
+        }
+
+
+def load_settings(environ: Mapping[str, str]) -> Settings:
+    """Read and validate every controller setting from ``environ``.
+
+    Raises:
+        ConfigError: The first invalid value, naming its variable.
+    """
+    namespace = env_str(environ, "NAMESPACE", "shipshape")
+    if not _DNS_LABEL.match(namespace):
+        raise ConfigError("NAMESPACE", namespace, "must be a DNS label (lower case, digits, '-')")
+    selector = env_str(environ, "CONFIGMAP_LABEL_SELECTOR", "app=helloworld")
+    _check_selector(selector)
+    retry_base = env_float(environ, "RETRY_BASE_SECONDS", 1.0, minimum=0.01, maximum=3600)
+    retry_max = env_float(environ, "RETRY_MAX_SECONDS", 60.0, minimum=0.01, maximum=3600)
+    if retry_max < retry_base:
+        raise ConfigError(
+            "RETRY_MAX_SECONDS",
+            str(retry_max),
+            f"must be at least RETRY_BASE_SECONDS ({retry_base})",
+        )
+    log_level = env_str(environ, "LOG_LEVEL", "INFO")
+    parse_log_level(log_level)
+    return Settings(
+        kubeconfig=env_str(environ, "KUBECONFIG", "") or None,
+        namespace=namespace,
+        configmap_label_selector=selector,
+        debounce_seconds=env_float(environ, "DEBOUNCE_SECONDS", 5.0, minimum=0, maximum=3600),
+        watch_timeout_seconds=env_int(
+            environ, "WATCH_TIMEOUT_SECONDS", 30, minimum=1, maximum=3600
+        ),
+        leader_election=_leader_election(environ),
+        pod_name=_pod_name(environ),
+        http_host=env_str(environ, "HTTP_HOST", "0.0.0.0"),  # noqa: S104 - probes come from the node
+        http_port=env_int(environ, "HTTP_PORT", 8080, minimum=0, maximum=65535),
+        journal_url=env_str(environ, "JOURNAL_URL", DEFAULT_JOURNAL_URL),
+        log_level=log_level.strip().upper(),
+        resync_seconds=env_float(environ, "RESYNC_SECONDS", 300.0, minimum=1, maximum=86400),
+        retry_max_attempts=env_int(environ, "RETRY_MAX_ATTEMPTS", 5, minimum=1, maximum=100),
+        retry_base_seconds=retry_base,
+        retry_max_seconds=retry_max,
+        restart_rate_per_second=env_float(
+            environ, "RESTART_RATE_PER_SECOND", 10.0, minimum=0.01, maximum=10000
+        ),
+        restart_burst=env_int(environ, "RESTART_BURST", 20, minimum=1, maximum=100000),
+        max_concurrent_rollouts=env_int(
+            environ, "MAX_CONCURRENT_ROLLOUTS", 10, minimum=1, maximum=100000
+        ),
+        rollout_timeout_seconds=env_float(
+            environ, "ROLLOUT_TIMEOUT_SECONDS", 600.0, minimum=1, maximum=86400
+        ),
+        shutdown_timeout_seconds=env_float(
+            environ, "SHUTDOWN_TIMEOUT_SECONDS", 20.0, minimum=1, maximum=300
+        ),
+    )
+
+
+def _leader_election(environ: Mapping[str, str]) -> LeaderElectionSettings:
+    lease_name = env_str(environ, "LEADER_ELECTION_LEASE_NAME", "helloworld-controller-leader")
+    if not _DNS_SUBDOMAIN.match(lease_name):
+        raise ConfigError(
+            "LEADER_ELECTION_LEASE_NAME",
+            lease_name,
+            "must be a DNS subdomain (lower case, digits, '-', '.')",
+        )
+    lease = env_int(environ, "LEADER_ELECTION_LEASE_DURATION_SECONDS", 15, minimum=1, maximum=3600)
+    renew = env_int(environ, "LEADER_ELECTION_RENEW_DEADLINE_SECONDS", 10, minimum=1, maximum=3600)
+    retry = env_int(environ, "LEADER_ELECTION_RETRY_PERIOD_SECONDS", 2, minimum=1, maximum=3600)
+    if not lease > renew:
+        raise ConfigError(
+            "LEADER_ELECTION_LEASE_DURATION_SECONDS",
+            str(lease),
+            f"must be greater than LEADER_ELECTION_RENEW_DEADLINE_SECONDS ({renew})",
+        )
+    # client-go's rule (JitterFactor 1.2): renewal attempts must fit in the deadline.
+    if not renew * 10 > retry * 12:
+        raise ConfigError(
+            "LEADER_ELECTION_RENEW_DEADLINE_SECONDS",
+            str(renew),
+            f"must be greater than 1.2 x LEADER_ELECTION_RETRY_PERIOD_SECONDS ({retry})",
+        )
+    return LeaderElectionSettings(
+        enabled=env_bool(environ, "LEADER_ELECTION_ENABLED", True),
+        lease_name=lease_name,
+        lease_duration_seconds=lease,
+        renew_deadline_seconds=renew,
+        retry_period_seconds=retry,
+    )
+
+
+def _pod_name(environ: Mapping[str, str]) -> str:
+    name = env_str(environ, "POD_NAME", "") or socket.gethostname()
+    if not name or len(name) > 253 or any(c.isspace() for c in name):
+        raise ConfigError("POD_NAME", name, "must be a non-empty name without blanks")
+    return name
+
+
+def _check_selector(selector: str) -> None:
+    depth = 0
+    term: list[str] = []
+    terms: list[str] = []
+    for char in selector:
+        if char == "(":
+            depth += 1
+        elif char == ")":
+            depth -= 1
+        if char == "," and depth == 0:
+            terms.append("".join(term))
+            term = []
+        else:
+            term.append(char)
+    terms.append("".join(term))
+    if depth != 0 or not all(_SELECTOR_TERM.match(t) for t in terms):
+        raise ConfigError(
+            "CONFIGMAP_LABEL_SELECTOR",
+            selector,
+            "must be a Kubernetes label selector such as app=helloworld",
+        )
+
+
+__all__ = ["LOG_LEVELS", "LeaderElectionSettings", "Settings", "load_settings"]

@@ -1,0 +1,152 @@
+"""The restart and adoption patches, the restart's Event and error classification, over HTTP."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from kubernetes.client.exceptions import ApiException
+
+from reloader.core import PatchAdopt, PatchRestart
+from reloader.kube.client import make_api_client
+from reloader.kube.errors import classify
+from reloader.kube.restarts import DeploymentPatcher
+from reloader.kube.views import configmap_view, deployment_view
+from tests.kubeapi import KubeApiServer
+from tests.reloader.e2e.harness import NS, configmap, deployment, ensure_namespace, wait_for
+
+HASH = "ab" * 32
+NOW = datetime(2026, 11, 26, 10, 0, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def kube(kubeapi_private_server: KubeApiServer) -> KubeApiServer:
+    ensure_namespace(kubeapi_private_server)
+    kubeapi_private_server.create(deployment("helloworld-test", "test", replicas=2))
+    return kubeapi_private_server
+
+
+@pytest.fixture
+def patcher(kube, tmp_path):
+    kube.add_client("controller")
+    api = make_api_client(str(kube.write_kubeconfig(tmp_path / "kc", "controller", NS)))
+    return DeploymentPatcher(api, NS, "helloworld-controller-0")
+
+
+def restart_action(deployment_name="helloworld-test") -> PatchRestart:
+    return PatchRestart(
+        deployment_name, "helloworld-config-test", "c0ffee00-0000-5000-8000-000000000001", HASH, 1
+    )
+
+
+def test_the_restart_patch_rolls_the_pods_and_records_the_applied_hash(kube, patcher):
+    patched = patcher.restart(restart_action(), NOW)
+    assert patched["metadata"]["generation"] == 2
+    annotations = patched["metadata"]["annotations"]
+    assert annotations["shipshape.io/config-hash"] == HASH
+    assert annotations["shipshape.io/configmap"] == "helloworld-config-test"
+    assert annotations["shipshape.io/correlation-id"] == "c0ffee00-0000-5000-8000-000000000001"
+    revisions = kube.revisions("helloworld-test", NS)
+    assert len(revisions) == 2
+    assert revisions[-1].annotations == {
+        "shipshape.io/restarted-at": "2026-11-26T10:00:00Z",
+        "shipshape.io/config-hash": HASH,
+    }
+    rolled = wait_for(
+        lambda: (
+            (d := kube.get("deployments", "helloworld-test", NS))
+            and d["status"].get("observedGeneration") == 2
+            and d["status"].get("updatedReplicas") == 2
+            and d
+        ),
+        "the rollout",
+    )
+    view = deployment_view(rolled)
+    assert view.applied_hash == HASH and view.rollout.available_replicas == 2
+
+
+def test_adoption_annotates_the_deployment_without_rolling_it(kube, patcher):
+    patcher.adopt(PatchAdopt("helloworld-test", "c0ffee00-0000-5000-8000-000000000001", HASH))
+    current = kube.get("deployments", "helloworld-test", NS)
+    assert current["metadata"]["annotations"]["shipshape.io/config-hash"] == HASH
+    assert current["metadata"]["generation"] == 1
+    assert len(kube.revisions("helloworld-test", NS)) == 1
+
+
+def test_each_restart_gets_an_event_on_the_deployment(kube, patcher):
+    patched = patcher.restart(restart_action(), NOW)
+    patcher.record_event(restart_action(), patched, NOW)
+    [event] = kube.list("events", namespace=NS)
+    assert event["involvedObject"]["kind"] == "Deployment"
+    assert event["involvedObject"]["name"] == "helloworld-test"
+    assert event["involvedObject"]["uid"] == patched["metadata"]["uid"]
+    assert event["reason"] == "ConfigMapChanged" and event["type"] == "Normal"
+    assert "helloworld-config-test" in event["message"] and HASH[:12] in event["message"]
+
+
+@pytest.mark.parametrize(
+    ("fault", "expected"),
+    [
+        (
+            lambda k: k.deny(verb="patch", resource="deployments", client="controller"),
+            ("forbidden", False, 403),
+        ),
+        (
+            lambda k: k.fail(503, count=1, verb="patch", client="controller"),
+            ("server-error", True, 503),
+        ),
+        (
+            lambda k: k.fail(429, count=1, verb="patch", client="controller"),
+            ("throttled", True, 429),
+        ),
+        (
+            lambda k: k.fail(409, count=1, verb="patch", client="controller"),
+            ("conflict", True, 409),
+        ),
+        (lambda k: k.delete("deployments", "helloworld-test", NS), ("not-found", False, 404)),
+    ],
+)
+def test_api_failures_are_classified_for_the_retry_decision(kube, patcher, fault, expected):
+    fault(kube)
+    with pytest.raises(ApiException) as caught:
+        patcher.restart(restart_action(), NOW)
+    failure = classify(caught.value)
+    assert (failure.reason, failure.retriable, failure.status) == expected
+    assert "\n" not in failure.message and failure.message.startswith(str(expected[2]))
+
+
+def test_a_dead_server_is_a_retriable_connection_failure(kube, patcher):
+    kube.stop()
+    with pytest.raises(Exception) as caught:  # whatever urllib3 raises
+        patcher.restart(restart_action(), NOW)
+    failure = classify(caught.value)
+    assert (
+        failure.retriable and failure.reason in ("connection", "timeout") and failure.status is None
+    )
+
+
+def test_views_keep_hashes_and_key_names_only():
+    view = configmap_view(
+        configmap(
+            "helloworld-config-test", {"PASSWORD": "hunter2"}, "test", binary={"cert": "AAAA"}
+        )
+    )
+    assert view.keys == ("PASSWORD", "cert")
+    assert "hunter2" not in repr(view) and "AAAA" not in repr(view)
+    assert view.target is not None and (view.target.app, view.target.env) == ("helloworld", "test")
+    unlabelled = configmap_view({"metadata": {"name": "x", "labels": {"app": "helloworld"}}})
+    assert unlabelled.target is None
+    stuck = deployment_view(
+        {
+            "metadata": {"name": "d", "generation": 3, "labels": {}},
+            "spec": {},
+            "status": {
+                "observedGeneration": 3,
+                "conditions": [
+                    {"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded"}
+                ],
+            },
+        }
+    )
+    assert stuck.rollout.progress_deadline_exceeded and stuck.rollout.replicas == 1
+    assert stuck.applied_hash is None

@@ -1,0 +1,230 @@
+"""The list-then-watch loop against the API test server, with the real kubernetes client."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from reloader.core import ConfigMapSeen, DeploymentSeen, Listed, Resource, WatchFailed
+from reloader.kube.client import make_api_client
+from reloader.kube.watch import ListWatcher, WatchHooks, WatchOptions
+from tests.kubeapi import KubeApiServer
+from tests.reloader.e2e.harness import (
+    NS,
+    configmap,
+    deployment,
+    ensure_namespace,
+    set_data,
+    wait_for,
+)
+
+
+@pytest.fixture
+def kube(kubeapi_private_server: KubeApiServer) -> KubeApiServer:
+    ensure_namespace(kubeapi_private_server)
+    return kubeapi_private_server
+
+
+class Recorder:
+    """Collects what the loop emits and what its hooks report."""
+
+    def __init__(self) -> None:
+        self.events: list = []
+        self.up: list[bool] = []
+        self.progress = 0
+        self.lock = threading.Lock()
+
+    def emit(self, event) -> None:
+        with self.lock:
+            self.events.append(event)
+
+    def hooks(self) -> WatchHooks:
+        def progress() -> None:
+            self.progress += 1
+
+        return WatchHooks(progress=progress, up=self.up.append)
+
+    def of(self, kind) -> list:
+        with self.lock:
+            return [e for e in self.events if isinstance(e, kind)]
+
+    def seen(self) -> list[tuple[str, str]]:
+        return [(e.event_type.value, e.configmap.name) for e in self.of(ConfigMapSeen)]
+
+
+def start(kube, tmp_path: Path, resource=Resource.CONFIGMAPS, client="watcher", **options):
+    recorder = Recorder()
+    kube.add_client(client)
+    api = make_api_client(str(kube.write_kubeconfig(tmp_path / f"kc-{client}", client, NS)))
+    settings = {
+        "namespace": NS,
+        "label_selector": "app=helloworld",
+        "timeout_seconds": 30,
+        "resync_seconds": 3600,
+        "backoff_base_seconds": 0.05,
+        "backoff_max_seconds": 0.2,
+        **options,
+    }
+    watcher = ListWatcher(
+        resource, api, WatchOptions(**settings), recorder.emit, hooks=recorder.hooks()
+    )
+    thread = threading.Thread(target=watcher.run, daemon=True)
+    thread.start()
+    return watcher, thread, recorder
+
+
+@pytest.fixture
+def running(kube, tmp_path):
+    started = []
+
+    def run(**kwargs):
+        watcher, thread, recorder = start(kube, tmp_path, **kwargs)
+        started.append((watcher, thread))
+        return watcher, recorder
+
+    yield run
+    for watcher, thread in started:
+        watcher.stop()
+        thread.join(5)
+
+
+def test_lists_then_watches_every_change_in_order(kube, running):
+    kube.create(configmap("helloworld-config-a", {"K": "1"}, "a"))
+    kube.create(configmap("helloworld-config-b", {"K": "1"}, "b"))
+    kube.create(configmap("other", {"K": "1"}, "a", app="other"))  # not selected
+    _, rec = running()
+    [listed] = wait_for(lambda: rec.of(Listed), "the list")
+    assert listed.initial and listed.count == 2 and listed.reason == "start"
+    assert rec.seen() == [("ADDED", "helloworld-config-a"), ("ADDED", "helloworld-config-b")]
+    wait_for(lambda: kube.watch_count(client="watcher") == 1, "the watch")
+    set_data(kube, "helloworld-config-a", {"K": "2"})
+    kube.create(configmap("helloworld-config-c", {"K": "1"}, "c"))
+    kube.delete("configmaps", "helloworld-config-b", NS)
+    wait_for(lambda: len(rec.seen()) == 5, "three watch events")
+    assert rec.seen()[2:] == [
+        ("MODIFIED", "helloworld-config-a"),
+        ("ADDED", "helloworld-config-c"),
+        ("DELETED", "helloworld-config-b"),
+    ]
+    assert [e.source for e in rec.of(ConfigMapSeen)] == ["list", "list", "watch", "watch", "watch"]
+    assert rec.up and rec.up[-1] is True
+    assert rec.of(WatchFailed) == []
+
+
+def test_410_relists_and_reports_only_the_differences(kube, running):
+    for name in "abc":
+        kube.create(configmap(f"helloworld-config-{name}", {"K": "1"}, name))
+    _, rec = running()
+    wait_for(lambda: kube.watch_count(client="watcher") == 1, "the watch")
+    kube.cut_watches(client="watcher")  # the loop must not resume from its old version...
+    set_data(kube, "helloworld-config-a", {"K": "2"})
+    kube.delete("configmaps", "helloworld-config-b", NS)
+    kube.create(configmap("helloworld-config-d", {"K": "1"}, "d"))
+    kube.compact()  # ...which is now compacted away: 410
+    relisted = wait_for(lambda: [e for e in rec.of(Listed) if not e.initial], "the relist")[0]
+    assert (relisted.reason, relisted.added, relisted.modified, relisted.deleted) == (
+        "expired",
+        1,
+        1,
+        1,
+    )
+    after = rec.seen()[3:]
+    assert sorted(after) == [
+        ("ADDED", "helloworld-config-d"),
+        ("DELETED", "helloworld-config-b"),
+        ("MODIFIED", "helloworld-config-a"),
+    ]
+    assert all(e.source in ("relist", "watch") for e in rec.of(ConfigMapSeen)[3:])
+    # The watch goes on from the relist.
+    set_data(kube, "helloworld-config-c", {"K": "9"})
+    wait_for(lambda: ("MODIFIED", "helloworld-config-c") in rec.seen(), "a change after the relist")
+
+
+def test_a_watch_ended_by_the_server_resumes_without_a_relist(kube, running):
+    kube.create(configmap("helloworld-config-a", {"K": "1"}, "a"))
+    _, rec = running(timeout_seconds=1)
+    wait_for(lambda: kube.watch_count(client="watcher") == 1, "the watch")
+    first = len([r for r in kube.requests() if r.method == "GET"])
+    wait_for(
+        lambda: len([r for r in kube.requests() if r.method == "GET"]) >= first + 2,
+        "two watch renewals",
+    )
+    set_data(kube, "helloworld-config-a", {"K": "2"})
+    wait_for(lambda: ("MODIFIED", "helloworld-config-a") in rec.seen(), "the change")
+    assert len(rec.of(Listed)) == 1 and rec.of(WatchFailed) == []
+
+
+def test_the_resync_relists_on_its_period_even_with_long_watches(kube, running):
+    kube.create(configmap("helloworld-config-a", {"K": "1"}, "a"))
+    _, rec = running(timeout_seconds=300, resync_seconds=1)
+    relists = wait_for(
+        lambda: [e for e in rec.of(Listed) if e.reason == "resync"], "a resync", timeout=10
+    )
+    assert (relists[0].added, relists[0].modified, relists[0].deleted) == (0, 0, 0)
+    assert rec.seen() == [("ADDED", "helloworld-config-a")], "an unchanged relist reports nothing"
+
+
+def test_errors_reconnect_with_backoff_and_report_the_watch_down(kube, running):
+    kube.create(configmap("helloworld-config-a", {"K": "1"}, "a"))
+    kube.fail(503, count=3, verb="list", resource="configmaps", client="watcher")
+    _, rec = running()
+    failures = wait_for(
+        lambda: len(rec.of(WatchFailed)) >= 3 and rec.of(WatchFailed), "three failures"
+    )
+    assert [f.status for f in failures] == [503, 503, 503]
+    assert all(0 < f.retry_in <= 0.2 for f in failures)
+    wait_for(lambda: rec.of(Listed), "the list once the API is back")
+    assert False in rec.up and rec.up[-1] is True
+
+
+def test_a_silent_stream_is_dead_and_reconnected(kube, running):
+    kube.create(configmap("helloworld-config-a", {"K": "1"}, "a"))
+    _, rec = running(timeout_seconds=1, grace_seconds=0.5)
+    wait_for(lambda: kube.watch_count(client="watcher") == 1, "the watch")
+    kube.partition("watcher", seconds=4, mode="hang")  # requests are held, unanswered
+    failure = wait_for(lambda: rec.of(WatchFailed), "the read timeout", timeout=10)[0]
+    assert failure.status is None
+    set_data(kube, "helloworld-config-a", {"K": "2"})
+    wait_for(
+        lambda: ("MODIFIED", "helloworld-config-a") in rec.seen(),
+        "the change after the partition",
+        timeout=15,
+    )
+
+
+def test_stop_interrupts_a_blocked_watch(kube, tmp_path):
+    watcher, thread, _ = start(kube, tmp_path, timeout_seconds=300)
+    wait_for(lambda: kube.watch_count(client="watcher") == 1, "the watch")
+    began = time.monotonic()
+    watcher.stop()
+    thread.join(5)
+    assert not thread.is_alive()
+    assert time.monotonic() - began < 5
+
+
+def test_deployments_are_watched_with_their_rollout_status(kube, running):
+    kube.create(deployment("helloworld-test", "test", replicas=2))
+    _, rec = running(resource=Resource.DEPLOYMENTS)
+    wait_for(lambda: rec.of(Listed), "the list")
+    kube.patch(
+        "deployments",
+        "helloworld-test",
+        {"spec": {"template": {"metadata": {"annotations": {"x": "1"}}}}},
+        namespace=NS,
+    )
+
+    def rolled_out():
+        views = [e.deployment for e in rec.of(DeploymentSeen)]
+        return [
+            v
+            for v in views
+            if v.rollout.generation == 2
+            and v.rollout.updated_replicas == 2
+            and v.rollout.available_replicas == 2
+            and v.rollout.observed_generation == 2
+        ]
+
+    wait_for(rolled_out, "the rollout's status")

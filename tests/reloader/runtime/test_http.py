@@ -1,0 +1,179 @@
+"""The HTTP endpoints: health from loop progress, leader-only readiness, /leadz, /metrics."""
+
+from __future__ import annotations
+
+import falcon.testing
+import pytest
+from prometheus_client import CollectorRegistry
+
+from reloader.runtime.health import Health
+from reloader.runtime.http import create_app
+from reloader.runtime.leadership import LeadershipStatus, SoleActor
+from reloader.runtime.metrics import ControllerMetrics
+
+
+class FakeClock:
+    """A clock the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class Standby:
+    """A replica that follows another leader (what the HA elector will report)."""
+
+    identity = "helloworld-controller-1"
+
+    def is_leader(self) -> bool:
+        return False
+
+    def status(self) -> LeadershipStatus:
+        return LeadershipStatus(self.identity, "helloworld-controller-0", False, 7)
+
+
+@pytest.fixture
+def clock():
+    return FakeClock()
+
+
+@pytest.fixture
+def health(clock):
+    health = Health(clock=clock)
+    health.register("reconciler", 30)
+    health.register("watch/configmaps", 100)
+    return health
+
+
+def client(health, leadership=None, registry=None):
+    registry = registry or CollectorRegistry()
+    return falcon.testing.TestClient(
+        create_app(health, leadership or SoleActor("helloworld-controller-0"), registry)
+    )
+
+
+def test_healthz_is_200_while_loops_make_progress_and_503_when_one_is_stuck(health, clock):
+    api = client(health)
+    response = api.simulate_get("/healthz")
+    assert response.status_code == 200
+    assert response.json["loops"]["reconciler"]["ok"] is True
+    assert response.headers["cache-control"] == "no-store"
+    clock.now += 50
+    health.beat("watch/configmaps")
+    response = api.simulate_get("/healthz")
+    assert response.status_code == 503
+    assert response.json["status"] == "stuck"
+    assert response.json["loops"]["reconciler"] == {"ok": False, "seconds_since_progress": 50.0}
+    health.beat("reconciler")
+    assert api.simulate_get("/healthz").status_code == 200
+
+
+def test_a_loop_that_ended_on_purpose_is_not_stuck(health, clock):
+    health.finished("watch/configmaps")
+    clock.now += 1000
+    health.beat("reconciler")
+    assert client(health).simulate_get("/healthz").status_code == 200
+
+
+def test_a_failing_journal_shows_in_healthz_detail_and_makes_readyz_503(health):
+    health.set_synced()
+    api = client(health)
+    assert api.simulate_get("/readyz").status_code == 200
+    health.set_journal(False, "OperationalError: attempt to write a readonly database", backlog=3)
+    healthz = api.simulate_get("/healthz")
+    assert healthz.status_code == 200, "restarting the process would not make the disk writable"
+    assert healthz.json["journal"]["ok"] is False
+    assert healthz.json["journal"]["backlog"] == 3
+    assert "readonly" in healthz.json["journal"]["error"]
+    readyz = api.simulate_get("/readyz")
+    assert readyz.status_code == 503
+    assert any("journal not writable" in reason for reason in readyz.json["reasons"])
+    health.set_journal(True)
+    assert api.simulate_get("/readyz").status_code == 200
+
+
+def test_readyz_waits_for_the_initial_sync_and_turns_503_on_shutdown(health):
+    api = client(health)
+    response = api.simulate_get("/readyz")
+    assert response.status_code == 503
+    assert response.json["reasons"] == ["initial list not synced"]
+    health.set_synced()
+    assert api.simulate_get("/readyz").status_code == 200
+    health.set_stopping()
+    assert api.simulate_get("/readyz").json["reasons"] == ["shutting down"]
+
+
+def test_readyz_is_503_on_a_standby_and_leadz_names_the_leader(health):
+    health.set_synced()
+    api = client(health, Standby())
+    assert api.simulate_get("/readyz").status_code == 503
+    assert api.simulate_get("/leadz").json == {
+        "identity": "helloworld-controller-1",
+        "leader": "helloworld-controller-0",
+        "is_leader": False,
+        "epoch": 7,
+    }
+
+
+def test_leadz_of_the_sole_actor(health):
+    assert client(health).simulate_get("/leadz").json == {
+        "identity": "helloworld-controller-0",
+        "leader": "helloworld-controller-0",
+        "is_leader": True,
+        "epoch": None,
+    }
+
+
+def test_watch_state_is_reported(health):
+    health.set_watch("configmaps", False)
+    assert client(health).simulate_get("/healthz").json["watches"] == {"configmaps": {"up": False}}
+
+
+CONTRACT_METRICS = [
+    "configmap_reload_restarts_total",
+    "configmap_reload_errors_total",
+    "configmap_reload_retry_total",
+    "configmap_reload_pending_restarts",
+    "configmap_reload_dropped_restarts_total",
+    "configmap_reload_leader_state",
+    "configmap_reload_leader_transitions_total",
+    "configmap_reload_leader_acquire_latency_seconds",
+    "configmap_reload_watch_up",
+    "configmap_reload_change_to_patch_seconds",
+    "configmap_reload_journal_append_seconds",
+    "configmap_reload_journal_errors_total",
+]
+
+
+def test_metrics_exposes_every_contract_metric(health):
+    registry = CollectorRegistry()
+    metrics = ControllerMetrics(registry)
+    metrics.restarts.labels("helloworld-test").inc()
+    metrics.errors.labels("patch", "server-error").inc()
+    response = client(health, registry=registry).simulate_get("/metrics")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain")
+    text = response.text
+    for name in CONTRACT_METRICS:
+        assert f"\n# TYPE {name.removesuffix('_total')} " in text or f"# TYPE {name} " in text, name
+    assert 'configmap_reload_watch_up{resource="configmaps"} 0.0' in text
+    assert 'configmap_reload_restarts_total{deployment="helloworld-test"} 1.0' in text
+
+
+def test_metrics_count_what_records_tell():
+    metrics = ControllerMetrics(CollectorRegistry())
+    metrics.observe_record(
+        "restart.patched", {"latency_seconds": 1.2}, "deployment/helloworld-test"
+    )
+    metrics.observe_record("restart.retry", {}, "deployment/helloworld-test")
+    metrics.observe_record("restart.dropped", {}, "deployment/helloworld-test")
+    metrics.observe_record("rollout.completed", {}, "deployment/helloworld-test")
+    value = metrics.registry.get_sample_value
+    assert value("configmap_reload_restarts_total", {"deployment": "helloworld-test"}) == 1
+    assert value("configmap_reload_change_to_patch_seconds_count") == 1
+    assert value("configmap_reload_change_to_patch_seconds_bucket", {"le": "2.0"}) == 1
+    assert value("configmap_reload_retry_total") == 1
+    assert value("configmap_reload_dropped_restarts_total") == 1
+    assert value("configmap_reload_rollouts_total", {"outcome": "completed"}) == 1

@@ -1,0 +1,92 @@
+"""Start-up failures of ``shipshape-controller``: one line on stderr, the right exit code."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.reloader.e2e.harness import controller_command
+
+KUBECONFIG = """apiVersion: v1
+kind: Config
+clusters: [{name: c, cluster: {server: "https://127.0.0.1:1"}}]
+users: [{name: u, user: {token: not-a-real-token}}]
+contexts: [{name: x, context: {cluster: c, user: u, namespace: shipshape}}]
+current-context: x
+"""
+
+
+def run(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(KUBECONFIG)
+    base = {
+        "KUBECONFIG": str(kubeconfig),
+        "JOURNAL_URL": str(tmp_path / "journal.db"),
+        "LEADER_ELECTION_ENABLED": "false",
+        "HTTP_HOST": "127.0.0.1",
+        "HTTP_PORT": "0",
+        "POD_NAME": "helloworld-controller-0",
+    }
+    return subprocess.run(
+        controller_command(),
+        env={**os.environ, **base, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def one_line(result: subprocess.CompletedProcess[str]) -> str:
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    assert lines[0].startswith("shipshape-controller: ")
+    return lines[0]
+
+
+@pytest.mark.parametrize(
+    ("env", "words"),
+    [
+        ({"DEBOUNCE_SECONDS": "soon"}, "invalid DEBOUNCE_SECONDS"),
+        (
+            {"LEADER_ELECTION_RENEW_DEADLINE_SECONDS": "20"},
+            "invalid LEADER_ELECTION_LEASE_DURATION_SECONDS",
+        ),
+        ({"LOG_LEVEL": "loud"}, "invalid LOG_LEVEL"),
+        ({"LEADER_ELECTION_ENABLED": "true"}, "invalid LEADER_ELECTION_ENABLED"),
+    ],
+)
+def test_an_invalid_setting_stops_start_up_with_exit_2(tmp_path, env, words):
+    result = run(tmp_path, **env)
+    assert result.returncode == 2
+    assert words in one_line(result)
+    assert not (tmp_path / "journal.db").exists(), (
+        "nothing is written before the settings are valid"
+    )
+
+
+def test_an_unopenable_journal_is_exit_1(tmp_path):
+    (tmp_path / "dir.db").mkdir()
+    result = run(tmp_path, JOURNAL_URL=str(tmp_path / "dir.db"))
+    assert result.returncode == 1
+    assert "cannot open the journal" in one_line(result)
+
+
+def test_a_missing_kubeconfig_is_exit_1(tmp_path):
+    result = run(tmp_path, KUBECONFIG=str(tmp_path / "nowhere"))
+    assert result.returncode == 1
+    assert "cannot configure the Kubernetes client" in one_line(result)
+
+
+def test_a_taken_port_is_exit_1(tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        result = run(tmp_path, HTTP_PORT=str(taken.getsockname()[1]))
+    assert result.returncode == 1
+    assert "cannot listen on 127.0.0.1:" in one_line(result)

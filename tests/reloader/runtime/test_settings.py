@@ -1,0 +1,129 @@
+"""Controller settings: the contract's defaults and one-line errors naming the variable."""
+
+from __future__ import annotations
+
+import pytest
+
+from reloader.core import Policy
+from reloader.runtime.settings import load_settings
+from telemetry.config import ConfigError
+
+
+def test_defaults_are_the_contracts():
+    s = load_settings({"POD_NAME": "helloworld-controller-0"})
+    assert s.kubeconfig is None
+    assert s.namespace == "shipshape"
+    assert s.configmap_label_selector == "app=helloworld"
+    assert s.debounce_seconds == 5
+    assert s.watch_timeout_seconds == 30
+    le = s.leader_election
+    assert (le.enabled, le.lease_name) == (True, "helloworld-controller-leader")
+    assert (le.lease_duration_seconds, le.renew_deadline_seconds, le.retry_period_seconds) == (
+        15,
+        10,
+        2,
+    )
+    assert s.pod_name == "helloworld-controller-0"
+    assert s.http_port == 8080
+    assert s.journal_url == "sqlite:///shipshape-journal.db"
+    assert s.log_level == "INFO"
+    assert s.policy() == Policy(debounce_seconds=5.0)
+
+
+def test_pod_name_defaults_to_the_hostname():
+    import socket
+
+    assert load_settings({}).pod_name == socket.gethostname()
+
+
+def test_values_are_read():
+    s = load_settings(
+        {
+            "KUBECONFIG": "config/kubeconfig.yaml",
+            "NAMESPACE": "ns-1",
+            "CONFIGMAP_LABEL_SELECTOR": "app in (a,b),env!=dev,!skip",
+            "DEBOUNCE_SECONDS": "0.5",
+            "LEADER_ELECTION_ENABLED": "false",
+            "HTTP_PORT": "0",
+            "LOG_LEVEL": "debug",
+            "RESYNC_SECONDS": "2",
+            "RETRY_BASE_SECONDS": "0.1",
+            "RETRY_MAX_SECONDS": "0.4",
+        }
+    )
+    assert s.kubeconfig == "config/kubeconfig.yaml"
+    assert s.debounce_seconds == 0.5 and s.http_port == 0 and s.log_level == "DEBUG"
+    assert s.leader_election.enabled is False
+    assert s.policy().resync_seconds == 2 and s.policy().retry_max_seconds == 0.4
+
+
+@pytest.mark.parametrize(
+    ("environ", "message"),
+    [
+        ({"DEBOUNCE_SECONDS": "soon"}, "invalid DEBOUNCE_SECONDS: must be a number (got 'soon')"),
+        ({"DEBOUNCE_SECONDS": "-1"}, "invalid DEBOUNCE_SECONDS: must be at least 0 (got '-1')"),
+        ({"WATCH_TIMEOUT_SECONDS": "1.5"}, "invalid WATCH_TIMEOUT_SECONDS: must be a whole number"),
+        ({"HTTP_PORT": "65536"}, "invalid HTTP_PORT: must be at most 65535"),
+        ({"NAMESPACE": "Ship_Shape"}, "invalid NAMESPACE: must be a DNS label"),
+        ({"CONFIGMAP_LABEL_SELECTOR": "=app"}, "invalid CONFIGMAP_LABEL_SELECTOR"),
+        ({"CONFIGMAP_LABEL_SELECTOR": "app in (a,b"}, "invalid CONFIGMAP_LABEL_SELECTOR"),
+        ({"CONFIGMAP_LABEL_SELECTOR": "app=hello world"}, "invalid CONFIGMAP_LABEL_SELECTOR"),
+        (
+            {"LEADER_ELECTION_ENABLED": "maybe"},
+            "invalid LEADER_ELECTION_ENABLED: must be true or false",
+        ),
+        ({"LEADER_ELECTION_LEASE_NAME": "Bad_Name"}, "invalid LEADER_ELECTION_LEASE_NAME"),
+        ({"LEADER_ELECTION_LEASE_DURATION_SECONDS": "15.5"}, "must be a whole number"),
+        ({"LEADER_ELECTION_RETRY_PERIOD_SECONDS": "1.5"}, "must be a whole number"),
+        (
+            {"LEADER_ELECTION_LEASE_DURATION_SECONDS": "10"},
+            "invalid LEADER_ELECTION_LEASE_DURATION_SECONDS: must be greater than "
+            "LEADER_ELECTION_RENEW_DEADLINE_SECONDS (10) (got '10')",
+        ),
+        (
+            {
+                "LEADER_ELECTION_RENEW_DEADLINE_SECONDS": "12",
+                "LEADER_ELECTION_RETRY_PERIOD_SECONDS": "10",
+            },
+            "invalid LEADER_ELECTION_RENEW_DEADLINE_SECONDS: must be greater than 1.2 x "
+            "LEADER_ELECTION_RETRY_PERIOD_SECONDS (10) (got '12')",
+        ),
+        # 1.2 x 5 = 6 exactly is not enough.
+        (
+            {
+                "LEADER_ELECTION_RENEW_DEADLINE_SECONDS": "6",
+                "LEADER_ELECTION_RETRY_PERIOD_SECONDS": "5",
+            },
+            "invalid LEADER_ELECTION_RENEW_DEADLINE_SECONDS",
+        ),
+        (
+            {"LOG_LEVEL": "chatty"},
+            "invalid LOG_LEVEL: must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL",
+        ),
+        ({"RETRY_BASE_SECONDS": "5", "RETRY_MAX_SECONDS": "1"}, "invalid RETRY_MAX_SECONDS"),
+        ({"RETRY_MAX_ATTEMPTS": "0"}, "invalid RETRY_MAX_ATTEMPTS: must be at least 1"),
+        ({"RESTART_RATE_PER_SECOND": "0"}, "invalid RESTART_RATE_PER_SECOND"),
+        ({"MAX_CONCURRENT_ROLLOUTS": "0"}, "invalid MAX_CONCURRENT_ROLLOUTS"),
+        ({"SHUTDOWN_TIMEOUT_SECONDS": "0"}, "invalid SHUTDOWN_TIMEOUT_SECONDS"),
+        ({"POD_NAME": "two words"}, "invalid POD_NAME"),
+    ],
+)
+def test_bad_values_name_their_variable(environ, message):
+    with pytest.raises(ConfigError) as caught:
+        load_settings(environ)
+    text = str(caught.value)
+    assert "\n" not in text
+    variable = next(iter(environ))
+    assert variable in text
+    assert message in text
+
+
+def test_the_tightest_valid_lease_timings_pass():
+    s = load_settings(
+        {
+            "LEADER_ELECTION_LEASE_DURATION_SECONDS": "3",
+            "LEADER_ELECTION_RENEW_DEADLINE_SECONDS": "2",
+            "LEADER_ELECTION_RETRY_PERIOD_SECONDS": "1",
+        }
+    )
+    assert s.leader_election.renew_deadline_seconds == 2
