@@ -3,7 +3,8 @@
 
 Usage (from the repository root, with the project's virtualenv)::
 
-    .venv/bin/python hack/local_dr_drill.py --out docs/operations-artifacts
+    .venv/bin/python hack/local_dr_drill.py --out docs/operations-artifacts \
+        [--journal /var/lib/shipshape/journal.db]
 
 Scenario ``local-control-plane-loss``, on 127.0.0.1 only: a Kubernetes API
 test server (``tests/kubeapi``) stands in for the cluster and one
@@ -94,10 +95,10 @@ def wait_for(condition: Callable[[], object], what: str, timeout: float = 30.0) 
 class Drill:
     """The processes and files of one drill, all under a work directory."""
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, journal: Path | None = None) -> None:
         self.workdir = workdir
-        self.journal = workdir / "journal" / f"{POD_NAME}.db"
-        self.journal.parent.mkdir(parents=True)
+        self.journal = journal or workdir / "journal" / f"{POD_NAME}.db"
+        self.journal.parent.mkdir(parents=True, exist_ok=True)
         self.env = {
             **os.environ,
             # This virtualenv's kubectl and console scripts first.
@@ -186,9 +187,9 @@ class Drill:
         }
 
 
-def drill(workdir: Path, out: Path) -> int:
+def drill(workdir: Path, out: Path, journal: Path | None = None) -> int:
     """Run the scenario; return export's exit status."""
-    run = Drill(workdir)
+    run = Drill(workdir, journal)
     backup = workdir / "configmaps-backup"
     journal_backup = workdir / "journal-backup.db"
     try:
@@ -260,14 +261,22 @@ def main() -> int:
     parser.add_argument(
         "--keep", type=Path, help="keep the drill's work directory here (must not exist)"
     )
+    parser.add_argument(
+        "--journal",
+        type=Path,
+        help="the controller's journal file (must not exist; default: in the work directory). "
+        "The evidence names it: /var/lib/shipshape/journal.db is the path in the pods",
+    )
     args = parser.parse_args()
     if args.keep and args.keep.exists():
         parser.error(f"--keep {args.keep}: already exists")
+    if args.journal and args.journal.exists():
+        parser.error(f"--journal {args.journal}: already exists")
     with tempfile.TemporaryDirectory(prefix="shipshape-drill-") as scratch:
         workdir = args.keep.resolve() if args.keep else Path(scratch)
         workdir.mkdir(parents=True, exist_ok=True)
         try:
-            return drill(workdir, args.out.resolve())
+            return drill(workdir, args.out.resolve(), args.journal and args.journal.absolute())
         except DrillError as exc:
             print(f"local_dr_drill: error: {exc}", file=sys.stderr)
             return 2
