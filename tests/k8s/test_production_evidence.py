@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -49,7 +50,9 @@ HANDOFF = (
 
 @pytest.fixture()
 def evidence(tree: Path) -> Path:
+    # The fixture artifacts replace the repository's own (tests/docs checks those).
     folder = tree / "docs/operations-artifacts"
+    shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
     (folder / "capacity-baselines.md").write_text(CAPACITY)
     (folder / "dr-drill-20260801.md").write_text(DRILL_OLD)
@@ -128,6 +131,7 @@ def test_a_test_row_does_not_approve_prod(evidence: Path) -> None:
 
 
 def test_missing_artifacts_are_each_named(tree: Path) -> None:
+    shutil.rmtree(tree / "docs/operations-artifacts")
     problems = failures(gate(tree))
     assert len(problems) == 4
     for name in ("capacity-baselines.md", "dr-drill-YYYYMMDD.md", "security-controls", "handoff"):
