@@ -42,6 +42,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import traceback
 import urllib.error
 import urllib.request
 from collections.abc import Callable
@@ -114,12 +115,19 @@ class Replica:
 
     def leadz(self) -> dict[str, Any] | None:
         """Return the replica's ``/leadz`` answer, or None when it does not answer."""
-        status, body = _get(f"http://127.0.0.1:{self.port}/leadz")
+        status, body = self._get("/leadz")
         return body if status == 200 else None
 
     def ready(self) -> bool:
         """Return whether ``/readyz`` answers 200."""
-        return _get(f"http://127.0.0.1:{self.port}/readyz")[0] == 200
+        return self._get("/readyz")[0] == 200
+
+    def _get(self, path: str) -> tuple[int, Any]:
+        """GET an endpoint of the replica; a replica that has exited fails the step."""
+        exited = self.child.exited() if self.child else f"{self.name} was never started"
+        if exited:
+            raise StepFailed(exited)
+        return _get(f"http://127.0.0.1:{self.port}{path}")
 
     def records(self, kind: str, after_seq: int = 0) -> list[Any]:
         """Return this replica's journal records of ``kind`` after ``after_seq``."""
@@ -377,7 +385,13 @@ class Demo:
             pod = self.kubelet.pod(deployment)
             return pod if pod is not None and condition(pod) else None
 
-        return wait_for(found, f"a new pod of {deployment}", timeout)
+        try:
+            return wait_for(found, f"a new pod of {deployment}", timeout)
+        except TimeoutError as error:
+            watch_errors = self.kubelet.watch_errors()
+            if watch_errors:
+                raise StepFailed(f"{error} (kubelet watch: {watch_errors[-1]})") from error
+            raise
 
     @staticmethod
     def greeting(pod: Pod) -> str | None:
@@ -454,21 +468,31 @@ STEPS: tuple[tuple[str, Callable[[Demo], None]], ...] = (
 
 
 def run(demo: Demo) -> int:
-    """Run every step in order, then clean up; return the exit status."""
+    """Run every step in order, then clean up; return the exit status.
+
+    Raises:
+        Interrupted: A signal arrived after the steps ended, before the clean-up
+            began (the clean-up has run).
+    """
     started = time.monotonic()
     current = "start"
     status = 0
     try:
-        for number, (name, step) in enumerate(STEPS, start=1):
-            current = f"step {number}/{len(STEPS)} ({name})"
-            demo.say(f"[{number}/{len(STEPS)}] {name}")
-            step(demo)
-    except (StepFailed, TimeoutError) as error:
-        demo.say(f"FAILED at {current}: {error}")
-        status = 1
-    except Interrupted as interrupt:
-        demo.say(f"interrupted by {interrupt} during {current}; stopping everything")
-        status = 128 + interrupt.signum
+        try:
+            for number, (name, step) in enumerate(STEPS, start=1):
+                current = f"step {number}/{len(STEPS)} ({name})"
+                demo.say(f"[{number}/{len(STEPS)}] {name}")
+                step(demo)
+        except (StepFailed, TimeoutError) as error:
+            status = 1
+            demo.say(f"FAILED at {current}: {error}")
+        except Interrupted as interrupt:
+            status = 128 + interrupt.signum
+            demo.say(f"interrupted by {interrupt} during {current}; stopping everything")
+        except Exception as error:  # a bug: name the step, keep the traceback
+            status = 1
+            demo.say(f"FAILED at {current}: {type(error).__name__}: {error}")
+            traceback.print_exc()
     finally:
         # A second Ctrl-C must not cut the clean-up short (it is bounded by timeouts).
         signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -509,7 +533,10 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="shipshape-demo-") as scratch:
         workdir = args.keep.resolve() if args.keep else Path(scratch)
         workdir.mkdir(parents=True, exist_ok=True)
-        return run(Demo(workdir, out, lambda line: print(f"demo: {line}", flush=True)))
+        try:
+            return run(Demo(workdir, out, lambda line: print(f"demo: {line}", flush=True)))
+        except Interrupted as interrupt:
+            return 128 + interrupt.signum
 
 
 if __name__ == "__main__":

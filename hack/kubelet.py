@@ -166,6 +166,7 @@ class Kubelet:
         self._pods: dict[str, Pod] = {}
         self._children: list[Child] = []
         self._errors: list[str] = []
+        self._watch_errors: list[str] = []
         self._thread = threading.Thread(target=self._run, name="kubelet", daemon=True)
 
     # ------------------------------------------------------------------ public
@@ -181,9 +182,14 @@ class Kubelet:
             return self._pods.get(deployment)
 
     def errors(self) -> list[str]:
-        """Return the pod start failures and watch errors seen so far."""
+        """Return the pod start failures so far (a pod that failed to start is not retried)."""
         with self._lock:
             return list(self._errors)
+
+    def watch_errors(self) -> list[str]:
+        """Return the watch errors so far (each followed by a new list and watch)."""
+        with self._lock:
+            return list(self._watch_errors)
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop every pod (SIGTERM, then SIGKILL after ``timeout``) and start no more."""
@@ -203,7 +209,8 @@ class Kubelet:
             except Exception as error:  # reported, then listed again
                 if self._stopping.is_set():
                     return
-                self._error(f"watch: {type(error).__name__}: {error}")
+                with self._lock:
+                    self._watch_errors.append(f"{type(error).__name__}: {error}")
                 self._stopping.wait(0.5)
 
     def _list_and_watch(self) -> None:
@@ -212,7 +219,9 @@ class Kubelet:
         for deployment in listed.items:
             names.add(deployment.metadata.name)
             self._sync(deployment)
-        for gone in set(self._pods) - names:
+        with self._lock:
+            gone_names = set(self._pods) - names
+        for gone in gone_names:
             self._remove(gone)
         stream = watch.Watch().stream(
             self._apps.list_namespaced_deployment,
@@ -240,7 +249,8 @@ class Kubelet:
         try:
             pod = self._start_pod(name, template, digest, old.number + 1 if old else 1)
         except PodError as error:
-            self._error(f"{name}: {error}")
+            with self._lock:
+                self._errors.append(f"{name}: {error}")
             return
         if pod is None:  # stopping
             return
@@ -296,7 +306,3 @@ class Kubelet:
             pod = self._pods.pop(deployment, None)
         if pod is not None:
             pod.child.stop()
-
-    def _error(self, message: str) -> None:
-        with self._lock:
-            self._errors.append(message)
