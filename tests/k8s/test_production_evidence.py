@@ -19,7 +19,10 @@ CAPACITY = """# Capacity baselines
 | 2026-11-20 | prod-eu | PASS |
 """
 DRILL_OLD = "# DR drill 2026-08-01\n\nStatus: FAILED\n"
-DRILL_NEW = "# DR drill 2026-11-09\n\nStatus: COMPLETED\n\nRTO 6m 10s against 15m.\n"
+DRILL_NEW = (
+    "# DR drill 2026-11-09\n\nStatus: COMPLETED\n\n## Drill\n\n"
+    "- Scenario: prod-eu-etcd-restore\n\nRTO 6m 10s against 15m.\n"
+)
 SECURITY = """# Security controls validation
 
 Security matrix result: APPROVED
@@ -85,6 +88,12 @@ LATEST = "| 2026-11-21 | 192.0.2.0/26, 192.0.2.64/26 | examples/controller-egres
 GAPS = [
     ("capacity-baselines.md", "status:** PASS", "status:** BLOCKED", "gate status is 'BLOCKED'"),
     ("dr-drill-20261109.md", "Status: COMPLETED", "Status: PENDING", "Status is 'PENDING'"),
+    (
+        "dr-drill-20261109.md",
+        "Scenario: prod-eu-etcd-restore",
+        "Scenario: local-control-plane-loss",
+        "'local-control-plane-loss' is a local rehearsal",
+    ),
     (SEC, "result: APPROVED", "result: PENDING", "matrix result is 'PENDING'"),
     (SEC, "KMS key rotation verified", "<evidence link>", "placeholder '<evidence link>'"),
     (SEC, "| 2026-11-18 |\n| audit", "| YYYY-MM-DD |\n| audit", "placeholder 'YYYY-MM-DD'"),
