@@ -12,8 +12,10 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -39,6 +41,19 @@ def wait_for(
         if time.monotonic() >= deadline:
             raise TimeoutError(f"{what} did not happen within {timeout:g} s")
         time.sleep(interval)
+
+
+def program(name: str) -> str:
+    """Return the path of a console script of this virtualenv, else of one on PATH.
+
+    Raises:
+        FileNotFoundError: Neither exists; the message says how to install it.
+    """
+    local = Path(sys.executable).with_name(name)
+    found = str(local) if local.exists() else shutil.which(name)
+    if not found:
+        raise FileNotFoundError(f"{name} is not installed (run `make install`)")
+    return found
 
 
 class Child:

@@ -36,7 +36,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -51,7 +50,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from hack.child_process import Child, wait_for
+from hack.child_process import Child, program, wait_for
 from hack.k8slib import CANONICAL_ORDER
 from hack.kubelet import Kubelet, Pod
 from journal import Journal
@@ -90,10 +89,10 @@ class Interrupted(BaseException):
         self.signum = signum
 
 
-def _get(url: str, accept: str = "application/json") -> tuple[int, Any]:
-    """GET ``url``; return the status and the decoded JSON (status 0 when unreachable)."""
+def _get(url: str) -> tuple[int, Any]:
+    """GET ``url`` as JSON; return the status and the body (status 0 when unreachable)."""
     # Always http://127.0.0.1:PORT/..., built here: no other scheme can reach urlopen.
-    request = urllib.request.Request(url, headers={"Accept": accept})  # noqa: S310
+    request = urllib.request.Request(url, headers={"Accept": "application/json"})  # noqa: S310
     try:
         with urllib.request.urlopen(request, timeout=3) as response:  # noqa: S310
             return response.status, json.loads(response.read())
@@ -140,10 +139,15 @@ class Replica:
 class Demo:
     """The demo's processes and files, and one method per step."""
 
-    def __init__(self, workdir: Path, out: Path, say: Callable[[str], None]) -> None:
+    def __init__(
+        self, workdir: Path, out: Path | None, say: Callable[[str], None], *, kept: bool = False
+    ) -> None:
         self.workdir = workdir
+        #: Where the drill's evidence goes; None: a new temporary directory, made when needed.
         self.out = out
         self.say = say
+        #: Whether the work directory outlives the demo (``--keep``).
+        self.kept = kept
         venv_bin = str(Path(sys.executable).parent)
         #: Every child's environment: this virtualenv's kubectl and console
         #: scripts first, kubectl's cache in the work directory.
@@ -161,7 +165,8 @@ class Demo:
         ]
         self.leader: Replica | None = None
         self.standby: Replica | None = None
-        self.drill_start_seq = 0
+        #: The replica killed in the drill and started again: its journal holds both marks.
+        self.drilled: Replica | None = None
 
     # ----------------------------------------------------------------- steps
 
@@ -242,7 +247,8 @@ class Demo:
             "note", f"demo drill: {lost.name} is lost", "--drill", "start",
             "--scenario", DRILL_SCENARIO, "--journal", str(lost.journal),
         )  # fmt: skip
-        self.drill_start_seq = max(r.seq for r in lost.records("operator.note"))
+        self.drilled = lost
+        start_seq = max(r.seq for r in lost.records("operator.note"))
         lost.child.kill()
         killed = time.monotonic()
         self.say(f"drill start journaled; killed {lost.name} with SIGKILL (Lease not released)")
@@ -264,10 +270,7 @@ class Demo:
         )
         observed = {"configmap/helloworld-config-test", "configmap/helloworld-config-prod"}
         wait_for(
-            lambda: (
-                observed
-                <= {r.object for r in lost.records("configmap.observed", self.drill_start_seq)}
-            ),
+            lambda: observed <= {r.object for r in lost.records("configmap.observed", start_seq)},
             f"the restarted {lost.name} listing both ConfigMaps again",
             10.0,
         )
@@ -305,16 +308,24 @@ class Demo:
 
     def export_drill(self) -> None:
         """Export the drill's evidence from the journal holding both marks."""
-        journal = self.standby.journal  # the replica that was killed, then came back
+        if self.out is None:
+            self.out = Path(tempfile.mkdtemp(prefix="shipshape-demo-evidence-"))
         self.out.mkdir(parents=True, exist_ok=True)
         output = self.journal_cli(
-            "export", "dr-drill", "--out", str(self.out), "--journal", str(journal)
+            "export", "dr-drill", "--out", str(self.out), "--journal", str(self.drilled.journal)
         )
         self.show(output)
-        reports = sorted(self.out.glob("dr-drill-*.md"), key=lambda p: p.stat().st_mtime)
-        if not reports or "Status: COMPLETED" not in reports[-1].read_text():
-            raise StepFailed(f"no COMPLETED drill report in {self.out}")
-        self.say(f"DR-drill evidence (Status: COMPLETED): {reports[-1]}")
+        report = next(
+            (
+                line.split(":", 1)[1].strip()
+                for line in output.splitlines()
+                if line.startswith("report:")
+            ),
+            None,
+        )
+        if "Status: COMPLETED" not in output or report is None:
+            raise StepFailed(f"export dr-drill wrote no COMPLETED report: {output.strip()}")
+        self.say(f"DR-drill evidence (Status: COMPLETED): {report}")
 
     # --------------------------------------------------------------- helpers
 
@@ -436,11 +447,10 @@ class Demo:
     @staticmethod
     def tool(name: str) -> str:
         """Return a console script of this virtualenv, or one from PATH."""
-        local = Path(sys.executable).with_name(name)
-        found = str(local) if local.exists() else shutil.which(name)
-        if not found:
-            raise StepFailed(f"{name} is not installed (run `make install`)")
-        return found
+        try:
+            return program(name)
+        except FileNotFoundError as error:
+            raise StepFailed(str(error)) from error
 
     def cleanup(self) -> None:
         """Stop everything started, whatever state the steps left it in."""
@@ -486,6 +496,11 @@ def run(demo: Demo) -> int:
         except (StepFailed, TimeoutError) as error:
             status = 1
             demo.say(f"FAILED at {current}: {error}")
+            demo.say(
+                f"logs, journals and kubeconfigs: {demo.workdir}"
+                if demo.kept
+                else "to keep the logs: make demo DEMO_ARGS='--keep DIR'"
+            )
         except Interrupted as interrupt:
             status = 128 + interrupt.signum
             demo.say(f"interrupted by {interrupt} during {current}; stopping everything")
@@ -529,12 +544,15 @@ def main() -> int:
         parser.error(f"--keep {args.keep}: already exists")
     signal.signal(signal.SIGINT, _interrupt)
     signal.signal(signal.SIGTERM, _interrupt)
-    out = (args.out or Path(tempfile.mkdtemp(prefix="shipshape-demo-evidence-"))).resolve()
+    out = args.out.resolve() if args.out else None
     with tempfile.TemporaryDirectory(prefix="shipshape-demo-") as scratch:
         workdir = args.keep.resolve() if args.keep else Path(scratch)
         workdir.mkdir(parents=True, exist_ok=True)
+        demo = Demo(
+            workdir, out, lambda line: print(f"demo: {line}", flush=True), kept=bool(args.keep)
+        )
         try:
-            return run(Demo(workdir, out, lambda line: print(f"demo: {line}", flush=True)))
+            return run(demo)
         except Interrupted as interrupt:
             return 128 + interrupt.signum
 

@@ -28,8 +28,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
-import sys
 import threading
 import urllib.error
 import urllib.request
@@ -40,7 +38,7 @@ from typing import Any
 
 from kubernetes import client, config, watch
 
-from hack.child_process import Child, wait_for
+from hack.child_process import Child, program, wait_for
 
 #: Where each pod listens and how it stops, whatever the manifest says.
 POD_OVERRIDES = {"PORT": "0", "LISTEN_HOST": "127.0.0.1", "DRAIN_SECONDS": "0"}
@@ -96,15 +94,6 @@ def resolve_env(
         else:
             raise PodError(f"{name}: the stand-in kubelet cannot resolve {sorted(source)}")
     return resolved
-
-
-def _program(name: str) -> str:
-    """Return a console script of this virtualenv, or one from PATH."""
-    local = Path(sys.executable).with_name(name)
-    found = str(local) if local.exists() else shutil.which(name)
-    if not found:
-        raise PodError(f"{name}: not installed (run `make install`)")
-    return found
 
 
 def _ready(url: str) -> bool:
@@ -268,12 +257,16 @@ class Kubelet:
         command = list(container.get("command") or [])
         if not command:
             raise PodError("the container has no command (the stand-in runs no images)")
+        try:
+            executable = program(command[0])
+        except FileNotFoundError as error:
+            raise PodError(str(error)) from error
         with self._lock:
             if self._stopping.is_set():
                 return None
             child = Child(
                 f"{deployment} pod {number}",
-                [_program(command[0]), *command[1:], *(container.get("args") or [])],
+                [executable, *command[1:], *(container.get("args") or [])],
                 env={**self.host_env, **env, **POD_OVERRIDES},
                 log=self.workdir / f"{deployment}-{number}.log",
             ).start()
