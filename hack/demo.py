@@ -542,6 +542,8 @@ def main() -> int:
     args = parser.parse_args()
     if args.keep and args.keep.exists():
         parser.error(f"--keep {args.keep}: already exists")
+    if args.out and args.out.exists() and not args.out.is_dir():
+        parser.error(f"--out {args.out}: not a directory")
     signal.signal(signal.SIGINT, _interrupt)
     signal.signal(signal.SIGTERM, _interrupt)
     out = args.out.resolve() if args.out else None

@@ -22,20 +22,29 @@ ROOT = Path(__file__).resolve().parents[2]
 MARKER = "SHIPSHAPE_DEMO_TEST_RUN"
 
 
-def leftovers(run_id: str) -> list[str]:
-    """Return ``pid command`` of every live process carrying this run's marker."""
+def marked(run_id: str, **env: str) -> list[tuple[int, str]]:
+    """Return ``(pid, command line)`` of every live process carrying this run's marker.
+
+    Keyword arguments narrow it to processes whose environment also holds
+    those variables with those values (``POD_NAME="helloworld-controller-1"``).
+    """
+    wanted = {f"{MARKER}={run_id}".encode(), *(f"{k}={v}".encode() for k, v in env.items())}
     found = []
     for proc in Path("/proc").iterdir():
         if not proc.name.isdigit():
             continue
         try:
-            environ = (proc / "environ").read_bytes().split(b"\0")
-            if f"{MARKER}={run_id}".encode() in environ:
+            if wanted <= set((proc / "environ").read_bytes().split(b"\0")):
                 command = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-                found.append(f"{proc.name} {command}")
+                found.append((int(proc.name), command.strip()))
         except OSError:  # gone meanwhile, or a zombie
             continue
     return found
+
+
+def leftovers(run_id: str) -> list[str]:
+    """Return ``pid command`` of every live process carrying this run's marker."""
+    return [f"{pid} {command}" for pid, command in marked(run_id)]
 
 
 class DemoRun:

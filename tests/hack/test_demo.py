@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import signal
 from collections.abc import Iterator
@@ -9,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.hack.demo_run import DemoRun, leftovers
+from tests.hack.demo_run import DemoRun, leftovers, marked
 
 STEPS = (
     "API server",
@@ -85,4 +86,28 @@ def test_an_interrupted_demo_stops_every_process_it_started(
 
     assert code == 128 + sig, demo.output
     assert f"demo: interrupted by {sig.name} during step 5/10 (test change)" in demo.output
+    assert leftovers(demo.run_id) == []
+
+
+def test_a_step_that_does_not_happen_fails_the_demo_naming_it(demo: DemoRun) -> None:
+    # Kill the standby just as the drill begins: nobody is left to take over.
+    demo.wait_line("demo: [6/10] failover drill")
+    standby = re.search(
+        r"^demo: helloworld-controller-\d leads .*, (helloworld-controller-\d) stands by;",
+        demo.output,
+        re.MULTILINE,
+    )
+    assert standby, demo.output
+    [(pid, _command)] = marked(demo.run_id, POD_NAME=standby[1])
+    os.kill(pid, signal.SIGKILL)
+
+    code = demo.wait(timeout=60)
+
+    assert code == 1, demo.output
+    assert re.search(
+        rf"^demo: FAILED at step 6/10 \(failover drill\): {standby[1]} exited with -9",
+        demo.output,
+        re.MULTILINE,
+    ), demo.output
+    assert "demo: [7/10]" not in demo.output
     assert leftovers(demo.run_id) == []
