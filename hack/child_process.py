@@ -145,29 +145,37 @@ class Child:
         return None
 
     def signal(self, sig: signal.Signals) -> None:
-        """Send ``sig`` to the child's whole process group (nothing once it is gone)."""
+        """Send ``sig`` to the child's whole process group, while the child is not yet reaped."""
         if self.running:
-            assert self.process is not None
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.process.pid, sig)
+            self._signal_group(sig)
 
     def stop(self, timeout: float = 10.0) -> int | None:
-        """SIGTERM the group, wait up to ``timeout`` seconds, then SIGKILL it.
+        """SIGTERM the group, wait up to ``timeout`` seconds, then SIGKILL what is left of it.
 
         Returns:
             The exit status, or None when the child was never started.
         """
         if self.process is None:
             return None
-        self.signal(signal.SIGTERM)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            self.process.wait(timeout)
-        return self.kill()
+        if self.running:
+            self._signal_group(signal.SIGTERM)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.process.wait(timeout)
+            # Right after the wait: the group id cannot have been reused yet.
+            self._signal_group(signal.SIGKILL)
+        return self.process.wait()
 
     def kill(self) -> int | None:
-        """SIGKILL the group (whatever of it is left) and reap the child."""
+        """SIGKILL the group and reap the child (as a lost node would: no clean shutdown)."""
         if self.process is None:
             return None
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.process.pid, signal.SIGKILL)
+        if self.running:
+            self._signal_group(signal.SIGKILL)
         return self.process.wait()
+
+    def _signal_group(self, sig: signal.Signals) -> None:
+        # Only called while the child is alive or just reaped, so its pid is still
+        # its group's id: a child reaped long ago might share its pid with a stranger.
+        assert self.process is not None
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, sig)

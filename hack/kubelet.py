@@ -171,7 +171,7 @@ class Kubelet:
             return self._pods.get(deployment)
 
     def errors(self) -> list[str]:
-        """Return the pod start failures so far (a pod that failed to start is not retried)."""
+        """Return the pod start failures so far (each is tried again on the next event)."""
         with self._lock:
             return list(self._errors)
 
