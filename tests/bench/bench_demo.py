@@ -15,7 +15,7 @@ from tests.hack.demo_run import DemoRun
 STEP = re.compile(r"^demo: \[(\d+)/(\d+)\] (.+)$")
 
 
-def bench_demo_duration(tmp_path: Path) -> None:
+def test_bench_demo_duration(tmp_path: Path) -> None:
     run = DemoRun(tmp_path)
     try:
         code = run.wait(timeout=300)
