@@ -30,12 +30,14 @@ A leader that gets one reads the Lease and carries on only if the record is
 still exactly the one it wrote (someone edited labels, or the conflict was
 spurious); anything else means it lost.
 
-One deliberate difference from client-go: a candidate that finds *its own*
-identity as the holder takes the Lease at once only when that record is its
-previous incarnation's (the first read of this process) or the last record it
-wrote itself; a record with its name that it did not write (a second process
-with the same ``POD_NAME``) is waited out like anybody else's. Either way it
-starts a new term (``leaseTransitions`` + 1).
+One deliberate difference from client-go: client-go treats any record naming
+its own identity as its own and renews it at once. Here a candidate takes such
+a record at once only if it is exactly the last record *this process* wrote
+(a leader that passed its deadline and finds nobody touched the Lease since).
+A record with its name that it did not write (a previous incarnation of the
+pod, or a second process with the same ``POD_NAME`` after a forced pod
+deletion) is waited out like anybody else's. Either way a new term begins
+(``leaseTransitions`` + 1).
 
 The module is pure: no clock, no randomness, no I/O. The caller passes the
 monotonic ``now``, a ``jitter`` drawn uniformly from ``[0, 1)`` and the wall
@@ -288,7 +290,6 @@ class ElectionState:
         observed: The last record read (or written).
         observed_version: Its resourceVersion.
         observed_at: When ``observed`` was first seen as it is (the expiry clock).
-        read_once: Whether this process has read the Lease before.
         written: The last record this replica wrote successfully.
         written_version: The resourceVersion of that write.
         renewed_at: When the last successful write as leader was sent.
@@ -306,7 +307,6 @@ class ElectionState:
     observed: LeaseRecord | None = None
     observed_version: str | None = None
     observed_at: float | None = None
-    read_once: bool = False
     written: LeaseRecord | None = None
     written_version: str | None = None
     renewed_at: float | None = None
@@ -458,7 +458,7 @@ class _Election:
         """Take note of a record read; restart the expiry clock when it changed."""
         if record != self.state.observed or self.state.observed_at is None:
             self.set(observed=record, observed_at=self.now)
-        self.set(observed_version=version, read_once=True)
+        self.set(observed_version=version)
         if record is None or not record.held or record.holder == self.state.identity:
             return
         assert record.holder is not None
@@ -536,7 +536,6 @@ class _Election:
     def consider(self, record: LeaseRecord | None, version: str | None) -> None:
         """A candidate's read: take the Lease if it is free, else wait for its expiry."""
         state = self.state
-        first_read = not state.read_once
         previous = state.observed
         self.observe(record, version)
         if state.release_requested or state.role is not Role.CANDIDATE:
@@ -552,7 +551,7 @@ class _Election:
         observed_at = self.state.observed_at
         assert observed_at is not None
         expires_at = observed_at + record.lease_duration_seconds
-        mine = record.holder == state.identity and (first_read or record == state.written)
+        mine = record == state.written
         if not record.held or mine or self.now >= expires_at:
             self.send(
                 Request.ACQUIRE,

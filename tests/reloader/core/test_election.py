@@ -175,15 +175,17 @@ def test_a_deleted_lease_is_created_again_with_a_higher_epoch():
     assert create == CreateLease(held("b", 7, 1.0), 1.0)
 
 
-def test_a_restarted_replica_takes_its_previous_incarnations_lease_at_once_in_a_new_term():
+def test_a_record_with_my_name_from_a_previous_incarnation_is_waited_out():
     run = Run("a", start=20.0)
     run.tick(20.0)
+    # Written by the pod's previous process, or by a twin after a forced deletion.
     mine = held("a", 4, 19.0)
-    assert run.feed(LeaseRead(mine, "30"), at=20.0) == (
-        UpdateLease(held("a", 5, 20.0), "30", 1.0),
-    ), "the first read of this process: the record is its previous incarnation's"
-    (became,) = run.feed(LeaseWritten("31"), at=20.01)
-    assert became.epoch == 5 and became.previous_holder is None
+    assert run.feed(LeaseRead(mine, "30"), at=20.0) == (), "not reported: it is my name"
+    assert current_leader(run.state, 20.0) == (None, None)
+    assert next_wakeup(run.state) == 21.0
+    run.tick(23.0)
+    (take,) = run.feed(LeaseRead(mine, "30"), at=23.0)
+    assert take == UpdateLease(held("a", 5, 23.0), "30", 1.0), "a new term"
 
 
 def test_a_record_with_my_name_that_i_did_not_write_is_waited_out():

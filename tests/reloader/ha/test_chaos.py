@@ -406,7 +406,7 @@ def test_ten_leader_kills_while_configmaps_change_restart_once_per_change(kube, 
             wait_for(lambda d=dep: restarts(kube, d) == expected[d], "the restart", timeout=10)
         kill(leader)
         if i % 2:
-            # Back at once: it races the standby and may well win (its own Lease).
+            # Back at once: once the Lease expires it races the standby for it.
             leader.start(ready=False)
             wait_serving(leader)
             successor = group.wait_leader(timeout=15)
