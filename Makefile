@@ -56,3 +56,29 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache build *.egg-info
+
+# --- Release gates (docs/runbooks/operations.md, "Releases") ------------------
+.PHONY: validate check-ci-core
+
+# The runbook's pre-deploy validators, in its order (docs/manifests.md). The
+# production evidence gate is not here: it needs a real cluster's evidence and
+# runs in the release workflow (hack/validate_production_evidence.py).
+EGRESS_PATCHES := examples/controller-apiserver-cidr-patch.yaml \
+	examples/controller-egress/eks.patch.yaml \
+	examples/controller-egress/gke.patch.yaml \
+	examples/controller-egress/aks.patch.yaml
+VALIDATE_ENV := PATH="$(CURDIR)/$(BIN):$$PATH"
+
+validate: $(STAMP)
+	$(VALIDATE_ENV) $(BIN)/python hack/validate_manifests.py --overlay test --overlay prod \
+		$(foreach patch,$(EGRESS_PATCHES),--controller-egress-patch $(patch))
+	$(VALIDATE_ENV) $(BIN)/python hack/check_immutable_images.py
+	$(VALIDATE_ENV) $(BIN)/python hack/check_doc_links.py
+	$(VALIDATE_ENV) $(BIN)/python hack/validate_release_metadata.py
+	$(VALIDATE_ENV) $(BIN)/python hack/validate_deployment_order.py
+	$(VALIDATE_ENV) $(BIN)/python hack/validate_trivyignore.py
+	$(VALIDATE_ENV) kubectl kustomize k8s/monitoring >/dev/null
+
+# What CI and the runbook's upgrade procedures run before anything ships:
+# lint, every test, every pre-deploy validator.
+check-ci-core: lint test validate

@@ -8,7 +8,9 @@ Usage (from the repository root)::
 Reads docs/operations-artifacts/ (formats in docs/manifests.md):
 
 - ``capacity-baselines.md``: ``Capacity gate status: S``;
-- the latest ``dr-drill-YYYYMMDD.md``: ``Status: COMPLETED``;
+- the latest ``dr-drill-YYYYMMDD.md``: ``Status: COMPLETED``, from a cluster: a
+  local rehearsal (scenario named ``local-...``, as ``hack/local_dr_drill.py``
+  records it) proves the procedure, not the production recovery;
 - ``security-controls-validation.md``: ``Security matrix result: S`` and no
   placeholder anywhere (PENDING, BLOCKED, TBD, TODO, <angle placeholders>,
   YYYY-MM-DD);
@@ -33,6 +35,7 @@ SCRIPT = "validate_production_evidence"
 ARTIFACTS = Path("docs/operations-artifacts")
 ACCEPTED = {"APPROVED", "PASS", "PASSED", "READY", "COMPLETED"}
 DRILL = re.compile(r"^dr-drill-(\d{8})\.md$")
+LOCAL_SCENARIO = re.compile(r"^- Scenario:\s*(local-\S*)", re.MULTILINE)
 PLACEHOLDER = re.compile(
     r"\b(PENDING|BLOCKED|TBD|TODO|FIXME|CHANGEME|REPLACE[_ ]?ME|YYYY-?MM-?DD|YYYYMMDD)\b"
     r"|<[A-Za-z][A-Za-z0-9 _./-]*>",
@@ -176,7 +179,14 @@ def check_drill(root: Path) -> list[str]:
     """Check the latest DR drill report."""
     path = latest_drill(root)
     text = path.read_text(encoding="utf-8")
-    return check_status(f"{ARTIFACTS}/{path.name}", text, "Status", {"COMPLETED"})
+    where = f"{ARTIFACTS}/{path.name}"
+    problems = check_status(where, text, "Status", {"COMPLETED"})
+    local = LOCAL_SCENARIO.search(text)
+    if local:
+        problems.append(
+            f"{where}: scenario {local.group(1)!r} is a local rehearsal, not a drill on a cluster"
+        )
+    return problems
 
 
 def check_security(root: Path) -> list[str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -18,7 +19,10 @@ CAPACITY = """# Capacity baselines
 | 2026-11-20 | prod-eu | PASS |
 """
 DRILL_OLD = "# DR drill 2026-08-01\n\nStatus: FAILED\n"
-DRILL_NEW = "# DR drill 2026-11-09\n\nStatus: COMPLETED\n\nRTO 6m 10s against 15m.\n"
+DRILL_NEW = (
+    "# DR drill 2026-11-09\n\nStatus: COMPLETED\n\n## Drill\n\n"
+    "- Scenario: prod-eu-etcd-restore\n\nRTO 6m 10s against 15m.\n"
+)
 SECURITY = """# Security controls validation
 
 Security matrix result: APPROVED
@@ -49,7 +53,9 @@ HANDOFF = (
 
 @pytest.fixture()
 def evidence(tree: Path) -> Path:
+    # The fixture artifacts replace the repository's own (tests/docs checks those).
     folder = tree / "docs/operations-artifacts"
+    shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
     (folder / "capacity-baselines.md").write_text(CAPACITY)
     (folder / "dr-drill-20260801.md").write_text(DRILL_OLD)
@@ -82,6 +88,12 @@ LATEST = "| 2026-11-21 | 192.0.2.0/26, 192.0.2.64/26 | examples/controller-egres
 GAPS = [
     ("capacity-baselines.md", "status:** PASS", "status:** BLOCKED", "gate status is 'BLOCKED'"),
     ("dr-drill-20261109.md", "Status: COMPLETED", "Status: PENDING", "Status is 'PENDING'"),
+    (
+        "dr-drill-20261109.md",
+        "Scenario: prod-eu-etcd-restore",
+        "Scenario: local-control-plane-loss",
+        "'local-control-plane-loss' is a local rehearsal",
+    ),
     (SEC, "result: APPROVED", "result: PENDING", "matrix result is 'PENDING'"),
     (SEC, "KMS key rotation verified", "<evidence link>", "placeholder '<evidence link>'"),
     (SEC, "| 2026-11-18 |\n| audit", "| YYYY-MM-DD |\n| audit", "placeholder 'YYYY-MM-DD'"),
@@ -128,6 +140,7 @@ def test_a_test_row_does_not_approve_prod(evidence: Path) -> None:
 
 
 def test_missing_artifacts_are_each_named(tree: Path) -> None:
+    shutil.rmtree(tree / "docs/operations-artifacts")
     problems = failures(gate(tree))
     assert len(problems) == 4
     for name in ("capacity-baselines.md", "dr-drill-YYYYMMDD.md", "security-controls", "handoff"):
