@@ -107,7 +107,10 @@ def test_exactly_one_leader_the_others_ready_503_and_naming_it(kube, replicas, c
             "epoch": epoch,
         }
         assert standby.metric("configmap_reload_leader_state") == 0
-        assert standby.get("/healthz")[0] == 200, "standbys are live, only not ready"
+    for replica in group:
+        status, health = replica.get_json("/healthz")
+        assert status == 200, "standbys are live, only not ready"
+        assert health["loops"]["elector"]["ok"] is True
     spec = group.lease()["spec"]
     assert (spec["holderIdentity"], spec["leaseTransitions"]) == (leader.name, epoch)
     wait_for(
