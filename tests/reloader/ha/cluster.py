@@ -13,7 +13,6 @@ import signal
 import subprocess
 import time
 from collections.abc import Iterable, Iterator
-from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
@@ -160,11 +159,6 @@ class Replicas:
             differences += json.loads(result.stdout)["check"]["differences"]
         return differences
 
-    def records(self, kinds: Iterable[str] | None = None) -> list[Any]:
-        """Every replica's records, merged by time."""
-        merged = [r for replica in self.all for r in replica.records(kinds)]
-        return sorted(merged, key=lambda r: r.ts)
-
 
 def wait_serving(replica: Controller, timeout: float = 30.0) -> None:
     """Wait until the replica answers ``/healthz`` 200 (leader or not)."""
@@ -208,8 +202,3 @@ def adopted(kube: KubeApiServer, deployments: Iterable[str]) -> bool:
         if not (annotations.get("annotations") or {}).get("shipshape.io/config-hash"):
             return False
     return True
-
-
-def stop_quietly(replica: Controller) -> None:
-    with suppress(Exception):
-        replica.kill()
