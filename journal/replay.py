@@ -94,6 +94,9 @@ _SEQ, _TS, _KIND, _NS, _OBJ, _CORR, _ACTOR, _EPOCH, _DATA = range(9)
 # Larger pages than interactive reads: fewer statements per million records.
 REPLAY_PAGE_SIZE = 5000
 
+# A standby's window closing without a decision (``debounce.skipped``).
+_NOT_LEADER = "not-leader"
+
 # Kinds done by the leader: acting under a superseded epoch is split-brain.
 _LEADER_ACTIONS = frozenset(
     {k.RESTART_PLANNED, k.RESTART_PATCHED, k.RESTART_RETRY, k.RESTART_FLUSHED}
@@ -371,6 +374,7 @@ class Projector:
         self._terms: list[_Term] = []
         self._open_terms: dict[str, _Term] = {}
         self._last_closed: _Term | None = None
+        self._newest_epoch: int | None = None
         # actor -> (its superseded epoch, newer leader, newer epoch, since when)
         self._stale: dict[str, tuple[int | None, str, int | None, str]] = {}
         self._anomalies: list[dict[str, Any]] = []
@@ -525,6 +529,10 @@ class Projector:
         # Intents of this actor still open: the process restarted before
         # recording their outcome.
         actor = row[_ACTOR]
+        term = self._open_terms.get(actor)
+        if term is not None:
+            # A new process: whatever term the old one held ended by now at the latest.
+            self._close(term, row[_TS], row[_SEQ], "restarted")
         for key, entry in list(self._inflight.items()):
             if key[0] == source and entry.actor == actor:
                 del self._inflight[key]
@@ -588,6 +596,14 @@ class Projector:
     def _skipped(self, row: Sequence[Any], source: int) -> None:
         cm = self._cm_for(row, source)
         if cm is None:
+            return
+        if _data(row).get("reason") == _NOT_LEADER:
+            # A standby decided nothing: the Deployments' hashes are unknown to
+            # it, so nothing is settled. Merged with the leader's journal, the
+            # change stays pending until the leader acts on it; in one
+            # standby's journal alone, the leader is out of sight.
+            if len(self._journals) == 1:
+                cm.pending = None
             return
         cm.pending = None
         cm.settled_all = cm.data_hash
@@ -831,6 +847,8 @@ class Projector:
                         gap_seconds=round(gap, 6),
                     )
         self._stale.pop(actor, None)
+        if epoch is not None and (self._newest_epoch is None or epoch > self._newest_epoch):
+            self._newest_epoch = epoch
         term = _Term(actor=actor, epoch=epoch, start=ts, start_seq=seq, source=source, how=how)
         self._terms.append(term)
         self._open_terms[actor] = term
@@ -861,6 +879,10 @@ class Projector:
             return
         current = self._open_terms.get(holder)
         if current is not None and (current.epoch == epoch or epoch is None):
+            return
+        if epoch is not None and self._newest_epoch is not None and epoch < self._newest_epoch:
+            # A replica reporting an older term than one already known: a late
+            # or stale view (records are stamped when journaled), not a leader.
             return
         self._open(row, source, holder, epoch, "observed")
 

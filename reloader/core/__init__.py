@@ -8,7 +8,8 @@ Frozen dataclasses for what happens (:mod:`.events`) and what to do about it
 
 The core reads no clock, draws no random numbers and does no I/O; the runtime
 feeds it events and carries out its actions, and ``shipshape-journal replay
---check`` feeds it the journal (:mod:`.replay`).
+--check`` feeds it the journal (:mod:`.replay`). Leader election has its
+own state machine, pure in the same way (:mod:`.election`).
 """
 
 from reloader.core.actions import Action, PatchAdopt, PatchRestart, Record
@@ -21,6 +22,7 @@ from reloader.core.events import (
     EventType,
     Failure,
     FlushDeadline,
+    LeaderObserved,
     LeadershipChanged,
     Listed,
     PatchFailed,
@@ -61,6 +63,7 @@ __all__ = [
     "EventType",
     "Failure",
     "FlushDeadline",
+    "LeaderObserved",
     "LeadershipChanged",
     "Listed",
     "PatchAdopt",

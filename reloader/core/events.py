@@ -8,7 +8,9 @@ Anything random (jitter) arrives inside an event, never from the core itself.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
 
 from reloader.core.model import ConfigMapView, DeploymentView
 
@@ -55,7 +57,9 @@ class Listed:
         resource_version: The list's resourceVersion, where the watch resumes.
         count: How many objects the list held.
         initial: True for the first list of this process.
-        reason: Why the list was made: ``start``, ``expired`` (410 Gone) or ``resync``.
+        reason: Why the list was made: ``start``, ``expired`` (410 Gone),
+            ``resync`` or ``leader`` (asked for by a new leader, see
+            :class:`LeadershipChanged`).
         added: Objects the list had that the cache did not (relists only).
         modified: Objects whose version differed from the cache (relists only).
         deleted: Objects the cache had that the list did not (relists only).
@@ -150,9 +154,38 @@ class AdoptFailed:
 
 @dataclass(frozen=True)
 class LeadershipChanged:
-    """This replica started (``acting=True``) or stopped acting on the cluster."""
+    """This replica gained (``acting=True``) or lost the right to act on the cluster.
+
+    Attributes:
+        acting: Whether it leads from now on.
+        lease: The Lease's name when leadership comes from an election; the
+            change is then journaled (``leader.acquired``, ``leader.lost`` or
+            ``leader.released``) with ``epoch``, ``reason`` and ``detail``. None
+            for the sole actor, which journals nothing.
+        epoch: The term that begins or ends (the Lease's ``leaseTransitions``).
+        reason: Why it ended: ``released`` (shutdown) or why it was lost.
+        await_relist: Act only once both resources have been listed again
+            (``Listed`` with reason ``leader``) after this change: the cache
+            may lag behind the previous leader's last patches, and deciding
+            from it could restart a Deployment a second time.
+        detail: More journal data (acquire latency, previous holder, ...).
+    """
 
     acting: bool
+    lease: str | None = None
+    epoch: int | None = None
+    reason: str | None = None
+    await_relist: bool = False
+    detail: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class LeaderObserved:
+    """The Lease names another replica as leader (``leader.observed``), under ``epoch``."""
+
+    lease: str
+    holder: str
+    epoch: int | None
 
 
 @dataclass(frozen=True)
@@ -178,6 +211,7 @@ Event = (
     | PatchFenced
     | AdoptFailed
     | LeadershipChanged
+    | LeaderObserved
     | ShutdownRequested
     | FlushDeadline
 )

@@ -32,6 +32,11 @@ RESTART_FLUSHED = "restart.flushed"
 ROLLOUT_COMPLETED = "rollout.completed"
 ROLLOUT_TIMEOUT = "rollout.timeout"
 
+LEADER_ACQUIRED = "leader.acquired"
+LEADER_LOST = "leader.lost"
+LEADER_RELEASED = "leader.released"
+LEADER_OBSERVED = "leader.observed"
+
 # Kinds this package adds to the contract's list (the contract allows new
 # kinds): ``controller.stopping`` marks the start of the SIGTERM flush and
 # ``deployment.observed`` records the Deployment facts a decision depends on,
@@ -45,3 +50,6 @@ SKIP_REVERTED = "reverted"
 SKIP_NO_TARGET = "no-target"
 SKIP_DELETED = "deleted"
 SKIP_NOT_LEADER = "not-leader"
+
+# ``Listed.reason`` of the lists a new leader asks for before it acts.
+RELIST_LEADER = "leader"

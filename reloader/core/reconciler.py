@@ -36,6 +36,7 @@ from reloader.core.events import (
     Event,
     EventType,
     FlushDeadline,
+    LeaderObserved,
     LeadershipChanged,
     Listed,
     PatchFailed,
@@ -78,6 +79,10 @@ def _deploy_object(name: str) -> str:
     return f"deployment/{name}"
 
 
+def _lease_object(name: str) -> str:
+    return f"lease/{name}"
+
+
 class _Builder:
     """The mutable scratch space of one step; :meth:`freeze` turns it back into a State."""
 
@@ -86,6 +91,8 @@ class _Builder:
         self.now = now
         self.policy = state.policy
         self.acting = state.acting
+        self.leading = state.leading
+        self.awaiting = state.awaiting
         self.stopping = state.stopping
         self.listed = state.listed
         self.synced = state.synced
@@ -107,6 +114,8 @@ class _Builder:
         return replace(
             self.state,
             acting=self.acting,
+            leading=self.leading,
+            awaiting=self.awaiting,
             stopping=self.stopping,
             listed=self.listed,
             synced=self.synced,
@@ -200,6 +209,14 @@ class _Builder:
             self.on_adopt_failed(event)
         elif isinstance(event, LeadershipChanged):
             self.on_leadership(event)
+        elif isinstance(event, LeaderObserved):
+            self.record(
+                kinds.LEADER_OBSERVED,
+                _lease_object(event.lease),
+                None,
+                holder=event.holder,
+                epoch=event.epoch,
+            )
         elif isinstance(event, ShutdownRequested):
             self.on_shutdown(event)
         elif isinstance(event, FlushDeadline):
@@ -308,6 +325,7 @@ class _Builder:
                 resource=event.resource.value,
                 resource_version=event.resource_version,
                 count=event.count,
+                reason=event.reason,
             )
         else:
             self.record(
@@ -323,12 +341,22 @@ class _Builder:
                 deleted=event.deleted,
             )
         self.listed = self.listed | {event.resource.value}
-        if not self.synced and self.listed >= _BOTH:
+        became_synced = not self.synced and self.listed >= _BOTH
+        if became_synced:
             self.synced = True
             self.next_resync_at = self.now + self.policy.resync_seconds
-            if self.acting and not self.stopping:
-                self.reconcile(initial=True, reason="catch-up")
-        elif self.synced and not event.initial and self.acting and not self.stopping:
+        became_acting = False
+        if self.awaiting and event.reason == kinds.RELIST_LEADER:
+            self.awaiting = self.awaiting - {event.resource.value}
+            if not self.awaiting and self.leading:
+                self.acting = became_acting = True
+        if not self.acting or self.stopping:
+            return
+        if became_synced:
+            self.reconcile(initial=True, reason="catch-up")
+        elif became_acting and self.synced:
+            self.catch_up()
+        elif self.synced and not event.initial:
             self.reconcile(initial=False)
 
     def on_patch_succeeded(self, event: PatchSucceeded) -> None:
@@ -432,14 +460,25 @@ class _Builder:
         return
 
     def on_leadership(self, event: LeadershipChanged) -> None:
-        if event.acting == self.acting:
-            return
-        self.acting = event.acting
+        if event.lease is not None:
+            self.record_leadership(event)
         if event.acting:
-            if self.synced and not self.stopping:
-                self.next_resync_at = self.now + self.policy.resync_seconds
-                self.reconcile(initial=False, reason="catch-up")
+            if self.leading:
+                return
+            self.leading = True
+            if event.await_relist:
+                # Decide nothing until a list made after this moment is in:
+                # the old leader's last patches may not have reached the cache.
+                self.awaiting = _BOTH
+                return
+            self.acting = True
+            self.catch_up()
             return
+        self.leading = False
+        self.awaiting = frozenset()
+        if not self.acting:
+            return
+        self.acting = False
         # A standby keeps its cache and windows but carries nothing out; what
         # was pending is found again by the next leader's level-triggered sync.
         for restart in [*self.queue, *self.active.values()]:
@@ -458,6 +497,24 @@ class _Builder:
             self.active.pop(restart.deployment, None)
         self.queue = []
         self.rollouts = {}
+
+    def record_leadership(self, event: LeadershipChanged) -> None:
+        if event.acting:
+            kind = kinds.LEADER_ACQUIRED
+            data: dict[str, Any] = {"epoch": event.epoch, **event.detail}
+            if event.await_relist:
+                data["await_relist"] = True
+        else:
+            kind = kinds.LEADER_RELEASED if event.reason == "released" else kinds.LEADER_LOST
+            data = {"epoch": event.epoch, "reason": event.reason, **event.detail}
+        assert event.lease is not None
+        self.record(kind, _lease_object(event.lease), None, **data)
+
+    def catch_up(self) -> None:
+        """Start acting: compare everything at once (a level-triggered catch-up)."""
+        if self.synced and not self.stopping:
+            self.next_resync_at = self.now + self.policy.resync_seconds
+            self.reconcile(initial=False, reason="catch-up")
 
     def on_shutdown(self, event: ShutdownRequested) -> None:
         if self.stopping:

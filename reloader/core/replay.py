@@ -309,11 +309,26 @@ def _event(replica: _Replica, record: Any) -> Event | None:  # noqa: PLR0911, PL
         return _rollout_ended(replica, name, data, kind == kinds.ROLLOUT_COMPLETED)
     if kind == kinds.CONTROLLER_STOPPING:
         return ShutdownRequested(str(data.get("reason") or "SIGTERM"))
-    if kind == "leader.acquired":
-        return LeadershipChanged(True)
-    if kind in ("leader.lost", "leader.released"):
-        return LeadershipChanged(False)
+    if kind in (kinds.LEADER_ACQUIRED, kinds.LEADER_LOST, kinds.LEADER_RELEASED):
+        return _leadership(record, data)
     return None
+
+
+def _leadership(record: Any, data: Mapping[str, Any]) -> LeadershipChanged:
+    """The leadership change a ``leader.*`` record tells (its journaling is not compared)."""
+    acting = record.kind == kinds.LEADER_ACQUIRED
+    epoch = data.get("epoch", getattr(record, "leader_epoch", None))
+    return LeadershipChanged(
+        acting,
+        lease=_name(record.object) or None,
+        epoch=epoch if isinstance(epoch, int) and not isinstance(epoch, bool) else None,
+        reason=None
+        if acting
+        else str(
+            data.get("reason") or ("released" if record.kind == kinds.LEADER_RELEASED else "lost")
+        ),
+        await_relist=acting and bool(data.get("await_relist")),
+    )
 
 
 def _rollout_ended(

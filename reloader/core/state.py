@@ -105,12 +105,18 @@ class State:
     """Everything the core remembers between two events.
 
     Mappings are never mutated: each step builds new ones.
+
+    ``leading`` says this replica holds leadership; ``acting`` that it also
+    carries decisions out. They differ while a new leader waits for the
+    relists named in ``awaiting`` (see ``LeadershipChanged.await_relist``).
     """
 
     policy: Policy
     namespace: str
     bucket: TokenBucket
     acting: bool = False
+    leading: bool = False
+    awaiting: frozenset[str] = frozenset()
     stopping: bool = False
     listed: frozenset[str] = frozenset()
     synced: bool = False
@@ -132,4 +138,5 @@ def initial_state(policy: Policy, namespace: str, *, acting: bool = False) -> St
         namespace=namespace,
         bucket=TokenBucket.full(policy.restart_rate_per_second, float(policy.restart_burst)),
         acting=acting,
+        leading=acting,
     )

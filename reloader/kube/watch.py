@@ -13,7 +13,9 @@ The loop follows the informer pattern (and kopf's ``watching.py``):
   dead: the read times out and the loop reconnects;
 * errors reconnect with exponential backoff and jitter;
 * every ``resync_seconds`` the loop lists afresh instead of resuming, which
-  catches anything a watch could have missed.
+  catches anything a watch could have missed;
+* :meth:`ListWatcher.request_relist` asks for a fresh list now (a new leader
+  does, so that it decides from a view at least as new as its Lease).
 
 The loop only reports: it turns what it sees into core events and hands them
 to ``emit``; deciding is the core's business.
@@ -54,6 +56,16 @@ _LIST_READ_TIMEOUT = 60.0
 
 class _Expired(Exception):
     """The watch's resourceVersion is too old (410 Gone): list again."""
+
+
+@dataclass
+class _Cursor:
+    """Where the loop stands: the version to resume from, and why the next list is made."""
+
+    resource_version: str | None = None
+    initial: bool = True
+    reason: str = "start"
+    listed_at: float = 0.0
 
 
 @dataclass
@@ -116,6 +128,11 @@ class ListWatcher:
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._response: Any = None
+        # Relists asked for (request_relist) and those begun since: a list
+        # counts only if it started after the request.
+        self._relists_requested = 0
+        self._relists_begun = 0
+        self._relist_reason = "resync"
         self._known: dict[str, tuple[str, Any]] = {}
         self._resume_from: str | None = None
         self._api = KubeApi(api_client)
@@ -139,6 +156,33 @@ class ListWatcher:
             except Exception:  # a response already closed or released
                 log.debug("watch response shutdown failed", exc_info=True)
 
+    def request_relist(self, reason: str) -> None:
+        """List afresh as soon as possible (ending the current watch), reported as ``reason``.
+
+        The ``Listed`` event of a list begun after this call carries ``reason``.
+        """
+        with self._lock:
+            self._relists_requested += 1
+            self._relist_reason = reason
+            response = self._response
+        if response is not None:
+            try:
+                response.shutdown()
+            except Exception:  # a response already closed or released
+                log.debug("watch response shutdown failed", exc_info=True)
+
+    def _relist_wanted(self) -> str | None:
+        """Return the reason of a relist asked for and not begun yet, marking it begun."""
+        with self._lock:
+            if self._relists_begun >= self._relists_requested:
+                return None
+            self._relists_begun = self._relists_requested
+            return self._relist_reason
+
+    def _relist_pending(self) -> bool:
+        with self._lock:
+            return self._relists_begun < self._relists_requested
+
     @property
     def stopped(self) -> bool:
         """Whether :meth:`stop` was called."""
@@ -146,35 +190,17 @@ class ListWatcher:
 
     def run(self) -> None:
         """List and watch until :meth:`stop`; never raises."""
-        resource_version: str | None = None
-        initial = True
-        reason = "start"
-        listed_at = 0.0
+        cursor = _Cursor()
         failures = 0
         while not self._stop.is_set():
             self._hooks.progress()
+            listing = False
             try:
-                due = self._clock() - listed_at >= self.options.resync_seconds
-                if resource_version is None or due:
-                    if resource_version is not None:
-                        reason = "resync"
-                    resource_version = self._list(initial=initial, reason=reason)
-                    initial = False
-                    listed_at = self._clock()
-                    self._hooks.up(True)
-                self._resume_from = resource_version
-                try:
-                    # End the watch when the next resync is due, so the resync
-                    # period holds however long WATCH_TIMEOUT_SECONDS is.
-                    until_resync = listed_at + self.options.resync_seconds - self._clock()
-                    self._watch(
-                        resource_version,
-                        max(1, min(self.options.timeout_seconds, math.ceil(until_resync))),
-                    )
-                finally:
-                    # Resume after the last event or bookmark seen, even on errors.
-                    resource_version = self._resume_from
-                self._hooks.up(True)
+                if self._list_due(cursor):
+                    listing = True
+                    self._list_into(cursor)
+                    listing = False
+                self._follow(cursor)
                 failures = 0
             except _Expired:
                 self._resume_from = None
@@ -182,20 +208,68 @@ class ListWatcher:
                     "watch history expired, listing again",
                     extra={"fields": {"resource": self.resource.value}},
                 )
-                resource_version = None
-                reason = "expired"
+                cursor.resource_version = None
+                cursor.reason = "expired"
                 failures += 1
                 if failures > 1:  # 410 again right after a list: do not spin
                     self._stop.wait(self._delay(failures - 1))
             except Exception as error:
                 if self._stop.is_set():
                     break
+                if not listing and self._relist_pending():
+                    continue  # the watch was ended on purpose: list now
                 failures += 1
                 self._failed(error, failures)
             finally:
                 with self._lock:
                     self._response = None
         log.debug("watch loop ended", extra={"fields": {"resource": self.resource.value}})
+
+    def _list_due(self, cursor: _Cursor) -> bool:
+        return (
+            cursor.resource_version is None
+            or self._clock() - cursor.listed_at >= self.options.resync_seconds
+            or self._relist_pending()
+        )
+
+    def _list_into(self, cursor: _Cursor) -> None:
+        """List now, for the reason owed (asked for, expired, resync or start)."""
+        wanted = self._relist_wanted()
+        if wanted is not None:
+            cursor.reason = wanted
+        elif cursor.resource_version is not None:
+            cursor.reason = "resync"
+        try:
+            cursor.resource_version = self._list(initial=cursor.initial, reason=cursor.reason)
+        except Exception:
+            if wanted is not None:
+                self._retry_relist()
+            raise
+        cursor.initial = False
+        cursor.listed_at = self._clock()
+        self._hooks.up(True)
+
+    def _follow(self, cursor: _Cursor) -> None:
+        """Watch from the cursor until the stream ends, then move the cursor on."""
+        assert cursor.resource_version is not None
+        self._resume_from = cursor.resource_version
+        try:
+            # End the watch when the next resync is due, so the resync
+            # period holds however long WATCH_TIMEOUT_SECONDS is.
+            until_resync = cursor.listed_at + self.options.resync_seconds - self._clock()
+            self._watch(
+                cursor.resource_version,
+                max(1, min(self.options.timeout_seconds, math.ceil(until_resync))),
+            )
+        finally:
+            # Resume after the last event or bookmark seen, even on errors.
+            cursor.resource_version = self._resume_from
+        self._hooks.up(True)
+
+    def _retry_relist(self) -> None:
+        """A requested list failed: it is still owed."""
+        with self._lock:
+            self._relists_begun -= 1
 
     # ----------------------------------------------------------------- requests
 
@@ -302,8 +376,11 @@ class ListWatcher:
             raise
         with self._lock:
             self._response = response
+            # A stop or relist asked for before the response was known here
+            # could not end it: end it now.
+            interrupted = self._relists_begun < self._relists_requested
         self._hooks.up(True)
-        if self._stop.is_set():
+        if self._stop.is_set() or interrupted:
             response.shutdown()
         try:
             for line in _lines(response):

@@ -2,8 +2,14 @@
 
 Start: HTTP endpoints, ``controller.started``, leadership, the two list/watch
 loops, then the reconcile loop. Stop (SIGTERM): ``/readyz`` turns 503, the
-watches stop, pending restarts are flushed (``restart.flushed``), the journal
-gets ``controller.stopped``, leadership is released, the endpoints close.
+watches stop, pending restarts are flushed (``restart.flushed``), leadership
+is released (``leader.released``: a standby takes over at once), the journal
+gets ``controller.stopped``, the endpoints close.
+
+Leadership changes reach the reconcile loop as core events. When this replica
+wins an election, both watches are asked to list afresh: the core acts only
+once those lists are in, so it never decides from a cache that lags behind the
+previous leader's last patches.
 """
 
 from __future__ import annotations
@@ -21,7 +27,15 @@ from kubernetes import client
 from prometheus_client import CollectorRegistry
 
 from journal import Journal
-from reloader.core import Event, LeadershipChanged, Record, Resource, initial_state, kinds
+from reloader.core import (
+    Event,
+    LeaderObserved,
+    LeadershipChanged,
+    Record,
+    Resource,
+    initial_state,
+    kinds,
+)
 from reloader.kube.restarts import DeploymentPatcher
 from reloader.kube.watch import ListWatcher, WatchHooks, WatchOptions
 from reloader.runtime.executor import PatchExecutor
@@ -39,6 +53,7 @@ log = logging.getLogger(__name__)
 # Extra silence allowed to the reconcile loop before /healthz calls it stuck:
 # one journal append may wait for the busy timeout.
 _LOOP_LIMIT_SECONDS = 30.0
+ELECTOR = "elector"
 
 
 class Controller:
@@ -120,6 +135,13 @@ class Controller:
         for watcher in self.watchers:
             self.health.register(_watch_loop(watcher.resource), watch_limit)
         self.health.register(LOOP, _LOOP_LIMIT_SECONDS)
+        election = settings.leader_election
+        if election.enabled:
+            # The elector turns at least once per retry period (1.2 with jitter)
+            # and a request never outlasts one; a stalled elector is a stuck pod.
+            self.health.register(
+                ELECTOR, 2.0 * election.retry_period_seconds + election.lease_duration_seconds
+            )
         self._threads: list[threading.Thread] = []
         self._crashed = False
         self._started = time.monotonic()
@@ -156,7 +178,11 @@ class Controller:
             **self.settings.summary(),
         )
         self.loop.commit()
-        self._leadership.start(self._leadership_changed)
+        self._leadership.start(
+            self._leadership_changed,
+            on_error=lambda reason: self.metrics.errors.labels("lease", reason).inc(),
+            on_progress=lambda: self.health.beat(ELECTOR),
+        )
         for watcher in self.watchers:
             self._spawn(f"watch-{watcher.resource.value}", watcher.run)
         done = threading.Event()
@@ -180,6 +206,15 @@ class Controller:
         self._stop_watches()
         self.executor.shutdown()
         reason = "crash" if self._crashed else self.loop.stop_reason
+        # The flush is over: give the Lease up so that a standby takes over at
+        # once, and journal that (the loop no longer runs: apply it here).
+        if not self._leadership.release():
+            log.warning("the leadership was not released in time")
+        self.health.finished(ELECTOR)
+        self.metrics.leader_state.set(0)
+        self.loop.apply_leftovers(
+            lambda event: isinstance(event, LeadershipChanged | LeaderObserved)
+        )
         self._record(
             kinds.CONTROLLER_STOPPED,
             reason=reason,
@@ -195,8 +230,6 @@ class Controller:
                     "fields": {"backlog": self.writer.backlog, "detail": self.writer.last_error}
                 },
             )
-        self._leadership.release()
-        self.metrics.leader_state.set(0)
         self.http.stop()
         self._journal.close()
         log.info(
@@ -226,10 +259,22 @@ class Controller:
         epoch = self._leadership.epoch() if self._leadership.is_leader() else None
         self.writer.submit(Record(kind, None, None, data), datetime.now(UTC), epoch)
 
-    def _leadership_changed(self, acting: bool) -> None:
-        self.metrics.leader_state.set(1 if acting else 0)
-        log.info("leadership changed", extra={"fields": {"acting": acting}})
-        self.loop.post(LeadershipChanged(acting))
+    def _leadership_changed(self, event: Event) -> None:
+        """Called by the leadership (its own thread): never block it."""
+        if isinstance(event, LeadershipChanged):
+            self.metrics.leader_state.set(1 if event.acting else 0)
+            if event.lease is not None:
+                self.metrics.leader_transitions.inc()
+                latency = event.detail.get("acquire_latency_seconds")
+                if event.acting and isinstance(latency, int | float):
+                    self.metrics.leader_acquire_latency.observe(latency)
+            else:
+                log.info("leadership changed", extra={"fields": {"acting": event.acting}})
+        self.loop.post_urgent(event)
+        if isinstance(event, LeadershipChanged) and event.acting and event.await_relist:
+            # After the event is queued, so that these lists come after it.
+            for watcher in self.watchers:
+                watcher.request_relist(kinds.RELIST_LEADER)
 
     def _journal_failed(self, error: str, backlog: int) -> None:
         self.metrics.journal_errors.inc()

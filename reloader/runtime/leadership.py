@@ -7,48 +7,30 @@ epoch do I stamp on journal records (``epoch()``). On shutdown it calls
 ``release()`` after the pending restarts have been flushed.
 
 :class:`SoleActor` is the implementation for ``LEADER_ELECTION_ENABLED=false``:
-this replica is the only one and always acts. The Lease-based elector
-(``coordination.k8s.io/v1``, client-go semantics) implements the same protocol;
-its state machine belongs in the decision core and its Lease I/O in
-``reloader.kube``.
+this replica is the only one and always acts.
+:class:`reloader.runtime.election.LeaseElector` is the one for ``true``: a
+``coordination.k8s.io/v1`` Lease with client-go's semantics, its state machine
+in the decision core (:mod:`reloader.core.election`) and its Lease I/O in
+:mod:`reloader.kube.lease`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
-from telemetry.config import ConfigError
+from reloader.core import Event, LeadershipChanged
+from reloader.core.election import ElectionTimings
+from reloader.kube.lease import LeaseLock
+from reloader.runtime.election import LeaseElector
+from reloader.runtime.leadz import LeadershipStatus
 
 if TYPE_CHECKING:
+    from kubernetes import client
+
     from reloader.runtime.settings import LeaderElectionSettings
 
-
-@dataclass(frozen=True)
-class LeadershipStatus:
-    """What ``/leadz`` reports.
-
-    Attributes:
-        identity: This replica's identity (``POD_NAME``).
-        leader: The identity of the current leader, when known.
-        is_leader: Whether this replica acts on the cluster now.
-        epoch: The leader's term (the Lease's ``leaseTransitions``), when there is a Lease.
-    """
-
-    identity: str
-    leader: str | None
-    is_leader: bool
-    epoch: int | None
-
-    def as_dict(self) -> dict[str, object]:
-        """Return the status as the ``/leadz`` JSON object."""
-        return {
-            "identity": self.identity,
-            "leader": self.leader,
-            "is_leader": self.is_leader,
-            "epoch": self.epoch,
-        }
+__all__ = ["Leadership", "LeadershipStatus", "SoleActor", "make_leadership"]
 
 
 class Leadership(Protocol):
@@ -56,8 +38,18 @@ class Leadership(Protocol):
 
     identity: str
 
-    def start(self, on_change: Callable[[bool], None]) -> None:
-        """Begin; call ``on_change(acting)`` on every change of ``is_leader()``."""
+    def start(
+        self,
+        on_change: Callable[[Event], None],
+        *,
+        on_error: Callable[[str], None] | None = None,
+        on_progress: Callable[[], None] | None = None,
+    ) -> None:
+        """Begin; hand every ``LeadershipChanged`` (and ``LeaderObserved``) to ``on_change``.
+
+        ``on_error`` receives the reason of each failed leadership request and
+        ``on_progress`` is called while the leadership's own loop makes progress.
+        """
 
     def is_leader(self) -> bool:
         """Return whether this replica currently acts."""
@@ -71,8 +63,11 @@ class Leadership(Protocol):
     def status(self) -> LeadershipStatus:
         """Return what ``/leadz`` reports."""
 
-    def release(self) -> None:
-        """Give leadership up (after the shutdown flush), so a standby takes over at once."""
+    def release(self, timeout: float | None = None) -> bool:
+        """Give leadership up (after the shutdown flush), so a standby takes over at once.
+
+        Returns whether it finished within ``timeout`` (a default of its own when None).
+        """
 
 
 class SoleActor:
@@ -83,9 +78,15 @@ class SoleActor:
         self.identity = identity
         self._released = False
 
-    def start(self, on_change: Callable[[bool], None]) -> None:
-        """Report acting at once."""
-        on_change(True)
+    def start(
+        self,
+        on_change: Callable[[Event], None],
+        *,
+        on_error: Callable[[str], None] | None = None,
+        on_progress: Callable[[], None] | None = None,
+    ) -> None:
+        """Report acting at once (there is nothing to fail and no loop to watch)."""
+        on_change(LeadershipChanged(True))
 
     def is_leader(self) -> bool:
         """Return True until released."""
@@ -104,27 +105,33 @@ class SoleActor:
         leading = not self._released
         return LeadershipStatus(self.identity, self.identity if leading else None, leading, None)
 
-    def release(self) -> None:
+    def release(self, timeout: float | None = None) -> bool:
         """Stop acting."""
         self._released = True
+        return True
 
 
-def make_leadership(election: LeaderElectionSettings, identity: str) -> Leadership:
+def make_leadership(
+    election: LeaderElectionSettings,
+    identity: str,
+    *,
+    namespace: str = "",
+    api_client: client.ApiClient | None = None,
+) -> Leadership:
     """Return the leadership for this replica.
 
-    With ``LEADER_ELECTION_ENABLED=false`` this replica is the sole actor. The
-    Lease elector plugs in here for ``true``, with the timings of ``election``.
-
-    Raises:
-        ConfigError: Leader election is asked for but not available in this
-            build; running unelected replicas side by side would restart
-            every Deployment once per replica.
+    With ``LEADER_ELECTION_ENABLED=false`` this replica is the sole actor.
+    With ``true`` it runs for the Lease ``namespace/LEADER_ELECTION_LEASE_NAME``
+    through ``api_client`` (its own client, so Lease requests never queue
+    behind watches and patches), with the timings of ``election``.
     """
-    if election.enabled:
-        raise ConfigError(
-            "LEADER_ELECTION_ENABLED",
-            "true",
-            "Lease leader election is not available in this build yet; "
-            "set it to false and run a single replica",
-        )
-    return SoleActor(identity)
+    if not election.enabled:
+        return SoleActor(identity)
+    if api_client is None:
+        raise ValueError("leader election needs an API client")
+    timings = ElectionTimings(
+        election.lease_duration_seconds,
+        election.renew_deadline_seconds,
+        election.retry_period_seconds,
+    )
+    return LeaseElector(LeaseLock(api_client, namespace, election.lease_name), identity, timings)

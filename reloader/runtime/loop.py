@@ -16,6 +16,7 @@ import logging
 import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Protocol
@@ -85,6 +86,8 @@ class ReconcileLoop:
         self._clock = clock
         self._wall = wall
         self._held: list[PatchRestart | PatchAdopt] = []
+        # Events that must never wait for room in the queue (leadership).
+        self._urgent: deque[Event] = deque()
         self._stop_requested = threading.Event()
         self._stop_reason = "SIGTERM"
         self._flush_deadline: float | None = None
@@ -105,6 +108,37 @@ class ReconcileLoop:
     def post(self, event: Event) -> None:
         """Hand an event to the loop (any thread); blocks while the queue is full."""
         self.events.put(event)
+
+    def post_urgent(self, event: Event) -> None:
+        """Hand an event to the loop without ever blocking (leadership changes).
+
+        The elector must keep renewing its Lease even while the queue is full
+        (the journal failing, the watches backed up): such events wait beside
+        the queue and are taken first.
+        """
+        try:
+            self.events.put_nowait(event)
+        except queue.Full:
+            self._urgent.append(event)
+
+    def apply_leftovers(self, keep: Callable[[Event], bool]) -> int:
+        """Apply the waiting events ``keep`` selects, dropping the rest (after the loop ended).
+
+        Used at shutdown, once the loop no longer runs, for the leadership
+        release that follows the flush. Returns how many were applied.
+        """
+        applied = 0
+        while True:
+            if self._urgent:
+                event = self._urgent.popleft()
+            else:
+                try:
+                    event = self.events.get_nowait()
+                except queue.Empty:
+                    return applied
+            if keep(event):
+                self.apply(event)
+                applied += 1
 
     def request_stop(self, reason: str = "SIGTERM") -> None:
         """Ask the loop to flush and stop (safe from a signal handler's thread)."""
@@ -144,6 +178,8 @@ class ReconcileLoop:
                 self.apply(ShutdownRequested(self._stop_reason))
             if self._flush_deadline is not None and self._finished(now):
                 return
+            while self._urgent:
+                self.apply(self._urgent.popleft())
             if self._journal.full:
                 # Back-pressure: take no new events until the journal drains.
                 self._wait_for_journal()
@@ -226,7 +262,9 @@ class ReconcileLoop:
                 self._held.append(action)
         if self.state.synced:
             self._health.set_synced()
-        self._metrics.pending.set(pending_restarts(self.state))
+        # A standby carries nothing out, so nothing is pending on it: the
+        # alerts sum this gauge over the replicas.
+        self._metrics.pending.set(pending_restarts(self.state) if self.state.acting else 0)
 
     def _release_held(self) -> None:
         if not self._held or not self._journal.empty:

@@ -40,7 +40,6 @@ def run(environ: Mapping[str, str]) -> int:
     """Configure, start and run the controller; return the exit code."""
     try:
         settings = load_settings(environ)
-        leadership = make_leadership(settings.leader_election, settings.pod_name)
     except ConfigError as error:
         _fail(str(error))
         return 2
@@ -54,6 +53,16 @@ def run(environ: Mapping[str, str]) -> int:
         return 1
     try:
         api_client = make_api_client(settings.kubeconfig)
+        # The Lease gets a client of its own: its requests never wait for a
+        # connection behind the watches and the patches.
+        leadership = make_leadership(
+            settings.leader_election,
+            settings.pod_name,
+            namespace=settings.namespace,
+            api_client=make_api_client(settings.kubeconfig)
+            if settings.leader_election.enabled
+            else None,
+        )
     except Exception as error:  # any configuration problem is one line, not a traceback
         journal.close()
         where = settings.kubeconfig or "the in-cluster service account"

@@ -203,7 +203,11 @@ class JournalRecord:
 
 
 def journal_of(
-    run: Run, actor: str = "helloworld-controller-0", first_seq: int = 1
+    run: Run,
+    actor: str = "helloworld-controller-0",
+    first_seq: int = 1,
+    *,
+    leader_election: bool = False,
 ) -> list[JournalRecord]:
     """The journal a live controller would have written for ``run``."""
     policy = run.state.policy
@@ -216,7 +220,7 @@ def journal_of(
             None,
             None,
             actor,
-            {"policy": policy.as_dict(), "leader_election": False},
+            {"policy": policy.as_dict(), "leader_election": leader_election},
         )
     ]
     for action, when in zip(run.actions, run.times, strict=True):

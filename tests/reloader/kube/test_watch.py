@@ -228,3 +228,50 @@ def test_deployments_are_watched_with_their_rollout_status(kube, running):
         ]
 
     wait_for(rolled_out, "the rollout's status")
+
+
+def test_a_requested_relist_ends_a_long_watch_and_lists_at_once(kube, running):
+    kube.create(configmap("helloworld-config-a", {"K": "1"}, "a"))
+    watcher, rec = running(timeout_seconds=300)
+    wait_for(lambda: kube.watch_count(client="watcher") == 1, "the watch")
+    watcher.request_relist("leader")
+    relisted = wait_for(
+        lambda: [e for e in rec.of(Listed) if e.reason == "leader"], "the relist", timeout=5
+    )
+    assert not relisted[0].initial and relisted[0].count == 1
+    assert rec.of(WatchFailed) == [], "ending the watch on purpose is no failure"
+    wait_for(lambda: kube.watch_count(client="watcher") == 1, "the watch again")
+    set_data(kube, "helloworld-config-a", {"K": "2"})
+    wait_for(lambda: ("MODIFIED", "helloworld-config-a") in rec.seen(), "a change after it")
+
+
+def test_a_relist_requested_before_the_first_list_is_that_list(kube, tmp_path):
+    kube.create(configmap("helloworld-config-a", {"K": "1"}, "a"))
+    recorder = Recorder()
+    kube.add_client("watcher")
+    api = make_api_client(str(kube.write_kubeconfig(tmp_path / "kc", "watcher", NS)))
+    options = WatchOptions(NS, "app=helloworld", 300, 3600, 0.05, 0.2)
+    watcher = ListWatcher(Resource.CONFIGMAPS, api, options, recorder.emit)
+    watcher.request_relist("leader")
+    thread = threading.Thread(target=watcher.run, daemon=True)
+    thread.start()
+    try:
+        wait_for(lambda: kube.watch_count(client="watcher") == 1, "the watch")
+        [listed] = recorder.of(Listed)
+        assert listed.initial and listed.reason == "leader"
+    finally:
+        watcher.stop()
+        thread.join(5)
+
+
+def test_a_requested_relist_that_fails_is_still_owed(kube, running):
+    kube.create(configmap("helloworld-config-a", {"K": "1"}, "a"))
+    watcher, rec = running(timeout_seconds=300)
+    wait_for(lambda: kube.watch_count(client="watcher") == 1, "the watch")
+    kube.fail(503, count=2, verb="list", resource="configmaps", client="watcher")
+    watcher.request_relist("leader")
+    relisted = wait_for(
+        lambda: [e for e in rec.of(Listed) if e.reason == "leader"], "the relist", timeout=5
+    )
+    assert len(relisted) == 1
+    assert [f.status for f in rec.of(WatchFailed)] == [503, 503]

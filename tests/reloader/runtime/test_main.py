@@ -58,7 +58,7 @@ def one_line(result: subprocess.CompletedProcess[str]) -> str:
             "invalid LEADER_ELECTION_LEASE_DURATION_SECONDS",
         ),
         ({"LOG_LEVEL": "loud"}, "invalid LOG_LEVEL"),
-        ({"LEADER_ELECTION_ENABLED": "true"}, "invalid LEADER_ELECTION_ENABLED"),
+        ({"LEADER_ELECTION_ENABLED": "maybe"}, "invalid LEADER_ELECTION_ENABLED"),
     ],
 )
 def test_an_invalid_setting_stops_start_up_with_exit_2(tmp_path, env, words):

@@ -1,0 +1,675 @@
+"""Leader election over a ``coordination.k8s.io/v1`` Lease: the pure state machine.
+
+It reproduces the semantics of client-go's ``tools/leaderelection``:
+
+* A candidate takes the Lease only once its record (holder, times,
+  transitions) has not changed for the record's ``leaseDurationSeconds``, as
+  measured by the candidate's *own* monotonic clock from the moment it first
+  saw that record. The holder's timestamps are never compared with the local
+  clock: nodes' clocks differ, and a record's times only serve to make each
+  renewal a visible change.
+* The leader renews every retry period (jittered) and stops acting as soon as
+  ``renew_deadline`` has passed since its last successful renewal was *sent*
+  (the conservative end of the request: the server may have stored it later,
+  never earlier). Because ``lease_duration > renew_deadline``, a standby can
+  take over only after the old leader has stopped acting. (client-go counts
+  the deadline from the start of each renewal round, a retry period later;
+  counting from the last success is stricter, so after a failed renewal the
+  leader tries again sooner than a period: one lost request must not cost
+  leadership.)
+* ``leaseTransitions`` counts terms; it is the epoch stamped on every journal
+  record a leader writes.
+* Releasing (on shutdown, after the work has been flushed) writes an empty
+  holder with ``leaseDurationSeconds: 1``, as client-go's ``ReleaseOnCancel``
+  does, so a standby takes over at its next attempt instead of waiting the
+  whole lease out.
+
+Every write is conditional on the resourceVersion last read or written
+(optimistic concurrency): a ``409 Conflict`` means somebody else wrote first.
+A leader that gets one reads the Lease and carries on only if the record is
+still exactly the one it wrote (someone edited labels, or the conflict was
+spurious); anything else means it lost.
+
+One deliberate difference from client-go: client-go treats any record naming
+its own identity as its own and renews it at once. Here a candidate takes such
+a record at once only if it is exactly the last record *this process* wrote
+(a leader that passed its deadline and finds nobody touched the Lease since).
+A record with its name that it did not write (a previous incarnation of the
+pod, or a second process with the same ``POD_NAME`` after a forced pod
+deletion) is waited out like anybody else's. Either way a new term begins
+(``leaseTransitions`` + 1).
+
+The module is pure: no clock, no randomness, no I/O. The caller passes the
+monotonic ``now``, a ``jitter`` drawn uniformly from ``[0, 1)`` and the wall
+time ``wall`` used to stamp the record's ``acquireTime``/``renewTime``, carries
+out the requests it returns one at a time, and feeds each result back.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+
+#: Retry periods are spread over ``[1, 1 + JITTER_FACTOR)`` times the period;
+#: the settings guarantee ``renew_deadline > (1 + JITTER_FACTOR) * retry_period``,
+#: so a leader always gets one more attempt before its deadline.
+JITTER_FACTOR = 0.2
+#: The shortest timeout given to a request (a leader close to its deadline).
+MIN_REQUEST_TIMEOUT = 0.05
+
+
+class Role(enum.StrEnum):
+    """Where this replica stands in the election."""
+
+    CANDIDATE = "candidate"
+    LEADER = "leader"
+    RELEASING = "releasing"
+    STOPPED = "stopped"
+
+
+class Request(enum.StrEnum):
+    """The Lease request in flight."""
+
+    READ = "read"  # a candidate reads the Lease
+    CREATE = "create"  # there was none: create it, holding it
+    ACQUIRE = "acquire"  # take it over (conditional update)
+    RENEW = "renew"  # the leader's periodic conditional update
+    CHECK = "check"  # the leader reads the Lease after a conflict
+    RELEASE = "release"  # give it up on shutdown
+
+
+@dataclass(frozen=True)
+class ElectionTimings:
+    """The three durations of an election, in seconds (whole seconds, as validated).
+
+    Attributes:
+        lease_duration_seconds: How long a candidate waits, from when it first
+            saw a record unchanged, before taking the Lease over.
+        renew_deadline_seconds: How long the leader keeps acting after its
+            last successful renewal was sent.
+        retry_period_seconds: The interval between attempts (jittered).
+    """
+
+    lease_duration_seconds: int
+    renew_deadline_seconds: int
+    retry_period_seconds: int
+
+    def __post_init__(self) -> None:
+        """Reject timings under which two leaders could act at once."""
+        if not (
+            self.lease_duration_seconds
+            > self.renew_deadline_seconds
+            > (1 + JITTER_FACTOR) * self.retry_period_seconds
+            > 0
+        ):
+            raise ValueError(
+                "election timings need lease > renew deadline > 1.2 x retry period > 0"
+            )
+
+    def period(self, jitter: float) -> float:
+        """Return one jittered retry period for a ``jitter`` drawn from ``[0, 1)``."""
+        spread = min(max(jitter, 0.0), 1.0)
+        return self.retry_period_seconds * (1.0 + JITTER_FACTOR * spread)
+
+
+@dataclass(frozen=True)
+class LeaseRecord:
+    """The election record a Lease's spec holds.
+
+    Attributes:
+        holder: ``holderIdentity``; None or empty when nobody holds it (released).
+        lease_duration_seconds: ``leaseDurationSeconds`` as the holder wrote it.
+        transitions: ``leaseTransitions``: the term, the epoch.
+        acquire_time: ``acquireTime`` (RFC 3339 with microseconds), as text.
+        renew_time: ``renewTime``, as text.
+    """
+
+    holder: str | None
+    lease_duration_seconds: int
+    transitions: int
+    acquire_time: str | None = None
+    renew_time: str | None = None
+
+    @property
+    def held(self) -> bool:
+        """Whether the record names a holder."""
+        return bool(self.holder)
+
+
+# ---------------------------------------------------------------------- events
+
+
+@dataclass(frozen=True)
+class ElectionTick:
+    """Time passed: an attempt or the renew deadline may be due."""
+
+
+@dataclass(frozen=True)
+class LeaseRead:
+    """The Lease was read; ``record`` is None when it does not exist (404)."""
+
+    record: LeaseRecord | None
+    resource_version: str | None = None
+
+
+@dataclass(frozen=True)
+class LeaseWritten:
+    """The create or conditional update in flight succeeded."""
+
+    resource_version: str
+
+
+@dataclass(frozen=True)
+class LeaseConflict:
+    """The write in flight got ``409``: somebody else wrote the Lease first."""
+
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class LeaseFailed:
+    """The request in flight failed otherwise (5xx, timeout, connection, RBAC...)."""
+
+    reason: str
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class ReleaseRequested:
+    """Shutdown: give the Lease up if held (the work is flushed), then stop."""
+
+
+ElectionEvent = (
+    ElectionTick | LeaseRead | LeaseWritten | LeaseConflict | LeaseFailed | ReleaseRequested
+)
+
+
+# --------------------------------------------------------------------- actions
+
+
+@dataclass(frozen=True)
+class ReadLease:
+    """GET the Lease (its result comes back as ``LeaseRead`` or ``LeaseFailed``)."""
+
+    timeout: float
+
+
+@dataclass(frozen=True)
+class CreateLease:
+    """Create the Lease with ``record`` (``LeaseWritten``, ``LeaseConflict``, ``LeaseFailed``)."""
+
+    record: LeaseRecord
+    timeout: float
+
+
+@dataclass(frozen=True)
+class UpdateLease:
+    """Replace the Lease's record, only if its resourceVersion is still ``resource_version``."""
+
+    record: LeaseRecord
+    resource_version: str | None
+    timeout: float
+
+
+@dataclass(frozen=True)
+class BecameLeader:
+    """This replica holds the Lease from now on, under ``epoch``."""
+
+    epoch: int
+    previous_holder: str | None
+    latency_seconds: float
+
+
+@dataclass(frozen=True)
+class StoppedLeading:
+    """This replica must stop acting at once.
+
+    ``reason``: ``renew-deadline`` (no successful renewal for the deadline),
+    ``taken-over`` (another holder), ``lease-changed`` (a record it did not
+    write) or ``lease-deleted``.
+    """
+
+    epoch: int
+    reason: str
+    seconds_since_renewal: float
+    holder: str | None = None
+
+
+@dataclass(frozen=True)
+class ReleasedLeadership:
+    """The leader gave up on shutdown; ``cleared`` says whether the Lease write succeeded."""
+
+    epoch: int
+    cleared: bool
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class LeaderSeen:
+    """The Lease names a new holder (or a new term of one), other than this replica."""
+
+    holder: str
+    epoch: int
+
+
+ElectionAction = (
+    ReadLease
+    | CreateLease
+    | UpdateLease
+    | BecameLeader
+    | StoppedLeading
+    | ReleasedLeadership
+    | LeaderSeen
+)
+
+
+# ----------------------------------------------------------------------- state
+
+
+@dataclass(frozen=True)
+class InFlight:
+    """The one request under way: what it is, when it was sent, what it writes."""
+
+    request: Request
+    sent_at: float
+    record: LeaseRecord | None = None
+
+
+@dataclass(frozen=True)
+class ElectionState:
+    """Everything the election remembers between two steps.
+
+    Attributes:
+        identity: This replica's identity (the Lease's holder when it leads).
+        timings: Lease duration, renew deadline, retry period.
+        role: Candidate, leader, releasing, stopped.
+        in_flight: The request under way, if any.
+        next_attempt_at: When the next request is due (monotonic).
+        seeking_since: When this replica last started seeking leadership.
+        observed: The last record read (or written).
+        observed_version: Its resourceVersion.
+        observed_at: When ``observed`` was first seen as it is (the expiry clock).
+        written: The last record this replica wrote successfully.
+        written_version: The resourceVersion of that write.
+        renewed_at: When the last successful write as leader was sent.
+        epoch: The term this replica leads, while it leads.
+        reported: The last (holder, epoch) reported as ``LeaderSeen``.
+        release_requested: Shutdown asked for the Lease to be released.
+    """
+
+    identity: str
+    timings: ElectionTimings
+    role: Role = Role.CANDIDATE
+    in_flight: InFlight | None = None
+    next_attempt_at: float = 0.0
+    seeking_since: float = 0.0
+    observed: LeaseRecord | None = None
+    observed_version: str | None = None
+    observed_at: float | None = None
+    written: LeaseRecord | None = None
+    written_version: str | None = None
+    renewed_at: float | None = None
+    epoch: int | None = None
+    reported: tuple[str, int] | None = None
+    release_requested: bool = False
+
+
+def initial_election(identity: str, timings: ElectionTimings, now: float) -> ElectionState:
+    """Return a candidate that starts seeking leadership at ``now`` (first attempt at once)."""
+    return ElectionState(identity=identity, timings=timings, next_attempt_at=now, seeking_since=now)
+
+
+# --------------------------------------------------------------------- queries
+
+
+def acting(state: ElectionState, now: float) -> bool:
+    """Return whether this replica may act at ``now``: it leads and its renewal is fresh.
+
+    This is the fencing check: it reads the time itself, so it holds even while
+    the step that would notice the deadline has not run yet.
+    """
+    return (
+        state.role is Role.LEADER
+        and state.renewed_at is not None
+        and now < state.renewed_at + state.timings.renew_deadline_seconds
+    )
+
+
+def current_leader(state: ElectionState, now: float) -> tuple[str | None, int | None]:
+    """Return who leads as far as this replica knows at ``now``, and under which epoch.
+
+    A record unchanged for longer than its lease duration names nobody: its
+    holder has stopped renewing.
+    """
+    if acting(state, now):
+        return state.identity, state.epoch
+    record = state.observed
+    if (
+        record is not None
+        and record.held
+        and record.holder != state.identity
+        and state.observed_at is not None
+        and now < state.observed_at + record.lease_duration_seconds
+    ):
+        return record.holder, record.transitions
+    return None, None
+
+
+def next_wakeup(state: ElectionState) -> float | None:
+    """Return when :func:`elect` next needs an ``ElectionTick``, or None (a result is awaited)."""
+    if state.role in (Role.RELEASING, Role.STOPPED) or state.in_flight is not None:
+        return None
+    if state.release_requested:
+        return None  # the step that took the request already released or stopped
+    wakeups = [state.next_attempt_at]
+    if state.role is Role.LEADER and state.renewed_at is not None:
+        wakeups.append(state.renewed_at + state.timings.renew_deadline_seconds)
+    return min(wakeups)
+
+
+def microtime(moment: datetime) -> str:
+    """Format a wall time as a Kubernetes ``MicroTime`` (``2026-11-26T10:00:00.123456Z``)."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+# ------------------------------------------------------------------------ step
+
+
+def elect(
+    state: ElectionState,
+    event: ElectionEvent,
+    now: float,
+    *,
+    jitter: float,
+    wall: datetime,
+) -> tuple[ElectionState, tuple[ElectionAction, ...]]:
+    """Apply ``event`` at monotonic time ``now``; return the new state and the actions.
+
+    Args:
+        state: The election so far.
+        event: What happened (a request's result, a tick, a release request).
+        now: Monotonic seconds.
+        jitter: A number drawn uniformly from ``[0, 1)`` for this step's retry period.
+        wall: The wall time, stamped on records written in this step.
+    """
+    election = _Election(state, now, jitter, wall)
+    election.handle(event)
+    election.check_deadline()
+    election.act()
+    return election.state, tuple(election.actions)
+
+
+class _Election:
+    """The scratch space of one step."""
+
+    def __init__(self, state: ElectionState, now: float, jitter: float, wall: datetime) -> None:
+        self.state = state
+        self.now = now
+        self.jitter = jitter
+        self.wall = wall
+        self.actions: list[ElectionAction] = []
+
+    # -------------------------------------------------------------- helpers
+
+    def set(self, **changes: object) -> None:
+        self.state = replace(self.state, **changes)  # type: ignore[arg-type]
+
+    @property
+    def timings(self) -> ElectionTimings:
+        return self.state.timings
+
+    def period(self) -> float:
+        return self.timings.period(self.jitter)
+
+    def leader_timeout(self) -> float:
+        """A leader's request must end by its deadline, so that it notices the loss in time."""
+        renewed_at = self.state.renewed_at if self.state.renewed_at is not None else self.now
+        left = renewed_at + self.timings.renew_deadline_seconds - self.now
+        return max(MIN_REQUEST_TIMEOUT, min(float(self.timings.retry_period_seconds), left))
+
+    def leader_retry_at(self) -> float:
+        """When a leader tries again after a failed renewal: sooner than a period.
+
+        Half the time left to its deadline (at least a quarter period, at most
+        a period), so that one lost or refused request does not cost leadership.
+        """
+        renewed_at = self.state.renewed_at if self.state.renewed_at is not None else self.now
+        left = renewed_at + self.timings.renew_deadline_seconds - self.now
+        quarter = self.timings.retry_period_seconds / 4
+        return self.now + min(self.period(), max(quarter, left / 2))
+
+    def send(self, request: Request, action: ReadLease | CreateLease | UpdateLease) -> None:
+        record = action.record if isinstance(action, CreateLease | UpdateLease) else None
+        self.set(in_flight=InFlight(request, self.now, record))
+        self.actions.append(action)
+
+    def my_record(self, transitions: int) -> LeaseRecord:
+        stamp = microtime(self.wall)
+        return LeaseRecord(
+            holder=self.state.identity,
+            lease_duration_seconds=self.timings.lease_duration_seconds,
+            transitions=transitions,
+            acquire_time=stamp,
+            renew_time=stamp,
+        )
+
+    def observe(self, record: LeaseRecord | None, version: str | None) -> None:
+        """Take note of a record read; restart the expiry clock when it changed."""
+        if record != self.state.observed or self.state.observed_at is None:
+            self.set(observed=record, observed_at=self.now)
+        self.set(observed_version=version)
+        if record is None or not record.held or record.holder == self.state.identity:
+            return
+        assert record.holder is not None
+        seen = (record.holder, record.transitions)
+        if seen != self.state.reported:
+            self.set(reported=seen)
+            self.actions.append(LeaderSeen(record.holder, record.transitions))
+
+    def lose(self, reason: str) -> None:
+        state = self.state
+        assert state.epoch is not None and state.renewed_at is not None
+        observed = state.observed
+        holder = (
+            observed.holder
+            if observed is not None and observed.held and observed.holder != state.identity
+            else None
+        )
+        self.actions.append(
+            StoppedLeading(
+                epoch=state.epoch,
+                reason=reason,
+                seconds_since_renewal=round(self.now - state.renewed_at, 6),
+                holder=holder,
+            )
+        )
+        self.set(role=Role.CANDIDATE, epoch=None, seeking_since=self.now)
+
+    # --------------------------------------------------------------- events
+
+    def handle(self, event: ElectionEvent) -> None:
+        if isinstance(event, ElectionTick):
+            return
+        if isinstance(event, ReleaseRequested):
+            self.set(release_requested=True)
+            return
+        in_flight = self.state.in_flight
+        if in_flight is None:
+            return  # a result nobody waits for (cannot happen with one request at a time)
+        self.set(in_flight=None)
+        if isinstance(event, LeaseRead):
+            self.on_read(in_flight, event)
+        elif isinstance(event, LeaseWritten):
+            self.on_written(in_flight, event)
+        elif isinstance(event, LeaseConflict):
+            self.on_conflict(in_flight, event)
+        else:
+            self.on_failed(in_flight, event)
+
+    def on_read(self, in_flight: InFlight, event: LeaseRead) -> None:
+        state = self.state
+        if in_flight.request is Request.CHECK and state.role is Role.LEADER:
+            record = event.record
+            self.observe(record, event.resource_version)
+            if record is not None and record == state.written:
+                # Still our record: someone touched the object, or the conflict
+                # was spurious. Carry on from its current version; at once if
+                # the version moved (the next renewal will succeed), else after
+                # a period (do not hammer a server answering 409 for nothing).
+                moved = event.resource_version != state.written_version
+                self.set(
+                    written_version=event.resource_version,
+                    next_attempt_at=self.now if moved else self.leader_retry_at(),
+                )
+                return
+            if record is None:
+                self.lose("lease-deleted")
+            elif record.holder != state.identity:
+                self.lose("taken-over")
+            else:
+                self.lose("lease-changed")
+            self.set(next_attempt_at=self.now + self.period())
+            return
+        self.consider(event.record, event.resource_version)
+
+    def consider(self, record: LeaseRecord | None, version: str | None) -> None:
+        """A candidate's read: take the Lease if it is free, else wait for its expiry."""
+        state = self.state
+        previous = state.observed
+        self.observe(record, version)
+        if state.release_requested or state.role is not Role.CANDIDATE:
+            return
+        if record is None:
+            # No Lease (or it was deleted): create it. Keep epochs rising across a deletion.
+            transitions = previous.transitions + 1 if previous is not None else 0
+            self.send(
+                Request.CREATE,
+                CreateLease(self.my_record(transitions), float(self.timings.retry_period_seconds)),
+            )
+            return
+        observed_at = self.state.observed_at
+        assert observed_at is not None
+        expires_at = observed_at + record.lease_duration_seconds
+        mine = record == state.written
+        if not record.held or mine or self.now >= expires_at:
+            self.send(
+                Request.ACQUIRE,
+                UpdateLease(
+                    self.my_record(record.transitions + 1),
+                    version,
+                    float(self.timings.retry_period_seconds),
+                ),
+            )
+            return
+        # Held by someone else and fresh: look again after a period, or right
+        # when it would expire if that is sooner.
+        self.set(next_attempt_at=min(self.now + self.period(), expires_at))
+
+    def on_written(self, in_flight: InFlight, event: LeaseWritten) -> None:
+        state = self.state
+        record = in_flight.record
+        assert record is not None
+        if in_flight.request is Request.RELEASE:
+            assert state.epoch is not None
+            self.actions.append(ReleasedLeadership(state.epoch, cleared=True))
+            self.set(role=Role.STOPPED, epoch=None, written=record)
+            return
+        common = {
+            "written": record,
+            "written_version": event.resource_version,
+            "renewed_at": in_flight.sent_at,
+            "observed": record,
+            "observed_version": event.resource_version,
+            "observed_at": self.now,
+            "next_attempt_at": self.now + self.period(),
+        }
+        if in_flight.request is Request.RENEW:
+            self.set(**common)
+            return
+        # CREATE or ACQUIRE: a new term begins.
+        previous = state.observed
+        previous_holder = (
+            previous.holder
+            if previous is not None and previous.held and previous.holder != state.identity
+            else None
+        )
+        self.set(role=Role.LEADER, epoch=record.transitions, **common)
+        self.actions.append(
+            BecameLeader(
+                epoch=record.transitions,
+                previous_holder=previous_holder,
+                latency_seconds=round(max(0.0, self.now - state.seeking_since), 6),
+            )
+        )
+
+    def on_conflict(self, in_flight: InFlight, event: LeaseConflict) -> None:
+        state = self.state
+        if in_flight.request is Request.RELEASE:
+            assert state.epoch is not None
+            self.actions.append(ReleasedLeadership(state.epoch, cleared=False, error="conflict"))
+            self.set(role=Role.STOPPED, epoch=None)
+            return
+        if in_flight.request is Request.RENEW and state.role is Role.LEADER:
+            # Somebody wrote the Lease since our last write: find out who.
+            self.send(Request.CHECK, ReadLease(self.leader_timeout()))
+            return
+        # A candidate lost the race to create or take it; look again after a period.
+        self.set(next_attempt_at=self.now + self.period())
+
+    def on_failed(self, in_flight: InFlight, event: LeaseFailed) -> None:
+        state = self.state
+        if in_flight.request is Request.RELEASE:
+            assert state.epoch is not None
+            self.actions.append(ReleasedLeadership(state.epoch, cleared=False, error=event.reason))
+            self.set(role=Role.STOPPED, epoch=None)
+            return
+        if state.role is Role.LEADER:
+            self.set(next_attempt_at=self.leader_retry_at())
+        else:
+            self.set(next_attempt_at=self.now + self.period())
+
+    # --------------------------------------------------------------- timers
+
+    def check_deadline(self) -> None:
+        state = self.state
+        if state.role is Role.LEADER and not acting(state, self.now):
+            self.lose("renew-deadline")
+
+    def act(self) -> None:
+        state = self.state
+        if state.in_flight is not None or state.role in (Role.RELEASING, Role.STOPPED):
+            return
+        if state.release_requested:
+            if state.role is Role.LEADER:
+                stamp = microtime(self.wall)
+                assert state.epoch is not None
+                released = LeaseRecord(
+                    holder=None,
+                    lease_duration_seconds=1,
+                    transitions=state.epoch,
+                    acquire_time=stamp,
+                    renew_time=stamp,
+                )
+                self.send(
+                    Request.RELEASE,
+                    UpdateLease(released, state.written_version, self.leader_timeout()),
+                )
+                self.set(role=Role.RELEASING)
+            else:
+                self.set(role=Role.STOPPED)
+            return
+        if self.now < state.next_attempt_at:
+            return
+        if state.role is Role.LEADER:
+            assert state.written is not None
+            renewal = replace(
+                state.written,
+                renew_time=microtime(self.wall),
+                lease_duration_seconds=self.timings.lease_duration_seconds,
+            )
+            self.send(
+                Request.RENEW, UpdateLease(renewal, state.written_version, self.leader_timeout())
+            )
+        else:
+            self.send(Request.READ, ReadLease(float(self.timings.retry_period_seconds)))

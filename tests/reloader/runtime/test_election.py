@@ -1,0 +1,171 @@
+"""The Lease elector's thread against the API test server: real HTTP, real time.
+
+Timings are the shortest legal ones (lease 3 s, renew deadline 2 s, retry 1 s).
+Deadlines in assertions carry a margin for a loaded machine.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from reloader.core import LeaderObserved, LeadershipChanged
+from reloader.core.election import ElectionTimings
+from reloader.kube.client import make_api_client
+from reloader.kube.lease import LeaseLock
+from reloader.runtime.election import LeaseElector
+from tests.kubeapi import KubeApiServer
+from tests.reloader.e2e.harness import wait_for
+
+LEASE = "helloworld-controller-leader"
+TIMINGS = ElectionTimings(3, 2, 1)
+MARGIN = 0.75
+
+
+class Seen:
+    """What one elector reported, in order."""
+
+    def __init__(self) -> None:
+        self.events: list = []
+        self.errors: list[str] = []
+        self._lock = threading.Lock()
+
+    def change(self, event) -> None:
+        with self._lock:
+            self.events.append((time.monotonic(), event))
+
+    def error(self, reason: str) -> None:
+        with self._lock:
+            self.errors.append(reason)
+
+    def of(self, kind) -> list:
+        with self._lock:
+            return [event for _, event in self.events if isinstance(event, kind)]
+
+
+@pytest.fixture
+def electors(tmp_path: Path):
+    made: list[LeaseElector] = []
+
+    def make(server: KubeApiServer, namespace: str, index: int) -> tuple[LeaseElector, Seen]:
+        client = f"controller-{index}"
+        kubeconfig = server.write_kubeconfig(tmp_path / f"kubeconfig-{client}", client, namespace)
+        lock = LeaseLock(make_api_client(str(kubeconfig)), namespace, LEASE)
+        elector = LeaseElector(lock, f"helloworld-controller-{index}", TIMINGS)
+        seen = Seen()
+        elector.start(seen.change, on_error=seen.error)
+        made.append(elector)
+        return elector, seen
+
+    yield make
+    for elector in made:
+        elector.release(timeout=5)
+
+
+def test_one_leads_the_other_names_it_and_a_release_hands_over_at_once(
+    kubeapi_server, kubeapi_namespace, electors
+):
+    a, seen_a = electors(kubeapi_server, kubeapi_namespace, 0)
+    wait_for(a.is_leader, "the first elector to lead", timeout=10)
+    b, seen_b = electors(kubeapi_server, kubeapi_namespace, 1)
+    wait_for(lambda: seen_b.of(LeaderObserved), "the standby to observe the leader")
+    assert seen_b.of(LeaderObserved) == [LeaderObserved(LEASE, a.identity, 0)]
+    assert b.status().as_dict() == {
+        "identity": b.identity,
+        "leader": a.identity,
+        "is_leader": False,
+        "epoch": 0,
+    }
+    assert a.status().as_dict()["is_leader"] is True and a.epoch() == 0
+    assert b.epoch() is None and not b.confirm()
+    (acquired,) = seen_a.of(LeadershipChanged)
+    assert acquired.acting and acquired.epoch == 0 and acquired.await_relist
+    # The leader keeps renewing: the record changes every retry period.
+    first = kubeapi_server.get("leases", LEASE, kubeapi_namespace)["spec"]["renewTime"]
+    wait_for(
+        lambda: (
+            kubeapi_server.get("leases", LEASE, kubeapi_namespace)["spec"]["renewTime"] != first
+        ),
+        "a renewal",
+        timeout=3,
+    )
+
+    released_at = time.monotonic()
+    assert a.release() is True
+    assert not a.is_leader()
+    changes = seen_a.of(LeadershipChanged)
+    assert changes[-1] == LeadershipChanged(
+        False, lease=LEASE, epoch=0, reason="released", detail={"lease_cleared": True}
+    )
+    wait_for(b.is_leader, "the standby to take over", timeout=10)
+    handover = time.monotonic() - released_at
+    assert handover <= TIMINGS.retry_period_seconds * 1.2 + MARGIN, f"{handover:.2f} s"
+    spec = kubeapi_server.get("leases", LEASE, kubeapi_namespace)["spec"]
+    assert (spec["holderIdentity"], spec["leaseTransitions"]) == (b.identity, 1)
+    (acquired_b,) = seen_b.of(LeadershipChanged)
+    assert acquired_b.detail["previous_holder"] is None, "it was released, not taken over"
+    assert seen_a.errors == [] and seen_b.errors == []
+
+
+def test_a_partitioned_leader_stops_acting_before_the_standby_takes_over(
+    kubeapi_private_server, electors
+):
+    server = kubeapi_private_server
+    server.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "shipshape"}})
+    a, seen_a = electors(server, "shipshape", 0)
+    wait_for(a.is_leader, "the first elector to lead", timeout=10)
+    b, seen_b = electors(server, "shipshape", 1)
+    wait_for(lambda: seen_b.of(LeaderObserved), "the standby to observe the leader")
+
+    overlaps: list[float] = []
+    stop = threading.Event()
+
+    def sample() -> None:
+        while not stop.is_set():
+            if a.confirm() and b.confirm():
+                overlaps.append(time.monotonic())
+            time.sleep(0.002)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    try:
+        cut_at = time.monotonic()
+        server.partition("controller-0", seconds=6.0, mode="hang")
+        wait_for(lambda: not a.confirm(), "the cut-off leader to stop acting", timeout=5)
+        stopped = time.monotonic() - cut_at
+        # Its last successful renewal was sent before the cut: it stops within the deadline.
+        assert stopped <= TIMINGS.renew_deadline_seconds + MARGIN, f"{stopped:.2f} s"
+        wait_for(b.is_leader, "the standby to take over", timeout=10)
+        took_over = time.monotonic() - cut_at
+        assert took_over >= TIMINGS.lease_duration_seconds - 1.2, "not before the lease ran out"
+        # The partition heals: the old leader sees the new one and stays a standby.
+        wait_for(
+            lambda: a.status().leader == b.identity, "the old leader to see the new", timeout=12
+        )
+    finally:
+        stop.set()
+        sampler.join(2)
+    assert overlaps == [], "two electors acted at once"
+    assert not a.is_leader() and b.is_leader()
+    lost = [e for e in seen_a.of(LeadershipChanged) if not e.acting]
+    assert [(e.reason, e.epoch) for e in lost] == [("renew-deadline", 0)]
+    assert lost[0].detail["seconds_since_renewal"] >= TIMINGS.renew_deadline_seconds
+    assert seen_a.of(LeaderObserved)[-1] == LeaderObserved(LEASE, b.identity, 1)
+    assert set(seen_a.errors) <= {"timeout", "connection"} and seen_a.errors
+
+
+def test_a_standby_asked_to_release_just_stops(kubeapi_server, kubeapi_namespace, electors):
+    a, _ = electors(kubeapi_server, kubeapi_namespace, 0)
+    wait_for(a.is_leader, "the first elector to lead", timeout=10)
+    b, seen_b = electors(kubeapi_server, kubeapi_namespace, 1)
+    wait_for(lambda: seen_b.of(LeaderObserved), "the standby to observe the leader")
+    before = kubeapi_server.get("leases", LEASE, kubeapi_namespace)["spec"]["holderIdentity"]
+    assert b.release() is True
+    assert seen_b.of(LeadershipChanged) == []
+    assert kubeapi_server.get("leases", LEASE, kubeapi_namespace)["spec"]["holderIdentity"] == (
+        before
+    )
+    assert a.is_leader()

@@ -1,0 +1,101 @@
+"""The reconcile loop and leadership: events that never wait, standbys that pend nothing."""
+
+from __future__ import annotations
+
+import queue
+import threading
+from datetime import UTC, datetime
+
+from prometheus_client import CollectorRegistry
+
+from journal import Journal
+from reloader.core import (
+    ConfigMapSeen,
+    EventType,
+    LeaderObserved,
+    LeadershipChanged,
+    Policy,
+    Tick,
+)
+from reloader.core import kinds as k
+from reloader.runtime.health import Health
+from reloader.runtime.journal_writer import JournalWriter
+from reloader.runtime.leadership import SoleActor
+from reloader.runtime.loop import ReconcileLoop
+from reloader.runtime.metrics import ControllerMetrics
+from tests.reloader.core.scenario import Run, cm, deploy, h
+
+V1 = {"MESSAGE": "one"}
+V2 = {"MESSAGE": "two"}
+LEASE = "helloworld-controller-leader"
+
+
+class Sink:
+    """An executor that keeps what it is given."""
+
+    def __init__(self) -> None:
+        self.sent: list = []
+
+    def restart(self, action) -> None:
+        self.sent.append(action)
+
+    def adopt(self, action) -> None:
+        self.sent.append(action)
+
+
+def make_loop(
+    tmp_path, *, acting: bool, size: int = 10_000
+) -> tuple[ReconcileLoop, Journal, CollectorRegistry]:
+    journal = Journal.open(str(tmp_path / "journal.db"), actor="helloworld-controller-1")
+    metrics = ControllerMetrics(CollectorRegistry())
+    run = Run.start(
+        [cm("helloworld-config-test", V1)],
+        [deploy("helloworld-test", h(V1))],
+        policy=Policy(debounce_seconds=1.0),
+        acting=acting,
+    )
+    loop = ReconcileLoop(
+        run.state,
+        JournalWriter(journal, "shipshape"),
+        executor=Sink(),
+        leadership=SoleActor("helloworld-controller-1"),
+        metrics=metrics,
+        health=Health(),
+        events=queue.Queue(size),
+        clock=lambda: 10.0,
+        wall=lambda: datetime(2026, 11, 26, 10, 0, tzinfo=UTC),
+    )
+    return loop, journal, metrics.registry
+
+
+def test_leadership_events_never_wait_for_room_in_a_full_queue(tmp_path):
+    loop, journal, _ = make_loop(tmp_path, acting=False, size=1)
+    loop.post(Tick())  # the queue is now full
+    done = threading.Event()
+
+    def elector() -> None:
+        loop.post_urgent(LeadershipChanged(True, lease=LEASE, epoch=3, await_relist=True))
+        loop.post_urgent(LeaderObserved(LEASE, "helloworld-controller-0", 2))
+        done.set()
+
+    threading.Thread(target=elector, daemon=True).start()
+    assert done.wait(2), "the elector's thread blocked on the loop's queue"
+    # After the loop ended (shutdown), only the leadership events are applied.
+    assert loop.apply_leftovers(lambda e: isinstance(e, LeadershipChanged | LeaderObserved)) == 2
+    loop.commit()
+    kinds = [r.kind for r in journal.read()]
+    assert kinds[-2:] == [k.LEADER_ACQUIRED, k.LEADER_OBSERVED]
+    assert loop.events.empty()
+    journal.close()
+
+
+def test_a_standby_reports_no_pending_restart_while_its_windows_are_open(tmp_path):
+    for acting, expected in ((False, 0), (True, 1)):
+        workdir = tmp_path / ("leader" if acting else "standby")
+        workdir.mkdir()
+        loop, journal, registry = make_loop(workdir, acting=acting)
+        change = cm("helloworld-config-test", V2, rv="11")
+        loop.apply(ConfigMapSeen(EventType.MODIFIED, change))
+        assert loop.state.windows, "both open a debounce window"
+        assert registry.get_sample_value("configmap_reload_pending_restarts") == expected
+        journal.close()
