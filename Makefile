@@ -54,6 +54,11 @@ bench: $(STAMP)
 		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends wrk >/dev/null; }
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest tests/bench -s -o python_files="bench_*.py" $(PYTEST_ARGS)
 
+# The whole system on 127.0.0.1, narrated, in under a minute (hack/demo.py).
+# DEMO_ARGS: e.g. --out DIR for the DR-drill evidence, --keep DIR for the logs.
+demo: $(STAMP)
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m hack.demo $(DEMO_ARGS)
+
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache build *.egg-info
 

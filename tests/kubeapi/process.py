@@ -154,16 +154,24 @@ class ServerProcess:
         workdir: Where to write the kubeconfig and the server's stderr log.
         args: Extra command-line arguments (e.g. `["--rollout-delay", "1"]`).
         startup_timeout: Seconds to wait for the `ready <url>` line.
+        start_new_session: Run the server in a session (process group) of its own, so a
+            Ctrl-C at the terminal reaches only the parent, which stops it (the demo).
     """
 
     def __init__(
-        self, workdir: str | Path, args: list[str] | None = None, startup_timeout: float = 30.0
+        self,
+        workdir: str | Path,
+        args: list[str] | None = None,
+        startup_timeout: float = 30.0,
+        *,
+        start_new_session: bool = False,
     ) -> None:
         self.workdir = Path(workdir)
         self.kubeconfig = self.workdir / "kubeconfig"
         self.log_file = self.workdir / "kubeapi.log"
         self.args = list(args or [])
         self.startup_timeout = startup_timeout
+        self.start_new_session = start_new_session
         self.process: subprocess.Popen[str] | None = None
         self.url = ""
         self._admin: AdminClient | None = None
@@ -183,6 +191,7 @@ class ServerProcess:
             self.process = subprocess.Popen(
                 command, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=log, text=True,
                 env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                start_new_session=self.start_new_session,
             )  # fmt: skip
         line = self._first_line()
         if not line.startswith("ready "):

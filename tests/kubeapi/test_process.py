@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -37,6 +38,13 @@ def test_plain_http_mode(tmp_path):
     with ServerProcess(tmp_path, ["--http", "--rollout-delay", "never"]) as server:
         assert server.url.startswith("http://127.0.0.1:")
         assert server.admin.settings()["rolloutDelay"] is None
+
+
+def test_a_new_session_keeps_the_server_out_of_the_parents_process_group(tmp_path):
+    with ServerProcess(tmp_path, ["--http"], start_new_session=True) as server:
+        assert server.process is not None
+        assert os.getpgid(server.process.pid) == server.process.pid != os.getpgid(0)
+    assert server.process.returncode == 0
 
 
 def test_bad_arguments_are_one_clear_line(tmp_path):
