@@ -106,6 +106,9 @@ class Settings:
             "lease_name": self.leader_election.lease_name,
             "http_port": self.http_port,
             "shutdown_timeout_seconds": self.shutdown_timeout_seconds,
+            # Top level as well as in the policy: replay judges the restart SLO
+            # (DEBOUNCE_SECONDS + 30 s) by this field.
+            "debounce_seconds": self.debounce_seconds,
             "policy": self.policy().as_dict(),
         }
 

@@ -220,7 +220,11 @@ def journal_of(
             None,
             None,
             actor,
-            {"policy": policy.as_dict(), "leader_election": leader_election},
+            {
+                "debounce_seconds": policy.debounce_seconds,
+                "policy": policy.as_dict(),
+                "leader_election": leader_election,
+            },
         )
     ]
     for action, when in zip(run.actions, run.times, strict=True):

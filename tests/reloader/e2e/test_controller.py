@@ -160,6 +160,9 @@ def test_one_change_restarts_once_within_the_debounce_and_is_journaled_as_one_ch
     assert verify_journal(controller.journal_path).startswith("OK:")
     report = replay_check(controller.journal_path)
     assert report["restart_latency_seconds"]["p50"] <= DEBOUNCE + 1.0
+    # Replay judges the restart SLO by the debounce this controller ran with.
+    assert report["thresholds"]["debounce_seconds"] == DEBOUNCE
+    assert report["thresholds"]["slo_seconds"] == DEBOUNCE + 30
     # The values never reach the journal, only key names and the hash.
     assert b"new test message" not in controller.journal_path.read_bytes()
 
