@@ -46,7 +46,7 @@ from __future__ import annotations
 import json
 import math
 from array import array
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from itertools import repeat
@@ -253,26 +253,37 @@ class RestartEntry:
         return entry
 
 
-class _JsonStream(list):  # type: ignore[type-arg]
-    """A list that json's encoder walks lazily: items are converted as written.
+# ``replay -o json`` is indented by two spaces. Restarts are flat objects of
+# scalars, so the C encoder (used by ``json.dumps`` only without ``indent``)
+# writes a list of them in nearly their indented form when the item separator
+# carries the line break and the indentation of their keys (level 3: document,
+# "restarts", object); only the boundaries between objects need re-indenting.
+# A string never holds a raw line break, so the boundary text is unambiguous.
+_RESTART_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",\n      ", ": "))
+_RESTART_BOUNDARY = ("},\n      {", "\n    },\n    {\n      ")
+# Restarts converted per ``write()``: few calls, and never all of them in memory.
+_RESTARTS_PER_WRITE = 1000
 
-    ``json.dump`` with an indent uses the pure-Python encoder, which takes
-    ``len()`` and iterates; each restart becomes a dict only while it is
-    written, so the output never holds them all at once.
-    """
 
-    def __init__(self, items: Sequence[RestartEntry]) -> None:
-        super().__init__()
-        self._items = items
+def _indented(value: Any) -> str:
+    """Return ``value`` as ``json.dump(..., indent=2)`` writes it one level down."""
+    # Strings never hold a raw line break, so every one is indentation.
+    return json.dumps(value, ensure_ascii=False, indent=2).replace("\n", "\n  ")
 
-    def __len__(self) -> int:
-        return len(self._items)
 
-    def __bool__(self) -> bool:
-        return bool(self._items)
-
-    def __iter__(self) -> Iterator[dict[str, Any]]:  # type: ignore[override]
-        return (item.to_json() for item in self._items)
+def _write_restarts(stream: IO[str], restarts: Sequence[RestartEntry]) -> None:
+    """Write ``restarts`` as ``json.dump(..., indent=2)`` would at level one."""
+    if not restarts:
+        stream.write("[]")
+        return
+    encode = _RESTART_ENCODER.encode
+    boundary, indented = _RESTART_BOUNDARY
+    for start in range(0, len(restarts), _RESTARTS_PER_WRITE):
+        chunk = [entry.to_json() for entry in restarts[start : start + _RESTARTS_PER_WRITE]]
+        # encode() gives '[{"seq": 1,\n      "ts": ...},\n      {...}]'.
+        body = encode(chunk)[2:-2].replace(boundary, indented)
+        stream.write(("[" if start == 0 else ",") + "\n    {\n      " + body + "\n    }")
+    stream.write("\n  ]")
 
 
 @dataclass
@@ -329,13 +340,17 @@ class ReplayReport:
             extra: Further top-level keys (``check``), written last.
         """
         document = {**self.to_json(restarts=False), **(extra or {})}
-        ordered: dict[str, Any] = {}
+        # The same text as json.dump(document, indent=2) with "restarts" after
+        # "configmaps", written key by key: the restarts go through the C
+        # encoder a chunk at a time instead of the pure-Python indenting one.
+        separator = "{\n  "
         for key, value in document.items():
-            ordered[key] = value
+            stream.write(f"{separator}{json.dumps(key, ensure_ascii=False)}: {_indented(value)}")
+            separator = ",\n  "
             if key == "configmaps":
-                ordered["restarts"] = _JsonStream(self.restarts)
-        json.dump(ordered, stream, ensure_ascii=False, indent=2)
-        stream.write("\n")
+                stream.write(',\n  "restarts": ')
+                _write_restarts(stream, self.restarts)
+        stream.write("\n}\n")
 
 
 class Projector:
