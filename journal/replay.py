@@ -670,7 +670,11 @@ class Projector:
             cm = self._cm_for(row, source)
             if cm is None:
                 return
-        if self._data(row).get("reason") == _NOT_LEADER:
+        text = row[_DATA]
+        # A payload without the reason's text (nor an escape that could spell
+        # it) has another reason: no need to parse it.
+        maybe_not_leader = not isinstance(text, str) or _NOT_LEADER in text or "\\" in text
+        if maybe_not_leader and self._data(row).get("reason") == _NOT_LEADER:
             # A standby decided nothing: the Deployments' hashes are unknown to
             # it, so nothing is settled. Merged with the leader's journal, the
             # change stays pending until the leader acts on it; in one
@@ -680,7 +684,8 @@ class Projector:
             return
         cm.pending = None
         cm.settled_all = cm.data_hash
-        cm.settled.clear()
+        if cm.settled:
+            cm.settled.clear()
         if row[_CORR] is not None:
             self._corr_cm.pop((source, row[_CORR]), None)
 

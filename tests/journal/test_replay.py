@@ -369,3 +369,31 @@ def test_json_output_is_exactly_json_dump_with_indent_2(restarts, journals, extr
     expected = json.dumps({**report.to_json(), **(extra or {})}, ensure_ascii=False, indent=2)
     assert stream.getvalue() == expected + "\n"
     assert len(json.loads(stream.getvalue())["restarts"]) == restarts
+
+
+@pytest.mark.parametrize(
+    ("payload", "settled"),
+    [
+        ('{"reason":"not-leader"}', False),
+        ('{"reason":"not\\u002dleader"}', False),  # the same reason, escaped
+        ('{"reason":"unchanged"}', True),
+        ('{"note":"not-leader","reason":"unchanged"}', True),
+        ('{"reason":"unchanged","reason":"not-leader"}', False),  # the last key wins
+    ],
+)
+def test_a_standbys_skip_settles_nothing_however_its_payload_is_spelled(payload, settled):
+    value = json.dumps({"event_type": "MODIFIED", "data_hash": data_hash("v1")})
+    target = json.dumps({"configmap": CM, "data_hash": data_hash("v1")})
+    projector = Projector()
+    for row in (
+        (1, "2026-11-26T10:00:00.000000Z", kinds.CONFIGMAP_OBSERVED, "shipshape",
+         f"configmap/{CM}", None, "ctl-0", None, value),
+        (2, "2026-11-26T10:00:01.000000Z", kinds.DEBOUNCE_SKIPPED, "shipshape",
+         f"configmap/{CM}", None, "ctl-0", 1, payload),
+        (3, "2026-11-26T10:00:02.000000Z", kinds.RESTART_PLANNED, "shipshape",
+         f"deployment/{DEPLOY}", "c1", "ctl-0", 1, target),
+    ):  # fmt: skip
+        projector.feed(row)
+    report = projector.finish()
+    # A settled hash makes the restart one "without change"; a standby's skip does not.
+    assert (_anomalies(report) == [("restart_without_change", 3)]) is settled
