@@ -46,10 +46,11 @@ from __future__ import annotations
 import json
 import math
 from array import array
-from collections.abc import Iterable, Iterator, Sequence
+from collections import Counter
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from itertools import repeat
+from operator import itemgetter
 from typing import IO, TYPE_CHECKING, Any
 
 from journal import kinds as k
@@ -118,12 +119,20 @@ def _name(obj: str | None) -> str | None:
 _scan_json = json.JSONDecoder().scan_once
 
 
-def _data(row: Sequence[Any]) -> dict[str, Any]:
+def _parse_data(text: Any) -> dict[str, Any]:
     try:
-        value, _end = _scan_json(row[_DATA], 0)
+        value, _end = _scan_json(text, 0)
     except (StopIteration, TypeError, ValueError):
         return {}
     return value if isinstance(value, dict) else {}
+
+
+# Short payloads repeat (``{"reason":"unchanged"}`` after every relisted
+# ConfigMap, a leader's ``{"epoch":3,"holder":...}``): a projector parses each
+# distinct one once. Bounded, so memory stays constant over any journal.
+_MEMO_TEXT_MAX = 96
+_MEMO_ENTRIES = 4096
+_kind_of = itemgetter(_KIND)
 
 
 def percentile(sorted_values: Sequence[float], fraction: float) -> float | None:
@@ -151,7 +160,9 @@ class _ConfigMap:
     observations: int = 0
     last_observation: Sequence[Any] | None = None
     last_source: int = 0
-    last_change: dict[str, Any] | None = None
+    # The observation that last changed the data and the hash it reported
+    # (made an object only for the report: changes can be frequent).
+    last_change: tuple[Sequence[Any], str | None] | None = None
     last_restart: dict[str, Any] | None = None
     restarts: int = 0
     pending: _Change | None = None
@@ -165,7 +176,16 @@ class _ConfigMap:
             "data_hash": self.data_hash,
             "deleted": self.deleted,
             "observations": self.observations,
-            "last_change": self.last_change,
+            "last_change": (
+                None
+                if self.last_change is None
+                else {
+                    "seq": self.last_change[0][_SEQ],
+                    "ts": self.last_change[0][_TS],
+                    "correlation_id": self.last_change[0][_CORR],
+                    "data_hash": self.last_change[1],
+                }
+            ),
             "last_restart": self.last_restart,
             "restarts": self.restarts,
             "pending": pending,
@@ -253,26 +273,37 @@ class RestartEntry:
         return entry
 
 
-class _JsonStream(list):  # type: ignore[type-arg]
-    """A list that json's encoder walks lazily: items are converted as written.
+# ``replay -o json`` is indented by two spaces. Restarts are flat objects of
+# scalars, so the C encoder (used by ``json.dumps`` only without ``indent``)
+# writes a list of them in nearly their indented form when the item separator
+# carries the line break and the indentation of their keys (level 3: document,
+# "restarts", object); only the boundaries between objects need re-indenting.
+# A string never holds a raw line break, so the boundary text is unambiguous.
+_RESTART_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",\n      ", ": "))
+_RESTART_BOUNDARY = ("},\n      {", "\n    },\n    {\n      ")
+# Restarts converted per ``write()``: few calls, and never all of them in memory.
+_RESTARTS_PER_WRITE = 1000
 
-    ``json.dump`` with an indent uses the pure-Python encoder, which takes
-    ``len()`` and iterates; each restart becomes a dict only while it is
-    written, so the output never holds them all at once.
-    """
 
-    def __init__(self, items: Sequence[RestartEntry]) -> None:
-        super().__init__()
-        self._items = items
+def _indented(value: Any) -> str:
+    """Return ``value`` as ``json.dump(..., indent=2)`` writes it one level down."""
+    # Strings never hold a raw line break, so every one is indentation.
+    return json.dumps(value, ensure_ascii=False, indent=2).replace("\n", "\n  ")
 
-    def __len__(self) -> int:
-        return len(self._items)
 
-    def __bool__(self) -> bool:
-        return bool(self._items)
-
-    def __iter__(self) -> Iterator[dict[str, Any]]:  # type: ignore[override]
-        return (item.to_json() for item in self._items)
+def _write_restarts(stream: IO[str], restarts: Sequence[RestartEntry]) -> None:
+    """Write ``restarts`` as ``json.dump(..., indent=2)`` would at level one."""
+    if not restarts:
+        stream.write("[]")
+        return
+    encode = _RESTART_ENCODER.encode
+    boundary, indented = _RESTART_BOUNDARY
+    for start in range(0, len(restarts), _RESTARTS_PER_WRITE):
+        chunk = [entry.to_json() for entry in restarts[start : start + _RESTARTS_PER_WRITE]]
+        # encode() gives '[{"seq": 1,\n      "ts": ...},\n      {...}]'.
+        body = encode(chunk)[2:-2].replace(boundary, indented)
+        stream.write(("[" if start == 0 else ",") + "\n    {\n      " + body + "\n    }")
+    stream.write("\n  ]")
 
 
 @dataclass
@@ -329,13 +360,17 @@ class ReplayReport:
             extra: Further top-level keys (``check``), written last.
         """
         document = {**self.to_json(restarts=False), **(extra or {})}
-        ordered: dict[str, Any] = {}
+        # The same text as json.dump(document, indent=2) with "restarts" after
+        # "configmaps", written key by key: the restarts go through the C
+        # encoder a chunk at a time instead of the pure-Python indenting one.
+        separator = "{\n  "
         for key, value in document.items():
-            ordered[key] = value
+            stream.write(f"{separator}{json.dumps(key, ensure_ascii=False)}: {_indented(value)}")
+            separator = ",\n  "
             if key == "configmaps":
-                ordered["restarts"] = _JsonStream(self.restarts)
-        json.dump(ordered, stream, ensure_ascii=False, indent=2)
-        stream.write("\n")
+                stream.write(',\n  "restarts": ')
+                _write_restarts(stream, self.restarts)
+        stream.write("\n}\n")
 
 
 class Projector:
@@ -358,7 +393,8 @@ class Projector:
         self._debounce = DEFAULT_DEBOUNCE_SECONDS if debounce_seconds is None else debounce_seconds
         self._leaderless = leaderless_gap_seconds
         self.events = 0
-        self._kinds: dict[str, int] = {}
+        self._kinds: Counter[str] = Counter()
+        self._parsed: dict[str, dict[str, Any]] = {}
         self._first: Sequence[Any] | None = None
         self._last: Sequence[Any] | None = None
         self._last_source = 0
@@ -407,7 +443,7 @@ class Projector:
         """Apply one record (a row of :data:`REPLAY_COLUMNS`) from journal ``source``."""
         self.events += 1
         kind = row[_KIND]
-        self._kinds[kind] = self._kinds.get(kind, 0) + 1
+        self._kinds[kind] += 1
         if self._first is None:
             self._first, self._first_source = row, source
         self._last, self._last_source = row, source
@@ -445,7 +481,41 @@ class Projector:
         if row is not None:
             self._last, self._last_source = row, source
 
+    def feed_page(self, rows: Sequence[Sequence[Any]], source: int = 0) -> None:
+        """Apply a page of rows from journal ``source`` in order (:meth:`feed` on each, faster)."""
+        if not rows:
+            return
+        if self._first is None:
+            self._first, self._first_source = rows[0], source
+        self._kinds.update(map(_kind_of, rows))
+        handler_of = self._handlers.get
+        leader_activity = self._leader_activity
+        open_terms, stale = self._open_terms, self._stale
+        for row in rows:
+            epoch = row[_EPOCH]
+            # Leader bookkeeping only matters for a stale or an unknown leader.
+            if epoch is not None and (stale or row[_ACTOR] not in open_terms):
+                leader_activity(row, source, row[_ACTOR], epoch, row[_KIND])
+            handler = handler_of(row[_KIND])
+            if handler is not None:
+                handler(row, source)
+        self.events += len(rows)
+        self._last, self._last_source = rows[-1], source
+
     # -- helpers ----------------------------------------------------------------
+
+    def _data(self, row: Sequence[Any]) -> dict[str, Any]:
+        """Return the record's data object (``{}`` if it is none); shared, so only read it."""
+        text = row[_DATA]
+        if not isinstance(text, str) or len(text) > _MEMO_TEXT_MAX:
+            return _parse_data(text)
+        parsed = self._parsed
+        value = parsed.get(text)
+        if value is None:
+            if len(parsed) >= _MEMO_ENTRIES:
+                parsed.clear()
+            value = parsed[text] = _parse_data(text)
+        return value
 
     def _anomaly(
         self, kind: str, row: Sequence[Any], source: int, message: str, **extra: Any
@@ -510,7 +580,7 @@ class Projector:
         if obj is not None and obj.startswith("configmap/"):
             return self._cm_of_object(row[_NS], obj)
         if data is None:
-            data = _data(row)
+            data = self._data(row)
         name = data.get("configmap")
         if isinstance(name, str) and name:
             return self._configmap(row[_NS], _name(name) or name)
@@ -522,7 +592,7 @@ class Projector:
     # -- controller, ConfigMaps, debounce --------------------------------------
 
     def _controller_started(self, row: Sequence[Any], source: int) -> None:
-        data = _data(row)
+        data = self._data(row)
         debounce = data.get("debounce_seconds")
         if self._debounce_fixed is None and isinstance(debounce, int | float) and debounce >= 0:
             self._debounce = float(debounce)
@@ -550,11 +620,15 @@ class Projector:
                 self._restore_pending(entry)
 
     def _observed(self, row: Sequence[Any], source: int) -> None:
+        # The hottest handler (every relisted ConfigMap): lookups inlined.
         obj = row[_OBJ]
         if not obj:
             return
-        cm = self._cm_of_object(row[_NS], obj)
-        data = _data(row)
+        cm = self._by_object.get(obj)
+        if cm is None or cm.namespace != row[_NS]:
+            cm = self._cm_of_object(row[_NS], obj)
+        # Observations carry a resource version: rarely worth the memo.
+        data = _parse_data(row[_DATA])
         cm.observations += 1
         corr = row[_CORR]
         if corr is not None:
@@ -573,12 +647,7 @@ class Projector:
         changed = event_type == "MODIFIED" if first_sight else cm.data_hash != previous
         if not changed:
             return
-        cm.last_change = {
-            "seq": row[_SEQ],
-            "ts": row[_TS],
-            "correlation_id": row[_CORR],
-            "data_hash": cm.data_hash,
-        }
+        cm.last_change = (row, cm.data_hash)
         if cm.pending is None:
             cm.pending = _Change(row[_SEQ], row[_TS], corr, source)
 
@@ -594,10 +663,18 @@ class Projector:
             cm.pending = _Change(seen[_SEQ], seen[_TS], seen[_CORR], cm.last_source)
 
     def _skipped(self, row: Sequence[Any], source: int) -> None:
-        cm = self._cm_for(row, source)
-        if cm is None:
-            return
-        if _data(row).get("reason") == _NOT_LEADER:
+        # After every relisted ConfigMap: the common lookup of _cm_for inlined.
+        obj = row[_OBJ]
+        cm = self._by_object.get(obj) if obj is not None else None
+        if cm is None or cm.namespace != row[_NS] or not obj.startswith("configmap/"):
+            cm = self._cm_for(row, source)
+            if cm is None:
+                return
+        text = row[_DATA]
+        # A payload without the reason's text (nor an escape that could spell
+        # it) has another reason: no need to parse it.
+        maybe_not_leader = not isinstance(text, str) or _NOT_LEADER in text or "\\" in text
+        if maybe_not_leader and self._data(row).get("reason") == _NOT_LEADER:
             # A standby decided nothing: the Deployments' hashes are unknown to
             # it, so nothing is settled. Merged with the leader's journal, the
             # change stays pending until the leader acts on it; in one
@@ -607,14 +684,15 @@ class Projector:
             return
         cm.pending = None
         cm.settled_all = cm.data_hash
-        cm.settled.clear()
+        if cm.settled:
+            cm.settled.clear()
         if row[_CORR] is not None:
             self._corr_cm.pop((source, row[_CORR]), None)
 
     # -- restarts ---------------------------------------------------------------
 
     def _planned(self, row: Sequence[Any], source: int) -> None:
-        data = _data(row)
+        data = self._data(row)
         deployment = _name(row[_OBJ]) or "?"
         cm = self._cm_for(row, source, data)
         target_hash = data.get("data_hash")
@@ -684,7 +762,7 @@ class Projector:
         return None
 
     def _patched(self, row: Sequence[Any], source: int) -> None:
-        data = _data(row)
+        data = self._data(row)
         deployment = _name(row[_OBJ]) or "?"
         entry = self._take_inflight(row, source, deployment)
         cm = self._cm_for(row, source, data)
@@ -753,7 +831,7 @@ class Projector:
 
     def _dropped(self, row: Sequence[Any], source: int) -> None:
         entry = self._ended_without_patch(row, source, "dropped")
-        reason = _data(row).get("reason")
+        reason = self._data(row).get("reason")
         target = _name(row[_OBJ]) or (entry.deployment if entry else "?")
         self._anomaly(
             "dropped_restart",
@@ -855,7 +933,7 @@ class Projector:
 
     def _acquired(self, row: Sequence[Any], source: int) -> None:
         actor = row[_ACTOR]
-        epoch = self._epoch_of(row, _data(row))
+        epoch = self._epoch_of(row, self._data(row))
         current = self._open_terms.get(actor)
         if current is not None and current.epoch == epoch and current.how != "acquired":
             current.how = "acquired"  # seen first through another replica's eyes
@@ -870,7 +948,7 @@ class Projector:
         self._close(term, row[_TS], row[_SEQ], reason)
 
     def _leader_observed(self, row: Sequence[Any], source: int) -> None:
-        data = _data(row)
+        data = self._data(row)
         holder = data.get("holder")
         epoch = data.get("epoch")
         if not isinstance(epoch, int) or isinstance(epoch, bool):
@@ -1015,7 +1093,7 @@ def replay(
     if len(journals) == 1:
         pages = journals[0].scan_pages(filters, columns=REPLAY_COLUMNS, page_size=REPLAY_PAGE_SIZE)
         for page in pages:
-            projector.feed_all(zip(repeat(0), page))
+            projector.feed_page(page)
     else:
         projector.feed_all(
             merged_rows(journals, filters, REPLAY_COLUMNS, page_size=REPLAY_PAGE_SIZE)

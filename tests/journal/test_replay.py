@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import io
+import json
+
 import pytest
 
 from journal import ANOMALY_TYPES, Filters, kinds, replay
+from journal.replay import Projector
 from tests.journal.builders import Controller, at, data_hash
 
 CM, DEPLOY = "helloworld-config-test", "helloworld-test"
@@ -323,3 +327,73 @@ def test_percentiles_are_nearest_rank(controller, writer):
     assert latency["p50"] == pytest.approx(10)
     assert latency["p95"] == pytest.approx(19)
     assert latency["max"] == pytest.approx(20)
+
+
+def _restart_rows(count: int, deployment: str) -> list[tuple]:
+    """Rows of REPLAY_COLUMNS: ``count`` changes, each planned and patched (pure, no file)."""
+    rows, seq = [], 0
+    for n in range(count):
+        corr, value = f"c{n}", data_hash(f"v{n}")
+        ts = at(n * 100).isoformat().replace("+00:00", "Z")
+        later = at(n * 100 + 2.5).isoformat().replace("+00:00", "Z")
+        for kind, obj, epoch, data, when in (
+            (kinds.CONFIGMAP_OBSERVED, f"configmap/{CM}", None,
+             {"event_type": "MODIFIED", "data_hash": value}, ts),
+            (kinds.RESTART_PLANNED, f"deployment/{deployment}", 1,
+             {"configmap": CM, "data_hash": value}, ts),
+            (kinds.RESTART_PATCHED, f"deployment/{deployment}", 1,
+             {"configmap": CM, "data_hash": value}, later),
+        ):  # fmt: skip
+            seq += 1
+            rows.append((seq, when, kind, "shipshape", obj, corr, "ctl-0", epoch, json.dumps(data)))
+    return rows
+
+
+@pytest.mark.parametrize(
+    ("restarts", "journals", "extra"),
+    [
+        (0, ("journal",), None),
+        (3, ("a.db", "b.db"), {"check": {"differences": [], "model": "m:f"}}),
+        (2501, ("journal",), None),  # several chunks of restarts
+    ],
+)
+def test_json_output_is_exactly_json_dump_with_indent_2(restarts, journals, extra):
+    # A name with a quote, a line break, a brace and non-ASCII text: the fast
+    # writer must escape and indent exactly like json.dump(indent=2).
+    projector = Projector(journals=journals)
+    for row in _restart_rows(restarts, 'hello"wörld},\n      {'):
+        projector.feed(row, source=len(journals) - 1)
+    report = projector.finish(Filters())
+    stream = io.StringIO()
+    report.write_json(stream, extra=extra)
+    expected = json.dumps({**report.to_json(), **(extra or {})}, ensure_ascii=False, indent=2)
+    assert stream.getvalue() == expected + "\n"
+    assert len(json.loads(stream.getvalue())["restarts"]) == restarts
+
+
+@pytest.mark.parametrize(
+    ("payload", "settled"),
+    [
+        ('{"reason":"not-leader"}', False),
+        ('{"reason":"not\\u002dleader"}', False),  # the same reason, escaped
+        ('{"reason":"unchanged"}', True),
+        ('{"note":"not-leader","reason":"unchanged"}', True),
+        ('{"reason":"unchanged","reason":"not-leader"}', False),  # the last key wins
+    ],
+)
+def test_a_standbys_skip_settles_nothing_however_its_payload_is_spelled(payload, settled):
+    value = json.dumps({"event_type": "MODIFIED", "data_hash": data_hash("v1")})
+    target = json.dumps({"configmap": CM, "data_hash": data_hash("v1")})
+    projector = Projector()
+    for row in (
+        (1, "2026-11-26T10:00:00.000000Z", kinds.CONFIGMAP_OBSERVED, "shipshape",
+         f"configmap/{CM}", None, "ctl-0", None, value),
+        (2, "2026-11-26T10:00:01.000000Z", kinds.DEBOUNCE_SKIPPED, "shipshape",
+         f"configmap/{CM}", None, "ctl-0", 1, payload),
+        (3, "2026-11-26T10:00:02.000000Z", kinds.RESTART_PLANNED, "shipshape",
+         f"deployment/{DEPLOY}", "c1", "ctl-0", 1, target),
+    ):  # fmt: skip
+        projector.feed(row)
+    report = projector.finish()
+    # A settled hash makes the restart one "without change"; a standby's skip does not.
+    assert (_anomalies(report) == [("restart_without_change", 3)]) is settled
