@@ -76,6 +76,9 @@ def _redact_value(value: Any) -> Any:
     return value
 
 
+# Field values that hold no text, so nothing to redact.
+_PLAIN_SCALARS = frozenset({int, float, bool, type(None)})
+
 # One encoder for every line: json.dumps with options builds a new one per call.
 _ENCODER = json.JSONEncoder(ensure_ascii=False, default=str, separators=(",", ":"))
 
@@ -97,7 +100,16 @@ class JsonFormatter(logging.Formatter):
         fields = getattr(record, "fields", None)
         if isinstance(fields, dict):
             for key, value in fields.items():
-                if key not in _FIXED_KEYS:
+                if key in _FIXED_KEYS:
+                    continue
+                # Most field values are plain strings and numbers (an access
+                # line per request): test their exact type first.
+                kind = type(value)
+                if kind is str:
+                    line[key] = redact(value)
+                elif kind in _PLAIN_SCALARS:
+                    line[key] = value
+                else:
                     line[key] = _redact_value(value)
         return _ENCODER.encode(line)
 
@@ -108,6 +120,39 @@ class JsonFormatter(logging.Formatter):
         if record.exc_text:
             return record.exc_text
         return None
+
+
+class JsonLineHandler(logging.StreamHandler):
+    """A stream handler that formats a record before it takes the handler's lock.
+
+    :class:`logging.Handler` holds its lock while it formats, so threads logging
+    at once (a web server's workers, each writing an access line) wait for each
+    other's JSON encoding and redaction too. Here only the write and the flush
+    are serialised; formatting is per record and needs no lock. Each line is
+    written with one call, so lines never interleave.
+    """
+
+    def handle(self, record: logging.LogRecord) -> bool | logging.LogRecord:
+        """Filter the record and, when it passes, emit it; return the filters' verdict."""
+        verdict = self.filter(record)
+        if isinstance(verdict, logging.LogRecord):  # Python 3.12: a filter may replace it
+            record = verdict
+        if verdict:
+            self.emit(record)
+        return verdict
+
+    def emit(self, record: logging.LogRecord) -> None:
+        """Format the record, then write and flush it under the handler's lock."""
+        try:
+            text = self.format(record) + self.terminator
+            with self.lock:
+                stream = self.stream
+                stream.write(text)
+                stream.flush()
+        except RecursionError:
+            raise
+        except Exception:  # logging reports a failed write, never raises it
+            self.handleError(record)
 
 
 def configure_logging(level: str | int = "INFO", stream: IO[str] | None = None) -> logging.Handler:
@@ -124,7 +169,7 @@ def configure_logging(level: str | int = "INFO", stream: IO[str] | None = None) 
         The installed handler.
     """
     numeric = parse_log_level(level) if isinstance(level, str) else level
-    handler = logging.StreamHandler(stream if stream is not None else sys.stdout)
+    handler = JsonLineHandler(stream if stream is not None else sys.stdout)
     handler.setFormatter(JsonFormatter())
     setattr(handler, _OWNED, True)
     root = logging.getLogger()
