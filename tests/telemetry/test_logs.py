@@ -182,3 +182,28 @@ def test_a_failing_stream_is_reported_not_raised_to_the_caller(capsys):
     finally:
         logging.getLogger().removeHandler(handler)
     assert "Logging error" in capsys.readouterr().err
+
+
+class Opaque:
+    def __str__(self):
+        return "opaque"
+
+
+def test_lines_are_encoded_as_json_dumps_would_encode_them(stream):
+    # The formatter keeps one C encoder instead of json's per-call one; the
+    # text must be the same, unusual values included.
+    fields = {
+        "text": 'é ✓ "quoted" \\ back\nslash \x00',
+        "floats": [0.1, 1e300, -0.0, float("nan"), float("inf")],
+        "big": 2**70,
+        "object": Secret("plain"),
+        "other": Opaque(),
+        "nested": {"1": [{"a": None}], "2": ()},
+    }
+    logging.getLogger("enc").info("encoded", extra={"fields": fields})
+    text = stream.getvalue().rstrip("\n")
+    decoded = json.loads(text)
+    expected = json.dumps(decoded, ensure_ascii=False, separators=(",", ":"))
+    assert text == expected
+    assert decoded["text"] == fields["text"]
+    assert decoded["other"] == "opaque"
