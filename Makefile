@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: all install test lint fmt bench demo clean checkov
+.PHONY: all install test lint fmt bench demo clean checkov lock
 
 all: test
 
@@ -28,6 +28,21 @@ $(CHECKOV): tests/k8s/checkov-requirements.txt | $(BIN)/python
 	touch $(CHECKOV)
 
 checkov: $(CHECKOV)
+
+# The images' hash-locked dependencies (requirements/image*.txt, read by the
+# Dockerfiles), resolved for the images' Python on every platform by uv, kept
+# in its own virtualenv. Run after changing pyproject.toml's dependencies;
+# pins already in the files are kept unless UV_ARGS=--upgrade.
+UV := $(VENV)/tools/uv/bin/uv
+UV_COMPILE = $(UV) pip compile pyproject.toml requirements/build.in --universal \
+	--python-version 3.11 --generate-hashes --custom-compile-command "make lock" --quiet $(UV_ARGS)
+$(UV): | $(BIN)/python
+	$(PYTHON) -m venv $(VENV)/tools/uv
+	$(VENV)/tools/uv/bin/python -m pip install --quiet "uv==0.13.9"
+
+lock: $(UV)
+	$(UV_COMPILE) -o requirements/image.txt
+	$(UV_COMPILE) --extra otel -o requirements/image-otel.txt
 
 # Lint, the layer contract, then every test. The README's test command.
 test: $(STAMP) $(CHECKOV)

@@ -14,6 +14,7 @@ import sys
 from collections.abc import Mapping
 from types import FrameType
 
+import click
 from prometheus_client import (
     CollectorRegistry,
     GCCollector,
@@ -114,6 +115,16 @@ def run(environ: Mapping[str, str]) -> int:
     return code
 
 
+@click.command(
+    name="shipshape-web",
+    help=(
+        "Serve the helloworld web app until SIGTERM has drained it. Configured by "
+        "environment variables only; each is listed with its default, validation and "
+        "incident impact in docs/reference/configuration.md."
+    ),
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+@click.version_option(buildinfo.VERSION, "-V", "--version", prog_name="shipshape-web")
 def main() -> None:
-    """Console entry point of ``shipshape-web``."""
+    """Console entry point of ``shipshape-web``: ``--help`` and ``--version``, else serve."""
     sys.exit(run(os.environ))

@@ -14,6 +14,7 @@ import sys
 from collections.abc import Mapping
 from types import FrameType
 
+import click
 from prometheus_client import CollectorRegistry
 
 from journal import Journal, JournalError
@@ -22,6 +23,7 @@ from reloader.kube.errors import classify
 from reloader.runtime.controller import Controller
 from reloader.runtime.leadership import make_leadership
 from reloader.runtime.settings import load_settings
+from telemetry.buildinfo import VERSION
 from telemetry.config import ConfigError
 from telemetry.logs import configure_logging
 from telemetry.redaction import redact
@@ -31,8 +33,18 @@ log = logging.getLogger("reloader")
 PROG = "shipshape-controller"
 
 
+@click.command(
+    name=PROG,
+    help=(
+        "Run the reloader controller until SIGTERM. Configured by environment variables "
+        "only; each is listed with its default, validation and incident impact in "
+        "docs/reference/configuration.md."
+    ),
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+@click.version_option(VERSION, "-V", "--version", prog_name=PROG)
 def main() -> None:
-    """Console script entry point."""
+    """Console script entry point: ``--help`` and ``--version``, else run."""
     sys.exit(run(os.environ))
 
 
