@@ -10,10 +10,12 @@ values go through :func:`telemetry.redaction.redact` before serialisation.
 from __future__ import annotations
 
 import json
+import json.encoder
 import logging
 import math
 import sys
 import traceback
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import IO, Any
 
@@ -76,8 +78,41 @@ def _redact_value(value: Any) -> Any:
     return value
 
 
+# Field values that hold no text, so nothing to redact.
+_PLAIN_SCALARS = frozenset({int, float, bool, type(None)})
+
 # One encoder for every line: json.dumps with options builds a new one per call.
 _ENCODER = json.JSONEncoder(ensure_ascii=False, default=str, separators=(",", ":"))
+
+
+def _line_encoder() -> Callable[[dict[str, Any]], str]:
+    """Return a function encoding a line as ``_ENCODER.encode`` does, with less work per call.
+
+    ``JSONEncoder.encode`` builds a new C encoder for every call; this builds
+    CPython's once, with the same options. It keeps no table of containers
+    being encoded (``markers``) to detect cycles: the formatter hands it fresh
+    containers only (:func:`_redact_value` copies every dict, list and tuple),
+    so a shared table would be a race between threads with nothing to find.
+    Without the C accelerator (another Python), ``_ENCODER.encode`` is used.
+    """
+    make_encoder = getattr(json.encoder, "c_make_encoder", None)
+    if make_encoder is None:
+        return _ENCODER.encode
+    chunks = make_encoder(
+        None,  # markers: see above
+        _ENCODER.default,
+        json.encoder.encode_basestring,  # ensure_ascii=False
+        None,  # indent
+        _ENCODER.key_separator,
+        _ENCODER.item_separator,
+        _ENCODER.sort_keys,
+        _ENCODER.skipkeys,
+        _ENCODER.allow_nan,
+    )
+    return lambda line: "".join(chunks(line, 0))
+
+
+_encode_line = _line_encoder()
 
 
 class JsonFormatter(logging.Formatter):
@@ -97,9 +132,18 @@ class JsonFormatter(logging.Formatter):
         fields = getattr(record, "fields", None)
         if isinstance(fields, dict):
             for key, value in fields.items():
-                if key not in _FIXED_KEYS:
+                if key in _FIXED_KEYS:
+                    continue
+                # Most field values are plain strings and numbers (an access
+                # line per request): test their exact type first.
+                kind = type(value)
+                if kind is str:
+                    line[key] = redact(value)
+                elif kind in _PLAIN_SCALARS:
+                    line[key] = value
+                else:
                     line[key] = _redact_value(value)
-        return _ENCODER.encode(line)
+        return _encode_line(line)
 
     @staticmethod
     def _error_text(record: logging.LogRecord) -> str | None:
@@ -108,6 +152,39 @@ class JsonFormatter(logging.Formatter):
         if record.exc_text:
             return record.exc_text
         return None
+
+
+class JsonLineHandler(logging.StreamHandler):
+    """A stream handler that formats a record before it takes the handler's lock.
+
+    :class:`logging.Handler` holds its lock while it formats, so threads logging
+    at once (a web server's workers, each writing an access line) wait for each
+    other's JSON encoding and redaction too. Here only the write and the flush
+    are serialised; formatting is per record and needs no lock. Each line is
+    written with one call, so lines never interleave.
+    """
+
+    def handle(self, record: logging.LogRecord) -> bool | logging.LogRecord:
+        """Filter the record and, when it passes, emit it; return the filters' verdict."""
+        verdict = self.filter(record)
+        if isinstance(verdict, logging.LogRecord):  # Python 3.12: a filter may replace it
+            record = verdict
+        if verdict:
+            self.emit(record)
+        return verdict
+
+    def emit(self, record: logging.LogRecord) -> None:
+        """Format the record, then write and flush it under the handler's lock."""
+        try:
+            text = self.format(record) + self.terminator
+            with self.lock:
+                stream = self.stream
+                stream.write(text)
+                stream.flush()
+        except RecursionError:
+            raise
+        except Exception:  # logging reports a failed write, never raises it
+            self.handleError(record)
 
 
 def configure_logging(level: str | int = "INFO", stream: IO[str] | None = None) -> logging.Handler:
@@ -124,7 +201,7 @@ def configure_logging(level: str | int = "INFO", stream: IO[str] | None = None) 
         The installed handler.
     """
     numeric = parse_log_level(level) if isinstance(level, str) else level
-    handler = logging.StreamHandler(stream if stream is not None else sys.stdout)
+    handler = JsonLineHandler(stream if stream is not None else sys.stdout)
     handler.setFormatter(JsonFormatter())
     setattr(handler, _OWNED, True)
     root = logging.getLogger()

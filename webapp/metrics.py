@@ -64,7 +64,8 @@ class HttpMetrics:
         )
         # Label children cached by their values: the label sets are bounded, and
         # a dictionary lookup is cheaper than prometheus_client's locked lookup.
-        self._counters: dict[tuple[str, str, int], Counter] = {}
+        # One lookup per request finds both of its children.
+        self._children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
         self._histograms: dict[tuple[str, str], Histogram] = {}
         for route in routes:
             self._histogram("GET", route)
@@ -79,13 +80,15 @@ class HttpMetrics:
             seconds: The time the app took.
         """
         key = (method, path, status)
-        counter = self._counters.get(key)
-        if counter is None:
-            counter = self._counters.setdefault(
-                key, self._requests.labels(method, path, str(status))
+        children = self._children.get(key)
+        if children is None:
+            children = self._children.setdefault(
+                key,
+                (self._requests.labels(method, path, str(status)), self._histogram(method, path)),
             )
+        counter, histogram = children
         counter.inc()
-        self._histogram(method, path).observe(seconds)
+        histogram.observe(seconds)
 
     def _histogram(self, method: str, path: str) -> Histogram:
         key = (method, path)

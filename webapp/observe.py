@@ -106,7 +106,8 @@ class RequestObserver:
         query = req.query_string
         if query:
             query = redact(_clip(query, _MAX_LOGGED_QUERY))
-        if self._log.isEnabledFor(logging.INFO):
+        log = self._log
+        if log.isEnabledFor(logging.INFO):
             fields: dict[str, Any] = {
                 "method": _clip(method, _MAX_LOGGED_METHOD),
                 "path": _clip(req.path, _MAX_LOGGED_PATH),
@@ -116,7 +117,21 @@ class RequestObserver:
             }
             if query:
                 fields["query"] = query
-            self._log.info("%s %s %d", method_label, path_label, status, extra={"fields": fields})
+            # What log.info does, less its search of the call stack for the
+            # caller's file and line, which no JSON line shows: the record is
+            # made (through the record factory) and handled as info's would be.
+            record = log.makeRecord(
+                log.name,
+                logging.INFO,
+                __file__,
+                0,
+                "%s %s %d",
+                (method_label, path_label, status),
+                None,
+                "process_response",
+            )
+            record.fields = fields
+            log.handle(record)
         span = getattr(context, "span", None)
         if span is not None:
             span.finish(route=path_label, status_code=status, query=query or None)

@@ -13,6 +13,11 @@ medians of the rounds are printed.
 Goal (issue 6): instrumented throughput >= 0.85 of the bare server's, p99 under
 10 ms at 8 connections. This prints the figures; it never fails for slowness.
 Set BENCH_SECONDS and BENCH_ROUNDS to change the run's length.
+
+Throughput on a shared machine moves with whatever else runs there, so the
+load average is printed, and so is each server's CPU time per request (user
+plus system, from ``/proc``): the cost of a request, which other load disturbs
+less than it disturbs requests per second.
 """
 
 from __future__ import annotations
@@ -55,6 +60,17 @@ class WrkResult:
     p99_ms: float
     requests: int
     errors: int
+    cpu_us_per_request: float = float("nan")
+
+
+def cpu_seconds(pid: int) -> float:
+    """Return the user plus system CPU time of process ``pid`` so far (Linux), else NaN."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 _UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}
@@ -141,6 +157,7 @@ def test_shipshape_web_against_bare_wsgi():
     web = shutil.which("shipshape-web") or str(Path(sys.executable).parent / "shipshape-web")
     servers: list[Server] = []
     served: dict[str, int] = {}
+    load_before = os.getloadavg()
     with tempfile.TemporaryDirectory() as logdir, OtlpReceiver() as receiver:
         traced = {"OTEL_ENABLED": "true", "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint}
         sampled = {
@@ -163,7 +180,10 @@ def test_shipshape_web_against_bare_wsgi():
             for round_index in range(ROUNDS):
                 shift = round_index % len(servers)
                 for server in servers[shift:] + servers[:shift]:
+                    cpu_before = cpu_seconds(server.process.pid)
                     result = run_wrk(server.url, SECONDS)
+                    cpu = cpu_seconds(server.process.pid) - cpu_before
+                    result.cpu_us_per_request = cpu * 1e6 / max(result.requests, 1)
                     results[server.name].append(result)
                     served[server.name] += result.requests
             access_lines = sum(
@@ -181,6 +201,7 @@ def test_shipshape_web_against_bare_wsgi():
             statistics.median(r.requests_per_second for r in runs),
             statistics.median(r.p50_ms for r in runs),
             statistics.median(r.p99_ms for r in runs),
+            statistics.median(r.cpu_us_per_request for r in runs),
         )
         for name, runs in results.items()
     }
@@ -190,10 +211,20 @@ def test_shipshape_web_against_bare_wsgi():
         f"shipshape-web vs bare WSGI: same waitress settings (THREADS=8), "
         f"wrk -t1 -c{CONNECTIONS} on 127.0.0.1, {ROUNDS} rounds of {SECONDS} s, medians"
     )
-    print(f"{'server':<34}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'ratio':>8}   req/s per round")
-    for name, (rps, p50, p99) in medians.items():
+    print(
+        f"{'server':<34}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'ratio':>8}"
+        f"{'CPU us/req':>12}   req/s per round"
+    )
+    for name, (rps, p50, p99, cpu) in medians.items():
         rounds = ", ".join(f"{r.requests_per_second:.0f}" for r in results[name])
-        print(f"{name:<34}{rps:>9.0f}{p50:>9.2f}{p99:>9.2f}{rps / bare_rps:>8.2f}   {rounds}")
+        print(
+            f"{name:<34}{rps:>9.0f}{p50:>9.2f}{p99:>9.2f}{rps / bare_rps:>8.2f}"
+            f"{cpu:>12.0f}   {rounds}"
+        )
+    print(
+        f"load average before and after: {' '.join(f'{x:.2f}' for x in load_before)} / "
+        f"{' '.join(f'{x:.2f}' for x in os.getloadavg())} on {os.cpu_count()} CPUs"
+    )
     print(f"access lines written by {WEB}: {access_lines} for {served[WEB]} requests")
     print(
         f"spans received over OTLP/HTTP: {spans} for {served[TRACED]} traced "

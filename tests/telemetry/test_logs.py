@@ -5,12 +5,13 @@ import json
 import logging
 import random
 import re
+import threading
 from datetime import UTC, datetime
 
 import pytest
 
 from telemetry.config import ConfigError
-from telemetry.logs import configure_logging, format_timestamp, parse_log_level
+from telemetry.logs import JsonLineHandler, configure_logging, format_timestamp, parse_log_level
 
 TS = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$")
 
@@ -107,3 +108,102 @@ def test_timestamps_match_datetime_to_the_microsecond():
     for moment in moments:
         expected = datetime.fromtimestamp(moment, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
         assert format_timestamp(moment) == expected, moment
+
+
+class Secret(str):
+    """A ``str`` subclass: not the exact type the formatter's fast path looks for."""
+
+
+def test_field_values_of_every_type_are_logged_and_text_in_them_redacted(stream):
+    logging.getLogger("web").info(
+        "typed",
+        extra={
+            "fields": {
+                "plain": "token=abc",
+                "subclass": Secret("password=hunter2"),
+                "count": 3,
+                "ratio": 0.5,
+                "flag": True,
+                "nothing": None,
+                "nested": {"inner": ["api_key=k", 7], "pair": ("secret=s", False)},
+            }
+        },
+    )
+    (line,) = lines(stream)
+    assert line["plain"] == "token=[REDACTED]"
+    assert line["subclass"] == "password=[REDACTED]"
+    assert (line["count"], line["ratio"], line["flag"], line["nothing"]) == (3, 0.5, True, None)
+    assert line["nested"] == {
+        "inner": ["api_key=[REDACTED]", 7],
+        "pair": ["secret=[REDACTED]", False],
+    }
+
+
+def test_lines_logged_from_many_threads_at_once_stay_whole(stream):
+    # The handler formats outside its lock; each line must still be written whole.
+    def log_many(worker):
+        log = logging.getLogger(f"worker{worker}")
+        for index in range(300):
+            log.info("line %d", index, extra={"fields": {"worker": worker, "pad": "x" * 500}})
+
+    threads = [threading.Thread(target=log_many, args=(worker,)) for worker in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    parsed = lines(stream)
+    assert len(parsed) == 8 * 300
+    for worker in range(8):
+        indexes = [line["msg"] for line in parsed if line.get("worker") == worker]
+        assert indexes == [f"line {index}" for index in range(300)]
+
+
+def test_handler_filters_still_decide(stream):
+    handler = next(h for h in logging.getLogger().handlers if isinstance(h, JsonLineHandler))
+    dropper = logging.Filter("kept")
+    handler.addFilter(dropper)
+    try:
+        logging.getLogger("dropped").info("no")
+        logging.getLogger("kept").info("yes")
+    finally:
+        handler.removeFilter(dropper)
+    assert [line["msg"] for line in lines(stream)] == ["yes"]
+
+
+class BrokenStream(io.StringIO):
+    def write(self, text):
+        raise OSError("disk full")
+
+
+def test_a_failing_stream_is_reported_not_raised_to_the_caller(capsys):
+    handler = configure_logging("INFO", stream=BrokenStream())
+    try:
+        logging.getLogger("t").info("lost")
+    finally:
+        logging.getLogger().removeHandler(handler)
+    assert "Logging error" in capsys.readouterr().err
+
+
+class Opaque:
+    def __str__(self):
+        return "opaque"
+
+
+def test_lines_are_encoded_as_json_dumps_would_encode_them(stream):
+    # The formatter keeps one C encoder instead of json's per-call one; the
+    # text must be the same, unusual values included.
+    fields = {
+        "text": 'é ✓ "quoted" \\ back\nslash \x00',
+        "floats": [0.1, 1e300, -0.0, float("nan"), float("inf")],
+        "big": 2**70,
+        "object": Secret("plain"),
+        "other": Opaque(),
+        "nested": {"1": [{"a": None}], "2": ()},
+    }
+    logging.getLogger("enc").info("encoded", extra={"fields": fields})
+    text = stream.getvalue().rstrip("\n")
+    decoded = json.loads(text)
+    expected = json.dumps(decoded, ensure_ascii=False, separators=(",", ":"))
+    assert text == expected
+    assert decoded["text"] == fields["text"]
+    assert decoded["other"] == "opaque"

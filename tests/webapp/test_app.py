@@ -277,3 +277,35 @@ def test_apps_do_not_share_metrics():
 
 def test_the_app_is_a_falcon_wsgi_app():
     assert isinstance(create_app(Settings(), CollectorRegistry()), falcon.App)
+
+
+def test_the_access_line_passes_the_access_loggers_filters_and_record_factory(captured_log):
+    # The observer makes and handles its record itself (skipping log.info's
+    # stack search); filters and a custom record factory must still apply.
+    access = logging.getLogger("webapp.access")
+    default_factory = logging.getLogRecordFactory()
+
+    def factory(*args, **kwargs):
+        record = default_factory(*args, **kwargs)
+        record.made_by_factory = True
+        return record
+
+    seen = []
+
+    def keep_healthz_only(record):
+        seen.append(getattr(record, "made_by_factory", False))
+        return record.fields["route"] == "/healthz"
+
+    logging.setLogRecordFactory(factory)
+    access.addFilter(keep_healthz_only)
+    try:
+        client = make_client()
+        client.simulate_get("/")
+        client.simulate_get("/healthz")
+    finally:
+        access.removeFilter(keep_healthz_only)
+        logging.setLogRecordFactory(default_factory)
+    assert seen == [True, True]
+    assert [(line["msg"], line["route"]) for line in captured_log.access()] == [
+        ("GET /healthz 200", "/healthz")
+    ]
