@@ -46,17 +46,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from hack.k8slib import CANONICAL_ORDER  # noqa: E402 - needs the root on sys.path
 from tests.kubeapi.process import ServerProcess  # noqa: E402 - needs the root on sys.path
 
 NAMESPACE = "shipshape"
-APPLY_ORDER = (
-    "k8s/namespace",
-    "k8s/istio-ingress",
-    "k8s/overlays/test",
-    "k8s/overlays/prod",
-    "k8s/monitoring",
-    "k8s/controller",
-)
 CONFIGMAPS = ("helloworld-config-test", "helloworld-config-prod")
 POD_NAME = "helloworld-controller-0"
 SCENARIO = "local-control-plane-loss"
@@ -147,7 +140,7 @@ class Drill:
         server = ServerProcess(self.workdir / name, ["--namespace", NAMESPACE]).start()
         try:
             self.env["KUBECONFIG"] = str(server.kubeconfig)
-            for directory in APPLY_ORDER:
+            for directory in CANONICAL_ORDER:
                 self.kubectl("apply", "-k", directory)
             yield server
         finally:

@@ -150,11 +150,7 @@ class ListWatcher:
         self._stop.set()
         with self._lock:
             response = self._response
-        if response is not None:
-            try:
-                response.shutdown()
-            except Exception:  # a response already closed or released
-                log.debug("watch response shutdown failed", exc_info=True)
+        _interrupt(response)
 
     def request_relist(self, reason: str) -> None:
         """List afresh as soon as possible (ending the current watch), reported as ``reason``.
@@ -165,11 +161,7 @@ class ListWatcher:
             self._relists_requested += 1
             self._relist_reason = reason
             response = self._response
-        if response is not None:
-            try:
-                response.shutdown()
-            except Exception:  # a response already closed or released
-                log.debug("watch response shutdown failed", exc_info=True)
+        _interrupt(response)
 
     def _relist_wanted(self) -> str | None:
         """Return the reason of a relist asked for and not begun yet, marking it begun."""
@@ -418,6 +410,16 @@ class ListWatcher:
         if self.resource is Resource.CONFIGMAPS:
             return ConfigMapSeen(event_type, view, source)
         return DeploymentSeen(event_type, view, source)
+
+
+def _interrupt(response: Any) -> None:
+    """End a blocked read of ``response`` (the current watch), if there is one."""
+    if response is None:
+        return
+    try:
+        response.shutdown()
+    except Exception:  # a response already closed or released
+        log.debug("watch response shutdown failed", exc_info=True)
 
 
 def _lines(response: Any) -> Iterator[bytes]:

@@ -13,7 +13,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterable
@@ -22,6 +21,7 @@ from typing import Any, TypeVar
 
 from prometheus_client.parser import text_string_to_metric_families
 
+from hack import child_process
 from journal import Journal
 from tests.kubeapi import KubeApiServer
 
@@ -33,14 +33,10 @@ def wait_for(
     condition: Callable[[], T], what: str, timeout: float = 20.0, interval: float = 0.02
 ) -> T:
     """Poll ``condition`` until it returns something truthy; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(interval)
+    try:
+        return child_process.wait_for(condition, what, timeout, interval)
+    except TimeoutError as error:  # a test's failure, not an error of the code under test
+        raise AssertionError(str(error)) from None
 
 
 def controller_command() -> list[str]:
