@@ -34,6 +34,15 @@ from cli.options import (
     time_options,
 )
 from cli.output import render_replay, render_stats
+from cli.signing import (
+    open_writer,
+    public_key_option,
+    public_keys,
+    require_signed_option,
+    signing_key,
+    signing_key_option,
+    vacuum_signed,
+)
 from journal import (
     DEFAULT_MODEL,
     Filters,
@@ -48,9 +57,9 @@ from journal import (
     run_check,
     snapshot,
     stats,
-    vacuum,
     verify,
 )
+from journal.checkpoints import verify_signed
 from journal.formats import format_record
 from journal.replay import DEFAULT_LEADERLESS_GAP_SECONDS
 from journal.schema import HEAD
@@ -308,16 +317,34 @@ def replay_command(
 
 
 @cli.command("verify")
-@journal_option()
+@journal_option(multiple=True)
 @busy_timeout_option
+@public_key_option
+@require_signed_option
 @journal_errors
-def verify_command(journal: str | None, busy_timeout: float) -> int:
-    """Check the hash chain; name the first bad seq if it is broken."""
-    (location,) = resolve_journals(journal)
-    with Journal.open(location, readonly=True, busy_timeout=busy_timeout) as reader:
-        result = verify(reader)
-    _write(result.summary() + "\n")
-    return 0 if result.ok else 1
+def verify_command(
+    journals: tuple[str, ...],
+    busy_timeout: float,
+    public_key_files: tuple[Path, ...],
+    require_signed: bool,
+) -> int:
+    """Check the hash chain (and the signed checkpoints); name the first bad seq."""
+    if require_signed and not public_key_files:
+        raise click.UsageError("--require-signed needs --public-key")
+    keys = public_keys(public_key_files)
+    locations = resolve_journals(journals)
+    failed = False
+    for location in locations:
+        with Journal.open(location, readonly=True, busy_timeout=busy_timeout) as reader:
+            result = (
+                verify_signed(reader, keys, require_signed=require_signed)
+                if keys
+                else verify(reader)
+            )
+        prefix = f"{location}: " if len(locations) > 1 else ""
+        _write("".join(f"{prefix}{line}\n" for line in result.summary().splitlines()))
+        failed = failed or not result.ok
+    return 1 if failed else 0
 
 
 # -- note ------------------------------------------------------------------------
@@ -348,9 +375,7 @@ def note_command(
     if scenario is not None:
         data["scenario"] = scenario
     (location,) = resolve_journals(journal)
-    with Journal.open(
-        location, actor=cli_actor(), create=False, busy_timeout=busy_timeout
-    ) as writer:
+    with open_writer(location, busy_timeout) as writer:
         record = writer.append(kinds.OPERATOR_NOTE, data=data)
     _write(format_record(record, "short"))
     return 0
@@ -377,19 +402,27 @@ def export_group() -> None:
 @click.option(
     "--date", metavar="YYYYMMDD", help="Date in the file names [default: the start mark's]."
 )
+@signing_key_option
 @journal_errors
 def export_dr_drill_command(
-    journal: str | None, busy_timeout: float, out_dir: Path, date: str | None
+    journal: str | None,
+    busy_timeout: float,
+    out_dir: Path,
+    date: str | None,
+    signing_key_file: Path | None,
 ) -> int:
-    """Write the latest drill's evidence: report, snapshot, manifest."""
+    """Write the latest drill's evidence: report, snapshot, manifest (and its signature)."""
     (location,) = resolve_journals(journal)
+    signer = signing_key(signing_key_file)
     with Journal.open(location, readonly=True, busy_timeout=busy_timeout) as reader:
-        result = export_dr_drill(reader, out_dir, date=date)
+        result = export_dr_drill(reader, out_dir, date=date, signer=signer)
     _write(f"Status: {result.status}\n")
     for reason in result.reasons:
         _write(f"  - {reason}\n")
     _write(f"report: {result.report}\nsnapshot: {result.snapshot.path}\n")
     _write(f"manifest: {result.manifest}\n")
+    if result.signature is not None:
+        _write(f"signature: {result.signature}\n")
     return 0 if result.completed else 1
 
 
@@ -492,10 +525,8 @@ def _duration(_ctx: click.Context, param: click.Parameter, value: str) -> Any:
 def vacuum_command(journal: str | None, busy_timeout: float, older_than: Any) -> int:
     """Remove old records, leaving a journal.vacuumed tombstone."""
     (location,) = resolve_journals(journal)
-    with Journal.open(
-        location, actor=cli_actor(), create=False, busy_timeout=busy_timeout
-    ) as writer:
-        result = vacuum(writer, older_than)
+    with open_writer(location, busy_timeout) as writer:
+        result = vacuum_signed(writer, older_than)
     _write(result.summary() + "\n")
     return 0
 

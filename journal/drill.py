@@ -28,9 +28,10 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from journal import kinds
+from journal.checkpoints import drill_signing, sign_file, signing_lines
 from journal.errors import JournalError, JournalValueError
 from journal.filters import Filters
 from journal.formats import format_short
@@ -40,6 +41,9 @@ from journal.store import Journal
 from journal.timefmt import format_ts, utc_now
 from journal.verify import verify
 from telemetry.buildinfo import VERSION
+
+if TYPE_CHECKING:
+    from journal.signing import Signer
 
 #: The recovery time objective of the runbook: 15 minutes.
 RTO_TARGET_SECONDS = 15 * 60
@@ -84,6 +88,7 @@ class DrillExport:
     report: Path
     manifest: Path
     snapshot: Snapshot
+    signature: Path | None = None
 
     @property
     def completed(self) -> bool:
@@ -261,6 +266,7 @@ def _report(facts: dict[str, Any], timeline: list[str], more: int) -> str:
         "",
         f"- {verify_facts['summary']}",
         "",
+        *signing_lines(facts.get("signing")),
         "## Snapshot",
         "",
         f"- File: {facts['snapshot']['file']} ({facts['snapshot']['bytes']} bytes)",
@@ -296,6 +302,7 @@ def export_dr_drill(
     *,
     date: str | None = None,
     now: datetime | None = None,
+    signer: Signer | None = None,
 ) -> DrillExport:
     """Write the latest drill's report, snapshot and manifest into ``out_dir``.
 
@@ -304,6 +311,8 @@ def export_dr_drill(
         out_dir: The directory for the three files (created if missing).
         date: ``YYYYMMDD`` for the file names; by default the start mark's date (UTC).
         now: When the export runs (recorded in the manifest).
+        signer: Sign the manifest (``<manifest>.sig``) and report which
+            checkpoint covers the drill window (:mod:`journal.checkpoints`).
 
     Raises:
         NoDrillError: The journal marks no drill.
@@ -329,7 +338,7 @@ def export_dr_drill(
                 "snapshot": directory / f"dr-drill-{stamp}.journal.db",
                 "manifest": directory / f"dr-drill-{stamp}.manifest.json",
             }
-            for path in names.values():
+            for path in (*names.values(), Path(f"{names['manifest']}.sig")):
                 if path.exists():
                     raise JournalValueError(f"{path} already exists; remove it or pass --date")
             facts = _facts(
@@ -341,6 +350,10 @@ def export_dr_drill(
                 snap_name=names["snapshot"].name,
                 source=journal.location.display,
             )
+            if signer is not None:
+                facts["signing"] = drill_signing(
+                    frozen, end.seq if end else facts["journal"]["seq_range"][1], signer, names
+                )
             timeline, more = _timeline(frozen, start, end)
         os.replace(temporary, names["snapshot"])
         written.append(names["snapshot"])
@@ -353,6 +366,10 @@ def export_dr_drill(
         facts["generated_at"] = format_ts(now or utc_now())
         _write_new(names["manifest"], json.dumps(facts, indent=2, ensure_ascii=False) + "\n")
         written.append(names["manifest"])
+        signature = None
+        if signer is not None:
+            signature = sign_file(signer, names["manifest"])
+            written.append(signature)
     except BaseException:
         for path in (temporary, *written):
             with contextlib.suppress(FileNotFoundError):
@@ -364,6 +381,7 @@ def export_dr_drill(
         report=names["report"],
         manifest=names["manifest"],
         snapshot=Snapshot(path=names["snapshot"], bytes=snap.bytes, sha256=snap.sha256),
+        signature=signature,
     )
 
 

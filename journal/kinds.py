@@ -39,6 +39,8 @@ LEADER_OBSERVED = "leader.observed"
 
 OPERATOR_NOTE = "operator.note"
 JOURNAL_VACUUMED = "journal.vacuumed"
+#: A signed statement of the chain's head (journal.checkpoints, journal.signing).
+JOURNAL_CHECKPOINT = "journal.checkpoint"
 
 #: Every kind the contract names, in the contract's order.
 ALL: tuple[str, ...] = (
@@ -65,6 +67,7 @@ ALL: tuple[str, ...] = (
     LEADER_OBSERVED,
     OPERATOR_NOTE,
     JOURNAL_VACUUMED,
+    JOURNAL_CHECKPOINT,
 )
 
 #: The areas (the part before the dot) of the contract's kinds.

@@ -6,7 +6,9 @@ contiguous seq range even if a clock stepped back) and, in the same
 transaction, appends a ``journal.vacuumed`` tombstone. The tombstone names the
 last removed seq and its hash: the first kept record's ``prev_hash``. Verify
 anchors the chain there, and because the tombstone is itself chained, a later
-edit of it is caught like any other.
+edit of it is caught like any other. When the removed records held signed
+checkpoints, the tombstone keeps the last of them (``last_removed_checkpoint``:
+its seq, hash and signed data), which ``verify --public-key`` checks again.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import delete, func, select
 
 from journal import kinds
+from journal.checkpoints import removed_checkpoint_evidence
 from journal.errors import JournalValueError
 from journal.models import records
 from journal.record import Entry, Record
@@ -89,6 +92,7 @@ def vacuum(journal: Journal, older_than: timedelta, *, now: datetime | None = No
         row = connection.execute(
             select(records.c.hash, records.c.ts).where(records.c.seq == last_removed)
         ).one()
+        evidence = removed_checkpoint_evidence(connection, last_removed)
         removed = connection.execute(delete(records).where(records.c.seq <= last_removed)).rowcount
         data: dict[str, Any] = {
             "cutoff": cutoff_text,
@@ -98,6 +102,9 @@ def vacuum(journal: Journal, older_than: timedelta, *, now: datetime | None = No
             "last_removed_hash": row[0],
             "last_removed_ts": row[1],
         }
+        if evidence is not None:
+            # The removed part stays vouched for by its last signature.
+            data["last_removed_checkpoint"] = evidence
         (tombstone,) = journal.insert_chained(
             connection, [journal.prepare(Entry(kind=kinds.JOURNAL_VACUUMED, data=data))]
         )

@@ -15,7 +15,7 @@ first bad seq and says why.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -84,11 +84,17 @@ def _tombstone(journal: Journal) -> tuple[int, str] | None:
     return None
 
 
-def verify(journal: Journal) -> VerifyResult:
+#: Called with each record that passed the chain checks; returns ``(bad seq,
+#: reason)`` to stop the walk there (signed checkpoints, :mod:`journal.checkpoints`).
+Observer = Callable[[Sequence[Any]], "tuple[int, str] | None"]
+
+
+def verify(journal: Journal, *, observe: Observer | None = None) -> VerifyResult:
     """Walk the whole chain and return where (and why) it first breaks, if anywhere.
 
     Runs in constant memory with short read transactions, so it may run
     while a writer appends; records appended meanwhile are verified too.
+    ``observe`` sees every good record in seq order and may fail the walk.
     """
     count = 0
     prev_seq, prev_hash = 0, GENESIS
@@ -146,6 +152,10 @@ def verify(journal: Journal) -> VerifyResult:
         problem = _contents_problem(row)
         if problem is not None:
             return failed(seq, problem)
+        if observe is not None:
+            finding = observe(row)
+            if finding is not None:
+                return failed(*finding)
         count += 1
         prev_seq, prev_hash = seq, digest
     return VerifyResult(

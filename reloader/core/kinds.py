@@ -37,6 +37,10 @@ LEADER_LOST = "leader.lost"
 LEADER_RELEASED = "leader.released"
 LEADER_OBSERVED = "leader.observed"
 
+# Appended by the runtime's signing writer when JOURNAL_SIGNING_KEY_FILE is
+# set (never decided by the core; journal.checkpoints writes its data).
+JOURNAL_CHECKPOINT = "journal.checkpoint"
+
 # Kinds this package adds to the contract's list (the contract allows new
 # kinds): ``controller.stopping`` marks the start of the SIGTERM flush and
 # ``deployment.observed`` records the Deployment facts a decision depends on,

@@ -26,7 +26,8 @@ from datetime import UTC, datetime
 from kubernetes import client
 from prometheus_client import CollectorRegistry
 
-from journal import Journal
+from journal import Journal, JournalError
+from journal.checkpoints import CheckpointWriter
 from reloader.core import (
     Event,
     LeaderObserved,
@@ -62,7 +63,7 @@ class Controller:
     def __init__(
         self,
         settings: Settings,
-        journal: Journal,
+        journal: Journal | CheckpointWriter,
         api_client: client.ApiClient,
         leadership: Leadership,
         registry: CollectorRegistry,
@@ -79,6 +80,8 @@ class Controller:
             on_append=lambda seconds, _records: self.metrics.journal_append.observe(seconds),
             on_error=self._journal_failed,
             on_recovered=lambda: self.health.set_journal(True),
+            # A signing writer checkpoints on time as well as on count.
+            tick=journal.tick if isinstance(journal, CheckpointWriter) else None,
         )
         self.loop = ReconcileLoop(
             initial_state(settings.policy(), settings.namespace),
@@ -231,7 +234,10 @@ class Controller:
                 },
             )
         self.http.stop()
-        self._journal.close()
+        try:
+            self._journal.close()  # a signing writer signs the last records here
+        except JournalError as error:
+            log.error("closing the journal failed", extra={"fields": {"detail": str(error)}})
         log.info(
             "controller stopped",
             extra={

@@ -60,8 +60,13 @@ class JournalWriter:
         retry_base_seconds: float = 0.1,
         retry_max_seconds: float = 2.0,
         clock: Callable[[], float] = time.monotonic,
+        tick: Callable[[], object] | None = None,
     ) -> None:
-        """Write to ``journal`` for ``namespace``; the callbacks feed metrics and health."""
+        """Write to ``journal`` for ``namespace``; the callbacks feed metrics and health.
+
+        ``tick`` runs after every flush that leaves the outbox empty (the
+        signing writer's timed checkpoint, :mod:`journal.checkpoints`).
+        """
         self._journal = journal
         self._namespace = namespace
         self._on_append = on_append
@@ -72,6 +77,7 @@ class JournalWriter:
         self._retry_base = retry_base_seconds
         self._retry_max = retry_max_seconds
         self._clock = clock
+        self._tick = tick
         self._outbox: deque[_Pending] = deque()
         self._failures = 0
         self._retry_at: float | None = None
@@ -149,6 +155,8 @@ class JournalWriter:
                 self.last_error = None
                 self._on_recovered()
             self._retry_at = None
+        if self._tick is not None:
+            self._tick()
         return True
 
     def _failed(self, error: Exception) -> None:

@@ -2,7 +2,8 @@
 
 Exit codes: 0 after an orderly stop; 1 when start-up fails (journal or
 Kubernetes configuration unusable) or the reconcile loop crashed; 2 for an
-invalid setting. Every start-up error is one line on stderr naming the cause.
+invalid setting (an unusable ``JOURNAL_SIGNING_KEY_FILE`` too). Every
+start-up error is one line on stderr naming the cause.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ import click
 from prometheus_client import CollectorRegistry
 
 from journal import Journal, JournalError
+from journal.checkpoints import CheckpointWriter
+from journal.signing import SigningKeyError, load_signing_key
 from reloader.kube.client import make_api_client
 from reloader.kube.errors import classify
 from reloader.runtime.controller import Controller
@@ -59,10 +62,18 @@ def run(environ: Mapping[str, str]) -> int:
     # Alembic narrates every migration step at INFO; only its problems matter here.
     logging.getLogger("alembic").setLevel(max(logging.WARNING, logging.getLogger().level))
     try:
-        journal = Journal.open(settings.journal_url, actor=settings.pod_name)
+        key_file = settings.journal_signing_key_file
+        signer = load_signing_key(key_file) if key_file else None
+    except SigningKeyError as error:  # a configuration mistake: one line, no key material
+        _fail(f"invalid JOURNAL_SIGNING_KEY_FILE: {error}")
+        return 2
+    try:
+        opened = Journal.open(settings.journal_url, actor=settings.pod_name)
     except JournalError as error:
         _fail(f"cannot open the journal {redact(settings.journal_url)}: {error}")
         return 1
+    # With a key, every append is covered by a signed journal.checkpoint.
+    journal = opened if signer is None else CheckpointWriter(opened, signer)
     try:
         api_client = make_api_client(settings.kubeconfig)
         # The Lease gets a client of its own: its requests never wait for a

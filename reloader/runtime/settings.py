@@ -71,6 +71,7 @@ class Settings:
     http_host: str
     http_port: int
     journal_url: str
+    journal_signing_key_file: str | None
     log_level: str
     resync_seconds: float
     retry_max_attempts: int
@@ -147,6 +148,8 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         http_host=env_str(environ, "HTTP_HOST", "0.0.0.0"),  # noqa: S104 - probes come from the node
         http_port=env_int(environ, "HTTP_PORT", 8080, minimum=0, maximum=65535),
         journal_url=env_str(environ, "JOURNAL_URL", DEFAULT_JOURNAL_URL),
+        # Read (and checked) by main before the journal opens; only the path here.
+        journal_signing_key_file=env_str(environ, "JOURNAL_SIGNING_KEY_FILE", "") or None,
         log_level=log_level.strip().upper(),
         resync_seconds=env_float(environ, "RESYNC_SECONDS", 300.0, minimum=1, maximum=86400),
         retry_max_attempts=env_int(environ, "RETRY_MAX_ATTEMPTS", 5, minimum=1, maximum=100),

@@ -7,7 +7,9 @@ issue 2 are printed next to the measurements:
 - appends/s through ``Journal.append`` at least 50 % of raw ``sqlite3`` doing
   the same durable commit per record (same schema, same pragmas, same run);
 - ``replay`` over 1,000,000 records at least 200,000 records/s, under 150 MiB;
-- ``tail -f`` from commit to print: p95 under 0.5 s.
+- ``tail -f`` from commit to print: p95 under 0.5 s;
+- signed appends (``JOURNAL_SIGNING_KEY_FILE``) still at least 50 % of raw
+  ``sqlite3``, and the rate of ``verify --public-key`` next to plain ``verify``.
 """
 
 from __future__ import annotations
@@ -28,13 +30,17 @@ from pathlib import Path
 
 import pytest
 
-from journal import Entry, Filters, Journal, kinds, replay
+from journal import Entry, Filters, Journal, kinds, replay, verify
+from journal.checkpoints import CheckpointWriter, verify_signed
+from journal.signing import load_public_key, load_signing_key
 from tests.journal.builders import at, data_hash
+from tests.journal.signing_helpers import write_key_pair
 
 APPENDS_PER_ROUND = 2000
 ROUNDS = 3
 REPLAY_RECORDS = 1_000_000
 LATENCY_SAMPLES = 200
+VERIFY_RECORDS = 100_000
 
 
 def _executable() -> str:
@@ -102,6 +108,69 @@ def test_durable_appends_against_raw_sqlite(tmp_path):
         f"raw sqlite3 {raw:,.0f}/s, Journal.append {ours:,.0f}/s = {ours / raw:.0%} of raw "
         f"(goal >= 50%); rounds raw {[round(r) for r in raw_rates]}, "
         f"journal {[round(r) for r in journal_rates]}"
+    )
+
+
+def _signed_appends(path: Path, count: int, key: Path) -> float:
+    """Journal.append through the signing writer: a checkpoint every 100 records."""
+    signer = load_signing_key(key)
+    with CheckpointWriter(Journal.open(path, actor="bench"), signer) as journal:
+        start = time.perf_counter()
+        for _ in range(count):
+            journal.append(
+                kinds.CONFIGMAP_OBSERVED,
+                namespace="shipshape",
+                object="configmap/helloworld-config-test",
+                data={"data_hash": "0" * 64, "event_type": "MODIFIED"},
+            )
+        return count / (time.perf_counter() - start)
+
+
+def _verify_rate(path: Path, public: Path) -> tuple[float, float, int]:
+    """Records/s of plain verify and of verify with the public key, and the checkpoints."""
+    with Journal.open(path, readonly=True) as reader:
+        start = time.perf_counter()
+        plain = verify(reader)
+        plain_seconds = time.perf_counter() - start
+        start = time.perf_counter()
+        signed = verify_signed(reader, [load_public_key(public)], require_signed=True)
+        signed_seconds = time.perf_counter() - start
+    assert plain.ok and signed.ok, signed.summary()
+    return plain.records / plain_seconds, signed.chain.records / signed_seconds, signed.checkpoints
+
+
+def test_signed_appends_against_raw_sqlite_and_the_verify_rate(tmp_path):
+    """Issue 20: signing keeps durable appends >= 50 % of raw sqlite3; verify with checkpoints."""
+    key, public = write_key_pair(tmp_path)
+    raw_rates, signed_rates = [], []
+    for round_ in range(ROUNDS):
+        raw_path, signed_path = tmp_path / f"raw-{round_}.db", tmp_path / f"signed-{round_}.db"
+        Journal.open(raw_path, actor="schema").close()
+        raw_rates.append(_raw_appends(raw_path, APPENDS_PER_ROUND))
+        signed_rates.append(_signed_appends(signed_path, APPENDS_PER_ROUND, key))
+    raw, ours = statistics.median(raw_rates), statistics.median(signed_rates)
+    print(
+        f"\n[bench] signed durable appends ({ROUNDS} rounds of {APPENDS_PER_ROUND}, median): "
+        f"raw sqlite3 {raw:,.0f}/s, signing Journal.append {ours:,.0f}/s = {ours / raw:.0%} "
+        f"of raw (goal >= 50%); rounds raw {[round(r) for r in raw_rates]}, "
+        f"signed {[round(r) for r in signed_rates]}"
+    )
+    big = tmp_path / "verify.db"
+    signer = load_signing_key(key)
+    with CheckpointWriter(Journal.open(big, actor="bench"), signer) as journal:
+        for _ in range(VERIFY_RECORDS // 500):
+            journal.append_many(
+                [
+                    Entry(kind=kinds.CONFIGMAP_OBSERVED, data={"data_hash": "0" * 64, "n": n})
+                    for n in range(100)
+                ]
+                * 5
+            )
+    plain_rate, signed_rate, checkpoints = _verify_rate(big, public)
+    print(
+        f"[bench] verify over {VERIFY_RECORDS:,} records with {checkpoints} checkpoints: "
+        f"plain {plain_rate:,.0f} records/s, --public-key {signed_rate:,.0f} records/s "
+        f"({signed_rate / plain_rate:.0%} of plain)"
     )
 
 

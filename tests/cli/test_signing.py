@@ -1,0 +1,241 @@
+"""Signed checkpoints through the CLI: note signs, verify --public-key checks, drills sign.
+
+The issue's attack, end to end: a journal written with JOURNAL_SIGNING_KEY_FILE,
+one record's text changed and every later hash recomputed; plain ``verify``
+is fooled, ``verify --public-key`` names the forged seq.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from datetime import UTC, datetime
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from journal import Entry, Journal, kinds
+from journal.checkpoints import write_checkpoint
+from journal.signing import load_public_key, load_signing_key
+from tests.cli.helpers import one_error_line
+from tests.journal.signing_helpers import execute, forge, write_key_pair
+
+
+@pytest.fixture
+def keys(tmp_path):
+    return write_key_pair(tmp_path, "signing")
+
+
+@pytest.fixture
+def signed(tmp_path, run, keys, monkeypatch):
+    """A journal holding three signed notes (each note closes with a checkpoint)."""
+    path = tmp_path / "journal.db"
+    assert run("db", "upgrade", "--journal", path).code == 0
+    monkeypatch.setenv("JOURNAL_SIGNING_KEY_FILE", str(keys[0]))
+    for text in ("amount 100", "amount 200", "amount 300"):
+        assert run("note", text, "--journal", path).code == 0
+    monkeypatch.delenv("JOURNAL_SIGNING_KEY_FILE")
+    return path
+
+
+def _kinds(path):
+    with Journal.open(path, readonly=True) as reader:
+        return [record.kind for record in reader.read()]
+
+
+def test_each_note_is_signed_when_it_closes(signed, run, keys):
+    assert _kinds(signed) == [kinds.OPERATOR_NOTE, kinds.JOURNAL_CHECKPOINT] * 3
+    outcome = run("verify", "--journal", signed, "--public-key", keys[1], "--require-signed")
+    assert outcome.code == 0, outcome.out + outcome.err
+    assert outcome.out.startswith("OK: 6 records")
+    assert "3 signed checkpoints, signed through seq 5 by sha256:" in outcome.out
+
+
+def test_the_issues_forgery_fools_plain_verify_but_not_the_public_key(signed, run, keys):
+    forge(signed, 3, {"text": "amount 900"})
+    plain = run("verify", "--journal", signed)
+    assert plain.code == 0 and plain.out.startswith("OK:"), "the chain alone is fooled"
+    checked = run("verify", "--journal", signed, "--public-key", keys[1])
+    assert checked.code == 1
+    assert checked.out.startswith("FAILED: seq 3: record differs from the one the checkpoint")
+
+
+def test_deleted_last_checkpoints_leave_an_unsigned_tail(signed, run, keys):
+    execute(signed, "DELETE FROM journal_records WHERE seq >= 4")
+    forge(signed, 3, {"text": "amount 900"})  # the tail is now the attacker's
+    reported = run("verify", "--journal", signed, "--public-key", keys[1])
+    assert reported.code == 0
+    assert reported.out.splitlines()[-1] == "1 record after seq 1 is not yet signed"
+    strict = run("verify", "--journal", signed, "--public-key", keys[1], "--require-signed")
+    assert strict.code == 1
+    assert strict.out.startswith("FAILED: seq 3: 1 record after seq 1 is not yet signed")
+
+
+def test_a_wrong_key_fails_at_the_first_checkpoint(signed, run, tmp_path):
+    _, other = write_key_pair(tmp_path, "other")
+    outcome = run("verify", "--journal", signed, "--public-key", other)
+    assert outcome.code == 1
+    assert outcome.out.startswith("FAILED: seq 2: checkpoint is signed by an unknown key sha256:")
+
+
+def test_rotated_keys_are_all_given(signed, run, keys, tmp_path, monkeypatch):
+    new_private, new_public = write_key_pair(tmp_path, "new")
+    monkeypatch.setenv("JOURNAL_SIGNING_KEY_FILE", str(new_private))
+    assert run("note", "after the rotation", "--journal", signed).code == 0
+    both = run("verify", "--journal", signed, "--public-key", keys[1], "--public-key", new_public)
+    assert both.code == 0, both.out
+    assert load_public_key(new_public).key_id in both.out
+    assert load_public_key(keys[1]).key_id in both.out
+    only_old = run("verify", "--journal", signed, "--public-key", keys[1])
+    assert only_old.code == 1 and only_old.out.startswith("FAILED: seq 8: ")
+
+
+def test_several_journals_are_verified_each(signed, run, keys, tmp_path):
+    other = tmp_path / "other.db"
+    other.write_bytes(signed.read_bytes())
+    forge(other, 1, {"text": "amount 900"})
+    outcome = run("verify", "--journal", signed, "--journal", other, "--public-key", keys[1])
+    assert outcome.code == 1
+    lines = outcome.out.splitlines()
+    assert lines[0].startswith(f"{signed}: OK: 6 records")
+    assert lines[1].startswith(f"{other}: FAILED: seq 1: ")
+
+
+def test_vacuum_signs_its_tombstone_and_keeps_the_removed_evidence(
+    tmp_path, run, keys, monkeypatch
+):
+    path = tmp_path / "journal.db"
+    signer = load_signing_key(keys[0])
+    old = datetime(2020, 1, 1, tzinfo=UTC)
+    with Journal.open(path, actor="cli:auditor") as journal:  # signed back in 2020
+        journal.append_many(
+            [Entry(kind=kinds.OPERATOR_NOTE, data={"text": "old"}, ts=old) for _ in range(5)]
+        )
+        write_checkpoint(journal, signer, now=old)
+    monkeypatch.setenv("JOURNAL_SIGNING_KEY_FILE", str(keys[0]))
+    assert run("note", "recent", "--journal", path).code == 0
+    outcome = run("vacuum", "--journal", path, "--older-than", "30d")
+    assert outcome.code == 0, outcome.err
+    assert outcome.out.startswith("removed 6 records (seq 1..6)")
+    monkeypatch.delenv("JOURNAL_SIGNING_KEY_FILE")
+    assert _kinds(path) == [
+        kinds.OPERATOR_NOTE,
+        kinds.JOURNAL_CHECKPOINT,
+        kinds.JOURNAL_VACUUMED,
+        kinds.JOURNAL_CHECKPOINT,
+    ]
+    verified = run("verify", "--journal", path, "--public-key", keys[1], "--require-signed")
+    assert verified.code == 0, verified.out
+    assert "vacuumed records were signed through seq 5 by sha256:" in verified.out
+
+
+def _rsa_pem() -> bytes:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        (None, "cannot read the signing key"),
+        (b"garbage\n", "is not a PEM private key"),
+        ("rsa", "is a RSA key, not Ed25519"),
+        ("public", "is a public key"),
+        ("encrypted", "is encrypted"),
+    ],
+)
+def test_an_unusable_signing_key_is_one_line_and_exit_2(tmp_path, run, keys, monkeypatch, case):
+    content, words = case
+    path = tmp_path / "journal.db"
+    assert run("db", "upgrade", "--journal", path).code == 0
+    key_file = tmp_path / "bad.pem"
+    secret = keys[0].read_bytes()
+    if content == "rsa":
+        secret = _rsa_pem()
+        key_file.write_bytes(secret)
+    elif content == "public":
+        key_file.write_bytes(keys[1].read_bytes())
+    elif content == "encrypted":
+        key = serialization.load_pem_private_key(keys[0].read_bytes(), password=None)
+        key_file.write_bytes(
+            key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.BestAvailableEncryption(b"passphrase"),
+            )
+        )
+    elif content is not None:
+        key_file.write_bytes(content)
+    monkeypatch.setenv("JOURNAL_SIGNING_KEY_FILE", str(key_file))
+    outcome = run("note", "hello", "--journal", path)
+    assert outcome.code == 2
+    line = one_error_line(outcome)
+    assert words in line and str(key_file) in line
+    body = b"".join(secret.splitlines()[1:-1]).decode()
+    assert body[:20] not in outcome.err + outcome.out, "no key material in errors"
+    assert _kinds(path) == [], "nothing is written with a bad key"
+
+
+def test_a_private_key_given_as_public_key_is_refused(signed, run, keys):
+    outcome = run("verify", "--journal", signed, "--public-key", keys[0])
+    assert outcome.code == 2
+    assert "holds a private key" in one_error_line(outcome)
+
+
+def test_require_signed_needs_a_public_key(signed, run):
+    outcome = run("verify", "--journal", signed, "--require-signed")
+    assert outcome.code == 2
+    assert "--require-signed needs --public-key" in one_error_line(outcome)
+
+
+def test_a_signed_drill_export_names_its_key_and_checkpoint(tmp_path, run, keys, monkeypatch):
+    path = tmp_path / "journal.db"
+    assert run("db", "upgrade", "--journal", path).code == 0
+    monkeypatch.setenv("JOURNAL_SIGNING_KEY_FILE", str(keys[0]))
+    assert run("note", "drill", "--drill", "start", "--journal", path).code == 0
+    assert run("note", "restored", "--drill", "end", "--journal", path).code == 0
+    monkeypatch.delenv("JOURNAL_SIGNING_KEY_FILE")
+    out = tmp_path / "evidence"
+    outcome = run("export", "dr-drill", "--journal", path, "--out", out, "--signing-key", keys[0])
+    assert outcome.code == 0, outcome.out + outcome.err
+    (manifest,) = out.glob("*.manifest.json")
+    signature = manifest.with_name(manifest.name + ".sig")
+    assert f"signature: {signature}" in outcome.out
+    public = load_public_key(keys[1])
+    assert public.verify(manifest.read_bytes(), signature.read_bytes())
+    # The auditor's way: openssl and the public key alone.
+    checked = subprocess.run(
+        [
+            "openssl",
+            "pkeyutl",
+            "-verify",
+            "-pubin",
+            "-inkey",
+            str(keys[1]),
+            "-rawin",
+            "-in",
+            str(manifest),
+            "-sigfile",
+            str(signature),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert checked.returncode == 0 and "Signature Verified Successfully" in checked.stdout
+    facts = json.loads(manifest.read_text())
+    assert facts["signing"]["key_id"] == public.key_id
+    assert facts["signing"]["covering_checkpoint"]["seq"] == 4
+    report = next(out.glob("*.md")).read_text()
+    assert f"- Signing key: {public.key_id}" in report
+    assert "is covered by the checkpoint at seq 4" in report
+    assert signature.name in report
+    # The snapshot verifies with the public key alone too.
+    (snapshot,) = out.glob("*.journal.db")
+    again = run("verify", "--journal", snapshot, "--public-key", keys[1], "--require-signed")
+    assert again.code == 0, again.out

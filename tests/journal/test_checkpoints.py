@@ -1,0 +1,299 @@
+"""Signed checkpoints in the library: when the writer signs, and what verify_signed catches.
+
+Real SQLite files and real Ed25519 keys; the attacker edits the file with
+sqlite3 and re-chains it with the documented canonical form.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from journal import Entry, Journal, kinds, vacuum, verify
+from journal.checkpoints import EVERY_RECORDS, CheckpointWriter, verify_signed, write_checkpoint
+from journal.signing import (
+    DOMAIN,
+    SigningKeyError,
+    decode_signature,
+    load_public_key,
+    load_signing_key,
+    statement,
+)
+from tests.journal.signing_helpers import execute, forge, rechain, write_key_pair
+
+ACTOR = "helloworld-controller-0"
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def keys(tmp_path):
+    return write_key_pair(tmp_path, "a")
+
+
+def _note(i: int, ts: datetime | None = None) -> Entry:
+    return Entry(kind=kinds.OPERATOR_NOTE, data={"text": f"amount {100 + i}"}, ts=ts)
+
+
+def _signed_journal(path, private, count: int, *, batch: int = 1) -> None:
+    signer = load_signing_key(private)
+    with CheckpointWriter(Journal.open(path, actor=ACTOR), signer) as writer:
+        for start in range(0, count, batch):
+            writer.append_many([_note(i) for i in range(start, min(count, start + batch))])
+
+
+def _records(path):
+    with Journal.open(path, readonly=True) as reader:
+        return list(reader.read())
+
+
+def _check(path, *public, require_signed=False):
+    with Journal.open(path, readonly=True) as reader:
+        return verify_signed(
+            reader, [load_public_key(p) for p in public], require_signed=require_signed
+        )
+
+
+def test_a_checkpoint_follows_every_100_records_and_the_close(tmp_path, keys):
+    path = tmp_path / "j.db"
+    _signed_journal(path, keys[0], 250)
+    records = _records(path)
+    checkpoints = [r for r in records if r.kind == kinds.JOURNAL_CHECKPOINT]
+    assert [c.data["seq"] for c in checkpoints] == [100, 201, 252]
+    for checkpoint in checkpoints:
+        assert checkpoint.data["seq"] == checkpoint.seq - 1
+        assert checkpoint.data["head_hash"] == checkpoint.prev_hash
+        assert checkpoint.data["key_id"] == load_public_key(keys[1]).key_id
+    # The digests list the records since the previous checkpoint, that one included.
+    assert checkpoints[1].data["from_seq"] == 101
+    assert len(checkpoints[1].data["digests"]) == 101
+    result = _check(path, keys[1], require_signed=True)
+    assert result.ok, result.summary()
+    assert (result.checkpoints, result.signed_through, result.unsigned) == (3, 252, 0)
+
+
+def test_the_signature_covers_exactly_the_documented_statement(tmp_path, keys):
+    path = tmp_path / "j.db"
+    _signed_journal(path, keys[0], 3)
+    (checkpoint,) = [r for r in _records(path) if r.kind == kinds.JOURNAL_CHECKPOINT]
+    data = checkpoint.data
+    assert set(data) == {"seq", "head_hash", "ts", "key_id", "from_seq", "digests", "signature"}
+    message = statement(data)
+    assert message.startswith(DOMAIN)
+    assert json.loads(message[len(DOMAIN) :]) == {k: v for k, v in data.items() if k != "signature"}
+    public = load_public_key(keys[1])
+    signature = decode_signature(data["signature"])
+    assert signature is not None and public.verify(message, signature)
+    assert not public.verify(message + b" ", signature)
+
+
+def test_a_checkpoint_follows_within_ten_seconds_of_a_record(tmp_path, keys):
+    path = tmp_path / "j.db"
+    clock = Clock()
+    writer = CheckpointWriter(
+        Journal.open(path, actor=ACTOR), load_signing_key(keys[0]), clock=clock
+    )
+    writer.append_many([_note(1)])
+    clock.now += 9.9
+    assert writer.tick() is None, "not due before 10 s"
+    clock.now += 0.1
+    checkpoint = writer.tick()
+    assert checkpoint is not None and checkpoint.data["seq"] == 1
+    assert writer.tick() is None, "nothing new: no checkpoint of a checkpoint"
+    clock.now += 60
+    assert writer.tick() is None
+    writer.close()
+    kinds_written = [r.kind for r in _records(path)]
+    assert kinds_written == [kinds.OPERATOR_NOTE, kinds.JOURNAL_CHECKPOINT]
+
+
+def test_a_big_batch_is_signed_right_after_it(tmp_path, keys):
+    path = tmp_path / "j.db"
+    _signed_journal(path, keys[0], 2 * EVERY_RECORDS + 50, batch=250)
+    checkpoints = [r for r in _records(path) if r.kind == kinds.JOURNAL_CHECKPOINT]
+    assert [c.data["seq"] for c in checkpoints] == [250]
+
+
+def test_a_forged_and_rechained_record_fools_the_chain_but_not_the_signatures(tmp_path, keys):
+    path = tmp_path / "j.db"
+    _signed_journal(path, keys[0], 250)
+    forge(path, 157, {"text": "amount 900"})
+    with Journal.open(path, readonly=True) as reader:
+        assert verify(reader).ok, "the re-chained journal fools the plain hash chain"
+    result = _check(path, keys[1])
+    assert not result.ok
+    assert result.bad_seq == 157
+    assert "differs from the one the checkpoint at seq 202 signed" in result.summary()
+
+
+def test_a_forged_checkpoint_fails_its_signature(tmp_path, keys):
+    path = tmp_path / "j.db"
+    _signed_journal(path, keys[0], 120)
+    checkpoint = next(r for r in _records(path) if r.kind == kinds.JOURNAL_CHECKPOINT)
+    data = dict(checkpoint.data, ts="2030-01-01T00:00:00.000000Z")
+    execute(
+        path,
+        "UPDATE journal_records SET data = ? WHERE seq = ?",
+        json.dumps(data),
+        checkpoint.seq,
+    )
+    rechain(path)
+    result = _check(path, keys[1])
+    assert (result.ok, result.bad_seq) == (False, checkpoint.seq)
+    assert "signature does not verify" in str(result.reason)
+
+
+def test_a_checkpoint_whose_head_hash_does_not_match_is_named(tmp_path, keys):
+    path = tmp_path / "j.db"
+    _signed_journal(path, keys[0], 5)
+    # The attacker changes the last covered record's id only: every digest still
+    # matches its first 16 hex characters only by chance, the head hash cannot.
+    records = _records(path)
+    execute(path, "UPDATE journal_records SET id = ? WHERE seq = 5", "forged-id")
+    rechain(path, after=4)
+    result = _check(path, keys[1])
+    assert not result.ok and result.bad_seq == 5, result.summary()
+    assert records[-1].kind == kinds.JOURNAL_CHECKPOINT
+
+
+def test_unsigned_records_after_the_last_checkpoint_are_reported(tmp_path, keys):
+    path = tmp_path / "j.db"
+    _signed_journal(path, keys[0], 10)
+    with Journal.open(path, actor=ACTOR) as plain:  # a writer without the key
+        plain.append_many([_note(i) for i in range(3)])
+    result = _check(path, keys[1])
+    assert result.ok
+    assert "3 records after seq 10 are not yet signed" in result.summary()
+    strict = _check(path, keys[1], require_signed=True)
+    assert (strict.ok, strict.bad_seq) == (False, 12)
+
+
+def test_a_replayed_old_checkpoint_does_not_extend_coverage(tmp_path, keys):
+    path = tmp_path / "j.db"
+    _signed_journal(path, keys[0], 150)
+    records = _records(path)
+    first, last = [r for r in records if r.kind == kinds.JOURNAL_CHECKPOINT]
+    # Drop the last checkpoint, forge the tail, and append a copy of the first
+    # checkpoint at the end so that the tail "ends with a checkpoint".
+    execute(path, "DELETE FROM journal_records WHERE seq = ?", last.seq)
+    forge(path, 140, {"text": "amount 900"})
+    execute(
+        path,
+        "INSERT INTO journal_records VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+        last.seq,
+        "copied-checkpoint",
+        "2026-01-01T00:00:00.000000Z",
+        kinds.JOURNAL_CHECKPOINT,
+        None,
+        None,
+        None,
+        ACTOR,
+        None,
+        json.dumps(first.data),
+        "0" * 64,
+        "0" * 64,
+    )
+    rechain(path, after=last.seq - 1)
+    result = _check(path, keys[1])
+    assert result.ok, "the copy is a true statement about seq 100"
+    assert result.signed_through == 100
+    assert "50 records after seq 100 are not yet signed" in result.summary()
+    strict = _check(path, keys[1], require_signed=True)
+    assert (strict.ok, strict.bad_seq) == (False, 102)
+
+
+def test_a_wrong_key_is_an_unknown_key(tmp_path, keys):
+    path = tmp_path / "j.db"
+    _signed_journal(path, keys[0], 3)
+    _, other = write_key_pair(tmp_path, "other")
+    result = _check(path, other)
+    assert (result.ok, result.bad_seq) == (False, 4)
+    assert "unknown key sha256:" in str(result.reason)
+
+
+def test_key_rotation_needs_both_public_keys(tmp_path, keys):
+    path = tmp_path / "j.db"
+    b_private, b_public = write_key_pair(tmp_path, "b")
+    _signed_journal(path, keys[0], 5)
+    _signed_journal(path, b_private, 5)
+    both = _check(path, keys[1], b_public, require_signed=True)
+    assert both.ok, both.summary()
+    assert len(both.key_ids) == 2
+    only_old = _check(path, keys[1])
+    assert (only_old.ok, only_old.bad_seq) == (False, 12)
+
+
+def test_vacuum_keeps_the_last_removed_checkpoint_as_evidence(tmp_path, keys):
+    path = tmp_path / "j.db"
+    old = datetime(2020, 1, 1, tzinfo=UTC)
+    signer = load_signing_key(keys[0])
+    with Journal.open(path, actor=ACTOR) as journal:  # old records, signed back then
+        for block in range(2):
+            journal.append_many(
+                [_note(i, old + timedelta(seconds=60 * block + i)) for i in range(60)]
+            )
+            write_checkpoint(journal, signer, now=old + timedelta(seconds=60 * block + 59))
+    with CheckpointWriter(Journal.open(path, actor=ACTOR), signer) as writer:
+        writer.append_many([_note(i) for i in range(10)])
+    with CheckpointWriter(Journal.open(path, actor=ACTOR), signer) as writer:
+        result = vacuum(writer.journal, timedelta(days=30))
+        writer.appended(1)
+    assert result.last_removed_seq is not None
+    tombstone = result.tombstone
+    assert tombstone is not None
+    evidence = tombstone.data["last_removed_checkpoint"]
+    assert result.last_removed_seq == 122
+    assert evidence["data"]["seq"] == 121 and evidence["seq"] == 122
+    verified = _check(path, keys[1], require_signed=True)
+    assert verified.ok, verified.summary()
+    assert "vacuumed records were signed through seq 121" in verified.summary()
+    # A kept record is still protected after the vacuum.
+    forge(path, result.last_removed_seq + 2, {"text": "amount 900"})
+    forged = _check(path, keys[1])
+    assert (forged.ok, forged.bad_seq) == (False, result.last_removed_seq + 2)
+
+
+def test_a_checkpoint_failure_never_fails_the_append(tmp_path, keys):
+    path = tmp_path / "j.db"
+    journal = Journal.open(path, actor=ACTOR)
+    writer = CheckpointWriter(journal, load_signing_key(keys[0]), every_records=1)
+    execute(
+        path,
+        "CREATE TRIGGER no_checkpoints BEFORE INSERT ON journal_records "
+        "WHEN NEW.kind = 'journal.checkpoint' BEGIN SELECT RAISE(ABORT, 'refused'); END",
+    )
+    (record,) = writer.append_many([_note(1)])
+    assert record.seq == 1
+    assert writer.unsigned == 1 and writer.last_error is not None
+    execute(path, "DROP TRIGGER no_checkpoints")
+    writer.append_many([_note(2)])
+    assert writer.unsigned == 0
+    writer.close()
+    assert _check(path, keys[1], require_signed=True).ok
+
+
+@pytest.mark.parametrize(
+    ("content", "words"),
+    [
+        (None, "cannot read the signing key"),
+        (b"not a key at all\n", "is not a PEM private key"),
+        (b"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n", "not a PEM private"),
+    ],
+)
+def test_unusable_signing_keys_are_one_line(tmp_path, content, words):
+    path = tmp_path / "key.pem"
+    if content is not None:
+        path.write_bytes(content)
+    with pytest.raises(SigningKeyError) as caught:
+        load_signing_key(path)
+    message = str(caught.value)
+    assert words in message and "\n" not in message
+    assert str(path) in message
