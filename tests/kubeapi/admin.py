@@ -81,14 +81,23 @@ def _dispatch(  # noqa: PLR0911 - one return per endpoint
             }
         case "POST", ["clients"]:
             client = api.add_client(
-                body["name"], user=body.get("user"), admin=bool(body.get("admin"))
+                body["name"],
+                user=body.get("user"),
+                admin=bool(body.get("admin")),
+                groups=body.get("groups"),
+                service_account=body.get("serviceAccount"),
             )
             return 201, {
                 "name": client.name,
                 "user": client.user,
+                "groups": list(client.groups),
+                "serviceAccount": client.service_account or None,
                 "token": client.token,
                 "kubeconfig": api.kubeconfig_text(client.name, body.get("namespace")),
             }
+        case "POST", ["tokens", namespace, name]:
+            seconds = int(body.get("expirationSeconds") or 3600)
+            return 201, {"token": api.create_token(namespace, name, seconds)}
         case "GET", ["faults"]:
             return 200, [rule.to_json() for rule in api.faults.rules()]
         case "POST", ["faults"]:
