@@ -92,9 +92,9 @@ def test_a_service_account_client_is_judged_by_rbac_and_needs_its_service_accoun
                 client.CoreV1Api(robot).list_namespaced_config_map("default")
             except client.ApiException as err:
                 assert err.status == 403
-                assert json.loads(err.body)["message"].startswith(
-                    'configmaps is forbidden: User "system:serviceaccount:default:robot" cannot list'
-                )
+                message = json.loads(err.body)["message"]
+                user = "system:serviceaccount:default:robot"
+                assert message.startswith(f'configmaps is forbidden: User "{user}" cannot list')
             else:
                 raise AssertionError("a ServiceAccount without a Role listed configmaps")
             token = server.admin.create_token("default", "robot")
