@@ -49,6 +49,7 @@ def _settings(api: KubeApiServer) -> dict[str, Any]:
         "rolloutDelay": api.rollout_delay,
         "bookmarkInterval": api.bookmark_interval,
         "defaultWatchTimeout": api.default_watch_timeout,
+        "daemonSetNodes": api.rollouts.nodes,
     }
 
 
@@ -168,6 +169,11 @@ def _dispatch(  # noqa: PLR0911 - one return per endpoint
                 api.rollout_delay = None if delay is None else float(delay)
             if "bookmarkInterval" in body:
                 api.bookmark_interval = float(body["bookmarkInterval"])
+            if "daemonSetNodes" in body:
+                nodes = int(body["daemonSetNodes"])
+                if nodes < 0:
+                    raise ValueError("daemonSetNodes must not be negative")
+                api.rollouts.nodes = nodes
             if "defaultWatchTimeout" in body:
                 api.default_watch_timeout = float(body["defaultWatchTimeout"])
             return 200, _settings(api)
