@@ -23,6 +23,17 @@ def _client_spec(text: str) -> tuple[str, Path]:
     return name, Path(path)
 
 
+def _sa_client_spec(text: str) -> tuple[str, str, Path]:
+    name, sep, rest = text.partition("=")
+    account, sep2, path = rest.partition("=")
+    namespace, slash, sa_name = account.partition("/")
+    if not (sep and sep2 and slash and name and namespace and sa_name and path):
+        raise argparse.ArgumentTypeError(
+            f"expected NAME=NAMESPACE/SERVICEACCOUNT=KUBECONFIG_PATH, got {text!r}"
+        )
+    return name, account, Path(path)
+
+
 def _delay(text: str) -> float | None:
     if text == "never":
         return None
@@ -52,7 +63,15 @@ def _parser() -> argparse.ArgumentParser:
         type=_client_spec,
         default=[],
         metavar="NAME=FILE",
-        help="also write a kubeconfig for client NAME",
+        help="also write a kubeconfig for client NAME (in system:masters: allowed everything)",
+    )
+    parser.add_argument(
+        "--sa-client",
+        action="append",
+        type=_sa_client_spec,
+        default=[],
+        metavar="NAME=NS/SA=FILE",
+        help="also write a kubeconfig for client NAME acting as ServiceAccount NS/SA (RBAC)",
     )
     parser.add_argument("--http", action="store_true", help="serve plain HTTP instead of HTTPS")
     parser.add_argument(
@@ -109,6 +128,8 @@ def main(argv: list[str] | None = None) -> int:
             server.write_kubeconfig(args.kubeconfig, "admin", args.namespace)
             for name, path in args.client:
                 server.write_kubeconfig(path, name, args.namespace)
+            for name, account, path in args.sa_client:
+                server.write_kubeconfig(path, name, args.namespace, service_account=account)
         except OSError as err:
             print(f"error: cannot write kubeconfig {err.filename}: {err.strerror}", file=sys.stderr)
             return 1

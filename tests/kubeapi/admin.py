@@ -49,6 +49,7 @@ def _settings(api: KubeApiServer) -> dict[str, Any]:
         "rolloutDelay": api.rollout_delay,
         "bookmarkInterval": api.bookmark_interval,
         "defaultWatchTimeout": api.default_watch_timeout,
+        "daemonSetNodes": api.rollouts.nodes,
     }
 
 
@@ -81,14 +82,23 @@ def _dispatch(  # noqa: PLR0911 - one return per endpoint
             }
         case "POST", ["clients"]:
             client = api.add_client(
-                body["name"], user=body.get("user"), admin=bool(body.get("admin"))
+                body["name"],
+                user=body.get("user"),
+                admin=bool(body.get("admin")),
+                groups=body.get("groups"),
+                service_account=body.get("serviceAccount"),
             )
             return 201, {
                 "name": client.name,
                 "user": client.user,
+                "groups": list(client.groups),
+                "serviceAccount": client.service_account or None,
                 "token": client.token,
                 "kubeconfig": api.kubeconfig_text(client.name, body.get("namespace")),
             }
+        case "POST", ["tokens", namespace, name]:
+            seconds = int(body.get("expirationSeconds") or 3600)
+            return 201, {"token": api.create_token(namespace, name, seconds)}
         case "GET", ["faults"]:
             return 200, [rule.to_json() for rule in api.faults.rules()]
         case "POST", ["faults"]:
@@ -159,6 +169,11 @@ def _dispatch(  # noqa: PLR0911 - one return per endpoint
                 api.rollout_delay = None if delay is None else float(delay)
             if "bookmarkInterval" in body:
                 api.bookmark_interval = float(body["bookmarkInterval"])
+            if "daemonSetNodes" in body:
+                nodes = int(body["daemonSetNodes"])
+                if nodes < 0:
+                    raise ValueError("daemonSetNodes must not be negative")
+                api.rollouts.nodes = nodes
             if "defaultWatchTimeout" in body:
                 api.default_watch_timeout = float(body["defaultWatchTimeout"])
             return 200, _settings(api)

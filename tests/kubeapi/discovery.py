@@ -139,6 +139,13 @@ def api_resource_list(registry: Registry, group: str, version: str) -> dict[str,
             }
             if sub == "scale":
                 sub_entry.update(group="autoscaling", version="v1", kind="Scale")
+            elif sub == "token":
+                sub_entry.update(
+                    group="authentication.k8s.io",
+                    version="v1",
+                    kind="TokenRequest",
+                    verbs=["create"],
+                )
             resources.append(sub_entry)
     return {
         "kind": "APIResourceList",
@@ -167,7 +174,13 @@ def _aggregated_resource(rtype: ResourceType, version: str) -> dict[str, Any]:
             if sub == "scale"
             else {"group": rtype.group, "version": version, "kind": rtype.kind}
         )
-        subresources.append({"subresource": sub, "responseKind": kind, "verbs": _SUBRESOURCE_VERBS})
+        verbs = _SUBRESOURCE_VERBS
+        if sub == "token":
+            kind, verbs = (
+                {"group": "authentication.k8s.io", "version": "v1", "kind": "TokenRequest"},
+                ["create"],
+            )
+        subresources.append({"subresource": sub, "responseKind": kind, "verbs": verbs})
     if subresources:
         entry["subresources"] = subresources
     return entry

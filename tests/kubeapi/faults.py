@@ -25,12 +25,18 @@ class Client:
         token: Its bearer token.
         user: The user name the server reports (e.g. in 403 messages).
         admin: Whether it may use the `/_kubeapi` admin API.
+        groups: The groups RBAC sees (`system:masters`: allowed everything;
+            `system:authenticated` and a ServiceAccount's groups are added by rbac.py).
+        service_account: `NS/NAME` when it acts as a ServiceAccount (it then
+            authenticates only while that ServiceAccount exists).
     """
 
     name: str
     token: str
     user: str
     admin: bool = False
+    groups: tuple[str, ...] = ()
+    service_account: str = ""
 
 
 class Clients:
@@ -41,13 +47,45 @@ class Clients:
         self._by_name: dict[str, Client] = {}
         self._by_token: dict[str, Client] = {}
 
-    def add(self, name: str, user: str | None = None, admin: bool = False) -> Client:
-        """Return the client of that name, registering it with a fresh token if new."""
+    def add(
+        self,
+        name: str,
+        user: str | None = None,
+        admin: bool = False,
+        *,
+        groups: Iterable[str] | None = None,
+        service_account: str | None = None,
+    ) -> Client:
+        """Return the client of that name, registering it with a fresh token if new.
+
+        A client is in `system:masters` (allowed everything, as the admin and
+        every client before RBAC was) unless `groups` or `service_account`
+        (`NS/NAME`: user `system:serviceaccount:NS:NAME`) say otherwise.
+
+        Raises:
+            ValueError: A malformed `service_account`, or one that differs from
+                the existing client's.
+        """
+        if service_account is not None:
+            namespace, sep, sa_name = service_account.partition("/")
+            if not sep or not namespace or not sa_name or "/" in sa_name:
+                raise ValueError(f"service account must be NAMESPACE/NAME, not {service_account!r}")
+            user = f"system:serviceaccount:{namespace}:{sa_name}"
+            groups = ()
         with self._lock:
             existing = self._by_name.get(name)
             if existing is not None:
+                if service_account is not None and existing.service_account != service_account:
+                    raise ValueError(f"client {name!r} exists with another identity")
                 return existing
-            client = Client(name, secrets.token_urlsafe(24), user or name, admin)
+            client = Client(
+                name,
+                secrets.token_urlsafe(24),
+                user or name,
+                admin,
+                tuple(groups) if groups is not None else ("system:masters",),
+                service_account or "",
+            )
             self._by_name[name] = client
             self._by_token[client.token] = client
             return client

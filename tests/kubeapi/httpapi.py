@@ -17,11 +17,10 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import yaml
 
-from . import discovery, protobuf
+from . import access, discovery, protobuf
 from .errors import (
     ApiError,
     bad_request,
-    forbidden,
     method_not_allowed,
     unauthorized,
     unsupported_media_type,
@@ -213,9 +212,11 @@ class ApiHandler(BaseHTTPRequestHandler):
             attrs = _attributes(client, method, route)
             self._apply_faults(attrs)
             if route is None:
+                if client is not None and path not in PUBLIC_PATHS:
+                    access.authorize_path(api, client, method, path)
                 status = self._serve_nonresource(path, query)
             else:
-                self._authorize(client, route, attrs)
+                self._authorize(client, route, attrs, query)
                 status = self._serve_resource(method, route, query, body, client)
         except ApiError as err:
             status = err.code
@@ -233,18 +234,13 @@ class ApiHandler(BaseHTTPRequestHandler):
     def _authenticate(self, path: str) -> Client | None:
         header = self.headers.get("Authorization", "")
         token = header[7:].strip() if header.lower().startswith("bearer ") else ""
-        client = self.server.api.clients.by_token(token) if token else None
+        client = access.authenticate(self.server.api, token) if token else None
         if client is None and path not in PUBLIC_PATHS:
             raise unauthorized()
         impersonate = self.headers.get("Impersonate-User")
         if client is not None and impersonate:
-            if not client.admin:
-                raise ApiError(
-                    403,
-                    f'users "{impersonate}" is forbidden: User "{client.user}" cannot impersonate '
-                    'resource "users" in API group "" at the cluster scope',
-                )
-            client = Client(impersonate, "", impersonate)
+            groups = self.headers.get_all("Impersonate-Group") or []
+            client = access.impersonate(self.server.api, client, impersonate, groups)
         return client
 
     def _apply_faults(self, attrs: RequestAttributes) -> None:
@@ -262,19 +258,12 @@ class ApiHandler(BaseHTTPRequestHandler):
             elif rule.kind == "deny":
                 continue  # RBAC denials are applied after routing (_authorize)
 
-    def _authorize(self, client: Client | None, route: Route, attrs: RequestAttributes) -> None:
-        api = self.server.api
+    def _authorize(
+        self, client: Client | None, route: Route, attrs: RequestAttributes, query: dict[str, str]
+    ) -> None:
         if client is None:
             raise unauthorized()
-        if api.denied(attrs):
-            raise forbidden(
-                client.user,
-                route.verb,
-                route.rtype.plural + (f"/{route.subresource}" if route.subresource else ""),
-                route.rtype.group,
-                namespace=route.namespace or None,
-                name=route.name or None,
-            )
+        access.authorize_resource(self.server.api, client, route, attrs, query)
 
     def _route(self, method: str, path: str, query: dict[str, str]) -> Route | None:
         api = self.server.api
@@ -321,6 +310,7 @@ class ApiHandler(BaseHTTPRequestHandler):
                 "PUT": "update",
                 "PATCH": "patch",
                 "DELETE": "delete",
+                **({"POST": "create"} if subresource == "token" else {}),
             }.get(method)
         else:
             verb = {
@@ -390,8 +380,12 @@ class ApiHandler(BaseHTTPRequestHandler):
         dry_run = query.get("dryRun") == "All"
         if route.subresource == "scale":
             return self._serve_scale(method, route, body, actor, dry_run)
-        if rtype.kind == "SelfSubjectAccessReview":
-            return self._serve_access_review(_decode(body, self.headers), client)
+        if access.serves(route):
+            if route.verb != "create":
+                raise method_not_allowed(method)
+            code, answer = access.serve(api, route, _decode(body, self.headers), client)
+            self._send_json(code, answer)
+            return code
         if route.verb == "get":
             obj = store.get(rtype, route.namespace, route.name)
             return self._reply_object(200, route, obj)
@@ -684,46 +678,6 @@ class ApiHandler(BaseHTTPRequestHandler):
             )
         self._send_json(200, _scale_of(updated))
         return 200
-
-    def _serve_access_review(self, review: Obj, client: Client) -> int:
-        api = self.server.api
-        spec = review.get("spec") or {}
-        attributes = spec.get("resourceAttributes")
-        if attributes:
-            resource = attributes.get("resource", "")
-            try:
-                key = api.registry.resolve(resource).key if resource else ""
-            except KeyError:
-                key = resource
-            attrs = RequestAttributes(
-                client=client.name,
-                verb=attributes.get("verb", ""),
-                resource=resource,
-                resource_key=key,
-                subresource=attributes.get("subresource", ""),
-                namespace=attributes.get("namespace", ""),
-                name=attributes.get("name", ""),
-                group=attributes.get("group", ""),
-            )
-        else:
-            attrs = RequestAttributes(
-                client=client.name,
-                verb=(spec.get("nonResourceAttributes") or {}).get("verb", "get"),
-            )
-        allowed = not api.denied(attrs)
-        status: Obj = {"allowed": allowed}
-        if not allowed:
-            status["denied"] = True
-            status["reason"] = "denied by a kubeapi test rule"
-        result = {
-            "kind": "SelfSubjectAccessReview",
-            "apiVersion": "authorization.k8s.io/v1",
-            "metadata": {"creationTimestamp": None},
-            "spec": spec,
-            "status": status,
-        }
-        self._send_json(201, result)
-        return 201
 
     # --- the admin API --------------------------------------------------------------------
 

@@ -238,6 +238,16 @@ def apply_defaults(
             {"whenDeleted": "Retain", "whenScaled": "Retain"},
         )
         _default_pod_template(spec)
+    elif kind == "DaemonSet":
+        spec = obj.setdefault("spec", {})
+        spec.setdefault("revisionHistoryLimit", 10)
+        strategy = spec.setdefault("updateStrategy", {})
+        strategy.setdefault("type", "RollingUpdate")
+        if strategy["type"] == "RollingUpdate":
+            rolling = strategy.setdefault("rollingUpdate", {})
+            rolling.setdefault("maxUnavailable", 1)
+            rolling.setdefault("maxSurge", 0)
+        _default_pod_template(spec)
     elif kind == "Service":
         _default_service(obj, old, allocate_ip)
 

@@ -114,16 +114,35 @@ class AdminClient:
         """Drop the event history; return the resourceVersion it now starts after."""
         return self.request("POST", "compact")["resourceVersion"]
 
-    def add_client(self, name: str, namespace: str | None = None) -> dict[str, Any]:
-        """Register a client; return `name`, `user`, `token` and its `kubeconfig` text."""
-        return self.request("POST", "clients", {"name": name, "namespace": namespace})
+    def add_client(
+        self, name: str, namespace: str | None = None, *, service_account: str | None = None
+    ) -> dict[str, Any]:
+        """Register a client (`service_account="NS/NAME"`: acting as that ServiceAccount,
+        judged by RBAC); return `name`, `user`, `groups`, `token` and its `kubeconfig`."""
+        body: dict[str, Any] = {"name": name, "namespace": namespace}
+        if service_account is not None:
+            body["serviceAccount"] = service_account
+        return self.request("POST", "clients", body)
 
-    def write_kubeconfig(self, path: str | Path, client: str, namespace: str | None = None) -> Path:
+    def write_kubeconfig(
+        self,
+        path: str | Path,
+        client: str,
+        namespace: str | None = None,
+        *,
+        service_account: str | None = None,
+    ) -> Path:
         """Write a client's kubeconfig to a file (mode 0600) and return its path."""
         target = Path(path)
-        target.write_text(self.add_client(client, namespace)["kubeconfig"])
+        answer = self.add_client(client, namespace, service_account=service_account)
+        target.write_text(answer["kubeconfig"])
         target.chmod(0o600)
         return target
+
+    def create_token(self, namespace: str, name: str, expiration_seconds: int = 3600) -> str:
+        """Return a bearer token for a ServiceAccount (as `kubectl create token`)."""
+        body = {"expirationSeconds": expiration_seconds}
+        return self.request("POST", f"tokens/{namespace}/{name}", body)["token"]
 
     def revisions(
         self, name: str, namespace: str, resource: str = "deployments"

@@ -126,6 +126,32 @@ KIND_SCHEMAS: dict[str, Schema] = {
             },
         ),
     },
+    # RBAC reviews and tokens (access.py): what `kubectl auth can-i --list`,
+    # `kubectl auth whoami` and `kubectl create token` send.
+    "SelfSubjectRulesReview": {
+        1: ("metadata", OBJECT_META),
+        2: ("spec", {1: ("namespace", "string")}),
+    },
+    "SelfSubjectReview": {1: ("metadata", OBJECT_META)},
+    "TokenRequest": {
+        1: ("metadata", OBJECT_META),
+        2: (
+            "spec",
+            {
+                1: ("audiences", ("list", "string")),
+                3: (
+                    "boundObjectRef",
+                    {
+                        1: ("kind", "string"),
+                        2: ("apiVersion", "string"),
+                        3: ("name", "string"),
+                        4: ("uid", "string"),
+                    },
+                ),
+                4: ("expirationSeconds", "int"),
+            },
+        ),
+    },
     "DeleteOptions": {
         1: ("gracePeriodSeconds", "int"),
         2: ("preconditions", {1: ("uid", "string"), 2: ("resourceVersion", "string")}),

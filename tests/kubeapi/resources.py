@@ -93,7 +93,7 @@ BUILTIN_TYPES: tuple[ResourceType, ...] = (
     ResourceType("", ("v1",), "ConfigMap", "configmaps", True, ("cm",)),
     ResourceType("", ("v1",), "Secret", "secrets", True, (), (), (), field_selectors=("type",)),
     ResourceType("", ("v1",), "Service", "services", True, ("svc",), ("all",), ("status",)),
-    ResourceType("", ("v1",), "ServiceAccount", "serviceaccounts", True, ("sa",)),
+    ResourceType("", ("v1",), "ServiceAccount", "serviceaccounts", True, ("sa",), (), ("token",)),
     ResourceType(
         "",
         ("v1",),
@@ -261,14 +261,18 @@ BUILTIN_TYPES: tuple[ResourceType, ...] = (
     ResourceType("scheduling.k8s.io", ("v1",), "PriorityClass", "priorityclasses", False, ("pc",)),
     ResourceType("discovery.k8s.io", ("v1",), "EndpointSlice", "endpointslices", True),
     ResourceType("events.k8s.io", ("v1",), "Event", "events", True, ("ev",)),
-    # authorization.k8s.io/v1: answered from the RBAC denial rules, never stored.
-    ResourceType(
-        "authorization.k8s.io",
-        ("v1",),
-        "SelfSubjectAccessReview",
-        "selfsubjectaccessreviews",
-        False,
-        verbs=("create",),
+    # authorization.k8s.io/v1 and authentication.k8s.io/v1: answered by RBAC and
+    # the token issuer (access.py), never stored.
+    *(
+        ResourceType(group, ("v1",), kind, kind.lower() + "s", namespaced, verbs=("create",))
+        for group, kind, namespaced in (
+            ("authorization.k8s.io", "SelfSubjectAccessReview", False),
+            ("authorization.k8s.io", "SelfSubjectRulesReview", False),
+            ("authorization.k8s.io", "SubjectAccessReview", False),
+            ("authorization.k8s.io", "LocalSubjectAccessReview", True),
+            ("authentication.k8s.io", "SelfSubjectReview", False),
+            ("authentication.k8s.io", "TokenReview", False),
+        )
     ),
     # apiextensions.k8s.io/v1: creating a CRD registers its kind.
     ResourceType(

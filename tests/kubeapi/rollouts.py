@@ -1,4 +1,5 @@
-"""Simulated workload controllers: Deployments and StatefulSets roll out after a delay.
+"""Simulated workload controllers: Deployments, StatefulSets and DaemonSets roll out
+after a delay.
 
 A change to a workload's pod template records a new revision at once (in the
 commit that made it) and starts a rollout: the status reports the new
@@ -6,6 +7,13 @@ generation as observed with no replica updated yet, and converges (every
 replica updated, ready and available) after the rollout delay. A rollout that
 outlives `spec.progressDeadlineSeconds` gets the `ProgressDeadlineExceeded`
 condition, as the real deployment controller reports it.
+
+Each kind reports the status fields `kubectl rollout status` reads:
+Deployments `updatedReplicas`/`replicas`/`availableReplicas`; StatefulSets
+`readyReplicas`, `updatedReplicas` and `currentRevision` == `updateRevision`
+(`NAME-HASH`, the name of the ControllerRevision the real controller makes);
+DaemonSets `desiredNumberScheduled` (one pod per simulated node, `nodes`),
+`updatedNumberScheduled` and `numberAvailable`.
 """
 
 from __future__ import annotations
@@ -25,7 +33,8 @@ from .store import Event, Obj, Store, rfc3339
 # Per-object override of the rollout delay: seconds, or "never".
 DELAY_ANNOTATION = "kubeapi.test/rollout-seconds"
 REVISION_ANNOTATION = "deployment.kubernetes.io/revision"
-WORKLOAD_KEYS = ("deployments.apps", "statefulsets.apps")
+WORKLOAD_KEYS = ("deployments.apps", "statefulsets.apps", "daemonsets.apps")
+DEFAULT_NODES = 1
 ACTOR = "workload-controller"
 
 
@@ -86,6 +95,7 @@ class RolloutSimulator:
         self.store = store
         self.registry = registry
         self.delay = delay
+        self.nodes = DEFAULT_NODES  # simulated nodes: a DaemonSet runs one pod on each
         self.max_revisions = max_revisions
         self._workloads: dict[tuple[str, str, str], _Workload] = {}
         self._pending: set[tuple[str, str, str]] = set()
@@ -267,6 +277,8 @@ class RolloutSimulator:
         generation = obj["metadata"].get("generation", 1)
         name = obj["metadata"]["name"]
         now = self.store.clock()
+        if rtype.kind == "DaemonSet":
+            return _daemonset_status(obj, old, self.nodes, rolled=not changed_template), None
         if rtype.kind == "StatefulSet":
             update_revision = f"{name}-{revision.template_hash}"
             current = old.get("currentRevision") or update_revision
@@ -338,6 +350,8 @@ class RolloutSimulator:
         replicas = int(spec.get("replicas", 1))
         generation = obj["metadata"].get("generation", 1)
         name = obj["metadata"]["name"]
+        if rtype.kind == "DaemonSet":
+            return _daemonset_status(obj, {}, self.nodes, rolled=True)
         if rtype.kind == "StatefulSet":
             update_revision = f"{name}-{revision.template_hash}"
             status: Obj = {
@@ -384,6 +398,27 @@ class RolloutSimulator:
         return {k: v for k, v in status.items() if v != 0 or k == "observedGeneration"}
 
 
+def _daemonset_status(obj: Obj, old: Obj, nodes: int, *, rolled: bool) -> Obj:
+    """Return a DaemonSet's status: converged (`rolled`), or just observed with no pod
+    of the new template yet (the pods that were ready stay ready until replaced)."""
+    if rolled:
+        ready = updated = nodes
+    else:
+        ready, updated = min(old.get("numberReady", 0), nodes), 0
+    status: Obj = {
+        "observedGeneration": obj["metadata"].get("generation", 1),
+        "desiredNumberScheduled": nodes,
+        "currentNumberScheduled": nodes,
+        "numberMisscheduled": 0,
+        "numberReady": ready,
+        "updatedNumberScheduled": updated,
+        "numberAvailable": ready,
+        "numberUnavailable": nodes - ready,
+    }
+    optional = ("updatedNumberScheduled", "numberAvailable", "numberUnavailable")
+    return {k: v for k, v in status.items() if v or k not in optional}
+
+
 def _set_condition(
     status: Obj, kind: str, value: str, *, reason: str, message: str, now: float
 ) -> None:
@@ -408,12 +443,18 @@ def _set_condition(
 
 
 def is_rolled_out(obj: Obj) -> bool:
-    """Return whether a Deployment or StatefulSet status shows a finished rollout."""
+    """Return whether a Deployment, StatefulSet or DaemonSet status shows a finished rollout."""
     spec = obj.get("spec") or {}
     status = obj.get("status") or {}
     replicas = int(spec.get("replicas", 1))
     if status.get("observedGeneration") != obj["metadata"].get("generation", 1):
         return False
+    if obj.get("kind") == "DaemonSet":
+        desired = status.get("desiredNumberScheduled", 0)
+        return (
+            status.get("updatedNumberScheduled", 0) >= desired
+            and status.get("numberAvailable", 0) >= desired
+        )
     if obj.get("kind") == "StatefulSet":
         return status.get("readyReplicas", 0) >= replicas and status.get(
             "currentRevision"

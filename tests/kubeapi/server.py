@@ -20,10 +20,12 @@ import yaml
 from .errors import ApiError
 from .faults import Client, Clients, FaultRule, Faults, RequestAttributes
 from .httpapi import ApiHTTPServer
+from .rbac import Authorizer, seed_default_roles
 from .resources import Registry, ResourceType
 from .rollouts import Revision, RolloutSimulator, is_rolled_out
 from .selectors import parse_label_selector
 from .store import Event, Obj, Store
+from .tokens import TokenIssuer
 
 if TYPE_CHECKING:
     import kubernetes.client
@@ -129,6 +131,10 @@ class KubeApiServer:
         ns_type = self.resolve("namespaces")
         for name in namespaces:
             self.store.seed(ns_type, {"metadata": {"name": name}})
+        # RBAC and ServiceAccount tokens (rbac.py, tokens.py, access.py)
+        self.authorizer = Authorizer(self.store, self.registry)
+        self.tokens = TokenIssuer()
+        seed_default_roles(self.store, self.registry)
 
     # --- lifecycle ------------------------------------------------------------------------
 
@@ -224,13 +230,53 @@ class KubeApiServer:
 
     # --- clients and kubeconfigs ------------------------------------------------------------
 
-    def add_client(self, name: str, user: str | None = None, admin: bool = False) -> Client:
-        """Return the client of that name (registering it with a fresh token if new)."""
-        return self.clients.add(name, user=user, admin=admin)
+    def add_client(
+        self,
+        name: str,
+        user: str | None = None,
+        admin: bool = False,
+        *,
+        groups: Iterable[str] | None = None,
+        service_account: str | None = None,
+    ) -> Client:
+        """Return the client of that name (registering it with a fresh token if new).
 
-    def kubeconfig_text(self, client: str = "admin", namespace: str | None = None) -> str:
-        """Return a kubeconfig (YAML) that authenticates as a client (created if new)."""
-        identity = self.add_client(client)
+        Without `groups` or `service_account` the client is in `system:masters`
+        (allowed everything). `groups`: a named user judged by RBAC.
+        `service_account="NS/NAME"`: acts as `system:serviceaccount:NS:NAME`
+        (authenticates only while that ServiceAccount exists).
+        """
+        return self.clients.add(
+            name, user=user, admin=admin, groups=groups, service_account=service_account
+        )
+
+    def create_token(self, namespace: str, name: str, expiration_seconds: int = 3600) -> str:
+        """Return a token for a ServiceAccount, as `kubectl create token` gets it.
+
+        Raises:
+            ApiError: 404 when the ServiceAccount does not exist.
+        """
+        from .errors import not_found
+
+        sa = self.store.find(self.resolve("serviceaccounts"), namespace, name)
+        if sa is None:
+            raise not_found("serviceaccounts", "", name)
+        return self.tokens.issue(
+            namespace, name, sa["metadata"]["uid"], expiration_seconds=expiration_seconds
+        ).token
+
+    def kubeconfig_text(
+        self,
+        client: str = "admin",
+        namespace: str | None = None,
+        *,
+        service_account: str | None = None,
+        token: str | None = None,
+    ) -> str:
+        """Return a kubeconfig (YAML) that authenticates as a client (created if new;
+        `service_account="NS/NAME"` makes a new one act as that ServiceAccount), or
+        with a bearer `token` (e.g. from `create_token`) under the client's name."""
+        identity = self.add_client(client, service_account=service_account)
         cluster: dict[str, Any] = {"server": self.url}
         if self._ca_pem is not None:
             cluster["certificate-authority-data"] = base64.b64encode(self._ca_pem).decode()
@@ -241,7 +287,7 @@ class KubeApiServer:
             "apiVersion": "v1",
             "kind": "Config",
             "clusters": [{"name": "kubeapi", "cluster": cluster}],
-            "users": [{"name": identity.name, "user": {"token": identity.token}}],
+            "users": [{"name": identity.name, "user": {"token": token or identity.token}}],
             "contexts": [{"name": f"{identity.name}@kubeapi", "context": context}],
             "current-context": f"{identity.name}@kubeapi",
             "preferences": {},
@@ -249,23 +295,34 @@ class KubeApiServer:
         return yaml.safe_dump(config, sort_keys=False)
 
     def write_kubeconfig(
-        self, path: str | Path, client: str = "admin", namespace: str | None = None
+        self,
+        path: str | Path,
+        client: str = "admin",
+        namespace: str | None = None,
+        *,
+        service_account: str | None = None,
+        token: str | None = None,
     ) -> Path:
-        """Write a client's kubeconfig to a file (mode 0600) and return its path."""
+        """Write a client's kubeconfig (see `kubeconfig_text`) to a file (mode 0600)
+        and return its path."""
         target = Path(path)
         target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(self.kubeconfig_text(client, namespace))
+        target.write_text(
+            self.kubeconfig_text(client, namespace, service_account=service_account, token=token)
+        )
         target.chmod(0o600)
         return target
 
-    def api_client(self, client: str = "admin") -> kubernetes.client.ApiClient:
-        """Return a `kubernetes.client.ApiClient` authenticated as a client (created if new)."""
+    def api_client(
+        self, client: str = "admin", *, token: str | None = None
+    ) -> kubernetes.client.ApiClient:
+        """Return a `kubernetes.client.ApiClient` authenticated as a client (created if
+        new), or with a bearer `token` instead."""
         import kubernetes.client
 
-        identity = self.add_client(client)
         configuration = kubernetes.client.Configuration()
         configuration.host = self.url
-        configuration.api_key = {"authorization": identity.token}
+        configuration.api_key = {"authorization": token or self.add_client(client).token}
         configuration.api_key_prefix = {"authorization": "Bearer"}
         if self._ca_pem is not None:
             configuration.ssl_ca_cert = str(self.ca_file)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -68,3 +69,43 @@ def test_bad_arguments_are_one_clear_line(tmp_path):
     assert unwritable.stdout == ""
     assert unwritable.stderr.startswith("error: cannot write kubeconfig")
     assert len(unwritable.stderr.strip().splitlines()) == 1
+
+
+def test_a_service_account_client_is_judged_by_rbac_and_needs_its_service_account(tmp_path):
+    kubeconfig = tmp_path / "sa"
+    args = ["--sa-client", f"controller-0=default/robot={kubeconfig}"]
+    with ServerProcess(tmp_path, args) as server:
+        admin = config.new_client_from_config(config_file=str(server.kubeconfig))
+        robot = config.new_client_from_config(config_file=str(kubeconfig))
+        with admin, robot:
+            # no ServiceAccount yet: its token does not authenticate
+            try:
+                client.CoreV1Api(robot).list_namespaced_config_map("default")
+            except client.ApiException as err:
+                assert err.status == 401
+            else:
+                raise AssertionError("a token of a missing ServiceAccount authenticated")
+            client.CoreV1Api(admin).create_namespaced_service_account(
+                "default", {"metadata": {"name": "robot"}}
+            )
+            try:
+                client.CoreV1Api(robot).list_namespaced_config_map("default")
+            except client.ApiException as err:
+                assert err.status == 403
+                message = json.loads(err.body)["message"]
+                user = "system:serviceaccount:default:robot"
+                assert message.startswith(f'configmaps is forbidden: User "{user}" cannot list')
+            else:
+                raise AssertionError("a ServiceAccount without a Role listed configmaps")
+            token = server.admin.create_token("default", "robot")
+            review = client.AuthenticationV1Api(admin).create_token_review(
+                {"spec": {"token": token}}
+            )
+            assert review.status.user.username == "system:serviceaccount:default:robot"
+    bad = subprocess.run(
+        [sys.executable, "-m", "tests.kubeapi", "--port", "0", "--kubeconfig", str(tmp_path / "k"),
+         "--sa-client", "c0=robot=file"],
+        cwd=REPO_ROOT, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert bad.returncode == 2
+    assert "expected NAME=NAMESPACE/SERVICEACCOUNT=KUBECONFIG_PATH" in bad.stderr

@@ -1,0 +1,320 @@
+"""RBAC, impersonation and ServiceAccount tokens, judged through real kubectl and the
+real Python client."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import kubernetes.client
+import pytest
+import yaml
+from kubernetes.client.rest import ApiException
+
+from tests.kubeapi import KubeApiServer
+from tests.kubeapi.pytest_plugin import Kubectl
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _apply(server: KubeApiServer, text: str, namespace: str) -> None:
+    for doc in yaml.safe_load_all(text):
+        if doc:
+            doc.setdefault("metadata", {}).setdefault("namespace", namespace)
+            server.apply(doc)
+
+
+def _can_i(kubectl: Kubectl, *args: str) -> str:
+    """Return `yes` or `no` (the first word kubectl prints), checking the exit status."""
+    result = kubectl("auth", "can-i", *args, check=False)
+    answer = result.stdout.split()[0] if result.stdout.split() else result.stderr
+    assert result.returncode == (0 if answer == "yes" else 1), result
+    return answer
+
+
+def _sa(ns: str, name: str) -> str:
+    return f"--as=system:serviceaccount:{ns}:{name}"
+
+
+DEPLOYMENT = {
+    "apiVersion": "apps/v1",
+    "kind": "Deployment",
+    "spec": {
+        "selector": {"matchLabels": {"app": "web"}},
+        "template": {
+            "metadata": {"labels": {"app": "web"}},
+            "spec": {"containers": [{"name": "web", "image": "nginx:1.27"}]},
+        },
+    },
+}
+
+RBAC = """
+apiVersion: v1
+kind: ServiceAccount
+metadata: {name: bot}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: {name: reader}
+rules:
+  - apiGroups: [""]
+    resources: ["configmaps"]
+    verbs: ["get", "list", "watch"]
+  - apiGroups: ["apps"]
+    resources: ["deployments/scale"]
+    verbs: ["patch"]
+  - apiGroups: [""]
+    resources: ["secrets"]
+    resourceNames: ["only-this"]
+    verbs: ["get", "list"]
+  - apiGroups: ["batch"]
+    resources: ["*"]
+    verbs: ["*"]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: bot-reader}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: reader}
+subjects: [{kind: ServiceAccount, name: bot}]
+"""
+
+
+def test_admin_may_do_anything_and_a_service_account_only_what_its_role_allows(
+    kubectl: Kubectl, kubeapi_server: KubeApiServer, kubeapi_namespace: str
+):
+    ns = kubeapi_namespace
+    _apply(kubeapi_server, RBAC, ns)
+    assert _can_i(kubectl, "delete", "nodes") == "yes"
+    assert _can_i(kubectl, "*", "*", "-n", ns) == "yes"
+    bot = _sa(ns, "bot")
+    assert _can_i(kubectl, "list", "configmaps", "-n", ns, bot) == "yes"
+    assert _can_i(kubectl, "watch", "configmaps", "-n", ns, bot) == "yes"
+    assert _can_i(kubectl, "create", "configmaps", "-n", ns, bot) == "no"
+    assert _can_i(kubectl, "list", "configmaps", "-n", "default", bot) == "no"
+    assert _can_i(kubectl, "list", "configmaps", "--all-namespaces", bot) == "no"
+    # subresources: `deployments/scale` is not `deployments`, nor the other way round
+    assert _can_i(kubectl, "patch", "deployments", "--subresource=scale", "-n", ns, bot) == "yes"
+    assert _can_i(kubectl, "patch", "deployments", "-n", ns, bot) == "no"
+    assert _can_i(kubectl, "get", "configmaps", "--subresource=status", "-n", ns, bot) == "no"
+    # resourceNames: only that name, and never an unnamed list
+    assert _can_i(kubectl, "get", "secrets/only-this", "-n", ns, bot) == "yes"
+    assert _can_i(kubectl, "get", "secrets/other", "-n", ns, bot) == "no"
+    assert _can_i(kubectl, "list", "secrets", "-n", ns, bot) == "no"
+    # `*` verbs and resources within one group
+    assert _can_i(kubectl, "deletecollection", "cronjobs", "-n", ns, bot) == "yes"
+    assert _can_i(kubectl, "create", "jobs", "-n", ns, bot) == "yes"
+    assert _can_i(kubectl, "create", "deployments", "-n", ns, bot) == "no"
+    # another ServiceAccount of the namespace is bound to nothing
+    assert _can_i(kubectl, "get", "configmaps", "-n", ns, _sa(ns, "other")) == "no"
+
+
+def test_cluster_roles_bind_through_role_bindings_and_cluster_role_bindings(
+    kubectl: Kubectl, kubeapi_server: KubeApiServer, kubeapi_namespace: str
+):
+    ns = kubeapi_namespace
+    role = f"{ns}-lease-keeper"
+    kubectl("create", "clusterrole", role, "--verb=get,update", "--resource=leases")
+    kubectl("create", "clusterrole", f"{ns}-ns-lister", "--verb=list", "--resource=namespaces")
+    try:
+        kubectl("-n", ns, "create", "rolebinding", "keeper", f"--clusterrole={role}",
+                f"--serviceaccount={ns}:keeper")  # fmt: skip
+        kubectl("create", "clusterrolebinding", f"{ns}-lister", f"--clusterrole={ns}-ns-lister",
+                "--user=jane", "--group=auditors")  # fmt: skip
+        keeper = _sa(ns, "keeper")
+        # a ClusterRole bound by a RoleBinding grants its rules in that namespace only
+        assert _can_i(kubectl, "update", "leases.coordination.k8s.io", "-n", ns, keeper) == "yes"
+        assert _can_i(kubectl, "update", "leases", "-n", "default", keeper) == "no"
+        # a ClusterRoleBinding grants them everywhere, to a user or to a group
+        assert _can_i(kubectl, "list", "namespaces", "--as=jane") == "yes"
+        assert _can_i(kubectl, "list", "namespaces", "--as=bob") == "no"
+        assert _can_i(kubectl, "list", "namespaces", "--as=bob", "--as-group=auditors") == "yes"
+        # every ServiceAccount is in system:serviceaccounts and system:serviceaccounts:NS
+        kubectl("-n", ns, "create", "rolebinding", "all-sa", f"--clusterrole={role}",
+                f"--group=system:serviceaccounts:{ns}")  # fmt: skip
+        assert _can_i(kubectl, "get", "leases", "-n", ns, _sa(ns, "anyone")) == "yes"
+        # the reason RBAC gives when a binding names a missing role
+        kubectl("-n", ns, "create", "rolebinding", "dangling", "--role=missing", "--user=eve")
+        denied = kubectl("auth", "can-i", "get", "pods", "-n", ns, "--as=eve", check=False)
+        assert denied.stdout.strip() == (
+            'no - RBAC: role.rbac.authorization.k8s.io "missing" not found'
+        )
+    finally:
+        kubectl("delete", "clusterrole", role, f"{ns}-ns-lister")
+        kubectl("delete", "clusterrolebinding", f"{ns}-lister")
+
+
+def test_a_denied_request_is_a_403_with_the_real_message(
+    kubectl: Kubectl, kubectl_for, kubeapi_server: KubeApiServer, kubeapi_namespace: str
+):
+    ns = kubeapi_namespace
+    _apply(kubeapi_server, RBAC, ns)
+    bot = kubectl_for(kubeapi_server, "rbac-bot", namespace=ns, service_account=f"{ns}/bot")
+    assert bot("auth", "whoami", "-o", "jsonpath={.status.userInfo.username}").stdout == (
+        f"system:serviceaccount:{ns}:bot"
+    )
+    kubeapi_server.apply(DEPLOYMENT | {"metadata": {"name": "web", "namespace": ns}})
+    # (kubectl patch reads the object first, which the Role does not allow either)
+    refused = bot(
+        "-n", ns, "patch", "deployment", "web", "-p", '{"spec":{"paused":true}}', check=False
+    )
+    assert refused.returncode == 1
+    assert (
+        f'Error from server (Forbidden): deployments.apps "web" is forbidden: User '
+        f'"system:serviceaccount:{ns}:bot" cannot get resource "deployments" in API group '
+        f'"apps" in the namespace "{ns}"'
+    ) in refused.stderr
+    listed = bot("get", "nodes", check=False)
+    assert (
+        f'nodes is forbidden: User "system:serviceaccount:{ns}:bot" cannot list resource '
+        '"nodes" in API group "" at the cluster scope'
+    ) in listed.stderr
+    # the real Python client: deployments/scale is allowed, deployments/status is not
+    api = kubernetes.client.AppsV1Api(kubeapi_server.api_client("rbac-bot"))
+    assert (
+        api.patch_namespaced_deployment_scale("web", ns, {"spec": {"replicas": 3}}).spec.replicas
+        == 3
+    )
+    with pytest.raises(ApiException) as caught:
+        api.patch_namespaced_deployment_status("web", ns, {"status": {"replicas": 9}})
+    body = json.loads(caught.value.body)
+    assert (caught.value.status, body["reason"]) == (403, "Forbidden")
+    assert body["message"] == (
+        f'deployments.apps "web" is forbidden: User "system:serviceaccount:{ns}:bot" cannot '
+        f'patch resource "deployments/status" in API group "apps" in the namespace "{ns}"'
+    )
+    assert body["details"] == {"name": "web", "group": "apps", "kind": "deployments"}
+    # non-resource paths: discovery is allowed to everyone, other paths are not
+    core = kubernetes.client.CoreApi(kubeapi_server.api_client("rbac-bot"))
+    assert core.get_api_versions().versions == ["v1"]
+    metrics = bot("get", "--raw", "/metrics", check=False)
+    assert (
+        f'Error from server (Forbidden): forbidden: User "system:serviceaccount:{ns}:bot" '
+        'cannot get path "/metrics"'
+    ) in metrics.stderr
+
+
+def test_impersonation_needs_the_impersonate_verb(
+    kubectl: Kubectl, kubectl_for, kubeapi_server: KubeApiServer, kubeapi_namespace: str
+):
+    ns = kubeapi_namespace
+    _apply(kubeapi_server, RBAC, ns)
+    bot = kubectl_for(kubeapi_server, "rbac-bot-2", namespace=ns, service_account=f"{ns}/bot")
+    # (--raw: kubectl's discovery client reports a 403 on discovery as "unknown")
+    refused = bot("get", "--raw", f"/api/v1/namespaces/{ns}/configmaps", "--as=jane", check=False)
+    assert (
+        f'users "jane" is forbidden: User "system:serviceaccount:{ns}:bot" cannot impersonate '
+        'resource "users" in API group "" at the cluster scope'
+    ) in refused.stderr
+    kubectl("-n", ns, "create", "role", "impersonator", "--verb=impersonate",
+            "--resource=serviceaccounts", "--resource-name=bot")  # fmt: skip
+    kubectl("-n", ns, "create", "rolebinding", "impersonator", "--role=impersonator",
+            f"--serviceaccount={ns}:bot")  # fmt: skip
+    assert bot("get", "configmaps", _sa(ns, "bot")).returncode == 0
+
+
+def test_can_i_list_shows_the_rules_that_apply(
+    kubectl: Kubectl, kubeapi_server: KubeApiServer, kubeapi_namespace: str
+):
+    ns = kubeapi_namespace
+    _apply(kubeapi_server, RBAC, ns)
+    listed = kubectl("auth", "can-i", "--list", "-n", ns, _sa(ns, "bot")).stdout
+    rows = {" ".join(line.split()) for line in listed.splitlines()}
+    assert "configmaps [] [] [get list watch]" in rows
+    assert "secrets [] [only-this] [get list]" in rows
+    assert "deployments.apps/scale [] [] [patch]" in rows
+    assert "selfsubjectaccessreviews.authorization.k8s.io [] [] [create]" in rows
+    admin = kubectl("auth", "can-i", "--list", "-n", ns).stdout
+    assert "*.* [] [] [*]" in {" ".join(line.split()) for line in admin.splitlines()}
+
+
+def test_a_created_token_authenticates_as_its_service_account_until_it_is_deleted(
+    kubectl: Kubectl, kubectl_for, kubeapi_server: KubeApiServer, kubeapi_namespace: str
+):
+    ns = kubeapi_namespace
+    _apply(kubeapi_server, RBAC, ns)
+    kubectl("-n", ns, "create", "configmap", "settings", "--from-literal=a=1")
+    created = kubectl("-n", ns, "create", "token", "bot", "--duration=20m", "-o", "json")
+    request = json.loads(created.stdout)
+    assert request["kind"] == "TokenRequest"
+    assert request["spec"]["expirationSeconds"] == 1200
+    assert request["status"]["expirationTimestamp"].endswith("Z")
+    token = request["status"]["token"]
+    assert kubectl("-n", ns, "create", "token", "bot").stdout.strip().count(".") == 2
+    as_bot = kubectl_for(kubeapi_server, "token-holder", namespace=ns, token=token)
+    assert as_bot("auth", "whoami", "-o", "jsonpath={.status.userInfo.username}").stdout == (
+        f"system:serviceaccount:{ns}:bot"
+    )
+    assert as_bot("get", "configmap", "settings", "-o", "name").stdout.strip() == (
+        "configmap/settings"
+    )
+    denied = as_bot("delete", "configmap", "settings", check=False)
+    assert "cannot delete resource" in denied.stderr
+    # the Python client with that token, and TokenReview, agree
+    core = kubernetes.client.CoreV1Api(kubeapi_server.api_client(token=token))
+    assert core.read_namespaced_config_map("settings", ns).data == {"a": "1"}
+    review = kubernetes.client.AuthenticationV1Api(kubeapi_server.api_client()).create_token_review(
+        {"spec": {"token": token}}
+    )
+    assert review.status.authenticated and review.status.user.username.endswith(f"{ns}:bot")
+    # deleting the ServiceAccount ends the token, and a new one of that name does not revive it
+    kubectl("-n", ns, "delete", "serviceaccount", "bot")
+    gone = as_bot("get", "configmap", "settings", check=False)
+    assert "Unauthorized" in gone.stderr
+    kubectl("-n", ns, "create", "serviceaccount", "bot")
+    assert "Unauthorized" in as_bot("get", "configmap", "settings", check=False).stderr
+
+
+def test_a_token_for_a_missing_service_account_is_404(
+    kubectl: Kubectl, kubeapi_server: KubeApiServer, kubeapi_namespace: str
+):
+    missing = kubectl("-n", kubeapi_namespace, "create", "token", "nobody", check=False)
+    assert missing.returncode == 1
+    assert 'failed to create token: serviceaccounts "nobody" not found' in missing.stderr
+    assert kubeapi_server.requests(resource="serviceaccounts", name="nobody")[-1].status == 404
+    short = kubectl("-n", kubeapi_namespace, "create", "serviceaccount", "brief")
+    assert short.returncode == 0
+    too_short = kubectl("-n", kubeapi_namespace, "create", "token", "brief", "--duration=5m",
+                        check=False)  # fmt: skip
+    assert "spec.expirationSeconds: Invalid value" in too_short.stderr
+
+
+def test_the_shipped_controller_role_allows_exactly_what_the_controller_needs(
+    kubectl: Kubectl, kubeapi_server: KubeApiServer, kubeapi_namespace: str
+):
+    ns = kubeapi_namespace
+    manifests = REPO / "k8s" / "controller"
+    rbac = (manifests / "rbac.yaml").read_text()
+    # the RoleBinding names the ServiceAccount's namespace, as an overlay would set it
+    rbac = rbac.replace("namespace: shipshape", f"namespace: {ns}")
+    kubectl("-n", ns, "apply", "-f", str(manifests / "serviceaccount.yaml"))
+    kubectl("-n", ns, "apply", "-f", "-", input=rbac)
+    controller = _sa(ns, "helloworld-controller")
+    allowed = [
+        ("list", "configmaps"),
+        ("watch", "configmaps"),
+        ("get", "deployments.apps"),
+        ("list", "deployments.apps"),
+        ("watch", "deployments.apps"),
+        ("patch", "deployments.apps"),
+        ("create", "events"),
+        ("patch", "events"),
+        ("create", "leases.coordination.k8s.io"),
+        ("get", "leases.coordination.k8s.io/helloworld-controller-leader"),
+        ("update", "leases.coordination.k8s.io/helloworld-controller-leader"),
+    ]
+    refused = [
+        ("get", "configmaps/app-config"),
+        ("delete", "deployments.apps"),
+        ("update", "deployments.apps"),
+        ("get", "secrets"),
+        ("list", "secrets"),
+        ("get", "leases.coordination.k8s.io/another-lease"),
+        ("delete", "leases.coordination.k8s.io/helloworld-controller-leader"),
+        ("create", "pods"),
+        ("patch", "statefulsets.apps"),
+    ]
+    for verb, what in allowed:
+        assert _can_i(kubectl, verb, what, "-n", ns, controller) == "yes", (verb, what)
+    for verb, what in refused:
+        assert _can_i(kubectl, verb, what, "-n", ns, controller) == "no", (verb, what)
+    assert _can_i(kubectl, "list", "configmaps", "-n", "default", controller) == "no"

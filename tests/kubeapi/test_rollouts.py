@@ -1,0 +1,88 @@
+"""StatefulSets and DaemonSets roll out like Deployments: `kubectl rollout status`,
+`rollout restart` and the status fields they read."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.kubeapi import KubeApiServer
+from tests.kubeapi.pytest_plugin import Kubectl
+
+
+def _workload(kind: str, name: str) -> str:
+    spec = f"""
+  selector: {{matchLabels: {{app: {name}}}}}
+  template:
+    metadata: {{labels: {{app: {name}}}}}
+    spec: {{containers: [{{name: main, image: "nginx:1.27"}}]}}"""
+    if kind == "StatefulSet":
+        spec = f"\n  serviceName: {name}\n  replicas: 2" + spec
+    return f"apiVersion: apps/v1\nkind: {kind}\nmetadata: {{name: {name}}}\nspec:{spec}\n"
+
+
+@pytest.mark.parametrize(
+    ("kind", "done"),
+    [
+        ("StatefulSet", "partitioned roll out complete: 2 new pods have been updated..."),
+        ("DaemonSet", 'daemon set "app" successfully rolled out'),
+        ("Deployment", 'deployment "app" successfully rolled out'),
+    ],
+)
+def test_rollout_status_and_restart_work_for_every_workload_kind(
+    kind: str, done: str, kubectl: Kubectl, kubeapi_server: KubeApiServer, kubeapi_namespace: str
+):
+    ns = kubeapi_namespace
+    resource = f"{kind.lower()}s"
+    kubectl("-n", ns, "apply", "-f", "-", input=_workload(kind, "app"))
+    status = kubectl("-n", ns, "rollout", "status", f"{kind.lower()}/app", "--timeout=30s")
+    assert status.stdout.strip().splitlines()[-1] == done
+    first = kubeapi_server.get(resource, "app", ns)
+    kubectl("-n", ns, "rollout", "restart", f"{kind.lower()}/app")
+    restarted = kubeapi_server.get(resource, "app", ns)
+    annotations = restarted["spec"]["template"]["metadata"]["annotations"]
+    assert "kubectl.kubernetes.io/restartedAt" in annotations
+    assert restarted["metadata"]["generation"] == first["metadata"]["generation"] + 1
+    assert len(kubeapi_server.revisions("app", ns, resource)) == 2
+    status = kubectl("-n", ns, "rollout", "status", f"{kind.lower()}/app", "--timeout=30s")
+    assert status.stdout.strip().splitlines()[-1] == done
+    rolled = kubeapi_server.wait_for_rollout("app", ns, resource)
+    assert rolled["status"]["observedGeneration"] == rolled["metadata"]["generation"]
+
+
+def test_a_statefulset_rollout_reports_its_revisions_while_it_runs(
+    kubectl: Kubectl, kubeapi_server: KubeApiServer, kubeapi_namespace: str
+):
+    ns = kubeapi_namespace
+    kubectl("-n", ns, "apply", "-f", "-", input=_workload("StatefulSet", "db"))
+    before = kubeapi_server.wait_for_rollout("db", ns, "statefulsets")["status"]
+    assert before["currentRevision"] == before["updateRevision"]
+    assert (before["replicas"], before["readyReplicas"], before["updatedReplicas"]) == (2, 2, 2)
+    never = {"metadata": {"annotations": {"kubeapi.test/rollout-seconds": "never"}}}
+    kubeapi_server.patch("statefulsets", "db", never, namespace=ns)
+    kubectl("-n", ns, "rollout", "restart", "statefulset/db")
+    during = kubeapi_server.get("statefulsets", "db", ns)["status"]
+    assert during["currentRevision"] == before["currentRevision"] != during["updateRevision"]
+    assert during.get("updatedReplicas", 0) == 0
+    waiting = kubectl("-n", ns, "rollout", "status", "statefulset/db", "--timeout=1s", check=False)
+    assert waiting.returncode == 1
+    assert "Waiting for partitioned roll out to finish: 0 out of 2 new pods" in waiting.stdout
+
+
+def test_a_daemonset_runs_one_pod_per_simulated_node_and_waits_for_them(
+    kubectl_for, kubeapi_private_server: KubeApiServer
+):
+    server = kubeapi_private_server
+    server.rollouts.nodes = 3
+    admin = kubectl_for(server, namespace="default")
+    admin("apply", "-f", "-", input=_workload("DaemonSet", "agent"))
+    status = server.wait_for_rollout("agent", "default", "daemonsets")["status"]
+    assert status["desiredNumberScheduled"] == status["numberAvailable"] == 3
+    assert status["updatedNumberScheduled"] == status["numberReady"] == 3
+    assert "numberUnavailable" not in status
+    server.rollout_delay = None
+    admin("rollout", "restart", "daemonset/agent")
+    during = server.get("daemonsets", "agent", "default")["status"]
+    assert during["observedGeneration"] == 2 and "updatedNumberScheduled" not in during
+    waiting = admin("rollout", "status", "daemonset/agent", "--timeout=1s", check=False)
+    assert waiting.returncode == 1
+    assert 'Waiting for daemon set "agent" rollout to finish: 0 out of 3 new pods' in waiting.stdout
