@@ -181,3 +181,20 @@ def test_an_adoption_decided_on_an_old_version_is_refused(kube, patcher):
     assert is_refused(refused.value)
     annotations = kube.get("deployments", "helloworld-test", NS)["metadata"].get("annotations")
     assert "shipshape.io/config-hash" not in (annotations or {})
+
+
+def test_api_error_text_is_redacted_before_it_is_bounded(kube, patcher):
+    # A server echoing a credential back, in a message longer than any journal field:
+    # the quoted value straddles the 512-character bound.
+    secret = "hunter2-" + "s" * 100
+    message = (
+        "x" * 440 + f' password="{secret}" Authorization: Bearer abcdef0123456789 ' + "y" * 4000
+    )
+    kube.fail(500, count=1, verb="patch", client="controller", message=message)
+    with pytest.raises(ApiException) as caught:
+        patcher.restart(restart_action(), NOW)
+    failure = classify(caught.value)
+    assert failure.status == 500
+    assert len(failure.message) <= 512 and failure.message.endswith("...")
+    assert "hunter2" not in failure.message and "abcdef0123456789" not in failure.message
+    assert 'password="[REDACTED]"' in failure.message
