@@ -17,6 +17,11 @@ import re
 
 REDACTED = "[REDACTED]"
 
+# The most characters of error text (an API server's message, an exception's
+# text) kept in a journal record: enough for any Status message we have seen,
+# small enough that a server echoing a whole object back cannot bloat the journal.
+MAX_ERROR_TEXT = 512
+
 # Words that make a key sensitive when the key ends with them.
 _SENSITIVE_KEY = r"(?:token|passw(?:or)?d|pwd|secret|api[_-]?key|apikey|authorization|credentials?)"
 
@@ -96,3 +101,17 @@ def redact(text: str) -> str:
     text = _URL_USERINFO.sub(lambda m: f"{m.group('prefix')}{REDACTED}@", text)
     text = _KEY_VALUE.sub(_replace_key_value, text)
     return _BEARER.sub(_replace_bearer, text)
+
+
+def bounded(text: str, limit: int = MAX_ERROR_TEXT) -> str:
+    """Return ``text`` redacted, on one line and at most ``limit`` characters long.
+
+    For error text that is journaled: redaction comes first, so that a cut
+    never leaves half a credential that the patterns no longer recognise (a
+    quoted value whose closing quote was cut off, say). A text that is cut ends
+    in ``...``.
+    """
+    line = " ".join(redact(str(text)).split())
+    if len(line) > limit:
+        line = line[: max(0, limit - 3)] + "..."
+    return line

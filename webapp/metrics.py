@@ -14,6 +14,10 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 OTHER = "other"
 
+# The status codes whose request counters exist at start-up, per route: a
+# success and an error, the two the SLO's error ratio divides.
+INITIAL_STATUSES = ("200", "500")
+
 # RFC 9110's methods and PATCH (RFC 5789); anything else is labelled "other".
 KNOWN_METHODS = frozenset(
     {"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"}
@@ -46,8 +50,10 @@ class HttpMetrics:
 
         Args:
             registry: Where the metrics live (a fresh one per test).
-            routes: The app's route templates; their ``GET`` series exist from
-                the start, so rate queries see zero instead of nothing.
+            routes: The app's route templates; their ``GET`` series (the
+                duration and the request counts answered 200 and 500) exist
+                from the start, so the SLO's rate ratios see zero instead of
+                nothing on a fresh pod.
         """
         self._requests = Counter(
             "http_requests",
@@ -69,6 +75,8 @@ class HttpMetrics:
         self._histograms: dict[tuple[str, str], Histogram] = {}
         for route in routes:
             self._histogram("GET", route)
+            for status in INITIAL_STATUSES:
+                self._requests.labels("GET", route, status)
 
     def observe(self, method: str, path: str, status: int, seconds: float) -> None:
         """Count one answered request and record how long it took.

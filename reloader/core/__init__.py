@@ -16,6 +16,7 @@ from reloader.core.actions import Action, PatchAdopt, PatchRestart, Record
 from reloader.core.backoff import backoff_delay
 from reloader.core.events import (
     AdoptFailed,
+    AdoptRefused,
     ConfigMapSeen,
     DeploymentSeen,
     Event,
@@ -27,6 +28,7 @@ from reloader.core.events import (
     Listed,
     PatchFailed,
     PatchFenced,
+    PatchRefused,
     PatchSucceeded,
     Resource,
     ShutdownRequested,
@@ -55,6 +57,7 @@ from reloader.core.state import State, initial_state
 __all__ = [
     "Action",
     "AdoptFailed",
+    "AdoptRefused",
     "ConfigMapSeen",
     "ConfigMapView",
     "DeploymentSeen",
@@ -69,6 +72,7 @@ __all__ = [
     "PatchAdopt",
     "PatchFailed",
     "PatchFenced",
+    "PatchRefused",
     "PatchRestart",
     "PatchSucceeded",
     "Policy",

@@ -33,7 +33,14 @@ class PatchRestart:
     The patch sets ``shipshape.io/restarted-at`` and ``shipshape.io/config-hash``
     on the pod template (which rolls the pods) and the applied hash on the
     Deployment's own metadata. Its outcome comes back as ``PatchSucceeded``,
-    ``PatchFailed`` or ``PatchFenced``.
+    ``PatchFailed``, ``PatchFenced`` or ``PatchRefused``.
+
+    The patch is conditional on the state the decision was made on: it carries
+    ``resource_version`` (the Deployment's ``metadata.resourceVersion`` then)
+    as a precondition, so of two patches decided on the same state at most one
+    lands. ``previous_hash`` is the applied hash the decision saw. An empty
+    ``resource_version`` (only in tests that build views by hand) sends the
+    patch without a precondition.
     """
 
     deployment: str
@@ -41,19 +48,23 @@ class PatchRestart:
     correlation_id: str
     data_hash: str
     attempt: int
+    previous_hash: str | None = None
+    resource_version: str = ""
 
 
 @dataclass(frozen=True)
 class PatchAdopt:
     """Adopt ``deployment``: record ``data_hash`` in its metadata only (no rollout).
 
-    A failure comes back as ``AdoptFailed``; success needs no event (the watch
-    shows the annotation).
+    A failure comes back as ``AdoptFailed``, a refused precondition (the
+    Deployment changed since ``resource_version``) as ``AdoptRefused``; success
+    needs no event (the watch shows the annotation).
     """
 
     deployment: str
     correlation_id: str
     data_hash: str
+    resource_version: str = ""
 
 
 Action = Record | PatchRestart | PatchAdopt

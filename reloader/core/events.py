@@ -145,6 +145,49 @@ class PatchFenced:
 
 
 @dataclass(frozen=True)
+class PatchRefused:
+    """The restart patch's precondition failed: the Deployment changed since the decision.
+
+    Nothing was written. The runtime read the Deployment again; these are its
+    facts now, on which the core decides again.
+
+    Attributes:
+        deployment: The Deployment.
+        correlation_id: The restart's correlation id.
+        failure: The refusal (``conflict``, HTTP 409).
+        found: Whether the Deployment still exists.
+        applied_hash: Its applied-hash annotation now (None when absent).
+        resource_version: Its resourceVersion now: the next attempt's precondition.
+        generation: Its ``metadata.generation`` now.
+    """
+
+    deployment: str
+    correlation_id: str
+    failure: Failure
+    found: bool = True
+    applied_hash: str | None = None
+    resource_version: str = ""
+    generation: int | None = None
+
+
+@dataclass(frozen=True)
+class AdoptRefused:
+    """The adoption patch's precondition failed; the Deployment as read again.
+
+    Attributes:
+        deployment: The Deployment.
+        found: Whether it still exists.
+        applied_hash: Its applied-hash annotation now (None when still unadopted).
+        resource_version: Its resourceVersion now.
+    """
+
+    deployment: str
+    found: bool = True
+    applied_hash: str | None = None
+    resource_version: str = ""
+
+
+@dataclass(frozen=True)
 class AdoptFailed:
     """The adoption patch (metadata annotation only) of ``deployment`` failed."""
 
@@ -209,7 +252,9 @@ Event = (
     | PatchSucceeded
     | PatchFailed
     | PatchFenced
+    | PatchRefused
     | AdoptFailed
+    | AdoptRefused
     | LeadershipChanged
     | LeaderObserved
     | ShutdownRequested

@@ -28,6 +28,9 @@ RESTART_RETRY = "restart.retry"
 RESTART_FAILED = "restart.failed"
 RESTART_DROPPED = "restart.dropped"
 RESTART_FLUSHED = "restart.flushed"
+# A planned restart whose conditional patch was refused because the hash was
+# already applied (by an earlier attempt or process): it must not roll again.
+RESTART_SUPERSEDED = "restart.superseded"
 
 ROLLOUT_COMPLETED = "rollout.completed"
 ROLLOUT_TIMEOUT = "rollout.timeout"
@@ -54,6 +57,10 @@ SKIP_REVERTED = "reverted"
 SKIP_NO_TARGET = "no-target"
 SKIP_DELETED = "deleted"
 SKIP_NOT_LEADER = "not-leader"
+
+# Reasons carried by ``restart.superseded``.
+SUPERSEDED_APPLIED = "already-applied"
+SUPERSEDED_NEWER = "newer-applied"
 
 # ``Listed.reason`` of the lists a new leader asks for before it acts.
 RELIST_LEADER = "leader"

@@ -31,6 +31,7 @@ from reloader.core.actions import Action, PatchAdopt, PatchRestart, Record
 from reloader.core.backoff import backoff_delay
 from reloader.core.events import (
     AdoptFailed,
+    AdoptRefused,
     ConfigMapSeen,
     DeploymentSeen,
     Event,
@@ -41,6 +42,7 @@ from reloader.core.events import (
     Listed,
     PatchFailed,
     PatchFenced,
+    PatchRefused,
     PatchSucceeded,
     Resource,
     ShutdownRequested,
@@ -205,8 +207,12 @@ class _Builder:
             self.on_patch_failed(event)
         elif isinstance(event, PatchFenced):
             self.on_patch_fenced(event)
+        elif isinstance(event, PatchRefused):
+            self.on_patch_refused(event)
         elif isinstance(event, AdoptFailed):
             self.on_adopt_failed(event)
+        elif isinstance(event, AdoptRefused):
+            self.on_adopt_refused(event)
         elif isinstance(event, LeadershipChanged):
             self.on_leadership(event)
         elif isinstance(event, LeaderObserved):
@@ -452,6 +458,117 @@ class _Builder:
             delay_seconds=round(delay, 6),
             jitter=None,
             error={"reason": "fenced", "status": None, "message": "leadership not confirmed"},
+        )
+
+    def on_patch_refused(self, event: PatchRefused) -> None:
+        """Decide again on the Deployment as read after a refused precondition.
+
+        Nothing was written. If the planned hash is applied already (an earlier
+        attempt, or a process that died before its answer, did land it), or a
+        newer one that is the desired hash, the restart is superseded: journaled
+        and never sent again. Otherwise it goes out again at once, conditional
+        on the state just read.
+        """
+        restart = self.active.get(event.deployment)
+        if restart is None or restart.correlation_id != event.correlation_id:
+            return
+        obj = _deploy_object(event.deployment)
+        planned = restart.data_hash
+        if not event.found:
+            del self.active[event.deployment]
+            self.record(
+                kinds.RESTART_FAILED,
+                obj,
+                restart.correlation_id,
+                configmap=restart.configmap,
+                data_hash=planned,
+                attempt=restart.attempt,
+                reason="not-found",
+                error={"reason": "not-found", "status": 404, "message": "deployment is gone"},
+                next_resync_in_seconds=self.resync_in(),
+            )
+            return
+        applied = event.applied_hash
+        reason = None
+        if applied is not None and applied == planned:
+            reason = kinds.SUPERSEDED_APPLIED
+        elif applied is not None and applied == self.desired(event.deployment):
+            reason = kinds.SUPERSEDED_NEWER
+        if reason is not None:
+            assert applied is not None
+            del self.active[event.deployment]
+            self.overrides[event.deployment] = AppliedOverride(applied, event.generation)
+            self.record(
+                kinds.RESTART_SUPERSEDED,
+                obj,
+                restart.correlation_id,
+                configmap=restart.configmap,
+                data_hash=planned,
+                planned_hash=planned,
+                applied_hash=applied,
+                reason=reason,
+                attempt=restart.attempt,
+                resource_version=event.resource_version,
+                generation=event.generation,
+                error=event.failure.as_dict(),
+            )
+            return
+        if restart.attempt >= self.policy.retry_max_attempts:
+            del self.active[event.deployment]
+            self.record(
+                kinds.RESTART_FAILED,
+                obj,
+                restart.correlation_id,
+                configmap=restart.configmap,
+                data_hash=planned,
+                attempt=restart.attempt,
+                reason="retries-exhausted",
+                error=event.failure.as_dict(),
+                next_resync_in_seconds=self.resync_in(),
+            )
+            return
+        self.record(
+            kinds.RESTART_RETRY,
+            obj,
+            restart.correlation_id,
+            configmap=restart.configmap,
+            data_hash=planned,
+            attempt=restart.attempt,
+            next_attempt=restart.attempt + 1,
+            delay_seconds=0.0,
+            jitter=None,
+            error=event.failure.as_dict(),
+            reread={
+                "applied_hash": applied,
+                "resource_version": event.resource_version,
+                "generation": event.generation,
+            },
+        )
+        del self.active[event.deployment]
+        self.send(restart, previous=applied, resource_version=event.resource_version)
+
+    def on_adopt_refused(self, event: AdoptRefused) -> None:
+        """Adopt again on the state just read, unless the Deployment carries a hash now.
+
+        A hash set meanwhile (by another adoption or a restart) reaches the
+        cache through the watch, which then decides on it as on any change.
+        """
+        override = self.overrides.get(event.deployment)
+        if (
+            not event.found
+            or event.applied_hash is not None
+            or override is None
+            or override.generation is not None
+            or not self.acting
+        ):
+            return
+        self.actions.append(
+            PatchAdopt(
+                event.deployment,
+                self.chain_id_for(event.deployment) or "",
+                override.data_hash,
+                event.resource_version,
+            )
         )
 
     def on_adopt_failed(self, event: AdoptFailed) -> None:
@@ -719,7 +836,9 @@ class _Builder:
     def adopt(self, deployment: str, configmap: str, chain: str, digest: str) -> None:
         self.overrides[deployment] = AppliedOverride(digest, None)
         self.skip(configmap, chain, kinds.SKIP_ADOPTED, digest, deployment=deployment)
-        self.actions.append(PatchAdopt(deployment, chain, digest))
+        self.actions.append(
+            PatchAdopt(deployment, chain, digest, self.resource_version(deployment))
+        )
 
     # ------------------------------------------------------------- reconcile
 
@@ -771,11 +890,24 @@ class _Builder:
             and view.applied_hash is None
         ):
             self.actions.append(
-                PatchAdopt(deployment, self.chain_id_for(deployment), override.data_hash)
+                PatchAdopt(
+                    deployment,
+                    self.chain_id_for(deployment),
+                    override.data_hash,
+                    view.resource_version,
+                )
             )
 
+    def resource_version(self, deployment: str) -> str:
+        """The cached resourceVersion of ``deployment``: the precondition of a write decided now."""
+        view = self.deployments.get(deployment)
+        return view.resource_version if view is not None else ""
+
     def chain_id_for(self, deployment: str) -> str | None:
-        sources = self.configmaps_of(self.deployments[deployment])
+        view = self.deployments.get(deployment)
+        if view is None:
+            return None
+        sources = self.configmaps_of(view)
         return self.chain_id(self.configmaps[sources[0]]) if sources else None
 
     def evaluate_deployment(self, deployment: str, reason: str) -> None:
@@ -920,10 +1052,15 @@ class _Builder:
         del self.active[deployment]
         self.send(restart, previous=self.applied(deployment))
 
-    def send(self, restart: Restart, previous: str | None) -> None:
+    def send(
+        self, restart: Restart, previous: str | None, resource_version: str | None = None
+    ) -> None:
+        """Plan and send one attempt, conditional on ``resource_version`` (default: cached)."""
         attempt = restart.attempt + 1
         superseded = self.rollouts.pop(restart.deployment, None)
         assert restart.data_hash is not None
+        if resource_version is None:
+            resource_version = self.resource_version(restart.deployment)
         self.record(
             kinds.RESTART_PLANNED,
             _deploy_object(restart.deployment),
@@ -934,6 +1071,7 @@ class _Builder:
             attempt=attempt,
             flushed=restart.flushed,
             supersedes=superseded.correlation_id if superseded is not None else None,
+            resource_version=resource_version,
         )
         self.actions.append(
             PatchRestart(
@@ -942,6 +1080,8 @@ class _Builder:
                 correlation_id=restart.correlation_id,
                 data_hash=restart.data_hash,
                 attempt=attempt,
+                previous_hash=previous,
+                resource_version=resource_version,
             )
         )
         self.active[restart.deployment] = replace(

@@ -11,7 +11,9 @@ tells which past decisions it would have taken differently.
 Inputs: ``controller.started`` (the policy), ``controller.stopping``,
 ``configmap.observed``, ``deployment.observed``, ``watch.started``,
 ``watch.relisted``, ``watch.error``, the outcomes ``restart.patched``,
-``restart.retry``, ``restart.failed``, ``restart.dropped``, ``rollout.*`` and
+``restart.retry``, ``restart.failed``, ``restart.dropped``,
+``restart.superseded`` (a refused conditional patch and the Deployment as read
+again, as does a ``restart.retry`` carrying ``reread``), ``rollout.*`` and
 ``leader.*``. Decisions compared: ``debounce.scheduled``,
 ``debounce.coalesced``, ``debounce.skipped``, ``restart.planned``,
 ``restart.flushed`` and the restarts confirmed from the watch.
@@ -42,6 +44,7 @@ from reloader.core.events import (
     Listed,
     PatchFailed,
     PatchFenced,
+    PatchRefused,
     PatchSucceeded,
     Resource,
     ShutdownRequested,
@@ -275,8 +278,15 @@ def _event(replica: _Replica, record: Any) -> Event | None:  # noqa: PLR0911, PL
         return PatchSucceeded(
             name, record.correlation_id or "", int(generation) if generation is not None else None
         )
+    if kind == kinds.RESTART_SUPERSEDED:
+        return _refused(name, record.correlation_id or "", data, data.get("applied_hash"), data)
     if kind == kinds.RESTART_RETRY:
         error = data.get("error") or {}
+        reread = data.get("reread")
+        if isinstance(reread, Mapping):
+            return _refused(
+                name, record.correlation_id or "", data, reread.get("applied_hash"), reread
+            )
         if error.get("reason") == "fenced":
             return PatchFenced(name, record.correlation_id or "")
         return PatchFailed(
@@ -352,6 +362,26 @@ def _rollout_ended(
         progress_deadline_exceeded=not completed,
     )
     return DeploymentSeen(EventType.MODIFIED, replace(view, rollout=status), "watch")
+
+
+def _refused(
+    name: str,
+    correlation: str,
+    data: Mapping[str, Any],
+    applied: Any,
+    facts: Mapping[str, Any],
+) -> PatchRefused:
+    """The refused conditional patch and the Deployment as it was read again."""
+    generation = facts.get("generation")
+    return PatchRefused(
+        name,
+        correlation,
+        _failure(data.get("error") or {}, True),
+        found=True,
+        applied_hash=str(applied) if applied else None,
+        resource_version=str(facts.get("resource_version") or ""),
+        generation=int(generation) if generation is not None else None,
+    )
 
 
 def _failure(error: Mapping[str, Any], retriable: bool) -> Failure:

@@ -9,9 +9,7 @@ from kubernetes.client.exceptions import ApiException
 from kubernetes.config.config_exception import ConfigException
 
 from reloader.core import Failure
-from telemetry.redaction import redact
-
-_MAX_MESSAGE = 300
+from telemetry.redaction import bounded
 
 # status -> (reason, retriable)
 _BY_STATUS = {
@@ -61,7 +59,5 @@ def _status_message(error: ApiException) -> str:
 
 
 def _one_line(text: str) -> str:
-    line = " ".join(str(text).split())
-    if len(line) > _MAX_MESSAGE:
-        line = line[: _MAX_MESSAGE - 3] + "..."
-    return redact(line)
+    """The error text as journaled: redacted first, then one line of at most 512 characters."""
+    return bounded(text)

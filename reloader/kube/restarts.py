@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from kubernetes import client
+from kubernetes.client.exceptions import ApiException
 
 from reloader.core import PatchAdopt, PatchRestart
 from reloader.kube.api import DEPLOYMENT, EVENTS, KubeApi
@@ -27,15 +28,17 @@ def restart_patch(action: PatchRestart, restarted_at: str) -> dict[str, Any]:
     The pod template's annotations change, which makes the Deployment roll its
     pods; the Deployment's own annotations record the applied hash (read back
     by the level-triggered decision), the ConfigMap and the correlation id.
+    ``metadata.resourceVersion`` makes it conditional (see :func:`_precondition`).
     """
     return {
         "metadata": {
+            **_precondition(action.resource_version),
             "annotations": {
                 CONFIG_HASH: action.data_hash,
                 CONFIGMAP: action.configmap,
                 CORRELATION_ID: action.correlation_id,
                 RESTARTED_AT: restarted_at,
-            }
+            },
         },
         "spec": {
             "template": {
@@ -49,7 +52,28 @@ def restart_patch(action: PatchRestart, restarted_at: str) -> dict[str, Any]:
 
 def adopt_patch(action: PatchAdopt) -> dict[str, Any]:
     """Return the merge patch that adopts a Deployment: its metadata only, no rollout."""
-    return {"metadata": {"annotations": {CONFIG_HASH: action.data_hash}}}
+    return {
+        "metadata": {
+            **_precondition(action.resource_version),
+            "annotations": {CONFIG_HASH: action.data_hash},
+        }
+    }
+
+
+def _precondition(resource_version: str) -> dict[str, str]:
+    """The write's precondition: the resourceVersion the decision was made on.
+
+    A merge patch that carries ``metadata.resourceVersion`` is applied only if
+    the object still has that version; otherwise the API answers 409 Conflict
+    and writes nothing. Two patches decided on the same state can therefore
+    not both land: the first changes the version the second depends on.
+    """
+    return {"resourceVersion": resource_version} if resource_version else {}
+
+
+def is_refused(error: BaseException) -> bool:
+    """Whether ``error`` is a failed precondition of a conditional write (409 Conflict)."""
+    return isinstance(error, ApiException) and error.status == 409
 
 
 def timestamp(moment: datetime) -> str:
@@ -77,6 +101,24 @@ class DeploymentPatcher:
     def adopt(self, action: PatchAdopt) -> None:
         """Send the adoption patch (metadata annotation only)."""
         self._patch(action.deployment, adopt_patch(action))
+
+    def read(self, name: str) -> dict[str, Any] | None:
+        """Read the Deployment again (None when it is gone): after a refused precondition.
+
+        Raises:
+            ApiException or a urllib3 error: The read failed (other than 404).
+        """
+        try:
+            return self._api.json(
+                "GET",
+                DEPLOYMENT,
+                path_params={"namespace": self.namespace, "name": name},
+                timeout=_TIMEOUT,
+            )
+        except ApiException as error:
+            if error.status == 404:
+                return None
+            raise
 
     def _patch(self, name: str, body: dict[str, Any]) -> dict[str, Any]:
         return self._api.json(

@@ -4,6 +4,10 @@ Each restart is fenced: just before the request goes out the worker asks the
 leadership whether this replica may still act, and sends nothing if not.
 Outcomes come back to the reconcile loop as core events (``PatchSucceeded``,
 ``PatchFailed`` with a fresh jitter draw, ``PatchFenced``, ``AdoptFailed``).
+Every patch is conditional on the Deployment's resourceVersion at the
+decision; when the API refuses one (409), the worker reads the Deployment
+again and reports what it found (``PatchRefused``, ``AdoptRefused``) for the
+core to decide again.
 The Kubernetes Event of a restart is created after its success is reported,
 on a best-effort basis: a failure there is logged and counted, never retried.
 """
@@ -19,15 +23,20 @@ from datetime import UTC, datetime
 
 from reloader.core import (
     AdoptFailed,
+    AdoptRefused,
+    DeploymentView,
     Event,
+    Failure,
     PatchAdopt,
     PatchFailed,
     PatchFenced,
+    PatchRefused,
     PatchRestart,
     PatchSucceeded,
 )
 from reloader.kube.errors import classify
-from reloader.kube.restarts import DeploymentPatcher
+from reloader.kube.restarts import DeploymentPatcher, is_refused
+from reloader.kube.views import deployment_view
 from reloader.runtime.leadership import Leadership
 from reloader.runtime.metrics import ControllerMetrics
 
@@ -115,6 +124,22 @@ class PatchExecutor:
         except Exception as error:
             failure = classify(error)
             self._metrics.errors.labels("patch", failure.reason).inc()
+            if is_refused(error) and action.resource_version:
+                refused = self._reread_restart(action, failure)
+                if refused is not None:
+                    log.info(
+                        "restart patch refused: the deployment changed since the decision",
+                        extra={
+                            "fields": {
+                                **fields,
+                                "applied_hash": refused.applied_hash,
+                                "planned_hash": action.data_hash,
+                                "resource_version": refused.resource_version,
+                            }
+                        },
+                    )
+                    self._post(refused)
+                    return
             log.warning(
                 "restart patch failed",
                 extra={
@@ -159,6 +184,23 @@ class PatchExecutor:
         except Exception as error:
             failure = classify(error)
             self._metrics.errors.labels("adopt", failure.reason).inc()
+            if is_refused(error) and action.resource_version:
+                current = self._reread(action.deployment)
+                if current is not None:
+                    found, view = current
+                    log.info(
+                        "adoption patch refused: the deployment changed since the decision",
+                        extra={"fields": fields},
+                    )
+                    self._post(
+                        AdoptRefused(
+                            action.deployment,
+                            found,
+                            view.applied_hash if view is not None else None,
+                            view.resource_version if view is not None else "",
+                        )
+                    )
+                    return
             log.warning(
                 "adoption patch failed; the resync sends it again",
                 extra={"fields": {**fields, "reason": failure.reason, "detail": failure.message}},
@@ -166,3 +208,35 @@ class PatchExecutor:
             self._post(AdoptFailed(action.deployment, failure))
             return
         log.info("deployment adopted", extra={"fields": {**fields, "data_hash": action.data_hash}})
+
+    def _reread_restart(self, action: PatchRestart, failure: Failure) -> PatchRefused | None:
+        """The refusal with the Deployment as read now; None when the read fails too."""
+        current = self._reread(action.deployment)
+        if current is None:
+            return None
+        found, view = current
+        return PatchRefused(
+            action.deployment,
+            action.correlation_id,
+            failure,
+            found=found,
+            applied_hash=view.applied_hash if view is not None else None,
+            resource_version=view.resource_version if view is not None else "",
+            generation=view.rollout.generation if view is not None else None,
+        )
+
+    def _reread(self, name: str) -> tuple[bool, DeploymentView | None] | None:
+        """Read a Deployment again: ``(found, view)``, or None when the read failed."""
+        try:
+            obj = self._patcher.read(name)
+        except Exception as error:
+            failure = classify(error)
+            self._metrics.errors.labels("read", failure.reason).inc()
+            log.warning(
+                "could not read the deployment again after a refused patch",
+                extra={"fields": {"deployment": name, "reason": failure.reason}},
+            )
+            return None
+        if obj is None:
+            return False, None
+        return True, deployment_view(obj)

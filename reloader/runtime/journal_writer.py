@@ -19,13 +19,14 @@ from __future__ import annotations
 import logging
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
 from journal import Entry
 from reloader.core import Record
+from telemetry.redaction import bounded
 
 log = logging.getLogger(__name__)
 
@@ -133,7 +134,7 @@ class JournalWriter:
                         object=pending.record.object,
                         correlation_id=pending.record.correlation_id,
                         leader_epoch=pending.epoch,
-                        data=dict(pending.record.data),
+                        data=journaled_data(pending.record.data),
                         ts=pending.ts,
                     )
                     for pending in batch
@@ -178,3 +179,21 @@ class JournalWriter:
                 }
             },
         )
+
+
+def journaled_data(data: Mapping[str, Any]) -> dict[str, Any]:
+    """A record's data as it is journaled: any API error text redacted and bounded.
+
+    Error text reaches records as ``error`` (``watch.error``, ``leader.released``)
+    or ``error.message`` (``restart.retry``, ``restart.failed``,
+    ``restart.dropped``, ``restart.superseded``). :func:`reloader.kube.errors.classify`
+    already bounds what it makes; this is the last gate before the journal, so
+    that no path can store a server's text as it was sent.
+    """
+    out = dict(data)
+    error = out.get("error")
+    if isinstance(error, str):
+        out["error"] = bounded(error)
+    elif isinstance(error, Mapping) and isinstance(error.get("message"), str):
+        out["error"] = {**error, "message": bounded(error["message"])}
+    return out

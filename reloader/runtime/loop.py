@@ -22,7 +22,9 @@ from datetime import UTC, datetime
 from typing import Protocol
 
 from reloader.core import (
+    DeploymentSeen,
     Event,
+    EventType,
     FlushDeadline,
     PatchAdopt,
     PatchRestart,
@@ -253,6 +255,13 @@ class ReconcileLoop:
         wall = self._wall()
         self.state, actions = step(self.state, event, now)
         epoch = self._leadership.epoch() if self._leadership.is_leader() else None
+        if (
+            isinstance(event, DeploymentSeen)
+            and event.event_type is not EventType.DELETED
+            and event.deployment.target is not None
+        ):
+            # A Deployment some ConfigMap may target: its restart counter exists from now on.
+            self._metrics.know_deployment(event.deployment.name)
         for action in actions:
             if isinstance(action, Record):
                 self._journal.submit(action, wall, epoch)

@@ -26,6 +26,34 @@ _APPEND_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0
 # Leader election: from start of candidacy to acquiring the Lease.
 _ACQUIRE_BUCKETS = (0.1, 0.5, 1, 2, 5, 10, 15, 20, 30, 60, 120, 300)
 
+# The label values known at start-up. Their series are created at 0 when the
+# process starts (Prometheus' instrumentation guidance), so that ``rate()`` and
+# ``increase()`` see the first event after a restart instead of a series that
+# appears with it: the API operations and the reasons an API call can fail with
+# (``reloader.kube.errors.classify``), plus the journal's one failure.
+API_OPERATIONS = ("patch", "adopt", "read", "event", "watch", "lease")
+API_REASONS = (
+    "forbidden",
+    "not-found",
+    "conflict",
+    "invalid",
+    "unauthorized",
+    "throttled",
+    "server-error",
+    "timeout",
+    "connection",
+    "expired",
+    "unexpected",
+)
+ERROR_LABELS = (
+    *((operation, reason) for operation in API_OPERATIONS for reason in API_REASONS),
+    ("journal", "write"),
+)
+RESOURCES = ("configmaps", "deployments")
+WATCH_EVENT_TYPES = ("ADDED", "MODIFIED", "DELETED")
+RELIST_REASONS = ("expired", "resync", kinds.RELIST_LEADER)
+ROLLOUT_OUTCOMES = ("completed", "timeout")
+
 
 class ControllerMetrics:
     """Every metric of the controller, bound to one registry."""
@@ -131,11 +159,23 @@ class ControllerMetrics:
             registry=registry,
         )
         self.build_info.labels(buildinfo.VERSION, buildinfo.commit()).set(1)
-        for resource in ("configmaps", "deployments"):
+        for operation, reason in ERROR_LABELS:
+            self.errors.labels(operation, reason)
+        for resource in RESOURCES:
             self.watch_up.labels(resource).set(0)
+            for event_type in WATCH_EVENT_TYPES:
+                self.watch_events.labels(resource, event_type)
+            for reason in RELIST_REASONS:
+                self.relists.labels(resource, reason)
+        for outcome in ROLLOUT_OUTCOMES:
+            self.rollouts.labels(outcome)
         self.leader_state.set(0)
         self.pending.set(0)
         self.journal_backlog.set(0)
+
+    def know_deployment(self, name: str) -> None:
+        """Create ``restarts_total{deployment=name}`` at 0: a Deployment it may restart."""
+        self.restarts.labels(name)
 
     def observe_record(self, kind: str, data: Mapping[str, Any], obj: str | None) -> None:
         """Count what a journal record tells: restarts, retries, drops, rollouts."""

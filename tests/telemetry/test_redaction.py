@@ -2,7 +2,7 @@
 
 import pytest
 
-from telemetry.redaction import REDACTED, redact
+from telemetry.redaction import MAX_ERROR_TEXT, REDACTED, bounded, redact
 
 JWT = "eyJhbGciOiJSUzI1NiIsImtpZCI6IjEifQ.eyJzdWIiOiJzeXN0ZW0ifQ.c2lnbmF0dXJl"
 
@@ -90,3 +90,13 @@ def test_text_without_credentials_is_untouched(text):
 @pytest.mark.parametrize(("text", "expected"), REDACTED_CASES)
 def test_redaction_is_idempotent(text, expected):
     assert redact(redact(text)) == expected
+
+
+def test_bounded_error_text_is_redacted_first_then_cut_to_one_line():
+    text = "a" * 480 + "\n client_secret='" + "v" * 64 + "' and more\ttext " + "b" * 100
+    out = bounded(text)
+    assert len(out) == MAX_ERROR_TEXT == 512 and out.endswith("...")
+    assert "\n" not in out and "\t" not in out and "vvvv" not in out
+    assert f"client_secret='{REDACTED}'" in out
+    assert bounded("short: fine") == "short: fine"
+    assert bounded("x" * 20, limit=10) == "x" * 7 + "..."

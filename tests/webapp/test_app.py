@@ -9,9 +9,9 @@ import logging
 import falcon
 import falcon.testing
 import pytest
-from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client import CollectorRegistry
 
-from tests.webapp.conftest import samples
+from tests.webapp.conftest import at_start, samples
 from webapp.app import ROUTES, create_app
 from webapp.readiness import Readiness
 from webapp.settings import Settings
@@ -131,12 +131,14 @@ def test_requests_are_counted_by_method_route_template_and_status(registry):
     client.simulate_head("/")
     client.simulate_get("/healthz")
     client.simulate_get("/metrics")
-    assert samples(registry, "http_requests_total") == {
-        (("method", "GET"), ("path", "/"), ("status", "200")): 3.0,
-        (("method", "HEAD"), ("path", "/"), ("status", "200")): 1.0,
-        (("method", "GET"), ("path", "/healthz"), ("status", "200")): 1.0,
-        (("method", "GET"), ("path", "/metrics"), ("status", "200")): 1.0,
-    }
+    assert samples(registry, "http_requests_total") == at_start(
+        {
+            (("method", "GET"), ("path", "/"), ("status", "200")): 3.0,
+            (("method", "HEAD"), ("path", "/"), ("status", "200")): 1.0,
+            (("method", "GET"), ("path", "/healthz"), ("status", "200")): 1.0,
+            (("method", "GET"), ("path", "/metrics"), ("status", "200")): 1.0,
+        }
+    )
 
 
 @unknown_methods
@@ -148,12 +150,14 @@ def test_unknown_paths_disallowed_and_unknown_methods_are_all_labelled_other(reg
     assert client.simulate_delete("/metrics").status_code == 405
     assert client.simulate_request("FOO", "/").status_code == 501
     assert client.simulate_request("PROPFIND", "/version").status_code == 501
-    assert samples(registry, "http_requests_total") == {
-        (("method", "GET"), ("path", "other"), ("status", "404")): 2.0,
-        (("method", "POST"), ("path", "other"), ("status", "405")): 1.0,
-        (("method", "DELETE"), ("path", "other"), ("status", "405")): 1.0,
-        (("method", "other"), ("path", "other"), ("status", "501")): 2.0,
-    }
+    assert samples(registry, "http_requests_total") == at_start(
+        {
+            (("method", "GET"), ("path", "other"), ("status", "404")): 2.0,
+            (("method", "POST"), ("path", "other"), ("status", "405")): 1.0,
+            (("method", "DELETE"), ("path", "other"), ("status", "405")): 1.0,
+            (("method", "other"), ("path", "other"), ("status", "501")): 2.0,
+        }
+    )
 
 
 def test_a_draining_readyz_keeps_its_route_label(registry):
@@ -161,9 +165,9 @@ def test_a_draining_readyz_keeps_its_route_label(registry):
     client = make_client(registry, readiness=readiness)
     readiness.start_draining()
     client.simulate_get("/readyz")
-    assert samples(registry, "http_requests_total") == {
-        (("method", "GET"), ("path", "/readyz"), ("status", "503")): 1.0
-    }
+    assert samples(registry, "http_requests_total") == at_start(
+        {(("method", "GET"), ("path", "/readyz"), ("status", "503")): 1.0}
+    )
 
 
 def test_durations_are_measured_with_the_clock_given(registry):
@@ -262,17 +266,18 @@ def test_an_unexpected_error_is_a_bare_500_and_one_redacted_log_line(registry, c
     assert error["msg"] == "unexpected error while serving GET /broken"
     assert "RuntimeError: database said password=[REDACTED]" in error["error"]
     assert "hunter2" not in captured_log.text()
-    assert samples(registry, "http_requests_total") == {
-        (("method", "GET"), ("path", "/broken"), ("status", "500")): 1.0
-    }
+    assert samples(registry, "http_requests_total") == at_start(
+        {(("method", "GET"), ("path", "/broken"), ("status", "500")): 1.0}
+    )
 
 
 def test_apps_do_not_share_metrics():
     first, second = CollectorRegistry(), CollectorRegistry()
     make_client(first).simulate_get("/")
     make_client(second)
-    assert b'path="/",status="200"' in generate_latest(first)
-    assert b'path="/",status="200"' not in generate_latest(second)
+    key = (("method", "GET"), ("path", "/"), ("status", "200"))
+    assert samples(first, "http_requests_total")[key] == 1.0
+    assert samples(second, "http_requests_total")[key] == 0.0
 
 
 def test_the_app_is_a_falcon_wsgi_app():
@@ -309,3 +314,12 @@ def test_the_access_line_passes_the_access_loggers_filters_and_record_factory(ca
     assert [(line["msg"], line["route"]) for line in captured_log.access()] == [
         ("GET /healthz 200", "/healthz")
     ]
+
+
+def test_a_fresh_app_has_its_success_and_error_counters_at_zero(registry):
+    make_client(registry)
+    counted = samples(registry, "http_requests_total")
+    assert counted == at_start({})
+    assert {dict(key)["status"] for key in counted} == {"200", "500"}
+    assert {dict(key)["path"] for key in counted} == set(ROUTES)
+    assert set(counted.values()) == {0.0}

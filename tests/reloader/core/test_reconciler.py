@@ -8,6 +8,7 @@ import pytest
 
 from reloader.core import (
     AdoptFailed,
+    AdoptRefused,
     ConfigMapSeen,
     DeploymentSeen,
     EventType,
@@ -17,6 +18,7 @@ from reloader.core import (
     Listed,
     PatchFailed,
     PatchFenced,
+    PatchRefused,
     PatchSucceeded,
     Policy,
     Resource,
@@ -810,3 +812,123 @@ def test_a_window_firing_while_its_target_still_waits_rides_on_the_queued_restar
     assert coalesced.data["deployment"] in ("helloworld-test", "helloworld-test-b")
     queued = {r.deployment: r.data_hash for r in run.state.queue}
     assert set(queued.values()) == {h(V3)}
+
+
+# ------------------------------------------------------------ conditional writes
+
+CONFLICT = Failure("conflict", retriable=True, status=409, message="409 Conflict: modified")
+
+
+def test_every_restart_and_adoption_is_conditional_on_the_version_it_was_decided_on():
+    run = Run.start(
+        [cm("helloworld-config-test", V2, rv="10"), cm("helloworld-config-prod", V1, rv="11")],
+        [
+            deploy("helloworld-test", h(V1), rv="41"),
+            deploy("helloworld-prod", None, rv="42"),
+        ],
+    )
+    [patch] = run.patches()
+    assert (patch.resource_version, patch.previous_hash) == ("41", h(V1))
+    [planned] = run.records(k.RESTART_PLANNED)
+    assert planned.data["resource_version"] == "41"
+    [adoption] = run.adoptions()
+    assert (adoption.deployment, adoption.resource_version) == ("helloworld-prod", "42")
+
+
+def test_a_refused_restart_whose_hash_is_applied_is_superseded_and_not_sent_again():
+    run = started()
+    run.change(cm("helloworld-config-test", V2, rv="11"), at=10.0)
+    run.tick(11.0)
+    [patch] = run.patches()
+    # Another process's patch for the same change landed first.
+    run.feed(
+        PatchRefused(
+            patch.deployment,
+            patch.correlation_id,
+            CONFLICT,
+            applied_hash=h(V2),
+            resource_version="77",
+            generation=2,
+        ),
+        at=12.0,
+    )
+    [superseded] = run.records(k.RESTART_SUPERSEDED)
+    assert superseded.correlation_id == patch.correlation_id
+    assert superseded.object == "deployment/helloworld-test"
+    assert superseded.data["reason"] == "already-applied"
+    assert superseded.data["planned_hash"] == superseded.data["applied_hash"] == h(V2)
+    assert superseded.data["error"]["status"] == 409
+    assert pending_restarts(run.state) == 0 and applied_hash(run.state, "helloworld-test") == h(V2)
+    # The cache still shows the old hash for a while: no second restart from it.
+    run.feed(DeploymentSeen(EventType.MODIFIED, deploy("helloworld-test", h(V1), rv="50")))
+    run.run_until(200.0)
+    assert len(run.patches()) == 1
+    assert run.records(k.RESTART_PATCHED) == []
+
+
+def test_a_refused_restart_whose_newer_hash_is_applied_is_superseded_too():
+    run = started()
+    run.change(cm("helloworld-config-test", V2, rv="11"), at=10.0)
+    run.tick(11.0)
+    [patch] = run.patches()
+    run.change(cm("helloworld-config-test", V3, rv="12"), at=11.5)
+    run.feed(
+        PatchRefused(
+            patch.deployment, patch.correlation_id, CONFLICT, applied_hash=h(V3), generation=3
+        ),
+        at=11.6,
+    )
+    [superseded] = run.records(k.RESTART_SUPERSEDED)
+    assert superseded.data["reason"] == "newer-applied"
+    assert (superseded.data["planned_hash"], superseded.data["applied_hash"]) == (h(V2), h(V3))
+    run.run_until(30.0)
+    assert len(run.patches()) == 1, "the newer hash is applied: nothing to roll"
+
+
+def test_a_refused_restart_on_a_changed_deployment_is_decided_again_and_sent_on_the_new_version():
+    run = started(retry_max_attempts=2)
+    run.change(cm("helloworld-config-test", V2, rv="11"), at=10.0)
+    run.tick(11.0)
+    [first] = run.patches()
+    # Only the status changed: the hash is still the old one.
+    refused = PatchRefused(
+        first.deployment, first.correlation_id, CONFLICT, applied_hash=h(V1), resource_version="60"
+    )
+    run.feed(refused, at=11.1)
+    [retry] = run.records(k.RESTART_RETRY)
+    assert retry.data["reread"] == {
+        "applied_hash": h(V1),
+        "resource_version": "60",
+        "generation": None,
+    }
+    assert retry.data["delay_seconds"] == 0.0 and retry.data["error"]["reason"] == "conflict"
+    second = run.patches()[-1]
+    assert (second.attempt, second.resource_version) == (2, "60")
+    assert [r.data["attempt"] for r in run.records(k.RESTART_PLANNED)] == [1, 2]
+    # Refused again with the attempts spent: failed; the resync tries later.
+    run.feed(replace(refused, resource_version="61"), at=11.2)
+    [failed] = run.records(k.RESTART_FAILED)
+    assert failed.data["reason"] == "retries-exhausted" and len(run.patches()) == 2
+
+
+def test_a_refused_restart_of_a_deleted_deployment_fails_as_not_found():
+    run = started()
+    run.change(cm("helloworld-config-test", V2, rv="11"), at=10.0)
+    run.tick(11.0)
+    [patch] = run.patches()
+    run.feed(PatchRefused(patch.deployment, patch.correlation_id, CONFLICT, found=False))
+    [failed] = run.records(k.RESTART_FAILED)
+    assert failed.data["reason"] == "not-found" and failed.data["error"]["status"] == 404
+
+
+def test_a_refused_adoption_is_sent_again_on_the_new_version_unless_a_hash_is_there():
+    run = Run.start(
+        [cm("helloworld-config-test", V1, rv="10")], [deploy("helloworld-test", None, rv="5")]
+    )
+    [adoption] = run.adoptions()
+    assert adoption.resource_version == "5"
+    again = run.feed(AdoptRefused("helloworld-test", True, None, "6"))
+    assert [(a.data_hash, a.resource_version) for a in again] == [(h(V1), "6")]
+    assert run.feed(AdoptRefused("helloworld-test", True, h(V2), "7")) == []
+    assert run.feed(AdoptRefused("helloworld-test", False)) == []
+    assert run.patches() == []

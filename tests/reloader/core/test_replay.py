@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from reloader.core import Failure, PatchFailed, PatchSucceeded, Policy, ShutdownRequested
+from reloader.core import (
+    Failure,
+    PatchFailed,
+    PatchRefused,
+    PatchSucceeded,
+    Policy,
+    ShutdownRequested,
+)
 from reloader.core import kinds as k
 from reloader.core.replay import check
 from tests.reloader.core.scenario import Run, cm, deploy, h, journal_of
@@ -104,3 +111,25 @@ def test_records_before_any_start_and_operator_notes_are_ignored():
     records = journal_of(busy_run())
     note = replace(records[5], kind="operator.note", actor="cli:alice", data={"text": "hi"})
     assert list(check([*records[1:3], note, *records])) == []
+
+
+def test_refused_conditional_patches_replay_with_no_difference():
+    """A refusal decided again (retry with the Deployment read again), then superseded."""
+    run = Run.start([cm("helloworld-config-test", V1, rv="1")], [deploy("helloworld-test", h(V1))])
+    run.change(cm("helloworld-config-test", V2, rv="10"), at=10.0)
+    run.run_until(11.0)
+    conflict = Failure("conflict", retriable=True, status=409, message="409 Conflict")
+    patch = run.patches()[-1]
+    run.feed(
+        PatchRefused(patch.deployment, patch.correlation_id, conflict, True, h(V1), "20", 1),
+        at=11.2,
+    )
+    patch = run.patches()[-1]
+    run.feed(
+        PatchRefused(patch.deployment, patch.correlation_id, conflict, True, h(V2), "21", 2),
+        at=11.4,
+    )
+    run.run_until(20.0)
+    kinds = [r.kind for r in journal_of(run)]
+    assert kinds.count(k.RESTART_PLANNED) == 2 and k.RESTART_SUPERSEDED in kinds
+    assert list(check(journal_of(run))) == []

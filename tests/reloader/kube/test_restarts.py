@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
@@ -10,7 +11,7 @@ from kubernetes.client.exceptions import ApiException
 from reloader.core import PatchAdopt, PatchRestart
 from reloader.kube.client import make_api_client
 from reloader.kube.errors import classify
-from reloader.kube.restarts import DeploymentPatcher
+from reloader.kube.restarts import DeploymentPatcher, is_refused
 from reloader.kube.views import configmap_view, deployment_view
 from tests.kubeapi import KubeApiServer
 from tests.reloader.e2e.harness import NS, configmap, deployment, ensure_namespace, wait_for
@@ -150,3 +151,50 @@ def test_views_keep_hashes_and_key_names_only():
     )
     assert stuck.rollout.progress_deadline_exceeded and stuck.rollout.replicas == 1
     assert stuck.applied_hash is None
+
+
+def test_a_restart_decided_on_an_old_version_is_refused_and_writes_nothing(kube, patcher):
+    decided_on = kube.get("deployments", "helloworld-test", NS)["metadata"]["resourceVersion"]
+    first = replace(restart_action(), resource_version=decided_on)
+    patched = patcher.restart(first, NOW)
+    assert patched["metadata"]["annotations"]["shipshape.io/config-hash"] == HASH
+    # A second patch decided on the same state (a restarted process's) cannot land.
+    second = replace(first, data_hash="cd" * 32, correlation_id="c0ffee00-second")
+    with pytest.raises(ApiException) as refused:
+        patcher.restart(second, NOW)
+    assert refused.value.status == 409 and is_refused(refused.value)
+    assert classify(refused.value).reason == "conflict"
+    assert len(kube.revisions("helloworld-test", NS)) == 2, "one rollout, not two"
+    current = patcher.read("helloworld-test")
+    assert deployment_view(current).applied_hash == HASH
+    assert patcher.read("no-such-deployment") is None
+
+
+def test_an_adoption_decided_on_an_old_version_is_refused(kube, patcher):
+    decided_on = kube.get("deployments", "helloworld-test", NS)["metadata"]["resourceVersion"]
+    kube.patch("deployments", "helloworld-test", {"metadata": {"labels": {"x": "y"}}}, namespace=NS)
+    adoption = PatchAdopt(
+        "helloworld-test", "c0ffee00-0000-5000-8000-000000000001", HASH, decided_on
+    )
+    with pytest.raises(ApiException) as refused:
+        patcher.adopt(adoption)
+    assert is_refused(refused.value)
+    annotations = kube.get("deployments", "helloworld-test", NS)["metadata"].get("annotations")
+    assert "shipshape.io/config-hash" not in (annotations or {})
+
+
+def test_api_error_text_is_redacted_before_it_is_bounded(kube, patcher):
+    # A server echoing a credential back, in a message longer than any journal field:
+    # the quoted value straddles the 512-character bound.
+    secret = "hunter2-" + "s" * 100
+    message = (
+        "x" * 440 + f' password="{secret}" Authorization: Bearer abcdef0123456789 ' + "y" * 4000
+    )
+    kube.fail(500, count=1, verb="patch", client="controller", message=message)
+    with pytest.raises(ApiException) as caught:
+        patcher.restart(restart_action(), NOW)
+    failure = classify(caught.value)
+    assert failure.status == 500
+    assert len(failure.message) <= 512 and failure.message.endswith("...")
+    assert "hunter2" not in failure.message and "abcdef0123456789" not in failure.message
+    assert 'password="[REDACTED]"' in failure.message

@@ -172,3 +172,25 @@ def test_the_loop_sends_no_patch_before_its_planned_record_is_durable(journal):
     kinds = [r.kind for r in read(path)]
     assert kinds[-1] == "restart.planned"
     assert metrics.registry.get_sample_value("configmap_reload_pending_restarts") == 1
+
+
+def test_api_error_text_is_journaled_redacted_and_bounded(journal):
+    journal_, path = journal
+    writer = JournalWriter(journal_, "shipshape")
+    raw = "Conflict: token=abc123secret " + "z" * 5000
+    error = {"reason": "conflict", "status": 409, "message": raw}
+    for kind in ("restart.retry", "restart.failed", "restart.dropped", "restart.superseded"):
+        writer.submit(Record(kind, "deployment/d", "id", {"error": error, "attempt": 1}), T0, 1)
+    writer.submit(Record("watch.error", None, None, {"error": raw, "status": 500}), T0, 1)
+    assert writer.flush() is True
+    records = read(path)
+    assert len(records) == 5
+    for record in records:
+        text = record.data["error"] if isinstance(record.data["error"], str) else None
+        if text is None:
+            assert record.data["error"]["reason"] == "conflict"
+            assert record.data["error"]["status"] == 409
+            text = record.data["error"]["message"]
+        assert len(text) <= 512 and "abc123secret" not in text
+        assert text.startswith("Conflict: token=[REDACTED] zzz")
+    assert records[0].data["attempt"] == 1

@@ -11,6 +11,7 @@ from prometheus_client import CollectorRegistry
 from journal import Journal
 from reloader.core import (
     ConfigMapSeen,
+    DeploymentSeen,
     EventType,
     LeaderObserved,
     LeadershipChanged,
@@ -22,7 +23,7 @@ from reloader.runtime.health import Health
 from reloader.runtime.journal_writer import JournalWriter
 from reloader.runtime.leadership import SoleActor
 from reloader.runtime.loop import ReconcileLoop
-from reloader.runtime.metrics import ControllerMetrics
+from reloader.runtime.metrics import ERROR_LABELS, ControllerMetrics
 from tests.reloader.core.scenario import Run, cm, deploy, h
 
 V1 = {"MESSAGE": "one"}
@@ -98,4 +99,40 @@ def test_a_standby_reports_no_pending_restart_while_its_windows_are_open(tmp_pat
         loop.apply(ConfigMapSeen(EventType.MODIFIED, change))
         assert loop.state.windows, "both open a debounce window"
         assert registry.get_sample_value("configmap_reload_pending_restarts") == expected
+        journal.close()
+
+
+def test_a_fresh_controller_exports_the_series_its_alerts_need_at_zero(tmp_path):
+    registry = CollectorRegistry()
+    metrics = ControllerMetrics(registry)
+    errors = {
+        (sample.labels["operation"], sample.labels["reason"]): sample.value
+        for family in registry.collect()
+        for sample in family.samples
+        if sample.name == "configmap_reload_errors_total"
+    }
+    assert set(errors) == set(ERROR_LABELS) and set(errors.values()) == {0.0}
+    assert ("patch", "conflict") in errors and ("journal", "write") in errors
+    assert registry.get_sample_value("configmap_reload_retry_total") == 0.0
+    assert registry.get_sample_value("configmap_reload_dropped_restarts_total") == 0.0
+    for outcome in ("completed", "timeout"):
+        assert (
+            registry.get_sample_value("configmap_reload_rollouts_total", {"outcome": outcome}) == 0
+        )
+    assert metrics.restarts.collect()[0].samples == []
+
+
+def test_every_deployment_a_configmap_may_target_has_its_restart_counter_once_listed(tmp_path):
+    loop, journal, registry = make_loop(tmp_path, acting=True)
+    try:
+        loop.apply(DeploymentSeen(EventType.ADDED, deploy("helloworld-prod", h(V1)), "list"))
+        loop.apply(DeploymentSeen(EventType.ADDED, deploy("unlabelled", h(V1), env=""), "list"))
+        restarts = {
+            sample.labels["deployment"]: sample.value
+            for family in registry.collect()
+            for sample in family.samples
+            if sample.name == "configmap_reload_restarts_total"
+        }
+        assert restarts == {"helloworld-prod": 0.0}
+    finally:
         journal.close()
