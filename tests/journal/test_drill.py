@@ -60,6 +60,7 @@ def test_a_completed_drill(controller, writer, tmp_path):
         "dr-drill-20261126.journal.db",
         "dr-drill-20261126.manifest.json",
         "dr-drill-20261126.md",
+        "dr-drill-20261126.timeline.html",
     ]
 
 
