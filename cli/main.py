@@ -57,6 +57,7 @@ from journal.replay import DEFAULT_LEADERLESS_GAP_SECONDS
 from journal.schema import HEAD
 from journal.timefmt import parse_duration
 from telemetry.buildinfo import VERSION
+from telemetry.config import env_str
 
 PROG = "shipshape-journal"
 F = TypeVar("F", bound=Callable[..., Any])
@@ -326,9 +327,7 @@ def _colour_wanted() -> bool:
     """Colour only on a terminal, and never with NO_COLOR set (no-color.org)."""
     import os  # noqa: PLC0415
 
-    return (
-        sys.stdout.isatty() and not os.environ.get("NO_COLOR") and os.environ.get("TERM") != "dumb"
-    )
+    return sys.stdout.isatty() and env_str(os.environ, "NO_COLOR", "") == ""
 
 
 # -- verify ----------------------------------------------------------------------

@@ -39,7 +39,7 @@ _CORR, _ACTOR, _EPOCH, _DATA = (
 )
 _PAGE_SIZE = 5000
 #: Characters of a record's data shown in a tooltip.
-DETAIL_DATA_CHARS = 600
+DETAIL_DATA_CHARS = 300
 
 # Kinds whose actor is a controller replica (notes are written by people).
 _REPLICA_KINDS = frozenset(
@@ -263,7 +263,9 @@ class Collector:
 
     # -- the timeline ----------------------------------------------------------
 
-    def finish(self, report: ReplayReport, filters: Filters | None = None) -> Timeline:
+    def finish(  # noqa: PLR0912, PLR0915 - one section per lane kind, read top to bottom
+        self, report: ReplayReport, filters: Filters | None = None
+    ) -> Timeline:
         """Join the kept records with the replay ``report`` into a :class:`Timeline`."""
         filters = filters or Filters()
         journals = self.journals

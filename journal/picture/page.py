@@ -28,8 +28,13 @@ WIDTH = 1370
 LABEL_WIDTH = 250
 PLOT_X = LABEL_WIDTH
 PLOT_WIDTH = WIDTH - LABEL_WIDTH - 16
-#: Marks closer than this many pixels share one aggregate.
+#: Marks closer than this many pixels share one aggregate (at least).
 BIN_PX = 4
+#: Wider bins, tried in turn while the picture would hold more marks than
+#: :data:`MARK_BUDGET` (each drawn mark carries its tooltip): keeps the page
+#: a few MB whatever the number and spacing of records.
+BIN_CHOICES = (4, 6, 8, 12, 16, 24)
+MARK_BUDGET = 5000
 #: A span narrower than this is drawn as a point (and may be aggregated).
 MIN_SPAN_PX = 6
 AXIS_HEIGHT = 40
@@ -89,7 +94,8 @@ th{background:#f4f4f4}td.msg{max-width:760px;overflow-wrap:anywhere}
 svg{display:block;background:#fff;font-family:system-ui,Arial,sans-serif}
 svg text{font-size:10px;fill:#333}svg .lt{font-size:11px;fill:#111}svg .lc{font-size:9px;fill:#777}
 svg .sec{font-size:11px;font-weight:bold;fill:#444}svg .tick{fill:#555}
-svg .grid{stroke:#eee}svg .lanebg{fill:#f2f2f2;fill-opacity:.5}svg .m:hover{stroke:#000;stroke-width:1.5}
+svg .grid{stroke:#eee}svg .lanebg{fill:#f2f2f2;fill-opacity:.5}
+svg .m:hover{stroke:#000;stroke-width:1.5}
 svg .drill{fill:#ff9f1c;fill-opacity:.13;stroke:#ff9f1c;stroke-dasharray:4 3}
 svg .dl{fill:#b45f06;font-weight:bold}
 .c-term0{fill:#3f8f3f}.c-term1{fill:#2f6f9f}.c-leaderless-long{fill:#d62728;fill-opacity:.45}
@@ -132,9 +138,10 @@ def _f(value: float) -> str:
 
 
 class _Scale:
-    def __init__(self, start: float, end: float) -> None:
+    def __init__(self, start: float, end: float, bin_px: int = BIN_PX) -> None:
         self.start = start
         self.span = max(end - start, 1e-6)
+        self.bin = bin_px
 
     def x(self, t: float) -> float:
         fraction = (t - self.start) / self.span
@@ -236,9 +243,11 @@ def _lane_svg(lane: Lane, y: float, scale: _Scale, journals: Sequence[str], out:
             always = mark.category in ("term", "leaderless", "overlap")
             if always or x1 - x0 >= MIN_SPAN_PX:
                 labels = tracks[_ROW.get(mark.category, 2) == 1]
-                _span(mark, x0, x1, y, scale, journals, labels, out)
+                _span(
+                    mark, x0=x0, x1=x1, y=y, scale=scale, journals=journals, labels=labels, out=out
+                )
                 continue
-        key = (_ROW.get(mark.category, 2), int((x0 - PLOT_X) // BIN_PX))
+        key = (_ROW.get(mark.category, 2), int((x0 - PLOT_X) // scale.bin))
         members = bins.get(key)
         if members is None:
             bins[key] = [mark]
@@ -249,9 +258,11 @@ def _lane_svg(lane: Lane, y: float, scale: _Scale, journals: Sequence[str], out:
         members = bins[key]
         labels = tracks[key[0] == 1]
         if len(members) == 1:
-            _point(members[0], y, scale, journals, labels, out)
+            _point(members[0], y=y, scale=scale, journals=journals, labels=labels, out=out)
         else:
-            _aggregate(members, key[1], y, labels, journals, out)
+            _aggregate(
+                members, column=key[1], y=y, scale=scale, labels=labels, journals=journals, out=out
+            )
     out.append("</g>")
 
 
@@ -266,6 +277,7 @@ def _data(mark: Mark, journals: Sequence[str]) -> str:
 
 def _span(
     mark: Mark,
+    *,
     x0: float,
     x1: float,
     y: float,
@@ -283,7 +295,8 @@ def _span(
     width = max(x1 - x0, 1.0)
     out.append(
         f'<rect class="m {colour}"{_data(mark, journals)} x="{_f(x0)}" y="{_f(top)}" '
-        f'width="{_f(width)}" height="{height}"><title>{esc(_tooltip(mark, journals))}</title></rect>'
+        f'width="{_f(width)}" height="{height}">'
+        f"<title>{esc(_tooltip(mark, journals))}</title></rect>"
     )
     if mark.category == "restart" and mark.rollout_end is not None and mark.end is not None:
         end_x = scale.x(mark.rollout_end)
@@ -304,6 +317,7 @@ def _span(
 
 def _point(
     mark: Mark,
+    *,
     y: float,
     scale: _Scale,
     journals: Sequence[str],
@@ -335,7 +349,9 @@ def _point(
 
 def _aggregate(
     members: list[Mark],
+    *,
     column: int,
+    scale: _Scale,
     y: float,
     labels: _Labels,
     journals: Sequence[str],
@@ -355,7 +371,7 @@ def _aggregate(
     )
     colour = _colour(worst or members[0])
     seqs = [m.seq for m in members if m.seq is not None]
-    lines = [f"{count} × {category}"]
+    lines = [f"{count} x {category}"]
     lines.append(", ".join(f"{name} {value}" for name, value in sorted(outcomes.items())))
     lines.append(f"from {_iso(members[0].t)} to {_iso(members[-1].t)}")
     if seqs:
@@ -365,13 +381,14 @@ def _aggregate(
         lines.append(f"planned→patched max {max(latencies):.3f} s")
     named = [m for m in members if m.category == "anomaly"][:5]
     lines += [m.label for m in named]
-    x = PLOT_X + column * BIN_PX
+    bin_px = scale.bin
+    x = PLOT_X + column * bin_px
     out.append(
         f'<rect class="m agg {colour}" data-cat="{category}" data-count="{count}" '
-        f'x="{_f(x)}" y="{_f(top)}" width="{BIN_PX - 0.5}" height="{_f(height)}">'
+        f'x="{_f(x)}" y="{_f(top)}" width="{bin_px - 0.5}" height="{_f(height)}">'
         f"<title>{esc(chr(10).join(lines))}</title></rect>"
     )
-    if count >= 2 and (at := labels.place(x + BIN_PX + 1, str(count))) is not None:
+    if count >= 2 and (at := labels.place(x + bin_px + 1, str(count))) is not None:
         out.append(f'<text class="lc" x="{_f(at)}" y="{_f(_top + 8)}">{count}</text>')
 
 
@@ -379,9 +396,27 @@ def _iso(t: float) -> str:
     return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def render_svg(timeline: Timeline) -> str:
-    """Return the timeline as an ``<svg>`` element (well-formed XML)."""
+def bin_width(timeline: Timeline) -> int:
+    """Return the aggregation bin (px) that keeps the drawn marks within the budget."""
     scale = _Scale(timeline.start, timeline.end)
+    for bin_px in BIN_CHOICES:
+        drawn = 0
+        for lane in timeline.lanes:
+            columns: set[tuple[int, int]] = set()
+            for mark in lane.marks:
+                if mark.category in ("term", "leaderless", "overlap"):
+                    drawn += 1
+                else:
+                    columns.add((_ROW.get(mark.category, 2), int(scale.x(mark.t) // bin_px)))
+            drawn += len(columns)
+        if drawn <= MARK_BUDGET:
+            return bin_px
+    return BIN_CHOICES[-1]
+
+
+def render_svg(timeline: Timeline, bin_px: int | None = None) -> str:
+    """Return the timeline as an ``<svg>`` element (well-formed XML)."""
+    scale = _Scale(timeline.start, timeline.end, bin_px or bin_width(timeline))
     body: list[str] = []
     y = AXIS_HEIGHT
     section = None
@@ -414,9 +449,11 @@ def render_svg(timeline: Timeline) -> str:
         x0, x1 = scale.x(t0), scale.x(t1)
         drills.append(
             f'<g class="drillwin" data-drill="{index}"><rect class="drill" x="{_f(x0)}" '
-            f'y="{AXIS_HEIGHT - 6}" width="{_f(max(x1 - x0, 1))}" height="{_f(height - AXIS_HEIGHT)}">'
+            f'y="{AXIS_HEIGHT - 6}" width="{_f(max(x1 - x0, 1))}" '
+            f'height="{_f(height - AXIS_HEIGHT)}">'
             f"<title>{esc(f'drill: {label}')}\nfrom {_iso(t0)}\nto {_iso(t1)}</title></rect>"
-            f'<text class="dl" x="{_f(x0 + 3)}" y="{AXIS_HEIGHT - 26}">drill: {esc(label[:60])}</text></g>'
+            f'<text class="dl" x="{_f(x0 + 3)}" y="{AXIS_HEIGHT - 26}">'
+            f"drill: {esc(label[:60])}</text></g>"
         )
     # The drill windows lie behind the lanes: marks keep their colours.
     return "".join(head + drills + body) + "</svg>"
@@ -448,6 +485,7 @@ def render_html(timeline: Timeline) -> str:
         for cls, text in _LEGEND
     )
     latency = data["restart_latency_seconds"]
+    bin_px = bin_width(timeline)
 
     def seconds_text(value: float | None) -> str:
         return "-" if value is None else f"{value:.3f} s"
@@ -469,9 +507,9 @@ def render_html(timeline: Timeline) -> str:
         f'<p class="meta">{esc(meta)}</p>',
         f'<p class="meta">Window: {esc(_iso(timeline.start))} to {esc(_iso(timeline.end))} (UTC). '
         "Hover a mark for the record's details; marks closer than "
-        f"{BIN_PX} px are drawn as one bar whose height grows with the count.</p>",
+        f"{bin_px} px are drawn as one bar whose height grows with the count.</p>",
         f'<div class="legend">{swatches}</div>',
-        render_svg(timeline),
+        render_svg(timeline, bin_px),
         "<h2>Anomalies</h2>",
     ]
     anomalies = report.anomalies

@@ -225,7 +225,7 @@ def test_record_text_is_escaped(tmp_path, replicas):
     _baseline(zero, one)
     hostile = '<script>alert(1)</script><img src="http://evil.invalid/x"> & \x01 "q"'
     zero.note(10, hostile)
-    page, text = _page(tmp_path, zero.journal)
+    _page_path, text = _page(tmp_path, zero.journal)
     assert "<script" not in text
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in text
     assert browser.external_references(text) == []
