@@ -61,10 +61,12 @@ from journal import (
 )
 from journal.checkpoints import verify_signed
 from journal.formats import format_record
+from journal.picture import Timeline, build_timeline, render_overview, write_html
 from journal.replay import DEFAULT_LEADERLESS_GAP_SECONDS
 from journal.schema import HEAD
 from journal.timefmt import parse_duration
 from telemetry.buildinfo import VERSION
+from telemetry.config import env_str
 
 PROG = "shipshape-journal"
 F = TypeVar("F", bound=Callable[..., Any])
@@ -248,6 +250,12 @@ def _silence_stdout() -> None:
 )
 @click.option("--strict", is_flag=True, help="Exit 1 when there are anomalies.")
 @click.option(
+    "--html",
+    "html_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write the timeline as one self-contained HTML page to FILE.",
+)
+@click.option(
     "--check",
     is_flag=True,
     help="Re-run the decision logic over the recorded observations and report every "
@@ -284,6 +292,7 @@ def replay_command(
     correlation_id: str | None,
     output: str,
     strict: bool,
+    html_file: Path | None,
     check: bool,
     check_model: str,
     debounce_seconds: float | None,
@@ -293,12 +302,15 @@ def replay_command(
     filters = Filters(correlation_id=correlation_id, since=since, until=until)
     model = load_model(check_model) if check else None
     with open_readers(resolve_journals(journals), busy_timeout) as readers:
-        report = replay(
+        # The page's marks are collected in the replay's own pass.
+        build = build_timeline if html_file is not None else replay
+        built = build(
             readers,
             filters,
             debounce_seconds=debounce_seconds,
             leaderless_gap_seconds=leaderless_gap,
         )
+        report = built.report if isinstance(built, Timeline) else built
         checked = (
             run_check(readers, filters, model, name=check_model).to_json()
             if model is not None
@@ -308,9 +320,23 @@ def replay_command(
         report.write_json(sys.stdout, extra={"check": checked} if checked is not None else None)
     else:
         _write(render_replay(report, checked))
+        _write(render_overview(report, colour=_colour_wanted()))
+    if isinstance(built, Timeline):
+        assert html_file is not None
+        try:
+            write_html(built, html_file)
+        except OSError as error:
+            raise click.UsageError(f"cannot write --html {html_file}: {error.strerror}") from None
     if checked is not None and checked["differences"]:
         return 1
     return 1 if strict and report.anomalies else 0
+
+
+def _colour_wanted() -> bool:
+    """Colour only on a terminal, and never with NO_COLOR set (no-color.org)."""
+    import os  # noqa: PLC0415
+
+    return sys.stdout.isatty() and env_str(os.environ, "NO_COLOR", "") == ""
 
 
 # -- verify ----------------------------------------------------------------------

@@ -3,15 +3,17 @@
 Operators mark a drill with ``note --drill start`` and ``note --drill end``.
 The export takes a consistent snapshot of the journal first and judges the
 latest drill from that snapshot alone, so the report, the manifest and the
-snapshot file always agree. It writes three files into the output directory:
+snapshot file always agree. It writes four files into the output directory:
 
 - ``dr-drill-YYYYMMDD.md``: the report, with a ``Status:`` line
   (``COMPLETED`` or ``FAILED`` and every reason), the RTO against the
   15-minute target, the RPO evidence per ConfigMap, verification of the whole
   journal, the drill window's replay anomalies and its timeline;
 - ``dr-drill-YYYYMMDD.journal.db``: the snapshot (``VACUUM INTO``);
+- ``dr-drill-YYYYMMDD.timeline.html``: the drill window as a picture
+  (:mod:`journal.picture`), linked from the report;
 - ``dr-drill-YYYYMMDD.manifest.json``: seq range, head hash, schema revision,
-  the snapshot's and the report's SHA-256, the verify result and the verdict.
+  the snapshot's, the picture's and the report's SHA-256, the verify result and the verdict.
 
 RPO is proven from the journal: every ConfigMap's last data hash before the
 start mark must be observed again, unchanged, by the end mark; a ConfigMap
@@ -35,6 +37,7 @@ from journal.checkpoints import drill_signing, sign_file, signing_lines
 from journal.errors import JournalError, JournalValueError
 from journal.filters import Filters
 from journal.formats import format_short
+from journal.picture import build_timeline, write_html
 from journal.replay import replay
 from journal.snapshot import Snapshot, file_sha256, snapshot
 from journal.store import Journal
@@ -282,6 +285,9 @@ def _report(facts: dict[str, Any], timeline: list[str], more: int) -> str:
         lines += [f"- seq {a['seq']} {a['type']}: {a['message']}" for a in facts["anomalies"]]
     else:
         lines.append("- None.")
+    if "timeline" in facts:
+        picture = facts["timeline"]["file"]
+        lines += ["", "## Timeline picture", "", f"- [{picture}]({picture}) (open in a browser)"]
     lines += ["", "## Timeline (start mark to end mark)", "", "```text", *timeline]
     if more:
         lines.append(f"... {more} more records; see the snapshot")
@@ -337,6 +343,7 @@ def export_dr_drill(
                 "report": directory / f"dr-drill-{stamp}.md",
                 "snapshot": directory / f"dr-drill-{stamp}.journal.db",
                 "manifest": directory / f"dr-drill-{stamp}.manifest.json",
+                "timeline": directory / f"dr-drill-{stamp}.timeline.html",
             }
             for path in (*names.values(), Path(f"{names['manifest']}.sig")):
                 if path.exists():
@@ -355,8 +362,16 @@ def export_dr_drill(
                     frozen, end.seq if end else facts["journal"]["seq_range"][1], signer, names
                 )
             timeline, more = _timeline(frozen, start, end)
+            window = Filters(since=start.ts, until=end.ts if end is not None else None)
+            picture = build_timeline([frozen], window, labels=[names["snapshot"].name])
         os.replace(temporary, names["snapshot"])
         written.append(names["snapshot"])
+        write_html(picture, names["timeline"], exclusive=True)
+        written.append(names["timeline"])
+        facts["timeline"] = {
+            "file": names["timeline"].name,
+            "sha256": file_sha256(names["timeline"]),
+        }
         _write_new(names["report"], _report(facts, timeline, more))
         written.append(names["report"])
         facts["report"] = {

@@ -60,6 +60,7 @@ def test_a_completed_drill(controller, writer, tmp_path):
         "dr-drill-20261126.journal.db",
         "dr-drill-20261126.manifest.json",
         "dr-drill-20261126.md",
+        "dr-drill-20261126.timeline.html",
     ]
 
 
@@ -123,7 +124,7 @@ def test_existing_evidence_is_never_overwritten(controller, writer, tmp_path):
     with pytest.raises(JournalValueError, match="already exists"):
         export_dr_drill(writer, out)
     assert first.report.read_bytes() == before
-    assert len(list(out.iterdir())) == 3
+    assert len(list(out.iterdir())) == 4
 
 
 @pytest.mark.parametrize("text", ["2026-02-09", "202602", "20260230", "2026020x"])

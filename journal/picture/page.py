@@ -1,0 +1,605 @@
+"""The timeline as one self-contained HTML page: inline CSS and SVG, nothing loaded.
+
+The page is readable from a ``file://`` URL offline: no script, font, image
+or style sheet comes from anywhere. Hovering a mark shows its SVG
+``<title>`` (the record's details). Marks closer than a bin of a few pixels
+are drawn as one aggregate whose height grows with the count and whose
+tooltip names the count, the outcomes and the seq range; so a day of
+thousands of restarts stays one screen wide and a few MB heavy.
+
+All text from the records is untrusted: every piece goes through
+:func:`esc` (``html.escape`` after replacing characters XML cannot carry).
+"""
+
+from __future__ import annotations
+
+import html
+import math
+import re
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from journal.picture.model import Lane, Mark, Timeline, describe_row
+
+#: The SVG's width: readable in a 1,400 px wide window.
+WIDTH = 1370
+LABEL_WIDTH = 250
+PLOT_X = LABEL_WIDTH
+PLOT_WIDTH = WIDTH - LABEL_WIDTH - 16
+#: Marks closer than this many pixels share one aggregate (at least).
+BIN_PX = 4
+#: Wider bins, tried in turn while the picture would hold more marks than
+#: :data:`MARK_BUDGET` (each drawn mark carries its tooltip): keeps the page
+#: a few MB whatever the number and spacing of records.
+BIN_CHOICES = (4, 6, 8, 12, 16, 24)
+MARK_BUDGET = 5000
+#: A span narrower than this is drawn as a point (and may be aggregated).
+MIN_SPAN_PX = 6
+AXIS_HEIGHT = 40
+LANE_HEIGHT = 28
+SECTION_GAP = 14
+#: Rows in each HTML table below the picture before it says "N more".
+TABLE_LIMIT = 500
+_CHAR_PX = 5.6  # average width of a 10 px sans-serif character
+
+_UNSAFE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff\ufffe\uffff]")
+
+_SECTIONS = {
+    "leadership": "Leadership",
+    "replica": "Replicas",
+    "notes": "Operators",
+    "anomalies": "Anomalies",
+    "configmap": "ConfigMaps",
+    "workload": "Workloads",
+}
+# Which vertical row of a lane a category uses: 0 top, 1 bottom, 2 the whole lane.
+_ROW = {
+    "term": 2,
+    "leaderless": 2,
+    "overlap": 2,
+    "change": 0,
+    "debounce": 1,
+    "coalesced": 1,
+    "restart": 1,
+    "retry": 0,
+    "failed": 0,
+    "dropped": 0,
+    "flushed": 0,
+    "rollout_timeout": 0,
+    "anomaly": 2,
+    "note": 2,
+    "drill_start": 2,
+    "drill_end": 2,
+    "vacuum": 2,
+    "started": 0,
+    "stopped": 0,
+    "acquired": 1,
+    "lost": 1,
+    "released": 1,
+}
+# Worst first: an aggregate takes the colour of its worst member.
+_SEVERITY = ("anomaly", "failed", "dropped", "rollout_timeout", "retry", "none", "abandoned")
+
+_CSS = """
+body{font:13px/1.4 system-ui,-apple-system,"Segoe UI",Roboto,Arial,sans-serif;margin:12px;
+color:#222;background:#fff}
+h1{font-size:18px;margin:0 0 4px}h2{font-size:15px;margin:18px 0 6px}
+.meta{color:#555;margin:0 0 8px}.legend span{display:inline-block;margin:0 12px 4px 0}
+.legend i{display:inline-block;width:12px;height:10px;margin-right:4px;vertical-align:middle}
+table{border-collapse:collapse;font-size:12px;margin-bottom:8px}
+td,th{border:1px solid #ddd;padding:2px 6px;text-align:left;vertical-align:top}
+th{background:#f4f4f4}td.msg{max-width:760px;overflow-wrap:anywhere}
+svg{display:block;background:#fff;font-family:system-ui,Arial,sans-serif}
+svg text{font-size:10px;fill:#333}svg .lt{font-size:11px;fill:#111}svg .lc{font-size:9px;fill:#777}
+svg .sec{font-size:11px;font-weight:bold;fill:#444}svg .tick{fill:#555}
+svg .grid{stroke:#eee}svg .lanebg{fill:#f2f2f2;fill-opacity:.5}
+svg .m:hover{stroke:#000;stroke-width:1.5}
+svg .drill{fill:#ff9f1c;fill-opacity:.13;stroke:#ff9f1c;stroke-dasharray:4 3}
+svg .dl{fill:#b45f06;font-weight:bold}
+.c-term0{fill:#3f8f3f}.c-term1{fill:#2f6f9f}.c-leaderless-long{fill:#d62728;fill-opacity:.45}
+.c-leaderless-short{fill:#bbb}.c-overlap{fill:#d62728}
+.c-change{fill:#1f5fbf}.c-debounce{fill:#9ecae1}.c-coalesced{fill:#6baed6}
+.c-patched,.c-landed{fill:#2ca02c}.c-failed{fill:#d62728}.c-dropped{fill:#9467bd}
+.c-pending{fill:#ff7f0e}.c-none,.c-abandoned,.c-lost{fill:#8c564b}.c-other{fill:#7f7f7f}
+.c-retry{fill:#ff7f0e}.c-flushed{fill:#7f7f7f}.c-rollout_timeout{fill:#e6550d}
+.c-anomaly{fill:#d62728}.c-note{fill:#7b3294}.c-drill_start,.c-drill_end{fill:#ff9f1c}
+.c-vacuum{fill:#999}.c-started,.c-stopped{fill:#555}.c-acquired{fill:#2ca02c}
+.c-lost{fill:#d62728}.c-released{fill:#999}
+.ro{stroke:#2ca02c;stroke-width:1.5}.ro-timeout{stroke:#e6550d;stroke-width:1.5}
+"""
+
+_LEGEND = (
+    ("c-term0", "leader term (epoch)"),
+    ("c-leaderless-long", "no leader (over the gap threshold)"),
+    ("c-leaderless-short", "no leader (short)"),
+    ("c-overlap", "two leaders at once"),
+    ("c-change", "ConfigMap change"),
+    ("c-debounce", "debounce window"),
+    ("c-patched", "restart planned → patched"),
+    ("c-pending", "restart pending"),
+    ("c-failed", "failed"),
+    ("c-dropped", "dropped"),
+    ("c-retry", "retry"),
+    ("c-anomaly", "anomaly"),
+    ("c-note", "operator note"),
+    ("c-drill_start", "drill mark / window"),
+)
+
+
+def esc(value: Any) -> str:
+    """Escape untrusted text for HTML and XML (quotes too; unsafe characters replaced)."""
+    return html.escape(_UNSAFE.sub("\ufffd", str(value)), quote=True)
+
+
+def _f(value: float) -> str:
+    return f"{value:.1f}".removesuffix(".0")
+
+
+class _Scale:
+    def __init__(self, start: float, end: float, bin_px: int = BIN_PX) -> None:
+        self.start = start
+        self.span = max(end - start, 1e-6)
+        self.bin = bin_px
+
+    def x(self, t: float) -> float:
+        fraction = (t - self.start) / self.span
+        return PLOT_X + min(max(fraction, 0.0), 1.0) * PLOT_WIDTH
+
+
+def _fmt_time(t: float, step: float) -> str:
+    moment = datetime.fromtimestamp(t, UTC)
+    if step >= 86400:
+        return moment.strftime("%m-%d")
+    if step >= 60:
+        return moment.strftime("%H:%M")
+    if step >= 1:
+        return moment.strftime("%H:%M:%S")
+    return moment.strftime("%H:%M:%S.%f")[:-3]
+
+
+_STEPS = (
+    0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800,
+    3600, 7200, 10800, 21600, 43200, 86400, 172800, 604800,
+)  # fmt: skip
+
+
+def _ticks(start: float, end: float) -> tuple[float, list[float]]:
+    span = max(end - start, 1e-6)
+    step = next((s for s in _STEPS if span / s <= 12), _STEPS[-1])
+    first = math.ceil(start / step) * step
+    ticks = []
+    t = first
+    while t <= end + 1e-9 and len(ticks) < 40:
+        ticks.append(t)
+        t += step
+    return step, ticks
+
+
+def _tooltip(mark: Mark, journals: Sequence[str]) -> str:
+    if mark.detail is not None:
+        return mark.detail
+    journal = journals[mark.journal] if mark.journal is not None and len(journals) > 1 else None
+    return describe_row(mark.row, journal) if mark.row is not None else mark.label
+
+
+def _colour(mark: Mark) -> str:
+    if mark.category == "restart":
+        outcome = mark.outcome or "other"
+        known = ("patched", "landed", "failed", "dropped", "pending", "none", "abandoned", "lost")
+        return f"c-{outcome}" if outcome in known else "c-other"
+    if mark.category == "leaderless":
+        return f"c-leaderless-{mark.outcome}"
+    return f"c-{mark.category}"
+
+
+def _row_box(category: str, y: float) -> tuple[float, float]:
+    row = _ROW.get(category, 2)
+    if row == 0:
+        return y + 3, 10
+    if row == 1:
+        return y + 14, 10
+    return y + 3, LANE_HEIGHT - 6
+
+
+class _Labels:
+    """Places text labels left to right on a lane without overlapping."""
+
+    def __init__(self) -> None:
+        self.free_x = 0.0
+
+    def place(self, x: float, text: str) -> float | None:
+        """Return where the text starts (right of ``x``, else left of it), or ``None``."""
+        width = len(text) * _CHAR_PX
+        if x >= self.free_x and x + width <= PLOT_X + PLOT_WIDTH:
+            self.free_x = x + width + 6
+            return x
+        left = x - 12 - width
+        if left >= max(self.free_x, PLOT_X):
+            self.free_x = x + 6
+            return left
+        return None
+
+
+def _lane_svg(lane: Lane, y: float, scale: _Scale, journals: Sequence[str], out: list[str]) -> None:
+    counts = ", ".join(f"{name} {value:,}" for name, value in lane.counts.items())
+    title = lane.title if len(lane.title) <= 38 else lane.title[:37] + "…"
+    out.append(
+        f'<g class="lane" data-lane="{esc(lane.key)}" data-kind="{lane.kind}">'
+        f'<rect class="lanebg" x="{PLOT_X}" y="{_f(y + 1)}" width="{PLOT_WIDTH}" '
+        f'height="{LANE_HEIGHT - 2}"/>'
+        f'<text class="lt" x="6" y="{_f(y + 12)}">{esc(title)}<title>{esc(lane.title)}</title>'
+        f'</text><text class="lc" x="6" y="{_f(y + 24)}">{esc(counts)}</text>'
+    )
+    # One label track per row of the lane (row 2 marks use the top one).
+    tracks = (_Labels(), _Labels())
+    bins: dict[tuple[int, int], list[Mark]] = {}
+    order: list[tuple[int, int]] = []
+    for mark in lane.marks:
+        x0 = scale.x(mark.t)
+        if mark.end is not None:
+            x1 = scale.x(mark.end)
+            always = mark.category in ("term", "leaderless", "overlap")
+            if always or x1 - x0 >= MIN_SPAN_PX:
+                labels = tracks[_ROW.get(mark.category, 2) == 1]
+                _span(
+                    mark, x0=x0, x1=x1, y=y, scale=scale, journals=journals, labels=labels, out=out
+                )
+                continue
+        key = (_ROW.get(mark.category, 2), int((x0 - PLOT_X) // scale.bin))
+        members = bins.get(key)
+        if members is None:
+            bins[key] = [mark]
+            order.append(key)
+        else:
+            members.append(mark)
+    for key in sorted(order, key=lambda item: item[1]):
+        members = bins[key]
+        labels = tracks[key[0] == 1]
+        if len(members) == 1:
+            _point(members[0], y=y, scale=scale, journals=journals, labels=labels, out=out)
+        else:
+            _aggregate(
+                members, column=key[1], y=y, scale=scale, labels=labels, journals=journals, out=out
+            )
+    out.append("</g>")
+
+
+def _data(mark: Mark, journals: Sequence[str]) -> str:
+    text = f' data-cat="{mark.category}"'
+    if mark.seq is not None:
+        text += f' data-seq="{mark.seq}"'
+    if mark.journal is not None and len(journals) > 1:
+        text += f' data-journal="{mark.journal}"'
+    return text
+
+
+def _span(
+    mark: Mark,
+    *,
+    x0: float,
+    x1: float,
+    y: float,
+    scale: _Scale,
+    journals: Sequence[str],
+    labels: _Labels,
+    out: list[str],
+) -> None:
+    top, height = _row_box(mark.category, y)
+    colour = _colour(mark)
+    if mark.category == "term":
+        colour = f"c-term{(mark.seq or 0) % 2}"
+        epoch = mark.label.removeprefix("epoch ")
+        colour = f"c-term{int(epoch) % 2}" if epoch.isdigit() else colour
+    width = max(x1 - x0, 1.0)
+    out.append(
+        f'<rect class="m {colour}"{_data(mark, journals)} x="{_f(x0)}" y="{_f(top)}" '
+        f'width="{_f(width)}" height="{height}">'
+        f"<title>{esc(_tooltip(mark, journals))}</title></rect>"
+    )
+    if mark.category == "restart" and mark.rollout_end is not None and mark.end is not None:
+        end_x = scale.x(mark.rollout_end)
+        style = "ro" if mark.outcome != "rollout_timeout" else "ro-timeout"
+        mid = _f(top + height / 2)
+        out.append(f'<line class="{style}" x1="{_f(x1)}" y1="{mid}" x2="{_f(end_x)}" y2="{mid}"/>')
+    if mark.label and mark.category in ("term", "restart", "leaderless", "overlap"):
+        text = mark.label
+        fits_inside = len(text) * _CHAR_PX + 4 <= width
+        if fits_inside and mark.category == "term":
+            out.append(
+                f'<text x="{_f(x0 + 3)}" y="{_f(top + height / 2 + 3.5)}" '
+                f'style="fill:#fff">{esc(text)}</text>'
+            )
+        elif (at := labels.place(x1 + 3, text)) is not None:
+            out.append(f'<text x="{_f(at)}" y="{_f(top + 9)}">{esc(text)}</text>')
+
+
+def _point(
+    mark: Mark,
+    *,
+    y: float,
+    scale: _Scale,
+    journals: Sequence[str],
+    labels: _Labels,
+    out: list[str],
+) -> None:
+    x = scale.x(mark.t)
+    top, height = _row_box(mark.category, y)
+    tip = esc(_tooltip(mark, journals))
+    colour = _colour(mark)
+    if mark.category == "anomaly":
+        bottom = top + height
+        shape = (
+            f'<path class="m {colour}"{_data(mark, journals)} '
+            f'd="M{_f(x)} {_f(top)}L{_f(x + 5)} {_f(bottom)}L{_f(x - 5)} {_f(bottom)}Z">'
+            f"<title>{tip}</title></path>"
+        )
+    else:
+        shape = (
+            f'<rect class="m {colour}"{_data(mark, journals)} x="{_f(x - 1.5)}" y="{_f(top)}" '
+            f'width="3" height="{height}"><title>{tip}</title></rect>'
+        )
+    out.append(shape)
+    if mark.label and (at := labels.place(x + 6, mark.label)) is not None:
+        out.append(
+            f'<text x="{_f(at)}" y="{_f(top + min(height, 12) - 2)}">{esc(mark.label)}</text>'
+        )
+
+
+def _aggregate(
+    members: list[Mark],
+    *,
+    column: int,
+    scale: _Scale,
+    y: float,
+    labels: _Labels,
+    journals: Sequence[str],
+    out: list[str],
+) -> None:
+    count = len(members)
+    category = members[0].category
+    _top, full = _row_box(category, y)
+    height = min(full, 3 + 2.2 * math.log2(count))
+    top = _top + full - height
+    outcomes: dict[str, int] = {}
+    for mark in members:
+        name = mark.outcome or mark.category
+        outcomes[name] = outcomes.get(name, 0) + 1
+    worst = next(
+        (m for name in _SEVERITY for m in members if (m.outcome or m.category) == name), None
+    )
+    colour = _colour(worst or members[0])
+    seqs = [m.seq for m in members if m.seq is not None]
+    lines = [f"{count} x {category}"]
+    lines.append(", ".join(f"{name} {value}" for name, value in sorted(outcomes.items())))
+    lines.append(f"from {_iso(members[0].t)} to {_iso(members[-1].t)}")
+    if seqs:
+        lines.append(f"seq {min(seqs)}..{max(seqs)}")
+    latencies = [m.end - m.t for m in members if m.category == "restart" and m.end is not None]
+    if latencies:
+        lines.append(f"planned→patched max {max(latencies):.3f} s")
+    named = [m for m in members if m.category == "anomaly"][:5]
+    lines += [m.label for m in named]
+    bin_px = scale.bin
+    x = PLOT_X + column * bin_px
+    out.append(
+        f'<rect class="m agg {colour}" data-cat="{category}" data-count="{count}" '
+        f'x="{_f(x)}" y="{_f(top)}" width="{bin_px - 0.5}" height="{_f(height)}">'
+        f"<title>{esc(chr(10).join(lines))}</title></rect>"
+    )
+    if count >= 2 and (at := labels.place(x + bin_px + 1, str(count))) is not None:
+        out.append(f'<text class="lc" x="{_f(at)}" y="{_f(_top + 8)}">{count}</text>')
+
+
+def _iso(t: float) -> str:
+    return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def bin_width(timeline: Timeline) -> int:
+    """Return the aggregation bin (px) that keeps the drawn marks within the budget."""
+    scale = _Scale(timeline.start, timeline.end)
+    for bin_px in BIN_CHOICES:
+        drawn = 0
+        for lane in timeline.lanes:
+            columns: set[tuple[int, int]] = set()
+            for mark in lane.marks:
+                if mark.category in ("term", "leaderless", "overlap"):
+                    drawn += 1
+                else:
+                    columns.add((_ROW.get(mark.category, 2), int(scale.x(mark.t) // bin_px)))
+            drawn += len(columns)
+        if drawn <= MARK_BUDGET:
+            return bin_px
+    return BIN_CHOICES[-1]
+
+
+def render_svg(timeline: Timeline, bin_px: int | None = None) -> str:
+    """Return the timeline as an ``<svg>`` element (well-formed XML)."""
+    scale = _Scale(timeline.start, timeline.end, bin_px or bin_width(timeline))
+    body: list[str] = []
+    y = AXIS_HEIGHT
+    section = None
+    for lane in timeline.lanes:
+        if lane.kind != section:
+            section = lane.kind
+            y += SECTION_GAP
+            body.append(f'<text class="sec" x="6" y="{_f(y - 3)}">{_SECTIONS[section]}</text>')
+        _lane_svg(lane, y, scale, timeline.journals, body)
+        y += LANE_HEIGHT
+    height = y + 10
+    head = [
+        f'<svg class="timeline" width="{WIDTH}" height="{_f(height)}" '
+        f'viewBox="0 0 {WIDTH} {_f(height)}" role="img" aria-label="Journal timeline">'
+    ]
+    step, ticks = _ticks(timeline.start, timeline.end)
+    for t in ticks:
+        x = _f(scale.x(t))
+        head.append(
+            f'<line class="grid" x1="{x}" y1="{AXIS_HEIGHT - 8}" x2="{x}" y2="{_f(height)}"/>'
+            f'<text class="tick" x="{x}" y="{AXIS_HEIGHT - 12}" text-anchor="middle">'
+            f"{esc(_fmt_time(t, step))}</text>"
+        )
+    head.append(
+        f'<text class="lc" x="6" y="14">UTC, {esc(_iso(timeline.start))} to '
+        f"{esc(_iso(timeline.end))}</text>"
+    )
+    drills = []
+    for index, (t0, t1, label) in enumerate(timeline.drills):
+        x0, x1 = scale.x(t0), scale.x(t1)
+        drills.append(
+            f'<g class="drillwin" data-drill="{index}"><rect class="drill" x="{_f(x0)}" '
+            f'y="{AXIS_HEIGHT - 6}" width="{_f(max(x1 - x0, 1))}" '
+            f'height="{_f(height - AXIS_HEIGHT)}">'
+            f"<title>{esc(f'drill: {label}')}\nfrom {_iso(t0)}\nto {_iso(t1)}</title></rect>"
+            f'<text class="dl" x="{_f(x0 + 3)}" y="{AXIS_HEIGHT - 26}">'
+            f"drill: {esc(label[:60])}</text></g>"
+        )
+    # The drill windows lie behind the lanes: marks keep their colours.
+    return "".join(head + drills + body) + "</svg>"
+
+
+def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]], total: int) -> str:
+    parts = ["<table><tr>", *(f"<th>{esc(h)}</th>" for h in headers), "</tr>"]
+    for row in rows:
+        cells = "".join(
+            f'<td class="msg">{esc(cell)}</td>' if i == len(row) - 1 else f"<td>{esc(cell)}</td>"
+            for i, cell in enumerate(row)
+        )
+        parts.append(f"<tr>{cells}</tr>")
+    parts.append("</table>")
+    if total > len(rows):
+        parts.append(f"<p class=meta>… {total - len(rows):,} more (all are in replay -o json)</p>")
+    return "".join(parts)
+
+
+def render_html(timeline: Timeline) -> str:
+    """Return the whole self-contained page."""
+    report = timeline.report
+    data = report.to_json(restarts=False)
+    journals = timeline.journals
+    multi = len(journals) > 1
+    swatches = "".join(
+        f'<span><svg width="12" height="10" style="display:inline;vertical-align:middle;'
+        f'margin-right:4px"><rect class="{cls}" width="12" height="10"/></svg>{esc(text)}</span>'
+        for cls, text in _LEGEND
+    )
+    latency = data["restart_latency_seconds"]
+    bin_px = bin_width(timeline)
+
+    def seconds_text(value: float | None) -> str:
+        return "-" if value is None else f"{value:.3f} s"
+
+    meta = (
+        f"Journal(s): {', '.join(journals)}. Events: {report.events:,}. "
+        f"Restarts: {len(report.restarts):,} (change to patch p50 "
+        f"{seconds_text(latency['p50'])}, p95 {seconds_text(latency['p95'])}, max "
+        f"{seconds_text(latency['max'])}). Anomalies: {len(report.anomalies):,}."
+    )
+    parts = [
+        '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">',
+        '<meta name="viewport" content="width=1400">',
+        '<meta http-equiv="Content-Security-Policy" content="default-src \'none\'; '
+        "style-src 'unsafe-inline'\">",
+        "<title>Shipshape journal timeline</title>",
+        f"<style>{_CSS}</style></head><body>",
+        "<h1>Journal timeline</h1>",
+        f'<p class="meta">{esc(meta)}</p>',
+        f'<p class="meta">Window: {esc(_iso(timeline.start))} to {esc(_iso(timeline.end))} (UTC). '
+        "Hover a mark for the record's details; marks closer than "
+        f"{bin_px} px are drawn as one bar whose height grows with the count.</p>",
+        f'<div class="legend">{swatches}</div>',
+        render_svg(timeline, bin_px),
+        "<h2>Anomalies</h2>",
+    ]
+    anomalies = report.anomalies
+    parts.append(
+        _table(
+            ("journal", "seq", "ts", "type", "message"),
+            [
+                (
+                    a.get("journal", journals[0] if journals else ""),
+                    a["seq"],
+                    a["ts"],
+                    a["type"],
+                    a.get("message", ""),
+                )
+                for a in anomalies[:TABLE_LIMIT]
+            ],
+            len(anomalies),
+        )
+        if anomalies
+        else "<p>None.</p>"
+    )
+    parts.append("<h2>Leader terms</h2>")
+    terms = report.leader_terms
+    parts.append(
+        _table(
+            ("replica", "epoch", "from", "to", "how"),
+            [
+                (
+                    t["actor"],
+                    t["epoch"],
+                    f"{t['start']} (seq {t['start_seq']})",
+                    f"{t['end']} (seq {t['end_seq']}, {t['end_reason']})" if t["end"] else "open",
+                    t["how"],
+                )
+                for t in terms[:TABLE_LIMIT]
+            ],
+            len(terms),
+        )
+        if terms
+        else "<p>None recorded.</p>"
+    )
+    parts.append("<h2>Restarts per workload</h2>")
+    workloads = [lane for lane in timeline.lanes if lane.kind == "workload"]
+    parts.append(
+        _table(
+            ("workload", "counts"),
+            [
+                (lane.title, ", ".join(f"{k} {v:,}" for k, v in lane.counts.items()))
+                for lane in workloads[:TABLE_LIMIT]
+            ],
+            len(workloads),
+        )
+        if workloads
+        else "<p>None.</p>"
+    )
+    notes_lane = timeline.lane("notes")
+    notes = notes_lane.marks if notes_lane is not None else []
+    parts.append("<h2>Operator notes</h2>")
+    parts.append(
+        _table(
+            ("journal", "seq", "ts", "note"),
+            [
+                (
+                    journals[m.journal]
+                    if m.journal is not None and multi
+                    else (journals[0] if journals else ""),
+                    m.seq,
+                    _iso(m.t),
+                    _tooltip(m, journals),
+                )
+                for m in notes[:TABLE_LIMIT]
+            ],
+            len(notes),
+        )
+        if notes
+        else "<p>None.</p>"
+    )
+    parts.append("</body></html>\n")
+    return "".join(parts)
+
+
+def write_html(timeline: Timeline, path: str | Path, *, exclusive: bool = False) -> int:
+    """Write the page to ``path``; return its size in bytes.
+
+    Args:
+        timeline: What to draw.
+        path: The file to write.
+        exclusive: Fail if the file exists (``FileExistsError``).
+    """
+    data = render_html(timeline).encode("utf-8")
+    with Path(path).open("xb" if exclusive else "wb") as handle:
+        handle.write(data)
+    return len(data)
