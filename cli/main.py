@@ -24,6 +24,7 @@ import click
 
 from cli.cursors import parse_cursor, read_cursor_file, write_cursor_file
 from cli.options import (
+    SECONDS,
     busy_timeout_option,
     cli_actor,
     correlation_option,
@@ -59,6 +60,8 @@ from telemetry.buildinfo import VERSION
 
 PROG = "shipshape-journal"
 F = TypeVar("F", bound=Callable[..., Any])
+#: The most records -n can ask for: SQLite's largest integer.
+MAX_LINES = 2**63 - 1
 #: Seconds between cursor-file updates while following.
 CURSOR_SAVE_INTERVAL = 0.5
 
@@ -117,7 +120,7 @@ def cli() -> None:
 @click.option(
     "-n",
     "--lines",
-    type=click.IntRange(min=0),
+    type=click.IntRange(min=0, max=MAX_LINES),
     default=None,
     help="Show the last N matching records [default: 10; all when a start point "
     "(--since, --after-cursor, --cursor-file) is given].",
@@ -253,13 +256,13 @@ def _silence_stdout() -> None:
 )
 @click.option(
     "--debounce-seconds",
-    type=click.FloatRange(min=0),
+    type=SECONDS,
     default=None,
     help="DEBOUNCE_SECONDS for the restart SLO [default: from controller.started, else 5].",
 )
 @click.option(
     "--leaderless-gap",
-    type=click.FloatRange(min=0),
+    type=SECONDS,
     default=DEFAULT_LEADERLESS_GAP_SECONDS,
     show_default=True,
     metavar="SECONDS",

@@ -8,6 +8,7 @@ line naming the option.
 
 from __future__ import annotations
 
+import math
 import os
 import pwd
 from collections.abc import Callable
@@ -69,11 +70,31 @@ def resolve_journals(values: tuple[str, ...] | str | None) -> list[str]:
         raise click.UsageError(str(error)) from None
 
 
+class Seconds(click.FloatRange):
+    """A finite, non-negative number of seconds (``nan`` and ``inf`` are refused)."""
+
+    name = "seconds"
+
+    def __init__(self) -> None:
+        super().__init__(min=0)
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        """Return the value as a float, failing on a non-finite one."""
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number of seconds", param, ctx)
+        return number
+
+
+#: The type of every option that takes seconds.
+SECONDS = Seconds()
+
+
 def busy_timeout_option(function: F) -> F:
     """Add ``--busy-timeout SECONDS``."""
     return click.option(
         "--busy-timeout",
-        type=click.FloatRange(min=0),
+        type=SECONDS,
         default=DEFAULT_BUSY_TIMEOUT,
         show_default=True,
         metavar="SECONDS",
