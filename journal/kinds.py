@@ -67,6 +67,14 @@ ALL: tuple[str, ...] = (
     JOURNAL_VACUUMED,
 )
 
+#: Kinds added after the contract's list (the contract allows new kinds): the
+#: controller's ``controller.stopping`` and ``deployment.observed``. A new kind
+#: a writer appends belongs here, so that ``tail --kind`` accepts it.
+ADDED: tuple[str, ...] = ("controller.stopping", "deployment.observed")
+
+#: Every kind this program knows: the contract's, then the added ones.
+KNOWN: tuple[str, ...] = ALL + ADDED
+
 #: The areas (the part before the dot) of the contract's kinds.
 AREAS: tuple[str, ...] = tuple(dict.fromkeys(kind.split(".", 1)[0] for kind in ALL))
 
