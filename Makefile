@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: all install test lint fmt bench demo clean checkov lock
+.PHONY: all install test lint fmt bench demo clean checkov lock system-tools
 
 all: test
 
@@ -44,8 +44,14 @@ lock: $(UV)
 	$(UV_COMPILE) -o requirements/image.txt
 	$(UV_COMPILE) --extra otel -o requirements/image-otel.txt
 
+# The distribution's tools the tests run (promtool, jq, node, chromium,
+# PostgreSQL): a few `command -v` checks; apt-get only when one is missing,
+# as root, else one line with the command to run (scripts/system-tools.sh).
+system-tools:
+	@scripts/system-tools.sh test
+
 # Lint, the layer contract, then every test. The README's test command.
-test: $(STAMP) $(CHECKOV)
+test: system-tools $(STAMP) $(CHECKOV)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
@@ -63,10 +69,7 @@ fmt: $(STAMP)
 # Benchmarks print their figures; they never fail on a slow machine.
 bench: $(STAMP)
 	@# The web app's benchmark drives its servers with wrk (Debian's package).
-	@command -v wrk >/dev/null 2>&1 || { \
-		SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
-		$$SUDO apt-get update -qq && \
-		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends wrk >/dev/null; }
+	@scripts/system-tools.sh bench
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest tests/bench -s -o python_files="bench_*.py" $(PYTEST_ARGS)
 
 # The whole system on 127.0.0.1, narrated, in under a minute (hack/demo.py).

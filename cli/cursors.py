@@ -60,6 +60,26 @@ def read_cursor_file(path: Path, journals: int) -> list[int] | None:
     return parse_cursor(text, journals, source=f"cursor file {path}")
 
 
+def check_cursor_file(path: Path) -> None:
+    """Check that a cursor can be written to ``path``, before any record is shown.
+
+    Raises:
+        click.BadParameter: Its directory is missing, not a directory, or not writable.
+    """
+    directory = path.parent
+    problem = None
+    if not directory.exists():
+        problem = f"directory {directory} does not exist"
+    elif not directory.is_dir():
+        problem = f"{directory} is not a directory"
+    elif not os.access(directory, os.W_OK | os.X_OK):
+        problem = f"directory {directory} is not writable"
+    if problem is not None:
+        raise click.BadParameter(
+            f"cannot store the cursor in {path}: {problem}", param_hint="'--cursor-file'"
+        )
+
+
 def write_cursor_file(path: Path, seqs: list[int]) -> None:
     """Replace ``path`` atomically with the cursor ``seqs``.
 

@@ -22,11 +22,13 @@ from typing import Any, TypeVar
 
 import click
 
-from cli.cursors import parse_cursor, read_cursor_file, write_cursor_file
+from cli.cursors import check_cursor_file, parse_cursor, read_cursor_file, write_cursor_file
 from cli.options import (
+    SECONDS,
     busy_timeout_option,
     cli_actor,
     correlation_option,
+    group_journal_option,
     journal_option,
     record_filter_options,
     record_output_option,
@@ -70,6 +72,8 @@ from telemetry.config import env_str
 
 PROG = "shipshape-journal"
 F = TypeVar("F", bound=Callable[..., Any])
+#: The most records -n can ask for: SQLite's largest integer.
+MAX_LINES = 2**63 - 1
 #: Seconds between cursor-file updates while following.
 CURSOR_SAVE_INTERVAL = 0.5
 
@@ -111,11 +115,12 @@ def _write(text: str) -> None:
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(VERSION, "-V", "--version", prog_name=PROG)
+@group_journal_option
 def cli() -> None:
     """Read, check and maintain Shipshape's audit journal.
 
-    The journal is --journal URL_OR_PATH, else $JOURNAL_URL, else
-    sqlite:///shipshape-journal.db in the working directory.
+    The journal is --journal URL_OR_PATH (before or after the command), else
+    $JOURNAL_URL, else sqlite:///shipshape-journal.db in the working directory.
     """
 
 
@@ -128,7 +133,7 @@ def cli() -> None:
 @click.option(
     "-n",
     "--lines",
-    type=click.IntRange(min=0),
+    type=click.IntRange(min=0, max=MAX_LINES),
     default=None,
     help="Show the last N matching records [default: 10; all when a start point "
     "(--since, --after-cursor, --cursor-file) is given].",
@@ -170,6 +175,8 @@ def tail(
         raise click.UsageError("--until cannot be combined with --follow")
     if after_cursor is not None and cursor_file is not None:
         raise click.UsageError("use either --after-cursor or --cursor-file, not both")
+    if cursor_file is not None:
+        check_cursor_file(cursor_file)  # before printing: a failed save would repeat them
     filters = Filters(
         kinds=kind_filters,
         object=object_name,
@@ -270,13 +277,13 @@ def _silence_stdout() -> None:
 )
 @click.option(
     "--debounce-seconds",
-    type=click.FloatRange(min=0),
+    type=SECONDS,
     default=None,
     help="DEBOUNCE_SECONDS for the restart SLO [default: from controller.started, else 5].",
 )
 @click.option(
     "--leaderless-gap",
-    type=click.FloatRange(min=0),
+    type=SECONDS,
     default=DEFAULT_LEADERLESS_GAP_SECONDS,
     show_default=True,
     metavar="SECONDS",
@@ -569,6 +576,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI and return its exit code (0 ok, 1 finding, 2 usage or journal error)."""
     try:
         result = cli.main(args=argv, prog_name=PROG, standalone_mode=False)
+    except click.exceptions.NoArgsIsHelpError as error:
+        # No command: the help, as git and Click's own groups print it, and
+        # Click's exit code for it (2), since nothing was done.
+        click.echo(error.format_message())
+        return 2
     except click.UsageError as error:
         hint = f" (see '{error.ctx.command_path} --help')" if error.ctx is not None else ""
         _error(error.format_message() + hint)

@@ -8,6 +8,7 @@ line naming the option.
 
 from __future__ import annotations
 
+import math
 import os
 import pwd
 from collections.abc import Callable
@@ -17,6 +18,7 @@ from typing import Any, TypeVar
 import click
 
 from journal import DEFAULT_BUSY_TIMEOUT, DEFAULT_URL
+from journal import kinds as journal_kinds
 from journal.formats import FORMATS
 from journal.timefmt import TIME_HELP, parse_time, utc_now
 from telemetry.config import ConfigError, env_str
@@ -53,27 +55,82 @@ def journal_option(*, multiple: bool = False) -> Callable[[F], F]:
     )
 
 
+#: Where the group-level ``--journal`` values wait for the subcommand (``ctx.meta``).
+_GROUP_JOURNALS = "shipshape.journals"
+
+
+def group_journal_option(function: F) -> F:
+    """Add ``--journal`` to the command group: ``shipshape-journal --journal J tail``.
+
+    Global flags before the subcommand, as kubectl and git take them; both
+    positions mean the same (:func:`resolve_journals` reads them).
+    """
+
+    def remember(ctx: click.Context, _param: click.Parameter, values: tuple[str, ...]) -> None:
+        ctx.meta[_GROUP_JOURNALS] = values
+
+    return click.option(
+        "--journal",
+        metavar="URL_OR_PATH",
+        multiple=True,
+        expose_value=False,
+        callback=remember,
+        help="The journal for the command, as the command's own --journal (repeatable "
+        "where the command takes several).",
+    )(function)
+
+
 def resolve_journals(values: tuple[str, ...] | str | None) -> list[str]:
     """Return the journals to open: the ``--journal`` values or the default.
 
+    A tuple comes from a command taking several journals, a string or ``None``
+    from one taking one. Journals given before the subcommand come first.
+
     Raises:
-        click.UsageError: ``JOURNAL_URL`` is set but blank-only (handled as unset).
+        click.UsageError: ``JOURNAL_URL`` is set but blank-only (handled as unset),
+            or a command that takes one journal was given several.
     """
-    if isinstance(values, str):
-        return [values]
-    if values:
-        return list(values)
+    context = click.get_current_context(silent=True)
+    before = tuple(context.meta.get(_GROUP_JOURNALS, ())) if context is not None else ()
+    if isinstance(values, tuple | list):
+        given = [*before, *values]
+    else:
+        given = [*before, *([values] if values is not None else [])]
+        if len(given) > 1:
+            raise click.UsageError(f"this command takes one --journal, not {len(given)}")
+    if given:
+        return given
     try:
         return [default_journal()]
     except ConfigError as error:  # pragma: no cover - env_str never raises today
         raise click.UsageError(str(error)) from None
 
 
+class Seconds(click.FloatRange):
+    """A finite, non-negative number of seconds (``nan`` and ``inf`` are refused)."""
+
+    name = "seconds"
+
+    def __init__(self) -> None:
+        super().__init__(min=0)
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        """Return the value as a float, failing on a non-finite one."""
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number of seconds", param, ctx)
+        return number
+
+
+#: The type of every option that takes seconds.
+SECONDS = Seconds()
+
+
 def busy_timeout_option(function: F) -> F:
     """Add ``--busy-timeout SECONDS``."""
     return click.option(
         "--busy-timeout",
-        type=click.FloatRange(min=0),
+        type=SECONDS,
         default=DEFAULT_BUSY_TIMEOUT,
         show_default=True,
         metavar="SECONDS",
@@ -123,8 +180,25 @@ def record_filter_options(function: F) -> F:
         "kind_filters",
         metavar="K",
         multiple=True,
+        callback=_known_kinds,
         help="Only this kind, or every kind of an area (restart = restart.*). Repeatable.",
     )(function)
+
+
+def _known_kinds(
+    _ctx: click.Context, param: click.Parameter, values: tuple[str, ...]
+) -> tuple[str, ...]:
+    """Refuse a ``--kind`` that is neither a kind this program knows nor an area of one."""
+    areas = {kind.split(".", 1)[0] for kind in journal_kinds.KNOWN}
+    for value in values:
+        malformed = not journal_kinds.is_valid_filter(value)  # the journal's own message
+        if not malformed and value not in journal_kinds.KNOWN and value not in areas:
+            raise click.BadParameter(
+                f"unknown kind {value!r}; the kinds are {', '.join(journal_kinds.KNOWN)}, "
+                f"and an area ({', '.join(sorted(areas))}) selects all of its kinds",
+                param=param,
+            )
+    return values
 
 
 def record_output_option(function: F) -> F:

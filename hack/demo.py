@@ -300,7 +300,10 @@ class Demo:
     def replay_and_verify(self) -> None:
         """Replay both journals merged (anomalies and decision check), then verify each."""
         journals = [arg for r in self.replicas for arg in ("--journal", str(r.journal))]
-        self.say("shipshape-journal replay --strict --check, both journals merged:")
+        self.say(
+            "shipshape-journal replay --strict --check, both journals merged (its 'Restart SLO' "
+            "and 'leaderless gap' figures are the thresholds it judges by, not measurements):"
+        )
         self.show(self.journal_cli("replay", "--strict", "--check", *journals))
         for replica in self.replicas:
             self.say(f"shipshape-journal verify ({replica.name}):")

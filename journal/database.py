@@ -20,7 +20,7 @@ from urllib.parse import quote
 
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError
+from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
 from sqlalchemy.pool import NullPool
 
 from journal.errors import (
@@ -134,7 +134,7 @@ def open_engine(location: Location, *, readonly: bool, busy_timeout: float) -> E
     :class:`journal.store.Journal` holds its own for its lifetime.
     """
     if not location.is_sqlite:
-        return create_engine(location.url, poolclass=NullPool)
+        return _other_engine(location)
     path = location.path
     assert path is not None
 
@@ -170,6 +170,30 @@ def open_engine(location: Location, *, readonly: bool, busy_timeout: float) -> E
         connection.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
 
     return engine
+
+
+def _other_engine(location: Location) -> Engine:
+    """Create the engine of a journal that is not a SQLite file (PostgreSQL).
+
+    Raises:
+        JournalValueError: The URL names a database SQLAlchemy does not know,
+            or one whose Python driver is not installed.
+    """
+    scheme = location.url.partition("://")[0]
+    try:
+        return create_engine(location.url, poolclass=NullPool)
+    except NoSuchModuleError:
+        raise JournalValueError(
+            f"journal URL {location.display}: unknown database {scheme!r} "
+            "(use a SQLite file path, sqlite:///PATH or postgresql+psycopg://USER@HOST/DB)"
+        ) from None
+    except ImportError as error:
+        raise JournalValueError(
+            f"journal URL {location.display}: its driver, the Python module "
+            f"{error.name or scheme!r}, is not installed"
+        ) from None
+    except (ArgumentError, TypeError, ValueError) as error:
+        raise JournalValueError(f"invalid journal URL {location.display}: {error}") from None
 
 
 # SQLite primary result codes (https://sqlite.org/rescode.html).

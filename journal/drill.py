@@ -327,11 +327,9 @@ def export_dr_drill(
     """
     if date is not None:
         parse_date(date)
+    find_drill(journal)  # no drill: say so of the journal, before anything is written
     directory = Path(out_dir).expanduser().absolute()
-    try:
-        directory.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise JournalValueError(f"cannot create {directory}: {error.strerror}") from None
+    created = _make_directories(directory)
     temporary = directory / f".dr-drill-{uuid.uuid4().hex}.journal.db"
     written: list[Path] = []
     try:
@@ -389,6 +387,9 @@ def export_dr_drill(
         for path in (temporary, *written):
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()
+        for made in created:  # the directories this export made, innermost first
+            with contextlib.suppress(OSError):
+                made.rmdir()
         raise
     return DrillExport(
         status=facts["status"],
@@ -398,6 +399,22 @@ def export_dr_drill(
         snapshot=Snapshot(path=names["snapshot"], bytes=snap.bytes, sha256=snap.sha256),
         signature=signature,
     )
+
+
+def _make_directories(directory: Path) -> list[Path]:
+    """Create ``directory`` and its missing parents; return those made, innermost first.
+
+    Raises:
+        JournalError: A directory cannot be created (the message names it).
+    """
+    missing = [path for path in (directory, *directory.parents) if not path.exists()]
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise JournalError(
+            f"cannot create the output directory {directory}: {error.strerror or error}"
+        ) from None
+    return missing
 
 
 def _facts(

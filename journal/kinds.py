@@ -60,7 +60,6 @@ ALL: tuple[str, ...] = (
     RESTART_FAILED,
     RESTART_DROPPED,
     RESTART_FLUSHED,
-    RESTART_SUPERSEDED,
     ROLLOUT_COMPLETED,
     ROLLOUT_TIMEOUT,
     LEADER_ACQUIRED,
@@ -69,8 +68,21 @@ ALL: tuple[str, ...] = (
     LEADER_OBSERVED,
     OPERATOR_NOTE,
     JOURNAL_VACUUMED,
+)
+
+#: Kinds added after the contract's list (the contract allows new kinds): the
+#: controller's ``controller.stopping``, ``deployment.observed`` and
+#: ``restart.superseded``, and the signing writer's ``journal.checkpoint``. A new
+#: kind a writer appends belongs here, so that ``tail --kind`` accepts it.
+ADDED: tuple[str, ...] = (
+    "controller.stopping",
+    "deployment.observed",
+    RESTART_SUPERSEDED,
     JOURNAL_CHECKPOINT,
 )
+
+#: Every kind this program knows: the contract's, then the added ones.
+KNOWN: tuple[str, ...] = ALL + ADDED
 
 #: The areas (the part before the dot) of the contract's kinds.
 AREAS: tuple[str, ...] = tuple(dict.fromkeys(kind.split(".", 1)[0] for kind in ALL))

@@ -75,8 +75,17 @@ def snapshot(journal: Journal, out: str | Path) -> Snapshot:
     if target.exists():
         raise JournalValueError(f"{target} already exists; choose another file")
     if not target.parent.is_dir():
-        raise JournalValueError(f"directory {target.parent} does not exist")
+        what = "is not a directory" if target.parent.exists() else "does not exist"
+        raise JournalValueError(f"cannot write {target}: {target.parent} {what}")
     temporary = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
+    try:
+        # Create the (empty) copy first, so that a directory we cannot write
+        # in is named as such, not as SQLite's "cannot open" of the journal.
+        os.close(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except OSError as error:
+        raise JournalError(
+            f"cannot write in the output directory {target.parent}: {error.strerror or error}"
+        ) from None
     try:
         journal.vacuum_into(temporary)
         connection = sqlite3.connect(temporary, isolation_level=None)

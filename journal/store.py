@@ -12,6 +12,7 @@ one page in memory.
 from __future__ import annotations
 
 import json
+import math
 import sqlite3
 import threading
 import uuid
@@ -182,8 +183,8 @@ class Journal:
             raise JournalValueError("a journal writer needs an actor (its identity)")
         if not readonly and len(actor) > 253:  # type: ignore[arg-type]
             raise JournalValueError("actor is longer than 253 characters")
-        if busy_timeout < 0:
-            raise JournalValueError("busy timeout must not be negative")
+        if not 0 <= busy_timeout < math.inf:  # refuses nan too
+            raise JournalValueError("busy timeout must be a finite number of seconds, at least 0")
         if location.is_sqlite:
             check_sqlite_file(location, must_exist=readonly or not create)
         engine = open_engine(location, readonly=readonly, busy_timeout=busy_timeout)

@@ -9,8 +9,13 @@ variable the code reads and compare the list with
 
 from __future__ import annotations
 
+import ipaddress
 import math
+import re
 from collections.abc import Mapping
+
+# One label of a host name (RFC 1123): letters, digits and inner hyphens.
+_LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
 
 
 class ConfigError(ValueError):
@@ -70,6 +75,29 @@ def env_float(
         raise ConfigError(name, raw, "must be a finite number")
     _check_range(name, raw, value, minimum, maximum)
     return value
+
+
+def env_host(environ: Mapping[str, str], name: str, default: str) -> str:
+    """Return the variable as an address to bind: an IPv4 or IPv6 address, or a host name.
+
+    Checked by form only (no name lookup): ``999.1.1.1`` or ``my_host`` stop
+    start-up here instead of deep inside the server.
+    """
+    raw = environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        ipaddress.ip_address(raw)
+    except ValueError:
+        labels = raw.removesuffix(".").split(".")
+        # An all-digit last label makes it a malformed IPv4 address, not a name.
+        if (
+            len(raw) > 253
+            or not all(_LABEL.fullmatch(label) for label in labels)
+            or (labels[-1].isdigit())
+        ):
+            raise ConfigError(name, raw, "must be an IP address or a host name") from None
+    return raw
 
 
 _TRUE = frozenset({"true", "1", "yes", "on"})

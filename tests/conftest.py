@@ -1,3 +1,5 @@
 """Shared pytest configuration: the fixture plugins every test directory may use."""
 
-pytest_plugins = ["tests.kubeapi.pytest_plugin"]
+# The session-wide demo run (tests/hack/demo_run.py) is shared by the demo's
+# own tests and by the documentation's worked examples.
+pytest_plugins = ["tests.kubeapi.pytest_plugin", "tests.hack.demo_run"]

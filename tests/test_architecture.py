@@ -1,4 +1,4 @@
-"""The layer contract of architecture.md, checked by import-linter."""
+"""The layer contract of docs/architecture.md, checked by import-linter."""
 
 import shutil
 import subprocess

@@ -78,12 +78,12 @@ def run(environ: Mapping[str, str]) -> int:
     app = create_app(settings, registry, readiness=readiness, tracing=tracing, commit=commit)
     try:
         server = WebServer(app, settings.server, readiness=readiness)
-    except OSError as error:
+    except (OSError, ValueError) as error:  # waitress: ValueError for a name that won't resolve
         _log.error(
             "cannot listen on %s:%d: %s",
             settings.server.host,
             settings.server.port,
-            error.strerror or error,
+            getattr(error, "strerror", None) or error,
         )
         return 1
 

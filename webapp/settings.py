@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from telemetry.config import env_choice, env_float, env_int, env_str
+from telemetry.config import env_choice, env_float, env_host, env_int, env_str
 from telemetry.logs import LOG_LEVELS
 from telemetry.tracing import TracingSettings, tracing_settings_from_env
 
@@ -83,7 +83,7 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
             line naming the variable.
     """
     server = ServerSettings(
-        host=env_str(environ, "LISTEN_HOST", ServerSettings.host),
+        host=env_host(environ, "LISTEN_HOST", ServerSettings.host),
         port=env_int(environ, "PORT", ServerSettings.port, minimum=0, maximum=65535),
         threads=env_int(environ, "THREADS", ServerSettings.threads, minimum=1, maximum=256),
         connection_limit=env_int(

@@ -47,8 +47,12 @@ JOURNAL_CHECKPOINT = "journal.checkpoint"
 # Kinds this package adds to the contract's list (the contract allows new
 # kinds): ``controller.stopping`` marks the start of the SIGTERM flush and
 # ``deployment.observed`` records the Deployment facts a decision depends on,
-# so that ``replay --check`` can re-run the decisions from the journal alone.
-ADDED_KINDS = frozenset({CONTROLLER_STOPPING, DEPLOYMENT_OBSERVED})
+# so that ``replay --check`` can re-run the decisions from the journal alone;
+# ``restart.superseded`` settles a restart whose conditional patch was refused,
+# and ``journal.checkpoint`` is the signing writer's.
+ADDED_KINDS = frozenset(
+    {CONTROLLER_STOPPING, DEPLOYMENT_OBSERVED, RESTART_SUPERSEDED, JOURNAL_CHECKPOINT}
+)
 
 # Reasons carried by ``debounce.skipped``.
 SKIP_UNCHANGED = "unchanged"

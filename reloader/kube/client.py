@@ -7,6 +7,10 @@ from kubernetes import client, config
 USER_AGENT = "shipshape-controller"
 
 
+class KubeconfigError(ValueError):
+    """The kubeconfig file exists but is not a kubeconfig; the message says which file."""
+
+
 def make_api_client(kubeconfig: str | None) -> client.ApiClient:
     """Return an API client for ``kubeconfig``, or for the pod's service account when None.
 
@@ -14,11 +18,22 @@ def make_api_client(kubeconfig: str | None) -> client.ApiClient:
     and records every attempt, and a patch must never be re-sent behind its back.
 
     Raises:
+        KubeconfigError: The file is not YAML, or not shaped like a kubeconfig.
         kubernetes.config.ConfigException: The kubeconfig or the service account is unusable.
     """
     configuration = client.Configuration()
     if kubeconfig:
-        config.load_kube_config(config_file=kubeconfig, client_configuration=configuration)
+        try:
+            config.load_kube_config(config_file=kubeconfig, client_configuration=configuration)
+        except (config.ConfigException, OSError):
+            raise
+        except Exception:
+            # Not YAML, or YAML of another shape: the client trips over it with
+            # whatever error its first assumption raises, which helps nobody.
+            raise KubeconfigError(
+                f"{kubeconfig} is not a kubeconfig file (expected YAML with clusters, "
+                "users, contexts and current-context)"
+            ) from None
     else:
         config.load_incluster_config(client_configuration=configuration)
     configuration.retries = 0

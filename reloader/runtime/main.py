@@ -1,9 +1,10 @@
 """``shipshape-controller``: run the reloader until SIGTERM.
 
 Exit codes: 0 after an orderly stop; 1 when start-up fails (journal or
-Kubernetes configuration unusable) or the reconcile loop crashed; 2 for an
-invalid setting (an unusable ``JOURNAL_SIGNING_KEY_FILE`` too). Every
-start-up error is one line on stderr naming the cause.
+Kubernetes API unreachable or unusable) or the reconcile loop crashed; 2 for an
+invalid setting (a bad value, a ``JOURNAL_URL`` this program cannot open, a
+``KUBECONFIG`` that is no kubeconfig, an unusable ``JOURNAL_SIGNING_KEY_FILE``).
+Every start-up error is one line on stderr naming the cause.
 """
 
 from __future__ import annotations
@@ -18,10 +19,10 @@ from types import FrameType
 import click
 from prometheus_client import CollectorRegistry
 
-from journal import Journal, JournalError
+from journal import Journal, JournalError, JournalValueError
 from journal.checkpoints import CheckpointWriter
 from journal.signing import SigningKeyError, load_signing_key
-from reloader.kube.client import make_api_client
+from reloader.kube.client import KubeconfigError, make_api_client
 from reloader.kube.errors import classify
 from reloader.runtime.controller import Controller
 from reloader.runtime.leadership import make_leadership
@@ -51,7 +52,7 @@ def main() -> None:
     sys.exit(run(os.environ))
 
 
-def run(environ: Mapping[str, str]) -> int:
+def run(environ: Mapping[str, str]) -> int:  # noqa: PLR0911 - an exit per start-up step
     """Configure, start and run the controller; return the exit code."""
     try:
         settings = load_settings(environ)
@@ -70,6 +71,9 @@ def run(environ: Mapping[str, str]) -> int:
     try:
         opened = Journal.open(settings.journal_url, actor=settings.pod_name)
     except JournalError as error:
+        if isinstance(error, JournalValueError):  # the URL itself is wrong: exit 2
+            _fail(f"invalid JOURNAL_URL: {error}")
+            return 2
         _fail(f"cannot open the journal {redact(settings.journal_url)}: {error}")
         return 1
     # With a key, every append is covered by a signed journal.checkpoint.
@@ -88,16 +92,18 @@ def run(environ: Mapping[str, str]) -> int:
         )
     except Exception as error:  # any configuration problem is one line, not a traceback
         journal.close()
+        if isinstance(error, KubeconfigError):  # the file is no kubeconfig: exit 2
+            _fail(f"invalid KUBECONFIG: {error}")
+            return 2
         where = settings.kubeconfig or "the in-cluster service account"
         _fail(f"cannot configure the Kubernetes client from {where}: {classify(error).message}")
         return 1
     try:
         controller = Controller(settings, journal, api_client, leadership, CollectorRegistry())
-    except OSError as error:  # typically the HTTP port is taken
+    except (OSError, ValueError) as error:  # the port is taken, or the host does not resolve
         journal.close()
-        _fail(
-            f"cannot listen on {settings.http_host}:{settings.http_port}: {error.strerror or error}"
-        )
+        reason = getattr(error, "strerror", None) or error
+        _fail(f"cannot listen on {settings.http_host}:{settings.http_port}: {reason}")
         return 1
 
     def stop(signum: int, _frame: FrameType | None) -> None:

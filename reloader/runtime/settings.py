@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from reloader.core import Policy
-from telemetry.config import ConfigError, env_bool, env_float, env_int, env_str
+from telemetry.config import ConfigError, env_bool, env_float, env_host, env_int, env_str
 from telemetry.logs import LOG_LEVELS, parse_log_level
 
 DEFAULT_JOURNAL_URL = "sqlite:///shipshape-journal.db"
@@ -145,7 +145,7 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         ),
         leader_election=_leader_election(environ),
         pod_name=_pod_name(environ),
-        http_host=env_str(environ, "HTTP_HOST", "0.0.0.0"),  # noqa: S104 - probes come from the node
+        http_host=env_host(environ, "HTTP_HOST", "0.0.0.0"),  # noqa: S104 - probes come from the node
         http_port=env_int(environ, "HTTP_PORT", 8080, minimum=0, maximum=65535),
         journal_url=env_str(environ, "JOURNAL_URL", DEFAULT_JOURNAL_URL),
         # Read (and checked) by main before the journal opens; only the path here.

@@ -198,3 +198,54 @@ def test_export_without_a_drill(run, journal, tmp_path):
     outcome = run("export", "dr-drill", "--journal", journal, "--out", tmp_path / "out")
     assert outcome.code == 2
     assert "no DR drill is marked" in one_error_line(outcome)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ("tail", "-n", "99999999999999999999999"),
+            "Error: Invalid value for '-n' / '--lines': 99999999999999999999999 is not in the "
+            "range 0<=x<=9223372036854775807.",
+        ),
+        (
+            ("tail", "--busy-timeout", "nan"),
+            "Error: Invalid value for '--busy-timeout': 'nan' is not a finite number of seconds",
+        ),
+        (
+            ("verify", "--busy-timeout", "inf"),
+            "Error: Invalid value for '--busy-timeout': 'inf' is not a finite number of seconds",
+        ),
+        (
+            ("replay", "--leaderless-gap", "nan"),
+            "Error: Invalid value for '--leaderless-gap': 'nan' is not a finite number of seconds",
+        ),
+    ],
+)
+def test_numbers_out_of_reach_are_one_line_and_exit_2(run_process, journal, args, message):
+    result = run_process(*args, "--journal", journal)
+    assert result.returncode == 2
+    assert one_error_line(result).startswith(message)
+    assert result.stdout == ""
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        (
+            "postgresql+pg8000://u:secret@localhost/x",
+            "Error: journal URL postgresql+pg8000://u:[REDACTED]@localhost/x: its driver, the "
+            "Python module 'pg8000', is not installed",
+        ),
+        (
+            "foo://bar",
+            "Error: journal URL foo://bar: unknown database 'foo' (use a SQLite file path, "
+            "sqlite:///PATH or postgresql+psycopg://USER@HOST/DB)",
+        ),
+    ],
+)
+@pytest.mark.parametrize("command", [("tail",), ("note", "x")])
+def test_a_journal_url_this_program_cannot_open(run_process, command, url, message):
+    result = run_process(*command, "--journal", url)
+    assert result.returncode == 2
+    assert one_error_line(result).startswith(message)

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 #: The settings readers of telemetry.config; the variable is the second argument.
-READERS = frozenset({"env_str", "env_int", "env_float", "env_bool", "env_choice"})
+READERS = frozenset({"env_str", "env_int", "env_float", "env_bool", "env_choice", "env_host"})
 #: The module that implements the readers: its own ``environ.get(name)`` is not a read.
 READER_MODULE = "telemetry.config"
 

@@ -1,21 +1,33 @@
-"""Every `shipshape-journal` command written in the runbooks parses with the real CLI.
+"""Every `shipshape-journal` command written in the runbooks parses with the real CLI,
+and the worked examples of docs/journal.md run.
 
 The command lines are taken from the documents' code blocks, split the way a
 shell would, and parsed by the Click command tree itself (``make_context``:
 options, arguments, choices and value conversions), without running anything.
 A renamed command, a dropped option or a misspelt flag in a runbook fails here.
+
+docs/journal.md's worked examples go further: each ```bash block of its
+"Incident triage" section is run by bash, in order, on a copy of the journals
+that one demo run keeps (``make demo DEMO_ARGS="--keep DIR"``), as the document
+tells the reader to. (```shell blocks are for a real cluster and only read.)
 """
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
+import shutil
+import subprocess
+import sys
 import warnings
+from pathlib import Path
 
 import click
 import pytest
 
-from tests.release.conftest import REPO
+from tests.hack.demo_run import DemoRun
+from tests.release.conftest import REPO, require_tool
 
 DOCS = (
     "docs/runbooks/operations.md",
@@ -122,3 +134,67 @@ def test_a_wrong_invocation_is_caught() -> None:
         parse(["export", "drill", "--out", "x"])
     with pytest.raises(click.BadParameter):
         parse(["note", "x", "--drill", "middle"])
+
+
+JOURNAL_DOC = REPO / "docs" / "journal.md"
+
+
+def section(text: str, heading: str) -> str:
+    """Return a level-2 section of a Markdown text, from its heading to the next one."""
+    start = text.index(f"\n{heading}\n")
+    end = text.find("\n## ", start + 1)
+    return text[start : end if end != -1 else len(text)]
+
+
+def fenced(text: str, language: str) -> list[str]:
+    """Return the bodies of the code blocks fenced as ```language."""
+    return re.findall(rf"^```{language}\n(.*?)^```$", text, re.MULTILINE | re.DOTALL)
+
+
+@pytest.mark.slow
+def test_the_worked_examples_run_on_the_demos_journals(
+    finished_demo: DemoRun, tmp_path: Path
+) -> None:
+    assert finished_demo.wait() == 0, finished_demo.output
+    assert finished_demo.kept is not None
+    work = tmp_path / "journals"  # a copy: the examples write backups beside the journals
+    shutil.copytree(finished_demo.kept / "journals", work)
+    text = JOURNAL_DOC.read_text(encoding="utf-8")
+    [snippet] = fenced(section(text, "## The hash chain and its canonical form"), "python")
+    (work / "check_hashes.py").write_text(snippet, encoding="utf-8")
+    examples = fenced(section(text, "## Incident triage, worked examples"), "bash")
+    assert len(examples) >= 5, "the worked examples lost their runnable blocks"
+    require_tool("jq")
+    bash = require_tool("bash")
+    outputs = []
+    for block in examples:
+        result = subprocess.run(
+            [bash, "-euo", "pipefail", "-c", block],
+            cwd=work,
+            # This interpreter's console scripts first, as `make test` sets PATH.
+            env={
+                **os.environ,
+                "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+            },
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert result.returncode == 0, f"{block}\nexit {result.returncode}: {result.stderr}"
+        assert "Traceback" not in result.stderr, result.stderr
+        outputs.append(result.stdout)
+    out = "\n".join(outputs)
+    counts = [int(n) for n in re.findall(r"^OK: (\d+) records, head [0-9a-f]{64}$", out, re.M)]
+    assert len(counts) == 2, out
+    assert re.search(r"^Anomalies: 0$", out, re.MULTILINE), out
+    assert re.search(r"^Restarts: 2$", out, re.MULTILINE), out
+    # The correlation id found with jq reaches back to the observation and on to the rollout.
+    chain = outputs[2]
+    for kind in ("configmap.observed", "debounce.scheduled", "restart.patched"):
+        assert re.search(rf" {re.escape(kind)} shipshape \S+/helloworld-(config-)?prod ", chain)
+    assert " rollout.completed shipshape deployment/helloworld-prod " in chain
+    assert len({corr for corr in re.findall(r" corr=(\w+) ", chain)}) == 1
+    assert re.search(r" leader\.acquired .*\"epoch\":1", out), out
+    assert re.search(r" operator\.note .*\"drill\":\"start\"", out), out
+    assert f"\n{sum(counts)} records: every hash matches its record\n" in f"\n{out}", out

@@ -14,6 +14,7 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -50,15 +51,24 @@ def leftovers(run_id: str) -> list[str]:
 class DemoRun:
     """``python -m hack.demo`` in a subprocess, its output collected line by line."""
 
-    def __init__(self, tmp_path: Path) -> None:
+    def __init__(self, tmp_path: Path, *, keep: bool = False) -> None:
         self.run_id = uuid.uuid4().hex
         self.out = tmp_path / "evidence"
+        #: The work directory the demo keeps (``--keep``): logs, journals, kubeconfigs.
+        self.kept = tmp_path / "kept" if keep else None
         self.lines: list[str] = []
         #: When each line arrived (monotonic seconds), for the benchmark.
         self.arrivals: list[float] = []
         self.started = time.monotonic()
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "hack.demo", "--out", str(self.out)],
+            [
+                sys.executable,
+                "-m",
+                "hack.demo",
+                "--out",
+                str(self.out),
+                *(("--keep", str(self.kept)) if self.kept is not None else ()),
+            ],
             cwd=ROOT,
             env={**os.environ, MARKER: self.run_id},
             stdout=subprocess.PIPE,
@@ -105,3 +115,19 @@ class DemoRun:
             self.process.wait()
         for entry in leftovers(self.run_id):
             os.kill(int(entry.split()[0]), signal.SIGKILL)
+
+
+@pytest.fixture(scope="session")
+def finished_demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoRun]:
+    """One whole demo run, with ``--keep``, shared by every test that reads its results.
+
+    The demo is the slowest thing the suite starts; the tests of its narration
+    and of the documentation's worked examples (run on its journals) share it.
+    Tests must copy what they change out of ``kept``.
+    """
+    run = DemoRun(tmp_path_factory.mktemp("demo"), keep=True)
+    try:
+        run.wait()
+        yield run
+    finally:
+        run.kill()

@@ -35,7 +35,10 @@ def demo(tmp_path: Path) -> Iterator[DemoRun]:
     run.kill()
 
 
-def test_the_demo_runs_every_step_narrated_and_leaves_nothing_behind(demo: DemoRun) -> None:
+def test_the_demo_runs_every_step_narrated_and_leaves_nothing_behind(
+    finished_demo: DemoRun,
+) -> None:
+    demo = finished_demo
     code = demo.wait()
     output = demo.output
     assert code == 0, output
@@ -71,6 +74,12 @@ def test_the_demo_runs_every_step_narrated_and_leaves_nothing_behind(demo: DemoR
     assert list(demo.out.glob("dr-drill-*.journal.db"))
     assert re.search(r"^demo: done: 10 steps in [\d.]+ s; every process stopped$", output, re.M)
     assert leftovers(demo.run_id) == []
+    # --keep kept the work directory: both replicas' journals among it.
+    assert demo.kept is not None
+    assert sorted(p.name for p in (demo.kept / "journals").glob("*.db")) == [
+        "helloworld-controller-0.db",
+        "helloworld-controller-1.db",
+    ]
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])

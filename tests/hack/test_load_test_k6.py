@@ -58,7 +58,7 @@ console.log(JSON.stringify({ options: script.options, requests: globalThis.__req
 @pytest.fixture(scope="module")
 def node():
     found = shutil.which("node")
-    assert found, "node is not installed (.ci/run installs Debian's nodejs)"
+    assert found, "node is not on PATH; `make test` installs it (scripts/system-tools.sh)"
     return found
 
 

@@ -110,9 +110,10 @@ def test_the_latest_drill_is_exported(controller, writer, tmp_path):
 
 def test_no_drill_is_an_error_and_leaves_nothing(writer, controller, tmp_path):
     controller.note(0, "just a note")
-    with pytest.raises(NoDrillError, match="no DR drill is marked"):
+    with pytest.raises(NoDrillError, match="no DR drill is marked") as caught:
         export_dr_drill(writer, tmp_path / "out")
-    assert list((tmp_path / "out").iterdir()) == []
+    assert f"in journal {writer.location.display} " in str(caught.value)
+    assert not (tmp_path / "out").exists(), "not even an empty directory"
 
 
 def test_existing_evidence_is_never_overwritten(controller, writer, tmp_path):

@@ -17,7 +17,11 @@ def require_tool(name: str) -> str:
     """Return the path of a command-line tool, failing (never skipping) when it is missing."""
     path = shutil.which(name)
     if path is None:
-        pytest.fail(f"{name} is not on PATH; `make test` and .ci/run provide it", pytrace=False)
+        pytest.fail(
+            f"{name} is not on PATH; `make test` installs it (pyproject.toml's dev extra "
+            "into .venv, or scripts/system-tools.sh from the distribution)",
+            pytrace=False,
+        )
     return path
 
 

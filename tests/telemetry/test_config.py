@@ -2,7 +2,15 @@
 
 import pytest
 
-from telemetry.config import ConfigError, env_bool, env_choice, env_float, env_int, env_str
+from telemetry.config import (
+    ConfigError,
+    env_bool,
+    env_choice,
+    env_float,
+    env_host,
+    env_int,
+    env_str,
+)
 
 
 def test_unset_and_blank_values_take_the_default():
@@ -57,3 +65,19 @@ def test_bad_values_raise_one_line_naming_the_variable(call, message):
         call()
     assert str(caught.value) == message
     assert "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "value", ["0.0.0.0", "127.0.0.1", "::", "::1", "localhost", "helloworld.shipshape.svc."]
+)
+def test_an_address_or_a_host_name_is_a_host(value):
+    assert env_host({"LISTEN_HOST": f" {value} "}, "LISTEN_HOST", "0.0.0.0") == value
+
+
+@pytest.mark.parametrize("value", ["999.1.1.1", "1.2.3", "my_host", "a..b", "-a.b", "host:80"])
+def test_anything_else_is_not_a_host(value):
+    with pytest.raises(ConfigError) as caught:
+        env_host({"LISTEN_HOST": value}, "LISTEN_HOST", "0.0.0.0")
+    assert str(caught.value) == (
+        f"invalid LISTEN_HOST: must be an IP address or a host name (got {value!r})"
+    )

@@ -140,6 +140,11 @@ def test_sigterm_drains_and_finishes_the_request_in_flight(spawn):
             "loud",
             "invalid LOG_LEVEL: must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL (got 'loud')",
         ),
+        (
+            "LISTEN_HOST",
+            "999.1.1.1",
+            "invalid LISTEN_HOST: must be an IP address or a host name (got '999.1.1.1')",
+        ),
     ],
 )
 def test_a_bad_setting_stops_start_up_with_one_line_and_exit_2(spawn, variable, value, message):

@@ -28,3 +28,8 @@ def test_the_core_uses_the_contracts_strings():
     for name, value in vars(kinds).items():
         if name.isupper() and hasattr(journal_kinds, name):
             assert getattr(journal_kinds, name) == value, name
+
+
+def test_journal_knows_every_kind_the_core_writes():
+    assert _kinds_of(kinds) <= set(journal_kinds.KNOWN)
+    assert set(journal_kinds.ADDED) == set(kinds.ADDED_KINDS)

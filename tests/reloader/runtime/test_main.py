@@ -59,6 +59,7 @@ def one_line(result: subprocess.CompletedProcess[str]) -> str:
         ),
         ({"LOG_LEVEL": "loud"}, "invalid LOG_LEVEL"),
         ({"LEADER_ELECTION_ENABLED": "maybe"}, "invalid LEADER_ELECTION_ENABLED"),
+        ({"HTTP_HOST": "999.1.1.1"}, "invalid HTTP_HOST: must be an IP address or a host name"),
     ],
 )
 def test_an_invalid_setting_stops_start_up_with_exit_2(tmp_path, env, words):
@@ -75,6 +76,34 @@ def test_an_unopenable_journal_is_exit_1(tmp_path):
     result = run(tmp_path, JOURNAL_URL=str(tmp_path / "dir.db"))
     assert result.returncode == 1
     assert "cannot open the journal" in one_line(result)
+
+
+@pytest.mark.parametrize(
+    ("url", "words"),
+    [
+        (
+            "postgresql+pg8000://u@localhost/x",
+            "invalid JOURNAL_URL: journal URL postgresql+pg8000://u@localhost/x: its driver, "
+            "the Python module 'pg8000', is not installed",
+        ),
+        ("foo://bar", "invalid JOURNAL_URL: journal URL foo://bar: unknown database 'foo'"),
+    ],
+)
+def test_a_journal_url_this_program_cannot_open_is_exit_2(tmp_path, url, words):
+    result = run(tmp_path, JOURNAL_URL=url)
+    assert result.returncode == 2
+    assert words in one_line(result)
+
+
+def test_a_kubeconfig_that_is_plain_text_is_exit_2(tmp_path):
+    text = tmp_path / "notes.txt"
+    text.write_text("remember to rotate the token\n")
+    result = run(tmp_path, KUBECONFIG=str(text))
+    assert result.returncode == 2
+    assert one_line(result) == (
+        f"shipshape-controller: invalid KUBECONFIG: {text} is not a kubeconfig file "
+        "(expected YAML with clusters, users, contexts and current-context)"
+    )
 
 
 def test_a_missing_kubeconfig_is_exit_1(tmp_path):
