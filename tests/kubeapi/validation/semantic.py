@@ -104,8 +104,11 @@ def _port_name(name: Any, field: str, causes: list[Cause]) -> None:
         )
 
 
-def pod_spec_causes(spec: Any, path: str, kind: str) -> list[Cause]:
-    """Return the problems of a PodSpec at `path` (`spec.template.spec`)."""
+def pod_spec_causes(spec: Any, path: str, kind: str, claims: tuple[str, ...] = ()) -> list[Cause]:
+    """Return the problems of a PodSpec at `path` (`spec.template.spec`).
+
+    `claims` are the StatefulSet's volume claim templates, which pods mount as volumes.
+    """
     causes: list[Cause] = []
     if not isinstance(spec, dict):
         return [("FieldValueRequired", f"{path}.containers", "Required value")]
@@ -114,6 +117,7 @@ def pod_spec_causes(spec: Any, path: str, kind: str) -> list[Cause]:
         causes.append(("FieldValueRequired", f"{path}.containers", "Required value"))
     seen: set[str] = set()
     volumes = {v.get("name") for v in spec.get("volumes") or [] if isinstance(v, dict)}
+    volumes.update(claims)
     for group in ("initContainers", "containers"):
         for index, container in enumerate(spec.get(group) or []):
             if not isinstance(container, dict):
@@ -202,7 +206,12 @@ def _workload_causes(kind: str, obj: dict[str, Any]) -> list[Cause]:
                 f"Invalid value: {go_value(labels)}: `selector` does not match template `labels`",
             )
         )
-    causes.extend(pod_spec_causes(template.get("spec"), "spec.template.spec", kind))
+    claims = tuple(
+        (c.get("metadata") or {}).get("name")
+        for c in spec.get("volumeClaimTemplates") or []
+        if isinstance(c, dict)
+    )
+    causes.extend(pod_spec_causes(template.get("spec"), "spec.template.spec", kind, claims))
     return causes
 
 
