@@ -17,7 +17,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import yaml
 
-from . import access, discovery, protobuf
+from . import access, discovery, protobuf, validation
 from .errors import (
     ApiError,
     bad_request,
@@ -174,6 +174,8 @@ class ApiHandler(BaseHTTPRequestHandler):
         self.send_header("Cache-Control", "no-cache, private")
         for key, value in (headers or {}).items():
             self.send_header(key, value)
+        for warning in validation.warning_headers():
+            self.send_header("Warning", warning)
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(body)
@@ -217,7 +219,10 @@ class ApiHandler(BaseHTTPRequestHandler):
                 status = self._serve_nonresource(path, query)
             else:
                 self._authorize(client, route, attrs, query)
-                status = self._serve_resource(method, route, query, body, client)
+                with validation.request(
+                    query, route.verb, route.version, self.headers.get("Content-Type", "")
+                ):
+                    status = self._serve_resource(method, route, query, body, client)
         except ApiError as err:
             status = err.code
             self._send_json(err.code, err.status(), headers=err.headers)
@@ -758,7 +763,7 @@ def _decode(body: bytes, headers: Any, allow_list: bool = False) -> Any:
         ("yaml", "json")
     ):
         raise unsupported_media_type(["application/json", "application/yaml"])
-    loader: Callable[[bytes], Any] = json.loads
+    loader: Callable[[bytes], Any] = validation.loads
     if content_type in ("application/yaml", "application/apply-patch+yaml", "text/yaml"):
         loader = yaml.safe_load
     try:

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from . import kinds
+from . import kinds, validation
 from .errors import (
     ApiError,
     already_exists,
@@ -490,6 +490,7 @@ class Store:
                 meta.pop("generation", None)
             if rtype.has_status:
                 body.pop("status", None)
+            validation.check(self, rtype, body, None)
             kinds.apply_defaults(rtype, body, None, self._allocate_ip)
             kinds.validate(rtype, body)
             if rtype.kind == "CustomResourceDefinition":
@@ -628,6 +629,7 @@ class Store:
                     )
         self._normalise(rtype, new, namespace)
         new["metadata"].pop("managedFields", None)
+        validation.check(self, rtype, new, old)
         kinds.apply_defaults(rtype, new, old, self._allocate_ip)
         kinds.validate(rtype, new)
         kinds.validate_update(rtype, new, old)
