@@ -28,6 +28,9 @@ RESTART_RETRY = "restart.retry"
 RESTART_FAILED = "restart.failed"
 RESTART_DROPPED = "restart.dropped"
 RESTART_FLUSHED = "restart.flushed"
+#: A planned restart settled without a roll: its conditional patch found the
+#: hash already applied (data: ``reason``, ``applied_hash``, ``planned_hash``).
+RESTART_SUPERSEDED = "restart.superseded"
 
 ROLLOUT_COMPLETED = "rollout.completed"
 ROLLOUT_TIMEOUT = "rollout.timeout"
@@ -36,6 +39,10 @@ LEADER_ACQUIRED = "leader.acquired"
 LEADER_LOST = "leader.lost"
 LEADER_RELEASED = "leader.released"
 LEADER_OBSERVED = "leader.observed"
+
+#: Written by the controller (``reloader.core.kinds`` adds it to the contract's
+#: list); replay reads the applied hash it reports as evidence.
+DEPLOYMENT_OBSERVED = "deployment.observed"
 
 OPERATOR_NOTE = "operator.note"
 JOURNAL_VACUUMED = "journal.vacuumed"
@@ -57,6 +64,7 @@ ALL: tuple[str, ...] = (
     RESTART_FAILED,
     RESTART_DROPPED,
     RESTART_FLUSHED,
+    RESTART_SUPERSEDED,
     ROLLOUT_COMPLETED,
     ROLLOUT_TIMEOUT,
     LEADER_ACQUIRED,

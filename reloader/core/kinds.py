@@ -28,6 +28,7 @@ RESTART_RETRY = "restart.retry"
 RESTART_FAILED = "restart.failed"
 RESTART_DROPPED = "restart.dropped"
 RESTART_FLUSHED = "restart.flushed"
+RESTART_SUPERSEDED = "restart.superseded"
 
 ROLLOUT_COMPLETED = "rollout.completed"
 ROLLOUT_TIMEOUT = "rollout.timeout"

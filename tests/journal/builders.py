@@ -107,8 +107,49 @@ class Controller:
     def planned(self, t: float, deployment: str, cm: str, value: str, corr: str | None) -> Record:
         return self._restart(kinds.RESTART_PLANNED, t, (deployment, cm, value, corr))
 
-    def patched(self, t: float, deployment: str, cm: str, value: str, corr: str | None) -> Record:
-        return self._restart(kinds.RESTART_PATCHED, t, (deployment, cm, value, corr))
+    def patched(
+        self,
+        t: float,
+        deployment: str,
+        cm: str,
+        value: str,
+        corr: str | None,
+        *,
+        generation: int | None = None,
+    ) -> Record:
+        extra = {} if generation is None else {"generation": generation}
+        return self._restart(kinds.RESTART_PATCHED, t, (deployment, cm, value, corr), **extra)
+
+    def superseded(
+        self, t: float, deployment: str, cm: str, value: str, corr: str | None, *, applied: str
+    ) -> Record:
+        """The conditional patch found ``applied``'s hash already there: no roll."""
+        return self._restart(
+            kinds.RESTART_SUPERSEDED,
+            t,
+            (deployment, cm, value, corr),
+            reason="precondition-failed",
+            applied_hash=data_hash(applied),
+            planned_hash=data_hash(value),
+        )
+
+    def deployment(
+        self, t: float, deployment: str, applied: str | None, generation: int, *, event="MODIFIED"
+    ) -> Record:
+        """A ``deployment.observed``: the hash applied on the pod template, the generation."""
+        return self._append(
+            kinds.DEPLOYMENT_OBSERVED,
+            t,
+            object=f"deployment/{deployment}",
+            data={
+                "event_type": event,
+                "source": "watch",
+                "resource_version": str(int(t * 10)),
+                "target": None,
+                "applied_hash": None if applied is None else data_hash(applied),
+                "generation": generation,
+            },
+        )
 
     def retry(self, t: float, deployment: str, cm: str, value: str, corr: str | None) -> Record:
         return self._restart(kinds.RESTART_RETRY, t, (deployment, cm, value, corr), attempt=1)
