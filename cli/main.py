@@ -365,7 +365,7 @@ def export_group() -> None:
 
 
 @export_group.command("dr-drill")
-@journal_option()
+@journal_option(multiple=True)
 @busy_timeout_option
 @click.option(
     "--out",
@@ -379,16 +379,18 @@ def export_group() -> None:
 )
 @journal_errors
 def export_dr_drill_command(
-    journal: str | None, busy_timeout: float, out_dir: Path, date: str | None
+    journals: tuple[str, ...], busy_timeout: float, out_dir: Path, date: str | None
 ) -> int:
-    """Write the latest drill's evidence: report, snapshot, manifest."""
-    (location,) = resolve_journals(journal)
-    with Journal.open(location, readonly=True, busy_timeout=busy_timeout) as reader:
-        result = export_dr_drill(reader, out_dir, date=date)
+    """Write the latest drill's evidence: report, a snapshot per journal, manifest."""
+    locations = resolve_journals(journals)
+    with open_readers(locations, busy_timeout) as readers:
+        result = export_dr_drill(readers, out_dir, date=date, sources=locations)
     _write(f"Status: {result.status}\n")
     for reason in result.reasons:
         _write(f"  - {reason}\n")
-    _write(f"report: {result.report}\nsnapshot: {result.snapshot.path}\n")
+    _write(f"report: {result.report}\n")
+    for snap in result.snapshots:
+        _write(f"snapshot: {snap.path}\n")
     _write(f"manifest: {result.manifest}\n")
     return 0 if result.completed else 1
 

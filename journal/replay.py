@@ -1309,6 +1309,7 @@ def replay(
     *,
     debounce_seconds: float | None = None,
     leaderless_gap_seconds: float = DEFAULT_LEADERLESS_GAP_SECONDS,
+    names: Sequence[str] | None = None,
 ) -> ReplayReport:
     """Rebuild state from one or several replicas' journals in one streaming pass.
 
@@ -1318,10 +1319,12 @@ def replay(
         debounce_seconds: ``DEBOUNCE_SECONDS`` for the SLO; by default the
             value the latest ``controller.started`` record carries, else 5.
         leaderless_gap_seconds: Leaderless stretches longer than this are anomalies.
+        names: How to name each journal in the report (default: its location);
+            ``export dr-drill`` names snapshots after the journals they copy.
     """
     filters = filters or Filters()
     projector = Projector(
-        journals=[journal.location.display for journal in journals],
+        journals=list(names) if names else [journal.location.display for journal in journals],
         debounce_seconds=debounce_seconds,
         leaderless_gap_seconds=leaderless_gap_seconds,
     )

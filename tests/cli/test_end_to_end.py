@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 from journal import Journal, kinds, vacuum, verify
 from tests.cli.helpers import one_error_line
+from tests.journal.builders import Controller, failover_drill
 from tests.journal.helpers import read_lines, rest_of_output
 
 
@@ -148,3 +149,29 @@ def test_tail_cursor_after_a_full_vacuum_reads_on(run_process, tmp_path):
     assert cursor.read_text() == "26\n"
     check = run_process("verify", "--journal", path)
     assert check.returncode == 0, check.stdout + check.stderr
+
+
+def test_export_dr_drill_over_two_replicas_journals(run_process, tmp_path):
+    # As an operator runs it: relative paths, one --journal per replica.
+    with (
+        Journal.open(tmp_path / "pod-0.db", actor="helloworld-controller-0") as zero,
+        Journal.open(tmp_path / "pod-1.db", actor="helloworld-controller-1") as one,
+    ):
+        failover_drill(Controller(zero), Controller(one))
+    result = run_process(
+        "export", "dr-drill", "--journal", "pod-0.db", "--journal", "pod-1.db", "--out", "evidence"
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.startswith("Status: COMPLETED\n")
+    assert result.stdout.count("snapshot: ") == 2
+    manifest_text = (tmp_path / "evidence" / "dr-drill-20261126.manifest.json").read_text()
+    manifest = json.loads(manifest_text)
+    assert [(j["source"], j["snapshot"]["file"]) for j in manifest["journals"]] == [
+        ("pod-0.db", "dr-drill-20261126.journal-1.db"),
+        ("pod-1.db", "dr-drill-20261126.journal-2.db"),
+    ]
+    assert [t["actor"] for t in manifest["takeovers"]] == ["helloworld-controller-1"]
+    assert str(tmp_path) not in manifest_text and ".dr-drill-" not in manifest_text
+    for name in ("dr-drill-20261126.journal-1.db", "dr-drill-20261126.journal-2.db"):
+        check = run_process("verify", "--journal", tmp_path / "evidence" / name)
+        assert check.returncode == 0, check.stdout + check.stderr

@@ -218,3 +218,25 @@ class Controller:
 
     def note(self, t: float, text: str, **data: Any) -> Record:
         return self.journal.append(kinds.OPERATOR_NOTE, ts=at(t), data={"text": text, **data})
+
+
+def failover_drill(zero: Controller, one: Controller) -> tuple[Record, Record, Record]:
+    """Write a DR drill: replica 0 leads, the drill kills it, the standby (1) takes over.
+
+    Returns the start mark (in 0's journal), the takeover and the end mark (in 1's).
+    """
+    for replica in (zero, one):
+        replica.started(0)
+    zero.acquired(1, epoch=1)
+    one.observed_leader(1.5, "helloworld-controller-0", 1)
+    for replica in (zero, one):
+        replica.observed(2, "helloworld-config-test", "test-v1", event="ADDED")
+        replica.observed(3, "helloworld-config-prod", "prod-v1", event="ADDED")
+    zero.skipped(3.1, "helloworld-config-test", "adopted")
+    zero.skipped(3.2, "helloworld-config-prod", "adopted")
+    start = zero.note(100, "kill the leader", drill="start", scenario="leader-loss")
+    takeover = one.acquired(160, epoch=2)  # replica 0 died without a word
+    one.observed(161, "helloworld-config-test", "test-v1", event="ADDED")
+    one.observed(162, "helloworld-config-prod", "prod-v1", event="ADDED")
+    end = one.note(300, "standby leads", drill="end")
+    return start, takeover, end
