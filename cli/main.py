@@ -423,7 +423,7 @@ def export_group() -> None:
 
 
 @export_group.command("dr-drill")
-@journal_option()
+@journal_option(multiple=True)
 @busy_timeout_option
 @click.option(
     "--out",
@@ -438,21 +438,23 @@ def export_group() -> None:
 @signing_key_option
 @journal_errors
 def export_dr_drill_command(
-    journal: str | None,
+    journals: tuple[str, ...],
     busy_timeout: float,
     out_dir: Path,
     date: str | None,
     signing_key_file: Path | None,
 ) -> int:
-    """Write the latest drill's evidence: report, snapshot, manifest (and its signature)."""
-    (location,) = resolve_journals(journal)
+    """Write the latest drill's evidence: report, a snapshot per journal, manifest (signed)."""
+    locations = resolve_journals(journals)
     signer = signing_key(signing_key_file)
-    with Journal.open(location, readonly=True, busy_timeout=busy_timeout) as reader:
-        result = export_dr_drill(reader, out_dir, date=date, signer=signer)
+    with open_readers(locations, busy_timeout) as readers:
+        result = export_dr_drill(readers, out_dir, date=date, sources=locations, signer=signer)
     _write(f"Status: {result.status}\n")
     for reason in result.reasons:
         _write(f"  - {reason}\n")
-    _write(f"report: {result.report}\nsnapshot: {result.snapshot.path}\n")
+    _write(f"report: {result.report}\n")
+    for snap in result.snapshots:
+        _write(f"snapshot: {snap.path}\n")
     _write(f"manifest: {result.manifest}\n")
     if result.signature is not None:
         _write(f"signature: {result.signature}\n")

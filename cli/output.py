@@ -48,10 +48,10 @@ def render_replay(report: ReplayReport, check: dict[str, Any] | None = None) -> 
         restart = cm["last_restart"]
         lines.append(
             f"  {name}: hash {state}, restarts {cm['restarts']}"
-            + (", PENDING since seq " + str(cm["pending_since"]["seq"]) if cm["pending"] else "")
-            + (f", last change seq {change['seq']} ({change['ts']})" if change else "")
+            + (", PENDING since " + _seq(cm["pending_since"]) if cm["pending"] else "")
+            + (f", last change {_seq(change)} ({change['ts']})" if change else "")
             + (
-                f", last restart seq {restart['seq']} {restart['deployment']} ({restart['ts']})"
+                f", last restart {_seq(restart)} {restart['deployment']} ({restart['ts']})"
                 if restart
                 else ""
             )
@@ -63,9 +63,13 @@ def render_replay(report: ReplayReport, check: dict[str, Any] | None = None) -> 
         lines.append(f"  ... {len(restarts) - len(shown)} earlier (all are in -o json)")
     for entry in shown:
         lines.append(
-            f"  seq {entry['seq']} {entry['ts']} deployment/{entry['deployment']}"
+            f"  {_seq(entry)} {entry['ts']} deployment/{entry['deployment']}"
             f" <- configmap/{entry['configmap'] or '?'}: {entry['outcome']}"
-            + (f" at seq {entry['outcome_seq']}" if entry["outcome_seq"] else "")
+            + (
+                f" at {_seq(entry, 'outcome_seq', 'outcome_journal')}"
+                if entry["outcome_seq"]
+                else ""
+            )
             + ("" if entry["latency_seconds"] is None else f", {entry['latency_seconds']:.3f} s")
             + (_retries(entry["retries"]) if entry["retries"] else "")
             + (f", rollout {entry['rollout']}" if entry["rollout"] else "")
@@ -82,9 +86,13 @@ def render_replay(report: ReplayReport, check: dict[str, Any] | None = None) -> 
         lines.append("  (none recorded)")
     for term in data["leader_terms"]:
         lines.append(
-            f"  {term['actor']} epoch {term['epoch']}: {term['start']} (seq {term['start_seq']})"
-            f" to {term['end'] or 'open'}"
-            + (f" (seq {term['end_seq']}, {term['end_reason']})" if term["end"] else "")
+            f"  {term['actor']} epoch {term['epoch']}: {term['start']} "
+            f"({_seq(term, 'start_seq')}) to {term['end'] or 'open'}"
+            + (
+                f" ({_seq(term, 'end_seq', 'end_journal')}, {term['end_reason']})"
+                if term["end"]
+                else ""
+            )
             + ("" if term["how"] == "acquired" else f" [{term['how']}]")
         )
     anomalies = data["anomalies"]
@@ -136,3 +144,9 @@ def render_stats(facts: dict[str, Any]) -> str:
     lines.append("Actors:")
     lines += [f"  {actor}: {count}" for actor, count in facts["actors"].items()] or ["  (none)"]
     return "\n".join(lines) + "\n"
+
+
+def _seq(cited: dict[str, Any], seq: str = "seq", journal: str = "journal") -> str:
+    """Return ``seq N``, with ``[JOURNAL]`` when a merged replay names the journal."""
+    named = cited.get(journal)
+    return f"seq {cited[seq]}" + (f" [{named}]" if named else "")

@@ -65,6 +65,7 @@ from journal.drill import DrillExport, NoDrillError, export_dr_drill
 from journal.errors import (
     JournalBusyError,
     JournalCorruptError,
+    JournalCursorError,
     JournalError,
     JournalNotFoundError,
     JournalSchemaError,
@@ -100,6 +101,7 @@ __all__ = [
     "Journal",
     "JournalBusyError",
     "JournalCorruptError",
+    "JournalCursorError",
     "JournalError",
     "JournalNotFoundError",
     "JournalSchemaError",

@@ -1,19 +1,25 @@
 """Disaster-recovery drill evidence (``export dr-drill``).
 
 Operators mark a drill with ``note --drill start`` and ``note --drill end``.
-The export takes a consistent snapshot of the journal first and judges the
-latest drill from that snapshot alone, so the report, the manifest and the
-snapshot file always agree. It writes four files into the output directory:
+The export takes a consistent snapshot of each journal given (every replica's,
+so that the standby's takeover, the recovery itself, is in the evidence) and
+judges the latest drill from those snapshots alone, merged by time, so the
+report, the manifest and the snapshot files always agree. It writes into the
+output directory:
 
 - ``dr-drill-YYYYMMDD.md``: the report, with a ``Status:`` line
   (``COMPLETED`` or ``FAILED`` and every reason), the RTO against the
   15-minute target, the RPO evidence per ConfigMap, verification of the whole
   journal, the drill window's replay anomalies and its timeline;
-- ``dr-drill-YYYYMMDD.journal.db``: the snapshot (``VACUUM INTO``);
+- ``dr-drill-YYYYMMDD.journal.db``: the snapshot (``VACUUM INTO``); with
+  several journals one per journal, ``dr-drill-YYYYMMDD.journal-N.db`` (N =
+  1, 2, ... in the order given);
 - ``dr-drill-YYYYMMDD.timeline.html``: the drill window as a picture
   (:mod:`journal.picture`), linked from the report;
-- ``dr-drill-YYYYMMDD.manifest.json``: seq range, head hash, schema revision,
-  the snapshot's, the picture's and the report's SHA-256, the verify result and the verdict.
+- ``dr-drill-YYYYMMDD.manifest.json``: per journal its source as given, the
+  snapshot file (relative to the directory), seq range, head hash, schema
+  revision, SHA-256 and verify result; the picture's and the report's
+  SHA-256 and the verdict; with a signing key, ``<manifest>.sig`` beside it.
 
 RPO is proven from the journal: every ConfigMap's last data hash before the
 start mark must be observed again, unchanged, by the end mark; a ConfigMap
@@ -27,7 +33,9 @@ import json
 import os
 import re
 import uuid
-from dataclasses import dataclass
+from collections.abc import Sequence
+from contextlib import ExitStack
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -37,6 +45,7 @@ from journal.checkpoints import drill_signing, sign_file, signing_lines
 from journal.errors import JournalError, JournalValueError
 from journal.filters import Filters
 from journal.formats import format_short
+from journal.merge import merged_records
 from journal.picture import build_timeline, write_html
 from journal.replay import replay
 from journal.snapshot import Snapshot, file_sha256, snapshot
@@ -70,16 +79,33 @@ class Mark:
     actor: str
     text: str
     scenario: str | None
+    source: int = 0
+    journal: str | None = None  # named only when several journals are judged
 
     def to_json(self) -> dict[str, Any]:
         """Return the mark as a JSON object."""
-        return {
+        document = {
             "seq": self.seq,
             "ts": format_ts(self.ts),
             "actor": self.actor,
             "text": self.text,
             "scenario": self.scenario,
         }
+        if self.journal is not None:
+            document["journal"] = self.journal
+        return document
+
+    def cite(self) -> str:
+        """Return ``seq N`` and, with several journals, ``[JOURNAL]``."""
+        return f"seq {self.seq}" + (f" [{self.journal}]" if self.journal else "")
+
+    def precedes(self, source: int, seq: int, ts: datetime) -> bool:
+        """Tell whether the mark comes before a record (same journal: seq; else: time)."""
+        return self.seq < seq if source == self.source else self.ts < ts
+
+    def follows(self, source: int, seq: int, ts: datetime) -> bool:
+        """Tell whether the mark comes after a record (same journal: seq; else: time)."""
+        return self.seq > seq if source == self.source else self.ts > ts
 
 
 @dataclass(frozen=True)
@@ -92,6 +118,8 @@ class DrillExport:
     manifest: Path
     snapshot: Snapshot
     signature: Path | None = None
+    #: Every snapshot, one per journal in the order given (``snapshot`` is the first).
+    snapshots: list[Snapshot] = field(default_factory=list)
 
     @property
     def completed(self) -> bool:
@@ -114,7 +142,7 @@ def parse_date(text: str) -> str:
     return text
 
 
-def _mark(record: Any) -> Mark:
+def _mark(record: Any, source: int = 0, journal: str | None = None) -> Mark:
     scenario = record.data.get("scenario")
     text = record.data.get("text")
     return Mark(
@@ -123,39 +151,68 @@ def _mark(record: Any) -> Mark:
         actor=record.actor,
         text=text if isinstance(text, str) else "",
         scenario=scenario if isinstance(scenario, str) else None,
+        source=source,
+        journal=journal,
     )
 
 
-def find_drill(journal: Journal) -> tuple[Mark, Mark | None]:
+def _as_list(journals: Journal | Sequence[Journal]) -> list[Journal]:
+    return [journals] if isinstance(journals, Journal) else list(journals)
+
+
+def find_drill(
+    journals: Journal | Sequence[Journal], sources: Sequence[str] | None = None
+) -> tuple[Mark, Mark | None]:
     """Return the latest drill's start mark and its end mark (``None`` if not ended).
 
+    With several journals the marks are looked for in all of them, merged by
+    time (a mark may be written into any replica's journal).
+
+    Args:
+        journals: One journal or several.
+        sources: How to name the journals (default: their locations).
+
     Raises:
-        NoDrillError: No drill start mark in the journal.
+        NoDrillError: No drill start mark in the journal(s).
     """
+    journals = _as_list(journals)
+    names = list(sources) if sources else [j.location.display for j in journals]
+    several = len(journals) > 1
     start: Mark | None = None
     end: Mark | None = None
-    for record in journal.read(kinds=(kinds.OPERATOR_NOTE,)):
+    for index, record in merged_records(journals, Filters(kinds=(kinds.OPERATOR_NOTE,))):
         drill = record.data.get("drill")
+        if drill not in ("start", "end"):
+            continue
+        mark = _mark(record, index, names[index] if several else None)
         if drill == "start":
-            start, end = _mark(record), None
-        elif drill == "end" and start is not None and end is None:
-            end = _mark(record)
+            start, end = mark, None
+        elif start is not None and end is None:
+            end = mark
     if start is None:
+        where = "journal " + names[0] if not several else "journals " + ", ".join(names)
         raise NoDrillError(
-            f"no DR drill is marked in journal {journal.location.display} "
+            f"no DR drill is marked in {where} "
             "(mark one with `shipshape-journal note --drill start`)"
         )
     return start, end
 
 
-def _rpo(journal: Journal, start: Mark, end: Mark | None) -> list[dict[str, Any]]:
-    """Compare every ConfigMap's last hash before the start with what was seen by the end."""
+def _rpo(
+    journals: Sequence[Journal], names: Sequence[str] | None, start: Mark, end: Mark | None
+) -> list[dict[str, Any]]:
+    """Compare every ConfigMap's last hash before the start with what was seen by the end.
+
+    Any replica's observation counts: after a takeover, the standby is the one
+    that sees the configuration again.
+    """
     before: dict[tuple[str | None, str], dict[str, Any]] = {}
     after: dict[tuple[str | None, str], dict[str, Any]] = {}
-    stop = end.seq if end is not None else None
-    for record in journal.read(kinds=(kinds.CONFIGMAP_OBSERVED,)):
-        if stop is not None and record.seq > stop:
-            break
+    for index, record in merged_records(journals, Filters(kinds=(kinds.CONFIGMAP_OBSERVED,))):
+        if end is not None and not end.follows(index, record.seq, record.ts):
+            if len(journals) == 1:
+                break
+            continue
         name = (record.object or "").split("/", 1)[-1]
         if not name:
             continue
@@ -166,7 +223,9 @@ def _rpo(journal: Journal, start: Mark, end: Mark | None) -> list[dict[str, Any]
             "ts": format_ts(record.ts),
             "data_hash": None if event == "DELETED" else record.data.get("data_hash"),
         }
-        (before if record.seq < start.seq else after)[key] = seen
+        if names is not None:
+            seen["journal"] = names[index]
+        (after if start.precedes(index, record.seq, record.ts) else before)[key] = seen
     rows = []
     for (namespace, name), prior in sorted(before.items(), key=lambda item: item[0][1]):
         if prior["data_hash"] is None:
@@ -195,14 +254,29 @@ def _duration(seconds: float) -> str:
     return f"{minutes}m{rest:02d}s"
 
 
-def _timeline(journal: Journal, start: Mark, end: Mark | None) -> tuple[list[str], int]:
+def _timeline(
+    journals: Sequence[Journal], names: Sequence[str] | None, start: Mark, end: Mark | None
+) -> tuple[list[str], int]:
     lines: list[str] = []
     more = 0
-    for record in journal.read(after_seq=start.seq - 1):
-        if end is not None and record.seq > end.seq:
-            break
+    if names is None:
+        records: Any = ((0, record) for record in journals[0].read(after_seq=start.seq - 1))
+    else:
+        # Every replica's records from the start mark to the end mark, by time.
+        records = merged_records(journals, Filters(since=start.ts))
+    for index, record in records:
+        if start.follows(index, record.seq, record.ts):
+            continue
+        if (
+            end is not None
+            and not end.follows(index, record.seq, record.ts)
+            and not (index == end.source and record.seq == end.seq)
+        ):
+            if names is None:
+                break
+            continue
         if len(lines) < TIMELINE_LIMIT:
-            lines.append(format_short(record))
+            lines.append(format_short(record, source=None if names is None else names[index]))
         else:
             more += 1
     return lines, more
@@ -225,10 +299,10 @@ def _report(facts: dict[str, Any], timeline: list[str], more: int) -> str:
         "## Drill",
         "",
         f"- Scenario: {drill['scenario'] or 'not named'}",
-        f"- Start mark: seq {start['seq']} at {start['ts']} by {start['actor']}"
+        f"- Start mark: {_cite(start)} at {start['ts']} by {start['actor']}"
         + (f": {start['text']}" if start["text"] else ""),
         (
-            f"- End mark: seq {end['seq']} at {end['ts']} by {end['actor']}"
+            f"- End mark: {_cite(end)} at {end['ts']} by {end['actor']}"
             + (f": {end['text']}" if end["text"] else "")
             if end
             else "- End mark: none"
@@ -245,6 +319,12 @@ def _report(facts: dict[str, Any], timeline: list[str], more: int) -> str:
             f"- End mark minus start mark: {_duration(rto['seconds'])} ({rto['seconds']:.1f} s); "
             f"target {_duration(rto['target_seconds'])}: {verdict}."
         )
+    for takeover in facts.get("takeovers", ()):
+        lines.append(
+            f"- Takeover: {takeover['actor']} took the lead (epoch {takeover['epoch']}) at "
+            f"{takeover['ts']}, {_duration(takeover['seconds_after_start'])} after the start "
+            f"mark ({_cite(takeover)})."
+        )
     lines += ["", "## Recovery point (RPO): configuration seen again unchanged", ""]
     if rpo["configmaps"]:
         lines += [
@@ -255,34 +335,18 @@ def _report(facts: dict[str, Any], timeline: list[str], more: int) -> str:
             prior, later = row["before"], row["after"]
             seen = "not seen" if later is None else f"{(later['data_hash'] or 'deleted')[:16]} "
             if later is not None:
-                seen += f"(seq {later['seq']})"
+                seen += f"({_cite(later)})"
             lines.append(
-                f"| {row['configmap']} | {prior['data_hash'][:16]} (seq {prior['seq']}) "
+                f"| {row['configmap']} | {prior['data_hash'][:16]} ({_cite(prior)}) "
                 f"| {seen} | {row['result']} |"
             )
     else:
         lines.append("- No ConfigMap was observed before the start mark.")
-    verify_facts = facts["verify"]
-    lines += [
-        "",
-        "## Journal verification (whole journal)",
-        "",
-        f"- {verify_facts['summary']}",
-        "",
-        *signing_lines(facts.get("signing")),
-        "## Snapshot",
-        "",
-        f"- File: {facts['snapshot']['file']} ({facts['snapshot']['bytes']} bytes)",
-        f"- SHA-256: {facts['snapshot']['sha256']}",
-        f"- Records: seq {facts['journal']['seq_range'][0]}..{facts['journal']['seq_range'][1]}, "
-        f"head {facts['journal']['head_hash']}",
-        f"- Schema revision: {facts['journal']['schema_revision']}",
-        "",
-        "## Replay anomalies in the drill window",
-        "",
-    ]
+    lines += _journal_sections(facts["journals"])
+    lines += ["", *signing_lines(facts.get("signing"))]
+    lines += ["## Replay anomalies in the drill window", ""]
     if facts["anomalies"]:
-        lines += [f"- seq {a['seq']} {a['type']}: {a['message']}" for a in facts["anomalies"]]
+        lines += [f"- {_cite(a)} {a['type']}: {a['message']}" for a in facts["anomalies"]]
     else:
         lines.append("- None.")
     if "timeline" in facts:
@@ -295,6 +359,36 @@ def _report(facts: dict[str, Any], timeline: list[str], more: int) -> str:
     return "\n".join(lines)
 
 
+def _journal_sections(journals: list[dict[str, Any]]) -> list[str]:
+    """Return the report's verification and snapshot sections, one entry per journal."""
+    lines: list[str] = []
+    several = len(journals) > 1
+    lines += ["", "## Journal verification (whole journal)", ""]
+    lines += [
+        f"- {journal['source'] + ': ' if several else ''}{journal['verify']['summary']}"
+        for journal in journals
+    ]
+    lines += ["", "## Snapshot" + ("s" if several else ""), ""]
+    for journal in journals:
+        snap = journal["snapshot"]
+        if several:
+            lines.append(f"- Journal {journal['source']}:")
+        indent = "  " if several else ""
+        lines += [
+            f"{indent}- File: {snap['file']} ({snap['bytes']} bytes)",
+            f"{indent}- SHA-256: {snap['sha256']}",
+            f"{indent}- Records: seq {journal['seq_range'][0]}..{journal['seq_range'][1]}, "
+            f"head {journal['head_hash']}",
+            f"{indent}- Schema revision: {journal['schema_revision']}",
+        ]
+    return lines
+
+
+def _cite(cited: dict[str, Any]) -> str:
+    """Return ``seq N``, with ``[JOURNAL]`` when several journals are judged."""
+    return f"seq {cited['seq']}" + (f" [{cited['journal']}]" if cited.get("journal") else "")
+
+
 def _write_new(path: Path, text: str) -> None:
     with path.open("x", encoding="utf-8") as handle:
         handle.write(text)
@@ -303,102 +397,164 @@ def _write_new(path: Path, text: str) -> None:
 
 
 def export_dr_drill(
-    journal: Journal,
+    journals: Journal | Sequence[Journal],
     out_dir: str | Path,
     *,
     date: str | None = None,
     now: datetime | None = None,
+    sources: Sequence[str] | None = None,
     signer: Signer | None = None,
 ) -> DrillExport:
-    """Write the latest drill's report, snapshot and manifest into ``out_dir``.
+    """Write the latest drill's report, snapshot(s) and manifest into ``out_dir``.
 
     Args:
-        journal: The journal (reader or writer; SQLite).
-        out_dir: The directory for the three files (created if missing).
+        journals: The journal, or every replica's journal (readers or
+            writers; SQLite): judged merged by time, one snapshot each.
+        out_dir: The directory for the files (created if missing).
         date: ``YYYYMMDD`` for the file names; by default the start mark's date (UTC).
         now: When the export runs (recorded in the manifest).
+        sources: The journals as the user named them, for the report and the
+            manifest (default: their locations).
         signer: Sign the manifest (``<manifest>.sig``) and report which
             checkpoint covers the drill window (:mod:`journal.checkpoints`).
 
     Raises:
-        NoDrillError: The journal marks no drill.
+        NoDrillError: The journals mark no drill.
         JournalValueError: A file to write already exists, or a bad ``date``.
-        JournalError: The snapshot or a write failed; nothing is left behind.
+        JournalError: A snapshot or a write failed; nothing is left behind.
     """
+    journals = _as_list(journals)
+    names = _source_names(journals, sources)
     if date is not None:
         parse_date(date)
-    find_drill(journal)  # no drill: say so of the journal, before anything is written
+    find_drill(journals, names)  # no drill: say so of the journals, before anything is written
     directory = Path(out_dir).expanduser().absolute()
     created = _make_directories(directory)
-    temporary = directory / f".dr-drill-{uuid.uuid4().hex}.journal.db"
+    token = uuid.uuid4().hex
+    temporaries = [
+        directory / f".dr-drill-{token}.{index}.journal.db" for index in range(len(journals))
+    ]
     written: list[Path] = []
     try:
-        snap = snapshot(journal, temporary)
-        with Journal.open(temporary, readonly=True) as frozen:
-            start, end = find_drill(frozen)
+        snaps = [
+            snapshot(journal, temporary)
+            for journal, temporary in zip(journals, temporaries, strict=True)
+        ]
+        with ExitStack() as stack:
+            frozen = [
+                stack.enter_context(Journal.open(temporary, readonly=True))
+                for temporary in temporaries
+            ]
+            start, end = find_drill(frozen, names)
             stamp = date or start.ts.strftime("%Y%m%d")
-            names = {
-                "report": directory / f"dr-drill-{stamp}.md",
-                "snapshot": directory / f"dr-drill-{stamp}.journal.db",
-                "manifest": directory / f"dr-drill-{stamp}.manifest.json",
-                "timeline": directory / f"dr-drill-{stamp}.timeline.html",
-            }
-            for path in (*names.values(), Path(f"{names['manifest']}.sig")):
-                if path.exists():
-                    raise JournalValueError(f"{path} already exists; remove it or pass --date")
+            files = _EvidenceFiles.new(directory, stamp, len(frozen))
+            snap_paths = files.snapshots
+            report_path, manifest_path = files.report, files.manifest
             facts = _facts(
                 frozen,
                 start=start,
                 end=end,
                 stamp=stamp,
-                snap=snap,
-                snap_name=names["snapshot"].name,
-                source=journal.location.display,
+                snaps=snaps,
+                snap_names=[path.name for path in snap_paths],
+                sources=names,
             )
             if signer is not None:
-                facts["signing"] = drill_signing(
-                    frozen, end.seq if end else facts["journal"]["seq_range"][1], signer, names
-                )
-            timeline, more = _timeline(frozen, start, end)
+                facts["signing"] = _signing(frozen, end, signer, manifest_path)
+            timeline, more = _timeline(frozen, names if len(frozen) > 1 else None, start, end)
             window = Filters(since=start.ts, until=end.ts if end is not None else None)
-            picture = build_timeline([frozen], window, labels=[names["snapshot"].name])
-        os.replace(temporary, names["snapshot"])
-        written.append(names["snapshot"])
-        write_html(picture, names["timeline"], exclusive=True)
-        written.append(names["timeline"])
-        facts["timeline"] = {
-            "file": names["timeline"].name,
-            "sha256": file_sha256(names["timeline"]),
-        }
-        _write_new(names["report"], _report(facts, timeline, more))
-        written.append(names["report"])
+            picture = build_timeline(frozen, window, labels=[path.name for path in snap_paths])
+        for temporary, path in zip(temporaries, snap_paths, strict=True):
+            os.replace(temporary, path)
+            written.append(path)
+        write_html(picture, files.timeline, exclusive=True)
+        written.append(files.timeline)
+        facts["timeline"] = {"file": files.timeline.name, "sha256": file_sha256(files.timeline)}
+        _write_new(report_path, _report(facts, timeline, more))
+        written.append(report_path)
         facts["report"] = {
-            "file": names["report"].name,
-            "sha256": file_sha256(names["report"]),
+            "file": report_path.name,
+            "sha256": file_sha256(report_path),
         }
         facts["generated_at"] = format_ts(now or utc_now())
-        _write_new(names["manifest"], json.dumps(facts, indent=2, ensure_ascii=False) + "\n")
-        written.append(names["manifest"])
+        _write_new(manifest_path, json.dumps(facts, indent=2, ensure_ascii=False) + "\n")
+        written.append(manifest_path)
         signature = None
         if signer is not None:
-            signature = sign_file(signer, names["manifest"])
+            signature = sign_file(signer, manifest_path)
             written.append(signature)
     except BaseException:
-        for path in (temporary, *written):
+        for path in (*temporaries, *written):
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()
         for made in created:  # the directories this export made, innermost first
             with contextlib.suppress(OSError):
                 made.rmdir()
         raise
+    final = [
+        Snapshot(path=path, bytes=snap.bytes, sha256=snap.sha256)
+        for path, snap in zip(snap_paths, snaps, strict=True)
+    ]
     return DrillExport(
         status=facts["status"],
         reasons=facts["reasons"],
-        report=names["report"],
-        manifest=names["manifest"],
-        snapshot=Snapshot(path=names["snapshot"], bytes=snap.bytes, sha256=snap.sha256),
+        report=report_path,
+        manifest=manifest_path,
+        snapshot=final[0],
+        snapshots=final,
         signature=signature,
     )
+
+
+def _source_names(journals: Sequence[Journal], sources: Sequence[str] | None) -> list[str]:
+    """Return how to name each journal: as the user gave it, else its location."""
+    if not journals:
+        raise JournalValueError("export dr-drill needs at least one journal")
+    names = list(sources) if sources else [j.location.display for j in journals]
+    if len(names) != len(journals):
+        raise JournalValueError("one source name per journal is needed")
+    return names
+
+
+def _signing(
+    frozen: Sequence[Journal], end: Mark | None, signer: Signer, manifest: Path
+) -> dict[str, Any]:
+    """Return the manifest's signing facts for the journal holding the end mark (else the first)."""
+    signed = end.source if end is not None else 0
+    through = end.seq if end is not None else frozen[signed].head()[0]
+    return drill_signing(frozen[signed], through, signer, {"manifest": manifest})
+
+
+@dataclass(frozen=True)
+class _EvidenceFiles:
+    """The files one export writes; none may exist before it."""
+
+    report: Path
+    snapshots: list[Path]
+    manifest: Path
+    timeline: Path
+
+    @classmethod
+    def new(cls, directory: Path, stamp: str, journals: int) -> _EvidenceFiles:
+        """Name the files for ``stamp``; refuse when any of them already exists."""
+        if journals == 1:
+            snapshots = [directory / f"dr-drill-{stamp}.journal.db"]
+        else:
+            snapshots = [
+                directory / f"dr-drill-{stamp}.journal-{index}.db"
+                for index in range(1, journals + 1)
+            ]
+        files = cls(
+            report=directory / f"dr-drill-{stamp}.md",
+            snapshots=snapshots,
+            manifest=directory / f"dr-drill-{stamp}.manifest.json",
+            timeline=directory / f"dr-drill-{stamp}.timeline.html",
+        )
+        signature = Path(f"{files.manifest}.sig")
+        for path in (files.report, *snapshots, files.manifest, files.timeline, signature):
+            if path.exists():
+                raise JournalValueError(f"{path} already exists; remove it or pass --date")
+        return files
 
 
 def _make_directories(directory: Path) -> list[Path]:
@@ -418,20 +574,21 @@ def _make_directories(directory: Path) -> list[Path]:
 
 
 def _facts(
-    frozen: Journal,
+    frozen: Sequence[Journal],
     *,
     start: Mark,
     end: Mark | None,
     stamp: str,
-    snap: Snapshot,
-    snap_name: str,
-    source: str,
+    snaps: Sequence[Snapshot],
+    snap_names: Sequence[str],
+    sources: Sequence[str],
 ) -> dict[str, Any]:
-    checked = verify(frozen)
-    rpo_rows = _rpo(frozen, start, end)
+    several = len(frozen) > 1
+    checks = [verify(journal) for journal in frozen]
+    rpo_rows = _rpo(frozen, sources if several else None, start, end)
     reasons: list[str] = []
     if end is None:
-        reasons.append(f"the drill started at seq {start.seq} has no end mark")
+        reasons.append(f"the drill started at {start.cite()} has no end mark")
     rto_seconds = (end.ts - start.ts).total_seconds() if end is not None else None
     rto_met = rto_seconds is not None and rto_seconds <= RTO_TARGET_SECONDS
     if rto_seconds is not None and not rto_met:
@@ -448,14 +605,46 @@ def _facts(
                 f"RPO: configmap/{row['configmap']} came back with data hash "
                 f"{str(row['after']['data_hash'])[:16]}, not {row['before']['data_hash'][:16]}"
             )
-    if not checked.ok:
-        reasons.append(f"journal verification failed: {checked.summary()}")
-    anomalies = replay(
-        [frozen], Filters(since=start.ts, until=end.ts if end is not None else None)
-    ).anomalies
-    first_seq = frozen.first_seq()
-    head_seq, head_hash = frozen.head()
-    return {
+    for checked, source in zip(checks, sources, strict=True):
+        if not checked.ok:
+            where = f" ({source})" if several else ""
+            reasons.append(f"journal verification failed{where}: {checked.summary()}")
+    window = replay(
+        list(frozen),
+        Filters(since=start.ts, until=end.ts if end is not None else None),
+        names=sources,
+    )
+    takeovers = [
+        {
+            "actor": term["actor"],
+            "epoch": term["epoch"],
+            "ts": term["start"],
+            "seq": term["start_seq"],
+            **({"journal": term["journal"]} if several else {}),
+            "seconds_after_start": round(
+                (datetime.fromisoformat(term["start"]) - start.ts).total_seconds(), 6
+            ),
+        }
+        for term in window.leader_terms
+        if term["how"] == "acquired"
+    ]
+    journals = []
+    for journal, checked, snap, name, source in zip(
+        frozen, checks, snaps, snap_names, sources, strict=True
+    ):
+        head_seq, head_hash = journal.head()
+        journals.append(
+            {
+                "source": source,
+                "seq_range": [journal.first_seq(), head_seq],
+                "head_hash": head_hash,
+                "schema_revision": journal.revision,
+                "records": journal.count(),
+                "snapshot": {"file": name, "sha256": snap.sha256, "bytes": snap.bytes},
+                "verify": {**checked.to_json(), "summary": checked.summary()},
+            }
+        )
+    facts: dict[str, Any] = {
         "format": MANIFEST_FORMAT,
         "status": "FAILED" if reasons else "COMPLETED",
         "reasons": reasons,
@@ -470,15 +659,18 @@ def _facts(
             "met": all(row["result"] == "ok" for row in rpo_rows),
             "configmaps": rpo_rows,
         },
-        "journal": {
-            "source": source,
-            "seq_range": [first_seq, head_seq],
-            "head_hash": head_hash,
-            "schema_revision": frozen.revision,
-            "records": frozen.count(),
-        },
-        "snapshot": {"file": snap_name, "sha256": snap.sha256, "bytes": snap.bytes},
-        "verify": {**checked.to_json(), "summary": checked.summary()},
-        "anomalies": anomalies,
-        "generator": f"shipshape-journal {VERSION}",
     }
+    if not several:
+        # One journal: the layout of the first manifests, kept for their readers.
+        only = journals[0]
+        facts["journal"] = {
+            key: only[key]
+            for key in ("source", "seq_range", "head_hash", "schema_revision", "records")
+        }
+        facts["snapshot"] = only["snapshot"]
+        facts["verify"] = only["verify"]
+    facts["journals"] = journals
+    facts["takeovers"] = takeovers
+    facts["anomalies"] = window.anomalies
+    facts["generator"] = f"shipshape-journal {VERSION}"
+    return facts

@@ -37,3 +37,7 @@ class JournalBusyError(JournalWriteError):
 
 class JournalValueError(JournalError, ValueError):
     """A record or a parameter is invalid (unknown kind shape, data not JSON, ...)."""
+
+
+class JournalCursorError(JournalError):
+    """A reader's cursor points past the journal's head: the journal was replaced or rewound."""

@@ -18,7 +18,7 @@ import threading
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING
 
-from journal.errors import JournalValueError
+from journal.errors import JournalCursorError, JournalValueError
 from journal.merge import merged_last
 from journal.store import row_to_record
 
@@ -74,6 +74,7 @@ class Tail:
 
         Raises:
             JournalValueError: ``follow`` with an ``until`` filter.
+            JournalCursorError: A cursor is beyond its journal's head.
         """
         if follow and self._filters.until is not None:
             raise JournalValueError("a follower cannot have an end time (--until)")
@@ -83,6 +84,15 @@ class Tail:
 
     def _initial(self) -> Iterator[tuple[int, Record]]:
         heads = [journal.head()[0] for journal in self._journals]
+        for journal, position, head in zip(self._journals, self.positions, heads, strict=True):
+            # Seq never goes back in a journal's life: a cursor past the head
+            # was taken on another journal (replaced, or restored from an
+            # older copy). Reading on would silently show nothing.
+            if position > head:
+                raise JournalCursorError(
+                    f"cursor {position} of journal {journal.location.display} is beyond its "
+                    f"head (seq {head}): was the journal replaced?"
+                )
         if self._lines is not None:
             chosen = merged_last(self._journals, self._filters, self._lines, after=self.positions)
             for index, record in chosen:

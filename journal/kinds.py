@@ -28,6 +28,8 @@ RESTART_RETRY = "restart.retry"
 RESTART_FAILED = "restart.failed"
 RESTART_DROPPED = "restart.dropped"
 RESTART_FLUSHED = "restart.flushed"
+#: A planned restart settled without a roll: its conditional patch found the
+#: hash already applied (data: ``reason``, ``applied_hash``, ``planned_hash``).
 RESTART_SUPERSEDED = "restart.superseded"
 
 ROLLOUT_COMPLETED = "rollout.completed"
@@ -37,6 +39,10 @@ LEADER_ACQUIRED = "leader.acquired"
 LEADER_LOST = "leader.lost"
 LEADER_RELEASED = "leader.released"
 LEADER_OBSERVED = "leader.observed"
+
+#: Written by the controller (``reloader.core.kinds`` adds it to the contract's
+#: list); replay reads the applied hash it reports as evidence.
+DEPLOYMENT_OBSERVED = "deployment.observed"
 
 OPERATOR_NOTE = "operator.note"
 JOURNAL_VACUUMED = "journal.vacuumed"

@@ -38,6 +38,9 @@ class RecordRow(Base):
     """
 
     __tablename__ = "journal_records"
+    # SQLite keeps the largest seq ever stored (``sqlite_sequence``): writers
+    # count on from it, so no seq is reused, even after every record is gone.
+    __table_args__ = {"sqlite_autoincrement": True}  # noqa: RUF012 - SQLAlchemy's form
 
     seq: Mapped[int] = mapped_column(SeqType, primary_key=True, autoincrement=False)
     id: Mapped[str] = mapped_column(String(36), nullable=False, unique=True)

@@ -20,8 +20,15 @@ Anomaly types (docs/journal.md explains each with an example):
     A restart was planned for a data hash the Deployment already had (settled
     by an earlier restart or an ``unchanged``/``adopted`` skip): a restart storm.
 ``planned_without_outcome``
-    ``restart.planned`` never got ``restart.patched``/``failed``/``dropped``:
-    the controller restarted in between, or no outcome followed within the SLO.
+    ``restart.planned`` never got an answer (``restart.patched``/``failed``/
+    ``dropped``/``superseded``) because the controller restarted in between or
+    none followed within the SLO, and the journal cannot settle it either: no
+    ``deployment.observed`` of the Deployment follows it. (With one, the
+    restart is ``landed`` or ``lost`` instead, see :meth:`Projector.finish`.)
+``duplicate_rollout``
+    One Deployment rolled the same data hash twice in a row (two ``patched``
+    or ``landed`` restarts with no other applied hash observed between them),
+    unless ``restart_without_change`` already reported the second one.
 ``dropped_restart``
     A ``restart.dropped`` record.
 ``overlapping_leaders``
@@ -77,6 +84,7 @@ ANOMALY_TYPES: tuple[str, ...] = (
     "leaderless_gap",
     "slo_breach",
     "rollout_timeout",
+    "duplicate_rollout",
 )
 
 # Columns replay reads, in this order.
@@ -162,7 +170,7 @@ class _ConfigMap:
     last_source: int = 0
     # The observation that last changed the data and the hash it reported
     # (made an object only for the report: changes can be frequent).
-    last_change: tuple[Sequence[Any], str | None] | None = None
+    last_change: tuple[Sequence[Any], str | None, int] | None = None
     last_restart: dict[str, Any] | None = None
     restarts: int = 0
     pending: _Change | None = None
@@ -170,8 +178,9 @@ class _ConfigMap:
     settled_all: str | None = None
     settled: dict[str, str] = field(default_factory=dict)
 
-    def to_json(self, pending: bool) -> dict[str, Any]:
-        return {
+    def to_json(self, pending: bool, journals: Sequence[str] | None = None) -> dict[str, Any]:
+        """Return the ConfigMap's report; ``journals`` (merged replays) names cited journals."""
+        document = {
             "namespace": self.namespace,
             "data_hash": self.data_hash,
             "deleted": self.deleted,
@@ -193,6 +202,12 @@ class _ConfigMap:
                 None if self.pending is None else {"seq": self.pending.seq, "ts": self.pending.ts}
             ),
         }
+        if journals is not None:
+            if self.last_change is not None:
+                document["last_change"]["journal"] = journals[self.last_change[2]]
+            if self.pending is not None:
+                document["pending_since"]["journal"] = journals[self.pending.source]
+        return document
 
 
 @dataclass(slots=True)
@@ -206,9 +221,11 @@ class _Term:
     end: str | None = None
     end_seq: int | None = None
     end_reason: str | None = None
+    end_source: int = 0
 
-    def to_json(self) -> dict[str, Any]:
-        return {
+    def to_json(self, journals: Sequence[str] | None = None) -> dict[str, Any]:
+        """Return the term; ``journals`` (merged replays) names the journal of each seq."""
+        document = {
             "actor": self.actor,
             "epoch": self.epoch,
             "start": self.start,
@@ -218,6 +235,10 @@ class _Term:
             "end_reason": self.end_reason,
             "how": self.how,
         }
+        if journals is not None:
+            document["journal"] = journals[self.source]
+            document["end_journal"] = None if self.end_seq is None else journals[self.end_source]
+        return document
 
 
 @dataclass(slots=True)
@@ -246,6 +267,18 @@ class RestartEntry:
     retries: int = 0
     rollout: str | None = None
     rollout_seq: int | None = None
+    # Set only in a merged replay: the journals of ``change_seq`` and
+    # ``outcome_seq`` (a change or a landing may be seen by another replica).
+    change_journal: str | None = None
+    outcome_journal: str | None = None
+    # Bookkeeping, not reported: ``restart.planned`` records of this restart,
+    # where its outcome was journaled, when its pods rolled, the generation its
+    # patch answered with, and whether restart_without_change reported it.
+    attempts: int = 1
+    outcome_source: int = 0
+    rolled_ts: str | None = None
+    generation: int | None = None
+    flagged: bool = False
 
     def to_json(self) -> dict[str, Any]:
         """Return the restart as an object of ``replay -o json``'s ``restarts``."""
@@ -270,6 +303,8 @@ class RestartEntry:
         }
         if self.journal is not None:
             entry["journal"] = self.journal
+            entry["change_journal"] = self.change_journal
+            entry["outcome_journal"] = self.outcome_journal
         return entry
 
 
@@ -414,6 +449,14 @@ class Projector:
         # actor -> (its superseded epoch, newer leader, newer epoch, since when)
         self._stale: dict[str, tuple[int | None, str, int | None, str]] = {}
         self._anomalies: list[dict[str, Any]] = []
+        # Restarts whose writer restarted before answering them, with what
+        # planned_without_outcome would say if the journal cannot settle them.
+        self._unanswered: list[tuple[RestartEntry, int, str]] = []
+        # (namespace, Deployment) -> its deployment.observed facts, in order:
+        # (ts, source, seq, applied hash, generation).
+        self._deployments: dict[
+            tuple[str | None, str], list[tuple[str, int, int, str | None, int | None]]
+        ] = {}
         self._handlers = {
             k.CONTROLLER_STARTED: self._controller_started,
             k.CONFIGMAP_OBSERVED: self._observed,
@@ -424,6 +467,8 @@ class Projector:
             k.RESTART_RETRY: self._retry,
             k.RESTART_FAILED: self._failed,
             k.RESTART_DROPPED: self._dropped,
+            k.RESTART_SUPERSEDED: self._superseded,
+            k.DEPLOYMENT_OBSERVED: self._deployment_observed,
             k.ROLLOUT_COMPLETED: self._rollout,
             k.ROLLOUT_TIMEOUT: self._rollout,
             k.LEADER_ACQUIRED: self._acquired,
@@ -517,6 +562,12 @@ class Projector:
             value = parsed[text] = _parse_data(text)
         return value
 
+    def _cite(self, seq: int | None, source: int) -> str:
+        """Name a seq in a message: ``seq N``, and its journal in a merged replay."""
+        if len(self._journals) > 1:
+            return f"seq {seq} of {self._journals[source]}"
+        return f"seq {seq}"
+
     def _anomaly(
         self, kind: str, row: Sequence[Any], source: int, message: str, **extra: Any
     ) -> None:
@@ -602,20 +653,14 @@ class Projector:
         term = self._open_terms.get(actor)
         if term is not None:
             # A new process: whatever term the old one held ended by now at the latest.
-            self._close(term, row[_TS], row[_SEQ], "restarted")
+            self._close(term, row[_TS], row[_SEQ], "restarted", source)
         for key, entry in list(self._inflight.items()):
             if key[0] == source and entry.actor == actor:
+                # Judged at the end, from what the journal shows later.
                 del self._inflight[key]
                 entry.outcome = "abandoned"
-                self._anomaly_at(
-                    "planned_without_outcome",
-                    entry.seq,
-                    entry.ts,
-                    source,
-                    f"restart of deployment/{entry.deployment} planned at seq {entry.seq} "
-                    f"has no outcome: {actor} restarted at seq {row[_SEQ]}",
-                    actor=actor,
-                    correlation_id=entry.correlation_id,
+                self._unanswered.append(
+                    (entry, source, f": {actor} restarted at {self._cite(row[_SEQ], source)}")
                 )
                 self._restore_pending(entry)
 
@@ -647,7 +692,7 @@ class Projector:
         changed = event_type == "MODIFIED" if first_sight else cm.data_hash != previous
         if not changed:
             return
-        cm.last_change = (row, cm.data_hash)
+        cm.last_change = (row, cm.data_hash, source)
         if cm.pending is None:
             cm.pending = _Change(row[_SEQ], row[_TS], corr, source)
 
@@ -694,6 +739,15 @@ class Projector:
     def _planned(self, row: Sequence[Any], source: int) -> None:
         data = self._data(row)
         deployment = _name(row[_OBJ]) or "?"
+        corr = row[_CORR]
+        if corr is not None:
+            entry = self._inflight.get((source, corr, deployment))
+            if entry is not None:
+                # Another attempt of the same restart (same correlation id):
+                # one restart, one more retry.
+                entry.attempts += 1
+                entry.retries = max(entry.retries, entry.attempts - 1)
+                return
         cm = self._cm_for(row, source, data)
         target_hash = data.get("data_hash")
         if not isinstance(target_hash, str):
@@ -706,7 +760,8 @@ class Projector:
             elif cm.consumed is not None and cm.consumed.correlation_id == row[_CORR]:
                 change = cm.consumed  # another Deployment of the same change
             settled = cm.settled.get(deployment, cm.settled_all)
-            if target_hash is not None and settled == target_hash:
+            flagged = target_hash is not None and settled == target_hash
+            if flagged:
                 self._anomaly(
                     "restart_without_change",
                     row,
@@ -715,6 +770,8 @@ class Projector:
                     f"{target_hash[:12]} of configmap/{cm.name}, which it already has",
                 )
         entry = self._entry(row, source, deployment, cm=cm, target_hash=target_hash, change=change)
+        if cm is not None and flagged:
+            entry.flagged = True
         self._restarts.append(entry)
         self._inflight[(source, row[_CORR] or f"#{row[_SEQ]}", deployment)] = entry
 
@@ -744,6 +801,11 @@ class Projector:
             journal=self._journals[source] if len(self._journals) > 1 else None,
             change=change,
             change_seq=None if change is None else change.seq,
+            change_journal=(
+                self._journals[change.source]
+                if change is not None and len(self._journals) > 1
+                else None
+            ),
         )
 
     def _take_inflight(
@@ -781,9 +843,11 @@ class Projector:
                 change=change,
             )
             self._restarts.append(entry)
-        entry.outcome = "patched"
-        entry.outcome_seq = row[_SEQ]
-        entry.patched_ts = row[_TS]
+        self._settle(entry, "patched", row, source)
+        entry.patched_ts = entry.rolled_ts = row[_TS]
+        generation = data.get("generation")
+        if isinstance(generation, int) and not isinstance(generation, bool):
+            entry.generation = generation
         change, entry.change = entry.change, None
         if change is not None:
             latency = round(_seconds(row[_TS]) - _seconds(change.ts), 6)
@@ -795,7 +859,7 @@ class Projector:
                     row,
                     source,
                     f"deployment/{deployment} patched {latency:.1f} s after the change at "
-                    f"seq {change.seq} (SLO {self.slo_seconds:g} s)",
+                    f"{self._cite(change.seq, change.source)} (SLO {self.slo_seconds:g} s)",
                     latency_seconds=latency,
                 )
         if cm is not None:
@@ -810,6 +874,50 @@ class Projector:
             if isinstance(target, str):
                 cm.settled[deployment] = target
         self._awaiting_rollout[(source, row[_CORR] or "", deployment)] = entry
+
+    def _settle(self, entry: RestartEntry, outcome: str, row: Sequence[Any], source: int) -> None:
+        entry.outcome = outcome
+        entry.outcome_seq = row[_SEQ]
+        entry.outcome_source = source
+        if entry.journal is not None:
+            entry.outcome_journal = self._journals[source]
+
+    def _superseded(self, row: Sequence[Any], source: int) -> None:
+        # The conditional patch found the hash already applied: the restart is
+        # settled without a roll (not lost, not a restart).
+        deployment = _name(row[_OBJ]) or "?"
+        entry = self._take_inflight(row, source, deployment)
+        if entry is None:
+            return
+        self._settle(entry, "superseded", row, source)
+        entry.change = None
+        data = self._data(row)
+        applied = data.get("applied_hash")
+        if not isinstance(applied, str):
+            applied = entry.data_hash
+        cm = self._configmaps.get((entry.namespace, entry.configmap)) if entry.configmap else None
+        if cm is not None and isinstance(applied, str):
+            cm.settled[deployment] = applied
+
+    def _deployment_observed(self, row: Sequence[Any], source: int) -> None:
+        deployment = _name(row[_OBJ])
+        if deployment is None:
+            return
+        data = self._data(row)
+        applied = data.get("applied_hash")
+        generation = data.get("generation")
+        facts = self._deployments.setdefault((row[_NS], deployment), [])
+        facts.append(
+            (
+                row[_TS],
+                source,
+                row[_SEQ],
+                applied if isinstance(applied, str) else None,
+                generation
+                if isinstance(generation, int) and not isinstance(generation, bool)
+                else None,
+            )
+        )
 
     def _retry(self, row: Sequence[Any], source: int) -> None:
         deployment = _name(row[_OBJ]) or "?"
@@ -848,8 +956,7 @@ class Projector:
         entry = self._take_inflight(row, source, deployment)
         if entry is None:
             return None
-        entry.outcome = outcome
-        entry.outcome_seq = row[_SEQ]
+        self._settle(entry, outcome, row, source)
         # The change is still not rolled out: it is pending again, and the
         # level-triggered resync should restart it later.
         self._restore_pending(entry)
@@ -881,8 +988,8 @@ class Projector:
         epoch = data.get("epoch")
         return epoch if isinstance(epoch, int) and not isinstance(epoch, bool) else None
 
-    def _close(self, term: _Term, ts: str, seq: int, reason: str) -> None:
-        term.end, term.end_seq, term.end_reason = ts, seq, reason
+    def _close(self, term: _Term, ts: str, seq: int, reason: str, source: int) -> None:
+        term.end, term.end_seq, term.end_reason, term.end_source = ts, seq, reason, source
         self._open_terms.pop(term.actor, None)
         if not self._open_terms:
             self._last_closed = term
@@ -893,7 +1000,7 @@ class Projector:
         ts, seq = row[_TS], row[_SEQ]
         for other in list(self._open_terms.values()):
             if other.actor == actor:
-                self._close(other, ts, seq, "re-acquired")
+                self._close(other, ts, seq, "re-acquired", source)
                 continue
             if epoch is not None and other.epoch is not None and epoch <= other.epoch:
                 self._anomaly(
@@ -901,11 +1008,11 @@ class Projector:
                     row,
                     source,
                     f"{actor} leads under epoch {epoch} while {other.actor} holds epoch "
-                    f"{other.epoch} (since seq {other.start_seq})",
+                    f"{other.epoch} (since {self._cite(other.start_seq, other.source)})",
                 )
                 continue
             # A newer epoch supersedes the open term: its holder is stale from now.
-            self._close(other, ts, seq, "superseded")
+            self._close(other, ts, seq, "superseded", source)
             self._stale[other.actor] = (other.epoch, actor, epoch, ts)
             # No leaderless gap is judged here: an idle leader renews its Lease
             # without writing records, so its last record does not say when
@@ -921,7 +1028,8 @@ class Projector:
                         row,
                         source,
                         f"no leader for {gap:.1f} s: {last.actor} ended epoch {last.epoch} at "
-                        f"seq {last.end_seq} ({last.end}), {actor} took epoch {epoch} at {ts}",
+                        f"{self._cite(last.end_seq, last.end_source)} ({last.end}), {actor} took "
+                        f"epoch {epoch} at {ts}",
                         gap_seconds=round(gap, 6),
                     )
         self._stale.pop(actor, None)
@@ -945,7 +1053,7 @@ class Projector:
         if term is None:
             return
         reason = "lost" if row[_KIND] == k.LEADER_LOST else "released"
-        self._close(term, row[_TS], row[_SEQ], reason)
+        self._close(term, row[_TS], row[_SEQ], reason, source)
 
     def _leader_observed(self, row: Sequence[Any], source: int) -> None:
         data = self._data(row)
@@ -1002,16 +1110,10 @@ class Projector:
                 if age > slo:
                     entry.outcome = "none"
                     source = self._journals.index(entry.journal) if entry.journal else 0
-                    self._anomaly_at(
-                        "planned_without_outcome",
-                        entry.seq,
-                        entry.ts,
-                        source,
-                        f"restart of deployment/{entry.deployment} planned at seq "
-                        f"{entry.seq} has no outcome {age:.0f} s later",
-                        actor=entry.actor,
-                        correlation_id=entry.correlation_id,
-                    )
+                    self._unanswered.append((entry, source, f" {age:.0f} s later"))
+        for entry, source, why in sorted(self._unanswered, key=lambda item: item[0].ts):
+            self._resolve(entry, source, why)
+        self._duplicate_rollouts()
         configmaps: dict[str, dict[str, Any]] = {}
         for (namespace, name), cm in self._configmaps.items():
             pending = cm.pending is not None
@@ -1030,7 +1132,9 @@ class Projector:
                     )
                     pending = False
             key = name if name not in configmaps else f"{namespace}/{name}"
-            configmaps[key] = cm.to_json(pending)
+            configmaps[key] = cm.to_json(
+                pending, self._journals if len(self._journals) > 1 else None
+            )
         for entry in self._restarts:
             entry.change = None
         latencies = sorted(self._latencies)
@@ -1050,7 +1154,10 @@ class Projector:
                 "p95": percentile(latencies, 0.95),
                 "max": latencies[-1] if latencies else None,
             },
-            leader_terms=[term.to_json() for term in self._terms],
+            leader_terms=[
+                term.to_json(self._journals if len(self._journals) > 1 else None)
+                for term in self._terms
+            ],
             anomalies=anomalies,
             thresholds={
                 "debounce_seconds": self._debounce,
@@ -1058,6 +1165,134 @@ class Projector:
                 "leaderless_gap_seconds": self._leaderless,
             },
         )
+
+    def _after(self, entry: RestartEntry, source: int, ts: str, fact_source: int, seq: int) -> bool:
+        """Tell whether a record (``ts``, journal, seq) follows the restart's intent."""
+        if fact_source == source:
+            return seq > entry.seq
+        return ts > entry.ts
+
+    def _resolve(self, entry: RestartEntry, source: int, why: str) -> None:
+        """Settle a restart whose writer never answered it, from later evidence.
+
+        ``landed``: a later ``deployment.observed`` of the Deployment reports
+        the planned hash applied, at a generation no other restart's patch
+        answered with (so this restart's patch brought it; the answer was
+        lost). ``lost``: the Deployment was observed afterwards but not so.
+        Otherwise the journal cannot tell: ``planned_without_outcome``.
+        """
+        key = (entry.namespace, entry.deployment)
+        facts = [
+            fact
+            for fact in self._deployments.get(key, ())
+            if self._after(entry, source, fact[0], fact[1], fact[2])
+        ]
+        if not facts:
+            self._anomaly_at(
+                "planned_without_outcome",
+                entry.seq,
+                entry.ts,
+                source,
+                f"restart of deployment/{entry.deployment} planned at "
+                f"{self._cite(entry.seq, source)} has no outcome{why}",
+                actor=entry.actor,
+                correlation_id=entry.correlation_id,
+            )
+            return
+        answered = {
+            (other.data_hash, other.generation)
+            for other in self._restarts
+            if other is not entry
+            and other.outcome == "patched"
+            and other.generation is not None
+            and other.deployment == entry.deployment
+            and other.namespace == entry.namespace
+        }
+        landing = next(
+            (
+                fact
+                for fact in facts
+                if fact[3] is not None
+                and fact[3] == entry.data_hash
+                and (fact[4] is None or (fact[3], fact[4]) not in answered)
+            ),
+            None,
+        )
+        shown = landing or facts[0]
+        entry.outcome = "landed" if landing is not None else "lost"
+        entry.outcome_seq, entry.outcome_source = shown[2], shown[1]
+        if entry.journal is not None:
+            entry.outcome_journal = self._journals[shown[1]]
+        if landing is None:
+            return
+        entry.rolled_ts = landing[0]
+        cm = self._configmaps.get((entry.namespace, entry.configmap)) if entry.configmap else None
+        if cm is None:
+            return
+        cm.restarts += 1
+        if cm.last_restart is None or cm.last_restart["ts"] <= landing[0]:
+            cm.last_restart = {
+                "seq": landing[2],
+                "ts": landing[0],
+                "deployment": entry.deployment,
+                "correlation_id": entry.correlation_id,
+            }
+            if len(self._journals) > 1:
+                cm.last_restart["journal"] = self._journals[landing[1]]
+        if cm.pending is not None and cm.pending.seq == entry.change_seq:
+            cm.pending = None  # the change it planned for did roll out
+
+    def _duplicate_rollouts(self) -> None:
+        """Report a Deployment that rolled the same hash twice in a row."""
+        # Per Deployment, in time order: rolls (patched or landed restarts)
+        # and the applied hashes observed between them.
+        events: dict[tuple[str | None, str], list[tuple[str, int, Any]]] = {}
+        for entry in self._restarts:
+            if entry.rolled_ts is not None and entry.outcome in ("patched", "landed"):
+                key = (entry.namespace, entry.deployment)
+                events.setdefault(key, []).append((entry.rolled_ts, 1, entry))
+        for key, rolls in events.items():
+            facts = self._deployments.get(key)
+            if facts:
+                timeline = rolls + [(fact[0], 0, fact[3]) for fact in facts]
+                timeline.sort(key=itemgetter(0, 1))
+            else:
+                timeline = rolls  # patched records: already in time order
+            self._duplicates_in(timeline)
+
+    def _duplicates_in(self, timeline: list[tuple[str, int, Any]]) -> None:
+        previous: RestartEntry | None = None
+        for _ts, what, item in timeline:
+            if what == 0:
+                if previous is not None and item is not None and item != previous.data_hash:
+                    previous = None  # another hash was applied in between
+                continue
+            entry = item
+            if (
+                previous is not None
+                and entry.data_hash is not None
+                and entry.data_hash == previous.data_hash
+                and not entry.flagged
+            ):
+                source = entry.outcome_source
+                self._anomaly_at(
+                    "duplicate_rollout",
+                    entry.outcome_seq if entry.outcome_seq is not None else entry.seq,
+                    entry.rolled_ts or entry.ts,
+                    source,
+                    f"deployment/{entry.deployment} rolled data hash {entry.data_hash[:12]} "
+                    f"twice in a row: the restart planned at "
+                    f"{self._cite(previous.seq, self._source_of(previous))} "
+                    f"({previous.outcome}) and the one planned at "
+                    f"{self._cite(entry.seq, self._source_of(entry))} ({entry.outcome})",
+                    actor=entry.actor,
+                    correlation_id=entry.correlation_id,
+                    first_seq=previous.seq,
+                )
+            previous = entry
+
+    def _source_of(self, entry: RestartEntry) -> int:
+        return self._journals.index(entry.journal) if entry.journal else 0
 
     def _edge(self, row: Sequence[Any] | None, source: int) -> dict[str, Any] | None:
         if row is None:
@@ -1074,6 +1309,7 @@ def replay(
     *,
     debounce_seconds: float | None = None,
     leaderless_gap_seconds: float = DEFAULT_LEADERLESS_GAP_SECONDS,
+    names: Sequence[str] | None = None,
 ) -> ReplayReport:
     """Rebuild state from one or several replicas' journals in one streaming pass.
 
@@ -1083,10 +1319,12 @@ def replay(
         debounce_seconds: ``DEBOUNCE_SECONDS`` for the SLO; by default the
             value the latest ``controller.started`` record carries, else 5.
         leaderless_gap_seconds: Leaderless stretches longer than this are anomalies.
+        names: How to name each journal in the report (default: its location);
+            ``export dr-drill`` names snapshots after the journals they copy.
     """
     filters = filters or Filters()
     projector = Projector(
-        journals=[journal.location.display for journal in journals],
+        journals=list(names) if names else [journal.location.display for journal in journals],
         debounce_seconds=debounce_seconds,
         leaderless_gap_seconds=leaderless_gap_seconds,
     )

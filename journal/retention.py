@@ -3,7 +3,8 @@
 ``vacuum`` removes the longest prefix of the journal whose records are all
 older than the cutoff (a younger record stops it, so the kept records stay one
 contiguous seq range even if a clock stepped back) and, in the same
-transaction, appends a ``journal.vacuumed`` tombstone. The tombstone names the
+transaction, appends a ``journal.vacuumed`` tombstone, chained to the head as
+it was before the removal: seq keeps rising even when every record goes. The tombstone names the
 last removed seq and its hash: the first kept record's ``prev_hash``. Verify
 anchors the chain there, and because the tombstone is itself chained, a later
 edit of it is caught like any other. When the removed records held signed
@@ -89,6 +90,12 @@ def vacuum(journal: Journal, older_than: timedelta, *, now: datetime | None = No
             last_removed = first_young - 1
         if last_removed < first:
             return VacuumResult(cutoff=cutoff, removed=0)
+        # Chain the tombstone to the head as it is before the removal: when
+        # every record goes, the tombstone still follows the last seq (never
+        # seq 1 again) and names the hash it follows.
+        head = connection.execute(
+            select(records.c.seq, records.c.hash).order_by(records.c.seq.desc()).limit(1)
+        ).one()
         row = connection.execute(
             select(records.c.hash, records.c.ts).where(records.c.seq == last_removed)
         ).one()
@@ -106,7 +113,9 @@ def vacuum(journal: Journal, older_than: timedelta, *, now: datetime | None = No
             # The removed part stays vouched for by its last signature.
             data["last_removed_checkpoint"] = evidence
         (tombstone,) = journal.insert_chained(
-            connection, [journal.prepare(Entry(kind=kinds.JOURNAL_VACUUMED, data=data))]
+            connection,
+            [journal.prepare(Entry(kind=kinds.JOURNAL_VACUUMED, data=data))],
+            head=(head[0], head[1]),
         )
     return VacuumResult(
         cutoff=cutoff,

@@ -54,7 +54,14 @@ if TYPE_CHECKING:
 #: Records fetched per read transaction when streaming.
 PAGE_SIZE = 1000
 
-_HEAD_SQL = "SELECT seq, hash FROM journal_records ORDER BY seq DESC LIMIT 1"
+# The head to chain from: the seq high-water mark (SQLite's AUTOINCREMENT
+# counter, which never goes down, even when every record has been removed)
+# and the hash of the last record still present.
+_HEAD_SQL = (
+    "SELECT max(coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'journal_records'), 0), "
+    "coalesce((SELECT max(seq) FROM journal_records), 0)), "
+    "(SELECT hash FROM journal_records ORDER BY seq DESC LIMIT 1)"
+)
 _INSERT_SQL = (
     "INSERT INTO journal_records (seq, id, ts, kind, namespace, object, correlation_id, "
     "actor, leader_epoch, data, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
@@ -396,9 +403,22 @@ class Journal:
                 raise
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def insert_chained(self, connection: Connection, prepared: list[_Prepared]) -> list[Record]:
-        """Chain and insert prepared entries inside the caller's write transaction."""
-        head_seq, head_hash = self._head(connection)
+    def insert_chained(
+        self,
+        connection: Connection,
+        prepared: list[_Prepared],
+        *,
+        head: tuple[int, str] | None = None,
+    ) -> list[Record]:
+        """Chain and insert prepared entries inside the caller's write transaction.
+
+        Args:
+            connection: The write transaction's connection.
+            prepared: Entries from :meth:`prepare`.
+            head: ``(seq, hash)`` to chain from (``vacuum`` passes the head it
+                read before removing records); by default the journal's head.
+        """
+        head_seq, head_hash = self._chain_head(connection) if head is None else head
         rows, result = self._chain(prepared, head_seq, head_hash)
         connection.execute(
             insert(records), [dict(zip(_COLUMN_NAMES, row, strict=True)) for row in rows]
@@ -425,8 +445,8 @@ class Journal:
             try:
                 driver.execute("BEGIN IMMEDIATE")
                 try:
-                    row = driver.execute(_HEAD_SQL).fetchone()
-                    head_seq, head_hash = (0, GENESIS) if row is None else row
+                    head_seq, head_hash = driver.execute(_HEAD_SQL).fetchone()
+                    head_hash = GENESIS if head_hash is None else head_hash
                     rows, result = self._chain(prepared, head_seq, head_hash)
                     driver.executemany(_INSERT_SQL, rows)
                     driver.execute("COMMIT")
@@ -545,6 +565,17 @@ class Journal:
         return rows, result
 
     # -- reading --------------------------------------------------------------
+
+    def _chain_head(self, connection: Connection) -> tuple[int, str]:
+        """Return the seq to count on from and the hash to chain to.
+
+        On SQLite the seq is the high-water mark, so a seq is never handed
+        out twice in the life of a journal, even after every record is gone.
+        """
+        if not self._location.is_sqlite:
+            return self._head(connection)
+        head_seq, head_hash = connection.exec_driver_sql(_HEAD_SQL).one()
+        return head_seq, GENESIS if head_hash is None else head_hash
 
     @staticmethod
     def _head(connection: Connection) -> tuple[int, str]:

@@ -7,9 +7,11 @@ import signal
 import sqlite3
 import statistics
 import time
+from datetime import UTC, datetime, timedelta
 
-from journal import Journal, kinds, verify
+from journal import Journal, kinds, vacuum, verify
 from tests.cli.helpers import one_error_line
+from tests.journal.builders import Controller, failover_drill
 from tests.journal.helpers import read_lines, rest_of_output
 
 
@@ -94,3 +96,82 @@ def test_backup_while_a_writer_appends(run_process, start_writer, tmp_path):
     with Journal.open(tmp_path / "hot.db", readonly=True) as copy:
         result = verify(copy)
     assert result.ok and result.records >= 100
+
+
+def _notes(path, count):
+    with Journal.open(path, actor="test") as writer:
+        for number in range(count):
+            writer.append(kinds.OPERATOR_NOTE, data={"text": f"note {number}"})
+
+
+def test_tail_cursor_beyond_the_head_is_an_error_not_silence(run_process, tmp_path):
+    # A reader's cursor file says 24; the journal was replaced by one whose
+    # head is 4. Printing nothing would hide that: one line, exit 2.
+    path = tmp_path / "journal.db"
+    _notes(path, 24)
+    cursor = tmp_path / "cursor"
+    first = run_process("tail", "--cursor-file", cursor, "--journal", path)
+    assert first.returncode == 0, first.stderr
+    assert cursor.read_text() == "24\n"
+    path.unlink()
+    _notes(path, 4)
+    result = run_process("tail", "--cursor-file", cursor, "--journal", path)
+    assert result.returncode == 2
+    assert result.stdout == ""
+    line = one_error_line(result)
+    assert "cursor 24" in line and "head (seq 4)" in line and str(path) in line
+    assert line.endswith("was the journal replaced?")
+    assert cursor.read_text() == "24\n"  # left as it was
+    after = run_process("tail", "--after-cursor", "5", "--journal", path)
+    assert after.returncode == 2
+    assert "cursor 5" in one_error_line(after)
+    # At the head exactly: nothing new, no error.
+    assert run_process("tail", "--after-cursor", "4", "--journal", path).returncode == 0
+
+
+def test_tail_cursor_after_a_full_vacuum_reads_on(run_process, tmp_path):
+    # After vacuum removed every record, seq still rises: the reader's cursor
+    # stays valid and it sees the tombstone and what follows.
+    path = tmp_path / "journal.db"
+    _notes(path, 24)
+    cursor = tmp_path / "cursor"
+    assert run_process("tail", "--cursor-file", cursor, "--journal", path).returncode == 0
+    with Journal.open(path, actor="test") as writer:
+        vacuum(writer, timedelta(seconds=1), now=datetime.now(UTC) + timedelta(days=1))
+        writer.append(kinds.OPERATOR_NOTE, data={"text": "after"})
+    result = run_process("tail", "--cursor-file", cursor, "-o", "json", "--journal", path)
+    assert result.returncode == 0, result.stderr
+    shown = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [(r["seq"], r["kind"]) for r in shown] == [
+        (25, kinds.JOURNAL_VACUUMED),
+        (26, kinds.OPERATOR_NOTE),
+    ]
+    assert cursor.read_text() == "26\n"
+    check = run_process("verify", "--journal", path)
+    assert check.returncode == 0, check.stdout + check.stderr
+
+
+def test_export_dr_drill_over_two_replicas_journals(run_process, tmp_path):
+    # As an operator runs it: relative paths, one --journal per replica.
+    with (
+        Journal.open(tmp_path / "pod-0.db", actor="helloworld-controller-0") as zero,
+        Journal.open(tmp_path / "pod-1.db", actor="helloworld-controller-1") as one,
+    ):
+        failover_drill(Controller(zero), Controller(one))
+    result = run_process(
+        "export", "dr-drill", "--journal", "pod-0.db", "--journal", "pod-1.db", "--out", "evidence"
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.startswith("Status: COMPLETED\n")
+    assert result.stdout.count("snapshot: ") == 2
+    manifest_text = (tmp_path / "evidence" / "dr-drill-20261126.manifest.json").read_text()
+    manifest = json.loads(manifest_text)
+    assert [(j["source"], j["snapshot"]["file"]) for j in manifest["journals"]] == [
+        ("pod-0.db", "dr-drill-20261126.journal-1.db"),
+        ("pod-1.db", "dr-drill-20261126.journal-2.db"),
+    ]
+    assert [t["actor"] for t in manifest["takeovers"]] == ["helloworld-controller-1"]
+    assert str(tmp_path) not in manifest_text and ".dr-drill-" not in manifest_text
+    for name in ("dr-drill-20261126.journal-1.db", "dr-drill-20261126.journal-2.db"):
+        check = run_process("verify", "--journal", tmp_path / "evidence" / name)
+        assert check.returncode == 0, check.stdout + check.stderr

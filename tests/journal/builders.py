@@ -107,8 +107,49 @@ class Controller:
     def planned(self, t: float, deployment: str, cm: str, value: str, corr: str | None) -> Record:
         return self._restart(kinds.RESTART_PLANNED, t, (deployment, cm, value, corr))
 
-    def patched(self, t: float, deployment: str, cm: str, value: str, corr: str | None) -> Record:
-        return self._restart(kinds.RESTART_PATCHED, t, (deployment, cm, value, corr))
+    def patched(
+        self,
+        t: float,
+        deployment: str,
+        cm: str,
+        value: str,
+        corr: str | None,
+        *,
+        generation: int | None = None,
+    ) -> Record:
+        extra = {} if generation is None else {"generation": generation}
+        return self._restart(kinds.RESTART_PATCHED, t, (deployment, cm, value, corr), **extra)
+
+    def superseded(
+        self, t: float, deployment: str, cm: str, value: str, corr: str | None, *, applied: str
+    ) -> Record:
+        """The conditional patch found ``applied``'s hash already there: no roll."""
+        return self._restart(
+            kinds.RESTART_SUPERSEDED,
+            t,
+            (deployment, cm, value, corr),
+            reason="precondition-failed",
+            applied_hash=data_hash(applied),
+            planned_hash=data_hash(value),
+        )
+
+    def deployment(
+        self, t: float, deployment: str, applied: str | None, generation: int, *, event="MODIFIED"
+    ) -> Record:
+        """A ``deployment.observed``: the hash applied on the pod template, the generation."""
+        return self._append(
+            kinds.DEPLOYMENT_OBSERVED,
+            t,
+            object=f"deployment/{deployment}",
+            data={
+                "event_type": event,
+                "source": "watch",
+                "resource_version": str(int(t * 10)),
+                "target": None,
+                "applied_hash": None if applied is None else data_hash(applied),
+                "generation": generation,
+            },
+        )
 
     def retry(self, t: float, deployment: str, cm: str, value: str, corr: str | None) -> Record:
         return self._restart(kinds.RESTART_RETRY, t, (deployment, cm, value, corr), attempt=1)
@@ -177,3 +218,25 @@ class Controller:
 
     def note(self, t: float, text: str, **data: Any) -> Record:
         return self.journal.append(kinds.OPERATOR_NOTE, ts=at(t), data={"text": text, **data})
+
+
+def failover_drill(zero: Controller, one: Controller) -> tuple[Record, Record, Record]:
+    """Write a DR drill: replica 0 leads, the drill kills it, the standby (1) takes over.
+
+    Returns the start mark (in 0's journal), the takeover and the end mark (in 1's).
+    """
+    for replica in (zero, one):
+        replica.started(0)
+    zero.acquired(1, epoch=1)
+    one.observed_leader(1.5, "helloworld-controller-0", 1)
+    for replica in (zero, one):
+        replica.observed(2, "helloworld-config-test", "test-v1", event="ADDED")
+        replica.observed(3, "helloworld-config-prod", "prod-v1", event="ADDED")
+    zero.skipped(3.1, "helloworld-config-test", "adopted")
+    zero.skipped(3.2, "helloworld-config-prod", "adopted")
+    start = zero.note(100, "kill the leader", drill="start", scenario="leader-loss")
+    takeover = one.acquired(160, epoch=2)  # replica 0 died without a word
+    one.observed(161, "helloworld-config-test", "test-v1", event="ADDED")
+    one.observed(162, "helloworld-config-prod", "prod-v1", event="ADDED")
+    end = one.note(300, "standby leads", drill="end")
+    return start, takeover, end

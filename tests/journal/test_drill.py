@@ -9,7 +9,7 @@ import pytest
 from journal import JournalValueError, NoDrillError, export_dr_drill
 from journal.drill import parse_date
 from journal.snapshot import file_sha256
-from tests.journal.builders import Controller, data_hash
+from tests.journal.builders import Controller, data_hash, failover_drill
 
 TEST_CM, PROD_CM = "helloworld-config-test", "helloworld-config-prod"
 
@@ -132,3 +132,81 @@ def test_existing_evidence_is_never_overwritten(controller, writer, tmp_path):
 def test_bad_dates_are_refused(text):
     with pytest.raises(JournalValueError, match="invalid --date"):
         parse_date(text)
+
+
+def test_a_drill_over_every_replicas_journal_includes_the_takeover(tmp_path, open_journal):
+    zero = Controller(open_journal(tmp_path / "pod-0.db", actor="helloworld-controller-0"))
+    one = Controller(open_journal(tmp_path / "pod-1.db", actor="helloworld-controller-1"))
+    start, takeover, end = failover_drill(zero, one)
+    out = tmp_path / "evidence"
+    result = export_dr_drill(
+        [zero.journal, one.journal], out, sources=["pods/pod-0.db", "pods/pod-1.db"]
+    )
+    assert result.completed, result.reasons
+    assert sorted(p.name for p in out.iterdir()) == [
+        "dr-drill-20261126.journal-1.db",
+        "dr-drill-20261126.journal-2.db",
+        "dr-drill-20261126.manifest.json",
+        "dr-drill-20261126.md",
+        "dr-drill-20261126.timeline.html",
+    ]
+    manifest = json.loads(result.manifest.read_text())
+    assert (manifest["drill"]["start"]["seq"], manifest["drill"]["start"]["journal"]) == (
+        start.seq,
+        "pods/pod-0.db",
+    )
+    assert (manifest["drill"]["end"]["seq"], manifest["drill"]["end"]["journal"]) == (
+        end.seq,
+        "pods/pod-1.db",
+    )
+    assert manifest["rto"]["seconds"] == 200.0
+    assert manifest["takeovers"] == [
+        {
+            "actor": "helloworld-controller-1",
+            "epoch": 2,
+            "ts": "2026-11-26T10:02:40.000000Z",
+            "seq": takeover.seq,
+            "journal": "pods/pod-1.db",
+            "seconds_after_start": 60.0,
+        }
+    ]
+    # The standby saw the configuration again: RPO proven from its journal.
+    assert [(r["result"], r["after"]["journal"]) for r in manifest["rpo"]["configmaps"]] == [
+        ("ok", "pods/pod-1.db"),
+        ("ok", "pods/pod-1.db"),
+    ]
+    # One snapshot per journal, named relative to the evidence directory.
+    assert [j["source"] for j in manifest["journals"]] == ["pods/pod-0.db", "pods/pod-1.db"]
+    for journal, snap, live in zip(
+        manifest["journals"], result.snapshots, (zero.journal, one.journal), strict=True
+    ):
+        assert journal["snapshot"]["file"] == snap.path.name
+        assert journal["snapshot"]["sha256"] == file_sha256(snap.path)
+        assert journal["head_hash"] == live.head()[1]
+        assert journal["verify"]["ok"] is True
+    assert "journal" not in manifest and "snapshot" not in manifest
+    report = result.report.read_text()
+    assert "- Takeover: helloworld-controller-1 took the lead (epoch 2)" in report
+    assert f"#{takeover.seq} (pods/pod-1.db) helloworld-controller-1[2] leader.acquired" in report
+    assert f"Start mark: seq {start.seq} [pods/pod-0.db]" in report
+    for text in (report, result.manifest.read_text()):
+        assert ".dr-drill-" not in text and str(tmp_path) not in text
+
+
+def test_the_drill_marks_are_found_in_any_replicas_journal(tmp_path, open_journal):
+    zero = Controller(open_journal(tmp_path / "pod-0.db", actor="helloworld-controller-0"))
+    one = Controller(open_journal(tmp_path / "pod-1.db", actor="helloworld-controller-1"))
+    failover_drill(zero, one)
+    # Replica 0's journal alone has no end mark: the drill is not proven.
+    alone = export_dr_drill(zero.journal, tmp_path / "alone", sources=["pod-0.db"])
+    assert not alone.completed
+    assert "has no end mark" in alone.reasons[0]
+
+
+def test_no_drill_in_several_journals_names_them_as_given(tmp_path, open_journal):
+    zero = Controller(open_journal(tmp_path / "pod-0.db", actor="helloworld-controller-0"))
+    one = Controller(open_journal(tmp_path / "pod-1.db", actor="helloworld-controller-1"))
+    zero.note(0, "x")
+    with pytest.raises(NoDrillError, match=r"in journals a\.db, b\.db \(mark one"):
+        export_dr_drill([zero.journal, one.journal], tmp_path / "out", sources=["a.db", "b.db"])
+    assert not (tmp_path / "out").exists()  # no empty --out left behind (issue 13)

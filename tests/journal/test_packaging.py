@@ -64,4 +64,4 @@ def test_an_installed_wheel_carries_and_finds_its_migrations(tmp_path):
     assert result.returncode == 0, result.stderr
     location, revision, ok = result.stdout.split()
     assert location.startswith(str(site))
-    assert (revision, ok) == ("0001", "True")
+    assert (revision, ok) == ("0002", "True")

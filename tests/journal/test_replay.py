@@ -172,6 +172,19 @@ def test_a_failed_restart_retried_later_counts_latency_from_the_change(controlle
     assert report.restarts[1].latency_seconds == pytest.approx(50.5)
 
 
+def test_duplicate_rollout_of_a_landed_and_a_patched_restart(controller, writer):
+    # More cases in test_replay_truth.py.
+    controller.observed(10, CM, "v2", corr="c1")
+    controller.planned(15, DEPLOY, CM, "v2", "c1")
+    controller.started(17)
+    controller.deployment(18, DEPLOY, "v2", 6)
+    controller.planned(19, DEPLOY, CM, "v2", "c2")
+    again = controller.patched(20, DEPLOY, CM, "v2", "c2", generation=7)
+    report = replay([writer])
+    assert [r.outcome for r in report.restarts] == ["landed", "patched"]
+    assert _anomalies(report) == [("duplicate_rollout", again.seq)]
+
+
 def test_slo_breach_uses_the_recorded_debounce(controller, writer):
     controller.started(0, debounce=20)
     controller.observed(10, CM, "v2", corr="c1")

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import shutil
+import sqlite3
 from datetime import timedelta
 
 import pytest
 
-from journal import Entry, JournalValueError, kinds, vacuum, verify
+from journal import Entry, JournalValueError, kinds, snapshot, vacuum, verify
+from journal.timefmt import utc_now
 from tests.journal.builders import at
 
 
@@ -72,3 +75,53 @@ def test_repeated_vacuums_verify(writer):
 def test_vacuum_needs_a_positive_age(writer):
     with pytest.raises(JournalValueError):
         vacuum(writer, timedelta(0))
+
+
+def test_seq_keeps_rising_after_vacuum_removed_every_record(writer):
+    # The tombstone follows the last removed seq: no seq is handed out twice.
+    _fill(writer, range(24))
+    result = vacuum(writer, timedelta(seconds=1), now=at(100))
+    assert result.removed == 24
+    assert result.tombstone.seq == 25
+    assert "tombstone at seq 25" in result.summary()
+    after = writer.append(kinds.OPERATOR_NOTE, data={"text": "after"})
+    assert after.seq == 26
+    assert [r.seq for r in writer.read()] == [25, 26]
+    check = verify(writer)
+    assert check.ok, check.summary()
+    assert (check.first_seq, check.head_seq, check.vacuumed_through) == (25, 26, 24)
+
+
+def test_seq_keeps_rising_over_repeated_full_vacuums(writer):
+    _fill(writer, range(3))
+    vacuum(writer, timedelta(seconds=1), now=at(100))  # tombstone 4
+    # The tombstone is stamped with the current time: a later "now" removes it too.
+    second = vacuum(writer, timedelta(seconds=1), now=utc_now() + timedelta(days=1))
+    assert (second.first_removed_seq, second.last_removed_seq, second.tombstone.seq) == (4, 4, 5)
+    assert writer.append(kinds.OPERATOR_NOTE, data={"text": "x"}).seq == 6
+    assert verify(writer).ok
+
+
+def test_seq_is_not_reused_after_records_are_deleted_behind_the_journal(writer, journal_path):
+    # The high-water mark lives in the database file: a deletion without a
+    # tombstone does not make seqs free again, and verify shows the removal.
+    _fill(writer, range(4))
+    with sqlite3.connect(journal_path) as connection:
+        connection.execute("DELETE FROM journal_records")
+    assert writer.append(kinds.OPERATOR_NOTE, data={"text": "x"}).seq == 5
+    check = verify(writer)
+    assert not check.ok
+    assert "record(s) 1..4 missing: seq 5 follows" in check.reason
+
+
+def test_seq_survives_backup_and_restore(writer, journal_path, tmp_path, open_journal):
+    _fill(writer, range(6))
+    vacuum(writer, timedelta(seconds=1), now=at(100))  # tombstone 7
+    backup = tmp_path / "backup.db"
+    snapshot(writer, backup)
+    writer.close()
+    restored = tmp_path / "restored.db"
+    shutil.copyfile(backup, restored)
+    again = open_journal(restored, actor="restored")
+    assert again.append(kinds.OPERATOR_NOTE, data={"text": "after restore"}).seq == 8
+    assert verify(again).ok

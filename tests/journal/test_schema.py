@@ -219,3 +219,49 @@ def test_two_writers_creating_the_same_journal_at_once(tmp_path):
         assert result.records == 200
         actors = [record.actor for record in journal.read()]
     assert sorted(set(actors)) == ["writer-0", "writer-1"]
+
+
+def _table_sql(path: Path) -> str:
+    with sqlite3.connect(path) as connection:
+        row = connection.execute(
+            "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'journal_records'"
+        ).fetchone()
+        return row[0]
+
+
+def test_upgrading_a_0001_journal_in_place_keeps_it_verifiable(tmp_path, open_journal):
+    # A journal written before revision 0002 (no AUTOINCREMENT) is upgraded by
+    # the next writer: every record is kept as it was, the chain still
+    # verifies, and from then on seq never goes back.
+    target = tmp_path / "old.db"
+    writer = open_journal(target, actor="old")
+    for number in range(5):
+        writer.append(kinds.OPERATOR_NOTE, data={"text": f"note {number}"})
+    writer.close()
+    alembic = Path(sys.executable).parent / "alembic"
+    result = subprocess.run(
+        [str(alembic), "-x", f"journal={target}", "downgrade", "0001"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "AUTOINCREMENT" not in _table_sql(target)
+    with sqlite3.connect(target) as connection:
+        before = connection.execute("SELECT * FROM journal_records ORDER BY seq").fetchall()
+
+    upgraded = open_journal(target, actor="new")
+    assert upgraded.revision == HEAD == "0002"
+    assert "AUTOINCREMENT" in _table_sql(target)
+    with sqlite3.connect(target) as connection:
+        assert connection.execute("SELECT * FROM journal_records ORDER BY seq").fetchall() == before
+        # The append-only guard survives the table's rebuild.
+        with pytest.raises(sqlite3.IntegrityError):
+            connection.execute("UPDATE journal_records SET data = '{}' WHERE seq = 1")
+    assert verify(upgraded).ok
+    with sqlite3.connect(target) as connection:
+        connection.execute("DELETE FROM journal_records WHERE seq = 5")
+    # The high-water mark counts the removed record: seq 5 is not handed out again.
+    assert upgraded.append(kinds.OPERATOR_NOTE, data={"text": "after"}).seq == 6
