@@ -8,9 +8,12 @@ waitress's event loop itself and shuts down in three steps (as podinfo does):
 1. **drain**: on :meth:`WebServer.begin_drain` (SIGTERM) readiness turns false,
    so ``/readyz`` answers 503, and everything is still served for
    ``drain_seconds`` while the endpoints are updated;
-2. **close**: the listening socket is closed; idle connections are closed;
-   connections with a request under way (being received, handled or sent)
-   are left to finish, for at most ``shutdown_timeout_seconds``;
+2. **close**: connections the kernel has already established but the loop
+   has not yet taken from the listen backlog are accepted (up to
+   ``connection_limit``), then the listening socket is closed; idle
+   connections are closed; connections with a request under way (being
+   received, handled or sent) are left to finish, for at most
+   ``shutdown_timeout_seconds``;
 3. **stop**: the worker threads are stopped and :meth:`WebServer.serve`
    returns 0, or 1 if requests had to be cut off at the deadline.
 
@@ -22,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import select
 import socket
 import time
 import warnings
@@ -196,6 +200,7 @@ class WebServer:
         server = self._server
         if server.accepting:
             server.accepting = False
+            self._accept_waiting_connections()
             # The dispatcher's close, not the server's: the server's also closes
             # the trigger that worker threads use to wake the loop.
             wasyncore.dispatcher.close(server)
@@ -203,6 +208,26 @@ class WebServer:
                 "stopped accepting connections; waiting for requests under way",
                 extra={"fields": {"connections": len(self._server.active_channels)}},
             )
+
+    def _accept_waiting_connections(self) -> None:
+        """Accept the connections waiting in the listen backlog, as the loop would have.
+
+        For the client such a connection is established, and it may have sent
+        its request already; closing the listener would reset it. A connection
+        reaches the backlog between the loop's last look at the listener and
+        the close, so this is a race under load, not a corner case. The
+        connection limit still holds: beyond it waitress would not accept
+        either.
+        """
+        server = self._server
+        poller = select.poll()
+        poller.register(server.socket.fileno(), select.POLLIN)
+        # Bounded: the backlog holds at most this many; a failed accept (a
+        # client that gave up meanwhile) is logged by waitress and skipped.
+        for _ in range(self._settings.backlog):
+            if len(self._map) >= self._settings.connection_limit or not poller.poll(0):
+                return
+            server.handle_accept()
 
     def _close_idle_connections(self) -> int:
         """Close every connection with no request under way; count the others."""

@@ -40,6 +40,10 @@ def refuses_connections(port: int) -> bool:
         socket.create_connection(("127.0.0.1", port), timeout=1).close()
     except ConnectionRefusedError:
         return True
+    except ConnectionResetError:
+        # The listener closed while this connection was being set up: it was
+        # not refused, so look again.
+        return False
     return False
 
 
@@ -127,6 +131,41 @@ def test_a_request_being_received_when_the_listener_closes_is_answered(start_ser
         live.server.begin_drain()
         wait_until(lambda: refuses_connections(live.port), message="the listener to close")
         assert live.running
+        connection.send(b"Accept: application/json\r\n\r\n")
+        response = connection.read_response()
+    assert response.status == 200
+    assert b'"message": "Hello from a live server"' in response.body
+    assert live.wait(10) == 0
+
+
+class ConnectsOnFirstReading:
+    """A clock that, the first time the server reads it, connects a client and starts a request.
+
+    The server reads its clock after the drain has begun and before it closes
+    the listener: a client connecting then has an established connection that
+    the event loop has not accepted yet (it waits in the listen backlog).
+    """
+
+    def __init__(self) -> None:
+        self.port: int | None = None
+        self.connection: rawhttp.Connection | None = None
+
+    def __call__(self) -> float:
+        if self.connection is None and self.port is not None:
+            self.connection = rawhttp.Connection(self.port)
+            self.connection.send(b"GET / HTTP/1.1\r\nHost: x\r\n")
+        return time.monotonic()
+
+
+def test_a_connection_waiting_to_be_accepted_when_the_listener_closes_is_answered(start_server):
+    clock = ConnectsOnFirstReading()
+    live = start_server(clock=clock, drain_seconds=0.0, shutdown_timeout_seconds=30.0)
+    clock.port = live.port
+    live.server.begin_drain()
+    wait_until(lambda: refuses_connections(live.port), message="the listener to close")
+    assert live.running
+    assert clock.connection is not None
+    with clock.connection as connection:
         connection.send(b"Accept: application/json\r\n\r\n")
         response = connection.read_response()
     assert response.status == 200
