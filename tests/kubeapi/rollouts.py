@@ -19,13 +19,14 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import replication
 from .resources import Registry, ResourceType
 from .store import Event, Obj, Store, rfc3339
 
 # Per-object override of the rollout delay: seconds, or "never".
 DELAY_ANNOTATION = "kubeapi.test/rollout-seconds"
 REVISION_ANNOTATION = "deployment.kubernetes.io/revision"
-WORKLOAD_KEYS = ("deployments.apps", "statefulsets.apps")
+WORKLOAD_KEYS = ("deployments.apps", "statefulsets.apps", replication.KEY)
 ACTOR = "workload-controller"
 
 
@@ -267,6 +268,8 @@ class RolloutSimulator:
         generation = obj["metadata"].get("generation", 1)
         name = obj["metadata"]["name"]
         now = self.store.clock()
+        if rtype.kind == "ReplicationController":
+            return replication.progressing(obj, changed_template), None
         if rtype.kind == "StatefulSet":
             update_revision = f"{name}-{revision.template_hash}"
             current = old.get("currentRevision") or update_revision
@@ -338,6 +341,8 @@ class RolloutSimulator:
         replicas = int(spec.get("replicas", 1))
         generation = obj["metadata"].get("generation", 1)
         name = obj["metadata"]["name"]
+        if rtype.kind == "ReplicationController":
+            return replication.complete(obj)
         if rtype.kind == "StatefulSet":
             update_revision = f"{name}-{revision.template_hash}"
             status: Obj = {
@@ -414,6 +419,8 @@ def is_rolled_out(obj: Obj) -> bool:
     replicas = int(spec.get("replicas", 1))
     if status.get("observedGeneration") != obj["metadata"].get("generation", 1):
         return False
+    if obj.get("kind") == "ReplicationController":
+        return replication.is_rolled_out(obj)
     if obj.get("kind") == "StatefulSet":
         return status.get("readyReplicas", 0) >= replicas and status.get(
             "currentRevision"
