@@ -132,8 +132,8 @@ def test_conflicts_with_several_fields_and_managers(
     # Applying the same values is no conflict: the fields become shared.
     body["spec"]["replicas"] = 2
     body["spec"]["template"]["spec"]["containers"][0]["image"] = "web:1"
-    shared = apps.patch_namespaced_deployment("web", ns, body, field_manager="bob",
-                                              _content_type="application/apply-patch+yaml")  # fmt: skip
+    apply = {"_content_type": "application/apply-patch+yaml"}
+    shared = apps.patch_namespaced_deployment("web", ns, body, field_manager="bob", **apply)
     owners = {
         e.manager
         for e in shared.metadata.managed_fields
@@ -142,8 +142,9 @@ def test_conflicts_with_several_fields_and_managers(
     assert owners == {"alice", "bob"}
     # Forcing takes a field away from its other owners.
     body["spec"]["replicas"] = 3
-    forced = apps.patch_namespaced_deployment("web", ns, body, field_manager="bob", force=True,
-                                              _content_type="application/apply-patch+yaml")  # fmt: skip
+    forced = apps.patch_namespaced_deployment(
+        "web", ns, body, field_manager="bob", force=True, **apply
+    )
     owners = {
         e.manager
         for e in forced.metadata.managed_fields
