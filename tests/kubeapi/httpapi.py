@@ -28,6 +28,8 @@ from .errors import (
 from .faults import Client, FaultRule, RequestAttributes, default_message
 from .resources import ResourceType
 from .selectors import SelectorError, parse_field_selector, parse_label_selector
+from .ssa import managers as field_managers
+from .ssa.serve import apply_request
 from .store import PATCH_TYPES, Obj, WatchClosed
 from .tables import to_table, wants_table
 
@@ -219,8 +221,11 @@ class ApiHandler(BaseHTTPRequestHandler):
                 status = self._serve_nonresource(path, query)
             else:
                 self._authorize(client, route, attrs, query)
-                with validation.request(
-                    query, route.verb, route.version, self.headers.get("Content-Type", "")
+                with (
+                    validation.request(
+                        query, route.verb, route.version, self.headers.get("Content-Type", "")
+                    ),
+                    field_managers.writing(self._write_context(route, query)),
                 ):
                     status = self._serve_resource(method, route, query, body, client)
         except ApiError as err:
@@ -235,6 +240,10 @@ class ApiHandler(BaseHTTPRequestHandler):
         finally:
             if not path.startswith("/_kubeapi"):
                 api.record_request(attrs, method, self.path, status, time.monotonic() - started)
+
+    def _write_context(self, route: Route, query: dict[str, str]) -> field_managers.WriteContext:
+        api_version = route.rtype.api_version(route.version)
+        return field_managers.request_context(query, self.headers, api_version, route.subresource)
 
     def _authenticate(self, path: str) -> Client | None:
         header = self.headers.get("Authorization", "")
@@ -423,6 +432,19 @@ class ApiHandler(BaseHTTPRequestHandler):
             return self._reply_object(200, route, obj)
         if route.verb == "patch":
             content_type = self.headers.get("Content-Type", "").split(";")[0].strip()
+            if content_type == field_managers.APPLY_PATCH:
+                code, obj = apply_request(
+                    store,
+                    rtype,
+                    route.namespace,
+                    route.name,
+                    _decode(body, self.headers),
+                    actor=actor,
+                    context=field_managers.current(),
+                    query=query,
+                    dry_run=dry_run,
+                )
+                return self._reply_object(code, route, obj)
             if content_type not in PATCH_TYPES:
                 raise unsupported_media_type(list(PATCH_TYPES))
             patch = _decode(body, self.headers, allow_list=True)
@@ -448,7 +470,7 @@ class ApiHandler(BaseHTTPRequestHandler):
                 preconditions=options.get("preconditions"),
                 dry_run=dry_run,
             )
-            if rtype.custom or rtype.kind in ("Namespace", "Pod") or not gone:
+            if rtype.custom or rtype.kind in ("Namespace", "Pod", "Service") or not gone:
                 code = 200 if gone or rtype.kind == "Namespace" else 202
                 return self._reply_object(code, route, obj)
             status = {

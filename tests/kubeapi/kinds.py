@@ -250,6 +250,13 @@ def apply_defaults(
         _default_pod_template(spec)
     elif kind == "Service":
         _default_service(obj, old, allocate_ip)
+    elif kind == "ReplicationController":
+        spec = obj.setdefault("spec", {})
+        spec.setdefault("replicas", 1)
+        labels = ((spec.get("template") or {}).get("metadata") or {}).get("labels")
+        if labels and not spec.get("selector"):
+            spec["selector"] = dict(labels)
+        _default_pod_template(spec)
 
 
 def _default_pod_template(spec: dict[str, Any]) -> None:

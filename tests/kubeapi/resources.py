@@ -141,6 +141,28 @@ BUILTIN_TYPES: tuple[ResourceType, ...] = (
     ResourceType("", ("v1",), "Node", "nodes", False, ("no",), (), ("status",)),
     ResourceType("", ("v1",), "ResourceQuota", "resourcequotas", True, ("quota",), (), ("status",)),
     ResourceType("", ("v1",), "LimitRange", "limitranges", True, ("limits",)),
+    ResourceType(
+        "",
+        ("v1",),
+        "ReplicationController",
+        "replicationcontrollers",
+        True,
+        ("rc",),
+        ("all",),
+        _WORKLOAD,
+        generation=True,
+    ),
+    # apiregistration.k8s.io/v1: stored only (no aggregated API servers run).
+    ResourceType(
+        "apiregistration.k8s.io",
+        ("v1",),
+        "APIService",
+        "apiservices",
+        False,
+        (),
+        ("api-extensions",),
+        ("status",),
+    ),
     # apps/v1
     ResourceType(
         "apps",

@@ -27,13 +27,14 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import replication
 from .resources import Registry, ResourceType
 from .store import Event, Obj, Store, rfc3339
 
 # Per-object override of the rollout delay: seconds, or "never".
 DELAY_ANNOTATION = "kubeapi.test/rollout-seconds"
 REVISION_ANNOTATION = "deployment.kubernetes.io/revision"
-WORKLOAD_KEYS = ("deployments.apps", "statefulsets.apps", "daemonsets.apps")
+WORKLOAD_KEYS = ("deployments.apps", "statefulsets.apps", "daemonsets.apps", replication.KEY)
 DEFAULT_NODES = 1
 ACTOR = "workload-controller"
 
@@ -279,6 +280,8 @@ class RolloutSimulator:
         now = self.store.clock()
         if rtype.kind == "DaemonSet":
             return _daemonset_status(obj, old, self.nodes, rolled=not changed_template), None
+        if rtype.kind == "ReplicationController":
+            return replication.progressing(obj, changed_template), None
         if rtype.kind == "StatefulSet":
             update_revision = f"{name}-{revision.template_hash}"
             current = old.get("currentRevision") or update_revision
@@ -352,6 +355,8 @@ class RolloutSimulator:
         name = obj["metadata"]["name"]
         if rtype.kind == "DaemonSet":
             return _daemonset_status(obj, {}, self.nodes, rolled=True)
+        if rtype.kind == "ReplicationController":
+            return replication.complete(obj)
         if rtype.kind == "StatefulSet":
             update_revision = f"{name}-{revision.template_hash}"
             status: Obj = {
@@ -455,6 +460,8 @@ def is_rolled_out(obj: Obj) -> bool:
             status.get("updatedNumberScheduled", 0) >= desired
             and status.get("numberAvailable", 0) >= desired
         )
+    if obj.get("kind") == "ReplicationController":
+        return replication.is_rolled_out(obj)
     if obj.get("kind") == "StatefulSet":
         return status.get("readyReplicas", 0) >= replicas and status.get(
             "currentRevision"

@@ -39,6 +39,7 @@ from .errors import (
 from .patches import PatchError, json_patch, merge_patch, strategic_merge_patch
 from .resources import Registry, ResourceType, crd_to_type, type_to_crd
 from .selectors import Requirement, matches_fields, matches_labels
+from .ssa import managers as field_managers
 
 Obj = dict[str, Any]
 
@@ -495,6 +496,7 @@ class Store:
             kinds.validate(rtype, body)
             if rtype.kind == "CustomResourceDefinition":
                 self._prepare_crd(body)
+            field_managers.track(rtype, None, body, actor, rfc3339(self.clock()))
             if dry_run:
                 return body
             created = self._commit(rtype, "ADDED", body, None, actor)
@@ -628,7 +630,6 @@ class Store:
                         ],
                     )
         self._normalise(rtype, new, namespace)
-        new["metadata"].pop("managedFields", None)
         validation.check(self, rtype, new, old)
         kinds.apply_defaults(rtype, new, old, self._allocate_ip)
         kinds.validate(rtype, new)
@@ -639,6 +640,7 @@ class Store:
                 generation += 1
             new["metadata"]["generation"] = generation
         new["metadata"]["resourceVersion"] = old_meta["resourceVersion"]
+        field_managers.track(rtype, old, new, actor, rfc3339(self.clock()), subresource)
         if new == old:
             return old
         if dry_run:
@@ -792,6 +794,7 @@ class Store:
             new["status"] = status
             if annotations:
                 new["metadata"].setdefault("annotations", {}).update(annotations)
+            field_managers.track(rtype, old, new, actor, rfc3339(self.clock()), "status")
             if new == old:
                 return old
             return self._commit(rtype, "MODIFIED", new, old, actor)

@@ -1,0 +1,6 @@
+"""Server-side apply and `metadata.managedFields` for the API test server.
+
+`schema` knows how each field is tracked (from the API's OpenAPI schemas),
+`fields` computes, compares and merges field sets, `managers` keeps the
+managedFields entries and decides applies and conflicts.
+"""
