@@ -114,8 +114,7 @@ def _check_is_journal(state: SchemaState, display: str, *, allow_empty: bool) ->
         )
     shown = ", ".join(sorted(state.tables)[:5]) + (", ..." if len(state.tables) > 5 else "")
     raise NotAJournalError(
-        f"{display} is a SQLite database of another application (tables: {shown}), "
-        "not a Shipshape journal"
+        f"{display} is a database of another application (tables: {shown}), not a Shipshape journal"
     )
 
 
