@@ -487,7 +487,6 @@ def export_dr_drill_command(
 )
 @click.option(
     "--cluster",
-    envvar="CLUSTER_NAME",
     metavar="NAME",
     help="The cluster the shipped records are tagged with [default: $CLUSTER_NAME].",
 )
@@ -502,7 +501,10 @@ def ship_command(
     busy_timeout: float,
 ) -> int:
     """Copy a journal's records into a central one, idempotently (seq, hashes, chain kept)."""
-    name = check_cluster(cluster)
+    import os  # noqa: PLC0415
+
+    from_env = env_str(os.environ, "CLUSTER_NAME", "")
+    name = check_cluster(cluster if cluster is not None else from_env)
     stop = _stop_on_sigterm() if follow else None
     source_location = resolve_journals(journal)[0]
     with (
