@@ -30,6 +30,7 @@ from cli.options import (
     correlation_option,
     group_journal_option,
     journal_option,
+    origin_filter_options,
     record_filter_options,
     record_output_option,
     resolve_journals,
@@ -66,6 +67,7 @@ from journal.formats import format_record
 from journal.picture import Timeline, build_timeline, render_overview, write_html
 from journal.replay import DEFAULT_LEADERLESS_GAP_SECONDS
 from journal.schema import HEAD
+from journal.ship import check_cluster, ship
 from journal.timefmt import parse_duration
 from telemetry.buildinfo import VERSION
 from telemetry.config import env_str
@@ -141,6 +143,7 @@ def cli() -> None:
 @click.option("-f", "--follow", is_flag=True, help="Keep printing records as they are committed.")
 @time_options
 @record_filter_options
+@origin_filter_options
 @correlation_option
 @click.option(
     "--after-cursor",
@@ -164,6 +167,9 @@ def tail(
     until: Any,
     kind_filters: tuple[str, ...],
     object_name: str | None,
+    cluster: str | None,
+    namespace: str | None,
+    actor: str | None,
     correlation_id: str | None,
     after_cursor: str | None,
     cursor_file: Path | None,
@@ -183,6 +189,9 @@ def tail(
         correlation_id=correlation_id,
         since=since,
         until=until,
+        cluster=cluster,
+        actor=actor,
+        namespace=namespace,
     )
     cursors = None
     if after_cursor is not None:
@@ -252,6 +261,7 @@ def _silence_stdout() -> None:
 @busy_timeout_option
 @time_options
 @correlation_option
+@origin_filter_options
 @click.option(
     "-o", "--output", type=click.Choice(("text", "json")), default="text", show_default=True
 )
@@ -297,6 +307,9 @@ def replay_command(
     since: Any,
     until: Any,
     correlation_id: str | None,
+    cluster: str | None,
+    namespace: str | None,
+    actor: str | None,
     output: str,
     strict: bool,
     html_file: Path | None,
@@ -306,7 +319,14 @@ def replay_command(
     leaderless_gap: float,
 ) -> int:
     """Rebuild state from the records: ConfigMaps, restarts, latency, leaders, anomalies."""
-    filters = Filters(correlation_id=correlation_id, since=since, until=until)
+    filters = Filters(
+        correlation_id=correlation_id,
+        since=since,
+        until=until,
+        cluster=cluster,
+        namespace=namespace,
+        actor=actor,
+    )
     model = load_model(check_model) if check else None
     with open_readers(resolve_journals(journals), busy_timeout) as readers:
         # The page's marks are collected in the replay's own pass.
@@ -374,7 +394,8 @@ def verify_command(
                 if keys
                 else verify(reader)
             )
-        prefix = f"{location}: " if len(locations) > 1 else ""
+            display = reader.location.display
+        prefix = f"{display}: " if len(locations) > 1 else ""
         _write("".join(f"{prefix}{line}\n" for line in result.summary().splitlines()))
         failed = failed or not result.ok
     return 1 if failed else 0
@@ -459,6 +480,55 @@ def export_dr_drill_command(
     if result.signature is not None:
         _write(f"signature: {result.signature}\n")
     return 0 if result.completed else 1
+
+
+# -- ship ------------------------------------------------------------------------
+
+
+@cli.command("ship")
+@journal_option()
+@click.option(
+    "--to",
+    "destination",
+    required=True,
+    metavar="URL",
+    help="The central journal to copy into (postgresql+psycopg://USER@HOST:PORT/DB).",
+)
+@click.option(
+    "--cluster",
+    metavar="NAME",
+    help="The cluster the shipped records are tagged with [default: $CLUSTER_NAME].",
+)
+@click.option("-f", "--follow", is_flag=True, help="Keep shipping new records as they come.")
+@busy_timeout_option
+@journal_errors
+def ship_command(
+    journal: str | None,
+    destination: str,
+    cluster: str | None,
+    follow: bool,
+    busy_timeout: float,
+) -> int:
+    """Copy a journal's records into a central one, idempotently (seq, hashes, chain kept)."""
+    import os  # noqa: PLC0415
+
+    from_env = env_str(os.environ, "CLUSTER_NAME", "")
+    name = check_cluster(cluster if cluster is not None else from_env)
+    stop = _stop_on_sigterm() if follow else None
+    source_location = resolve_journals(journal)[0]
+    with (
+        Journal.open(source_location, readonly=True, busy_timeout=busy_timeout) as source,
+        Journal.open(destination, actor=cli_actor(), busy_timeout=busy_timeout) as central,
+    ):
+        progress = ship(
+            source,
+            central,
+            cluster=name,
+            follow=follow,
+            should_stop=(stop.is_set if stop is not None else lambda: False),
+        )
+    _write(f"shipped {progress.shipped} records of stream {progress.stream or '-'}\n")
+    return 0
 
 
 # -- db --------------------------------------------------------------------------

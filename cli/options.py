@@ -211,3 +211,26 @@ def record_output_option(function: F) -> F:
         show_default=True,
         help="Record format; json-seq is RFC 7464.",
     )(function)
+
+
+def origin_filter_options(function: F) -> F:
+    """Add ``--cluster NAME``, ``--namespace NS`` and ``--actor NAME`` (a replica's pod name)."""
+    function = click.option(
+        "--namespace",
+        "namespace",
+        metavar="NS",
+        help="Only records about this namespace.",
+    )(function)
+    function = click.option(
+        "--actor",
+        "--replica",
+        "actor",
+        metavar="NAME",
+        help="Only records written by this actor: a replica's pod name, or cli:USER.",
+    )(function)
+    return click.option(
+        "--cluster",
+        "cluster",
+        metavar="NAME",
+        help="Only records shipped from this cluster (shipshape-journal ship --cluster).",
+    )(function)

@@ -23,6 +23,7 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
 from sqlalchemy.pool import NullPool
 
+from journal import postgres
 from journal.errors import (
     JournalBusyError,
     JournalCorruptError,
@@ -84,6 +85,11 @@ def resolve(url_or_path: str | Path) -> Location:
         url = make_url(text)
     except ArgumentError:
         raise JournalValueError(f"invalid journal URL {redact(text)!r}") from None
+    if url.get_backend_name() == "postgresql":
+        url = postgres.normalise_url(url)
+        return Location(
+            url=url.render_as_string(hide_password=False), path=None, display=redact(text)
+        )
     if url.get_backend_name() != "sqlite":
         return Location(url=text, path=None, display=redact(text))
     database = url.database
@@ -134,7 +140,7 @@ def open_engine(location: Location, *, readonly: bool, busy_timeout: float) -> E
     :class:`journal.store.Journal` holds its own for its lifetime.
     """
     if not location.is_sqlite:
-        return _other_engine(location)
+        return _other_engine(location, readonly=readonly, busy_timeout=busy_timeout)
     path = location.path
     assert path is not None
 
@@ -172,15 +178,22 @@ def open_engine(location: Location, *, readonly: bool, busy_timeout: float) -> E
     return engine
 
 
-def _other_engine(location: Location) -> Engine:
+def _other_engine(location: Location, *, readonly: bool, busy_timeout: float) -> Engine:
     """Create the engine of a journal that is not a SQLite file (PostgreSQL).
 
     Raises:
         JournalValueError: The URL names a database SQLAlchemy does not know,
-            or one whose Python driver is not installed.
+            or one whose Python driver is not installed (with how to install it).
     """
     scheme = location.url.partition("://")[0]
     try:
+        backend = make_url(location.url).get_backend_name()
+        if backend == "postgresql":
+            return create_engine(
+                location.url,
+                poolclass=NullPool,
+                connect_args=postgres.connect_args(readonly=readonly, busy_timeout=busy_timeout),
+            )
         return create_engine(location.url, poolclass=NullPool)
     except NoSuchModuleError:
         raise JournalValueError(
@@ -188,6 +201,8 @@ def _other_engine(location: Location) -> Engine:
             "(use a SQLite file path, sqlite:///PATH or postgresql+psycopg://USER@HOST/DB)"
         ) from None
     except ImportError as error:
+        if (error.name or "").startswith(postgres.DRIVER):  # the [postgres] extra brings it
+            raise JournalValueError(str(postgres.missing_driver(location.display, error))) from None
         raise JournalValueError(
             f"journal URL {location.display}: its driver, the Python module "
             f"{error.name or scheme!r}, is not installed"
@@ -220,8 +235,13 @@ def translate(
             :class:`JournalWriteError`, which promises nothing was written).
         busy_timeout: The busy timeout in seconds, quoted when the journal was locked.
     """
-    if isinstance(error, JournalError):
-        return error
+    translated = error if isinstance(error, JournalError) else None
+    if translated is None and not location.is_sqlite:
+        translated = postgres.translate(
+            error, location.display, writing=writing, busy_timeout=busy_timeout
+        )
+    if translated is not None:
+        return translated
     original = error.orig if isinstance(error, DBAPIError) else error
     message = str(original).strip().splitlines()[0] if str(original).strip() else "unknown error"
     code = getattr(original, "sqlite_errorcode", None)

@@ -39,6 +39,10 @@ class Filters:
         namespace: The namespace exactly.
         since: Records at or after this moment.
         until: Records at or before this moment.
+        cluster: Records shipped from this cluster (``ship --cluster``).
+        actor: Records written by this actor (a replica's pod name, ``cli:USER``).
+        stream: Records of one chain: a shipped stream's name, or ``""`` for
+            the journal's own records.
     """
 
     kinds: tuple[str, ...] = ()
@@ -47,6 +51,9 @@ class Filters:
     namespace: str | None = None
     since: datetime | None = None
     until: datetime | None = None
+    cluster: str | None = None
+    actor: str | None = None
+    stream: str | None = None
 
     def __post_init__(self) -> None:
         """Validate the filter values, with one-line messages."""
@@ -58,7 +65,7 @@ class Filters:
                     f"invalid kind filter {pattern!r}: expected a kind such as "
                     "restart.planned or an area such as restart"
                 )
-        for name in ("object", "correlation_id", "namespace"):
+        for name in ("object", "correlation_id", "namespace", "cluster", "actor"):
             value = getattr(self, name)
             if value is not None and (not isinstance(value, str) or not value):
                 raise JournalValueError(f"{name} filter must be a non-empty string")
@@ -113,6 +120,14 @@ class Filters:
             where.append(and_(columns.correlation_id >= prefix, columns.correlation_id < upper))
         if self.namespace is not None:
             where.append(columns.namespace == self.namespace)
+        if self.cluster is not None:
+            where.append(columns.cluster == self.cluster)
+        if self.actor is not None:
+            where.append(columns.actor == self.actor)
+        if self.stream is not None:
+            where.append(
+                columns.stream.is_(None) if self.stream == "" else columns.stream == self.stream
+            )
         if self.since is not None:
             where.append(columns.ts >= self.since_text)
         if self.until is not None:
@@ -129,7 +144,12 @@ class Filters:
             self.correlation_id
         ):
             return False
-        if self.namespace is not None and record.namespace != self.namespace:
+        exact = (
+            ("namespace", self.namespace, record.namespace),
+            ("actor", self.actor, record.actor),
+            ("cluster", self.cluster, getattr(record, "cluster", None)),
+        )
+        if any(wanted is not None and value != wanted for _name, wanted, value in exact):
             return False
         if self.since is not None and record.ts < self.since:
             return False

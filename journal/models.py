@@ -7,7 +7,7 @@ so the two cannot drift apart.
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Integer, MetaData, String, Text
+from sqlalchemy import BigInteger, Index, Integer, MetaData, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 # Named constraints and indexes, so batch migrations on SQLite can find them.
@@ -35,12 +35,23 @@ class RecordRow(Base):
 
     ``ts`` holds the canonical timestamp text and ``data`` the canonical JSON
     text of the payload, both exactly as the hash chain covers them.
+
+    ``cluster``, ``stream`` and ``stream_seq`` are the central journal's
+    bookkeeping (``shipshape-journal ship``), outside the hash: a record
+    shipped from another journal keeps that journal's chain, so ``stream``
+    names the source (``CLUSTER/FIRST_RECORD_ID``) and ``stream_seq`` its seq
+    there, the seq its hash covers. The journal's own records have neither.
     """
 
     __tablename__ = "journal_records"
-    # SQLite keeps the largest seq ever stored (``sqlite_sequence``): writers
-    # count on from it, so no seq is reused, even after every record is gone.
-    __table_args__ = {"sqlite_autoincrement": True}  # noqa: RUF012 - SQLAlchemy's form
+    __table_args__ = (
+        # A unique index rather than a constraint: SQLite adds it in place.
+        Index("ix_journal_records_stream_stream_seq", "stream", "stream_seq", unique=True),
+        Index("ix_journal_records_stream_seq_order", "stream", "seq"),
+        # SQLite keeps the largest seq ever stored (``sqlite_sequence``): writers
+        # count on from it, so no seq is reused, even after every record is gone.
+        {"sqlite_autoincrement": True},
+    )
 
     seq: Mapped[int] = mapped_column(SeqType, primary_key=True, autoincrement=False)
     id: Mapped[str] = mapped_column(String(36), nullable=False, unique=True)
@@ -54,6 +65,9 @@ class RecordRow(Base):
     data: Mapped[str] = mapped_column(Text, nullable=False)
     prev_hash: Mapped[str] = mapped_column(String(64), nullable=False)
     hash: Mapped[str] = mapped_column(String(64), nullable=False)
+    cluster: Mapped[str | None] = mapped_column(String(253), index=True)
+    stream: Mapped[str | None] = mapped_column(String(300))
+    stream_seq: Mapped[int | None] = mapped_column(BigInteger)
 
 
 records = RecordRow.__table__

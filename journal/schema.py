@@ -30,7 +30,7 @@ RECORDS_TABLE = "journal_records"
 
 #: Every revision of ``journal/migrations``, oldest first (a test keeps this
 #: equal to the migration scripts, so readers need not load Alembic).
-REVISIONS: tuple[str, ...] = ("0001", "0002")
+REVISIONS: tuple[str, ...] = ("0001", "0002", "0003")
 #: The revision this program writes and reads.
 HEAD = REVISIONS[-1]
 
@@ -114,8 +114,7 @@ def _check_is_journal(state: SchemaState, display: str, *, allow_empty: bool) ->
         )
     shown = ", ".join(sorted(state.tables)[:5]) + (", ..." if len(state.tables) > 5 else "")
     raise NotAJournalError(
-        f"{display} is a SQLite database of another application (tables: {shown}), "
-        "not a Shipshape journal"
+        f"{display} is a database of another application (tables: {shown}), not a Shipshape journal"
     )
 
 

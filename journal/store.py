@@ -27,6 +27,7 @@ from sqlalchemy import Select, bindparam, func, insert, select
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from journal import kinds as kinds_module
+from journal import postgres as postgres_module
 from journal.chain import GENESIS, canonical_json, record_hash
 from journal.database import (
     DEFAULT_BUSY_TIMEOUT,
@@ -56,11 +57,12 @@ PAGE_SIZE = 1000
 
 # The head to chain from: the seq high-water mark (SQLite's AUTOINCREMENT
 # counter, which never goes down, even when every record has been removed)
-# and the hash of the last record still present.
+# and the hash of the last of the journal's own records still present (records
+# shipped from another journal keep their own chains).
 _HEAD_SQL = (
     "SELECT max(coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'journal_records'), 0), "
     "coalesce((SELECT max(seq) FROM journal_records), 0)), "
-    "(SELECT hash FROM journal_records ORDER BY seq DESC LIMIT 1)"
+    "(SELECT hash FROM journal_records WHERE stream IS NULL ORDER BY seq DESC LIMIT 1)"
 )
 _INSERT_SQL = (
     "INSERT INTO journal_records (seq, id, ts, kind, namespace, object, correlation_id, "
@@ -391,14 +393,24 @@ class Journal:
             return []
         if self._location.is_sqlite:
             return self._append_sqlite(prepared)
-        for attempt in range(_APPEND_ATTEMPTS):
+        is_postgres = self._engine.dialect.name == "postgresql"
+        attempts = postgres_module.APPEND_ATTEMPTS if is_postgres else _APPEND_ATTEMPTS
+        for attempt in range(attempts):
             try:
                 with self.transaction(write=True) as connection:
+                    if is_postgres:
+                        # One writer at a time past this point (journal/postgres.py).
+                        postgres_module.lock_chain(connection)
                     return self.insert_chained(connection, prepared)
             except JournalWriteError as error:
-                # Another writer on a database without BEGIN IMMEDIATE took the
-                # same seq first: read the new head and chain again.
-                if isinstance(error.__context__, IntegrityError) and attempt + 1 < _APPEND_ATTEMPTS:
+                # Another writer took the same seq first (a database without
+                # BEGIN IMMEDIATE), or PostgreSQL reported a lock timeout,
+                # deadlock or serialization failure: nothing was written, so
+                # read the new head and chain again.
+                retry = isinstance(error.__context__, IntegrityError) or (
+                    is_postgres and postgres_module.is_retryable(error)
+                )
+                if retry and attempt + 1 < attempts:
                     continue
                 raise
         raise AssertionError("unreachable")  # pragma: no cover
@@ -580,9 +592,23 @@ class Journal:
     @staticmethod
     def _head(connection: Connection) -> tuple[int, str]:
         row = connection.execute(
-            select(records.c.seq, records.c.hash).order_by(records.c.seq.desc()).limit(1)
+            select(records.c.seq, records.c.hash, records.c.stream)
+            .order_by(records.c.seq.desc())
+            .limit(1)
         ).first()
-        return (0, GENESIS) if row is None else (row[0], row[1])
+        if row is None:
+            return (0, GENESIS)
+        if row[2] is None:
+            return (row[0], row[1])
+        # The last record was shipped from another journal (journal/ship.py):
+        # seq goes on from it, the own chain from the own last record.
+        own = connection.execute(
+            select(records.c.hash)
+            .where(records.c.stream.is_(None))
+            .order_by(records.c.seq.desc())
+            .limit(1)
+        ).scalar()
+        return (row[0], GENESIS if own is None else own)
 
     def head(self) -> tuple[int, str]:
         """Return ``(seq, hash)`` of the last record, or ``(0, GENESIS)`` when empty."""

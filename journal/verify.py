@@ -15,13 +15,16 @@ first bad seq and says why.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select
 
 from journal import kinds
 from journal.chain import GENESIS, record_hash
 from journal.filters import Filters
+from journal.models import records
 from journal.timefmt import is_canonical_ts
 
 if TYPE_CHECKING:
@@ -72,9 +75,9 @@ class VerifyResult:
         }
 
 
-def _tombstone(journal: Journal) -> tuple[int, str] | None:
-    """Return (last removed seq, its hash) from the latest tombstone, if any."""
-    latest = journal.last(1, Filters(kinds=(kinds.JOURNAL_VACUUMED,)))
+def _tombstone(journal: Journal, stream: str | None = None) -> tuple[int, str] | None:
+    """Return (last removed seq, its hash) from the latest tombstone of a chain, if any."""
+    latest = journal.last(1, Filters(kinds=(kinds.JOURNAL_VACUUMED,), stream=stream))
     if not latest:
         return None
     data = latest[0].data
@@ -83,6 +86,28 @@ def _tombstone(journal: Journal) -> tuple[int, str] | None:
         return through, digest
     return None
 
+
+#: A shipped stream's rows: the record columns, then the seq its hashes cover.
+STREAM_COLUMNS = (
+    *(
+        records.c[name]
+        for name in (
+            "seq",
+            "id",
+            "ts",
+            "kind",
+            "namespace",
+            "object",
+            "correlation_id",
+            "actor",
+            "leader_epoch",
+            "data",
+            "prev_hash",
+            "hash",
+        )
+    ),
+    records.c.stream_seq,
+)
 
 #: Called with each record that passed the chain checks; returns ``(bad seq,
 #: reason)`` to stop the walk there (signed checkpoints, :mod:`journal.checkpoints`).
@@ -95,6 +120,55 @@ def verify(journal: Journal, *, observe: Observer | None = None) -> VerifyResult
     Runs in constant memory with short read transactions, so it may run
     while a writer appends; records appended meanwhile are verified too.
     ``observe`` sees every good record in seq order and may fail the walk.
+
+    A central journal (``shipshape-journal ship``) holds one chain per shipped
+    stream besides its own: each is walked on its own, by the seq its hashes
+    cover, and the result counts every chain's records.
+    """
+    streams = journal_streams(journal)
+    if not streams:
+        return _verify_chain(journal, journal.scan(), observe=observe)
+    own = _verify_chain(
+        journal, journal.scan(Filters(stream="")), observe=observe, stream="", interleaved=True
+    )
+    if not own.ok:
+        return own
+    total = own.records
+    for stream in streams:
+        rows = (
+            (row[12], *row[1:12])
+            for row in journal.scan(Filters(stream=stream), columns=STREAM_COLUMNS)
+        )
+        result = _verify_chain(journal, rows, observe=None, stream=stream)
+        if not result.ok:
+            return replace(
+                result, records=total + result.records, reason=f"stream {stream}: {result.reason}"
+            )
+        total += result.records
+    return replace(own, records=total)
+
+
+def journal_streams(journal: Journal) -> list[str]:
+    """Return the names of the streams shipped into ``journal`` (none for an embedded one)."""
+    with journal.transaction() as connection:
+        rows = connection.execute(
+            select(records.c.stream).where(records.c.stream.is_not(None)).distinct()
+        ).all()
+    return sorted(row[0] for row in rows)
+
+
+def _verify_chain(
+    journal: Journal,
+    rows: Iterable[Sequence[Any]],
+    *,
+    observe: Observer | None,
+    stream: str | None = None,
+    interleaved: bool = False,
+) -> VerifyResult:
+    """Walk one chain's rows (its hashed seq first) and judge them.
+
+    ``interleaved``: the journal's own records among shipped ones, whose seqs
+    leave gaps; the prev_hash links alone then prove nothing is missing.
     """
     count = 0
     prev_seq, prev_hash = 0, GENESIS
@@ -113,16 +187,20 @@ def verify(journal: Journal, *, observe: Observer | None = None) -> VerifyResult
             reason=reason,
         )
 
-    for row in journal.scan():
+    for row in rows:
         seq, prev, digest = row[0], row[10], row[11]
         if first_seq is None:
             first_seq = seq
-        if seq != prev_seq + 1:
+        gap = seq != prev_seq + 1 and not (interleaved and prev_seq and prev == prev_hash)
+        if interleaved and not prev_seq and prev == GENESIS:
+            gap = False
+        if gap:
             # A gap is only allowed where retention removed records and left
             # a tombstone naming the last removed seq and hash.
-            anchor = _tombstone(journal)
+            anchor = _tombstone(journal, stream)
             covered = anchor is not None and prev_seq <= anchor[0] < seq
-            if not covered or anchor is None or anchor[0] != seq - 1:
+            exact = anchor is not None and (anchor[0] == seq - 1 or interleaved)
+            if not covered or anchor is None or not exact:
                 start = anchor[0] + 1 if covered and anchor is not None else prev_seq + 1
                 missing = f"{start}" if start == seq - 1 else f"{start}..{seq - 1}"
                 after = (

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 
 from alembic import context
+from sqlalchemy.engine import make_url
 
 from journal.database import DEFAULT_URL, open_engine, resolve
 from journal.models import Base
@@ -22,12 +23,13 @@ config = context.config
 target_metadata = Base.metadata
 
 
-def _configure(**kwargs: object) -> None:
+def _configure(*, dialect: str, **kwargs: object) -> None:
     context.configure(
         target_metadata=target_metadata,
         version_table=VERSION_TABLE,
-        # SQLite cannot ALTER most things in place: batch mode copies the table.
-        render_as_batch=True,
+        # SQLite cannot ALTER most things in place: batch mode copies the
+        # table there; PostgreSQL alters in place.
+        render_as_batch=dialect == "sqlite",
         compare_type=True,
         **kwargs,
     )
@@ -40,7 +42,8 @@ def _target() -> str:
 
 def run_migrations_offline() -> None:
     """Write the migration SQL instead of running it (``alembic upgrade --sql``)."""
-    _configure(url=resolve(_target()).url, literal_binds=True)
+    url = resolve(_target()).url
+    _configure(url=url, literal_binds=True, dialect=make_url(url).get_backend_name())
     with context.begin_transaction():
         context.run_migrations()
 
@@ -49,14 +52,14 @@ def run_migrations_online() -> None:
     """Run the migrations on the shared connection, or on one opened here."""
     connection = config.attributes.get("connection")
     if connection is not None:
-        _configure(connection=connection)
+        _configure(connection=connection, dialect=connection.dialect.name)
         with context.begin_transaction():
             context.run_migrations()
         return
     engine = open_engine(resolve(_target()), readonly=False, busy_timeout=5.0)
     try:
         with engine.connect() as own:
-            _configure(connection=own)
+            _configure(connection=own, dialect=own.dialect.name)
             with context.begin_transaction():
                 context.run_migrations()
     finally:

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from journal import Journal, kinds
+from journal.schema import HEAD
 from tests.journal.builders import Controller, at
 
 CM, DEPLOY = "helloworld-config-test", "helloworld-test"
@@ -220,9 +221,9 @@ def test_db_upgrade_and_current(run, tmp_path):
     path = tmp_path / "new.db"
     upgrade = run("db", "upgrade", "--journal", f"sqlite:///{path}")
     assert upgrade.code == 0
-    assert upgrade.out == f"0002 (head): {path}\n"
+    assert upgrade.out == f"{HEAD} (head): {path}\n"
     assert run("db", "upgrade", "--journal", path).code == 0  # again: nothing to do
-    assert run("db", "current", "--journal", path).out == "0002 (head)\n"
+    assert run("db", "current", "--journal", path).out == f"{HEAD} (head)\n"
 
 
 def test_stats(run, journal):

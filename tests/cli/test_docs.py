@@ -35,7 +35,7 @@ def _section() -> str:
 def test_every_variable_the_journal_cli_reads_is_documented_and_nothing_more():
     read = set().union(*(_variables_read(path) for path in SOURCES))
     documented = set(re.findall(r"^\| `([A-Z0-9_]+)` \|", _section(), flags=re.MULTILINE))
-    assert read == {"JOURNAL_URL", "JOURNAL_SIGNING_KEY_FILE", "NO_COLOR"}
+    assert read == {"JOURNAL_URL", "JOURNAL_SIGNING_KEY_FILE", "NO_COLOR", "CLUSTER_NAME"}
     assert documented == read
 
 

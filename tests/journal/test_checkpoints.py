@@ -187,7 +187,8 @@ def test_a_replayed_old_checkpoint_does_not_extend_coverage(tmp_path, keys):
     forge(path, 140, {"text": "amount 900"})
     execute(
         path,
-        "INSERT INTO journal_records VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+        "INSERT INTO journal_records (seq, id, ts, kind, namespace, object, correlation_id, "
+        "actor, leader_epoch, data, prev_hash, hash) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
         last.seq,
         "copied-checkpoint",
         "2026-01-01T00:00:00.000000Z",

@@ -43,6 +43,19 @@ REDACTED_CASES = [
         "connecting to postgresql://app:pw-123@db.internal:5432/journal",
         f"connecting to postgresql://app:{REDACTED}@db.internal:5432/journal",
     ),
+    # PostgreSQL journal URLs in every form JOURNAL_URL takes
+    (
+        "journal postgresql+psycopg://shipshape:s3cr-et@db.internal:5432/journal?sslmode=verify-full",
+        f"journal postgresql+psycopg://shipshape:{REDACTED}@db.internal:5432/journal?sslmode=verify-full",
+    ),
+    (
+        "postgresql+psycopg://shipshape@db.internal/journal?password=s3cr-et&sslmode=require",
+        f"postgresql+psycopg://shipshape@db.internal/journal?password={REDACTED}&sslmode=require",
+    ),
+    (
+        "host=db.internal port=5432 dbname=journal user=shipshape password=s3cr-et",
+        f"host=db.internal port=5432 dbname=journal user=shipshape password={REDACTED}",
+    ),
     # several in one line
     (
         "token=a password=b secret=c",

@@ -1,0 +1,130 @@
+"""What is particular to a PostgreSQL journal.
+
+- URLs: ``postgresql://`` means psycopg 3 (``postgresql+psycopg://``), the
+  driver of the ``[postgres]`` extra; without it, one line says how to install it.
+- Sessions: ``lock_timeout`` is the busy timeout, readers' sessions are
+  read-only (``default_transaction_read_only``).
+- Appends: every writer's append takes one transaction-scoped advisory lock
+  before reading the head, so the journal's own records form one chain with
+  gap-free seqs in commit order (docs/journal.md says why one chain rather
+  than one per writer). The lock goes with the transaction: a writer killed
+  mid-append holds nothing and leaves nothing.
+- Errors: SQLSTATEs become :mod:`journal.errors` exceptions with one line,
+  and the ones worth another try (lock timeout, deadlock, serialization
+  failure) are recognised by :func:`is_retryable`.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import text
+from sqlalchemy.engine import URL
+
+from journal.errors import (
+    JournalBusyError,
+    JournalError,
+    JournalNotFoundError,
+    JournalWriteError,
+    NotAJournalError,
+)
+from telemetry.redaction import redact
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
+
+#: What to run when psycopg is missing.
+INSTALL_HINT = "pip install 'shipshape[postgres]'"
+#: The driver ``postgresql://`` URLs get.
+DRIVER = "psycopg"
+#: The advisory lock key serialising appends to the journal's own chain
+#: (any constant; "shipshape" in ASCII, folded into a signed 64-bit integer).
+APPEND_LOCK_KEY = int.from_bytes(b"shipshap", "big") - (1 << 63)
+
+# SQLSTATEs worth retrying: serialization_failure, deadlock_detected,
+# lock_not_available (lock_timeout), unique_violation (a racing writer
+# without the lock), query_canceled is not (a statement_timeout).
+_RETRYABLE = frozenset({"40001", "40P01", "55P03", "23505"})
+_BUSY = frozenset({"40001", "40P01", "55P03"})
+
+
+def normalise_url(url: URL) -> URL:
+    """Give a ``postgresql://`` URL the psycopg 3 driver (SQLAlchemy's default is psycopg2)."""
+    if url.drivername == "postgresql":
+        return url.set(drivername=f"postgresql+{DRIVER}")
+    return url
+
+
+def missing_driver(display: str, error: ImportError) -> JournalError:
+    """Return the one-line error for a PostgreSQL journal without its driver."""
+    name = getattr(error, "name", None) or "the PostgreSQL driver"
+    return JournalError(
+        f"journal {display} needs the PostgreSQL driver ({name} is not installed): {INSTALL_HINT}"
+    )
+
+
+def connect_args(*, readonly: bool, busy_timeout: float) -> dict[str, Any]:
+    """Return psycopg connection arguments for a writer or a reader."""
+    options = f"-c lock_timeout={max(1, int(busy_timeout * 1000))}"
+    if readonly:
+        options += " -c default_transaction_read_only=on"
+    return {"options": options, "connect_timeout": 10, "application_name": "shipshape-journal"}
+
+
+def lock_chain(connection: Connection) -> None:
+    """Take the append lock for the rest of the transaction (released at commit or rollback)."""
+    connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": APPEND_LOCK_KEY})
+
+
+def sqlstate(error: BaseException) -> str | None:
+    """Return the SQLSTATE of a psycopg error (wrapped by SQLAlchemy or not)."""
+    original = getattr(error, "orig", error)
+    state = getattr(original, "sqlstate", None)
+    return state if isinstance(state, str) else None
+
+
+def is_retryable(error: BaseException) -> bool:
+    """Tell whether another attempt of the same transaction may succeed."""
+    current: BaseException | None = error
+    while current is not None:
+        if sqlstate(current) in _RETRYABLE:
+            return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
+def translate(
+    error: BaseException, display: str, *, writing: bool, busy_timeout: float
+) -> JournalError | None:
+    """Return the journal error for a PostgreSQL error, or ``None`` when not one of ours."""
+    original = getattr(error, "orig", error)
+    if not type(original).__module__.startswith("psycopg"):
+        return None
+    state = sqlstate(original)
+    first = str(original).strip().splitlines()[0] if str(original).strip() else "unknown error"
+    message = redact(first)
+    wrap = JournalWriteError if writing else JournalError
+    if state in _BUSY:
+        return JournalBusyError(
+            f"journal {display} is locked by another connection "
+            f"(still busy after the {busy_timeout:g} s busy timeout: {message})"
+        )
+    if state is None or state.startswith("08"):
+        return JournalError(f"cannot connect to journal {display}: {message}")
+    for states, kind, template in _PROBLEMS:
+        if state in states:
+            return (kind or wrap)(template.format(display=display, message=message))
+    return wrap(f"journal {display}: {message}")
+
+
+# (SQLSTATEs, error class or None for a write/read error, message).
+_PROBLEMS: tuple[tuple[frozenset[str], type[JournalError] | None, str], ...] = (
+    (frozenset({"3D000"}), JournalNotFoundError, "no journal at {display}: {message}"),
+    (frozenset({"28P01", "28000"}), JournalError, "cannot log in to journal {display}: {message}"),
+    (frozenset({"42501"}), None, "journal {display}: permission denied: {message}"),
+    (frozenset({"25006"}), None, "journal {display} is read-only here: {message}"),
+    (frozenset({"42P01"}), NotAJournalError, "{display} is not a Shipshape journal: {message}"),
+)
+
+#: Attempts of one append on PostgreSQL before its error is reported.
+APPEND_ATTEMPTS = 8

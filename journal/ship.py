@@ -1,0 +1,194 @@
+"""Shipping an embedded journal into a central one (``shipshape-journal ship``).
+
+Every record of the source's own chain is copied as it is (id, ts, kind, ...,
+``prev_hash``, ``hash``) into the destination, tagged with the cluster and
+a *stream*: the source's chain. ``stream_seq`` keeps the source's seq, the
+seq its hash covers, so ``verify`` walks each stream on its own and the copy
+verifies there. The destination gives each shipped record its next ``seq``
+(the cursor of ``tail``), so the central journal still reads in one order.
+
+- Idempotent: a stream resumes after the highest ``stream_seq`` the
+  destination holds, and (stream, stream_seq) is unique there.
+- Resumable: each batch commits in one transaction, so a killed ``ship``
+  leaves whole batches; the next run goes on from the last one.
+- A stream is found again by its contents, not a name: the source must hold
+  the destination's last record of the stream, with the same hash (so a
+  source vacuumed since still resumes, and a different journal never does).
+  A new stream is named ``CLUSTER/ID`` after the id of the source's first
+  record.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import func, insert, select
+
+from journal import postgres
+from journal.errors import JournalValueError, JournalWriteError
+from journal.filters import Filters
+from journal.models import records
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
+
+    from journal.store import Journal
+
+#: Records copied per destination transaction.
+BATCH_SIZE = 1000
+#: Seconds between polls of the source when following.
+POLL_INTERVAL = 0.2
+#: The environment variable naming the cluster when ``--cluster`` is not given.
+CLUSTER_VARIABLE = "CLUSTER_NAME"
+
+_COPIED = (
+    "id",
+    "ts",
+    "kind",
+    "namespace",
+    "object",
+    "correlation_id",
+    "actor",
+    "leader_epoch",
+    "data",
+    "prev_hash",
+    "hash",
+)
+_SOURCE_COLUMNS = (records.c.seq, *(records.c[name] for name in _COPIED))
+_ATTEMPTS = 8
+
+
+@dataclass
+class ShipProgress:
+    """Where a shipment stands.
+
+    Attributes:
+        stream: The stream's name in the destination.
+        shipped: Records copied by this run.
+        stream_seq: The source seq the destination now holds up to.
+    """
+
+    stream: str | None = None
+    shipped: int = 0
+    stream_seq: int = 0
+
+
+def check_cluster(cluster: str | None) -> str:
+    """Return the cluster name, or raise with one line when it is missing or unusable."""
+    if cluster is None or not cluster.strip():
+        raise JournalValueError(f"ship needs a cluster name: --cluster NAME or {CLUSTER_VARIABLE}")
+    cluster = cluster.strip()
+    if len(cluster) > 253 or "/" in cluster:
+        raise JournalValueError(
+            f"cluster name {cluster!r} must be at most 253 characters without '/'"
+        )
+    return cluster
+
+
+def _find_stream(source: Journal, destination: Journal, cluster: str) -> tuple[str | None, int]:
+    """Return (stream, last shipped source seq) for the source, or (None, 0) when new."""
+    with destination.transaction() as connection:
+        heads = connection.execute(
+            select(records.c.stream, func.max(records.c.stream_seq))
+            .where(records.c.cluster == cluster, records.c.stream.is_not(None))
+            .group_by(records.c.stream)
+        ).all()
+        candidates = []
+        for stream, last in heads:
+            digest = connection.execute(
+                select(records.c.hash).where(
+                    records.c.stream == stream, records.c.stream_seq == last
+                )
+            ).scalar()
+            candidates.append((stream, last, digest))
+    with source.transaction() as connection:
+        for stream, last, digest in candidates:
+            held = connection.execute(
+                select(records.c.hash).where(records.c.seq == last, records.c.stream.is_(None))
+            ).scalar()
+            if held == digest:
+                return stream, last
+    return None, 0
+
+
+def _new_stream(source: Journal, cluster: str) -> str | None:
+    first = next(
+        iter(source.scan(Filters(stream=""), limit=1, columns=(records.c.seq, records.c.id))), None
+    )
+    return None if first is None else f"{cluster}/{first[1]}"
+
+
+def _insert_batch(destination: Journal, rows: list[Any], *, stream: str, cluster: str) -> None:
+    """Append one batch of source rows to the destination in one transaction."""
+    is_postgres = destination.location.url.startswith("postgresql")
+    for attempt in range(_ATTEMPTS):
+        try:
+            with destination.transaction(write=True) as connection:
+                _insert(connection, rows, stream=stream, cluster=cluster, lock=is_postgres)
+            return
+        except JournalWriteError as error:
+            if is_postgres and postgres.is_retryable(error) and attempt + 1 < _ATTEMPTS:
+                continue
+            raise
+
+
+def _insert(
+    connection: Connection, rows: list[Any], *, stream: str, cluster: str, lock: bool
+) -> None:
+    if lock:
+        postgres.lock_chain(connection)
+    head = connection.execute(select(func.max(records.c.seq))).scalar() or 0
+    values = []
+    for offset, row in enumerate(rows, start=1):
+        value = dict(zip(_COPIED, row[1:], strict=True))
+        value.update(seq=head + offset, stream=stream, stream_seq=row[0], cluster=cluster)
+        values.append(value)
+    connection.execute(insert(records), values)
+
+
+def ship(
+    source: Journal,
+    destination: Journal,
+    *,
+    cluster: str,
+    follow: bool = False,
+    batch_size: int = BATCH_SIZE,
+    poll_interval: float = POLL_INTERVAL,
+    should_stop: Callable[[], bool] = lambda: False,
+    on_batch: Callable[[ShipProgress], None] | None = None,
+) -> ShipProgress:
+    """Copy the source's records the destination lacks; with ``follow``, keep copying.
+
+    Raises:
+        JournalValueError: A bad cluster name or batch size.
+        JournalError: Either journal's errors, with one line.
+    """
+    cluster = check_cluster(cluster)
+    if batch_size <= 0:
+        raise JournalValueError("batch size must be positive")
+    stream, after = _find_stream(source, destination, cluster)
+    progress = ShipProgress(stream=stream, stream_seq=after)
+    while True:
+        if progress.stream is None:
+            progress.stream = _new_stream(source, cluster)
+        copied = 0
+        if progress.stream is not None:
+            for page in source.scan_pages(
+                Filters(stream=""),
+                after_seq=progress.stream_seq,
+                page_size=batch_size,
+                columns=_SOURCE_COLUMNS,
+            ):
+                _insert_batch(destination, list(page), stream=progress.stream, cluster=cluster)
+                copied += len(page)
+                progress.shipped += len(page)
+                progress.stream_seq = page[-1][0]
+                if on_batch is not None:
+                    on_batch(progress)
+        if not follow or should_stop():
+            return progress
+        if not copied:
+            time.sleep(poll_interval)

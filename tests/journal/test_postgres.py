@@ -1,0 +1,173 @@
+"""The journal on a real PostgreSQL server (tests/journal/postgres.py starts it)."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import create_engine, text
+
+from journal import Journal, JournalError, JournalWriteError, kinds, verify
+from journal.database import resolve
+from journal.models import Base
+from journal.postgres import INSTALL_HINT
+from journal.schema import HEAD, VERSION_TABLE
+from tests.journal.helpers import ROOT
+
+
+def test_migrations_reach_head_on_postgresql_without_drift(postgres_url, open_journal):
+    journal = open_journal(postgres_url, actor="test")
+    assert journal.revision == HEAD
+    engine = create_engine(postgres_url)
+    try:
+        with engine.connect() as connection:
+            context = MigrationContext.configure(
+                connection, opts={"version_table": VERSION_TABLE, "compare_type": True}
+            )
+            assert context.get_current_revision() == HEAD
+            assert compare_metadata(context, Base.metadata) == []
+    finally:
+        engine.dispose()
+
+
+def test_a_postgresql_journal_appends_reads_and_verifies(postgres_url, open_journal):
+    writer = open_journal(postgres_url, actor="replica-0")
+    written = [writer.append(kinds.OPERATOR_NOTE, data={"text": str(n)}) for n in range(5)]
+    reader = open_journal(postgres_url, readonly=True)
+    assert list(reader.read()) == written
+    assert [record.seq for record in written] == [1, 2, 3, 4, 5]
+    assert verify(reader).ok
+
+
+def test_plain_postgresql_urls_use_psycopg_3():
+    location = resolve("postgresql://user:pw@db.example:5432/journal")
+    assert location.url.startswith("postgresql+psycopg://")
+    assert "pw" not in location.display
+
+
+def test_readers_cannot_write_and_updates_are_refused(postgres_url, postgres_server, open_journal):
+    writer = open_journal(postgres_url, actor="replica-0")
+    writer.append(kinds.OPERATOR_NOTE, data={"text": "keep me"})
+    reader = open_journal(postgres_url, readonly=True)
+    with pytest.raises(JournalError), reader.transaction() as connection:
+        connection.execute(text("DELETE FROM journal_records"))
+    database = postgres_url.rsplit("/", 1)[1]
+    with pytest.raises(Exception, match="append-only"):
+        postgres_server.sql("UPDATE journal_records SET actor = 'mallory'", database)
+    assert [r.actor for r in reader.read()] == ["replica-0"]
+
+
+def test_concurrent_writers_share_one_verifiable_chain(postgres_url, start_writer, open_journal):
+    open_journal(postgres_url, actor="setup").close()  # migrate once, up front
+    writers = [start_writer(postgres_url, 40, f"replica-{n}") for n in range(4)]
+    acked: list[int] = []
+    for process in writers:
+        out, err = process.communicate(timeout=300)
+        assert process.returncode == 0, err
+        acked += [int(line) for line in out.split()]
+    reader = open_journal(postgres_url, readonly=True)
+    result = verify(reader)
+    assert result.ok, result.summary()
+    assert sorted(acked) == list(range(1, 161))
+    assert result.records == 160
+    # Every writer's records interleave in the one chain.
+    assert {record.actor for record in reader.read()} == {f"replica-{n}" for n in range(4)}
+
+
+def test_sigkilled_writer_loses_and_duplicates_nothing(postgres_url, start_writer, open_journal):
+    open_journal(postgres_url, actor="setup").close()
+    victim = start_writer(postgres_url, 0, "victim")
+    survivor = start_writer(postgres_url, 0, "survivor")
+    acked: dict[str, list[int]] = {"victim": [], "survivor": []}
+    assert victim.stdout is not None and survivor.stdout is not None
+    while len(acked["victim"]) < 30:
+        acked["victim"].append(int(victim.stdout.readline()))
+    victim.send_signal(signal.SIGKILL)
+    victim.wait(timeout=30)
+    acked["victim"] += [int(line) for line in victim.stdout.read().split()]
+    # The survivor goes on appending past the victim's death.
+    while len(acked["survivor"]) < 30:
+        acked["survivor"].append(int(survivor.stdout.readline()))
+    survivor.send_signal(signal.SIGKILL)
+    survivor.wait(timeout=30)
+    acked["survivor"] += [int(line) for line in survivor.stdout.read().split()]
+    reader = open_journal(postgres_url, readonly=True)
+    result = verify(reader)
+    assert result.ok, result.summary()
+    stored = list(reader.read())
+    by_seq = {record.seq: record for record in stored}
+    assert len(by_seq) == len(stored) == len({record.id for record in stored})
+    for actor, seqs in acked.items():
+        assert all(by_seq[seq].actor == actor for seq in seqs)
+    # Nothing beyond what was committed: seqs are 1..N without a hole.
+    assert sorted(by_seq) == list(range(1, len(stored) + 1))
+
+
+def test_a_locked_chain_is_retried_then_reported_as_busy(postgres_url, postgres_server):
+    import psycopg
+
+    from journal.postgres import APPEND_LOCK_KEY
+
+    Journal.open(postgres_url, actor="setup").close()
+    database = postgres_url.rsplit("/", 1)[1]
+    with psycopg.connect(postgres_server.dsn(database)) as holder:
+        holder.execute("SELECT pg_advisory_xact_lock(%s)", (APPEND_LOCK_KEY,))
+        with Journal.open(postgres_url, actor="w", busy_timeout=0.05) as journal:
+            with pytest.raises(JournalWriteError, match="locked by another connection") as info:
+                journal.append(kinds.OPERATOR_NOTE, data={"text": "x"})
+            assert postgres_server.password not in str(info.value)
+        holder.rollback()
+    with Journal.open(postgres_url, actor="w") as journal:
+        assert journal.append(kinds.OPERATOR_NOTE, data={"text": "x"}).seq == 1
+
+
+def _cli(*args: str, block_driver: bool = False) -> subprocess.CompletedProcess[str]:
+    code = "import sys\n"
+    if block_driver:
+        code += "sys.modules['psycopg'] = None\n"
+    code += "from cli.main import main\nsys.exit(main(sys.argv[1:]))\n"
+    return subprocess.run(
+        [sys.executable, "-c", code, *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+
+
+def test_without_psycopg_one_line_says_how_to_install_it():
+    url = "postgresql://journal:hunter2-secret@127.0.0.1:5432/journal"
+    result = _cli("verify", "--journal", url, block_driver=True)
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert INSTALL_HINT in lines[0]
+    assert "hunter2-secret" not in result.stderr + result.stdout
+
+
+def test_a_server_that_is_down_is_one_line_without_the_password():
+    with __import__("socket").socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    url = f"postgresql+psycopg://journal:hunter2-secret@127.0.0.1:{port}/journal"
+    result = _cli("tail", "--journal", url)
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "cannot connect to journal" in lines[0]
+    assert "hunter2-secret" not in result.stderr + result.stdout
+
+
+def test_a_wrong_password_is_one_line_without_it(postgres_server):
+    url = postgres_server.url().replace(postgres_server.password, "wrong-secret-pw")
+    result = _cli("tail", "--journal", url)
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "password authentication failed" in lines[0]
+    assert "wrong-secret-pw" not in result.stderr + result.stdout

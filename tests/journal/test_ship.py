@@ -1,0 +1,210 @@
+"""``shipshape-journal ship``: embedded journals into a central PostgreSQL journal."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+
+import pytest
+
+from journal import Journal, kinds, verify
+from journal.filters import Filters
+from journal.ship import ship
+from tests.journal.helpers import ROOT
+
+
+def _fill(path, n: int, actor: str = "helloworld-controller-0") -> list:
+    with Journal.open(path, actor=actor) as journal:
+        return [
+            journal.append(
+                kinds.CONFIGMAP_OBSERVED,
+                namespace="shipshape",
+                object="configmap/helloworld-config",
+                data={"event_type": "MODIFIED", "n": n_},
+            )
+            for n_ in range(n)
+        ]
+
+
+def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "cli.main", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+        env=env,
+    )
+
+
+def _rows(postgres_server, url: str, sql: str) -> list[tuple]:
+    return postgres_server.sql(sql, url.rsplit("/", 1)[1])
+
+
+def test_ship_copies_seq_hashes_and_chain_and_twice_adds_nothing(
+    tmp_path, postgres_url, postgres_server, open_journal
+):
+    source_path = tmp_path / "replica-0.db"
+    written = _fill(source_path, 25)
+    source = open_journal(source_path, readonly=True)
+    central = open_journal(postgres_url, actor="cli:test")
+    first = ship(source, central, cluster="prod-eu", batch_size=10)
+    assert first.shipped == 25
+    assert first.stream == f"prod-eu/{written[0].id}"
+    again = ship(source, central, cluster="prod-eu")
+    assert again.shipped == 0
+    rows = _rows(
+        postgres_server,
+        postgres_url,
+        "SELECT stream_seq, id, prev_hash, hash, cluster FROM journal_records ORDER BY seq",
+    )
+    assert [(r.seq, r.id, r.prev_hash, r.hash) for r in written] == [row[:4] for row in rows]
+    assert {row[4] for row in rows} == {"prod-eu"}
+    result = verify(central)
+    assert result.ok, result.summary()
+    assert result.records == 25
+
+
+def test_many_sources_and_own_records_each_verify_and_filter_by_cluster(
+    tmp_path, postgres_url, postgres_server, open_journal
+):
+    a, b = tmp_path / "a.db", tmp_path / "b.db"
+    _fill(a, 7)
+    _fill(b, 5, actor="other-controller-0")
+    central = open_journal(postgres_url, actor="central-writer")
+    for path, cluster in ((a, "prod-eu"), (b, "prod-us")):
+        with Journal.open(path, readonly=True) as source:
+            ship(source, central, cluster=cluster)
+        central.append(kinds.OPERATOR_NOTE, data={"text": f"after {cluster}"})
+    _fill(a, 3)  # more records in a source: the next ship copies just those
+    with Journal.open(a, readonly=True) as source:
+        assert ship(source, central, cluster="prod-eu").shipped == 3
+    result = verify(central)
+    assert result.ok, result.summary()
+    assert result.records == 7 + 5 + 2 + 3
+    us = list(central.scan(Filters(cluster="prod-us")))
+    assert len(us) == 5
+    assert {row[7] for row in central.scan(Filters(actor="other-controller-0"))} == {
+        "other-controller-0"
+    }
+    # An edit of a shipped record is caught, in its stream.
+    database = postgres_url.rsplit("/", 1)[1]
+    postgres_server.sql(
+        "ALTER TABLE journal_records DISABLE TRIGGER journal_records_no_update", database
+    )
+    postgres_server.sql(
+        "UPDATE journal_records SET data = '{\"n\":99}' "
+        "WHERE cluster = 'prod-us' AND stream_seq = 3",
+        database,
+    )
+    broken = verify(central)
+    assert not broken.ok
+    assert broken.bad_seq == 3
+    assert broken.reason.startswith("stream prod-us/")
+
+
+def test_ship_resumes_after_sigkill_and_follows_new_records(
+    tmp_path, postgres_url, postgres_server, spawn
+):
+    source_path = tmp_path / "replica-0.db"
+    _fill(source_path, 3000)
+    env = {"CLUSTER_NAME": "prod-eu", "PATH": "/usr/bin:/bin"}
+    follower = spawn(
+        sys.executable,
+        "-m",
+        "cli.main",
+        "ship",
+        "--journal",
+        str(source_path),
+        "--to",
+        postgres_url,
+        "-f",
+        env=env,
+    )
+    # Wait until some (not necessarily all) batches are in, then kill it.
+    import time
+
+    while True:
+        try:
+            count = _rows(postgres_server, postgres_url, "SELECT count(*) FROM journal_records")
+        except Exception:
+            count = [(0,)]
+        if count[0][0] > 0:
+            break
+        assert follower.poll() is None, follower.stderr.read() if follower.stderr else ""
+        time.sleep(0.05)
+    follower.send_signal(signal.SIGKILL)
+    follower.wait(timeout=30)
+    result = _cli("ship", "--journal", str(source_path), "--to", postgres_url, env=env)
+    assert result.returncode == 0, result.stderr
+    assert postgres_server.password not in result.stdout + result.stderr
+    total = _rows(
+        postgres_server,
+        postgres_url,
+        "SELECT count(*), count(DISTINCT stream_seq) FROM journal_records",
+    )
+    assert total == [(3000, 3000)]
+    # Following: a record appended later reaches the central journal.
+    follower = spawn(
+        sys.executable,
+        "-m",
+        "cli.main",
+        "ship",
+        "--journal",
+        str(source_path),
+        "--to",
+        postgres_url,
+        "-f",
+        env=env,
+    )
+    added = _fill(source_path, 1)[0]
+    deadline = time.monotonic() + 120
+    while not _rows(
+        postgres_server, postgres_url, f"SELECT 1 FROM journal_records WHERE id = '{added.id}'"
+    ):
+        assert time.monotonic() < deadline, "the follower never shipped the new record"
+        time.sleep(0.05)
+    follower.send_signal(signal.SIGTERM)
+    assert follower.wait(timeout=30) == 0
+    out = _cli("verify", "--journal", postgres_url, env=env)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("OK: 3001 records")
+    tailed = _cli(
+        "tail", "--journal", postgres_url, "--cluster", "prod-eu", "-n", "2", "-o", "json", env=env
+    )
+    assert tailed.returncode == 0, tailed.stderr
+    assert [json.loads(line)["id"] for line in tailed.stdout.splitlines()][-1] == added.id
+
+
+def test_ship_needs_a_cluster(tmp_path, postgres_url):
+    _fill(tmp_path / "j.db", 1)
+    result = _cli(
+        "ship",
+        "--journal",
+        str(tmp_path / "j.db"),
+        "--to",
+        postgres_url,
+        env={"PATH": "/usr/bin:/bin"},
+    )
+    assert result.returncode == 2
+    assert "CLUSTER_NAME" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("name", ["a/b", " "])
+def test_bad_cluster_names_are_refused(tmp_path, postgres_url, name):
+    _fill(tmp_path / "j.db", 1)
+    result = _cli(
+        "ship",
+        "--journal",
+        str(tmp_path / "j.db"),
+        "--to",
+        postgres_url,
+        "--cluster",
+        name,
+        env={"PATH": "/usr/bin:/bin"},
+    )
+    assert result.returncode == 2, result.stderr
