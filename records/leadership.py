@@ -13,11 +13,15 @@ from records.payload import ABSENT, Absent, Payload, register, rest
 @register
 @dataclass(frozen=True)
 class LeaderAcquired(Payload):
-    """A term begins; ``await_relist`` (written only when true) defers acting to a relist."""
+    """A term begins; ``await_relist`` (written only when true) defers acting to a relist.
+
+    ``epoch`` is :data:`ABSENT` in a record without one (the record's
+    ``leader_epoch`` then tells the term), as in the other ``leader.*`` kinds.
+    """
 
     KIND = kinds.LEADER_ACQUIRED
 
-    epoch: int | None
+    epoch: int | Absent | None = ABSENT
     previous_holder: str | Absent | None = ABSENT
     acquire_latency_seconds: float | Absent | None = ABSENT
     await_relist: bool | Absent = ABSENT
@@ -31,8 +35,8 @@ class LeaderLost(Payload):
 
     KIND = kinds.LEADER_LOST
 
-    epoch: int | None
-    reason: str | None
+    epoch: int | Absent | None = ABSENT
+    reason: str | None = None
     seconds_since_renewal: float | Absent | None = ABSENT
     holder: str | Absent | None = ABSENT
     detail: Mapping[str, Any] = rest()
@@ -45,8 +49,8 @@ class LeaderReleased(Payload):
 
     KIND = kinds.LEADER_RELEASED
 
-    epoch: int | None
-    reason: str | None
+    epoch: int | Absent | None = ABSENT
+    reason: str | None = None
     lease_cleared: bool | Absent = ABSENT
     error: str | Absent | None = ABSENT
     detail: Mapping[str, Any] = rest()
