@@ -18,9 +18,9 @@ from typing import Any, TypeVar
 import click
 
 from journal import DEFAULT_BUSY_TIMEOUT, DEFAULT_URL
-from journal import kinds as journal_kinds
 from journal.formats import FORMATS
 from journal.timefmt import TIME_HELP, parse_time, utc_now
+from records import kinds as journal_kinds
 from telemetry.config import ConfigError, env_str
 
 F = TypeVar("F", bound=Callable[..., Any])

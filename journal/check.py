@@ -10,11 +10,14 @@ should have been) and ``message`` (str); ``correlation_id``, ``recorded`` and
 ``expected`` are shown when present. Objects with those attributes and plain
 dicts both work, so the model needs nothing from this package (the
 controller's pure decision core cannot import the journal, a higher layer).
+The shape they become is the catalogue's :class:`records.Difference`.
 
-The default model is ``reloader.core.replay:check``, provided by the
-controller's decision core; ``--check-model MODULE:FUNCTION`` names another
-(for example a proposed change, to see which recorded decisions it would
-alter). Until the default exists, :func:`load_model` says so clearly.
+The default model is the controller's decision core,
+:func:`reloader.core.replay.check`, imported here like any other module (the
+journal sits above ``reloader.core`` in the layers, and the import contracts
+see this dependency). ``--check-model MODULE:FUNCTION`` names another (for
+example a proposed change, to see which recorded decisions it would alter);
+:func:`load_model` imports it and says clearly when it cannot.
 """
 
 from __future__ import annotations
@@ -26,6 +29,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from journal.errors import JournalError, JournalValueError
 from journal.merge import merged_records
+from records import Difference
+from reloader.core.replay import check as default_model
 
 if TYPE_CHECKING:
     from journal.filters import Filters
@@ -51,35 +56,6 @@ class NoDecisionModelError(JournalError):
 
 
 @dataclass(frozen=True)
-class Difference:
-    """A decision the model makes differently from the recorded one.
-
-    Attributes:
-        seq: The record of the recorded decision (or where one was expected).
-        message: What differs, in one line.
-        correlation_id: The change's correlation id, if known.
-        recorded: The decision recorded in the journal, if any.
-        expected: The decision the model makes, if any.
-    """
-
-    seq: int
-    message: str
-    correlation_id: str | None = None
-    recorded: str | None = None
-    expected: str | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        """Return the difference as a JSON object."""
-        return {
-            "seq": self.seq,
-            "correlation_id": self.correlation_id,
-            "recorded": self.recorded,
-            "expected": self.expected,
-            "message": self.message,
-        }
-
-
-@dataclass(frozen=True)
 class CheckResult:
     """The outcome of :func:`run_check`."""
 
@@ -97,13 +73,15 @@ class CheckResult:
 
 
 def load_model(spec: str = DEFAULT_MODEL) -> DecisionModel:
-    """Import the decision model named ``MODULE:FUNCTION``.
+    """Return the decision model named ``MODULE:FUNCTION`` (the default needs no import).
 
     Raises:
         JournalValueError: ``spec`` is not of the form ``MODULE:FUNCTION``.
-        NoDecisionModelError: The module does not exist (yet) or lacks the function.
+        NoDecisionModelError: The module does not exist or lacks the function.
         JournalError: The module exists but fails to import.
     """
+    if spec == DEFAULT_MODEL:
+        return default_model
     module_name, _, attribute = spec.partition(":")
     if not module_name or not attribute:
         raise JournalValueError(f"invalid decision model {spec!r}: expected MODULE:FUNCTION")
@@ -113,8 +91,7 @@ def load_model(spec: str = DEFAULT_MODEL) -> DecisionModel:
         missing = error.name or ""
         if missing and (module_name == missing or module_name.startswith(missing + ".")):
             raise NoDecisionModelError(
-                f"no decision model is available: module {module_name} does not exist "
-                "(replay --check needs the controller's decision core, reloader.core.replay)"
+                f"no decision model is available: module {module_name} does not exist"
             ) from None
         raise JournalError(f"decision model {spec} failed to import: {error}") from None
     except Exception as error:  # any import failure is reported in one line

@@ -1,70 +1,84 @@
-"""The journal record kinds the controller writes (contract section 2).
+"""Deprecated: the record kinds and reasons live in :mod:`records.kinds`.
 
-The strings are the contract's and never change. They are repeated here rather
-than imported from ``journal.kinds`` because the decision core sits below the
-journal in the layer order; a test checks that both lists agree.
+A re-export kept so that code written against the old name still works
+while it moves to the record catalogue (``records``); the core itself
+imports ``records.kinds``. To be deleted once no module imports it.
 """
 
 from __future__ import annotations
 
-CONTROLLER_STARTED = "controller.started"
-CONTROLLER_STOPPING = "controller.stopping"
-CONTROLLER_STOPPED = "controller.stopped"
-
-WATCH_STARTED = "watch.started"
-WATCH_ERROR = "watch.error"
-WATCH_RELISTED = "watch.relisted"
-
-CONFIGMAP_OBSERVED = "configmap.observed"
-DEPLOYMENT_OBSERVED = "deployment.observed"
-
-DEBOUNCE_SCHEDULED = "debounce.scheduled"
-DEBOUNCE_COALESCED = "debounce.coalesced"
-DEBOUNCE_SKIPPED = "debounce.skipped"
-
-RESTART_PLANNED = "restart.planned"
-RESTART_PATCHED = "restart.patched"
-RESTART_RETRY = "restart.retry"
-RESTART_FAILED = "restart.failed"
-RESTART_DROPPED = "restart.dropped"
-RESTART_FLUSHED = "restart.flushed"
-# A planned restart whose conditional patch was refused because the hash was
-# already applied (by an earlier attempt or process): it must not roll again.
-RESTART_SUPERSEDED = "restart.superseded"
-
-ROLLOUT_COMPLETED = "rollout.completed"
-ROLLOUT_TIMEOUT = "rollout.timeout"
-
-LEADER_ACQUIRED = "leader.acquired"
-LEADER_LOST = "leader.lost"
-LEADER_RELEASED = "leader.released"
-LEADER_OBSERVED = "leader.observed"
-
-# Appended by the runtime's signing writer when JOURNAL_SIGNING_KEY_FILE is
-# set (never decided by the core; journal.checkpoints writes its data).
-JOURNAL_CHECKPOINT = "journal.checkpoint"
-
-# Kinds this package adds to the contract's list (the contract allows new
-# kinds): ``controller.stopping`` marks the start of the SIGTERM flush and
-# ``deployment.observed`` records the Deployment facts a decision depends on,
-# so that ``replay --check`` can re-run the decisions from the journal alone;
-# ``restart.superseded`` settles a restart whose conditional patch was refused,
-# and ``journal.checkpoint`` is the signing writer's.
-ADDED_KINDS = frozenset(
-    {CONTROLLER_STOPPING, DEPLOYMENT_OBSERVED, RESTART_SUPERSEDED, JOURNAL_CHECKPOINT}
+from records.kinds import (
+    ADDED_KINDS,
+    CONFIGMAP_OBSERVED,
+    CONTROLLER_STARTED,
+    CONTROLLER_STOPPED,
+    CONTROLLER_STOPPING,
+    DEBOUNCE_COALESCED,
+    DEBOUNCE_SCHEDULED,
+    DEBOUNCE_SKIPPED,
+    DEPLOYMENT_OBSERVED,
+    JOURNAL_CHECKPOINT,
+    LEADER_ACQUIRED,
+    LEADER_LOST,
+    LEADER_OBSERVED,
+    LEADER_RELEASED,
+    RELIST_LEADER,
+    RESTART_DROPPED,
+    RESTART_FAILED,
+    RESTART_FLUSHED,
+    RESTART_PATCHED,
+    RESTART_PLANNED,
+    RESTART_RETRY,
+    RESTART_SUPERSEDED,
+    ROLLOUT_COMPLETED,
+    ROLLOUT_TIMEOUT,
+    SKIP_ADOPTED,
+    SKIP_DELETED,
+    SKIP_NO_TARGET,
+    SKIP_NOT_LEADER,
+    SKIP_REVERTED,
+    SKIP_UNCHANGED,
+    SUPERSEDED_APPLIED,
+    SUPERSEDED_NEWER,
+    WATCH_ERROR,
+    WATCH_RELISTED,
+    WATCH_STARTED,
 )
 
-# Reasons carried by ``debounce.skipped``.
-SKIP_UNCHANGED = "unchanged"
-SKIP_ADOPTED = "adopted"
-SKIP_REVERTED = "reverted"
-SKIP_NO_TARGET = "no-target"
-SKIP_DELETED = "deleted"
-SKIP_NOT_LEADER = "not-leader"
-
-# Reasons carried by ``restart.superseded``.
-SUPERSEDED_APPLIED = "already-applied"
-SUPERSEDED_NEWER = "newer-applied"
-
-# ``Listed.reason`` of the lists a new leader asks for before it acts.
-RELIST_LEADER = "leader"
+__all__ = [
+    "ADDED_KINDS",
+    "CONFIGMAP_OBSERVED",
+    "CONTROLLER_STARTED",
+    "CONTROLLER_STOPPED",
+    "CONTROLLER_STOPPING",
+    "DEBOUNCE_COALESCED",
+    "DEBOUNCE_SCHEDULED",
+    "DEBOUNCE_SKIPPED",
+    "DEPLOYMENT_OBSERVED",
+    "JOURNAL_CHECKPOINT",
+    "LEADER_ACQUIRED",
+    "LEADER_LOST",
+    "LEADER_OBSERVED",
+    "LEADER_RELEASED",
+    "RELIST_LEADER",
+    "RESTART_DROPPED",
+    "RESTART_FAILED",
+    "RESTART_FLUSHED",
+    "RESTART_PATCHED",
+    "RESTART_PLANNED",
+    "RESTART_RETRY",
+    "RESTART_SUPERSEDED",
+    "ROLLOUT_COMPLETED",
+    "ROLLOUT_TIMEOUT",
+    "SKIP_ADOPTED",
+    "SKIP_DELETED",
+    "SKIP_NOT_LEADER",
+    "SKIP_NO_TARGET",
+    "SKIP_REVERTED",
+    "SKIP_UNCHANGED",
+    "SUPERSEDED_APPLIED",
+    "SUPERSEDED_NEWER",
+    "WATCH_ERROR",
+    "WATCH_RELISTED",
+    "WATCH_STARTED",
+]

@@ -31,7 +31,35 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from reloader.core import kinds
+from records import (
+    ABSENT,
+    ConfigMapObserved,
+    ControllerStarted,
+    ControllerStopping,
+    DebounceCoalesced,
+    DebounceScheduled,
+    DebounceSkipped,
+    DeploymentObserved,
+    Difference,
+    LeaderAcquired,
+    LeaderLost,
+    LeaderReleased,
+    Payload,
+    RestartDropped,
+    RestartFailed,
+    RestartFlushed,
+    RestartPatched,
+    RestartPlanned,
+    RestartRetry,
+    RestartSuperseded,
+    RolloutCompleted,
+    RolloutTimeout,
+    WatchError,
+    WatchRelisted,
+    WatchStarted,
+    kinds,
+    parse,
+)
 from reloader.core.actions import Record
 from reloader.core.events import (
     ConfigMapSeen,
@@ -70,17 +98,6 @@ DECISION_KINDS = frozenset(
         kinds.RESTART_FLUSHED,
     }
 )
-
-
-@dataclass(frozen=True)
-class Difference:
-    """One decision made differently (the shape ``replay --check`` prints)."""
-
-    seq: int
-    message: str
-    correlation_id: str | None = None
-    recorded: str | None = None
-    expected: str | None = None
 
 
 @dataclass
@@ -127,12 +144,12 @@ def check(records: Iterable[Any]) -> Iterator[Difference]:
 
 
 def _start(record: Any, ts: float) -> _Replica:
-    data = record.data or {}
-    policy = Policy.from_dict(data.get("policy") or {})
-    namespace = record.namespace or data.get("namespace") or ""
+    started = ControllerStarted.from_data(record.data)
+    policy = Policy.from_dict(started.policy or {})
+    namespace = record.namespace or started.namespace or ""
     # Without leader election the replica acts from the start; with it,
     # leader.* records say when it acts.
-    acting = not data.get("leader_election", False)
+    acting = not started.leader_election
     return _Replica(initial_state(policy, namespace, acting=acting), now=ts, seq=record.seq)
 
 
@@ -149,20 +166,22 @@ def _feed(replica: _Replica, event: Event, now: float) -> None:
     replica.now = now
     replica.state, actions = step(replica.state, event, now)
     for action in actions:
-        if isinstance(action, Record) and (
-            action.kind in DECISION_KINDS or action.data.get("confirmed_by") == "watch"
-        ):
+        if not isinstance(action, Record):
+            continue
+        payload = parse(action.kind, action.data)
+        if action.kind in DECISION_KINDS or _confirmed_by_watch(payload):
             replica.produced.append(
                 (
-                    _key(action.kind, action.object, action.correlation_id, action.data),
-                    _describe(action.kind, action.object, action.data),
+                    _key(action.kind, action.object, action.correlation_id, payload),
+                    _describe(action.kind, action.object, payload),
                     replica.seq,
                 )
             )
 
 
 def _match(replica: _Replica, record: Any) -> Iterator[Difference]:
-    key = _key(record.kind, record.object, record.correlation_id, record.data or {})
+    payload = parse(record.kind, record.data)
+    key = _key(record.kind, record.object, record.correlation_id, payload)
     for index, (produced_key, _, _) in enumerate(replica.produced):
         if produced_key == key:
             del replica.produced[index]
@@ -171,7 +190,7 @@ def _match(replica: _Replica, record: Any) -> Iterator[Difference]:
         seq=record.seq,
         message=f"recorded {record.kind} on {record.object} is not a decision the core makes now",
         correlation_id=record.correlation_id,
-        recorded=_describe(record.kind, record.object, record.data or {}),
+        recorded=_describe(record.kind, record.object, payload),
         expected=None,
     )
 
@@ -188,37 +207,50 @@ def _unmatched(replica: _Replica) -> Iterator[Difference]:
     replica.produced.clear()
 
 
+def _opt(value: Any) -> Any:
+    """A payload's value, ``None`` for a key the record does not have."""
+    return None if value is ABSENT else value
+
+
 def _key(
-    kind: str, obj: str | None, correlation: str | None, data: Mapping[str, Any]
+    kind: str, obj: str | None, correlation: str | None, payload: Payload | None
 ) -> tuple[Any, ...]:
     """What must agree for a recorded decision to be the same decision."""
-    if kind == kinds.DEBOUNCE_SKIPPED:
-        detail: tuple[Any, ...] = (data.get("reason"), data.get("deployment"))
-    elif kind == kinds.RESTART_PLANNED:
-        detail = (data.get("data_hash"), data.get("attempt"))
-    elif kind == kinds.DEBOUNCE_SCHEDULED:
-        detail = (data.get("reason"), data.get("data_hash"))
-    elif kind in (kinds.DEBOUNCE_COALESCED, kinds.RESTART_FLUSHED):
-        detail = (data.get("data_hash"), data.get("deployment"))
-    else:
-        detail = (data.get("data_hash"), data.get("attempt"))
+    detail: tuple[Any, ...]
+    if isinstance(payload, DebounceSkipped):
+        detail = (payload.reason, _opt(payload.deployment))
+    elif isinstance(payload, RestartPlanned | RestartPatched):
+        detail = (payload.data_hash, payload.attempt)
+    elif isinstance(payload, DebounceScheduled):
+        detail = (payload.reason, payload.data_hash)
+    elif isinstance(payload, DebounceCoalesced):
+        detail = (payload.data_hash, _opt(payload.deployment))
+    elif isinstance(payload, RestartFlushed):
+        detail = (payload.data_hash, None)
+    else:  # pragma: no cover - only decisions and confirmations are compared
+        detail = (None, None)
     return (kind, obj, correlation, *detail)
 
 
-def _describe(kind: str, obj: str | None, data: Mapping[str, Any]) -> str:
+def _describe(kind: str, obj: str | None, payload: Payload | None) -> str:
     parts = [kind, obj or "-"]
     for name in ("reason", "deployment", "attempt"):
-        if data.get(name) is not None:
-            parts.append(f"{name}={data[name]}")
-    digest = data.get("data_hash")
+        value = _opt(getattr(payload, name, None))
+        if value is not None:
+            parts.append(f"{name}={value}")
+    digest = _opt(getattr(payload, "data_hash", None))
     if digest:
         parts.append(f"data_hash={str(digest)[:12]}")
     return " ".join(str(part) for part in parts)
 
 
+def _confirmed_by_watch(payload: Payload | None) -> bool:
+    return isinstance(payload, RestartPatched) and payload.confirmed_by == "watch"
+
+
 def _is_watch_confirmation(record: Any) -> bool:
-    return (
-        record.kind == kinds.RESTART_PATCHED and (record.data or {}).get("confirmed_by") == "watch"
+    return record.kind == kinds.RESTART_PATCHED and _confirmed_by_watch(
+        parse(record.kind, record.data)
     )
 
 
@@ -226,132 +258,151 @@ def _is_watch_confirmation(record: Any) -> bool:
 
 
 def _event(replica: _Replica, record: Any) -> Event | None:  # noqa: PLR0911, PLR0912 - a table
-    kind = record.kind
-    data: Mapping[str, Any] = record.data or {}
+    payload = parse(record.kind, record.data)
     name = _name(record.object)
-    if kind == kinds.CONFIGMAP_OBSERVED:
+    correlation = record.correlation_id or ""
+    if isinstance(payload, ConfigMapObserved):
         return ConfigMapSeen(
-            EventType(data.get("event_type", "MODIFIED")),
+            EventType(payload.event_type or "MODIFIED"),
             ConfigMapView(
                 name=name,
-                target=_target(data.get("target")),
-                data_hash=str(data.get("data_hash") or ""),
-                resource_version=str(data.get("resource_version") or ""),
+                target=_target(payload.target),
+                data_hash=str(payload.data_hash or ""),
+                resource_version=str(payload.resource_version or ""),
             ),
-            str(data.get("source") or "watch"),
+            str(payload.source or "watch"),
         )
-    if kind == kinds.DEPLOYMENT_OBSERVED:
+    if isinstance(payload, DeploymentObserved):
         previous = replica.state.deployments.get(name)
-        generation = int(data.get("generation") or 0)
         status = previous.rollout if previous is not None else RolloutStatus()
         return DeploymentSeen(
-            EventType(data.get("event_type", "MODIFIED")),
+            EventType(payload.event_type or "MODIFIED"),
             DeploymentView(
                 name=name,
-                target=_target(data.get("target")),
-                applied_hash=data.get("applied_hash"),
-                resource_version=str(data.get("resource_version") or ""),
-                rollout=replace(status, generation=generation),
+                target=_target(payload.target),
+                applied_hash=payload.applied_hash,
+                resource_version=str(payload.resource_version or ""),
+                rollout=replace(status, generation=int(payload.generation or 0)),
             ),
-            str(data.get("source") or "watch"),
+            str(payload.source or "watch"),
         )
-    if kind in (kinds.WATCH_STARTED, kinds.WATCH_RELISTED):
+    if isinstance(payload, WatchStarted):
         return Listed(
-            resource=Resource(data.get("resource", "configmaps")),
-            resource_version=str(data.get("resource_version") or ""),
-            count=int(data.get("count") or 0),
-            initial=kind == kinds.WATCH_STARTED,
-            reason=str(data.get("reason") or "start"),
-            added=int(data.get("added") or 0),
-            modified=int(data.get("modified") or 0),
-            deleted=int(data.get("deleted") or 0),
+            resource=Resource(payload.resource or "configmaps"),
+            resource_version=str(payload.resource_version or ""),
+            count=int(payload.count or 0),
+            initial=True,
+            reason=str(payload.reason or "start"),
         )
-    if kind == kinds.WATCH_ERROR:
+    if isinstance(payload, WatchRelisted):
+        return Listed(
+            resource=Resource(payload.resource or "configmaps"),
+            resource_version=str(payload.resource_version or ""),
+            count=int(payload.count or 0),
+            initial=False,
+            reason=str(payload.reason or "start"),
+            added=int(payload.added or 0),
+            modified=int(payload.modified or 0),
+            deleted=int(payload.deleted or 0),
+        )
+    if isinstance(payload, WatchError):
         return WatchFailed(
-            Resource(data.get("resource", "configmaps")),
-            str(data.get("error") or ""),
-            data.get("status"),
-            float(data.get("retry_in_seconds") or 0.0),
+            Resource(payload.resource or "configmaps"),
+            str(payload.error or ""),
+            payload.status,
+            float(payload.retry_in_seconds or 0.0),
         )
-    if kind == kinds.RESTART_PATCHED:
-        generation = data.get("generation")
+    if isinstance(payload, RestartPatched):
+        generation = payload.generation
         return PatchSucceeded(
-            name, record.correlation_id or "", int(generation) if generation is not None else None
+            name, correlation, int(generation) if generation is not None else None
         )
-    if kind == kinds.RESTART_SUPERSEDED:
-        return _refused(name, record.correlation_id or "", data, data.get("applied_hash"), data)
-    if kind == kinds.RESTART_RETRY:
-        error = data.get("error") or {}
-        reread = data.get("reread")
-        if isinstance(reread, Mapping):
-            return _refused(
-                name, record.correlation_id or "", data, reread.get("applied_hash"), reread
-            )
-        if error.get("reason") == "fenced":
-            return PatchFenced(name, record.correlation_id or "")
-        return PatchFailed(
+    if isinstance(payload, RestartSuperseded):
+        return _refused(
             name,
-            record.correlation_id or "",
-            _failure(error, True),
-            float(data.get("jitter") or 0.0),
+            correlation,
+            payload.error,
+            applied=payload.applied_hash,
+            resource_version=payload.resource_version,
+            generation=payload.generation,
         )
-    if kind == kinds.RESTART_FAILED:
-        reason = data.get("reason")
-        if reason in ("not-leader",) or (
-            reason == "not-found" and (data.get("error") or {}).get("status") is None
+    if isinstance(payload, RestartRetry):
+        return _retried(name, correlation, payload)
+    if isinstance(payload, RestartFailed):
+        error = payload.error or {}
+        if payload.reason in ("not-leader",) or (
+            payload.reason == "not-found" and error.get("status") is None
         ):
             return None  # decided by the core itself, not an API outcome
-        retriable = reason == "retries-exhausted"
-        return PatchFailed(
-            name, record.correlation_id or "", _failure(data.get("error") or {}, retriable), 0.0
-        )
-    if kind == kinds.RESTART_DROPPED:
-        if data.get("reason") == "shutdown-deadline":
+        retriable = payload.reason == "retries-exhausted"
+        return PatchFailed(name, correlation, _failure(error, retriable), 0.0)
+    if isinstance(payload, RestartDropped):
+        if payload.reason == "shutdown-deadline":
             return (
                 FlushDeadline()
                 if replica.state.stopping and (replica.state.queue or replica.state.active)
                 else None
             )
-        return PatchFailed(
-            name, record.correlation_id or "", _failure(data.get("error") or {}, True), 0.0
-        )
-    if kind in (kinds.ROLLOUT_COMPLETED, kinds.ROLLOUT_TIMEOUT):
-        return _rollout_ended(replica, name, data, kind == kinds.ROLLOUT_COMPLETED)
-    if kind == kinds.CONTROLLER_STOPPING:
-        return ShutdownRequested(str(data.get("reason") or "SIGTERM"))
-    if kind in (kinds.LEADER_ACQUIRED, kinds.LEADER_LOST, kinds.LEADER_RELEASED):
-        return _leadership(record, data)
+        return PatchFailed(name, correlation, _failure(payload.error or {}, True), 0.0)
+    if isinstance(payload, RolloutCompleted | RolloutTimeout):
+        return _rollout_ended(replica, name, payload)
+    if isinstance(payload, ControllerStopping):
+        return ShutdownRequested(str(payload.reason or "SIGTERM"))
+    if isinstance(payload, LeaderAcquired | LeaderLost | LeaderReleased):
+        return _leadership(record, payload)
     return None
 
 
-def _leadership(record: Any, data: Mapping[str, Any]) -> LeadershipChanged:
+def _retried(name: str, correlation: str, payload: RestartRetry) -> Event:
+    """A retry: after a refused patch (``reread``), a fenced patch, or a failed one."""
+    error = payload.error or {}
+    reread = payload.reread
+    if isinstance(reread, Mapping):
+        generation = reread.get("generation")
+        return _refused(
+            name,
+            correlation,
+            payload.error,
+            applied=reread.get("applied_hash"),
+            resource_version=reread.get("resource_version"),
+            generation=generation,
+        )
+    if error.get("reason") == "fenced":
+        return PatchFenced(name, correlation)
+    return PatchFailed(name, correlation, _failure(error, True), float(payload.jitter or 0.0))
+
+
+def _leadership(
+    record: Any, payload: LeaderAcquired | LeaderLost | LeaderReleased
+) -> LeadershipChanged:
     """The leadership change a ``leader.*`` record tells (its journaling is not compared)."""
-    acting = record.kind == kinds.LEADER_ACQUIRED
-    epoch = data.get("epoch", getattr(record, "leader_epoch", None))
+    acting = isinstance(payload, LeaderAcquired)
+    epoch = payload.epoch if payload.epoch is not ABSENT else getattr(record, "leader_epoch", None)
+    reason = None
+    if not isinstance(payload, LeaderAcquired):
+        fallback = "released" if isinstance(payload, LeaderReleased) else "lost"
+        reason = str(payload.reason or fallback)
     return LeadershipChanged(
         acting,
         lease=_name(record.object) or None,
         epoch=epoch if isinstance(epoch, int) and not isinstance(epoch, bool) else None,
-        reason=None
-        if acting
-        else str(
-            data.get("reason") or ("released" if record.kind == kinds.LEADER_RELEASED else "lost")
-        ),
-        await_relist=acting and bool(data.get("await_relist")),
+        reason=reason,
+        await_relist=isinstance(payload, LeaderAcquired) and bool(payload.await_relist),
     )
 
 
 def _rollout_ended(
-    replica: _Replica, name: str, data: Mapping[str, Any], completed: bool
+    replica: _Replica, name: str, payload: RolloutCompleted | RolloutTimeout
 ) -> Event | None:
     """The Deployment status that ended a rollout is not journaled: rebuild its gist."""
     view = replica.state.deployments.get(name)
     if view is None or name not in replica.state.rollouts:
         return None
-    if not completed and data.get("reason") == "deadline":
+    completed = isinstance(payload, RolloutCompleted)
+    if isinstance(payload, RolloutTimeout) and payload.reason == "deadline":
         return None  # the core's own timer decides this one
-    generation = int(data.get("generation") or view.rollout.generation)
-    replicas = int(data.get("replicas") or 1)
+    generation = int(payload.generation or view.rollout.generation)
+    replicas = int(payload.replicas or 1)
     status = RolloutStatus(
         generation=generation,
         observed_generation=generation,
@@ -367,19 +418,20 @@ def _rollout_ended(
 def _refused(
     name: str,
     correlation: str,
-    data: Mapping[str, Any],
+    error: Mapping[str, Any] | None,
+    *,
     applied: Any,
-    facts: Mapping[str, Any],
+    resource_version: Any,
+    generation: Any,
 ) -> PatchRefused:
     """The refused conditional patch and the Deployment as it was read again."""
-    generation = facts.get("generation")
     return PatchRefused(
         name,
         correlation,
-        _failure(data.get("error") or {}, True),
+        _failure(error or {}, True),
         found=True,
         applied_hash=str(applied) if applied else None,
-        resource_version=str(facts.get("resource_version") or ""),
+        resource_version=str(resource_version or ""),
         generation=int(generation) if generation is not None else None,
     )
 

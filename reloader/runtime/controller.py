@@ -28,6 +28,7 @@ from prometheus_client import CollectorRegistry
 
 from journal import Journal, JournalError
 from journal.checkpoints import CheckpointWriter
+from records import ControllerStarted, ControllerStopped, Payload, kinds
 from reloader.core import (
     Event,
     LeaderObserved,
@@ -35,7 +36,6 @@ from reloader.core import (
     Record,
     Resource,
     initial_state,
-    kinds,
 )
 from reloader.kube.restarts import DeploymentPatcher
 from reloader.kube.watch import ListWatcher, WatchHooks, WatchOptions
@@ -173,12 +173,13 @@ class Controller:
             },
         )
         self._record(
-            kinds.CONTROLLER_STARTED,
-            identity=self.settings.pod_name,
-            version=buildinfo.VERSION,
-            commit=buildinfo.commit(),
-            pid=os.getpid(),
-            **self.settings.summary(),
+            ControllerStarted(
+                identity=self.settings.pod_name,
+                version=buildinfo.VERSION,
+                commit=buildinfo.commit(),
+                pid=os.getpid(),
+                settings=self.settings.summary(),
+            )
         )
         self.loop.commit()
         self._leadership.start(
@@ -219,11 +220,12 @@ class Controller:
             lambda event: isinstance(event, LeadershipChanged | LeaderObserved)
         )
         self._record(
-            kinds.CONTROLLER_STOPPED,
-            reason=reason,
-            flushed=self.loop.flushed,
-            dropped=self.loop.dropped,
-            uptime_seconds=round(time.monotonic() - self._started, 3),
+            ControllerStopped(
+                reason=reason,
+                flushed=self.loop.flushed,
+                dropped=self.loop.dropped,
+                uptime_seconds=round(time.monotonic() - self._started, 3),
+            )
         )
         self.loop.commit()
         if not self.writer.empty:
@@ -261,9 +263,10 @@ class Controller:
         thread.start()
         self._threads.append(thread)
 
-    def _record(self, kind: str, **data: object) -> None:
+    def _record(self, payload: Payload) -> None:
         epoch = self._leadership.epoch() if self._leadership.is_leader() else None
-        self.writer.submit(Record(kind, None, None, data), datetime.now(UTC), epoch)
+        record = Record(payload.KIND, None, None, payload.to_data())
+        self.writer.submit(record, datetime.now(UTC), epoch)
 
     def _leadership_changed(self, event: Event) -> None:
         """Called by the leadership (its own thread): never block it."""

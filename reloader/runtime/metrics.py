@@ -15,7 +15,7 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from reloader.core import kinds
+from records import RestartPatched, kinds
 from telemetry import buildinfo
 
 # Seconds from a ConfigMap change to its patch: the debounce dominates, the
@@ -182,7 +182,7 @@ class ControllerMetrics:
         if kind == kinds.RESTART_PATCHED:
             name = obj.split("/", 1)[1] if obj else ""
             self.restarts.labels(name).inc()
-            latency = data.get("latency_seconds")
+            latency = RestartPatched.from_data(data).latency_seconds
             if isinstance(latency, int | float):
                 self.change_to_patch.observe(latency)
         elif kind == kinds.RESTART_RETRY:

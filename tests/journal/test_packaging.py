@@ -10,7 +10,7 @@ import zipfile
 from journal.schema import HEAD
 from tests.journal.helpers import ROOT
 
-PACKAGES = ("journal", "cli", "telemetry", "reloader", "webapp")
+PACKAGES = ("journal", "cli", "records", "telemetry", "reloader", "webapp")
 
 
 def test_an_installed_wheel_carries_and_finds_its_migrations(tmp_path):

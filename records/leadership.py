@@ -1,0 +1,111 @@
+"""Payloads of leadership terms, operators' notes and the journal's own records."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from records import kinds
+from records.payload import ABSENT, Absent, Payload, register, rest
+
+
+@register
+@dataclass(frozen=True)
+class LeaderAcquired(Payload):
+    """A term begins; ``await_relist`` (written only when true) defers acting to a relist.
+
+    ``epoch`` is :data:`ABSENT` in a record without one (the record's
+    ``leader_epoch`` then tells the term), as in the other ``leader.*`` kinds.
+    """
+
+    KIND = kinds.LEADER_ACQUIRED
+
+    epoch: int | Absent | None = ABSENT
+    previous_holder: str | Absent | None = ABSENT
+    acquire_latency_seconds: float | Absent | None = ABSENT
+    await_relist: bool | Absent = ABSENT
+    detail: Mapping[str, Any] = rest()
+
+
+@register
+@dataclass(frozen=True)
+class LeaderLost(Payload):
+    """A term ends without a release: ``reason`` says why."""
+
+    KIND = kinds.LEADER_LOST
+
+    epoch: int | Absent | None = ABSENT
+    reason: str | None = None
+    seconds_since_renewal: float | Absent | None = ABSENT
+    holder: str | Absent | None = ABSENT
+    detail: Mapping[str, Any] = rest()
+
+
+@register
+@dataclass(frozen=True)
+class LeaderReleased(Payload):
+    """A term ends by giving the Lease up at shutdown."""
+
+    KIND = kinds.LEADER_RELEASED
+
+    epoch: int | Absent | None = ABSENT
+    reason: str | None = None
+    lease_cleared: bool | Absent = ABSENT
+    error: str | Absent | None = ABSENT
+    detail: Mapping[str, Any] = rest()
+
+
+@register
+@dataclass(frozen=True)
+class LeaderObserved(Payload):
+    """A standby saw ``holder`` lead in term ``epoch``."""
+
+    KIND = kinds.LEADER_OBSERVED
+
+    holder: str | None
+    epoch: int | None
+
+
+@register
+@dataclass(frozen=True)
+class OperatorNote(Payload):
+    """An operator's annotation, or a disaster-recovery drill mark (``drill``)."""
+
+    KIND = kinds.OPERATOR_NOTE
+
+    text: str
+    drill: str | Absent = ABSENT
+    scenario: str | Absent = ABSENT
+
+
+@register
+@dataclass(frozen=True)
+class JournalVacuumed(Payload):
+    """The tombstone of a retention vacuum: what was removed, and its chain's end."""
+
+    KIND = kinds.JOURNAL_VACUUMED
+
+    cutoff: str
+    removed_records: int
+    first_removed_seq: int
+    last_removed_seq: int
+    last_removed_hash: str
+    last_removed_ts: str
+    last_removed_checkpoint: Mapping[str, Any] | Absent = ABSENT
+
+
+@register
+@dataclass(frozen=True)
+class JournalCheckpoint(Payload):
+    """A signed statement of the chain's head (fields of ``journal.signing``)."""
+
+    KIND = kinds.JOURNAL_CHECKPOINT
+
+    seq: int
+    head_hash: str
+    ts: str
+    key_id: str
+    from_seq: int
+    digests: Sequence[str]
+    signature: str

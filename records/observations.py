@@ -1,0 +1,131 @@
+"""Payloads of what a controller saw: its own life, its watches, ConfigMaps and Deployments."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from records import kinds
+from records.payload import ABSENT, Absent, Payload, register, rest
+
+
+@register
+@dataclass(frozen=True)
+class ControllerStarted(Payload):
+    """A controller process started; ``settings`` are the settings it journals.
+
+    The settings are stored at the top level of ``data``. Those readers use
+    are named fields here (read back by ``from_data``); ``settings`` keeps
+    the others.
+    """
+
+    KIND = kinds.CONTROLLER_STARTED
+
+    identity: str | None = None
+    version: str | None = None
+    commit: str | None = None
+    pid: int | None = None
+    namespace: str | Absent | None = ABSENT
+    leader_election: bool | Absent | None = ABSENT
+    debounce_seconds: float | Absent | None = ABSENT
+    policy: Mapping[str, Any] | Absent | None = ABSENT
+    settings: Mapping[str, Any] = rest()
+
+
+@register
+@dataclass(frozen=True)
+class ControllerStopping(Payload):
+    """The SIGTERM flush begins with ``pending`` windows and restarts."""
+
+    KIND = kinds.CONTROLLER_STOPPING
+
+    reason: str
+    pending: int
+
+
+@register
+@dataclass(frozen=True)
+class ControllerStopped(Payload):
+    """The process ends, after the flush."""
+
+    KIND = kinds.CONTROLLER_STOPPED
+
+    reason: str
+    flushed: int
+    dropped: int
+    uptime_seconds: float
+
+
+@register
+@dataclass(frozen=True)
+class WatchStarted(Payload):
+    """The first list of a resource is in; the watch resumes at ``resource_version``."""
+
+    KIND = kinds.WATCH_STARTED
+
+    resource: str
+    resource_version: str
+    count: int
+    reason: str
+
+
+@register
+@dataclass(frozen=True)
+class WatchRelisted(Payload):
+    """A later list (after ``410 Gone``, a resync or for a new leader) and what it changed."""
+
+    KIND = kinds.WATCH_RELISTED
+
+    resource: str
+    resource_version: str
+    reason: str
+    count: int
+    added: int
+    modified: int
+    deleted: int
+
+
+@register
+@dataclass(frozen=True)
+class WatchError(Payload):
+    """A watch failed; it starts again in ``retry_in_seconds``."""
+
+    KIND = kinds.WATCH_ERROR
+
+    resource: str
+    error: str
+    status: int | None
+    retry_in_seconds: float
+
+
+@register
+@dataclass(frozen=True)
+class ConfigMapObserved(Payload):
+    """A ConfigMap as seen (never its values: key names and hashes only)."""
+
+    KIND = kinds.CONFIGMAP_OBSERVED
+
+    event_type: str
+    source: str
+    resource_version: str
+    data_hash: str
+    previous_hash: str | None
+    changed_keys: Sequence[str]
+    keys: Sequence[str]
+    target: Mapping[str, str] | None
+
+
+@register
+@dataclass(frozen=True)
+class DeploymentObserved(Payload):
+    """The Deployment facts a decision depends on (its target and applied hash)."""
+
+    KIND = kinds.DEPLOYMENT_OBSERVED
+
+    event_type: str
+    source: str
+    resource_version: str
+    target: Mapping[str, str] | None
+    applied_hash: str | None
+    generation: int

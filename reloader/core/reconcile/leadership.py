@@ -1,0 +1,124 @@
+"""Leadership and shutdown: a term begins (acting at once, or after a fresh
+relist) or ends (pending work is given up for the next leader); SIGTERM flushes
+windows and retries at once, and the flush deadline drops what is left.
+
+Part of the step builder (:mod:`reloader.core.reconciler`): methods of the
+other parts are reached through ``self``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from records import (
+    ControllerStopping,
+    LeaderAcquired,
+    LeaderLost,
+    LeaderObserved,
+    LeaderReleased,
+    Payload,
+    RestartDropped,
+    RestartFailed,
+)
+from reloader.core import events
+from reloader.core.events import FlushDeadline, LeadershipChanged, ShutdownRequested
+from reloader.core.reconcile.scratch import BOTH, Scratch, deploy_object, lease_object
+from reloader.core.state import Phase
+
+
+class Leadership(Scratch):
+    def on_leadership(self, event: LeadershipChanged) -> None:
+        if event.lease is not None:
+            self.record_leadership(event)
+        if event.acting:
+            if self.leading:
+                return
+            self.leading = True
+            if event.await_relist:
+                # Decide nothing until a list made after this moment is in:
+                # the old leader's last patches may not have reached the cache.
+                self.awaiting = BOTH
+                return
+            self.acting = True
+            self.catch_up()
+            return
+        self.leading = False
+        self.awaiting = frozenset()
+        if not self.acting:
+            return
+        self.acting = False
+        # A standby keeps its cache and windows but carries nothing out; what
+        # was pending is found again by the next leader's level-triggered sync.
+        for restart in [*self.queue, *self.active.values()]:
+            if restart.phase is Phase.PATCHING:
+                continue  # already sent; its answer still settles it
+            self.record(
+                RestartFailed(
+                    configmap=restart.configmap,
+                    data_hash=restart.data_hash,
+                    attempt=restart.attempt,
+                    reason="not-leader",
+                    error={"reason": "not-leader", "status": None, "message": "leadership lost"},
+                ),
+                deploy_object(restart.deployment),
+                restart.correlation_id,
+            )
+            self.active.pop(restart.deployment, None)
+        self.queue = []
+        self.rollouts = {}
+
+    def record_leadership(self, event: LeadershipChanged) -> None:
+        """Journal a term's start or end; ``event.detail`` adds to the payload."""
+        payload: Payload
+        if event.acting:
+            relist = {"await_relist": True} if event.await_relist else {}
+            payload = LeaderAcquired.from_data({"epoch": event.epoch, **event.detail, **relist})
+        else:
+            ended = LeaderReleased if event.reason == "released" else LeaderLost
+            payload = ended.from_data(
+                {"epoch": event.epoch, "reason": event.reason, **event.detail}
+            )
+        assert event.lease is not None
+        self.record(payload, lease_object(event.lease), None)
+
+    def on_leader_observed(self, event: events.LeaderObserved) -> None:
+        self.record(
+            LeaderObserved(holder=event.holder, epoch=event.epoch),
+            lease_object(event.lease),
+            None,
+        )
+
+    def on_shutdown(self, event: ShutdownRequested) -> None:
+        if self.stopping:
+            return
+        self.stopping = True
+        self.record(
+            ControllerStopping(
+                reason=event.reason,
+                pending=len(self.windows) + len(self.queue) + len(self.active),
+            ),
+            None,
+            None,
+        )
+        for name in sorted(self.windows, key=lambda n: (self.windows[n].due_at, n)):
+            self.fire_window(name, flushed=True)
+        for name in sorted(self.active):
+            restart = self.active[name]
+            if restart.phase is Phase.BACKOFF:
+                self.retry(replace(restart, flushed=True))
+
+    def on_flush_deadline(self, event: FlushDeadline) -> None:
+        for restart in [*self.queue, *self.active.values()]:
+            self.record(
+                RestartDropped(
+                    configmap=restart.configmap,
+                    data_hash=restart.data_hash,
+                    attempt=restart.attempt,
+                    reason="shutdown-deadline",
+                ),
+                deploy_object(restart.deployment),
+                restart.correlation_id,
+            )
+        self.queue = []
+        self.active = {}
+        self.windows = {}

@@ -1,0 +1,252 @@
+"""What the answers to patches and adoptions mean: patched, retry, failed,
+superseded or sent again on the state just read.
+
+Part of the step builder (:mod:`reloader.core.reconciler`): methods of the
+other parts are reached through ``self``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from records import (
+    RestartDropped,
+    RestartFailed,
+    RestartPatched,
+    RestartRetry,
+    RestartSuperseded,
+    kinds,
+)
+from reloader.core.actions import PatchAdopt
+from reloader.core.backoff import backoff_delay
+from reloader.core.events import (
+    AdoptFailed,
+    AdoptRefused,
+    PatchFailed,
+    PatchFenced,
+    PatchRefused,
+    PatchSucceeded,
+)
+from reloader.core.reconcile.scratch import Scratch, deploy_object
+from reloader.core.state import AppliedOverride, Phase
+
+
+class Outcomes(Scratch):
+    def on_patch_succeeded(self, event: PatchSucceeded) -> None:
+        restart = self.active.get(event.deployment)
+        if restart is None or restart.correlation_id != event.correlation_id:
+            return  # a late answer for a restart already settled
+        del self.active[event.deployment]
+        assert restart.data_hash is not None
+        self.overrides[event.deployment] = AppliedOverride(restart.data_hash, event.generation)
+        self.record(
+            RestartPatched(
+                configmap=restart.configmap,
+                data_hash=restart.data_hash,
+                attempt=restart.attempt,
+                generation=event.generation,
+                flushed=restart.flushed,
+                latency_seconds=round(max(0.0, self.now - restart.change_at), 6),
+            ),
+            deploy_object(event.deployment),
+            restart.correlation_id,
+        )
+        self.start_rollout(restart, event.generation)
+
+    def on_patch_failed(self, event: PatchFailed) -> None:
+        restart = self.active.get(event.deployment)
+        if restart is None or restart.correlation_id != event.correlation_id:
+            return
+        failure = event.failure
+        obj = deploy_object(event.deployment)
+        if self.stopping:
+            del self.active[event.deployment]
+            self.record(
+                RestartDropped(
+                    configmap=restart.configmap,
+                    data_hash=restart.data_hash,
+                    attempt=restart.attempt,
+                    reason="shutdown",
+                    error=failure.as_dict(),
+                ),
+                obj,
+                restart.correlation_id,
+            )
+            return
+        if failure.retriable and restart.attempt < self.policy.retry_max_attempts:
+            delay = backoff_delay(self.policy, restart.attempt, event.jitter)
+            self.active[event.deployment] = replace(
+                restart, phase=Phase.BACKOFF, not_before=self.now + delay
+            )
+            self.record(
+                RestartRetry(
+                    configmap=restart.configmap,
+                    data_hash=restart.data_hash,
+                    attempt=restart.attempt,
+                    next_attempt=restart.attempt + 1,
+                    delay_seconds=round(delay, 6),
+                    jitter=event.jitter,
+                    error=failure.as_dict(),
+                ),
+                obj,
+                restart.correlation_id,
+            )
+            return
+        del self.active[event.deployment]
+        self.record(
+            RestartFailed(
+                configmap=restart.configmap,
+                data_hash=restart.data_hash,
+                attempt=restart.attempt,
+                reason=failure.reason if not failure.retriable else "retries-exhausted",
+                error=failure.as_dict(),
+                next_resync_in_seconds=self.resync_in(),
+            ),
+            obj,
+            restart.correlation_id,
+        )
+
+    def on_patch_fenced(self, event: PatchFenced) -> None:
+        restart = self.active.get(event.deployment)
+        if restart is None or restart.correlation_id != event.correlation_id:
+            return
+        # The patch was not sent, so the attempt does not count. Wait one base
+        # backoff: by then leadership is confirmed again (and the patch goes
+        # out) or lost (and the next leader finds the drift by itself).
+        delay = self.policy.retry_base_seconds
+        self.active[event.deployment] = replace(
+            restart, phase=Phase.BACKOFF, attempt=restart.attempt - 1, not_before=self.now + delay
+        )
+        self.record(
+            RestartRetry(
+                configmap=restart.configmap,
+                data_hash=restart.data_hash,
+                attempt=restart.attempt,
+                next_attempt=restart.attempt,
+                delay_seconds=round(delay, 6),
+                jitter=None,
+                error={"reason": "fenced", "status": None, "message": "leadership not confirmed"},
+            ),
+            deploy_object(event.deployment),
+            restart.correlation_id,
+        )
+
+    def on_patch_refused(self, event: PatchRefused) -> None:
+        """Decide again on the Deployment as read after a refused precondition.
+
+        Nothing was written. If the planned hash is applied already (an earlier
+        attempt, or a process that died before its answer, did land it), or a
+        newer one that is the desired hash, the restart is superseded: journaled
+        and never sent again. Otherwise it goes out again at once, conditional
+        on the state just read.
+        """
+        restart = self.active.get(event.deployment)
+        if restart is None or restart.correlation_id != event.correlation_id:
+            return
+        obj = deploy_object(event.deployment)
+        planned = restart.data_hash
+        if not event.found:
+            del self.active[event.deployment]
+            self.record(
+                RestartFailed(
+                    configmap=restart.configmap,
+                    data_hash=planned,
+                    attempt=restart.attempt,
+                    reason="not-found",
+                    error={"reason": "not-found", "status": 404, "message": "deployment is gone"},
+                    next_resync_in_seconds=self.resync_in(),
+                ),
+                obj,
+                restart.correlation_id,
+            )
+            return
+        applied = event.applied_hash
+        reason = None
+        if applied is not None and applied == planned:
+            reason = kinds.SUPERSEDED_APPLIED
+        elif applied is not None and applied == self.desired(event.deployment):
+            reason = kinds.SUPERSEDED_NEWER
+        if reason is not None:
+            assert applied is not None
+            del self.active[event.deployment]
+            self.overrides[event.deployment] = AppliedOverride(applied, event.generation)
+            self.record(
+                RestartSuperseded(
+                    configmap=restart.configmap,
+                    data_hash=planned,
+                    planned_hash=planned,
+                    applied_hash=applied,
+                    reason=reason,
+                    attempt=restart.attempt,
+                    resource_version=event.resource_version,
+                    generation=event.generation,
+                    error=event.failure.as_dict(),
+                ),
+                obj,
+                restart.correlation_id,
+            )
+            return
+        if restart.attempt >= self.policy.retry_max_attempts:
+            del self.active[event.deployment]
+            self.record(
+                RestartFailed(
+                    configmap=restart.configmap,
+                    data_hash=planned,
+                    attempt=restart.attempt,
+                    reason="retries-exhausted",
+                    error=event.failure.as_dict(),
+                    next_resync_in_seconds=self.resync_in(),
+                ),
+                obj,
+                restart.correlation_id,
+            )
+            return
+        self.record(
+            RestartRetry(
+                configmap=restart.configmap,
+                data_hash=planned,
+                attempt=restart.attempt,
+                next_attempt=restart.attempt + 1,
+                delay_seconds=0.0,
+                jitter=None,
+                error=event.failure.as_dict(),
+                reread={
+                    "applied_hash": applied,
+                    "resource_version": event.resource_version,
+                    "generation": event.generation,
+                },
+            ),
+            obj,
+            restart.correlation_id,
+        )
+        del self.active[event.deployment]
+        self.send(restart, previous=applied, resource_version=event.resource_version)
+
+    def on_adopt_refused(self, event: AdoptRefused) -> None:
+        """Adopt again on the state just read, unless the Deployment carries a hash now.
+
+        A hash set meanwhile (by another adoption or a restart) reaches the
+        cache through the watch, which then decides on it as on any change.
+        """
+        override = self.overrides.get(event.deployment)
+        if (
+            not event.found
+            or event.applied_hash is not None
+            or override is None
+            or override.generation is not None
+            or not self.acting
+        ):
+            return
+        self.actions.append(
+            PatchAdopt(
+                event.deployment,
+                self.chain_id_for(event.deployment) or "",
+                override.data_hash,
+                event.resource_version,
+            )
+        )
+
+    def on_adopt_failed(self, event: AdoptFailed) -> None:
+        # The in-memory override keeps the adopted hash; the next resync
+        # finds the annotation still missing and sends the adoption again.
+        return

@@ -1,0 +1,73 @@
+"""Rollouts: after a patch lands, follow the Deployment until its rollout
+completes, stalls (progress deadline exceeded) or outlives our own deadline.
+
+Part of the step builder (:mod:`reloader.core.reconciler`).
+"""
+
+from __future__ import annotations
+
+from records import RolloutCompleted, RolloutTimeout
+from reloader.core.model import DeploymentView
+from reloader.core.reconcile.scratch import Scratch, deploy_object
+from reloader.core.rollout import RolloutOutcome, rollout_outcome
+from reloader.core.state import Restart, Rollout
+
+
+class Rollouts(Scratch):
+    def start_rollout(self, restart: Restart, generation: int | None) -> None:
+        rollout = Rollout(
+            deployment=restart.deployment,
+            configmap=restart.configmap,
+            correlation_id=restart.correlation_id,
+            generation=generation,
+            started_at=self.now,
+            deadline=self.now + self.policy.rollout_timeout_seconds,
+        )
+        self.rollouts[restart.deployment] = rollout
+        view = self.deployments.get(restart.deployment)
+        if view is not None and generation is not None:
+            self.follow_rollout(view)
+
+    def follow_rollout(self, view: DeploymentView) -> None:
+        rollout = self.rollouts.get(view.name)
+        if rollout is None or rollout.generation is None:
+            return
+        if view.rollout.generation < rollout.generation:
+            return  # an event from before our patch
+        outcome = rollout_outcome(view.rollout, rollout.generation)
+        if outcome is RolloutOutcome.PROGRESSING:
+            return
+        del self.rollouts[view.name]
+        seconds = round(self.now - rollout.started_at, 6)
+        if outcome is RolloutOutcome.COMPLETED:
+            payload: RolloutCompleted | RolloutTimeout = RolloutCompleted(
+                configmap=rollout.configmap,
+                generation=rollout.generation,
+                seconds=seconds,
+                replicas=view.rollout.replicas,
+            )
+        else:
+            payload = RolloutTimeout(
+                configmap=rollout.configmap,
+                generation=rollout.generation,
+                seconds=seconds,
+                replicas=view.rollout.replicas,
+                reason="progress-deadline-exceeded",
+            )
+        self.record(payload, deploy_object(view.name), rollout.correlation_id)
+
+    def expire_rollouts(self) -> None:
+        """Give up following every rollout past its deadline."""
+        due = sorted(name for name, r in self.rollouts.items() if r.deadline <= self.now)
+        for name in due:
+            rollout = self.rollouts.pop(name)
+            self.record(
+                RolloutTimeout(
+                    configmap=rollout.configmap,
+                    generation=rollout.generation,
+                    reason="deadline",
+                    seconds=round(self.now - rollout.started_at, 6),
+                ),
+                deploy_object(name),
+                rollout.correlation_id,
+            )

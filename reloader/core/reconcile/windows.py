@@ -1,0 +1,205 @@
+"""Debounce windows: a ConfigMap change opens one, later changes coalesce into it,
+and when it fires every target whose applied hash differs is queued (or adopted).
+
+Part of the step builder (:mod:`reloader.core.reconciler`): methods of the
+other parts are reached through ``self``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from records import (
+    ConfigMapObserved,
+    DebounceCoalesced,
+    DebounceScheduled,
+    RestartFlushed,
+    kinds,
+)
+from reloader.core.events import ConfigMapSeen, EventType
+from reloader.core.hashing import changed_keys
+from reloader.core.model import ConfigMapView
+from reloader.core.reconcile.scratch import Scratch, cm_object
+from reloader.core.state import Restart, Window
+
+
+class Windows(Scratch):
+    def on_configmap(self, event: ConfigMapSeen) -> None:
+        view = event.configmap
+        previous = self.configmaps.get(view.name)
+        window = self.windows.get(view.name)
+        chain = window.correlation_id if window is not None else self.observation_id(view)
+        deleted = event.event_type is EventType.DELETED
+        self.record(
+            ConfigMapObserved(
+                event_type=event.event_type.value,
+                source=event.source,
+                resource_version=view.resource_version,
+                data_hash=view.data_hash,
+                previous_hash=previous.data_hash if previous is not None else None,
+                changed_keys=[]
+                if deleted
+                else changed_keys(
+                    previous.key_digests if previous is not None else None, view.key_digests
+                ),
+                keys=list(view.keys),
+                target=view.target.as_dict() if view.target is not None else None,
+            ),
+            cm_object(view.name),
+            chain,
+        )
+        if deleted:
+            self.configmaps.pop(view.name, None)
+            if window is not None:
+                del self.windows[view.name]
+                self.chains[view.name] = (window.data_hash, window.correlation_id)
+                self.skip(view.name, window.correlation_id, kinds.SKIP_DELETED, window.data_hash)
+            return
+        self.configmaps[view.name] = view
+        if not self.synced or self.stopping:
+            return  # the first sync decides for everything listed before it
+        changed = (
+            previous is None
+            or previous.data_hash != view.data_hash
+            or previous.target != view.target
+        )
+        if window is not None:
+            if changed:
+                # Coalesced: the observation above carries the window's
+                # correlation id; the window's fire records how many there were.
+                self.windows[view.name] = replace(
+                    window, data_hash=view.data_hash, changes=window.changes + 1
+                )
+            return
+        if not changed:
+            self.skip(view.name, chain, kinds.SKIP_UNCHANGED, view.data_hash)
+            return
+        self.open_window(
+            view,
+            chain,
+            "change",
+            self.policy.debounce_seconds,
+            base_hash=previous.data_hash if previous is not None else None,
+        )
+
+    def fire_due_windows(self) -> None:
+        if self.windows:
+            due = [(w.due_at, name) for name, w in self.windows.items() if w.due_at <= self.now]
+            for _, name in sorted(due):
+                self.fire_window(name, flushed=False)
+
+    def open_window(
+        self,
+        view: ConfigMapView,
+        chain: str,
+        reason: str,
+        delay: float,
+        base_hash: str | None = None,
+    ) -> None:
+        window = Window(
+            configmap=view.name,
+            correlation_id=chain,
+            opened_at=self.now,
+            due_at=self.now + delay,
+            data_hash=view.data_hash,
+            base_hash=base_hash,
+            reason=reason,
+        )
+        self.windows[view.name] = window
+        self.record(
+            DebounceScheduled(
+                data_hash=view.data_hash,
+                reason=reason,
+                due_in_seconds=round(delay, 6),
+                targets=self.targets_of(view),
+            ),
+            cm_object(view.name),
+            chain,
+        )
+        if delay <= 0:
+            self.fire_window(view.name, flushed=False)
+
+    def fire_window(self, name: str, *, flushed: bool) -> None:
+        window = self.windows.pop(name)
+        self.chains[name] = (window.data_hash, window.correlation_id)
+        if window.changes > 1:
+            self.record(
+                DebounceCoalesced(
+                    data_hash=window.data_hash,
+                    changes=window.changes,
+                    window_seconds=round(self.now - window.opened_at, 6),
+                ),
+                cm_object(name),
+                window.correlation_id,
+            )
+        if flushed:
+            self.record(
+                RestartFlushed(
+                    data_hash=window.data_hash,
+                    due_in_seconds=round(max(0.0, window.due_at - self.now), 6),
+                    acting=self.acting,
+                ),
+                cm_object(name),
+                window.correlation_id,
+            )
+        if not self.acting:
+            self.skip(name, window.correlation_id, kinds.SKIP_NOT_LEADER, window.data_hash)
+            return
+        view = self.configmaps.get(name)
+        if view is None:  # pragma: no cover - deletion closes the window
+            return
+        targets = self.targets_of(view)
+        if not targets:
+            self.skip(name, window.correlation_id, kinds.SKIP_NO_TARGET, view.data_hash)
+            return
+        acted = False
+        for deployment in targets:
+            acted |= self.plan_for(
+                deployment, name, window.correlation_id, window.opened_at, flushed
+            )
+        if not acted:
+            reverted = window.reason == "change" and window.data_hash == window.base_hash
+            reason = kinds.SKIP_REVERTED if reverted else kinds.SKIP_UNCHANGED
+            self.skip(name, window.correlation_id, reason, view.data_hash)
+
+    def plan_for(
+        self, deployment: str, configmap: str, chain: str, change_at: float, flushed: bool
+    ) -> bool:
+        """Queue (or adopt) ``deployment`` if it drifted; return whether anything was done."""
+        desired = self.desired(deployment)
+        applied = self.applied(deployment)
+        if desired is None:
+            return False
+        if applied is None:
+            self.adopt(deployment, configmap, chain, desired)
+            return True
+        if applied == desired:
+            return False
+        waiting = self.queued(deployment)
+        if waiting is not None:
+            # Not sent yet: it carries this change too, with the newest data.
+            index = self.queue.index(waiting)
+            self.queue[index] = replace(waiting, data_hash=desired)
+            if waiting.correlation_id != chain:
+                self.record(
+                    DebounceCoalesced(
+                        data_hash=desired, deployment=deployment, into=waiting.correlation_id
+                    ),
+                    cm_object(configmap),
+                    chain,
+                )
+            return True
+        active = self.active.get(deployment)
+        if active is not None and active.data_hash == desired:
+            return True  # already being applied
+        self.queue.append(
+            Restart(
+                deployment=deployment,
+                configmap=configmap,
+                correlation_id=chain,
+                change_at=change_at,
+                data_hash=desired,
+                flushed=flushed,
+            )
+        )
+        return True
