@@ -36,6 +36,13 @@ CANONICAL_ORDER: tuple[str, ...] = (
 #: Kustomize bases that are never applied on their own.
 BASES: tuple[str, ...] = ("k8s/base", "k8s/istio")
 
+#: Variants applied in place of a step of the canonical order (never beside it):
+#: the controller with cluster scope, without and with Secrets.
+VARIANTS: dict[str, str] = {
+    "k8s/controller-cluster": "k8s/controller",
+    "k8s/controller-cluster-secrets": "k8s/controller",
+}
+
 NAMESPACE = "shipshape"
 ENVIRONMENTS: tuple[str, ...] = ("test", "prod")
 #: The deny-by-default placeholder for the controller's API egress.

@@ -10,7 +10,9 @@ The canonical order is ``k8s/namespace``, ``k8s/istio-ingress``,
 ``k8s/controller``. The check fails when
 
 - a directory of that order is missing or has no kustomization.yaml, or a
-  kustomization under k8s/ is neither in the order nor a known base;
+  kustomization under k8s/ is neither in the order nor a known base or
+  variant (a variant, such as ``k8s/controller-cluster``, stands in for its
+  step of the order);
 - a run of ``kubectl apply -k`` lines, or a list of bare ``k8s/...`` paths, in
   any Markdown file, shell script or workflow goes out of order, skips a step
   in the middle, repeats one, or applies a base (``k8s/base``, ``k8s/istio``)
@@ -83,6 +85,8 @@ def check_run(where: str, kind: str, directories: list[str]) -> list[str]:
     if kind == "list" and (len(directories) < 2 or any(d not in order for d in directories)):
         return []
     problems = []
+    # A variant stands for its step (k8s/controller-cluster for k8s/controller).
+    directories = [k8slib.VARIANTS.get(d, d) for d in directories]
     for directory in directories:
         if directory in k8slib.BASES:
             problems.append(f"{where}: applies {directory}, a base only applied through overlays")
@@ -105,7 +109,10 @@ def check_layout(root: Path) -> list[str]:
     for directory in k8slib.CANONICAL_ORDER + k8slib.BASES:
         if not (root / directory / "kustomization.yaml").is_file():
             problems.append(f"{directory}: missing kustomization.yaml")
-    known = set(k8slib.CANONICAL_ORDER) | set(k8slib.BASES)
+    for directory in k8slib.VARIANTS:
+        if not (root / directory / "kustomization.yaml").is_file():
+            problems.append(f"{directory}: missing kustomization.yaml")
+    known = set(k8slib.CANONICAL_ORDER) | set(k8slib.BASES) | set(k8slib.VARIANTS)
     for path in sorted((root / "k8s").rglob("kustomization.yaml")):
         directory = path.parent.relative_to(root).as_posix()
         if directory not in known:

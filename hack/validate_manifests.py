@@ -418,6 +418,51 @@ def check_ratelimit_vhosts(objects: list[Manifest], gateways: dict[str, Manifest
     return problems
 
 
+def granted(role: Manifest) -> set[tuple[str, str, str]]:
+    """Return the ``(apiGroup, resource, verb)`` triples of a Role or ClusterRole."""
+    return {
+        (group, resource, verb)
+        for rule in role.get("rules") or []
+        for group in rule.get("apiGroups") or []
+        for resource in rule.get("resources") or []
+        for verb in rule.get("verbs") or []
+    }
+
+
+def check_controller_variant(
+    where: str, objects: list[Manifest], controller: list[Manifest]
+) -> list[str]:
+    """Check a cluster-scope variant: the same controller, wider RBAC, Secrets only when named.
+
+    Its StatefulSet is k8s/controller's; the namespaced Role keeps only the
+    Lease; nothing grants a wildcard, and only the ``-secrets`` variant
+    grants Secrets (list and watch, never get).
+    """
+    problems: list[str] = []
+    try:
+        ours = one(objects, "StatefulSet", "helloworld-controller", where)
+        theirs = one(controller, "StatefulSet", "helloworld-controller", "k8s/controller")
+        role = one(objects, "Role", "helloworld-controller", where)
+    except ValidationError as exc:
+        return [str(exc)]
+    if ours != theirs:
+        problems.append(f"{where}: its StatefulSet differs from k8s/controller's")
+    if {resource for _, resource, _ in granted(role)} != {"leases"}:
+        problems.append(f"{where}: the namespaced Role must grant only the Lease")
+    cluster: set[tuple[str, str, str]] = set()
+    for cluster_role in find(objects, "ClusterRole"):
+        cluster |= granted(cluster_role)
+    if not cluster:
+        problems.append(f"{where}: no ClusterRole")
+    if any("*" in triple for triple in cluster):
+        problems.append(f"{where}: a ClusterRole grants a wildcard")
+    secrets = {verb for _, resource, verb in cluster if resource == "secrets"}
+    wanted = {"list", "watch"} if where.endswith("-secrets") else set()
+    if secrets != wanted:
+        problems.append(f"{where}: Secrets verbs {sorted(secrets)}, expected {sorted(wanted)}")
+    return problems
+
+
 def merge_patch(target: Any, patch: Any) -> Any:
     """Apply a JSON merge patch (RFC 7386), as ``kubectl patch --type merge`` does."""
     if not isinstance(patch, dict):
@@ -519,6 +564,8 @@ def main() -> int:
     problems += check_ratelimit_vhosts(k8slib.render(root / "k8s" / "istio-ingress"), gateways)
     for patch_path in args.controller_egress_patch:
         problems += check_egress_patch(root, patch_path, controller)
+    for variant in k8slib.VARIANTS:
+        problems += check_controller_variant(variant, k8slib.render(root / variant), controller)
 
     checked = f"overlays {', '.join(overlays)}"
     if args.controller_egress_patch:

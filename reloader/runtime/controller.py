@@ -113,7 +113,8 @@ class Controller:
             ListWatcher(
                 Resource.CONFIGMAPS,
                 api_client,
-                replace(options, label_selector=settings.configmap_label_selector),
+                # An empty selector means every ConfigMap.
+                replace(options, label_selector=settings.configmap_label_selector or None),
                 self._emitter(Resource.CONFIGMAPS),
                 hooks=self._hooks(Resource.CONFIGMAPS),
             ),

@@ -14,10 +14,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from reloader.core import Policy
+from reloader.core.secrets import SecretHashKey
 from telemetry.config import ConfigError, env_bool, env_float, env_host, env_int, env_str
 from telemetry.logs import LOG_LEVELS, parse_log_level
 
 DEFAULT_JOURNAL_URL = "sqlite:///shipshape-journal.db"
+
+# WATCH_NAMESPACES's value for every namespace (cluster scope).
+ALL_NAMESPACES = "*"
 
 # RFC 1123 label (namespaces) and subdomain (object names such as the Lease).
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
@@ -64,6 +68,9 @@ class Settings:
     kubeconfig: str | None
     namespace: str
     configmap_label_selector: str
+    watch_namespaces: tuple[str, ...]
+    watch_secrets: bool
+    secret_hash_key: SecretHashKey | None
     debounce_seconds: float
     watch_timeout_seconds: int
     leader_election: LeaderElectionSettings
@@ -82,6 +89,11 @@ class Settings:
     max_concurrent_rollouts: int
     rollout_timeout_seconds: float
     shutdown_timeout_seconds: float
+
+    @property
+    def cluster_scope(self) -> bool:
+        """Whether every namespace is watched (``WATCH_NAMESPACES=*``)."""
+        return self.watch_namespaces == (ALL_NAMESPACES,)
 
     def policy(self) -> Policy:
         """Return the decision core's policy for these settings."""
@@ -102,6 +114,8 @@ class Settings:
         return {
             "namespace": self.namespace,
             "configmap_label_selector": self.configmap_label_selector,
+            "watch_namespaces": list(self.watch_namespaces),
+            "watch_secrets": self.watch_secrets,
             "watch_timeout_seconds": self.watch_timeout_seconds,
             "leader_election": self.leader_election.enabled,
             "lease_name": self.leader_election.lease_name,
@@ -124,7 +138,12 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
     if not _DNS_LABEL.match(namespace):
         raise ConfigError("NAMESPACE", namespace, "must be a DNS label (lower case, digits, '-')")
     selector = env_str(environ, "CONFIGMAP_LABEL_SELECTOR", "app=helloworld")
-    _check_selector(selector)
+    if "CONFIGMAP_LABEL_SELECTOR" in environ and not environ["CONFIGMAP_LABEL_SELECTOR"].strip():
+        selector = ""  # set and empty: every ConfigMap
+    if selector:
+        _check_selector(selector)
+    watch_secrets = env_bool(environ, "WATCH_SECRETS", False)
+    key_file = env_str(environ, "SECRET_HASH_KEY_FILE", "")
     retry_base = env_float(environ, "RETRY_BASE_SECONDS", 1.0, minimum=0.01, maximum=3600)
     retry_max = env_float(environ, "RETRY_MAX_SECONDS", 60.0, minimum=0.01, maximum=3600)
     if retry_max < retry_base:
@@ -139,6 +158,9 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         kubeconfig=env_str(environ, "KUBECONFIG", "") or None,
         namespace=namespace,
         configmap_label_selector=selector,
+        watch_namespaces=_watch_namespaces(environ, namespace),
+        watch_secrets=watch_secrets,
+        secret_hash_key=_secret_hash_key(key_file) if watch_secrets else None,
         debounce_seconds=env_float(environ, "DEBOUNCE_SECONDS", 5.0, minimum=0, maximum=3600),
         watch_timeout_seconds=env_int(
             environ, "WATCH_TIMEOUT_SECONDS", 30, minimum=1, maximum=3600
@@ -169,6 +191,64 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
             environ, "SHUTDOWN_TIMEOUT_SECONDS", 20.0, minimum=1, maximum=300
         ),
     )
+
+
+def check_supported(settings: Settings) -> None:
+    """Refuse the settings this version reads and validates but cannot honour yet.
+
+    The decision core still follows one namespace's ConfigMaps and
+    Deployments; watching other namespaces and Secrets comes with the
+    workload reconciler (issue 16). Until then such a value stops the
+    controller (exit 2) instead of being ignored in silence.
+
+    Raises:
+        ConfigError: ``WATCH_NAMESPACES`` names anything but ``NAMESPACE``, or
+            ``WATCH_SECRETS`` is true.
+    """
+    if settings.watch_namespaces != (settings.namespace,):
+        raise ConfigError(
+            "WATCH_NAMESPACES",
+            ",".join(settings.watch_namespaces),
+            f"this version watches only NAMESPACE ({settings.namespace})",
+        )
+    if settings.watch_secrets:
+        raise ConfigError("WATCH_SECRETS", "true", "this version does not watch Secrets yet")
+
+
+def _watch_namespaces(environ: Mapping[str, str], namespace: str) -> tuple[str, ...]:
+    raw = env_str(environ, "WATCH_NAMESPACES", namespace)
+    items = [item.strip() for item in raw.split(",")]
+    if items == [ALL_NAMESPACES]:
+        return (ALL_NAMESPACES,)
+    for item in items:
+        if not _DNS_LABEL.match(item):
+            raise ConfigError(
+                "WATCH_NAMESPACES",
+                raw,
+                f"must be * or comma-separated namespaces, each a DNS label ({item!r} is not)",
+            )
+    return tuple(sorted(set(items)))
+
+
+def _secret_hash_key(path: str) -> SecretHashKey:
+    """Read the HMAC key of Secret hashes; errors name the file, never its bytes."""
+    if not path:
+        raise ConfigError(
+            "SECRET_HASH_KEY_FILE",
+            None,
+            "must name a file of at least 32 bytes when WATCH_SECRETS is true",
+        )
+    try:
+        with open(path, "rb") as handle:
+            key = handle.read()
+    except OSError as error:
+        raise ConfigError(
+            "SECRET_HASH_KEY_FILE", path, f"cannot be read: {error.strerror or error}"
+        ) from None
+    try:
+        return SecretHashKey(key)
+    except ValueError as error:
+        raise ConfigError("SECRET_HASH_KEY_FILE", path, str(error)) from None
 
 
 def _leader_election(environ: Mapping[str, str]) -> LeaderElectionSettings:
@@ -234,4 +314,11 @@ def _check_selector(selector: str) -> None:
         )
 
 
-__all__ = ["LOG_LEVELS", "LeaderElectionSettings", "Settings", "load_settings"]
+__all__ = [
+    "ALL_NAMESPACES",
+    "LOG_LEVELS",
+    "LeaderElectionSettings",
+    "Settings",
+    "check_supported",
+    "load_settings",
+]

@@ -27,6 +27,8 @@ APPLIED = (
     "k8s/controller",
 )
 BASES = ("k8s/base", "k8s/istio")
+#: Variants applied in place of k8s/controller: cluster scope, without and with Secrets.
+VARIANTS = ("k8s/controller-cluster", "k8s/controller-cluster-secrets")
 #: What a copy of the tree needs for the validators to run on it.
 TREE = (
     "k8s",
@@ -88,7 +90,7 @@ def render(directory: Path) -> str:
 def renders() -> dict[str, Render]:
     """Every kustomization directory of the repository, rendered once."""
     out = {}
-    for directory in APPLIED + BASES:
+    for directory in APPLIED + BASES + VARIANTS:
         text = render(REPO / directory)
         out[directory] = Render(directory, text, [d for d in yaml.safe_load_all(text) if d])
     return out

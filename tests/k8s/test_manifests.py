@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from tests.k8s.conftest import APPLIED, BASES, Render
+from tests.k8s.conftest import APPLIED, BASES, VARIANTS, Render
 
 ENVS = ("test", "prod")
 DIGEST = re.compile(r"@sha256:[0-9a-f]{64}$")
@@ -19,7 +19,7 @@ def pod_specs(render: Render):
 
 
 def test_every_directory_renders(renders: dict[str, Render]) -> None:
-    assert set(renders) == set(APPLIED + BASES)
+    assert set(renders) == set(APPLIED + BASES + VARIANTS)
     assert all(r.objects for r in renders.values())
 
 
@@ -146,6 +146,74 @@ def test_controller_rbac_is_least_privilege(renders: dict[str, Render]) -> None:
     assert binding["subjects"] == [
         {"kind": "ServiceAccount", "name": "helloworld-controller", "namespace": "shipshape"}
     ]
+
+
+def rbac(role: dict) -> set[tuple[str, str, str, tuple[str, ...]]]:
+    return {
+        (group, resource, verb, tuple(rule.get("resourceNames", ())))
+        for rule in role["rules"]
+        for group in rule["apiGroups"]
+        for resource in rule["resources"]
+        for verb in rule["verbs"]
+    }
+
+
+CLUSTER_RBAC = {
+    ("", "configmaps", "list", ()),
+    ("", "configmaps", "watch", ()),
+    *(
+        ("apps", kind, verb, ())
+        for kind in ("deployments", "statefulsets", "daemonsets")
+        for verb in ("get", "list", "watch", "patch")
+    ),
+    ("", "events", "create", ()),
+    ("", "events", "patch", ()),
+}
+LEASE_ONLY = {
+    ("coordination.k8s.io", "leases", "create", ()),
+    ("coordination.k8s.io", "leases", "get", ("helloworld-controller-leader",)),
+    ("coordination.k8s.io", "leases", "update", ("helloworld-controller-leader",)),
+}
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_cluster_scope_rbac_is_exactly_what_it_needs(
+    renders: dict[str, Render], variant: str
+) -> None:
+    render = renders[variant]
+    cluster = render.one("ClusterRole", "shipshape-helloworld-controller")
+    assert rbac(cluster) == CLUSTER_RBAC
+    binding = render.one("ClusterRoleBinding", "shipshape-helloworld-controller")
+    assert binding["roleRef"]["name"] == "shipshape-helloworld-controller"
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": "helloworld-controller", "namespace": "shipshape"}
+    ]
+    # The Lease stays namespaced, in the controller's namespace, and is all the Role keeps.
+    role = render.one("Role", "helloworld-controller")
+    assert role["metadata"]["namespace"] == "shipshape"
+    assert rbac(role) == LEASE_ONLY
+    # Same controller as k8s/controller; only the RBAC differs.
+    base = renders["k8s/controller"]
+    assert render.one("StatefulSet", "helloworld-controller") == base.one(
+        "StatefulSet", "helloworld-controller"
+    )
+    secrets = [
+        r for r in render.objects if r["kind"] == "ClusterRole" and "secrets" in str(r["rules"])
+    ]
+    if variant.endswith("-secrets"):
+        (role_secrets,) = secrets
+        assert rbac(role_secrets) == {("", "secrets", "list", ()), ("", "secrets", "watch", ())}
+        binding = render.one("ClusterRoleBinding", "shipshape-helloworld-controller-secrets")
+        assert binding["roleRef"]["name"] == "shipshape-helloworld-controller-secrets"
+    else:
+        assert secrets == []
+
+
+def test_the_namespace_scoped_controller_grants_nothing_cluster_wide_nor_secrets(
+    renders: dict[str, Render],
+) -> None:
+    assert "ClusterRoleBinding" not in renders["k8s/controller"].kinds()
+    assert "secrets" not in renders["k8s/controller"].text
 
 
 def test_controller_egress_ships_the_deny_placeholder(renders: dict[str, Render]) -> None:

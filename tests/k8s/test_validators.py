@@ -258,3 +258,39 @@ def test_trivyignore_catches_bad_entries(tree: Path, body: str, message: str) ->
 def test_trivyignore_must_exist(tree: Path) -> None:
     (tree / ".trivyignore").unlink()
     fails_with(run_hack(tree, "validate_trivyignore.py"), ".trivyignore: cannot read")
+
+
+def test_deployment_order_takes_a_controller_variant_in_place_of_its_step(tree: Path) -> None:
+    (tree / "docs/extra.md").write_text(
+        "```bash\nkubectl apply -k k8s/monitoring\nkubectl apply -k k8s/controller-cluster\n```\n"
+    )
+    result = run_hack(tree, "validate_deployment_order.py")
+    assert result.returncode == 0, result.stderr
+    (tree / "docs/extra.md").write_text(
+        "```bash\nkubectl apply -k k8s/controller-cluster\nkubectl apply -k k8s/monitoring\n```\n"
+    )
+    fails_with(run_hack(tree, "validate_deployment_order.py"), "docs/extra.md:", "drifts")
+
+
+def test_manifests_catch_secrets_in_the_cluster_variant_without_them(tree: Path) -> None:
+    edit(
+        tree / "k8s/controller-cluster/clusterrole.yaml",
+        'resources: ["configmaps"]',
+        'resources: ["configmaps", "secrets"]',
+    )
+    fails_with(
+        run_hack(tree, "validate_manifests.py"),
+        "k8s/controller-cluster: Secrets verbs ['list', 'watch'], expected []",
+    )
+
+
+def test_manifests_catch_a_variant_role_that_grows_beyond_the_lease(tree: Path) -> None:
+    edit(
+        tree / "k8s/controller-cluster/kustomization.yaml",
+        'resources: ["leases"]\n            verbs: ["create"]',
+        'resources: ["leases", "pods"]\n            verbs: ["create"]',
+    )
+    fails_with(
+        run_hack(tree, "validate_manifests.py"),
+        "k8s/controller-cluster: the namespaced Role must grant only the Lease",
+    )

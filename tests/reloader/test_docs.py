@@ -10,7 +10,7 @@ from prometheus_client import CollectorRegistry
 from reloader.runtime.metrics import ControllerMetrics
 
 ROOT = Path(__file__).resolve().parents[2]
-READ = re.compile(r"env_(?:str|int|float|bool|choice)\(\s*\w+,\s*\"([A-Z][A-Z0-9_]*)\"")
+READ = re.compile(r"env_(?:str|int|float|bool|choice|host)\(\s*\w+,\s*\"([A-Z][A-Z0-9_]*)\"")
 
 
 def _section(path: Path, heading: str) -> str:

@@ -60,6 +60,9 @@ def one_line(result: subprocess.CompletedProcess[str]) -> str:
         ({"LOG_LEVEL": "loud"}, "invalid LOG_LEVEL"),
         ({"LEADER_ELECTION_ENABLED": "maybe"}, "invalid LEADER_ELECTION_ENABLED"),
         ({"HTTP_HOST": "999.1.1.1"}, "invalid HTTP_HOST: must be an IP address or a host name"),
+        ({"WATCH_NAMESPACES": "Bad"}, "invalid WATCH_NAMESPACES: must be * or comma-separated"),
+        ({"WATCH_SECRETS": "true"}, "invalid SECRET_HASH_KEY_FILE: must name a file"),
+        ({"WATCH_NAMESPACES": "*"}, "invalid WATCH_NAMESPACES: this version watches only"),
     ],
 )
 def test_an_invalid_setting_stops_start_up_with_exit_2(tmp_path, env, words):
@@ -119,3 +122,14 @@ def test_a_taken_port_is_exit_1(tmp_path):
         result = run(tmp_path, HTTP_PORT=str(taken.getsockname()[1]))
     assert result.returncode == 1
     assert "cannot listen on 127.0.0.1:" in one_line(result)
+
+
+def test_a_short_secret_hash_key_is_one_line_without_its_bytes(tmp_path):
+    key = tmp_path / "hash.key"
+    key.write_bytes(b"sekrit-sekrit")
+    result = run(tmp_path, WATCH_SECRETS="true", SECRET_HASH_KEY_FILE=str(key))
+    assert result.returncode == 2
+    line = one_line(result)
+    assert "invalid SECRET_HASH_KEY_FILE: must hold at least 32 bytes (it holds 13)" in line
+    assert "sekrit" not in result.stderr + result.stdout
+    assert not (tmp_path / "journal.db").exists()

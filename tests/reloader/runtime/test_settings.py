@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from reloader.core import Policy
-from reloader.runtime.settings import load_settings
+from reloader.runtime.settings import check_supported, load_settings
 from telemetry.config import ConfigError
 
 
@@ -127,3 +127,67 @@ def test_the_tightest_valid_lease_timings_pass():
         }
     )
     assert s.leader_election.renew_deadline_seconds == 2
+
+
+# ---------------------------------------------------------------- issue 16: scope and Secrets
+
+
+def test_scope_and_secrets_default_to_the_own_namespace_without_secrets():
+    s = load_settings({"NAMESPACE": "shop"})
+    assert s.watch_namespaces == ("shop",)
+    assert not s.cluster_scope
+    assert s.watch_secrets is False
+    assert s.secret_hash_key is None
+    check_supported(s)
+    assert s.summary()["watch_namespaces"] == ["shop"]
+    assert s.summary()["watch_secrets"] is False
+
+
+def test_watch_namespaces_are_a_list_or_a_star():
+    s = load_settings({"WATCH_NAMESPACES": " shop, team-a ,shop"})
+    assert s.watch_namespaces == ("shop", "team-a")
+    assert load_settings({"WATCH_NAMESPACES": "*"}).cluster_scope
+
+
+@pytest.mark.parametrize("value", ["Shop", "a,,b", "*,shop", "a_b", "x" * 64, "shop,"])
+def test_bad_watch_namespaces_name_the_variable(value):
+    with pytest.raises(ConfigError, match="invalid WATCH_NAMESPACES: must be \\* or comma"):
+        load_settings({"WATCH_NAMESPACES": value})
+
+
+def test_an_empty_selector_means_every_configmap_and_unset_means_the_default():
+    assert load_settings({"CONFIGMAP_LABEL_SELECTOR": ""}).configmap_label_selector == ""
+    assert load_settings({"CONFIGMAP_LABEL_SELECTOR": "  "}).configmap_label_selector == ""
+    assert load_settings({}).configmap_label_selector == "app=helloworld"
+
+
+def test_watch_secrets_needs_a_key_file_of_32_bytes(tmp_path):
+    with pytest.raises(ConfigError, match="invalid SECRET_HASH_KEY_FILE: must name a file"):
+        load_settings({"WATCH_SECRETS": "true"})
+    short = tmp_path / "short"
+    short.write_bytes(b"Z" * 31)
+    with pytest.raises(ConfigError) as error:
+        load_settings({"WATCH_SECRETS": "true", "SECRET_HASH_KEY_FILE": str(short)})
+    assert "at least 32 bytes (it holds 31)" in str(error.value)
+    assert "ZZ" not in str(error.value)
+    with pytest.raises(ConfigError, match="cannot be read: No such file"):
+        load_settings({"WATCH_SECRETS": "true", "SECRET_HASH_KEY_FILE": str(tmp_path / "missing")})
+    good = tmp_path / "key"
+    good.write_bytes(b"Z" * 32)
+    s = load_settings({"WATCH_SECRETS": "true", "SECRET_HASH_KEY_FILE": str(good)})
+    assert s.watch_secrets and s.secret_hash_key is not None
+    assert "ZZ" not in repr(s) and "ZZ" not in str(s.summary())
+    # Without WATCH_SECRETS the file is not read at all.
+    assert load_settings({"SECRET_HASH_KEY_FILE": str(short)}).secret_hash_key is None
+
+
+def test_what_this_version_cannot_honour_is_refused(tmp_path):
+    with pytest.raises(ConfigError, match="watches only NAMESPACE \\(shipshape\\)"):
+        check_supported(load_settings({"WATCH_NAMESPACES": "shipshape,team-a"}))
+    with pytest.raises(ConfigError, match="WATCH_NAMESPACES"):
+        check_supported(load_settings({"WATCH_NAMESPACES": "*"}))
+    key = tmp_path / "key"
+    key.write_bytes(b"k" * 32)
+    with pytest.raises(ConfigError, match="invalid WATCH_SECRETS: this version does not"):
+        check_supported(load_settings({"WATCH_SECRETS": "1", "SECRET_HASH_KEY_FILE": str(key)}))
+    check_supported(load_settings({"NAMESPACE": "a", "WATCH_NAMESPACES": "a"}))
