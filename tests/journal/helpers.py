@@ -12,16 +12,22 @@ from pathlib import Path
 
 import pytest
 
+from tests.kubeapi import process
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def wait_for(predicate: Callable[[], bool], timeout: float = 30.0, what: str = "condition") -> None:
-    """Poll ``predicate`` until it holds; fail the test after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.02)
+    """Poll ``predicate`` until it holds; fail the test after ``timeout`` seconds.
+
+    A thin wrapper over the toolkit's one polling loop: these tests want
+    ``pytest.fail`` (a failure, no traceback into the loop) and pass the
+    timeout before the description.
+    """
+    try:
+        process.wait_for(predicate, what, timeout, interval=0.02)
+    except TimeoutError:
+        pytest.fail(f"timed out after {timeout} s waiting for {what}")
 
 
 class _Lines:

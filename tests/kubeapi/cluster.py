@@ -76,11 +76,15 @@ def controller_rbac(namespace: str = NAMESPACE) -> list[dict[str, Any]]:
     return objects
 
 
-def _get(url: str, timeout: float = 5.0) -> tuple[int, str]:
-    """GET ``url``; return the status and the body (status 0 when unreachable)."""
-    # Always http://127.0.0.1:PORT/..., built by this module.
+def http_get(url: str, timeout: float = 5.0, accept: str | None = None) -> tuple[int, str]:
+    """GET ``url`` (``http://127.0.0.1:PORT/...``); return the status and the body.
+
+    The status is 0 when nothing answers.
+    """
+    headers = {"Accept": accept} if accept else {}
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:
+        request = urllib.request.Request(url, headers=headers)
+        with urllib.request.urlopen(request, timeout=timeout) as response:
             return response.status, response.read().decode()
     except urllib.error.HTTPError as error:
         return error.code, error.read().decode()
@@ -202,7 +206,7 @@ class Controller:
         self._check_alive()
         if self.port is None:
             return 0, ""
-        return _get(f"http://127.0.0.1:{self.port}{path}")
+        return http_get(f"http://127.0.0.1:{self.port}{path}")
 
     def get_json(self, path: str) -> tuple[int, Any]:
         """GET an endpoint; return status and the decoded JSON body (None when empty)."""
@@ -432,10 +436,7 @@ class Cluster:
         Raises:
             CommandFailed: It exited non-zero; the message has its last error line.
         """
-        result = subprocess.run(
-            command, cwd=REPO_ROOT, env=self.env, input=input, capture_output=True,
-            text=True, check=False, timeout=timeout,
-        )  # fmt: skip
+        result = self.run_result(*command, input=input, timeout=timeout)
         if result.returncode != 0:
             lines = (result.stderr.strip() or result.stdout.strip()).splitlines()
             name = " ".join([Path(command[0]).name, *command[1:2]])
@@ -443,6 +444,15 @@ class Cluster:
                 f"{name} exited with {result.returncode}: {lines[-1] if lines else ''}"
             )
         return result.stdout
+
+    def run_result(
+        self, *command: str, input: str | None = None, timeout: float = 60.0
+    ) -> subprocess.CompletedProcess[str]:
+        """Run a command to completion from the repository root; return it, whatever its status."""
+        return subprocess.run(
+            command, cwd=REPO_ROOT, env=self.env, input=input, capture_output=True,
+            text=True, check=False, timeout=timeout,
+        )  # fmt: skip
 
     def kubectl(self, *args: str) -> str:
         """Run the real kubectl as the admin; return its output."""
