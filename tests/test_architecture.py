@@ -1,8 +1,9 @@
-"""The layer contract of architecture.md, checked by import-linter."""
+"""The import contracts of architecture.md (layers, hack/ and the toolkit), by import-linter."""
 
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -15,3 +16,25 @@ def test_layers_are_kept():
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "0 broken" in result.stdout
+
+
+def test_the_contracts_forbid_every_other_tests_module_to_hack_and_the_toolkit():
+    """A new tests package is covered by the contracts of hack/ and the toolkit at once."""
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]
+    assert {"cli", "reloader", "webapp", "journal", "telemetry", "hack", "tests"} <= set(
+        config["root_packages"]
+    )
+    others = {
+        f"tests.{path.stem}"
+        for path in (ROOT / "tests").iterdir()
+        if path.name != "kubeapi"
+        and ((path.is_dir() and (path / "__init__.py").exists()) or path.suffix == ".py")
+        and path.stem != "__init__"
+    }
+    contracts = {c["name"]: c for c in config["contracts"]}
+    hack = contracts["hack imports the toolkit only, of the tests"]
+    toolkit = contracts["The dev toolkit stands alone and uses the product's public API only"]
+    assert hack["source_modules"] == ["hack"]
+    assert others == {m for m in hack["forbidden_modules"]}
+    assert others <= set(toolkit["forbidden_modules"])
+    assert {"hack", "cli", "reloader", "webapp", "telemetry"} <= set(toolkit["forbidden_modules"])

@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from reloader.core import (
     AdoptFailed,
     Event,
+    Failure,
     PatchAdopt,
     PatchFailed,
     PatchFenced,
@@ -28,6 +29,7 @@ from reloader.core import (
 )
 from reloader.kube.errors import classify
 from reloader.kube.restarts import DeploymentPatcher
+from reloader.runtime.health import Health
 from reloader.runtime.leadership import Leadership
 from reloader.runtime.metrics import ControllerMetrics
 
@@ -47,8 +49,9 @@ class PatchExecutor:
         workers: int = 4,
         rng: random.Random | None = None,
         wall: Callable[[], datetime] = lambda: datetime.now(UTC),
+        health: Health | None = None,
     ) -> None:
-        """Send through ``patcher``; report outcomes with ``post``."""
+        """Send through ``patcher``; report outcomes with ``post``, forbidden ones to ``health``."""
         self._patcher = patcher
         self._leadership = leadership
         self._post = post
@@ -56,6 +59,7 @@ class PatchExecutor:
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not cryptography
         self._rng_lock = threading.Lock()
         self._wall = wall
+        self._health = health
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="patch")
         self._lock = threading.Lock()
         self._outstanding = 0
@@ -115,6 +119,7 @@ class PatchExecutor:
         except Exception as error:
             failure = classify(error)
             self._metrics.errors.labels("patch", failure.reason).inc()
+            self._permission("patch", failure)
             log.warning(
                 "restart patch failed",
                 extra={
@@ -130,6 +135,7 @@ class PatchExecutor:
                 PatchFailed(action.deployment, action.correlation_id, failure, self._jitter())
             )
             return
+        self._permission("patch", None)
         generation = (deployment.get("metadata") or {}).get("generation")
         log.info("deployment restarted", extra={"fields": {**fields, "generation": generation}})
         self._post(
@@ -159,10 +165,21 @@ class PatchExecutor:
         except Exception as error:
             failure = classify(error)
             self._metrics.errors.labels("adopt", failure.reason).inc()
+            self._permission("adopt", failure)
             log.warning(
                 "adoption patch failed; the resync sends it again",
                 extra={"fields": {**fields, "reason": failure.reason, "detail": failure.message}},
             )
             self._post(AdoptFailed(action.deployment, failure))
             return
+        self._permission("adopt", None)
         log.info("deployment adopted", extra={"fields": {**fields, "data_hash": action.data_hash}})
+
+    def _permission(self, operation: str, failure: Failure | None) -> None:
+        """Report a forbidden ``operation`` to health, or that it went through again."""
+        if self._health is None:
+            return
+        if failure is None:
+            self._health.set_forbidden(operation, None)
+        elif failure.reason == "forbidden":
+            self._health.set_forbidden(operation, failure.message)
