@@ -7,27 +7,11 @@ import subprocess
 import threading
 import time
 import weakref
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from tests.kubeapi import process
-
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def wait_for(predicate: Callable[[], bool], timeout: float = 30.0, what: str = "condition") -> None:
-    """Poll ``predicate`` until it holds; fail the test after ``timeout`` seconds.
-
-    A thin wrapper over the toolkit's one polling loop: these tests want
-    ``pytest.fail`` (a failure, no traceback into the loop) and pass the
-    timeout before the description.
-    """
-    try:
-        process.wait_for(predicate, what, timeout, interval=0.02)
-    except TimeoutError:
-        pytest.fail(f"timed out after {timeout} s waiting for {what}")
 
 
 class _Lines:
