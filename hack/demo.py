@@ -7,11 +7,13 @@ Usage, from the repository root with the project's virtualenv (``make demo``)::
 Each step is one function below, run in order:
 
 1. the Kubernetes API test server (``tests/kubeapi``) starts;
-2. ``kubectl apply -k`` applies the manifests in the canonical order;
-3. a stand-in kubelet (``hack/kubelet.py``) runs ``shipshape-web`` for the
-   ``helloworld-test`` and ``helloworld-prod`` Deployments;
+2. ``kubectl apply -k`` applies the manifests in the canonical order, the
+   controller's ServiceAccount and Role among them;
+3. a stand-in kubelet (``tests/kubeapi/kubelet.py``) runs ``shipshape-web`` for
+   the ``helloworld-test`` and ``helloworld-prod`` Deployments;
 4. two ``shipshape-controller`` replicas start, one journal and one API client
-   each; one takes the Lease, the other stands by;
+   each, acting as the ServiceAccount ``helloworld-controller`` (judged by the
+   shipped Role, as on a cluster); one takes the Lease, the other stands by;
 5. ``kubectl patch`` changes ``helloworld-config-test``: the leader restarts
    ``helloworld-test``, the kubelet replaces its pod, and ``/`` serves the new
    message;
@@ -29,51 +31,42 @@ Exit status: 0 when every step happened; 1 when one did not (one line names
 the step and what is missing); 128 + the signal's number after Ctrl-C or
 SIGTERM. In every case every process the demo started is stopped first: each
 runs in its own process group, stopped as a group in ``finally``.
+
+The processes are started by the toolkit's one harness
+(``tests/kubeapi/cluster.py``); this module holds the steps and their narration.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import signal
-import subprocess
 import sys
 import tempfile
 import time
 import traceback
-import urllib.error
-import urllib.request
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from hack.child_process import Child, program, wait_for
 from hack.k8slib import CANONICAL_ORDER
-from hack.kubelet import Kubelet, Pod
-from journal import Journal
-from tests.kubeapi.process import ServerProcess
+from tests.kubeapi.cluster import Cluster, CommandFailed, Controller, ProcessExited, http_get
+from tests.kubeapi.kubelet import Kubelet, Pod
+from tests.kubeapi.process import wait_for
 
-ROOT = Path(__file__).resolve().parents[1]
 NAMESPACE = "shipshape"
 REPLICAS = ("helloworld-controller-0", "helloworld-controller-1")
-KUBELET = "kubelet"
 DRILL_SCENARIO = "leader-pod-loss"
 #: The controllers' settings, beyond identity, client and journal: a short
 #: debounce and Lease so that a change and a failover each take seconds.
 CONTROLLER_ENV = {
-    "NAMESPACE": NAMESPACE,
-    "HTTP_HOST": "127.0.0.1",
-    "HTTP_PORT": "0",
     "DEBOUNCE_SECONDS": "1",
     "LEADER_ELECTION_ENABLED": "true",
     "LEADER_ELECTION_LEASE_DURATION_SECONDS": "4",
     "LEADER_ELECTION_RENEW_DEADLINE_SECONDS": "3",
     "LEADER_ELECTION_RETRY_PERIOD_SECONDS": "1",
     "SHUTDOWN_TIMEOUT_SECONDS": "5",
-    "LOG_LEVEL": "INFO",
 }
 
 
@@ -89,53 +82,6 @@ class Interrupted(BaseException):
         self.signum = signum
 
 
-def _get(url: str) -> tuple[int, Any]:
-    """GET ``url`` as JSON; return the status and the body (status 0 when unreachable)."""
-    # Always http://127.0.0.1:PORT/..., built here: no other scheme can reach urlopen.
-    request = urllib.request.Request(url, headers={"Accept": "application/json"})  # noqa: S310
-    try:
-        with urllib.request.urlopen(request, timeout=3) as response:  # noqa: S310
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        return error.code, None
-    except (urllib.error.URLError, OSError, ValueError):
-        return 0, None
-
-
-@dataclass
-class Replica:
-    """One controller replica: the stand-in for a pod of the controller's StatefulSet."""
-
-    name: str
-    kubeconfig: Path
-    journal: Path
-    child: Child | None = None
-    port: int | None = None
-
-    def leadz(self) -> dict[str, Any] | None:
-        """Return the replica's ``/leadz`` answer, or None when it does not answer."""
-        status, body = self._get("/leadz")
-        return body if status == 200 else None
-
-    def ready(self) -> bool:
-        """Return whether ``/readyz`` answers 200."""
-        return self._get("/readyz")[0] == 200
-
-    def _get(self, path: str) -> tuple[int, Any]:
-        """GET an endpoint of the replica; a replica that has exited fails the step."""
-        exited = self.child.exited() if self.child else f"{self.name} was never started"
-        if exited:
-            raise StepFailed(exited)
-        return _get(f"http://127.0.0.1:{self.port}{path}")
-
-    def records(self, kind: str, after_seq: int = 0) -> list[Any]:
-        """Return this replica's journal records of ``kind`` after ``after_seq``."""
-        if not self.journal.exists():
-            return []
-        with Journal.open(str(self.journal), readonly=True) as journal:
-            return list(journal.read(after_seq, kinds=(kind,)))
-
-
 class Demo:
     """The demo's processes and files, and one method per step."""
 
@@ -148,46 +94,33 @@ class Demo:
         self.say = say
         #: Whether the work directory outlives the demo (``--keep``).
         self.kept = kept
-        venv_bin = str(Path(sys.executable).parent)
-        #: Every child's environment: this virtualenv's kubectl and console
-        #: scripts first, kubectl's cache in the work directory.
-        self.env = {
-            **os.environ,
-            "PATH": f"{venv_bin}{os.pathsep}{os.environ.get('PATH', '')}",
-            "KUBECACHEDIR": str(workdir / "kube-cache"),
-            "PYTHONUNBUFFERED": "1",
-        }
-        self.server: ServerProcess | None = None
+        #: The one harness: the server, the kubelet and the replicas, in process groups.
+        self.cluster = Cluster(workdir, namespace=NAMESPACE)
         self.kubelet: Kubelet | None = None
-        self.replicas = [
-            Replica(name, workdir / f"kubeconfig-{name}", workdir / "journals" / f"{name}.db")
-            for name in REPLICAS
-        ]
-        self.leader: Replica | None = None
-        self.standby: Replica | None = None
+        #: The replicas, each with its own API client acting as the ServiceAccount.
+        self.replicas: list[Controller] = []
+        self.leader: Controller | None = None
+        self.standby: Controller | None = None
         #: The replica killed in the drill and started again: its journal holds both marks.
-        self.drilled: Replica | None = None
+        self.drilled: Controller | None = None
 
     # ----------------------------------------------------------------- steps
 
     def start_api_server(self) -> None:
-        """Start the Kubernetes API test server, with a client of its own for each replica."""
-        clients = [f"{r.name}={r.kubeconfig}" for r in self.replicas]
-        clients.append(f"{KUBELET}={self.workdir / 'kubeconfig-kubelet'}")
-        args = ["--namespace", NAMESPACE, *[a for c in clients for a in ("--client", c)]]
-        self.server = ServerProcess(self.workdir / "kubeapi", args, start_new_session=True)
+        """Start the Kubernetes API test server in a process group of its own."""
         try:
-            self.server.start()
+            self.cluster.start()
         except RuntimeError as error:
             raise StepFailed(str(error).splitlines()[0]) from error
-        self.env["KUBECONFIG"] = str(self.server.kubeconfig)
-        self.say(f"Kubernetes API test server at {self.server.url} (python -m tests.kubeapi)")
+        self.replicas = [self.cluster.controller(name, env=CONTROLLER_ENV) for name in REPLICAS]
+        self.say(f"Kubernetes API test server at {self.cluster.url} (python -m tests.kubeapi)")
 
     def apply_manifests(self) -> None:
         """Apply every kustomization in the canonical order with the real kubectl."""
-        applied = 0
-        for directory in CANONICAL_ORDER:
-            applied += len(self.kubectl("apply", "-k", directory).splitlines())
+        try:
+            applied = self.cluster.apply(*CANONICAL_ORDER)
+        except CommandFailed as error:
+            raise StepFailed(str(error)) from error
         core = [
             f"namespace/{NAMESPACE}",
             *(f"configmap/helloworld-config-{env}" for env in ("test", "prod")),
@@ -201,9 +134,7 @@ class Demo:
 
     def start_kubelet(self) -> None:
         """Start the stand-in kubelet and wait for a ready pod of each Deployment."""
-        self.kubelet = Kubelet(
-            self.workdir / "kubeconfig-kubelet", NAMESPACE, self.workdir / "pods", self.env
-        ).start()
+        self.kubelet = self.cluster.kubelet()
         for env in ("test", "prod"):
             pod = self.wait_pod(f"helloworld-{env}", lambda pod: True, 20.0)
             self.say(f"helloworld-{env}: shipshape-web at {pod.url} says {self.greeting(pod)!r}")
@@ -213,13 +144,15 @@ class Demo:
         for replica in self.replicas:
             self.start_replica(replica)
         self.leader = wait_for(
-            lambda: next((r for r in self.replicas if (r.leadz() or {}).get("is_leader")), None),
+            lambda: next(
+                (r for r in self.replicas if (self.leadz(r) or {}).get("is_leader")), None
+            ),
             "a replica taking the Lease",
             15.0,
         )
         self.standby = next(r for r in self.replicas if r is not self.leader)
         wait_for(
-            lambda: (self.standby.leadz() or {}).get("leader") == self.leader.name,
+            lambda: (self.leadz(self.standby) or {}).get("leader") == self.leader.name,
             f"{self.standby.name} seeing {self.leader.name} lead",
             10.0,
         )
@@ -245,15 +178,15 @@ class Demo:
         lost, survivor = self.leader, self.standby
         self.journal_cli(
             "note", f"demo drill: {lost.name} is lost", "--drill", "start",
-            "--scenario", DRILL_SCENARIO, "--journal", str(lost.journal),
+            "--scenario", DRILL_SCENARIO, "--journal", str(lost.journal_path),
         )  # fmt: skip
         self.drilled = lost
-        start_seq = max(r.seq for r in lost.records("operator.note"))
-        lost.child.kill()
+        start_seq = max(r.seq for r in lost.records({"operator.note"}))
+        lost.kill()
         killed = time.monotonic()
         self.say(f"drill start journaled; killed {lost.name} with SIGKILL (Lease not released)")
         leadz = wait_for(
-            lambda: (survivor.leadz() or {}).get("is_leader") and survivor.leadz(),
+            lambda: (self.leadz(survivor) or {}).get("is_leader") and survivor.leadz(),
             f"{survivor.name} taking over the Lease",
             20.0,
         )
@@ -264,19 +197,19 @@ class Demo:
         )
         self.start_replica(lost)
         wait_for(
-            lambda: (lost.leadz() or {}).get("leader") == survivor.name,
+            lambda: (self.leadz(lost) or {}).get("leader") == survivor.name,
             f"the restarted {lost.name} standing by",
             10.0,
         )
         observed = {"configmap/helloworld-config-test", "configmap/helloworld-config-prod"}
         wait_for(
-            lambda: observed <= {r.object for r in lost.records("configmap.observed", start_seq)},
+            lambda: observed <= {r.object for r in lost.records({"configmap.observed"}, start_seq)},
             f"the restarted {lost.name} listing both ConfigMaps again",
             10.0,
         )
         self.journal_cli(
             "note", f"demo drill: {lost.name} is back as standby", "--drill", "end",
-            "--journal", str(lost.journal),
+            "--journal", str(lost.journal_path),
         )  # fmt: skip
         self.leader, self.standby = survivor, lost
         self.say(
@@ -292,14 +225,14 @@ class Demo:
         """Stop both replicas with SIGTERM, standby first; each must exit 0."""
         codes = {}
         for replica in (self.standby, self.leader):
-            codes[replica.name] = replica.child.stop(timeout=15.0)
+            codes[replica.name] = replica.stop(timeout=15.0)
         if any(codes.values()):
             raise StepFailed(f"the replicas exited with {codes}")
         self.say(f"stopped {', '.join(codes)} with SIGTERM: both exited 0, the Lease released")
 
     def replay_and_verify(self) -> None:
         """Replay both journals merged (anomalies and decision check), then verify each."""
-        journals = [arg for r in self.replicas for arg in ("--journal", str(r.journal))]
+        journals = [arg for r in self.replicas for arg in ("--journal", str(r.journal_path))]
         self.say(
             "shipshape-journal replay --strict --check, both journals merged (its 'Restart SLO' "
             "and 'leaderless gap' figures are the thresholds it judges by, not measurements):"
@@ -307,7 +240,7 @@ class Demo:
         self.show(self.journal_cli("replay", "--strict", "--check", *journals))
         for replica in self.replicas:
             self.say(f"shipshape-journal verify ({replica.name}):")
-            self.show(self.journal_cli("verify", "--journal", str(replica.journal)))
+            self.show(self.journal_cli("verify", "--journal", str(replica.journal_path)))
 
     def export_drill(self) -> None:
         """Export the drill's evidence from the journal holding both marks."""
@@ -315,7 +248,12 @@ class Demo:
             self.out = Path(tempfile.mkdtemp(prefix="shipshape-demo-evidence-"))
         self.out.mkdir(parents=True, exist_ok=True)
         output = self.journal_cli(
-            "export", "dr-drill", "--out", str(self.out), "--journal", str(self.drilled.journal)
+            "export",
+            "dr-drill",
+            "--out",
+            str(self.out),
+            "--journal",
+            str(self.drilled.journal_path),
         )
         self.show(output)
         report = next(
@@ -332,34 +270,22 @@ class Demo:
 
     # --------------------------------------------------------------- helpers
 
-    def start_replica(self, replica: Replica) -> None:
+    def start_replica(self, replica: Controller) -> None:
         """Start (or restart) one replica and wait for its HTTP port."""
-        replica.journal.parent.mkdir(parents=True, exist_ok=True)
-        env = {
-            **self.env,
-            **CONTROLLER_ENV,
-            "POD_NAME": replica.name,
-            "KUBECONFIG": str(replica.kubeconfig),
-            "JOURNAL_URL": str(replica.journal),
-        }
-        child = Child(
-            replica.name,
-            [self.tool("shipshape-controller")],
-            env=env,
-            log=self.workdir / "logs" / f"{replica.name}.log",
-        )
-        offset = child.log_size()  # a restarted replica appends to its log
-        replica.child = child.start()
-        entry = wait_for(
-            lambda: child.exited() or child.log_entry("controller starting", offset),
-            f"{replica.name} starting",
-            15.0,
-        )
-        if isinstance(entry, str):
-            raise StepFailed(entry)
-        replica.port = int(entry["http_port"])
+        replica.start(ready=False)
+        replica.wait_started(15.0)
 
-    def change_message(self, env: str, leader: Replica) -> None:
+    @staticmethod
+    def leadz(replica: Controller) -> dict[str, Any] | None:
+        """Return a replica's ``/leadz`` answer (None when it does not answer).
+
+        Raises:
+            ProcessExited: The replica has exited (the step fails).
+        """
+        status, body = replica.get_json("/leadz")
+        return body if status == 200 else None
+
+    def change_message(self, env: str, leader: Controller) -> None:
         """Patch ``helloworld-config-ENV``; wait for the restart, the new pod and its answer."""
         deployment = f"helloworld-{env}"
         before = self.wait_pod(deployment, lambda pod: True, 5.0)
@@ -371,12 +297,13 @@ class Demo:
         )  # fmt: skip
         self.say(f"kubectl patch configmap helloworld-config-{env} --type merge -p '{patch}'")
         pod = self.wait_pod(deployment, lambda pod: pod.number > before.number, 15.0)
-        revision = self.server.admin.revisions(deployment, NAMESPACE)[-1]
+        revision = self.cluster.api.revisions(deployment, NAMESPACE)[-1]
         if revision["actor"] != leader.name:
             raise StepFailed(f"{deployment} was rolled by {revision['actor']}, not {leader.name}")
         wait_for(
             lambda: any(
-                r.object == f"deployment/{deployment}" for r in leader.records("rollout.completed")
+                r.object == f"deployment/{deployment}"
+                for r in leader.records({"rollout.completed"})
             ),
             f"{leader.name} journaling the end of the rollout of {deployment}",
             10.0,
@@ -410,8 +337,11 @@ class Demo:
     @staticmethod
     def greeting(pod: Pod) -> str | None:
         """Return the message a pod serves on ``/`` (JSON form), None when it does not answer."""
-        status, body = _get(f"{pod.url}/")
-        return body["message"] if status == 200 and body else None
+        status, body = http_get(f"{pod.url}/", 3.0, accept="application/json")
+        try:
+            return json.loads(body)["message"] if status == 200 else None
+        except (ValueError, KeyError, TypeError):
+            return None
 
     def deployment_annotation(self, deployment: str) -> str:
         """Return the Deployment's ``shipshape.io/config-hash`` annotation ('' when absent)."""
@@ -422,48 +352,26 @@ class Demo:
 
     def kubectl(self, *args: str) -> str:
         """Run the real kubectl as the admin client; return its output."""
-        return self.run(self.tool("kubectl"), *args)
+        try:
+            return self.cluster.kubectl(*args)
+        except (CommandFailed, FileNotFoundError) as error:
+            raise StepFailed(str(error)) from error
 
     def journal_cli(self, *args: str) -> str:
         """Run shipshape-journal; return its output."""
-        return self.run(self.tool("shipshape-journal"), *args)
-
-    def run(self, *command: str) -> str:
-        """Run a command to completion; fail the step with its last error line."""
-        result = subprocess.run(
-            command, cwd=ROOT, env=self.env, capture_output=True, text=True, check=False, timeout=60
-        )
-        if result.returncode != 0:
-            lines = (result.stderr.strip() or result.stdout.strip()).splitlines()
-            name = " ".join(Path(command[0]).name.split() + list(command[1:2]))
-            detail = f"\n{result.stdout.rstrip()}" if result.stdout.strip() else ""
-            raise StepFailed(
-                f"{name} exited with {result.returncode}: {lines[-1] if lines else ''}{detail}"
-            )
-        return result.stdout
+        try:
+            return self.cluster.journal_cli(*args)
+        except (CommandFailed, FileNotFoundError) as error:
+            raise StepFailed(str(error)) from error
 
     def show(self, output: str) -> None:
         """Print a command's output, indented under the narration."""
         for line in output.rstrip().splitlines():
             self.say(f"    {line}")
 
-    @staticmethod
-    def tool(name: str) -> str:
-        """Return a console script of this virtualenv, or one from PATH."""
-        try:
-            return program(name)
-        except FileNotFoundError as error:
-            raise StepFailed(str(error)) from error
-
     def cleanup(self) -> None:
         """Stop everything started, whatever state the steps left it in."""
-        for replica in self.replicas:
-            if replica.child is not None:
-                replica.child.stop(timeout=10.0)
-        if self.kubelet is not None:
-            self.kubelet.stop(timeout=10.0)
-        if self.server is not None:
-            self.server.stop()
+        self.cluster.stop()
 
 
 STEPS: tuple[tuple[str, Callable[[Demo], None]], ...] = (
@@ -496,7 +404,7 @@ def run(demo: Demo) -> int:
                 current = f"step {number}/{len(STEPS)} ({name})"
                 demo.say(f"[{number}/{len(STEPS)}] {name}")
                 step(demo)
-        except (StepFailed, TimeoutError) as error:
+        except (StepFailed, TimeoutError, ProcessExited) as error:
             status = 1
             demo.say(f"FAILED at {current}: {error}")
             demo.say(

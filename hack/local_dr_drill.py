@@ -1,10 +1,12 @@
-#!/usr/bin/env python3
 """Run a local disaster-recovery drill and export its evidence with shipshape-journal.
 
 Usage (from the repository root, with the project's virtualenv)::
 
-    .venv/bin/python hack/local_dr_drill.py --out docs/operations-artifacts \
+    .venv/bin/python -m hack.local_dr_drill --out docs/operations-artifacts \
         [--journal /var/lib/shipshape/journal.db]
+
+(a module, like ``python -m hack.demo``: it imports the toolkit ``tests.kubeapi``
+from the repository root, without path tricks).
 
 Scenario ``local-control-plane-loss``, on 127.0.0.1 only: a Kubernetes API
 test server (``tests/kubeapi``) stands in for the cluster and one
@@ -32,27 +34,26 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from hack.k8slib import CANONICAL_ORDER  # noqa: E402 - needs the root on sys.path
-from tests.kubeapi.process import ServerProcess  # noqa: E402 - needs the root on sys.path
+from hack.k8slib import CANONICAL_ORDER
+from tests.kubeapi.cluster import Cluster, CommandFailed, Controller, ProcessExited
+from tests.kubeapi.process import program, wait_for
 
 NAMESPACE = "shipshape"
 CONFIGMAPS = ("helloworld-config-test", "helloworld-config-prod")
 POD_NAME = "helloworld-controller-0"
 SCENARIO = "local-control-plane-loss"
+#: The controller as the only actor: no election, a short debounce.
+CONTROLLER_ENV = {"LEADER_ELECTION_ENABLED": "false", "DEBOUNCE_SECONDS": "1"}
+TIMEOUT = 30.0
 
 
 class DrillError(Exception):
@@ -64,63 +65,47 @@ def step(message: str) -> None:
     print(f"drill: {message}", file=sys.stderr, flush=True)
 
 
-def tool(name: str) -> str:
-    """Return a console script of this virtualenv, or one from PATH."""
-    local = Path(sys.executable).with_name(name)
-    found = str(local) if local.exists() else shutil.which(name)
-    if not found:
-        raise DrillError(f"{name} is not installed (run `make install`)")
-    return found
-
-
-def wait_for(condition: Callable[[], object], what: str, timeout: float = 30.0) -> object:
-    """Poll until ``condition`` returns something truthy, or fail naming ``what``."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise DrillError(f"{what} did not happen within {timeout:.0f} s")
-        time.sleep(0.2)
-
-
 class Drill:
-    """The processes and files of one drill, all under a work directory."""
+    """The clusters, the controller and the files of one drill, all under a work directory.
+
+    The clusters and the controller come from the toolkit's one harness
+    (``tests/kubeapi/cluster.py``); the controller acts as the ServiceAccount
+    ``helloworld-controller`` with the shipped Role.
+    """
 
     def __init__(self, workdir: Path, journal: Path | None = None) -> None:
         self.workdir = workdir
         self.journal = journal or workdir / "journal" / f"{POD_NAME}.db"
         self.journal.parent.mkdir(parents=True, exist_ok=True)
-        self.env = {
-            **os.environ,
-            # This virtualenv's kubectl and console scripts first.
-            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
-            "HOME": str(workdir),
-            "KUBECACHEDIR": str(workdir / "kube-cache"),
-            "JOURNAL_URL": str(self.journal),
-        }
-        self.controller: subprocess.Popen[bytes] | None = None
+        self.env = {"HOME": str(workdir), "JOURNAL_URL": str(self.journal)}
+        #: Runs the tools between the clusters (and after them): no KUBECONFIG there.
+        self.offline = Cluster(workdir, namespace=NAMESPACE, env=self.env)
+        self.current: Cluster | None = None
+        self.controller: Controller | None = None
 
     # --- commands ------------------------------------------------------------
 
-    def run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        """Run a command in the drill's environment; fail the drill when it fails."""
-        result = subprocess.run(
-            args, cwd=ROOT, env=self.env, capture_output=True, text=True, check=False
-        )
-        if check and result.returncode != 0:
-            detail = (result.stderr or result.stdout).strip().splitlines()
-            raise DrillError(f"{' '.join(args[:3])} failed: {detail[-1] if detail else ''}")
-        return result
+    @property
+    def _cluster(self) -> Cluster:
+        if self.current is None:
+            raise DrillError("no cluster is up")
+        return self.current
 
-    def kubectl(self, *args: str) -> subprocess.CompletedProcess[str]:
+    def run(self, *args: str) -> str:
+        """Run a command against the current cluster; fail the drill when it fails."""
+        return self._cluster.run(*args)
+
+    def kubectl(self, *args: str) -> str:
         """Run kubectl against the current API server."""
-        return self.run(tool("kubectl"), *args)
+        return self._cluster.kubectl(*args)
 
     def journal_cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         """Run shipshape-journal on the controller's journal."""
-        return self.run(tool("shipshape-journal"), *args, check=check)
+        result = (self.current or self.offline).run_result(program("shipshape-journal"), *args)
+        if check and result.returncode != 0:
+            detail = (result.stderr or result.stdout).strip().splitlines()
+            raise DrillError(f"shipshape-journal {args[0]} failed: {detail[-1] if detail else ''}")
+        return result
 
     def records(self, *kinds: str) -> list[dict]:
         """Return the journal's records of the given kinds (every record when none)."""
@@ -135,40 +120,29 @@ class Drill:
     # --- the cluster -----------------------------------------------------------
 
     @contextmanager
-    def cluster(self, name: str) -> Iterator[ServerProcess]:
-        """Run an API test server with the manifests applied; kill it on exit."""
-        server = ServerProcess(self.workdir / name, ["--namespace", NAMESPACE]).start()
+    def cluster(self, name: str) -> Iterator[Cluster]:
+        """Run an API test server with the manifests applied; kill it (and all) on exit."""
+        cluster = Cluster(self.workdir / name, namespace=NAMESPACE, env=self.env).start()
+        self.current = cluster
         try:
-            self.env["KUBECONFIG"] = str(server.kubeconfig)
-            for directory in CANONICAL_ORDER:
-                self.kubectl("apply", "-k", directory)
-            yield server
+            cluster.apply(*CANONICAL_ORDER)
+            yield cluster
         finally:
-            server.process.kill()
-            server.process.wait(timeout=10)
+            self.kill_controller()
+            cluster.lose_server()
+            cluster.stop()
+            self.current = None
 
     def start_controller(self) -> None:
-        """Start the controller as the only actor and wait until it has listed."""
-        env = {
-            **self.env,
-            "NAMESPACE": NAMESPACE,
-            "POD_NAME": POD_NAME,
-            "LEADER_ELECTION_ENABLED": "false",
-            "DEBOUNCE_SECONDS": "1",
-            "HTTP_HOST": "127.0.0.1",
-            "HTTP_PORT": "0",
-            "LOG_LEVEL": "WARNING",
-        }
-        log = (self.workdir / "controller.log").open("ab")
-        self.controller = subprocess.Popen(
-            [tool("shipshape-controller")], cwd=self.workdir, env=env, stdout=log, stderr=log
-        )
+        """Start the controller as the only actor (its listing is waited on by the caller)."""
+        self.controller = self._cluster.controller(
+            POD_NAME, journal=self.journal, env=CONTROLLER_ENV
+        ).start(ready=False)
 
     def kill_controller(self) -> None:
         """Kill the controller the way a lost node does (no clean shutdown)."""
-        if self.controller and self.controller.poll() is None:
-            self.controller.send_signal(signal.SIGKILL)
-            self.controller.wait(timeout=10)
+        if self.controller is not None:
+            self.controller.kill()
         self.controller = None
 
     def observed_after(self, seq: int) -> set[str]:
@@ -190,7 +164,9 @@ def drill(workdir: Path, out: Path, journal: Path | None = None) -> int:
             step("cluster up, manifests applied in the canonical order; starting the controller")
             run.start_controller()
             wait_for(
-                lambda: set(CONFIGMAPS) <= run.observed_after(0), "the controller's initial list"
+                lambda: set(CONFIGMAPS) <= run.observed_after(0),
+                "the controller's initial list",
+                TIMEOUT,
             )
             message = f"drill message {int(time.time())}"
             run.kubectl(
@@ -203,6 +179,7 @@ def drill(workdir: Path, out: Path, journal: Path | None = None) -> int:
                     for r in run.records("restart.patched")
                 ),
                 "the restart of helloworld-test",
+                TIMEOUT,
             )
             step("changed helloworld-config-test and saw helloworld-test restarted")
             run.run("scripts/backup-configmaps.sh", "backup", str(backup))
@@ -228,11 +205,12 @@ def drill(workdir: Path, out: Path, journal: Path | None = None) -> int:
             wait_for(
                 lambda: set(CONFIGMAPS) <= run.observed_after(start),
                 "the controller observing every ConfigMap again",
+                TIMEOUT,
             )
             served = run.kubectl(
                 "-n", NAMESPACE, "get", "configmap", "helloworld-config-test",
                 "-o", "jsonpath={.data.MESSAGE}",
-            ).stdout  # fmt: skip
+            )  # fmt: skip
             if served != message:
                 raise DrillError(f"helloworld-config-test holds {served!r} after the restore")
             run.journal_cli("note", "local drill: service restored", "--drill", "end")
@@ -249,7 +227,9 @@ def drill(workdir: Path, out: Path, journal: Path | None = None) -> int:
 
 def main() -> int:
     """Parse the options and run the drill in a scratch directory."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m hack.local_dr_drill", description=__doc__.splitlines()[0]
+    )
     parser.add_argument("--out", type=Path, required=True, help="directory for the evidence")
     parser.add_argument(
         "--keep", type=Path, help="keep the drill's work directory here (must not exist)"
@@ -270,7 +250,7 @@ def main() -> int:
         workdir.mkdir(parents=True, exist_ok=True)
         try:
             return drill(workdir, args.out.resolve(), args.journal and args.journal.absolute())
-        except DrillError as exc:
+        except (DrillError, CommandFailed, ProcessExited, TimeoutError, FileNotFoundError) as exc:
             print(f"local_dr_drill: error: {exc}", file=sys.stderr)
             return 2
 

@@ -9,7 +9,7 @@ Reads docs/operations-artifacts/ (formats in docs/manifests.md):
 
 - ``capacity-baselines.md``: ``Capacity gate status: S``;
 - the latest ``dr-drill-YYYYMMDD.md``: ``Status: COMPLETED``, from a cluster: a
-  local rehearsal (scenario named ``local-...``, as ``hack/local_dr_drill.py``
+  local rehearsal (scenario named ``local-...``, as ``python -m hack.local_dr_drill``
   records it) proves the procedure, not the production recovery;
 - ``security-controls-validation.md``: ``Security matrix result: S`` and no
   placeholder anywhere (PENDING, BLOCKED, TBD, TODO, <angle placeholders>,

@@ -96,6 +96,7 @@ class Controller:
             leadership,
             self.loop.post,
             self.metrics,
+            health=self.health,
         )
         self.loop.set_executor(self.executor)
         self.http = HttpServer(

@@ -37,6 +37,7 @@ from reloader.core import (
 from reloader.kube.errors import classify
 from reloader.kube.restarts import DeploymentPatcher, is_refused
 from reloader.kube.views import deployment_view
+from reloader.runtime.health import Health
 from reloader.runtime.leadership import Leadership
 from reloader.runtime.metrics import ControllerMetrics
 
@@ -56,8 +57,9 @@ class PatchExecutor:
         workers: int = 4,
         rng: random.Random | None = None,
         wall: Callable[[], datetime] = lambda: datetime.now(UTC),
+        health: Health | None = None,
     ) -> None:
-        """Send through ``patcher``; report outcomes with ``post``."""
+        """Send through ``patcher``; report outcomes with ``post``, forbidden ones to ``health``."""
         self._patcher = patcher
         self._leadership = leadership
         self._post = post
@@ -65,6 +67,7 @@ class PatchExecutor:
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not cryptography
         self._rng_lock = threading.Lock()
         self._wall = wall
+        self._health = health
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="patch")
         self._lock = threading.Lock()
         self._outstanding = 0
@@ -124,6 +127,7 @@ class PatchExecutor:
         except Exception as error:
             failure = classify(error)
             self._metrics.errors.labels("patch", failure.reason).inc()
+            self._permission("patch", failure)
             if is_refused(error) and action.resource_version:
                 refused = self._reread_restart(action, failure)
                 if refused is not None:
@@ -155,6 +159,7 @@ class PatchExecutor:
                 PatchFailed(action.deployment, action.correlation_id, failure, self._jitter())
             )
             return
+        self._permission("patch", None)
         generation = (deployment.get("metadata") or {}).get("generation")
         log.info("deployment restarted", extra={"fields": {**fields, "generation": generation}})
         self._post(
@@ -184,6 +189,7 @@ class PatchExecutor:
         except Exception as error:
             failure = classify(error)
             self._metrics.errors.labels("adopt", failure.reason).inc()
+            self._permission("adopt", failure)
             if is_refused(error) and action.resource_version:
                 current = self._reread(action.deployment)
                 if current is not None:
@@ -207,6 +213,7 @@ class PatchExecutor:
             )
             self._post(AdoptFailed(action.deployment, failure))
             return
+        self._permission("adopt", None)
         log.info("deployment adopted", extra={"fields": {**fields, "data_hash": action.data_hash}})
 
     def _reread_restart(self, action: PatchRestart, failure: Failure) -> PatchRefused | None:
@@ -240,3 +247,12 @@ class PatchExecutor:
         if obj is None:
             return False, None
         return True, deployment_view(obj)
+
+    def _permission(self, operation: str, failure: Failure | None) -> None:
+        """Report a forbidden ``operation`` to health, or that it went through again."""
+        if self._health is None:
+            return
+        if failure is None:
+            self._health.set_forbidden(operation, None)
+        elif failure.reason == "forbidden":
+            self._health.set_forbidden(operation, failure.message)

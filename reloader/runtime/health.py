@@ -5,6 +5,11 @@ its own period and is reported stuck when it has been silent for longer than
 the limit it registered. A watch that is reconnecting still beats (it is
 working on it) but shows ``up: false``; a watch blocked on a dead stream stops
 beating and turns ``/healthz`` red, which is what a liveness probe is for.
+
+A request the API server forbids (403: the Role lacks a verb) is reported
+under ``permissions`` on ``/healthz`` and as a reason on ``/readyz`` (503),
+until the same operation succeeds again. Liveness stays 200: a restarted pod
+has the same Role, so only fixing the Role helps.
 """
 
 from __future__ import annotations
@@ -40,6 +45,7 @@ class Health:
     _loops: dict[str, _Loop] = field(default_factory=dict)
     _watches: dict[str, bool] = field(default_factory=dict)
     _journal: _Journal = field(default_factory=_Journal)
+    _forbidden: dict[str, str] = field(default_factory=dict)
     _synced: bool = False
     _stopping: bool = False
 
@@ -76,6 +82,14 @@ class Health:
                 since = self._journal.failing_since or self.clock()
                 self._journal = _Journal(False, error, backlog, since)
 
+    def set_forbidden(self, operation: str, message: str | None) -> None:
+        """Record that ``operation`` (``patch``, ``adopt``) was forbidden, or allowed (None)."""
+        with self._lock:
+            if message is None:
+                self._forbidden.pop(operation, None)
+            else:
+                self._forbidden[operation] = message
+
     def set_synced(self) -> None:
         """Record that the initial lists are in."""
         with self._lock:
@@ -102,6 +116,10 @@ class Health:
                 "loops": loops,
                 "watches": {name: {"up": up} for name, up in sorted(self._watches.items())},
                 "journal": self._journal_detail(now),
+                "permissions": {
+                    "ok": not self._forbidden,
+                    "forbidden": dict(sorted(self._forbidden.items())),
+                },
                 "synced": self._synced,
             }
         return ok, detail
@@ -116,6 +134,8 @@ class Health:
                 reasons.append("initial list not synced")
             if not self._journal.ok:
                 reasons.append(f"journal not writable: {self._journal.error}")
+            for operation, message in sorted(self._forbidden.items()):
+                reasons.append(f"{operation} forbidden: {message}")
             if self._stopping:
                 reasons.append("shutting down")
         ready = not reasons

@@ -20,12 +20,11 @@ import time
 from pathlib import Path
 
 from tests.kubeapi import KubeApiServer
+from tests.reloader.e2e import harness
 from tests.reloader.e2e.harness import (
     NS,
-    Controller,
     configmap,
     deployment,
-    ensure_namespace,
     set_data,
     wait_for,
 )
@@ -43,7 +42,7 @@ def percentile(values: list[float], fraction: float) -> float:
 
 def test_bench_change_to_patch_latency(tmp_path: Path) -> None:
     with KubeApiServer(rollout_delay=0.2) as kube:
-        ensure_namespace(kube)
+        local = harness.cluster(kube, tmp_path)
         envs = [f"l{i:02d}" for i in range(PAIRS)]
         for env in envs:
             kube.create(configmap(f"helloworld-config-{env}", {"MESSAGE": "0"}, env))
@@ -51,7 +50,7 @@ def test_bench_change_to_patch_latency(tmp_path: Path) -> None:
         # About 12 restarts/s are sustained here, above the default pace of 10/s:
         # the pace is raised so that the figures show the pipeline, not the limiter.
         settings = {"DEBOUNCE_SECONDS": str(DEBOUNCE), "RESYNC_SECONDS": "300"}
-        controller = Controller(kube, tmp_path, env={**settings, "RESTART_RATE_PER_SECOND": "50"})
+        controller = harness.controller(local, env={**settings, "RESTART_RATE_PER_SECOND": "50"})
         try:
             controller.start()
             wait_for(lambda: len(controller.records({"debounce.skipped"})) >= PAIRS, "adoptions")

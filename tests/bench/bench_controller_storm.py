@@ -19,13 +19,12 @@ from pathlib import Path
 
 from reloader.core import data_hash
 from tests.kubeapi import KubeApiServer
+from tests.reloader.e2e import harness
 from tests.reloader.e2e.harness import (
     NS,
-    Controller,
     applied_hash,
     configmap,
     deployment,
-    ensure_namespace,
     wait_for,
 )
 
@@ -57,14 +56,13 @@ def cpu_seconds(pid: int) -> float:
 
 def test_bench_event_storm(tmp_path: Path) -> None:
     with KubeApiServer(rollout_delay=0.2, history_size=20_000, watch_queue_size=50_000) as kube:
-        ensure_namespace(kube)
+        local = harness.cluster(kube, tmp_path)
         envs = [f"s{i:03d}" for i in range(CONFIGMAPS)]
         for env in envs:
             kube.create(configmap(f"helloworld-config-{env}", {"N": "start"}, env))
             kube.create(deployment(f"helloworld-{env}", env))
-        controller = Controller(
-            kube,
-            tmp_path,
+        controller = harness.controller(
+            local,
             env={
                 "DEBOUNCE_SECONDS": str(DEBOUNCE),
                 "RESYNC_SECONDS": "300",

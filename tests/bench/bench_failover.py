@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 from tests.kubeapi import KubeApiServer
-from tests.reloader.e2e.harness import ensure_namespace, wait_for
+from tests.reloader.e2e.harness import cluster, wait_for
 from tests.reloader.ha.cluster import (
     LEASE_SECONDS,
     RETRY_SECONDS,
@@ -46,9 +46,9 @@ def failovers(tmp_path: Path, sig: signal.Signals) -> tuple[list[float], int]:
     rng = random.Random(20261126)
     times: list[float] = []
     with KubeApiServer(rollout_delay=0.2, bookmark_interval=1.0) as kube:
-        ensure_namespace(kube)
+        local = cluster(kube, tmp_path)
         pairs(kube, ["test"])
-        group = Replicas(kube, tmp_path, 2)
+        group = Replicas(local, 2)
         try:
             group.start()
             for _ in range(KILLS):

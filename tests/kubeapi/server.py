@@ -20,6 +20,7 @@ import yaml
 from .errors import ApiError
 from .faults import Client, Clients, FaultRule, Faults, RequestAttributes
 from .httpapi import ApiHTTPServer
+from .process import wait_for
 from .rbac import Authorizer, seed_default_roles
 from .resources import Registry, ResourceType
 from .rollouts import Revision, RolloutSimulator, is_rolled_out
@@ -462,14 +463,7 @@ class KubeApiServer:
         Raises:
             TimeoutError: Still falsy after `timeout` seconds.
         """
-        deadline = time.monotonic() + timeout
-        while True:
-            value = condition()
-            if value:
-                return value
-            if time.monotonic() >= deadline:
-                raise TimeoutError(f"{what} not met within {timeout} s")
-            time.sleep(0.02)
+        return wait_for(condition, what, timeout, interval=0.02)
 
     # --- faults -----------------------------------------------------------------------------
 

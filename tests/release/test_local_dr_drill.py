@@ -1,4 +1,4 @@
-"""hack/local_dr_drill.py: a real local drill, exported by shipshape-journal, is COMPLETED."""
+"""python -m hack.local_dr_drill: a real local drill, exported by the CLI, is COMPLETED."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from tests.release.conftest import run_script
 
 def test_the_local_drill_completes_and_proves_rto_and_rpo(tmp_path: Path) -> None:
     out = tmp_path / "evidence"
-    result = run_script("hack/local_dr_drill.py", "--out", out)
+    result = run_script("-m", "hack.local_dr_drill", "--out", out)
     assert result.returncode == 0, result.stderr
     [report] = out.glob("dr-drill-*.md")
     text = report.read_text()

@@ -8,26 +8,33 @@ from pathlib import Path
 import pytest
 
 from tests.kubeapi import KubeApiServer
-from tests.reloader.e2e.harness import Controller, ensure_namespace
+from tests.kubeapi.cluster import Cluster, Controller
+from tests.reloader.e2e import harness
 
 
 @pytest.fixture
-def kube(kubeapi_private_server: KubeApiServer) -> KubeApiServer:
-    """An API server of the test's own (faults, compaction and rollouts are per test)."""
-    ensure_namespace(kubeapi_private_server)
-    return kubeapi_private_server
+def cluster(kubeapi_private_server: KubeApiServer, tmp_path: Path) -> Iterator[Cluster]:
+    """The one harness over an API server of the test's own (faults and rollouts are per
+    test), with the namespace and the controller's ServiceAccount and Role; every process
+    it started is stopped after the test."""
+    made = harness.cluster(kubeapi_private_server, tmp_path)
+    yield made
+    for controller in made.controllers:
+        controller.kill()
 
 
 @pytest.fixture
-def controllers(kube: KubeApiServer, tmp_path: Path) -> Iterator[Callable[..., Controller]]:
-    """Build controller processes against ``kube``; every one is killed after the test."""
-    made: list[Controller] = []
+def kube(cluster: Cluster) -> KubeApiServer:
+    """The test's API server, in this process."""
+    assert cluster.server is not None
+    return cluster.server
+
+
+@pytest.fixture
+def controllers(cluster: Cluster) -> Callable[..., Controller]:
+    """Build controller processes (``harness.controller``'s options) against ``kube``."""
 
     def make(**kwargs) -> Controller:
-        controller = Controller(kube, kwargs.pop("workdir", tmp_path), **kwargs)
-        made.append(controller)
-        return controller
+        return harness.controller(cluster, **kwargs)
 
-    yield make
-    for controller in made:
-        controller.kill()
+    return make

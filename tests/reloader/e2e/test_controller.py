@@ -8,6 +8,7 @@ by then a spurious restart would already have been decided.
 
 from __future__ import annotations
 
+import copy
 import json
 import signal
 import subprocess
@@ -444,6 +445,52 @@ def test_a_forbidden_patch_is_journaled_and_retried_by_the_resync_once_allowed(k
     assert patched.correlation_id == failed.correlation_id, "the resync continues the same chain"
     controller.quiesce(after_seq=patched.seq)
     assert restarts(kube, dep) == 1
+    assert controller.stop() == 0
+    replay_check(controller.journal_path)
+
+
+def test_the_shipped_role_without_patch_is_reported_and_the_restart_follows_its_repair(
+    kube, controllers
+):
+    """The controller runs on the shipped Role (ServiceAccount helloworld-controller): with
+    ``patch`` on deployments removed, RBAC answers 403; restored, the change rolls out."""
+    cm, dep = pair(kube, "test")
+    controller = controllers().start()
+    wait_for(lambda: applied_hash(kube, dep), "the adoption")
+    assert (
+        kube.clients.get("controller").user
+        == "system:serviceaccount:shipshape:helloworld-controller"
+    )
+    role = kube.get("roles", "helloworld-controller", NS)
+    broken = copy.deepcopy(role)
+    [deployments] = [r for r in broken["rules"] if r["resources"] == ["deployments"]]
+    deployments["verbs"].remove("patch")
+    kube.apply(broken)
+
+    set_data(kube, cm, {"MESSAGE": "the role lost patch"})
+    failed = controller.wait_record(lambda r: r.kind == "restart.failed", "the forbidden patch")
+    assert failed.data["reason"] == "forbidden" and failed.data["error"]["status"] == 403
+    assert "cannot patch resource" in failed.data["error"]["message"]
+    forbidden = {"operation": "patch", "reason": "forbidden"}
+    assert controller.metric("configmap_reload_errors_total", forbidden) >= 1
+    status, health = controller.get_json("/healthz")
+    assert status == 200, "a pod restart would not fix a Role: liveness stays green"
+    assert health["permissions"]["ok"] is False
+    assert "cannot patch resource" in health["permissions"]["forbidden"]["patch"]
+    status, ready = controller.get_json("/readyz")
+    assert status == 503 and any("patch forbidden" in reason for reason in ready["reasons"])
+    assert restarts(kube, dep) == 0 and controller.running
+
+    kube.apply(role)
+    patched = controller.wait_record(
+        lambda r: r.kind == "restart.patched", "the restart once the Role is repaired"
+    )
+    assert patched.correlation_id == failed.correlation_id
+    controller.quiesce(after_seq=patched.seq)
+    assert restarts(kube, dep) == 1
+    status, health = controller.get_json("/healthz")
+    assert status == 200 and health["permissions"] == {"ok": True, "forbidden": {}}
+    controller.wait_ready()
     assert controller.stop() == 0
     replay_check(controller.journal_path)
 

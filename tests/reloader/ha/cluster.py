@@ -1,7 +1,8 @@
 """Several ``shipshape-controller`` replicas electing a leader on the API test server.
 
-Each replica is a real subprocess with its own journal and its own API client
-(``controller-N``), so a fault can target one replica's requests. The lease
+Each replica is a real subprocess (``tests/kubeapi/cluster.py``) with its own
+journal and its own API client (``controller-N``, acting as the ServiceAccount
+``helloworld-controller``), so a fault can target one replica's requests. The lease
 timings are short but legal (whole seconds): lease 3 s, renew deadline 2 s,
 retry period 1 s. Everything waits on conditions with deadlines.
 """
@@ -17,7 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from tests.kubeapi import KubeApiServer
-from tests.reloader.e2e.harness import NS, Controller, configmap, deployment, wait_for
+from tests.kubeapi.cluster import Cluster, Controller
+from tests.kubeapi.process import program
+from tests.reloader.e2e.harness import NS, configmap, controller, deployment, wait_for
 
 LEASE = "helloworld-controller-leader"
 LEASE_SECONDS = 3
@@ -39,30 +42,18 @@ ELECTION_ENV = {
 
 def leadz(replica: Controller) -> dict[str, Any] | None:
     """The replica's ``/leadz`` (None when it does not answer, or is not running)."""
-    if not replica.running or replica.port is None:
-        return None
-    try:
-        status, body = replica.get_json("/leadz")
-    except AssertionError:  # it died meanwhile
-        return None
-    return body if status == 200 else None
+    return replica.leadz()
 
 
 class Replicas:
     """N controller replicas named ``helloworld-controller-I`` with clients ``controller-I``."""
 
-    def __init__(
-        self,
-        kube: KubeApiServer,
-        workdir: Path,
-        count: int,
-        env: dict[str, str] | None = None,
-    ) -> None:
-        self.kube = kube
+    def __init__(self, cluster: Cluster, count: int, env: dict[str, str] | None = None) -> None:
+        assert cluster.server is not None
+        self.kube = cluster.server
         self.all = [
-            Controller(
-                kube,
-                workdir,
+            controller(
+                cluster,
                 name=f"helloworld-controller-{i}",
                 client=f"controller-{i}",
                 env={**ELECTION_ENV, **(env or {})},
@@ -137,7 +128,7 @@ class Replicas:
 
     def replay(self, *args: str) -> dict[str, Any]:
         """``shipshape-journal replay`` over every replica's journal, merged (JSON)."""
-        command = ["shipshape-journal", "replay", "-o", "json", *args]
+        command = [program("shipshape-journal"), "replay", "-o", "json", *args]
         for path in self.journals():
             command += ["--journal", str(path)]
         result = subprocess.run(command, capture_output=True, text=True, check=False, timeout=120)
@@ -149,7 +140,15 @@ class Replicas:
         differences = []
         for path in self.journals():
             result = subprocess.run(
-                ["shipshape-journal", "replay", "--journal", str(path), "--check", "-o", "json"],
+                [
+                    program("shipshape-journal"),
+                    "replay",
+                    "--journal",
+                    str(path),
+                    "--check",
+                    "-o",
+                    "json",
+                ],
                 capture_output=True,
                 text=True,
                 check=False,
@@ -162,12 +161,7 @@ class Replicas:
 
 def wait_serving(replica: Controller, timeout: float = 30.0) -> None:
     """Wait until the replica answers ``/healthz`` 200 (leader or not)."""
-
-    def serving() -> bool:
-        replica._check_alive()
-        return replica.port is not None and replica.get("/healthz")[0] == 200
-
-    wait_for(serving, f"{replica.name} to serve", timeout)
+    replica.wait_serving(timeout)
 
 
 def kill(replica: Controller, sig: int = signal.SIGKILL) -> float:

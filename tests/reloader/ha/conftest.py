@@ -8,27 +8,33 @@ from pathlib import Path
 import pytest
 
 from tests.kubeapi import KubeApiServer
-from tests.reloader.e2e.harness import ensure_namespace
+from tests.kubeapi.cluster import Cluster
+from tests.reloader.e2e import harness
 from tests.reloader.ha.cluster import Replicas
 
 
 @pytest.fixture
-def kube(kubeapi_private_server: KubeApiServer) -> KubeApiServer:
-    """An API server of the test's own (faults and partitions are per test)."""
-    ensure_namespace(kubeapi_private_server)
-    return kubeapi_private_server
+def cluster(kubeapi_private_server: KubeApiServer, tmp_path: Path) -> Iterator[Cluster]:
+    """The one harness over an API server of the test's own (faults and partitions are per
+    test), with the namespace and the controller's ServiceAccount and Role."""
+    made = harness.cluster(kubeapi_private_server, tmp_path)
+    yield made
+    for controller in made.controllers:
+        controller.kill()
 
 
 @pytest.fixture
-def replicas(kube: KubeApiServer, tmp_path: Path) -> Iterator[Callable[..., Replicas]]:
+def kube(cluster: Cluster) -> KubeApiServer:
+    """The test's API server, in this process."""
+    assert cluster.server is not None
+    return cluster.server
+
+
+@pytest.fixture
+def replicas(cluster: Cluster) -> Callable[..., Replicas]:
     """Build replica sets against ``kube``; every process is killed after the test."""
-    made: list[Replicas] = []
 
     def make(count: int = 2, **env: str) -> Replicas:
-        group = Replicas(kube, tmp_path, count, env)
-        made.append(group)
-        return group
+        return Replicas(cluster, count, env)
 
-    yield make
-    for group in made:
-        group.kill_all()
+    return make

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.reloader.e2e.harness import controller_command
+from tests.kubeapi.process import program
 
 KUBECONFIG = """apiVersion: v1
 kind: Config
@@ -32,7 +32,7 @@ def run(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
         "POD_NAME": "helloworld-controller-0",
     }
     return subprocess.run(
-        controller_command(),
+        [program("shipshape-controller")],
         env={**os.environ, **base, **env},
         capture_output=True,
         text=True,

@@ -1,4 +1,4 @@
-"""A stand-in for the kubelet in the local demo: one ``shipshape-web`` process per Deployment.
+"""A stand-in kubelet for the local cluster: one ``shipshape-web`` process per Deployment.
 
 On a cluster, a changed pod template becomes new pods through the Deployment
 controller and the kubelet. The Kubernetes API test server only simulates the
@@ -38,7 +38,7 @@ from typing import Any
 
 from kubernetes import client, config, watch
 
-from hack.child_process import Child, program, wait_for
+from .process import Child, program, wait_for
 
 #: Where each pod listens and how it stops, whatever the manifest says.
 POD_OVERRIDES = {"PORT": "0", "LISTEN_HOST": "127.0.0.1", "DRAIN_SECONDS": "0"}
@@ -99,7 +99,7 @@ def resolve_env(
 def _ready(url: str) -> bool:
     try:
         # The URL is always http://127.0.0.1:PORT, built by this module.
-        with urllib.request.urlopen(f"{url}/readyz", timeout=2) as response:  # noqa: S310
+        with urllib.request.urlopen(f"{url}/readyz", timeout=2) as response:
             return response.status == 200
     except (urllib.error.URLError, OSError):
         return False

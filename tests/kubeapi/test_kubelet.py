@@ -1,10 +1,10 @@
-"""hack/kubelet.py: the demo's stand-in kubelet resolves a container's env as the kubelet does."""
+"""tests/kubeapi/kubelet.py: the stand-in kubelet resolves a container's env as the kubelet does."""
 
 from __future__ import annotations
 
 import pytest
 
-from hack.kubelet import PodError, resolve_env, template_hash
+from tests.kubeapi.kubelet import PodError, resolve_env, template_hash
 
 CONFIGMAPS = {"helloworld-config-test": {"MESSAGE": "Hello from Shipshape (test)"}}
 CONTAINER = {
