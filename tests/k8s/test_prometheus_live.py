@@ -29,7 +29,8 @@ import yaml
 
 from tests.k8s.conftest import REPO, render, require_tool
 from tests.kubeapi import KubeApiServer
-from tests.reloader.e2e.harness import Controller, configmap, deployment, ensure_namespace, wait_for
+from tests.reloader.e2e import harness
+from tests.reloader.e2e.harness import configmap, deployment, ensure_namespace, wait_for
 from tests.reloader.ha.cluster import ELECTION_ENV
 from tests.webapp.process import WebProcess
 
@@ -123,7 +124,8 @@ def test_the_shipped_rules_on_a_real_prometheus_see_every_metric_and_stay_quiet(
     groups = rule_groups()
     kube.create(configmap("helloworld-config-test", {"MESSAGE": "hello"}, "test"))
     kube.create(deployment("helloworld-test", "test"))
-    controller = Controller(kube, tmp_path, name=CONTROLLER_POD, env=dict(ELECTION_ENV))
+    cluster = harness.cluster(kube, tmp_path)
+    controller = harness.controller(cluster, name=CONTROLLER_POD, env=dict(ELECTION_ENV))
     web = WebProcess({"MESSAGE": "hello", "APP_ENV": "test", "GIT_COMMIT": "0123abc"})
     prometheus = None
     try:

@@ -48,6 +48,12 @@ def wait_for(
         raise AssertionError(str(error)) from None
 
 
+def ensure_namespace(server: KubeApiServer) -> None:
+    """Create the test namespace on an in-process server when it is missing."""
+    if server.get("namespaces", NS) is None:
+        server.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}})
+
+
 def cluster(kube: KubeApiServer, workdir: Path) -> Cluster:
     """A cluster over an in-process server: the namespace and the controller's RBAC applied."""
     return Cluster(workdir, server=kube, namespace=NS).start().prepare()
