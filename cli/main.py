@@ -457,19 +457,35 @@ def export_group() -> None:
     "--date", metavar="YYYYMMDD", help="Date in the file names [default: the start mark's]."
 )
 @signing_key_option
+@origin_filter_options
 @journal_errors
 def export_dr_drill_command(
+    *,
     journals: tuple[str, ...],
     busy_timeout: float,
     out_dir: Path,
     date: str | None,
     signing_key_file: Path | None,
+    cluster: str | None,
+    namespace: str | None,
+    actor: str | None,
 ) -> int:
-    """Write the latest drill's evidence: report, a snapshot per journal, manifest (signed)."""
+    """Write the latest drill's evidence: report, a snapshot per journal, manifest (signed).
+
+    On a central journal, --cluster, --actor (--replica) or --namespace judge the
+    drill of the shipped journals holding matching records, each copied whole.
+    """
     locations = resolve_journals(journals)
     signer = signing_key(signing_key_file)
+    scope = (
+        Filters(cluster=cluster, namespace=namespace, actor=actor)
+        if cluster or namespace or actor
+        else None
+    )
     with open_readers(locations, busy_timeout) as readers:
-        result = export_dr_drill(readers, out_dir, date=date, sources=locations, signer=signer)
+        result = export_dr_drill(
+            readers, out_dir, date=date, sources=locations, signer=signer, scope=scope
+        )
     _write(f"Status: {result.status}\n")
     for reason in result.reasons:
         _write(f"  - {reason}\n")

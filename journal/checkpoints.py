@@ -31,7 +31,7 @@ import os
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import and_, func, select
 from sqlalchemy.exc import IntegrityError
 
-from journal import kinds
+from journal import kinds, postgres
 from journal.errors import JournalError, JournalWriteError
 from journal.models import records
 from journal.record import Entry, Record
@@ -84,13 +84,20 @@ def write_checkpoint(
     Raises:
         JournalWriteError: The write failed; nothing was written.
     """
-    for attempt in range(_ATTEMPTS):
+    is_postgres = journal.location.url.startswith("postgresql")
+    attempts = postgres.APPEND_ATTEMPTS if is_postgres else _ATTEMPTS
+    for attempt in range(attempts):
         try:
             with journal.transaction(write=True) as connection:
+                if is_postgres:
+                    postgres.lock_chain(connection)  # as every append (journal/postgres.py)
                 return _write_checkpoint(journal, connection, signer, now)
         except JournalWriteError as error:
             # A database without BEGIN IMMEDIATE: another writer took the seq.
-            if isinstance(error.__context__, IntegrityError) and attempt + 1 < _ATTEMPTS:
+            retry = isinstance(error.__context__, IntegrityError) or (
+                is_postgres and postgres.is_retryable(error)
+            )
+            if retry and attempt + 1 < attempts:
                 continue
             raise
     raise AssertionError("unreachable")  # pragma: no cover
@@ -99,8 +106,12 @@ def write_checkpoint(
 def _write_checkpoint(
     journal: Journal, connection: Connection, signer: Signer, now: datetime | None
 ) -> Record | None:
+    # The journal's own chain: records shipped into a central journal keep
+    # their sources' chains and checkpoints (journal/ship.py).
+    own = records.c.stream.is_(None)
     head = connection.execute(
         select(records.c.seq, records.c.hash, records.c.kind)
+        .where(own)
         .order_by(records.c.seq.desc())
         .limit(1)
     ).first()
@@ -108,9 +119,10 @@ def _write_checkpoint(
         return None
     head_seq, head_hash = head[0], head[1]
     previous = connection.execute(
-        select(func.max(records.c.seq)).where(records.c.kind == kinds.JOURNAL_CHECKPOINT)
+        select(func.max(records.c.seq)).where(records.c.kind == kinds.JOURNAL_CHECKPOINT, own)
     ).scalar()
-    # List the records since the previous checkpoint, that checkpoint included.
+    # List the records since the previous checkpoint, that checkpoint included
+    # (every record of those seqs: shipped ones among them are listed too).
     start = max(previous or 0, head_seq - MAX_DIGESTS + 1)
     rows = connection.execute(
         select(records.c.seq, records.c.hash)
@@ -300,6 +312,49 @@ class Checkpoint:
 
 
 @dataclass(frozen=True)
+class StreamSigning:
+    """The signatures of one stream shipped into a central journal (seqs: the source's)."""
+
+    stream: str
+    checkpoints: int = 0
+    signed_through: int = 0
+    unsigned: int = 0
+    first_unsigned: int | None = None
+    key_ids: tuple[str, ...] = ()
+
+    def lines(self) -> list[str]:
+        """Return the lines ``verify --public-key`` prints about the stream."""
+        count = f"{self.checkpoints} signed checkpoint{'s' if self.checkpoints != 1 else ''}"
+        if self.signed_through:
+            count += f", signed through seq {self.signed_through} by {', '.join(self.key_ids)}"
+        lines = [f"stream {self.stream}: {count}"]
+        if self.unsigned:
+            lines.append(
+                f"stream {self.stream}: {_unsigned_text(self.unsigned, self.signed_through)}"
+            )
+        return lines
+
+    def to_json(self) -> dict[str, Any]:
+        """Return the stream's signatures as a JSON object."""
+        return {
+            "stream": self.stream,
+            "checkpoints": self.checkpoints,
+            "signed_through": self.signed_through,
+            "unsigned": self.unsigned,
+            "first_unsigned": self.first_unsigned,
+            "key_ids": list(self.key_ids),
+        }
+
+
+def _unsigned_text(unsigned: int, signed_through: int) -> str:
+    noun = "record" if unsigned == 1 else "records"
+    verb = "is" if unsigned == 1 else "are"
+    if not signed_through:
+        return f"{unsigned} {noun} {verb} not yet signed (no valid checkpoint)"
+    return f"{unsigned} {noun} after seq {signed_through} {verb} not yet signed"
+
+
+@dataclass(frozen=True)
 class SignedVerifyResult:
     """The outcome of :func:`verify_signed`: the chain's, then the signatures'.
 
@@ -316,6 +371,8 @@ class SignedVerifyResult:
         covering: The first valid checkpoint covering ``watch_seq``, when asked.
         bad_seq: The first bad seq, when not ``ok``.
         reason: Why, when not ``ok``.
+        streams: Each shipped stream's signatures (a central journal); the
+            fields above are then the journal's own chain's.
     """
 
     chain: VerifyResult
@@ -330,16 +387,13 @@ class SignedVerifyResult:
     covering: Checkpoint | None = None
     bad_seq: int | None = None
     reason: str | None = None
+    streams: tuple[StreamSigning, ...] = ()
 
     def unsigned_line(self) -> str | None:
         """Return the line about records not yet signed, or ``None`` when all are."""
         if not self.unsigned:
             return None
-        noun = "record" if self.unsigned == 1 else "records"
-        verb = "is" if self.unsigned == 1 else "are"
-        if not self.signed_through:
-            return f"{self.unsigned} {noun} {verb} not yet signed (no valid checkpoint)"
-        return f"{self.unsigned} {noun} after seq {self.signed_through} {verb} not yet signed"
+        return _unsigned_text(self.unsigned, self.signed_through)
 
     def summary(self) -> str:
         """Return the lines ``verify --public-key`` prints (no trailing newline)."""
@@ -362,10 +416,13 @@ class SignedVerifyResult:
         unsigned = self.unsigned_line()
         if unsigned is not None:
             lines.append(unsigned)
+        for stream in self.streams:
+            lines += stream.lines()
         return "\n".join(lines)
 
     def to_json(self) -> dict[str, Any]:
-        """Return the result as a JSON object (manifests)."""
+        """Return the result as a JSON object (manifests; ``streams`` only when shipped)."""
+        extra = {"streams": [s.to_json() for s in self.streams]} if self.streams else {}
         return {
             "ok": self.ok,
             "bad_seq": self.bad_seq,
@@ -377,6 +434,7 @@ class SignedVerifyResult:
             "key_ids": list(self.key_ids),
             "last_checkpoint": self.last.to_json() if self.last else None,
             "summary": self.summary(),
+            **extra,
         }
 
 
@@ -384,9 +442,14 @@ class _Auditor:
     """Checks checkpoints as :func:`journal.verify.verify` walks the chain."""
 
     def __init__(
-        self, journal: Journal, keys: Mapping[str, PublicKey], watch_seq: int | None = None
+        self,
+        journal: Journal,
+        keys: Mapping[str, PublicKey],
+        watch_seq: int | None = None,
+        stream: str | None = None,
     ) -> None:
         self._journal = journal
+        self._stream = stream
         self._watch = watch_seq
         self.covering: Checkpoint | None = None
         self._keys = keys
@@ -416,12 +479,30 @@ class _Auditor:
             return known
         if self._tombstone is not None and seq == self._tombstone[0]:
             return self._tombstone[1]
+        if self._stream is not None:
+            # A shipped stream: its checkpoints list the seqs of its source.
+            with self._journal.transaction() as connection:
+                return connection.execute(
+                    select(records.c.hash).where(
+                        records.c.stream == self._stream, records.c.stream_seq == seq
+                    )
+                ).scalar()
         for row in self._journal.scan(
             after_seq=seq - 1, limit=1, columns=(records.c.seq, records.c.hash)
         ):
             if row[0] == seq:
                 return row[1]
         return None
+
+    def _shipped(self, seq: int) -> str:
+        """Name the stream of a shipped record the journal's own checkpoint listed."""
+        if self._stream is not None:
+            return ""
+        with self._journal.transaction() as connection:
+            row = connection.execute(
+                select(records.c.stream, records.c.stream_seq).where(records.c.seq == seq)
+            ).first()
+        return "" if row is None or row[0] is None else f" (stream {row[0]} seq {row[1]})"
 
     def _signed(self, seq: int, data: Any, what: str) -> tuple[Checkpoint | None, str | None]:
         """Check a checkpoint's shape, key and signature; return it or the problem."""
@@ -461,8 +542,9 @@ class _Auditor:
             stored = self._hash_at(listed)
             if stored is not None and stored[:DIGEST_CHARS] != signed:
                 return listed, (
-                    f"record differs from the one the checkpoint at seq {seq} signed "
-                    f"(changed, or re-chained after a change; key {checkpoint.key_id})"
+                    f"record{self._shipped(listed)} differs from the one the checkpoint at "
+                    f"seq {seq} signed (changed, or re-chained after a change; "
+                    f"key {checkpoint.key_id})"
                 )
         stored = self._hash_at(covers)
         if stored is None:
@@ -526,9 +608,19 @@ def verify_signed(
     checkpoint signed, and, with ``require_signed``, on records after the
     last valid checkpoint. ``watch_seq``: also find the first valid checkpoint
     covering that seq (:attr:`SignedVerifyResult.covering`).
+
+    A central journal's shipped streams are checked each on its own, by the
+    seqs of their sources (:attr:`SignedVerifyResult.streams`).
     """
-    auditor = _Auditor(journal, {key.key_id: key for key in keys}, watch_seq)
-    chain = verify(journal, observe=auditor)
+    trusted = {key.key_id: key for key in keys}
+    auditor = _Auditor(journal, trusted, watch_seq)
+    stream_auditors: dict[str, _Auditor] = {}
+
+    def stream_auditor(stream: str) -> _Auditor:
+        stream_auditors[stream] = _Auditor(journal, trusted, stream=stream)
+        return stream_auditors[stream]
+
+    chain = verify(journal, observe=auditor, observe_stream=stream_auditor)
     common: dict[str, Any] = {
         "checkpoints": auditor.checkpoints,
         "signed_through": auditor.covered,
@@ -541,33 +633,56 @@ def verify_signed(
         return SignedVerifyResult(
             chain=chain, ok=False, bad_seq=chain.bad_seq, reason=chain.reason, **common
         )
-    unsigned, first_unsigned = _unsigned(journal, auditor.covered, chain.head_seq)
-    result = SignedVerifyResult(
-        chain=chain, ok=True, unsigned=unsigned, first_unsigned=first_unsigned, **common
-    )
-    if require_signed and unsigned:
-        return SignedVerifyResult(
-            chain=chain,
-            ok=False,
-            unsigned=unsigned,
-            first_unsigned=first_unsigned,
-            bad_seq=first_unsigned,
-            reason=f"{result.unsigned_line()} (--require-signed)",
-            **common,
+    own = records.c.stream.is_(None) if stream_auditors else None
+    unsigned, first_unsigned = _unsigned(journal, auditor.covered, chain.head_seq, own)
+    streams = tuple(
+        StreamSigning(
+            stream,
+            seen.checkpoints,
+            seen.covered,
+            *_unsigned(journal, seen.covered, None, records.c.stream == stream),
+            key_ids=tuple(sorted(seen.key_ids)),
         )
-    return result
+        for stream, seen in sorted(stream_auditors.items())
+    )
+    result = SignedVerifyResult(
+        chain=chain,
+        ok=True,
+        unsigned=unsigned,
+        first_unsigned=first_unsigned,
+        streams=streams,
+        **common,
+    )
+    if not require_signed:
+        return result
+    failing = [(first_unsigned, result.unsigned_line())] if unsigned else []
+    failing += [
+        (stream.first_unsigned, stream.lines()[-1]) for stream in streams if stream.unsigned
+    ]
+    if not failing:
+        return result
+    bad_seq, line = failing[0]
+    return replace(result, ok=False, bad_seq=bad_seq, reason=f"{line} (--require-signed)")
 
 
-def _unsigned(journal: Journal, covered: int, head: int) -> tuple[int, int | None]:
-    """Count the records (checkpoints aside) in ``covered``+1..``head``."""
+def _unsigned(
+    journal: Journal, covered: int, head: int | None, chain: Any = None
+) -> tuple[int, int | None]:
+    """Count one chain's records (checkpoints aside) after ``covered`` (through ``head``).
+
+    ``chain``: the condition selecting the chain (a shipped stream is counted
+    by ``stream_seq``); none for a journal that holds only its own.
+    """
+    position = records.c.seq if head is not None else records.c.stream_seq
     condition = and_(
-        records.c.seq > covered,
-        records.c.seq <= head,
+        position > covered,
         records.c.kind != kinds.JOURNAL_CHECKPOINT,
+        *([] if head is None else [position <= head]),
+        *([] if chain is None else [chain]),
     )
     with journal.transaction() as connection:
         count, first = connection.execute(
-            select(func.count(), func.min(records.c.seq)).where(condition)
+            select(func.count(), func.min(position)).where(condition)
         ).one()
     return int(count), first
 

@@ -48,7 +48,8 @@ from journal.formats import format_short
 from journal.merge import merged_records
 from journal.picture import build_timeline, write_html
 from journal.replay import replay
-from journal.snapshot import Snapshot, file_sha256, snapshot
+from journal.scoped import scoped_snapshot
+from journal.snapshot import Snapshot, file_sha256
 from journal.store import Journal
 from journal.timefmt import format_ts, utc_now
 from journal.verify import verify
@@ -404,6 +405,7 @@ def export_dr_drill(
     now: datetime | None = None,
     sources: Sequence[str] | None = None,
     signer: Signer | None = None,
+    scope: Filters | None = None,
 ) -> DrillExport:
     """Write the latest drill's report, snapshot(s) and manifest into ``out_dir``.
 
@@ -417,6 +419,9 @@ def export_dr_drill(
             manifest (default: their locations).
         signer: Sign the manifest (``<manifest>.sig``) and report which
             checkpoint covers the drill window (:mod:`journal.checkpoints`).
+        scope: Judge only the chains holding a record it matches (a central
+            journal's cluster or replica, :mod:`journal.scoped`); each is
+            copied whole into the snapshot, so the evidence verifies.
 
     Raises:
         NoDrillError: The journals mark no drill.
@@ -427,7 +432,8 @@ def export_dr_drill(
     names = _source_names(journals, sources)
     if date is not None:
         parse_date(date)
-    find_drill(journals, names)  # no drill: say so of the journals, before anything is written
+    if scope is None:
+        find_drill(journals, names)  # no drill: say so before anything is written
     directory = Path(out_dir).expanduser().absolute()
     created = _make_directories(directory)
     token = uuid.uuid4().hex
@@ -437,7 +443,7 @@ def export_dr_drill(
     written: list[Path] = []
     try:
         snaps = [
-            snapshot(journal, temporary)
+            scoped_snapshot(journal, temporary, scope)
             for journal, temporary in zip(journals, temporaries, strict=True)
         ]
         with ExitStack() as stack:

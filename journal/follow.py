@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 from journal.errors import JournalCursorError, JournalValueError
 from journal.merge import merged_last
-from journal.store import row_to_record
+from journal.store import RECORD_COLUMNS, row_to_record
 
 if TYPE_CHECKING:
     from journal.filters import Filters
@@ -126,7 +126,10 @@ class Tail:
     def _stream(self, index: int, *, time_bounds: bool) -> Iterator[tuple[str, int, Record]]:
         journal = self._journals[index]
         for row in journal.scan(
-            self._filters, after_seq=self.positions[index], time_bounds=time_bounds
+            self._filters,
+            after_seq=self.positions[index],
+            time_bounds=time_bounds,
+            columns=RECORD_COLUMNS,
         ):
             yield row[2], index, row_to_record(row)
 

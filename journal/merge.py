@@ -13,7 +13,7 @@ from collections.abc import Iterator, Sequence
 from itertools import repeat
 from typing import TYPE_CHECKING, Any
 
-from journal.store import PAGE_SIZE, row_to_record
+from journal.store import PAGE_SIZE, RECORD_COLUMNS, row_to_record
 
 if TYPE_CHECKING:
     from journal.filters import Filters
@@ -49,7 +49,7 @@ def merged_records(
     cursors = list(after) if after is not None else [0] * len(journals)
 
     def tagged(index: int, journal: Journal) -> Iterator[tuple[str, int, Record]]:
-        for row in journal.scan(filters, after_seq=cursors[index]):
+        for row in journal.scan(filters, after_seq=cursors[index], columns=RECORD_COLUMNS):
             yield row[2], index, row_to_record(row)
 
     streams = [tagged(index, journal) for index, journal in enumerate(journals)]

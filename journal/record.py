@@ -42,6 +42,12 @@ class Record:
         data: The kind-specific payload (JSON object).
         prev_hash: ``hash`` of the previous record (``GENESIS`` for the first).
         hash: SHA-256 of this record's canonical form (:mod:`journal.chain`).
+        cluster: The cluster a record shipped into a central journal came from.
+        stream: The shipped chain it belongs to (``CLUSTER/ID``).
+        stream_seq: Its seq in the source journal, the seq its hash covers.
+
+    The last three are outside the hash and ``None`` but in a central journal
+    (``shipshape-journal ship``); :meth:`to_json` shows them only when set.
     """
 
     seq: int
@@ -56,9 +62,21 @@ class Record:
     data: dict[str, Any]
     prev_hash: str
     hash: str
+    cluster: str | None = None
+    stream: str | None = None
+    stream_seq: int | None = None
 
     def to_json(self) -> dict[str, Any]:
         """Return the record as the ``tail -o json`` object (``ts`` as RFC 3339 text)."""
+        shipped = {
+            name: value
+            for name, value in (
+                ("cluster", self.cluster),
+                ("stream", self.stream),
+                ("stream_seq", self.stream_seq),
+            )
+            if value is not None
+        }
         return {
             "seq": self.seq,
             "id": self.id,
@@ -72,6 +90,7 @@ class Record:
             "data": self.data,
             "prev_hash": self.prev_hash,
             "hash": self.hash,
+            **shipped,
         }
 
 

@@ -10,6 +10,13 @@ anchors the chain there, and because the tombstone is itself chained, a later
 edit of it is caught like any other. When the removed records held signed
 checkpoints, the tombstone keeps the last of them (``last_removed_checkpoint``:
 its seq, hash and signed data), which ``verify --public-key`` checks again.
+
+A central journal (one holding streams shipped by ``shipshape-journal ship``)
+is refused: removing a prefix by seq would cut every stream at a different
+point of its source's chain, and a tombstone of the central's own chain cannot
+anchor them (nothing may be added to a shipped chain). Retention belongs to
+the embedded journals, before or after they are shipped; the central journal
+keeps what it was given, and every stream stays verifiable.
 """
 
 from __future__ import annotations
@@ -22,7 +29,7 @@ from sqlalchemy import delete, func, select
 
 from journal import kinds
 from journal.checkpoints import removed_checkpoint_evidence
-from journal.errors import JournalValueError
+from journal.errors import JournalError, JournalValueError
 from journal.models import records
 from journal.record import Entry, Record
 from journal.timefmt import format_ts, utc_now
@@ -71,6 +78,7 @@ def vacuum(journal: Journal, older_than: timedelta, *, now: datetime | None = No
 
     Raises:
         JournalValueError: For a zero or negative ``older_than``.
+        JournalError: A central journal (shipped streams): nothing is removed.
         JournalWriteError: When the write fails; then nothing is removed.
     """
     if older_than <= timedelta(0):
@@ -78,6 +86,15 @@ def vacuum(journal: Journal, older_than: timedelta, *, now: datetime | None = No
     cutoff = (now or utc_now()) - older_than
     cutoff_text = format_ts(cutoff)
     with journal.transaction(write=True) as connection:
+        shipped = connection.execute(
+            select(records.c.stream).where(records.c.stream.is_not(None)).limit(1)
+        ).first()
+        if shipped is not None:
+            raise JournalError(
+                f"vacuum refuses {journal.location.display}: it holds streams shipped from "
+                "other journals, whose chains a vacuum would cut; vacuum the embedded "
+                "journals instead (ship resumes after a vacuum)"
+            )
         first = connection.execute(select(func.min(records.c.seq))).scalar()
         if first is None:
             return VacuumResult(cutoff=cutoff, removed=0)

@@ -88,6 +88,8 @@ _COLUMNS = (
 )
 
 _COLUMN_NAMES = tuple(column.name for column in _COLUMNS)
+#: Whole records with where a shipped one came from (:class:`Record`'s last fields).
+RECORD_COLUMNS = (*_COLUMNS, records.c.cluster, records.c.stream, records.c.stream_seq)
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,7 +108,7 @@ class _Prepared:
 
 
 def row_to_record(row: Sequence[Any]) -> Record:
-    """Build a :class:`Record` from a row of the record columns.
+    """Build a :class:`Record` from a row of the record columns (or :data:`RECORD_COLUMNS`).
 
     Raises:
         JournalCorruptError: When ``ts`` or ``data`` cannot be parsed (an
@@ -122,7 +124,19 @@ def row_to_record(row: Sequence[Any]) -> Record:
     except (TypeError, ValueError):
         raise JournalCorruptError(f"record seq {seq}: data is not valid JSON") from None
     return Record(
-        seq, row[1], ts, row[3], row[4], row[5], row[6], row[7], row[8], data, row[10], row[11]
+        seq,
+        row[1],
+        ts,
+        row[3],
+        row[4],
+        row[5],
+        row[6],
+        row[7],
+        row[8],
+        data,
+        row[10],
+        row[11],
+        *row[12:15],
     )
 
 
@@ -662,7 +676,9 @@ class Journal:
             since=since,
             until=until,
         )
-        for row in self.scan(filters, after_seq=after_seq, limit=limit, page_size=page_size):
+        for row in self.scan(
+            filters, after_seq=after_seq, limit=limit, page_size=page_size, columns=RECORD_COLUMNS
+        ):
             yield row_to_record(row)
 
     def last(
@@ -677,7 +693,7 @@ class Journal:
             return []
         filters = filters or Filters()
         query = (
-            select(*_COLUMNS)
+            select(*RECORD_COLUMNS)
             .where(records.c.seq > after_seq, *filters.conditions(records))
             .order_by(records.c.seq.desc())
             .limit(n)

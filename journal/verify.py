@@ -114,12 +114,19 @@ STREAM_COLUMNS = (
 Observer = Callable[[Sequence[Any]], "tuple[int, str] | None"]
 
 
-def verify(journal: Journal, *, observe: Observer | None = None) -> VerifyResult:
+def verify(
+    journal: Journal,
+    *,
+    observe: Observer | None = None,
+    observe_stream: Callable[[str], Observer | None] | None = None,
+) -> VerifyResult:
     """Walk the whole chain and return where (and why) it first breaks, if anywhere.
 
     Runs in constant memory with short read transactions, so it may run
     while a writer appends; records appended meanwhile are verified too.
-    ``observe`` sees every good record in seq order and may fail the walk.
+    ``observe`` sees every good record in seq order and may fail the walk;
+    ``observe_stream(name)`` gives the observer of a shipped stream's records
+    (seq: the stream's own).
 
     A central journal (``shipshape-journal ship``) holds one chain per shipped
     stream besides its own: each is walked on its own, by the seq its hashes
@@ -139,7 +146,8 @@ def verify(journal: Journal, *, observe: Observer | None = None) -> VerifyResult
             (row[12], *row[1:12])
             for row in journal.scan(Filters(stream=stream), columns=STREAM_COLUMNS)
         )
-        result = _verify_chain(journal, rows, observe=None, stream=stream)
+        watcher = observe_stream(stream) if observe_stream is not None else None
+        result = _verify_chain(journal, rows, observe=watcher, stream=stream)
         if not result.ok:
             return replace(
                 result, records=total + result.records, reason=f"stream {stream}: {result.reason}"

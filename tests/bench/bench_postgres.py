@@ -160,3 +160,80 @@ def test_ship_throughput(tmp_path, postgres_server):
         elapsed = time.perf_counter() - started
     rate = progress.shipped / elapsed
     print(f"\nship: {progress.shipped} records in {elapsed:.2f} s, {rate:.0f} records/s")
+
+
+def test_ship_follow_lag(tmp_path, postgres_server):
+    """Commit-to-central lag of ``ship -f`` (a real process) while a writer appends.
+
+    The writer appends to a SQLite journal at about ``BENCH_SHIP_RATE`` records/s
+    for ``BENCH_SHIP_SECONDS``; a poller sees each record arrive in the central
+    journal (``max(stream_seq)`` every 5 ms). Goal (issue 18): p95 under 1 s.
+    """
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    rate = float(os.environ.get("BENCH_SHIP_RATE", "50"))
+    seconds = float(os.environ.get("BENCH_SHIP_SECONDS", "10"))
+    source_path = tmp_path / "source.db"
+    database = postgres_server.create_database()
+    url = postgres_server.url(database)
+    Journal.open(url, actor="setup").close()
+    writer = Journal.open(source_path, actor="helloworld-controller-0")
+    writer.append(kinds.OPERATOR_NOTE, data={"text": "first"})
+    committed: dict[int, float] = {}
+    arrived: dict[int, float] = {}
+    follower = subprocess.Popen(
+        [
+            *(sys.executable, "-m", "cli.main", "ship", "--journal", str(source_path)),
+            *("--to", url, "--cluster", "bench", "-f"),
+        ],
+        cwd=Path(__file__).resolve().parents[2],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    done = threading.Event()
+
+    def poll() -> None:
+        with psycopg.connect(postgres_server.dsn(database), autocommit=True) as connection:
+            seen = 0
+            while not done.is_set():
+                head = connection.execute(
+                    "SELECT coalesce(max(stream_seq), 0) FROM journal_records"
+                ).fetchone()[0]
+                now = time.monotonic()
+                for seq in range(seen + 1, head + 1):
+                    arrived[seq] = now
+                seen = head
+                time.sleep(0.005)
+
+    poller = threading.Thread(target=poll)
+    poller.start()
+    try:
+        while 1 not in arrived:  # the follower is up and has shipped the first record
+            assert follower.poll() is None, follower.stderr.read() if follower.stderr else ""
+            time.sleep(0.01)
+        ends = time.monotonic() + seconds
+        while time.monotonic() < ends:
+            record = writer.append(kinds.OPERATOR_NOTE, data={"text": "bench"})
+            committed[record.seq] = time.monotonic()
+            time.sleep(1 / rate)
+        deadline = time.monotonic() + 30
+        while max(committed) not in arrived and time.monotonic() < deadline:
+            time.sleep(0.01)
+    finally:
+        done.set()
+        poller.join()
+        follower.send_signal(signal.SIGTERM)
+        follower.wait(timeout=30)
+        writer.close()
+    lags = sorted(arrived[seq] - at for seq, at in committed.items() if seq in arrived)
+    assert len(lags) == len(committed), "some records never reached the central journal"
+    p50 = lags[len(lags) // 2]
+    p95 = lags[min(len(lags) - 1, int(0.95 * len(lags)))]
+    print(
+        f"\nship -f lag: {len(lags)} records at ~{rate:.0f}/s, p50 {p50 * 1000:.0f} ms, "
+        f"p95 {p95 * 1000:.0f} ms, max {lags[-1] * 1000:.0f} ms (goal: p95 < 1 s)"
+    )
