@@ -54,7 +54,6 @@ from journal import (
     JournalValueError,
     Tail,
     export_dr_drill,
-    kinds,
     load_model,
     replay,
     run_check,
@@ -69,6 +68,7 @@ from journal.replay import DEFAULT_LEADERLESS_GAP_SECONDS
 from journal.schema import HEAD
 from journal.ship import check_cluster, ship
 from journal.timefmt import parse_duration
+from records import ABSENT, OperatorNote
 from telemetry.buildinfo import VERSION
 from telemetry.config import env_str
 
@@ -423,14 +423,14 @@ def note_command(
         raise click.UsageError("the note TEXT is empty")
     if scenario is not None and drill is None:
         raise click.UsageError("--scenario describes a drill: give --drill start|end too")
-    data: dict[str, Any] = {"text": text}
-    if drill is not None:
-        data["drill"] = drill
-    if scenario is not None:
-        data["scenario"] = scenario
+    payload = OperatorNote(
+        text=text,
+        drill=ABSENT if drill is None else drill,
+        scenario=ABSENT if scenario is None else scenario,
+    )
     (location,) = resolve_journals(journal)
     with open_writer(location, busy_timeout) as writer:
-        record = writer.append(kinds.OPERATOR_NOTE, data=data)
+        record = writer.append(payload.KIND, data=payload.to_data())
     _write(format_record(record, "short"))
     return 0
 

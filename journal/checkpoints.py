@@ -54,6 +54,7 @@ from journal.signing import (
 )
 from journal.timefmt import format_ts, is_canonical_ts, utc_now
 from journal.verify import VerifyResult, verify
+from records import ABSENT, JournalCheckpoint, JournalVacuumed
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
@@ -118,17 +119,17 @@ def _write_checkpoint(
         .order_by(records.c.seq)
     ).all()
     moment = now or utc_now()
-    data = sign_checkpoint(
-        signer,
-        {
-            "seq": head_seq,
-            "head_hash": head_hash,
-            "ts": format_ts(moment),
-            "from_seq": rows[0][0],
-            "digests": [row[1][:DIGEST_CHARS] for row in rows],
-        },
+    unsigned = JournalCheckpoint(
+        seq=head_seq,
+        head_hash=head_hash,
+        ts=format_ts(moment),
+        key_id=signer.key_id,
+        from_seq=rows[0][0],
+        digests=[row[1][:DIGEST_CHARS] for row in rows],
+        signature="",
     )
-    entry = Entry(kind=kinds.JOURNAL_CHECKPOINT, data=data, ts=moment)
+    payload = sign_checkpoint(signer, unsigned)
+    entry = Entry(kind=payload.KIND, data=payload.to_data(), ts=moment)
     (record,) = journal.insert_chained(connection, [journal.prepare(entry)])
     return record
 
@@ -272,7 +273,7 @@ def removed_checkpoint_evidence(connection: Connection, last_removed: int) -> di
         data = json.loads(row[2])
     except (TypeError, ValueError):
         return None
-    return {"seq": row[0], "hash": row[1], "data": data}
+    return JournalVacuumed.keep_checkpoint(row[0], row[1], data)
 
 
 # -- verifying ----------------------------------------------------------------------
@@ -427,7 +428,9 @@ class _Auditor:
         """Check a checkpoint's shape, key and signature; return it or the problem."""
         if not isinstance(data, dict) or not all(name in data for name in SIGNED_FIELDS):
             return None, f"{what} is malformed (fields missing)"
-        covers, head, ts, key, start, digests = (data[name] for name in SIGNED_FIELDS)
+        payload = JournalCheckpoint.from_data(data)
+        covers, head, ts, key = payload.seq, payload.head_hash, payload.ts, payload.key_id
+        start, digests = payload.from_seq, payload.digests
         if (
             not _whole(covers)
             or not _whole(start)
@@ -444,8 +447,8 @@ class _Auditor:
         public = self._keys.get(key)
         if public is None:
             return None, f"{what} is signed by an unknown key {key} (give it with --public-key)"
-        signature = decode_signature(data.get("signature"))
-        if signature is None or not public.verify(statement(data), signature):
+        signature = decode_signature(payload.signature)
+        if signature is None or not public.verify(statement(payload.to_data()), signature):
             return None, f"{what}'s signature does not verify with key {key} (forged or altered)"
         return Checkpoint(seq=seq, covers_seq=covers, head_hash=head, key_id=key, ts=ts), None
 
@@ -456,8 +459,9 @@ class _Auditor:
         covers = checkpoint.covers_seq
         if covers >= seq:
             return seq, f"checkpoint covers seq {covers}, which is not before it"
-        for offset, signed in enumerate(data["digests"]):
-            listed = data["from_seq"] + offset
+        payload = JournalCheckpoint.from_data(data)
+        for offset, signed in enumerate(payload.digests):
+            listed = payload.from_seq + offset
             stored = self._hash_at(listed)
             if stored is not None and stored[:DIGEST_CHARS] != signed:
                 return listed, (
@@ -486,13 +490,13 @@ class _Auditor:
     def _vacuumed(self, seq: int, data: Any) -> tuple[int, str] | None:
         if not isinstance(data, dict):
             return None
-        through, digest = data.get("last_removed_seq"), data.get("last_removed_hash")
+        tombstone = JournalVacuumed.from_data(data)
+        through, digest = tombstone.last_removed_seq, tombstone.last_removed_hash
         if _whole(through) and isinstance(digest, str):
             self._tombstone = (through, digest)
-        evidence = data.get("last_removed_checkpoint")
-        if evidence is None:
+        if tombstone.last_removed_checkpoint in (None, ABSENT):
             return None
-        kept = evidence.get("data") if isinstance(evidence, dict) else None
+        kept = tombstone.kept_checkpoint()
         checkpoint, problem = self._signed(seq, kept, "the tombstone's removed checkpoint")
         if checkpoint is None:
             return seq, str(problem)

@@ -52,6 +52,7 @@ from journal.snapshot import Snapshot, file_sha256, snapshot
 from journal.store import Journal
 from journal.timefmt import format_ts, utc_now
 from journal.verify import verify
+from records import ConfigMapObserved, OperatorNote
 from telemetry.buildinfo import VERSION
 
 if TYPE_CHECKING:
@@ -143,8 +144,8 @@ def parse_date(text: str) -> str:
 
 
 def _mark(record: Any, source: int = 0, journal: str | None = None) -> Mark:
-    scenario = record.data.get("scenario")
-    text = record.data.get("text")
+    note = OperatorNote.from_data(record.data)
+    scenario, text = note.scenario, note.text
     return Mark(
         seq=record.seq,
         ts=record.ts,
@@ -181,7 +182,7 @@ def find_drill(
     start: Mark | None = None
     end: Mark | None = None
     for index, record in merged_records(journals, Filters(kinds=(kinds.OPERATOR_NOTE,))):
-        drill = record.data.get("drill")
+        drill = OperatorNote.from_data(record.data).drill
         if drill not in ("start", "end"):
             continue
         mark = _mark(record, index, names[index] if several else None)
@@ -217,11 +218,12 @@ def _rpo(
         if not name:
             continue
         key = (record.namespace, name)
-        event = str(record.data.get("event_type", "")).upper()
+        observed = ConfigMapObserved.from_data(record.data)
+        event = str(observed.event_type or "").upper()
         seen = {
             "seq": record.seq,
             "ts": format_ts(record.ts),
-            "data_hash": None if event == "DELETED" else record.data.get("data_hash"),
+            "data_hash": None if event == "DELETED" else observed.data_hash,
         }
         if names is not None:
             seen["journal"] = names[index]

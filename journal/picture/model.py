@@ -28,6 +28,7 @@ from journal.replay import (
     Projector,
     ReplayReport,
 )
+from records import ConfigMapObserved, OperatorNote, parse
 
 if TYPE_CHECKING:
     from journal.store import Journal
@@ -242,21 +243,14 @@ class Collector:
 
     def _observed(self, row: Sequence[Any], source: int) -> None:
         text = row[_DATA]
-        new_hash: str | None = None
-        if isinstance(text, str):
-            # Canonical JSON: the hash is found without parsing the payload.
-            at = text.find('"data_hash":"')
-            if at >= 0:
-                stop = text.find('"', at + 13)
-                new_hash = text[at + 13 : stop] if stop > 0 else None
-            elif '"DELETED"' in text:
-                new_hash = ""
+        # The bulk of a journal: the hash is found without parsing the payload.
+        new_hash = ConfigMapObserved.peek_hash(text) if isinstance(text, str) else None
         key = (row[_NS], row[_OBJ] or "?")
         hashes = self._hashes
         if key in hashes:
             changed = hashes[key] != new_hash
         else:
-            changed = isinstance(text, str) and '"MODIFIED"' in text
+            changed = isinstance(text, str) and ConfigMapObserved.peek_modified(text)
         hashes[key] = new_hash
         if changed:
             self.changes.append((row, source))
@@ -373,11 +367,12 @@ class Collector:
         drill_start: tuple[float, str] | None = None
         for row, source in self.notes:
             category = "note" if row[_KIND] == k.OPERATOR_NOTE else "vacuum"
-            text = _data_field(row, "text")
-            drill = _data_field(row, "drill")
-            if category == "note" and drill in ("start", "end"):
+            note = _payload(row) if category == "note" else None
+            text = _text(note.text) if isinstance(note, OperatorNote) else ""
+            drill = _text(note.drill) if isinstance(note, OperatorNote) else ""
+            if isinstance(note, OperatorNote) and drill in ("start", "end"):
                 category = f"drill_{drill}"
-                scenario = _data_field(row, "scenario")
+                scenario = _text(note.scenario)
                 if drill == "start":
                     drill_start = (seconds(row[_TS]), scenario or text or "drill")
                 elif drill_start is not None:
@@ -406,8 +401,9 @@ class Collector:
             lane.marks.append(record_mark(row, source, "change"))
         debounce = report.thresholds.get("debounce_seconds", 5.0)
         for row, source in self.debounces:
+            # A debounce record's object is its ConfigMap (no payload names it).
             obj = row[_OBJ] or ""
-            name = _name(obj) if obj.startswith("configmap/") else _data_field(row, "configmap")
+            name = _name(obj) if obj.startswith("configmap/") else ""
             if not name:
                 continue
             lane = configmap_lane(row[_NS], name)
@@ -415,7 +411,8 @@ class Collector:
             if row[_KIND] == k.DEBOUNCE_COALESCED:
                 mark.category = "coalesced"
             else:
-                fire_at = _data_field(row, "fire_at")
+                scheduled = _payload(row)
+                fire_at = _text(scheduled.fire_at) if scheduled is not None else ""
                 try:
                     mark.end = seconds(fire_at) if fire_at else mark.t + debounce
                 except ValueError:
@@ -514,14 +511,19 @@ def _iso(value: float) -> str:
     return datetime.fromtimestamp(value, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def _data_field(row: Sequence[Any], name: str) -> str:
+def _payload(row: Sequence[Any]) -> Any:
+    """The typed payload of a row (``None``: unknown kind, or data that is not an object)."""
     import json  # noqa: PLC0415 - only for the few records that need it
 
     try:
         data = json.loads(row[_DATA]) if isinstance(row[_DATA], str) else {}
     except ValueError:
-        return ""
-    value = data.get(name) if isinstance(data, dict) else None
+        return None
+    return parse(row[_KIND], data) if isinstance(data, dict) else None
+
+
+def _text(value: object) -> str:
+    """A payload's text field as shown (``""`` when absent or not text)."""
     return value if isinstance(value, str) else ""
 
 
