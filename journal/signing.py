@@ -46,6 +46,9 @@ DOMAIN = b"shipshape-journal checkpoint v1\n"
 SIGNED_FIELDS = ("seq", "head_hash", "ts", "key_id", "from_seq", "digests")
 #: Hex characters of each covered record's hash kept in ``digests``.
 DIGEST_CHARS = 16
+#: Most digests one checkpoint lists (older records of a longer stretch are
+#: still covered by the head hash, only not located individually).
+MAX_DIGESTS = 1000
 _MAX_KEY_FILE = 64 * 1024
 
 
