@@ -432,7 +432,7 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]], total: int) ->
 def render_html(timeline: Timeline) -> str:
     """Return the whole self-contained page."""
     report = timeline.report
-    data = report.to_json(restarts=False)
+    summary = report.to_json(restarts=False)  # the replay report, not a record payload
     journals = timeline.journals
     multi = len(journals) > 1
     swatches = "".join(
@@ -440,7 +440,7 @@ def render_html(timeline: Timeline) -> str:
         f'margin-right:4px"><rect class="{cls}" width="12" height="10"/></svg>{esc(text)}</span>'
         for cls, text in LEGEND
     )
-    latency = data["restart_latency_seconds"]
+    latency = summary["restart_latency_seconds"]
     bin_px = bin_width(timeline)
 
     def seconds_text(value: float | None) -> str:

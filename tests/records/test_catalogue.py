@@ -195,7 +195,7 @@ def test_every_golden_record_reads_back_to_the_same_data():
 def test_no_module_of_the_controller_parses_a_payload_by_string_key():
     """Payloads are read through the catalogue: no ``data.get("key")`` / ``data["key"]``.
 
-    Limited to ``reloader/``: the journal's readers move to the catalogue later.
+    The journal's and the CLI's modules have the same test in tests/test_architecture.py.
     """
     pattern = re.compile(r"""\b(?:data|payload)\s*(?:\.get\(\s*|\[\s*)["'][a-z_]+["']""")
     offenders = [
