@@ -10,19 +10,17 @@ locked past the busy timeout, corrupt).
 
 from __future__ import annotations
 
-import functools
-import json
 import signal
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import ExitStack, contextmanager
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import click
 
 from cli.cursors import check_cursor_file, parse_cursor, read_cursor_file, write_cursor_file
+from cli.maintenance import backup_command, db_group, stats_command, vacuum_command
 from cli.options import (
     SECONDS,
     busy_timeout_option,
@@ -36,7 +34,8 @@ from cli.options import (
     resolve_journals,
     time_options,
 )
-from cli.output import render_replay, render_stats
+from cli.output import render_replay
+from cli.runner import _write, journal_errors, open_readers
 from cli.signing import (
     open_writer,
     public_key_option,
@@ -44,75 +43,32 @@ from cli.signing import (
     require_signed_option,
     signing_key,
     signing_key_option,
-    vacuum_signed,
 )
 from journal import (
     DEFAULT_MODEL,
     Filters,
     Journal,
-    JournalError,
-    JournalValueError,
     Tail,
     export_dr_drill,
-    kinds,
     load_model,
     replay,
     run_check,
-    snapshot,
-    stats,
     verify,
 )
 from journal.checkpoints import verify_signed
 from journal.formats import format_record
 from journal.picture import Timeline, build_timeline, render_overview, write_html
 from journal.replay import DEFAULT_LEADERLESS_GAP_SECONDS
-from journal.schema import HEAD
 from journal.ship import check_cluster, ship
-from journal.timefmt import parse_duration
+from records import ABSENT, OperatorNote
 from telemetry.buildinfo import VERSION
 from telemetry.config import env_str
 
 PROG = "shipshape-journal"
-F = TypeVar("F", bound=Callable[..., Any])
 #: The most records -n can ask for: SQLite's largest integer.
 MAX_LINES = 2**63 - 1
 #: Seconds between cursor-file updates while following.
 CURSOR_SAVE_INTERVAL = 0.5
-
-
-class JournalProblem(click.ClickException):
-    """A journal that cannot be used: exit 2, like a usage error."""
-
-    exit_code = 2
-
-
-def journal_errors(function: F) -> F:
-    """Turn library errors into Click errors with the library's one-line message."""
-
-    @functools.wraps(function)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return function(*args, **kwargs)
-        except JournalValueError as error:
-            raise click.UsageError(str(error)) from None
-        except JournalError as error:
-            raise JournalProblem(str(error)) from None
-
-    return wrapper  # type: ignore[return-value]
-
-
-@contextmanager
-def open_readers(locations: Sequence[str], busy_timeout: float) -> Iterator[list[Journal]]:
-    """Open each journal read-only; close them all on the way out."""
-    with ExitStack() as stack:
-        yield [
-            stack.enter_context(Journal.open(location, readonly=True, busy_timeout=busy_timeout))
-            for location in locations
-        ]
-
-
-def _write(text: str) -> None:
-    sys.stdout.write(text)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -423,14 +379,14 @@ def note_command(
         raise click.UsageError("the note TEXT is empty")
     if scenario is not None and drill is None:
         raise click.UsageError("--scenario describes a drill: give --drill start|end too")
-    data: dict[str, Any] = {"text": text}
-    if drill is not None:
-        data["drill"] = drill
-    if scenario is not None:
-        data["scenario"] = scenario
+    payload = OperatorNote(
+        text=text,
+        drill=ABSENT if drill is None else drill,
+        scenario=ABSENT if scenario is None else scenario,
+    )
     (location,) = resolve_journals(journal)
     with open_writer(location, busy_timeout) as writer:
-        record = writer.append(kinds.OPERATOR_NOTE, data=data)
+        record = writer.append(payload.KIND, data=payload.to_data())
     _write(format_record(record, "short"))
     return 0
 
@@ -547,109 +503,10 @@ def ship_command(
     return 0
 
 
-# -- db --------------------------------------------------------------------------
+# -- db, stats, backup, vacuum (cli/maintenance.py) ------------------------------
 
-
-@cli.group("db")
-def db_group() -> None:
-    """Manage the journal's schema."""
-
-
-@db_group.command("upgrade")
-@journal_option()
-@busy_timeout_option
-@journal_errors
-def db_upgrade(journal: str | None, busy_timeout: float) -> int:
-    """Create the journal if missing and migrate it to the schema head."""
-    (location,) = resolve_journals(journal)
-    with Journal.open(location, actor=cli_actor(), busy_timeout=busy_timeout) as writer:
-        revision = writer.revision
-    _write(f"{revision} (head): {writer.location.display}\n")
-    return 0
-
-
-@db_group.command("current")
-@journal_option()
-@busy_timeout_option
-@journal_errors
-def db_current(journal: str | None, busy_timeout: float) -> int:
-    """Print the journal's schema revision."""
-    (location,) = resolve_journals(journal)
-    with Journal.open(location, readonly=True, busy_timeout=busy_timeout) as reader:
-        revision = reader.revision
-    _write(f"{revision}{' (head)' if revision == HEAD else ''}\n")
-    return 0
-
-
-# -- stats, backup, vacuum ---------------------------------------------------------
-
-
-@cli.command("stats")
-@journal_option()
-@busy_timeout_option
-@click.option(
-    "-o", "--output", type=click.Choice(("text", "json")), default="text", show_default=True
-)
-@journal_errors
-def stats_command(journal: str | None, busy_timeout: float, output: str) -> int:
-    """Print counts, ranges, sizes and the head of the journal."""
-    (location,) = resolve_journals(journal)
-    with Journal.open(location, readonly=True, busy_timeout=busy_timeout) as reader:
-        facts = stats(reader)
-    if output == "json":
-        _write(json.dumps(facts, ensure_ascii=False, indent=2) + "\n")
-    else:
-        _write(render_stats(facts))
-    return 0
-
-
-@cli.command("backup")
-@journal_option()
-@busy_timeout_option
-@click.option(
-    "--out",
-    required=True,
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="The backup file to create (must not exist).",
-)
-@journal_errors
-def backup_command(journal: str | None, busy_timeout: float, out: Path) -> int:
-    """Write a consistent copy of the journal (VACUUM INTO), even while it is written."""
-    (location,) = resolve_journals(journal)
-    with Journal.open(location, readonly=True, busy_timeout=busy_timeout) as reader:
-        copy = snapshot(reader, out)
-    with Journal.open(copy.path, readonly=True) as backup:
-        checked = verify(backup)
-    _write(f"backup: {copy.path} ({copy.bytes} bytes, sha256 {copy.sha256})\n")
-    _write(f"verify: {checked.summary()}\n")
-    return 0 if checked.ok else 1
-
-
-def _duration(_ctx: click.Context, param: click.Parameter, value: str) -> Any:
-    try:
-        return parse_duration(value)
-    except ValueError as error:
-        raise click.BadParameter(str(error), param=param) from None
-
-
-@cli.command("vacuum")
-@journal_option()
-@busy_timeout_option
-@click.option(
-    "--older-than",
-    required=True,
-    metavar="DURATION",
-    callback=_duration,
-    help="Remove records older than this (30d, 12h, 2w); a tombstone keeps the chain verifiable.",
-)
-@journal_errors
-def vacuum_command(journal: str | None, busy_timeout: float, older_than: Any) -> int:
-    """Remove old records, leaving a journal.vacuumed tombstone."""
-    (location,) = resolve_journals(journal)
-    with open_writer(location, busy_timeout) as writer:
-        result = vacuum_signed(writer, older_than)
-    _write(result.summary() + "\n")
-    return 0
+for _command in (db_group, stats_command, backup_command, vacuum_command):
+    cli.add_command(_command)
 
 
 # -- entry point -------------------------------------------------------------------

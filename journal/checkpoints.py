@@ -14,46 +14,36 @@ unsigned one (:meth:`CheckpointWriter.tick`) and when it closes. A checkpoint
 is appended in its own write transaction, reading the head inside it, so it
 always covers the record just before it, whoever wrote that.
 
-Verifying: :func:`verify_signed` walks the chain (:func:`journal.verify.verify`)
-and checks every checkpoint on the way: its key is known, its signature
-holds, the records it lists still have the hashes it signed (naming the first
-that does not), and its head hash matches the chain. Coverage is the highest
-seq a valid checkpoint signed, not the position of the checkpoint record, so
-a copy of an old checkpoint appended later covers nothing new. Records after
-that are reported as not yet signed (a failure with ``require_signed``).
+Verifying is :mod:`journal.audit` (:func:`verify_signed`, importable from
+here too): it checks every checkpoint's key, signature and listed digests as
+``verify`` walks the chain.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import os
 import time
-from collections import OrderedDict
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Iterable
 from datetime import datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import and_, func, select
 from sqlalchemy.exc import IntegrityError
 
 from journal import kinds, postgres
+from journal.audit import Checkpoint, SignedVerifyResult, verify_signed
 from journal.errors import JournalError, JournalWriteError
 from journal.models import records
 from journal.record import Entry, Record
 from journal.signing import (
     DIGEST_CHARS,
-    SIGNED_FIELDS,
-    PublicKey,
+    MAX_DIGESTS,
     Signer,
-    decode_signature,
     sign_checkpoint,
-    statement,
 )
-from journal.timefmt import format_ts, is_canonical_ts, utc_now
-from journal.verify import VerifyResult, verify
+from journal.timefmt import format_ts, utc_now
+from records import JournalCheckpoint, JournalVacuumed
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
@@ -66,11 +56,7 @@ log = logging.getLogger(__name__)
 EVERY_RECORDS = 100
 #: ... and at most this many seconds after the first record it covers.
 EVERY_SECONDS = 10.0
-#: Most digests one checkpoint lists (older records of a longer stretch are
-#: still covered by the head hash, only not located individually).
-MAX_DIGESTS = 1000
 _ATTEMPTS = 3
-_HEX = frozenset("0123456789abcdef")
 
 
 # -- writing ------------------------------------------------------------------------
@@ -130,17 +116,17 @@ def _write_checkpoint(
         .order_by(records.c.seq)
     ).all()
     moment = now or utc_now()
-    data = sign_checkpoint(
-        signer,
-        {
-            "seq": head_seq,
-            "head_hash": head_hash,
-            "ts": format_ts(moment),
-            "from_seq": rows[0][0],
-            "digests": [row[1][:DIGEST_CHARS] for row in rows],
-        },
+    unsigned = JournalCheckpoint(
+        seq=head_seq,
+        head_hash=head_hash,
+        ts=format_ts(moment),
+        key_id=signer.key_id,
+        from_seq=rows[0][0],
+        digests=[row[1][:DIGEST_CHARS] for row in rows],
+        signature="",
     )
-    entry = Entry(kind=kinds.JOURNAL_CHECKPOINT, data=data, ts=moment)
+    payload = sign_checkpoint(signer, unsigned)
+    entry = Entry(kind=payload.KIND, data=payload.to_data(), ts=moment)
     (record,) = journal.insert_chained(connection, [journal.prepare(entry)])
     return record
 
@@ -284,462 +270,18 @@ def removed_checkpoint_evidence(connection: Connection, last_removed: int) -> di
         data = json.loads(row[2])
     except (TypeError, ValueError):
         return None
-    return {"seq": row[0], "hash": row[1], "data": data}
+    return JournalVacuumed.keep_checkpoint(row[0], row[1], data)
 
 
-# -- verifying ----------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Checkpoint:
-    """A checkpoint that verified: the record's seq, what it covers, who signed."""
-
-    seq: int
-    covers_seq: int
-    head_hash: str
-    key_id: str
-    ts: str
-
-    def to_json(self) -> dict[str, Any]:
-        """Return the checkpoint as a JSON object."""
-        return {
-            "seq": self.seq,
-            "covers_seq": self.covers_seq,
-            "head_hash": self.head_hash,
-            "key_id": self.key_id,
-            "ts": self.ts,
-        }
-
-
-@dataclass(frozen=True)
-class StreamSigning:
-    """The signatures of one stream shipped into a central journal (seqs: the source's)."""
-
-    stream: str
-    checkpoints: int = 0
-    signed_through: int = 0
-    unsigned: int = 0
-    first_unsigned: int | None = None
-    key_ids: tuple[str, ...] = ()
-
-    def lines(self) -> list[str]:
-        """Return the lines ``verify --public-key`` prints about the stream."""
-        count = f"{self.checkpoints} signed checkpoint{'s' if self.checkpoints != 1 else ''}"
-        if self.signed_through:
-            count += f", signed through seq {self.signed_through} by {', '.join(self.key_ids)}"
-        lines = [f"stream {self.stream}: {count}"]
-        if self.unsigned:
-            lines.append(
-                f"stream {self.stream}: {_unsigned_text(self.unsigned, self.signed_through)}"
-            )
-        return lines
-
-    def to_json(self) -> dict[str, Any]:
-        """Return the stream's signatures as a JSON object."""
-        return {
-            "stream": self.stream,
-            "checkpoints": self.checkpoints,
-            "signed_through": self.signed_through,
-            "unsigned": self.unsigned,
-            "first_unsigned": self.first_unsigned,
-            "key_ids": list(self.key_ids),
-        }
-
-
-def _unsigned_text(unsigned: int, signed_through: int) -> str:
-    noun = "record" if unsigned == 1 else "records"
-    verb = "is" if unsigned == 1 else "are"
-    if not signed_through:
-        return f"{unsigned} {noun} {verb} not yet signed (no valid checkpoint)"
-    return f"{unsigned} {noun} after seq {signed_through} {verb} not yet signed"
-
-
-@dataclass(frozen=True)
-class SignedVerifyResult:
-    """The outcome of :func:`verify_signed`: the chain's, then the signatures'.
-
-    Attributes:
-        chain: The hash-chain walk (its ``bad_seq`` is the first bad seq of either).
-        ok: Whether chain and checkpoints verified (and, when required, all is signed).
-        checkpoints: Checkpoints that verified.
-        signed_through: The highest seq a valid checkpoint covers (0: none).
-        unsigned: Records (checkpoints aside) after ``signed_through``.
-        first_unsigned: The first of them, if any.
-        key_ids: Ids of the keys that signed valid checkpoints, sorted.
-        last: The valid checkpoint covering ``signed_through``, if any.
-        vacuumed_evidence: The removed checkpoint a tombstone kept, when it verified.
-        covering: The first valid checkpoint covering ``watch_seq``, when asked.
-        bad_seq: The first bad seq, when not ``ok``.
-        reason: Why, when not ``ok``.
-        streams: Each shipped stream's signatures (a central journal); the
-            fields above are then the journal's own chain's.
-    """
-
-    chain: VerifyResult
-    ok: bool
-    checkpoints: int = 0
-    signed_through: int = 0
-    unsigned: int = 0
-    first_unsigned: int | None = None
-    key_ids: tuple[str, ...] = ()
-    last: Checkpoint | None = None
-    vacuumed_evidence: Checkpoint | None = None
-    covering: Checkpoint | None = None
-    bad_seq: int | None = None
-    reason: str | None = None
-    streams: tuple[StreamSigning, ...] = ()
-
-    def unsigned_line(self) -> str | None:
-        """Return the line about records not yet signed, or ``None`` when all are."""
-        if not self.unsigned:
-            return None
-        return _unsigned_text(self.unsigned, self.signed_through)
-
-    def summary(self) -> str:
-        """Return the lines ``verify --public-key`` prints (no trailing newline)."""
-        if not self.ok:
-            return f"FAILED: seq {self.bad_seq}: {self.reason}"
-        lines = [
-            f"OK: {self.chain.records} records, head {self.chain.head_hash}; "
-            f"{self.checkpoints} signed checkpoint{'s' if self.checkpoints != 1 else ''}"
-            + (
-                f", signed through seq {self.signed_through} by {', '.join(self.key_ids)}"
-                if self.signed_through
-                else ""
-            )
-        ]
-        if self.vacuumed_evidence is not None:
-            lines.append(
-                f"vacuumed records were signed through seq {self.vacuumed_evidence.covers_seq} "
-                f"by {self.vacuumed_evidence.key_id}"
-            )
-        unsigned = self.unsigned_line()
-        if unsigned is not None:
-            lines.append(unsigned)
-        for stream in self.streams:
-            lines += stream.lines()
-        return "\n".join(lines)
-
-    def to_json(self) -> dict[str, Any]:
-        """Return the result as a JSON object (manifests; ``streams`` only when shipped)."""
-        extra = {"streams": [s.to_json() for s in self.streams]} if self.streams else {}
-        return {
-            "ok": self.ok,
-            "bad_seq": self.bad_seq,
-            "reason": self.reason,
-            "checkpoints": self.checkpoints,
-            "signed_through": self.signed_through,
-            "unsigned": self.unsigned,
-            "first_unsigned": self.first_unsigned,
-            "key_ids": list(self.key_ids),
-            "last_checkpoint": self.last.to_json() if self.last else None,
-            "summary": self.summary(),
-            **extra,
-        }
-
-
-class _Auditor:
-    """Checks checkpoints as :func:`journal.verify.verify` walks the chain."""
-
-    def __init__(
-        self,
-        journal: Journal,
-        keys: Mapping[str, PublicKey],
-        watch_seq: int | None = None,
-        stream: str | None = None,
-    ) -> None:
-        self._journal = journal
-        self._stream = stream
-        self._watch = watch_seq
-        self.covering: Checkpoint | None = None
-        self._keys = keys
-        self._recent: OrderedDict[int, str] = OrderedDict()
-        self._tombstone: tuple[int, str] | None = None
-        self.checkpoints = 0
-        self.covered = 0
-        self.last: Checkpoint | None = None
-        self.key_ids: set[str] = set()
-        self.vacuumed_evidence: Checkpoint | None = None
-
-    def __call__(self, row: Sequence[Any]) -> tuple[int, str] | None:
-        seq, kind, digest = row[0], row[3], row[11]
-        finding = None
-        if kind == kinds.JOURNAL_CHECKPOINT:
-            finding = self._checkpoint(seq, json.loads(row[9]))
-        elif kind == kinds.JOURNAL_VACUUMED:
-            finding = self._vacuumed(seq, json.loads(row[9]))
-        self._recent[seq] = digest
-        if len(self._recent) > MAX_DIGESTS + 1:
-            self._recent.popitem(last=False)
-        return finding
-
-    def _hash_at(self, seq: int) -> str | None:
-        known = self._recent.get(seq)
-        if known is not None:
-            return known
-        if self._tombstone is not None and seq == self._tombstone[0]:
-            return self._tombstone[1]
-        if self._stream is not None:
-            # A shipped stream: its checkpoints list the seqs of its source.
-            with self._journal.transaction() as connection:
-                return connection.execute(
-                    select(records.c.hash).where(
-                        records.c.stream == self._stream, records.c.stream_seq == seq
-                    )
-                ).scalar()
-        for row in self._journal.scan(
-            after_seq=seq - 1, limit=1, columns=(records.c.seq, records.c.hash)
-        ):
-            if row[0] == seq:
-                return row[1]
-        return None
-
-    def _shipped(self, seq: int) -> str:
-        """Name the stream of a shipped record the journal's own checkpoint listed."""
-        if self._stream is not None:
-            return ""
-        with self._journal.transaction() as connection:
-            row = connection.execute(
-                select(records.c.stream, records.c.stream_seq).where(records.c.seq == seq)
-            ).first()
-        return "" if row is None or row[0] is None else f" (stream {row[0]} seq {row[1]})"
-
-    def _signed(self, seq: int, data: Any, what: str) -> tuple[Checkpoint | None, str | None]:
-        """Check a checkpoint's shape, key and signature; return it or the problem."""
-        if not isinstance(data, dict) or not all(name in data for name in SIGNED_FIELDS):
-            return None, f"{what} is malformed (fields missing)"
-        covers, head, ts, key, start, digests = (data[name] for name in SIGNED_FIELDS)
-        if (
-            not _whole(covers)
-            or not _whole(start)
-            or not _hex(head, 64)
-            or not isinstance(ts, str)
-            or not is_canonical_ts(ts)
-            or not isinstance(key, str)
-            or not isinstance(digests, list)
-            or not all(_hex(d, DIGEST_CHARS) for d in digests)
-            or not start <= covers
-            or len(digests) != covers - start + 1
-        ):
-            return None, f"{what} is malformed"
-        public = self._keys.get(key)
-        if public is None:
-            return None, f"{what} is signed by an unknown key {key} (give it with --public-key)"
-        signature = decode_signature(data.get("signature"))
-        if signature is None or not public.verify(statement(data), signature):
-            return None, f"{what}'s signature does not verify with key {key} (forged or altered)"
-        return Checkpoint(seq=seq, covers_seq=covers, head_hash=head, key_id=key, ts=ts), None
-
-    def _checkpoint(self, seq: int, data: Any) -> tuple[int, str] | None:
-        checkpoint, problem = self._signed(seq, data, "checkpoint")
-        if checkpoint is None:
-            return seq, str(problem)
-        covers = checkpoint.covers_seq
-        if covers >= seq:
-            return seq, f"checkpoint covers seq {covers}, which is not before it"
-        for offset, signed in enumerate(data["digests"]):
-            listed = data["from_seq"] + offset
-            stored = self._hash_at(listed)
-            if stored is not None and stored[:DIGEST_CHARS] != signed:
-                return listed, (
-                    f"record{self._shipped(listed)} differs from the one the checkpoint at "
-                    f"seq {seq} signed (changed, or re-chained after a change; "
-                    f"key {checkpoint.key_id})"
-                )
-        stored = self._hash_at(covers)
-        if stored is None:
-            return seq, (
-                f"checkpoint covers seq {covers}, which is no longer in the journal "
-                "(a copied checkpoint?)"
-            )
-        if stored != checkpoint.head_hash:
-            return covers, (
-                f"hash does not match the head hash the checkpoint at seq {seq} signed "
-                f"(key {checkpoint.key_id})"
-            )
-        self.checkpoints += 1
-        self.key_ids.add(checkpoint.key_id)
-        if covers > self.covered:
-            self.covered, self.last = covers, checkpoint
-        if self.covering is None and self._watch is not None and covers >= self._watch:
-            self.covering = checkpoint
-        return None
-
-    def _vacuumed(self, seq: int, data: Any) -> tuple[int, str] | None:
-        if not isinstance(data, dict):
-            return None
-        through, digest = data.get("last_removed_seq"), data.get("last_removed_hash")
-        if _whole(through) and isinstance(digest, str):
-            self._tombstone = (through, digest)
-        evidence = data.get("last_removed_checkpoint")
-        if evidence is None:
-            return None
-        kept = evidence.get("data") if isinstance(evidence, dict) else None
-        checkpoint, problem = self._signed(seq, kept, "the tombstone's removed checkpoint")
-        if checkpoint is None:
-            return seq, str(problem)
-        if checkpoint.covers_seq == through and checkpoint.head_hash != digest:
-            return seq, (
-                "last_removed_hash does not match the head hash the removed checkpoint signed"
-            )
-        self.vacuumed_evidence = checkpoint
-        return None
-
-
-def _whole(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
-
-
-def _hex(value: object, length: int) -> bool:
-    return isinstance(value, str) and len(value) == length and set(value) <= _HEX
-
-
-def verify_signed(
-    journal: Journal,
-    keys: Iterable[PublicKey],
-    *,
-    require_signed: bool = False,
-    watch_seq: int | None = None,
-) -> SignedVerifyResult:
-    """Verify the chain and every checkpoint against the trusted ``keys``.
-
-    Fails (naming the first bad seq) on a chain break, a checkpoint by an
-    unknown key or with a bad signature, a record that differs from what a
-    checkpoint signed, and, with ``require_signed``, on records after the
-    last valid checkpoint. ``watch_seq``: also find the first valid checkpoint
-    covering that seq (:attr:`SignedVerifyResult.covering`).
-
-    A central journal's shipped streams are checked each on its own, by the
-    seqs of their sources (:attr:`SignedVerifyResult.streams`).
-    """
-    trusted = {key.key_id: key for key in keys}
-    auditor = _Auditor(journal, trusted, watch_seq)
-    stream_auditors: dict[str, _Auditor] = {}
-
-    def stream_auditor(stream: str) -> _Auditor:
-        stream_auditors[stream] = _Auditor(journal, trusted, stream=stream)
-        return stream_auditors[stream]
-
-    chain = verify(journal, observe=auditor, observe_stream=stream_auditor)
-    common: dict[str, Any] = {
-        "checkpoints": auditor.checkpoints,
-        "signed_through": auditor.covered,
-        "key_ids": tuple(sorted(auditor.key_ids)),
-        "last": auditor.last,
-        "vacuumed_evidence": auditor.vacuumed_evidence,
-        "covering": auditor.covering,
-    }
-    if not chain.ok:
-        return SignedVerifyResult(
-            chain=chain, ok=False, bad_seq=chain.bad_seq, reason=chain.reason, **common
-        )
-    own = records.c.stream.is_(None) if stream_auditors else None
-    unsigned, first_unsigned = _unsigned(journal, auditor.covered, chain.head_seq, own)
-    streams = tuple(
-        StreamSigning(
-            stream,
-            seen.checkpoints,
-            seen.covered,
-            *_unsigned(journal, seen.covered, None, records.c.stream == stream),
-            key_ids=tuple(sorted(seen.key_ids)),
-        )
-        for stream, seen in sorted(stream_auditors.items())
-    )
-    result = SignedVerifyResult(
-        chain=chain,
-        ok=True,
-        unsigned=unsigned,
-        first_unsigned=first_unsigned,
-        streams=streams,
-        **common,
-    )
-    if not require_signed:
-        return result
-    failing = [(first_unsigned, result.unsigned_line())] if unsigned else []
-    failing += [
-        (stream.first_unsigned, stream.lines()[-1]) for stream in streams if stream.unsigned
-    ]
-    if not failing:
-        return result
-    bad_seq, line = failing[0]
-    return replace(result, ok=False, bad_seq=bad_seq, reason=f"{line} (--require-signed)")
-
-
-def _unsigned(
-    journal: Journal, covered: int, head: int | None, chain: Any = None
-) -> tuple[int, int | None]:
-    """Count one chain's records (checkpoints aside) after ``covered`` (through ``head``).
-
-    ``chain``: the condition selecting the chain (a shipped stream is counted
-    by ``stream_seq``); none for a journal that holds only its own.
-    """
-    position = records.c.seq if head is not None else records.c.stream_seq
-    condition = and_(
-        position > covered,
-        records.c.kind != kinds.JOURNAL_CHECKPOINT,
-        *([] if head is None else [position <= head]),
-        *([] if chain is None else [chain]),
-    )
-    with journal.transaction() as connection:
-        count, first = connection.execute(
-            select(func.count(), func.min(position)).where(condition)
-        ).one()
-    return int(count), first
-
-
-def sign_file(signer: Signer, path: Path) -> Path:
-    """Write the detached Ed25519 signature of ``path``'s bytes to ``<path>.sig``.
-
-    The signature is over the file exactly (no prefix), so
-    ``openssl pkeyutl -verify -pubin -inkey KEY.pub.pem -rawin -in FILE -sigfile FILE.sig``
-    checks it with the public key alone.
-    """
-    target = Path(f"{path}.sig")
-    signature = signer.sign(path.read_bytes())
-    with target.open("xb") as handle:
-        handle.write(signature)
-        handle.flush()
-        os.fsync(handle.fileno())
-    return target
-
-
-def drill_signing(
-    frozen: Journal, through_seq: int, signer: Signer, names: Mapping[str, Path]
-) -> dict[str, Any]:
-    """Return the manifest's ``signing`` facts: the key, the signature file, the coverage."""
-    result = verify_signed(frozen, [signer.public], watch_seq=through_seq)
-    return {
-        "key_id": signer.key_id,
-        "manifest_signature": f"{names['manifest'].name}.sig",
-        "through_seq": through_seq,
-        "covering_checkpoint": result.covering.to_json() if result.covering else None,
-        "verify": result.to_json(),
-    }
-
-
-def signing_lines(facts: Mapping[str, Any] | None) -> list[str]:
-    """Return the drill report's section about signatures (empty when unsigned)."""
-    if not facts:
-        return []
-    key, through = facts["key_id"], facts["through_seq"]
-    lines = [
-        "## Signatures",
-        "",
-        f"- Signing key: {key}",
-        f"- The manifest is signed: {facts['manifest_signature']} (Ed25519 over the "
-        "manifest's bytes).",
-        f"- Verification with the signing key: {facts['verify']['summary'].splitlines()[0]}",
-    ]
-    covering = facts["covering_checkpoint"]
-    if covering is None:
-        lines.append(
-            f"- No checkpoint signed by this key covers seq {through} (the drill window): "
-            "it is not signed yet."
-        )
-    else:
-        lines.append(
-            f"- The drill window (through seq {through}) is covered by the checkpoint at "
-            f"seq {covering['seq']}, signed {covering['ts']} by {covering['key_id']}, "
-            f"covering seq {covering['covers_seq']} (head {covering['head_hash']})."
-        )
-    return [*lines, ""]
+# The verifying half lives in journal.audit; its names stay importable from here.
+__all__ = [
+    "EVERY_RECORDS",
+    "EVERY_SECONDS",
+    "MAX_DIGESTS",
+    "Checkpoint",
+    "CheckpointWriter",
+    "SignedVerifyResult",
+    "removed_checkpoint_evidence",
+    "verify_signed",
+    "write_checkpoint",
+]

@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from journal import kinds
-from journal.checkpoints import drill_signing, sign_file, signing_lines
+from journal.drill_report import drill_signing, duration, render_report, sign_file
 from journal.errors import JournalError, JournalValueError
 from journal.filters import Filters
 from journal.formats import format_short
@@ -53,6 +53,7 @@ from journal.snapshot import Snapshot, file_sha256
 from journal.store import Journal
 from journal.timefmt import format_ts, utc_now
 from journal.verify import verify
+from records import ConfigMapObserved, OperatorNote
 from telemetry.buildinfo import VERSION
 
 if TYPE_CHECKING:
@@ -144,8 +145,8 @@ def parse_date(text: str) -> str:
 
 
 def _mark(record: Any, source: int = 0, journal: str | None = None) -> Mark:
-    scenario = record.data.get("scenario")
-    text = record.data.get("text")
+    note = OperatorNote.from_data(record.data)
+    scenario, text = note.scenario, note.text
     return Mark(
         seq=record.seq,
         ts=record.ts,
@@ -182,7 +183,7 @@ def find_drill(
     start: Mark | None = None
     end: Mark | None = None
     for index, record in merged_records(journals, Filters(kinds=(kinds.OPERATOR_NOTE,))):
-        drill = record.data.get("drill")
+        drill = OperatorNote.from_data(record.data).drill
         if drill not in ("start", "end"):
             continue
         mark = _mark(record, index, names[index] if several else None)
@@ -218,11 +219,12 @@ def _rpo(
         if not name:
             continue
         key = (record.namespace, name)
-        event = str(record.data.get("event_type", "")).upper()
+        observed = ConfigMapObserved.from_data(record.data)
+        event = str(observed.event_type or "").upper()
         seen = {
             "seq": record.seq,
             "ts": format_ts(record.ts),
-            "data_hash": None if event == "DELETED" else record.data.get("data_hash"),
+            "data_hash": None if event == "DELETED" else observed.data_hash,
         }
         if names is not None:
             seen["journal"] = names[index]
@@ -248,11 +250,6 @@ def _rpo(
             }
         )
     return rows
-
-
-def _duration(seconds: float) -> str:
-    minutes, rest = divmod(round(seconds), 60)
-    return f"{minutes}m{rest:02d}s"
 
 
 def _timeline(
@@ -281,113 +278,6 @@ def _timeline(
         else:
             more += 1
     return lines, more
-
-
-def _report(facts: dict[str, Any], timeline: list[str], more: int) -> str:
-    drill, rto, rpo, d = facts["drill"], facts["rto"], facts["rpo"], facts["date"]
-    lines = [
-        f"# Disaster-recovery drill evidence, {d[:4]}-{d[4:6]}-{d[6:]}",
-        "",
-        f"Status: {facts['status']}",
-        "",
-    ]
-    if facts["reasons"]:
-        lines += ["## Why the drill failed", ""]
-        lines += [f"- {reason}" for reason in facts["reasons"]]
-        lines.append("")
-    start, end = drill["start"], drill["end"]
-    lines += [
-        "## Drill",
-        "",
-        f"- Scenario: {drill['scenario'] or 'not named'}",
-        f"- Start mark: {_cite(start)} at {start['ts']} by {start['actor']}"
-        + (f": {start['text']}" if start["text"] else ""),
-        (
-            f"- End mark: {_cite(end)} at {end['ts']} by {end['actor']}"
-            + (f": {end['text']}" if end["text"] else "")
-            if end
-            else "- End mark: none"
-        ),
-        "",
-        "## Recovery time (RTO)",
-        "",
-    ]
-    if rto["seconds"] is None:
-        lines.append("- Not measurable: the drill has no end mark.")
-    else:
-        verdict = "met" if rto["met"] else "NOT met"
-        lines.append(
-            f"- End mark minus start mark: {_duration(rto['seconds'])} ({rto['seconds']:.1f} s); "
-            f"target {_duration(rto['target_seconds'])}: {verdict}."
-        )
-    for takeover in facts.get("takeovers", ()):
-        lines.append(
-            f"- Takeover: {takeover['actor']} took the lead (epoch {takeover['epoch']}) at "
-            f"{takeover['ts']}, {_duration(takeover['seconds_after_start'])} after the start "
-            f"mark ({_cite(takeover)})."
-        )
-    lines += ["", "## Recovery point (RPO): configuration seen again unchanged", ""]
-    if rpo["configmaps"]:
-        lines += [
-            "| ConfigMap | data hash before the start | seen again by the end | result |",
-            "|---|---|---|---|",
-        ]
-        for row in rpo["configmaps"]:
-            prior, later = row["before"], row["after"]
-            seen = "not seen" if later is None else f"{(later['data_hash'] or 'deleted')[:16]} "
-            if later is not None:
-                seen += f"({_cite(later)})"
-            lines.append(
-                f"| {row['configmap']} | {prior['data_hash'][:16]} ({_cite(prior)}) "
-                f"| {seen} | {row['result']} |"
-            )
-    else:
-        lines.append("- No ConfigMap was observed before the start mark.")
-    lines += _journal_sections(facts["journals"])
-    lines += ["", *signing_lines(facts.get("signing"))]
-    lines += ["## Replay anomalies in the drill window", ""]
-    if facts["anomalies"]:
-        lines += [f"- {_cite(a)} {a['type']}: {a['message']}" for a in facts["anomalies"]]
-    else:
-        lines.append("- None.")
-    if "timeline" in facts:
-        picture = facts["timeline"]["file"]
-        lines += ["", "## Timeline picture", "", f"- [{picture}]({picture}) (open in a browser)"]
-    lines += ["", "## Timeline (start mark to end mark)", "", "```text", *timeline]
-    if more:
-        lines.append(f"... {more} more records; see the snapshot")
-    lines += ["```", ""]
-    return "\n".join(lines)
-
-
-def _journal_sections(journals: list[dict[str, Any]]) -> list[str]:
-    """Return the report's verification and snapshot sections, one entry per journal."""
-    lines: list[str] = []
-    several = len(journals) > 1
-    lines += ["", "## Journal verification (whole journal)", ""]
-    lines += [
-        f"- {journal['source'] + ': ' if several else ''}{journal['verify']['summary']}"
-        for journal in journals
-    ]
-    lines += ["", "## Snapshot" + ("s" if several else ""), ""]
-    for journal in journals:
-        snap = journal["snapshot"]
-        if several:
-            lines.append(f"- Journal {journal['source']}:")
-        indent = "  " if several else ""
-        lines += [
-            f"{indent}- File: {snap['file']} ({snap['bytes']} bytes)",
-            f"{indent}- SHA-256: {snap['sha256']}",
-            f"{indent}- Records: seq {journal['seq_range'][0]}..{journal['seq_range'][1]}, "
-            f"head {journal['head_hash']}",
-            f"{indent}- Schema revision: {journal['schema_revision']}",
-        ]
-    return lines
-
-
-def _cite(cited: dict[str, Any]) -> str:
-    """Return ``seq N``, with ``[JOURNAL]`` when several journals are judged."""
-    return f"seq {cited['seq']}" + (f" [{cited['journal']}]" if cited.get("journal") else "")
 
 
 def _write_new(path: Path, text: str) -> None:
@@ -476,7 +366,7 @@ def export_dr_drill(
         write_html(picture, files.timeline, exclusive=True)
         written.append(files.timeline)
         facts["timeline"] = {"file": files.timeline.name, "sha256": file_sha256(files.timeline)}
-        _write_new(report_path, _report(facts, timeline, more))
+        _write_new(report_path, render_report(facts, timeline, more))
         written.append(report_path)
         facts["report"] = {
             "file": report_path.name,
@@ -599,7 +489,7 @@ def _facts(
     rto_met = rto_seconds is not None and rto_seconds <= RTO_TARGET_SECONDS
     if rto_seconds is not None and not rto_met:
         reasons.append(
-            f"RTO {_duration(rto_seconds)} exceeds the {_duration(RTO_TARGET_SECONDS)} target"
+            f"RTO {duration(rto_seconds)} exceeds the {duration(RTO_TARGET_SECONDS)} target"
         )
     for row in rpo_rows:
         if row["result"] == "missing":

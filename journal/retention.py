@@ -23,16 +23,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from sqlalchemy import delete, func, select
 
-from journal import kinds
 from journal.checkpoints import removed_checkpoint_evidence
 from journal.errors import JournalError, JournalValueError
 from journal.models import records
 from journal.record import Entry, Record
 from journal.timefmt import format_ts, utc_now
+from records import ABSENT, JournalVacuumed
 
 if TYPE_CHECKING:
     from journal.store import Journal
@@ -118,20 +118,19 @@ def vacuum(journal: Journal, older_than: timedelta, *, now: datetime | None = No
         ).one()
         evidence = removed_checkpoint_evidence(connection, last_removed)
         removed = connection.execute(delete(records).where(records.c.seq <= last_removed)).rowcount
-        data: dict[str, Any] = {
-            "cutoff": cutoff_text,
-            "removed_records": removed,
-            "first_removed_seq": first,
-            "last_removed_seq": last_removed,
-            "last_removed_hash": row[0],
-            "last_removed_ts": row[1],
-        }
-        if evidence is not None:
+        payload = JournalVacuumed(
+            cutoff=cutoff_text,
+            removed_records=removed,
+            first_removed_seq=first,
+            last_removed_seq=last_removed,
+            last_removed_hash=row[0],
+            last_removed_ts=row[1],
             # The removed part stays vouched for by its last signature.
-            data["last_removed_checkpoint"] = evidence
+            last_removed_checkpoint=ABSENT if evidence is None else evidence,
+        )
         (tombstone,) = journal.insert_chained(
             connection,
-            [journal.prepare(Entry(kind=kinds.JOURNAL_VACUUMED, data=data))],
+            [journal.prepare(Entry(kind=payload.KIND, data=payload.to_data()))],
             head=(head[0], head[1]),
         )
     return VacuumResult(

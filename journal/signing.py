@@ -26,6 +26,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from journal.chain import canonical_json
 from journal.errors import JournalError
+from records import JournalCheckpoint
 
 #: The environment variable naming the writers' Ed25519 private key (PEM, PKCS#8).
 SIGNING_KEY_VARIABLE = "JOURNAL_SIGNING_KEY_FILE"
@@ -44,6 +46,9 @@ DOMAIN = b"shipshape-journal checkpoint v1\n"
 SIGNED_FIELDS = ("seq", "head_hash", "ts", "key_id", "from_seq", "digests")
 #: Hex characters of each covered record's hash kept in ``digests``.
 DIGEST_CHARS = 16
+#: Most digests one checkpoint lists (older records of a longer stretch are
+#: still covered by the head hash, only not located individually).
+MAX_DIGESTS = 1000
 _MAX_KEY_FILE = 64 * 1024
 
 
@@ -187,11 +192,11 @@ def statement(fields: dict[str, Any]) -> bytes:
     return DOMAIN + canonical_json({name: fields[name] for name in SIGNED_FIELDS}).encode()
 
 
-def sign_checkpoint(signer: Signer, fields: dict[str, Any]) -> dict[str, Any]:
-    """Return a checkpoint's ``data``: ``fields`` (key id filled in) and the signature."""
-    signed = {**fields, "key_id": signer.key_id}
-    signature = base64.b64encode(signer.sign(statement(signed))).decode("ascii")
-    return {**{name: signed[name] for name in SIGNED_FIELDS}, "signature": signature}
+def sign_checkpoint(signer: Signer, unsigned: JournalCheckpoint) -> JournalCheckpoint:
+    """Return the checkpoint ``unsigned`` with the signer's key id and its signature."""
+    stated = replace(unsigned, key_id=signer.key_id, signature="")
+    signature = base64.b64encode(signer.sign(statement(stated.to_data()))).decode("ascii")
+    return replace(stated, signature=signature)
 
 
 def decode_signature(text: object) -> bytes | None:

@@ -26,6 +26,7 @@ from journal.chain import GENESIS, record_hash
 from journal.filters import Filters
 from journal.models import records
 from journal.timefmt import is_canonical_ts
+from records import JournalVacuumed
 
 if TYPE_CHECKING:
     from journal.store import Journal
@@ -80,8 +81,8 @@ def _tombstone(journal: Journal, stream: str | None = None) -> tuple[int, str] |
     latest = journal.last(1, Filters(kinds=(kinds.JOURNAL_VACUUMED,), stream=stream))
     if not latest:
         return None
-    data = latest[0].data
-    through, digest = data.get("last_removed_seq"), data.get("last_removed_hash")
+    tombstone = JournalVacuumed.from_data(latest[0].data)
+    through, digest = tombstone.last_removed_seq, tombstone.last_removed_hash
     if isinstance(through, int) and isinstance(digest, str):
         return through, digest
     return None

@@ -92,7 +92,21 @@ class JournalVacuumed(Payload):
     last_removed_seq: int
     last_removed_hash: str
     last_removed_ts: str
-    last_removed_checkpoint: Mapping[str, Any] | Absent = ABSENT
+    #: The latest checkpoint among the removed records, kept so that they stay
+    #: vouched for: ``{"seq", "hash", "data"}`` (the checkpoint record's seq and
+    #: hash, and its signed ``data``); build it with :meth:`keep_checkpoint`.
+    last_removed_checkpoint: Mapping[str, Any] | Absent | None = ABSENT
+
+    @staticmethod
+    def keep_checkpoint(seq: int, digest: str, data: Mapping[str, Any]) -> dict[str, Any]:
+        """The ``last_removed_checkpoint`` value for a checkpoint record (seq, hash, data)."""
+        return {"seq": seq, "hash": digest, "data": data}
+
+    def kept_checkpoint(self) -> Mapping[str, Any] | None:
+        """The signed ``data`` of the checkpoint the tombstone kept (``None``: none, malformed)."""
+        kept = self.last_removed_checkpoint
+        data = kept.get("data") if isinstance(kept, Mapping) else None
+        return data if isinstance(data, Mapping) else None
 
 
 @register

@@ -115,6 +115,26 @@ class ConfigMapObserved(Payload):
     keys: Sequence[str]
     target: Mapping[str, str] | None
 
+    @staticmethod
+    def peek_hash(text: str) -> str | None:
+        """The ``data_hash`` in a record's stored data text, found without parsing it.
+
+        The journal stores ``data`` as canonical JSON (no spaces), so the key
+        is found as written. Returns ``""`` for a deletion (no hash) and
+        ``None`` when the text has neither. For readers of the bulk of a
+        journal (relists), where parsing every payload would cost seconds.
+        """
+        at = text.find('"data_hash":"')
+        if at >= 0:
+            stop = text.find('"', at + 13)
+            return text[at + 13 : stop] if stop > 0 else None
+        return "" if '"DELETED"' in text else None
+
+    @staticmethod
+    def peek_modified(text: str) -> bool:
+        """Whether a record's stored data text is of a ``MODIFIED`` event (not parsed)."""
+        return '"MODIFIED"' in text
+
 
 @register
 @dataclass(frozen=True)

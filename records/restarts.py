@@ -24,6 +24,9 @@ class DebounceScheduled(Payload):
     reason: str
     due_in_seconds: float
     targets: Sequence[str]
+    #: When the window fires (ISO 8601): written by earlier writers (and the
+    #: journal tests' builders) instead of ``due_in_seconds``; read by the picture.
+    fire_at: str | Absent = ABSENT
 
 
 @register

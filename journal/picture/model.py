@@ -15,31 +15,39 @@ seq of the record it shows, so the picture can cite them.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from journal import kinds as k
 from journal.filters import Filters
 from journal.merge import merged_rows
+from journal.picture.marks import (
+    _ACTOR,
+    _DATA,
+    _KIND,
+    _NS,
+    _OBJ,
+    _SEQ,
+    _TS,
+    Lane,
+    Mark,
+    Timeline,
+    describe_row,
+    seconds,
+)
+from journal.picture.marks import name_of as _name
 from journal.replay import (
     DEFAULT_LEADERLESS_GAP_SECONDS,
     REPLAY_COLUMNS,
     Projector,
     ReplayReport,
 )
+from records import ConfigMapObserved, OperatorNote, parse
 
 if TYPE_CHECKING:
     from journal.store import Journal
 
-_COLUMN = {column.name: index for index, column in enumerate(REPLAY_COLUMNS)}
-_SEQ, _TS, _KIND, _NS, _OBJ = (_COLUMN[n] for n in ("seq", "ts", "kind", "namespace", "object"))
-_CORR, _ACTOR, _EPOCH, _DATA = (
-    _COLUMN[n] for n in ("correlation_id", "actor", "leader_epoch", "data")
-)
 _PAGE_SIZE = 5000
-#: Characters of a record's data shown in a tooltip.
-DETAIL_DATA_CHARS = 300
 
 # Kinds whose actor is a controller replica (notes are written by people).
 _REPLICA_KINDS = frozenset(
@@ -73,114 +81,6 @@ _REPLICA_POINTS = {
     k.LEADER_LOST: "lost",
     k.LEADER_RELEASED: "released",
 }
-
-
-def seconds(ts: str | datetime) -> float:
-    """Return a journal timestamp (canonical text or aware datetime) as POSIX seconds."""
-    if isinstance(ts, datetime):
-        return ts.timestamp()
-    return datetime.fromisoformat(ts).timestamp()
-
-
-def _name(obj: str | None) -> str:
-    if not obj:
-        return "?"
-    return obj.split("/", 1)[1] if "/" in obj else obj
-
-
-def describe_row(row: Sequence[Any], journal: str | None) -> str:
-    """Return a record's details for a tooltip (plain text: the page escapes it)."""
-    data = row[_DATA] if isinstance(row[_DATA], str) else ""
-    if len(data) > DETAIL_DATA_CHARS:
-        data = data[:DETAIL_DATA_CHARS] + "…"
-    where = f"{journal} " if journal else ""
-    lines = [f"{row[_KIND]} — {where}seq {row[_SEQ]}", f"ts {row[_TS]}", f"actor {row[_ACTOR]}"]
-    if row[_NS] or row[_OBJ]:
-        lines.append(f"object {row[_NS] or '-'}/{row[_OBJ] or '-'}")
-    if row[_CORR]:
-        lines.append(f"correlation {row[_CORR]}")
-    if row[_EPOCH] is not None:
-        lines.append(f"leader epoch {row[_EPOCH]}")
-    if data and data != "{}":
-        lines.append(f"data {data}")
-    return "\n".join(lines)
-
-
-@dataclass(slots=True)
-class Mark:
-    """Something at a moment (or over a span) on one lane.
-
-    Attributes:
-        t: Start, POSIX seconds.
-        end: End of a span (``None``: a point).
-        category: What it is (``change``, ``debounce``, ``restart``, ``retry``,
-            ``failed``, ``anomaly``, ``term``, ``note``, ...); the page's colours.
-        label: A short text drawn beside the mark when there is room.
-        journal: Index into ``Timeline.journals`` (``None``: not from one record).
-        seq: The record's seq in that journal.
-        detail: The tooltip text, or ``None`` to describe ``row``.
-        row: The record's row (for the tooltip), when ``detail`` is ``None``.
-        outcome: A restart's outcome (``patched``, ``failed``, ...) or a gap's severity.
-        rollout_end: When a patched restart's rollout completed or timed out.
-    """
-
-    t: float
-    end: float | None
-    category: str
-    label: str = ""
-    journal: int | None = None
-    seq: int | None = None
-    detail: str | None = None
-    row: Sequence[Any] | None = None
-    outcome: str | None = None
-    rollout_end: float | None = None
-
-
-@dataclass
-class Lane:
-    """One row of the picture.
-
-    Attributes:
-        key: Unique id (``replica:NAME``, ``configmap:NS/NAME``, ``workload:NS/NAME``,
-            ``leadership``, ``notes``, ``anomalies``).
-        kind: ``leadership``, ``replica``, ``notes``, ``anomalies``, ``configmap``
-            or ``workload``.
-        title: The name shown in the label column.
-        marks: Its marks, in time order once the timeline is finished.
-        counts: Totals shown next to the title (``restarts``, ``failed``, ...).
-    """
-
-    key: str
-    kind: str
-    title: str
-    marks: list[Mark] = field(default_factory=list)
-    counts: dict[str, int] = field(default_factory=dict)
-
-
-@dataclass
-class Timeline:
-    """The picture's data: the window, the lanes and the drill windows.
-
-    Attributes:
-        journals: Display names of the journals, in ``--journal`` order.
-        start: The window's start (POSIX seconds).
-        end: The window's end.
-        lanes: In drawing order.
-        drills: ``(start, end, label)`` of drill windows (``end`` is the
-            window's end when the drill has no end mark yet).
-        report: The replay report built in the same pass.
-    """
-
-    journals: list[str]
-    start: float
-    end: float
-    lanes: list[Lane]
-    drills: list[tuple[float, float, str]]
-    report: ReplayReport
-
-    def lane(self, key: str) -> Lane | None:
-        """Return the lane with ``key`` (``None`` if there is none)."""
-        return next((lane for lane in self.lanes if lane.key == key), None)
 
 
 class Collector:
@@ -242,21 +142,14 @@ class Collector:
 
     def _observed(self, row: Sequence[Any], source: int) -> None:
         text = row[_DATA]
-        new_hash: str | None = None
-        if isinstance(text, str):
-            # Canonical JSON: the hash is found without parsing the payload.
-            at = text.find('"data_hash":"')
-            if at >= 0:
-                stop = text.find('"', at + 13)
-                new_hash = text[at + 13 : stop] if stop > 0 else None
-            elif '"DELETED"' in text:
-                new_hash = ""
+        # The bulk of a journal: the hash is found without parsing the payload.
+        new_hash = ConfigMapObserved.peek_hash(text) if isinstance(text, str) else None
         key = (row[_NS], row[_OBJ] or "?")
         hashes = self._hashes
         if key in hashes:
             changed = hashes[key] != new_hash
         else:
-            changed = isinstance(text, str) and '"MODIFIED"' in text
+            changed = isinstance(text, str) and ConfigMapObserved.peek_modified(text)
         hashes[key] = new_hash
         if changed:
             self.changes.append((row, source))
@@ -373,11 +266,12 @@ class Collector:
         drill_start: tuple[float, str] | None = None
         for row, source in self.notes:
             category = "note" if row[_KIND] == k.OPERATOR_NOTE else "vacuum"
-            text = _data_field(row, "text")
-            drill = _data_field(row, "drill")
-            if category == "note" and drill in ("start", "end"):
+            note = _payload(row) if category == "note" else None
+            text = _text(note.text) if isinstance(note, OperatorNote) else ""
+            drill = _text(note.drill) if isinstance(note, OperatorNote) else ""
+            if isinstance(note, OperatorNote) and drill in ("start", "end"):
                 category = f"drill_{drill}"
-                scenario = _data_field(row, "scenario")
+                scenario = _text(note.scenario)
                 if drill == "start":
                     drill_start = (seconds(row[_TS]), scenario or text or "drill")
                 elif drill_start is not None:
@@ -406,8 +300,9 @@ class Collector:
             lane.marks.append(record_mark(row, source, "change"))
         debounce = report.thresholds.get("debounce_seconds", 5.0)
         for row, source in self.debounces:
+            # A debounce record's object is its ConfigMap (no payload names it).
             obj = row[_OBJ] or ""
-            name = _name(obj) if obj.startswith("configmap/") else _data_field(row, "configmap")
+            name = _name(obj) if obj.startswith("configmap/") else ""
             if not name:
                 continue
             lane = configmap_lane(row[_NS], name)
@@ -415,7 +310,8 @@ class Collector:
             if row[_KIND] == k.DEBOUNCE_COALESCED:
                 mark.category = "coalesced"
             else:
-                fire_at = _data_field(row, "fire_at")
+                scheduled = _payload(row)
+                fire_at = _text(scheduled.fire_at) if scheduled is not None else ""
                 try:
                     mark.end = seconds(fire_at) if fire_at else mark.t + debounce
                 except ValueError:
@@ -514,14 +410,19 @@ def _iso(value: float) -> str:
     return datetime.fromtimestamp(value, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def _data_field(row: Sequence[Any], name: str) -> str:
+def _payload(row: Sequence[Any]) -> Any:
+    """The typed payload of a row (``None``: unknown kind, or data that is not an object)."""
     import json  # noqa: PLC0415 - only for the few records that need it
 
     try:
         data = json.loads(row[_DATA]) if isinstance(row[_DATA], str) else {}
     except ValueError:
-        return ""
-    value = data.get(name) if isinstance(data, dict) else None
+        return None
+    return parse(row[_KIND], data) if isinstance(data, dict) else None
+
+
+def _text(value: object) -> str:
+    """A payload's text field as shown (``""`` when absent or not text)."""
     return value if isinstance(value, str) else ""
 
 

@@ -68,7 +68,7 @@ SAMPLES: dict[str, dict] = {
     kinds.DEPLOYMENT_OBSERVED: {"event_type": "ADDED", "source": "list", "resource_version": "4",
                                 "target": None, "applied_hash": None, "generation": 1},
     kinds.DEBOUNCE_SCHEDULED: {"data_hash": "h", "reason": "change", "due_in_seconds": 5.0,
-                               "targets": ["d"]},
+                               "targets": ["d"], "fire_at": "2026-01-01T00:00:05+00:00"},
     kinds.DEBOUNCE_COALESCED: {"data_hash": "h", "changes": 3, "window_seconds": 0.6,
                                "deployment": "d", "into": "corr"},
     kinds.DEBOUNCE_SKIPPED: {"reason": "adopted", "data_hash": "h", "deployment": "d"},
@@ -195,7 +195,7 @@ def test_every_golden_record_reads_back_to_the_same_data():
 def test_no_module_of_the_controller_parses_a_payload_by_string_key():
     """Payloads are read through the catalogue: no ``data.get("key")`` / ``data["key"]``.
 
-    Limited to ``reloader/``: the journal's readers move to the catalogue later.
+    The journal's and the CLI's modules have the same test in tests/test_architecture.py.
     """
     pattern = re.compile(r"""\b(?:data|payload)\s*(?:\.get\(\s*|\[\s*)["'][a-z_]+["']""")
     offenders = [

@@ -1,0 +1,191 @@
+"""The drill evidence's report text (``dr-drill-YYYYMMDD.md``) and its signatures.
+
+:func:`render_report` writes the Markdown report from the facts
+:mod:`journal.drill` gathered (the same facts the manifest holds), and the
+signing half signs the manifest and says which checkpoint covers the drill.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from journal.audit import verify_signed
+
+if TYPE_CHECKING:
+    from journal.signing import Signer
+    from journal.store import Journal
+
+
+def sign_file(signer: Signer, path: Path) -> Path:
+    """Write the detached Ed25519 signature of ``path``'s bytes to ``<path>.sig``.
+
+    The signature is over the file exactly (no prefix), so
+    ``openssl pkeyutl -verify -pubin -inkey KEY.pub.pem -rawin -in FILE -sigfile FILE.sig``
+    checks it with the public key alone.
+    """
+    target = Path(f"{path}.sig")
+    signature = signer.sign(path.read_bytes())
+    with target.open("xb") as handle:
+        handle.write(signature)
+        handle.flush()
+        os.fsync(handle.fileno())
+    return target
+
+
+def drill_signing(
+    frozen: Journal, through_seq: int, signer: Signer, names: Mapping[str, Path]
+) -> dict[str, Any]:
+    """Return the manifest's ``signing`` facts: the key, the signature file, the coverage."""
+    result = verify_signed(frozen, [signer.public], watch_seq=through_seq)
+    return {
+        "key_id": signer.key_id,
+        "manifest_signature": f"{names['manifest'].name}.sig",
+        "through_seq": through_seq,
+        "covering_checkpoint": result.covering.to_json() if result.covering else None,
+        "verify": result.to_json(),
+    }
+
+
+def signing_lines(facts: Mapping[str, Any] | None) -> list[str]:
+    """Return the drill report's section about signatures (empty when unsigned)."""
+    if not facts:
+        return []
+    key, through = facts["key_id"], facts["through_seq"]
+    lines = [
+        "## Signatures",
+        "",
+        f"- Signing key: {key}",
+        f"- The manifest is signed: {facts['manifest_signature']} (Ed25519 over the "
+        "manifest's bytes).",
+        f"- Verification with the signing key: {facts['verify']['summary'].splitlines()[0]}",
+    ]
+    covering = facts["covering_checkpoint"]
+    if covering is None:
+        lines.append(
+            f"- No checkpoint signed by this key covers seq {through} (the drill window): "
+            "it is not signed yet."
+        )
+    else:
+        lines.append(
+            f"- The drill window (through seq {through}) is covered by the checkpoint at "
+            f"seq {covering['seq']}, signed {covering['ts']} by {covering['key_id']}, "
+            f"covering seq {covering['covers_seq']} (head {covering['head_hash']})."
+        )
+    return [*lines, ""]
+
+
+def duration(seconds: float) -> str:
+    """Return ``seconds`` as ``MmSSs`` (the report's and the reasons' durations)."""
+    minutes, rest = divmod(round(seconds), 60)
+    return f"{minutes}m{rest:02d}s"
+
+
+def render_report(facts: dict[str, Any], timeline: list[str], more: int) -> str:
+    """Return the drill report (Markdown) from the manifest's ``facts`` and the timeline."""
+    drill, rto, rpo, d = facts["drill"], facts["rto"], facts["rpo"], facts["date"]
+    lines = [
+        f"# Disaster-recovery drill evidence, {d[:4]}-{d[4:6]}-{d[6:]}",
+        "",
+        f"Status: {facts['status']}",
+        "",
+    ]
+    if facts["reasons"]:
+        lines += ["## Why the drill failed", ""]
+        lines += [f"- {reason}" for reason in facts["reasons"]]
+        lines.append("")
+    start, end = drill["start"], drill["end"]
+    lines += [
+        "## Drill",
+        "",
+        f"- Scenario: {drill['scenario'] or 'not named'}",
+        f"- Start mark: {_cite(start)} at {start['ts']} by {start['actor']}"
+        + (f": {start['text']}" if start["text"] else ""),
+        (
+            f"- End mark: {_cite(end)} at {end['ts']} by {end['actor']}"
+            + (f": {end['text']}" if end["text"] else "")
+            if end
+            else "- End mark: none"
+        ),
+        "",
+        "## Recovery time (RTO)",
+        "",
+    ]
+    if rto["seconds"] is None:
+        lines.append("- Not measurable: the drill has no end mark.")
+    else:
+        verdict = "met" if rto["met"] else "NOT met"
+        lines.append(
+            f"- End mark minus start mark: {duration(rto['seconds'])} ({rto['seconds']:.1f} s); "
+            f"target {duration(rto['target_seconds'])}: {verdict}."
+        )
+    for takeover in facts.get("takeovers", ()):
+        lines.append(
+            f"- Takeover: {takeover['actor']} took the lead (epoch {takeover['epoch']}) at "
+            f"{takeover['ts']}, {duration(takeover['seconds_after_start'])} after the start "
+            f"mark ({_cite(takeover)})."
+        )
+    lines += ["", "## Recovery point (RPO): configuration seen again unchanged", ""]
+    if rpo["configmaps"]:
+        lines += [
+            "| ConfigMap | data hash before the start | seen again by the end | result |",
+            "|---|---|---|---|",
+        ]
+        for row in rpo["configmaps"]:
+            prior, later = row["before"], row["after"]
+            seen = "not seen" if later is None else f"{(later['data_hash'] or 'deleted')[:16]} "
+            if later is not None:
+                seen += f"({_cite(later)})"
+            lines.append(
+                f"| {row['configmap']} | {prior['data_hash'][:16]} ({_cite(prior)}) "
+                f"| {seen} | {row['result']} |"
+            )
+    else:
+        lines.append("- No ConfigMap was observed before the start mark.")
+    lines += _journal_sections(facts["journals"])
+    lines += ["", *signing_lines(facts.get("signing"))]
+    lines += ["## Replay anomalies in the drill window", ""]
+    if facts["anomalies"]:
+        lines += [f"- {_cite(a)} {a['type']}: {a['message']}" for a in facts["anomalies"]]
+    else:
+        lines.append("- None.")
+    if "timeline" in facts:
+        picture = facts["timeline"]["file"]
+        lines += ["", "## Timeline picture", "", f"- [{picture}]({picture}) (open in a browser)"]
+    lines += ["", "## Timeline (start mark to end mark)", "", "```text", *timeline]
+    if more:
+        lines.append(f"... {more} more records; see the snapshot")
+    lines += ["```", ""]
+    return "\n".join(lines)
+
+
+def _journal_sections(journals: list[dict[str, Any]]) -> list[str]:
+    """Return the report's verification and snapshot sections, one entry per journal."""
+    lines: list[str] = []
+    several = len(journals) > 1
+    lines += ["", "## Journal verification (whole journal)", ""]
+    lines += [
+        f"- {journal['source'] + ': ' if several else ''}{journal['verify']['summary']}"
+        for journal in journals
+    ]
+    lines += ["", "## Snapshot" + ("s" if several else ""), ""]
+    for journal in journals:
+        snap = journal["snapshot"]
+        if several:
+            lines.append(f"- Journal {journal['source']}:")
+        indent = "  " if several else ""
+        lines += [
+            f"{indent}- File: {snap['file']} ({snap['bytes']} bytes)",
+            f"{indent}- SHA-256: {snap['sha256']}",
+            f"{indent}- Records: seq {journal['seq_range'][0]}..{journal['seq_range'][1]}, "
+            f"head {journal['head_hash']}",
+            f"{indent}- Schema revision: {journal['schema_revision']}",
+        ]
+    return lines
+
+
+def _cite(cited: dict[str, Any]) -> str:
+    """Return ``seq N``, with ``[JOURNAL]`` when several journals are judged."""
+    return f"seq {cited['seq']}" + (f" [{cited['journal']}]" if cited.get("journal") else "")
