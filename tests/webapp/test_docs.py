@@ -6,8 +6,9 @@ import ast
 import re
 from pathlib import Path
 
+from tests.docs.envscan import READERS
+
 ROOT = Path(__file__).resolve().parents[2]
-READERS = {"env_str", "env_int", "env_float", "env_bool", "env_choice"}
 # The web app's code and the shared modules it reads settings through.
 SOURCES = [*sorted((ROOT / "webapp").glob("*.py")), ROOT / "telemetry/tracing.py",
            ROOT / "telemetry/buildinfo.py"]  # fmt: skip
