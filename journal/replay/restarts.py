@@ -29,18 +29,19 @@ from journal.replay.rows import (
     TS,
     Payloads,
     is_count,
-    key_text,
     name_of,
     parse_json,
+    reader,
     seconds,
 )
-from records import ConfigMapObserved, parse
+from records import ConfigMapObserved, RestartPatched, RestartPlanned
 from records import kinds as k
 
-# A relisted ConfigMap whose hash did not change needs no typed payload: its
-# text names the hash once, in a flat object (see Restarts._unchanged).
-_HASH_KEY = key_text(ConfigMapObserved, "data_hash")
-_DELETED = '"DELETED"'
+# The kinds met at every change read only the fields they need (the rest
+# read the whole typed payload, Payloads.of).
+_observed_fields = reader(ConfigMapObserved, "event_type", "data_hash")
+_planned_fields = reader(RestartPlanned, "configmap", "data_hash")
+_patched_fields = reader(RestartPatched, "configmap", "data_hash", "generation")
 
 
 class Restarts:
@@ -127,21 +128,6 @@ class Restarts:
 
     # -- ConfigMaps and debounce --------------------------------------------------
 
-    @staticmethod
-    def _unchanged(text: Any, current: str | None) -> bool:
-        """Tell, from the text alone, that an observation reports ``current`` and no deletion.
-
-        Only for text that parsed as a JSON object. Without a backslash every
-        quote delimits a string, so ``"data_hash":`` is a key; with one brace
-        the object is flat, so the key is the payload's own; named once, no
-        later duplicate overrides it.
-        """
-        if current is None or "\\" in text or text.count("{") != 1 or _DELETED in text:
-            return False
-        if text.count(_HASH_KEY) != 1:
-            return False
-        return f'{_HASH_KEY}:"{current}"' in text or f'{_HASH_KEY}: "{current}"' in text
-
     def observed(self, row: Sequence[Any], source: int) -> None:
         """``configmap.observed``: a hash seen; a change when it differs (or is MODIFIED)."""
         # The hottest handler (every relisted ConfigMap): lookups inlined.
@@ -152,26 +138,21 @@ class Restarts:
         if cm is None or cm.namespace != row[NS]:
             cm = self._cm_of_object(row[NS], obj)
         # Observations carry a resource version: rarely worth the memo.
-        text = row[DATA]
-        data = parse_json(text)
+        event_type, new_hash = _observed_fields(parse_json(row[DATA]))
         cm.observations += 1
         corr = row[CORR]
         if corr is not None:
             self._corr_cm[(source, corr)] = cm
         first_sight = cm.last_observation is None
         cm.last_observation, cm.last_source = row, source
-        if not first_sight and data and self._unchanged(text, cm.data_hash):
-            return  # the common relist: same hash, so no change
-        payload = parse(k.CONFIGMAP_OBSERVED, data)
-        new_hash = payload.data_hash
         previous = cm.data_hash
-        if payload.event_type == "DELETED":
+        if event_type == "DELETED":
             cm.deleted, cm.data_hash, cm.pending = True, None, None
             return
         cm.deleted = False
         cm.data_hash = new_hash if isinstance(new_hash, str) else None
         # A first sight is a baseline unless it reports a modification.
-        changed = payload.event_type == "MODIFIED" if first_sight else cm.data_hash != previous
+        changed = event_type == "MODIFIED" if first_sight else cm.data_hash != previous
         if not changed:
             return
         cm.last_change = (row, cm.data_hash, source)
@@ -232,9 +213,8 @@ class Restarts:
                 entry.attempts += 1
                 entry.retries = max(entry.retries, entry.attempts - 1)
                 return
-        payload = self._payloads.of(row)
-        cm = self._cm_for(row, source, payload.configmap)
-        target_hash = payload.data_hash
+        configmap, target_hash = _planned_fields(self._payloads.data(row))
+        cm = self._cm_for(row, source, configmap)
         if not isinstance(target_hash, str):
             target_hash = cm.data_hash if cm is not None else None
         change: Change | None = None
@@ -309,16 +289,15 @@ class Restarts:
 
     def patched(self, row: Sequence[Any], source: int) -> None:
         """``restart.patched``: the restart landed; its latency and the SLO."""
-        payload = self._payloads.of(row)
+        configmap, target_hash, generation = _patched_fields(self._payloads.data(row))
         deployment = name_of(row[OBJ]) or "?"
         entry = self._take_inflight(row, source, deployment)
-        cm = self._cm_for(row, source, payload.configmap)
+        cm = self._cm_for(row, source, configmap)
         if entry is None:
             # The window starts after the intent: account the restart anyway.
             change = None
             if cm is not None and cm.pending is not None:
                 change, cm.pending = cm.pending, None
-            target_hash = payload.data_hash
             entry = self._entry(
                 row,
                 source,
@@ -330,7 +309,6 @@ class Restarts:
             self.restarts.append(entry)
         self._settle(entry, "patched", row, source)
         entry.patched_ts = entry.rolled_ts = row[TS]
-        generation = payload.generation
         if is_count(generation):
             entry.generation = generation
         change, entry.change = entry.change, None
