@@ -23,18 +23,11 @@ def test_layers_are_kept():
 PACKAGES = ("cli", "journal", "records", "reloader", "telemetry", "webapp")
 
 
-def _owned_by_the_replay_split(path: Path) -> bool:
-    # Split by the replay engineer (journal/replay.py into a package).
-    relative = path.relative_to(ROOT).as_posix()
-    return relative == "journal/replay.py" or relative.startswith("journal/replay/")
-
-
 def test_no_module_of_any_package_exceeds_600_lines():
     sizes = {
         str(path.relative_to(ROOT)): len(path.read_text(encoding="utf-8").splitlines())
         for package in PACKAGES
         for path in (ROOT / package).rglob("*.py")
-        if not _owned_by_the_replay_split(path)
     }
     assert {package for package in PACKAGES if any(n.startswith(package) for n in sizes)} == set(
         PACKAGES
@@ -45,7 +38,7 @@ def test_no_module_of_any_package_exceeds_600_lines():
 #: ``data.get("key")``, ``data["key"]``, ``record.data.get("key")``, ``payload["key"]``...
 _BY_STRING_KEY = re.compile(r"""\b(?:data|payload)\s*(?:\.get\(\s*|\[\s*)["'][a-z_]+["']""")
 #: Modules that index a ``data`` dict that is not a record payload: the replay
-#: report's JSON (rendered by ``replay``'s text output), owned by the replay split.
+#: report's JSON (rendered by ``replay``'s text output).
 _NOT_PAYLOADS = {"cli/output.py"}
 
 
@@ -55,8 +48,7 @@ def test_no_journal_or_cli_module_parses_a_payload_by_string_key():
         f"{path.relative_to(ROOT).as_posix()}:{number}: {line.strip()}"
         for package in ("journal", "cli")
         for path in sorted((ROOT / package).rglob("*.py"))
-        if not _owned_by_the_replay_split(path)
-        and path.relative_to(ROOT).as_posix() not in _NOT_PAYLOADS
+        if path.relative_to(ROOT).as_posix() not in _NOT_PAYLOADS
         for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
         if _BY_STRING_KEY.search(line)
     ]
