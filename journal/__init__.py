@@ -50,7 +50,6 @@ The record format, canonical form and anomaly types are described in
 
 from __future__ import annotations
 
-from journal import kinds
 from journal.chain import GENESIS, canonical_bytes, record_hash
 from journal.check import (
     DEFAULT_MODEL,
@@ -84,6 +83,7 @@ from journal.snapshot import Snapshot, snapshot
 from journal.stats import stats
 from journal.store import Journal
 from journal.verify import VerifyResult, verify
+from records import kinds
 
 __all__ = [
     "ANOMALY_TYPES",

@@ -21,7 +21,6 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import and_, func, select
 
-from journal import kinds
 from journal.models import records
 from journal.signing import (
     DIGEST_CHARS,
@@ -33,7 +32,7 @@ from journal.signing import (
 )
 from journal.timefmt import is_canonical_ts
 from journal.verify import VerifyResult, verify
-from records import ABSENT, JournalCheckpoint, JournalVacuumed
+from records import ABSENT, JournalCheckpoint, JournalVacuumed, kinds
 
 if TYPE_CHECKING:
     from journal.store import Journal

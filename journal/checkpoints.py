@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import and_, func, select
 from sqlalchemy.exc import IntegrityError
 
-from journal import kinds, postgres
+from journal import postgres
 from journal.audit import Checkpoint, SignedVerifyResult, verify_signed
 from journal.errors import JournalError, JournalWriteError
 from journal.models import records
@@ -43,7 +43,7 @@ from journal.signing import (
     sign_checkpoint,
 )
 from journal.timefmt import format_ts, utc_now
-from records import JournalCheckpoint, JournalVacuumed
+from records import JournalCheckpoint, JournalVacuumed, kinds
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection

@@ -40,7 +40,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from journal import kinds
 from journal.drill_report import drill_signing, duration, render_report, sign_file
 from journal.errors import JournalError, JournalValueError
 from journal.filters import Filters
@@ -53,7 +52,7 @@ from journal.snapshot import Snapshot, file_sha256
 from journal.store import Journal
 from journal.timefmt import format_ts, utc_now
 from journal.verify import verify
-from records import ConfigMapObserved, OperatorNote
+from records import ConfigMapObserved, OperatorNote, kinds
 from telemetry.buildinfo import VERSION
 
 if TYPE_CHECKING:

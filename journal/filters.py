@@ -15,9 +15,9 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import and_, or_
 
-from journal import kinds as kinds_module
 from journal.errors import JournalValueError
 from journal.timefmt import format_ts
+from records import kinds as kinds_module
 
 if TYPE_CHECKING:
     from sqlalchemy import ColumnElement, Table

@@ -33,7 +33,7 @@ class Record:
         seq: Strictly increasing position in the journal; the public cursor.
         id: The record's UUID.
         ts: When it was written, aware, UTC, microsecond precision.
-        kind: One of :mod:`journal.kinds` (or a later, well-formed kind).
+        kind: One of :mod:`records.kinds` (or a later, well-formed kind).
         namespace: Kubernetes namespace the record is about, if any.
         object: ``configmap/NAME``, ``deployment/NAME`` or ``lease/NAME``, if any.
         correlation_id: Shared by one change's whole chain of records.

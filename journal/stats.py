@@ -6,10 +6,10 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select, text
 
-from journal import kinds
 from journal.chain import GENESIS
 from journal.filters import Filters
 from journal.models import records
+from records import kinds
 
 if TYPE_CHECKING:
     from journal.store import Journal

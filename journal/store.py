@@ -26,7 +26,6 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import insert, select
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
-from journal import kinds as kinds_module
 from journal import postgres as postgres_module
 from journal.chain import GENESIS, canonical_json, record_hash
 from journal.database import (
@@ -53,6 +52,7 @@ from journal.reading import (
 from journal.record import Entry, Record
 from journal.schema import check_readable, needs_upgrade, read_state, upgrade
 from journal.timefmt import format_ts, utc_now
+from records import kinds as kinds_module
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection, Engine
@@ -318,7 +318,7 @@ class Journal(JournalReading):
         """Append one record and return it once it is committed durably.
 
         Args:
-            kind: A kind of :mod:`journal.kinds` (or a later well-formed one).
+            kind: A kind of :mod:`records.kinds` (or a later well-formed one).
             namespace: The namespace the record is about.
             object: ``configmap/NAME``, ``deployment/NAME`` or ``lease/NAME``.
             correlation_id: Shared by a change's whole chain of records.

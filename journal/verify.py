@@ -21,12 +21,11 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
-from journal import kinds
 from journal.chain import GENESIS, record_hash
 from journal.filters import Filters
 from journal.models import records
 from journal.timefmt import is_canonical_ts
-from records import JournalVacuumed
+from records import JournalVacuumed, kinds
 
 if TYPE_CHECKING:
     from journal.store import Journal

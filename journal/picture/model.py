@@ -18,7 +18,6 @@ from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from journal import kinds as k
 from journal.filters import Filters
 from journal.merge import merged_rows
 from journal.picture.marks import (
@@ -43,6 +42,7 @@ from journal.replay import (
     ReplayReport,
 )
 from records import ConfigMapObserved, OperatorNote, parse
+from records import kinds as k
 
 if TYPE_CHECKING:
     from journal.store import Journal

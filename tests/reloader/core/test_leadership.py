@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from records import kinds as k
 from reloader.core import (
     DeploymentSeen,
     EventType,
@@ -13,7 +14,6 @@ from reloader.core import (
     Resource,
     pending_restarts,
 )
-from reloader.core import kinds as k
 from reloader.core.replay import check
 from tests.reloader.core.scenario import Run, cm, deploy, h, journal_of
 

@@ -6,6 +6,7 @@ from dataclasses import replace
 
 import pytest
 
+from records import kinds as k
 from reloader.core import (
     AdoptFailed,
     AdoptRefused,
@@ -34,7 +35,6 @@ from reloader.core import (
     pending_restarts,
     step,
 )
-from reloader.core import kinds as k
 from tests.reloader.core.scenario import NS, Run, cm, deploy, h, rolled
 
 V1 = {"MESSAGE": "hello"}

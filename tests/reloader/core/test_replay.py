@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from records import kinds as k
 from reloader.core import (
     Failure,
     PatchFailed,
@@ -12,7 +13,6 @@ from reloader.core import (
     Policy,
     ShutdownRequested,
 )
-from reloader.core import kinds as k
 from reloader.core.replay import check
 from tests.reloader.core.scenario import Run, cm, deploy, h, journal_of
 

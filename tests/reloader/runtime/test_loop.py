@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from prometheus_client import CollectorRegistry
 
 from journal import Journal
+from records import kinds as k
 from reloader.core import (
     ConfigMapSeen,
     DeploymentSeen,
@@ -18,7 +19,6 @@ from reloader.core import (
     Policy,
     Tick,
 )
-from reloader.core import kinds as k
 from reloader.runtime.health import Health
 from reloader.runtime.journal_writer import JournalWriter
 from reloader.runtime.leadership import SoleActor
