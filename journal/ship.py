@@ -31,6 +31,7 @@ from journal import postgres
 from journal.errors import JournalValueError, JournalWriteError
 from journal.filters import Filters
 from journal.models import records
+from journal.record import FIELDS
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
@@ -44,19 +45,8 @@ POLL_INTERVAL = 0.2
 #: The environment variable naming the cluster when ``--cluster`` is not given.
 CLUSTER_VARIABLE = "CLUSTER_NAME"
 
-_COPIED = (
-    "id",
-    "ts",
-    "kind",
-    "namespace",
-    "object",
-    "correlation_id",
-    "actor",
-    "leader_epoch",
-    "data",
-    "prev_hash",
-    "hash",
-)
+#: The columns a shipped record keeps as they are (its seq becomes stream_seq).
+_COPIED = FIELDS[1:]
 _SOURCE_COLUMNS = (records.c.seq, *(records.c[name] for name in _COPIED))
 _ATTEMPTS = 8
 

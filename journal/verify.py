@@ -24,6 +24,7 @@ from sqlalchemy import select
 from journal.chain import GENESIS, record_hash
 from journal.filters import Filters
 from journal.models import records
+from journal.record import FIELDS
 from journal.timefmt import is_canonical_ts
 from records import JournalVacuumed, kinds
 
@@ -88,26 +89,7 @@ def _tombstone(journal: Journal, stream: str | None = None) -> tuple[int, str] |
 
 
 #: A shipped stream's rows: the record columns, then the seq its hashes cover.
-STREAM_COLUMNS = (
-    *(
-        records.c[name]
-        for name in (
-            "seq",
-            "id",
-            "ts",
-            "kind",
-            "namespace",
-            "object",
-            "correlation_id",
-            "actor",
-            "leader_epoch",
-            "data",
-            "prev_hash",
-            "hash",
-        )
-    ),
-    records.c.stream_seq,
-)
+STREAM_COLUMNS = (*(records.c[name] for name in FIELDS), records.c.stream_seq)
 
 #: Called with each record that passed the chain checks; returns ``(bad seq,
 #: reason)`` to stop the walk there (signed checkpoints, :mod:`journal.checkpoints`).
