@@ -21,6 +21,11 @@ if TYPE_CHECKING:
     from telemetry.tracing import Tracing
     from webapp.metrics import HttpMetrics
 
+# LogRecord.__new__: a record whose attributes are then set in one assignment.
+_new_record = object.__new__
+# When logging was imported: LogRecord.relativeCreated counts from it.
+_LOGGING_STARTED: float = logging._startTime  # what LogRecord itself reads
+
 # Statuses for which the matched route does not describe the request: the
 # route exists but the method is not served there, or nothing matched.
 _UNROUTED_STATUSES = frozenset({404, 405, 501})
@@ -76,6 +81,52 @@ class RequestObserver:
         self._log = logger
         self._tracing = tracing
         self._clock = clock
+        # The attributes every access record shares; see _record.
+        self._prototype: dict[str, Any] | None = None
+
+    def _record(self, args: tuple[str, str, int]) -> logging.LogRecord:
+        """Return the access line's record, as ``makeRecord`` would make it.
+
+        With the standard record factory and no thread or process names
+        collected (as ``shipshape-web`` runs), every attribute but the time and
+        the arguments is the same for each access line: the record is a copy of
+        one made once, which costs a fifth of making it (its file name and
+        module come from splitting a path). Otherwise it is made as usual.
+        """
+        log = self._log
+        if (
+            logging.getLogRecordFactory() is not logging.LogRecord
+            or logging.logThreads
+            or logging.logProcesses
+            or logging.logMultiprocessing
+            or type(log).makeRecord is not logging.Logger.makeRecord
+        ):
+            return log.makeRecord(*self._record_arguments(args))
+        prototype = self._prototype
+        if prototype is None or prototype["name"] != log.name:
+            prototype = vars(log.makeRecord(*self._record_arguments(args)))
+            self._prototype = prototype
+        record = _new_record(logging.LogRecord)
+        attributes = prototype.copy()
+        created = time.time()
+        attributes["created"] = created
+        attributes["msecs"] = int((created - int(created)) * 1000) + 0.0
+        attributes["relativeCreated"] = (created - _LOGGING_STARTED) * 1000
+        attributes["args"] = args
+        record.__dict__ = attributes
+        return record
+
+    def _record_arguments(self, args: tuple[str, str, int]) -> tuple[Any, ...]:
+        return (
+            self._log.name,
+            logging.INFO,
+            __file__,
+            0,
+            "%s %s %d",
+            args,
+            None,
+            "process_response",
+        )
 
     def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
         """Start the clock (and the span); refuse unknown methods with 501."""
@@ -120,16 +171,7 @@ class RequestObserver:
             # What log.info does, less its search of the call stack for the
             # caller's file and line, which no JSON line shows: the record is
             # made (through the record factory) and handled as info's would be.
-            record = log.makeRecord(
-                log.name,
-                logging.INFO,
-                __file__,
-                0,
-                "%s %s %d",
-                (method_label, path_label, status),
-                None,
-                "process_response",
-            )
+            record = self._record((method_label, path_label, status))
             record.fields = fields
             log.handle(record)
         span = getattr(context, "span", None)

@@ -207,3 +207,39 @@ def test_lines_are_encoded_as_json_dumps_would_encode_them(stream):
     assert text == expected
     assert decoded["text"] == fields["text"]
     assert decoded["other"] == "opaque"
+
+
+def test_top_level_field_values_are_encoded_as_json_dumps_would_encode_them(stream):
+    # Strings, numbers, booleans and None at the top level are written without
+    # the encoder; the text must be the encoder's all the same.
+    fields = {
+        "text": 'é ✓ "quoted" \\ back\nslash \x00 \u2028',
+        "zero": 0,
+        "negative": -7,
+        "big": 2**70,
+        "ratio": 0.1,
+        "huge": 1e300,
+        "negative_zero": -0.0,
+        "nan": float("nan"),
+        "inf": float("inf"),
+        "minus_inf": float("-inf"),
+        "yes": True,
+        "no": False,
+        "nothing": None,
+        'key "quoted"\n': "value",
+    }
+    logging.getLogger("enc").info("encoded", extra={"fields": fields})
+    text = stream.getvalue().rstrip("\n")
+    decoded = json.loads(text)
+    assert text == json.dumps(decoded, ensure_ascii=False, separators=(",", ":"))
+    assert decoded["yes"] is True and decoded["no"] is False and decoded["nothing"] is None
+    assert decoded["big"] == 2**70 and decoded["negative_zero"] == 0.0
+    assert decoded['key "quoted"\n'] == "value"
+
+
+def test_fields_with_keys_that_are_not_text_are_still_one_json_line(stream):
+    logging.getLogger("enc").info("keys", extra={"fields": {1: "one", "two": "token=t"}})
+    text = stream.getvalue().rstrip("\n")
+    decoded = json.loads(text)
+    assert (decoded["1"], decoded["two"]) == ("one", "token=[REDACTED]")
+    assert text == json.dumps(decoded, ensure_ascii=False, separators=(",", ":"))

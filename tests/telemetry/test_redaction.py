@@ -113,3 +113,10 @@ def test_bounded_error_text_is_redacted_first_then_cut_to_one_line():
     assert f"client_secret='{REDACTED}'" in out
     assert bounded("short: fine") == "short: fine"
     assert bounded("x" * 20, limit=10) == "x" * 7 + "..."
+
+
+def test_the_quick_check_lets_every_case_of_bearer_through():
+    # Text without ":" or "=" reaches the patterns only when it holds "bearer"
+    # in some case; the check must not stop any of them.
+    for scheme in ("bearer", "Bearer", "BEARER", "bEaReR"):
+        assert redact(f"sent {scheme} abc.def-123 today") == f"sent {scheme} {REDACTED} today"
