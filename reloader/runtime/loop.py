@@ -32,6 +32,7 @@ from reloader.core import (
     ShutdownRequested,
     State,
     Tick,
+    WarnWorkload,
     flush_complete,
     next_deadline,
     pending_restarts,
@@ -55,6 +56,9 @@ class Executor(Protocol):
 
     def adopt(self, action: PatchAdopt) -> None:
         """Send an adoption patch."""
+
+    def warn(self, action: WarnWorkload) -> None:
+        """Create a warning Event."""
 
 
 class ReconcileLoop:
@@ -87,7 +91,7 @@ class ReconcileLoop:
         self._batch = batch
         self._clock = clock
         self._wall = wall
-        self._held: list[PatchRestart | PatchAdopt] = []
+        self._held: list[PatchRestart | PatchAdopt | WarnWorkload] = []
         # Events that must never wait for room in the queue (leadership).
         self._urgent: deque[Event] = deque()
         self._stop_requested = threading.Event()
@@ -282,10 +286,12 @@ class ReconcileLoop:
         for action in held:
             self._send(action)
 
-    def _send(self, action: PatchRestart | PatchAdopt) -> None:
+    def _send(self, action: PatchRestart | PatchAdopt | WarnWorkload) -> None:
         assert self._executor is not None, "set_executor() first"
         if isinstance(action, PatchRestart):
             self._executor.restart(action)
+        elif isinstance(action, WarnWorkload):
+            self._executor.warn(action)
         else:
             self._executor.adopt(action)
 
