@@ -69,7 +69,13 @@ def applied_hash(state: State, deployment: str | Key) -> str | None:
 def desired_hash(state: State, deployment: str | Key) -> str | None:
     """Return the hash a workload should run with, or None when no source counts for it."""
     key = _key(state, deployment)
-    return desired_in(state.configmaps, state.deployments, key, state.policy)
+    return desired_in(
+        state.configmaps,
+        state.deployments,
+        key,
+        state.policy,
+        state.source_index.get(key[0], ()),
+    )
 
 
 def _key(state: State, deployment: str | Key) -> Key:

@@ -108,7 +108,8 @@ class State:
     Mappings are never mutated: each step builds new ones. Workloads
     (``deployments``) and sources (``configmaps``: ConfigMaps and Secrets) are
     keyed by ``(namespace, kind, name)``; ``warned`` holds the warnings
-    reported per object, ``missing`` the missing sources reported per workload.
+    reported per object, ``missing`` the missing sources reported per workload;
+    ``source_index`` and ``workload_index`` hold the keys of each namespace.
 
     ``leading`` says this replica holds leadership; ``acting`` that it also
     carries decisions out. They differ while a new leader waits for the
@@ -135,6 +136,8 @@ class State:
     next_resync_at: float | None = None
     warned: Mapping[Key, tuple[str, ...]] = field(default_factory=dict)
     missing: Mapping[Key, frozenset[Key]] = field(default_factory=dict)
+    source_index: Mapping[str, frozenset[Key]] = field(default_factory=dict)
+    workload_index: Mapping[str, frozenset[Key]] = field(default_factory=dict)
 
 
 def initial_state(policy: Policy, namespace: str, *, acting: bool = False) -> State:

@@ -76,6 +76,7 @@ class ReconcileLoop:
         events: queue.Queue[Event] | None = None,
         max_wait_seconds: float = 0.25,
         batch: int = 256,
+        linger_seconds: float = 0.05,
         clock: Callable[[], float] = time.monotonic,
         wall: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
@@ -89,6 +90,7 @@ class ReconcileLoop:
         self._health = health
         self._max_wait = max_wait_seconds
         self._batch = batch
+        self._linger = linger_seconds
         self._clock = clock
         self._wall = wall
         self._held: list[PatchRestart | PatchAdopt | WarnWorkload] = []
@@ -191,14 +193,37 @@ class ReconcileLoop:
                 self._wait_for_journal()
             else:
                 self.apply(self._next_event(now))
-                # Take what else is waiting, then make it all durable at once.
-                for _ in range(self._batch - 1):
-                    try:
-                        event = self.events.get_nowait()
-                    except queue.Empty:
-                        break
-                    self.apply(event)
+                self._gather(now)
             self.commit()
+
+    def _gather(self, now: float) -> None:
+        """Take what else is waiting, to make it all durable in one commit.
+
+        While no patch waits for these records (nothing held) and the flush
+        has not begun, wait up to ``linger_seconds`` for more events (group
+        commit): one durable commit costs far more than the records in it, so
+        a steady trickle of watch events costs less CPU per event. A patch
+        decided meanwhile ends the wait: it is sent as soon as its records are
+        durable, as before.
+        """
+        until = now + self._linger
+        deadline = next_deadline(self.state, now)
+        if deadline is not None:
+            until = min(until, deadline)
+        for _ in range(self._batch - 1):
+            try:
+                event = self.events.get_nowait()
+            except queue.Empty:
+                wait = until - self._clock()
+                if wait <= 0 or self._held or self._flush_deadline is not None:
+                    break
+                if self._stop_requested.is_set() or self._urgent:
+                    break
+                try:
+                    event = self.events.get(timeout=wait)
+                except queue.Empty:
+                    break
+            self.apply(event)
 
     def commit(self) -> None:
         """Append the records decided so far, then send the patches they cover."""

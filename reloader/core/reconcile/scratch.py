@@ -7,7 +7,9 @@ namespace in the record's own field.
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from dataclasses import replace
+from typing import Generic, TypeVar
 
 from records import DebounceSkipped, Payload, kinds
 from records.payload import ABSENT
@@ -16,6 +18,54 @@ from reloader.core.hashing import correlation_id
 from reloader.core.model import CONFIGMAP, DEPLOYMENT, ConfigMapView, DeploymentView, Key
 from reloader.core.queries import applied_in, depends, desired_in
 from reloader.core.state import AppliedOverride, Restart, State
+
+V = TypeVar("V")
+
+
+class Cow(Mapping[Key, V], Generic[V]):
+    """A mapping of the state, copied only when a step first changes it.
+
+    Copying the whole cache (thousands of ConfigMaps) on every event would
+    cost more than the event's decision; most events change one entry.
+    """
+
+    __slots__ = ("_copied", "value")
+
+    def __init__(self, base: Mapping[Key, V]) -> None:
+        self.value = base
+        self._copied = False
+
+    def _own(self) -> dict[Key, V]:
+        if not self._copied:
+            self.value = dict(self.value)
+            self._copied = True
+        return self.value  # type: ignore[return-value]
+
+    def __getitem__(self, key: Key) -> V:
+        return self.value[key]
+
+    def __iter__(self) -> Iterator[Key]:
+        return iter(self.value)
+
+    def __len__(self) -> int:
+        return len(self.value)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.value
+
+    def get(self, key: Key, default=None):  # type: ignore[no-untyped-def, override]
+        return self.value.get(key, default)
+
+    def __setitem__(self, key: Key, value: V) -> None:
+        self._own()[key] = value
+
+    def __delitem__(self, key: Key) -> None:
+        del self._own()[key]
+
+    def pop(self, key: Key, default=None):  # type: ignore[no-untyped-def]
+        if key not in self.value:
+            return default
+        return self._own().pop(key)
 
 
 def obj_of(key: Key) -> str:
@@ -50,8 +100,10 @@ class Scratch:
         self.stopping = state.stopping
         self.listed = state.listed
         self.synced = state.synced
-        self.configmaps = dict(state.configmaps)
-        self.deployments = dict(state.deployments)
+        self.configmaps: Cow[ConfigMapView] = Cow(state.configmaps)
+        self.deployments: Cow[DeploymentView] = Cow(state.deployments)
+        self.source_index = dict(state.source_index)
+        self.workload_index = dict(state.workload_index)
         self.overrides = dict(state.overrides)
         self.windows = dict(state.windows)
         self.active = dict(state.active)
@@ -75,8 +127,10 @@ class Scratch:
             stopping=self.stopping,
             listed=self.listed,
             synced=self.synced,
-            configmaps=self.configmaps,
-            deployments=self.deployments,
+            configmaps=self.configmaps.value,
+            deployments=self.deployments.value,
+            source_index=self.source_index,
+            workload_index=self.workload_index,
             overrides=self.overrides,
             windows=self.windows,
             active=self.active,
@@ -147,13 +201,27 @@ class Scratch:
     def workload_key(self, view: DeploymentView) -> Key:
         return self.key_of(view.namespace, view.kind, view.name)
 
+    def index(self, index: dict[str, frozenset[Key]], key: Key, present: bool) -> None:
+        """Keep a namespace index up to date as ``key`` comes or goes."""
+        keys = index.get(key[0], frozenset())
+        if present and key not in keys:
+            index[key[0]] = keys | {key}
+        elif not present and key in keys:
+            index[key[0]] = keys - {key}
+
     # ----------------------------------------------------------------- queries
 
     def applied(self, deployment: Key) -> str | None:
         return applied_in(self.deployments, self.overrides, deployment)
 
     def desired(self, deployment: Key) -> str | None:
-        return desired_in(self.configmaps, self.deployments, deployment, self.policy)
+        return desired_in(
+            self.configmaps,
+            self.deployments,
+            deployment,
+            self.policy,
+            self.source_index.get(deployment[0], ()),
+        )
 
     def targets_of(self, source: Key) -> list[Key]:
         view = self.configmaps.get(source)
@@ -161,8 +229,8 @@ class Scratch:
             return []
         return sorted(
             key
-            for key, workload in self.deployments.items()
-            if key[0] == source[0] and depends(workload, view, self.policy)
+            for key in self.workload_index.get(source[0], ())
+            if depends(self.deployments[key], view, self.policy)
         )
 
     def configmaps_of(self, deployment: Key) -> list[Key]:
@@ -171,8 +239,8 @@ class Scratch:
             return []
         return sorted(
             key
-            for key, source in self.configmaps.items()
-            if key[0] == deployment[0] and depends(view, source, self.policy)
+            for key in self.source_index.get(deployment[0], ())
+            if depends(view, self.configmaps[key], self.policy)
         )
 
     def debounce_of(self, deployment: Key) -> float:

@@ -70,12 +70,15 @@ class Sync(Scratch):
             )
         if deleted:
             self.deployments.pop(key, None)
+            self.index(self.workload_index, key, present=False)
             self.overrides.pop(key, None)
             self.rollouts.pop(key, None)
             self.warned.pop(key, None)
             self.missing.pop(key, None)
             return
         self.deployments[key] = view
+        if previous is None:
+            self.index(self.workload_index, key, present=True)
         self.warn(key, view.warnings)
         override = self.overrides.get(key)
         if override is not None and cluster_caught_up(view, override):

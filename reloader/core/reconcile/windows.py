@@ -53,12 +53,15 @@ class Windows(Scratch):
         )
         if deleted:
             self.configmaps.pop(key, None)
+            self.index(self.source_index, key, present=False)
             if window is not None:
                 del self.windows[key]
                 self.chains[key] = (window.data_hash, window.correlation_id)
                 self.skip(key, window.correlation_id, kinds.SKIP_DELETED, window.data_hash)
             return
         self.configmaps[key] = view
+        if previous is None:
+            self.index(self.source_index, key, present=True)
         self.warn(key, view.warnings)
         if previous is None and self.synced:
             self.found_missing(key)
