@@ -22,10 +22,12 @@ from datetime import UTC, datetime
 from typing import Protocol
 
 from reloader.core import (
+    ConfigMapSeen,
     DeploymentSeen,
     Event,
     EventType,
     FlushDeadline,
+    Listed,
     PatchAdopt,
     PatchRestart,
     Record,
@@ -91,6 +93,7 @@ class ReconcileLoop:
         self._max_wait = max_wait_seconds
         self._batch = batch
         self._linger = linger_seconds
+        self._prompt = False
         self._clock = clock
         self._wall = wall
         self._held: list[PatchRestart | PatchAdopt | WarnWorkload] = []
@@ -192,6 +195,7 @@ class ReconcileLoop:
                 # Back-pressure: take no new events until the journal drains.
                 self._wait_for_journal()
             else:
+                self._prompt = False
                 self.apply(self._next_event(now))
                 self._gather(now)
             self.commit()
@@ -200,11 +204,12 @@ class ReconcileLoop:
         """Take what else is waiting, to make it all durable in one commit.
 
         While no patch waits for these records (nothing held) and the flush
-        has not begun, wait up to ``linger_seconds`` for more events (group
-        commit): one durable commit costs far more than the records in it, so
-        a steady trickle of watch events costs less CPU per event. A patch
-        decided meanwhile ends the wait: it is sent as soon as its records are
-        durable, as before.
+        has not begun, and only watch events and ticks were taken (an API
+        call's outcome or a leadership change is journaled at once), wait up
+        to ``linger_seconds`` for more events (group commit): one durable
+        commit costs far more than the records in it, so a steady trickle of
+        watch events costs less CPU per event. A patch decided meanwhile ends
+        the wait: it is sent as soon as its records are durable, as before.
         """
         until = now + self._linger
         deadline = next_deadline(self.state, now)
@@ -215,7 +220,7 @@ class ReconcileLoop:
                 event = self.events.get_nowait()
             except queue.Empty:
                 wait = until - self._clock()
-                if wait <= 0 or self._held or self._flush_deadline is not None:
+                if wait <= 0 or self._held or self._prompt or self._flush_deadline is not None:
                     break
                 if self._stop_requested.is_set() or self._urgent:
                     break
@@ -280,6 +285,8 @@ class ReconcileLoop:
 
         Nothing is sent until :meth:`commit` has made the records durable.
         """
+        if not isinstance(event, ConfigMapSeen | DeploymentSeen | Listed | Tick):
+            self._prompt = True
         now = self._clock()
         wall = self._wall()
         self.state, actions = step(self.state, event, now)

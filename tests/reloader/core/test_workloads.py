@@ -234,3 +234,16 @@ def test_workloads_in_two_namespaces_are_keyed_apart():
     [patch] = run.patches()
     assert (patch.namespace, patch.deployment) == ("b", "web")
     assert {r.namespace for r in run.records(k.RESTART_PLANNED)} == {"b"}
+
+
+def test_a_deleted_workload_leaves_its_namespace_index():
+    spec = envfrom(("configMap", "cfg"))
+    c1 = source("ConfigMap", "cfg", V1)
+    view = workload("StatefulSet", "gone", AUTO, applied=c1.data_hash, pod_spec=spec)
+    run = start([c1], [view])
+    run.feed(DeploymentSeen(EventType.DELETED, view), at=5.0)
+    run.change(source("ConfigMap", "cfg", V2, rv="2"), at=10.0)
+    run.tick(20.0)
+    assert run.patches() == []
+    [skipped] = [r for r in run.records(k.DEBOUNCE_SKIPPED) if r.data["reason"] == "no-target"]
+    assert skipped.object == "configmap/cfg"
