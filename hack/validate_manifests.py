@@ -445,7 +445,10 @@ def check_controller_variant(
         role = one(objects, "Role", "helloworld-controller", where)
     except ValidationError as exc:
         return [str(exc)]
-    if ours != theirs:
+    secrets_variant = where.endswith("-secrets")
+    ours, scope_problems = without_scope(ours, secrets_variant, where)
+    problems += scope_problems
+    if ours != without_scope(theirs, False, "k8s/controller")[0]:
         problems.append(f"{where}: its StatefulSet differs from k8s/controller's")
     if {resource for _, resource, _ in granted(role)} != {"leases"}:
         problems.append(f"{where}: the namespaced Role must grant only the Lease")
@@ -461,6 +464,46 @@ def check_controller_variant(
     if secrets != wanted:
         problems.append(f"{where}: Secrets verbs {sorted(secrets)}, expected {sorted(wanted)}")
     return problems
+
+
+#: The settings by which a cluster-scope variant's StatefulSet may differ.
+SCOPE_ENV = (
+    "WATCH_NAMESPACES",
+    "CONFIGMAP_LABEL_SELECTOR",
+    "WATCH_SECRETS",
+    "SECRET_HASH_KEY_FILE",
+)
+SECRET_HASH_VOLUME = "secret-hash"  # noqa: S105 - a volume name
+
+
+def without_scope(sts: Manifest, secrets: bool, where: str) -> tuple[Manifest, list[str]]:
+    """The StatefulSet without its scope settings, and what is wrong with those.
+
+    A cluster variant sets ``WATCH_NAMESPACES=*`` and an empty selector; the
+    ``-secrets`` variant also ``WATCH_SECRETS=true`` with its key file mounted
+    read-only from a Secret (volume ``secret-hash``). Nothing else may differ.
+    """
+    sts = copy.deepcopy(sts)
+    problems: list[str] = []
+    pod = ((sts.get("spec") or {}).get("template") or {}).get("spec") or {}
+    for container in pod.get("containers") or []:
+        env = container.get("env") or []
+        found = {e.get("name"): e.get("value") for e in env if e.get("name") in SCOPE_ENV}
+        container["env"] = [e for e in env if e.get("name") not in SCOPE_ENV]
+        mounts = container.get("volumeMounts") or []
+        keyed = [m for m in mounts if m.get("name") == SECRET_HASH_VOLUME]
+        container["volumeMounts"] = [m for m in mounts if m.get("name") != SECRET_HASH_VOLUME]
+        if where == "k8s/controller" or container.get("name") != "controller":
+            continue
+        if found.get("WATCH_NAMESPACES") != "*" or found.get("CONFIGMAP_LABEL_SELECTOR") != "":
+            problems.append(f"{where}: WATCH_NAMESPACES must be * and the selector empty")
+        if secrets != (found.get("WATCH_SECRETS") == "true"):
+            problems.append(f"{where}: WATCH_SECRETS must be true only in the -secrets variant")
+        if secrets and (not found.get("SECRET_HASH_KEY_FILE") or not keyed
+                        or not all(m.get("readOnly") for m in keyed)):  # fmt: skip
+            problems.append(f"{where}: the Secret hash key must be mounted read-only")
+    pod["volumes"] = [v for v in pod.get("volumes") or [] if v.get("name") != SECRET_HASH_VOLUME]
+    return sts, problems
 
 
 def merge_patch(target: Any, patch: Any) -> Any:

@@ -51,6 +51,8 @@ from records.observations import (
     WatchError,
     WatchRelisted,
     WatchStarted,
+    WorkloadMissingReference,
+    WorkloadWarning,
 )
 from records.payload import ABSENT, PAYLOADS, Absent, Payload, parse
 from records.restarts import (
@@ -101,5 +103,7 @@ __all__ = [
     "WatchError",
     "WatchRelisted",
     "WatchStarted",
+    "WorkloadMissingReference",
+    "WorkloadWarning",
     "parse",
 ]

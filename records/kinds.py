@@ -42,6 +42,13 @@ LEADER_LOST = "leader.lost"
 LEADER_RELEASED = "leader.released"
 LEADER_OBSERVED = "leader.observed"
 
+#: An annotation value on a workload (or a ConfigMap/Secret) that could not be
+#: understood and was taken as false (or absent), once per object and problem.
+WORKLOAD_WARNING = "workload.warning"
+#: A workload names a ConfigMap or Secret that does not exist: nothing
+#: restarts for it; journaled once until it appears.
+WORKLOAD_MISSING_REFERENCE = "workload.missing-reference"
+
 OPERATOR_NOTE = "operator.note"
 JOURNAL_VACUUMED = "journal.vacuumed"
 #: A signed statement of the chain's head (journal.checkpoints, journal.signing),
@@ -80,12 +87,15 @@ ALL: tuple[str, ...] = (
 #: ``deployment.observed`` records the Deployment facts a decision depends on
 #: (so that ``replay --check`` can re-run the decisions from the journal alone),
 #: ``restart.superseded`` settles a restart whose conditional patch was refused,
-#: and ``journal.checkpoint`` is the signing writer's.
+#: ``journal.checkpoint`` is the signing writer's, and ``workload.warning`` and
+#: ``workload.missing-reference`` report workloads' opt-in annotations.
 ADDED: tuple[str, ...] = (
     CONTROLLER_STOPPING,
     DEPLOYMENT_OBSERVED,
     RESTART_SUPERSEDED,
     JOURNAL_CHECKPOINT,
+    WORKLOAD_WARNING,
+    WORKLOAD_MISSING_REFERENCE,
 )
 ADDED_KINDS = frozenset(ADDED)
 

@@ -149,3 +149,31 @@ class DeploymentObserved(Payload):
     target: Mapping[str, str] | None
     applied_hash: str | None
     generation: int
+
+
+@register
+@dataclass(frozen=True)
+class WorkloadWarning(Payload):
+    """Annotation values of one object that could not be understood (taken as false).
+
+    ``warnings`` are one line each (object, annotation, value cut to 64
+    characters, what was done instead); reported once per object and set of
+    problems, with a ``Warning`` Event.
+    """
+
+    KIND = kinds.WORKLOAD_WARNING
+
+    warnings: Sequence[str]
+
+
+@register
+@dataclass(frozen=True)
+class WorkloadMissingReference(Payload):
+    """A workload depends on a ConfigMap or Secret (``source``, ``KIND/NAME``) that is missing.
+
+    Nothing restarts for it; reported once until the source appears.
+    """
+
+    KIND = kinds.WORKLOAD_MISSING_REFERENCE
+
+    source: str

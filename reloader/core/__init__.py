@@ -12,7 +12,7 @@ feeds it events and carries out its actions, and ``shipshape-journal replay
 own state machine, pure in the same way (:mod:`.election`).
 """
 
-from reloader.core.actions import Action, PatchAdopt, PatchRestart, Record
+from reloader.core.actions import Action, PatchAdopt, PatchRestart, Record, WarnWorkload
 from reloader.core.backoff import backoff_delay
 from reloader.core.events import (
     AdoptFailed,
@@ -42,7 +42,15 @@ from reloader.core.hashing import (
     data_hash,
     key_digests,
 )
-from reloader.core.model import ConfigMapView, DeploymentView, RolloutStatus, Target
+from reloader.core.model import (
+    ConfigMapView,
+    DeploymentView,
+    Key,
+    RolloutStatus,
+    SourceView,
+    Target,
+    WorkloadView,
+)
 from reloader.core.policy import Policy
 from reloader.core.queries import (
     applied_hash,
@@ -53,6 +61,7 @@ from reloader.core.queries import (
 )
 from reloader.core.reconciler import step
 from reloader.core.state import State, initial_state
+from reloader.core.workloads import source_view, workload_view
 
 __all__ = [
     "Action",
@@ -66,6 +75,7 @@ __all__ = [
     "EventType",
     "Failure",
     "FlushDeadline",
+    "Key",
     "LeaderObserved",
     "LeadershipChanged",
     "Listed",
@@ -80,10 +90,13 @@ __all__ = [
     "Resource",
     "RolloutStatus",
     "ShutdownRequested",
+    "SourceView",
     "State",
     "Target",
     "Tick",
+    "WarnWorkload",
     "WatchFailed",
+    "WorkloadView",
     "applied_hash",
     "backoff_delay",
     "changed_keys",
@@ -96,5 +109,7 @@ __all__ = [
     "key_digests",
     "next_deadline",
     "pending_restarts",
+    "source_view",
     "step",
+    "workload_view",
 ]

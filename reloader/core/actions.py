@@ -16,14 +16,17 @@ from typing import Any
 class Record:
     """Append one journal record.
 
-    ``object`` is ``configmap/NAME`` or ``deployment/NAME``; the runtime adds
-    the namespace, actor, leader epoch and timestamp.
+    ``object`` is ``KIND/NAME`` (``configmap/x``, ``secret/s``,
+    ``deployment/d``, ``statefulset/s``, ``daemonset/d``) and ``namespace``
+    its namespace (None: the controller's own); the runtime adds the actor,
+    leader epoch and timestamp.
     """
 
     kind: str
     object: str | None
     correlation_id: str | None
     data: Mapping[str, Any] = field(default_factory=dict)
+    namespace: str | None = None
 
 
 @dataclass(frozen=True)
@@ -50,6 +53,8 @@ class PatchRestart:
     attempt: int
     previous_hash: str | None = None
     resource_version: str = ""
+    namespace: str = ""
+    kind: str = "deployment"
 
 
 @dataclass(frozen=True)
@@ -65,6 +70,22 @@ class PatchAdopt:
     correlation_id: str
     data_hash: str
     resource_version: str = ""
+    namespace: str = ""
+    kind: str = "deployment"
 
 
-Action = Record | PatchRestart | PatchAdopt
+@dataclass(frozen=True)
+class WarnWorkload:
+    """Create one ``Warning`` Event on a workload (or a ConfigMap/Secret): ``message``.
+
+    Emitted once per object and set of problems (an annotation value that
+    could not be understood); the same text is journaled as ``workload.warning``.
+    """
+
+    namespace: str
+    kind: str
+    name: str
+    message: str
+
+
+Action = Record | PatchRestart | PatchAdopt | WarnWorkload

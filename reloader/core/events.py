@@ -28,6 +28,9 @@ class Resource(enum.StrEnum):
 
     CONFIGMAPS = "configmaps"
     DEPLOYMENTS = "deployments"
+    SECRETS = "secrets"
+    STATEFULSETS = "statefulsets"
+    DAEMONSETS = "daemonsets"
 
 
 @dataclass(frozen=True)
@@ -120,13 +123,17 @@ class PatchSucceeded:
     deployment: str
     correlation_id: str
     generation: int | None = None
+    namespace: str = ""
+    kind: str = "deployment"
 
 
 @dataclass(frozen=True)
 class PatchFailed:
     """The restart patch of ``deployment`` failed.
 
-    ``jitter`` is a number drawn uniformly from ``[0, 1)`` by the caller; it
+    ``namespace`` and ``kind`` name the workload (on every outcome event:
+    "" is the controller's namespace). ``jitter`` is a number drawn uniformly
+    from ``[0, 1)`` by the caller; it
     spreads the backoff before the next attempt.
     """
 
@@ -134,6 +141,8 @@ class PatchFailed:
     correlation_id: str
     failure: Failure
     jitter: float = 0.5
+    namespace: str = ""
+    kind: str = "deployment"
 
 
 @dataclass(frozen=True)
@@ -142,6 +151,8 @@ class PatchFenced:
 
     deployment: str
     correlation_id: str
+    namespace: str = ""
+    kind: str = "deployment"
 
 
 @dataclass(frozen=True)
@@ -168,6 +179,8 @@ class PatchRefused:
     applied_hash: str | None = None
     resource_version: str = ""
     generation: int | None = None
+    namespace: str = ""
+    kind: str = "deployment"
 
 
 @dataclass(frozen=True)
@@ -185,6 +198,8 @@ class AdoptRefused:
     found: bool = True
     applied_hash: str | None = None
     resource_version: str = ""
+    namespace: str = ""
+    kind: str = "deployment"
 
 
 @dataclass(frozen=True)
@@ -193,6 +208,8 @@ class AdoptFailed:
 
     deployment: str
     failure: Failure
+    namespace: str = ""
+    kind: str = "deployment"
 
 
 @dataclass(frozen=True)

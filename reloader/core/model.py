@@ -7,6 +7,22 @@ an API object, and a ConfigMap's values never get this far (only hashes do).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from reloader.core.optin import OptIn
+
+#: The kinds of source (lower case, as in record objects ``configmap/NAME``).
+CONFIGMAP = "configmap"
+SECRET = "secret"  # noqa: S105 - a kind, not a credential
+#: The workload kinds (lower case, as in record objects ``deployment/NAME``).
+DEPLOYMENT = "deployment"
+STATEFULSET = "statefulset"
+DAEMONSET = "daemonset"
+WORKLOAD_KINDS = (DEPLOYMENT, STATEFULSET, DAEMONSET)
+
+#: ``(namespace, kind, name)`` of a workload or a source.
+Key = tuple[str, str, str]
 
 
 @dataclass(frozen=True, order=True)
@@ -32,6 +48,11 @@ class ConfigMapView:
         key_digests: ``(key, digest)`` pairs, sorted, used only to name the
             keys that changed; never journaled.
         resource_version: The object's ``metadata.resourceVersion``.
+        namespace: Its namespace ("" in views built by hand: the controller's).
+        kind: ``configmap`` or ``secret`` (whose hashes are keyed).
+        ignore: Its ``ignore`` annotation: it restarts nothing.
+        match: Its ``match`` annotation (for workloads with ``search``).
+        warnings: Annotation values it carries that could not be understood.
     """
 
     name: str
@@ -39,11 +60,25 @@ class ConfigMapView:
     data_hash: str
     key_digests: tuple[tuple[str, str], ...] = ()
     resource_version: str = ""
+    namespace: str = ""
+    kind: str = CONFIGMAP
+    ignore: bool = False
+    match: bool = False
+    warnings: tuple[str, ...] = ()
 
     @property
     def keys(self) -> tuple[str, ...]:
         """Return the key names, sorted."""
         return tuple(key for key, _ in self.key_digests)
+
+    @property
+    def label(self) -> str:
+        """The name it goes by in records: ``NAME`` for a ConfigMap, ``secret/NAME``."""
+        return self.name if self.kind == CONFIGMAP else f"{self.kind}/{self.name}"
+
+
+#: A ConfigMap or a Secret (``kind``); a Secret's hashes are keyed (HMAC).
+SourceView = ConfigMapView
 
 
 @dataclass(frozen=True)
@@ -71,6 +106,12 @@ class DeploymentView:
             has never been adopted.
         resource_version: The object's ``metadata.resourceVersion``.
         rollout: Its rollout progress.
+        namespace: Its namespace ("" in views built by hand: the controller's).
+        kind: ``deployment``, ``statefulset`` or ``daemonset``.
+        optin: Its opt-in annotations, parsed (:mod:`.optin`); None: the label
+            rule only. ``target`` is the label rule (Deployments only).
+        debounce_seconds: Its ``shipshape.io/debounce``, or None.
+        warnings: Annotation values it carries that could not be understood.
     """
 
     name: str
@@ -78,3 +119,12 @@ class DeploymentView:
     applied_hash: str | None
     resource_version: str = ""
     rollout: RolloutStatus = field(default_factory=RolloutStatus)
+    namespace: str = ""
+    kind: str = DEPLOYMENT
+    optin: OptIn | None = field(default=None, compare=False)
+    debounce_seconds: float | None = None
+    warnings: tuple[str, ...] = ()
+
+
+#: A Deployment, StatefulSet or DaemonSet (``kind``).
+WorkloadView = DeploymentView

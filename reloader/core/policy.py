@@ -30,6 +30,10 @@ class Policy:
         resync_seconds: The period of the level-triggered resync, which compares
             every Deployment's applied hash with its ConfigMap's and restarts
             whatever drifted (for instance after retries were exhausted).
+        watch_secrets: Whether Secrets count as sources (``WATCH_SECRETS``);
+            when false a Secret event changes nothing.
+        workload_kinds: The workload resources listed (``deployments``,
+            ``statefulsets``, ``daemonsets``); the first sync waits for each.
     """
 
     debounce_seconds: float = 5.0
@@ -41,9 +45,12 @@ class Policy:
     max_concurrent_rollouts: int = 10
     rollout_timeout_seconds: float = 600.0
     resync_seconds: float = 300.0
+    watch_secrets: bool = False
+    workload_kinds: tuple[str, ...] = ("deployments",)
 
     def __post_init__(self) -> None:
         """Reject values that would make the core misbehave (programming errors)."""
+        object.__setattr__(self, "workload_kinds", tuple(self.workload_kinds))
         if self.debounce_seconds < 0:
             raise ValueError("debounce_seconds must not be negative")
         if self.retry_max_attempts < 1:
@@ -58,8 +65,27 @@ class Policy:
             raise ValueError("rollout_timeout_seconds and resync_seconds must be positive")
 
     def as_dict(self) -> dict[str, Any]:
-        """Return the policy as a JSON-ready mapping (journaled at start-up)."""
-        return asdict(self)
+        """Return the policy as a JSON-ready mapping (journaled at start-up).
+
+        The workload settings are left out while they keep their defaults, so
+        that a Deployment-only controller journals what it always did.
+        """
+        values = asdict(self)
+        if not self.watch_secrets:
+            del values["watch_secrets"]
+        if self.workload_kinds == ("deployments",):
+            del values["workload_kinds"]
+        else:
+            values["workload_kinds"] = list(self.workload_kinds)
+        return values
+
+    @property
+    def resources(self) -> frozenset[str]:
+        """The resources whose first list the first sync waits for."""
+        found = {"configmaps", *self.workload_kinds}
+        if self.watch_secrets:
+            found.add("secrets")
+        return frozenset(found)
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> Policy:

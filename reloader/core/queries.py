@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 from reloader.core.hashing import combined_hash
-from reloader.core.model import ConfigMapView, DeploymentView
+from reloader.core.model import (
+    CONFIGMAP,
+    DEPLOYMENT,
+    SECRET,
+    ConfigMapView,
+    DeploymentView,
+    Key,
+)
+from reloader.core.optin import CONFIGMAP as OPTIN_CONFIGMAP
+from reloader.core.optin import SECRET as OPTIN_SECRET
+from reloader.core.policy import Policy
 from reloader.core.state import AppliedOverride, Phase, State
 
 
@@ -21,7 +31,15 @@ def next_deadline(state: State, now: float) -> float | None:
     candidates.extend(rollout.deadline for rollout in state.rollouts.values())
     if state.next_resync_at is not None and state.acting and not state.stopping:
         candidates.append(state.next_resync_at)
-    dispatchable = any(r.deployment not in state.active for r in state.queue)
+    candidates.extend(
+        restart.not_before
+        for restart in state.queue
+        if restart.not_before is not None and restart.not_before > now and state.acting
+    )
+    dispatchable = any(
+        r.deployment not in state.active and (r.not_before is None or r.not_before <= now)
+        for r in state.queue
+    )
     if dispatchable and state.acting and _patching_slots_free(state):
         token_at = state.bucket.next_token_at(now)
         if token_at > now:
@@ -39,20 +57,37 @@ def flush_complete(state: State) -> bool:
     return state.stopping and not state.windows and not state.queue and not state.active
 
 
-def applied_hash(state: State, deployment: str) -> str | None:
-    """Return the hash ``deployment`` last rolled out with, as far as this process knows."""
-    return applied_in(state.deployments, state.overrides, deployment)
+def applied_hash(state: State, deployment: str | Key) -> str | None:
+    """Return the hash a workload last rolled out with, as far as this process knows.
+
+    ``deployment`` is a key ``(namespace, kind, name)``, or the name of a
+    Deployment in the controller's namespace.
+    """
+    return applied_in(state.deployments, state.overrides, _key(state, deployment))
 
 
-def desired_hash(state: State, deployment: str) -> str | None:
-    """Return the hash ``deployment`` should run with, or None when no ConfigMap targets it."""
-    return desired_in(state.configmaps, state.deployments, deployment)
+def desired_hash(state: State, deployment: str | Key) -> str | None:
+    """Return the hash a workload should run with, or None when no source counts for it."""
+    key = _key(state, deployment)
+    return desired_in(
+        state.configmaps,
+        state.deployments,
+        key,
+        state.policy,
+        state.source_index.get(key[0], ()),
+    )
+
+
+def _key(state: State, deployment: str | Key) -> Key:
+    if isinstance(deployment, tuple):
+        return deployment
+    return (state.namespace, DEPLOYMENT, deployment)
 
 
 def applied_in(
-    deployments: Mapping[str, DeploymentView],
-    overrides: Mapping[str, AppliedOverride],
-    deployment: str,
+    deployments: Mapping[Key, DeploymentView],
+    overrides: Mapping[Key, AppliedOverride],
+    deployment: Key,
 ) -> str | None:
     """:func:`applied_hash` on the mappings themselves."""
     view = deployments.get(deployment)
@@ -64,16 +99,60 @@ def applied_in(
 
 
 def desired_in(
-    configmaps: Mapping[str, ConfigMapView],
-    deployments: Mapping[str, DeploymentView],
-    deployment: str,
+    configmaps: Mapping[Key, ConfigMapView],
+    deployments: Mapping[Key, DeploymentView],
+    deployment: Key,
+    policy: Policy,
+    candidates: Iterable[Key] | None = None,
 ) -> str | None:
-    """:func:`desired_hash` on the mappings themselves."""
+    """:func:`desired_hash` on the mappings themselves (``candidates``: the sources to try)."""
     view = deployments.get(deployment)
-    if view is None or view.target is None:
+    if view is None:
         return None
-    sources = [(cm.name, cm.data_hash) for cm in configmaps.values() if cm.target == view.target]
+    keys = candidates if candidates is not None else configmaps
+    sources = []
+    for key in keys:
+        source = configmaps.get(key)
+        if source is not None and key[0] == deployment[0] and depends(view, source, policy):
+            sources.append((source.label, source.data_hash))
     return combined_hash(sources) if sources else None
+
+
+_OPTIN_KIND = {CONFIGMAP: OPTIN_CONFIGMAP, SECRET: OPTIN_SECRET}
+
+
+def depends(workload: DeploymentView, source: ConfigMapView, policy: Policy) -> bool:  # noqa: PLR0911 - one rule per return
+    """Return whether ``workload`` restarts for ``source`` (same namespace assumed).
+
+    ``ignore`` on the source beats everything; then the runbook's label rule
+    (``target``, set on Deployments only), then the opt-in annotations
+    (:mod:`.optin`): ``auto`` and a reference, a ``reload`` pattern, or
+    ``search`` with ``match`` and a reference. Secrets count only when
+    ``policy.watch_secrets``.
+    """
+    if source.ignore:
+        return False
+    if source.kind == SECRET and not policy.watch_secrets:
+        return False
+    if (
+        source.kind == CONFIGMAP
+        and workload.target is not None
+        and source.target == workload.target
+    ):
+        return True
+    parsed = workload.optin
+    if parsed is None:
+        return False
+    kind = _OPTIN_KIND.get(source.kind)
+    if kind is None:
+        return False
+    rules = parsed.kinds[kind]
+    referenced = (kind, source.name) in parsed.references
+    if rules.auto and referenced:
+        return True
+    if rules.search and source.match and referenced:
+        return True
+    return any(pattern.fullmatch(source.name) for pattern in rules.reload)
 
 
 def cluster_caught_up(view: DeploymentView | None, override: AppliedOverride) -> bool:

@@ -79,7 +79,7 @@ from reloader.core.events import (
     Tick,
     WatchFailed,
 )
-from reloader.core.model import ConfigMapView, DeploymentView, RolloutStatus, Target
+from reloader.core.model import ConfigMapView, DeploymentView, Key, RolloutStatus, Target
 from reloader.core.policy import Policy
 from reloader.core.queries import next_deadline
 from reloader.core.reconciler import step
@@ -257,7 +257,31 @@ def _is_watch_confirmation(record: Any) -> bool:
 # ------------------------------------------------------------- records -> events
 
 
-def _event(replica: _Replica, record: Any) -> Event | None:  # noqa: PLR0911, PLR0912 - a table
+def _event(replica: _Replica, record: Any) -> Event | None:
+    """The event a record stands for, naming its object's namespace and kind."""
+    event = _event_of(replica, record)
+    kind = _kind(record.object)
+    namespace = record.namespace or ""
+    if isinstance(event, ConfigMapSeen):
+        view = replace(event.configmap, namespace=namespace, kind=kind or "configmap")
+        return replace(event, configmap=view)
+    if isinstance(event, DeploymentSeen):
+        view = replace(event.deployment, namespace=namespace, kind=kind or "deployment")
+        return replace(event, deployment=view)
+    if hasattr(event, "deployment") and hasattr(event, "namespace"):
+        return replace(event, namespace=namespace, kind=kind or "deployment")  # type: ignore[type-var]
+    return event
+
+
+def _workload_key(replica: _Replica, record: Any) -> Key:
+    return (
+        record.namespace or replica.state.namespace,
+        _kind(record.object) or "deployment",
+        _name(record.object),
+    )
+
+
+def _event_of(replica: _Replica, record: Any) -> Event | None:  # noqa: PLR0911, PLR0912 - a table
     payload = parse(record.kind, record.data)
     name = _name(record.object)
     correlation = record.correlation_id or ""
@@ -273,7 +297,7 @@ def _event(replica: _Replica, record: Any) -> Event | None:  # noqa: PLR0911, PL
             str(payload.source or "watch"),
         )
     if isinstance(payload, DeploymentObserved):
-        previous = replica.state.deployments.get(name)
+        previous = replica.state.deployments.get(_workload_key(replica, record))
         status = previous.rollout if previous is not None else RolloutStatus()
         return DeploymentSeen(
             EventType(payload.event_type or "MODIFIED"),
@@ -345,7 +369,7 @@ def _event(replica: _Replica, record: Any) -> Event | None:  # noqa: PLR0911, PL
             )
         return PatchFailed(name, correlation, _failure(payload.error or {}, True), 0.0)
     if isinstance(payload, RolloutCompleted | RolloutTimeout):
-        return _rollout_ended(replica, name, payload)
+        return _rollout_ended(replica, _workload_key(replica, record), payload)
     if isinstance(payload, ControllerStopping):
         return ShutdownRequested(str(payload.reason or "SIGTERM"))
     if isinstance(payload, LeaderAcquired | LeaderLost | LeaderReleased):
@@ -392,7 +416,7 @@ def _leadership(
 
 
 def _rollout_ended(
-    replica: _Replica, name: str, payload: RolloutCompleted | RolloutTimeout
+    replica: _Replica, name: Key, payload: RolloutCompleted | RolloutTimeout
 ) -> Event | None:
     """The Deployment status that ended a rollout is not journaled: rebuild its gist."""
     view = replica.state.deployments.get(name)
@@ -449,6 +473,10 @@ def _target(value: Any) -> Target | None:
     if isinstance(value, Mapping) and value.get("app") and value.get("env"):
         return Target(str(value["app"]), str(value["env"]))
     return None
+
+
+def _kind(obj: str | None) -> str:
+    return obj.split("/", 1)[0] if obj and "/" in obj else ""
 
 
 def _name(obj: str | None) -> str:

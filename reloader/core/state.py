@@ -6,17 +6,17 @@ import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from reloader.core.model import ConfigMapView, DeploymentView
+from reloader.core.model import ConfigMapView, DeploymentView, Key
 from reloader.core.policy import Policy
 from reloader.core.ratelimit import TokenBucket
 
 
 @dataclass(frozen=True)
 class Window:
-    """A debounce window open on one ConfigMap.
+    """A debounce window open on one ConfigMap or Secret.
 
     Attributes:
-        configmap: The ConfigMap's name.
+        configmap: The source's key ``(namespace, kind, name)``.
         correlation_id: The chain every record of this change carries.
         opened_at: When the first change of the window was seen.
         due_at: When the window fires (``opened_at + debounce_seconds``, or at
@@ -29,7 +29,7 @@ class Window:
             first sync or a new leader found drift) or ``resync``.
     """
 
-    configmap: str
+    configmap: Key
     correlation_id: str
     opened_at: float
     due_at: float
@@ -49,22 +49,23 @@ class Phase(enum.StrEnum):
 
 @dataclass(frozen=True)
 class Restart:
-    """A restart of one Deployment on behalf of one ConfigMap change.
+    """A restart of one workload on behalf of one ConfigMap (or Secret) change.
 
     Attributes:
-        deployment: The Deployment to roll.
-        configmap: The ConfigMap whose change asked for it.
+        deployment: The workload's key ``(namespace, kind, name)``.
+        configmap: The key of the source whose change asked for it.
         correlation_id: The change's chain.
         change_at: When the change was first seen (for latency).
         phase: Queued, patching or waiting out a backoff.
         attempt: Patch attempts so far.
         data_hash: The hash being applied (fixed when first planned).
-        not_before: End of the current backoff.
+        not_before: End of the current backoff; on a queued restart, the end
+            of the workload's own (longer) debounce.
         flushed: Whether it was carried out by the shutdown flush.
     """
 
-    deployment: str
-    configmap: str
+    deployment: Key
+    configmap: Key
     correlation_id: str
     change_at: float
     phase: Phase = Phase.QUEUED
@@ -78,8 +79,8 @@ class Restart:
 class Rollout:
     """A patched Deployment whose rollout is being followed to its end."""
 
-    deployment: str
-    configmap: str
+    deployment: Key
+    configmap: Key
     correlation_id: str
     generation: int | None
     started_at: float
@@ -104,7 +105,11 @@ class AppliedOverride:
 class State:
     """Everything the core remembers between two events.
 
-    Mappings are never mutated: each step builds new ones.
+    Mappings are never mutated: each step builds new ones. Workloads
+    (``deployments``) and sources (``configmaps``: ConfigMaps and Secrets) are
+    keyed by ``(namespace, kind, name)``; ``warned`` holds the warnings
+    reported per object, ``missing`` the missing sources reported per workload;
+    ``source_index`` and ``workload_index`` hold the keys of each namespace.
 
     ``leading`` says this replica holds leadership; ``acting`` that it also
     carries decisions out. They differ while a new leader waits for the
@@ -120,15 +125,19 @@ class State:
     stopping: bool = False
     listed: frozenset[str] = frozenset()
     synced: bool = False
-    configmaps: Mapping[str, ConfigMapView] = field(default_factory=dict)
-    deployments: Mapping[str, DeploymentView] = field(default_factory=dict)
-    overrides: Mapping[str, AppliedOverride] = field(default_factory=dict)
-    windows: Mapping[str, Window] = field(default_factory=dict)
-    active: Mapping[str, Restart] = field(default_factory=dict)
+    configmaps: Mapping[Key, ConfigMapView] = field(default_factory=dict)
+    deployments: Mapping[Key, DeploymentView] = field(default_factory=dict)
+    overrides: Mapping[Key, AppliedOverride] = field(default_factory=dict)
+    windows: Mapping[Key, Window] = field(default_factory=dict)
+    active: Mapping[Key, Restart] = field(default_factory=dict)
     queue: tuple[Restart, ...] = ()
-    rollouts: Mapping[str, Rollout] = field(default_factory=dict)
-    chains: Mapping[str, tuple[str, str]] = field(default_factory=dict)
+    rollouts: Mapping[Key, Rollout] = field(default_factory=dict)
+    chains: Mapping[Key, tuple[str, str]] = field(default_factory=dict)
     next_resync_at: float | None = None
+    warned: Mapping[Key, tuple[str, ...]] = field(default_factory=dict)
+    missing: Mapping[Key, frozenset[Key]] = field(default_factory=dict)
+    source_index: Mapping[str, frozenset[Key]] = field(default_factory=dict)
+    workload_index: Mapping[str, frozenset[Key]] = field(default_factory=dict)
 
 
 def initial_state(policy: Policy, namespace: str, *, acting: bool = False) -> State:

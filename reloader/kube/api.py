@@ -25,6 +25,30 @@ DEPLOYMENTS = "/apis/apps/v1/namespaces/{namespace}/deployments"
 DEPLOYMENT = "/apis/apps/v1/namespaces/{namespace}/deployments/{name}"
 EVENTS = "/api/v1/namespaces/{namespace}/events"
 
+#: The list/watch path of each resource, in one namespace and cluster-wide.
+NAMESPACED = {
+    "configmaps": CONFIGMAPS,
+    "secrets": "/api/v1/namespaces/{namespace}/secrets",
+    "deployments": DEPLOYMENTS,
+    "statefulsets": "/apis/apps/v1/namespaces/{namespace}/statefulsets",
+    "daemonsets": "/apis/apps/v1/namespaces/{namespace}/daemonsets",
+}
+CLUSTER = {
+    "configmaps": "/api/v1/configmaps",
+    "secrets": "/api/v1/secrets",
+    "deployments": "/apis/apps/v1/deployments",
+    "statefulsets": "/apis/apps/v1/statefulsets",
+    "daemonsets": "/apis/apps/v1/daemonsets",
+}
+#: One workload of each kind (lower case, as records name them).
+WORKLOAD = {
+    "deployment": DEPLOYMENT,
+    "statefulset": "/apis/apps/v1/namespaces/{namespace}/statefulsets/{name}",
+    "daemonset": "/apis/apps/v1/namespaces/{namespace}/daemonsets/{name}",
+}
+#: The API kind of each workload kind.
+API_KIND = {"deployment": "Deployment", "statefulset": "StatefulSet", "daemonset": "DaemonSet"}
+
 
 class KubeApi:
     """Raw requests through an ``ApiClient``: its auth, TLS and errors, none of its models."""

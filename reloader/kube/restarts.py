@@ -9,14 +9,16 @@ from typing import Any
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from reloader.core import PatchAdopt, PatchRestart
-from reloader.kube.api import DEPLOYMENT, EVENTS, KubeApi
+from reloader.core import PatchAdopt, PatchRestart, WarnWorkload
+from reloader.kube.api import API_KIND, EVENTS, WORKLOAD, KubeApi
 from reloader.kube.views import CONFIG_HASH, CONFIGMAP, CORRELATION_ID, RESTARTED_AT
 
 log = logging.getLogger(__name__)
 
 MERGE_PATCH = "application/merge-patch+json"
 EVENT_REASON = "ConfigMapChanged"
+SECRET_EVENT_REASON = "SecretChanged"  # noqa: S105 - an Event reason, not a credential
+WARNING_REASON = "InvalidAnnotation"
 COMPONENT = "shipshape-controller"
 # Connect and read timeouts of one patch: short, because the caller retries.
 _TIMEOUT = (5.0, 15.0)
@@ -85,7 +87,11 @@ class DeploymentPatcher:
     """Sends the controller's writes to the API: patches and Events."""
 
     def __init__(self, api_client: client.ApiClient, namespace: str, identity: str) -> None:
-        """Write to ``namespace`` as ``identity`` (the Event's reporting instance)."""
+        """Write as ``identity`` (the Event's reporting instance).
+
+        ``namespace`` is where a workload named without one lives (the
+        controller's own); every action names its workload's namespace and kind.
+        """
         self.namespace = namespace
         self.identity = identity
         self._api = KubeApi(api_client)
@@ -96,13 +102,17 @@ class DeploymentPatcher:
         Raises:
             ApiException or a urllib3 error: The patch failed (see ``errors.classify``).
         """
-        return self._patch(action.deployment, restart_patch(action, timestamp(now)))
+        return self._patch(
+            action.namespace, action.kind, action.deployment, restart_patch(action, timestamp(now))
+        )
 
     def adopt(self, action: PatchAdopt) -> None:
         """Send the adoption patch (metadata annotation only)."""
-        self._patch(action.deployment, adopt_patch(action))
+        self._patch(action.namespace, action.kind, action.deployment, adopt_patch(action))
 
-    def read(self, name: str) -> dict[str, Any] | None:
+    def read(
+        self, name: str, namespace: str = "", kind: str = "deployment"
+    ) -> dict[str, Any] | None:
         """Read the Deployment again (None when it is gone): after a refused precondition.
 
         Raises:
@@ -111,8 +121,8 @@ class DeploymentPatcher:
         try:
             return self._api.json(
                 "GET",
-                DEPLOYMENT,
-                path_params={"namespace": self.namespace, "name": name},
+                WORKLOAD[kind],
+                path_params={"namespace": namespace or self.namespace, "name": name},
                 timeout=_TIMEOUT,
             )
         except ApiException as error:
@@ -120,11 +130,11 @@ class DeploymentPatcher:
                 return None
             raise
 
-    def _patch(self, name: str, body: dict[str, Any]) -> dict[str, Any]:
+    def _patch(self, namespace: str, kind: str, name: str, body: dict[str, Any]) -> dict[str, Any]:
         return self._api.json(
             "PATCH",
-            DEPLOYMENT,
-            path_params={"namespace": self.namespace, "name": name},
+            WORKLOAD[kind],
+            path_params={"namespace": namespace or self.namespace, "name": name},
             query={"fieldManager": COMPONENT},
             body=body,
             content_type=MERGE_PATCH,
@@ -132,24 +142,31 @@ class DeploymentPatcher:
         )
 
     def record_event(self, action: PatchRestart, deployment: dict[str, Any], now: datetime) -> None:
-        """Create a ``Normal`` Event on the Deployment telling why it was restarted."""
+        """Create a ``Normal`` Event on the workload telling why it was restarted.
+
+        A Secret's hash is keyed (HMAC): only its first 12 hex digits are shown.
+        """
         metadata = deployment.get("metadata") or {}
+        namespace = action.namespace or self.namespace
+        secret = action.configmap.startswith("secret/")
+        what = f"Secret {action.configmap[7:]}" if secret else f"ConfigMap {action.configmap}"
+        digest = action.data_hash.rsplit(":", 1)[-1][:12]
         body = {
             "apiVersion": "v1",
             "kind": "Event",
-            "metadata": {"generateName": f"{action.deployment}.", "namespace": self.namespace},
+            "metadata": {"generateName": f"{action.deployment}.", "namespace": namespace},
             "involvedObject": {
                 "apiVersion": "apps/v1",
-                "kind": "Deployment",
+                "kind": API_KIND[action.kind],
                 "name": action.deployment,
-                "namespace": self.namespace,
+                "namespace": namespace,
                 "uid": metadata.get("uid"),
                 "resourceVersion": metadata.get("resourceVersion"),
             },
-            "reason": EVENT_REASON,
+            "reason": SECRET_EVENT_REASON if secret else EVENT_REASON,
             "message": (
-                f"Restarted because ConfigMap {action.configmap} changed "
-                f"(config hash {action.data_hash[:12]}, correlation id {action.correlation_id})"
+                f"Restarted because {what} changed "
+                f"(config hash {digest}, correlation id {action.correlation_id})"
             ),
             "type": "Normal",
             "source": {"component": COMPONENT},
@@ -159,10 +176,39 @@ class DeploymentPatcher:
             "lastTimestamp": timestamp(now),
             "count": 1,
         }
+        self._post_event(namespace, body)
+
+    def warn(self, action: WarnWorkload, now: datetime) -> None:
+        """Create a ``Warning`` Event on a workload, ConfigMap or Secret (bad annotation values)."""
+        api_version = "v1" if action.kind in ("configmap", "secret") else "apps/v1"
+        kind = {"configmap": "ConfigMap", "secret": "Secret", **API_KIND}[action.kind]
+        body = {
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {"generateName": f"{action.name}.", "namespace": action.namespace},
+            "involvedObject": {
+                "apiVersion": api_version,
+                "kind": kind,
+                "name": action.name,
+                "namespace": action.namespace,
+            },
+            "reason": WARNING_REASON,
+            "message": action.message[:1024],
+            "type": "Warning",
+            "source": {"component": COMPONENT},
+            "reportingComponent": f"shipshape.io/{COMPONENT}",
+            "reportingInstance": self.identity,
+            "firstTimestamp": timestamp(now),
+            "lastTimestamp": timestamp(now),
+            "count": 1,
+        }
+        self._post_event(action.namespace, body)
+
+    def _post_event(self, namespace: str, body: dict[str, Any]) -> None:
         self._api.json(
             "POST",
             EVENTS,
-            path_params={"namespace": self.namespace},
+            path_params={"namespace": namespace},
             body=body,
             content_type="application/json",
             timeout=_TIMEOUT,

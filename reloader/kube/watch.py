@@ -45,9 +45,16 @@ from reloader.core import (
     Resource,
     WatchFailed,
 )
-from reloader.kube.api import CONFIGMAPS, DEPLOYMENTS, KubeApi
+from reloader.core.secrets import SecretHashKey
+from reloader.kube.api import CLUSTER, NAMESPACED, KubeApi
 from reloader.kube.errors import classify
-from reloader.kube.views import configmap_view, deployment_view
+from reloader.kube.views import configmap_view, deployment_view, secret_view
+
+_WORKLOAD_KINDS = {
+    Resource.DEPLOYMENTS: "Deployment",
+    Resource.STATEFULSETS: "StatefulSet",
+    Resource.DAEMONSETS: "DaemonSet",
+}
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +91,10 @@ class WatchOptions:
     """How to list and watch.
 
     Attributes:
-        namespace: The namespace watched.
+        namespace: The namespace watched, or ``*`` for every namespace
+            (cluster-wide list and watch paths).
+        only: With ``namespace="*"``, keep only objects of these namespaces
+            (several namespaces: one cluster-wide watch, filtered here); None: all.
         label_selector: Restricts the objects listed and watched (None: all).
         timeout_seconds: The server-side ``timeoutSeconds`` of each watch request.
         resync_seconds: List afresh at least this often.
@@ -102,6 +112,7 @@ class WatchOptions:
     backoff_max_seconds: float = 30.0
     connect_timeout_seconds: float = 10.0
     grace_seconds: float = 10.0
+    only: frozenset[str] | None = None
 
 
 class ListWatcher:
@@ -117,8 +128,12 @@ class ListWatcher:
         hooks: WatchHooks | None = None,
         rng: random.Random | None = None,
         clock: Callable[[], float] = time.monotonic,
+        secret_key: SecretHashKey | None = None,
     ) -> None:
-        """Prepare the loop; nothing is requested until :meth:`run`."""
+        """Prepare the loop; nothing is requested until :meth:`run`.
+
+        Secrets need ``secret_key``: their data is hashed under it and dropped.
+        """
         self.resource = resource
         self.options = options
         self._emit = emit
@@ -133,15 +148,21 @@ class ListWatcher:
         self._relists_requested = 0
         self._relists_begun = 0
         self._relist_reason = "resync"
-        self._known: dict[str, tuple[str, Any]] = {}
+        self._known: dict[tuple[str, str], tuple[str, Any]] = {}
         self._resume_from: str | None = None
         self._api = KubeApi(api_client)
+        self._path = (CLUSTER if options.namespace == "*" else NAMESPACED)[resource.value]
+        self._to_view: Callable[[Mapping[str, Any]], Any]
         if resource is Resource.CONFIGMAPS:
-            self._path = CONFIGMAPS
             self._to_view = configmap_view
+        elif resource is Resource.SECRETS:
+            if secret_key is None:
+                raise ValueError("watching Secrets needs the hash key")
+            key = secret_key
+            self._to_view = lambda obj: secret_view(obj, key)
         else:
-            self._path = DEPLOYMENTS
-            self._to_view = deployment_view
+            kind = _WORKLOAD_KINDS[resource]
+            self._to_view = lambda obj: deployment_view(obj, kind)
 
     # ------------------------------------------------------------------ control
 
@@ -301,10 +322,12 @@ class ListWatcher:
             timeout=(self.options.connect_timeout_seconds, _LIST_READ_TIMEOUT),
         )
         resource_version = str(body["metadata"]["resourceVersion"])
-        current: dict[str, tuple[str, Any]] = {}
+        current: dict[tuple[str, str], tuple[str, Any]] = {}
         for item in body.get("items") or []:
+            if not self._wanted(item):
+                continue
             view = self._to_view(item)
-            current[view.name] = (view.resource_version, view)
+            current[_ident(view)] = (view.resource_version, view)
         added, modified, deleted = self._report_list(current, initial)
         self._known = current
         if not initial:
@@ -324,7 +347,7 @@ class ListWatcher:
         return resource_version
 
     def _report_list(
-        self, current: Mapping[str, tuple[str, Any]], initial: bool
+        self, current: Mapping[tuple[str, str], tuple[str, Any]], initial: bool
     ) -> tuple[int, int, int]:
         """Report the listed objects: all of them at first, then only differences."""
         source = "list" if initial else "relist"
@@ -397,19 +420,30 @@ class ListWatcher:
         if kind not in ("ADDED", "MODIFIED", "DELETED"):
             log.warning("unknown watch event type ignored", extra={"fields": {"type": kind}})
             return new_version
+        if not self._wanted(obj):
+            return new_version
         self._hooks.event(kind)
         view = self._to_view(obj)
         if kind == "DELETED":
-            self._known.pop(view.name, None)
+            self._known.pop(_ident(view), None)
         else:
-            self._known[view.name] = (view.resource_version, view)
+            self._known[_ident(view)] = (view.resource_version, view)
         self._emit(self._seen(EventType(kind), view, "watch"))
         return new_version
 
+    def _wanted(self, obj: Mapping[str, Any]) -> bool:
+        """Whether an object is in a namespace watched (several namespaces: filtered here)."""
+        only = self.options.only
+        return only is None or (obj.get("metadata") or {}).get("namespace") in only
+
     def _seen(self, event_type: EventType, view: Any, source: str) -> Event:
-        if self.resource is Resource.CONFIGMAPS:
+        if self.resource in (Resource.CONFIGMAPS, Resource.SECRETS):
             return ConfigMapSeen(event_type, view, source)
         return DeploymentSeen(event_type, view, source)
+
+
+def _ident(view: Any) -> tuple[str, str]:
+    return (view.namespace, view.name)
 
 
 def _interrupt(response: Any) -> None:

@@ -1,7 +1,8 @@
 """Wiring: the threads of one controller process, started and stopped in order.
 
-Start: HTTP endpoints, ``controller.started``, leadership, the two list/watch
-loops, then the reconcile loop. Stop (SIGTERM): ``/readyz`` turns 503, the
+Start: HTTP endpoints, ``controller.started``, leadership, the list/watch
+loops (ConfigMaps, the workload kinds, Secrets with ``WATCH_SECRETS``), then
+the reconcile loop. Stop (SIGTERM): ``/readyz`` turns 503, the
 watches stop, pending restarts are flushed (``restart.flushed``), leadership
 is released (``leader.released``: a standby takes over at once), the journal
 gets ``controller.stopped``, the endpoints close.
@@ -110,22 +111,32 @@ class Controller:
             backoff_base_seconds=settings.retry_base_seconds,
             backoff_max_seconds=settings.retry_max_seconds,
         )
+        scope = settings.watch_namespaces
+        if len(scope) > 1:
+            # Several namespaces: one cluster-wide watch per resource, filtered
+            # (the cluster variants' ClusterRole allows it).
+            options = replace(options, namespace="*", only=frozenset(scope))
+        else:
+            options = replace(options, namespace=scope[0])
+        policy = settings.policy()
+        resources = [
+            Resource.CONFIGMAPS,
+            *(Resource(kind) for kind in policy.workload_kinds),
+            *([Resource.SECRETS] if policy.watch_secrets else []),
+        ]
         self.watchers = [
             ListWatcher(
-                Resource.CONFIGMAPS,
+                resource,
                 api_client,
                 # An empty selector means every ConfigMap.
-                replace(options, label_selector=settings.configmap_label_selector or None),
-                self._emitter(Resource.CONFIGMAPS),
-                hooks=self._hooks(Resource.CONFIGMAPS),
-            ),
-            ListWatcher(
-                Resource.DEPLOYMENTS,
-                api_client,
-                options,
-                self._emitter(Resource.DEPLOYMENTS),
-                hooks=self._hooks(Resource.DEPLOYMENTS),
-            ),
+                replace(options, label_selector=settings.configmap_label_selector or None)
+                if resource is Resource.CONFIGMAPS
+                else options,
+                self._emitter(resource),
+                hooks=self._hooks(resource),
+                secret_key=settings.secret_hash_key,
+            )
+            for resource in resources
         ]
         watch_limit = (
             (

@@ -33,7 +33,9 @@ from reloader.core import (
     PatchRefused,
     PatchRestart,
     PatchSucceeded,
+    WarnWorkload,
 )
+from reloader.kube.api import API_KIND
 from reloader.kube.errors import classify
 from reloader.kube.restarts import DeploymentPatcher, is_refused
 from reloader.kube.views import deployment_view
@@ -86,21 +88,38 @@ class PatchExecutor:
         """Send an adoption patch in the background."""
         self._submit(self._adopt, action)
 
+    def warn(self, action: WarnWorkload) -> None:
+        """Create a warning Event in the background (best effort, never retried)."""
+        self._submit(self._warn, action)
+
+    def _warn(self, action: WarnWorkload) -> None:
+        try:
+            self._patcher.warn(action, self._wall())
+        except Exception as error:
+            failure = classify(error)
+            self._metrics.errors.labels("event", failure.reason).inc()
+            log.warning(
+                "could not create the warning Event",
+                extra={
+                    "fields": {"object": f"{action.kind}/{action.name}", "reason": failure.reason}
+                },
+            )
+
     def shutdown(self) -> None:
         """Stop taking work; requests in flight finish on their own."""
         self._pool.shutdown(wait=False, cancel_futures=True)
 
-    def _submit(self, work: Callable, action: PatchRestart | PatchAdopt) -> None:
+    def _submit(self, work: Callable, action: PatchRestart | PatchAdopt | WarnWorkload) -> None:
         with self._lock:
             self._outstanding += 1
         self._pool.submit(self._guarded, work, action)
 
-    def _guarded(self, work: Callable, action: PatchRestart | PatchAdopt) -> None:
+    def _guarded(self, work: Callable, action: PatchRestart | PatchAdopt | WarnWorkload) -> None:
         try:
             work(action)
         except Exception:  # a bug in the reporting itself must not kill the worker silently
             log.exception(
-                "patch worker failed", extra={"fields": {"deployment": action.deployment}}
+                "patch worker failed", extra={"fields": {"action": type(action).__name__}}
             )
         finally:
             with self._lock:
@@ -112,14 +131,17 @@ class PatchExecutor:
 
     def _restart(self, action: PatchRestart) -> None:
         fields = {
-            "deployment": action.deployment,
+            "deployment": f"{action.kind}/{action.deployment}",
+            "namespace": action.namespace,
             "configmap": action.configmap,
             "correlation_id": action.correlation_id,
             "attempt": action.attempt,
         }
         if not self._leadership.confirm():
             log.warning("restart not sent: leadership not confirmed", extra={"fields": fields})
-            self._post(PatchFenced(action.deployment, action.correlation_id))
+            self._post(
+                PatchFenced(action.deployment, action.correlation_id, action.namespace, action.kind)
+            )
             return
         now = self._wall()
         try:
@@ -156,7 +178,14 @@ class PatchExecutor:
                 },
             )
             self._post(
-                PatchFailed(action.deployment, action.correlation_id, failure, self._jitter())
+                PatchFailed(
+                    action.deployment,
+                    action.correlation_id,
+                    failure,
+                    self._jitter(),
+                    action.namespace,
+                    action.kind,
+                )
             )
             return
         self._permission("patch", None)
@@ -167,6 +196,8 @@ class PatchExecutor:
                 action.deployment,
                 action.correlation_id,
                 int(generation) if generation is not None else None,
+                action.namespace,
+                action.kind,
             )
         )
         try:
@@ -180,9 +211,16 @@ class PatchExecutor:
             )
 
     def _adopt(self, action: PatchAdopt) -> None:
-        fields = {"deployment": action.deployment, "correlation_id": action.correlation_id}
+        fields = {
+            "deployment": f"{action.kind}/{action.deployment}",
+            "namespace": action.namespace,
+            "correlation_id": action.correlation_id,
+        }
+        failed = lambda failure: AdoptFailed(  # noqa: E731 - one call, two places
+            action.deployment, failure, action.namespace, action.kind
+        )
         if not self._leadership.confirm():
-            self._post(AdoptFailed(action.deployment, classify(RuntimeError("not leader"))))
+            self._post(failed(classify(RuntimeError("not leader"))))
             return
         try:
             self._patcher.adopt(action)
@@ -191,7 +229,7 @@ class PatchExecutor:
             self._metrics.errors.labels("adopt", failure.reason).inc()
             self._permission("adopt", failure)
             if is_refused(error) and action.resource_version:
-                current = self._reread(action.deployment)
+                current = self._reread(action.deployment, action.namespace, action.kind)
                 if current is not None:
                     found, view = current
                     log.info(
@@ -204,6 +242,8 @@ class PatchExecutor:
                             found,
                             view.applied_hash if view is not None else None,
                             view.resource_version if view is not None else "",
+                            action.namespace,
+                            action.kind,
                         )
                     )
                     return
@@ -211,14 +251,14 @@ class PatchExecutor:
                 "adoption patch failed; the resync sends it again",
                 extra={"fields": {**fields, "reason": failure.reason, "detail": failure.message}},
             )
-            self._post(AdoptFailed(action.deployment, failure))
+            self._post(failed(failure))
             return
         self._permission("adopt", None)
         log.info("deployment adopted", extra={"fields": {**fields, "data_hash": action.data_hash}})
 
     def _reread_restart(self, action: PatchRestart, failure: Failure) -> PatchRefused | None:
         """The refusal with the Deployment as read now; None when the read fails too."""
-        current = self._reread(action.deployment)
+        current = self._reread(action.deployment, action.namespace, action.kind)
         if current is None:
             return None
         found, view = current
@@ -230,12 +270,16 @@ class PatchExecutor:
             applied_hash=view.applied_hash if view is not None else None,
             resource_version=view.resource_version if view is not None else "",
             generation=view.rollout.generation if view is not None else None,
+            namespace=action.namespace,
+            kind=action.kind,
         )
 
-    def _reread(self, name: str) -> tuple[bool, DeploymentView | None] | None:
-        """Read a Deployment again: ``(found, view)``, or None when the read failed."""
+    def _reread(
+        self, name: str, namespace: str = "", kind: str = "deployment"
+    ) -> tuple[bool, DeploymentView | None] | None:
+        """Read a workload again: ``(found, view)``, or None when the read failed."""
         try:
-            obj = self._patcher.read(name)
+            obj = self._patcher.read(name, namespace, kind)
         except Exception as error:
             failure = classify(error)
             self._metrics.errors.labels("read", failure.reason).inc()
@@ -246,7 +290,7 @@ class PatchExecutor:
             return None
         if obj is None:
             return False, None
-        return True, deployment_view(obj)
+        return True, deployment_view(obj, API_KIND[kind])
 
     def _permission(self, operation: str, failure: Failure | None) -> None:
         """Report a forbidden ``operation`` to health, or that it went through again."""

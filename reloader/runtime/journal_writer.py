@@ -130,7 +130,7 @@ class JournalWriter:
                 self._journal.append_many(
                     Entry(
                         kind=pending.record.kind,
-                        namespace=self._namespace,
+                        namespace=pending.record.namespace or self._namespace,
                         object=pending.record.object,
                         correlation_id=pending.record.correlation_id,
                         leader_epoch=pending.epoch,

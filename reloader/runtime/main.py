@@ -26,7 +26,7 @@ from reloader.kube.client import KubeconfigError, make_api_client
 from reloader.kube.errors import classify
 from reloader.runtime.controller import Controller
 from reloader.runtime.leadership import make_leadership
-from reloader.runtime.settings import check_supported, load_settings
+from reloader.runtime.settings import load_settings
 from telemetry.buildinfo import VERSION
 from telemetry.config import ConfigError
 from telemetry.logs import configure_logging
@@ -56,7 +56,6 @@ def run(environ: Mapping[str, str]) -> int:  # noqa: PLR0911 - an exit per start
     """Configure, start and run the controller; return the exit code."""
     try:
         settings = load_settings(environ)
-        check_supported(settings)
     except ConfigError as error:
         _fail(str(error))
         return 2

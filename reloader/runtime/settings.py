@@ -107,7 +107,21 @@ class Settings:
             max_concurrent_rollouts=self.max_concurrent_rollouts,
             rollout_timeout_seconds=self.rollout_timeout_seconds,
             resync_seconds=self.resync_seconds,
+            watch_secrets=self.watch_secrets,
+            workload_kinds=self.workload_kinds,
         )
+
+    @property
+    def workload_kinds(self) -> tuple[str, ...]:
+        """The workload resources watched.
+
+        Beyond its own namespace (the cluster variants' ClusterRole) all
+        three; in its own namespace alone, under the shipped namespaced Role,
+        Deployments only.
+        """
+        if self.watch_namespaces == (self.namespace,):
+            return ("deployments",)
+        return ("deployments", "statefulsets", "daemonsets")
 
     def summary(self) -> dict[str, object]:
         """Return the settings worth journaling at start-up (no credentials, no paths to them)."""
@@ -191,28 +205,6 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
             environ, "SHUTDOWN_TIMEOUT_SECONDS", 20.0, minimum=1, maximum=300
         ),
     )
-
-
-def check_supported(settings: Settings) -> None:
-    """Refuse the settings this version reads and validates but cannot honour yet.
-
-    The decision core still follows one namespace's ConfigMaps and
-    Deployments; watching other namespaces and Secrets comes with the
-    workload reconciler (issue 16). Until then such a value stops the
-    controller (exit 2) instead of being ignored in silence.
-
-    Raises:
-        ConfigError: ``WATCH_NAMESPACES`` names anything but ``NAMESPACE``, or
-            ``WATCH_SECRETS`` is true.
-    """
-    if settings.watch_namespaces != (settings.namespace,):
-        raise ConfigError(
-            "WATCH_NAMESPACES",
-            ",".join(settings.watch_namespaces),
-            f"this version watches only NAMESPACE ({settings.namespace})",
-        )
-    if settings.watch_secrets:
-        raise ConfigError("WATCH_SECRETS", "true", "this version does not watch Secrets yet")
 
 
 def _watch_namespaces(environ: Mapping[str, str], namespace: str) -> tuple[str, ...]:
@@ -319,6 +311,5 @@ __all__ = [
     "LOG_LEVELS",
     "LeaderElectionSettings",
     "Settings",
-    "check_supported",
     "load_settings",
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import re
 
 import pytest
@@ -192,11 +193,41 @@ def test_cluster_scope_rbac_is_exactly_what_it_needs(
     role = render.one("Role", "helloworld-controller")
     assert role["metadata"]["namespace"] == "shipshape"
     assert rbac(role) == LEASE_ONLY
-    # Same controller as k8s/controller; only the RBAC differs.
+    # Same controller as k8s/controller; only the RBAC and the scope settings
+    # differ (every namespace and ConfigMap; Secrets with their key in -secrets).
     base = renders["k8s/controller"]
-    assert render.one("StatefulSet", "helloworld-controller") == base.one(
-        "StatefulSet", "helloworld-controller"
-    )
+    sts = copy.deepcopy(render.one("StatefulSet", "helloworld-controller"))
+    pod = sts["spec"]["template"]["spec"]
+    (container,) = [c for c in pod["containers"] if c["name"] == "controller"]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert env["WATCH_NAMESPACES"] == "*" and env["CONFIGMAP_LABEL_SELECTOR"] == ""
+    scope = {"WATCH_NAMESPACES", "WATCH_SECRETS", "SECRET_HASH_KEY_FILE"}
+    if variant.endswith("-secrets"):
+        assert env["WATCH_SECRETS"] == "true"
+        assert env["SECRET_HASH_KEY_FILE"] == "/etc/shipshape/secret-hash/key"
+        (mount,) = [m for m in container["volumeMounts"] if m["name"] == "secret-hash"]
+        assert mount["readOnly"] is True
+        (volume,) = [v for v in pod["volumes"] if v["name"] == "secret-hash"]
+        assert volume["secret"]["secretName"] == "helloworld-controller-secret-hash"
+        container["volumeMounts"].remove(mount)
+        pod["volumes"].remove(volume)
+    else:
+        assert "WATCH_SECRETS" not in env
+    container["env"] = [e for e in container["env"] if e["name"] not in scope]
+    (base_container,) = [
+        c
+        for c in base.one("StatefulSet", "helloworld-controller")["spec"]["template"]["spec"][
+            "containers"
+        ]
+        if c["name"] == "controller"
+    ]
+    base_env = {e["name"]: e for e in base_container["env"]}
+    assert {e["name"]: e for e in container["env"]} == {
+        **base_env,
+        "CONFIGMAP_LABEL_SELECTOR": {"name": "CONFIGMAP_LABEL_SELECTOR", "value": ""},
+    }
+    container["env"] = base_container["env"]
+    assert sts == base.one("StatefulSet", "helloworld-controller")
     secrets = [
         r for r in render.objects if r["kind"] == "ClusterRole" and "secrets" in str(r["rules"])
     ]

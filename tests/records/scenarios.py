@@ -30,7 +30,7 @@ from reloader.core import (
     ShutdownRequested,
     WatchFailed,
 )
-from tests.reloader.core.scenario import Run, cm, deploy, h, rolled
+from tests.reloader.core.scenario import Run, cm, deploy, envfrom, h, rolled, workload
 
 V1 = {"MESSAGE": "hello"}
 V2 = {"MESSAGE": "hello again"}
@@ -238,6 +238,24 @@ def lost_while_retrying() -> Run:
     return run
 
 
+def workloads_opting_in() -> Run:
+    """A StatefulSet with a bad value, a DaemonSet missing a reference, then a change."""
+    spec = envfrom(("configMap", CM), ("configMap", "absent"))
+    run = Run.start(
+        [cm(CM, V1, rv="10")],
+        [
+            workload("StatefulSet", "db", {"reloader.stakater.com/auto": "yes"}, pod_spec=spec),
+            workload("DaemonSet", "agent", {"reloader.stakater.com/auto": "true"}, pod_spec=spec),
+        ],
+        policy=Policy(
+            debounce_seconds=1.0, workload_kinds=("deployments", "statefulsets", "daemonsets")
+        ),
+    )
+    run.change(cm(CM, V2, rv="11"), at=10.0)
+    run.tick(11.0)
+    return run
+
+
 SCENARIOS = {
     "change_patch_rollout": change_patch_rollout,
     "retries_and_failures": retries_and_failures,
@@ -248,6 +266,7 @@ SCENARIOS = {
     "leadership": leadership,
     "queue_revert_delete": queue_revert_delete,
     "lost_while_retrying": lost_while_retrying,
+    "workloads_opting_in": workloads_opting_in,
 }
 
 

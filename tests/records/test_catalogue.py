@@ -42,7 +42,14 @@ SECTION_2 = [
     "journal.vacuumed",
 ]
 #: Kinds added after the contract's list (the contract allows additions).
-ADDED = {"restart.superseded", "journal.checkpoint", "controller.stopping", "deployment.observed"}
+ADDED = {
+    "restart.superseded",
+    "journal.checkpoint",
+    "controller.stopping",
+    "deployment.observed",
+    "workload.warning",
+    "workload.missing-reference",
+}
 
 #: A full ``data`` dict for every kind (every optional key present).
 SAMPLES: dict[str, dict] = {
@@ -67,6 +74,8 @@ SAMPLES: dict[str, dict] = {
     },
     kinds.DEPLOYMENT_OBSERVED: {"event_type": "ADDED", "source": "list", "resource_version": "4",
                                 "target": None, "applied_hash": None, "generation": 1},
+    kinds.WORKLOAD_WARNING: {"warnings": ["shop/Deployment/web: shipshape.io/auto='y' x"]},
+    kinds.WORKLOAD_MISSING_REFERENCE: {"source": "configmap/app-config"},
     kinds.DEBOUNCE_SCHEDULED: {"data_hash": "h", "reason": "change", "due_in_seconds": 5.0,
                                "targets": ["d"], "fire_at": "2026-01-01T00:00:05+00:00"},
     kinds.DEBOUNCE_COALESCED: {"data_hash": "h", "changes": 3, "window_seconds": 0.6,

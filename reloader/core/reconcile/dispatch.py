@@ -12,7 +12,7 @@ from dataclasses import replace
 
 from records import RestartFailed, RestartPatched, RestartPlanned, kinds
 from reloader.core.actions import PatchRestart
-from reloader.core.reconcile.scratch import Scratch, deploy_object
+from reloader.core.reconcile.scratch import Scratch, source_label
 from reloader.core.state import Phase, Restart
 
 
@@ -26,6 +26,13 @@ class Dispatch(Scratch):
         for restart in self.queue:
             if blocked or restart.deployment in self.active:
                 remaining.append(restart)
+                continue
+            if (
+                not self.stopping
+                and restart.not_before is not None
+                and restart.not_before > self.now
+            ):
+                remaining.append(restart)  # its workload's own debounce is not over
                 continue
             if not self.stopping and not self.slot_free():
                 blocked = True
@@ -74,7 +81,7 @@ class Dispatch(Scratch):
             return "done"
         if not self.take_token():
             return "blocked"
-        self.send(replace(restart, attempt=0), previous=applied)
+        self.send(replace(restart, attempt=0, not_before=None), previous=applied)
         return "done"
 
     def retry_due(self) -> None:
@@ -82,8 +89,8 @@ class Dispatch(Scratch):
         if not self.acting:
             return
         due = sorted(
-            name
-            for name, restart in self.active.items()
+            key
+            for key, restart in self.active.items()
             if restart.phase is Phase.BACKOFF
             and restart.not_before is not None
             and restart.not_before <= self.now
@@ -99,13 +106,13 @@ class Dispatch(Scratch):
             del self.active[deployment]
             self.record(
                 RestartFailed(
-                    configmap=restart.configmap,
+                    configmap=source_label(restart.configmap),
                     data_hash=restart.data_hash,
                     attempt=restart.attempt,
                     reason="not-found",
                     error={"reason": "not-found", "status": None, "message": "deployment is gone"},
                 ),
-                deploy_object(deployment),
+                deployment,
                 restart.correlation_id,
             )
             return
@@ -116,7 +123,7 @@ class Dispatch(Scratch):
             generation = self.deployments[deployment].rollout.generation
             self.record(
                 RestartPatched(
-                    configmap=restart.configmap,
+                    configmap=source_label(restart.configmap),
                     data_hash=restart.data_hash,
                     attempt=restart.attempt,
                     generation=generation,
@@ -124,7 +131,7 @@ class Dispatch(Scratch):
                     confirmed_by="watch",
                     latency_seconds=round(max(0.0, self.now - restart.change_at), 6),
                 ),
-                deploy_object(deployment),
+                deployment,
                 restart.correlation_id,
             )
             self.start_rollout(restart, generation)
@@ -149,7 +156,7 @@ class Dispatch(Scratch):
             resource_version = self.resource_version(restart.deployment)
         self.record(
             RestartPlanned(
-                configmap=restart.configmap,
+                configmap=source_label(restart.configmap),
                 data_hash=restart.data_hash,
                 previous_hash=previous,
                 attempt=attempt,
@@ -157,18 +164,20 @@ class Dispatch(Scratch):
                 supersedes=superseded.correlation_id if superseded is not None else None,
                 resource_version=resource_version,
             ),
-            deploy_object(restart.deployment),
+            restart.deployment,
             restart.correlation_id,
         )
         self.actions.append(
             PatchRestart(
-                deployment=restart.deployment,
-                configmap=restart.configmap,
+                deployment=restart.deployment[2],
+                configmap=source_label(restart.configmap),
                 correlation_id=restart.correlation_id,
                 data_hash=restart.data_hash,
                 attempt=attempt,
                 previous_hash=previous,
                 resource_version=resource_version,
+                namespace=restart.deployment[0],
+                kind=restart.deployment[1],
             )
         )
         self.active[restart.deployment] = replace(

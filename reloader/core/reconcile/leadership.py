@@ -22,7 +22,7 @@ from records import (
 )
 from reloader.core import events
 from reloader.core.events import FlushDeadline, LeadershipChanged, ShutdownRequested
-from reloader.core.reconcile.scratch import BOTH, Scratch, deploy_object, lease_object
+from reloader.core.reconcile.scratch import Scratch, lease_object, source_label
 from reloader.core.state import Phase
 
 
@@ -37,7 +37,7 @@ class Leadership(Scratch):
             if event.await_relist:
                 # Decide nothing until a list made after this moment is in:
                 # the old leader's last patches may not have reached the cache.
-                self.awaiting = BOTH
+                self.awaiting = self.policy.resources
                 return
             self.acting = True
             self.catch_up()
@@ -54,13 +54,13 @@ class Leadership(Scratch):
                 continue  # already sent; its answer still settles it
             self.record(
                 RestartFailed(
-                    configmap=restart.configmap,
+                    configmap=source_label(restart.configmap),
                     data_hash=restart.data_hash,
                     attempt=restart.attempt,
                     reason="not-leader",
                     error={"reason": "not-leader", "status": None, "message": "leadership lost"},
                 ),
-                deploy_object(restart.deployment),
+                restart.deployment,
                 restart.correlation_id,
             )
             self.active.pop(restart.deployment, None)
@@ -111,12 +111,12 @@ class Leadership(Scratch):
         for restart in [*self.queue, *self.active.values()]:
             self.record(
                 RestartDropped(
-                    configmap=restart.configmap,
+                    configmap=source_label(restart.configmap),
                     data_hash=restart.data_hash,
                     attempt=restart.attempt,
                     reason="shutdown-deadline",
                 ),
-                deploy_object(restart.deployment),
+                restart.deployment,
                 restart.correlation_id,
             )
         self.queue = []

@@ -17,7 +17,6 @@ from records import (
     RestartSuperseded,
     kinds,
 )
-from reloader.core.actions import PatchAdopt
 from reloader.core.backoff import backoff_delay
 from reloader.core.events import (
     AdoptFailed,
@@ -27,43 +26,45 @@ from reloader.core.events import (
     PatchRefused,
     PatchSucceeded,
 )
-from reloader.core.reconcile.scratch import Scratch, deploy_object
+from reloader.core.reconcile.scratch import Scratch, source_label
 from reloader.core.state import AppliedOverride, Phase
 
 
 class Outcomes(Scratch):
     def on_patch_succeeded(self, event: PatchSucceeded) -> None:
-        restart = self.active.get(event.deployment)
+        key = self.key_of(event.namespace, event.kind, event.deployment)
+        restart = self.active.get(key)
         if restart is None or restart.correlation_id != event.correlation_id:
             return  # a late answer for a restart already settled
-        del self.active[event.deployment]
+        del self.active[key]
         assert restart.data_hash is not None
-        self.overrides[event.deployment] = AppliedOverride(restart.data_hash, event.generation)
+        self.overrides[key] = AppliedOverride(restart.data_hash, event.generation)
         self.record(
             RestartPatched(
-                configmap=restart.configmap,
+                configmap=source_label(restart.configmap),
                 data_hash=restart.data_hash,
                 attempt=restart.attempt,
                 generation=event.generation,
                 flushed=restart.flushed,
                 latency_seconds=round(max(0.0, self.now - restart.change_at), 6),
             ),
-            deploy_object(event.deployment),
+            key,
             restart.correlation_id,
         )
         self.start_rollout(restart, event.generation)
 
     def on_patch_failed(self, event: PatchFailed) -> None:
-        restart = self.active.get(event.deployment)
+        key = self.key_of(event.namespace, event.kind, event.deployment)
+        restart = self.active.get(key)
         if restart is None or restart.correlation_id != event.correlation_id:
             return
         failure = event.failure
-        obj = deploy_object(event.deployment)
+        obj = key
         if self.stopping:
-            del self.active[event.deployment]
+            del self.active[key]
             self.record(
                 RestartDropped(
-                    configmap=restart.configmap,
+                    configmap=source_label(restart.configmap),
                     data_hash=restart.data_hash,
                     attempt=restart.attempt,
                     reason="shutdown",
@@ -75,12 +76,10 @@ class Outcomes(Scratch):
             return
         if failure.retriable and restart.attempt < self.policy.retry_max_attempts:
             delay = backoff_delay(self.policy, restart.attempt, event.jitter)
-            self.active[event.deployment] = replace(
-                restart, phase=Phase.BACKOFF, not_before=self.now + delay
-            )
+            self.active[key] = replace(restart, phase=Phase.BACKOFF, not_before=self.now + delay)
             self.record(
                 RestartRetry(
-                    configmap=restart.configmap,
+                    configmap=source_label(restart.configmap),
                     data_hash=restart.data_hash,
                     attempt=restart.attempt,
                     next_attempt=restart.attempt + 1,
@@ -92,10 +91,10 @@ class Outcomes(Scratch):
                 restart.correlation_id,
             )
             return
-        del self.active[event.deployment]
+        del self.active[key]
         self.record(
             RestartFailed(
-                configmap=restart.configmap,
+                configmap=source_label(restart.configmap),
                 data_hash=restart.data_hash,
                 attempt=restart.attempt,
                 reason=failure.reason if not failure.retriable else "retries-exhausted",
@@ -107,19 +106,20 @@ class Outcomes(Scratch):
         )
 
     def on_patch_fenced(self, event: PatchFenced) -> None:
-        restart = self.active.get(event.deployment)
+        key = self.key_of(event.namespace, event.kind, event.deployment)
+        restart = self.active.get(key)
         if restart is None or restart.correlation_id != event.correlation_id:
             return
         # The patch was not sent, so the attempt does not count. Wait one base
         # backoff: by then leadership is confirmed again (and the patch goes
         # out) or lost (and the next leader finds the drift by itself).
         delay = self.policy.retry_base_seconds
-        self.active[event.deployment] = replace(
+        self.active[key] = replace(
             restart, phase=Phase.BACKOFF, attempt=restart.attempt - 1, not_before=self.now + delay
         )
         self.record(
             RestartRetry(
-                configmap=restart.configmap,
+                configmap=source_label(restart.configmap),
                 data_hash=restart.data_hash,
                 attempt=restart.attempt,
                 next_attempt=restart.attempt,
@@ -127,7 +127,7 @@ class Outcomes(Scratch):
                 jitter=None,
                 error={"reason": "fenced", "status": None, "message": "leadership not confirmed"},
             ),
-            deploy_object(event.deployment),
+            key,
             restart.correlation_id,
         )
 
@@ -140,16 +140,17 @@ class Outcomes(Scratch):
         and never sent again. Otherwise it goes out again at once, conditional
         on the state just read.
         """
-        restart = self.active.get(event.deployment)
+        key = self.key_of(event.namespace, event.kind, event.deployment)
+        restart = self.active.get(key)
         if restart is None or restart.correlation_id != event.correlation_id:
             return
-        obj = deploy_object(event.deployment)
+        obj = key
         planned = restart.data_hash
         if not event.found:
-            del self.active[event.deployment]
+            del self.active[key]
             self.record(
                 RestartFailed(
-                    configmap=restart.configmap,
+                    configmap=source_label(restart.configmap),
                     data_hash=planned,
                     attempt=restart.attempt,
                     reason="not-found",
@@ -164,15 +165,15 @@ class Outcomes(Scratch):
         reason = None
         if applied is not None and applied == planned:
             reason = kinds.SUPERSEDED_APPLIED
-        elif applied is not None and applied == self.desired(event.deployment):
+        elif applied is not None and applied == self.desired(key):
             reason = kinds.SUPERSEDED_NEWER
         if reason is not None:
             assert applied is not None
-            del self.active[event.deployment]
-            self.overrides[event.deployment] = AppliedOverride(applied, event.generation)
+            del self.active[key]
+            self.overrides[key] = AppliedOverride(applied, event.generation)
             self.record(
                 RestartSuperseded(
-                    configmap=restart.configmap,
+                    configmap=source_label(restart.configmap),
                     data_hash=planned,
                     planned_hash=planned,
                     applied_hash=applied,
@@ -187,10 +188,10 @@ class Outcomes(Scratch):
             )
             return
         if restart.attempt >= self.policy.retry_max_attempts:
-            del self.active[event.deployment]
+            del self.active[key]
             self.record(
                 RestartFailed(
-                    configmap=restart.configmap,
+                    configmap=source_label(restart.configmap),
                     data_hash=planned,
                     attempt=restart.attempt,
                     reason="retries-exhausted",
@@ -203,7 +204,7 @@ class Outcomes(Scratch):
             return
         self.record(
             RestartRetry(
-                configmap=restart.configmap,
+                configmap=source_label(restart.configmap),
                 data_hash=planned,
                 attempt=restart.attempt,
                 next_attempt=restart.attempt + 1,
@@ -219,7 +220,7 @@ class Outcomes(Scratch):
             obj,
             restart.correlation_id,
         )
-        del self.active[event.deployment]
+        del self.active[key]
         self.send(restart, previous=applied, resource_version=event.resource_version)
 
     def on_adopt_refused(self, event: AdoptRefused) -> None:
@@ -228,7 +229,8 @@ class Outcomes(Scratch):
         A hash set meanwhile (by another adoption or a restart) reaches the
         cache through the watch, which then decides on it as on any change.
         """
-        override = self.overrides.get(event.deployment)
+        key = self.key_of(event.namespace, event.kind, event.deployment)
+        override = self.overrides.get(key)
         if (
             not event.found
             or event.applied_hash is not None
@@ -238,11 +240,8 @@ class Outcomes(Scratch):
         ):
             return
         self.actions.append(
-            PatchAdopt(
-                event.deployment,
-                self.chain_id_for(event.deployment) or "",
-                override.data_hash,
-                event.resource_version,
+            self.adopt_action(
+                key, self.chain_id_for(key) or "", override.data_hash, event.resource_version
             )
         )
 

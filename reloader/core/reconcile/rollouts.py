@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from records import RolloutCompleted, RolloutTimeout
 from reloader.core.model import DeploymentView
-from reloader.core.reconcile.scratch import Scratch, deploy_object
+from reloader.core.reconcile.scratch import Scratch, source_label
 from reloader.core.rollout import RolloutOutcome, rollout_outcome
 from reloader.core.state import Restart, Rollout
 
@@ -29,7 +29,8 @@ class Rollouts(Scratch):
             self.follow_rollout(view)
 
     def follow_rollout(self, view: DeploymentView) -> None:
-        rollout = self.rollouts.get(view.name)
+        key = self.workload_key(view)
+        rollout = self.rollouts.get(key)
         if rollout is None or rollout.generation is None:
             return
         if view.rollout.generation < rollout.generation:
@@ -37,24 +38,24 @@ class Rollouts(Scratch):
         outcome = rollout_outcome(view.rollout, rollout.generation)
         if outcome is RolloutOutcome.PROGRESSING:
             return
-        del self.rollouts[view.name]
+        del self.rollouts[key]
         seconds = round(self.now - rollout.started_at, 6)
         if outcome is RolloutOutcome.COMPLETED:
             payload: RolloutCompleted | RolloutTimeout = RolloutCompleted(
-                configmap=rollout.configmap,
+                configmap=source_label(rollout.configmap),
                 generation=rollout.generation,
                 seconds=seconds,
                 replicas=view.rollout.replicas,
             )
         else:
             payload = RolloutTimeout(
-                configmap=rollout.configmap,
+                configmap=source_label(rollout.configmap),
                 generation=rollout.generation,
                 seconds=seconds,
                 replicas=view.rollout.replicas,
                 reason="progress-deadline-exceeded",
             )
-        self.record(payload, deploy_object(view.name), rollout.correlation_id)
+        self.record(payload, key, rollout.correlation_id)
 
     def expire_rollouts(self) -> None:
         """Give up following every rollout past its deadline."""
@@ -63,11 +64,11 @@ class Rollouts(Scratch):
             rollout = self.rollouts.pop(name)
             self.record(
                 RolloutTimeout(
-                    configmap=rollout.configmap,
+                    configmap=source_label(rollout.configmap),
                     generation=rollout.generation,
                     reason="deadline",
                     seconds=round(self.now - rollout.started_at, 6),
                 ),
-                deploy_object(name),
+                name,
                 rollout.correlation_id,
             )

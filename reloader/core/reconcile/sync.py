@@ -8,11 +8,26 @@ other parts are reached through ``self``.
 
 from __future__ import annotations
 
-from records import DeploymentObserved, WatchError, WatchRelisted, WatchStarted, kinds
-from reloader.core.actions import PatchAdopt
+from records import (
+    DeploymentObserved,
+    WatchError,
+    WatchRelisted,
+    WatchStarted,
+    WorkloadMissingReference,
+    WorkloadWarning,
+    kinds,
+)
+from reloader.core.actions import WarnWorkload
 from reloader.core.events import DeploymentSeen, EventType, Listed, WatchFailed
+from reloader.core.model import CONFIGMAP, SECRET, Key
+from reloader.core.optin import CONFIGMAP as OPTIN_CONFIGMAP
+from reloader.core.optin import SECRET as OPTIN_SECRET
 from reloader.core.queries import cluster_caught_up
-from reloader.core.reconcile.scratch import BOTH, Scratch, deploy_object
+from reloader.core.reconcile.scratch import Scratch, obj_of
+
+_SOURCE_KIND = {OPTIN_CONFIGMAP: CONFIGMAP, OPTIN_SECRET: SECRET}
+# A reload item that is a plain name (no pattern syntax) names one source.
+_PATTERN_CHARS = frozenset(".*+?[](){}|^$\\")
 
 
 class Sync(Scratch):
@@ -30,13 +45,15 @@ class Sync(Scratch):
 
     def on_deployment(self, event: DeploymentSeen) -> None:
         view = event.deployment
-        previous = self.deployments.get(view.name)
+        key = self.workload_key(view)
+        previous = self.deployments.get(key)
         deleted = event.event_type is EventType.DELETED
         relevant = (
             deleted
             or previous is None
             or previous.target != view.target
             or previous.applied_hash != view.applied_hash
+            or previous.optin != view.optin
         )
         if relevant:
             self.record(
@@ -48,21 +65,86 @@ class Sync(Scratch):
                     applied_hash=view.applied_hash,
                     generation=view.rollout.generation,
                 ),
-                deploy_object(view.name),
+                key,
                 None,
             )
         if deleted:
-            self.deployments.pop(view.name, None)
-            self.overrides.pop(view.name, None)
-            self.rollouts.pop(view.name, None)
+            self.deployments.pop(key, None)
+            self.index(self.workload_index, key, present=False)
+            self.overrides.pop(key, None)
+            self.rollouts.pop(key, None)
+            self.warned.pop(key, None)
+            self.missing.pop(key, None)
             return
-        self.deployments[view.name] = view
-        override = self.overrides.get(view.name)
+        self.deployments[key] = view
+        if previous is None:
+            self.index(self.workload_index, key, present=True)
+        self.warn(key, view.warnings)
+        override = self.overrides.get(key)
         if override is not None and cluster_caught_up(view, override):
-            del self.overrides[view.name]
+            del self.overrides[key]
         self.follow_rollout(view)
+        if relevant and self.synced:
+            self.check_references(key)
         if relevant and self.synced and self.acting and not self.stopping:
-            self.evaluate_deployment(view.name, "catch-up")
+            self.evaluate_deployment(key, "catch-up")
+
+    # ------------------------------------------------------ warnings, references
+
+    def warn(self, key: Key, warnings: tuple[str, ...]) -> None:
+        """Report an object's annotation problems once (again only when they change)."""
+        if not warnings:
+            self.warned.pop(key, None)
+            return
+        if self.warned.get(key) == warnings:
+            return
+        self.warned[key] = warnings
+        self.record(WorkloadWarning(warnings=list(warnings)), key, None)
+        self.actions.append(WarnWorkload(key[0], key[1], key[2], "; ".join(warnings)))
+
+    def wanted_sources(self, key: Key) -> set[Key]:
+        """The sources a workload names outright: references under ``auto``/``search``,
+        and plain names in its ``reload`` lists (Secrets only with WATCH_SECRETS)."""
+        view = self.deployments.get(key)
+        if view is None or view.optin is None:
+            return set()
+        wanted: set[Key] = set()
+        for kind, rules in view.optin.kinds.items():
+            source_kind = _SOURCE_KIND[kind]
+            if source_kind == SECRET and not self.policy.watch_secrets:
+                continue
+            if rules.auto or rules.search:
+                wanted.update(
+                    (key[0], source_kind, name)
+                    for ref_kind, name in view.optin.references
+                    if ref_kind == kind
+                )
+            for pattern in rules.reload:
+                text = pattern.pattern
+                if not _PATTERN_CHARS.intersection(text):
+                    wanted.add((key[0], source_kind, text))
+        return wanted
+
+    def check_references(self, key: Key) -> None:
+        """Journal, once each, the sources a workload names that do not exist."""
+        missing = frozenset(s for s in self.wanted_sources(key) if s not in self.configmaps)
+        reported = self.missing.get(key, frozenset())
+        for source in sorted(missing - reported):
+            self.record(WorkloadMissingReference(source=obj_of(source)), key, None)
+        if missing:
+            self.missing[key] = missing
+        else:
+            self.missing.pop(key, None)
+
+    def found_missing(self, source: Key) -> None:
+        """A source appeared: forget it as missing wherever it was."""
+        for key, missing in list(self.missing.items()):
+            if source in missing:
+                rest = missing - {source}
+                if rest:
+                    self.missing[key] = rest
+                else:
+                    del self.missing[key]
 
     def on_listed(self, event: Listed) -> None:
         if event.initial:
@@ -91,10 +173,12 @@ class Sync(Scratch):
                 None,
             )
         self.listed = self.listed | {event.resource.value}
-        became_synced = not self.synced and self.listed >= BOTH
+        became_synced = not self.synced and self.listed >= self.policy.resources
         if became_synced:
             self.synced = True
             self.next_resync_at = self.now + self.policy.resync_seconds
+            for key in sorted(self.deployments):
+                self.check_references(key)
         became_acting = False
         if self.awaiting and event.reason == kinds.RELIST_LEADER:
             self.awaiting = self.awaiting - {event.resource.value}
@@ -137,7 +221,7 @@ class Sync(Scratch):
             if name in self.windows:
                 continue  # its window decides when it fires
             view = self.configmaps[name]
-            targets = self.targets_of(view)
+            targets = self.targets_of(name)
             chain = self.chain_id(view)
             if not targets:
                 if initial:
@@ -163,7 +247,7 @@ class Sync(Scratch):
             elif initial and not adopted:
                 self.skip(name, chain, kinds.SKIP_UNCHANGED, view.data_hash)
 
-    def resend_adoption(self, deployment: str) -> None:
+    def resend_adoption(self, deployment: Key) -> None:
         """Send an adoption again when the cluster still lacks its annotation."""
         override = self.overrides.get(deployment)
         view = self.deployments.get(deployment)
@@ -174,18 +258,17 @@ class Sync(Scratch):
             and view.applied_hash is None
         ):
             self.actions.append(
-                PatchAdopt(
+                self.adopt_action(
                     deployment,
-                    self.chain_id_for(deployment),
+                    self.chain_id_for(deployment) or "",
                     override.data_hash,
                     view.resource_version,
                 )
             )
 
-    def evaluate_deployment(self, deployment: str, reason: str) -> None:
-        """Act on one Deployment that appeared or changed its labels or applied hash."""
-        view = self.deployments[deployment]
-        sources = self.configmaps_of(view)
+    def evaluate_deployment(self, deployment: Key, reason: str) -> None:
+        """Act on one workload that appeared or changed its opt-in or applied hash."""
+        sources = self.configmaps_of(deployment)
         if not sources or self.busy(deployment):
             return
         if any(name in self.windows for name in sources):
@@ -196,7 +279,7 @@ class Sync(Scratch):
         chain = self.chain_id(cm)
         if applied is None:
             if desired is not None:
-                self.adopt(deployment, cm.name, chain, desired)
+                self.adopt(deployment, sources[0], chain, desired)
             return
         if desired is not None and applied != desired:
             self.open_window(cm, chain, reason, 0.0)

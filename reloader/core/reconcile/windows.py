@@ -18,16 +18,19 @@ from records import (
 )
 from reloader.core.events import ConfigMapSeen, EventType
 from reloader.core.hashing import changed_keys
-from reloader.core.model import ConfigMapView
-from reloader.core.reconcile.scratch import Scratch, cm_object
+from reloader.core.model import SECRET, ConfigMapView, Key
+from reloader.core.reconcile.scratch import Scratch, workload_label
 from reloader.core.state import Restart, Window
 
 
 class Windows(Scratch):
     def on_configmap(self, event: ConfigMapSeen) -> None:
         view = event.configmap
-        previous = self.configmaps.get(view.name)
-        window = self.windows.get(view.name)
+        if view.kind == SECRET and not self.policy.watch_secrets:
+            return  # Secrets count only with WATCH_SECRETS
+        key = self.source_key(view)
+        previous = self.configmaps.get(key)
+        window = self.windows.get(key)
         chain = window.correlation_id if window is not None else self.observation_id(view)
         deleted = event.event_type is EventType.DELETED
         self.record(
@@ -45,59 +48,78 @@ class Windows(Scratch):
                 keys=list(view.keys),
                 target=view.target.as_dict() if view.target is not None else None,
             ),
-            cm_object(view.name),
+            key,
             chain,
         )
         if deleted:
-            self.configmaps.pop(view.name, None)
+            self.configmaps.pop(key, None)
+            self.index(self.source_index, key, present=False)
             if window is not None:
-                del self.windows[view.name]
-                self.chains[view.name] = (window.data_hash, window.correlation_id)
-                self.skip(view.name, window.correlation_id, kinds.SKIP_DELETED, window.data_hash)
+                del self.windows[key]
+                self.chains[key] = (window.data_hash, window.correlation_id)
+                self.skip(key, window.correlation_id, kinds.SKIP_DELETED, window.data_hash)
             return
-        self.configmaps[view.name] = view
+        self.configmaps[key] = view
+        if previous is None:
+            self.index(self.source_index, key, present=True)
+        self.warn(key, view.warnings)
+        if previous is None and self.synced:
+            self.found_missing(key)
         if not self.synced or self.stopping:
             return  # the first sync decides for everything listed before it
         changed = (
             previous is None
             or previous.data_hash != view.data_hash
             or previous.target != view.target
+            or previous.ignore != view.ignore
+            or previous.match != view.match
         )
         if window is not None:
             if changed:
                 # Coalesced: the observation above carries the window's
                 # correlation id; the window's fire records how many there were.
-                self.windows[view.name] = replace(
+                self.windows[key] = replace(
                     window, data_hash=view.data_hash, changes=window.changes + 1
                 )
             return
         if not changed:
-            self.skip(view.name, chain, kinds.SKIP_UNCHANGED, view.data_hash)
+            self.skip(key, chain, kinds.SKIP_UNCHANGED, view.data_hash)
             return
+        targets = self.targets_of(key)
+        delay = (
+            min(self.debounce_of(target) for target in targets)
+            if targets
+            else self.policy.debounce_seconds
+        )
         self.open_window(
             view,
             chain,
             "change",
-            self.policy.debounce_seconds,
+            delay,
             base_hash=previous.data_hash if previous is not None else None,
+            targets=targets,
         )
 
     def fire_due_windows(self) -> None:
         if self.windows:
-            due = [(w.due_at, name) for name, w in self.windows.items() if w.due_at <= self.now]
-            for _, name in sorted(due):
-                self.fire_window(name, flushed=False)
+            due = [(w.due_at, key) for key, w in self.windows.items() if w.due_at <= self.now]
+            for _, key in sorted(due):
+                self.fire_window(key, flushed=False)
 
-    def open_window(
+    def open_window(  # noqa: PLR0917 - the window's facts
         self,
         view: ConfigMapView,
         chain: str,
         reason: str,
         delay: float,
         base_hash: str | None = None,
+        targets: list[Key] | None = None,
     ) -> None:
+        key = self.source_key(view)
+        if targets is None:
+            targets = self.targets_of(key)
         window = Window(
-            configmap=view.name,
+            configmap=key,
             correlation_id=chain,
             opened_at=self.now,
             due_at=self.now + delay,
@@ -105,21 +127,21 @@ class Windows(Scratch):
             base_hash=base_hash,
             reason=reason,
         )
-        self.windows[view.name] = window
+        self.windows[key] = window
         self.record(
             DebounceScheduled(
                 data_hash=view.data_hash,
                 reason=reason,
                 due_in_seconds=round(delay, 6),
-                targets=self.targets_of(view),
+                targets=[workload_label(target) for target in targets],
             ),
-            cm_object(view.name),
+            key,
             chain,
         )
         if delay <= 0:
-            self.fire_window(view.name, flushed=False)
+            self.fire_window(key, flushed=False)
 
-    def fire_window(self, name: str, *, flushed: bool) -> None:
+    def fire_window(self, name: Key, *, flushed: bool) -> None:
         window = self.windows.pop(name)
         self.chains[name] = (window.data_hash, window.correlation_id)
         if window.changes > 1:
@@ -129,7 +151,7 @@ class Windows(Scratch):
                     changes=window.changes,
                     window_seconds=round(self.now - window.opened_at, 6),
                 ),
-                cm_object(name),
+                name,
                 window.correlation_id,
             )
         if flushed:
@@ -139,7 +161,7 @@ class Windows(Scratch):
                     due_in_seconds=round(max(0.0, window.due_at - self.now), 6),
                     acting=self.acting,
                 ),
-                cm_object(name),
+                name,
                 window.correlation_id,
             )
         if not self.acting:
@@ -148,22 +170,37 @@ class Windows(Scratch):
         view = self.configmaps.get(name)
         if view is None:  # pragma: no cover - deletion closes the window
             return
-        targets = self.targets_of(view)
+        targets = self.targets_of(name)
         if not targets:
             self.skip(name, window.correlation_id, kinds.SKIP_NO_TARGET, view.data_hash)
             return
         acted = False
         for deployment in targets:
+            # A workload whose own debounce is longer than the window's waits
+            # for it in the queue (a window of delay 0, a catch-up, waits for none).
+            own = window.opened_at + self.debounce_of(deployment)
+            wait = own if window.reason == "change" and own > self.now else None
             acted |= self.plan_for(
-                deployment, name, window.correlation_id, window.opened_at, flushed
+                deployment,
+                name,
+                window.correlation_id,
+                window.opened_at,
+                flushed,
+                not_before=None if flushed else wait,
             )
         if not acted:
             reverted = window.reason == "change" and window.data_hash == window.base_hash
             reason = kinds.SKIP_REVERTED if reverted else kinds.SKIP_UNCHANGED
             self.skip(name, window.correlation_id, reason, view.data_hash)
 
-    def plan_for(
-        self, deployment: str, configmap: str, chain: str, change_at: float, flushed: bool
+    def plan_for(  # noqa: PLR0917 - the restart's facts
+        self,
+        deployment: Key,
+        configmap: Key,
+        chain: str,
+        change_at: float,
+        flushed: bool,
+        not_before: float | None = None,
     ) -> bool:
         """Queue (or adopt) ``deployment`` if it drifted; return whether anything was done."""
         desired = self.desired(deployment)
@@ -183,9 +220,11 @@ class Windows(Scratch):
             if waiting.correlation_id != chain:
                 self.record(
                     DebounceCoalesced(
-                        data_hash=desired, deployment=deployment, into=waiting.correlation_id
+                        data_hash=desired,
+                        deployment=workload_label(deployment),
+                        into=waiting.correlation_id,
                     ),
-                    cm_object(configmap),
+                    configmap,
                     chain,
                 )
             return True
@@ -200,6 +239,7 @@ class Windows(Scratch):
                 change_at=change_at,
                 data_hash=desired,
                 flushed=flushed,
+                not_before=not_before,
             )
         )
         return True

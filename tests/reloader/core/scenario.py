@@ -32,8 +32,12 @@ from reloader.core import (
     initial_state,
     key_digests,
     next_deadline,
+    source_view,
     step,
+    workload_view,
 )
+from reloader.core.optin import Source, Workload
+from reloader.core.secrets import SecretHashKey, secret_hash, secret_key_digests
 
 NS = "shipshape"
 
@@ -137,6 +141,8 @@ class Run:
         for dview in deployments:
             run.feed(DeploymentSeen(EventType.ADDED, dview, "list"))
         run.feed(Listed(Resource.DEPLOYMENTS, "100", len(deployments), initial=True))
+        for resource in sorted(run.state.policy.resources - {"configmaps", "deployments"}):
+            run.feed(Listed(Resource(resource), "100", 0, initial=True))
         return run
 
     def feed(self, event: Event, at: float | None = None) -> list[Action]:
@@ -246,3 +252,61 @@ def journal_of(
 
 def _ts(seconds: float) -> datetime:
     return datetime.fromtimestamp(1_790_000_000 + seconds, UTC)
+
+
+def workload(
+    kind: str,
+    name: str,
+    annotations: Mapping[str, str],
+    *,
+    applied: str | None = None,
+    ns: str = NS,
+    pod_spec: Mapping | None = None,
+    rv: str = "1",
+    labels: Mapping[str, str] | None = None,
+) -> DeploymentView:
+    """A workload view (``Deployment``, ``StatefulSet``, ``DaemonSet``) from literal metadata."""
+    status = RolloutStatus(1, 1, 1, 1, 1, 1)
+    return workload_view(
+        Workload(kind, ns, name, labels or {}, annotations, {}, pod_spec or {}),
+        applied,
+        resource_version=rv,
+        rollout=status,
+    )
+
+
+def envfrom(*refs: tuple[str, str]) -> dict:
+    """A pod spec taking ``envFrom`` each ``(kind, name)`` (kind ``configMap`` or ``secret``)."""
+    return {
+        "containers": [
+            {
+                "name": "app",
+                "envFrom": [{f"{kind}Ref": {"name": name}} for kind, name in refs],
+            }
+        ]
+    }
+
+
+def source(
+    kind: str,
+    name: str,
+    data: Mapping[str, str],
+    *,
+    ns: str = NS,
+    rv: str = "1",
+    annotations: Mapping[str, str] | None = None,
+    labels: Mapping[str, str] | None = None,
+) -> ConfigMapView:
+    """A ConfigMap or Secret view (a Secret's hash keyed under :data:`SECRET_KEY`)."""
+    meta = Source(kind, ns, name, labels or {}, annotations or {})
+    if kind == "Secret":
+        return source_view(
+            meta,
+            secret_hash(SECRET_KEY, data),
+            secret_key_digests(SECRET_KEY, data),
+            resource_version=rv,
+        )
+    return source_view(meta, data_hash(data, None), key_digests(data, None), resource_version=rv)
+
+
+SECRET_KEY = SecretHashKey(b"k" * 32)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from reloader.core import Policy
-from reloader.runtime.settings import check_supported, load_settings
+from reloader.runtime.settings import load_settings
 from telemetry.config import ConfigError
 
 
@@ -138,7 +138,6 @@ def test_scope_and_secrets_default_to_the_own_namespace_without_secrets():
     assert not s.cluster_scope
     assert s.watch_secrets is False
     assert s.secret_hash_key is None
-    check_supported(s)
     assert s.summary()["watch_namespaces"] == ["shop"]
     assert s.summary()["watch_secrets"] is False
 
@@ -181,13 +180,19 @@ def test_watch_secrets_needs_a_key_file_of_32_bytes(tmp_path):
     assert load_settings({"SECRET_HASH_KEY_FILE": str(short)}).secret_hash_key is None
 
 
-def test_what_this_version_cannot_honour_is_refused(tmp_path):
-    with pytest.raises(ConfigError, match="watches only NAMESPACE \\(shipshape\\)"):
-        check_supported(load_settings({"WATCH_NAMESPACES": "shipshape,team-a"}))
-    with pytest.raises(ConfigError, match="WATCH_NAMESPACES"):
-        check_supported(load_settings({"WATCH_NAMESPACES": "*"}))
+def test_other_namespaces_and_secrets_are_honoured_now(tmp_path):
     key = tmp_path / "key"
     key.write_bytes(b"k" * 32)
-    with pytest.raises(ConfigError, match="invalid WATCH_SECRETS: this version does not"):
-        check_supported(load_settings({"WATCH_SECRETS": "1", "SECRET_HASH_KEY_FILE": str(key)}))
-    check_supported(load_settings({"NAMESPACE": "a", "WATCH_NAMESPACES": "a"}))
+    s = load_settings(
+        {"WATCH_NAMESPACES": "*", "WATCH_SECRETS": "1", "SECRET_HASH_KEY_FILE": str(key)}
+    )
+    policy = s.policy()
+    assert s.cluster_scope and policy.watch_secrets
+    assert policy.resources == {
+        "configmaps",
+        "secrets",
+        "deployments",
+        "statefulsets",
+        "daemonsets",
+    }
+    assert load_settings({"NAMESPACE": "a"}).policy().resources == {"configmaps", "deployments"}

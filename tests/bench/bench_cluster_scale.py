@@ -1,0 +1,222 @@
+"""Benchmark: cluster scope at scale, on the API test server.
+
+50 namespaces, 5,000 ConfigMaps, 1,000 Secrets and 1,000 workloads (Deployments,
+StatefulSets and DaemonSets in turn) that opt in with
+``reloader.stakater.com/auto`` and reference two ConfigMaps and one Secret each;
+the other ConfigMaps are unrelated. The controller runs with
+``WATCH_NAMESPACES=*``, ``WATCH_SECRETS=true`` and an empty selector.
+
+Figures (goals from issue 16):
+
+* the initial sync: from the process start to every workload adopted;
+* the steady RSS (goal under 200 MiB);
+* the controller's CPU per watch event while 100 unrelated objects change
+  every second (goal at most 150 us);
+* change-to-patch p95 for referenced ConfigMaps during that noise (goal at
+  most ``DEBOUNCE_SECONDS`` + 0.5 s), from the update's return here to the
+  ``restart.patched`` record's timestamp, both on this machine's wall clock.
+
+``SHIPSHAPE_BENCH_SCALE`` (default 1) scales every count down on a busy
+machine (0.2: 10 namespaces, 1,000 ConfigMaps, ...); the figures say which
+scale ran. Run with ``make bench``; prints its figures and never fails for
+slowness.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+from tests.bench.bench_controller_storm import cpu_seconds, percentile
+from tests.kubeapi import KubeApiServer
+from tests.reloader.e2e import harness
+from tests.reloader.e2e.harness import wait_for
+from tests.reloader.e2e.test_workloads import cluster_rbac, configmap, container, workload
+
+SCALE = float(os.environ.get("SHIPSHAPE_BENCH_SCALE", "1"))
+NAMESPACES = max(1, round(50 * SCALE))
+CONFIGMAPS_PER_NS = 100
+SECRETS_PER_NS = 20
+WORKLOADS_PER_NS = 20
+DEBOUNCE = 1.0
+NOISE_PER_SECOND = 100
+NOISE_SECONDS = 20.0
+CHANGES = 40
+KINDS = ("Deployment", "StatefulSet", "DaemonSet")
+
+
+def rss_mib(pid: int) -> float:
+    with open(f"/proc/{pid}/status", encoding="ascii") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def watch_events(controller: Any) -> float:
+    """Every watch event the controller counted, over all resources and types."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    _status, text = controller.get("/metrics")
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == "configmap_reload_watch_events_total"
+    )
+
+
+def secret(name: str, ns: str, value: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": name, "namespace": ns},
+        "data": {"v": base64.b64encode(value.encode()).decode()},
+    }
+
+
+def populate(kube: KubeApiServer) -> list[str]:
+    namespaces = [f"bench-{i:02d}" for i in range(NAMESPACES)]
+    for ns in namespaces:
+        kube.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
+        for c in range(CONFIGMAPS_PER_NS):
+            kube.create(configmap(f"cm-{c:03d}", ns, {"N": "0"}))
+        for s in range(SECRETS_PER_NS):
+            kube.create(secret(f"secret-{s:03d}", ns, f"value-{s}"))
+        for w in range(WORKLOADS_PER_NS):
+            refs = [
+                {"configMapRef": {"name": f"cm-{2 * w:03d}"}},
+                {"configMapRef": {"name": f"cm-{2 * w + 1:03d}"}},
+                {"secretRef": {"name": f"secret-{w % SECRETS_PER_NS:03d}"}},
+            ]
+            kube.create(
+                workload(
+                    KINDS[w % 3],
+                    f"w-{w:03d}",
+                    ns,
+                    {"reloader.stakater.com/auto": "true"},
+                    {"containers": [container(envFrom=refs)]},
+                )
+            )
+    return namespaces
+
+
+def test_bench_cluster_scale(tmp_path: Path) -> None:
+    workloads = NAMESPACES * WORKLOADS_PER_NS
+    with KubeApiServer(rollout_delay=0.2, history_size=50_000, watch_queue_size=100_000) as kube:
+        local = harness.cluster(kube, tmp_path)
+        cluster_rbac(kube)
+        namespaces = populate(kube)
+        key = tmp_path / "hash.key"
+        key.write_bytes(os.urandom(32))
+        controller = harness.controller(
+            local,
+            env={
+                "WATCH_NAMESPACES": "*",
+                "WATCH_SECRETS": "true",
+                "SECRET_HASH_KEY_FILE": str(key),
+                "CONFIGMAP_LABEL_SELECTOR": "",
+                "DEBOUNCE_SECONDS": str(DEBOUNCE),
+                "RESYNC_SECONDS": "300",
+                "RESTART_RATE_PER_SECOND": "1000",
+                "RESTART_BURST": "1000",
+                "MAX_CONCURRENT_ROLLOUTS": "1000",
+            },
+        )
+        try:
+            started = time.time()
+            controller.start(timeout=600)  # /readyz: the first lists are in
+            wait_for(
+                lambda: (
+                    len(
+                        [
+                            r
+                            for r in controller.records({"debounce.skipped"})
+                            if r.data.get("reason") == "adopted"
+                        ]
+                    )
+                    >= workloads
+                ),
+                "every workload adopted",
+                timeout=600,
+                interval=0.5,
+            )
+            adopted = controller.records({"debounce.skipped"})
+            sync_seconds = max(r.ts.timestamp() for r in adopted) - started
+            pid = controller.process.pid
+            time.sleep(2.0)
+            rss_synced = rss_mib(pid)
+            events_before = watch_events(controller)
+            cpu_before = cpu_seconds(pid)
+            changed_at: list[tuple[str, str, float]] = []
+            begin = time.monotonic()
+            total = int(NOISE_PER_SECOND * NOISE_SECONDS)
+            every = max(1, total // CHANGES)
+            for i in range(total):
+                due = begin + i / NOISE_PER_SECOND
+                delay = due - time.monotonic()
+                if delay > 0:
+                    time.sleep(delay)
+                ns = namespaces[i % len(namespaces)]
+                if i % every == 0 and len(changed_at) < CHANGES:
+                    # A referenced ConfigMap: its workload must roll.
+                    w = (i // every) % WORKLOADS_PER_NS
+                    name = f"cm-{2 * w:03d}"
+                    kube.patch("configmaps", name, {"data": {"N": str(i)}}, namespace=ns)
+                    changed_at.append((ns, f"{KINDS[w % 3].lower()}/w-{w:03d}", time.time()))
+                else:
+                    # Unrelated objects: ConfigMaps nothing references.
+                    spare = CONFIGMAPS_PER_NS - 2 * WORKLOADS_PER_NS
+                    name = f"cm-{2 * WORKLOADS_PER_NS + i % spare:03d}"
+                    kube.patch("configmaps", name, {"data": {"N": str(i)}}, namespace=ns)
+            noise_seconds = time.monotonic() - begin
+            cpu = cpu_seconds(pid) - cpu_before
+            events = watch_events(controller) - events_before
+            wait_for(
+                lambda: (
+                    len({(r.namespace, r.object) for r in controller.records({"restart.patched"})})
+                    >= len({(ns, obj) for ns, obj, _ in changed_at})
+                ),
+                "every changed workload patched",
+                timeout=60,
+                interval=0.5,
+            )
+            rss_steady = rss_mib(pid)
+            records = controller.records({"restart.patched"})
+            controller.stop()
+        finally:
+            controller.kill()
+
+    latencies = []
+    for ns, obj, at in changed_at:
+        patched = [
+            r.ts.timestamp()
+            for r in records
+            if r.namespace == ns and r.object == obj and r.ts.timestamp() >= at
+        ]
+        if patched:
+            latencies.append(min(patched) - at)
+    per_event_us = cpu / events * 1e6 if events else float("nan")
+    print(
+        f"\ncluster scale (SHIPSHAPE_BENCH_SCALE={SCALE}): {NAMESPACES} namespaces, "
+        f"{NAMESPACES * CONFIGMAPS_PER_NS} ConfigMaps, {NAMESPACES * SECRETS_PER_NS} Secrets, "
+        f"{workloads} workloads"
+    )
+    print(f"  initial sync (start -> every workload adopted): {sync_seconds:.1f} s")
+    print(
+        f"  RSS after sync {rss_synced:.0f} MiB, steady after the noise "
+        f"{rss_steady:.0f} MiB (goal < 200 MiB)"
+    )
+    print(
+        f"  CPU per watch event: {per_event_us:.0f} us ({events:.0f} events, "
+        f"{cpu:.2f} s CPU in {noise_seconds:.1f} s; goal <= 150 us)"
+    )
+    print(
+        f"  change -> restart.patched with {NOISE_PER_SECOND}/s unrelated changes: "
+        f"p50 {statistics.median(latencies):.3f} s, p95 {percentile(latencies, 0.95):.3f} s "
+        f"over {len(latencies)} changes (goal <= {DEBOUNCE + 0.5:.1f} s)"
+    )

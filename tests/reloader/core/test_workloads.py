@@ -1,0 +1,249 @@
+"""Any workload that opts in: StatefulSets, DaemonSets, Secrets, namespaces (literal inputs)."""
+
+from __future__ import annotations
+
+from records import kinds as k
+from reloader.core import (
+    ConfigMapSeen,
+    DeploymentSeen,
+    EventType,
+    PatchSucceeded,
+    Policy,
+    WarnWorkload,
+)
+from tests.reloader.core.scenario import Run, envfrom, source, workload
+
+KINDS = ("deployments", "statefulsets", "daemonsets")
+V1 = {"MESSAGE": "one"}
+V2 = {"MESSAGE": "two"}
+AUTO = {"reloader.stakater.com/auto": "true"}
+
+
+def policy(**values) -> Policy:
+    return Policy(**{"debounce_seconds": 1.0, "workload_kinds": KINDS, **values})
+
+
+def start(sources, workloads, **values) -> Run:
+    return Run.start(sources, workloads, policy=policy(**values))
+
+
+def test_a_statefulset_and_a_daemonset_opting_in_with_auto_restart_when_their_configmap_changes():
+    cm1 = source("ConfigMap", "db-config", V1, rv="10")
+    applied = cm1.data_hash
+    run = start(
+        [cm1],
+        [
+            workload(
+                "StatefulSet",
+                "db",
+                AUTO,
+                applied=applied,
+                pod_spec=envfrom(("configMap", "db-config")),
+            ),
+            workload(
+                "DaemonSet",
+                "agent",
+                AUTO,
+                applied=applied,
+                pod_spec=envfrom(("configMap", "db-config")),
+            ),
+            workload(
+                "StatefulSet",
+                "other",
+                {},
+                applied=applied,
+                pod_spec=envfrom(("configMap", "db-config")),
+            ),
+        ],
+    )
+    assert run.patches() == [] and run.adoptions() == []
+    run.change(source("ConfigMap", "db-config", V2, rv="11"), at=10.0)
+    run.tick(11.0)
+    patches = run.patches()
+    assert sorted((p.kind, p.deployment) for p in patches) == [
+        ("daemonset", "agent"),
+        ("statefulset", "db"),
+    ]
+    assert all(
+        p.namespace == "shipshape" and p.data_hash == source("ConfigMap", "db-config", V2).data_hash
+        for p in patches
+    )
+    planned = run.records(k.RESTART_PLANNED)
+    assert sorted(r.object for r in planned) == ["daemonset/agent", "statefulset/db"]
+    assert {r.namespace for r in planned} == {"shipshape"}
+    [scheduled] = run.records(k.DEBOUNCE_SCHEDULED)
+    assert scheduled.data["targets"] == ["daemonset/agent", "statefulset/db"]
+
+
+def test_a_secret_change_rolls_only_with_watch_secrets():
+    spec = envfrom(("secret", "db-password"))
+    for watch, expected in ((False, 0), (True, 1)):
+        s1 = source("Secret", "db-password", {"password": "aHVudGVyMg=="}, rv="5")
+        run = start(
+            [s1],
+            [workload("Deployment", "api", AUTO, applied=s1.data_hash, pod_spec=spec)],
+            watch_secrets=watch,
+        )
+        run.change(source("Secret", "db-password", {"password": "c3dvcmRmaXNo"}, rv="6"), at=10.0)
+        run.tick(11.0)
+        assert len(run.patches()) == expected, f"WATCH_SECRETS={watch}"
+        if watch:
+            [patch] = run.patches()
+            assert patch.configmap == "secret/db-password"
+            assert patch.data_hash.startswith("hmac-sha256:")
+
+
+def test_ignore_on_a_configmap_beats_auto_and_the_label_rule():
+    ignored = {"reloader.stakater.com/ignore": "true"}
+    c1 = source("ConfigMap", "app-config", V1, annotations=ignored, labels={"app": "a", "env": "e"})
+    run = start(
+        [c1],
+        [
+            workload(
+                "Deployment",
+                "a",
+                AUTO,
+                applied="x",
+                pod_spec=envfrom(("configMap", "app-config")),
+                labels={"app": "a", "env": "e"},
+            )
+        ],
+    )
+    run.change(
+        source(
+            "ConfigMap",
+            "app-config",
+            V2,
+            rv="2",
+            annotations=ignored,
+            labels={"app": "a", "env": "e"},
+        ),
+        at=10.0,
+    )
+    run.tick(20.0)
+    assert run.patches() == [] and run.adoptions() == []
+
+
+def test_search_counts_only_referenced_sources_that_carry_match():
+    search = {"reloader.stakater.com/search": "true"}
+    matched = {"reloader.stakater.com/match": "true"}
+    spec = envfrom(("configMap", "with-match"), ("configMap", "without"))
+    run = start(
+        [
+            source("ConfigMap", "with-match", V1, annotations=matched),
+            source("ConfigMap", "without", V1),
+        ],
+        [workload("Deployment", "web", search, applied="old", pod_spec=spec)],
+    )
+    assert [p.deployment for p in run.patches()] == ["web"]  # catch-up: the applied hash differs
+    run.feed(PatchSucceeded("web", run.patches()[0].correlation_id, 2))
+    mark = run.mark()
+    run.change(source("ConfigMap", "without", V2, rv="2"), at=10.0)
+    run.tick(20.0)
+    assert run.patches(mark) == []
+    run.change(source("ConfigMap", "with-match", V2, rv="3", annotations=matched), at=30.0)
+    run.tick(40.0)
+    assert [p.deployment for p in run.patches(mark)] == ["web"]
+
+
+def test_a_reload_list_counts_sources_the_pod_spec_does_not_reference():
+    run = start(
+        [source("ConfigMap", "app-7", V1), source("ConfigMap", "unrelated", V1)],
+        [
+            workload(
+                "StatefulSet",
+                "s",
+                {"configmap.reloader.stakater.com/reload": "app-.*"},
+                applied=None,
+            )
+        ],
+    )
+    [adopt] = run.adoptions()
+    assert (adopt.kind, adopt.deployment) == ("statefulset", "s")
+    assert adopt.data_hash == source("ConfigMap", "app-7", V1).data_hash
+
+
+def test_shipshape_debounce_overrides_the_window_of_one_workload():
+    c1 = source("ConfigMap", "shared", V1)
+    spec = envfrom(("configMap", "shared"))
+    slow = {**AUTO, "shipshape.io/debounce": "30s"}
+    run = start(
+        [c1],
+        [
+            workload("Deployment", "fast", AUTO, applied=c1.data_hash, pod_spec=spec),
+            workload("Deployment", "slow", slow, applied=c1.data_hash, pod_spec=spec),
+        ],
+    )
+    run.change(source("ConfigMap", "shared", V2, rv="2"), at=10.0)
+    run.run_until(12.0)
+    assert [p.deployment for p in run.patches()] == ["fast"]
+    run.run_until(39.0)
+    assert [p.deployment for p in run.patches()] == ["fast"]
+    run.run_until(40.5)
+    assert [p.deployment for p in run.patches()] == ["fast", "slow"]
+
+
+def test_a_bad_annotation_value_is_reported_once_per_workload_and_taken_as_false():
+    c1 = source("ConfigMap", "c", V1)
+    bad = {"reloader.stakater.com/auto": "yes please"}
+    view = workload(
+        "DaemonSet", "d", bad, applied=c1.data_hash, pod_spec=envfrom(("configMap", "c"))
+    )
+    run = start([c1], [view])
+    [warning] = run.records(k.WORKLOAD_WARNING)
+    assert warning.object == "daemonset/d" and "yes please" in warning.data["warnings"][0]
+    events = [a for a in run.actions if isinstance(a, WarnWorkload)]
+    assert [(e.kind, e.name) for e in events] == [("daemonset", "d")]
+    for at in (5.0, 6.0):  # watch events and relists of the same object
+        run.feed(
+            DeploymentSeen(EventType.MODIFIED, view, "relist"),
+            at=at,
+        )
+    run.change(source("ConfigMap", "c", V2, rv="2"), at=10.0)
+    run.tick(20.0)
+    assert len(run.records(k.WORKLOAD_WARNING)) == 1
+    assert run.patches() == [], "auto taken as false"
+
+
+def test_a_missing_reference_restarts_nothing_and_is_journaled_once():
+    spec = envfrom(("configMap", "present"), ("configMap", "absent"))
+    c1 = source("ConfigMap", "present", V1)
+    view = workload("Deployment", "w", AUTO, applied=c1.data_hash, pod_spec=spec)
+    run = start([c1], [view])
+    [missing] = run.records(k.WORKLOAD_MISSING_REFERENCE)
+    assert missing.object == "deployment/w" and missing.data == {"source": "configmap/absent"}
+    run.run_until(1000.0)  # resyncs
+    assert len(run.records(k.WORKLOAD_MISSING_REFERENCE)) == 1
+    assert run.patches() == [] and run.adoptions() == []
+
+
+def test_workloads_in_two_namespaces_are_keyed_apart():
+    spec = envfrom(("configMap", "cfg"))
+    a, b = source("ConfigMap", "cfg", V1, ns="a"), source("ConfigMap", "cfg", V1, ns="b")
+    run = start(
+        [a, b],
+        [
+            workload("Deployment", "web", AUTO, applied=a.data_hash, ns="a", pod_spec=spec),
+            workload("Deployment", "web", AUTO, applied=a.data_hash, ns="b", pod_spec=spec),
+        ],
+    )
+    run.feed(
+        ConfigMapSeen(EventType.MODIFIED, source("ConfigMap", "cfg", V2, ns="b", rv="2")), at=10.0
+    )
+    run.tick(11.0)
+    [patch] = run.patches()
+    assert (patch.namespace, patch.deployment) == ("b", "web")
+    assert {r.namespace for r in run.records(k.RESTART_PLANNED)} == {"b"}
+
+
+def test_a_deleted_workload_leaves_its_namespace_index():
+    spec = envfrom(("configMap", "cfg"))
+    c1 = source("ConfigMap", "cfg", V1)
+    view = workload("StatefulSet", "gone", AUTO, applied=c1.data_hash, pod_spec=spec)
+    run = start([c1], [view])
+    run.feed(DeploymentSeen(EventType.DELETED, view), at=5.0)
+    run.change(source("ConfigMap", "cfg", V2, rv="2"), at=10.0)
+    run.tick(20.0)
+    assert run.patches() == []
+    [skipped] = [r for r in run.records(k.DEBOUNCE_SKIPPED) if r.data["reason"] == "no-target"]
+    assert skipped.object == "configmap/cfg"
