@@ -18,7 +18,6 @@ import json
 import queue
 import random
 import resource
-import shutil
 import sqlite3
 import statistics
 import subprocess
@@ -35,6 +34,7 @@ from journal.checkpoints import CheckpointWriter, verify_signed
 from journal.signing import load_public_key, load_signing_key
 from tests.journal.builders import at, data_hash
 from tests.journal.signing_helpers import write_key_pair
+from tests.kubeapi.process import program
 
 APPENDS_PER_ROUND = 2000
 ROUNDS = 3
@@ -44,9 +44,7 @@ VERIFY_RECORDS = 100_000
 
 
 def _executable() -> str:
-    return shutil.which("shipshape-journal") or str(
-        Path(sys.executable).parent / "shipshape-journal"
-    )
+    return program("shipshape-journal")
 
 
 def _raw_appends(path: Path, count: int) -> float:

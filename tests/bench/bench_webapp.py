@@ -60,6 +60,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.kubeapi.process import program
 from tests.otlp_receiver import OtlpReceiver
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -209,7 +210,7 @@ def _environment(**extra: str) -> dict[str, str]:
 
 
 def _shipshape_web() -> str:
-    return shutil.which("shipshape-web") or str(Path(sys.executable).parent / "shipshape-web")
+    return program("shipshape-web")
 
 
 def _two_cpus() -> tuple[int, int]:

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -13,6 +11,7 @@ import pytest
 from cli.main import main
 from tests.cli.helpers import Outcome
 from tests.journal.conftest import open_journal, spawn, start_writer  # noqa: F401 - shared fixtures
+from tests.kubeapi.process import program
 
 
 @pytest.fixture
@@ -31,11 +30,7 @@ def run(capsys: pytest.CaptureFixture[str]) -> Callable[..., Outcome]:
 @pytest.fixture
 def executable() -> str:
     """The installed ``shipshape-journal`` console script."""
-    found = shutil.which("shipshape-journal") or str(
-        Path(sys.executable).parent / "shipshape-journal"
-    )
-    assert Path(found).exists(), "shipshape-journal is not installed (run make test)"
-    return found
+    return program("shipshape-journal")
 
 
 @pytest.fixture

