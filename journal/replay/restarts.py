@@ -44,6 +44,7 @@ from records import kinds as k
 # configmap.observed, the hottest kind (every relisted ConfigMap), reads its
 # two fields inline by their catalogue-checked keys: no call per row.
 _EVENT_TYPE, _DATA_HASH = keys(ConfigMapObserved, "event_type", "data_hash")
+_NOT_LEADER = k.SKIP_NOT_LEADER  # read after every relisted ConfigMap: a global, not an attribute
 _planned_fields = reader(RestartPlanned, "configmap", "data_hash")
 _patched_fields = reader(RestartPatched, "configmap", "data_hash", "generation")
 
@@ -188,8 +189,8 @@ class Restarts:
         text = row[DATA]
         # A payload without the reason's text (nor an escape that could spell
         # it) has another reason: no need to parse it.
-        maybe_not_leader = not isinstance(text, str) or k.SKIP_NOT_LEADER in text or "\\" in text
-        if maybe_not_leader and self._payloads.of(row).reason == k.SKIP_NOT_LEADER:
+        maybe_not_leader = not isinstance(text, str) or _NOT_LEADER in text or "\\" in text
+        if maybe_not_leader and self._payloads.of(row).reason == _NOT_LEADER:
             # A standby decided nothing: the Deployments' hashes are unknown to
             # it, so nothing is settled. Merged with the leader's journal, the
             # change stays pending until the leader acts on it; in one

@@ -57,7 +57,7 @@ def workload_key(obj: str | None) -> str:
     """
     if not obj or "/" not in obj:
         return f"deployment/{obj or '?'}"
-    return obj if not obj.endswith("/") else f"{obj}?"
+    return obj if obj[-1] != "/" else f"{obj}?"
 
 
 def is_count(value: Any) -> bool:

@@ -10,12 +10,15 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Sequence
+from operator import attrgetter
 from typing import Any
 
 from journal.replay.entries import RestartEntry
 
 #: Outcomes that rolled the workload's pods.
 _ROLLED = ("patched", "landed")
+_outcome_of = attrgetter("outcome")
+_retries_of = attrgetter("retries")
 
 
 def workload_id(namespace: str | None, workload: str) -> str:
@@ -38,57 +41,45 @@ def workloads_view(
         journals: The journals' names in a merged replay (cited seqs name theirs).
         only: Keep this workload only (``kind/name``), in any namespace.
     """
-    views: dict[str, dict[str, Any]] = {}
-    outcomes: dict[str, Counter[str]] = {}
-    last: dict[str, RestartEntry] = {}
-
-    def view(namespace: str | None, workload: str) -> dict[str, Any]:
-        key = workload_id(namespace, workload)
-        found = views.get(key)
-        if found is None:
-            kind, _, name = workload.partition("/")
-            found = views[key] = {
-                "namespace": namespace,
-                "kind": kind,
-                "name": name,
-                "restarts": 0,
-                "retries": 0,
-                "pending": 0,
-                "outcomes": {},
-                "last_restart": None,
-                "applied_hash": None,
-                "observations": 0,
-            }
-            outcomes[key] = Counter()
-        return found
-
+    # Grouped first (one dict lookup per restart), then counted per group.
+    groups: dict[tuple[str | None, str], list[RestartEntry]] = {}
     for entry in restarts:
-        if only is not None and entry.workload != only:
-            continue
-        found = view(entry.namespace, entry.workload)
-        key = workload_id(entry.namespace, entry.workload)
-        found["restarts"] += 1
-        found["retries"] += entry.retries
-        outcomes[key][entry.outcome] += 1
-        if entry.outcome == "pending":
-            found["pending"] += 1
-        if entry.outcome in _ROLLED and entry.rolled_ts is not None:
-            previous = last.get(key)
-            if previous is None or (previous.rolled_ts or "") <= entry.rolled_ts:
-                last[key] = entry
-    for (namespace, workload), observed in facts.items():
-        if only is not None and workload != only:
-            continue
-        found = view(namespace, workload)
-        found["observations"] = len(observed)
-    for key, found in views.items():
-        found["outcomes"] = dict(sorted(outcomes[key].items()))
-        rolled = last.get(key)
-        if rolled is not None:
-            found["last_restart"] = _last_restart(rolled, journals)
-        found["applied_hash"] = _applied(
-            rolled, facts.get((found["namespace"], f"{found['kind']}/{found['name']}"))
-        )
+        key = (entry.namespace, entry.workload)
+        group = groups.get(key)
+        if group is None:
+            groups[key] = [entry]
+        else:
+            group.append(entry)
+    if only is not None:
+        groups = {key: group for key, group in groups.items() if key[1] == only}
+    views: dict[str, dict[str, Any]] = {}
+    for namespace, workload in facts:
+        if only is None or workload == only:
+            groups.setdefault((namespace, workload), [])
+    for (namespace, workload), group in groups.items():
+        kind, _, name = workload.partition("/")
+        outcomes = Counter(map(_outcome_of, group))
+        rolled = None
+        for entry in group:
+            if (
+                entry.outcome in _ROLLED
+                and entry.rolled_ts is not None
+                and (rolled is None or (rolled.rolled_ts or "") <= entry.rolled_ts)
+            ):
+                rolled = entry
+        observed = facts.get((namespace, workload))
+        views[workload_id(namespace, workload)] = {
+            "namespace": namespace,
+            "kind": kind,
+            "name": name,
+            "restarts": len(group),
+            "retries": sum(map(_retries_of, group)),
+            "pending": outcomes.get("pending", 0),
+            "outcomes": dict(sorted(outcomes.items())),
+            "last_restart": None if rolled is None else _last_restart(rolled, journals),
+            "applied_hash": _applied(rolled, observed),
+            "observations": len(observed) if observed else 0,
+        }
     return dict(sorted(views.items()))
 
 
