@@ -67,13 +67,13 @@ def is_count(value: Any) -> bool:
 
 # The C scanner behind json.loads, called directly: payloads are the journal's
 # own canonical JSON, and a replay parses hundreds of thousands of them.
-_scan_json = json.JSONDecoder().scan_once
+scan_json = json.JSONDecoder().scan_once
 
 
 def parse_json(text: Any) -> dict[str, Any]:
     """The JSON object of a row's ``data`` text (``{}`` if it is none or not an object)."""
     try:
-        value, _end = _scan_json(text, 0)
+        value, _end = scan_json(text, 0)
     except (StopIteration, TypeError, ValueError):
         return {}
     return value if isinstance(value, dict) else {}
@@ -185,6 +185,7 @@ __all__ = [
     "name_of",
     "parse_json",
     "reader",
+    "scan_json",
     "seconds",
     "workload_key",
 ]
