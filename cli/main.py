@@ -33,6 +33,7 @@ from cli.options import (
     record_output_option,
     resolve_journals,
     time_options,
+    workload_option,
 )
 from cli.output import render_replay
 from cli.runner import _write, journal_errors, open_readers
@@ -99,6 +100,7 @@ def cli() -> None:
 @click.option("-f", "--follow", is_flag=True, help="Keep printing records as they are committed.")
 @time_options
 @record_filter_options
+@workload_option
 @origin_filter_options
 @correlation_option
 @click.option(
@@ -123,6 +125,7 @@ def tail(
     until: Any,
     kind_filters: tuple[str, ...],
     object_name: str | None,
+    workload: str | None,
     cluster: str | None,
     namespace: str | None,
     actor: str | None,
@@ -139,9 +142,11 @@ def tail(
         raise click.UsageError("use either --after-cursor or --cursor-file, not both")
     if cursor_file is not None:
         check_cursor_file(cursor_file)  # before printing: a failed save would repeat them
+    if workload is not None and object_name is not None:
+        raise click.UsageError("use either --object or --workload, not both")
     filters = Filters(
         kinds=kind_filters,
-        object=object_name,
+        object=workload or object_name,
         correlation_id=correlation_id,
         since=since,
         until=until,
@@ -218,6 +223,7 @@ def _silence_stdout() -> None:
 @time_options
 @correlation_option
 @origin_filter_options
+@workload_option
 @click.option(
     "-o", "--output", type=click.Choice(("text", "json")), default="text", show_default=True
 )
@@ -266,6 +272,7 @@ def replay_command(
     cluster: str | None,
     namespace: str | None,
     actor: str | None,
+    workload: str | None,
     output: str,
     strict: bool,
     html_file: Path | None,
@@ -283,7 +290,10 @@ def replay_command(
         namespace=namespace,
         actor=actor,
     )
+    if workload is not None and html_file is not None:
+        raise click.UsageError("--workload cannot be combined with --html (the page shows all)")
     model = load_model(check_model) if check else None
+    narrow = {"workload": workload} if workload is not None else {}
     with open_readers(resolve_journals(journals), busy_timeout) as readers:
         # The page's marks are collected in the replay's own pass.
         build = build_timeline if html_file is not None else replay
@@ -292,6 +302,7 @@ def replay_command(
             filters,
             debounce_seconds=debounce_seconds,
             leaderless_gap_seconds=leaderless_gap,
+            **narrow,
         )
         report = built.report if isinstance(built, Timeline) else built
         checked = (

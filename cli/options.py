@@ -234,3 +234,33 @@ def origin_filter_options(function: F) -> F:
         metavar="NAME",
         help="Only records shipped from this cluster (shipshape-journal ship --cluster).",
     )(function)
+
+
+#: The workload kinds ``--workload`` names (records name workloads ``kind/name``).
+WORKLOAD_KINDS = ("deployment", "statefulset", "daemonset")
+
+
+def _workload(_ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """Check ``KIND/NAME`` and return it as records spell it (the kind in lower case)."""
+    if value is None:
+        return None
+    kind, slash, name = value.partition("/")
+    if not slash or not name or "/" in name or kind.lower() not in WORKLOAD_KINDS:
+        raise click.BadParameter(
+            f"{value!r} is not KIND/NAME with KIND one of {', '.join(WORKLOAD_KINDS)} "
+            "(e.g. statefulset/db)",
+            param=param,
+        )
+    return f"{kind.lower()}/{name}"
+
+
+def workload_option(function: F) -> F:
+    """Add ``--workload KIND/NAME`` (KIND: deployment, statefulset or daemonset, any case)."""
+    return click.option(
+        "--workload",
+        "workload",
+        metavar="KIND/NAME",
+        callback=_workload,
+        help="Only this workload: deployment/NAME, statefulset/NAME or daemonset/NAME "
+        "(the kind in any case).",
+    )(function)

@@ -63,8 +63,9 @@ def render_replay(report: ReplayReport, check: dict[str, Any] | None = None) -> 
         lines.append(f"  ... {len(restarts) - len(shown)} earlier (all are in -o json)")
     for entry in shown:
         lines.append(
-            f"  {_seq(entry)} {entry['ts']} deployment/{entry['deployment']}"
-            f" <- configmap/{entry['configmap'] or '?'}: {entry['outcome']}"
+            f"  {_seq(entry)} {entry['ts']} "
+            + entry.get("workload", f"deployment/{entry['deployment']}")
+            + f" <- configmap/{entry['configmap'] or '?'}: {entry['outcome']}"
             + (
                 f" at {_seq(entry, 'outcome_seq', 'outcome_journal')}"
                 if entry["outcome_seq"]
@@ -74,6 +75,7 @@ def render_replay(report: ReplayReport, check: dict[str, Any] | None = None) -> 
             + (_retries(entry["retries"]) if entry["retries"] else "")
             + (f", rollout {entry['rollout']}" if entry["rollout"] else "")
         )
+    lines += _workload_lines(data["workloads"])
     latency = data["restart_latency_seconds"]
     lines += [
         "",
@@ -110,6 +112,23 @@ def render_replay(report: ReplayReport, check: dict[str, Any] | None = None) -> 
         for difference in differences:
             lines.append(f"  seq {difference['seq']}: {difference['message']}")
     return "\n".join(lines) + "\n"
+
+
+def _workload_lines(workloads: dict[str, Any]) -> list[str]:
+    """The per-workload section of ``replay``'s text."""
+    lines = ["", f"Workloads: {len(workloads)}"]
+    for key, view in workloads.items():
+        outcomes = ", ".join(f"{outcome} {n}" for outcome, n in view["outcomes"].items())
+        restart = view["last_restart"]
+        lines.append(
+            f"  {key}: restarts {view['restarts']}"
+            + (f" ({outcomes})" if outcomes else "")
+            + (_retries(view["retries"]) if view["retries"] else "")
+            + (f", {view['pending']} PENDING" if view["pending"] else "")
+            + f", applied {(view['applied_hash'] or '?')[:12]}"
+            + (f", last restart {_seq(restart)} ({restart['ts']})" if restart else "")
+        )
+    return lines
 
 
 def render_stats(facts: dict[str, Any]) -> str:

@@ -85,6 +85,7 @@ def replay(
     debounce_seconds: float | None = None,
     leaderless_gap_seconds: float = DEFAULT_LEADERLESS_GAP_SECONDS,
     names: Sequence[str] | None = None,
+    workload: str | None = None,
 ) -> ReplayReport:
     """Rebuild state from one or several replicas' journals in one streaming pass.
 
@@ -96,12 +97,15 @@ def replay(
         leaderless_gap_seconds: Leaderless stretches longer than this are anomalies.
         names: How to name each journal in the report (default: its location);
             ``export dr-drill`` names snapshots after the journals they copy.
+        workload: ``kind/name``: report only this workload's restarts, latency
+            and view (every record of the window is still replayed).
     """
     filters = filters or Filters()
     projector = Projector(
         journals=list(names) if names else [journal.location.display for journal in journals],
         debounce_seconds=debounce_seconds,
         leaderless_gap_seconds=leaderless_gap_seconds,
+        workload=workload,
     )
     if len(journals) == 1:
         pages = journals[0].scan_pages(filters, columns=REPLAY_COLUMNS, page_size=REPLAY_PAGE_SIZE)

@@ -156,7 +156,7 @@ def _resolve(
     lost). ``lost``: the Deployment was observed afterwards but not so.
     Otherwise the journal cannot tell: ``planned_without_outcome``.
     """
-    key = (entry.namespace, entry.deployment)
+    key = (entry.namespace, entry.workload)
     facts = [
         fact
         for fact in restarts.deployments.get(key, ())
@@ -168,7 +168,7 @@ def _resolve(
             entry.seq,
             entry.ts,
             source,
-            f"restart of deployment/{entry.deployment} planned at "
+            f"restart of {entry.workload} planned at "
             f"{anomalies.cite(entry.seq, source)} has no outcome{why}",
             actor=entry.actor,
             correlation_id=entry.correlation_id,
@@ -180,7 +180,7 @@ def _resolve(
         if other is not entry
         and other.outcome == "patched"
         and other.generation is not None
-        and other.deployment == entry.deployment
+        and other.workload == entry.workload
         and other.namespace == entry.namespace
     }
     landing = next(
@@ -212,6 +212,8 @@ def _resolve(
             "deployment": entry.deployment,
             "correlation_id": entry.correlation_id,
         }
+        if not entry.workload.startswith("deployment/"):
+            cm.last_restart["workload"] = entry.workload
         if anomalies.merged:
             cm.last_restart["journal"] = anomalies.journals[landing[1]]
     if cm.pending is not None and cm.pending.seq == entry.change_seq:
@@ -225,7 +227,7 @@ def _duplicate_rollouts(restarts: Restarts, anomalies: Anomalies) -> None:
     events: dict[tuple[str | None, str], list[tuple[str, int, Any]]] = {}
     for entry in restarts.restarts:
         if entry.rolled_ts is not None and entry.outcome in ("patched", "landed"):
-            key = (entry.namespace, entry.deployment)
+            key = (entry.namespace, entry.workload)
             events.setdefault(key, []).append((entry.rolled_ts, 1, entry))
     for key, rolls in events.items():
         facts = restarts.deployments.get(key)
@@ -256,7 +258,7 @@ def _duplicates_in(anomalies: Anomalies, timeline: list[tuple[str, int, Any]]) -
                 entry.outcome_seq if entry.outcome_seq is not None else entry.seq,
                 entry.rolled_ts or entry.ts,
                 entry.outcome_source,
-                f"deployment/{entry.deployment} rolled data hash {entry.data_hash[:12]} "
+                f"{entry.workload} rolled data hash {entry.data_hash[:12]} "
                 f"twice in a row: the restart planned at "
                 f"{anomalies.cite(previous.seq, source_of(anomalies, previous))} "
                 f"({previous.outcome}) and the one planned at "

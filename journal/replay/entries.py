@@ -106,6 +106,8 @@ class RestartEntry:
     rolled_ts: str | None = None
     generation: int | None = None
     flagged: bool = False
+    # The workload as ``kind/name`` (``deployment`` above is its name alone).
+    workload: str = ""
 
     def to_json(self) -> dict[str, Any]:
         """Return the restart as an object of ``replay -o json``'s ``restarts``."""
@@ -128,6 +130,10 @@ class RestartEntry:
             "rollout": self.rollout,
             "rollout_seq": self.rollout_seq,
         }
+        if not self.workload.startswith("deployment/"):
+            # A StatefulSet's or DaemonSet's restart says which (a Deployment's
+            # is as it always was).
+            entry["workload"] = self.workload
         if self.journal is not None:
             entry["journal"] = self.journal
             entry["change_journal"] = self.change_journal

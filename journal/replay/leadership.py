@@ -15,8 +15,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from journal.replay.anomalies import Anomalies
-from journal.replay.rows import ACTOR, EPOCH, KIND, SEQ, TS, Payloads, is_count, seconds
+from journal.replay.rows import ACTOR, EPOCH, KIND, SEQ, TS, Payloads, is_count, keys, seconds
+from records import LeaderObserved
 from records import kinds as k
+
+_HOLDER, _EPOCH = keys(LeaderObserved, "holder", "epoch")
 
 # Kinds done by the leader: acting under a superseded epoch is split-brain.
 LEADER_ACTIONS = frozenset(
@@ -166,9 +169,11 @@ class Leadership:
 
     def observed(self, row: Sequence[Any], source: int) -> None:
         """``leader.observed``: a standby saw a holder lead in an epoch."""
-        payload = self._payloads.of(row)
-        holder, epoch = payload.holder, payload.epoch
-        if not is_count(epoch):
+        # A standby writes one every few seconds: its two fields read inline,
+        # from the parsed data the payload memo shares between equal texts.
+        data = self._payloads.data(row)
+        holder, epoch = data.get(_HOLDER), data.get(_EPOCH)
+        if not isinstance(epoch, int) or isinstance(epoch, bool):
             epoch = None
         if not isinstance(holder, str) or not holder:
             return

@@ -23,6 +23,7 @@ from journal.replay.leadership import Leadership
 from journal.replay.report import ReplayReport, percentile
 from journal.replay.restarts import Restarts
 from journal.replay.rows import ACTOR, EPOCH, KIND, SEQ, TS, Payloads
+from journal.replay.workloads import workloads_view
 from records import kinds as k
 
 #: ``DEBOUNCE_SECONDS`` when no ``controller.started`` record says otherwise.
@@ -51,9 +52,16 @@ class Projector:
         journals: Sequence[str] = ("journal",),
         debounce_seconds: float | None = None,
         leaderless_gap_seconds: float = DEFAULT_LEADERLESS_GAP_SECONDS,
+        workload: str | None = None,
     ) -> None:
-        """Start empty; ``debounce_seconds`` overrides what ``controller.started`` says."""
+        """Start empty; ``debounce_seconds`` overrides what ``controller.started`` says.
+
+        ``workload`` (``kind/name``) narrows the report's ``restarts``,
+        ``restart_latency_seconds`` and ``workloads`` to that workload; every
+        record is still projected (its restarts answer ConfigMap changes).
+        """
         self._journals = list(journals)
+        self._workload = workload
         self._debounce_fixed = debounce_seconds
         self._debounce = DEFAULT_DEBOUNCE_SECONDS if debounce_seconds is None else debounce_seconds
         self._leaderless = leaderless_gap_seconds
@@ -144,7 +152,10 @@ class Projector:
             configmaps[key] = cm.to_json(pending, merged)
         for entry in restarts.restarts:
             entry.change = None
-        latencies = sorted(restarts.latencies)
+        kept, latencies = restarts.restarts, sorted(restarts.latencies)
+        if self._workload is not None:
+            kept = [entry for entry in kept if entry.workload == self._workload]
+            latencies = sorted(e.latency_seconds for e in kept if e.latency_seconds is not None)
         return ReplayReport(
             journals=self._journals,
             filters=filters,
@@ -153,7 +164,7 @@ class Projector:
             last=self._edge(self._last, self._last_source),
             kinds=dict(sorted(self._kinds.items())),
             configmaps=dict(sorted(configmaps.items())),
-            restarts=restarts.restarts,
+            restarts=kept,
             latency={
                 "count": len(latencies),
                 "p50": percentile(latencies, 0.50),
@@ -167,6 +178,7 @@ class Projector:
                 "slo_seconds": slo,
                 "leaderless_gap_seconds": self._leaderless,
             },
+            workloads=workloads_view(kept, restarts.deployments, merged, self._workload),
         )
 
     def _edge(self, row: Sequence[Any] | None, source: int) -> dict[str, Any] | None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import IO, Any
 
 from journal.filters import Filters
@@ -76,6 +76,8 @@ class ReplayReport:
     leader_terms: list[dict[str, Any]]
     anomalies: list[dict[str, Any]]
     thresholds: dict[str, float]
+    #: Per workload (``namespace/kind/name``): journal.replay.workloads.
+    workloads: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def to_json(self, *, restarts: bool = True) -> dict[str, Any]:
         """Return the report as the ``replay -o json`` object.
@@ -101,6 +103,7 @@ class ReplayReport:
             "restart_latency_seconds": self.latency,
             "leader_terms": self.leader_terms,
             "anomalies": self.anomalies,
+            "workloads": self.workloads,
         }
         if not restarts:
             del document["restarts"]

@@ -29,17 +29,23 @@ from journal.replay.rows import (
     TS,
     Payloads,
     is_count,
+    keys,
     name_of,
-    parse_json,
     reader,
+    scan_json,
     seconds,
+    workload_key,
 )
 from records import ConfigMapObserved, RestartPatched, RestartPlanned
 from records import kinds as k
 
 # The kinds met at every change read only the fields they need (the rest
 # read the whole typed payload, Payloads.of).
-_observed_fields = reader(ConfigMapObserved, "event_type", "data_hash")
+# configmap.observed, the hottest kind (every relisted ConfigMap), reads its
+# two fields inline by their catalogue-checked keys: no call per row.
+_EVENT_TYPE, _DATA_HASH = keys(ConfigMapObserved, "event_type", "data_hash")
+_NO_DATA: dict[str, Any] = {}  # read only
+_NOT_LEADER = k.SKIP_NOT_LEADER  # read after every relisted ConfigMap: a global, not an attribute
 _planned_fields = reader(RestartPlanned, "configmap", "data_hash")
 _patched_fields = reader(RestartPatched, "configmap", "data_hash", "generation")
 
@@ -65,7 +71,7 @@ class Restarts:
         # Restarts whose writer restarted before answering them, with what
         # planned_without_outcome would say if the journal cannot settle them.
         self.unanswered: list[tuple[RestartEntry, int, str]] = []
-        # (namespace, Deployment) -> its deployment.observed facts, in order:
+        # (namespace, workload) -> its deployment.observed facts, in order:
         # (ts, source, seq, applied hash, generation).
         self.deployments: dict[
             tuple[str | None, str], list[tuple[str, int, int, str | None, int | None]]
@@ -102,8 +108,10 @@ class Restarts:
         if cm is not None and cm.namespace == namespace:
             return cm
         cm = self._configmap(namespace, name_of(obj) or obj)
-        if obj not in self._by_object:
-            self._by_object[obj] = cm  # the common case: one namespace
+        if obj not in self._by_object and obj.startswith("configmap/"):
+            # The common case: one namespace. Only ConfigMaps' objects, so a
+            # hit tells the handlers the object names a ConfigMap.
+            self._by_object[obj] = cm
         return cm
 
     def _cm_for(
@@ -138,7 +146,13 @@ class Restarts:
         if cm is None or cm.namespace != row[NS]:
             cm = self._cm_of_object(row[NS], obj)
         # Observations carry a resource version: rarely worth the memo.
-        event_type, new_hash = _observed_fields(parse_json(row[DATA]))
+        try:  # parse_json, inlined: a call per row less
+            data, _end = scan_json(row[DATA], 0)
+        except (StopIteration, TypeError, ValueError):
+            data = _NO_DATA
+        if not isinstance(data, dict):
+            data = _NO_DATA
+        event_type, new_hash = data.get(_EVENT_TYPE), data.get(_DATA_HASH)
         cm.observations += 1
         corr = row[CORR]
         if corr is not None:
@@ -176,15 +190,15 @@ class Restarts:
         # After every relisted ConfigMap: the common lookup of _cm_for inlined.
         obj = row[OBJ]
         cm = self._by_object.get(obj) if obj is not None else None
-        if cm is None or cm.namespace != row[NS] or not obj.startswith("configmap/"):
+        if cm is None or cm.namespace != row[NS]:  # only ConfigMaps are in _by_object
             cm = self._cm_for(row, source)
             if cm is None:
                 return
         text = row[DATA]
         # A payload without the reason's text (nor an escape that could spell
         # it) has another reason: no need to parse it.
-        maybe_not_leader = not isinstance(text, str) or k.SKIP_NOT_LEADER in text or "\\" in text
-        if maybe_not_leader and self._payloads.of(row).reason == k.SKIP_NOT_LEADER:
+        maybe_not_leader = not isinstance(text, str) or _NOT_LEADER in text or "\\" in text
+        if maybe_not_leader and self._payloads.of(row).reason == _NOT_LEADER:
             # A standby decided nothing: the Deployments' hashes are unknown to
             # it, so nothing is settled. Merged with the leader's journal, the
             # change stays pending until the leader acts on it; in one
@@ -203,10 +217,10 @@ class Restarts:
 
     def planned(self, row: Sequence[Any], source: int) -> None:
         """``restart.planned``: a restart (or another attempt of one in flight)."""
-        deployment = name_of(row[OBJ]) or "?"
+        workload = workload_key(row[OBJ])
         corr = row[CORR]
         if corr is not None:
-            entry = self.inflight.get((source, corr, deployment))
+            entry = self.inflight.get((source, corr, workload))
             if entry is not None:
                 # Another attempt of the same restart (same correlation id):
                 # one restart, one more retry.
@@ -224,27 +238,27 @@ class Restarts:
                 cm.pending = None
             elif cm.consumed is not None and cm.consumed.correlation_id == row[CORR]:
                 change = cm.consumed  # another Deployment of the same change
-            settled = cm.settled.get(deployment, cm.settled_all)
+            settled = cm.settled.get(workload, cm.settled_all)
             flagged = target_hash is not None and settled == target_hash
             if flagged:
                 self._anomalies.report(
                     "restart_without_change",
                     row,
                     source,
-                    f"restart of deployment/{deployment} planned for data hash "
+                    f"restart of {workload} planned for data hash "
                     f"{target_hash[:12]} of configmap/{cm.name}, which it already has",
                 )
-        entry = self._entry(row, source, deployment, cm=cm, target_hash=target_hash, change=change)
+        entry = self._entry(row, source, workload, cm=cm, target_hash=target_hash, change=change)
         if cm is not None and flagged:
             entry.flagged = True
         self.restarts.append(entry)
-        self.inflight[(source, row[CORR] or f"#{row[SEQ]}", deployment)] = entry
+        self.inflight[(source, row[CORR] or f"#{row[SEQ]}", workload)] = entry
 
     def _entry(
         self,
         row: Sequence[Any],
         source: int,
-        deployment: str,
+        workload: str,
         *,
         cm: ConfigMapState | None,
         target_hash: str | None,
@@ -254,11 +268,12 @@ class Restarts:
         # objects kept alive between pages, so less heap fragmentation).
         shared = self._shared
         merged = self._merged
+        name = workload.partition("/")[2]
         return RestartEntry(
             seq=row[SEQ],
             ts=row[TS],
             namespace=shared.setdefault(row[NS], row[NS]),
-            deployment=shared.setdefault(deployment, deployment),
+            deployment=shared.setdefault(name, name),
             configmap=None if cm is None else cm.name,
             correlation_id=row[CORR],
             data_hash=target_hash,
@@ -270,19 +285,18 @@ class Restarts:
             change_journal=(
                 self._journals[change.source] if change is not None and merged else None
             ),
+            workload=shared.setdefault(workload, workload),
         )
 
-    def _take_inflight(
-        self, row: Sequence[Any], source: int, deployment: str
-    ) -> RestartEntry | None:
+    def _take_inflight(self, row: Sequence[Any], source: int, workload: str) -> RestartEntry | None:
         corr = row[CORR]
         if corr is not None:
-            entry = self.inflight.pop((source, corr, deployment), None)
+            entry = self.inflight.pop((source, corr, workload), None)
             if entry is not None:
                 return entry
-        # Without a correlation id: the oldest open intent for the Deployment.
+        # Without a correlation id: the oldest open intent for the workload.
         for key, entry in self.inflight.items():
-            if key[0] == source and key[2] == deployment:
+            if key[0] == source and key[2] == workload:
                 del self.inflight[key]
                 return entry
         return None
@@ -290,8 +304,8 @@ class Restarts:
     def patched(self, row: Sequence[Any], source: int) -> None:
         """``restart.patched``: the restart landed; its latency and the SLO."""
         configmap, target_hash, generation = _patched_fields(self._payloads.data(row))
-        deployment = name_of(row[OBJ]) or "?"
-        entry = self._take_inflight(row, source, deployment)
+        workload = workload_key(row[OBJ])
+        entry = self._take_inflight(row, source, workload)
         cm = self._cm_for(row, source, configmap)
         if entry is None:
             # The window starts after the intent: account the restart anyway.
@@ -301,7 +315,7 @@ class Restarts:
             entry = self._entry(
                 row,
                 source,
-                deployment,
+                workload,
                 cm=cm,
                 target_hash=target_hash if isinstance(target_hash, str) else None,
                 change=change,
@@ -321,7 +335,7 @@ class Restarts:
                     "slo_breach",
                     row,
                     source,
-                    f"deployment/{deployment} patched {latency:.1f} s after the change at "
+                    f"{workload} patched {latency:.1f} s after the change at "
                     f"{self._anomalies.cite(change.seq, change.source)} "
                     f"(SLO {self.slo_seconds:g} s)",
                     latency_seconds=latency,
@@ -331,13 +345,15 @@ class Restarts:
             cm.last_restart = {
                 "seq": row[SEQ],
                 "ts": row[TS],
-                "deployment": deployment,
+                "deployment": entry.deployment,
                 "correlation_id": row[CORR],
             }
+            if not workload.startswith("deployment/"):
+                cm.last_restart["workload"] = workload
             target = entry.data_hash or cm.data_hash
             if isinstance(target, str):
-                cm.settled[deployment] = target
-        self._awaiting_rollout[(source, row[CORR] or "", deployment)] = entry
+                cm.settled[workload] = target
+        self._awaiting_rollout[(source, row[CORR] or "", workload)] = entry
 
     def _settle(self, entry: RestartEntry, outcome: str, row: Sequence[Any], source: int) -> None:
         entry.outcome = outcome
@@ -348,8 +364,8 @@ class Restarts:
 
     def superseded(self, row: Sequence[Any], source: int) -> None:
         """``restart.superseded``: settled without a roll (the hash was applied already)."""
-        deployment = name_of(row[OBJ]) or "?"
-        entry = self._take_inflight(row, source, deployment)
+        workload = workload_key(row[OBJ])
+        entry = self._take_inflight(row, source, workload)
         if entry is None:
             return
         self._settle(entry, "superseded", row, source)
@@ -359,16 +375,16 @@ class Restarts:
             applied = entry.data_hash
         cm = self.configmap_of(entry)
         if cm is not None and isinstance(applied, str):
-            cm.settled[deployment] = applied
+            cm.settled[workload] = applied
 
     def deployment_observed(self, row: Sequence[Any], source: int) -> None:
         """``deployment.observed``: the applied hash and generation, kept as evidence."""
-        deployment = name_of(row[OBJ])
-        if deployment is None:
+        if not row[OBJ]:
             return
+        workload = workload_key(row[OBJ])
         payload = self._payloads.of(row)
         applied, generation = payload.applied_hash, payload.generation
-        facts = self.deployments.setdefault((row[NS], deployment), [])
+        facts = self.deployments.setdefault((row[NS], workload), [])
         facts.append(
             (
                 row[TS],
@@ -381,9 +397,9 @@ class Restarts:
 
     def retry(self, row: Sequence[Any], source: int) -> None:
         """``restart.retry``: one more retry of the restart in flight."""
-        deployment = name_of(row[OBJ]) or "?"
+        workload = workload_key(row[OBJ])
         corr = row[CORR]
-        entry = self.inflight.get((source, corr, deployment)) if corr is not None else None
+        entry = self.inflight.get((source, corr, workload)) if corr is not None else None
         if entry is not None:
             entry.retries += 1
 
@@ -403,20 +419,20 @@ class Restarts:
         """``restart.dropped``: ended by shutdown; an anomaly."""
         entry = self._ended_without_patch(row, source, "dropped")
         reason = self._payloads.of(row).reason
-        target = name_of(row[OBJ]) or (entry.deployment if entry else "?")
+        fallback = entry.workload if entry else "deployment/?"
+        target = workload_key(row[OBJ]) if row[OBJ] else fallback
         self._anomalies.report(
             "dropped_restart",
             row,
             source,
-            f"restart of deployment/{target} dropped"
+            f"restart of {target} dropped"
             + (f": {reason}" if isinstance(reason, str) and reason else ""),
         )
 
     def _ended_without_patch(
         self, row: Sequence[Any], source: int, outcome: str
     ) -> RestartEntry | None:
-        deployment = name_of(row[OBJ]) or "?"
-        entry = self._take_inflight(row, source, deployment)
+        entry = self._take_inflight(row, source, workload_key(row[OBJ]))
         if entry is None:
             return None
         self._settle(entry, outcome, row, source)
@@ -427,8 +443,8 @@ class Restarts:
 
     def rollout(self, row: Sequence[Any], source: int) -> None:
         """``rollout.completed`` / ``rollout.timeout``: how the patched restart rolled."""
-        deployment = name_of(row[OBJ]) or "?"
-        entry = self._awaiting_rollout.pop((source, row[CORR] or "", deployment), None)
+        workload = workload_key(row[OBJ])
+        entry = self._awaiting_rollout.pop((source, row[CORR] or "", workload), None)
         result = "completed" if row[KIND] == k.ROLLOUT_COMPLETED else "timeout"
         if entry is not None:
             entry.rollout = result
@@ -440,7 +456,7 @@ class Restarts:
                 "rollout_timeout",
                 row,
                 source,
-                f"deployment/{deployment} was patched but its rollout did not complete",
+                f"{workload} was patched but its rollout did not complete",
             )
 
     # -- a process restarted ---------------------------------------------------------

@@ -48,6 +48,18 @@ def name_of(obj: str | None) -> str | None:
     return obj.split("/", 1)[1] if "/" in obj else obj
 
 
+def workload_key(obj: str | None) -> str:
+    """The workload an object column names, as ``kind/name``.
+
+    ``statefulset/db`` stays itself; a bare name or none (older records) is a
+    Deployment's, as replay always read them: ``deployment/NAME``,
+    ``deployment/?``.
+    """
+    if not obj or "/" not in obj:
+        return f"deployment/{obj or '?'}"
+    return obj if obj[-1] != "/" else f"{obj}?"
+
+
 def is_count(value: Any) -> bool:
     """Tell whether a payload value is an integer (a bool is not)."""
     return isinstance(value, int) and not isinstance(value, bool)
@@ -55,13 +67,13 @@ def is_count(value: Any) -> bool:
 
 # The C scanner behind json.loads, called directly: payloads are the journal's
 # own canonical JSON, and a replay parses hundreds of thousands of them.
-_scan_json = json.JSONDecoder().scan_once
+scan_json = json.JSONDecoder().scan_once
 
 
 def parse_json(text: Any) -> dict[str, Any]:
     """The JSON object of a row's ``data`` text (``{}`` if it is none or not an object)."""
     try:
-        value, _end = _scan_json(text, 0)
+        value, _end = scan_json(text, 0)
     except (StopIteration, TypeError, ValueError):
         return {}
     return value if isinstance(value, dict) else {}
@@ -98,6 +110,23 @@ def reader(payload: type[Payload], *names: str) -> Callable[[Mapping[str, Any]],
             return tuple([get(name, default) for name, default in wanted])
 
     return read
+
+
+def keys(payload: type[Payload], *names: str) -> tuple[str, ...]:
+    """The stored keys of some fields of a payload, checked against the catalogue.
+
+    For the hottest handlers, which read ``data.get(KEY)`` inline (no call
+    per row): ``data.get(key)`` equals the typed payload's field because each
+    name must be a declared field without a default (a missing key reads as
+    ``None`` both ways).
+    """
+    declared = {item.name: item for item in fields(payload) if not item.metadata.get("rest")}
+    for name in names:
+        if name not in declared:
+            raise AttributeError(f"{payload.__name__} has no field {name!r}")
+        if declared[name].default is not MISSING:
+            raise ValueError(f"{payload.__name__}.{name} has a default: use reader()")
+    return names
 
 
 # Short payloads repeat: each distinct one is parsed once. Bounded, so memory
@@ -152,8 +181,11 @@ __all__ = [
     "REPLAY_PAGE_SIZE",
     "Payloads",
     "is_count",
+    "keys",
     "name_of",
     "parse_json",
     "reader",
+    "scan_json",
     "seconds",
+    "workload_key",
 ]

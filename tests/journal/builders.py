@@ -24,6 +24,11 @@ def at(seconds: float) -> datetime:
     return BASE + timedelta(seconds=seconds)
 
 
+def workload(name: str) -> str:
+    """The object column of a workload: ``statefulset/db`` as given, a bare name a Deployment's."""
+    return name if "/" in name else f"deployment/{name}"
+
+
 def data_hash(text: str) -> str:
     """Return a SHA-256 like the controller's hash of a ConfigMap's data."""
     return hashlib.sha256(text.encode()).hexdigest()
@@ -36,13 +41,15 @@ class Controller:
     Attributes:
         journal: The replica's journal (opened with the replica's actor).
         epoch: The leader epoch stamped on leader actions (``None``: not leading).
+        namespace: The namespace of the records it writes.
     """
 
     journal: Journal
     epoch: int | None = None
+    namespace: str = NAMESPACE
 
     def _append(self, kind: str, t: float, **fields: Any) -> Record:
-        return self.journal.append(kind, namespace=NAMESPACE, ts=at(t), **fields)
+        return self.journal.append(kind, namespace=self.namespace, ts=at(t), **fields)
 
     def started(self, t: float, debounce: float | None = None) -> Record:
         data = {"debounce_seconds": debounce} if debounce is not None else {}
@@ -98,7 +105,7 @@ class Controller:
         return self._append(
             kind,
             t,
-            object=f"deployment/{deployment}",
+            object=workload(deployment),
             correlation_id=corr,
             leader_epoch=self.epoch,
             data={"configmap": cm, "data_hash": data_hash(value), **extra},
@@ -140,7 +147,7 @@ class Controller:
         return self._append(
             kinds.DEPLOYMENT_OBSERVED,
             t,
-            object=f"deployment/{deployment}",
+            object=workload(deployment),
             data={
                 "event_type": event,
                 "source": "watch",
@@ -164,7 +171,7 @@ class Controller:
 
     def rollout(self, t: float, deployment: str, corr: str | None, *, ok: bool = True) -> Record:
         kind = kinds.ROLLOUT_COMPLETED if ok else kinds.ROLLOUT_TIMEOUT
-        return self._append(kind, t, object=f"deployment/{deployment}", correlation_id=corr)
+        return self._append(kind, t, object=workload(deployment), correlation_id=corr)
 
     def restart_chain(
         self, t: float, cm: str, deployment: str, value: str, *, patch_after: float = 5.5

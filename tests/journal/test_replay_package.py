@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from journal.replay import Projector
-from journal.replay.rows import reader
+from journal.replay.rows import keys, reader
 from records import PAYLOADS, ConfigMapObserved, RestartPatched, RestartPlanned
 from tests.records.test_catalogue import SAMPLES
 
@@ -47,3 +47,13 @@ def test_a_reader_refuses_a_field_the_catalogue_does_not_declare():
 
 def test_every_kind_the_projector_handles_has_a_payload():
     assert set(Projector()._handlers) <= set(PAYLOADS)
+
+
+def test_inline_keys_are_checked_against_the_catalogue():
+    """keys() gives the hot handlers catalogue-checked names to read inline."""
+    assert keys(ConfigMapObserved, "event_type", "data_hash") == ("event_type", "data_hash")
+    with pytest.raises(AttributeError, match="no field 'hash'"):
+        keys(ConfigMapObserved, "hash")
+    # A field with a default reads differently from data.get(): refused.
+    with pytest.raises(ValueError, match="confirmed_by has a default"):
+        keys(RestartPatched, "confirmed_by")
