@@ -25,7 +25,14 @@ if TYPE_CHECKING:
     from journal.record import Record
 
 #: The object kinds a bare ``--object NAME`` may refer to.
-OBJECT_KINDS: tuple[str, ...] = ("configmap", "deployment", "lease")
+OBJECT_KINDS: tuple[str, ...] = (
+    "configmap",
+    "secret",
+    "deployment",
+    "statefulset",
+    "daemonset",
+    "lease",
+)
 
 
 @dataclass(frozen=True)

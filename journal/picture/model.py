@@ -321,20 +321,24 @@ class Collector:
 
         # Workloads: each restart planned -> patched -> rolled out, and the
         # retries, failures and timeouts around them.
-        workloads: dict[tuple[Any, str], Lane] = {}
+        workloads: dict[tuple[Any, str, str], Lane] = {}
 
-        def workload_lane(namespace: Any, name: str) -> Lane:
-            lane = workloads.get((namespace, name))
+        def workload_lane(namespace: Any, workload: str) -> Lane:
+            """The lane of ``kind/name`` (a bare name is a Deployment's, as before)."""
+            kind, _, name = workload.rpartition("/")
+            kind = kind or "deployment"
+            lane = workloads.get((namespace, kind, name))
             if lane is None:
                 title = name if not namespace else f"{namespace}/{name}"
-                lane = workloads[(namespace, name)] = Lane(
-                    key=f"workload:{title}", kind="workload", title=f"deployment/{title}"
+                key = title if kind == "deployment" else f"{kind}:{title}"
+                lane = workloads[(namespace, kind, name)] = Lane(
+                    key=f"workload:{key}", kind="workload", title=f"{kind}/{title}"
                 )
             return lane
 
         for entry in report.restarts:
             source = source_of.get(entry.journal, 0) if entry.journal else 0
-            lane = workload_lane(entry.namespace, entry.deployment)
+            lane = workload_lane(entry.namespace, entry.workload or entry.deployment)
             t0 = seconds(entry.ts)
             patched = seconds(entry.patched_ts) if entry.patched_ts else None
             rolled = None
@@ -359,7 +363,7 @@ class Collector:
                 )
             )
         for row, source in self.workload_points:
-            lane = workload_lane(row[_NS], _name(row[_OBJ]))
+            lane = workload_lane(row[_NS], row[_OBJ] or "")
             category = _WORKLOAD_POINTS[row[_KIND]]
             counted = _POINT_COUNTS[category]
             lane.counts[counted] = lane.counts.get(counted, 0) + 1
@@ -429,7 +433,7 @@ def _text(value: object) -> str:
 def _restart_detail(entry: Any, journal: str | None) -> str:
     where = f"{journal} " if journal else ""
     lines = [
-        f"restart of deployment/{entry.deployment} — {where}seq {entry.seq}",
+        f"restart of {entry.workload or 'deployment/' + entry.deployment} — {where}seq {entry.seq}",
         f"planned {entry.ts} by {entry.actor} (epoch {entry.leader_epoch})",
         f"configmap/{entry.configmap or '?'}, data hash {(entry.data_hash or '?')[:16]}",
         f"outcome {entry.outcome}"

@@ -108,7 +108,10 @@ def restarts_per_workload(report: ReplayReport) -> list[tuple[str, int, Counter[
     """Return ``(workload, restarts, outcomes, retries)``, most restarted first."""
     totals: dict[str, list[Any]] = {}
     for entry in report.restarts:
-        name = entry.deployment if not entry.namespace else f"{entry.namespace}/{entry.deployment}"
+        # A Deployment by its name alone, as before; other kinds as kind/name.
+        kind = entry.workload.partition("/")[0] if entry.workload else "deployment"
+        workload = entry.deployment if kind == "deployment" else entry.workload
+        name = workload if not entry.namespace else f"{entry.namespace}/{workload}"
         row = totals.get(name)
         if row is None:
             row = totals[name] = [0, Counter(), 0]

@@ -318,3 +318,16 @@ def _cli(args: list[str], *, tty: bool, env: dict[str, str] | None = None) -> st
     os.close(leader)
     assert process.wait(timeout=60) == 0
     return b"".join(chunks).decode()
+
+
+def test_a_statefulset_and_a_deployment_of_one_name_get_a_lane_each(tmp_path, open_journal):
+    controller = Controller(open_journal(tmp_path / "kinds.db", actor=ZERO))
+    controller.started(0)
+    controller.acquired(1, epoch=1)
+    controller.restart_chain(60, CM, "statefulset/db", "v1")
+    controller.restart_chain(120, CM, "db", "v2")  # a bare name: the Deployment db
+    lanes = browser.lanes(browser.svg_of(render_html(build_timeline([controller.journal]))))
+    (sts,) = browser.marks(lanes["workload:statefulset:shipshape/db"], "restart")
+    (deploy,) = browser.marks(lanes["workload:shipshape/db"], "restart")
+    assert "restart of statefulset/db" in browser.tooltip(sts)
+    assert "restart of deployment/db" in browser.tooltip(deploy)
