@@ -12,8 +12,9 @@ import json
 
 import psycopg
 
-from journal.chain import canonical_json, record_hash
+from journal.chain import canonical_json
 from tests.journal.postgres import PostgresServer
+from tests.journal.signing_helpers import row_hash
 
 _COLUMNS = (
     "seq, id, ts, kind, namespace, object, correlation_id, actor, leader_epoch, data, "
@@ -52,19 +53,7 @@ def forge(
             payload = data if hashed_seq == position else json.loads(row[9])
             text = canonical_json(payload)
             link = row[10] if prev is None else prev
-            digest = record_hash(
-                seq=hashed_seq,
-                id=row[1],
-                ts=row[2],
-                kind=row[3],
-                namespace=row[4],
-                object=row[5],
-                correlation_id=row[6],
-                actor=row[7],
-                leader_epoch=row[8],
-                data=payload,
-                prev_hash=link,
-            )
+            digest = row_hash(row, hashed_seq, payload, link)
             connection.execute(
                 "UPDATE journal_records SET data = %s, prev_hash = %s, hash = %s WHERE seq = %s",
                 (text, link, digest, row[0]),

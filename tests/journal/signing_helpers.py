@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -39,6 +41,26 @@ def write_key_pair(directory: Path, name: str = "signing") -> tuple[Path, Path]:
     return private, public
 
 
+def row_hash(row: Sequence[Any], seq: int, data: Any, prev_hash: str) -> str:
+    """The chain hash of a stored row (the record columns in order) with ``data`` and ``prev_hash``.
+
+    What an attacker computes with the canonical form ``journal/chain.py`` documents.
+    """
+    return record_hash(
+        seq=seq,
+        id=row[1],
+        ts=row[2],
+        kind=row[3],
+        namespace=row[4],
+        object=row[5],
+        correlation_id=row[6],
+        actor=row[7],
+        leader_epoch=row[8],
+        data=data,
+        prev_hash=prev_hash,
+    )
+
+
 def rechain(path: Path, *, after: int = 0) -> None:
     """Recompute ``prev_hash`` and ``hash`` of every record after seq ``after``.
 
@@ -60,19 +82,7 @@ def rechain(path: Path, *, after: int = 0) -> None:
             if seq <= after:
                 prev = row[11]
                 continue
-            digest = record_hash(
-                seq=seq,
-                id=row[1],
-                ts=row[2],
-                kind=row[3],
-                namespace=row[4],
-                object=row[5],
-                correlation_id=row[6],
-                actor=row[7],
-                leader_epoch=row[8],
-                data=json.loads(row[9]),
-                prev_hash=prev,
-            )
+            digest = row_hash(row, seq, json.loads(row[9]), prev)
             connection.execute(
                 "UPDATE journal_records SET prev_hash = ?, hash = ? WHERE seq = ?",
                 (prev, digest, seq),
