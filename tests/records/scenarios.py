@@ -30,13 +30,21 @@ from reloader.core import (
     ShutdownRequested,
     WatchFailed,
 )
-from tests.reloader.core.scenario import Run, cm, deploy, envfrom, h, rolled, workload
+from tests.reloader.core.scenario import (
+    FORBIDDEN,
+    UNAVAILABLE,
+    V1,
+    V2,
+    V3,
+    Run,
+    cm,
+    deploy,
+    envfrom,
+    h,
+    rolled,
+    workload,
+)
 
-V1 = {"MESSAGE": "hello"}
-V2 = {"MESSAGE": "hello again"}
-V3 = {"MESSAGE": "third"}
-UNAVAILABLE = Failure("server-error", retriable=True, status=503, message="Service Unavailable")
-FORBIDDEN = Failure("forbidden", retriable=False, status=403, message="forbidden")
 CONFLICT = Failure("conflict", retriable=True, status=409, message="the object has been modified")
 TIMEOUT = Failure("timeout", retriable=True, message="read timed out")
 LEASE = "helloworld-controller-leader"

@@ -18,6 +18,7 @@ from reloader.core import (
     DeploymentView,
     Event,
     EventType,
+    Failure,
     Listed,
     PatchAdopt,
     PatchRestart,
@@ -40,6 +41,13 @@ from reloader.core.optin import Source, Workload
 from reloader.core.secrets import SecretHashKey, secret_hash, secret_key_digests
 
 NS = "shipshape"
+
+# ConfigMap data and API failures the scenarios share.
+V1 = {"MESSAGE": "hello"}
+V2 = {"MESSAGE": "hello again"}
+V3 = {"MESSAGE": "third"}
+UNAVAILABLE = Failure("server-error", retriable=True, status=503, message="Service Unavailable")
+FORBIDDEN = Failure("forbidden", retriable=False, status=403, message="forbidden")
 
 
 def cm(

@@ -15,10 +15,8 @@ from reloader.core import (
     pending_restarts,
 )
 from reloader.core.replay import check
-from tests.reloader.core.scenario import Run, cm, deploy, h, journal_of
+from tests.reloader.core.scenario import V1, V2, Run, cm, deploy, h, journal_of
 
-V1 = {"MESSAGE": "hello"}
-V2 = {"MESSAGE": "hello again"}
 LEASE = "helloworld-controller-leader"
 
 

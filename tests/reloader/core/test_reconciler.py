@@ -35,13 +35,19 @@ from reloader.core import (
     pending_restarts,
     step,
 )
-from tests.reloader.core.scenario import NS, Run, cm, deploy, h, rolled
-
-V1 = {"MESSAGE": "hello"}
-V2 = {"MESSAGE": "hello again"}
-V3 = {"MESSAGE": "third"}
-UNAVAILABLE = Failure("server-error", retriable=True, status=503, message="Service Unavailable")
-FORBIDDEN = Failure("forbidden", retriable=False, status=403, message="forbidden")
+from tests.reloader.core.scenario import (
+    FORBIDDEN,
+    NS,
+    UNAVAILABLE,
+    V1,
+    V2,
+    V3,
+    Run,
+    cm,
+    deploy,
+    h,
+    rolled,
+)
 
 
 def started(data=V1, applied=V1, **policy) -> Run:
