@@ -6,6 +6,8 @@ import json
 import signal
 import subprocess
 import sys
+import time
+from pathlib import Path
 
 import pytest
 
@@ -106,27 +108,22 @@ def test_many_sources_and_own_records_each_verify_and_filter_by_cluster(
     assert broken.reason.startswith("stream prod-us/")
 
 
+def _follow(spawn, source: Path, url: str, env: dict[str, str]):
+    """Start ``shipshape-journal ship -f`` from ``source`` into ``url``."""
+    return spawn(
+        sys.executable, "-m", "cli.main", "ship", "--journal", str(source), "--to", url, "-f",
+        env=env,
+    )  # fmt: skip
+
+
 def test_ship_resumes_after_sigkill_and_follows_new_records(
     tmp_path, postgres_url, postgres_server, spawn
 ):
     source_path = tmp_path / "replica-0.db"
     _fill(source_path, 3000)
     env = {"CLUSTER_NAME": "prod-eu", "PATH": "/usr/bin:/bin"}
-    follower = spawn(
-        sys.executable,
-        "-m",
-        "cli.main",
-        "ship",
-        "--journal",
-        str(source_path),
-        "--to",
-        postgres_url,
-        "-f",
-        env=env,
-    )
+    follower = _follow(spawn, source_path, postgres_url, env)
     # Wait until some (not necessarily all) batches are in, then kill it.
-    import time
-
     while True:
         try:
             count = _rows(postgres_server, postgres_url, "SELECT count(*) FROM journal_records")
@@ -148,18 +145,7 @@ def test_ship_resumes_after_sigkill_and_follows_new_records(
     )
     assert total == [(3000, 3000)]
     # Following: a record appended later reaches the central journal.
-    follower = spawn(
-        sys.executable,
-        "-m",
-        "cli.main",
-        "ship",
-        "--journal",
-        str(source_path),
-        "--to",
-        postgres_url,
-        "-f",
-        env=env,
-    )
+    follower = _follow(spawn, source_path, postgres_url, env)
     added = _fill(source_path, 1)[0]
     deadline = time.monotonic() + 120
     while not _rows(
