@@ -113,14 +113,12 @@ class Settings:
 
     @property
     def workload_kinds(self) -> tuple[str, ...]:
-        """The workload resources watched.
+        """The workload resources watched: Deployments, StatefulSets and DaemonSets.
 
-        Beyond its own namespace (the cluster variants' ClusterRole) all
-        three; in its own namespace alone, under the shipped namespaced Role,
-        Deployments only.
+        The same in every scope: the shipped namespaced Role grants all three
+        in the controller's own namespace, the cluster variants' ClusterRole
+        everywhere.
         """
-        if self.watch_namespaces == (self.namespace,):
-            return ("deployments",)
         return ("deployments", "statefulsets", "daemonsets")
 
     def summary(self) -> dict[str, object]:

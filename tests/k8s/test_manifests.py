@@ -132,10 +132,11 @@ def test_controller_rbac_is_least_privilege(renders: dict[str, Render]) -> None:
     assert granted == {
         ("", "configmaps", "list", ()),
         ("", "configmaps", "watch", ()),
-        ("apps", "deployments", "get", ()),
-        ("apps", "deployments", "list", ()),
-        ("apps", "deployments", "watch", ()),
-        ("apps", "deployments", "patch", ()),
+        *(
+            ("apps", kind, verb, ())
+            for kind in ("deployments", "statefulsets", "daemonsets")
+            for verb in ("get", "list", "watch", "patch")
+        ),
         ("", "events", "create", ()),
         ("", "events", "patch", ()),
         ("coordination.k8s.io", "leases", "create", ()),

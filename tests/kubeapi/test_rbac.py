@@ -296,6 +296,11 @@ def test_the_shipped_controller_role_allows_exactly_what_the_controller_needs(
         ("list", "deployments.apps"),
         ("watch", "deployments.apps"),
         ("patch", "deployments.apps"),
+        *(
+            (verb, f"{kind}.apps")
+            for kind in ("statefulsets", "daemonsets")
+            for verb in ("get", "list", "watch", "patch")
+        ),
         ("create", "events"),
         ("patch", "events"),
         ("create", "leases.coordination.k8s.io"),
@@ -311,7 +316,9 @@ def test_the_shipped_controller_role_allows_exactly_what_the_controller_needs(
         ("get", "leases.coordination.k8s.io/another-lease"),
         ("delete", "leases.coordination.k8s.io/helloworld-controller-leader"),
         ("create", "pods"),
-        ("patch", "statefulsets.apps"),
+        ("update", "statefulsets.apps"),
+        ("delete", "daemonsets.apps"),
+        ("patch", "replicasets.apps"),
     ]
     for verb, what in allowed:
         assert _can_i(kubectl, verb, what, "-n", ns, controller) == "yes", (verb, what)

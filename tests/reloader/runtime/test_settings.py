@@ -27,7 +27,9 @@ def test_defaults_are_the_contracts():
     assert s.http_port == 8080
     assert s.journal_url == "sqlite:///shipshape-journal.db"
     assert s.log_level == "INFO"
-    assert s.policy() == Policy(debounce_seconds=5.0)
+    assert s.policy() == Policy(
+        debounce_seconds=5.0, workload_kinds=("deployments", "statefulsets", "daemonsets")
+    )
 
 
 def test_pod_name_defaults_to_the_hostname():
@@ -195,4 +197,10 @@ def test_other_namespaces_and_secrets_are_honoured_now(tmp_path):
         "statefulsets",
         "daemonsets",
     }
-    assert load_settings({"NAMESPACE": "a"}).policy().resources == {"configmaps", "deployments"}
+    # Its own namespace alone: the same three workload kinds, under the shipped Role.
+    assert load_settings({"NAMESPACE": "a"}).policy().resources == {
+        "configmaps",
+        "deployments",
+        "statefulsets",
+        "daemonsets",
+    }
