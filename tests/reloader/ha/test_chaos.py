@@ -244,7 +244,12 @@ def test_a_new_leader_whose_cache_lags_does_not_restart_what_the_old_one_flushed
         for r in standby.records({"watch.relisted"})
         if r.seq > acquired.seq and r.data["reason"] == "leader"
     ]
-    assert {r.data["resource"] for r in relisted} == {"configmaps", "deployments"}
+    assert {r.data["resource"] for r in relisted} == {
+        "configmaps",
+        "deployments",
+        "statefulsets",
+        "daemonsets",
+    }
     assert anomalies(group.replay(), *STORM) == []
 
 
