@@ -79,3 +79,34 @@ def canonical_bytes(
 def record_hash(**fields: Any) -> str:
     """Return the hex SHA-256 of a record's canonical form (see :func:`canonical_bytes`)."""
     return hashlib.sha256(canonical_bytes(**fields)).hexdigest()
+
+
+def record_hash_of_text(
+    *,
+    seq: int,
+    id: str,
+    ts: str,
+    kind: str,
+    namespace: str | None,
+    object: str | None,
+    correlation_id: str | None,
+    actor: str,
+    leader_epoch: int | None,
+    data_text: str,
+    prev_hash: str,
+) -> str:
+    """:func:`record_hash` from ``data`` already in canonical text (``canonical_json(data)``).
+
+    The same bytes as :func:`canonical_bytes`: an object's canonical text is
+    its members' canonical texts in key order, so the writer, which has the
+    data's text already, does not encode the data a second time.
+    """
+    encode = _encoder.encode
+    text = (
+        f'{{"actor":{encode(actor)},"correlation_id":{encode(correlation_id)},'
+        f'"data":{data_text},"id":{encode(id)},"kind":{encode(kind)},'
+        f'"leader_epoch":{encode(leader_epoch)},"namespace":{encode(namespace)},'
+        f'"object":{encode(object)},"prev_hash":{encode(prev_hash)},"seq":{encode(seq)},'
+        f'"ts":{encode(ts)}}}'
+    )
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()

@@ -27,7 +27,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from journal import postgres as postgres_module
-from journal.chain import GENESIS, canonical_json, record_hash
+from journal.chain import GENESIS, canonical_json, record_hash_of_text
 from journal.database import (
     DEFAULT_BUSY_TIMEOUT,
     Location,
@@ -492,7 +492,7 @@ class Journal(JournalReading):
         for item in prepared:
             seq += 1
             record_id = str(uuid.uuid4())
-            digest = record_hash(
+            digest = record_hash_of_text(
                 seq=seq,
                 id=record_id,
                 ts=item.ts_text,
@@ -502,7 +502,7 @@ class Journal(JournalReading):
                 correlation_id=item.correlation_id,
                 actor=actor,
                 leader_epoch=item.leader_epoch,
-                data=item.data,
+                data_text=item.data_text,
                 prev_hash=prev,
             )
             rows.append(

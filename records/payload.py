@@ -48,15 +48,14 @@ class Payload:
 
     def to_data(self) -> dict[str, Any]:
         """Return the ``data`` dict to store (JSON values only)."""
+        names, spare = _layout(type(self))
         data: dict[str, Any] = {}
-        named: dict[str, Any] = {}
-        for item in fields(self):
-            value = getattr(self, item.name)
-            if item.metadata.get("rest"):
-                data.update(_plain(value))
-            elif value is not ABSENT:
-                named[item.name] = _plain(value)
-        data.update(named)
+        if spare is not None:
+            data.update(_plain(getattr(self, spare)))
+        for name in names:
+            value = getattr(self, name)
+            if value is not ABSENT:
+                data[name] = _plain(value)
         return data
 
     @classmethod
@@ -80,8 +79,28 @@ class Payload:
         return cls(**values)
 
 
+_LAYOUTS: dict[type, tuple[tuple[str, ...], str | None]] = {}
+
+
+def _layout(cls: type) -> tuple[tuple[str, ...], str | None]:
+    """The named fields of a payload class, in order, and its :func:`rest` field (cached).
+
+    ``to_data`` runs for every record the controller writes; reading the
+    dataclass fields once per class rather than once per record keeps it cheap.
+    """
+    layout = _LAYOUTS.get(cls)
+    if layout is None:
+        items = fields(cls)
+        spare = next((item.name for item in items if item.metadata.get("rest")), None)
+        layout = (tuple(item.name for item in items if item.name != spare), spare)
+        _LAYOUTS[cls] = layout
+    return layout
+
+
 def _plain(value: Any) -> Any:
     """A JSON-ready copy: mappings become dicts, tuples and lists become lists."""
+    if value is None or isinstance(value, str | int | float):
+        return value
     if isinstance(value, Mapping):
         return {str(key): _plain(item) for key, item in value.items()}
     if isinstance(value, list | tuple):

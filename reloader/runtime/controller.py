@@ -46,7 +46,7 @@ from reloader.runtime.http import HttpServer, create_app
 from reloader.runtime.journal_writer import JournalWriter
 from reloader.runtime.leadership import Leadership
 from reloader.runtime.loop import LOOP, ReconcileLoop
-from reloader.runtime.metrics import ControllerMetrics
+from reloader.runtime.metrics import WATCH_EVENT_TYPES, ControllerMetrics
 from reloader.runtime.settings import Settings
 from telemetry import buildinfo
 
@@ -330,10 +330,22 @@ class Controller:
             self.metrics.watch_up.labels(name).set(1 if value else 0)
             self.health.set_watch(name, value)
 
+        # Every watch event counts: the labelled children are looked up once.
+        counters = {
+            event_type: self.metrics.watch_events.labels(name, event_type)
+            for event_type in WATCH_EVENT_TYPES
+        }
+
+        def event(event_type: str) -> None:
+            counter = counters.get(event_type)
+            if counter is None:
+                counter = counters[event_type] = self.metrics.watch_events.labels(name, event_type)
+            counter.inc()
+
         return WatchHooks(
             progress=lambda: self.health.beat(loop),
             up=up,
-            event=lambda event_type: self.metrics.watch_events.labels(name, event_type).inc(),
+            event=event,
             relist=lambda reason: self.metrics.relists.labels(name, reason).inc(),
             error=lambda reason: self.metrics.errors.labels("watch", reason).inc(),
         )

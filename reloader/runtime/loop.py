@@ -100,6 +100,8 @@ class ReconcileLoop:
         # Events that must never wait for room in the queue (leadership).
         self._urgent: deque[Event] = deque()
         self._stop_requested = threading.Event()
+        # Set by whatever must end a group commit's wait early (see _gather).
+        self._wake = threading.Event()
         self._stop_reason = "SIGTERM"
         self._flush_deadline: float | None = None
         self.flushed = 0
@@ -117,8 +119,14 @@ class ReconcileLoop:
     # ----------------------------------------------------------------- inputs
 
     def post(self, event: Event) -> None:
-        """Hand an event to the loop (any thread); blocks while the queue is full."""
+        """Hand an event to the loop (any thread); blocks while the queue is full.
+
+        For events to apply promptly (an API call's outcome): unlike watch
+        events, which are put on :attr:`events` directly, it ends a group
+        commit's wait.
+        """
         self.events.put(event)
+        self._wake.set()
 
     def post_urgent(self, event: Event) -> None:
         """Hand an event to the loop without ever blocking (leadership changes).
@@ -131,6 +139,7 @@ class ReconcileLoop:
             self.events.put_nowait(event)
         except queue.Full:
             self._urgent.append(event)
+        self._wake.set()
 
     def apply_leftovers(self, keep: Callable[[Event], bool]) -> int:
         """Apply the waiting events ``keep`` selects, dropping the rest (after the loop ended).
@@ -155,6 +164,7 @@ class ReconcileLoop:
         """Ask the loop to flush and stop (safe from a signal handler's thread)."""
         self._stop_reason = reason
         self._stop_requested.set()
+        self._wake.set()
 
     @property
     def stopping(self) -> bool:
@@ -210,12 +220,19 @@ class ReconcileLoop:
         commit costs far more than the records in it, so a steady trickle of
         watch events costs less CPU per event. A patch decided meanwhile ends
         the wait: it is sent as soon as its records are durable, as before.
+
+        The wait is one sleep, not a wake-up per watch event (at a steady
+        trickle each wake-up costs more than the event): watch events pile up
+        in the queue meanwhile and are taken at its end. Whatever must not
+        wait (an API call's outcome, a leadership change, a stop) ends it at
+        once through :meth:`post`, :meth:`post_urgent` or :meth:`request_stop`.
         """
         until = now + self._linger
         deadline = next_deadline(self.state, now)
         if deadline is not None:
             until = min(until, deadline)
-        for _ in range(self._batch - 1):
+        taken = 1
+        while taken < self._batch:
             try:
                 event = self.events.get_nowait()
             except queue.Empty:
@@ -224,11 +241,12 @@ class ReconcileLoop:
                     break
                 if self._stop_requested.is_set() or self._urgent:
                     break
-                try:
-                    event = self.events.get(timeout=wait)
-                except queue.Empty:
-                    break
+                self._wake.clear()
+                if self.events.empty():  # nothing came since the check: sleep
+                    self._wake.wait(wait)
+                continue
             self.apply(event)
+            taken += 1
 
     def commit(self) -> None:
         """Append the records decided so far, then send the patches they cover."""

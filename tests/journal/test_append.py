@@ -23,6 +23,7 @@ from journal import (
     record_hash,
     verify,
 )
+from journal.chain import canonical_json, record_hash_of_text
 from tests.journal.builders import at
 
 
@@ -66,6 +67,34 @@ def test_hash_covers_the_canonical_form_of_the_json_object(writer):
 
     canonical = json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     assert hashlib.sha256(canonical.encode()).hexdigest() == digest
+
+
+@pytest.mark.parametrize(
+    ("namespace", "obj", "correlation", "epoch", "data"),
+    [
+        (None, None, None, None, {}),
+        ("shipshape", "configmap/a", "c-1", 0, {"b": 1, "a": [True, None, 2.5, -0.0]}),
+        ("ns-ü", 'we"ird\\name', "ü\u2028", 7, {"z": {"y": "\u00e9\n\t", "x": [1e300, {}]}}),
+        ("n", "o", "c", 2**62, {"emoji": "\U0001f680", "ctl": "\x00\x1f", "": ""}),
+    ],
+)
+def test_the_writers_hash_from_canonical_data_text_equals_the_documented_hash(
+    namespace, obj, correlation, epoch, data
+):
+    fields = {
+        "seq": 42,
+        "id": "4f1c5a3e-0000-4000-8000-000000000000",
+        "ts": "2026-11-26T10:00:00.123456Z",
+        "kind": kinds.OPERATOR_NOTE,
+        "namespace": namespace,
+        "object": obj,
+        "correlation_id": correlation,
+        "actor": "cli:ü",
+        "leader_epoch": epoch,
+        "prev_hash": GENESIS,
+    }
+    text = record_hash_of_text(**fields, data_text=canonical_json(data))
+    assert text == record_hash(**fields, data=data)
 
 
 def test_records_chain_in_seq_order(writer):

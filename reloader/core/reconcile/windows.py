@@ -86,11 +86,14 @@ class Windows(Scratch):
             self.skip(key, chain, kinds.SKIP_UNCHANGED, view.data_hash)
             return
         targets = self.targets_of(key)
-        delay = (
-            min(self.debounce_of(target) for target in targets)
-            if targets
-            else self.policy.debounce_seconds
-        )
+        if not targets:
+            # Nothing restarts for it: decided at once, without a window (most
+            # changes in a cluster are of such objects). A workload that starts
+            # to depend on it later is evaluated when that workload is observed.
+            self.chains[key] = (view.data_hash, chain)
+            self.skip(key, chain, kinds.SKIP_NO_TARGET, view.data_hash)
+            return
+        delay = min(self.debounce_of(target) for target in targets)
         self.open_window(
             view,
             chain,

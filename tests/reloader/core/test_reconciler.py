@@ -143,6 +143,43 @@ def test_a_configmap_whose_deployment_does_not_exist_is_skipped_as_no_target():
     assert run.patches() == []
 
 
+def test_a_change_nothing_depends_on_is_decided_at_once_without_a_window():
+    run = Run.start([cm("helloworld-config-test", V1)], [], policy=Policy(debounce_seconds=5.0))
+    mark = run.mark()
+    run.change(cm("helloworld-config-test", V2, rv="2"), at=1.0)
+    observed, skipped = run.records(since=mark)
+    assert (observed.kind, skipped.kind) == (k.CONFIGMAP_OBSERVED, k.DEBOUNCE_SKIPPED)
+    assert skipped.data == {"reason": "no-target", "data_hash": h(V2)}
+    assert observed.correlation_id == skipped.correlation_id
+    # No window is left open: no timer, nothing pending.
+    assert pending_restarts(run.state) == 0
+    assert next_deadline(run.state, run.now) == run.state.next_resync_at
+    run.run_until(10.0)
+    assert run.kinds(mark) == [k.CONFIGMAP_OBSERVED, k.DEBOUNCE_SKIPPED]
+
+
+def test_a_workload_that_starts_to_depend_on_an_undecided_change_catches_up_on_its_chain():
+    run = Run.start([cm("helloworld-config-test", V1)], [], policy=Policy(debounce_seconds=5.0))
+    run.change(cm("helloworld-config-test", V2, rv="2"), at=1.0)
+    [_, skipped] = run.records(k.DEBOUNCE_SKIPPED)
+    mark = run.mark()
+    run.feed(DeploymentSeen(EventType.ADDED, deploy("helloworld-test", h(V1))), at=2.0)
+    [patch] = run.patches(mark)
+    assert patch.data_hash == h(V2)
+    # The restart continues the change's chain of records.
+    assert patch.correlation_id == skipped.correlation_id
+    [scheduled] = run.records(k.DEBOUNCE_SCHEDULED, mark)
+    assert scheduled.data["reason"] == "catch-up"
+
+
+def test_a_change_with_a_target_still_waits_for_its_window():
+    run = started(debounce_seconds=5.0)
+    mark = run.mark()
+    run.change(cm("helloworld-config-test", V2, rv="11"), at=1.0)
+    assert run.kinds(mark) == [k.CONFIGMAP_OBSERVED, k.DEBOUNCE_SCHEDULED]
+    assert next_deadline(run.state, run.now) == 6.0
+
+
 def test_a_configmap_without_env_label_has_no_target():
     run = Run.start([cm("odd", V1, app="helloworld", env="")], [deploy("helloworld-test", None)])
     assert run.records(k.CONFIGMAP_OBSERVED)[0].data["target"] is None

@@ -133,3 +133,22 @@ def test_refused_conditional_patches_replay_with_no_difference():
     kinds = [r.kind for r in journal_of(run)]
     assert kinds.count(k.RESTART_PLANNED) == 2 and k.RESTART_SUPERSEDED in kinds
     assert list(check(journal_of(run))) == []
+
+
+def test_changes_nothing_depends_on_replay_with_no_difference():
+    run = Run.start(
+        [cm("helloworld-config-test", V1, rv="1"), cm("unrelated", V1, rv="2", app="other")],
+        [deploy("helloworld-test", h(V1))],
+        policy=Policy(debounce_seconds=1.0),
+    )
+    for i in range(5):
+        run.change(cm("unrelated", {"M": str(i)}, rv=str(10 + i), app="other"), at=10.0 + 0.1 * i)
+    run.change(cm("helloworld-config-test", V2, rv="20"), at=11.0)
+    run.run_until(13.0)
+    run.feed(PatchSucceeded("helloworld-test", run.patches()[-1].correlation_id, 2), at=13.1)
+    records = journal_of(run)
+    skipped = [
+        r for r in records if r.kind == k.DEBOUNCE_SKIPPED and r.object == "configmap/unrelated"
+    ]
+    assert [r.data["reason"] for r in skipped] == ["no-target"] * 6  # at start, then each change
+    assert list(check(records)) == []

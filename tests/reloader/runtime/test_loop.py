@@ -45,7 +45,7 @@ class Sink:
 
 
 def make_loop(
-    tmp_path, *, acting: bool, size: int = 10_000
+    tmp_path, *, acting: bool, size: int = 10_000, linger: float = 0.05
 ) -> tuple[ReconcileLoop, Journal, CollectorRegistry]:
     journal = Journal.open(str(tmp_path / "journal.db"), actor="helloworld-controller-1")
     metrics = ControllerMetrics(CollectorRegistry())
@@ -63,6 +63,7 @@ def make_loop(
         metrics=metrics,
         health=Health(),
         events=queue.Queue(size),
+        linger_seconds=linger,
         clock=lambda: 10.0,
         wall=lambda: datetime(2026, 11, 26, 10, 0, tzinfo=UTC),
     )
@@ -136,3 +137,35 @@ def test_every_deployment_a_configmap_may_target_has_its_restart_counter_once_li
         assert restarts == {"helloworld-prod": 0.0}
     finally:
         journal.close()
+
+
+def _gathering(loop: ReconcileLoop) -> threading.Thread:
+    """The loop's group-commit wait, on a thread (its clock stands still: it waits a minute)."""
+    thread = threading.Thread(target=loop._gather, args=(10.0,), daemon=True)
+    thread.start()
+    return thread
+
+
+def test_an_event_posted_to_the_loop_ends_a_group_commit_wait_and_takes_the_watch_events(tmp_path):
+    loop, journal, _ = make_loop(tmp_path, acting=True, linger=60.0)
+    gathering = _gathering(loop)
+    # A watch event is put on the queue directly: it waits for the end of the wait.
+    loop.events.put(ConfigMapSeen(EventType.MODIFIED, cm("helloworld-config-test", V2, rv="11")))
+    # What must not wait (here a leadership observation) is posted, and ends it.
+    loop.post_urgent(LeaderObserved(LEASE, "helloworld-controller-0", 2))
+    gathering.join(30)
+    assert not gathering.is_alive(), "the posted event did not end the wait"
+    loop.commit()
+    kinds = [r.kind for r in journal.read()]
+    assert kinds[-3:] == [k.CONFIGMAP_OBSERVED, k.DEBOUNCE_SCHEDULED, k.LEADER_OBSERVED]
+    assert loop.events.empty()
+    journal.close()
+
+
+def test_a_stop_request_ends_a_group_commit_wait(tmp_path):
+    loop, journal, _ = make_loop(tmp_path, acting=True, linger=60.0)
+    gathering = _gathering(loop)
+    loop.request_stop("SIGTERM")
+    gathering.join(30)
+    assert not gathering.is_alive(), "the stop request did not end the wait"
+    journal.close()
