@@ -37,7 +37,7 @@ from journal.errors import JournalValueError
 from journal.models import records
 from journal.reading import RECORD_COLUMNS, row_to_record
 from journal.timefmt import format_ts
-from records import kinds, parse
+from records import ConfigMapObserved, DeploymentObserved, kinds, parse
 from records.leadership import JournalVacuumed
 from records.listing import RESOURCE_OBJECTS, listing_digest
 
@@ -103,12 +103,16 @@ class StateProjector:
             if record.object is None:
                 return
             key = (record.namespace or "", record.object)
-            data = record.data
-            if data.get("event_type") == _DELETED:
+            if kind == kinds.CONFIGMAP_OBSERVED:
+                seen = ConfigMapObserved.from_data(record.data)
+                event, digest = seen.event_type, seen.data_hash
+            else:
+                workload = DeploymentObserved.from_data(record.data)
+                event, digest = workload.event_type, workload.applied_hash
+            if event == _DELETED:
                 self.objects.pop(key, None)
                 return
-            name = "data_hash" if kind == kinds.CONFIGMAP_OBSERVED else "applied_hash"
-            self.objects[key] = Known(data.get(name), record.seq, format_ts(record.ts))
+            self.objects[key] = Known(digest, record.seq, format_ts(record.ts))
         elif kind == kinds.CONTROLLER_STARTED:
             self.started_seq = record.seq
         elif kind in {kinds.WATCH_STARTED, kinds.WATCH_RELISTED}:
@@ -171,7 +175,7 @@ def latest_tombstone(journal: Journal, until: datetime | None = None) -> Record 
     best: Record | None = None
     best_removed = -1
     for record in journal.read(kinds=(kinds.JOURNAL_VACUUMED,), until=until):
-        removed = record.data.get("last_removed_seq")
+        removed = JournalVacuumed.from_data(record.data).last_removed_seq
         if isinstance(removed, int) and removed > best_removed:
             best, best_removed = record, removed
     return best
@@ -189,16 +193,12 @@ def state_through(connection: Connection, last_seq: int) -> list[list[Any]]:
     for row in connection.execute(
         select(*RECORD_COLUMNS).where(records.c.kind == kinds.JOURNAL_VACUUMED)
     ):
-        tombstone = row_to_record(row)
-        removed = tombstone.data.get("last_removed_seq")
-        if (
-            isinstance(removed, int)
-            and removed > best
-            and isinstance(tombstone.data.get("state"), list)
-        ):
+        tombstone = JournalVacuumed.from_data(row_to_record(row).data)
+        removed = tombstone.last_removed_seq
+        if isinstance(removed, int) and removed > best and isinstance(tombstone.state, list):
             best = removed
             projector.objects.clear()
-            projector.seed(tombstone.data["state"])
+            projector.seed(tombstone.state)
     rows = connection.execute(
         select(*RECORD_COLUMNS)
         .where(
@@ -233,7 +233,7 @@ def state_at(
     vacuumed = None
     if tombstone is not None:
         vacuum = JournalVacuumed.from_data(tombstone.data)
-        state = tombstone.data.get("state")
+        state = vacuum.state
         vacuumed = {
             "seq": tombstone.seq,
             "last_removed_seq": vacuum.last_removed_seq,
