@@ -32,6 +32,9 @@ from typing import Any
 
 import pytest
 
+from journal import Journal
+from journal.replay import state_at
+from journal.timefmt import utc_now
 from tests.bench.bench_cluster_scale import NAMESPACES, SCALE, WORKLOADS_PER_NS, populate
 from tests.bench.bench_journal import _generate
 from tests.journal.signing_helpers import write_key_pair
@@ -185,6 +188,10 @@ def test_bench_journal_growth_at_steady_state(tmp_path: Path) -> None:
             controller.stop()
         finally:
             controller.kill()
+        with Journal.open(str(controller.journal_path), readonly=True) as journal:
+            replay_started = time.perf_counter()
+            state = state_at(journal, utc_now())
+            replay_seconds = time.perf_counter() - replay_started
 
     by_kind = Counter(r.kind for r in window)
     count = len(window)
@@ -220,6 +227,13 @@ def test_bench_journal_growth_at_steady_state(tmp_path: Path) -> None:
         f"(goal <= {GOAL_BYTES_PER_DAY / 1e6:.0f} MB)"
     )
     print_space("the controller's journal", copy)
+    verdicts = ", ".join(
+        f"{item['resource']} {'matches' if item['matches'] else 'MISMATCH'}" for item in state.lists
+    )
+    print(
+        f"  replay --at now: {len(state.sources)} ConfigMaps/Secrets, {len(state.workloads)} "
+        f"workloads in {replay_seconds:.2f} s; last list digests: {verdicts}"
+    )
 
 
 def test_bench_bytes_per_record(tmp_path: Path) -> None:
