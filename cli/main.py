@@ -10,6 +10,7 @@ locked past the busy timeout, corrupt).
 
 from __future__ import annotations
 
+import json
 import signal
 import sys
 import time
@@ -23,6 +24,7 @@ from cli.cursors import check_cursor_file, parse_cursor, read_cursor_file, write
 from cli.maintenance import backup_command, db_group, stats_command, vacuum_command
 from cli.options import (
     SECONDS,
+    at_option,
     busy_timeout_option,
     cli_actor,
     correlation_option,
@@ -35,7 +37,7 @@ from cli.options import (
     time_options,
     workload_option,
 )
-from cli.output import render_replay
+from cli.output import render_replay, render_state
 from cli.runner import _write, journal_errors, open_readers
 from cli.signing import (
     open_writer,
@@ -59,7 +61,7 @@ from journal import (
 from journal.checkpoints import verify_signed
 from journal.formats import format_record
 from journal.picture import Timeline, build_timeline, render_overview, write_html
-from journal.replay import DEFAULT_LEADERLESS_GAP_SECONDS
+from journal.replay import DEFAULT_LEADERLESS_GAP_SECONDS, state_at
 from journal.ship import check_cluster, ship
 from records import ABSENT, OperatorNote
 from telemetry.buildinfo import VERSION
@@ -221,6 +223,7 @@ def _silence_stdout() -> None:
 @journal_option(multiple=True)
 @busy_timeout_option
 @time_options
+@at_option
 @correlation_option
 @origin_filter_options
 @workload_option
@@ -268,6 +271,7 @@ def replay_command(
     busy_timeout: float,
     since: Any,
     until: Any,
+    at: Any,
     correlation_id: str | None,
     cluster: str | None,
     namespace: str | None,
@@ -282,6 +286,20 @@ def replay_command(
     leaderless_gap: float,
 ) -> int:
     """Rebuild state from the records: ConfigMaps, restarts, latency, leaders, anomalies."""
+    if at is not None:
+        others = {
+            "--since": since,
+            "--until": until,
+            "--correlation": correlation_id,
+            "--cluster": cluster,
+            "--actor": actor,
+            "--html": html_file,
+            "--check": check or None,
+        }
+        clash = [name for name, value in others.items() if value is not None]
+        if clash:
+            raise click.UsageError(f"--at cannot be combined with {', '.join(clash)}")
+        return _state_at(journals, busy_timeout, at, namespace, workload, output, strict)
     filters = Filters(
         correlation_id=correlation_id,
         since=since,
@@ -324,6 +342,28 @@ def replay_command(
     if checked is not None and checked["differences"]:
         return 1
     return 1 if strict and report.anomalies else 0
+
+
+def _state_at(  # noqa: PLR0917 - the replay options --at honours
+    journals: tuple[str, ...],
+    busy_timeout: float,
+    at: Any,
+    namespace: str | None,
+    workload: str | None,
+    output: str,
+    strict: bool,
+) -> int:
+    """``replay --at T``: the state of one journal as of T."""
+    locations = resolve_journals(journals)
+    if len(locations) != 1:
+        raise click.UsageError("--at reads one journal (each replica keeps its own state)")
+    with open_readers(locations, busy_timeout) as (reader,):
+        state = state_at(reader, at, namespace=namespace, workload=workload).to_json()
+    if output == "json":
+        _write(json.dumps(state, ensure_ascii=False, indent=2) + "\n")
+    else:
+        _write(render_state(state))
+    return 1 if strict and state["anomalies"] else 0
 
 
 def _colour_wanted() -> bool:

@@ -147,6 +147,17 @@ def _time(_ctx: click.Context, param: click.Parameter, value: str | None) -> dat
         raise click.BadParameter(str(error), param=param) from None
 
 
+def at_option(function: F) -> F:
+    """Add ``--at T``: the state as of a moment instead of the window's story."""
+    return click.option(
+        "--at",
+        metavar="T",
+        callback=_time,
+        help="Show the state as of T instead: every ConfigMap's and Secret's hash and "
+        f"every workload's applied hash, with the seq each comes from: {TIME_HELP}.",
+    )(function)
+
+
 def time_options(function: F) -> F:
     """Add ``--since T`` and ``--until T`` (RFC 3339 or relative: ``-10m``, ``-2h``, ``-1d``)."""
     function = click.option(

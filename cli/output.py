@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from journal import ReplayReport
@@ -169,3 +170,45 @@ def _seq(cited: dict[str, Any], seq: str = "seq", journal: str = "journal") -> s
     """Return ``seq N``, with ``[JOURNAL]`` when a merged replay names the journal."""
     named = cited.get(journal)
     return f"seq {cited[seq]}" + (f" [{named}]" if named else "")
+
+
+def render_state(state: Mapping[str, Any]) -> str:
+    """The text form of ``replay --at``."""
+    lines = [
+        f"State at {state['at']} of {state['journal']} (records through seq {state['through_seq']})"
+    ]
+    vacuumed = state["vacuumed"]
+    if vacuumed is not None:
+        kept = "kept by" if vacuumed["state_kept"] else "NOT kept by (vacuumed before 0004)"
+        lines.append(
+            f"Vacuumed through seq {vacuumed['last_removed_seq']}: the state then is "
+            f"{kept} the tombstone at seq {vacuumed['seq']}"
+        )
+    lines += ["", "ConfigMaps and Secrets:"]
+    lines += [
+        f"  {item['namespace']} {item['object']} {item['data_hash']} "
+        f"(seq {item['seq']}, {item['ts']})"
+        for item in state["sources"]
+    ] or ["  (none)"]
+    lines += ["", "Workloads (applied hash):"]
+    lines += [
+        f"  {item['namespace']} {item['object']} {item['applied_hash'] or '-'} "
+        f"(seq {item['seq']}, {item['ts']})"
+        for item in state["workloads"]
+    ] or ["  (none)"]
+    lines += ["", "Last list before it, per resource:"]
+    for item in state["lists"]:
+        verdict = {True: "digest matches", False: "DIGEST MISMATCH", None: "no digest"}[
+            item["matches"]
+        ]
+        lines.append(
+            f"  {item['resource']}: seq {item['seq']} ({item['ts']}), {item['objects']} objects, "
+            f"{verdict}"
+        )
+    if not state["lists"]:
+        lines.append("  (none)")
+    lines += ["", f"Anomalies: {len(state['anomalies'])}"]
+    lines += [
+        f"  {item['type']} at seq {item['seq']}: {item['message']}" for item in state["anomalies"]
+    ]
+    return "\n".join(lines) + "\n"

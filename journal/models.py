@@ -7,7 +7,9 @@ so the two cannot drift apart.
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Index, Integer, MetaData, String, Text
+from typing import Any
+
+from sqlalchemy import BigInteger, Index, Integer, MetaData, String, Text, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 # Named constraints and indexes, so batch migrations on SQLite can find them.
@@ -22,6 +24,12 @@ NAMING_CONVENTION = {
 # On SQLite the sequence number must be INTEGER PRIMARY KEY, the rowid itself;
 # elsewhere it is a 64-bit integer.
 SeqType = BigInteger().with_variant(Integer(), "sqlite")
+
+
+def _partial(column: str) -> dict[str, Any]:
+    """The dialect options of an index of the records where ``column`` is not NULL."""
+    where = text(f"{column} IS NOT NULL")
+    return {"sqlite_where": where, "postgresql_where": where}
 
 
 class Base(DeclarativeBase):
@@ -46,8 +54,20 @@ class RecordRow(Base):
     __tablename__ = "journal_records"
     __table_args__ = (
         # A unique index rather than a constraint: SQLite adds it in place.
-        Index("ix_journal_records_stream_stream_seq", "stream", "stream_seq", unique=True),
+        # Partial (revision 0004): only shipped records have a stream.
+        Index(
+            "ix_journal_records_stream_stream_seq",
+            "stream",
+            "stream_seq",
+            unique=True,
+            **_partial("stream"),
+        ),
         Index("ix_journal_records_stream_seq_order", "stream", "seq"),
+        # Partial: records without the value, most of them, are not indexed;
+        # every lookup compares with a value, which implies IS NOT NULL.
+        Index("ix_journal_records_object", "object", **_partial("object")),
+        Index("ix_journal_records_correlation_id", "correlation_id", **_partial("correlation_id")),
+        Index("ix_journal_records_cluster", "cluster", **_partial("cluster")),
         # SQLite keeps the largest seq ever stored (``sqlite_sequence``): writers
         # count on from it, so no seq is reused, even after every record is gone.
         {"sqlite_autoincrement": True},
@@ -58,14 +78,14 @@ class RecordRow(Base):
     ts: Mapped[str] = mapped_column(String(27), nullable=False, index=True)
     kind: Mapped[str] = mapped_column(String(64), nullable=False, index=True)
     namespace: Mapped[str | None] = mapped_column(String(253))
-    object: Mapped[str | None] = mapped_column(String(320), index=True)
-    correlation_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    object: Mapped[str | None] = mapped_column(String(320))
+    correlation_id: Mapped[str | None] = mapped_column(String(64))
     actor: Mapped[str] = mapped_column(String(253), nullable=False)
     leader_epoch: Mapped[int | None] = mapped_column(BigInteger)
     data: Mapped[str] = mapped_column(Text, nullable=False)
     prev_hash: Mapped[str] = mapped_column(String(64), nullable=False)
     hash: Mapped[str] = mapped_column(String(64), nullable=False)
-    cluster: Mapped[str | None] = mapped_column(String(253), index=True)
+    cluster: Mapped[str | None] = mapped_column(String(253))
     stream: Mapped[str | None] = mapped_column(String(300))
     stream_seq: Mapped[int | None] = mapped_column(BigInteger)
 

@@ -10,6 +10,10 @@ anchors the chain there, and because the tombstone is itself chained, a later
 edit of it is caught like any other. When the removed records held signed
 checkpoints, the tombstone keeps the last of them (``last_removed_checkpoint``:
 its seq, hash and signed data), which ``verify --public-key`` checks again.
+It also keeps the state as of the last removed record (``state``: every
+ConfigMap's and Secret's data hash and every workload's applied hash, with the
+seq and ts of the record each comes from), so ``replay --at`` still answers
+for objects unchanged since before the cutoff.
 
 A central journal (one holding streams shipped by ``shipshape-journal ship``)
 is refused: removing a prefix by seq would cut every stream at a different
@@ -31,6 +35,7 @@ from journal.checkpoints import removed_checkpoint_evidence
 from journal.errors import JournalError, JournalValueError
 from journal.models import records
 from journal.record import Entry, Record
+from journal.replay.state import state_through
 from journal.timefmt import format_ts, utc_now
 from records import ABSENT, JournalVacuumed
 
@@ -117,6 +122,8 @@ def vacuum(journal: Journal, older_than: timedelta, *, now: datetime | None = No
             select(records.c.hash, records.c.ts).where(records.c.seq == last_removed)
         ).one()
         evidence = removed_checkpoint_evidence(connection, last_removed)
+        # Objects unchanged since before the cutoff keep their hash (replay --at).
+        state = state_through(connection, last_removed)
         removed = connection.execute(delete(records).where(records.c.seq <= last_removed)).rowcount
         payload = JournalVacuumed(
             cutoff=cutoff_text,
@@ -127,6 +134,7 @@ def vacuum(journal: Journal, older_than: timedelta, *, now: datetime | None = No
             last_removed_ts=row[1],
             # The removed part stays vouched for by its last signature.
             last_removed_checkpoint=ABSENT if evidence is None else evidence,
+            state=state,
         )
         (tombstone,) = journal.insert_chained(
             connection,

@@ -30,7 +30,7 @@ RECORDS_TABLE = "journal_records"
 
 #: Every revision of ``journal/migrations``, oldest first (a test keeps this
 #: equal to the migration scripts, so readers need not load Alembic).
-REVISIONS: tuple[str, ...] = ("0001", "0002", "0003")
+REVISIONS: tuple[str, ...] = ("0001", "0002", "0003", "0004")
 #: The revision this program writes and reads.
 HEAD = REVISIONS[-1]
 

@@ -96,6 +96,10 @@ class JournalVacuumed(Payload):
     #: vouched for: ``{"seq", "hash", "data"}`` (the checkpoint record's seq and
     #: hash, and its signed ``data``); build it with :meth:`keep_checkpoint`.
     last_removed_checkpoint: Mapping[str, Any] | Absent | None = ABSENT
+    #: The state as of ``last_removed_seq``: ``[namespace, object, hash, seq,
+    #: ts]`` per ConfigMap, Secret (data hash) and workload (applied hash),
+    #: sorted, with the seq and ts of the record each comes from (``replay --at``).
+    state: Sequence[Sequence[Any]] | Absent | None = ABSENT
 
     @staticmethod
     def keep_checkpoint(seq: int, digest: str, data: Mapping[str, Any]) -> dict[str, Any]:

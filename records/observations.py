@@ -60,7 +60,10 @@ class ControllerStopped(Payload):
 @register
 @dataclass(frozen=True)
 class WatchStarted(Payload):
-    """The first list of a resource is in; the watch resumes at ``resource_version``."""
+    """The first list of a resource is in; the watch resumes at ``resource_version``.
+
+    ``digest`` covers every object the list left known, with its hash.
+    """
 
     KIND = kinds.WATCH_STARTED
 
@@ -68,6 +71,9 @@ class WatchStarted(Payload):
     resource_version: str
     count: int
     reason: str
+    #: The list digest (:mod:`records.listing`) of every object known after
+    #: the list; absent in records written before digests.
+    digest: str | Absent | None = ABSENT
 
 
 @register
@@ -84,6 +90,9 @@ class WatchRelisted(Payload):
     added: int
     modified: int
     deleted: int
+    #: As for :class:`WatchStarted`: the objects unchanged by the relist are
+    #: recorded only here, as part of the digest.
+    digest: str | Absent | None = ABSENT
 
 
 @register

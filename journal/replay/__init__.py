@@ -73,6 +73,7 @@ from journal.replay.projector import (
 )
 from journal.replay.report import ReplayReport, percentile
 from journal.replay.rows import REPLAY_COLUMNS, REPLAY_PAGE_SIZE
+from journal.replay.state import StateAt, state_at
 
 if TYPE_CHECKING:
     from journal.store import Journal
@@ -128,6 +129,8 @@ __all__ = [
     "Projector",
     "ReplayReport",
     "RestartEntry",
+    "StateAt",
     "percentile",
     "replay",
+    "state_at",
 ]

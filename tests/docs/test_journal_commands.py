@@ -189,6 +189,10 @@ def test_the_worked_examples_run_on_the_demos_journals(
     assert len(counts) == 2, out
     assert re.search(r"^Anomalies: 0$", out, re.MULTILINE), out
     assert re.search(r"^Restarts: 2$", out, re.MULTILINE), out
+    # replay --at: the standby's state at takeover, every list digest checked and matching.
+    assert re.search(r"^  configmaps: seq \d+ \(.*\), 2 objects, digest matches$", out, re.M), out
+    assert "DIGEST MISMATCH" not in out, out
+    assert re.search(r"^[0-9a-f]{64} seq \d+$", out, re.MULTILINE), out
     # The correlation id found with jq reaches back to the observation and on to the rollout.
     chain = outputs[2]
     for kind in ("configmap.observed", "debounce.scheduled", "restart.patched"):

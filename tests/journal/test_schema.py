@@ -273,3 +273,134 @@ def test_upgrading_a_0001_journal_in_place_keeps_it_verifiable(tmp_path, open_jo
         connection.execute("DELETE FROM journal_records WHERE seq = 5")
     # The high-water mark counts the removed record: seq 5 is not handed out again.
     assert upgraded.append(kinds.OPERATOR_NOTE, data={"text": "after"}).seq == 6
+
+
+def _alembic(target: Path, *args: str) -> None:
+    alembic = Path(sys.executable).parent / "alembic"
+    result = subprocess.run(
+        [str(alembic), "-x", f"journal={target}", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+
+
+def _index_sql(path: Path) -> dict[str, str]:
+    with sqlite3.connect(path) as connection:
+        rows = connection.execute(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL"
+        )
+        return dict(rows.fetchall())
+
+
+PARTIAL = {
+    "ix_journal_records_correlation_id": "correlation_id IS NOT NULL",
+    "ix_journal_records_object": "object IS NOT NULL",
+    "ix_journal_records_cluster": "cluster IS NOT NULL",
+    "ix_journal_records_stream_stream_seq": "stream IS NOT NULL",
+}
+
+
+def test_upgrading_a_signed_vacuumed_0003_journal_to_partial_indexes_keeps_it_verifiable(
+    tmp_path, open_journal
+):
+    from datetime import timedelta
+
+    from journal import vacuum
+    from journal.audit import verify_signed
+    from journal.checkpoints import write_checkpoint
+    from journal.signing import load_public_key, load_signing_key
+    from tests.journal.signing_helpers import write_key_pair
+
+    private, public = write_key_pair(tmp_path)
+    signer = load_signing_key(private)
+    target = tmp_path / "old.db"
+    writer = open_journal(target, actor="old")
+    for number in range(6):
+        writer.append(
+            kinds.CONFIGMAP_OBSERVED,
+            namespace="shipshape",
+            object=f"configmap/c{number}",
+            correlation_id=f"corr-{number}" if number % 2 else None,
+            data={"event_type": "ADDED", "data_hash": f"{number:064x}"},
+        )
+        write_checkpoint(writer, signer)
+    vacuum(writer, timedelta(seconds=1), now=writer.last(1)[0].ts + timedelta(seconds=2))
+    writer.append(kinds.OPERATOR_NOTE, data={"text": "after the vacuum"})
+    write_checkpoint(writer, signer)
+    writer.close()
+    _alembic(target, "downgrade", "0003")
+    assert not any("WHERE" in sql for sql in _index_sql(target).values())
+    with sqlite3.connect(target) as connection:
+        before = connection.execute("SELECT * FROM journal_records ORDER BY seq").fetchall()
+
+    upgraded = open_journal(target, actor="new")
+    assert upgraded.revision == HEAD
+    indexes = _index_sql(target)
+    for name, where in PARTIAL.items():
+        assert indexes[name].endswith(f"WHERE {where}"), indexes[name]
+    with sqlite3.connect(target) as connection:
+        assert connection.execute("SELECT * FROM journal_records ORDER BY seq").fetchall() == before
+        with pytest.raises(sqlite3.IntegrityError):
+            connection.execute(
+                "UPDATE journal_records SET data = '{}' WHERE seq = ?", (before[0][0],)
+            )
+    result = verify_signed(upgraded, [load_public_key(public)], require_signed=True)
+    assert result.ok, result.summary()
+    # A shipped stream's seq stays unique under the partial index.
+    with sqlite3.connect(target) as connection:
+        row = "(?, 'i' || ?, 'ts', 'k', 'a', '{}', 'p', 'h', 'c', 's', 1)"
+        sql = (
+            "INSERT INTO journal_records (seq, id, ts, kind, actor, data, prev_hash, hash, "
+            f"cluster, stream, stream_seq) VALUES {row}"
+        )
+        connection.execute(sql, (100, 100))
+        with pytest.raises(sqlite3.IntegrityError):
+            connection.execute(sql, (101, 101))
+
+
+@pytest.mark.parametrize(
+    ("query", "index"),
+    [
+        ("SELECT seq FROM journal_records WHERE cluster = 'c'", "ix_journal_records_cluster"),
+        (
+            "SELECT stream, max(stream_seq) FROM journal_records "
+            "WHERE cluster = 'c' AND stream IS NOT NULL GROUP BY stream",
+            "ix_journal_records_",
+        ),
+        (
+            "SELECT seq FROM journal_records WHERE stream = 's' AND stream_seq = 3",
+            "ix_journal_records_stream_stream_seq",
+        ),
+        (
+            "SELECT seq FROM journal_records WHERE correlation_id >= 'ab' "
+            "AND correlation_id < 'ac' ORDER BY seq",
+            "ix_journal_records_correlation_id",
+        ),
+        (
+            "SELECT seq FROM journal_records WHERE object IN ('configmap/x', 'deployment/x')",
+            "ix_journal_records_object",
+        ),
+        (
+            "SELECT seq FROM journal_records WHERE object = 'configmap/x'",
+            "ix_journal_records_object",
+        ),
+        (
+            "SELECT seq FROM journal_records WHERE stream IS NULL ORDER BY seq DESC LIMIT 1",
+            "",  # the rowid or the whole (stream, seq) index: never a scan of a partial one
+        ),
+    ],
+)
+def test_the_readers_queries_still_use_the_partial_indexes(writer, journal_path, query, index):
+    writer.append(kinds.OPERATOR_NOTE, data={"text": "x"})
+    with sqlite3.connect(journal_path) as connection:
+        connection.execute("ANALYZE")
+        plan = " ".join(row[-1] for row in connection.execute(f"EXPLAIN QUERY PLAN {query}"))
+    if index:
+        assert f"USING INDEX {index}" in plan or f"USING COVERING INDEX {index}" in plan, plan
+    for name in PARTIAL:
+        if name not in index or not index:
+            assert f"SCAN journal_records USING INDEX {name}" not in plan, plan

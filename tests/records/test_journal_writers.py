@@ -98,6 +98,8 @@ def test_a_vacuum_tombstone_stores_the_same_data(tmp_path):
             "last_removed_seq": 2,
             "last_removed_hash": hashes[2],
             "last_removed_ts": "2026-03-01T12:01:00.000000Z",
+            # The state as of the last removed record, for replay --at (notes only: none).
+            "state": [],
         },
     )
 
@@ -147,5 +149,6 @@ def test_a_checkpoint_and_the_tombstone_keeping_it_store_the_same_data(tmp_path)
             "last_removed_hash": checkpoint_hash,
             "last_removed_ts": "2026-03-01T12:03:00.000000Z",
             "last_removed_checkpoint": {"seq": 4, "hash": checkpoint_hash, "data": expected},
+            "state": [],
         },
     )

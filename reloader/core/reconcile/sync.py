@@ -17,6 +17,7 @@ from records import (
     WorkloadWarning,
     kinds,
 )
+from records.listing import RESOURCE_OBJECTS, listing_digest
 from reloader.core.actions import WarnWorkload
 from reloader.core.events import DeploymentSeen, EventType, Listed, WatchFailed
 from reloader.core.model import CONFIGMAP, SECRET, Key
@@ -146,7 +147,23 @@ class Sync(Scratch):
                 else:
                     del self.missing[key]
 
+    def list_digest(self, resource: str) -> str:
+        """The digest of every object of ``resource`` known now, with its hash."""
+        kind = RESOURCE_OBJECTS[resource]
+        if kind in {CONFIGMAP, SECRET}:
+            return listing_digest(
+                (key[0], obj_of(key), view.data_hash)
+                for key, view in self.configmaps.items()
+                if key[1] == kind
+            )
+        return listing_digest(
+            (key[0], obj_of(key), view.applied_hash)
+            for key, view in self.deployments.items()
+            if key[1] == kind
+        )
+
     def on_listed(self, event: Listed) -> None:
+        digest = self.list_digest(event.resource.value)
         if event.initial:
             self.record(
                 WatchStarted(
@@ -154,6 +171,7 @@ class Sync(Scratch):
                     resource_version=event.resource_version,
                     count=event.count,
                     reason=event.reason,
+                    digest=digest,
                 ),
                 None,
                 None,
@@ -168,6 +186,7 @@ class Sync(Scratch):
                     added=event.added,
                     modified=event.modified,
                     deleted=event.deleted,
+                    digest=digest,
                 ),
                 None,
                 None,

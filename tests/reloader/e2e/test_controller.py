@@ -69,6 +69,21 @@ def replay_check(path: Path) -> dict:
     return report
 
 
+def replay_at_now(path: Path) -> dict:
+    """``shipshape-journal replay --at`` now: every list digest matches the recovered hashes."""
+    command = ["shipshape-journal", "replay", "--journal", str(path), "--at", "-0s"]
+    result = subprocess.run(
+        [*command, "--strict", "-o", "json"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    state = json.loads(result.stdout)
+    assert state["lists"] and all(item["matches"] for item in state["lists"]), state["lists"]
+    return state
+
+
 def verify_journal(path: Path) -> str:
     result = subprocess.run(
         ["shipshape-journal", "verify", "--journal", str(path)],
@@ -166,6 +181,14 @@ def test_one_change_restarts_once_within_the_debounce_and_is_journaled_as_one_ch
     assert report["thresholds"]["slo_seconds"] == DEBOUNCE + 30
     # The values never reach the journal, only key names and the hash.
     assert b"new test message" not in controller.journal_path.read_bytes()
+    # The relists journaled only their digests; the hashes recovered match them.
+    state = replay_at_now(controller.journal_path)
+    assert {item["object"]: item["data_hash"] for item in state["sources"]} == {
+        f"configmap/{cm}": data_hash({"MESSAGE": "new test message"}, None)
+    }
+    [workload] = state["workloads"]
+    assert workload["object"] == f"deployment/{dep}"
+    assert workload["applied_hash"] == data_hash({"MESSAGE": "new test message"}, None)
 
 
 # 3 -------------------------------------------------------------------------------------
