@@ -246,12 +246,21 @@ class Sync(Scratch):
                     continue
                 if not initial:
                     self.resend_adoption(deployment)
-                if applied != desired and not self.busy(deployment):
+                if (
+                    applied != desired
+                    and not self.busy(deployment)
+                    and not self.window_open_for(deployment)
+                ):
                     drifted = True
             if drifted:
                 self.open_window(view, chain, reason, 0.0)
             elif initial and not adopted:
                 self.skip(name, chain, kinds.SKIP_UNCHANGED, view.data_hash)
+
+    def window_open_for(self, deployment: Key) -> bool:
+        """Whether a window is open on one of the workload's sources: it decides, when it
+        fires, for the workload's whole desired hash (so its debounce is kept)."""
+        return any(source in self.windows for source in self.configmaps_of(deployment))
 
     def resend_adoption(self, deployment: Key) -> None:
         """Send an adoption again when the cluster still lacks its annotation."""
