@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from journal import ReplayReport
+from records import source_object
 
 #: Restarts listed in the text form of ``replay`` (all of them are in ``-o json``).
 TEXT_RESTART_LIMIT = 20
@@ -66,7 +67,7 @@ def render_replay(report: ReplayReport, check: dict[str, Any] | None = None) -> 
         lines.append(
             f"  {_seq(entry)} {entry['ts']} "
             + entry.get("workload", f"deployment/{entry['deployment']}")
-            + f" <- configmap/{entry['configmap'] or '?'}: {entry['outcome']}"
+            + f" <- {source_object(entry['configmap']) or 'configmap/?'}: {entry['outcome']}"
             + (
                 f" at {_seq(entry, 'outcome_seq', 'outcome_journal')}"
                 if entry["outcome_seq"]

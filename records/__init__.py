@@ -68,6 +68,7 @@ from records.restarts import (
     RestartSuperseded,
     RolloutCompleted,
     RolloutTimeout,
+    source_object,
 )
 
 __all__ = [
@@ -106,4 +107,5 @@ __all__ = [
     "WorkloadMissingReference",
     "WorkloadWarning",
     "parse",
+    "source_object",
 ]

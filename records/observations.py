@@ -123,6 +123,11 @@ class ConfigMapObserved(Payload):
     changed_keys: Sequence[str]
     keys: Sequence[str]
     target: Mapping[str, str] | None
+    #: The source's ``ignore`` and ``match`` annotations (Shipshape's or
+    #: Reloader's), written only when true: older records and sources without
+    #: them read as absent (false).
+    ignore: bool | Absent = ABSENT
+    match: bool | Absent = ABSENT
 
     @staticmethod
     def peek_hash(text: str) -> str | None:
@@ -148,7 +153,23 @@ class ConfigMapObserved(Payload):
 @register
 @dataclass(frozen=True)
 class DeploymentObserved(Payload):
-    """The Deployment facts a decision depends on (its target and applied hash)."""
+    """The workload facts a decision depends on: its target, applied hash and opt-in.
+
+    ``optin`` is written only for a workload that opts in by annotation or
+    sets ``shipshape.io/debounce`` (a Deployment selected by its labels alone
+    has none, as before). It is the parsed opt-in, never the raw annotations::
+
+        {"configmap": {"auto": true, "search": true, "reload": ["app-.*"],
+                       "references": ["app-config"]},
+         "secret": {"reload": ["api-secret"]},
+         "debounce_seconds": 30.0}
+
+    Per source kind (``configmap``, ``secret``; left out when no rule of it is
+    on): ``auto`` and ``search`` only when true, ``reload`` the list's items
+    (names or patterns, sorted), and ``references`` the names of that kind the
+    pod spec references (sorted), only when ``auto`` or ``search`` makes them
+    count (and there are some). ``debounce_seconds`` only when the workload overrides it.
+    """
 
     KIND = kinds.DEPLOYMENT_OBSERVED
 
@@ -158,6 +179,7 @@ class DeploymentObserved(Payload):
     target: Mapping[str, str] | None
     applied_hash: str | None
     generation: int
+    optin: Mapping[str, Any] | Absent = ABSENT
 
 
 @register

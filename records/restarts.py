@@ -12,6 +12,27 @@ from records.payload import ABSENT, Absent, Payload, register
 #: ``error`` of restart outcomes: ``{"reason", "status", "message"}``.
 Error = Mapping[str, Any]
 
+# The restart and rollout payloads name the source they are for twice.
+# ``configmap``, the stable name readers rely on, holds a ConfigMap's name
+# (``NAME``), or ``secret/NAME`` for a Secret (names cannot hold a slash, so
+# the prefix is unambiguous). ``source``, written since Secrets became
+# sources, holds the record object of the source, ``configmap/NAME`` or
+# ``secret/NAME``; older records lack it (:func:`source_object` reads both).
+
+
+def source_object(configmap: str | None, source: str | Absent | None = ABSENT) -> str | None:
+    """The source a restart record is for, as ``configmap/NAME`` or ``secret/NAME``.
+
+    ``source`` when the record has it; else derived from ``configmap`` (an
+    older record): a value with a slash is ``KIND/NAME`` already, a bare one
+    a ConfigMap's name. None when the record names neither.
+    """
+    if isinstance(source, str) and source:
+        return source
+    if not isinstance(configmap, str) or not configmap:
+        return None
+    return configmap if "/" in configmap else f"configmap/{configmap}"
+
 
 @register
 @dataclass(frozen=True)
@@ -69,6 +90,7 @@ class RestartPlanned(Payload):
     flushed: bool
     supersedes: str | None
     resource_version: str
+    source: str | Absent = ABSENT
 
 
 @register
@@ -85,6 +107,7 @@ class RestartPatched(Payload):
     flushed: bool
     latency_seconds: float
     confirmed_by: str | Absent = ABSENT
+    source: str | Absent = ABSENT
 
 
 @register
@@ -106,6 +129,7 @@ class RestartRetry(Payload):
     jitter: float | None
     error: Error
     reread: Mapping[str, Any] | Absent = ABSENT
+    source: str | Absent = ABSENT
 
 
 @register
@@ -121,6 +145,7 @@ class RestartFailed(Payload):
     reason: str
     error: Error
     next_resync_in_seconds: float | Absent | None = ABSENT
+    source: str | Absent = ABSENT
 
 
 @register
@@ -135,6 +160,7 @@ class RestartDropped(Payload):
     attempt: int
     reason: str
     error: Error | Absent = ABSENT
+    source: str | Absent = ABSENT
 
 
 @register
@@ -165,6 +191,7 @@ class RestartSuperseded(Payload):
     resource_version: str
     generation: int | None
     error: Error
+    source: str | Absent = ABSENT
 
 
 @register
@@ -178,6 +205,7 @@ class RolloutCompleted(Payload):
     generation: int | None
     seconds: float
     replicas: int
+    source: str | Absent = ABSENT
 
 
 @register
@@ -192,3 +220,4 @@ class RolloutTimeout(Payload):
     seconds: float
     reason: str
     replicas: int | Absent = ABSENT
+    source: str | Absent = ABSENT

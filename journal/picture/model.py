@@ -41,7 +41,7 @@ from journal.replay import (
     Projector,
     ReplayReport,
 )
-from records import ConfigMapObserved, OperatorNote, parse
+from records import ConfigMapObserved, OperatorNote, parse, source_object
 from records import kinds as k
 
 if TYPE_CHECKING:
@@ -285,27 +285,29 @@ class Collector:
         # ConfigMaps: changes and debounce windows.
         configmaps: dict[tuple[Any, str], Lane] = {}
 
-        def configmap_lane(namespace: Any, name: str) -> Lane:
-            lane = configmaps.get((namespace, name))
+        def configmap_lane(namespace: Any, obj: str) -> Lane:
+            # A ConfigMap's lane as it always was; a Secret's names it so.
+            word = "secret" if obj.startswith("secret/") else "configmap"
+            name = _name(obj)
+            lane = configmaps.get((namespace, f"{word}/{name}"))
             if lane is None:
                 title = name if not namespace else f"{namespace}/{name}"
-                lane = configmaps[(namespace, name)] = Lane(
-                    key=f"configmap:{title}", kind="configmap", title=f"configmap/{title}"
+                lane = configmaps[(namespace, f"{word}/{name}")] = Lane(
+                    key=f"{word}:{title}", kind="configmap", title=f"{word}/{title}"
                 )
             return lane
 
         for row, source in self.changes:
-            lane = configmap_lane(row[_NS], _name(row[_OBJ]))
+            lane = configmap_lane(row[_NS], row[_OBJ] or "")
             lane.counts["changes"] = lane.counts.get("changes", 0) + 1
             lane.marks.append(record_mark(row, source, "change"))
         debounce = report.thresholds.get("debounce_seconds", 5.0)
         for row, source in self.debounces:
             # A debounce record's object is its ConfigMap (no payload names it).
             obj = row[_OBJ] or ""
-            name = _name(obj) if obj.startswith("configmap/") else ""
-            if not name:
+            if not obj.startswith(("configmap/", "secret/")):
                 continue
-            lane = configmap_lane(row[_NS], name)
+            lane = configmap_lane(row[_NS], obj)
             mark = record_mark(row, source, "debounce")
             if row[_KIND] == k.DEBOUNCE_COALESCED:
                 mark.category = "coalesced"
@@ -435,7 +437,8 @@ def _restart_detail(entry: Any, journal: str | None) -> str:
     lines = [
         f"restart of {entry.workload or 'deployment/' + entry.deployment} — {where}seq {entry.seq}",
         f"planned {entry.ts} by {entry.actor} (epoch {entry.leader_epoch})",
-        f"configmap/{entry.configmap or '?'}, data hash {(entry.data_hash or '?')[:16]}",
+        f"{source_object(entry.configmap) or 'configmap/?'}, "
+        f"data hash {(entry.data_hash or '?')[:16]}",
         f"outcome {entry.outcome}"
         + (f" at seq {entry.outcome_seq}" if entry.outcome_seq is not None else ""),
     ]

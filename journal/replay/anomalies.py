@@ -16,6 +16,7 @@ from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 from journal.replay.rows import ACTOR, CORR, SEQ, TS, seconds
+from records import source_object
 
 if TYPE_CHECKING:
     from journal.replay.entries import ConfigMapState, RestartEntry
@@ -126,7 +127,7 @@ def still_pending(cm: ConfigMapState, anomalies: Anomalies, end: str | None, slo
         change.seq,
         change.ts,
         change.source,
-        f"configmap/{cm.name} changed at seq {change.seq} and nothing restarted "
+        f"{source_object(cm.name)} changed at seq {change.seq} and nothing restarted "
         f"its Deployments in the {age:.0f} s that followed (SLO {slo:g} s)",
         correlation_id=change.correlation_id,
     )

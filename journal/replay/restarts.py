@@ -30,13 +30,13 @@ from journal.replay.rows import (
     Payloads,
     is_count,
     keys,
-    name_of,
     reader,
     scan_json,
     seconds,
+    source_label,
     workload_key,
 )
-from records import ConfigMapObserved, RestartPatched, RestartPlanned
+from records import ConfigMapObserved, RestartPatched, RestartPlanned, source_object
 from records import kinds as k
 
 # The kinds met at every change read only the fields they need (the rest
@@ -46,6 +46,8 @@ from records import kinds as k
 _EVENT_TYPE, _DATA_HASH = keys(ConfigMapObserved, "event_type", "data_hash")
 _NO_DATA: dict[str, Any] = {}  # read only
 _NOT_LEADER = k.SKIP_NOT_LEADER  # read after every relisted ConfigMap: a global, not an attribute
+# The objects of sources (the records about a ConfigMap or a Secret).
+_SOURCE_PREFIXES = ("configmap/", "secret/")
 _planned_fields = reader(RestartPlanned, "configmap", "data_hash")
 _patched_fields = reader(RestartPatched, "configmap", "data_hash", "generation")
 
@@ -107,22 +109,26 @@ class Restarts:
         cm = self._by_object.get(obj)
         if cm is not None and cm.namespace == namespace:
             return cm
-        cm = self._configmap(namespace, name_of(obj) or obj)
-        if obj not in self._by_object and obj.startswith("configmap/"):
-            # The common case: one namespace. Only ConfigMaps' objects, so a
-            # hit tells the handlers the object names a ConfigMap.
+        cm = self._configmap(namespace, source_label(obj))
+        if obj not in self._by_object and obj.startswith(_SOURCE_PREFIXES):
+            # The common case: one namespace. Only sources' objects, so a
+            # hit tells the handlers the object names a ConfigMap or Secret.
             self._by_object[obj] = cm
         return cm
 
     def _cm_for(
         self, row: Sequence[Any], source: int, configmap: Any = None
     ) -> ConfigMapState | None:
-        """Find the ConfigMap a record is about: its object, the payload's name, its change."""
+        """Find the source a record is about: its object, the payload's name, its change.
+
+        ``configmap`` is the restart payload's field: a ConfigMap's name, or
+        ``secret/NAME`` (the label :func:`source_label` gives a Secret too).
+        """
         obj = row[OBJ]
-        if obj is not None and obj.startswith("configmap/"):
+        if obj is not None and obj.startswith(_SOURCE_PREFIXES):
             return self._cm_of_object(row[NS], obj)
         if isinstance(configmap, str) and configmap:
-            return self._configmap(row[NS], name_of(configmap) or configmap)
+            return self._configmap(row[NS], source_label(configmap))
         corr = row[CORR]
         if corr is not None:
             return self._corr_cm.get((source, corr))
@@ -246,7 +252,7 @@ class Restarts:
                     row,
                     source,
                     f"restart of {workload} planned for data hash "
-                    f"{target_hash[:12]} of configmap/{cm.name}, which it already has",
+                    f"{target_hash[:12]} of {source_object(cm.name)}, which it already has",
                 )
         entry = self._entry(row, source, workload, cm=cm, target_hash=target_hash, change=change)
         if cm is not None and flagged:

@@ -48,6 +48,12 @@ def name_of(obj: str | None) -> str | None:
     return obj.split("/", 1)[1] if "/" in obj else obj
 
 
+def source_label(obj: str) -> str:
+    """How replay names a source: a ConfigMap by its name (as it always has), a Secret
+    as ``secret/NAME`` (the ``configmap`` field of restart records names them alike)."""
+    return obj[len("configmap/") :] if obj.startswith("configmap/") else obj
+
+
 def workload_key(obj: str | None) -> str:
     """The workload an object column names, as ``kind/name``.
 
@@ -187,5 +193,6 @@ __all__ = [
     "reader",
     "scan_json",
     "seconds",
+    "source_label",
     "workload_key",
 ]

@@ -18,6 +18,12 @@ again, as does a ``restart.retry`` carrying ``reread``), ``rollout.*`` and
 ``debounce.coalesced``, ``debounce.skipped``, ``restart.planned``,
 ``restart.flushed`` and the restarts confirmed from the watch.
 
+Workloads selected by annotations replay from the opt-in their
+``deployment.observed`` records carry (``optin``: the parsed rules, the pod
+spec's references and a ``shipshape.io/debounce`` override), and sources'
+``ignore``/``match`` from ``configmap.observed``; a Secret's records replay
+like a ConfigMap's, under the policy's ``watch_secrets``.
+
 Replicas are replayed separately (by ``actor``); each ``controller.started``
 begins a fresh process. The module reads no clock: time is the records'
 ``ts``. It needs nothing from the journal package: records are read by
@@ -84,6 +90,7 @@ from reloader.core.policy import Policy
 from reloader.core.queries import next_deadline
 from reloader.core.reconciler import step
 from reloader.core.state import State, initial_state
+from reloader.core.workloads import optin_from_facts
 
 # Decisions are made by timers a little after their deadline in a live run;
 # this much slack lets replay fire them before the record that shows them.
@@ -293,20 +300,27 @@ def _event_of(replica: _Replica, record: Any) -> Event | None:  # noqa: PLR0911,
                 target=_target(payload.target),
                 data_hash=str(payload.data_hash or ""),
                 resource_version=str(payload.resource_version or ""),
+                ignore=payload.ignore is True,
+                match=payload.match is True,
             ),
             str(payload.source or "watch"),
         )
     if isinstance(payload, DeploymentObserved):
-        previous = replica.state.deployments.get(_workload_key(replica, record))
+        key = _workload_key(replica, record)
+        previous = replica.state.deployments.get(key)
         status = previous.rollout if previous is not None else RolloutStatus()
+        target = _target(payload.target)
+        optin, debounce = optin_from_facts(_opt(payload.optin), key[1], key[0], name, target)
         return DeploymentSeen(
             EventType(payload.event_type or "MODIFIED"),
             DeploymentView(
                 name=name,
-                target=_target(payload.target),
+                target=target,
                 applied_hash=payload.applied_hash,
                 resource_version=str(payload.resource_version or ""),
                 rollout=replace(status, generation=int(payload.generation or 0)),
+                optin=optin,
+                debounce_seconds=debounce,
             ),
             str(payload.source or "watch"),
         )

@@ -3,12 +3,30 @@
 The Kubernetes adapter reads an API object into a :class:`~.optin.Workload`
 or :class:`~.optin.Source` and hashes the data; these functions parse the
 annotations once, so that every later decision only compares.
+
+:func:`optin_facts` is the parsed opt-in as ``deployment.observed`` records
+it, and :func:`optin_from_facts` rebuilds it for ``replay --check``.
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
+from typing import Any
+
 from reloader.core.model import ConfigMapView, DeploymentView, RolloutStatus, Target
-from reloader.core.optin import Source, Workload, parse_optin, source_flags
+from reloader.core.optin import (
+    CONFIGMAP,
+    SECRET,
+    WORKLOAD_KINDS,
+    KindOptIn,
+    ObjectRef,
+    OptIn,
+    Source,
+    Workload,
+    parse_optin,
+    source_flags,
+)
 
 
 def workload_view(
@@ -63,3 +81,92 @@ def source_view(
         match=match,
         warnings=tuple(warning.message() for warning in warnings),
     )
+
+
+# ---------------------------------------------------------------- as recorded
+
+#: The record kind words of the source kinds (``configmap/NAME``), by opt-in kind.
+_RECORDED_KIND = {CONFIGMAP: "configmap", SECRET: "secret"}
+_WORKLOAD_KIND = {kind.lower(): kind for kind in WORKLOAD_KINDS}
+
+
+def optin_facts(view: DeploymentView) -> dict[str, Any] | None:
+    """The opt-in of a workload as ``deployment.observed`` records it (compact), or None.
+
+    Only what decisions use: per source kind, ``auto``/``search`` when true,
+    the ``reload`` items (sorted) and, when ``auto`` or ``search`` makes them
+    count, the names the pod spec references (sorted, left out when none); the workload's
+    ``debounce_seconds`` when it overrides ``DEBOUNCE_SECONDS``. None for a
+    workload with neither (the label rule alone). Two views with equal facts
+    get the same decisions, so the core compares these to tell whether a
+    workload changed in a way that matters (its annotation warnings do not).
+    """
+    facts: dict[str, Any] = {}
+    parsed = view.optin
+    if parsed is not None:
+        for kind, rules in parsed.kinds.items():
+            entry: dict[str, Any] = {}
+            if rules.auto:
+                entry["auto"] = True
+            if rules.search:
+                entry["search"] = True
+            if rules.reload:
+                entry["reload"] = sorted({pattern.pattern for pattern in rules.reload})
+            names = sorted(name for ref_kind, name in parsed.references if ref_kind == kind)
+            if (rules.auto or rules.search) and names:
+                entry["references"] = names
+            if entry:
+                facts[_RECORDED_KIND[kind]] = entry
+    if view.debounce_seconds is not None:
+        facts["debounce_seconds"] = view.debounce_seconds
+    return facts or None
+
+
+def optin_from_facts(
+    facts: Mapping[str, Any] | None, kind: str, namespace: str, name: str, target: Target | None
+) -> tuple[OptIn | None, float | None]:
+    """The ``(optin, debounce_seconds)`` of a view, rebuilt from :func:`optin_facts`.
+
+    ``kind`` is the workload's record kind (``deployment``, ``statefulset``,
+    ``daemonset``). What cannot be read (a malformed record) is left out, as
+    an annotation that could not be understood is.
+    """
+    if not isinstance(facts, Mapping):
+        return None, None
+    kinds: dict[str, KindOptIn] = {}
+    references: set[tuple[str, str]] = set()
+    for source_kind, recorded in _RECORDED_KIND.items():
+        entry = facts.get(recorded)
+        if not isinstance(entry, Mapping):
+            entry = {}
+        patterns = []
+        for item in _strings(entry.get("reload")):
+            try:
+                patterns.append(re.compile(item))
+            except re.error:
+                continue
+        kinds[source_kind] = KindOptIn(
+            auto=entry.get("auto") is True,
+            reload=tuple(patterns),
+            search=entry.get("search") is True,
+        )
+        references.update((source_kind, ref) for ref in _strings(entry.get("references")))
+    debounce = facts.get("debounce_seconds")
+    seconds = (
+        float(debounce)
+        if isinstance(debounce, int | float) and not isinstance(debounce, bool)
+        else None
+    )
+    parsed = OptIn(
+        workload=ObjectRef(_WORKLOAD_KIND.get(kind, kind), namespace, name),
+        kinds=kinds,
+        references=frozenset(references),
+        labels=(target.app, target.env) if target is not None else None,
+        debounce_seconds=seconds,
+        warnings=(),
+    )
+    return (parsed if parsed.opted_in else None), seconds
+
+
+def _strings(value: Any) -> list[str]:
+    return [item for item in value if isinstance(item, str)] if isinstance(value, list) else []

@@ -9,7 +9,7 @@ import pytest
 
 from journal import Journal
 from tests.cli.helpers import one_error_line
-from tests.journal.builders import Controller
+from tests.journal.builders import Controller, at
 
 CM = "db-config"
 
@@ -95,3 +95,53 @@ def test_tail_takes_object_or_workload_not_both(run, journal):
     outcome = run("tail", "--workload", "deployment/db", "--object", "db", "--journal", journal)
     assert outcome.code == 2
     assert "either --object or --workload" in one_error_line(outcome)
+
+
+def test_a_secret_and_a_configmap_of_one_name_are_named_apart(run, tmp_path):
+    """A Secret-triggered restart names ``secret/NAME`` in tail and replay, whether its
+    records carry ``source`` (written now) or only ``configmap: secret/NAME`` (older)."""
+    path = tmp_path / "journal.db"
+    with Journal.open(path, actor="helloworld-controller-0") as writer:
+        here = Controller(writer)
+        here.started(0)
+        here.acquired(1, epoch=1)
+        here.restart_chain(100, "api", "web", "c2")  # the ConfigMap api
+        for t, source in ((200, True), (300, False)):  # the Secret api, then an older record
+            corr = str(uuid.uuid4())
+            writer.append(
+                "configmap.observed",
+                namespace="shipshape",
+                object="secret/api",
+                correlation_id=corr,
+                ts=at(t),
+                data={"event_type": "MODIFIED", "data_hash": f"hmac-sha256:{t}"},
+            )
+            named = {"configmap": "secret/api", "data_hash": f"hmac-sha256:{t}", "attempt": 1}
+            if source:
+                named["source"] = "secret/api"
+            for offset, kind in ((5, "restart.planned"), (5.5, "restart.patched")):
+                writer.append(
+                    kind,
+                    namespace="shipshape",
+                    object="deployment/web",
+                    correlation_id=corr,
+                    leader_epoch=1,
+                    ts=at(t + offset),
+                    data=named,
+                )
+    outcome = run("replay", "--journal", path)
+    assert outcome.code == 0, outcome.err
+    restarts = [line for line in outcome.out.splitlines() if " deployment/web <- " in line]
+    assert [line.split(" <- ")[1].split(":")[0] for line in restarts] == [
+        "configmap/api",
+        "secret/api",
+        "secret/api",
+    ]
+    assert "  api: hash" in outcome.out and "  secret/api: hash" in outcome.out
+    report = json.loads(run("replay", "--journal", path, "-o", "json").out)
+    assert [r["configmap"] for r in report["restarts"]] == ["api", "secret/api", "secret/api"]
+    assert report["configmaps"]["api"]["restarts"] == 1
+    assert report["configmaps"]["secret/api"]["restarts"] == 2
+    assert report["anomalies"] == [], "each restart follows its own source's change"
+    tail = run("tail", "--journal", path, "--kind", "restart.planned", "-n", "10").out
+    assert '"source":"secret/api"' in tail

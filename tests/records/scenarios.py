@@ -42,6 +42,7 @@ from tests.reloader.core.scenario import (
     envfrom,
     h,
     rolled,
+    source,
     workload,
 )
 
@@ -264,6 +265,30 @@ def workloads_opting_in() -> Run:
     return run
 
 
+def sources_opting_in() -> Run:
+    """Search and match, a Secret's reload list, an ignored ConfigMap, a debounce override."""
+    spec = envfrom(("configMap", "web-config"), ("configMap", "web-flags"), ("secret", "web-key"))
+    annotations = {
+        "reloader.stakater.com/search": "true",
+        "secret.reloader.stakater.com/reload": "web-key",
+        "configmap.reloader.stakater.com/reload": "web-f.*",
+        "shipshape.io/debounce": "3s",
+    }
+    match = {"reloader.stakater.com/match": "true"}
+    run = Run.start(
+        [
+            source("ConfigMap", "web-config", V1, rv="10", annotations=match),
+            source("ConfigMap", "web-flags", V1, rv="11", annotations={"shipshape.io/ignore": "1"}),
+            source("Secret", "web-key", V1, rv="12"),
+        ],
+        [workload("Deployment", "web", annotations, pod_spec=spec)],
+        policy=Policy(debounce_seconds=1.0, watch_secrets=True),
+    )
+    run.change(source("Secret", "web-key", V2, rv="13"), at=10.0)
+    run.run_until(14.0)
+    return run
+
+
 SCENARIOS = {
     "change_patch_rollout": change_patch_rollout,
     "retries_and_failures": retries_and_failures,
@@ -275,6 +300,7 @@ SCENARIOS = {
     "queue_revert_delete": queue_revert_delete,
     "lost_while_retrying": lost_while_retrying,
     "workloads_opting_in": workloads_opting_in,
+    "sources_opting_in": sources_opting_in,
 }
 
 

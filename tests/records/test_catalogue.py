@@ -70,10 +70,15 @@ SAMPLES: dict[str, dict] = {
     kinds.CONFIGMAP_OBSERVED: {
         "event_type": "MODIFIED", "source": "watch", "resource_version": "11", "data_hash": "h2",
         "previous_hash": "h1", "changed_keys": ["A"], "keys": ["A", "B"],
-        "target": {"app": "helloworld", "env": "test"},
+        "target": {"app": "helloworld", "env": "test"}, "ignore": True, "match": True,
     },
-    kinds.DEPLOYMENT_OBSERVED: {"event_type": "ADDED", "source": "list", "resource_version": "4",
-                                "target": None, "applied_hash": None, "generation": 1},
+    kinds.DEPLOYMENT_OBSERVED: {
+        "event_type": "ADDED", "source": "list", "resource_version": "4", "target": None,
+        "applied_hash": None, "generation": 1,
+        "optin": {"configmap": {"auto": True, "search": True, "reload": ["app-.*"],
+                                "references": ["app-config"]},
+                  "secret": {"reload": ["s"]}, "debounce_seconds": 30.0},
+    },
     kinds.WORKLOAD_WARNING: {"warnings": ["shop/Deployment/web: shipshape.io/auto='y' x"]},
     kinds.WORKLOAD_MISSING_REFERENCE: {"source": "configmap/app-config"},
     kinds.DEBOUNCE_SCHEDULED: {"data_hash": "h", "reason": "change", "due_in_seconds": 5.0,
@@ -83,30 +88,35 @@ SAMPLES: dict[str, dict] = {
     kinds.DEBOUNCE_SKIPPED: {"reason": "adopted", "data_hash": "h", "deployment": "d"},
     kinds.RESTART_PLANNED: {"configmap": "c", "data_hash": "h", "previous_hash": None,
                             "attempt": 1, "flushed": False, "supersedes": "x",
-                            "resource_version": "7"},
+                            "resource_version": "7", "source": "configmap/c"},
     kinds.RESTART_PATCHED: {"configmap": "c", "data_hash": "h", "attempt": 2, "generation": 3,
-                            "flushed": True, "latency_seconds": 1.25, "confirmed_by": "watch"},
+                            "flushed": True, "latency_seconds": 1.25, "confirmed_by": "watch",
+                            "source": "configmap/c"},
     kinds.RESTART_RETRY: {
         "configmap": "c", "data_hash": "h", "attempt": 1, "next_attempt": 2,
         "delay_seconds": 0.0, "jitter": None,
         "error": {"reason": "conflict", "status": 409, "message": "m"},
         "reread": {"applied_hash": "h0", "resource_version": "8", "generation": None},
+        "source": "configmap/c",
     },
     kinds.RESTART_FAILED: {"configmap": "c", "data_hash": "h", "attempt": 5,
                            "reason": "retries-exhausted",
                            "error": {"reason": "x", "status": 503, "message": "m"},
-                           "next_resync_in_seconds": None},
+                           "next_resync_in_seconds": None, "source": "configmap/c"},
     kinds.RESTART_DROPPED: {"configmap": "c", "data_hash": None, "attempt": 1,
-                            "reason": "shutdown", "error": {"reason": "x"}},
+                            "reason": "shutdown", "error": {"reason": "x"},
+                            "source": "configmap/c"},
     kinds.RESTART_FLUSHED: {"data_hash": "h", "due_in_seconds": 0.7, "acting": True},
     kinds.RESTART_SUPERSEDED: {
         "configmap": "c", "data_hash": "h", "planned_hash": "h", "applied_hash": "h",
         "reason": "already-applied", "attempt": 1, "resource_version": "77", "generation": 2,
-        "error": {"reason": "conflict", "status": 409, "message": "m"},
+        "error": {"reason": "conflict", "status": 409, "message": "m"}, "source": "configmap/c",
     },
-    kinds.ROLLOUT_COMPLETED: {"configmap": "c", "generation": 2, "seconds": 4.5, "replicas": 3},
+    kinds.ROLLOUT_COMPLETED: {"configmap": "secret/s", "generation": 2, "seconds": 4.5,
+                              "replicas": 3, "source": "secret/s"},
     kinds.ROLLOUT_TIMEOUT: {"configmap": "c", "generation": 2, "seconds": 600.0,
-                            "reason": "progress-deadline-exceeded", "replicas": 3},
+                            "reason": "progress-deadline-exceeded", "replicas": 3,
+                            "source": "configmap/c"},
     kinds.LEADER_ACQUIRED: {"epoch": 4, "previous_holder": None, "acquire_latency_seconds": 3.2,
                             "await_relist": True, "extra": [1]},
     kinds.LEADER_LOST: {"epoch": 2, "reason": "renew-deadline", "seconds_since_renewal": 2.0,
@@ -180,6 +190,37 @@ def test_keys_a_payload_writes_only_sometimes_are_left_out_when_absent():
     assert "next_resync_in_seconds" not in failed.to_data()
     kept = records.RestartFailed("c", "h", 1, "x", {}, next_resync_in_seconds=None)
     assert kept.to_data()["next_resync_in_seconds"] is None
+
+
+def test_older_observations_without_opt_in_or_flags_read_as_before():
+    """Records written before ``optin``/``ignore``/``match`` existed: absent, not false."""
+    old = SAMPLES[kinds.DEPLOYMENT_OBSERVED].copy()
+    del old["optin"]
+    observed = records.DeploymentObserved.from_data(old)
+    assert observed.optin is ABSENT and observed.to_data() == old
+    cm = SAMPLES[kinds.CONFIGMAP_OBSERVED].copy()
+    del cm["ignore"], cm["match"]
+    seen = records.ConfigMapObserved.from_data(cm)
+    assert (seen.ignore, seen.match) == (ABSENT, ABSENT) and seen.to_data() == cm
+
+
+@pytest.mark.parametrize(
+    ("configmap", "source", "expected"),
+    [
+        ("c", "configmap/c", "configmap/c"),
+        ("secret/s", "secret/s", "secret/s"),
+        ("c", ABSENT, "configmap/c"),  # an older record: a bare name is a ConfigMap's
+        ("secret/s", ABSENT, "secret/s"),  # an older record of a Secret: its prefix
+        (None, ABSENT, None),
+    ],
+)
+def test_a_restart_names_its_source_in_new_and_older_records(configmap, source, expected):
+    data = {"configmap": configmap, "data_hash": "h", "attempt": 1}
+    if source is not ABSENT:
+        data["source"] = source
+    planned = records.RestartPlanned.from_data(data)
+    assert planned.configmap == configmap, "the stable field keeps its value"
+    assert records.source_object(planned.configmap, planned.source) == expected
 
 
 def test_named_fields_win_over_the_rest_and_unknown_keys_are_kept_by_it():

@@ -12,7 +12,7 @@ from dataclasses import replace
 
 from records import RestartFailed, RestartPatched, RestartPlanned, kinds
 from reloader.core.actions import PatchRestart
-from reloader.core.reconcile.scratch import Scratch, source_label
+from reloader.core.reconcile.scratch import Scratch, obj_of, source_label
 from reloader.core.state import Phase, Restart
 
 
@@ -107,6 +107,7 @@ class Dispatch(Scratch):
             self.record(
                 RestartFailed(
                     configmap=source_label(restart.configmap),
+                    source=obj_of(restart.configmap),
                     data_hash=restart.data_hash,
                     attempt=restart.attempt,
                     reason="not-found",
@@ -124,6 +125,7 @@ class Dispatch(Scratch):
             self.record(
                 RestartPatched(
                     configmap=source_label(restart.configmap),
+                    source=obj_of(restart.configmap),
                     data_hash=restart.data_hash,
                     attempt=restart.attempt,
                     generation=generation,
@@ -157,6 +159,7 @@ class Dispatch(Scratch):
         self.record(
             RestartPlanned(
                 configmap=source_label(restart.configmap),
+                source=obj_of(restart.configmap),
                 data_hash=restart.data_hash,
                 previous_hash=previous,
                 attempt=attempt,

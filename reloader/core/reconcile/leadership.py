@@ -22,7 +22,7 @@ from records import (
 )
 from reloader.core import events
 from reloader.core.events import FlushDeadline, LeadershipChanged, ShutdownRequested
-from reloader.core.reconcile.scratch import Scratch, lease_object, source_label
+from reloader.core.reconcile.scratch import Scratch, lease_object, obj_of, source_label
 from reloader.core.state import Phase
 
 
@@ -55,6 +55,7 @@ class Leadership(Scratch):
             self.record(
                 RestartFailed(
                     configmap=source_label(restart.configmap),
+                    source=obj_of(restart.configmap),
                     data_hash=restart.data_hash,
                     attempt=restart.attempt,
                     reason="not-leader",
@@ -112,6 +113,7 @@ class Leadership(Scratch):
             self.record(
                 RestartDropped(
                     configmap=source_label(restart.configmap),
+                    source=obj_of(restart.configmap),
                     data_hash=restart.data_hash,
                     attempt=restart.attempt,
                     reason="shutdown-deadline",

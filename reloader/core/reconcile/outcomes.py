@@ -26,7 +26,7 @@ from reloader.core.events import (
     PatchRefused,
     PatchSucceeded,
 )
-from reloader.core.reconcile.scratch import Scratch, source_label
+from reloader.core.reconcile.scratch import Scratch, obj_of, source_label
 from reloader.core.state import AppliedOverride, Phase
 
 
@@ -42,6 +42,7 @@ class Outcomes(Scratch):
         self.record(
             RestartPatched(
                 configmap=source_label(restart.configmap),
+                source=obj_of(restart.configmap),
                 data_hash=restart.data_hash,
                 attempt=restart.attempt,
                 generation=event.generation,
@@ -65,6 +66,7 @@ class Outcomes(Scratch):
             self.record(
                 RestartDropped(
                     configmap=source_label(restart.configmap),
+                    source=obj_of(restart.configmap),
                     data_hash=restart.data_hash,
                     attempt=restart.attempt,
                     reason="shutdown",
@@ -80,6 +82,7 @@ class Outcomes(Scratch):
             self.record(
                 RestartRetry(
                     configmap=source_label(restart.configmap),
+                    source=obj_of(restart.configmap),
                     data_hash=restart.data_hash,
                     attempt=restart.attempt,
                     next_attempt=restart.attempt + 1,
@@ -95,6 +98,7 @@ class Outcomes(Scratch):
         self.record(
             RestartFailed(
                 configmap=source_label(restart.configmap),
+                source=obj_of(restart.configmap),
                 data_hash=restart.data_hash,
                 attempt=restart.attempt,
                 reason=failure.reason if not failure.retriable else "retries-exhausted",
@@ -120,6 +124,7 @@ class Outcomes(Scratch):
         self.record(
             RestartRetry(
                 configmap=source_label(restart.configmap),
+                source=obj_of(restart.configmap),
                 data_hash=restart.data_hash,
                 attempt=restart.attempt,
                 next_attempt=restart.attempt,
@@ -151,6 +156,7 @@ class Outcomes(Scratch):
             self.record(
                 RestartFailed(
                     configmap=source_label(restart.configmap),
+                    source=obj_of(restart.configmap),
                     data_hash=planned,
                     attempt=restart.attempt,
                     reason="not-found",
@@ -174,6 +180,7 @@ class Outcomes(Scratch):
             self.record(
                 RestartSuperseded(
                     configmap=source_label(restart.configmap),
+                    source=obj_of(restart.configmap),
                     data_hash=planned,
                     planned_hash=planned,
                     applied_hash=applied,
@@ -192,6 +199,7 @@ class Outcomes(Scratch):
             self.record(
                 RestartFailed(
                     configmap=source_label(restart.configmap),
+                    source=obj_of(restart.configmap),
                     data_hash=planned,
                     attempt=restart.attempt,
                     reason="retries-exhausted",
@@ -205,6 +213,7 @@ class Outcomes(Scratch):
         self.record(
             RestartRetry(
                 configmap=source_label(restart.configmap),
+                source=obj_of(restart.configmap),
                 data_hash=planned,
                 attempt=restart.attempt,
                 next_attempt=restart.attempt + 1,

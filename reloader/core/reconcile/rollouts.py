@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from records import RolloutCompleted, RolloutTimeout
 from reloader.core.model import DeploymentView
-from reloader.core.reconcile.scratch import Scratch, source_label
+from reloader.core.reconcile.scratch import Scratch, obj_of, source_label
 from reloader.core.rollout import RolloutOutcome, rollout_outcome
 from reloader.core.state import Restart, Rollout
 
@@ -43,6 +43,7 @@ class Rollouts(Scratch):
         if outcome is RolloutOutcome.COMPLETED:
             payload: RolloutCompleted | RolloutTimeout = RolloutCompleted(
                 configmap=source_label(rollout.configmap),
+                source=obj_of(rollout.configmap),
                 generation=rollout.generation,
                 seconds=seconds,
                 replicas=view.rollout.replicas,
@@ -50,6 +51,7 @@ class Rollouts(Scratch):
         else:
             payload = RolloutTimeout(
                 configmap=source_label(rollout.configmap),
+                source=obj_of(rollout.configmap),
                 generation=rollout.generation,
                 seconds=seconds,
                 replicas=view.rollout.replicas,
@@ -65,6 +67,7 @@ class Rollouts(Scratch):
             self.record(
                 RolloutTimeout(
                     configmap=source_label(rollout.configmap),
+                    source=obj_of(rollout.configmap),
                     generation=rollout.generation,
                     reason="deadline",
                     seconds=round(self.now - rollout.started_at, 6),

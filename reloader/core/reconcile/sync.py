@@ -9,6 +9,7 @@ other parts are reached through ``self``.
 from __future__ import annotations
 
 from records import (
+    ABSENT,
     DeploymentObserved,
     WatchError,
     WatchRelisted,
@@ -25,6 +26,7 @@ from reloader.core.optin import CONFIGMAP as OPTIN_CONFIGMAP
 from reloader.core.optin import SECRET as OPTIN_SECRET
 from reloader.core.queries import cluster_caught_up
 from reloader.core.reconcile.scratch import Scratch, obj_of
+from reloader.core.workloads import optin_facts
 
 _SOURCE_KIND = {OPTIN_CONFIGMAP: CONFIGMAP, OPTIN_SECRET: SECRET}
 # A reload item that is a plain name (no pattern syntax) names one source.
@@ -49,12 +51,15 @@ class Sync(Scratch):
         key = self.workload_key(view)
         previous = self.deployments.get(key)
         deleted = event.event_type is EventType.DELETED
+        # The opt-in as recorded: decisions depend on exactly this (its
+        # annotation warnings aside, which warn() reports on their own).
+        facts = optin_facts(view)
         relevant = (
             deleted
             or previous is None
             or previous.target != view.target
             or previous.applied_hash != view.applied_hash
-            or previous.optin != view.optin
+            or optin_facts(previous) != facts
         )
         if relevant:
             self.record(
@@ -65,6 +70,7 @@ class Sync(Scratch):
                     target=view.target.as_dict() if view.target is not None else None,
                     applied_hash=view.applied_hash,
                     generation=view.rollout.generation,
+                    optin=facts if facts is not None else ABSENT,
                 ),
                 key,
                 None,
@@ -259,12 +265,21 @@ class Sync(Scratch):
                     continue
                 if not initial:
                     self.resend_adoption(deployment)
-                if applied != desired and not self.busy(deployment):
+                if (
+                    applied != desired
+                    and not self.busy(deployment)
+                    and not self.window_open_for(deployment)
+                ):
                     drifted = True
             if drifted:
                 self.open_window(view, chain, reason, 0.0)
             elif initial and not adopted:
                 self.skip(name, chain, kinds.SKIP_UNCHANGED, view.data_hash)
+
+    def window_open_for(self, deployment: Key) -> bool:
+        """Whether a window is open on one of the workload's sources: it decides, when it
+        fires, for the workload's whole desired hash (so its debounce is kept)."""
+        return any(source in self.windows for source in self.configmaps_of(deployment))
 
     def resend_adoption(self, deployment: Key) -> None:
         """Send an adoption again when the cluster still lacks its annotation."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from records import (
+    ABSENT,
     ConfigMapObserved,
     DebounceCoalesced,
     DebounceScheduled,
@@ -47,6 +48,8 @@ class Windows(Scratch):
                 ),
                 keys=list(view.keys),
                 target=view.target.as_dict() if view.target is not None else None,
+                ignore=True if view.ignore else ABSENT,
+                match=True if view.match else ABSENT,
             ),
             key,
             chain,

@@ -6,6 +6,8 @@ from dataclasses import replace
 
 from records import kinds as k
 from reloader.core import (
+    DeploymentSeen,
+    EventType,
     Failure,
     PatchFailed,
     PatchRefused,
@@ -14,7 +16,17 @@ from reloader.core import (
     ShutdownRequested,
 )
 from reloader.core.replay import check
-from tests.reloader.core.scenario import Run, cm, deploy, h, journal_of
+from tests.reloader.core.scenario import (
+    NS,
+    Run,
+    cm,
+    deploy,
+    envfrom,
+    h,
+    journal_of,
+    source,
+    workload,
+)
 
 V1, V2, V3 = {"M": "1"}, {"M": "2"}, {"M": "3"}
 UNAVAILABLE = Failure("server-error", retriable=True, status=503, message="unavailable")
@@ -152,3 +164,140 @@ def test_changes_nothing_depends_on_replay_with_no_difference():
     ]
     assert [r.data["reason"] for r in skipped] == ["no-target"] * 6  # at start, then each change
     assert list(check(records)) == []
+
+
+# -- workloads selected by annotations ----------------------------------------------------
+
+WORKLOAD_POLICY = Policy(
+    debounce_seconds=1.0,
+    watch_secrets=True,
+    workload_kinds=("deployments", "statefulsets", "daemonsets"),
+)
+MATCH = {"reloader.stakater.com/match": "true"}
+IGNORE = {"shipshape.io/ignore": "true"}
+
+
+def _answer_all(run: Run, since: int, at: float) -> None:
+    """Every restart patched since ``since`` lands (generation 2)."""
+    for patch in run.patches(since):
+        run.feed(PatchSucceeded(patch.deployment, patch.correlation_id, 2, kind=patch.kind), at=at)
+
+
+def opted_in_run() -> Run:
+    """Every rule, for all three kinds: auto, reload lists (a pattern), search with match,
+    ignore, per-workload debounce, a Secret, and opt-ins that change while it runs."""
+    web_annotations = {
+        "reloader.stakater.com/search": "true",
+        "secret.reloader.stakater.com/reload": "web-key",
+        "shipshape.io/debounce": "3s",
+    }
+    web_spec = envfrom(("configMap", "web-config"), ("configMap", "web-flags"))
+    run = Run.start(
+        [
+            source("ConfigMap", "db-config", V1, rv="1"),
+            source("ConfigMap", "agent-config", V1, rv="2"),
+            source("ConfigMap", "web-config", V1, rv="3", annotations=MATCH),
+            source("ConfigMap", "web-flags", V1, rv="4", annotations={**MATCH, **IGNORE}),
+            source("Secret", "web-key", V1, rv="5"),
+            source("Secret", "db-password", V1, rv="6"),
+        ],
+        [
+            workload(
+                "StatefulSet",
+                "db",
+                {"reloader.stakater.com/auto": "true", "shipshape.io/debounce": "500ms"},
+                pod_spec=envfrom(("configMap", "db-config"), ("secret", "db-password")),
+                applied=None,
+            ),
+            workload(
+                "DaemonSet",
+                "agent",
+                {"configmap.reloader.stakater.com/reload": "agent-.*"},
+            ),
+            workload("Deployment", "web", web_annotations, pod_spec=web_spec),
+        ],
+        policy=WORKLOAD_POLICY,
+    )
+    # The first sync adopted all three; their adoptions land.
+    for adoption in run.adoptions():
+        view = run.state.deployments[(NS, adoption.kind, adoption.deployment)]
+        run.feed(DeploymentSeen(EventType.MODIFIED, replace(view, applied_hash=adoption.data_hash)))
+    mark = run.mark()
+    run.change(source("ConfigMap", "db-config", V2, rv="10"), at=10.0)
+    run.change(source("ConfigMap", "agent-config", V2, rv="11"), at=10.1)
+    run.change(source("ConfigMap", "web-flags", V2, rv="12", annotations=IGNORE), at=10.2)
+    run.change(source("Secret", "web-key", V2, rv="13"), at=10.3)
+    run.change(source("ConfigMap", "web-config", V2, rv="14", annotations=MATCH), at=11.0)
+    run.run_until(20.0)
+    _answer_all(run, mark, at=20.1)
+    # web's debounce goes and db-password gains ignore: the next changes decide differently.
+    mark = run.mark()
+    faster = {key: value for key, value in web_annotations.items() if "debounce" not in key}
+    view = run.state.deployments[(NS, "deployment", "web")]
+    changed = workload("Deployment", "web", faster, pod_spec=web_spec, rv="30")
+    run.feed(
+        DeploymentSeen(EventType.MODIFIED, replace(changed, applied_hash=view.applied_hash)),
+        at=30.0,
+    )
+    run.change(source("Secret", "db-password", V1, rv="31", annotations=IGNORE), at=30.5)
+    run.change(source("Secret", "db-password", V2, rv="32", annotations=IGNORE), at=31.0)
+    run.change(source("Secret", "web-key", V3, rv="33"), at=31.0)
+    run.run_until(40.0)
+    _answer_all(run, mark, at=40.1)
+    return run
+
+
+def test_annotation_selected_workloads_replay_with_no_difference():
+    run = opted_in_run()
+    restarted = sorted({(p.kind, p.deployment) for p in run.patches()})
+    assert restarted == [("daemonset", "agent"), ("deployment", "web"), ("statefulset", "db")]
+    records = journal_of(run)
+    optins = [r.data["optin"] for r in records if r.kind == k.DEPLOYMENT_OBSERVED]
+    assert {"configmap": {"search": True, "references": ["web-config", "web-flags"]},
+            "secret": {"search": True, "reload": ["web-key"]},
+            "debounce_seconds": 3.0} in optins  # fmt: skip
+    assert {"configmap": {"reload": ["agent-.*"]}} in optins
+    # The web Deployment was planned once per window, with its own debounce first.
+    scheduled = [
+        r.data["due_in_seconds"]
+        for r in records
+        if r.kind == k.DEBOUNCE_SCHEDULED and r.object == "secret/web-key"
+    ]
+    assert scheduled == [3.0, 1.0]
+    assert list(check(records)) == []
+
+
+def test_a_tampered_decision_of_an_opted_in_workload_is_reported():
+    records = journal_of(opted_in_run())
+    index = next(
+        i
+        for i, r in enumerate(records)
+        if r.kind == k.RESTART_PLANNED and r.object == "statefulset/db"
+    )
+    original = records[index]
+    tampered = replace(original, data={**original.data, "data_hash": h(V3)})
+    records[index] = tampered
+    differences = list(check(records))
+    assert [d.seq for d in differences if d.recorded] == [tampered.seq]
+    (expected,) = [d.expected for d in differences if d.expected]
+    assert expected.startswith("restart.planned statefulset/db attempt=1")
+    assert f"data_hash={original.data['data_hash'][:12]}" in expected
+
+
+def test_without_the_recorded_opt_in_the_decisions_cannot_be_re_run():
+    """What makes it work: strip ``optin`` (as records before it had none) and they differ."""
+    records = journal_of(opted_in_run())
+    stripped = [
+        replace(r, data={key: v for key, v in r.data.items() if key != "optin"})
+        if r.kind == k.DEPLOYMENT_OBSERVED
+        else r
+        for r in records
+    ]
+    assert list(check(stripped))
+    unflagged = [
+        replace(r, data={key: v for key, v in r.data.items() if key not in ("ignore", "match")})
+        if r.kind == k.CONFIGMAP_OBSERVED
+        else r
+        for r in records
+    ]
+    assert list(check(unflagged))

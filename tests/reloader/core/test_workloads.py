@@ -183,6 +183,57 @@ def test_shipshape_debounce_overrides_the_window_of_one_workload():
     assert [p.deployment for p in run.patches()] == ["fast", "slow"]
 
 
+def test_a_resync_keeps_the_debounce_of_a_workload_with_several_sources():
+    """A window open on one source decides for the workload: a resync finding it drifted
+    through another source (no window of its own) must not restart it early."""
+    first, second = source("ConfigMap", "a", V1), source("ConfigMap", "b", V1)
+    spec = envfrom(("configMap", "a"), ("configMap", "b"))
+    slow = {**AUTO, "shipshape.io/debounce": "30s"}
+    view = workload("Deployment", "slow", slow, pod_spec=spec)
+    run = start([first, second], [view], resync_seconds=5.0)
+    [adoption] = run.adoptions()
+    run.feed(
+        DeploymentSeen(EventType.MODIFIED, workload(
+            "Deployment", "slow", slow, pod_spec=spec, applied=adoption.data_hash, rv="2"
+        )),
+        at=1.0,
+    )  # fmt: skip
+    run.change(source("ConfigMap", "a", V2, rv="3"), at=10.0)
+    run.run_until(39.0)  # resyncs at 15, 20, ... 35 found it drifted
+    assert run.patches() == []
+    run.run_until(40.5)
+    assert [p.deployment for p in run.patches()] == ["slow"]
+
+
+def test_only_what_decisions_use_makes_a_workload_observed_again():
+    """A new warning alone is reported, not re-observed; a new debounce override is
+    observed (and journaled), even on a Deployment the label rule selects."""
+    c1 = source("ConfigMap", "c", V1)
+    spec = envfrom(("configMap", "c"))
+    run = start([c1], [workload("Deployment", "d", AUTO, applied=c1.data_hash, pod_spec=spec)])
+    before = len(run.records(k.DEPLOYMENT_OBSERVED))
+    noisy = {**AUTO, "shipshape.io/search": "maybe"}
+    run.feed(
+        DeploymentSeen(EventType.MODIFIED, workload(
+            "Deployment", "d", noisy, applied=c1.data_hash, pod_spec=spec, rv="2"
+        )),
+        at=1.0,
+    )  # fmt: skip
+    assert len(run.records(k.WORKLOAD_WARNING)) == 1
+    assert len(run.records(k.DEPLOYMENT_OBSERVED)) == before
+    labels = {"app": "helloworld", "env": "test"}
+    for rv, marks in (("3", {}), ("4", {"shipshape.io/debounce": "2s"})):
+        run.feed(
+            DeploymentSeen(EventType.MODIFIED, workload(
+                "Deployment", "l", marks, applied=None, labels=labels, rv=rv
+            )),
+            at=2.0,
+        )  # fmt: skip
+    first, second = run.records(k.DEPLOYMENT_OBSERVED)[-2:]
+    assert "optin" not in first.data, "a label-selected Deployment's record is as before"
+    assert second.data["optin"] == {"debounce_seconds": 2.0}
+
+
 def test_a_bad_annotation_value_is_reported_once_per_workload_and_taken_as_false():
     c1 = source("ConfigMap", "c", V1)
     bad = {"reloader.stakater.com/auto": "yes please"}

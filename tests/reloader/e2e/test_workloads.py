@@ -11,16 +11,19 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import subprocess
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from journal import Journal
 from records import kinds as k
 from reloader.core import data_hash
 from tests.kubeapi import KubeApiServer
 from tests.kubeapi.cluster import Cluster
 from tests.reloader.e2e.harness import NS, controller, wait_for
+from tests.reloader.e2e.test_controller import replay_check
 
 ROOT = Path(__file__).resolve().parents[3]
 TEAMS = ("team-a", "team-b")
@@ -62,11 +65,13 @@ def container(**extra: Any) -> dict[str, Any]:
     return {"name": "app", "image": IMAGE, **extra}
 
 
-def configmap(name: str, ns: str, data: dict[str, str]) -> dict[str, Any]:
+def configmap(
+    name: str, ns: str, data: dict[str, str], annotations: dict[str, str] | None = None
+) -> dict[str, Any]:
     return {
         "apiVersion": "v1",
         "kind": "ConfigMap",
-        "metadata": {"name": name, "namespace": ns},
+        "metadata": {"name": name, "namespace": ns, "annotations": annotations or {}},
         "data": data,
     }
 
@@ -215,3 +220,162 @@ def test_statefulsets_daemonsets_and_secrets_across_two_namespaces(
         for needle in forbidden:
             assert needle not in text, f"a Secret value or plain hash in the {where}"
     assert "hmac-sha256:" in written["journal"]
+    # The decisions re-run from the journal alone: none differs.
+    replay_check(ctl.journal_path)
+
+
+def test_every_opt_in_rule_replays_from_the_journal_with_no_difference(
+    cluster: Cluster, kube: KubeApiServer, tmp_path: Path
+) -> None:
+    """search/match, ignore, a reload pattern, a typed auto through a projected volume,
+    a Secret's reload list and a per-workload debounce: ``replay --check`` re-runs them all,
+    and reports the one decision changed in a copy of the journal."""
+    cluster_rbac(kube)
+    key = tmp_path / "secret-hash.key"
+    key.write_bytes(b"0123456789abcdef0123456789abcdef")
+    ns = TEAMS[0]
+    match = {"reloader.stakater.com/match": "true"}
+    kube.apply(configmap("web-config", ns, {"A": "1"}, match))
+    kube.apply(configmap("web-flags", ns, {"F": "1"}, {**match, "shipshape.io/ignore": "true"}))
+    kube.apply(configmap("cache-settings", ns, {"SIZE": "1"}))
+    kube.apply(configmap("agent-config", ns, {"LEVEL": "info"}))
+    kube.apply(secret("web-key", ns, PASSWORD))
+    web_env = [{"name": "F", "valueFrom": {"configMapKeyRef": {"name": "web-flags", "key": "F"}}}]
+    kube.apply(
+        workload(
+            "Deployment",
+            "web",
+            ns,
+            {
+                "reloader.stakater.com/search": "true",
+                "secret.reloader.stakater.com/reload": "web-key",
+                "shipshape.io/debounce": "2s",
+            },
+            {
+                "containers": [container(env=web_env)],
+                "volumes": [{"name": "cfg", "configMap": {"name": "web-config"}}],
+            },
+        )
+    )
+    kube.apply(
+        workload(
+            "StatefulSet",
+            "cache",
+            ns,
+            {"configmap.reloader.stakater.com/reload": "cache-.*"},
+            {"containers": [container()]},
+        )
+    )
+    projected = {"sources": [{"configMap": {"name": "agent-config"}}]}
+    kube.apply(
+        workload(
+            "DaemonSet",
+            "agent",
+            ns,
+            {"shipshape.io/configmap-auto": "true"},
+            {"containers": [container()], "volumes": [{"name": "p", "projected": projected}]},
+        )
+    )
+    ctl = controller(
+        cluster,
+        env={
+            "WATCH_NAMESPACES": ns,
+            "WATCH_SECRETS": "true",
+            "SECRET_HASH_KEY_FILE": str(key),
+            "CONFIGMAP_LABEL_SELECTOR": "",
+        },
+    ).start()
+    for resource, name in (
+        ("deployments", "web"),
+        ("statefulsets", "cache"),
+        ("daemonsets", "agent"),
+    ):
+        wait_for(lambda r=resource, n=name: applied(kube, r, n, ns), f"{resource}/{name} adopted")
+
+    def rolled(obj: str, count: int) -> None:
+        ctl.wait_record(
+            lambda r: (
+                r.kind == k.ROLLOUT_COMPLETED
+                and r.object == obj
+                and len([x for x in ctl.records([k.ROLLOUT_COMPLETED]) if x.object == obj]) >= count
+            ),
+            f"rollout {count} of {obj} verified",
+            timeout=30,
+        )
+
+    kube.patch("configmaps", "web-flags", {"data": {"F": "2"}}, namespace=ns)  # ignored
+    kube.patch("configmaps", "web-config", {"data": {"A": "2"}}, namespace=ns)  # searched
+    rolled("deployment/web", 1)
+    kube.patch("configmaps", "cache-settings", {"data": {"SIZE": "2"}}, namespace=ns)
+    kube.patch("configmaps", "agent-config", {"data": {"LEVEL": "debug"}}, namespace=ns)
+    rolled("statefulset/cache", 1)
+    rolled("daemonset/agent", 1)
+    new_password = base64.b64encode(PASSWORD_2.encode()).decode()
+    kube.patch("secrets", "web-key", {"data": {"password": new_password}}, namespace=ns)
+    rolled("deployment/web", 2)
+    ctl.quiesce(ctl.records()[-1].seq)
+    assert ctl.stop() == 0
+
+    records = ctl.records()
+    assert [len(patched(ctl, obj, ns)) for obj in ("deployment/web", "statefulset/cache")] == [2, 1]
+    assert len(patched(ctl, "daemonset/agent", ns)) == 1
+    flags = [
+        r for r in records if r.object == "configmap/web-flags" and r.kind.startswith("debounce")
+    ]
+    assert flags and all(r.data.get("targets", []) == [] for r in flags), "ignored: no target"
+    web_windows = [
+        r.data["due_in_seconds"]
+        for r in records
+        if r.kind == k.DEBOUNCE_SCHEDULED and r.data.get("targets") == ["web"]
+    ]
+    assert web_windows and set(web_windows) == {2.0}, "web's own debounce"
+    web_planned = [
+        r for r in records if r.kind == k.RESTART_PLANNED and r.object == "deployment/web"
+    ]
+    assert [r.data.get("source") for r in web_planned] == ["configmap/web-config", "secret/web-key"]
+    observed = {r.object: r.data for r in records if r.kind == k.DEPLOYMENT_OBSERVED}
+    assert observed["deployment/web"]["optin"] == {
+        "configmap": {"search": True, "references": ["web-config", "web-flags"]},
+        "secret": {"search": True, "reload": ["web-key"]},
+        "debounce_seconds": 2.0,
+    }
+    assert observed["statefulset/cache"]["optin"] == {"configmap": {"reload": ["cache-.*"]}}
+    assert observed["daemonset/agent"]["optin"] == {
+        "configmap": {"auto": True, "references": ["agent-config"]}
+    }
+    replay_check(ctl.journal_path)
+
+    # A copy of the journal with one decision changed: replay --check names it.
+    tampered_path = tmp_path / "tampered.db"
+    target = next(
+        r for r in records if r.kind == k.RESTART_PLANNED and r.object == "statefulset/cache"
+    )
+    with Journal.open(f"sqlite:///{tampered_path}", actor=target.actor) as copy:
+        for record in records:
+            data = dict(record.data)
+            if record.seq == target.seq:
+                data["data_hash"] = data_hash({"SIZE": "3"}, None)
+            copy.append(
+                record.kind,
+                namespace=record.namespace,
+                object=record.object,
+                correlation_id=record.correlation_id,
+                leader_epoch=record.leader_epoch,
+                data=data,
+                ts=record.ts,
+            )
+    result = subprocess.run(
+        ["shipshape-journal", "replay", "--journal", str(tampered_path), "--check", "-o", "json"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 1, result.stderr
+    differences = json.loads(result.stdout)["check"]["differences"]
+    recorded = [d for d in differences if d["recorded"]]
+    assert [d["recorded"].split()[:2] for d in recorded] == [
+        ["restart.planned", "statefulset/cache"]
+    ]
+    assert [d["expected"].split()[:2] for d in differences if d["expected"]] == [
+        ["restart.planned", "statefulset/cache"]
+    ]
