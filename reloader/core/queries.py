@@ -110,6 +110,7 @@ def desired_in(
     if view is None:
         return None
     keys = candidates if candidates is not None else configmaps
+    keys = candidate_sources(view, deployment[0], keys)
     sources = []
     for key in keys:
         source = configmaps.get(key)
@@ -119,6 +120,31 @@ def desired_in(
 
 
 _OPTIN_KIND = {CONFIGMAP: OPTIN_CONFIGMAP, SECRET: OPTIN_SECRET}
+_SOURCE_KIND = {OPTIN_CONFIGMAP: CONFIGMAP, OPTIN_SECRET: SECRET}
+
+
+def candidate_sources(
+    workload: DeploymentView, namespace: str, in_namespace: Iterable[Key]
+) -> Iterable[Key]:
+    """The sources :func:`depends` may accept for ``workload``, out of ``in_namespace``.
+
+    Without the label rule (``target``) and without ``reload`` patterns, only
+    the sources its pod spec references can count: their keys, not a scan of
+    every source of the namespace (a hundred or more). The caller still asks
+    :func:`depends` (and whether each exists).
+    """
+    parsed = workload.optin
+    if workload.target is not None:
+        return in_namespace
+    if parsed is None:
+        return ()
+    if any(rules.reload for rules in parsed.kinds.values()):
+        return in_namespace
+    return [
+        (namespace, _SOURCE_KIND[kind], name)
+        for kind, name in parsed.references
+        if kind in _SOURCE_KIND
+    ]
 
 
 def depends(workload: DeploymentView, source: ConfigMapView, policy: Policy) -> bool:  # noqa: PLR0911 - one rule per return
