@@ -111,7 +111,11 @@ class State:
     (``deployments``) and sources (``configmaps``: ConfigMaps and Secrets) are
     keyed by ``(namespace, kind, name)``; ``warned`` holds the warnings
     reported per object, ``missing`` the missing sources reported per workload;
-    ``source_index`` and ``workload_index`` hold the keys of each namespace.
+    ``source_index`` and ``workload_index`` hold the keys of each namespace;
+    ``referrers`` the workloads whose pod spec references each source, and
+    ``broad_index`` per namespace those for which unreferenced sources may
+    count too (the label rule, ``reload`` patterns): the only workloads a
+    source's change has to be checked against.
 
     ``leading`` says this replica holds leadership; ``acting`` that it also
     carries decisions out. They differ while a new leader waits for the
@@ -140,6 +144,8 @@ class State:
     missing: Mapping[Key, frozenset[Key]] = field(default_factory=PMap)
     source_index: Mapping[str, frozenset[Key]] = field(default_factory=PMap)
     workload_index: Mapping[str, frozenset[Key]] = field(default_factory=PMap)
+    referrers: Mapping[Key, frozenset[Key]] = field(default_factory=PMap)
+    broad_index: Mapping[str, frozenset[Key]] = field(default_factory=PMap)
 
 
 def initial_state(policy: Policy, namespace: str, *, acting: bool = False) -> State:

@@ -19,7 +19,14 @@ from reloader.core.actions import Action, PatchAdopt, Record
 from reloader.core.hashing import correlation_id
 from reloader.core.model import CONFIGMAP, DEPLOYMENT, ConfigMapView, DeploymentView, Key
 from reloader.core.pmap import PMap, wrap
-from reloader.core.queries import applied_in, candidate_sources, depends, desired_in
+from reloader.core.queries import (
+    applied_in,
+    broad,
+    candidate_sources,
+    depends,
+    desired_in,
+    referenced_sources,
+)
 from reloader.core.state import AppliedOverride, Restart, Rollout, State, Window
 
 K = TypeVar("K")
@@ -132,6 +139,8 @@ class Scratch:
         self.deployments: Cow[Key, DeploymentView] = Cow(state.deployments)
         self.source_index: Cow[str, frozenset[Key]] = Cow(state.source_index)
         self.workload_index: Cow[str, frozenset[Key]] = Cow(state.workload_index)
+        self.referrers: Cow[Key, frozenset[Key]] = Cow(state.referrers)
+        self.broad_index: Cow[str, frozenset[Key]] = Cow(state.broad_index)
         self.overrides: Cow[Key, AppliedOverride] = Cow(state.overrides)
         self.windows: Cow[Key, Window] = Cow(state.windows)
         self.active: Cow[Key, Restart] = Cow(state.active)
@@ -159,6 +168,8 @@ class Scratch:
             deployments=self.deployments.value,
             source_index=self.source_index.value,
             workload_index=self.workload_index.value,
+            referrers=self.referrers.value,
+            broad_index=self.broad_index.value,
             overrides=self.overrides.value,
             windows=self.windows.value,
             active=self.active.value,
@@ -231,11 +242,29 @@ class Scratch:
 
     def index(self, index: Cow[str, frozenset[Key]], key: Key, present: bool) -> None:
         """Keep a namespace index up to date as ``key`` comes or goes."""
-        keys = index.get(key[0], frozenset())
+        self.file(index, key[0], key, present)
+
+    @staticmethod
+    def file(index: Cow[K, frozenset[Key]], under: K, key: Key, present: bool) -> None:
+        """Add ``key`` to (or remove it from) the set ``index`` holds under ``under``."""
+        keys = index.get(under, frozenset())
         if present and key not in keys:
-            index[key[0]] = keys | {key}
+            index[under] = keys | {key}
         elif not present and key in keys:
-            index[key[0]] = keys - {key}
+            if len(keys) == 1:
+                del index[under]
+            else:
+                index[under] = keys - {key}
+
+    def link(self, key: Key, before: DeploymentView | None, after: DeploymentView | None) -> None:
+        """Keep ``referrers`` and ``broad_index`` up to date as a workload changes or goes."""
+        old = set(referenced_sources(before, key[0])) if before is not None else set()
+        new = set(referenced_sources(after, key[0])) if after is not None else set()
+        for source in old - new:
+            self.file(self.referrers, source, key, present=False)
+        for source in new - old:
+            self.file(self.referrers, source, key, present=True)
+        self.file(self.broad_index, key[0], key, present=after is not None and broad(after))
 
     # ----------------------------------------------------------------- queries
 
@@ -255,10 +284,11 @@ class Scratch:
         view = self.configmaps.get(source)
         if view is None:
             return []
+        candidates = self.referrers.get(source, frozenset()) | self.broad_index.get(
+            source[0], frozenset()
+        )
         return sorted(
-            key
-            for key in self.workload_index.get(source[0], ())
-            if depends(self.deployments[key], view, self.policy)
+            key for key in candidates if depends(self.deployments[key], view, self.policy)
         )
 
     def configmaps_of(self, deployment: Key) -> list[Key]:
