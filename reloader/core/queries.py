@@ -110,6 +110,7 @@ def desired_in(
     if view is None:
         return None
     keys = candidates if candidates is not None else configmaps
+    keys = candidate_sources(view, deployment[0], keys)
     sources = []
     for key in keys:
         source = configmaps.get(key)
@@ -119,6 +120,45 @@ def desired_in(
 
 
 _OPTIN_KIND = {CONFIGMAP: OPTIN_CONFIGMAP, SECRET: OPTIN_SECRET}
+_SOURCE_KIND = {OPTIN_CONFIGMAP: CONFIGMAP, OPTIN_SECRET: SECRET}
+
+
+def referenced_sources(workload: DeploymentView, namespace: str) -> list[Key]:
+    """The keys of the sources ``workload``'s pod spec references (in ``namespace``)."""
+    parsed = workload.optin
+    if parsed is None:
+        return []
+    return [
+        (namespace, _SOURCE_KIND[kind], name)
+        for kind, name in parsed.references
+        if kind in _SOURCE_KIND
+    ]
+
+
+def broad(workload: DeploymentView) -> bool:
+    """Whether sources ``workload`` does not reference may count for it.
+
+    They may under the label rule (``target``) and under ``reload`` patterns;
+    otherwise :func:`depends` accepts only referenced sources.
+    """
+    if workload.target is not None:
+        return True
+    parsed = workload.optin
+    return parsed is not None and any(rules.reload for rules in parsed.kinds.values())
+
+
+def candidate_sources(
+    workload: DeploymentView, namespace: str, in_namespace: Iterable[Key]
+) -> Iterable[Key]:
+    """The sources :func:`depends` may accept for ``workload``, out of ``in_namespace``.
+
+    Unless it is :func:`broad`, only the sources its pod spec references can
+    count: their keys, not a scan of every source of the namespace (a hundred
+    or more). The caller still asks :func:`depends` (and whether each exists).
+    """
+    if broad(workload):
+        return in_namespace
+    return referenced_sources(workload, namespace)
 
 
 def depends(workload: DeploymentView, source: ConfigMapView, policy: Policy) -> bool:  # noqa: PLR0911 - one rule per return

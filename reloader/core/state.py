@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from reloader.core.model import ConfigMapView, DeploymentView, Key
+from reloader.core.pmap import PMap
 from reloader.core.policy import Policy
 from reloader.core.ratelimit import TokenBucket
 
@@ -105,11 +106,16 @@ class AppliedOverride:
 class State:
     """Everything the core remembers between two events.
 
-    Mappings are never mutated: each step builds new ones. Workloads
+    Mappings are never mutated: each step builds new versions of the ones it
+    changes (persistent maps, :mod:`.pmap`, sharing what did not change). Workloads
     (``deployments``) and sources (``configmaps``: ConfigMaps and Secrets) are
     keyed by ``(namespace, kind, name)``; ``warned`` holds the warnings
     reported per object, ``missing`` the missing sources reported per workload;
-    ``source_index`` and ``workload_index`` hold the keys of each namespace.
+    ``source_index`` and ``workload_index`` hold the keys of each namespace;
+    ``referrers`` the workloads whose pod spec references each source, and
+    ``broad_index`` per namespace those for which unreferenced sources may
+    count too (the label rule, ``reload`` patterns): the only workloads a
+    source's change has to be checked against.
 
     ``leading`` says this replica holds leadership; ``acting`` that it also
     carries decisions out. They differ while a new leader waits for the
@@ -125,19 +131,21 @@ class State:
     stopping: bool = False
     listed: frozenset[str] = frozenset()
     synced: bool = False
-    configmaps: Mapping[Key, ConfigMapView] = field(default_factory=dict)
-    deployments: Mapping[Key, DeploymentView] = field(default_factory=dict)
-    overrides: Mapping[Key, AppliedOverride] = field(default_factory=dict)
-    windows: Mapping[Key, Window] = field(default_factory=dict)
-    active: Mapping[Key, Restart] = field(default_factory=dict)
+    configmaps: Mapping[Key, ConfigMapView] = field(default_factory=PMap)
+    deployments: Mapping[Key, DeploymentView] = field(default_factory=PMap)
+    overrides: Mapping[Key, AppliedOverride] = field(default_factory=PMap)
+    windows: Mapping[Key, Window] = field(default_factory=PMap)
+    active: Mapping[Key, Restart] = field(default_factory=PMap)
     queue: tuple[Restart, ...] = ()
-    rollouts: Mapping[Key, Rollout] = field(default_factory=dict)
-    chains: Mapping[Key, tuple[str, str]] = field(default_factory=dict)
+    rollouts: Mapping[Key, Rollout] = field(default_factory=PMap)
+    chains: Mapping[Key, tuple[str, str]] = field(default_factory=PMap)
     next_resync_at: float | None = None
-    warned: Mapping[Key, tuple[str, ...]] = field(default_factory=dict)
-    missing: Mapping[Key, frozenset[Key]] = field(default_factory=dict)
-    source_index: Mapping[str, frozenset[Key]] = field(default_factory=dict)
-    workload_index: Mapping[str, frozenset[Key]] = field(default_factory=dict)
+    warned: Mapping[Key, tuple[str, ...]] = field(default_factory=PMap)
+    missing: Mapping[Key, frozenset[Key]] = field(default_factory=PMap)
+    source_index: Mapping[str, frozenset[Key]] = field(default_factory=PMap)
+    workload_index: Mapping[str, frozenset[Key]] = field(default_factory=PMap)
+    referrers: Mapping[Key, frozenset[Key]] = field(default_factory=PMap)
+    broad_index: Mapping[str, frozenset[Key]] = field(default_factory=PMap)
 
 
 def initial_state(policy: Policy, namespace: str, *, acting: bool = False) -> State:

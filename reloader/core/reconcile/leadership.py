@@ -66,7 +66,7 @@ class Leadership(Scratch):
             )
             self.active.pop(restart.deployment, None)
         self.queue = []
-        self.rollouts = {}
+        self.rollouts.clear()
 
     def record_leadership(self, event: LeadershipChanged) -> None:
         """Journal a term's start or end; ``event.detail`` adds to the payload."""
@@ -122,5 +122,5 @@ class Leadership(Scratch):
                 restart.correlation_id,
             )
         self.queue = []
-        self.active = {}
-        self.windows = {}
+        self.active.clear()
+        self.windows.clear()

@@ -11,61 +11,96 @@ from collections.abc import Iterator, Mapping
 from dataclasses import replace
 from typing import Generic, TypeVar
 
+from rpds import HashTrieMap
+
 from records import DebounceSkipped, Payload, kinds
 from records.payload import ABSENT
 from reloader.core.actions import Action, PatchAdopt, Record
 from reloader.core.hashing import correlation_id
 from reloader.core.model import CONFIGMAP, DEPLOYMENT, ConfigMapView, DeploymentView, Key
-from reloader.core.queries import applied_in, depends, desired_in
-from reloader.core.state import AppliedOverride, Restart, State
+from reloader.core.pmap import PMap, wrap
+from reloader.core.queries import (
+    applied_in,
+    broad,
+    candidate_sources,
+    depends,
+    desired_in,
+    referenced_sources,
+)
+from reloader.core.state import AppliedOverride, Restart, Rollout, State, Window
 
+K = TypeVar("K")
 V = TypeVar("V")
 
 
-class Cow(Mapping[Key, V], Generic[V]):
-    """A mapping of the state, copied only when a step first changes it.
+class Cow(Mapping[K, V], Generic[K, V]):
+    """A mapping of the state being changed by one step, without copying it.
 
-    Copying the whole cache (thousands of ConfigMaps) on every event would
-    cost more than the event's decision; most events change one entry.
+    The state's mappings are persistent (:class:`reloader.core.pmap.PMap`): a
+    change makes a new version in O(log n) and shares the rest, so an event
+    costs the same with thousands of ConfigMaps cached as with ten, and the
+    state the step started from stays as it was.
     """
 
-    __slots__ = ("_copied", "value")
+    __slots__ = ("_base", "_changed", "_trie")
 
-    def __init__(self, base: Mapping[Key, V]) -> None:
-        self.value = base
-        self._copied = False
+    def __init__(self, base: Mapping[K, V]) -> None:
+        self._base = PMap.of(base)
+        self._trie = self._base.trie
+        self._changed = False
 
-    def _own(self) -> dict[Key, V]:
-        if not self._copied:
-            self.value = dict(self.value)
-            self._copied = True
-        return self.value  # type: ignore[return-value]
+    @property
+    def value(self) -> PMap[K, V]:
+        """The mapping as this step left it."""
+        return wrap(self._trie) if self._changed else self._base
 
-    def __getitem__(self, key: Key) -> V:
-        return self.value[key]
+    def __getitem__(self, key: K) -> V:
+        return self._trie[key]
 
-    def __iter__(self) -> Iterator[Key]:
-        return iter(self.value)
+    def __iter__(self) -> Iterator[K]:
+        return iter(self._trie)
 
     def __len__(self) -> int:
-        return len(self.value)
+        return len(self._trie)
 
     def __contains__(self, key: object) -> bool:
-        return key in self.value
+        return key in self._trie
 
-    def get(self, key: Key, default=None):  # type: ignore[no-untyped-def, override]
-        return self.value.get(key, default)
+    def get(self, key: K, default=None):  # type: ignore[no-untyped-def, override]
+        return self._trie.get(key, default)
 
-    def __setitem__(self, key: Key, value: V) -> None:
-        self._own()[key] = value
+    def keys(self):  # type: ignore[no-untyped-def, override]
+        return self._trie.keys()
 
-    def __delitem__(self, key: Key) -> None:
-        del self._own()[key]
+    def values(self):  # type: ignore[no-untyped-def, override]
+        return self._trie.values()
 
-    def pop(self, key: Key, default=None):  # type: ignore[no-untyped-def]
-        if key not in self.value:
+    def items(self):  # type: ignore[no-untyped-def, override]
+        return self._trie.items()
+
+    def __setitem__(self, key: K, value: V) -> None:
+        self._trie = self._trie.insert(key, value)
+        self._changed = True
+
+    def __delitem__(self, key: K) -> None:
+        self._trie = self._trie.remove(key)  # KeyError when absent, as a dict
+        self._changed = True
+
+    def pop(self, key: K, default=None):  # type: ignore[no-untyped-def]
+        value = self._trie.get(key, _MISSING)
+        if value is _MISSING:
             return default
-        return self._own().pop(key)
+        self._trie = self._trie.remove(key)
+        self._changed = True
+        return value
+
+    def clear(self) -> None:
+        """Forget every entry."""
+        self._trie = HashTrieMap()
+        self._changed = True
+
+
+_MISSING = object()
 
 
 def obj_of(key: Key) -> str:
@@ -100,18 +135,20 @@ class Scratch:
         self.stopping = state.stopping
         self.listed = state.listed
         self.synced = state.synced
-        self.configmaps: Cow[ConfigMapView] = Cow(state.configmaps)
-        self.deployments: Cow[DeploymentView] = Cow(state.deployments)
-        self.source_index = dict(state.source_index)
-        self.workload_index = dict(state.workload_index)
-        self.overrides = dict(state.overrides)
-        self.windows = dict(state.windows)
-        self.active = dict(state.active)
+        self.configmaps: Cow[Key, ConfigMapView] = Cow(state.configmaps)
+        self.deployments: Cow[Key, DeploymentView] = Cow(state.deployments)
+        self.source_index: Cow[str, frozenset[Key]] = Cow(state.source_index)
+        self.workload_index: Cow[str, frozenset[Key]] = Cow(state.workload_index)
+        self.referrers: Cow[Key, frozenset[Key]] = Cow(state.referrers)
+        self.broad_index: Cow[str, frozenset[Key]] = Cow(state.broad_index)
+        self.overrides: Cow[Key, AppliedOverride] = Cow(state.overrides)
+        self.windows: Cow[Key, Window] = Cow(state.windows)
+        self.active: Cow[Key, Restart] = Cow(state.active)
         self.queue = list(state.queue)
-        self.rollouts = dict(state.rollouts)
-        self.chains = dict(state.chains)
-        self.warned = dict(state.warned)
-        self.missing = dict(state.missing)
+        self.rollouts: Cow[Key, Rollout] = Cow(state.rollouts)
+        self.chains: Cow[Key, tuple[str, str]] = Cow(state.chains)
+        self.warned: Cow[Key, tuple[str, ...]] = Cow(state.warned)
+        self.missing: Cow[Key, frozenset[Key]] = Cow(state.missing)
         self.bucket = state.bucket
         self.next_resync_at = state.next_resync_at
         self.actions: list[Action] = []
@@ -129,16 +166,18 @@ class Scratch:
             synced=self.synced,
             configmaps=self.configmaps.value,
             deployments=self.deployments.value,
-            source_index=self.source_index,
-            workload_index=self.workload_index,
-            overrides=self.overrides,
-            windows=self.windows,
-            active=self.active,
+            source_index=self.source_index.value,
+            workload_index=self.workload_index.value,
+            referrers=self.referrers.value,
+            broad_index=self.broad_index.value,
+            overrides=self.overrides.value,
+            windows=self.windows.value,
+            active=self.active.value,
             queue=tuple(self.queue),
-            rollouts=self.rollouts,
-            chains=self.chains,
-            warned=self.warned,
-            missing=self.missing,
+            rollouts=self.rollouts.value,
+            chains=self.chains.value,
+            warned=self.warned.value,
+            missing=self.missing.value,
             bucket=self.bucket,
             next_resync_at=self.next_resync_at,
         )
@@ -201,13 +240,31 @@ class Scratch:
     def workload_key(self, view: DeploymentView) -> Key:
         return self.key_of(view.namespace, view.kind, view.name)
 
-    def index(self, index: dict[str, frozenset[Key]], key: Key, present: bool) -> None:
+    def index(self, index: Cow[str, frozenset[Key]], key: Key, present: bool) -> None:
         """Keep a namespace index up to date as ``key`` comes or goes."""
-        keys = index.get(key[0], frozenset())
+        self.file(index, key[0], key, present)
+
+    @staticmethod
+    def file(index: Cow[K, frozenset[Key]], under: K, key: Key, present: bool) -> None:
+        """Add ``key`` to (or remove it from) the set ``index`` holds under ``under``."""
+        keys = index.get(under, frozenset())
         if present and key not in keys:
-            index[key[0]] = keys | {key}
+            index[under] = keys | {key}
         elif not present and key in keys:
-            index[key[0]] = keys - {key}
+            if len(keys) == 1:
+                del index[under]
+            else:
+                index[under] = keys - {key}
+
+    def link(self, key: Key, before: DeploymentView | None, after: DeploymentView | None) -> None:
+        """Keep ``referrers`` and ``broad_index`` up to date as a workload changes or goes."""
+        old = set(referenced_sources(before, key[0])) if before is not None else set()
+        new = set(referenced_sources(after, key[0])) if after is not None else set()
+        for source in old - new:
+            self.file(self.referrers, source, key, present=False)
+        for source in new - old:
+            self.file(self.referrers, source, key, present=True)
+        self.file(self.broad_index, key[0], key, present=after is not None and broad(after))
 
     # ----------------------------------------------------------------- queries
 
@@ -227,20 +284,22 @@ class Scratch:
         view = self.configmaps.get(source)
         if view is None:
             return []
+        candidates = self.referrers.get(source, frozenset()) | self.broad_index.get(
+            source[0], frozenset()
+        )
         return sorted(
-            key
-            for key in self.workload_index.get(source[0], ())
-            if depends(self.deployments[key], view, self.policy)
+            key for key in candidates if depends(self.deployments[key], view, self.policy)
         )
 
     def configmaps_of(self, deployment: Key) -> list[Key]:
         view = self.deployments.get(deployment)
         if view is None:
             return []
+        keys = candidate_sources(view, deployment[0], self.source_index.get(deployment[0], ()))
         return sorted(
             key
-            for key in self.source_index.get(deployment[0], ())
-            if depends(view, self.configmaps[key], self.policy)
+            for key in keys
+            if key in self.configmaps and depends(view, self.configmaps[key], self.policy)
         )
 
     def debounce_of(self, deployment: Key) -> float:

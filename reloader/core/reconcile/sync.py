@@ -78,6 +78,7 @@ class Sync(Scratch):
         if deleted:
             self.deployments.pop(key, None)
             self.index(self.workload_index, key, present=False)
+            self.link(key, previous, None)
             self.overrides.pop(key, None)
             self.rollouts.pop(key, None)
             self.warned.pop(key, None)
@@ -86,6 +87,8 @@ class Sync(Scratch):
         self.deployments[key] = view
         if previous is None:
             self.index(self.workload_index, key, present=True)
+        if previous is None or previous.target != view.target or previous.optin != view.optin:
+            self.link(key, previous, view)
         self.warn(key, view.warnings)
         override = self.overrides.get(key)
         if override is not None and cluster_caught_up(view, override):
