@@ -330,6 +330,11 @@ def test_cut_watches_and_compacted_history_miss_nothing_and_add_nothing(kube, co
             f"round {round_} restarts",
             timeout=15,
         )
+    # The patch lands before its restart.patched record commits (group commit): wait for it.
+    wait_for(
+        lambda: len(controller.records({"restart.patched"})) >= 3 * len(envs),
+        "every restart journaled",
+    )
     last = max(r.seq for r in controller.records({"restart.patched"}))
     controller.quiesce(after_seq=last)
     assert {env: restarts(kube, f"helloworld-{env}") for env in envs} == dict.fromkeys(envs, 3)
@@ -393,6 +398,8 @@ def test_deleted_binary_large_and_targetless_configmaps_are_handled(kube, contro
         "binary and large restarts",
         timeout=15,
     )
+    # The patch lands before its restart.patched record commits (group commit): wait for it.
+    wait_for(lambda: len(controller.records({"restart.patched"})) >= 2, "both restarts journaled")
     last = max(r.seq for r in controller.records({"restart.patched"}))
     controller.quiesce(after_seq=last)
     assert restarts(kube, "helloworld-gone") == 0
