@@ -13,6 +13,7 @@ line that names the journal (:func:`translate`).
 from __future__ import annotations
 
 import sqlite3
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -166,7 +167,7 @@ def open_engine(location: Location, *, readonly: bool, busy_timeout: float) -> E
             if readonly:
                 cursor.execute("PRAGMA query_only = ON")
             else:
-                cursor.execute("PRAGMA journal_mode = WAL")
+                _switch_to_wal(cursor, busy_timeout)
                 cursor.execute("PRAGMA synchronous = FULL")
         finally:
             cursor.close()
@@ -176,6 +177,31 @@ def open_engine(location: Location, *, readonly: bool, busy_timeout: float) -> E
         connection.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
 
     return engine
+
+
+def _switch_to_wal(cursor: sqlite3.Cursor, busy_timeout: float) -> None:
+    """Put the database in WAL mode, waiting up to the busy timeout for other connections.
+
+    SQLite answers ``PRAGMA journal_mode = WAL`` with ``SQLITE_BUSY`` at once,
+    without calling the busy handler, when another connection holds a lock on
+    the file at that moment (two writers creating the same new journal, say).
+    So the switch is retried here, with a short growing pause, until the busy
+    timeout has passed; then the last error goes up like any other busy error.
+    """
+    deadline = time.monotonic() + busy_timeout
+    pause = 0.005
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as error:
+            busy = getattr(error, "sqlite_errorcode", None)
+            if not isinstance(busy, int) or busy & 0xFF != _SQLITE_BUSY:
+                raise
+            if time.monotonic() + pause > deadline:
+                raise
+        time.sleep(pause)
+        pause = min(pause * 2, 0.1)
 
 
 def _other_engine(location: Location, *, readonly: bool, busy_timeout: float) -> Engine:

@@ -6,6 +6,7 @@ import os
 import sqlite3
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ from sqlalchemy import create_engine
 
 from journal import (
     Journal,
+    JournalBusyError,
     JournalNotFoundError,
     JournalSchemaError,
     NotAJournalError,
@@ -219,6 +221,37 @@ def test_two_writers_creating_the_same_journal_at_once(tmp_path):
         assert result.records == 200
         actors = [record.actor for record in journal.read()]
     assert sorted(set(actors)) == ["writer-0", "writer-1"]
+
+
+def test_a_writer_waits_for_a_lock_held_while_the_new_journal_is_not_yet_in_wal_mode(tmp_path):
+    # SQLite refuses the switch to WAL at once, without its busy handler, while
+    # another connection holds the write lock on a file still in rollback mode:
+    # the race two writers creating one journal can lose. The writer must wait.
+    path = tmp_path / "held.db"
+    holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    holder.execute("BEGIN IMMEDIATE")
+    release = threading.Timer(0.3, holder.execute, ("ROLLBACK",))
+    release.start()
+    try:
+        with Journal.open(path, actor="test", busy_timeout=5) as journal:
+            journal.append(kinds.OPERATOR_NOTE, data={"after": "the lock"})
+            assert journal.head()[0] == 1
+    finally:
+        release.join()
+        holder.close()
+    with sqlite3.connect(path) as connection:
+        assert connection.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+
+
+def test_a_writer_still_gives_up_on_a_lock_held_past_the_busy_timeout(tmp_path):
+    path = tmp_path / "held.db"
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        with pytest.raises(JournalBusyError, match=r"held\.db is locked .*0\.2 s busy timeout"):
+            Journal.open(path, actor="test", busy_timeout=0.2)
+    finally:
+        holder.close()
 
 
 def _table_sql(path: Path) -> str:
