@@ -73,7 +73,15 @@ class Controller:
         self.settings = settings
         self._journal = journal
         self._leadership = leadership
-        self.metrics = ControllerMetrics(registry)
+        policy = settings.policy()
+        resources = [
+            Resource.CONFIGMAPS,
+            *(Resource(kind) for kind in policy.workload_kinds),
+            *([Resource.SECRETS] if policy.watch_secrets else []),
+        ]
+        self.metrics = ControllerMetrics(
+            registry, settings.namespace, [resource.value for resource in resources]
+        )
         self.health = Health()
         self.writer = JournalWriter(
             journal,
@@ -118,12 +126,6 @@ class Controller:
             options = replace(options, namespace="*", only=frozenset(scope))
         else:
             options = replace(options, namespace=scope[0])
-        policy = settings.policy()
-        resources = [
-            Resource.CONFIGMAPS,
-            *(Resource(kind) for kind in policy.workload_kinds),
-            *([Resource.SECRETS] if policy.watch_secrets else []),
-        ]
         self.watchers = [
             ListWatcher(
                 resource,

@@ -309,17 +309,19 @@ class ReconcileLoop:
         wall = self._wall()
         self.state, actions = step(self.state, event, now)
         epoch = self._leadership.epoch() if self._leadership.is_leader() else None
-        if (
-            isinstance(event, DeploymentSeen)
-            and event.event_type is not EventType.DELETED
-            and event.deployment.target is not None
-        ):
-            # A Deployment some ConfigMap may target: its restart counter exists from now on.
-            self._metrics.know_deployment(event.deployment.name)
+        if isinstance(event, DeploymentSeen) and event.event_type is not EventType.DELETED:
+            workload = event.deployment
+            if workload.target is not None or (
+                workload.optin is not None and workload.optin.opted_in
+            ):
+                # A workload some source may restart: its counter exists from now on.
+                self._metrics.know_workload(workload.kind, workload.name, workload.namespace)
         for action in actions:
             if isinstance(action, Record):
                 self._journal.submit(action, wall, epoch)
-                self._metrics.observe_record(action.kind, action.data, action.object)
+                self._metrics.observe_record(
+                    action.kind, action.data, action.object, action.namespace
+                )
                 self._count(action)
             else:
                 self._held.append(action)

@@ -3,14 +3,16 @@
 The names marked "contract" are fixed by the contract and the runbook and are
 used by the alert rules in ``k8s/monitoring``; the others are ours and are
 documented in ``docs/reference/metrics.md``. Labels are bounded: ``reason`` and
-``operation`` come from small fixed sets, ``resource`` is ``configmaps`` or
-``deployments``, and ``deployment`` names the Deployments this controller
-restarts. The ``namespace`` and ``pod`` labels come from the scrape.
+``operation`` come from small fixed sets, ``resource`` is one of the resources
+watched, and ``restarts_total`` is labelled by the workloads this controller
+may restart: ``deployment`` (the name the runbook's queries use, whatever the
+kind), ``kind`` and ``workload_namespace``. The ``namespace`` and ``pod``
+labels come from the scrape: they name the controller's own pod.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -49,6 +51,7 @@ ERROR_LABELS = (
     *((operation, reason) for operation in API_OPERATIONS for reason in API_REASONS),
     ("journal", "write"),
 )
+# The resources watched when none are named (the runbook's label rule).
 RESOURCES = ("configmaps", "deployments")
 WATCH_EVENT_TYPES = ("ADDED", "MODIFIED", "DELETED")
 RELIST_REASONS = ("expired", "resync", kinds.RELIST_LEADER)
@@ -58,14 +61,25 @@ ROLLOUT_OUTCOMES = ("completed", "timeout")
 class ControllerMetrics:
     """Every metric of the controller, bound to one registry."""
 
-    def __init__(self, registry: CollectorRegistry) -> None:
-        """Create and register the metrics on ``registry`` (a fresh one in tests)."""
+    def __init__(
+        self,
+        registry: CollectorRegistry,
+        namespace: str = "",
+        resources: Sequence[str] = RESOURCES,
+    ) -> None:
+        """Create and register the metrics on ``registry`` (a fresh one in tests).
+
+        ``namespace`` is the controller's own: the workload namespace of records
+        that name none. ``resources`` are those watched: their watch series
+        exist from the start.
+        """
         self.registry = registry
+        self._namespace = namespace
         # --- contract ---------------------------------------------------------
         self.restarts = Counter(
             "configmap_reload_restarts_total",
-            "Deployment restarts patched because their ConfigMap changed.",
-            ["deployment"],
+            "Workload restarts patched because a ConfigMap or Secret they follow changed.",
+            ["deployment", "kind", "workload_namespace"],
             registry=registry,
         )
         self.errors = Counter(
@@ -161,7 +175,7 @@ class ControllerMetrics:
         self.build_info.labels(buildinfo.VERSION, buildinfo.commit()).set(1)
         for operation, reason in ERROR_LABELS:
             self.errors.labels(operation, reason)
-        for resource in RESOURCES:
+        for resource in resources:
             self.watch_up.labels(resource).set(0)
             for event_type in WATCH_EVENT_TYPES:
                 self.watch_events.labels(resource, event_type)
@@ -173,15 +187,25 @@ class ControllerMetrics:
         self.pending.set(0)
         self.journal_backlog.set(0)
 
-    def know_deployment(self, name: str) -> None:
-        """Create ``restarts_total{deployment=name}`` at 0: a Deployment it may restart."""
-        self.restarts.labels(name)
+    def know_workload(self, kind: str, name: str, namespace: str | None = None) -> None:
+        """Create the workload's ``restarts_total`` at 0: a workload it may restart.
 
-    def observe_record(self, kind: str, data: Mapping[str, Any], obj: str | None) -> None:
-        """Count what a journal record tells: restarts, retries, drops, rollouts."""
+        ``kind`` is the journal's lower-case kind (``deployment``, ``statefulset``,
+        ``daemonset``); ``namespace`` None or empty means the controller's own.
+        """
+        self.restarts.labels(name, kind, namespace or self._namespace)
+
+    def observe_record(
+        self, kind: str, data: Mapping[str, Any], obj: str | None, namespace: str | None = None
+    ) -> None:
+        """Count what a journal record tells: restarts, retries, drops, rollouts.
+
+        ``obj`` is the record's ``KIND/NAME`` and ``namespace`` its namespace
+        (None: the controller's own).
+        """
         if kind == kinds.RESTART_PATCHED:
-            name = obj.split("/", 1)[1] if obj else ""
-            self.restarts.labels(name).inc()
+            workload_kind, _, name = (obj or "").partition("/")
+            self.restarts.labels(name, workload_kind, namespace or self._namespace).inc()
             latency = RestartPatched.from_data(data).latency_seconds
             if isinstance(latency, int | float):
                 self.change_to_patch.observe(latency)

@@ -191,6 +191,16 @@ def test_statefulsets_daemonsets_and_secrets_across_two_namespaces(
         "the restart's Event",
     )
     assert event["involvedObject"]["kind"] == "Deployment"
+    # One restart counted per workload, by kind and namespace.
+    for kind, name, ns in (
+        ("statefulset", "db", a),
+        ("daemonset", "agent", b),
+        ("deployment", "api", a),
+    ):
+        labels = {"deployment": name, "kind": kind, "workload_namespace": ns}
+        assert ctl.metric("configmap_reload_restarts_total", labels) == 1, labels
+    status, metrics = ctl.get("/metrics")
+    assert status == 200
     assert ctl.stop() == 0
 
     # Nothing the controller wrote holds the Secret's values or a plain hash of them.
@@ -208,6 +218,7 @@ def test_statefulsets_daemonsets_and_secrets_across_two_namespaces(
     written = {
         "journal": ctl.journal_path.read_bytes().decode("utf-8", "replace"),
         "log": ctl.log.read_text(encoding="utf-8", errors="replace"),
+        "metrics": metrics,
     }
     for resource, name, ns in (
         ("deployments", "api", a),

@@ -149,8 +149,9 @@ CONTRACT_METRICS = [
 
 def test_metrics_exposes_every_contract_metric(health):
     registry = CollectorRegistry()
-    metrics = ControllerMetrics(registry)
-    metrics.restarts.labels("helloworld-test").inc()
+    metrics = ControllerMetrics(registry, "shipshape")
+    metrics.know_workload("deployment", "helloworld-test")
+    metrics.observe_record("restart.patched", {}, "deployment/helloworld-test")
     metrics.errors.labels("patch", "server-error").inc()
     response = client(health, registry=registry).simulate_get("/metrics")
     assert response.status_code == 200
@@ -159,19 +160,49 @@ def test_metrics_exposes_every_contract_metric(health):
     for name in CONTRACT_METRICS:
         assert f"\n# TYPE {name.removesuffix('_total')} " in text or f"# TYPE {name} " in text, name
     assert 'configmap_reload_watch_up{resource="configmaps"} 0.0' in text
-    assert 'configmap_reload_restarts_total{deployment="helloworld-test"} 1.0' in text
+    assert (
+        'configmap_reload_restarts_total{deployment="helloworld-test",kind="deployment",'
+        'workload_namespace="shipshape"} 1.0'
+    ) in text
+
+
+def test_every_resource_watched_has_its_watch_series_at_zero_before_it_connects():
+    registry = CollectorRegistry()
+    ControllerMetrics(registry, "shipshape", ["configmaps", "statefulsets", "secrets"])
+    up = {
+        sample.labels["resource"]: sample.value
+        for family in registry.collect()
+        for sample in family.samples
+        if sample.name == "configmap_reload_watch_up"
+    }
+    assert up == {"configmaps": 0.0, "statefulsets": 0.0, "secrets": 0.0}
+    events = registry.get_sample_value(
+        "configmap_reload_watch_events_total", {"resource": "secrets", "type": "MODIFIED"}
+    )
+    assert events == 0.0
 
 
 def test_metrics_count_what_records_tell():
-    metrics = ControllerMetrics(CollectorRegistry())
+    metrics = ControllerMetrics(CollectorRegistry(), "shipshape")
     metrics.observe_record(
         "restart.patched", {"latency_seconds": 1.2}, "deployment/helloworld-test"
     )
+    # The same name in another namespace, and another kind: series of their own.
+    metrics.observe_record("restart.patched", {}, "deployment/helloworld-test", "team-a")
+    metrics.observe_record("restart.patched", {}, "statefulset/helloworld-test", "team-a")
+    metrics.observe_record("restart.patched", {}, "statefulset/helloworld-test", "team-a")
     metrics.observe_record("restart.retry", {}, "deployment/helloworld-test")
     metrics.observe_record("restart.dropped", {}, "deployment/helloworld-test")
     metrics.observe_record("rollout.completed", {}, "deployment/helloworld-test")
     value = metrics.registry.get_sample_value
-    assert value("configmap_reload_restarts_total", {"deployment": "helloworld-test"}) == 1
+
+    def restarts(kind, namespace):
+        labels = {"deployment": "helloworld-test", "kind": kind, "workload_namespace": namespace}
+        return value("configmap_reload_restarts_total", labels)
+
+    assert restarts("deployment", "shipshape") == 1
+    assert restarts("deployment", "team-a") == 1
+    assert restarts("statefulset", "team-a") == 2
     assert value("configmap_reload_change_to_patch_seconds_count") == 1
     assert value("configmap_reload_change_to_patch_seconds_bucket", {"le": "2.0"}) == 1
     assert value("configmap_reload_retry_total") == 1

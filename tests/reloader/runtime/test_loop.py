@@ -24,7 +24,7 @@ from reloader.runtime.journal_writer import JournalWriter
 from reloader.runtime.leadership import SoleActor
 from reloader.runtime.loop import ReconcileLoop
 from reloader.runtime.metrics import ERROR_LABELS, ControllerMetrics
-from tests.reloader.core.scenario import Run, cm, deploy, h
+from tests.reloader.core.scenario import Run, cm, deploy, h, workload
 
 V1 = {"MESSAGE": "one"}
 V2 = {"MESSAGE": "two"}
@@ -48,7 +48,7 @@ def make_loop(
     tmp_path, *, acting: bool, size: int = 10_000, linger: float = 0.05
 ) -> tuple[ReconcileLoop, Journal, CollectorRegistry]:
     journal = Journal.open(str(tmp_path / "journal.db"), actor="helloworld-controller-1")
-    metrics = ControllerMetrics(CollectorRegistry())
+    metrics = ControllerMetrics(CollectorRegistry(), "shipshape")
     run = Run.start(
         [cm("helloworld-config-test", V1)],
         [deploy("helloworld-test", h(V1))],
@@ -123,18 +123,29 @@ def test_a_fresh_controller_exports_the_series_its_alerts_need_at_zero(tmp_path)
     assert metrics.restarts.collect()[0].samples == []
 
 
-def test_every_deployment_a_configmap_may_target_has_its_restart_counter_once_listed(tmp_path):
+def test_every_workload_a_source_may_restart_has_its_restart_counter_once_listed(tmp_path):
     loop, journal, registry = make_loop(tmp_path, acting=True)
     try:
-        loop.apply(DeploymentSeen(EventType.ADDED, deploy("helloworld-prod", h(V1)), "list"))
-        loop.apply(DeploymentSeen(EventType.ADDED, deploy("unlabelled", h(V1), env=""), "list"))
+        seen = [
+            deploy("helloworld-prod", h(V1)),
+            deploy("unlabelled", h(V1), env=""),
+            workload("StatefulSet", "db", {"reloader.stakater.com/auto": "true"}, ns="team-a"),
+            workload("DaemonSet", "agent", {"reloader.stakater.com/auto": "false"}, ns="team-a"),
+        ]
+        for view in seen:
+            loop.apply(DeploymentSeen(EventType.ADDED, view, "list"))
         restarts = {
-            sample.labels["deployment"]: sample.value
+            (s.labels["workload_namespace"], s.labels["kind"], s.labels["deployment"]): s.value
             for family in registry.collect()
-            for sample in family.samples
-            if sample.name == "configmap_reload_restarts_total"
+            for s in family.samples
+            if s.name == "configmap_reload_restarts_total"
         }
-        assert restarts == {"helloworld-prod": 0.0}
+        # The label rule's Deployment (in the controller's namespace) and the
+        # opted-in StatefulSet; not the unlabelled one, nor the opted-out one.
+        assert restarts == {
+            ("shipshape", "deployment", "helloworld-prod"): 0.0,
+            ("team-a", "statefulset", "db"): 0.0,
+        }
     finally:
         journal.close()
 
