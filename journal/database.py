@@ -195,10 +195,7 @@ def _switch_to_wal(cursor: sqlite3.Cursor, busy_timeout: float) -> None:
             cursor.execute("PRAGMA journal_mode = WAL")
             return
         except sqlite3.OperationalError as error:
-            busy = getattr(error, "sqlite_errorcode", None)
-            if not isinstance(busy, int) or busy & 0xFF != _SQLITE_BUSY:
-                raise
-            if time.monotonic() + pause > deadline:
+            if _primary_code(error) != _SQLITE_BUSY or time.monotonic() + pause > deadline:
                 raise
         time.sleep(pause)
         pause = min(pause * 2, 0.1)
@@ -270,8 +267,7 @@ def translate(
         return translated
     original = error.orig if isinstance(error, DBAPIError) else error
     message = str(original).strip().splitlines()[0] if str(original).strip() else "unknown error"
-    code = getattr(original, "sqlite_errorcode", None)
-    primary = code & 0xFF if isinstance(code, int) else None
+    primary = _primary_code(original)
     where = location.display
     lowered = message.lower()
     if primary in (_SQLITE_BUSY, _SQLITE_LOCKED) or "database is locked" in lowered:
@@ -288,6 +284,12 @@ def translate(
         if primary in codes or (needle and needle in lowered):
             return wrap(template.format(where=where, message=message))
     return wrap(f"journal {where}: {redact(message)}")
+
+
+def _primary_code(error: BaseException | None) -> int | None:
+    """The primary result code of a ``sqlite3`` error (its extended code's low byte), or None."""
+    code = getattr(error, "sqlite_errorcode", None)
+    return code & 0xFF if isinstance(code, int) else None
 
 
 # (primary codes, text to look for, message) for problems that are write

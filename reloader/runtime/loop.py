@@ -311,10 +311,9 @@ class ReconcileLoop:
         epoch = self._leadership.epoch() if self._leadership.is_leader() else None
         if isinstance(event, DeploymentSeen) and event.event_type is not EventType.DELETED:
             workload = event.deployment
-            if workload.target is not None or (
-                workload.optin is not None and workload.optin.opted_in
-            ):
-                # A workload some source may restart: its counter exists from now on.
+            # The label rule, or an opt-in (``optin`` is None unless one is on):
+            # a workload some source may restart, whose counter exists from now on.
+            if workload.target is not None or workload.optin is not None:
                 self._metrics.know_workload(workload.kind, workload.name, workload.namespace)
         for action in actions:
             if isinstance(action, Record):

@@ -193,7 +193,11 @@ class ControllerMetrics:
         ``kind`` is the journal's lower-case kind (``deployment``, ``statefulset``,
         ``daemonset``); ``namespace`` None or empty means the controller's own.
         """
-        self.restarts.labels(name, kind, namespace or self._namespace)
+        self._restarts_of(kind, name, namespace)
+
+    def _restarts_of(self, kind: str, name: str, namespace: str | None) -> Any:
+        """The ``restarts_total`` child of one workload (namespace None: the controller's)."""
+        return self.restarts.labels(name, kind, namespace or self._namespace)
 
     def observe_record(
         self, kind: str, data: Mapping[str, Any], obj: str | None, namespace: str | None = None
@@ -205,7 +209,7 @@ class ControllerMetrics:
         """
         if kind == kinds.RESTART_PATCHED:
             workload_kind, _, name = (obj or "").partition("/")
-            self.restarts.labels(name, workload_kind, namespace or self._namespace).inc()
+            self._restarts_of(workload_kind, name, namespace).inc()
             latency = RestartPatched.from_data(data).latency_seconds
             if isinstance(latency, int | float):
                 self.change_to_patch.observe(latency)
