@@ -29,7 +29,7 @@ import math
 import random
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -48,6 +48,7 @@ from reloader.core import (
 from reloader.core.secrets import SecretHashKey
 from reloader.kube.api import CLUSTER, NAMESPACED, KubeApi
 from reloader.kube.errors import classify
+from reloader.kube.stream import WatchStream
 from reloader.kube.views import configmap_view, deployment_view, secret_view
 
 _WORKLOAD_KINDS = {
@@ -102,6 +103,8 @@ class WatchOptions:
         backoff_max_seconds: Ceiling of the reconnect delay.
         connect_timeout_seconds: TCP/TLS connect timeout.
         grace_seconds: How long past ``timeout_seconds`` a silent stream is still trusted.
+        coalesce_seconds: Once an event has come, how long to let more accumulate
+            before handling them together (see :mod:`reloader.kube.stream`).
     """
 
     namespace: str
@@ -112,6 +115,7 @@ class WatchOptions:
     backoff_max_seconds: float = 30.0
     connect_timeout_seconds: float = 10.0
     grace_seconds: float = 10.0
+    coalesce_seconds: float = 0.05
     only: frozenset[str] | None = None
 
 
@@ -397,13 +401,22 @@ class ListWatcher:
         self._hooks.up(True)
         if self._stop.is_set() or interrupted:
             response.shutdown()
+        stream = WatchStream(
+            response,
+            coalesce_seconds=self.options.coalesce_seconds,
+            read_timeout=timeout_seconds + self.options.grace_seconds,
+            pause=self._stop.wait,
+        )
         try:
-            for line in _lines(response):
+            for lines in stream.batches():
                 self._hooks.progress()
-                self._resume_from = self._handle(
-                    json.loads(line), self._resume_from or resource_version
-                )
+                for line in lines:
+                    self._resume_from = self._handle(
+                        json.loads(line), self._resume_from or resource_version
+                    )
         finally:
+            # The body was read past http.client: the connection is not reused.
+            response.close()
             response.release_conn()
 
     def _handle(self, event: Mapping[str, Any], resource_version: str) -> str:
@@ -454,19 +467,3 @@ def _interrupt(response: Any) -> None:
         response.shutdown()
     except Exception:  # a response already closed or released
         log.debug("watch response shutdown failed", exc_info=True)
-
-
-def _lines(response: Any) -> Iterator[bytes]:
-    """Yield the newline-separated JSON documents of a watch stream as they arrive."""
-    buffer = b""
-    while True:
-        chunk = response.read1(65536)
-        if not chunk:
-            break
-        buffer += chunk
-        while b"\n" in buffer:
-            line, buffer = buffer.split(b"\n", 1)
-            if line.strip():
-                yield line
-    if buffer.strip():
-        yield buffer

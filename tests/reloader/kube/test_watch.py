@@ -275,3 +275,34 @@ def test_a_requested_relist_that_fails_is_still_owed(kube, running):
     )
     assert len(relisted) == 1
     assert [f.status for f in rec.of(WatchFailed)] == [503, 503]
+
+
+def test_events_of_one_window_are_handled_together(kube, running):
+    """A burst is taken in one wake-up of the watch thread, not one per event."""
+    kube.create(configmap("helloworld-config-a", {"K": "0"}, "a"))
+    _, rec = running(coalesce_seconds=1.0)
+    wait_for(lambda: rec.of(Listed), "the list")
+    wait_for(lambda: kube.watch_count(client="watcher") == 1, "the watch")
+    time.sleep(0.2)
+    before = rec.progress
+    for value in range(1, 11):
+        set_data(kube, "helloworld-config-a", {"K": str(value)})
+    wait_for(lambda: len(rec.seen()) == 11, "ten watch events")
+    assert [e.event_type.value for e in rec.of(ConfigMapSeen)[1:]] == ["MODIFIED"] * 10
+    # Ten updates within the window: one or two batches (one more if the
+    # window opened before the last update), never one hand-over per event.
+    assert rec.progress - before <= 3
+
+
+def test_a_stop_does_not_wait_for_the_window(kube, tmp_path):
+    kube.create(configmap("helloworld-config-a", {"K": "0"}, "a"))
+    watcher, thread, rec = start(kube, tmp_path, coalesce_seconds=60)
+    wait_for(lambda: kube.watch_count(client="watcher") == 1, "the watch")
+    set_data(kube, "helloworld-config-a", {"K": "1"})
+    wait_for(lambda: len(rec.seen()) == 2, "the first watch event")
+    set_data(kube, "helloworld-config-a", {"K": "2"})
+    time.sleep(0.5)  # the window is open now, and its event not handled yet
+    assert len(rec.seen()) == 2
+    watcher.stop()
+    thread.join(10)
+    assert not thread.is_alive()
