@@ -117,9 +117,13 @@ class WatchStream:
         self._coalesce = coalesce_seconds
         self._read_timeout = read_timeout
         self._pause = pause
-        self._socket = _socket_of(response)
-        self._dechunker = _Dechunker() if _chunked(response) else None
+        raw = getattr(response, "_fp", None)  # http.client's response under urllib3's
+        self._socket = _socket_of(response, raw)
+        self._dechunker = _Dechunker() if getattr(raw, "chunked", False) else None
         self._partial = b""
+        self._poller = select.poll()
+        if self._socket is not None:
+            self._poller.register(self._socket.fileno(), select.POLLIN | select.POLLPRI)
 
     def batches(self) -> Iterator[list[bytes]]:
         """Yield the complete, non-blank lines received, a window at a time, until the end."""
@@ -149,10 +153,8 @@ class WatchStream:
         """Wait for bytes, let the window pass, then take everything there is (b"": the end)."""
         sock = self._socket
         assert sock is not None
-        if not _buffered(sock) and not _readable(sock, self._read_timeout):
-            raise urllib3.exceptions.ReadTimeoutError(
-                None, "", f"watch stream silent for {self._read_timeout:g} s"
-            )
+        if not self._can_read(self._read_timeout):
+            raise _timed_out(f"silent for {self._read_timeout:g} s")
         if self._coalesce > 0:
             self._pause(self._coalesce)
         parts = []
@@ -160,43 +162,39 @@ class WatchStream:
             try:
                 data = sock.recv(_READ_SIZE)
             except TimeoutError as error:
-                raise urllib3.exceptions.ReadTimeoutError(
-                    None, "", f"watch stream: {error}"
-                ) from None
+                raise _timed_out(str(error)) from None
             if not data:
                 break
             parts.append(data)
-            if not _buffered(sock) and not _readable(sock, 0):
+            if not self._can_read(0):
                 break
         return b"".join(parts)
 
+    def _can_read(self, timeout: float) -> bool:
+        """Whether a read would not block, waiting up to ``timeout`` seconds for one.
 
-def _socket_of(response: Any) -> socket.socket | None:
+        TLS may hold decrypted bytes already taken from the kernel, which
+        ``poll`` cannot see: ``pending`` tells those.
+        """
+        pending = getattr(self._socket, "pending", None)
+        if pending is not None and pending():
+            return True
+        return bool(self._poller.poll(max(0.0, timeout) * 1000))
+
+
+def _timed_out(detail: str) -> urllib3.exceptions.ReadTimeoutError:
+    """The error a read timeout gives through urllib3, so it is reported alike."""
+    return urllib3.exceptions.ReadTimeoutError(None, "", f"watch stream: {detail}")
+
+
+def _socket_of(response: Any, raw: Any) -> socket.socket | None:
     """The socket to read the body from directly, or None to read it the usual way."""
-    raw = getattr(response, "_fp", None)
-    connection = getattr(response, "connection", None)
-    sock = getattr(connection, "sock", None)
+    sock = getattr(getattr(response, "connection", None), "sock", None)
     if raw is None or not isinstance(sock, socket.socket) or getattr(raw, "fp", None) is None:
         return None
     if getattr(raw, "chunked", False):
         return sock if getattr(raw, "chunk_left", None) is None else None
     return sock if getattr(raw, "length", 0) is None else None
-
-
-def _chunked(response: Any) -> bool:
-    return bool(getattr(getattr(response, "_fp", None), "chunked", False))
-
-
-def _buffered(sock: socket.socket) -> bool:
-    """Whether TLS holds decrypted bytes not yet read (the kernel cannot tell those)."""
-    pending = getattr(sock, "pending", None)
-    return bool(pending()) if pending is not None else False
-
-
-def _readable(sock: socket.socket, timeout: float) -> bool:
-    poller = select.poll()
-    poller.register(sock.fileno(), select.POLLIN | select.POLLPRI)
-    return bool(poller.poll(max(0, timeout) * 1000))
 
 
 def _lines_one_by_one(response: Any) -> Iterator[bytes]:
