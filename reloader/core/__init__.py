@@ -59,7 +59,7 @@ from reloader.core.queries import (
     next_deadline,
     pending_restarts,
 )
-from reloader.core.reconciler import step
+from reloader.core.reconciler import step, step_many
 from reloader.core.state import State, initial_state
 from reloader.core.workloads import source_view, workload_view
 
@@ -111,5 +111,6 @@ __all__ = [
     "pending_restarts",
     "source_view",
     "step",
+    "step_many",
     "workload_view",
 ]

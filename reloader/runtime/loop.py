@@ -17,7 +17,7 @@ import queue
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Protocol
 
@@ -38,7 +38,7 @@ from reloader.core import (
     flush_complete,
     next_deadline,
     pending_restarts,
-    step,
+    step_many,
 )
 from reloader.runtime.health import Health
 from reloader.runtime.journal_writer import JournalWriter
@@ -206,11 +206,10 @@ class ReconcileLoop:
                 self._wait_for_journal()
             else:
                 self._prompt = False
-                self.apply(self._next_event(now))
-                self._gather(now)
+                self._gather(self._next_event(now), now)
             self.commit()
 
-    def _gather(self, now: float) -> None:
+    def _gather(self, first: Event, now: float) -> None:
         """Take what else is waiting, to make it all durable in one commit.
 
         While no patch waits for these records (nothing held) and the flush
@@ -223,30 +222,36 @@ class ReconcileLoop:
 
         The wait is one sleep, not a wake-up per watch event (at a steady
         trickle each wake-up costs more than the event): watch events pile up
-        in the queue meanwhile and are taken at its end. Whatever must not
+        in the queue meanwhile and are taken at its end, and the core steps
+        everything waiting in one go (:meth:`apply_many`). Whatever must not
         wait (an API call's outcome, a leadership change, a stop) ends it at
         once through :meth:`post`, :meth:`post_urgent` or :meth:`request_stop`.
         """
-        until = now + self._linger
-        deadline = next_deadline(self.state, now)
-        if deadline is not None:
-            until = min(until, deadline)
-        taken = 1
-        while taken < self._batch:
-            try:
-                event = self.events.get_nowait()
-            except queue.Empty:
-                wait = until - self._clock()
-                if wait <= 0 or self._held or self._prompt or self._flush_deadline is not None:
+        taken = [first]
+        applied = 0
+        until: float | None = None
+        while True:
+            while applied + len(taken) < self._batch:
+                try:
+                    taken.append(self.events.get_nowait())
+                except queue.Empty:
                     break
-                if self._stop_requested.is_set() or self._urgent:
-                    break
-                self._wake.clear()
-                if self.events.empty():  # nothing came since the check: sleep
-                    self._wake.wait(wait)
-                continue
-            self.apply(event)
-            taken += 1
+            self.apply_many(taken)
+            applied += len(taken)
+            taken = []
+            if until is None:
+                until = now + self._linger
+                deadline = next_deadline(self.state, now)
+                if deadline is not None:
+                    until = min(until, deadline)
+            wait = until - self._clock()
+            if applied >= self._batch or wait <= 0 or self._held or self._prompt:
+                return
+            if self._flush_deadline is not None or self._stop_requested.is_set() or self._urgent:
+                return
+            self._wake.clear()
+            if self.events.empty():  # nothing came since the check: sleep
+                self._wake.wait(wait)
 
     def commit(self) -> None:
         """Append the records decided so far, then send the patches they cover."""
@@ -303,18 +308,26 @@ class ReconcileLoop:
 
         Nothing is sent until :meth:`commit` has made the records durable.
         """
-        if not isinstance(event, ConfigMapSeen | DeploymentSeen | Listed | Tick):
-            self._prompt = True
+        self.apply_many((event,))
+
+    def apply_many(self, events: Sequence[Event]) -> None:
+        """:meth:`apply` each of ``events`` in turn, stepping the core once for them all."""
+        if not events:
+            return
+        for event in events:
+            if not isinstance(event, ConfigMapSeen | DeploymentSeen | Listed | Tick):
+                self._prompt = True
+            elif isinstance(event, DeploymentSeen) and event.event_type is not EventType.DELETED:
+                workload = event.deployment
+                # The label rule, or an opt-in (``optin`` is None unless one is
+                # on): a workload some source may restart, whose counter exists
+                # from now on.
+                if workload.target is not None or workload.optin is not None:
+                    self._metrics.know_workload(workload.kind, workload.name, workload.namespace)
         now = self._clock()
         wall = self._wall()
-        self.state, actions = step(self.state, event, now)
+        self.state, actions = step_many(self.state, events, now)
         epoch = self._leadership.epoch() if self._leadership.is_leader() else None
-        if isinstance(event, DeploymentSeen) and event.event_type is not EventType.DELETED:
-            workload = event.deployment
-            # The label rule, or an opt-in (``optin`` is None unless one is on):
-            # a workload some source may restart, whose counter exists from now on.
-            if workload.target is not None or workload.optin is not None:
-                self._metrics.know_workload(workload.kind, workload.name, workload.namespace)
         for action in actions:
             if isinstance(action, Record):
                 self._journal.submit(action, wall, epoch)

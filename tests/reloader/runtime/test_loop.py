@@ -151,8 +151,11 @@ def test_every_workload_a_source_may_restart_has_its_restart_counter_once_listed
 
 
 def _gathering(loop: ReconcileLoop) -> threading.Thread:
-    """The loop's group-commit wait, on a thread (its clock stands still: it waits a minute)."""
-    thread = threading.Thread(target=loop._gather, args=(10.0,), daemon=True)
+    """The loop's group-commit wait, on a thread (its clock stands still: it waits a minute).
+
+    It begins as the loop's does when the queue was empty: with a tick.
+    """
+    thread = threading.Thread(target=loop._gather, args=(Tick(), 10.0), daemon=True)
     thread.start()
     return thread
 

@@ -1,0 +1,113 @@
+"""``step_many`` is ``step`` folded over the events: the runtime may batch freely.
+
+The reconcile loop steps the core once for all the watch events waiting in
+its queue: one scratch space is opened and frozen for the whole burst. That is
+only sound if the result, state and actions alike, is the one a fresh scratch
+space per event (``step``) gives at the same time: with zero and non-zero
+debounce, with changes that restart and changes nothing depends on, and with
+patch outcomes, failures and rollouts among the events.
+"""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from reloader.core import (
+    ConfigMapSeen,
+    DeploymentSeen,
+    Event,
+    EventType,
+    PatchFailed,
+    PatchRestart,
+    PatchSucceeded,
+    Policy,
+    Tick,
+    step,
+    step_many,
+)
+from tests.reloader.core.scenario import UNAVAILABLE, V1, V2, V3, Run, cm, deploy, h, rolled
+
+ENVS = ("test", "prod", "dev")
+DATA = (V1, V2, V3)
+
+
+def _start(debounce: float) -> Run:
+    policy = Policy(debounce_seconds=debounce, restart_rate_per_second=2.0, restart_burst=1)
+    return Run.start(
+        [cm(f"helloworld-config-{env}", V1) for env in ENVS]
+        + [cm("unrelated-config-x", V1, app="other")],
+        [deploy(f"helloworld-{env}", h(V1)) for env in ENVS],
+        policy=policy,
+    )
+
+
+def _events(rng: random.Random, sent: list[PatchRestart], serial: int) -> list[Event]:
+    """A burst of what a live controller may see at one moment."""
+    events: list[Event] = []
+    for n in range(rng.randint(1, 6)):
+        rv = str(1000 + serial * 10 + n)
+        roll = rng.random()
+        env = rng.choice(ENVS)
+        if roll < 0.45:
+            name = rng.choice([f"helloworld-config-{env}", "unrelated-config-x"])
+            app = "other" if name.startswith("unrelated") else "helloworld"
+            view = cm(name, rng.choice(DATA), rv=rv, app=app)
+            events.append(ConfigMapSeen(EventType.MODIFIED, view))
+        elif roll < 0.6:
+            applied = h(rng.choice(DATA))
+            view = rolled(deploy(f"helloworld-{env}", applied), 2, rv, done=rng.random() < 0.7)
+            events.append(DeploymentSeen(EventType.MODIFIED, view))
+        elif roll < 0.8 and sent:
+            patch = sent.pop(rng.randrange(len(sent)))
+            if rng.random() < 0.7:
+                events.append(PatchSucceeded(patch.deployment, patch.correlation_id, 2))
+            else:
+                failure = PatchFailed(patch.deployment, patch.correlation_id, UNAVAILABLE, 0.5)
+                events.append(failure)
+        else:
+            events.append(Tick())
+    return events
+
+
+@pytest.mark.parametrize("debounce", [0.0, 0.5])
+@pytest.mark.parametrize("seed", range(12))
+def test_stepping_a_burst_at_once_equals_stepping_it_event_by_event(seed, debounce):
+    rng = random.Random(seed)
+    one_by_one = _start(debounce)
+    batched_state = one_by_one.state
+    now = one_by_one.now
+    sent: list[PatchRestart] = []
+    for serial in range(60):
+        now += rng.choice((0.0, 0.05, 0.3, 0.7))
+        events = _events(rng, sent, serial)
+        expected = []
+        for event in events:
+            one_by_one.state, actions = step(one_by_one.state, event, now)
+            expected.extend(actions)
+        batched_state, actions_at_once = step_many(batched_state, events, now)
+        assert list(actions_at_once) == expected, f"burst {serial}: {events}"
+        assert batched_state == one_by_one.state, f"burst {serial}: {events}"
+        sent.extend(a for a in expected if isinstance(a, PatchRestart))
+    # The scenario did exercise what batching could get wrong.
+    assert one_by_one.state.configmaps, "the cache was kept"
+
+
+def test_a_burst_decides_what_its_events_decide():
+    """Not only the same as step by step: a burst of real changes restarts once."""
+    run = _start(0.5)
+    view = cm("helloworld-config-test", V2, rv="2")
+    burst = [
+        ConfigMapSeen(EventType.MODIFIED, view),
+        Tick(),
+        ConfigMapSeen(EventType.MODIFIED, view),
+    ]
+    state, actions = step_many(run.state, burst, 1.0)
+    kinds = [getattr(a, "kind", None) for a in actions]
+    assert kinds.count("configmap.observed") == 2
+    assert "debounce.scheduled" in kinds
+    assert not [a for a in actions if isinstance(a, PatchRestart)]  # still debouncing
+    _, later = step_many(state, [Tick()], 1.6)
+    [patch] = [a for a in later if isinstance(a, PatchRestart)]
+    assert patch.deployment == "helloworld-test" and patch.data_hash == h(V2)
