@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import queue
 import threading
+import time
 from datetime import UTC, datetime
 
 from prometheus_client import CollectorRegistry
@@ -173,6 +174,24 @@ def test_an_event_posted_to_the_loop_ends_a_group_commit_wait_and_takes_the_watc
     kinds = [r.kind for r in journal.read()]
     assert kinds[-3:] == [k.CONFIGMAP_OBSERVED, k.DEBOUNCE_SCHEDULED, k.LEADER_OBSERVED]
     assert loop.events.empty()
+    journal.close()
+
+
+def test_a_long_group_commit_steps_the_core_meanwhile_and_commits_at_its_end(tmp_path):
+    """A watch event opens its debounce window at once, though its records wait for the commit."""
+    loop, journal, _ = make_loop(tmp_path, acting=True, linger=60.0)
+    gathering = _gathering(loop)
+    loop.events.put(ConfigMapSeen(EventType.MODIFIED, cm("helloworld-config-test", V2, rv="11")))
+    deadline = time.monotonic() + 10
+    while not loop.state.windows and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert loop.state.windows, "the event was not stepped during the wait"
+    assert gathering.is_alive(), "the wait ended without a reason"
+    assert list(journal.read()) == [], "nothing is committed before the wait ends"
+    loop.request_stop("SIGTERM")
+    gathering.join(30)
+    loop.commit()
+    assert [r.kind for r in journal.read()] == [k.CONFIGMAP_OBSERVED, k.DEBOUNCE_SCHEDULED]
     journal.close()
 
 
