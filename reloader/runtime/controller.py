@@ -206,8 +206,9 @@ class Controller:
             self._spawn(f"watch-{watcher.resource.value}", watcher.run)
         done = threading.Event()
         self._spawn(LOOP, self._run_loop, done)
-        while not done.wait(0.1):
-            pass
+        # Signal handlers still run while this thread waits: a lock wait is
+        # interrupted for them. No polling, so an idle controller stays idle.
+        done.wait()
         return self._stop()
 
     # ---------------------------------------------------------------- internal
