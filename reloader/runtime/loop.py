@@ -241,14 +241,18 @@ class ReconcileLoop:
                     taken.append(self.events.get_nowait())
                 except queue.Empty:
                     break
-            self.apply_many(taken)
-            applied += len(taken)
-            taken = []
-            if until is None:
-                until = now + self._linger
+            if taken:
+                self.apply_many(taken)
+                applied += len(taken)
+                taken = []
+                # A timer the events set (a short debounce) ends the wait at
+                # its deadline: only a step fires it.
                 deadline = next_deadline(self.state, now)
+                if until is None:
+                    until = now + self._linger
                 if deadline is not None:
                     until = min(until, deadline)
+            assert until is not None
             wait = until - self._clock()
             if applied >= self._batch or wait <= 0 or self._held or self._prompt:
                 return

@@ -195,6 +195,23 @@ def test_a_long_group_commit_steps_the_core_meanwhile_and_commits_at_its_end(tmp
     journal.close()
 
 
+def test_a_debounce_window_opened_during_a_group_commit_ends_it_at_its_deadline(tmp_path):
+    """The wait ends when a window opened meanwhile is due, not at the end of the linger."""
+    now = [10.0]
+    loop, journal, _ = make_loop(tmp_path, acting=True, linger=60.0)
+    loop._clock = lambda: now[0]
+    gathering = _gathering(loop)  # began with a tick: nothing was due then
+    loop.events.put(ConfigMapSeen(EventType.MODIFIED, cm("helloworld-config-test", V2, rv="11")))
+    deadline = time.monotonic() + 10
+    while not loop.state.windows and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert loop.state.windows, "the event was not stepped during the wait"
+    now[0] = 11.5  # past the window's 1 s debounce
+    gathering.join(10)
+    assert not gathering.is_alive(), "the due window did not end the wait"
+    journal.close()
+
+
 def test_a_stop_request_ends_a_group_commit_wait(tmp_path):
     loop, journal, _ = make_loop(tmp_path, acting=True, linger=60.0)
     gathering = _gathering(loop)
