@@ -13,10 +13,8 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import sqlite3
 import threading
-import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -50,7 +48,7 @@ from journal.reading import (
     JournalReading,
     row_to_record,
 )
-from journal.record import Entry, Record
+from journal.record import Entry, Record, new_record_id
 from journal.schema import check_readable, needs_upgrade, read_state, upgrade
 from journal.timefmt import format_ts, utc_now
 from records import kinds as kinds_module
@@ -574,29 +572,6 @@ class Journal(JournalReading):
             .limit(1)
         ).scalar()
         return (row[0], GENESIS if own is None else own)
-
-
-def new_record_id() -> str:
-    """A new record's ``id``: a UUIDv7 (RFC 9562, section 5.7).
-
-    Its first 48 bits are the Unix time in milliseconds and the other 74
-    free bits random, so ids grow with time: the unique index on ``id`` is
-    appended to rather than written at a random page for every record, which
-    makes a commit write fewer pages to the WAL and the index pack fuller.
-    (Python 3.14's ``uuid.uuid7`` does the same; records written before this
-    carry random version-4 ids, and nothing reads the version.)
-    """
-    millis = time.time_ns() // 1_000_000
-    rand = int.from_bytes(os.urandom(10), "big")  # 80 bits: 74 used
-    value = (
-        (millis & 0xFFFF_FFFF_FFFF) << 80
-        | 0x7 << 76  # version 7
-        | (rand >> 68) << 64  # 12 random bits
-        | 0b10 << 62  # the RFC's variant
-        | rand & ((1 << 62) - 1)  # 62 random bits
-    )
-    text = f"{value:032x}"
-    return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
 
 
 def _check_text(value: str) -> None:

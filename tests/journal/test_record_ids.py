@@ -6,7 +6,7 @@ import time
 import uuid
 
 from journal import Journal
-from journal.store import new_record_id
+from journal.record import new_record_id
 
 
 def test_an_id_is_a_version_7_uuid_carrying_the_millisecond_it_was_made():
