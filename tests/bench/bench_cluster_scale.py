@@ -37,7 +37,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tests.bench.bench_controller_storm import cpu_seconds, percentile
+from tests.bench.bench_controller_storm import cpu_seconds
+from tests.bench.figures import percentile
 from tests.kubeapi import KubeApiServer
 from tests.reloader.e2e import harness
 from tests.reloader.e2e.harness import wait_for

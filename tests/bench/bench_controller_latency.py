@@ -19,6 +19,7 @@ import threading
 import time
 from pathlib import Path
 
+from tests.bench.figures import percentile
 from tests.kubeapi import KubeApiServer
 from tests.reloader.e2e import harness
 from tests.reloader.e2e.harness import (
@@ -33,11 +34,6 @@ PAIRS = 20
 ROUNDS = 10
 DEBOUNCE = 1.0
 SPACING = DEBOUNCE + 0.7  # per ConfigMap, so that each change is its own window
-
-
-def percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
 
 
 def test_bench_change_to_patch_latency(tmp_path: Path) -> None:

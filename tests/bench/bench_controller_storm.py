@@ -18,6 +18,7 @@ from collections import Counter, defaultdict
 from pathlib import Path
 
 from reloader.core import data_hash
+from tests.bench.figures import percentile
 from tests.kubeapi import KubeApiServer
 from tests.reloader.e2e import harness
 from tests.reloader.e2e.harness import (
@@ -32,11 +33,6 @@ CONFIGMAPS = 100
 UPDATES = 10_000
 SECONDS = 10.0
 DEBOUNCE = 1.0
-
-
-def percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
 
 
 def peak_rss_mib(pid: int) -> float:

@@ -21,6 +21,7 @@ import statistics
 import time
 from pathlib import Path
 
+from tests.bench.figures import percentile
 from tests.kubeapi import KubeApiServer
 from tests.reloader.e2e.harness import cluster, wait_for
 from tests.reloader.ha.cluster import (
@@ -34,11 +35,6 @@ from tests.reloader.ha.cluster import (
 )
 
 KILLS = 20
-
-
-def percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
 
 
 def failovers(tmp_path: Path, sig: signal.Signals) -> tuple[list[float], int]:
