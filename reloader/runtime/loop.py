@@ -7,11 +7,14 @@ record before it is durable, so ``restart.planned`` always precedes its
 patch, and while the journal fails no patch is sent at all.
 
 Timers need no thread of their own: the loop waits on the queue until the
-core's next deadline and then steps it with a ``Tick``.
+core's next deadline and then steps it with a ``Tick``. With nothing due it
+still steps once a second (its heartbeat for ``/healthz``); an idle
+controller wakes for little else.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
 import threading
@@ -76,7 +79,7 @@ class ReconcileLoop:
         metrics: ControllerMetrics,
         health: Health,
         events: queue.Queue[Event] | None = None,
-        max_wait_seconds: float = 0.25,
+        max_wait_seconds: float = 1.0,
         batch: int = 256,
         linger_seconds: float = 0.25,
         step_every_seconds: float = 0.05,
@@ -167,6 +170,10 @@ class ReconcileLoop:
         self._stop_reason = reason
         self._stop_requested.set()
         self._wake.set()
+        # An idle loop waits on its queue for up to ``max_wait_seconds``:
+        # wake it now. A full queue wakes it anyway.
+        with contextlib.suppress(queue.Full):
+            self.events.put_nowait(Tick())
 
     @property
     def stopping(self) -> bool:
@@ -299,6 +306,8 @@ class ReconcileLoop:
 
     def _next_event(self, now: float) -> Event:
         timeout = self._max_wait
+        if self._flush_deadline is not None:
+            timeout = min(timeout, max(0.0, self._flush_deadline - now))
         deadline = next_deadline(self.state, now)
         if deadline is not None:
             timeout = min(timeout, max(0.0, deadline - now))

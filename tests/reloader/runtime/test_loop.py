@@ -46,7 +46,7 @@ class Sink:
 
 
 def make_loop(
-    tmp_path, *, acting: bool, size: int = 10_000, linger: float = 0.05
+    tmp_path, *, acting: bool, size: int = 10_000, linger: float = 0.05, max_wait: float = 0.25
 ) -> tuple[ReconcileLoop, Journal, CollectorRegistry]:
     journal = Journal.open(str(tmp_path / "journal.db"), actor="helloworld-controller-1")
     metrics = ControllerMetrics(CollectorRegistry(), "shipshape")
@@ -65,6 +65,7 @@ def make_loop(
         health=Health(),
         events=queue.Queue(size),
         linger_seconds=linger,
+        max_wait_seconds=max_wait,
         clock=lambda: 10.0,
         wall=lambda: datetime(2026, 11, 26, 10, 0, tzinfo=UTC),
     )
@@ -209,6 +210,18 @@ def test_a_debounce_window_opened_during_a_group_commit_ends_it_at_its_deadline(
     now[0] = 11.5  # past the window's 1 s debounce
     gathering.join(10)
     assert not gathering.is_alive(), "the due window did not end the wait"
+    journal.close()
+
+
+def test_a_stop_request_wakes_an_idle_loop_at_once(tmp_path):
+    """An idle loop waits on its queue for long (here a minute); a stop does not wait for that."""
+    loop, journal, _ = make_loop(tmp_path, acting=True, max_wait=60.0)
+    runner = threading.Thread(target=loop.run, args=(5.0,), daemon=True)
+    runner.start()
+    time.sleep(0.3)  # idle: nothing is due, nothing comes
+    loop.request_stop("SIGTERM")
+    runner.join(10)
+    assert not runner.is_alive(), "the stop waited for the idle wait to end"
     journal.close()
 
 
