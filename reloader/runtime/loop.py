@@ -241,7 +241,7 @@ class ReconcileLoop:
         """
         taken = [first]
         applied = 0
-        until: float | None = None
+        until = now + self._linger
         while True:
             while applied + len(taken) < self._batch:
                 try:
@@ -255,11 +255,8 @@ class ReconcileLoop:
                 # A timer the events set (a short debounce) ends the wait at
                 # its deadline: only a step fires it.
                 deadline = next_deadline(self.state, now)
-                if until is None:
-                    until = now + self._linger
                 if deadline is not None:
                     until = min(until, deadline)
-            assert until is not None
             wait = until - self._clock()
             if applied >= self._batch or wait <= 0 or self._held or self._prompt:
                 return
