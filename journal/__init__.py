@@ -29,6 +29,7 @@ The API the controller and the CLI use::
 ``Journal.open(url, *, actor=None, readonly=False, create=True, busy_timeout=5.0)``;
 ``append(kind, *, namespace, object, correlation_id, leader_epoch, data, ts) -> Record``;
 ``append_many(entries: Iterable[Entry]) -> list[Record]`` (one transaction);
+``write_many(entries) -> int`` (the same, without reading the records back);
 ``read(after_seq=0, *, kinds, object, correlation_id, since, until, namespace, limit)``;
 ``last(n, filters)``; ``head()``; ``first_seq()``; ``count()``; ``close()``.
 

@@ -135,7 +135,7 @@ class CheckpointWriter:
     """A journal writer that signs what it appends (see the module text for when).
 
     Offers the writer calls the controller and the CLI use (``append``,
-    ``append_many``, ``close``, ``with``); :attr:`journal` is the wrapped writer
+    ``append_many``, ``write_many``, ``close``, ``with``); :attr:`journal` is the wrapped writer
     for everything else (then call :meth:`appended`).
     """
 
@@ -188,6 +188,13 @@ class CheckpointWriter:
         self.appended(len(result))
         self.tick()
         return result
+
+    def write_many(self, entries: Iterable[Entry]) -> int:
+        """Append records as :meth:`Journal.write_many` does (returning how many), then tick."""
+        count = self._journal.write_many(entries)
+        self.appended(count)
+        self.tick()
+        return count
 
     def appended(self, count: int) -> None:
         """Count ``count`` records appended through :attr:`journal` directly."""

@@ -11,13 +11,11 @@ one page in memory.
 
 from __future__ import annotations
 
-import json
 import math
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -26,7 +24,8 @@ from sqlalchemy import insert, select
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from journal import postgres as postgres_module
-from journal.chain import GENESIS, canonical_json, record_hash_of_text
+from journal.appending import Prepared, Row, chain, prepare
+from journal.chain import GENESIS
 from journal.database import (
     DEFAULT_BUSY_TIMEOUT,
     Location,
@@ -48,10 +47,8 @@ from journal.reading import (
     JournalReading,
     row_to_record,
 )
-from journal.record import Entry, Record, new_record_id
+from journal.record import Entry, Record
 from journal.schema import check_readable, needs_upgrade, read_state, upgrade
-from journal.timefmt import format_ts, utc_now
-from records import kinds as kinds_module
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection, Engine
@@ -70,23 +67,7 @@ _INSERT_SQL = (
     "INSERT INTO journal_records (seq, id, ts, kind, namespace, object, correlation_id, "
     "actor, leader_epoch, data, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
-_LIMITS = {"namespace": 253, "object": 320, "correlation_id": 64}
 _APPEND_ATTEMPTS = 3
-
-
-@dataclass(frozen=True, slots=True)
-class _Prepared:
-    """An entry validated and serialised, waiting for its seq and hashes."""
-
-    kind: str
-    namespace: str | None
-    object: str | None
-    correlation_id: str | None
-    leader_epoch: int | None
-    data: dict[str, Any]
-    data_text: str
-    ts: datetime
-    ts_text: str
 
 
 class Journal(JournalReading):
@@ -351,7 +332,19 @@ class Journal(JournalReading):
         Same guarantees and errors as :meth:`append`; one commit (one sync)
         for the whole batch.
         """
-        prepared = [self._prepare(entry) for entry in entries]
+        return [row_to_record(row) for row in self._append_rows(entries)]
+
+    def write_many(self, entries: Iterable[Entry]) -> int:
+        """Append as :meth:`append_many` does; return how many records were appended.
+
+        For a writer that never reads its records back (the controller's
+        outbox): it is spared parsing each record's data and time back into
+        a :class:`Record`.
+        """
+        return len(self._append_rows(entries))
+
+    def _append_rows(self, entries: Iterable[Entry]) -> list[Row]:
+        prepared = [prepare(entry) for entry in entries]
         if not prepared:
             return []
         if self._location.is_sqlite:
@@ -364,7 +357,7 @@ class Journal(JournalReading):
                     if is_postgres:
                         # One writer at a time past this point (journal/postgres.py).
                         postgres_module.lock_chain(connection)
-                    return self.insert_chained(connection, prepared)
+                    return self._insert_rows(connection, prepared, None)
             except JournalWriteError as error:
                 # Another writer took the same seq first (a database without
                 # BEGIN IMMEDIATE), or PostgreSQL reported a lock timeout,
@@ -381,7 +374,7 @@ class Journal(JournalReading):
     def insert_chained(
         self,
         connection: Connection,
-        prepared: list[_Prepared],
+        prepared: list[Prepared],
         *,
         head: tuple[int, str] | None = None,
     ) -> list[Record]:
@@ -393,18 +386,29 @@ class Journal(JournalReading):
             head: ``(seq, hash)`` to chain from (``vacuum`` passes the head it
                 read before removing records); by default the journal's head.
         """
+        return [row_to_record(row) for row in self._insert_rows(connection, prepared, head)]
+
+    def _insert_rows(
+        self, connection: Connection, prepared: list[Prepared], head: tuple[int, str] | None
+    ) -> list[Row]:
         head_seq, head_hash = self._chain_head(connection) if head is None else head
-        rows, result = self._chain(prepared, head_seq, head_hash)
+        rows = chain(prepared, head_seq, head_hash, self._writer())
         connection.execute(
             insert(records), [dict(zip(_COLUMN_NAMES, row, strict=True)) for row in rows]
         )
-        return result
+        return rows
 
-    def prepare(self, entry: Entry) -> _Prepared:
+    @staticmethod
+    def prepare(entry: Entry) -> Prepared:
         """Validate and serialise an entry for :meth:`insert_chained`."""
-        return self._prepare(entry)
+        return prepare(entry)
 
-    def _append_sqlite(self, prepared: list[_Prepared]) -> list[Record]:
+    def _writer(self) -> str:
+        """The actor every appended record carries (a writer always has one)."""
+        assert self._actor is not None
+        return self._actor
+
+    def _append_sqlite(self, prepared: list[Prepared]) -> list[Row]:
         """Append on SQLite through the driver connection SQLAlchemy opened.
 
         Same connection, same ``BEGIN IMMEDIATE`` and pragmas as every other
@@ -422,7 +426,7 @@ class Journal(JournalReading):
                 try:
                     head_seq, head_hash = driver.execute(_HEAD_SQL).fetchone()
                     head_hash = GENESIS if head_hash is None else head_hash
-                    rows, result = self._chain(prepared, head_seq, head_hash)
+                    rows = chain(prepared, head_seq, head_hash, self._writer())
                     driver.executemany(_INSERT_SQL, rows)
                     driver.execute("COMMIT")
                 except BaseException:
@@ -431,113 +435,7 @@ class Journal(JournalReading):
                     raise
             except sqlite3.Error as error:
                 raise self._translate(error, writing=True) from None
-        return result
-
-    def _prepare(self, entry: Entry) -> _Prepared:
-        if not isinstance(entry.kind, str) or not kinds_module.is_well_formed(entry.kind):
-            raise JournalValueError(
-                f"invalid kind {entry.kind!r}: expected lower-case dotted words such as "
-                "restart.planned"
-            )
-        for name, limit in _LIMITS.items():
-            value = getattr(entry, name)
-            if value is None:
-                continue
-            if not isinstance(value, str) or not value:
-                raise JournalValueError(f"{name} must be a non-empty string or None")
-            if len(value) > limit:
-                raise JournalValueError(f"{name} is longer than {limit} characters")
-        epoch = entry.leader_epoch
-        if epoch is not None and (isinstance(epoch, bool) or not isinstance(epoch, int)):
-            raise JournalValueError("leader_epoch must be a whole number or None")
-        if epoch is not None and epoch < 0:
-            raise JournalValueError("leader_epoch must not be negative")
-        if not isinstance(entry.data, dict):
-            raise JournalValueError("data must be a JSON object (a dict)")
-        try:
-            data_text = canonical_json(entry.data)
-            data_text.encode("utf-8")
-        except (TypeError, ValueError) as error:
-            raise JournalValueError(f"data is not valid JSON for the journal: {error}") from None
-        moment = utc_now() if entry.ts is None else entry.ts
-        try:
-            ts_text = format_ts(moment)
-        except (AttributeError, ValueError) as error:
-            raise JournalValueError(f"ts must be an aware datetime: {error}") from None
-        for value in (entry.namespace, entry.object, entry.correlation_id):
-            if value is not None:
-                _check_text(value)
-        return _Prepared(
-            kind=entry.kind,
-            namespace=entry.namespace,
-            object=entry.object,
-            correlation_id=entry.correlation_id,
-            leader_epoch=epoch,
-            # What read() will return: the canonical text parsed back.
-            data=json.loads(data_text),
-            data_text=data_text,
-            ts=datetime.fromisoformat(ts_text),
-            ts_text=ts_text,
-        )
-
-    def _chain(
-        self, prepared: list[_Prepared], head_seq: int, head_hash: str
-    ) -> tuple[list[tuple[Any, ...]], list[Record]]:
-        actor = self._actor
-        assert actor is not None
-        rows: list[tuple[Any, ...]] = []
-        result: list[Record] = []
-        seq, prev = head_seq, head_hash
-        for item in prepared:
-            seq += 1
-            record_id = new_record_id()
-            digest = record_hash_of_text(
-                seq=seq,
-                id=record_id,
-                ts=item.ts_text,
-                kind=item.kind,
-                namespace=item.namespace,
-                object=item.object,
-                correlation_id=item.correlation_id,
-                actor=actor,
-                leader_epoch=item.leader_epoch,
-                data_text=item.data_text,
-                prev_hash=prev,
-            )
-            rows.append(
-                (
-                    seq,
-                    record_id,
-                    item.ts_text,
-                    item.kind,
-                    item.namespace,
-                    item.object,
-                    item.correlation_id,
-                    actor,
-                    item.leader_epoch,
-                    item.data_text,
-                    prev,
-                    digest,
-                )
-            )
-            result.append(
-                Record(
-                    seq,
-                    record_id,
-                    item.ts,
-                    item.kind,
-                    item.namespace,
-                    item.object,
-                    item.correlation_id,
-                    actor,
-                    item.leader_epoch,
-                    item.data,
-                    prev,
-                    digest,
-                )
-            )
-            prev = digest
-        return rows, result
+        return rows
 
     # -- reading --------------------------------------------------------------
 
@@ -572,13 +470,6 @@ class Journal(JournalReading):
             .limit(1)
         ).scalar()
         return (row[0], GENESIS if own is None else own)
-
-
-def _check_text(value: str) -> None:
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise JournalValueError(f"{value!r} is not valid text (lone surrogate)") from None
 
 
 # Re-exported: readers import the page size and the row decoder from here.

@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 class Appender(Protocol):
     """The part of :class:`journal.Journal` the controller uses."""
 
-    def append_many(self, entries: Iterable[Any]) -> Any:
+    def write_many(self, entries: Iterable[Any]) -> int:
         """Append several records in one durable transaction, all or none, or raise."""
 
 
@@ -127,7 +127,7 @@ class JournalWriter:
             batch = [self._outbox[i] for i in range(min(len(self._outbox), self._batch))]
             started = time.perf_counter()
             try:
-                self._journal.append_many(
+                self._journal.write_many(
                     Entry(
                         kind=pending.record.kind,
                         namespace=pending.record.namespace or self._namespace,

@@ -154,6 +154,44 @@ def test_append_many_is_all_or_nothing(writer):
     assert records[1].prev_hash == records[0].hash
 
 
+def test_write_many_appends_what_append_many_would_and_counts_it(writer):
+    entries = [
+        Entry(
+            kind=kinds.CONFIGMAP_OBSERVED,
+            namespace="bench-01",
+            object="configmap/cm-040",
+            correlation_id="8c0f1a2b-0000-4000-8000-000000000001",
+            leader_epoch=2,
+            data={"keys": ("N",), "n": 1.5, "text": "ü"},
+            ts=at(0.25),
+        ),
+        Entry(kind=kinds.DEBOUNCE_SKIPPED, data={"reason": "no-target"}, ts=at(0.25)),
+    ]
+    returned = writer.append_many(entries[:1])
+    assert writer.write_many(entries) == 2
+    assert writer.write_many([]) == 0
+    first, second, third = writer.read()
+    assert first == returned[0]
+    # The same fields, read back exactly as append_many returns them.
+    same = ("ts", "kind", "namespace", "object", "correlation_id", "leader_epoch", "data")
+    assert [getattr(second, name) for name in same] == [getattr(first, name) for name in same]
+    assert second.data == {"keys": ["N"], "n": 1.5, "text": "ü"}
+    assert (second.seq, third.seq, second.prev_hash, third.prev_hash) == (
+        2, 3, first.hash, second.hash
+    )  # fmt: skip
+    assert third.data == {"reason": "no-target"}
+    assert verify(writer).ok
+
+
+def test_write_many_is_all_or_nothing(writer):
+    good = Entry(kind=kinds.WATCH_STARTED, data={"n": 1})
+    with pytest.raises(JournalValueError, match="namespace is longer"):
+        writer.write_many([good, Entry(kind=kinds.WATCH_STARTED, namespace="n" * 254)])
+    with pytest.raises(JournalValueError, match="lone surrogate"):
+        writer.write_many([good, Entry(kind=kinds.WATCH_STARTED, object="configmap/\ud800")])
+    assert writer.count() == 0
+
+
 def test_a_writer_needs_an_actor(journal_path):
     with pytest.raises(JournalValueError, match="actor"):
         Journal.open(journal_path)

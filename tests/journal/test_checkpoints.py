@@ -43,11 +43,12 @@ def _note(i: int, ts: datetime | None = None) -> Entry:
     return Entry(kind=kinds.OPERATOR_NOTE, data={"text": f"amount {100 + i}"}, ts=ts)
 
 
-def _signed_journal(path, private, count: int, *, batch: int = 1) -> None:
+def _signed_journal(path, private, count: int, *, batch: int = 1, method: str = "append_many"):
     signer = load_signing_key(private)
     with CheckpointWriter(Journal.open(path, actor=ACTOR), signer) as writer:
+        append = getattr(writer, method)
         for start in range(0, count, batch):
-            writer.append_many([_note(i) for i in range(start, min(count, start + batch))])
+            append([_note(i) for i in range(start, min(count, start + batch))])
 
 
 def _records(path):
@@ -75,6 +76,16 @@ def test_a_checkpoint_follows_every_100_records_and_the_close(tmp_path, keys):
     # The digests list the records since the previous checkpoint, that one included.
     assert checkpoints[1].data["from_seq"] == 101
     assert len(checkpoints[1].data["digests"]) == 101
+    result = _check(path, keys[1], require_signed=True)
+    assert result.ok, result.summary()
+    assert (result.checkpoints, result.signed_through, result.unsigned) == (3, 252, 0)
+
+
+def test_write_many_is_counted_and_signed_as_append_many_is(tmp_path, keys):
+    path = tmp_path / "j.db"
+    _signed_journal(path, keys[0], 250, batch=3, method="write_many")
+    checkpoints = [r for r in _records(path) if r.kind == kinds.JOURNAL_CHECKPOINT]
+    assert [c.data["seq"] for c in checkpoints] == [102, 205, 252]
     result = _check(path, keys[1], require_signed=True)
     assert result.ok, result.summary()
     assert (result.checkpoints, result.signed_through, result.unsigned) == (3, 252, 0)
