@@ -32,6 +32,8 @@ GENESIS = "0" * 64
 _encoder = json.JSONEncoder(
     ensure_ascii=False, allow_nan=False, sort_keys=True, separators=(",", ":")
 )
+# What that encoder writes for a string (``ensure_ascii=False``): the C escaper.
+_string = json.encoder.encode_basestring
 
 
 def canonical_json(value: Any) -> str:
@@ -101,12 +103,23 @@ def record_hash_of_text(
     its members' canonical texts in key order, so the writer, which has the
     data's text already, does not encode the data a second time.
     """
-    encode = _encoder.encode
+    # The encoder's own string escaping, called directly: a record's other
+    # members are strings, whole numbers and nulls, and going through
+    # ``JSONEncoder.encode`` for each costs a fifth of an append.
     text = (
-        f'{{"actor":{encode(actor)},"correlation_id":{encode(correlation_id)},'
-        f'"data":{data_text},"id":{encode(id)},"kind":{encode(kind)},'
-        f'"leader_epoch":{encode(leader_epoch)},"namespace":{encode(namespace)},'
-        f'"object":{encode(object)},"prev_hash":{encode(prev_hash)},"seq":{encode(seq)},'
-        f'"ts":{encode(ts)}}}'
+        f'{{"actor":{_string(actor)},"correlation_id":{_optional(correlation_id)},'
+        f'"data":{data_text},"id":{_string(id)},"kind":{_string(kind)},'
+        f'"leader_epoch":{_number(leader_epoch)},"namespace":{_optional(namespace)},'
+        f'"object":{_optional(object)},"prev_hash":{_string(prev_hash)},'
+        f'"seq":{_number(seq)},"ts":{_string(ts)}}}'
     )
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _optional(value: str | None) -> str:
+    return "null" if value is None else _string(value)
+
+
+def _number(value: int | None) -> str:
+    """A whole number as JSON writes one (``int.__repr__``, as the encoder does), or null."""
+    return "null" if value is None else int.__repr__(value)

@@ -8,6 +8,7 @@ time order, which the ``ts`` index relies on.
 
 from __future__ import annotations
 
+import functools
 import re
 from datetime import UTC, datetime, timedelta
 
@@ -36,6 +37,16 @@ def format_ts(moment: datetime) -> str:
     """
     if moment.tzinfo is None or moment.utcoffset() is None:
         raise ValueError("timestamp must carry a time zone (UTC)")
+    return _utc_text(moment)
+
+
+@functools.lru_cache(maxsize=8)
+def _utc_text(moment: datetime) -> str:
+    """The text of an aware moment; cached, since the records of one decision share it.
+
+    Aware datetimes are equal (and hash alike) when they name the same
+    instant, whatever their zones, and the text is of that instant in UTC.
+    """
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
@@ -83,3 +83,15 @@ def test_canonical_timestamp_round_trips_and_is_fixed_width():
         parse_ts("2026-01-02T03:04:05Z")
     with pytest.raises(ValueError, match="time zone"):
         format_ts(moment.replace(tzinfo=None))
+
+
+def test_one_instant_in_any_zone_is_one_text_and_naive_is_refused_after_it():
+    utc = datetime(2026, 1, 2, 3, 4, 5, 6, tzinfo=UTC)
+    plus_two = utc.astimezone(timezone(timedelta(hours=2)))
+    texts = [format_ts(m) for m in (utc, plus_two, utc, plus_two)]
+    assert texts == ["2026-01-02T03:04:05.000006Z"] * 4
+    assert format_ts(utc + timedelta(microseconds=1)) == "2026-01-02T03:04:05.000007Z"
+    with pytest.raises(ValueError, match="time zone"):
+        format_ts(utc.replace(tzinfo=None))
+    with pytest.raises(ValueError, match="time zone"):
+        format_ts(plus_two.replace(tzinfo=None))
