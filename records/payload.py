@@ -54,7 +54,9 @@ class Payload:
             data.update(_plain(getattr(self, spare)))
         for name in names:
             value = getattr(self, name)
-            if value is not ABSENT:
+            if type(value) in _SCALARS:  # most values: no copy to make
+                data[name] = value
+            elif value is not ABSENT:
                 data[name] = _plain(value)
         return data
 
@@ -97,9 +99,13 @@ def _layout(cls: type) -> tuple[tuple[str, ...], str | None]:
     return layout
 
 
+#: The exact types ``_plain`` returns as they are (a subclass takes the long way).
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
 def _plain(value: Any) -> Any:
     """A JSON-ready copy: mappings become dicts, tuples and lists become lists."""
-    if value is None or isinstance(value, str | int | float):
+    if type(value) in _SCALARS or value is None or isinstance(value, str | int | float):
         return value
     if isinstance(value, Mapping):
         return {str(key): _plain(item) for key, item in value.items()}

@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Iterable, Mapping
 
 # The UUID namespace of correlation ids; any fixed UUID would do.
-_CORRELATION_NAMESPACE = uuid.UUID("5b0f6a3e-6c1d-4f5e-9a59-2f0b0c7d7a10")
+_CORRELATION_NAMESPACE = uuid.UUID("5b0f6a3e-6c1d-4f5e-9a59-2f0b0c7d7a10").bytes
 
 
 def data_hash(data: Mapping[str, str] | None, binary_data: Mapping[str, str] | None) -> str:
@@ -89,4 +89,18 @@ def correlation_id(namespace: str, configmap: str, resource_version: str, digest
     ids as the live controller did.
     """
     name = f"{namespace}/configmap/{configmap}@{resource_version}#{digest}"
-    return str(uuid.uuid5(_CORRELATION_NAMESPACE, name))
+    return uuid5_text(_CORRELATION_NAMESPACE, name)
+
+
+def uuid5_text(namespace: bytes, name: str) -> str:
+    """``str(uuid.uuid5(UUID(bytes=namespace), name))`` (RFC 9562, section 5.5), cheaper.
+
+    The SHA-1 of the namespace and the name, its first 16 bytes stamped with
+    version 5 and the RFC's variant, in the usual text form; without building
+    the ``UUID`` object, which costs more than the hash for every change seen.
+    """
+    raw = bytearray(hashlib.sha1(namespace + name.encode("utf-8"), usedforsecurity=False).digest())
+    raw[6] = raw[6] & 0x0F | 0x50  # version 5
+    raw[8] = raw[8] & 0x3F | 0x80  # variant 10
+    text = raw[:16].hex()
+    return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"

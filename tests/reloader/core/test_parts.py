@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import random
+import uuid
+
 import pytest
 
 from reloader.core import (
@@ -14,6 +17,7 @@ from reloader.core import (
     data_hash,
     key_digests,
 )
+from reloader.core.hashing import uuid5_text
 from reloader.core.ratelimit import TokenBucket
 from reloader.core.rollout import RolloutOutcome, rollout_outcome
 
@@ -67,6 +71,19 @@ def test_correlation_ids_are_derived_from_the_observation():
     assert one != correlation_id("shipshape", "cfg", "11", "abc")
     assert one != correlation_id("other", "cfg", "10", "abc")
     assert len(one) == 36
+
+
+def test_correlation_ids_stay_the_uuid5_journals_already_hold():
+    # Replay recomputes the ids of old records: the derivation must never drift.
+    digest = "ab" * 32
+    assert correlation_id("shipshape", "helloworld-config-test", "10", digest) == (
+        "5fe9f202-6cd7-5324-8645-662e50fc6d62"
+    )
+    rng = random.Random(7)
+    for _ in range(300):
+        name = "".join(rng.choice("aZ9-/@#é\u2028🚀") for _ in range(rng.randrange(0, 40)))
+        namespace = uuid.UUID(int=rng.getrandbits(128))
+        assert uuid5_text(namespace.bytes, name) == str(uuid.uuid5(namespace, name))
 
 
 # ------------------------------------------------------------------- backoff
