@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 from collections.abc import Mapping
+
+from reloader.core.hashing import canonical_text
 
 PREFIX = "hmac-sha256:"
 MIN_KEY_BYTES = 32
@@ -55,9 +56,7 @@ def secret_hash(key: SecretHashKey, data: Mapping[str, str] | None) -> str:
     data always gives the same hash under one key. ``stringData`` never comes
     back from the API and plays no part.
     """
-    canonical = json.dumps(
-        {"data": dict(data or {})}, sort_keys=True, separators=(",", ":"), ensure_ascii=False
-    )
+    canonical = canonical_text({"data": dict(data or {})})
     return key.digest(canonical.encode("utf-8"))
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import random
 import uuid
 
@@ -28,6 +29,11 @@ def test_the_data_hash_is_sha256_of_a_canonical_form():
     assert data_hash({"a": "1", "b": "2"}, None) == data_hash({"b": "2", "a": "1"}, {})
     assert len(data_hash({}, None)) == 64
     assert data_hash(None, None) == data_hash({}, {})
+    # Workloads carry this hash in an annotation: it must never drift.
+    canonical = '{"binaryData":{"b":"AAE="},"data":{"MESSAGE":"héllo","a":"1"}}'
+    assert data_hash({"a": "1", "MESSAGE": "héllo"}, {"b": "AAE="}) == (
+        hashlib.sha256(canonical.encode()).hexdigest()
+    )
 
 
 @pytest.mark.parametrize(
