@@ -10,10 +10,18 @@ informers hand the work queue whatever accumulated; the API server itself
 flushes watch events to a connection in batches).
 
 :class:`WatchStream` waits until the connection has something to read, then
-lets ``coalesce_seconds`` pass so that the events of that window accumulate
-in the socket, and takes them all in one go: at a steady trickle the thread
-wakes once per window instead of once per event. An event waits at most
-``coalesce_seconds`` longer than before, well within a debounce window.
+lets a window pass so that the events of that window accumulate in the
+socket, and takes them all in one go: at a steady trickle the thread wakes
+once per window instead of once per event.
+
+The window adapts (:func:`next_window`). It is ``coalesce_seconds`` (50 ms)
+on a quiet stream, so a lone change is handled at once; while windows keep
+bringing several events it doubles, up to ``busy_coalesce_seconds``
+(250 ms), so a busy stream costs a few wake-ups a second however many
+events it carries; and as soon as a window brings one event or none, or the
+stream stays silent longer than the window, it is back to the quiet one. An
+event waits at most the window longer than it would read one by one, well
+within a debounce window.
 
 The bytes are read from the connection's socket directly, past urllib3 and
 http.client (whose chunked reader returns one chunk per call and cannot say
@@ -93,6 +101,17 @@ class _Dechunker:
         return bytes(out)
 
 
+def next_window(window: float, events: int, *, quiet: float, busy: float) -> float:
+    """The coalescing window after one that brought ``events`` lines.
+
+    Several events: the stream is busy, so the window doubles, up to
+    ``busy``. One or none: back to ``quiet``.
+    """
+    if events > 1:
+        return min(busy, max(window, quiet) * 2)
+    return quiet
+
+
 class WatchStream:
     """The lines of one watch response, handed out a window's worth at a time."""
 
@@ -102,21 +121,30 @@ class WatchStream:
         *,
         coalesce_seconds: float,
         read_timeout: float,
+        busy_coalesce_seconds: float | None = None,
         pause: Callable[[float], object] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         """Read ``response`` (a urllib3 response whose body has not been read).
 
         Args:
             response: The watch request's response, streamed (not preloaded).
-            coalesce_seconds: How long to let events accumulate once one has come.
+            coalesce_seconds: How long to let events accumulate once one has
+                come, on a quiet stream.
             read_timeout: How long the stream may stay silent before it is dead.
+            busy_coalesce_seconds: The longest window, which a busy stream
+                grows to (default: ``coalesce_seconds``, a fixed window).
             pause: Waits the coalescing window (the watch's stop event's wait,
                 so that a stop does not wait for the window).
+            clock: Tells how long the stream was silent before a window.
         """
         self._response = response
-        self._coalesce = coalesce_seconds
+        self._quiet = coalesce_seconds
+        self._busy = max(coalesce_seconds, busy_coalesce_seconds or 0.0)
+        self._window = coalesce_seconds
         self._read_timeout = read_timeout
         self._pause = pause
+        self._clock = clock
         raw = getattr(response, "_fp", None)  # http.client's response under urllib3's
         self._socket = _socket_of(response, raw)
         self._dechunker = _Dechunker() if getattr(raw, "chunked", False) else None
@@ -136,6 +164,7 @@ class WatchStream:
             lines = self._lines(pending)
             if lines:
                 yield lines
+            self._window = next_window(self._window, len(lines), quiet=self._quiet, busy=self._busy)
             if self._dechunker is not None and self._dechunker.done:
                 break
             pending = self._read_window()
@@ -153,10 +182,13 @@ class WatchStream:
         """Wait for bytes, let the window pass, then take everything there is (b"": the end)."""
         sock = self._socket
         assert sock is not None
+        waiting = self._clock()
         if not self._can_read(self._read_timeout):
             raise _timed_out(f"silent for {self._read_timeout:g} s")
-        if self._coalesce > 0:
-            self._pause(self._coalesce)
+        if self._clock() - waiting > self._window:
+            self._window = self._quiet  # silent for longer than a window: quiet again
+        if self._window > 0:
+            self._pause(self._window)
         parts = []
         while True:
             try:

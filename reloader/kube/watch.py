@@ -104,7 +104,10 @@ class WatchOptions:
         connect_timeout_seconds: TCP/TLS connect timeout.
         grace_seconds: How long past ``timeout_seconds`` a silent stream is still trusted.
         coalesce_seconds: Once an event has come, how long to let more accumulate
-            before handling them together (see :mod:`reloader.kube.stream`).
+            before handling them together, on a quiet stream (see
+            :mod:`reloader.kube.stream`).
+        busy_coalesce_seconds: The longest such window, which a stream grows to
+            while its windows keep bringing several events.
     """
 
     namespace: str
@@ -116,6 +119,7 @@ class WatchOptions:
     connect_timeout_seconds: float = 10.0
     grace_seconds: float = 10.0
     coalesce_seconds: float = 0.05
+    busy_coalesce_seconds: float = 0.25
     only: frozenset[str] | None = None
 
 
@@ -404,6 +408,7 @@ class ListWatcher:
         stream = WatchStream(
             response,
             coalesce_seconds=self.options.coalesce_seconds,
+            busy_coalesce_seconds=self.options.busy_coalesce_seconds,
             read_timeout=timeout_seconds + self.options.grace_seconds,
             pause=self._stop.wait,
         )

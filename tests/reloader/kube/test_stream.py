@@ -1,11 +1,11 @@
-"""The chunked-coding decoder of the watch stream reader."""
+"""The watch stream reader: its chunked-coding decoder and its coalescing window."""
 
 from __future__ import annotations
 
 import pytest
 import urllib3.exceptions
 
-from reloader.kube.stream import _Dechunker
+from reloader.kube.stream import _Dechunker, next_window
 
 BODY = b'{"type":"ADDED"}\n{"type":"MODIFIED","object":{"data":{"K":"\\r\\n"}}}\n'
 
@@ -46,3 +46,16 @@ def test_an_unfinished_body_is_not_done():
 def test_a_malformed_coding_is_a_protocol_error(wire):
     with pytest.raises(urllib3.exceptions.ProtocolError):
         _Dechunker().feed(wire)
+
+
+def test_a_busy_stream_widens_its_window_up_to_the_busy_one_and_one_event_narrows_it():
+    quiet, busy = 0.05, 0.25
+    window, seen = quiet, []
+    for events in (5, 9, 12, 30, 40, 1, 3, 0, 2):
+        window = next_window(window, events, quiet=quiet, busy=busy)
+        seen.append(window)
+    assert seen == [0.1, 0.2, 0.25, 0.25, 0.25, quiet, 0.1, quiet, 0.1]
+    # A fixed window (busy no wider than quiet) never changes.
+    assert next_window(quiet, 50, quiet=quiet, busy=quiet) == quiet
+    # No coalescing at all stays none, however busy.
+    assert next_window(0.0, 50, quiet=0.0, busy=0.0) == 0.0
