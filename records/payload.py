@@ -105,7 +105,7 @@ _SCALARS = frozenset({str, int, float, bool, type(None)})
 
 def _plain(value: Any) -> Any:
     """A JSON-ready copy: mappings become dicts, tuples and lists become lists."""
-    if type(value) in _SCALARS or value is None or isinstance(value, str | int | float):
+    if type(value) in _SCALARS or isinstance(value, str | int | float):
         return value
     if isinstance(value, Mapping):
         return {str(key): _plain(item) for key, item in value.items()}

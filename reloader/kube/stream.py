@@ -136,7 +136,8 @@ class WatchStream:
                 grows to (default: ``coalesce_seconds``, a fixed window).
             pause: Waits the coalescing window (the watch's stop event's wait,
                 so that a stop does not wait for the window).
-            clock: Tells how long the stream was silent before a window.
+            clock: Tells how long the stream was silent before a window (from
+                when its bytes were last taken to when more are there).
         """
         self._response = response
         self._quiet = coalesce_seconds
@@ -145,6 +146,7 @@ class WatchStream:
         self._read_timeout = read_timeout
         self._pause = pause
         self._clock = clock
+        self._read_at = clock()  # when the socket was last emptied
         raw = getattr(response, "_fp", None)  # http.client's response under urllib3's
         self._socket = _socket_of(response, raw)
         self._dechunker = _Dechunker() if getattr(raw, "chunked", False) else None
@@ -182,11 +184,10 @@ class WatchStream:
         """Wait for bytes, let the window pass, then take everything there is (b"": the end)."""
         sock = self._socket
         assert sock is not None
-        waiting = self._clock()
         if not self._can_read(self._read_timeout):
             raise _timed_out(f"silent for {self._read_timeout:g} s")
-        if self._clock() - waiting > self._window:
-            self._window = self._quiet  # silent for longer than a window: quiet again
+        if self._clock() - self._read_at > self._window:
+            self._window = self._quiet  # nothing for longer than a window: quiet again
         if self._window > 0:
             self._pause(self._window)
         parts = []
@@ -200,6 +201,7 @@ class WatchStream:
             parts.append(data)
             if not self._can_read(0):
                 break
+        self._read_at = self._clock()
         return b"".join(parts)
 
     def _can_read(self, timeout: float) -> bool:

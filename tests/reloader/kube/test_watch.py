@@ -9,7 +9,9 @@ from pathlib import Path
 import pytest
 
 from reloader.core import ConfigMapSeen, DeploymentSeen, Listed, Resource, WatchFailed
+from reloader.kube.api import CONFIGMAPS, KubeApi
 from reloader.kube.client import make_api_client
+from reloader.kube.stream import WatchStream
 from reloader.kube.watch import ListWatcher, WatchHooks, WatchOptions
 from tests.kubeapi import KubeApiServer
 from tests.reloader.e2e.harness import (
@@ -306,3 +308,47 @@ def test_a_stop_does_not_wait_for_the_window(kube, tmp_path):
     watcher.stop()
     thread.join(10)
     assert not thread.is_alive()
+
+
+def test_a_busy_stream_widens_its_window_and_a_silence_brings_the_quiet_one_back(kube, tmp_path):
+    """The windows asked for, read off a real watch: doubling while busy, quiet after a silence."""
+    kube.create(configmap("helloworld-config-a", {"K": "0"}, "a"))
+    kube.add_client("watcher")
+    api = KubeApi(make_api_client(str(kube.write_kubeconfig(tmp_path / "kc", "watcher", NS))))
+    listed = api.json("GET", CONFIGMAPS, path_params={"namespace": NS})
+    response = api.request(
+        "GET",
+        CONFIGMAPS,
+        path_params={"namespace": NS},
+        query={"watch": True, "resourceVersion": listed["metadata"]["resourceVersion"]},
+        timeout=(5, 60),
+    )
+    windows: list[float] = []
+
+    def pause(seconds: float) -> None:
+        windows.append(seconds)
+        time.sleep(0.3)  # long enough for a burst sent before it to be in
+
+    stream = WatchStream(
+        response, coalesce_seconds=0.2, busy_coalesce_seconds=0.8, read_timeout=60, pause=pause
+    )
+    batches = stream.batches()
+    value = iter(range(1, 1000))
+    try:
+        set_data(kube, "helloworld-config-a", {"K": str(next(value))})
+        assert len(next(batches)) == 1  # the first event: read as it comes
+        # Busy: three events a window. (Sending them takes far less than the
+        # quiet window, so no silence is seen between the windows.)
+        for _ in range(3):
+            for _ in range(3):
+                set_data(kube, "helloworld-config-a", {"K": str(next(value))})
+            assert len(next(batches)) == 3
+        time.sleep(1.5)  # silent for longer than the widest window
+        for _ in range(3):
+            set_data(kube, "helloworld-config-a", {"K": str(next(value))})
+        assert len(next(batches)) == 3
+    finally:
+        response.close()
+        response.release_conn()
+    # After one event the quiet window; doubling while busy, capped; after the silence, quiet.
+    assert windows == [0.2, 0.4, 0.8, 0.2]
