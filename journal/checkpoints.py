@@ -135,8 +135,8 @@ class CheckpointWriter:
     """A journal writer that signs what it appends (see the module text for when).
 
     Offers the writer calls the controller and the CLI use (``append``,
-    ``append_many``, ``write_many``, ``close``, ``with``); :attr:`journal` is the wrapped writer
-    for everything else (then call :meth:`appended`).
+    ``append_many``, ``write_many``, ``close``, ``with``); :attr:`journal` is
+    the wrapped writer for everything else (then call :meth:`appended`).
     """
 
     def __init__(

@@ -13,8 +13,10 @@ import uuid
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-# The UUID namespace of correlation ids; any fixed UUID would do.
+# The canonical JSON the hashes cover, one encoder for every call.
 _CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+# The UUID namespace of correlation ids (its bytes). Any fixed UUID would have
+# done; journals now hold ids derived from this one, so it never changes.
 _CORRELATION_NAMESPACE = uuid.UUID("5b0f6a3e-6c1d-4f5e-9a59-2f0b0c7d7a10").bytes
 
 
