@@ -127,7 +127,7 @@ def _write_checkpoint(
     )
     payload = sign_checkpoint(signer, unsigned)
     entry = Entry(kind=payload.KIND, data=payload.to_data(), ts=moment)
-    (record,) = journal.insert_chained(connection, [journal.prepare(entry)])
+    (record,) = journal.insert_chained(connection, [entry])
     return record
 
 

@@ -138,7 +138,7 @@ def vacuum(journal: Journal, older_than: timedelta, *, now: datetime | None = No
         )
         (tombstone,) = journal.insert_chained(
             connection,
-            [journal.prepare(Entry(kind=payload.KIND, data=payload.to_data()))],
+            [Entry(kind=payload.KIND, data=payload.to_data())],
             head=(head[0], head[1]),
         )
     return VacuumResult(

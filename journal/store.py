@@ -374,18 +374,22 @@ class Journal(JournalReading):
     def insert_chained(
         self,
         connection: Connection,
-        prepared: list[Prepared],
+        entries: Iterable[Entry],
         *,
         head: tuple[int, str] | None = None,
     ) -> list[Record]:
-        """Chain and insert prepared entries inside the caller's write transaction.
+        """Validate, chain and insert entries inside the caller's write transaction.
 
         Args:
             connection: The write transaction's connection.
-            prepared: Entries from :meth:`prepare`.
+            entries: The records to append, as for :meth:`append_many`.
             head: ``(seq, hash)`` to chain from (``vacuum`` passes the head it
                 read before removing records); by default the journal's head.
+
+        Raises:
+            JournalValueError: An invalid field; nothing is inserted.
         """
+        prepared = [prepare(entry) for entry in entries]
         return [row_to_record(row) for row in self._insert_rows(connection, prepared, head)]
 
     def _insert_rows(
@@ -397,11 +401,6 @@ class Journal(JournalReading):
             insert(records), [dict(zip(_COLUMN_NAMES, row, strict=True)) for row in rows]
         )
         return rows
-
-    @staticmethod
-    def prepare(entry: Entry) -> Prepared:
-        """Validate and serialise an entry for :meth:`insert_chained`."""
-        return prepare(entry)
 
     def _writer(self) -> str:
         """The actor every appended record carries (a writer always has one)."""

@@ -121,7 +121,7 @@ class WatchStream:
         *,
         coalesce_seconds: float,
         read_timeout: float,
-        busy_coalesce_seconds: float | None = None,
+        busy_coalesce_seconds: float = 0.0,
         pause: Callable[[float], object] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -133,7 +133,7 @@ class WatchStream:
                 come, on a quiet stream.
             read_timeout: How long the stream may stay silent before it is dead.
             busy_coalesce_seconds: The longest window, which a busy stream
-                grows to (default: ``coalesce_seconds``, a fixed window).
+                grows to (no wider than ``coalesce_seconds``: a fixed window).
             pause: Waits the coalescing window (the watch's stop event's wait,
                 so that a stop does not wait for the window).
             clock: Tells how long the stream was silent before a window (from
@@ -141,7 +141,7 @@ class WatchStream:
         """
         self._response = response
         self._quiet = coalesce_seconds
-        self._busy = max(coalesce_seconds, busy_coalesce_seconds or 0.0)
+        self._busy = max(coalesce_seconds, busy_coalesce_seconds)
         self._window = coalesce_seconds
         self._read_timeout = read_timeout
         self._pause = pause

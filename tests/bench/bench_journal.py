@@ -49,18 +49,29 @@ def _executable() -> str:
     return program("shipshape-journal")
 
 
-def _raw_appends(path: Path, count: int) -> float:
-    """Raw sqlite3: the same schema and pragmas, BEGIN IMMEDIATE + INSERT + COMMIT per record."""
+_RAW_INSERT = (
+    "INSERT INTO journal_records (seq, id, ts, kind, namespace, object, correlation_id, "
+    "actor, leader_epoch, data, prev_hash, hash) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
+)
+
+
+def _raw_connection(path: Path) -> sqlite3.Connection:
+    """Raw sqlite3 on a journal's file, with the journal's pragmas."""
     connection = sqlite3.connect(path, isolation_level=None, timeout=5)
     connection.execute("PRAGMA journal_mode = WAL")
     connection.execute("PRAGMA synchronous = FULL")
+    return connection
+
+
+def _raw_appends(path: Path, count: int) -> float:
+    """Raw sqlite3: the same schema and pragmas, BEGIN IMMEDIATE + INSERT + COMMIT per record."""
+    connection = _raw_connection(path)
     payload = json.dumps({"data_hash": "0" * 64, "event_type": "MODIFIED"})
     start = time.perf_counter()
     for seq in range(1, count + 1):
         connection.execute("BEGIN IMMEDIATE")
         connection.execute(
-            "INSERT INTO journal_records (seq, id, ts, kind, namespace, object, correlation_id, "
-            "actor, leader_epoch, data, prev_hash, hash) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+            _RAW_INSERT,
             (
                 seq,
                 str(uuid.uuid4()),
@@ -141,9 +152,7 @@ def _batch_entries(start: int) -> list[Entry]:
 
 def _raw_batches(path: Path, batches: list[list[Entry]]) -> float:
     """Raw sqlite3, same schema and pragmas: the rows ready made, one executemany per commit."""
-    connection = sqlite3.connect(path, isolation_level=None, timeout=5)
-    connection.execute("PRAGMA journal_mode = WAL")
-    connection.execute("PRAGMA synchronous = FULL")
+    connection = _raw_connection(path)
     seq, rows = 0, []
     for batch in batches:
         chunk = []
@@ -157,11 +166,7 @@ def _raw_batches(path: Path, batches: list[list[Entry]]) -> float:
     start = time.process_time()
     for chunk in rows:
         connection.execute("BEGIN IMMEDIATE")
-        connection.executemany(
-            "INSERT INTO journal_records (seq, id, ts, kind, namespace, object, correlation_id, "
-            "actor, leader_epoch, data, prev_hash, hash) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-            chunk,
-        )
+        connection.executemany(_RAW_INSERT, chunk)
         connection.execute("COMMIT")
     cpu = time.process_time() - start
     connection.close()
