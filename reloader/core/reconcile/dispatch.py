@@ -12,7 +12,7 @@ from dataclasses import replace
 
 from records import RestartFailed, RestartPatched, RestartPlanned, kinds
 from reloader.core.actions import PatchRestart
-from reloader.core.reconcile.scratch import Scratch, obj_of, source_label
+from reloader.core.reconcile.scratch import Scratch, source_label
 from reloader.core.state import Phase, Restart
 
 
@@ -104,17 +104,11 @@ class Dispatch(Scratch):
         assert restart.data_hash is not None
         if deployment not in self.deployments:
             del self.active[deployment]
-            self.record(
-                RestartFailed(
-                    configmap=source_label(restart.configmap),
-                    source=obj_of(restart.configmap),
-                    data_hash=restart.data_hash,
-                    attempt=restart.attempt,
-                    reason="not-found",
-                    error={"reason": "not-found", "status": None, "message": "deployment is gone"},
-                ),
-                deployment,
-                restart.correlation_id,
+            self.record_restart(
+                restart,
+                RestartFailed,
+                reason="not-found",
+                error={"reason": "not-found", "status": None, "message": "deployment is gone"},
             )
             return
         if self.applied(deployment) == restart.data_hash:
@@ -122,19 +116,13 @@ class Dispatch(Scratch):
             # shows the hash applied, so do not roll the pods a second time.
             del self.active[deployment]
             generation = self.deployments[deployment].rollout.generation
-            self.record(
-                RestartPatched(
-                    configmap=source_label(restart.configmap),
-                    source=obj_of(restart.configmap),
-                    data_hash=restart.data_hash,
-                    attempt=restart.attempt,
-                    generation=generation,
-                    flushed=restart.flushed,
-                    confirmed_by="watch",
-                    latency_seconds=round(max(0.0, self.now - restart.change_at), 6),
-                ),
-                deployment,
-                restart.correlation_id,
+            self.record_restart(
+                restart,
+                RestartPatched,
+                generation=generation,
+                flushed=restart.flushed,
+                confirmed_by="watch",
+                latency_seconds=round(max(0.0, self.now - restart.change_at), 6),
             )
             self.start_rollout(restart, generation)
             return
@@ -156,19 +144,14 @@ class Dispatch(Scratch):
         assert restart.data_hash is not None
         if resource_version is None:
             resource_version = self.resource_version(restart.deployment)
-        self.record(
-            RestartPlanned(
-                configmap=source_label(restart.configmap),
-                source=obj_of(restart.configmap),
-                data_hash=restart.data_hash,
-                previous_hash=previous,
-                attempt=attempt,
-                flushed=restart.flushed,
-                supersedes=superseded.correlation_id if superseded is not None else None,
-                resource_version=resource_version,
-            ),
-            restart.deployment,
-            restart.correlation_id,
+        self.record_restart(
+            restart,
+            RestartPlanned,
+            previous_hash=previous,
+            attempt=attempt,
+            flushed=restart.flushed,
+            supersedes=superseded.correlation_id if superseded is not None else None,
+            resource_version=resource_version,
         )
         self.actions.append(
             PatchRestart(

@@ -22,7 +22,7 @@ from records import (
 )
 from reloader.core import events
 from reloader.core.events import FlushDeadline, LeadershipChanged, ShutdownRequested
-from reloader.core.reconcile.scratch import Scratch, lease_object, obj_of, source_label
+from reloader.core.reconcile.scratch import Scratch, lease_object
 from reloader.core.state import Phase
 
 
@@ -52,17 +52,11 @@ class Leadership(Scratch):
         for restart in [*self.queue, *self.active.values()]:
             if restart.phase is Phase.PATCHING:
                 continue  # already sent; its answer still settles it
-            self.record(
-                RestartFailed(
-                    configmap=source_label(restart.configmap),
-                    source=obj_of(restart.configmap),
-                    data_hash=restart.data_hash,
-                    attempt=restart.attempt,
-                    reason="not-leader",
-                    error={"reason": "not-leader", "status": None, "message": "leadership lost"},
-                ),
-                restart.deployment,
-                restart.correlation_id,
+            self.record_restart(
+                restart,
+                RestartFailed,
+                reason="not-leader",
+                error={"reason": "not-leader", "status": None, "message": "leadership lost"},
             )
             self.active.pop(restart.deployment, None)
         self.queue = []
@@ -110,16 +104,10 @@ class Leadership(Scratch):
 
     def on_flush_deadline(self, event: FlushDeadline) -> None:
         for restart in [*self.queue, *self.active.values()]:
-            self.record(
-                RestartDropped(
-                    configmap=source_label(restart.configmap),
-                    source=obj_of(restart.configmap),
-                    data_hash=restart.data_hash,
-                    attempt=restart.attempt,
-                    reason="shutdown-deadline",
-                ),
-                restart.deployment,
-                restart.correlation_id,
+            self.record_restart(
+                restart,
+                RestartDropped,
+                reason="shutdown-deadline",
             )
         self.queue = []
         self.active.clear()

@@ -26,94 +26,82 @@ from reloader.core.events import (
     PatchRefused,
     PatchSucceeded,
 )
-from reloader.core.reconcile.scratch import Scratch, obj_of, source_label
-from reloader.core.state import AppliedOverride, Phase
+from reloader.core.reconcile.scratch import Scratch
+from reloader.core.state import AppliedOverride, Phase, Restart
 
 
 class Outcomes(Scratch):
-    def on_patch_succeeded(self, event: PatchSucceeded) -> None:
-        key = self.key_of(event.namespace, event.kind, event.deployment)
-        restart = self.active.get(key)
+    def answered(
+        self, event: PatchSucceeded | PatchFailed | PatchFenced | PatchRefused
+    ) -> Restart | None:
+        """The active restart a patch's answer is for.
+
+        None for a late answer: the restart was settled meanwhile (and
+        another may have started, in a chain of its own).
+        """
+        restart = self.active.get(self.key_of(event.namespace, event.kind, event.deployment))
         if restart is None or restart.correlation_id != event.correlation_id:
-            return  # a late answer for a restart already settled
+            return None
+        return restart
+
+    def on_patch_succeeded(self, event: PatchSucceeded) -> None:
+        restart = self.answered(event)
+        if restart is None:
+            return
+        key = restart.deployment
         del self.active[key]
         assert restart.data_hash is not None
         self.overrides[key] = AppliedOverride(restart.data_hash, event.generation)
-        self.record(
-            RestartPatched(
-                configmap=source_label(restart.configmap),
-                source=obj_of(restart.configmap),
-                data_hash=restart.data_hash,
-                attempt=restart.attempt,
-                generation=event.generation,
-                flushed=restart.flushed,
-                latency_seconds=round(max(0.0, self.now - restart.change_at), 6),
-            ),
-            key,
-            restart.correlation_id,
+        self.record_restart(
+            restart,
+            RestartPatched,
+            generation=event.generation,
+            flushed=restart.flushed,
+            latency_seconds=round(max(0.0, self.now - restart.change_at), 6),
         )
         self.start_rollout(restart, event.generation)
 
     def on_patch_failed(self, event: PatchFailed) -> None:
-        key = self.key_of(event.namespace, event.kind, event.deployment)
-        restart = self.active.get(key)
-        if restart is None or restart.correlation_id != event.correlation_id:
+        restart = self.answered(event)
+        if restart is None:
             return
+        key = restart.deployment
         failure = event.failure
-        obj = key
         if self.stopping:
             del self.active[key]
-            self.record(
-                RestartDropped(
-                    configmap=source_label(restart.configmap),
-                    source=obj_of(restart.configmap),
-                    data_hash=restart.data_hash,
-                    attempt=restart.attempt,
-                    reason="shutdown",
-                    error=failure.as_dict(),
-                ),
-                obj,
-                restart.correlation_id,
+            self.record_restart(
+                restart,
+                RestartDropped,
+                reason="shutdown",
+                error=failure.as_dict(),
             )
             return
         if failure.retriable and restart.attempt < self.policy.retry_max_attempts:
             delay = backoff_delay(self.policy, restart.attempt, event.jitter)
             self.active[key] = replace(restart, phase=Phase.BACKOFF, not_before=self.now + delay)
-            self.record(
-                RestartRetry(
-                    configmap=source_label(restart.configmap),
-                    source=obj_of(restart.configmap),
-                    data_hash=restart.data_hash,
-                    attempt=restart.attempt,
-                    next_attempt=restart.attempt + 1,
-                    delay_seconds=round(delay, 6),
-                    jitter=event.jitter,
-                    error=failure.as_dict(),
-                ),
-                obj,
-                restart.correlation_id,
+            self.record_restart(
+                restart,
+                RestartRetry,
+                next_attempt=restart.attempt + 1,
+                delay_seconds=round(delay, 6),
+                jitter=event.jitter,
+                error=failure.as_dict(),
             )
             return
         del self.active[key]
-        self.record(
-            RestartFailed(
-                configmap=source_label(restart.configmap),
-                source=obj_of(restart.configmap),
-                data_hash=restart.data_hash,
-                attempt=restart.attempt,
-                reason=failure.reason if not failure.retriable else "retries-exhausted",
-                error=failure.as_dict(),
-                next_resync_in_seconds=self.resync_in(),
-            ),
-            obj,
-            restart.correlation_id,
+        self.record_restart(
+            restart,
+            RestartFailed,
+            reason=failure.reason if not failure.retriable else "retries-exhausted",
+            error=failure.as_dict(),
+            next_resync_in_seconds=self.resync_in(),
         )
 
     def on_patch_fenced(self, event: PatchFenced) -> None:
-        key = self.key_of(event.namespace, event.kind, event.deployment)
-        restart = self.active.get(key)
-        if restart is None or restart.correlation_id != event.correlation_id:
+        restart = self.answered(event)
+        if restart is None:
             return
+        key = restart.deployment
         # The patch was not sent, so the attempt does not count. Wait one base
         # backoff: by then leadership is confirmed again (and the patch goes
         # out) or lost (and the next leader finds the drift by itself).
@@ -121,19 +109,13 @@ class Outcomes(Scratch):
         self.active[key] = replace(
             restart, phase=Phase.BACKOFF, attempt=restart.attempt - 1, not_before=self.now + delay
         )
-        self.record(
-            RestartRetry(
-                configmap=source_label(restart.configmap),
-                source=obj_of(restart.configmap),
-                data_hash=restart.data_hash,
-                attempt=restart.attempt,
-                next_attempt=restart.attempt,
-                delay_seconds=round(delay, 6),
-                jitter=None,
-                error={"reason": "fenced", "status": None, "message": "leadership not confirmed"},
-            ),
-            key,
-            restart.correlation_id,
+        self.record_restart(
+            restart,
+            RestartRetry,
+            next_attempt=restart.attempt,
+            delay_seconds=round(delay, 6),
+            jitter=None,
+            error={"reason": "fenced", "status": None, "message": "leadership not confirmed"},
         )
 
     def on_patch_refused(self, event: PatchRefused) -> None:
@@ -145,26 +127,19 @@ class Outcomes(Scratch):
         and never sent again. Otherwise it goes out again at once, conditional
         on the state just read.
         """
-        key = self.key_of(event.namespace, event.kind, event.deployment)
-        restart = self.active.get(key)
-        if restart is None or restart.correlation_id != event.correlation_id:
+        restart = self.answered(event)
+        if restart is None:
             return
-        obj = key
+        key = restart.deployment
         planned = restart.data_hash
         if not event.found:
             del self.active[key]
-            self.record(
-                RestartFailed(
-                    configmap=source_label(restart.configmap),
-                    source=obj_of(restart.configmap),
-                    data_hash=planned,
-                    attempt=restart.attempt,
-                    reason="not-found",
-                    error={"reason": "not-found", "status": 404, "message": "deployment is gone"},
-                    next_resync_in_seconds=self.resync_in(),
-                ),
-                obj,
-                restart.correlation_id,
+            self.record_restart(
+                restart,
+                RestartFailed,
+                reason="not-found",
+                error={"reason": "not-found", "status": 404, "message": "deployment is gone"},
+                next_resync_in_seconds=self.resync_in(),
             )
             return
         applied = event.applied_hash
@@ -177,57 +152,39 @@ class Outcomes(Scratch):
             assert applied is not None
             del self.active[key]
             self.overrides[key] = AppliedOverride(applied, event.generation)
-            self.record(
-                RestartSuperseded(
-                    configmap=source_label(restart.configmap),
-                    source=obj_of(restart.configmap),
-                    data_hash=planned,
-                    planned_hash=planned,
-                    applied_hash=applied,
-                    reason=reason,
-                    attempt=restart.attempt,
-                    resource_version=event.resource_version,
-                    generation=event.generation,
-                    error=event.failure.as_dict(),
-                ),
-                obj,
-                restart.correlation_id,
+            self.record_restart(
+                restart,
+                RestartSuperseded,
+                planned_hash=planned,
+                applied_hash=applied,
+                reason=reason,
+                resource_version=event.resource_version,
+                generation=event.generation,
+                error=event.failure.as_dict(),
             )
             return
         if restart.attempt >= self.policy.retry_max_attempts:
             del self.active[key]
-            self.record(
-                RestartFailed(
-                    configmap=source_label(restart.configmap),
-                    source=obj_of(restart.configmap),
-                    data_hash=planned,
-                    attempt=restart.attempt,
-                    reason="retries-exhausted",
-                    error=event.failure.as_dict(),
-                    next_resync_in_seconds=self.resync_in(),
-                ),
-                obj,
-                restart.correlation_id,
+            self.record_restart(
+                restart,
+                RestartFailed,
+                reason="retries-exhausted",
+                error=event.failure.as_dict(),
+                next_resync_in_seconds=self.resync_in(),
             )
             return
-        self.record(
-            RestartRetry(
-                configmap=source_label(restart.configmap),
-                source=obj_of(restart.configmap),
-                data_hash=planned,
-                attempt=restart.attempt,
-                next_attempt=restart.attempt + 1,
-                delay_seconds=0.0,
-                jitter=None,
-                error=event.failure.as_dict(),
-                reread={
-                    "applied_hash": applied,
-                    "resource_version": event.resource_version,
-                    "generation": event.generation,
-                },
-            ),
-            obj,
-            restart.correlation_id,
+        self.record_restart(
+            restart,
+            RestartRetry,
+            next_attempt=restart.attempt + 1,
+            delay_seconds=0.0,
+            jitter=None,
+            error=event.failure.as_dict(),
+            reread={
+                "applied_hash": applied,
+                "resource_version": event.resource_version,
+                "generation": event.generation,
+            },
         )
         del self.active[key]
         self.send(restart, previous=applied, resource_version=event.resource_version)

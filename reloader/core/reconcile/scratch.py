@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import replace
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from rpds import HashTrieMap
 
@@ -190,6 +190,22 @@ class Scratch:
             )
         else:
             self.actions.append(Record(payload.KIND, obj, correlation, payload.to_data()))
+
+    def record_restart(self, restart: Restart, outcome: type[Payload], **fields: Any) -> None:
+        """Journal a step of ``restart`` (``outcome`` with its own ``fields``) in its chain.
+
+        Every restart record is about the workload and names what the restart
+        is for: the source (``configmap`` and ``source``), the hash being
+        rolled out and the attempt (``fields`` may give another attempt, as
+        the plan of the next one does).
+        """
+        about = {
+            "configmap": source_label(restart.configmap),
+            "source": obj_of(restart.configmap),
+            "data_hash": restart.data_hash,
+            "attempt": restart.attempt,
+        }
+        self.record(outcome(**about | fields), restart.deployment, restart.correlation_id)
 
     def skip(
         self,
