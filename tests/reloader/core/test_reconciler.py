@@ -477,6 +477,23 @@ def test_answers_for_unknown_restarts_are_ignored():
     assert run.state == before
 
 
+def test_answers_from_another_chain_leave_the_restart_in_flight_alone():
+    """A late answer (an earlier restart's, say) settles nothing of the restart now in flight."""
+    run = started()
+    run.change(cm("helloworld-config-test", V2, rv="11"), at=10.0)
+    run.tick(11.0)
+    [patch] = run.patches()
+    before, records = run.state, len(run.records())
+    run.feed(PatchSucceeded(patch.deployment, "earlier-chain", 3))
+    run.feed(PatchFailed(patch.deployment, "earlier-chain", UNAVAILABLE))
+    run.feed(PatchFenced(patch.deployment, "earlier-chain"))
+    run.feed(PatchRefused(patch.deployment, "earlier-chain", CONFLICT, applied_hash=h(V2)))
+    assert run.state == before and len(run.records()) == records
+    succeed(run, at=12.0)
+    [patched] = run.records(k.RESTART_PATCHED)
+    assert patched.correlation_id == patch.correlation_id and patched.data["data_hash"] == h(V2)
+
+
 # --------------------------------------------------------- relists and resyncs
 
 
