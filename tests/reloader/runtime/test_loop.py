@@ -1,4 +1,4 @@
-"""The reconcile loop and leadership: events that never wait, standbys that pend nothing."""
+"""The reconcile loop: events that never wait, standbys that pend nothing, a failing journal."""
 
 from __future__ import annotations
 
@@ -196,6 +196,20 @@ def test_a_long_group_commit_steps_the_core_meanwhile_and_commits_at_its_end(tmp
     journal.close()
 
 
+def test_a_patch_decided_on_a_watch_event_ends_a_group_commit_wait(tmp_path):
+    """A new workload's adoption goes out once its records are durable, not a linger later."""
+    loop, journal, _ = make_loop(tmp_path, acting=True, linger=60.0)
+    gathering = _gathering(loop)
+    canary = deploy("helloworld-test-canary", None, env="test")
+    loop.events.put(DeploymentSeen(EventType.ADDED, canary))
+    gathering.join(30)
+    assert not gathering.is_alive(), "the held adoption did not end the wait"
+    loop.commit()
+    [adoption] = loop._executor.sent
+    assert adoption.deployment == "helloworld-test-canary" and adoption.data_hash == h(V1)
+    journal.close()
+
+
 def test_a_debounce_window_opened_during_a_group_commit_ends_it_at_its_deadline(tmp_path):
     """The wait ends when a window opened meanwhile is due, not at the end of the linger."""
     now = [10.0]
@@ -231,4 +245,89 @@ def test_a_stop_request_ends_a_group_commit_wait(tmp_path):
     loop.request_stop("SIGTERM")
     gathering.join(30)
     assert not gathering.is_alive(), "the stop request did not end the wait"
+    journal.close()
+
+
+# ----------------------------------------------------------- a journal failing at shutdown
+
+
+class Flaky:
+    """The journal, failing every append while ``broken`` (a full disk, say)."""
+
+    def __init__(self, journal: Journal) -> None:
+        self.journal = journal
+        self.broken = True
+        self.attempts = 0
+
+    def write_many(self, entries) -> int:
+        self.attempts += 1
+        if self.broken:
+            raise OSError("No space left on device")
+        return self.journal.write_many(entries)
+
+
+def _failing_journal_loop(tmp_path, *, retry_base: float, max_wait: float = 60.0):
+    """A running loop on a real clock whose journal fails, holding a change nothing depends on."""
+    loop, journal, _ = make_loop(tmp_path, acting=True, linger=0.0, max_wait=max_wait)
+    flaky = Flaky(journal)
+    loop._clock = time.monotonic
+    loop._journal = JournalWriter(
+        flaky, "shipshape", retry_base_seconds=retry_base, retry_max_seconds=retry_base
+    )
+    unrelated = cm("unrelated-config", V2, rv="11", app="")
+    loop.events.put(ConfigMapSeen(EventType.MODIFIED, unrelated))
+    return loop, journal, flaky
+
+
+def _wait(condition, what: str, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.01)
+
+
+def test_a_journal_retry_is_timed_by_the_loop_not_by_the_next_event(tmp_path):
+    """An idle loop (waiting a minute for events) wakes for the journal's retry on its own."""
+    loop, journal, flaky = _failing_journal_loop(tmp_path, retry_base=0.2)
+    runner = threading.Thread(target=loop.run, args=(5.0,), daemon=True)
+    runner.start()
+    _wait(lambda: flaky.attempts >= 1, "the first append")
+    flaky.broken = False
+    _wait(lambda: len(list(journal.read())) == 2, "the records after the retry")
+    assert [r.kind for r in journal.read()] == [k.CONFIGMAP_OBSERVED, k.DEBOUNCE_SKIPPED]
+    loop.request_stop("SIGTERM")
+    runner.join(10)
+    assert not runner.is_alive()
+    journal.close()
+
+
+def test_the_shutdown_flush_waits_for_the_journal_to_take_the_last_records(tmp_path):
+    """Nothing is left to restart, but records are not durable yet: the stop waits for them."""
+    loop, journal, flaky = _failing_journal_loop(tmp_path, retry_base=0.05)
+    runner = threading.Thread(target=loop.run, args=(30.0,), daemon=True)
+    runner.start()
+    _wait(lambda: flaky.attempts >= 1, "the first append")
+    loop.request_stop("SIGTERM")
+    _wait(lambda: flaky.attempts >= 4, "appends tried again during the flush")
+    assert runner.is_alive(), "the loop stopped with records not yet in the journal"
+    flaky.broken = False
+    runner.join(10)
+    assert not runner.is_alive()
+    kinds = [r.kind for r in journal.read()]
+    assert kinds[:2] == [k.CONFIGMAP_OBSERVED, k.DEBOUNCE_SKIPPED]
+    journal.close()
+
+
+def test_the_flush_deadline_makes_a_last_attempt_whatever_the_backoff(tmp_path):
+    """A journal back just before the deadline takes the records, though its backoff is long."""
+    loop, journal, flaky = _failing_journal_loop(tmp_path, retry_base=3600.0)
+    runner = threading.Thread(target=loop.run, args=(1.0,), daemon=True)
+    runner.start()
+    _wait(lambda: flaky.attempts >= 1, "the first append")
+    flaky.broken = False  # the next attempt is due in an hour: only the deadline's is made
+    loop.request_stop("SIGTERM")
+    runner.join(10)
+    assert not runner.is_alive()
+    kinds = [r.kind for r in journal.read()]
+    assert kinds[:2] == [k.CONFIGMAP_OBSERVED, k.DEBOUNCE_SKIPPED]
     journal.close()
