@@ -286,12 +286,26 @@ def _wait(condition, what: str, timeout: float = 10.0) -> None:
         time.sleep(0.01)
 
 
+def _running(loop, flaky, flush_seconds: float) -> threading.Thread:
+    """Run ``loop`` in a thread until its journal has refused a first append."""
+    runner = threading.Thread(target=loop.run, args=(flush_seconds,), daemon=True)
+    runner.start()
+    _wait(lambda: flaky.attempts >= 1, "the first append")
+    return runner
+
+
+def _assert_stopped_with_the_records(runner: threading.Thread, journal: Journal) -> None:
+    runner.join(10)
+    assert not runner.is_alive()
+    kinds = [r.kind for r in journal.read()]
+    assert kinds[:2] == [k.CONFIGMAP_OBSERVED, k.DEBOUNCE_SKIPPED]
+    journal.close()
+
+
 def test_a_journal_retry_is_timed_by_the_loop_not_by_the_next_event(tmp_path):
     """An idle loop (waiting a minute for events) wakes for the journal's retry on its own."""
     loop, journal, flaky = _failing_journal_loop(tmp_path, retry_base=0.2)
-    runner = threading.Thread(target=loop.run, args=(5.0,), daemon=True)
-    runner.start()
-    _wait(lambda: flaky.attempts >= 1, "the first append")
+    runner = _running(loop, flaky, 5.0)
     flaky.broken = False
     _wait(lambda: len(list(journal.read())) == 2, "the records after the retry")
     assert [r.kind for r in journal.read()] == [k.CONFIGMAP_OBSERVED, k.DEBOUNCE_SKIPPED]
@@ -304,30 +318,18 @@ def test_a_journal_retry_is_timed_by_the_loop_not_by_the_next_event(tmp_path):
 def test_the_shutdown_flush_waits_for_the_journal_to_take_the_last_records(tmp_path):
     """Nothing is left to restart, but records are not durable yet: the stop waits for them."""
     loop, journal, flaky = _failing_journal_loop(tmp_path, retry_base=0.05)
-    runner = threading.Thread(target=loop.run, args=(30.0,), daemon=True)
-    runner.start()
-    _wait(lambda: flaky.attempts >= 1, "the first append")
+    runner = _running(loop, flaky, 30.0)
     loop.request_stop("SIGTERM")
     _wait(lambda: flaky.attempts >= 4, "appends tried again during the flush")
     assert runner.is_alive(), "the loop stopped with records not yet in the journal"
     flaky.broken = False
-    runner.join(10)
-    assert not runner.is_alive()
-    kinds = [r.kind for r in journal.read()]
-    assert kinds[:2] == [k.CONFIGMAP_OBSERVED, k.DEBOUNCE_SKIPPED]
-    journal.close()
+    _assert_stopped_with_the_records(runner, journal)
 
 
 def test_the_flush_deadline_makes_a_last_attempt_whatever_the_backoff(tmp_path):
     """A journal back just before the deadline takes the records, though its backoff is long."""
     loop, journal, flaky = _failing_journal_loop(tmp_path, retry_base=3600.0)
-    runner = threading.Thread(target=loop.run, args=(1.0,), daemon=True)
-    runner.start()
-    _wait(lambda: flaky.attempts >= 1, "the first append")
+    runner = _running(loop, flaky, 1.0)
     flaky.broken = False  # the next attempt is due in an hour: only the deadline's is made
     loop.request_stop("SIGTERM")
-    runner.join(10)
-    assert not runner.is_alive()
-    kinds = [r.kind for r in journal.read()]
-    assert kinds[:2] == [k.CONFIGMAP_OBSERVED, k.DEBOUNCE_SKIPPED]
-    journal.close()
+    _assert_stopped_with_the_records(runner, journal)
