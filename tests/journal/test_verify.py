@@ -11,6 +11,7 @@ import pytest
 
 from journal import GENESIS, Entry, Journal, kinds, record_hash, vacuum, verify
 from tests.journal.builders import at
+from tests.journal.signing_helpers import rechain
 
 
 def _fill(journal: Journal, count: int = 10) -> None:
@@ -181,3 +182,12 @@ def test_an_edited_tombstone_is_caught(writer, journal_path):
     )
     result = _verify(journal_path)
     assert result.bad_seq == tombstone.seq
+
+
+def test_a_deletion_hidden_by_a_recomputed_chain_is_still_a_missing_record(writer, journal_path):
+    _fill(writer)
+    _tamper(journal_path, "DELETE FROM journal_records WHERE seq = 6")
+    rechain(journal_path, after=5)  # seq 7 now links to seq 5's hash
+    result = _verify(journal_path)
+    assert (result.ok, result.bad_seq) == (False, 6)
+    assert "record(s) 6 missing: seq 7 follows seq 5" in result.reason
