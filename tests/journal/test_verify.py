@@ -191,3 +191,16 @@ def test_a_deletion_hidden_by_a_recomputed_chain_is_still_a_missing_record(write
     result = _verify(journal_path)
     assert (result.ok, result.bad_seq) == (False, 6)
     assert "record(s) 6 missing: seq 7 follows seq 5" in result.reason
+
+
+def test_the_first_kept_record_must_continue_from_the_tombstones_hash(writer, journal_path):
+    _fill(writer)
+    vacuum(writer, timedelta(seconds=1), now=at(6.5))
+    # The first kept record claims another predecessor; everything is re-chained from it.
+    _tamper(journal_path, f"UPDATE journal_records SET prev_hash = '{'ab' * 32}' WHERE seq = 7")
+    rechain(journal_path)
+    result = _verify(journal_path)
+    assert (result.ok, result.bad_seq) == (False, 7)
+    assert result.reason == (
+        "prev_hash does not match the hash of seq 6 recorded by the journal.vacuumed tombstone"
+    )
