@@ -11,7 +11,7 @@ import pytest
 
 from journal import GENESIS, Entry, Journal, kinds, record_hash, vacuum, verify
 from tests.journal.builders import at
-from tests.journal.signing_helpers import rechain
+from tests.journal.signing_helpers import forge, rechain
 
 
 def _fill(journal: Journal, count: int = 10) -> None:
@@ -204,3 +204,24 @@ def test_the_first_kept_record_must_continue_from_the_tombstones_hash(writer, jo
     assert result.reason == (
         "prev_hash does not match the hash of seq 6 recorded by the journal.vacuumed tombstone"
     )
+
+
+def test_a_gap_after_a_vacuum_is_named_where_it_is(writer, journal_path):
+    _fill(writer)
+    vacuum(writer, timedelta(seconds=1), now=at(6.5))
+    _tamper(journal_path, "DELETE FROM journal_records WHERE seq = 9")
+    result = _verify(journal_path)
+    assert result.summary() == (
+        "FAILED: seq 9: record(s) 9 missing: seq 10 follows seq 8 "
+        "and no journal.vacuumed tombstone accounts for the gap"
+    )
+    assert (result.records, result.head_seq, result.vacuumed_through) == (2, 8, 6)
+
+
+def test_a_tombstone_claiming_a_kept_record_accounts_for_no_gap(writer, journal_path):
+    _fill(writer)
+    tombstone = vacuum(writer, timedelta(seconds=1), now=at(6.5)).tombstone
+    forge(journal_path, tombstone.seq, dict(tombstone.data, last_removed_seq=7))  # 7 is kept
+    result = _verify(journal_path)
+    assert (result.ok, result.bad_seq) == (False, 1)
+    assert "record(s) 1..6 missing: seq 7 follows the start of the journal" in result.reason
