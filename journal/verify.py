@@ -83,7 +83,8 @@ def _tombstone(journal: Journal, stream: str | None = None) -> tuple[int, str] |
         return None
     tombstone = JournalVacuumed.from_data(latest[0].data)
     through, digest = tombstone.last_removed_seq, tombstone.last_removed_hash
-    if isinstance(through, int) and isinstance(digest, str):
+    # JSON true is no seq (bool is an int to Python): as journal.audit judges it.
+    if isinstance(through, int) and not isinstance(through, bool) and isinstance(digest, str):
         return through, digest
     return None
 

@@ -225,3 +225,13 @@ def test_a_tombstone_claiming_a_kept_record_accounts_for_no_gap(writer, journal_
     result = _verify(journal_path)
     assert (result.ok, result.bad_seq) == (False, 1)
     assert "record(s) 1..6 missing: seq 7 follows the start of the journal" in result.reason
+
+
+@pytest.mark.parametrize("through", ["6", None, 6.0, True])
+def test_a_tombstone_without_a_whole_last_removed_seq_fails_verify(writer, journal_path, through):
+    _fill(writer)
+    tombstone = vacuum(writer, timedelta(seconds=1), now=at(6.5)).tombstone
+    forge(journal_path, tombstone.seq, dict(tombstone.data, last_removed_seq=through))
+    result = _verify(journal_path)
+    assert (result.ok, result.bad_seq) == (False, 1)
+    assert "record(s) 1..6 missing: seq 7 follows the start of the journal" in result.reason
