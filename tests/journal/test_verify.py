@@ -235,3 +235,23 @@ def test_a_tombstone_without_a_whole_last_removed_seq_fails_verify(writer, journ
     result = _verify(journal_path)
     assert (result.ok, result.bad_seq) == (False, 1)
     assert "record(s) 1..6 missing: seq 7 follows the start of the journal" in result.reason
+
+
+@pytest.mark.parametrize(
+    "respell",
+    [
+        lambda ts: ts.replace("Z", "+00:00"),  # the same instant, another offset notation
+        lambda ts: ts.replace(".000000", ""),  # no fractional digits
+        lambda ts: ts.replace("Z", "z"),
+    ],
+    ids=["offset", "no-fraction", "lower-z"],
+)
+def test_a_rehashed_non_canonical_ts_is_reported(writer, journal_path, respell):
+    _fill(writer)
+    original = next(writer.read(after_seq=3, limit=1)).to_json()["ts"]
+    assert original.endswith(".000000Z")
+    _tamper(journal_path, f"UPDATE journal_records SET ts = '{respell(original)}' WHERE seq = 4")
+    rechain(journal_path, after=3)
+    result = _verify(journal_path)
+    assert (result.ok, result.bad_seq) == (False, 4)
+    assert f"ts '{respell(original)}' is not a canonical timestamp" in result.reason
