@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import json
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
-from journal import Journal, kinds, verify
+from journal import Entry, Journal, kinds, vacuum, verify
 from journal.filters import Filters
 from journal.ship import ship
+from tests.journal.builders import at
 from tests.journal.helpers import ROOT
+from tests.journal.signing_helpers import row_hash
 
 
 def _fill(path, n: int, actor: str = "helloworld-controller-0") -> list:
@@ -106,6 +110,51 @@ def test_many_sources_and_own_records_each_verify_and_filter_by_cluster(
     assert not broken.ok
     assert broken.bad_seq == 3
     assert broken.reason.startswith("stream prod-us/")
+
+
+def test_one_streams_tombstone_does_not_cover_another_streams_gap(tmp_path, open_journal):
+    vacuumed, other = tmp_path / "vacuumed.db", tmp_path / "other.db"
+    for path in (vacuumed, other):
+        with Journal.open(path, actor="helloworld-controller-0") as journal:
+            journal.append_many(
+                [Entry(kind=kinds.WATCH_RELISTED, data={"n": n}, ts=at(n)) for n in range(10)]
+            )
+    with Journal.open(vacuumed, actor="helloworld-controller-0") as journal:
+        tombstone = vacuum(journal, timedelta(seconds=1), now=at(6.5)).tombstone
+    central_path = tmp_path / "central.db"
+    central = open_journal(central_path, actor="central")
+    for path, cluster in ((other, "prod-us"), (vacuumed, "prod-eu")):  # the tombstone last
+        with Journal.open(path, readonly=True) as source:
+            ship(source, central, cluster=cluster)
+    assert verify(central).ok
+    # Cut prod-us's first six records and hang the rest on prod-eu's tombstone.
+    connection = sqlite3.connect(central_path)
+    try:
+        connection.execute("DROP TRIGGER IF EXISTS journal_records_no_update")
+        connection.execute(
+            "DELETE FROM journal_records WHERE cluster = 'prod-us' AND stream_seq <= 6"
+        )
+        rows = connection.execute(
+            "SELECT stream_seq, id, ts, kind, namespace, object, correlation_id, actor, "
+            "leader_epoch, data FROM journal_records WHERE cluster = 'prod-us' "
+            "ORDER BY stream_seq"
+        ).fetchall()
+        prev = tombstone.data["last_removed_hash"]
+        for row in rows:
+            digest = row_hash(row, row[0], json.loads(row[9]), prev)
+            connection.execute(
+                "UPDATE journal_records SET prev_hash = ?, hash = ? "
+                "WHERE cluster = 'prod-us' AND stream_seq = ?",
+                (prev, digest, row[0]),
+            )
+            prev = digest
+        connection.commit()
+    finally:
+        connection.close()
+    result = verify(central)
+    assert (result.ok, result.bad_seq) == (False, 1)
+    assert result.reason.startswith("stream prod-us/")
+    assert "record(s) 1..6 missing: seq 7 follows the start of the journal" in result.reason
 
 
 def _follow(spawn, source: Path, url: str, env: dict[str, str]):
