@@ -162,6 +162,29 @@ def test_a_forged_checkpoint_fails_its_signature(tmp_path, keys):
     assert "signature does not verify" in str(result.reason)
 
 
+@pytest.mark.parametrize(
+    "respell",
+    [
+        lambda signature: None,
+        lambda signature: 12345,
+        lambda signature: signature[:40] + "*" + signature[40:],
+        lambda signature: signature[:40] + "\n" + signature[40:],
+        lambda signature: " " + signature,
+    ],
+    ids=["null", "number", "junk-character", "line-break", "leading-space"],
+)
+def test_a_signature_that_is_not_plain_base64_is_a_failure_not_a_crash(tmp_path, keys, respell):
+    path = tmp_path / "j.db"
+    _signed_journal(path, keys[0], 3)
+    (checkpoint,) = [r for r in _records(path) if r.kind == kinds.JOURNAL_CHECKPOINT]
+    data = dict(checkpoint.data, signature=respell(checkpoint.data["signature"]))
+    execute(path, "UPDATE journal_records SET data = ? WHERE seq = ?", json.dumps(data), 4)
+    rechain(path, after=3)
+    result = _check(path, keys[1])
+    assert (result.ok, result.bad_seq) == (False, 4)
+    assert "checkpoint's signature does not verify with key sha256:" in str(result.reason)
+
+
 def test_a_checkpoint_whose_head_hash_does_not_match_is_named(tmp_path, keys):
     path = tmp_path / "j.db"
     _signed_journal(path, keys[0], 5)
