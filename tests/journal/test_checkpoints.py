@@ -12,7 +12,13 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from journal import Entry, Journal, kinds, vacuum, verify
-from journal.checkpoints import EVERY_RECORDS, CheckpointWriter, verify_signed, write_checkpoint
+from journal.checkpoints import (
+    EVERY_RECORDS,
+    MAX_DIGESTS,
+    CheckpointWriter,
+    verify_signed,
+    write_checkpoint,
+)
 from journal.signing import (
     DOMAIN,
     SigningKeyError,
@@ -124,6 +130,58 @@ def test_a_checkpoint_follows_within_ten_seconds_of_a_record(tmp_path, keys):
     writer.close()
     kinds_written = [r.kind for r in _records(path)]
     assert kinds_written == [kinds.OPERATOR_NOTE, kinds.JOURNAL_CHECKPOINT]
+
+
+def test_a_steady_stream_of_appends_is_signed_every_ten_seconds(tmp_path, keys):
+    path = tmp_path / "j.db"
+    clock = Clock()
+    writer = CheckpointWriter(
+        Journal.open(path, actor=ACTOR), load_signing_key(keys[0]), clock=clock
+    )
+    for i in range(12):  # one record every 3 s: no pause ever lets 10 s pass quietly
+        writer.append_many([_note(i)])
+        clock.now += 3
+    checkpoints = [r for r in _records(path) if r.kind == kinds.JOURNAL_CHECKPOINT]
+    # Due 10 s after the first unsigned record (seq 1 at 0 s, seq 7 at 15 s).
+    assert [c.data["seq"] for c in checkpoints] == [5, 11]
+    writer.close()
+    assert _check(path, keys[1], require_signed=True).ok
+
+
+def test_no_checkpoint_is_written_on_top_of_a_checkpoint(tmp_path, keys):
+    path = tmp_path / "j.db"
+    signer = load_signing_key(keys[0])
+    first = CheckpointWriter(Journal.open(path, actor=ACTOR), signer)
+    second = CheckpointWriter(Journal.open(path, actor="helloworld-controller-1"), signer)
+    first.append_many([_note(1)])
+    second.append_many([_note(2)])
+    first.close()  # signs the head: the second writer's record too
+    assert second.unsigned == 1
+    second.close()
+    assert [r.kind for r in _records(path)] == [
+        kinds.OPERATOR_NOTE,
+        kinds.OPERATOR_NOTE,
+        kinds.JOURNAL_CHECKPOINT,
+    ]
+    with Journal.open(path, actor=ACTOR) as journal:
+        assert write_checkpoint(journal, signer) is None
+
+
+def test_a_checkpoint_lists_at_most_max_digests_records(tmp_path, keys):
+    path = tmp_path / "j.db"
+    signer = load_signing_key(keys[0])
+    with Journal.open(path, actor=ACTOR) as journal:  # a long stretch nobody signed
+        journal.append_many([_note(i) for i in range(MAX_DIGESTS + 1)])
+        checkpoint = write_checkpoint(journal, signer)
+    assert checkpoint is not None
+    records = _records(path)
+    assert checkpoint.data["seq"] == MAX_DIGESTS + 1
+    assert checkpoint.data["from_seq"] == 2  # the newest MAX_DIGESTS records, exactly
+    assert checkpoint.data["digests"] == [r.hash[:16] for r in records[1:-1]]
+    assert len(checkpoint.data["digests"]) == MAX_DIGESTS
+    result = _check(path, keys[1], require_signed=True)
+    assert result.ok, result.summary()
+    assert result.signed_through == MAX_DIGESTS + 1
 
 
 def test_a_big_batch_is_signed_right_after_it(tmp_path, keys):
