@@ -11,6 +11,7 @@ from journal import (
     Entry,
     Filters,
     JournalValueError,
+    Tail,
     kinds,
     merged_last,
     merged_records,
@@ -160,3 +161,36 @@ def test_merged_records_interleave_replicas_by_time(tmp_path, open_journal):
         (1, at(6)),
     ]
     assert [(i, r.seq) for i, r in merged_last([zero, one], Filters(), 2)] == [(0, 3), (1, 3)]
+
+
+def _notes_among_relists(journal, *texts: str | None) -> None:
+    """Append an operator.note per text, a watch.relisted per ``None``."""
+    for text in texts:
+        if text is None:
+            journal.append(kinds.WATCH_RELISTED)
+        else:
+            journal.append(kinds.OPERATOR_NOTE, data={"text": text})
+
+
+@pytest.mark.parametrize("lines", [None, 5])
+def test_a_read_cursor_moves_past_records_the_filter_skips(
+    writer, journal_path, open_journal, lines
+):
+    _notes_among_relists(writer, "one", None, "two", None, None)
+    tail = Tail(
+        [open_journal(journal_path, readonly=True)], Filters(kinds=("operator",)), lines=lines
+    )
+    assert [r.data["text"] for _, r in tail.records()] == ["one", "two"]
+    assert tail.positions == [5], "the next read starts after the head, not at seq 3"
+
+
+def test_a_following_cursor_moves_past_records_the_filter_skips(writer, journal_path, open_journal):
+    _notes_among_relists(writer, "before", None)
+    tail = Tail([open_journal(journal_path, readonly=True)], Filters(kinds=("operator",)))
+    records = tail.records(follow=True)
+    assert next(records)[1].seq == 1
+    _notes_among_relists(writer, None, None, "while following", None, None)
+    assert next(records)[1].seq == 5
+    tail.stop.set()
+    assert list(records) == []
+    assert tail.positions == [7], "a poll judged seqs 6 and 7: the cursor is past them"
