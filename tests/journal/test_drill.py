@@ -6,10 +6,11 @@ import json
 
 import pytest
 
-from journal import JournalValueError, NoDrillError, export_dr_drill
+from journal import JournalValueError, NoDrillError, Record, export_dr_drill
 from journal.drill import parse_date
 from journal.snapshot import file_sha256
 from tests.journal.builders import Controller, data_hash, failover_drill
+from tests.journal.signing_helpers import execute
 
 TEST_CM, PROD_CM = "helloworld-config-test", "helloworld-config-prod"
 
@@ -95,6 +96,39 @@ def test_a_drill_without_an_end_mark_fails(controller, writer, tmp_path):
     result = export_dr_drill(writer, tmp_path)
     assert not result.completed
     assert "has no end mark" in result.reasons[0]
+
+
+def _recovered_drill(controller: Controller) -> Record:
+    """A drill that meets its targets: start at 100 s, everything seen again; the end mark."""
+    _before_the_drill(controller)
+    controller.note(100, "etcd restore drill", drill="start")
+    controller.observed(402, TEST_CM, "test-v1", event="ADDED")
+    controller.observed(403, PROD_CM, "prod-v1", event="ADDED")
+    return controller.note(700, "service restored", drill="end")
+
+
+def test_a_drill_on_a_tampered_journal_fails_and_says_why(
+    controller, writer, journal_path, tmp_path
+):
+    _recovered_drill(controller)
+    after = controller.note(800, "after the drill")
+    execute(
+        journal_path,
+        "UPDATE journal_records SET data = ? WHERE seq = ?",
+        '{"text":"edited"}',
+        after.seq,
+    )
+    result = export_dr_drill(writer, tmp_path)
+    reason = (
+        f"journal verification failed: FAILED: seq {after.seq}: "
+        "hash does not match the record's contents (record edited)"
+    )
+    assert result.status == "FAILED" and result.reasons == [reason]
+    report = result.report.read_text()
+    assert "Status: FAILED" in report.splitlines() and reason in report
+    manifest = json.loads(result.manifest.read_text())
+    assert (manifest["status"], manifest["verify"]["ok"]) == ("FAILED", False)
+    assert manifest["rto"]["met"] and manifest["rpo"]["met"], "only the verification failed"
 
 
 def test_the_latest_drill_is_exported(controller, writer, tmp_path):
