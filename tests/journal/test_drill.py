@@ -131,6 +131,21 @@ def test_a_drill_on_a_tampered_journal_fails_and_says_why(
     assert manifest["rto"]["met"] and manifest["rpo"]["met"], "only the verification failed"
 
 
+def test_a_second_end_mark_does_not_move_the_drills_end(controller, writer, tmp_path):
+    end = _recovered_drill(controller)
+    controller.note(1300, "restored, noted twice", drill="end")
+    result = export_dr_drill(writer, tmp_path)
+    assert result.completed, result.reasons
+    manifest = json.loads(result.manifest.read_text())
+    assert (manifest["drill"]["end"]["seq"], manifest["rto"]["seconds"]) == (end.seq, 600.0)
+    report = result.report.read_text()
+    assert "restored, noted twice" not in report
+    # The timeline runs from the start mark to the (first) end mark, both included.
+    timeline = report.split("```text\n", 1)[1].split("\n```", 1)[0].splitlines()
+    assert "etcd restore drill" in timeline[0]
+    assert f"#{end.seq} " in timeline[-1] and "service restored" in timeline[-1]
+
+
 def test_the_latest_drill_is_exported(controller, writer, tmp_path):
     controller.note(0, "first", drill="start")
     controller.note(60, "first done", drill="end")
