@@ -7,6 +7,7 @@ sqlite3 and re-chains it with the documented canonical form.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -25,8 +26,10 @@ from journal.signing import (
     decode_signature,
     load_public_key,
     load_signing_key,
+    sign_checkpoint,
     statement,
 )
+from records import JournalCheckpoint
 from tests.journal.signing_helpers import execute, forge, rechain, write_key_pair
 
 ACTOR = "helloworld-controller-0"
@@ -241,6 +244,32 @@ def test_a_signature_that_is_not_plain_base64_is_a_failure_not_a_crash(tmp_path,
     result = _check(path, keys[1])
     assert (result.ok, result.bad_seq) == (False, 4)
     assert "checkpoint's signature does not verify with key sha256:" in str(result.reason)
+
+
+@pytest.mark.parametrize(
+    ("from_seq", "listed"),
+    [(4, []), (1, [1, 2]), (2, [1, 2, 3]), (1, [1, 2, 3, 3])],
+    ids=["starts-after-its-seq", "too-few-digests", "too-many-digests", "one-extra"],
+)
+def test_a_malformed_checkpoint_is_reported_even_when_its_signature_holds(
+    tmp_path, keys, from_seq, listed
+):
+    path = tmp_path / "j.db"
+    _signed_journal(path, keys[0], 3)
+    records = _records(path)
+    checkpoint = records[-1]
+    assert (checkpoint.kind, checkpoint.data["seq"]) == (kinds.JOURNAL_CHECKPOINT, 3)
+    # What a buggy writer with the real key could sign: a shape that lies about its range.
+    bent = replace(
+        JournalCheckpoint.from_data(checkpoint.data),
+        from_seq=from_seq,
+        digests=[records[seq - 1].hash[:16] for seq in listed],
+    )
+    data = sign_checkpoint(load_signing_key(keys[0]), bent).to_data()
+    execute(path, "UPDATE journal_records SET data = ? WHERE seq = ?", json.dumps(data), 4)
+    rechain(path, after=3)
+    result = _check(path, keys[1])
+    assert (result.ok, result.bad_seq, result.reason) == (False, 4, "checkpoint is malformed")
 
 
 def test_a_checkpoint_whose_head_hash_does_not_match_is_named(tmp_path, keys):
