@@ -29,7 +29,7 @@ from journal.signing import (
     sign_checkpoint,
     statement,
 )
-from records import JournalCheckpoint
+from records import JournalCheckpoint, JournalVacuumed
 from tests.journal.signing_helpers import execute, forge, rechain, write_key_pair
 
 ACTOR = "helloworld-controller-0"
@@ -381,6 +381,48 @@ def test_vacuum_keeps_the_last_removed_checkpoint_as_evidence(tmp_path, keys):
     forge(path, result.last_removed_seq + 2, {"text": "amount 900"})
     forged = _check(path, keys[1])
     assert (forged.ok, forged.bad_seq) == (False, result.last_removed_seq + 2)
+
+
+@pytest.mark.parametrize("honest_anchor", [True, False])
+def test_a_tombstone_must_anchor_where_its_kept_checkpoint_signed(tmp_path, keys, honest_anchor):
+    path = tmp_path / "j.db"
+    _signed_journal(path, keys[0], 3)
+    *notes, checkpoint = _records(path)
+    signed_head = checkpoint.data["head_hash"]
+    anchor = signed_head if honest_anchor else "ab" * 32
+    # Hand-made retention: records 1..3 go, the checkpoint covering seq 3 becomes a
+    # tombstone that keeps it and says the removed chain ended at hash `anchor`.
+    tombstone = JournalVacuumed(
+        cutoff=checkpoint.data["ts"],
+        removed_records=3,
+        first_removed_seq=1,
+        last_removed_seq=3,
+        last_removed_hash=anchor,
+        last_removed_ts=notes[-1].to_json()["ts"],
+        last_removed_checkpoint=JournalVacuumed.keep_checkpoint(
+            checkpoint.seq, checkpoint.hash, checkpoint.data
+        ),
+    )
+    execute(path, "DELETE FROM journal_records WHERE seq <= 3")
+    execute(
+        path,
+        "UPDATE journal_records SET kind = ?, data = ?, prev_hash = ? WHERE seq = 4",
+        kinds.JOURNAL_VACUUMED,
+        json.dumps(tombstone.to_data()),
+        anchor,
+    )
+    rechain(path)
+    with Journal.open(path, readonly=True) as reader:
+        assert verify(reader).ok, "the chain alone cannot tell"
+    result = _check(path, keys[1])
+    if honest_anchor:
+        assert result.ok, result.summary()
+        assert "vacuumed records were signed through seq 3" in result.summary()
+    else:
+        assert (result.ok, result.bad_seq) == (False, 4)
+        assert result.reason == (
+            "last_removed_hash does not match the head hash the removed checkpoint signed"
+        )
 
 
 def test_a_checkpoint_failure_never_fails_the_append(tmp_path, keys):
