@@ -6,8 +6,17 @@ import json
 
 import pytest
 
-from journal import JournalValueError, NoDrillError, Record, export_dr_drill
+from journal import (
+    Filters,
+    Journal,
+    JournalValueError,
+    NoDrillError,
+    Record,
+    export_dr_drill,
+    verify,
+)
 from journal.drill import parse_date
+from journal.ship import ship
 from journal.snapshot import file_sha256
 from tests.journal.builders import Controller, data_hash, failover_drill
 from tests.journal.signing_helpers import execute
@@ -259,3 +268,32 @@ def test_no_drill_in_several_journals_names_them_as_given(tmp_path, open_journal
     with pytest.raises(NoDrillError, match=r"in journals a\.db, b\.db \(mark one"):
         export_dr_drill([zero.journal, one.journal], tmp_path / "out", sources=["a.db", "b.db"])
     assert not (tmp_path / "out").exists()  # no empty --out left behind (issue 13)
+
+
+def test_a_clusters_evidence_leaves_out_what_is_shipped_while_it_is_copied(tmp_path, open_journal):
+    replica = Controller(open_journal(tmp_path / "replica.db", actor="helloworld-controller-0"))
+    _recovered_drill(replica)
+    central = open_journal(tmp_path / "central.db", actor="central")
+    shipper = open_journal(tmp_path / "central.db", actor="central")
+    ship(replica.journal, central, cluster="prod-eu")
+    drilled = central.head()[0]
+
+    # A busy `ship -f`: before every read of the export, one more record arrives.
+    read = central.transaction
+    arrivals = iter(range(5))
+
+    def busy(*args, **kwargs):
+        if next(arrivals, None) is not None:
+            replica.note(800, "after the drill")
+            ship(replica.journal, shipper, cluster="prod-eu")
+        return read(*args, **kwargs)
+
+    central.transaction = busy
+    result = export_dr_drill(central, tmp_path / "out", scope=Filters(cluster="prod-eu"))
+    assert result.completed, result.reasons
+    with Journal.open(result.snapshot.path, readonly=True) as copy:
+        assert verify(copy).ok
+        held = copy.head()[0]
+    # The evidence is the stream as of one moment: it stops short of the records
+    # shipped while the export copied, however many kept arriving.
+    assert drilled <= held < central.head()[0]
