@@ -31,7 +31,7 @@ from journal.signing import (
     statement,
 )
 from journal.timefmt import is_canonical_ts
-from journal.verify import VerifyResult, verify
+from journal.verify import VerifyResult, tombstone_anchor, verify
 from records import ABSENT, JournalCheckpoint, JournalVacuumed, kinds
 
 if TYPE_CHECKING:
@@ -204,7 +204,10 @@ class _Auditor:
         self.covering: Checkpoint | None = None
         self._keys = keys
         self._recent: OrderedDict[int, str] = OrderedDict()
-        self._tombstone: tuple[int, str] | None = None
+        # Where the chain's kept part is anchored, known before the walk: a
+        # kept checkpoint may come before the tombstone and cover the last
+        # removed record.
+        self._tombstone = tombstone_anchor(journal, "" if stream is None else stream)
         self.checkpoints = 0
         self.covered = 0
         self.last: Checkpoint | None = None
@@ -323,8 +326,6 @@ class _Auditor:
             return None
         tombstone = JournalVacuumed.from_data(data)
         through, digest = tombstone.last_removed_seq, tombstone.last_removed_hash
-        if _whole(through) and isinstance(digest, str):
-            self._tombstone = (through, digest)
         if tombstone.last_removed_checkpoint in (None, ABSENT):
             return None
         kept = tombstone.kept_checkpoint()

@@ -76,8 +76,12 @@ class VerifyResult:
         }
 
 
-def _tombstone(journal: Journal, stream: str | None = None) -> tuple[int, str] | None:
-    """Return (last removed seq, its hash) from the latest tombstone of a chain, if any."""
+def tombstone_anchor(journal: Journal, stream: str | None = None) -> tuple[int, str] | None:
+    """Return (last removed seq, its hash) from the latest tombstone of a chain, if any.
+
+    ``stream``: a shipped stream's name, ``""`` for the journal's own chain,
+    ``None`` for every record (an embedded journal holds only its own).
+    """
     latest = journal.last(1, Filters(kinds=(kinds.JOURNAL_VACUUMED,), stream=stream))
     if not latest:
         return None
@@ -188,7 +192,7 @@ def _verify_chain(
         if gap:
             # A gap is only allowed where retention removed records and left
             # a tombstone naming the last removed seq and hash.
-            anchor = _tombstone(journal, stream)
+            anchor = tombstone_anchor(journal, stream)
             covered = anchor is not None and prev_seq <= anchor[0] < seq
             exact = anchor is not None and (anchor[0] == seq - 1 or interleaved)
             if not covered or anchor is None or not exact:

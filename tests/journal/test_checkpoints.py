@@ -383,6 +383,35 @@ def test_vacuum_keeps_the_last_removed_checkpoint_as_evidence(tmp_path, keys):
     assert (forged.ok, forged.bad_seq) == (False, result.last_removed_seq + 2)
 
 
+def test_a_kept_checkpoint_of_vacuumed_records_is_anchored_by_the_tombstone(tmp_path, keys):
+    """The cutoff falls between the records a checkpoint signed and the checkpoint itself."""
+    path = tmp_path / "j.db"
+    old = datetime(2020, 1, 1, tzinfo=UTC)
+    with Journal.open(path, actor=ACTOR) as journal:
+        journal.append_many([_note(i, old + timedelta(seconds=i)) for i in range(5)])
+        checkpoint = write_checkpoint(
+            journal, load_signing_key(keys[0]), now=old + timedelta(seconds=20)
+        )
+        removed = vacuum(journal, timedelta(seconds=10), now=old + timedelta(seconds=25))
+    assert checkpoint is not None and removed.tombstone is not None
+    assert (removed.removed, checkpoint.seq) == (5, 6)
+    result = _check(path, keys[1])
+    assert result.ok, result.summary()
+    assert (result.checkpoints, result.signed_through) == (1, 5)
+    # Re-anchor the kept chain on another hash: the chain alone cannot tell,
+    # but the checkpoint signed the removed head's real hash.
+    other = "ab" * 32
+    tombstone = dict(removed.tombstone.data, last_removed_hash=other)
+    execute(path, "UPDATE journal_records SET prev_hash = ? WHERE seq = 6", other)
+    execute(path, "UPDATE journal_records SET data = ? WHERE seq = 7", json.dumps(tombstone))
+    rechain(path)
+    with Journal.open(path, readonly=True) as reader:
+        assert verify(reader).ok
+    forged = _check(path, keys[1])
+    assert (forged.ok, forged.bad_seq) == (False, 5)
+    assert "the checkpoint at seq 6 signed" in forged.reason
+
+
 @pytest.mark.parametrize("honest_anchor", [True, False])
 def test_a_tombstone_must_anchor_where_its_kept_checkpoint_signed(tmp_path, keys, honest_anchor):
     path = tmp_path / "j.db"
