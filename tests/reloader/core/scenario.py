@@ -22,6 +22,7 @@ from reloader.core import (
     Listed,
     PatchAdopt,
     PatchRestart,
+    PatchSucceeded,
     Policy,
     Record,
     Resource,
@@ -315,6 +316,30 @@ def source(
             resource_version=rv,
         )
     return source_view(meta, data_hash(data, None), key_digests(data, None), resource_version=rv)
+
+
+def started(data: Mapping[str, str] = V1, applied: Mapping[str, str] | None = V1, **policy) -> Run:
+    """helloworld-config-test and helloworld-test, in sync unless told otherwise."""
+    return Run.start(
+        [cm("helloworld-config-test", data, rv="10")],
+        [deploy("helloworld-test", h(applied) if applied is not None else None)],
+        policy=Policy(**{"debounce_seconds": 1.0, **policy}),
+    )
+
+
+def fleet(n: int, **policy) -> Run:
+    """``n`` ConfigMaps ``cfg-NNN``, each configuring its own Deployment ``app-NNN``, in sync."""
+    return Run.start(
+        [cm(f"cfg-{i:03d}", V1, env=f"e{i:03d}") for i in range(n)],
+        [deploy(f"app-{i:03d}", h(V1), env=f"e{i:03d}") for i in range(n)],
+        policy=Policy(**{"debounce_seconds": 1.0, **policy}),
+    )
+
+
+def succeed(run: Run, at: float | None = None, generation: int = 2) -> None:
+    """Answer the newest outstanding patch with success."""
+    patch = run.patches()[-1]
+    run.feed(PatchSucceeded(patch.deployment, patch.correlation_id, generation), at)
 
 
 SECRET_KEY = SecretHashKey(b"k" * 32)

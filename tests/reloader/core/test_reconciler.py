@@ -45,25 +45,12 @@ from tests.reloader.core.scenario import (
     Run,
     cm,
     deploy,
+    fleet,
     h,
     rolled,
+    started,
+    succeed,
 )
-
-
-def started(data=V1, applied=V1, **policy) -> Run:
-    """helloworld-config-test and helloworld-test, in sync unless told otherwise."""
-    return Run.start(
-        [cm("helloworld-config-test", data, rv="10")],
-        [deploy("helloworld-test", h(applied) if applied is not None else None)],
-        policy=Policy(**{"debounce_seconds": 1.0, **policy}),
-    )
-
-
-def succeed(run: Run, at: float | None = None, generation: int = 2) -> None:
-    """Answer the newest outstanding patch with success."""
-    patch = run.patches()[-1]
-    run.feed(PatchSucceeded(patch.deployment, patch.correlation_id, generation), at)
-
 
 # --------------------------------------------------------------------- start-up
 
@@ -606,14 +593,6 @@ def test_several_configmaps_for_one_deployment_combine_their_hashes():
 
 
 # ------------------------------------------------------------------- pacing
-
-
-def fleet(n: int, **policy) -> Run:
-    return Run.start(
-        [cm(f"cfg-{i:03d}", V1, env=f"e{i:03d}") for i in range(n)],
-        [deploy(f"app-{i:03d}", h(V1), env=f"e{i:03d}") for i in range(n)],
-        policy=Policy(**{"debounce_seconds": 1.0, **policy}),
-    )
 
 
 def test_the_global_rate_limit_paces_a_fan_out():
