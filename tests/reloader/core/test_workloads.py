@@ -298,3 +298,60 @@ def test_a_deleted_workload_leaves_its_namespace_index():
     assert run.patches() == []
     [skipped] = [r for r in run.records(k.DEBOUNCE_SKIPPED) if r.data["reason"] == "no-target"]
     assert skipped.object == "configmap/cfg"
+
+
+def test_turning_auto_on_makes_the_workload_restart_for_its_configmap():
+    """The opt-in is indexed again when it changes: the next change finds the workload."""
+    c1 = source("ConfigMap", "cfg", V1)
+    spec = envfrom(("configMap", "cfg"))
+    run = start([c1], [workload("Deployment", "web", {}, applied=c1.data_hash, pod_spec=spec)])
+    run.feed(
+        DeploymentSeen(EventType.MODIFIED, workload(
+            "Deployment", "web", AUTO, applied=c1.data_hash, pod_spec=spec, rv="2"
+        )),
+        at=5.0,
+    )  # fmt: skip
+    assert run.patches() == [] and run.adoptions() == [], "in sync: auto alone restarts nothing"
+    run.change(source("ConfigMap", "cfg", V2, rv="3"), at=10.0)
+    run.run_until(20.0)
+    assert [p.deployment for p in run.patches()] == ["web"]
+
+
+def test_a_changed_reload_list_follows_the_sources_it_names_now():
+    """From ``auto`` (the referenced ``cfg``) to a list naming ``other``: ``other``'s
+    changes restart the workload, ``cfg``'s no longer do."""
+    cfg, other = source("ConfigMap", "cfg", V1), source("ConfigMap", "other", V1)
+    spec = envfrom(("configMap", "cfg"))
+    run = start(
+        [cfg, other], [workload("Deployment", "web", AUTO, applied=cfg.data_hash, pod_spec=spec)]
+    )
+    listed = {"configmap.reloader.stakater.com/reload": "other"}
+    run.feed(
+        DeploymentSeen(EventType.MODIFIED, workload(
+            "Deployment", "web", listed, applied=cfg.data_hash, pod_spec=spec, rv="2"
+        )),
+        at=5.0,
+    )  # fmt: skip
+    assert run.patches() == [], "the same data: nothing to roll"
+    run.change(source("ConfigMap", "cfg", V2, rv="3"), at=10.0)
+    run.run_until(20.0)
+    assert run.patches() == []
+    run.change(source("ConfigMap", "other", V2, rv="4"), at=30.0)
+    run.run_until(40.0)
+    [patch] = run.patches()
+    assert (patch.deployment, patch.configmap) == ("web", "other")
+
+
+def test_a_reload_item_is_a_whole_name_not_a_prefix():
+    listed = {"configmap.reloader.stakater.com/reload": "app"}
+    app, extra = source("ConfigMap", "app", V1), source("ConfigMap", "app-extra", V1)
+    run = start([app, extra], [workload("StatefulSet", "s", listed, applied=app.data_hash)])
+    assert run.patches() == [] and run.adoptions() == []
+    run.change(source("ConfigMap", "app-extra", V2, rv="2"), at=10.0)
+    run.run_until(20.0)
+    assert run.patches() == []
+    run.change(source("ConfigMap", "app", V2, rv="3"), at=30.0)
+    run.run_until(40.0)
+    assert [(p.kind, p.deployment, p.configmap) for p in run.patches()] == [
+        ("statefulset", "s", "app")
+    ]
