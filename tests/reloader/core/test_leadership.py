@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from records import kinds as k
 from reloader.core import (
+    AdoptRefused,
+    ConfigMapSeen,
     DeploymentSeen,
     EventType,
     LeaderObserved,
@@ -12,10 +14,11 @@ from reloader.core import (
     PatchSucceeded,
     Policy,
     Resource,
+    initial_state,
     pending_restarts,
 )
 from reloader.core.replay import check
-from tests.reloader.core.scenario import V1, V2, Run, cm, deploy, h, journal_of
+from tests.reloader.core.scenario import NS, V1, V2, V3, Run, cm, deploy, h, journal_of, started
 
 LEASE = "helloworld-controller-leader"
 
@@ -187,3 +190,63 @@ def test_an_elected_run_replays_with_no_difference():
         for r in journal_of(run, leader_election=True)
     ]
     assert list(check(records)) != []
+
+
+def test_a_standby_never_adopts_not_even_at_a_resync():
+    run = Run.start(
+        [cm("helloworld-config-test", V1)],
+        [deploy("helloworld-test", None)],
+        policy=Policy(debounce_seconds=1.0, resync_seconds=10.0),
+        acting=False,
+    )
+    for at in (5.0, 10.0, 15.0, 25.0):  # a standby has no resync timer; events still come
+        run.tick(at)
+    assert run.adoptions() == [] and run.patches() == []
+    assert not [r for r in run.records(k.DEBOUNCE_SKIPPED) if r.data["reason"] == "adopted"]
+
+
+def test_a_standby_does_not_send_a_refused_adoption_again():
+    run = Run.start([cm("helloworld-config-test", V1)], [deploy("helloworld-test", None, rv="5")])
+    [adoption] = run.adoptions()
+    run.feed(LeadershipChanged(False), at=1.0)
+    # The answer to the adoption it sent as leader comes in after the term ended.
+    assert run.feed(AdoptRefused("helloworld-test", True, None, "6"), at=1.1) == []
+    assert run.adoptions() == [adoption]
+
+
+def test_leadership_gained_before_the_first_lists_are_in_decides_on_the_whole_lists():
+    """A second ConfigMap of the Deployment not listed yet: deciding on the first
+    alone would restart it with a hash that is not its desired one."""
+    first, second = cm("helloworld-config-test", V1), cm("helloworld-extra-test", V2)
+    both = Run.start([first, second], [deploy("helloworld-test", None)])
+    [adoption] = both.adoptions()
+    run = Run(initial_state(Policy(debounce_seconds=1.0), NS, acting=False))
+    run.feed(DeploymentSeen(EventType.ADDED, deploy("helloworld-test", adoption.data_hash), "list"))
+    run.feed(Listed(Resource.DEPLOYMENTS, "1", 1, initial=True))
+    run.feed(ConfigMapSeen(EventType.ADDED, first, "list"))
+    run.feed(LeadershipChanged(acting=True), at=1.0)
+    run.feed(ConfigMapSeen(EventType.ADDED, second, "list"), at=1.1)
+    run.feed(Listed(Resource.CONFIGMAPS, "2", 2, initial=True), at=1.2)
+    run.run_until(100.0)
+    assert run.state.acting and run.state.synced
+    assert run.patches() == [] and run.adoptions() == []
+
+
+def test_losing_leadership_gives_up_queued_restarts_and_a_new_term_decides_afresh():
+    run = started(restart_rate_per_second=0.1, restart_burst=1)
+    run.feed(DeploymentSeen(EventType.ADDED, deploy("helloworld-test-b", h(V1), env="test")))
+    run.change(cm("helloworld-config-test", V2, rv="11"), at=10.0)
+    run.tick(11.0)  # helloworld-test goes; helloworld-test-b waits for a token
+    assert [r.deployment[2] for r in run.state.queue] == ["helloworld-test-b"]
+    run.feed(LeadershipChanged(False), at=12.0)
+    assert run.state.queue == () and pending_restarts(run.state) == 1  # the patch in flight
+    [failed] = run.records(k.RESTART_FAILED)
+    assert (failed.object, failed.data["reason"]) == ("deployment/helloworld-test-b", "not-leader")
+    run.change(cm("helloworld-config-test", V3, rv="12"), at=13.0)
+    run.run_until(15.0)
+    mark = run.mark()
+    run.feed(LeadershipChanged(True), at=30.0)
+    # The new term restarts with the data of now, not with what the old queue held.
+    assert [(p.deployment, p.data_hash) for p in run.patches(mark)] == [
+        ("helloworld-test-b", h(V3))
+    ]
