@@ -11,7 +11,18 @@ from reloader.core import (
     Policy,
     WarnWorkload,
 )
-from tests.reloader.core.scenario import Run, envfrom, source, workload
+from tests.reloader.core.scenario import (
+    Run,
+    cm,
+    deploy,
+    envfrom,
+    fleet,
+    h,
+    source,
+    started,
+    succeed,
+    workload,
+)
 
 KINDS = ("deployments", "statefulsets", "daemonsets")
 V1 = {"MESSAGE": "one"}
@@ -355,3 +366,48 @@ def test_a_reload_item_is_a_whole_name_not_a_prefix():
     assert [(p.kind, p.deployment, p.configmap) for p in run.patches()] == [
         ("statefulset", "s", "app")
     ]
+
+
+# ------------------------------------------------------ deleted and re-created
+
+
+def test_a_recreated_deployment_is_not_taken_for_the_one_restarted_before():
+    """What this process patched into the old object does not count for the new one."""
+    run = started(data=V1, applied=V1)
+    run.change(cm("helloworld-config-test", V2, rv="11"), at=10.0)
+    run.tick(11.0)
+    succeed(run, generation=2)
+    run.feed(DeploymentSeen(EventType.DELETED, deploy("helloworld-test", h(V2), rv="20")))
+    # Re-created from a manifest that still carries the old hash.
+    run.feed(DeploymentSeen(EventType.ADDED, deploy("helloworld-test", h(V1), rv="30")), at=20.0)
+    [_, again] = run.patches()
+    assert (again.deployment, again.data_hash) == ("helloworld-test", h(V2))
+
+
+def test_a_deleted_deployment_gives_its_rollout_slot_back_at_once():
+    run = fleet(2, max_concurrent_rollouts=1)
+    run.change(cm("cfg-000", V2, env="e000", rv="9"), at=10.0)
+    run.tick(11.0)
+    succeed(run, generation=2)  # app-000 rolls out, holding the only slot
+    run.feed(DeploymentSeen(EventType.DELETED, deploy("app-000", h(V2), env="e000")), at=12.0)
+    run.change(cm("cfg-001", V2, env="e001", rv="9"), at=13.0)
+    run.tick(14.0)
+    assert [p.deployment for p in run.patches()] == ["app-000", "app-001"]
+    run.run_until(1000.0)
+    assert run.records(k.ROLLOUT_TIMEOUT) == [], "nothing is followed for a deleted workload"
+
+
+def test_a_recreated_workload_is_warned_about_and_checked_for_missing_sources_again():
+    spec = envfrom(("configMap", "absent"))
+    bad = {"reloader.stakater.com/auto": "yes please"}
+    view = workload("DaemonSet", "d", bad, applied="x", pod_spec=spec)
+    named = {"configmap.reloader.stakater.com/reload": "absent"}
+    listed = workload("Deployment", "w", named, applied="x")
+    run = start([source("ConfigMap", "c", V1)], [view, listed])
+    assert len(run.records(k.WORKLOAD_WARNING)) == 1
+    assert len(run.records(k.WORKLOAD_MISSING_REFERENCE)) == 1
+    for gone in (view, listed):
+        run.feed(DeploymentSeen(EventType.DELETED, gone), at=5.0)
+        run.feed(DeploymentSeen(EventType.ADDED, gone))
+    assert [r.object for r in run.records(k.WORKLOAD_WARNING)] == ["daemonset/d"] * 2
+    assert [r.object for r in run.records(k.WORKLOAD_MISSING_REFERENCE)] == ["deployment/w"] * 2
