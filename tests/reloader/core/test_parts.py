@@ -105,6 +105,12 @@ def test_backoff_doubles_up_to_the_cap_and_jitter_spreads_the_upper_half():
     assert backoff_delay(policy, 1, -3) == 0.5 and backoff_delay(policy, 1, 7) == 1.0
 
 
+@pytest.mark.parametrize("attempt", [1025, 10**6, 2**63])
+def test_backoff_after_a_huge_attempt_number_is_the_cap_not_an_overflow(attempt):
+    policy = Policy(retry_base_seconds=0.01, retry_max_seconds=60.0)
+    assert backoff_delay(policy, attempt, 1.0) == 60.0
+
+
 # -------------------------------------------------------------- token bucket
 
 
