@@ -297,7 +297,12 @@ def test_a_leader_whose_lease_was_taken_over_stops_at_once():
 
 @pytest.mark.parametrize(
     ("record", "reason"),
-    [(None, "lease-deleted"), (held("a", 9, 0.5), "lease-changed")],
+    [
+        (None, "lease-deleted"),
+        (held("a", 9, 0.5), "lease-changed"),
+        # Cleared by somebody else: it names no holder to report.
+        (LeaseRecord("", 1, 0, stamp(0.5), stamp(0.5)), "taken-over"),
+    ],
 )
 def test_a_leader_whose_record_is_not_its_own_any_more_stops(record, reason):
     run = Run("a")
@@ -444,3 +449,57 @@ def test_two_replicas_alternate_without_ever_acting_at_once():
     assert [(name, epoch) for name, epoch, _ in leaders] == [("a", 0), ("b", 1)]
     takeover = leaders[1][2]
     assert 10.0 + 2.0 <= takeover <= 10.0 + 3.0 + 2 * 1.2
+
+
+# ------------------------------------------------------------ timing details
+
+
+def test_a_standby_looks_again_right_when_the_lease_expires_if_that_is_sooner_than_a_period():
+    run = Run("b")
+    run.tick(0.0)
+    run.feed(LeaseRead(held("a", 3, 0.0), "5"), at=0.0)
+    run.tick(2.5)  # a late wake-up: the record expires at 3.0, before a period is over
+    assert run.feed(LeaseRead(held("a", 3, 0.0), "5"), at=2.5) == ()
+    assert next_wakeup(run.state) == 3.0
+    run.tick(3.0)
+    (take,) = run.feed(LeaseRead(held("a", 3, 0.0), "5"), at=3.0)
+    assert take == UpdateLease(held("b", 4, 3.0), "5", 1.0)
+
+
+def test_a_failed_renewal_far_from_the_deadline_is_retried_within_a_period():
+    run = Run("a", timings=ElectionTimings(15, 10, 2))
+    run.lead(0.0)
+    run.tick(2.0)
+    run.feed(LeaseFailed("server-error", "500"), at=2.1)
+    # Half the time left would be 3.95 s: a period (2 s) is sooner.
+    assert next_wakeup(run.state) == pytest.approx(4.1)
+
+
+def test_a_leader_past_its_deadline_takes_its_own_record_back_before_it_expires():
+    """Nobody touched the record since this process wrote it: no need to wait the
+    lease out, and the new term has no previous holder but itself (reported as none)."""
+    run = Run("a", timings=ElectionTimings(15, 10, 2))
+    run.lead(0.0, version="10")
+    written = run.state.written
+    run.tick(2.0)
+    run.feed(LeaseFailed("connection"), at=2.0)
+    while (wake := next_wakeup(run.state)) < 10.0:
+        run.tick(wake)
+        run.feed(LeaseFailed("connection"), at=wake)
+    lost, read = run.tick(10.0)
+    assert isinstance(lost, StoppedLeading) and isinstance(read, ReadLease)
+    (take,) = run.feed(LeaseRead(written, "10"), at=10.0)  # it would expire at 15
+    assert take == UpdateLease(held("a", 1, 10.0, duration=15), "10", 2.0)
+    (became,) = run.feed(LeaseWritten("11"), at=10.1)
+    assert became == BecameLeader(epoch=1, previous_holder=None, latency_seconds=0.1)
+
+
+def test_a_lease_released_with_an_empty_holder_names_no_previous_holder():
+    """``holderIdentity: ""`` is how a released Lease may read: nobody held it."""
+    run = Run("b")
+    run.tick(0.0)
+    released = LeaseRecord("", 1, 3, stamp(0.0), stamp(0.0))
+    (take,) = run.feed(LeaseRead(released, "6"), at=0.0)
+    assert take == UpdateLease(held("b", 4, 0.0), "6", 1.0)
+    (became,) = run.feed(LeaseWritten("7"), at=0.0)
+    assert became == BecameLeader(epoch=4, previous_holder=None, latency_seconds=0.0)
