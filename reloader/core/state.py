@@ -111,7 +111,7 @@ class State:
     (``deployments``) and sources (``configmaps``: ConfigMaps and Secrets) are
     keyed by ``(namespace, kind, name)``; ``warned`` holds the warnings
     reported per object, ``missing`` the missing sources reported per workload;
-    ``source_index`` and ``workload_index`` hold the keys of each namespace;
+    ``source_index`` holds the sources' keys of each namespace;
     ``referrers`` the workloads whose pod spec references each source, and
     ``broad_index`` per namespace those for which unreferenced sources may
     count too (the label rule, ``reload`` patterns): the only workloads a
@@ -143,7 +143,6 @@ class State:
     warned: Mapping[Key, tuple[str, ...]] = field(default_factory=PMap)
     missing: Mapping[Key, frozenset[Key]] = field(default_factory=PMap)
     source_index: Mapping[str, frozenset[Key]] = field(default_factory=PMap)
-    workload_index: Mapping[str, frozenset[Key]] = field(default_factory=PMap)
     referrers: Mapping[Key, frozenset[Key]] = field(default_factory=PMap)
     broad_index: Mapping[str, frozenset[Key]] = field(default_factory=PMap)
 

@@ -138,7 +138,6 @@ class Scratch:
         self.configmaps: Cow[Key, ConfigMapView] = Cow(state.configmaps)
         self.deployments: Cow[Key, DeploymentView] = Cow(state.deployments)
         self.source_index: Cow[str, frozenset[Key]] = Cow(state.source_index)
-        self.workload_index: Cow[str, frozenset[Key]] = Cow(state.workload_index)
         self.referrers: Cow[Key, frozenset[Key]] = Cow(state.referrers)
         self.broad_index: Cow[str, frozenset[Key]] = Cow(state.broad_index)
         self.overrides: Cow[Key, AppliedOverride] = Cow(state.overrides)
@@ -167,7 +166,6 @@ class Scratch:
             configmaps=self.configmaps.value,
             deployments=self.deployments.value,
             source_index=self.source_index.value,
-            workload_index=self.workload_index.value,
             referrers=self.referrers.value,
             broad_index=self.broad_index.value,
             overrides=self.overrides.value,

@@ -77,7 +77,6 @@ class Sync(Scratch):
             )
         if deleted:
             self.deployments.pop(key, None)
-            self.index(self.workload_index, key, present=False)
             self.link(key, previous, None)
             self.overrides.pop(key, None)
             self.rollouts.pop(key, None)
@@ -85,8 +84,6 @@ class Sync(Scratch):
             self.missing.pop(key, None)
             return
         self.deployments[key] = view
-        if previous is None:
-            self.index(self.workload_index, key, present=True)
         if previous is None or previous.target != view.target or previous.optin != view.optin:
             self.link(key, previous, view)
         self.warn(key, view.warnings)
