@@ -7,6 +7,7 @@ from reloader.core import (
     ConfigMapSeen,
     DeploymentSeen,
     EventType,
+    FlushDeadline,
     LeadershipChanged,
     Listed,
     PatchSucceeded,
@@ -14,14 +15,15 @@ from reloader.core import (
     ShutdownRequested,
     flush_complete,
 )
-from tests.reloader.core.scenario import V1, V2, Run, cm, deploy, h, started
+from tests.reloader.core.scenario import V1, V2, V3, Run, cm, deploy, h, started
 
 
-def test_a_deployment_drifting_after_sigterm_is_not_caught_up():
-    run = started()
+def test_a_deployment_drifting_after_sigterm_is_not_caught_up_nor_resynced():
+    run = started(resync_seconds=10.0)
     run.feed(ShutdownRequested("SIGTERM"), at=1.0)
     run.feed(DeploymentSeen(EventType.MODIFIED, deploy("helloworld-test", "tampered", rv="5")))
     run.run_until(1000.0)
+    run.tick(1010.0)  # past the resync that was due: a tick for any other reason
     assert run.patches() == [] and run.adoptions() == []
     assert flush_complete(run.state)
 
@@ -61,3 +63,19 @@ def test_sigterm_does_not_send_a_patch_in_flight_again():
     run.feed(PatchSucceeded(patch.deployment, patch.correlation_id, 2), at=11.6)
     assert flush_complete(run.state)
     assert len(run.records(k.RESTART_PLANNED)) == 1
+
+
+def test_the_flush_deadline_also_drops_a_restart_queued_behind_a_patch_in_flight():
+    run = started()
+    run.change(cm("helloworld-config-test", V2, rv="11"), at=10.0)
+    run.tick(11.0)
+    [patch] = run.patches()
+    run.change(cm("helloworld-config-test", V3, rv="12"), at=11.5)
+    run.feed(ShutdownRequested("SIGTERM"), at=12.0)  # V3 waits for the V2 patch's answer
+    assert run.patches() == [patch] and len(run.state.queue) == 1
+    run.feed(FlushDeadline(), at=30.0)
+    dropped = run.records(k.RESTART_DROPPED)
+    assert [r.data["data_hash"] for r in dropped] == [h(V3), h(V2)]
+    assert flush_complete(run.state)
+    run.feed(PatchSucceeded(patch.deployment, patch.correlation_id, 2), at=31.0)  # too late
+    assert run.patches() == [patch]
