@@ -47,6 +47,25 @@ def test_a_restart_waiting_in_backoff_leaves_its_rollout_slot_to_others():
     assert [p.deployment for p in run.patches()] == ["app-000", "app-001"]
 
 
+def test_a_restart_waiting_for_a_token_beside_one_in_backoff_wakes_the_runtime_for_the_token():
+    run = fleet(
+        2,
+        max_concurrent_rollouts=1,
+        restart_rate_per_second=0.1,
+        restart_burst=1,
+        retry_base_seconds=30.0,
+        retry_max_seconds=30.0,
+    )
+    run.change(cm("cfg-000", V2, env="e000", rv="9"), at=10.0)
+    run.tick(11.0)
+    fail(run, "app-000")  # in backoff until 26
+    run.change(cm("cfg-001", V2, env="e001", rv="9"), at=12.0)
+    run.tick(13.0)  # app-001 is queued: the next token comes at 21
+    assert next_deadline(run.state, run.now) == pytest.approx(21.0)
+    run.run_until(21.0)
+    assert [p.deployment for p in run.patches()] == ["app-000", "app-001"]
+
+
 def test_a_retry_waits_for_a_token_of_the_rate_limit():
     run = fleet(2, restart_rate_per_second=0.1, restart_burst=2, retry_base_seconds=1.0)
     for i in range(2):
