@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from reloader.core import ConfigMapSeen, DeploymentSeen, Listed, Resource, WatchFailed
+from reloader.core.secrets import SecretHashKey
 from reloader.kube.api import CONFIGMAPS, KubeApi
 from reloader.kube.client import make_api_client
 from reloader.kube.stream import WatchStream
@@ -36,6 +37,7 @@ class Recorder:
     def __init__(self) -> None:
         self.events: list = []
         self.up: list[bool] = []
+        self.relists: list[str] = []
         self.progress = 0
         self.lock = threading.Lock()
 
@@ -47,7 +49,7 @@ class Recorder:
         def progress() -> None:
             self.progress += 1
 
-        return WatchHooks(progress=progress, up=self.up.append)
+        return WatchHooks(progress=progress, up=self.up.append, relist=self.relists.append)
 
     def of(self, kind) -> list:
         with self.lock:
@@ -57,7 +59,9 @@ class Recorder:
         return [(e.event_type.value, e.configmap.name) for e in self.of(ConfigMapSeen)]
 
 
-def start(kube, tmp_path: Path, resource=Resource.CONFIGMAPS, client="watcher", **options):
+def start(
+    kube, tmp_path: Path, resource=Resource.CONFIGMAPS, client="watcher", secret_key=None, **options
+):
     recorder = Recorder()
     kube.add_client(client)
     api = make_api_client(str(kube.write_kubeconfig(tmp_path / f"kc-{client}", client, NS)))
@@ -71,7 +75,12 @@ def start(kube, tmp_path: Path, resource=Resource.CONFIGMAPS, client="watcher", 
         **options,
     }
     watcher = ListWatcher(
-        resource, api, WatchOptions(**settings), recorder.emit, hooks=recorder.hooks()
+        resource,
+        api,
+        WatchOptions(**settings),
+        recorder.emit,
+        hooks=recorder.hooks(),
+        secret_key=secret_key,
     )
     thread = threading.Thread(target=watcher.run, daemon=True)
     thread.start()
@@ -140,6 +149,7 @@ def test_410_relists_and_reports_only_the_differences(kube, running):
         ("MODIFIED", "helloworld-config-a"),
     ]
     assert all(e.source in ("relist", "watch") for e in rec.of(ConfigMapSeen)[3:])
+    assert rec.relists == ["expired"], "the first list is no relist"
     # The watch goes on from the relist.
     set_data(kube, "helloworld-config-c", {"K": "9"})
     wait_for(lambda: ("MODIFIED", "helloworld-config-c") in rec.seen(), "a change after the relist")
@@ -156,6 +166,13 @@ def test_a_watch_ended_by_the_server_resumes_without_a_relist(kube, running):
     )
     set_data(kube, "helloworld-config-a", {"K": "2"})
     wait_for(lambda: ("MODIFIED", "helloworld-config-a") in rec.seen(), "the change")
+    renewed = len([r for r in kube.requests() if r.method == "GET"])
+    wait_for(
+        lambda: len([r for r in kube.requests() if r.method == "GET"]) >= renewed + 2,
+        "two more renewals",
+    )
+    # Each renewal resumed after the change: it is not reported again.
+    assert rec.seen() == [("ADDED", "helloworld-config-a"), ("MODIFIED", "helloworld-config-a")]
     assert len(rec.of(Listed)) == 1 and rec.of(WatchFailed) == []
 
 
@@ -188,7 +205,7 @@ def test_a_silent_stream_is_dead_and_reconnected(kube, running):
     wait_for(lambda: kube.watch_count(client="watcher") == 1, "the watch")
     kube.partition("watcher", seconds=4, mode="hang")  # requests are held, unanswered
     failure = wait_for(lambda: rec.of(WatchFailed), "the read timeout", timeout=10)[0]
-    assert failure.status is None
+    assert failure.status is None and failure.error.startswith("timed out: ")
     set_data(kube, "helloworld-config-a", {"K": "2"})
     wait_for(
         lambda: ("MODIFIED", "helloworld-config-a") in rec.seen(),
@@ -352,3 +369,137 @@ def test_a_busy_stream_widens_its_window_and_a_silence_brings_the_quiet_one_back
         response.release_conn()
     # After one event the quiet window; doubling while busy, capped; after the silence, quiet.
     assert windows == [0.2, 0.4, 0.8, 0.2]
+
+
+def test_each_incident_backs_off_from_the_base_delay_again(kube, running):
+    kube.create(configmap("helloworld-config-a", {"K": "1"}, "a"))
+    kube.fail(503, count=2, verb="list", resource="configmaps", client="watcher")
+    watcher, rec = running(backoff_base_seconds=0.05, backoff_max_seconds=0.4)
+    wait_for(lambda: kube.watch_count(client="watcher") == 1, "the watch after two failures")
+    first, second = rec.of(WatchFailed)
+    assert first.retry_in <= 0.05 < second.retry_in <= 0.1, "the delay doubles per failure"
+    # A later incident, after a watch that worked, starts from the base again.
+    kube.fail(503, count=1, verb="list", resource="configmaps", client="watcher")
+    watcher.request_relist("leader")
+    wait_for(lambda: [e for e in rec.of(Listed) if e.reason == "leader"], "the relist")
+    third = rec.of(WatchFailed)[2]
+    assert third.status == 503 and third.retry_in <= 0.05
+
+
+def test_a_watch_resumes_from_its_last_bookmark_so_a_compaction_needs_no_relist(kube, running):
+    kube.create(configmap("helloworld-config-a", {"K": "1"}, "a"))
+    _, rec = running(timeout_seconds=300)
+    wait_for(lambda: kube.watch_count(client="watcher") == 1, "the watch")
+    # Changes the loop does not select move the resourceVersion on; only a
+    # bookmark tells the loop about them.
+    for value in range(3):
+        kube.apply(configmap("other", {"K": str(value)}, "a", app="other"))
+    seen = rec.progress
+    wait_for(lambda: rec.progress >= seen + 2, "bookmarks after the changes", timeout=10)
+    kube.compact()  # the list's resourceVersion is history now; the bookmark's is not
+    kube.cut_watches(client="watcher")
+    set_data(kube, "helloworld-config-a", {"K": "2"})
+    wait_for(lambda: ("MODIFIED", "helloworld-config-a") in rec.seen(), "the change")
+    assert [e.reason for e in rec.of(Listed)] == ["start"], "resumed, not listed again"
+    watches = [r.path for r in kube.requests(client="watcher", verb="watch")]
+    assert watches and all("allowWatchBookmarks=true" in path for path in watches)
+
+
+def test_a_relist_after_watch_events_reports_no_differences(kube, running):
+    kube.create(configmap("helloworld-config-a", {"K": "1"}, "a"))
+    kube.create(configmap("helloworld-config-b", {"K": "1"}, "b"))
+    watcher, rec = running(timeout_seconds=300)
+    wait_for(lambda: kube.watch_count(client="watcher") == 1, "the watch")
+    set_data(kube, "helloworld-config-a", {"K": "2"})
+    kube.delete("configmaps", "helloworld-config-b", NS)
+    kube.create(configmap("helloworld-config-c", {"K": "1"}, "c"))
+    wait_for(lambda: len(rec.seen()) == 5, "three watch events")
+    watcher.request_relist("leader")
+    [relisted] = wait_for(
+        lambda: [e for e in rec.of(Listed) if e.reason == "leader"], "the relist", timeout=5
+    )
+    assert (relisted.count, relisted.added, relisted.modified, relisted.deleted) == (2, 0, 0, 0)
+    assert len(rec.seen()) == 5, "what the watch reported is not reported again"
+
+
+def test_a_stop_during_a_failing_request_reports_no_failure(kube, tmp_path):
+    kube.create(configmap("helloworld-config-a", {"K": "1"}, "a"))
+    kube.add_client("watcher")
+    kube.partition("watcher", seconds=2, mode="hang")  # the first list is held, then dropped
+    watcher, thread, rec = start(kube, tmp_path)
+    wait_for(lambda: kube.requests(client="watcher") == [] and rec.progress >= 1, "the list")
+    watcher.stop()
+    thread.join(10)
+    assert not thread.is_alive()
+    assert rec.of(WatchFailed) == [], "a stop is no failure of the watch"
+    assert rec.up == []
+
+
+def test_several_namespaces_share_one_cluster_wide_watch_filtered_here(kube, running):
+    kube.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "elsewhere"}})
+
+    def in_elsewhere(name: str, value: str) -> dict:
+        obj = configmap(name, {"K": value}, "e")
+        obj["metadata"]["namespace"] = "elsewhere"
+        return obj
+
+    kube.create(configmap("helloworld-config-a", {"K": "1"}, "a"))
+    kube.create(in_elsewhere("helloworld-config-x", "1"))
+    _, rec = running(namespace="*", only=frozenset({NS}))
+    [listed] = wait_for(lambda: rec.of(Listed), "the list")
+    assert listed.count == 1 and rec.seen() == [("ADDED", "helloworld-config-a")]
+    wait_for(lambda: kube.watch_count(client="watcher") == 1, "the watch")
+    kube.apply(in_elsewhere("helloworld-config-x", "2"))
+    kube.create(configmap("helloworld-config-b", {"K": "1"}, "b"))
+    wait_for(lambda: ("ADDED", "helloworld-config-b") in rec.seen(), "the change in NS")
+    assert rec.seen() == [("ADDED", "helloworld-config-a"), ("ADDED", "helloworld-config-b")]
+    assert {r.path.split("?")[0] for r in kube.requests(client="watcher")} == {"/api/v1/configmaps"}
+
+
+def test_a_410_answer_to_the_watch_request_lists_again(kube, running):
+    kube.create(configmap("helloworld-config-a", {"K": "1"}, "a"))
+    kube.fail(410, count=1, verb="watch", resource="configmaps", client="watcher")
+    _, rec = running()
+    wait_for(lambda: [e for e in rec.of(Listed) if e.reason == "expired"], "the relist")
+    assert rec.of(WatchFailed) == [], "history expired: list again, no failure"
+
+
+def test_a_relist_requested_while_the_watch_request_is_held_ends_that_watch(kube, running):
+    kube.create(configmap("helloworld-config-a", {"K": "1"}, "a"))
+    kube.add_latency(1.0, count=1, verb="watch", resource="configmaps", client="watcher")
+    watcher, rec = running(timeout_seconds=300)
+    wait_for(lambda: rec.of(Listed), "the list")
+    watcher.request_relist("leader")  # no response yet that could be ended
+    wait_for(lambda: [e for e in rec.of(Listed) if e.reason == "leader"], "the relist", timeout=5)
+    assert rec.of(WatchFailed) == []
+
+
+def test_secrets_are_watched_as_sources_by_keyed_hash(kube, running):
+    kube.create(
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {
+                "name": "helloworld-credentials",
+                "namespace": NS,
+                "labels": {"app": "helloworld", "env": "test"},
+            },
+            "data": {"password": "aHVudGVyMg=="},
+        }
+    )
+    _, rec = running(resource=Resource.SECRETS, secret_key=SecretHashKey(b"k" * 32))
+    wait_for(lambda: rec.of(ConfigMapSeen), "the Secret")
+    [seen] = rec.of(ConfigMapSeen)
+    assert seen.configmap.kind == "secret" and seen.configmap.name == "helloworld-credentials"
+    assert seen.configmap.data_hash.startswith("hmac-sha256:")
+    assert rec.of(DeploymentSeen) == []
+
+
+def test_a_stop_while_the_watch_request_is_held_ends_that_watch(kube, tmp_path):
+    kube.create(configmap("helloworld-config-a", {"K": "1"}, "a"))
+    kube.add_latency(1.0, count=1, verb="watch", resource="configmaps", client="watcher")
+    watcher, thread, rec = start(kube, tmp_path, timeout_seconds=300)
+    wait_for(lambda: rec.of(Listed), "the list")
+    watcher.stop()  # no response yet that could be ended
+    thread.join(10)
+    assert not thread.is_alive()
