@@ -5,8 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from kubernetes.config import ConfigException
 
-from reloader.kube.client import make_api_client
+from reloader.kube.client import KubeconfigError, make_api_client
 
 PROXY = "http://proxy.invalid:3128"
 
@@ -64,3 +65,13 @@ def test_without_a_proxy_variable_requests_go_direct(tmp_path, monkeypatch):
     monkeypatch.setenv("HTTPS_PROXY", PROXY)  # set too late: the client was built
     api.configuration.get_api_key_with_prefix("BearerToken")
     assert api.configuration.proxy is None
+
+
+def test_a_missing_kubeconfig_is_not_called_malformed(tmp_path):
+    with pytest.raises(ConfigException) as missing:
+        make_api_client(str(tmp_path / "no-such-kubeconfig"))
+    assert not isinstance(missing.value, KubeconfigError)
+    garbage = tmp_path / "garbage"
+    garbage.write_text("- just\n- a list\n", encoding="utf-8")
+    with pytest.raises(KubeconfigError, match="is not a kubeconfig file"):
+        make_api_client(str(garbage))

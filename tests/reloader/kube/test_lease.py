@@ -70,7 +70,7 @@ def test_a_replace_is_conditional_on_the_resource_version(kubeapi_server, kubeap
     assert second.resource_version != first.resource_version
     stale = lock.perform(UpdateLease(RECORD, first.resource_version, 5.0))
     assert isinstance(stale, LeaseConflict)
-    assert "modified" in stale.message
+    assert stale.message.startswith("409 Conflict: ") and "modified" in stale.message
     assert lock.perform(ReadLease(5.0)).record.renew_time == "2026-11-26T10:00:04.500000Z"
 
 
@@ -100,6 +100,22 @@ def test_labels_and_annotations_survive_a_replace(kubeapi_server, kubeapi_namesp
     metadata = kubeapi_server.get("leases", NAME, kubeapi_namespace)["metadata"]
     assert metadata["labels"] == {"team": "platform"}
     assert metadata["annotations"] == {"note": "keep"}
+
+
+def test_a_lease_deleted_and_created_again_does_not_get_the_old_labels(
+    kubeapi_server, kubeapi_namespace
+):
+    lock = lock_for(kubeapi_server, kubeapi_namespace)
+    lock.perform(CreateLease(RECORD, 5.0))
+    kubeapi_server.patch(
+        "leases", NAME, {"metadata": {"labels": {"team": "gone"}}}, namespace=kubeapi_namespace
+    )
+    assert isinstance(lock.perform(ReadLease(5.0)), LeaseRead)
+    kubeapi_server.delete("leases", NAME, kubeapi_namespace)
+    assert lock.perform(ReadLease(5.0)) == LeaseRead(None, None)
+    assert isinstance(lock.perform(CreateLease(RECORD, 5.0)), LeaseWritten)
+    metadata = kubeapi_server.get("leases", NAME, kubeapi_namespace)["metadata"]
+    assert "labels" not in metadata
 
 
 def test_someone_elses_times_are_normalised_so_records_compare_exactly():

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import pytest
 from kubernetes.client.exceptions import ApiException
 
-from reloader.core import PatchAdopt, PatchRestart
+from reloader.core import PatchAdopt, PatchRestart, WarnWorkload
 from reloader.kube.client import make_api_client
 from reloader.kube.errors import classify
 from reloader.kube.restarts import DeploymentPatcher, is_refused
@@ -82,6 +82,7 @@ def test_each_restart_gets_an_event_on_the_deployment(kube, patcher):
     assert event["involvedObject"]["name"] == "helloworld-test"
     assert event["involvedObject"]["uid"] == patched["metadata"]["uid"]
     assert event["reason"] == "ConfigMapChanged" and event["type"] == "Normal"
+    assert event["reportingInstance"] == "helloworld-controller-0"
     assert "helloworld-config-test" in event["message"] and HASH[:12] in event["message"]
 
 
@@ -95,6 +96,10 @@ def test_each_restart_gets_an_event_on_the_deployment(kube, patcher):
         (
             lambda k: k.fail(503, count=1, verb="patch", client="controller"),
             ("server-error", True, 503),
+        ),
+        (
+            lambda k: k.fail(401, count=1, verb="patch", client="controller"),
+            ("unauthorized", True, 401),
         ),
         (
             lambda k: k.fail(429, count=1, verb="patch", client="controller"),
@@ -198,3 +203,52 @@ def test_api_error_text_is_redacted_before_it_is_bounded(kube, patcher):
     assert len(failure.message) <= 512 and failure.message.endswith("...")
     assert "hunter2" not in failure.message and "abcdef0123456789" not in failure.message
     assert 'password="[REDACTED]"' in failure.message
+
+
+def test_a_secrets_restart_event_names_the_secret_and_a_prefix_of_its_keyed_hash(kube, patcher):
+    action = PatchRestart(
+        "helloworld-test",
+        "secret/helloworld-credentials",
+        "c0ffee00-0000-5000-8000-000000000002",
+        "hmac-sha256:" + "cd" * 32,
+        1,
+    )
+    patcher.record_event(action, patcher.restart(action, NOW), NOW)
+    [event] = kube.list("events", namespace=NS)
+    assert event["reason"] == "SecretChanged"
+    assert event["message"] == (
+        "Restarted because Secret helloworld-credentials changed "
+        "(config hash cdcdcdcdcdcd, correlation id c0ffee00-0000-5000-8000-000000000002)"
+    )
+
+
+def test_a_workload_in_another_namespace_is_patched_read_and_evented_there(kube, patcher):
+    kube.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "elsewhere"}})
+    other = deployment("helloworld-test", "test", replicas=1)
+    other["metadata"]["namespace"] = "elsewhere"
+    kube.create(other)
+    action = replace(restart_action(), namespace="elsewhere")
+    patcher.record_event(action, patcher.restart(action, NOW), NOW)
+    assert patcher.read("helloworld-test", "elsewhere")["metadata"]["namespace"] == "elsewhere"
+    assert deployment_view(patcher.read("helloworld-test", "elsewhere")).applied_hash == HASH
+    assert deployment_view(patcher.read("helloworld-test")).applied_hash is None
+    assert [e["involvedObject"]["namespace"] for e in kube.list("events")] == ["elsewhere"]
+
+
+@pytest.mark.parametrize(
+    ("kind", "api_version", "api_kind"),
+    [("configmap", "v1", "ConfigMap"), ("statefulset", "apps/v1", "StatefulSet")],
+)
+def test_a_warning_event_names_its_object_and_is_bounded(
+    kube, patcher, kind, api_version, api_kind
+):
+    patcher.warn(WarnWorkload(NS, kind, "helloworld-x", "bad value " + "x" * 2000), NOW)
+    [event] = kube.list("events", namespace=NS)
+    assert (event["type"], event["reason"]) == ("Warning", "InvalidAnnotation")
+    involved = event["involvedObject"]
+    assert (involved["apiVersion"], involved["kind"], involved["name"]) == (
+        api_version,
+        api_kind,
+        "helloworld-x",
+    )
+    assert len(event["message"]) == 1024 and event["message"].startswith("bad value x")

@@ -29,6 +29,9 @@ def test_a_daemonset_rollout_is_read_from_its_scheduling_counts():
     assert (view.kind, view.namespace, view.target) == ("daemonset", "b", None)
     assert view.rollout == RolloutStatus(3, 3, 4, 4, 3, 4)
     assert rollout_outcome(view.rollout, 3) is RolloutOutcome.PROGRESSING
+    obj["status"] |= {"currentNumberScheduled": 3, "numberAvailable": 2}
+    assert deployment_view(obj, "DaemonSet").rollout == RolloutStatus(3, 3, 4, 3, 3, 2)
+    obj["status"] |= {"currentNumberScheduled": 4, "numberAvailable": 4}
     obj["status"]["updatedNumberScheduled"] = 4
     assert rollout_outcome(deployment_view(obj, "DaemonSet").rollout, 3) is RolloutOutcome.COMPLETED
 
