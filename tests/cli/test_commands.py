@@ -98,6 +98,8 @@ def test_tail_filters(run, journal):
     assert seqs("--after-cursor", "9") == [10, 11]
     assert seqs("--after-cursor", "9", "-n", "1") == [11]
     assert len(seqs("-n", "0")) == 0
+    # A start point shows every record after it, not only the last ten.
+    assert seqs("--since", "2026-11-26T10:00:00Z") == list(range(1, 12))
 
 
 def test_tail_since_relative_to_now(run, tmp_path):
@@ -122,6 +124,18 @@ def test_tail_cursor_file_resumes_where_it_left_off(run, journal, tmp_path):
     assert [r["seq"] for r in _json_lines(second.out)] == [12]
     assert cursor.read_text() == "12\n"
     assert run("tail", "--cursor-file", cursor, "--journal", journal).out == ""
+
+
+def test_tail_cursor_file_empty_or_unreadable(run, journal, tmp_path):
+    cursor = tmp_path / "cursor"
+    cursor.write_text("")  # e.g. made by `touch`: no cursor yet
+    first = run("tail", "--cursor-file", cursor, "-o", "json", "--journal", journal)
+    assert first.code == 0 and len(first.out.splitlines()) == 10
+    assert cursor.read_text() == "11\n"
+    cursor.write_bytes(b"\xff\xfe")
+    garbled = run("tail", "--cursor-file", cursor, "--journal", journal)
+    assert garbled.code == 2 and garbled.out == ""
+    assert f"cannot read cursor file {cursor}" in garbled.err
 
 
 def test_tail_merges_replicas_by_time(run, tmp_path):
@@ -184,7 +198,7 @@ def test_replay_check_with_a_model(run, journal):
     assert clean.code == 0
 
 
-def test_verify_ok_and_failed(run, journal):
+def test_verify_ok_and_failed(run, journal, tmp_path):
     ok = run("verify", "--journal", journal)
     assert ok.code == 0
     assert ok.out.startswith("OK: 11 records, head ")
@@ -193,6 +207,12 @@ def test_verify_ok_and_failed(run, journal):
     failed = run("verify", "--journal", journal)
     assert failed.code == 1
     assert failed.out.startswith("FAILED: seq 5: record(s) 5 missing")
+    good = tmp_path / "good.db"
+    assert run("db", "upgrade", "--journal", good).code == 0
+    both = run("verify", "--journal", journal, "--journal", good)
+    assert both.code == 1, "one bad journal of several fails the run"
+    assert both.out.startswith(f"{journal}: FAILED: seq 5")
+    assert f"{good}: OK: 0 records" in both.out
 
 
 def test_note_and_drill_marks(run, journal):
