@@ -13,7 +13,6 @@ from reloader.core import (
     ConfigMapView,
     DeploymentView,
     RolloutStatus,
-    Target,
     data_hash,
     key_digests,
     source_view,
@@ -27,19 +26,6 @@ CONFIG_HASH = "shipshape.io/config-hash"
 RESTARTED_AT = "shipshape.io/restarted-at"
 CONFIGMAP = "shipshape.io/configmap"
 CORRELATION_ID = "shipshape.io/correlation-id"
-
-# The labels linking a ConfigMap to the Deployments it configures.
-APP_LABEL = "app"
-ENV_LABEL = "env"
-
-
-def target_of(labels: Mapping[str, str] | None) -> Target | None:
-    """Return the ``app``/``env`` pair of ``labels``, or None when one is missing or empty."""
-    labels = labels or {}
-    app, env = labels.get(APP_LABEL), labels.get(ENV_LABEL)
-    if not app or not env:
-        return None
-    return Target(app, env)
 
 
 def configmap_view(obj: Mapping[str, Any]) -> ConfigMapView:
