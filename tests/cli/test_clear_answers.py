@@ -104,6 +104,30 @@ def test_a_cursor_file_that_cannot_be_saved_fails_before_printing(run_process, j
     )
 
 
+def test_a_cursor_file_under_a_regular_file_is_named_before_printing(run_process, journal):
+    (journal.parent / "state").write_text("")
+    result = run_process("tail", "--journal", journal, "--cursor-file", "state/cursor")
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert one_error_line(result) == (
+        "Error: Invalid value for '--cursor-file': cannot store the cursor in state/cursor: "
+        "state is not a directory (see 'shipshape-journal tail --help')"
+    )
+
+
+def test_a_cursor_file_in_an_unwritable_directory_is_named_before_printing(
+    run_process, journal, immutable_dir
+):
+    cursor = immutable_dir / "cursor"
+    result = run_process("tail", "--journal", journal, "--cursor-file", cursor)
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert one_error_line(result) == (
+        f"Error: Invalid value for '--cursor-file': cannot store the cursor in {cursor}: "
+        f"directory {immutable_dir} is not writable (see 'shipshape-journal tail --help')"
+    )
+
+
 def test_an_unknown_kind_is_refused_with_the_valid_ones(run_process, journal):
     result = run_process("tail", "--journal", journal, "--kind", "bogus")
     assert result.returncode == 2

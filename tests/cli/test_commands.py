@@ -270,6 +270,20 @@ def test_backup_and_vacuum(run, journal, tmp_path):
     assert run("verify", "--journal", aged).out.startswith("OK: 3 records")
 
 
+def test_a_backup_that_fails_verification_exits_1_and_keeps_the_copy(run, journal, tmp_path):
+    # The copy is faithful: a journal whose chain was broken behind its back
+    # gives a copy that fails verification, and the backup must not say "ok".
+    with sqlite3.connect(journal) as connection:
+        connection.execute("DELETE FROM journal_records WHERE seq = 5")
+    target = tmp_path / "backup.db"
+    backup = run("backup", "--journal", journal, "--out", target)
+    assert backup.code == 1
+    written, checked = backup.out.splitlines()
+    assert written.startswith(f"backup: {target} (")
+    assert checked.startswith("verify: FAILED: seq 5: record(s) 5 missing")
+    assert target.exists(), "the copy is kept as evidence"
+
+
 def test_journal_url_and_the_default_location(run, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("JOURNAL_URL", raising=False)

@@ -9,7 +9,7 @@ import statistics
 import time
 from datetime import UTC, datetime, timedelta
 
-from journal import Journal, kinds, vacuum, verify
+from journal import Entry, Journal, kinds, vacuum, verify
 from tests.cli.helpers import one_error_line
 from tests.journal.builders import Controller, failover_drill
 from tests.journal.helpers import read_lines, rest_of_output
@@ -96,6 +96,39 @@ def test_backup_while_a_writer_appends(run_process, start_writer, tmp_path):
     with Journal.open(tmp_path / "hot.db", readonly=True) as copy:
         result = verify(copy)
     assert result.ok and result.records >= 100
+
+
+def test_tail_into_a_reader_that_stops_early_exits_quietly(spawn, executable, tmp_path):
+    # `shipshape-journal tail | head -1`: the reader goes away after one line.
+    # Far more than a pipe holds is written, so the tail is blocked in a write
+    # when the read end closes and the write fails with EPIPE.
+    path = tmp_path / "journal.db"
+    with Journal.open(path, actor="test") as writer:
+        writer.append_many(
+            Entry(kind=kinds.OPERATOR_NOTE, data={"text": f"note {n}"}) for n in range(3000)
+        )
+    reader = spawn(executable, "tail", "-n", "3000", "--journal", str(path))
+    first = reader.stdout.readline()
+    assert " operator.note " in first and '"note 0"' in first
+    reader.stdout.close()
+    assert reader.wait(timeout=60) == 0
+    assert reader.stderr.read() == "", "no traceback, no 'Exception ignored' at exit"
+
+
+def test_a_follower_whose_reader_went_away_exits_quietly_at_the_next_record(
+    spawn, executable, tmp_path
+):
+    # `shipshape-journal tail -f | head -1`: the next record's flush fails with
+    # EPIPE while the line is still buffered; without stdout silenced, Python
+    # would try that flush again at exit and print "Exception ignored".
+    path = tmp_path / "journal.db"
+    _notes(path, 1)
+    follower = spawn(executable, "tail", "-f", "-n", "1", "--journal", str(path))
+    assert '"note 0"' in follower.stdout.readline()
+    follower.stdout.close()
+    _notes(path, 1)
+    assert follower.wait(timeout=60) == 0
+    assert follower.stderr.read() == ""
 
 
 def _notes(path, count):
