@@ -30,6 +30,7 @@ from journal import (
     verify,
 )
 from journal.schema import HEAD
+from journal.store import current_revision
 from journal.timefmt import parse_duration
 
 # -- db --------------------------------------------------------------------------
@@ -58,11 +59,13 @@ def db_upgrade(journal: str | None, busy_timeout: float) -> int:
 @busy_timeout_option
 @journal_errors
 def db_current(journal: str | None, busy_timeout: float) -> int:
-    """Print the journal's schema revision."""
+    """Print the journal's schema revision, and whether it is behind the head."""
     (location,) = resolve_journals(journal)
-    with Journal.open(location, readonly=True, busy_timeout=busy_timeout) as reader:
-        revision = reader.revision
-    _write(f"{revision}{' (head)' if revision == HEAD else ''}\n")
+    revision = current_revision(location, busy_timeout=busy_timeout)
+    if revision == HEAD:
+        _write(f"{revision} (head)\n")
+    else:
+        _write(f"{revision} (head is {HEAD}; run `shipshape-journal db upgrade`)\n")
     return 0
 
 

@@ -88,6 +88,25 @@ def check_readable(state: SchemaState, display: str) -> None:
     raise NotAJournalError(f"{display} has a journal version table but no journal records table")
 
 
+def known_revision(state: SchemaState, display: str) -> str:
+    """Return the revision of a journal at this program's head or older.
+
+    What ``db current`` reports: unlike :func:`check_readable`, an older
+    revision (a journal that needs ``db upgrade``) is an answer, not an error.
+
+    Raises:
+        NotAJournalError: No journal schema (an empty or another application's database).
+        JournalSchemaError: The revision is newer than this program.
+    """
+    _check_is_journal(state, display, allow_empty=False)
+    _raise_if_newer(state, display)
+    if state.revision is None or RECORDS_TABLE not in state.tables:
+        raise NotAJournalError(
+            f"{display} has a journal version table but no journal records table"
+        )
+    return state.revision
+
+
 def needs_upgrade(state: SchemaState, display: str) -> bool:
     """Tell whether a writer must migrate; raise if it must not touch the database.
 

@@ -48,7 +48,7 @@ from journal.reading import (
     row_to_record,
 )
 from journal.record import Entry, Record
-from journal.schema import check_readable, needs_upgrade, read_state, upgrade
+from journal.schema import check_readable, known_revision, needs_upgrade, read_state, upgrade
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection, Engine
@@ -471,5 +471,30 @@ class Journal(JournalReading):
         return (row[0], GENESIS if own is None else own)
 
 
+def current_revision(url: str | Path, *, busy_timeout: float = DEFAULT_BUSY_TIMEOUT) -> str:
+    """Return the schema revision of the journal at ``url``, head or older.
+
+    Readers refuse a journal that needs ``db upgrade``; this only reads its
+    revision, so that ``db current`` can say how far behind it is. It never
+    creates, migrates or writes.
+
+    Raises:
+        Whatever ``Journal.open(url, readonly=True)`` raises, except for an
+        older revision.
+    """
+    location = resolve(url)
+    if location.is_sqlite:
+        check_sqlite_file(location, must_exist=True)
+    engine = open_engine(location, readonly=True, busy_timeout=busy_timeout)
+    try:
+        with engine.connect() as connection, connection.begin():
+            state = read_state(connection)
+    except DBAPIError as error:
+        raise translate(error, location, writing=False, busy_timeout=busy_timeout) from None
+    finally:
+        engine.dispose()
+    return known_revision(state, location.display)
+
+
 # Re-exported: readers import the page size and the row decoder from here.
-__all__ = ["PAGE_SIZE", "RECORD_COLUMNS", "Journal", "row_to_record"]
+__all__ = ["PAGE_SIZE", "RECORD_COLUMNS", "Journal", "current_revision", "row_to_record"]

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
 from journal import Journal, kinds
-from journal.schema import HEAD
+from journal.schema import HEAD, REVISIONS
 from tests.journal.builders import Controller, at
 
 CM, DEPLOY = "helloworld-config-test", "helloworld-test"
@@ -244,6 +247,26 @@ def test_db_upgrade_and_current(run, tmp_path):
     assert upgrade.out == f"{HEAD} (head): {path}\n"
     assert run("db", "upgrade", "--journal", path).code == 0  # again: nothing to do
     assert run("db", "current", "--journal", path).out == f"{HEAD} (head)\n"
+
+
+def test_db_current_on_an_older_revision_says_it_is_behind(run, journal):
+    # The journal an upgraded program finds: readers refuse it until
+    # `db upgrade`, and `db current` is how an operator sees where it stands.
+    older = REVISIONS[-2]
+    migrated = subprocess.run(
+        [str(Path(sys.executable).parent / "alembic"), "-x", f"journal={journal}",
+         "downgrade", older],
+        cwd=Path(__file__).resolve().parents[2], capture_output=True, text=True, check=False,
+        timeout=120,
+    )  # fmt: skip
+    assert migrated.returncode == 0, migrated.stderr
+    assert run("tail", "--journal", journal).code == 2
+    current = run("db", "current", "--journal", journal)
+    assert (current.code, current.err) == (0, "")
+    assert current.out == f"{older} (head is {HEAD}; run `shipshape-journal db upgrade`)\n"
+    assert run("db", "upgrade", "--journal", journal).out == f"{HEAD} (head): {journal}\n"
+    assert run("db", "current", "--journal", journal).out == f"{HEAD} (head)\n"
+    assert run("verify", "--journal", journal).out.startswith("OK: 11 records")
 
 
 def test_stats(run, journal):
