@@ -26,6 +26,10 @@ _BY_STATUS = {
 
 def classify(error: BaseException) -> Failure:
     """Return what ``error`` means for a retry decision, with a one-line message."""
+    if isinstance(error, urllib3.exceptions.MaxRetryError) and error.reason is not None:
+        # Retries are off (reloader.kube.client), yet urllib3 wraps the one
+        # failure of a method it may retry (GET, PUT) or of any connect: judge that.
+        error = error.reason
     if isinstance(error, ApiException):
         status = int(error.status) if error.status else None
         if status is None or status == 0:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from reloader.core.election import (
     CreateLease,
     LeaseConflict,
@@ -160,3 +162,28 @@ def test_api_failures_become_lease_failed_never_exceptions(kubeapi_private_serve
     server.partition("controller-0", seconds=2.0)
     cut = lock.perform(ReadLease(1.0))
     assert isinstance(cut, LeaseFailed) and cut.reason == "connection"
+
+
+@pytest.mark.parametrize(
+    "request_of",
+    [
+        lambda: ReadLease(0.3),
+        lambda: UpdateLease(RECORD, "1", 0.3),
+        lambda: CreateLease(RECORD, 0.3),
+    ],
+    ids=["GET", "PUT", "POST"],
+)
+def test_a_request_that_times_out_fails_as_a_timeout_whatever_its_verb(
+    kubeapi_private_server, tmp_path, request_of
+):
+    # urllib3 re-raises a POST's read timeout as it is, but wraps a GET's or a
+    # PUT's (methods it may retry) in MaxRetryError even with retries off:
+    # the lease's error metric and log must still say "timeout".
+    server = kubeapi_private_server
+    server.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "shipshape"}})
+    lock = lock_for(server, "shipshape", "controller-0", tmp_path)
+    server.add_latency(3.0, count=1, resource="leases", client="controller-0")
+    failed = lock.perform(request_of())
+    assert isinstance(failed, LeaseFailed)
+    assert (failed.reason, failed.message[:11]) == ("timeout", "timed out: ")
+    assert "Read timed out" in failed.message
