@@ -236,6 +236,37 @@ def test_a_workload_in_another_namespace_is_patched_read_and_evented_there(kube,
 
 
 @pytest.mark.parametrize(
+    ("kind", "api_kind"), [("statefulset", "StatefulSet"), ("daemonset", "DaemonSet")]
+)
+def test_a_restart_event_names_the_workloads_own_kind(kube, patcher, kind, api_kind):
+    # `kubectl describe statefulset db` lists the Events whose involvedObject
+    # is that StatefulSet: an Event naming a Deployment of that name is lost.
+    labels = {"app": "db"}
+    spec = {
+        "selector": {"matchLabels": labels},
+        "template": {
+            "metadata": {"labels": labels},
+            "spec": {"containers": [{"name": "db", "image": "registry.example/db:1"}]},
+        },
+    }
+    if kind == "statefulset":
+        spec |= {"replicas": 1, "serviceName": "db"}
+    metadata = {"name": "db", "namespace": NS}
+    kube.create({"apiVersion": "apps/v1", "kind": api_kind, "metadata": metadata, "spec": spec})
+    action = replace(restart_action("db"), kind=kind)
+    patched = patcher.restart(action, NOW)
+    patcher.record_event(action, patched, NOW)
+    [event] = kube.list("events", namespace=NS)
+    involved = event["involvedObject"]
+    assert (involved["apiVersion"], involved["kind"], involved["name"]) == (
+        "apps/v1",
+        api_kind,
+        "db",
+    )
+    assert involved["uid"] == patched["metadata"]["uid"]
+
+
+@pytest.mark.parametrize(
     ("kind", "api_version", "api_kind"),
     [("configmap", "v1", "ConfigMap"), ("statefulset", "apps/v1", "StatefulSet")],
 )

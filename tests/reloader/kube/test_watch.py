@@ -328,7 +328,11 @@ def test_a_stop_does_not_wait_for_the_window(kube, tmp_path):
 
 
 def test_a_busy_stream_widens_its_window_and_a_silence_brings_the_quiet_one_back(kube, tmp_path):
-    """The windows asked for, read off a real watch: doubling while busy, quiet after a silence."""
+    """The windows asked for, read off a real watch: doubling while busy, quiet after a silence.
+
+    The stream's clock moves only with the windows and the silence below, so
+    what counts as a silence does not depend on how fast this machine is.
+    """
     kube.create(configmap("helloworld-config-a", {"K": "0"}, "a"))
     kube.add_client("watcher")
     api = KubeApi(make_api_client(str(kube.write_kubeconfig(tmp_path / "kc", "watcher", NS))))
@@ -341,34 +345,43 @@ def test_a_busy_stream_widens_its_window_and_a_silence_brings_the_quiet_one_back
         timeout=(5, 60),
     )
     windows: list[float] = []
+    now = [0.0]
 
     def pause(seconds: float) -> None:
         windows.append(seconds)
+        now[0] += seconds
         time.sleep(0.3)  # long enough for a burst sent before it to be in
 
     stream = WatchStream(
-        response, coalesce_seconds=0.2, busy_coalesce_seconds=0.8, read_timeout=60, pause=pause
+        response,
+        coalesce_seconds=0.2,
+        busy_coalesce_seconds=0.8,
+        read_timeout=60,
+        pause=pause,
+        clock=lambda: now[0],
     )
     batches = stream.batches()
     value = iter(range(1, 1000))
+
+    def burst() -> int:
+        for _ in range(3):
+            set_data(kube, "helloworld-config-a", {"K": str(next(value))})
+        return len(next(batches))
+
     try:
         set_data(kube, "helloworld-config-a", {"K": str(next(value))})
         assert len(next(batches)) == 1  # the first event: read as it comes
-        # Busy: three events a window. (Sending them takes far less than the
-        # quiet window, so no silence is seen between the windows.)
-        for _ in range(3):
-            for _ in range(3):
-                set_data(kube, "helloworld-config-a", {"K": str(next(value))})
-            assert len(next(batches)) == 3
-        time.sleep(1.5)  # silent for longer than the widest window
-        for _ in range(3):
-            set_data(kube, "helloworld-config-a", {"K": str(next(value))})
-        assert len(next(batches)) == 3
+        assert [burst() for _ in range(3)] == [3, 3, 3]  # busy: three events a window
+        now[0] += 1.5  # silent for longer than the widest window
+        assert burst() == 3
+        # Busy again: the silence is over, counted from the last read, not from the start.
+        assert burst() == 3
     finally:
         response.close()
         response.release_conn()
-    # After one event the quiet window; doubling while busy, capped; after the silence, quiet.
-    assert windows == [0.2, 0.4, 0.8, 0.2]
+    # After one event the quiet window; doubling while busy, capped; after the
+    # silence, quiet, then doubling again.
+    assert windows == [0.2, 0.4, 0.8, 0.2, 0.4]
 
 
 def test_each_incident_backs_off_from_the_base_delay_again(kube, running):
