@@ -13,7 +13,7 @@ import pytest
 
 from journal import Journal, kinds
 from journal.schema import HEAD, REVISIONS
-from tests.journal.builders import Controller, at
+from tests.journal.builders import Controller, at, failover_drill
 
 CM, DEPLOY = "helloworld-config-test", "helloworld-test"
 
@@ -165,11 +165,168 @@ def test_tail_merges_replicas_by_time(run, tmp_path):
 def test_replay_text(run, journal):
     outcome = run("replay", "--journal", journal)
     assert outcome.code == 0
-    out = outcome.out
-    assert "Events: 11" in out
-    assert f"{CM}: hash" in out
-    assert "Leader terms:\n  helloworld-controller-0 epoch 3:" in out
-    assert "Anomalies: 1\n  seq 10 change_without_restart:" in out
+    ts = "2026-11-26T10:0{}.000000Z".format
+    assert outcome.out.startswith(
+        f"""Journal(s): {journal}
+Events: 11, seq 1 ({ts("0:00")}) to seq 11 ({ts("6:40")})
+Restart SLO: 35 s (DEBOUNCE_SECONDS 5 + 30); leaderless gap over 30 s
+
+ConfigMaps:
+  {CM}: hash e0d2747b9ab7, restarts 1, last change seq 10 ({ts("3:20")}), \
+last restart seq 8 {DEPLOY} (2026-11-26T10:01:45.500000Z)
+
+Restarts: 1
+  seq 7 {ts("1:45")} deployment/{DEPLOY} <- configmap/{CM}: patched at seq 8, 5.500 s, \
+rollout completed
+
+Workloads: 1
+  shipshape/deployment/{DEPLOY}: restarts 1 (patched 1), applied fb04dcb6970e, \
+last restart seq 8 (2026-11-26T10:01:45.500000Z)
+
+Change-to-patch latency (1 restarts): p50 5.500 s, p95 5.500 s, max 5.500 s
+
+Leader terms:
+  helloworld-controller-0 epoch 3: {ts("0:01")} (seq 2) to open
+
+Anomalies: 1
+  seq 10 change_without_restart: configmap/{CM} changed at seq 10 and nothing restarted \
+its Deployments in the 200 s that followed (SLO 35 s)
+
+"""
+    )
+
+
+def test_replay_and_stats_text_of_an_empty_journal(run, tmp_path):
+    path = tmp_path / "empty.db"
+    assert run("db", "upgrade", "--journal", path).code == 0
+    assert run("replay", "--journal", path).out.startswith(
+        f"""Journal(s): {path}
+Events: 0 (no records in the window)
+Restart SLO: 35 s (DEBOUNCE_SECONDS 5 + 30); leaderless gap over 30 s
+
+ConfigMaps:
+  (none observed)
+
+Restarts: 0
+
+Workloads: 0
+
+Change-to-patch latency (0 restarts): p50 -, p95 -, max -
+
+Leader terms:
+  (none recorded)
+
+Anomalies: 0
+
+"""
+    )
+    lines = run("stats", "--journal", path).out.splitlines()
+    assert lines[:4] == [
+        f"Journal: {path}",
+        f"Schema revision: {HEAD}",
+        "Records: 0",
+        "Head: " + "0" * 64,
+    ]
+    assert lines[4].startswith("File: ") and lines[4].endswith(" (0 free), journal mode wal")
+    assert lines[5:] == ["Kinds:", "  (none)", "Actors:", "  (none)"]
+
+
+def _busy(path):
+    """21 restarts of web, api's two with retries, db's without an outcome, a deleted ConfigMap."""
+    with Journal.open(path, actor="helloworld-controller-0") as writer:
+        controller = Controller(writer)
+        controller.started(0)
+        controller.epoch = 1  # leading since before the journal began: the term is inferred
+        for n in range(21):
+            controller.restart_chain(100 + 60 * n, "web-config", "web", f"v{n}")
+        for t, retries, ok in ((2000, 1, False), (2100, 2, None)):
+            corr = f"api-{t}"
+            controller.observed(t, "api-config", f"a{t}", corr=corr)
+            controller.planned(t + 5, "api", "api-config", f"a{t}", corr)
+            for retry in range(retries):
+                controller.retry(t + 6 + retry, "api", "api-config", f"a{t}", corr)
+            controller.patched(t + 6 + retries, "api", "api-config", f"a{t}", corr)
+            if ok is not None:
+                controller.rollout(t + 30, "api", corr, ok=ok)
+        controller.observed(2200, "db-config", "d1", corr="db")
+        controller.planned(2205, "db", "db-config", "d1", "db")
+        controller.observed(2300, "old-config", "o1", event="DELETED")
+        controller.released(2400)
+
+
+def test_replay_text_of_a_busy_journal(run, tmp_path):
+    _busy(tmp_path / "busy.db")
+    out = run("replay", "--journal", tmp_path / "busy.db").out
+    ts = "2026-11-26T10:{}.000000Z".format
+    web = [
+        f"  seq {4 + 5 * n} {ts(f'{1 + n:02}:45')} deployment/web <- configmap/web-config: "
+        f"patched at seq {5 + 5 * n}, 5.500 s, rollout completed"
+        for n in range(4, 21)  # the last 20 restarts are listed, newest last
+    ]
+    restarts = [
+        "Restarts: 24",
+        "  ... 4 earlier (all are in -o json)",
+        *web,
+        f"  seq 108 {ts('33:25')} deployment/api <- configmap/api-config: patched at seq 110, "
+        "7.000 s, 1 retry, rollout timeout",
+        f"  seq 113 {ts('35:05')} deployment/api <- configmap/api-config: patched at seq 116, "
+        "8.000 s, 2 retries",
+        f"  seq 118 {ts('36:45')} deployment/db <- configmap/db-config: none",
+    ]
+    assert "\n".join(restarts) in out
+    for section in (
+        f"""ConfigMaps:
+  api-config: hash 6008f7878c41, restarts 2, last change seq 112 ({ts("35:00")}), \
+last restart seq 116 api (2026-11-26T10:35:08.000000Z)
+  db-config: hash 8b53639f152c, restarts 0, last change seq 117 ({ts("36:40")})
+  old-config: hash deleted, restarts 0
+  web-config: hash 947162f1b37e, restarts 21, last change seq 102 ({ts("21:40")}), \
+last restart seq 105 web (2026-11-26T10:21:45.500000Z)
+""",
+        f"""Workloads: 3
+  shipshape/deployment/api: restarts 2 (patched 2), 3 retries, applied 6008f7878c41, \
+last restart seq 116 (2026-11-26T10:35:08.000000Z)
+  shipshape/deployment/db: restarts 1 (none 1), applied ?
+  shipshape/deployment/web: restarts 21 (patched 21), applied 947162f1b37e, \
+last restart seq 105 (2026-11-26T10:21:45.500000Z)
+
+Change-to-patch latency (23 restarts): p50 5.500 s, p95 7.000 s, max 8.000 s
+
+Leader terms:
+  helloworld-controller-0 epoch 1: {ts("01:45")} (seq 4) to {ts("40:00")} (seq 120, released) \
+[inferred]
+""",
+    ):
+        assert section in out
+
+
+def test_replay_text_of_two_journals_names_the_journal_of_each_seq(run, tmp_path):
+    zero, one = tmp_path / "pod-0.db", tmp_path / "pod-1.db"
+    with (
+        Journal.open(zero, actor="helloworld-controller-0") as first,
+        Journal.open(one, actor="helloworld-controller-1") as second,
+    ):
+        standby = Controller(second)
+        failover_drill(Controller(first), standby)
+        standby.restart_chain(400, "helloworld-config-test", DEPLOY, "test-v2")
+        standby.observed(500, "helloworld-config-prod", "prod-v2", corr="lost")
+        standby.planned(790, "late", CM, "test-v2", None)  # no outcome yet
+        standby.note(800, "later")
+    out = run("replay", "--journal", zero, "--journal", one).out
+    ts = "2026-11-26T10:{}.000000Z".format
+    for line in (
+        f"Events: 23, seq 1 of {zero} ({ts('00:00')}) to seq 16 of {one} ({ts('13:20')})",
+        "  shipshape/deployment/late: restarts 1 (pending 1), 1 PENDING, applied ?",
+        f"  helloworld-config-prod: hash 992082e0935f, restarts 0, last change seq 14 [{one}] "
+        f"({ts('08:20')})",
+        f"  seq 11 [{one}] {ts('06:45')} deployment/{DEPLOY} <- configmap/{CM}: patched at "
+        f"seq 12 [{one}], 5.500 s, rollout completed",
+        f"  helloworld-controller-0 epoch 1: {ts('00:01')} (seq 2 [{zero}]) to {ts('02:40')} "
+        f"(seq 5 [{one}], superseded)",
+        f"  seq 14 [{one}] change_without_restart: configmap/helloworld-config-prod changed at "
+        "seq 14 and nothing restarted its Deployments in the 300 s that followed (SLO 35 s)",
+    ):
+        assert f"\n{line}\n" in out
 
 
 def test_replay_json_and_strict(run, journal):
@@ -195,7 +352,10 @@ def test_replay_check_with_a_model(run, journal):
     assert check["model"] == model
     assert [d["seq"] for d in check["differences"]] == [10]
     text = run("replay", "--check", "--check-model", model, "--journal", journal).out
-    assert "Check against tests.journal.decision_models:every_change_restarts: 1 difference" in text
+    assert (
+        "\n\nCheck against tests.journal.decision_models:every_change_restarts: "
+        "1 difference(s) in 11 records\n  seq 10: "
+    ) in text
     window = ("--since", "2026-11-26T10:01:00Z", "--until", "2026-11-26T10:03:00Z")
     clean = run("replay", "--check", "--check-model", model, *window, "--journal", journal)
     assert clean.code == 0
@@ -274,7 +434,13 @@ def test_stats(run, journal):
     assert facts["records"] == 11
     assert facts["kinds"]["restart.patched"] == 1
     text = run("stats", "--journal", journal).out
-    assert "Records: 11 (seq 1..11" in text
+    assert (
+        "Records: 11 (seq 1..11, 2026-11-26T10:00:00.000000Z to 2026-11-26T10:06:40.000000Z)\n"
+        in text
+    )
+    assert "\nKinds:\n  configmap.observed: 3\n  controller.started: 1\n" in text
+    assert text.endswith("\nActors:\n  helloworld-controller-0: 11\n")
+    assert "Last vacuum" not in text
 
 
 def test_backup_and_vacuum(run, journal, tmp_path):
@@ -291,6 +457,8 @@ def test_backup_and_vacuum(run, journal, tmp_path):
     assert vacuum.code == 0
     assert vacuum.out.startswith("removed 2 records (seq 1..2) older than ")
     assert run("verify", "--journal", aged).out.startswith("OK: 3 records")
+    stats_text = run("stats", "--journal", aged).out
+    assert "\nLast vacuum: seq 5 removed 2 records through seq 2\n" in stats_text
 
 
 def test_a_backup_that_fails_verification_exits_1_and_keeps_the_copy(run, journal, tmp_path):

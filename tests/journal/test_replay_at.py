@@ -198,6 +198,29 @@ def test_the_command_prints_text_and_json_and_filters(tmp_path):
     assert json.loads(other.stdout)["sources"] == []
 
 
+def test_the_text_names_a_digest_mismatch_and_a_vacuum_that_kept_the_state(tmp_path):
+    broken, vacuumed = tmp_path / "broken.db", tmp_path / "vacuumed.db"
+    core_journal(broken)
+    with sqlite3.connect(broken) as connection:  # the relist's changed observation
+        connection.execute("DELETE FROM journal_records WHERE seq = 8")
+    text = _cli("replay", "--journal", str(broken), "--at", "2026-11-26T12:00:00Z").stdout
+    assert (
+        "\nLast list before it, per resource:\n"
+        "  configmaps: seq 11 (2026-11-26T10:00:10.000000Z), 2 objects, DIGEST MISMATCH\n"
+        "  deployments: seq 5 (2026-11-26T10:00:04.000000Z), 1 objects, digest matches\n"
+        "\nAnomalies: 1\n"
+        "  list_digest_mismatch at seq 11: the configmaps list of seq 11 claims sha256:"
+    ) in text
+    lists = core_journal(vacuumed)
+    with Journal.open(vacuumed, actor="cli:test") as journal:
+        vacuum(journal, timedelta(seconds=1), now=ts_of(vacuumed, lists[1]))
+    text = _cli("replay", "--journal", str(vacuumed), "--at", "2026-11-26T12:00:00Z").stdout
+    assert text.startswith(
+        f"State at 2026-11-26T12:00:00.000000Z of {vacuumed} (records through seq 11)\n"
+        "Vacuumed through seq 8: the state then is kept by the tombstone at seq 12\n"
+    )
+
+
 def test_the_command_refuses_at_with_a_window(tmp_path):
     path = tmp_path / "j.db"
     core_journal(path)
