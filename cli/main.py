@@ -202,7 +202,11 @@ def _print_records(
     except KeyboardInterrupt:
         pass  # Ctrl-C ends following; what was printed is saved below
     except BrokenPipeError:
+        # The reader went away: the lines in the pipe and the one that failed
+        # were never taken, so the cursor stays where it was last saved and
+        # the next run shows them again rather than skipping them.
         _silence_stdout()
+        return
     if cursor_file is not None:
         write_cursor_file(cursor_file, reader.positions)
 

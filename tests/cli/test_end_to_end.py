@@ -115,6 +115,29 @@ def test_tail_into_a_reader_that_stops_early_exits_quietly(spawn, executable, tm
     assert reader.stderr.read() == "", "no traceback, no 'Exception ignored' at exit"
 
 
+def test_records_a_reader_never_took_are_shown_again_not_skipped(
+    spawn, executable, run_process, tmp_path
+):
+    # `tail --cursor-file c | head -1`: the lines still in the pipe, and the one
+    # whose write failed, were never read, so the cursor must not pass them.
+    path = tmp_path / "journal.db"
+    with Journal.open(path, actor="test") as writer:
+        writer.append_many(
+            Entry(kind=kinds.OPERATOR_NOTE, data={"text": f"note {n}"}) for n in range(3000)
+        )
+    cursor = tmp_path / "cursor"
+    cursor.write_text("0\n")
+    reader = spawn(executable, "tail", "--cursor-file", str(cursor), "--journal", str(path))
+    assert '"note 0"' in reader.stdout.readline()
+    reader.stdout.close()
+    assert reader.wait(timeout=60) == 0
+    again = run_process("tail", "--cursor-file", cursor, "--journal", path)
+    assert again.returncode == 0, again.stderr
+    first = again.stdout.splitlines()[0]
+    assert '"note 0"' in first or '"note 1"' in first, f"records skipped: {first}"
+    assert cursor.read_text() == "3000\n"
+
+
 def test_a_follower_whose_reader_went_away_exits_quietly_at_the_next_record(
     spawn, executable, tmp_path
 ):
