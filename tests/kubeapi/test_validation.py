@@ -257,6 +257,36 @@ def test_client_create_and_every_patch_type_are_judged_by_their_result(
     assert kubeapi_server.get("deployments", "web", ns)["spec"]["replicas"] == 2
 
 
+def test_a_lease_needs_a_positive_duration_and_no_negative_transitions(
+    kubeapi_server: KubeApiServer, kubeapi_namespace: str
+):
+    leases = client.CoordinationV1Api(kubeapi_server.api_client())
+    bad = {
+        "metadata": {"name": "lock"},
+        "spec": {"holderIdentity": "a", "leaseDurationSeconds": 0, "leaseTransitions": -1},
+    }
+    with pytest.raises(client.ApiException) as err:
+        leases.create_namespaced_lease(kubeapi_namespace, bad)
+    assert _causes(err.value) == [
+        ("FieldValueInvalid", "spec.leaseDurationSeconds"),
+        ("FieldValueInvalid", "spec.leaseTransitions"),
+    ]
+    assert (
+        "spec.leaseDurationSeconds: Invalid value: 0: must be greater than 0"
+        in (json.loads(err.value.body)["message"])
+    )
+    good = {"metadata": {"name": "lock"}, "spec": {"leaseDurationSeconds": 1}}
+    leases.create_namespaced_lease(kubeapi_namespace, good)
+    with pytest.raises(client.ApiException) as err:
+        leases.patch_namespaced_lease(
+            "lock", kubeapi_namespace, {"spec": {"leaseDurationSeconds": -5}}
+        )
+    assert _causes(err.value) == [("FieldValueInvalid", "spec.leaseDurationSeconds")]
+    assert kubeapi_server.get("leases", "lock", kubeapi_namespace)["spec"] == {
+        "leaseDurationSeconds": 1
+    }
+
+
 def test_names_required_fields_and_immutable_selectors(
     kubeapi_server: KubeApiServer, kubeapi_namespace: str
 ):

@@ -3,13 +3,14 @@
 Each returns `(reason, field, message)` causes worded as the server's
 `field.Error`s print (`spec.replicas: Invalid value: -1: must be greater than or
 equal to 0`). Names, labels, annotations and ConfigMap/Secret keys are checked
-by `kinds.validate`; these add the workload and Service rules.
+by `kinds.validate`; these add the workload, Service and Lease rules.
 """
 
 from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from typing import Any
 
 Cause = tuple[str, str, str]
@@ -245,22 +246,48 @@ def _service_causes(obj: dict[str, Any]) -> list[Cause]:
     return causes
 
 
+def _lease_causes(obj: dict[str, Any]) -> list[Cause]:
+    spec = obj.get("spec") if isinstance(obj.get("spec"), dict) else {}
+    causes: list[Cause] = []
+    for field, lowest, wording in (
+        ("leaseDurationSeconds", 1, "must be greater than 0"),
+        ("leaseTransitions", 0, "must be greater than or equal to 0"),
+    ):
+        value = spec.get(field)
+        if isinstance(value, int) and value < lowest:
+            causes.append(
+                ("FieldValueInvalid", f"spec.{field}", f"Invalid value: {value}: {wording}")
+            )
+    return causes
+
+
+def _job_causes(obj: dict[str, Any]) -> list[Cause]:
+    template = (obj.get("spec") or {}).get("template") or {}
+    return pod_spec_causes(template.get("spec"), "spec.template.spec", "Job")
+
+
+def _cronjob_causes(obj: dict[str, Any]) -> list[Cause]:
+    job = ((obj.get("spec") or {}).get("jobTemplate") or {}).get("spec") or {}
+    template = job.get("template") or {}
+    return pod_spec_causes(template.get("spec"), "spec.jobTemplate.spec.template.spec", "CronJob")
+
+
+#: The rules of the kinds that are not workloads (those share ``_workload_causes``).
+_BY_KIND: dict[str, Callable[[dict[str, Any]], list[Cause]]] = {
+    "Pod": lambda obj: pod_spec_causes(obj.get("spec"), "spec", "Pod"),
+    "Job": _job_causes,
+    "CronJob": _cronjob_causes,
+    "Service": _service_causes,
+    "Lease": _lease_causes,
+}
+
+
 def causes(kind: str, obj: dict[str, Any]) -> list[Cause]:
     """Return the semantic problems of an object about to be stored."""
     if kind in WORKLOADS:
         return _workload_causes(kind, obj)
-    if kind == "Pod":
-        return pod_spec_causes(obj.get("spec"), "spec", kind)
-    if kind in ("Job",):
-        template = (obj.get("spec") or {}).get("template") or {}
-        return pod_spec_causes(template.get("spec"), "spec.template.spec", kind)
-    if kind == "CronJob":
-        job = ((obj.get("spec") or {}).get("jobTemplate") or {}).get("spec") or {}
-        template = job.get("template") or {}
-        return pod_spec_causes(template.get("spec"), "spec.jobTemplate.spec.template.spec", kind)
-    if kind == "Service":
-        return _service_causes(obj)
-    return []
+    rules = _BY_KIND.get(kind)
+    return rules(obj) if rules is not None else []
 
 
 def update_causes(kind: str, new: dict[str, Any], old: dict[str, Any]) -> list[Cause]:
