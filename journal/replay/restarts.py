@@ -356,6 +356,8 @@ class Restarts:
             }
             if not workload.startswith("deployment/"):
                 cm.last_restart["workload"] = workload
+            if entry.journal is not None:  # a merged replay: seqs are per journal
+                cm.last_restart["journal"] = self._journals[source]
             target = entry.data_hash or cm.data_hash
             if isinstance(target, str):
                 cm.settled[workload] = target

@@ -319,6 +319,8 @@ def test_replay_text_of_two_journals_names_the_journal_of_each_seq(run, tmp_path
         "  shipshape/deployment/late: restarts 1 (pending 1), 1 PENDING, applied ?",
         f"  helloworld-config-prod: hash 992082e0935f, restarts 0, last change seq 14 [{one}] "
         f"({ts('08:20')})",
+        f"  {CM}: hash 59350faf6525, restarts 1, last change seq 9 [{one}] ({ts('06:40')}), "
+        f"last restart seq 12 [{one}] {DEPLOY} (2026-11-26T10:06:45.500000Z)",
         f"  seq 11 [{one}] {ts('06:45')} deployment/{DEPLOY} <- configmap/{CM}: patched at "
         f"seq 12 [{one}], 5.500 s, rollout completed",
         f"  helloworld-controller-0 epoch 1: {ts('00:01')} (seq 2 [{zero}]) to {ts('02:40')} "
