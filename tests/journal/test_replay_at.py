@@ -17,7 +17,7 @@ import pytest
 from journal import Journal, JournalValueError, vacuum
 from journal.replay import state_at
 from records.listing import listing_digest
-from reloader.core import ConfigMapSeen, EventType, Listed, Resource
+from reloader.core import ConfigMapSeen, DeploymentView, EventType, Listed, Resource
 from tests.cli.helpers import one_error_line
 from tests.journal.builders import at
 from tests.kubeapi.process import program
@@ -42,14 +42,15 @@ def _relist(run: Run, version: str, at_: float, *changed) -> None:
     )
 
 
-def core_journal(path: Path) -> list[int]:
+def core_journal(path: Path, *others: DeploymentView) -> list[int]:
     """Write a run of the core: a start, a relist changing one ConfigMap, an unchanged relist.
 
-    Returns the seqs of the three ConfigMap lists (start, changed, unchanged).
+    ``others``: more Deployments at the start. Returns the seqs of the three
+    ConfigMap lists (start, changed, unchanged).
     """
     run = Run.start(
         [cm("app-config", V1, rv="10"), cm("other-config", V2, rv="11")],
-        [deploy("app", h(V1))],
+        [deploy("app", h(V1)), *others],
     )
     _relist(run, "200", 10.0, cm("app-config", V3, rv="12"))
     run.run_until(20.0)
@@ -196,6 +197,15 @@ def test_the_command_prints_text_and_json_and_filters(tmp_path):
         "--namespace", "elsewhere",
     )  # fmt: skip
     assert json.loads(other.stdout)["sources"] == []
+
+
+def test_the_text_shows_a_dash_for_a_workload_no_restart_ever_annotated(tmp_path):
+    path = tmp_path / "j.db"
+    core_journal(path, deploy("fresh", None, app="other"))
+    text = _cli("replay", "--journal", str(path), "--at", "2026-11-26T12:00:00Z")
+    assert text.returncode == 0, text.stderr
+    assert f"\n  {NS} deployment/fresh - (seq " in text.stdout
+    assert "None" not in text.stdout
 
 
 def test_the_text_names_a_digest_mismatch_and_a_vacuum_that_kept_the_state(tmp_path):
