@@ -183,6 +183,13 @@ def test_durations_are_measured_with_the_clock_given(registry):
     assert total[(("method", "GET"), ("path", "/healthz"))] == pytest.approx(0.3)
 
 
+def test_the_access_line_gives_the_duration_in_milliseconds(captured_log):
+    ticks = itertools.count()
+    make_client(clock=lambda: next(ticks) * 0.25).simulate_get("/healthz")
+    (line,) = captured_log.access()
+    assert line["duration_ms"] == 250.0
+
+
 def test_every_route_has_a_duration_series_before_any_traffic(registry):
     make_client(registry)
     counts = samples(registry, "http_request_duration_seconds_count")

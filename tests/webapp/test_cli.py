@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import socket
 import sys
 import time
@@ -130,6 +131,17 @@ def test_sigterm_drains_and_finishes_the_request_in_flight(spawn):
     assert messages[-1] == "stopped"
 
 
+def test_ctrl_c_drains_like_sigterm(spawn):
+    web = spawn({})
+    assert web.request("/")[0] == 200
+    web.process.send_signal(signal.SIGINT)
+    assert web.wait() == 0
+    messages = [line["msg"] for line in web.json_lines()]
+    assert "draining: /readyz answers 503, still serving" in messages
+    assert messages[-1] == "stopped"
+    assert web.stderr == []
+
+
 @pytest.mark.parametrize(
     ("variable", "value", "message"),
     [
@@ -186,6 +198,15 @@ def test_a_port_in_use_is_one_error_line_and_exit_1(spawn):
     assert web.stderr == []
 
 
+def test_a_listen_host_that_does_not_resolve_is_one_error_line_and_exit_1(spawn):
+    web = spawn({"LISTEN_HOST": "no-such-host.invalid"})
+    assert web.wait() == 1
+    (line,) = web.json_lines()
+    assert line["level"] == "ERROR"
+    assert line["msg"].startswith("cannot listen on no-such-host.invalid:0: ")
+    assert web.stderr == []
+
+
 # Runs shipshape-web in an interpreter where no opentelemetry module can be imported.
 WITHOUT_OPENTELEMETRY = """
 import importlib.abc, sys
@@ -229,7 +250,8 @@ def test_tracing_exports_request_spans_and_puts_their_ids_in_the_log(spawn):
         )
         assert web.wait_for_line(lambda line: line["msg"].startswith("listening"))["tracing"]
         traceparent = f"00-{trace_id}-b7ad6b7169203331-01"
-        assert web.request("/", headers={"traceparent": traceparent})[0] == 200
+        query = f"/?lang=en&access_token={SECRET}"
+        assert web.request(query, headers={"traceparent": traceparent})[0] == 200
         assert web.request("/nowhere")[0] == 404
         assert web.terminate() == 0  # shutting down exports what is queued
         spans = {span.name: span for span in receiver.wait_for_spans(2)}
@@ -239,6 +261,7 @@ def test_tracing_exports_request_spans_and_puts_their_ids_in_the_log(spawn):
     assert greeting.parent_span_id == "b7ad6b7169203331"
     assert greeting.attributes["http.route"] == "/"
     assert greeting.attributes["http.response.status_code"] == 200
+    assert greeting.attributes["url.query"] == "lang=en&access_token=[REDACTED]"
     assert greeting.resource["service.name"] == "helloworld"
     assert greeting.resource["service.namespace"] == "shipshape"
     assert greeting.resource["deployment.environment.name"] == "test"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import http.client
+import json
 import socket
 import threading
 import time
@@ -224,3 +225,43 @@ def test_a_port_in_use_is_an_os_error(start_server):
     live = start_server()
     with pytest.raises(OSError):
         WebServer(lambda e, s: [], ServerSettings(host="127.0.0.1", port=live.port))
+
+
+def environ_app(environ, start_response):
+    """A WSGI app that lists the request headers it was given, or fails on /fail."""
+    if environ["PATH_INFO"] == "/fail":
+        raise RuntimeError("internal detail password=hunter2")
+    body = json.dumps(sorted(key for key in environ if key.startswith("HTTP_"))).encode()
+    headers = [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
+    start_response("200 OK", headers)
+    return [body]
+
+
+def test_the_server_names_no_software_and_trusts_no_forwarded_headers(start_server):
+    live = start_server(app=environ_app)
+    forwarded = {
+        "X-Forwarded-For": "203.0.113.9",
+        "X-Forwarded-Proto": "https",
+        "X-Forwarded-Host": "evil.example",
+        "Forwarded": "for=203.0.113.9",
+        "X-Request-Id": "r-1",
+    }
+    connection = http.client.HTTPConnection("127.0.0.1", live.port, timeout=10)
+    try:
+        connection.request("GET", "/", headers=forwarded)
+        response = connection.getresponse()
+        seen = json.loads(response.read())
+    finally:
+        connection.close()
+    assert response.status == 200
+    assert response.getheader("Server") is None
+    assert "HTTP_X_REQUEST_ID" in seen
+    assert [key for key in seen if "FORWARDED" in key] == []
+
+
+def test_an_app_that_fails_gets_a_500_without_its_traceback(start_server):
+    live = start_server(app=environ_app)
+    status, body = get(live.port, "/fail")
+    assert status == 500
+    assert b"Traceback" not in body
+    assert b"hunter2" not in body

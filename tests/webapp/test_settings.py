@@ -76,6 +76,7 @@ def test_port_zero_asks_for_any_free_port():
         ("APP_ENV", "staging", "must be one of dev, test, prod"),
         ("CONNECTION_LIMIT", "0", "must be at least 1"),
         ("CHANNEL_TIMEOUT_SECONDS", "0.5", "must be a whole number"),
+        ("CHANNEL_TIMEOUT_SECONDS", "0", "must be at least 1"),
         ("DRAIN_SECONDS", "-1", "must be at least 0"),
         ("DRAIN_SECONDS", "inf", "must be a finite number"),
         ("SHUTDOWN_TIMEOUT_SECONDS", "soon", "must be a number"),
