@@ -11,6 +11,7 @@ import pytest
 
 import records
 from records import ABSENT, PAYLOADS, kinds, parse
+from records.payload import register
 from tests.records.scenarios import produced
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -255,3 +256,84 @@ def test_no_module_of_the_controller_parses_a_payload_by_string_key():
         if pattern.search(line)
     ]
     assert offenders == []
+
+
+@pytest.mark.parametrize("kind", sorted(SAMPLES))
+def test_a_record_stored_without_data_reads_as_an_empty_one(kind):
+    assert parse(kind, None) == parse(kind, {})
+
+
+def test_to_data_gives_what_the_journal_reads_back_from_json():
+    """Tuples become lists and mapping keys strings, as after a trip through JSON."""
+    scheduled = records.DebounceScheduled("h", "changed", 5.0, ("deployment/a", "deployment/b"))
+    started = records.ControllerStarted(identity="c-0", policy={1: ("x",)})
+    for payload in (scheduled, started):
+        data = payload.to_data()
+        assert data == json.loads(json.dumps(data))
+    assert scheduled.to_data()["targets"] == ["deployment/a", "deployment/b"]
+    assert started.to_data()["policy"] == {"1": ["x"]}
+
+
+def test_a_second_payload_for_a_taken_kind_is_refused():
+    before = dict(PAYLOADS)
+    with pytest.raises(ValueError, match=r"restart\.planned"):
+
+        @register
+        class Twin(records.Payload):
+            KIND = kinds.RESTART_PLANNED
+
+    assert before == PAYLOADS
+
+
+@pytest.mark.parametrize(
+    ("text", "kind", "kind_filter"),
+    [
+        ("restart.planned", True, True),
+        ("workload.missing-reference", True, True),
+        ("restart", False, True),  # an area: a filter, not a kind
+        ("Restart.planned", False, False),
+        ("restart.", False, False),
+        (".planned", False, False),
+        ("restart planned", False, False),
+        ("", False, False),
+    ],
+)
+def test_kinds_and_filters_have_the_dotted_shape(text, kind, kind_filter):
+    assert kinds.is_well_formed(text) is kind
+    assert kinds.is_valid_filter(text) is kind_filter
+
+
+@pytest.mark.parametrize(
+    ("kind", "pattern", "expected"),
+    [
+        ("restart.planned", "restart.planned", True),
+        ("restart.planned", "restart", True),
+        ("restart.planned", "restart.plan", False),
+        ("restart.planned", "rest", False),
+        ("leader.acquired", "lead", False),
+    ],
+)
+def test_a_filter_matches_its_kind_or_its_whole_area(kind, pattern, expected):
+    assert kinds.matches(kind, pattern) is expected
+
+
+def test_an_empty_source_falls_back_to_the_configmap_name():
+    assert records.source_object("c", "") == "configmap/c"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ('{"data_hash":"h2","event_type":"MODIFIED"}', "h2"),
+        ('{"event_type":"DELETED","data_hash":null}', ""),
+        ('{"event_type":"ADDED"}', None),
+    ],
+)
+def test_the_hash_is_peeked_from_stored_text(text, expected):
+    assert records.ConfigMapObserved.peek_hash(text) == expected
+
+
+@pytest.mark.parametrize("kept", [{"seq": 8, "data": "garbled"}, ["seq", 8], "x", None])
+def test_a_tombstone_with_a_malformed_kept_checkpoint_keeps_none(kept):
+    data = {**SAMPLES[kinds.JOURNAL_VACUUMED], "last_removed_checkpoint": kept}
+    assert records.JournalVacuumed.from_data(data).kept_checkpoint() is None
