@@ -100,6 +100,7 @@ GAPS = [
     (HAND, "status: APPROVED", "status: PENDING", "Current status is 'PENDING'"),
     (HAND, "| PASS | a.smith", "| BLOCKED | a.smith", "smoke result is 'BLOCKED'"),
     (HAND, "| PASS | a.smith", "| PASS |  ", "no reviewer sign-off"),
+    (HAND, "| PASS | a.smith", "| PASS | TBD", "still holds a placeholder: 'TBD'"),
     (
         HAND,
         LATEST,

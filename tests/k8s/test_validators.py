@@ -155,6 +155,128 @@ def test_manifests_report_a_broken_kustomization_in_one_line(tree: Path) -> None
     fails_with(result, "k8s/overlays/test: kustomize failed")
 
 
+TEST_ROUTING = "k8s/overlays/test/istio-routing.yaml"
+AKS = "examples/controller-egress/aks.patch.yaml"
+AKS_API_RULE = "        - ipBlock:\n            cidr: 203.0.113.10/32\n"
+#: (file, old, new, arguments, what the finding says): one broken invariant each.
+MANIFEST_GAPS = [
+    (
+        "k8s/overlays/test/kustomization.yaml",
+        "namespace: shipshape",
+        "namespace: elsewhere",
+        ("--overlay", "test"),
+        "is in namespace 'elsewhere', not shipshape",
+    ),
+    (
+        "k8s/overlays/test/env-selectors.yaml",
+        "    matchLabels:\n      env: test\n---\napiVersion: v1\nkind: Service",
+        "    matchLabels:\n      env: prod\n---\napiVersion: v1\nkind: Service",
+        ("--overlay", "test"),
+        "Deployment helloworld-test selector is",
+    ),
+    (
+        "k8s/base/deployment.yaml",
+        'value: "8080"',
+        'value: "9090"',
+        ("--overlay", "test"),
+        "Deployment helloworld-test must set PORT=8080",
+    ),
+    (
+        TEST_ROUTING,
+        "  dnsNames:\n    - test.helloworld",
+        "  dnsNames:\n    - www.helloworld",
+        ("--overlay", "test"),
+        "Certificate helloworld-cert-test does not cover test.helloworld",
+    ),
+    (
+        TEST_ROUTING,
+        "credentialName: helloworld-tls-test",
+        "credentialName: helloworld-tls-prod",
+        ("--overlay", "test"),
+        "uses secret helloworld-tls-prod",
+    ),
+    (
+        TEST_ROUTING,
+        "number: 8080",
+        "number: 9090",
+        ("--overlay", "test"),
+        "routes to port 9090, Service port is 8080",
+    ),
+    (
+        "k8s/istio/peerauthentication.yaml",
+        "mode: STRICT",
+        "mode: PERMISSIVE",
+        ("--overlay", "test"),
+        "no STRICT PeerAuthentication",
+    ),
+    (
+        "k8s/istio/authorizationpolicy.yaml",
+        "  action: ALLOW\n",
+        "  action: DENY\n",
+        ("--overlay", "test"),
+        "helloworld-allow-ingress-only-test must be an ALLOW policy",
+    ),
+    (
+        "k8s/istio/authorizationpolicy.yaml",
+        "- cluster.local/ns/monitoring/sa/prometheus-k8s\n      to:\n        - operation:\n"
+        "            methods:",
+        "- cluster.local/ns/monitoring/sa/grafana\n      to:\n        - operation:\n"
+        "            methods:",
+        ("--overlay", "test"),
+        "does not let cluster.local/ns/monitoring/sa/prometheus-k8s scrape /metrics",
+    ),
+    (
+        "k8s/istio-ingress/ratelimit-envoyfilter.yaml",
+        "name: test.helloworld.shipshape.example.com:443",
+        "name: test.helloworld.shipshape.example.com:8443",
+        (),
+        "vhost test.helloworld.shipshape.example.com:8443 matches no Gateway host",
+    ),
+    (
+        "k8s/controller-cluster/clusterrole.yaml",
+        'resources: ["configmaps"]',
+        'resources: ["*"]',
+        (),
+        "k8s/controller-cluster: a ClusterRole grants a wildcard",
+    ),
+    (
+        AKS,
+        "        - port: 53\n          protocol: UDP\n        - port: 53\n",
+        "        - port: 5353\n          protocol: UDP\n        - port: 5353\n",
+        ("--controller-egress-patch", AKS),
+        "the patched policy allows no DNS egress (port 53)",
+    ),
+    (
+        AKS,
+        "cidr: 203.0.113.10/32",
+        "cidr: 203.0.113.10/24",
+        ("--controller-egress-patch", AKS),
+        "'203.0.113.10/24' is not a valid CIDR",
+    ),
+    (
+        AKS,
+        "        - port: 443\n",
+        "        - port: 6443\n",
+        ("--controller-egress-patch", AKS),
+        "the patched policy allows no API egress on TCP/443",
+    ),
+    (
+        AKS,
+        AKS_API_RULE,
+        AKS_API_RULE + "        - namespaceSelector: {}\n",
+        ("--controller-egress-patch", AKS),
+        "API egress must be ipBlock entries only",
+    ),
+]
+
+
+@pytest.mark.parametrize("gap", MANIFEST_GAPS, ids=[gap[4] for gap in MANIFEST_GAPS])
+def test_manifests_catch_each_broken_invariant(tree: Path, gap: tuple) -> None:
+    path, old, new, args, finding = gap
+    edit(tree / path, old, new)
+    fails_with(run_hack(tree, "validate_manifests.py", *args), finding)
+
+
 # --- check_immutable_images.py ------------------------------------------------
 
 
@@ -197,6 +319,25 @@ def test_release_metadata_checks_the_tag(tree: Path) -> None:
     assert run_hack(tree, "validate_release_metadata.py", "--tag", "v0.1.0").returncode == 0
 
 
+@pytest.mark.parametrize(
+    ("heading", "message"),
+    [
+        ("## [0.1] - 2026-11-26", "newest version '0.1' is not semantic"),
+        ("## [0.1.0]", "[0.1.0] has no date"),
+        ("## [0.1.0] - 2026-02-30", "date '2026-02-30' is not YYYY-MM-DD"),
+    ],
+)
+def test_release_metadata_catches_a_bad_changelog_heading(
+    tree: Path, heading: str, message: str
+) -> None:
+    edit(tree / "CHANGELOG.md", "## [0.1.0] - 2026-11-26", heading)
+    fails_with(run_hack(tree, "validate_release_metadata.py"), message)
+
+
+def test_release_metadata_wants_the_v_of_a_release_tag(tree: Path) -> None:
+    fails_with(run_hack(tree, "validate_release_metadata.py", "--tag", "0.1.0"), "want v0.1.0")
+
+
 # --- validate_deployment_order.py ---------------------------------------------
 
 
@@ -208,6 +349,60 @@ def test_deployment_order_catches_swapped_steps(tree: Path) -> None:
         "kubectl apply -k k8s/controller\nkubectl apply -k k8s/monitoring\n",
     )
     fails_with(run_hack(tree, "validate_deployment_order.py"), "docs/manifests.md:", "drifts")
+
+
+@pytest.mark.parametrize(
+    "steps",
+    [
+        ("k8s/namespace", "k8s/overlays/test"),  # skips k8s/istio-ingress
+        ("k8s/namespace", "k8s/istio-ingress", "k8s/istio-ingress"),  # repeats a step
+    ],
+)
+def test_deployment_order_catches_a_skipped_or_repeated_step(
+    tree: Path, steps: tuple[str, ...]
+) -> None:
+    lines = "".join(f"kubectl apply -k {step}\n" for step in steps)
+    (tree / "docs/extra.md").write_text(f"```bash\n{lines}```\n")
+    fails_with(run_hack(tree, "validate_deployment_order.py"), "docs/extra.md:2: order", "drifts")
+
+
+def test_deployment_order_catches_a_directory_outside_the_order(tree: Path) -> None:
+    (tree / "docs/extra.md").write_text("```bash\nkubectl apply -k k8s/elsewhere\n```\n")
+    fails_with(
+        run_hack(tree, "validate_deployment_order.py"),
+        "docs/extra.md:2: applies k8s/elsewhere, which is not in the canonical order",
+    )
+
+
+def test_deployment_order_reads_through_comments_and_splits_apply_from_lists(
+    tree: Path,
+) -> None:
+    # An apply line, then a bare list: two sequences, each in order.
+    (tree / "docs/extra.md").write_text(
+        "kubectl apply -k k8s/monitoring\n- k8s/namespace\n- k8s/istio-ingress\n"
+    )
+    result = run_hack(tree, "validate_deployment_order.py")
+    assert result.returncode == 0, result.stderr
+    # A comment does not end a sequence: the swap across it is caught.
+    (tree / "docs/extra.md").write_text(
+        "kubectl apply -k k8s/controller\n# then\nkubectl apply -k k8s/monitoring\n"
+    )
+    fails_with(run_hack(tree, "validate_deployment_order.py"), "docs/extra.md:1: order")
+
+
+def test_deployment_order_reads_shell_scripts_too(tree: Path) -> None:
+    (tree / "hack/deploy-extra.sh").write_text(
+        "#!/bin/sh\nkubectl apply -k k8s/controller\nkubectl apply -k k8s/monitoring\n"
+    )
+    fails_with(run_hack(tree, "validate_deployment_order.py"), "hack/deploy-extra.sh:2: order")
+
+
+def test_deployment_order_catches_a_variant_without_its_kustomization(tree: Path) -> None:
+    (tree / "k8s/controller-cluster/kustomization.yaml").unlink()
+    fails_with(
+        run_hack(tree, "validate_deployment_order.py"),
+        "k8s/controller-cluster: missing kustomization.yaml",
+    )
 
 
 def test_deployment_order_catches_a_base_applied_alone(tree: Path) -> None:
@@ -248,11 +443,27 @@ def test_trivyignore_accepts_an_explained_expiring_entry(tree: Path) -> None:
             "# reason: x\n# owner: y\nCVE-2026-1234 exp:2026-12-02\n",
             "already listed",
         ),
+        ("# reason: x\nCVE-2026-12345 exp:2026-12-01\n", "no '# owner:'"),
+        ("# reason: x\n# owner: y\nCVE-2026-12345 until 2026-12-01\n", "is not 'ID exp:"),
+        ("# reason: x\n# owner: y\nCVE-2026-12345 exp:2026-13-01\n", "is not YYYY-MM-DD"),
+        ("# reason:\n# owner: y\nCVE-2026-12345 exp:2026-12-01\n", "no '# reason:'"),
+        # A blank line ends an entry's comments: they explain nothing below it.
+        ("# reason: x\n# owner: y\n\nCVE-2026-12345 exp:2026-12-01\n", "no '# reason:'"),
+        (
+            "# reason: x\n# owner: y\nCVE-2026-1111 exp:2026-12-01\nCVE-2026-2222 exp:2026-12-01\n",
+            "CVE-2026-2222 has no '# reason:'",
+        ),
     ],
 )
 def test_trivyignore_catches_bad_entries(tree: Path, body: str, message: str) -> None:
     trivyignore(tree, body)
     fails_with(run_hack(tree, "validate_trivyignore.py", "--today", "2026-11-26"), message)
+
+
+def test_trivyignore_accepts_an_expiry_exactly_max_days_ahead(tree: Path) -> None:
+    trivyignore(tree, "# reason: x\n# owner: y\nCVE-2026-12345 exp:2027-02-24\n")
+    result = run_hack(tree, "validate_trivyignore.py", "--today", "2026-11-26")
+    assert result.returncode == 0, result.stderr
 
 
 def test_trivyignore_must_exist(tree: Path) -> None:
