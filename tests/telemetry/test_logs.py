@@ -243,3 +243,26 @@ def test_fields_with_keys_that_are_not_text_are_still_one_json_line(stream):
     decoded = json.loads(text)
     assert (decoded["1"], decoded["two"]) == ("one", "token=[REDACTED]")
     assert text == json.dumps(decoded, ensure_ascii=False, separators=(",", ":"))
+
+
+def test_fields_with_keys_that_are_not_text_keep_the_message_redacted_and_the_fixed_keys(stream):
+    logging.getLogger("enc").warning(
+        "login with token=t0k3n failed", extra={"fields": {2: "two", "msg": "spoof", "level": "X"}}
+    )
+    (line,) = lines(stream)
+    assert line["msg"] == "login with token=[REDACTED] failed"
+    assert line["level"] == "WARNING"
+    assert line["2"] == "two"
+
+
+def test_each_line_is_flushed_to_a_buffered_stream_as_it_is_logged():
+    # Standard output into a pipe (a container's log) is block-buffered: a
+    # line not flushed at once shows up kilobytes later, or never on a crash.
+    sink = io.BytesIO()
+    buffered = io.TextIOWrapper(sink, encoding="utf-8")
+    handler = configure_logging("INFO", stream=buffered)
+    try:
+        logging.getLogger("t").info("controller starting")
+        assert json.loads(sink.getvalue())["msg"] == "controller starting"
+    finally:
+        logging.getLogger().removeHandler(handler)

@@ -20,6 +20,9 @@ REDACTED_CASES = [
     ("apikey=zzz", f"apikey={REDACTED}"),
     ("refresh_token = r-123", f"refresh_token = {REDACTED}"),
     ("PASSWORD=Upper", f"PASSWORD={REDACTED}"),
+    ("pwd=hunter2", f"pwd={REDACTED}"),
+    ("aws_credentials=AKIA1234", f"aws_credentials={REDACTED}"),
+    ("credential: c-1", f"credential: {REDACTED}"),
     # quoted values, JSON and Python reprs
     ('{"password": "hunter two"}', f'{{"password": "{REDACTED}"}}'),
     ("{'token': 'abc def'}", f"{{'token': '{REDACTED}'}}"),
@@ -30,6 +33,8 @@ REDACTED_CASES = [
     # bearer tokens on their own
     ("calling API with Bearer " + JWT + " failed", f"calling API with Bearer {REDACTED} failed"),
     ("header bearer abc.def-ghi_123", f"header bearer {REDACTED}"),
+    # the shortest token the pattern takes: eight characters
+    ("sent Bearer abcd.123 once", f"sent Bearer {REDACTED} once"),
     # URL query credentials
     (
         "GET /callback?access_token=ya29.a0Af&state=ok",
@@ -87,6 +92,9 @@ UNTOUCHED = [
     "",
     f"already {REDACTED} here",
     "token=" + REDACTED,
+    # an empty value hides nothing, and says that the value is empty
+    'password=""',
+    "{'token': ''}",
 ]
 
 
@@ -113,6 +121,7 @@ def test_bounded_error_text_is_redacted_first_then_cut_to_one_line():
     assert f"client_secret='{REDACTED}'" in out
     assert bounded("short: fine") == "short: fine"
     assert bounded("x" * 20, limit=10) == "x" * 7 + "..."
+    assert bounded("x" * 10, limit=10) == "x" * 10, "a text of exactly the limit is kept whole"
 
 
 def test_the_quick_check_lets_every_case_of_bearer_through():
