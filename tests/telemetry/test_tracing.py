@@ -5,10 +5,12 @@ import json
 import logging
 
 import pytest
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.id_generator import IdGenerator
 
 from telemetry.config import ConfigError
 from telemetry.logs import JsonFormatter
-from telemetry.tracing import TracingSettings, setup_tracing, tracing_settings_from_env
+from telemetry.tracing import Tracing, TracingSettings, setup_tracing, tracing_settings_from_env
 from tests.otlp_receiver import OtlpReceiver
 
 SERVER_KIND = 2  # opentelemetry.proto.trace.v1.Span.SPAN_KIND_SERVER
@@ -66,6 +68,11 @@ def test_the_signal_specific_endpoint_is_used_as_given():
             {"OTEL_ENABLED": "1", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://c:99999/v1"},
             "invalid OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: has an invalid port "
             "(got 'http://c:99999/v1')",
+        ),
+        (
+            {"OTEL_ENABLED": "true", "OTEL_EXPORTER_OTLP_ENDPOINT": "http://:4318"},
+            "invalid OTEL_EXPORTER_OTLP_ENDPOINT: must be an http:// or https:// URL "
+            "(got 'http://:4318')",
         ),
     ],
 )
@@ -136,10 +143,16 @@ def test_a_traceparent_header_continues_the_callers_trace(receiver, tracing):
 def test_server_errors_mark_the_span_and_the_query_is_recorded(receiver, tracing):
     span = tracing.start_request_span("GET", "/", {})
     span.finish(route="/", status_code=503, query="token=[REDACTED]")
+    for status in (500, 499):
+        tracing.start_request_span("GET", f"/{status}", {}).finish(
+            route="/status", status_code=status
+        )
     tracing.shutdown()
-    (received,) = receiver.wait_for_spans(1)
-    assert received.status_code == STATUS_ERROR
-    assert received.attributes["url.query"] == "token=[REDACTED]"
+    received = {span.attributes["url.path"]: span for span in receiver.wait_for_spans(3)}
+    assert received["/"].status_code == STATUS_ERROR
+    assert received["/"].attributes["url.query"] == "token=[REDACTED]"
+    assert received["/500"].status_code == STATUS_ERROR
+    assert received["/499"].status_code != STATUS_ERROR
 
 
 def test_lines_logged_inside_a_span_carry_its_ids(receiver, tracing):
@@ -164,6 +177,38 @@ def test_lines_logged_inside_a_span_carry_its_ids(receiver, tracing):
     assert inside["span_id"] == received.span_id
     assert inside["k"] == "v"
     assert "trace_id" not in outside
+
+
+class SmallIds(IdGenerator):
+    """Ids with leading zeros, which random ids have one time in sixteen."""
+
+    def generate_trace_id(self) -> int:
+        return 0xABC
+
+    def generate_span_id(self) -> int:
+        return 0x1F
+
+
+def test_log_lines_carry_the_ids_at_their_full_width():
+    provider = TracerProvider(id_generator=SmallIds())
+    tracing = Tracing(provider)
+    buffer = io.StringIO()
+    handler = logging.StreamHandler(buffer)
+    handler.setFormatter(JsonFormatter())
+    handler.addFilter(tracing.log_filter())
+    log = logging.getLogger("tests.tracing.ids")
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    try:
+        span = tracing.start_request_span("GET", "/", {})
+        log.info("inside")
+        span.finish(route="/", status_code=200)
+    finally:
+        log.removeHandler(handler)
+        provider.shutdown()
+    line = json.loads(buffer.getvalue())
+    assert line["trace_id"] == "0" * 29 + "abc"
+    assert line["span_id"] == "0" * 14 + "1f"
 
 
 def test_a_set_up_the_sdk_rejects_is_logged_and_tracing_stays_off(monkeypatch, caplog):
