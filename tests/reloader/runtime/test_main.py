@@ -112,6 +112,21 @@ def test_a_missing_kubeconfig_is_exit_1(tmp_path):
     result = run(tmp_path, KUBECONFIG=str(tmp_path / "nowhere"))
     assert result.returncode == 1
     assert "cannot configure the Kubernetes client" in one_line(result)
+    # The journal was created on the way: its migrations narrate nothing at INFO.
+    assert (tmp_path / "journal.db").exists()
+    assert "alembic" not in result.stdout
+
+
+def test_an_unreachable_journal_database_is_exit_1_without_its_password(tmp_path):
+    url = "postgresql+psycopg://shipshape:s3cr-et@127.0.0.1:1/journal"
+    result = run(tmp_path, JOURNAL_URL=url)
+    assert result.returncode == 1
+    line = one_line(result)
+    assert line.startswith(
+        "shipshape-controller: cannot open the journal "
+        "postgresql+psycopg://shipshape:[REDACTED]@127.0.0.1:1/journal: "
+    )
+    assert "s3cr-et" not in result.stderr + result.stdout
 
 
 def test_a_taken_port_is_exit_1(tmp_path):

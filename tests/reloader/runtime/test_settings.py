@@ -24,7 +24,7 @@ def test_defaults_are_the_contracts():
         2,
     )
     assert s.pod_name == "helloworld-controller-0"
-    assert s.http_port == 8080
+    assert (s.http_host, s.http_port) == ("0.0.0.0", 8080), "probes come from the node"
     assert s.journal_url == "sqlite:///shipshape-journal.db"
     assert s.log_level == "INFO"
     assert s.policy() == Policy(
@@ -107,7 +107,12 @@ def test_values_are_read():
         ({"RESTART_RATE_PER_SECOND": "0"}, "invalid RESTART_RATE_PER_SECOND"),
         ({"MAX_CONCURRENT_ROLLOUTS": "0"}, "invalid MAX_CONCURRENT_ROLLOUTS"),
         ({"SHUTDOWN_TIMEOUT_SECONDS": "0"}, "invalid SHUTDOWN_TIMEOUT_SECONDS"),
+        (
+            {"SHUTDOWN_TIMEOUT_SECONDS": "301"},
+            "invalid SHUTDOWN_TIMEOUT_SECONDS: must be at most 300",
+        ),
         ({"POD_NAME": "two words"}, "invalid POD_NAME"),
+        ({"POD_NAME": "p" * 254}, "invalid POD_NAME"),
     ],
 )
 def test_bad_values_name_their_variable(environ, message):
@@ -118,6 +123,27 @@ def test_bad_values_name_their_variable(environ, message):
     variable = next(iter(environ))
     assert variable in text
     assert message in text
+
+
+def test_the_widest_valid_values_pass():
+    s = load_settings(
+        {
+            "POD_NAME": "p" * 253,
+            "RETRY_BASE_SECONDS": "5",
+            "RETRY_MAX_SECONDS": "5",
+            "SHUTDOWN_TIMEOUT_SECONDS": "300",
+        }
+    )
+    assert len(s.pod_name) == 253
+    assert s.policy().retry_base_seconds == s.policy().retry_max_seconds == 5
+    assert s.shutdown_timeout_seconds == 300
+
+
+def test_the_journaled_summary_names_the_debounce_at_the_top_level():
+    # replay judges the restart SLO (DEBOUNCE_SECONDS + 30 s) by this field.
+    summary = load_settings({"DEBOUNCE_SECONDS": "2.5"}).summary()
+    assert summary["debounce_seconds"] == 2.5
+    assert summary["policy"]["debounce_seconds"] == 2.5
 
 
 def test_the_tightest_valid_lease_timings_pass():
