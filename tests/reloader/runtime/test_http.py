@@ -70,6 +70,24 @@ def test_healthz_is_200_while_loops_make_progress_and_503_when_one_is_stuck(heal
     assert api.simulate_get("/healthz").status_code == 200
 
 
+def test_a_loop_silent_for_exactly_its_limit_is_not_yet_stuck(health, clock):
+    clock.now += 30
+    health.beat("watch/configmaps")
+    api = client(health)
+    assert api.simulate_get("/healthz").status_code == 200
+    clock.now += 0.001
+    assert api.simulate_get("/healthz").status_code == 503
+
+
+def test_probes_may_use_head(health, clock):
+    health.set_synced()
+    api = client(health)
+    assert api.simulate_head("/healthz").status_code == 200
+    assert api.simulate_head("/readyz").status_code == 200
+    clock.now += 50
+    assert api.simulate_head("/healthz").status_code == 503
+
+
 def test_a_loop_that_ended_on_purpose_is_not_stuck(health, clock):
     health.finished("watch/configmaps")
     clock.now += 1000
@@ -92,6 +110,39 @@ def test_a_failing_journal_shows_in_healthz_detail_and_makes_readyz_503(health):
     assert any("journal not writable" in reason for reason in readyz.json["reasons"])
     health.set_journal(True)
     assert api.simulate_get("/readyz").status_code == 200
+
+
+def test_a_journal_failing_again_and_again_reports_how_long_since_it_first_failed(health, clock):
+    health.set_journal(False, "disk I/O error", backlog=1)
+    clock.now += 20
+    health.set_journal(False, "disk I/O error", backlog=2)
+    clock.now += 5
+    health.beat("reconciler")
+    health.beat("watch/configmaps")
+    journal = client(health).simulate_get("/healthz").json["journal"]
+    assert (journal["failing_for_seconds"], journal["backlog"]) == (25.0, 2)
+    health.set_journal(True)
+    health.set_journal(False, "disk I/O error", backlog=1)
+    journal = client(health).simulate_get("/healthz").json["journal"]
+    assert journal["failing_for_seconds"] == 0.0, "a recovery starts the count again"
+
+
+def test_a_forbidden_operation_makes_readyz_503_until_it_is_allowed_again(health):
+    health.set_synced()
+    api = client(health)
+    health.set_forbidden("patch", 'deployments.apps "helloworld" is forbidden')
+    readyz = api.simulate_get("/readyz")
+    assert readyz.status_code == 503
+    assert readyz.json["reasons"] == ['patch forbidden: deployments.apps "helloworld" is forbidden']
+    healthz = api.simulate_get("/healthz")
+    assert healthz.status_code == 200, "a restarted pod has the same Role"
+    assert healthz.json["permissions"] == {
+        "ok": False,
+        "forbidden": {"patch": 'deployments.apps "helloworld" is forbidden'},
+    }
+    health.set_forbidden("patch", None)
+    assert api.simulate_get("/readyz").status_code == 200
+    assert api.simulate_get("/healthz").json["permissions"] == {"ok": True, "forbidden": {}}
 
 
 def test_readyz_waits_for_the_initial_sync_and_turns_503_on_shutdown(health):
@@ -124,6 +175,21 @@ def test_leadz_of_the_sole_actor(health):
         "is_leader": True,
         "epoch": None,
     }
+
+
+def test_a_released_sole_actor_leads_no_more(health):
+    health.set_synced()
+    actor = SoleActor("helloworld-controller-0")
+    api = client(health, actor)
+    assert actor.release() is True
+    assert api.simulate_get("/leadz").json == {
+        "identity": "helloworld-controller-0",
+        "leader": None,
+        "is_leader": False,
+        "epoch": None,
+    }
+    readyz = api.simulate_get("/readyz")
+    assert (readyz.status_code, readyz.json["reasons"]) == (503, ["not the leader"])
 
 
 def test_watch_state_is_reported(health):
@@ -194,6 +260,8 @@ def test_metrics_count_what_records_tell():
     metrics.observe_record("restart.retry", {}, "deployment/helloworld-test")
     metrics.observe_record("restart.dropped", {}, "deployment/helloworld-test")
     metrics.observe_record("rollout.completed", {}, "deployment/helloworld-test")
+    metrics.observe_record("rollout.timeout", {}, "deployment/helloworld-test")
+    metrics.observe_record("rollout.timeout", {}, "deployment/helloworld-test")
     value = metrics.registry.get_sample_value
 
     def restarts(kind, namespace):
@@ -208,3 +276,4 @@ def test_metrics_count_what_records_tell():
     assert value("configmap_reload_retry_total") == 1
     assert value("configmap_reload_dropped_restarts_total") == 1
     assert value("configmap_reload_rollouts_total", {"outcome": "completed"}) == 1
+    assert value("configmap_reload_rollouts_total", {"outcome": "timeout"}) == 2
