@@ -6,17 +6,22 @@ Deadlines in assertions carry a margin for a loaded machine.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from kubernetes.client import ApiClient
 
 from reloader.core import LeaderObserved, LeadershipChanged
 from reloader.core.election import ElectionTimings
 from reloader.kube.client import make_api_client
 from reloader.kube.lease import LeaseLock
 from reloader.runtime.election import LeaseElector
+from reloader.runtime.leadership import make_leadership
+from reloader.runtime.settings import load_settings
 from tests.kubeapi import KubeApiServer
 from tests.reloader.e2e.harness import wait_for
 
@@ -111,7 +116,7 @@ def test_one_leads_the_other_names_it_and_a_release_hands_over_at_once(
 
 
 def test_a_partitioned_leader_stops_acting_before_the_standby_takes_over(
-    kubeapi_private_server, electors
+    kubeapi_private_server, electors, caplog
 ):
     server = kubeapi_private_server
     server.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "shipshape"}})
@@ -136,6 +141,7 @@ def test_a_partitioned_leader_stops_acting_before_the_standby_takes_over(
         server.partition("controller-0", seconds=6.0, mode="hang")
         wait_for(lambda: not a.confirm(), "the cut-off leader to stop acting", timeout=5)
         stopped = time.monotonic() - cut_at
+        assert a.epoch() is None, "records after the fencing carry no epoch"
         # Its last successful renewal was sent before the cut: it stops within the deadline.
         assert stopped <= TIMINGS.renew_deadline_seconds + MARGIN, f"{stopped:.2f} s"
         wait_for(b.is_leader, "the standby to take over", timeout=10)
@@ -155,6 +161,48 @@ def test_a_partitioned_leader_stops_acting_before_the_standby_takes_over(
     assert lost[0].detail["seconds_since_renewal"] >= TIMINGS.renew_deadline_seconds
     assert seen_a.of(LeaderObserved)[-1] == LeaderObserved(LEASE, b.identity, 1)
     assert set(seen_a.errors) <= {"timeout", "connection"} and seen_a.errors
+    # One warning per run of failures, with the count; the rest at debug level.
+    warned = [
+        record.fields["failures"]
+        for record in caplog.records
+        if record.getMessage() == "lease request failed" and record.levelno == logging.WARNING
+    ]
+    assert warned and set(warned) == {1}
+
+
+def test_a_leader_that_finds_another_holder_stops_and_names_it(
+    kubeapi_server, kubeapi_namespace, electors
+):
+    a, seen_a = electors(kubeapi_server, kubeapi_namespace, 0)
+    wait_for(a.is_leader, "the elector to lead", timeout=10)
+    # Someone else writes the Lease (an operator, or a replica under the same name elsewhere).
+    stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    kubeapi_server.patch(
+        "leases",
+        LEASE,
+        {"spec": {"holderIdentity": "intruder-0", "renewTime": stamp, "acquireTime": stamp}},
+        namespace=kubeapi_namespace,
+    )
+    wait_for(
+        lambda: [e for e in seen_a.of(LeadershipChanged) if not e.acting],
+        "the leader to stop leading",
+        timeout=10,
+    )
+    (lost,) = [e for e in seen_a.of(LeadershipChanged) if not e.acting]
+    assert not a.is_leader() and a.epoch() is None
+    assert lost.detail["holder"] == "intruder-0"
+
+
+def test_the_settings_timings_reach_the_elector():
+    election = load_settings({"POD_NAME": "helloworld-controller-0"}).leader_election
+    elector = make_leadership(
+        election, "helloworld-controller-0", namespace="shipshape", api_client=ApiClient()
+    )
+    assert isinstance(elector, LeaseElector)
+    assert elector.lease_name == "helloworld-controller-leader"
+    assert elector.timings == ElectionTimings(
+        lease_duration_seconds=15, renew_deadline_seconds=10, retry_period_seconds=2
+    )
 
 
 def test_a_standby_asked_to_release_just_stops(kubeapi_server, kubeapi_namespace, electors):
