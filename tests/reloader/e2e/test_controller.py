@@ -566,3 +566,24 @@ def test_a_read_only_journal_stops_patches_until_it_is_writable_again(kube, cont
     assert controller.stop() == 0
     replay_check(controller.journal_path)
     verify_journal(journal)
+
+
+# 13 ------------------------------------------------------------------------------------
+
+
+def test_the_configmap_watch_asks_for_the_selector_and_reports_when_it_is_down(kube, controllers):
+    pair(kube, "test")
+    controller = controllers().start()
+    lists = kube.requests(client=controller.client, verb="list", resource="configmaps")
+    assert lists and all("labelSelector=app%3Dhelloworld" in r.path for r in lists)
+    up = {"resource": "configmaps"}
+    assert controller.metric("configmap_reload_watch_up", up) == 1
+    fault = kube.fail(503, verb=("list", "watch"), resource="configmaps", client=controller.client)
+    kube.cut_watches(client=controller.client, resource="configmaps")
+    # The alert on configmap_reload_watch_up == 0 depends on this.
+    wait_for(lambda: controller.metric("configmap_reload_watch_up", up) == 0, "the watch down")
+    status, health = controller.get_json("/healthz")
+    assert status == 200 and health["watches"]["configmaps"] == {"up": False}
+    kube.remove_fault(fault)
+    wait_for(lambda: controller.metric("configmap_reload_watch_up", up) == 1, "the watch up")
+    assert controller.stop() == 0

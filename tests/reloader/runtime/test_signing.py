@@ -10,6 +10,7 @@ from journal.signing import load_public_key, load_signing_key
 from reloader.core import Record
 from reloader.runtime.journal_writer import JournalWriter
 from tests.journal.signing_helpers import write_key_pair
+from tests.reloader.e2e import harness
 from tests.reloader.runtime.test_main import one_line, run
 
 T0 = datetime(2026, 11, 26, 10, 0, 0, tzinfo=UTC)
@@ -66,3 +67,24 @@ def test_a_missing_signing_key_stops_the_controller_with_exit_2(tmp_path):
     result = run(tmp_path, JOURNAL_SIGNING_KEY_FILE=str(tmp_path / "absent.pem"))
     assert result.returncode == 2
     assert "cannot read the signing key" in one_line(result)
+
+
+def test_a_signing_controller_stopped_by_sigterm_leaves_no_record_unsigned(
+    kubeapi_private_server, tmp_path
+):
+    private, public = write_key_pair(tmp_path)
+    cluster = harness.cluster(kubeapi_private_server, tmp_path)
+    try:
+        controller = harness.controller(
+            cluster, env={"JOURNAL_SIGNING_KEY_FILE": str(private)}
+        ).start()
+        assert controller.stop() == 0
+    finally:
+        for started in cluster.controllers:
+            started.kill()
+    with Journal.open(controller.journal_path, readonly=True) as reader:
+        result = verify_signed(reader, [load_public_key(public)], require_signed=True)
+        last = list(reader.read())[-1]
+    assert result.ok, result.summary()
+    # The checkpoint made on close covers controller.stopped.
+    assert last.kind == kinds.JOURNAL_CHECKPOINT
