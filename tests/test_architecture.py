@@ -24,13 +24,14 @@ PACKAGES = ("cli", "journal", "records", "reloader", "telemetry", "webapp")
 
 
 def test_no_module_of_any_package_exceeds_600_lines():
+    measured = (*PACKAGES, "hack")  # the product and its validators and tools
     sizes = {
         str(path.relative_to(ROOT)): len(path.read_text(encoding="utf-8").splitlines())
-        for package in PACKAGES
+        for package in measured
         for path in (ROOT / package).rglob("*.py")
     }
-    assert {package for package in PACKAGES if any(n.startswith(package) for n in sizes)} == set(
-        PACKAGES
+    assert {package for package in measured if any(n.startswith(package) for n in sizes)} == set(
+        measured
     ), "every package is measured"
     assert {name: lines for name, lines in sizes.items() if lines > 600} == {}
 
