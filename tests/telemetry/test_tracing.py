@@ -1,8 +1,10 @@
 """Tracing: settings, spans exported over real OTLP/HTTP, trace ids in log lines."""
 
+import contextlib
 import io
 import json
 import logging
+from collections.abc import Iterator
 
 import pytest
 from opentelemetry.sdk.trace import TracerProvider
@@ -155,21 +157,28 @@ def test_server_errors_mark_the_span_and_the_query_is_recorded(receiver, tracing
     assert received["/499"].status_code != STATUS_ERROR
 
 
-def test_lines_logged_inside_a_span_carry_its_ids(receiver, tracing):
+@contextlib.contextmanager
+def _json_lines(tracing: Tracing, name: str) -> Iterator[tuple[logging.Logger, io.StringIO]]:
+    """A logger writing JSON lines through the tracing log filter, and what it wrote."""
     buffer = io.StringIO()
     handler = logging.StreamHandler(buffer)
     handler.setFormatter(JsonFormatter())
     handler.addFilter(tracing.log_filter())
-    log = logging.getLogger("tests.tracing")
+    log = logging.getLogger(name)
     log.addHandler(handler)
     log.setLevel(logging.INFO)
     try:
+        yield log, buffer
+    finally:
+        log.removeHandler(handler)
+
+
+def test_lines_logged_inside_a_span_carry_its_ids(receiver, tracing):
+    with _json_lines(tracing, "tests.tracing") as (log, buffer):
         span = tracing.start_request_span("GET", "/", {})
         log.info("inside", extra={"fields": {"k": "v"}})
         span.finish(route="/", status_code=200)
         log.info("outside")
-    finally:
-        log.removeHandler(handler)
     tracing.shutdown()
     inside, outside = (json.loads(line) for line in buffer.getvalue().splitlines())
     (received,) = receiver.wait_for_spans(1)
@@ -192,19 +201,12 @@ class SmallIds(IdGenerator):
 def test_log_lines_carry_the_ids_at_their_full_width():
     provider = TracerProvider(id_generator=SmallIds())
     tracing = Tracing(provider)
-    buffer = io.StringIO()
-    handler = logging.StreamHandler(buffer)
-    handler.setFormatter(JsonFormatter())
-    handler.addFilter(tracing.log_filter())
-    log = logging.getLogger("tests.tracing.ids")
-    log.addHandler(handler)
-    log.setLevel(logging.INFO)
     try:
-        span = tracing.start_request_span("GET", "/", {})
-        log.info("inside")
-        span.finish(route="/", status_code=200)
+        with _json_lines(tracing, "tests.tracing.ids") as (log, buffer):
+            span = tracing.start_request_span("GET", "/", {})
+            log.info("inside")
+            span.finish(route="/", status_code=200)
     finally:
-        log.removeHandler(handler)
         provider.shutdown()
     line = json.loads(buffer.getvalue())
     assert line["trace_id"] == "0" * 29 + "abc"
