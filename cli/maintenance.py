@@ -25,12 +25,12 @@ from cli.signing import (
 )
 from journal import (
     Journal,
+    current_revision,
     snapshot,
     stats,
     verify,
 )
 from journal.schema import HEAD
-from journal.store import current_revision
 from journal.timefmt import parse_duration
 
 # -- db --------------------------------------------------------------------------

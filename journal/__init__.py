@@ -32,6 +32,8 @@ The API the controller and the CLI use::
 ``write_many(entries) -> int`` (the same, without reading the records back);
 ``read(after_seq=0, *, kinds, object, correlation_id, since, until, namespace, limit)``;
 ``last(n, filters)``; ``head()``; ``first_seq()``; ``count()``; ``close()``.
+:func:`current_revision` reads a journal's schema revision without opening
+it (``db current``: also a revision older than the head).
 
 Operations on an open journal, one module each: :func:`verify`, :func:`replay`
 (projections, several journals merged by time), :func:`run_check` with
@@ -82,7 +84,7 @@ from journal.retention import VacuumResult, vacuum
 from journal.schema import HEAD as SCHEMA_HEAD
 from journal.snapshot import Snapshot, snapshot
 from journal.stats import stats
-from journal.store import Journal
+from journal.store import Journal, current_revision
 from journal.verify import VerifyResult, verify
 from records import kinds
 
@@ -118,6 +120,7 @@ __all__ = [
     "VacuumResult",
     "VerifyResult",
     "canonical_bytes",
+    "current_revision",
     "export_dr_drill",
     "follow",
     "kinds",

@@ -31,7 +31,7 @@ from journal.signing import (
     statement,
 )
 from journal.timefmt import is_canonical_ts
-from journal.verify import VerifyResult, tombstone_anchor, verify
+from journal.verify import VerifyResult, is_seq, tombstone_anchor, verify
 from records import ABSENT, JournalCheckpoint, JournalVacuumed, kinds
 
 if TYPE_CHECKING:
@@ -265,8 +265,8 @@ class _Auditor:
         covers, head, ts, key = payload.seq, payload.head_hash, payload.ts, payload.key_id
         start, digests = payload.from_seq, payload.digests
         if (
-            not _whole(covers)
-            or not _whole(start)
+            not is_seq(covers)
+            or not is_seq(start)
             or not _hex(head, 64)
             or not isinstance(ts, str)
             or not is_canonical_ts(ts)
@@ -338,10 +338,6 @@ class _Auditor:
             )
         self.vacuumed_evidence = checkpoint
         return None
-
-
-def _whole(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
 def _hex(value: object, length: int) -> bool:

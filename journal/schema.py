@@ -85,7 +85,7 @@ def check_readable(state: SchemaState, display: str) -> None:
             f"program's {HEAD}; run `shipshape-journal db upgrade`"
         )
     _raise_if_newer(state, display)
-    raise NotAJournalError(f"{display} has a journal version table but no journal records table")
+    raise _no_records_table(display)
 
 
 def known_revision(state: SchemaState, display: str) -> str:
@@ -101,10 +101,12 @@ def known_revision(state: SchemaState, display: str) -> str:
     _check_is_journal(state, display, allow_empty=False)
     _raise_if_newer(state, display)
     if state.revision is None or RECORDS_TABLE not in state.tables:
-        raise NotAJournalError(
-            f"{display} has a journal version table but no journal records table"
-        )
+        raise _no_records_table(display)
     return state.revision
+
+
+def _no_records_table(display: str) -> NotAJournalError:
+    return NotAJournalError(f"{display} has a journal version table but no journal records table")
 
 
 def needs_upgrade(state: SchemaState, display: str) -> bool:

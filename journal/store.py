@@ -136,8 +136,7 @@ class Journal(JournalReading):
             raise JournalValueError("a journal writer needs an actor (its identity)")
         if not readonly and len(actor) > 253:  # type: ignore[arg-type]
             raise JournalValueError("actor is longer than 253 characters")
-        if not 0 <= busy_timeout < math.inf:  # refuses nan too
-            raise JournalValueError("busy timeout must be a finite number of seconds, at least 0")
+        _check_busy_timeout(busy_timeout)
         if location.is_sqlite:
             check_sqlite_file(location, must_exist=readonly or not create)
         engine = open_engine(location, readonly=readonly, busy_timeout=busy_timeout)
@@ -483,6 +482,7 @@ def current_revision(url: str | Path, *, busy_timeout: float = DEFAULT_BUSY_TIME
         older revision.
     """
     location = resolve(url)
+    _check_busy_timeout(busy_timeout)
     if location.is_sqlite:
         check_sqlite_file(location, must_exist=True)
     engine = open_engine(location, readonly=True, busy_timeout=busy_timeout)
@@ -494,6 +494,11 @@ def current_revision(url: str | Path, *, busy_timeout: float = DEFAULT_BUSY_TIME
     finally:
         engine.dispose()
     return known_revision(state, location.display)
+
+
+def _check_busy_timeout(seconds: float) -> None:
+    if not 0 <= seconds < math.inf:  # refuses nan too
+        raise JournalValueError("busy timeout must be a finite number of seconds, at least 0")
 
 
 # Re-exported: readers import the page size and the row decoder from here.

@@ -87,10 +87,14 @@ def tombstone_anchor(journal: Journal, stream: str | None = None) -> tuple[int, 
         return None
     tombstone = JournalVacuumed.from_data(latest[0].data)
     through, digest = tombstone.last_removed_seq, tombstone.last_removed_hash
-    # JSON true is no seq (bool is an int to Python): as journal.audit judges it.
-    if isinstance(through, int) and not isinstance(through, bool) and isinstance(digest, str):
+    if is_seq(through) and isinstance(digest, str):
         return through, digest
     return None
+
+
+def is_seq(value: object) -> bool:
+    """Tell whether a value read from a record's data is a seq (JSON ``true`` is not)."""
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
 #: A shipped stream's rows: the record columns, then the seq its hashes cover.
