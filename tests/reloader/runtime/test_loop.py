@@ -26,6 +26,7 @@ from reloader.runtime.leadership import SoleActor
 from reloader.runtime.loop import ReconcileLoop
 from reloader.runtime.metrics import ERROR_LABELS, ControllerMetrics
 from tests.reloader.core.scenario import Run, cm, deploy, h, workload
+from tests.reloader.e2e.harness import wait_for
 
 V1 = {"MESSAGE": "one"}
 V2 = {"MESSAGE": "two"}
@@ -183,9 +184,7 @@ def test_a_long_group_commit_steps_the_core_meanwhile_and_commits_at_its_end(tmp
     loop, journal, _ = make_loop(tmp_path, acting=True, linger=60.0)
     gathering = _gathering(loop)
     loop.events.put(ConfigMapSeen(EventType.MODIFIED, cm("helloworld-config-test", V2, rv="11")))
-    deadline = time.monotonic() + 10
-    while not loop.state.windows and time.monotonic() < deadline:
-        time.sleep(0.01)
+    wait_for(lambda: loop.state.windows, "the event to be stepped during the wait")
     assert loop.state.windows, "the event was not stepped during the wait"
     assert gathering.is_alive(), "the wait ended without a reason"
     assert list(journal.read()) == [], "nothing is committed before the wait ends"
@@ -217,9 +216,7 @@ def test_a_debounce_window_opened_during_a_group_commit_ends_it_at_its_deadline(
     loop._clock = lambda: now[0]
     gathering = _gathering(loop)  # began with a tick: nothing was due then
     loop.events.put(ConfigMapSeen(EventType.MODIFIED, cm("helloworld-config-test", V2, rv="11")))
-    deadline = time.monotonic() + 10
-    while not loop.state.windows and time.monotonic() < deadline:
-        time.sleep(0.01)
+    wait_for(lambda: loop.state.windows, "the event to be stepped during the wait")
     assert loop.state.windows, "the event was not stepped during the wait"
     now[0] = 11.5  # past the window's 1 s debounce
     gathering.join(10)
@@ -279,18 +276,11 @@ def _failing_journal_loop(tmp_path, *, retry_base: float, max_wait: float = 60.0
     return loop, journal, flaky
 
 
-def _wait(condition, what: str, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.01)
-
-
 def _running(loop, flaky, flush_seconds: float) -> threading.Thread:
     """Run ``loop`` in a thread until its journal has refused a first append."""
     runner = threading.Thread(target=loop.run, args=(flush_seconds,), daemon=True)
     runner.start()
-    _wait(lambda: flaky.attempts >= 1, "the first append")
+    wait_for(lambda: flaky.attempts >= 1, "the first append")
     return runner
 
 
@@ -307,7 +297,7 @@ def test_a_journal_retry_is_timed_by_the_loop_not_by_the_next_event(tmp_path):
     loop, journal, flaky = _failing_journal_loop(tmp_path, retry_base=0.2)
     runner = _running(loop, flaky, 5.0)
     flaky.broken = False
-    _wait(lambda: len(list(journal.read())) == 2, "the records after the retry")
+    wait_for(lambda: len(list(journal.read())) == 2, "the records after the retry")
     assert [r.kind for r in journal.read()] == [k.CONFIGMAP_OBSERVED, k.DEBOUNCE_SKIPPED]
     loop.request_stop("SIGTERM")
     runner.join(10)
@@ -320,7 +310,7 @@ def test_the_shutdown_flush_waits_for_the_journal_to_take_the_last_records(tmp_p
     loop, journal, flaky = _failing_journal_loop(tmp_path, retry_base=0.05)
     runner = _running(loop, flaky, 30.0)
     loop.request_stop("SIGTERM")
-    _wait(lambda: flaky.attempts >= 4, "appends tried again during the flush")
+    wait_for(lambda: flaky.attempts >= 4, "appends tried again during the flush")
     assert runner.is_alive(), "the loop stopped with records not yet in the journal"
     flaky.broken = False
     _assert_stopped_with_the_records(runner, journal)
