@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
+from journal.replay.entries import cited_restart
 from journal.replay.rows import ACTOR, CORR, SEQ, TS, seconds
 from records import source_object
 
@@ -207,16 +208,14 @@ def _resolve(
         return
     cm.restarts += 1
     if cm.last_restart is None or cm.last_restart["ts"] <= landing[0]:
-        cm.last_restart = {
-            "seq": landing[2],
-            "ts": landing[0],
-            "deployment": entry.deployment,
-            "correlation_id": entry.correlation_id,
-        }
-        if not entry.workload.startswith("deployment/"):
-            cm.last_restart["workload"] = entry.workload
-        if anomalies.merged:
-            cm.last_restart["journal"] = anomalies.journals[landing[1]]
+        cm.last_restart = cited_restart(
+            landing[2],
+            landing[0],
+            entry.deployment,
+            entry.correlation_id,
+            workload=entry.workload,
+            journal=anomalies.journals[landing[1]] if anomalies.merged else None,
+        )
     if cm.pending is not None and cm.pending.seq == entry.change_seq:
         cm.pending = None  # the change it planned for did roll out
 

@@ -68,6 +68,33 @@ class ConfigMapState:
         return document
 
 
+def cited_restart(
+    seq: int,
+    ts: str,
+    deployment: str,
+    correlation_id: str | None,
+    *,
+    workload: str,
+    journal: str | None,
+) -> dict[str, Any]:
+    """A ConfigMap's ``last_restart``: the seq and time of the roll, and what it rolled.
+
+    ``workload`` is named unless it is a Deployment; ``journal`` only in a
+    merged replay, where seqs are per journal.
+    """
+    document: dict[str, Any] = {
+        "seq": seq,
+        "ts": ts,
+        "deployment": deployment,
+        "correlation_id": correlation_id,
+    }
+    if not workload.startswith("deployment/"):
+        document["workload"] = workload
+    if journal is not None:
+        document["journal"] = journal
+    return document
+
+
 @dataclass(slots=True)
 class RestartEntry:
     """One planned (or, when the window starts late, patched) restart.

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from journal.replay.anomalies import Anomalies
-from journal.replay.entries import Change, ConfigMapState, RestartEntry
+from journal.replay.entries import Change, ConfigMapState, RestartEntry, cited_restart
 from journal.replay.rows import (
     ACTOR,
     CORR,
@@ -348,16 +348,14 @@ class Restarts:
                 )
         if cm is not None:
             cm.restarts += 1
-            cm.last_restart = {
-                "seq": row[SEQ],
-                "ts": row[TS],
-                "deployment": entry.deployment,
-                "correlation_id": row[CORR],
-            }
-            if not workload.startswith("deployment/"):
-                cm.last_restart["workload"] = workload
-            if entry.journal is not None:  # a merged replay: seqs are per journal
-                cm.last_restart["journal"] = self._journals[source]
+            cm.last_restart = cited_restart(
+                row[SEQ],
+                row[TS],
+                entry.deployment,
+                row[CORR],
+                workload=workload,
+                journal=self._journals[source] if entry.journal is not None else None,
+            )
             target = entry.data_hash or cm.data_hash
             if isinstance(target, str):
                 cm.settled[workload] = target
