@@ -111,6 +111,10 @@ def parse_time(text: str, now: datetime) -> datetime:
         return datetime.fromisoformat(iso).astimezone(UTC)
     except ValueError as error:
         raise ValueError(f"invalid time {text!r}: {error}") from None
+    except OverflowError:
+        # 0001-01-01T00:00:00+01:00 or 9999-12-31T23:59:59-01:00: a valid text
+        # whose instant in UTC falls outside the years 1 to 9999.
+        raise ValueError(f"invalid time {text!r}: outside the years 1 to 9999 in UTC") from None
 
 
 def parse_duration(text: str) -> timedelta:

@@ -111,7 +111,16 @@ def test_an_empty_journal(run, tmp_path):
 
 @pytest.mark.parametrize(
     "value",
-    ["yesterday", "10m", "-10x", "2026-11-26T10:00:00", "2026-13-01T00:00:00Z", "", "-1.5h"],
+    [
+        "yesterday",
+        "10m",
+        "-10x",
+        "2026-11-26T10:00:00",
+        "2026-13-01T00:00:00Z",
+        "",
+        "-1.5h",
+        "9999-12-31T23:59:59-01:00",  # a year past 9999 in UTC
+    ],
 )
 @pytest.mark.parametrize("option", ["--since", "--until"])
 def test_bad_time_values(run, journal, option, value):

@@ -52,6 +52,8 @@ def test_accepted_times(text, expected):
         "26/11/2026",
         "1732615200",
         "-99999999999999d",
+        "0001-01-01T00:00:00+01:00",  # valid text, but year 0 in UTC
+        "9999-12-31T23:59:59-01:00",  # valid text, but year 10000 in UTC
     ],
 )
 def test_refused_times_name_the_value(text):
