@@ -76,6 +76,10 @@ class Filters:
             value = getattr(self, name)
             if value is not None and (not isinstance(value, str) or not value):
                 raise JournalValueError(f"{name} filter must be a non-empty string")
+            if value is not None and not _is_utf8(value):
+                # Bytes that are not UTF-8 on the command line arrive as lone
+                # surrogates, which the database driver cannot send.
+                raise JournalValueError(f"{name} filter {value!r} is not valid UTF-8 text")
         for name in ("since", "until"):
             value = getattr(self, name)
             if value is not None and (value.tzinfo is None or value.utcoffset() is None):
@@ -161,6 +165,15 @@ class Filters:
         if self.since is not None and record.ts < self.since:
             return False
         return not (self.until is not None and record.ts > self.until)
+
+
+def _is_utf8(text: str) -> bool:
+    """Tell whether ``text`` can be written as UTF-8 (no lone surrogates)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def kinds_tuple(kinds: Iterable[str] | None) -> tuple[str, ...]:

@@ -169,6 +169,26 @@ def test_usage_errors(run, journal, args, message):
     assert message in one_error_line(outcome)
 
 
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [
+        ("--object", "\udcff"),
+        ("--workload", "deployment/\udcff"),
+        ("--namespace", "\udcff"),
+        ("--correlation", "\udcff"),
+        ("--cluster", "\udcff"),
+        ("--actor", "\udcff"),
+    ],
+)
+def test_a_filter_that_is_not_utf8(run, journal, option, value):
+    # A byte that is not UTF-8 in argv (b"\xff" in a Latin-1 terminal) reaches
+    # the program as a lone surrogate, which SQLite cannot be sent.
+    outcome = run("tail", option, value, "--journal", journal)
+    assert outcome.code == 2
+    assert "is not valid UTF-8 text" in one_error_line(outcome)
+    assert outcome.out == ""
+
+
 def test_usage_error_points_at_help(run, journal):
     line = one_error_line(run("tail", "--bogus", "--journal", journal))
     assert line.endswith("(see 'shipshape-journal tail --help')")
