@@ -8,6 +8,7 @@ records already in memory (merged views).
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -127,8 +128,12 @@ class Filters:
             where.append(columns.object.in_(self.objects()))
         if self.correlation_id is not None:
             prefix = self.correlation_id
-            upper = prefix[:-1] + chr(ord(prefix[-1]) + 1)
-            where.append(and_(columns.correlation_id >= prefix, columns.correlation_id < upper))
+            upper = _after_prefix(prefix)
+            where.append(
+                columns.correlation_id >= prefix
+                if upper is None
+                else and_(columns.correlation_id >= prefix, columns.correlation_id < upper)
+            )
         if self.namespace is not None:
             where.append(columns.namespace == self.namespace)
         if self.cluster is not None:
@@ -165,6 +170,21 @@ class Filters:
         if self.since is not None and record.ts < self.since:
             return False
         return not (self.until is not None and record.ts > self.until)
+
+
+def _after_prefix(prefix: str) -> str | None:
+    """Return the least string above every string starting with ``prefix`` (``None``: none is).
+
+    The last character that is not U+10FFFF goes up by one code point,
+    skipping the surrogates (no UTF-8 text holds them); what follows it is dropped.
+    """
+    stem = prefix.rstrip(chr(sys.maxunicode))
+    if not stem:
+        return None
+    following = ord(stem[-1]) + 1
+    if 0xD800 <= following <= 0xDFFF:
+        following = 0xE000
+    return stem[:-1] + chr(following)
 
 
 def _is_utf8(text: str) -> bool:

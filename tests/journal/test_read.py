@@ -70,6 +70,31 @@ def test_correlation_filter_takes_an_id_or_a_prefix(writer, history):
     assert list(writer.read(correlation_id=history["test"][:8])) == chain
 
 
+@pytest.mark.parametrize(
+    "prefix",
+    ["c-\U0010ffff", "\U0010ffff", "c-\U0010ffff\U0010ffff", "c-\ud7ff", "c-\ud7ff\U0010ffff"],
+)
+def test_correlation_prefix_ending_at_the_edges_of_unicode(writer, prefix):
+    # The prefix's upper bound is its last character plus one code point:
+    # past U+10FFFF there is none, and U+D7FF + 1 is a surrogate.
+    ids = [
+        "c-\ud7ff",
+        "c-\ud7ff-1",
+        "c-\ud7ff\U0010ffff-2",
+        "c-\ue000",
+        "c-\U0010ffff",
+        "c-\U0010ffff-3",
+        "c-\U0010ffff\U0010ffff-4",
+        "\U0010ffff-5",
+        "d",
+    ]
+    for corr in ids:
+        writer.append(kinds.OPERATOR_NOTE, correlation_id=corr, data={"text": corr})
+    found = [record.correlation_id for record in writer.read(correlation_id=prefix)]
+    assert found == [corr for corr in ids if corr.startswith(prefix)]
+    assert found
+
+
 def test_time_window(writer, history):
     window = list(writer.read(since=at(99), until=at(106)))
     assert [r.ts for r in window] == [at(100), at(100.01), at(105), at(105.5)]
