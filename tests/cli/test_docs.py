@@ -6,6 +6,10 @@ import ast
 import re
 from pathlib import Path
 
+import click
+
+from cli.main import cli
+
 ROOT = Path(__file__).resolve().parents[2]
 READERS = {"env_str", "env_int", "env_float", "env_bool", "env_choice"}
 SOURCES = sorted([*(ROOT / "cli").glob("*.py"), *(ROOT / "journal").rglob("*.py")])
@@ -45,3 +49,21 @@ def test_no_journal_or_cli_module_reads_os_environ_directly():
         for match in re.finditer(r"os\.environ(?:\.get)?\s*[\[(]", source):
             line = source[: match.start()].count("\n") + 1
             raise AssertionError(f"{path}:{line} reads the environment without telemetry.config")
+
+
+def _options(command: click.Command) -> set[str]:
+    """Every long option of ``command`` and of its subcommands."""
+    names = {name for param in command.params for name in param.opts + param.secondary_opts}
+    if isinstance(command, click.Group):
+        for sub in command.commands.values():
+            names |= _options(sub)
+    return {name for name in names if name.startswith("--")}
+
+
+def test_every_option_the_journal_docs_name_exists():
+    # An option the reference names but the program refuses sends an operator
+    # to a usage error in the middle of an incident.
+    text = (ROOT / "docs/journal.md").read_text(encoding="utf-8")
+    named = set(re.findall(r"(?<![\w-])--[a-z][a-z-]*", text))
+    not_ours = {"--autogenerate", "--keep"}  # alembic's and the demo's (make demo)
+    assert named - not_ours - _options(cli) == set()
