@@ -214,9 +214,12 @@ def _rpo(
             if len(journals) == 1:
                 break
             continue
-        name = (record.object or "").split("/", 1)[-1]
-        if not name:
+        obj = record.object or ""
+        name = obj.removeprefix("configmap/")
+        if not name or name.endswith("/"):
             continue
+        # A ConfigMap by its name, a Secret (WATCH_SECRETS) as secret/NAME, as
+        # replay names them: a Secret and a ConfigMap of one name stay apart.
         key = (record.namespace, name)
         observed = ConfigMapObserved.from_data(record.data)
         event = str(observed.event_type or "").upper()
@@ -491,13 +494,12 @@ def _facts(
             f"RTO {duration(rto_seconds)} exceeds the {duration(RTO_TARGET_SECONDS)} target"
         )
     for row in rpo_rows:
+        obj = row["configmap"] if "/" in row["configmap"] else f"configmap/{row['configmap']}"
         if row["result"] == "missing":
-            reasons.append(
-                f"RPO: configmap/{row['configmap']} was not observed again before the end mark"
-            )
+            reasons.append(f"RPO: {obj} was not observed again before the end mark")
         elif row["result"] == "different":
             reasons.append(
-                f"RPO: configmap/{row['configmap']} came back with data hash "
+                f"RPO: {obj} came back with data hash "
                 f"{str(row['after']['data_hash'])[:16]}, not {row['before']['data_hash'][:16]}"
             )
     for checked, source in zip(checks, sources, strict=True):

@@ -13,12 +13,13 @@ from journal import (
     NoDrillError,
     Record,
     export_dr_drill,
+    kinds,
     verify,
 )
 from journal.drill import parse_date
 from journal.ship import ship
 from journal.snapshot import file_sha256
-from tests.journal.builders import Controller, data_hash, failover_drill
+from tests.journal.builders import Controller, at, data_hash, failover_drill
 from tests.journal.signing_helpers import execute
 
 TEST_CM, PROD_CM = "helloworld-config-test", "helloworld-config-prod"
@@ -96,6 +97,38 @@ def test_a_failed_drill_lists_every_reason(controller, writer, tmp_path):
     assert {row["configmap"]: row["result"] for row in manifest["rpo"]["configmaps"]} == {
         PROD_CM: "missing",
         TEST_CM: "different",
+    }
+
+
+def _secret_observed(controller: Controller, t: float, name: str, value: str) -> None:
+    controller.journal.append(
+        kinds.CONFIGMAP_OBSERVED,
+        namespace=controller.namespace,
+        ts=at(t),
+        object=f"secret/{name}",
+        data={"event_type": "ADDED", "data_hash": f"hmac-sha256:{data_hash(value)}"},
+    )
+
+
+def test_a_secret_and_a_configmap_of_one_name_are_judged_apart(controller, writer, tmp_path):
+    # With WATCH_SECRETS a Secret's observations are configmap.observed records
+    # too: the Secret named like a ConfigMap is another object, not its value.
+    _before_the_drill(controller)
+    _secret_observed(controller, 3.5, TEST_CM, "secret-v1")
+    controller.note(100, "drill", drill="start")
+    _secret_observed(controller, 402, TEST_CM, "secret-v1")
+    controller.observed(403, TEST_CM, "test-v1", event="ADDED")
+    controller.note(700, "service restored", drill="end")
+
+    result = export_dr_drill(writer, tmp_path)
+    assert result.reasons == [
+        f"RPO: configmap/{PROD_CM} was not observed again before the end mark"
+    ]
+    manifest = json.loads(result.manifest.read_text())
+    assert {row["configmap"]: row["result"] for row in manifest["rpo"]["configmaps"]} == {
+        PROD_CM: "missing",
+        TEST_CM: "ok",
+        f"secret/{TEST_CM}": "ok",
     }
 
 
