@@ -248,6 +248,8 @@ def state_at(
             )
         if isinstance(state, list):
             projector.seed(state)
+            # The kept state stands for every removed record.
+            projector.through_seq = vacuum.last_removed_seq
     for record in journal.read(kinds=STATE_KINDS, until=at):
         if record.stream is None:
             projector.feed(record)

@@ -16,6 +16,7 @@ import pytest
 
 from journal import Journal, JournalValueError, vacuum
 from journal.replay import state_at
+from journal.timefmt import parse_ts
 from records.listing import listing_digest
 from reloader.core import ConfigMapSeen, DeploymentView, EventType, Listed, Resource
 from tests.cli.helpers import one_error_line
@@ -169,6 +170,24 @@ def test_vacuum_keeps_the_state_and_an_earlier_moment_is_refused(tmp_path):
     assert hashes == {"configmap/app-config": h(V3), "configmap/other-config": h(V2)}
     assert state["vacuumed"]["state_kept"] is True
     assert all(item["matches"] for item in state["lists"])
+
+
+def test_the_state_a_tombstone_kept_counts_the_records_it_stands_for(tmp_path):
+    # At the end of the removed records, the state is the tombstone's: it was
+    # taken through the last removed seq, not from no records at all.
+    path = tmp_path / "j.db"
+    lists = core_journal(path)
+    with Journal.open(path, actor="cli:test") as journal:
+        removed = vacuum(journal, timedelta(seconds=1), now=ts_of(path, lists[1]))
+        assert removed.tombstone is not None
+        last_removed_ts = parse_ts(removed.tombstone.data["last_removed_ts"])
+        state = state_at(journal, last_removed_ts).to_json()
+    assert state["sources"]
+    assert state["through_seq"] == removed.last_removed_seq
+    text = _cli("replay", "--journal", str(path), "--at", state["at"]).stdout
+    assert text.startswith(
+        f"State at {state['at']} of {path} (records through seq {removed.last_removed_seq})\n"
+    )
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
