@@ -38,7 +38,7 @@ from cli.options import (
     workload_option,
 )
 from cli.output import render_replay, render_state
-from cli.runner import _write, journal_errors, open_readers
+from cli.runner import _write, check_output_file, journal_errors, open_readers
 from cli.signing import (
     open_writer,
     public_key_option,
@@ -314,6 +314,7 @@ def replay_command(
     )
     if workload is not None and html_file is not None:
         raise click.UsageError("--workload cannot be combined with --html (the page shows all)")
+    check_output_file(html_file, "--html")  # before the replay prints anything
     model = load_model(check_model) if check else None
     narrow = {"workload": workload} if workload is not None else {}
     with open_readers(resolve_journals(journals), busy_timeout) as readers:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import functools
+import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
@@ -48,3 +50,23 @@ def open_readers(locations: Sequence[str], busy_timeout: float) -> Iterator[list
 
 def _write(text: str) -> None:
     sys.stdout.write(text)
+
+
+def check_output_file(path: Path | None, option: str) -> None:
+    """Check, before any work or output, that ``path``'s directory can take a file.
+
+    Raises:
+        click.BadParameter: The directory is missing, not a directory, or not writable.
+    """
+    if path is None:
+        return
+    directory = path.parent
+    problem = None
+    if not directory.exists():
+        problem = f"directory {directory} does not exist"
+    elif not directory.is_dir():
+        problem = f"{directory} is not a directory"
+    elif not os.access(directory, os.W_OK | os.X_OK):
+        problem = f"directory {directory} is not writable"
+    if problem is not None:
+        raise click.BadParameter(f"cannot write {path}: {problem}", param_hint=f"'{option}'")

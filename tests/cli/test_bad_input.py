@@ -281,3 +281,16 @@ def test_a_journal_url_this_program_cannot_open(run_process, command, url, messa
     result = run_process(*command, "--journal", url)
     assert result.returncode == 2
     assert one_error_line(result).startswith(message)
+
+
+@pytest.mark.parametrize("output", ["text", "json"])
+def test_replay_html_into_a_missing_directory_does_nothing(run, journal, tmp_path, output):
+    # Checked before the replay: no report on stdout for a command that then
+    # fails, and no waiting through a long replay to learn of a typo.
+    page = tmp_path / "no-such-dir" / "incident.html"
+    outcome = run("replay", "-o", output, "--html", page, "--journal", journal)
+    assert outcome.code == 2
+    assert "--html" in one_error_line(outcome)
+    assert "does not exist" in one_error_line(outcome)
+    assert outcome.out == ""
+    assert not page.parent.exists()
