@@ -40,12 +40,39 @@ def journal_errors(function: F) -> F:
 
 @contextmanager
 def open_readers(locations: Sequence[str], busy_timeout: float) -> Iterator[list[Journal]]:
-    """Open each journal read-only; close them all on the way out."""
+    """Open each journal read-only; close them all on the way out.
+
+    Raises:
+        click.UsageError: Two of them are one journal (or copies of one).
+    """
     with ExitStack() as stack:
-        yield [
+        readers = [
             stack.enter_context(Journal.open(location, readonly=True, busy_timeout=busy_timeout))
             for location in locations
         ]
+        _refuse_one_journal_twice(readers, locations)
+        yield readers
+
+
+def _refuse_one_journal_twice(readers: Sequence[Journal], locations: Sequence[str]) -> None:
+    """Refuse a journal merged with itself: every record would count twice.
+
+    Records' ids are unique, so two journals that start with the same record
+    are one journal, or copies of it (a backup beside the original).
+    """
+    if len(readers) < 2:
+        return
+    seen: dict[str, str] = {}
+    for reader, location in zip(readers, locations, strict=True):
+        first = next(iter(reader.read(limit=1)), None)
+        if first is None:
+            continue
+        if first.id in seen:
+            raise click.UsageError(
+                f"--journal {seen[first.id]} and --journal {location} are the same journal "
+                f"(or copies of one: both start with record {first.id}); give each journal once"
+            )
+        seen[first.id] = location
 
 
 def _write(text: str) -> None:

@@ -294,3 +294,22 @@ def test_replay_html_into_a_missing_directory_does_nothing(run, journal, tmp_pat
     assert "does not exist" in one_error_line(outcome)
     assert outcome.out == ""
     assert not page.parent.exists()
+
+
+@pytest.mark.parametrize(
+    "command",
+    [("tail",), ("replay",), ("replay", "--strict"), ("export", "dr-drill", "--out", "evidence")],
+)
+def test_one_journal_given_twice_is_refused(run, journal, tmp_path, command):
+    # Merged with itself, a journal shows every record twice and replay finds
+    # anomalies that never happened (each restart "rolled twice in a row").
+    copy = tmp_path / "copy.db"
+    assert run("backup", "--journal", journal, "--out", copy).code == 0
+    for twice in ((journal, journal), (journal, copy)):
+        outcome = run(*command, "--journal", twice[0], "--journal", twice[1])
+        assert outcome.code == 2
+        line = one_error_line(outcome)
+        assert "the same journal" in line
+        assert str(twice[1]) in line
+        assert outcome.out == ""
+    assert not (tmp_path / "evidence").exists()
