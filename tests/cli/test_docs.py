@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import ast
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import click
 
 from cli.main import cli
+from journal import Journal, kinds
+from journal.ship import ship
 
 ROOT = Path(__file__).resolve().parents[2]
 READERS = {"env_str", "env_int", "env_float", "env_bool", "env_choice"}
@@ -67,3 +71,29 @@ def test_every_option_the_journal_docs_name_exists():
     named = set(re.findall(r"(?<![\w-])--[a-z][a-z-]*", text))
     not_ours = {"--autogenerate", "--keep"}  # alembic's and the demo's (make demo)
     assert named - not_ours - _options(cli) == set()
+
+
+def test_the_hash_check_snippet_holds_for_a_central_journals_records(tmp_path, run):
+    # Shipped records are printed with the central's seq and their origin
+    # (cluster, stream, stream_seq); what they hash is their source's record.
+    text = (ROOT / "docs/journal.md").read_text(encoding="utf-8")
+    start = text.index("\n## The hash chain and its canonical form\n")
+    [snippet] = re.findall(r"^```python\n(.*?)^```$", text[start:], re.MULTILINE | re.DOTALL)[:1]
+    source, central = tmp_path / "replica-0.db", tmp_path / "central.db"
+    with Journal.open(source, actor="helloworld-controller-0") as writer:
+        for n in range(3):
+            writer.append(kinds.OPERATOR_NOTE, data={"text": f"note {n}"})
+    with Journal.open(source, readonly=True) as reader, Journal.open(central, actor="c") as to:
+        to.append(kinds.OPERATOR_NOTE, data={"text": "the central's own"})
+        ship(reader, to, cluster="prod-eu")
+    printed = run("tail", "--journal", central, "--after-cursor", "0", "-o", "json")
+    assert printed.code == 0, printed.err
+    checked = subprocess.run(
+        [sys.executable, "-c", snippet],
+        input=printed.out,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert checked.returncode == 0, checked.stderr
+    assert checked.stdout == "4 records: every hash matches its record\n"
