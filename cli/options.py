@@ -50,9 +50,21 @@ def journal_option(*, multiple: bool = False) -> Callable[[F], F]:
         "--journal",
         "journals" if multiple else "journal",
         metavar="URL_OR_PATH",
-        multiple=multiple,
+        # Taken as a list either way: Click would keep only the last of a
+        # repeated single option, so `note --journal a --journal b` wrote into b.
+        multiple=True,
+        callback=None if multiple else _one_journal,
         help=text,
     )
+
+
+def _one_journal(
+    ctx: click.Context, _param: click.Parameter, values: tuple[str, ...]
+) -> str | None:
+    """Return the one ``--journal`` of a command that takes one; refuse several."""
+    if len(values) > 1:
+        raise click.UsageError(f"this command takes one --journal, not {len(values)}", ctx=ctx)
+    return values[0] if values else None
 
 
 #: Where the group-level ``--journal`` values wait for the subcommand (``ctx.meta``).

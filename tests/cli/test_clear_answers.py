@@ -9,6 +9,7 @@ import json
 import shutil
 import subprocess
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -186,3 +187,39 @@ def test_two_journals_for_a_one_journal_command_is_a_usage_error(run_process, jo
     result = run_process("--journal", journal, "stats", "--journal", journal)
     assert result.returncode == 2
     assert one_error_line(result).startswith("Error: this command takes one --journal, not 2")
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ("stats",),
+        ("note", "x"),
+        ("vacuum", "--older-than", "1s"),
+        ("backup", "--out", "copy.db"),
+        ("db", "current"),
+        ("db", "upgrade"),
+        ("ship", "--to", "central.db", "--cluster", "prod"),
+    ],
+)
+def test_two_journals_after_a_one_journal_command_are_refused_too(
+    run_process, journal, tmp_path, command
+):
+    # Click keeps the last of a repeated option: `note --journal a --journal b`
+    # wrote into b alone, and vacuum removed records from b alone.
+    other = tmp_path / "other.db"
+    with Journal.open(other, actor="test-1") as writer:
+        writer.append(
+            kinds.OPERATOR_NOTE, data={"text": "three"}, ts=datetime(2026, 1, 1, tzinfo=UTC)
+        )
+    heads = [
+        run_process("tail", "--journal", path, "-o", "json").stdout for path in (journal, other)
+    ]
+    result = run_process(*command, "--journal", journal, "--journal", other)
+    assert result.returncode == 2
+    assert one_error_line(result).startswith("Error: this command takes one --journal, not 2")
+    assert result.stdout == ""
+    after = [
+        run_process("tail", "--journal", path, "-o", "json").stdout for path in (journal, other)
+    ]
+    assert after == heads
+    assert not (tmp_path / "copy.db").exists() and not (tmp_path / "central.db").exists()
