@@ -38,7 +38,14 @@ from cli.options import (
     workload_option,
 )
 from cli.output import render_replay, render_state
-from cli.runner import _write, check_output_file, journal_errors, open_readers
+from cli.runner import (
+    _write,
+    check_output_file,
+    discard_output,
+    guarded_stdout,
+    journal_errors,
+    open_readers,
+)
 from cli.signing import (
     open_writer,
     public_key_option,
@@ -205,19 +212,10 @@ def _print_records(
         # The reader went away: the lines in the pipe and the one that failed
         # were never taken, so the cursor stays where it was last saved and
         # the next run shows them again rather than skipping them.
-        _silence_stdout()
+        discard_output(sys.stdout)  # stop Python complaining at exit
         return
     if cursor_file is not None:
         write_cursor_file(cursor_file, reader.positions)
-
-
-def _silence_stdout() -> None:
-    """After the reader of stdout went away, stop Python complaining at exit."""
-    import os  # noqa: PLC0415
-
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, sys.stdout.fileno())
-    os.close(devnull)
 
 
 # -- replay ----------------------------------------------------------------------
@@ -576,7 +574,8 @@ def _error(message: str) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI and return its exit code (0 ok, 1 finding, 2 usage or journal error)."""
     try:
-        result = cli.main(args=argv, prog_name=PROG, standalone_mode=False)
+        with guarded_stdout():  # a full disk under `> file` is one line too
+            result = cli.main(args=argv, prog_name=PROG, standalone_mode=False)
     except click.exceptions.NoArgsIsHelpError as error:
         # No command: the help, as git and Click's own groups print it, and
         # Click's exit code for it (2), since nothing was done.

@@ -79,6 +79,64 @@ def _write(text: str) -> None:
     sys.stdout.write(text)
 
 
+class OutputError(click.ClickException):
+    """Standard output cannot be written (a full disk, an I/O error): exit 2, one line."""
+
+    exit_code = 2
+
+
+class _GuardedStream:
+    """A text stream whose write failures are :class:`OutputError` (a broken pipe stays itself)."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+
+    def _guard(self, method: str, *args: Any) -> Any:
+        try:
+            return getattr(self._stream, method)(*args)
+        except BrokenPipeError:
+            raise  # tail's reader went away: tail handles it
+        except OSError as error:
+            discard_output(self._stream)
+            raise OutputError(f"cannot write the output: {error.strerror or error}") from None
+
+    def write(self, text: str) -> int:
+        return self._guard("write", text)
+
+    def flush(self) -> None:
+        self._guard("flush")
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+def discard_output(stream: Any) -> None:
+    """Point the stream's descriptor at /dev/null, so its unwritten buffer cannot fail at exit.
+
+    For an output that failed, or whose reader went away (a broken pipe).
+    """
+    try:
+        descriptor = stream.fileno()
+    except (AttributeError, OSError, ValueError):
+        return  # not a file (captured in tests)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, descriptor)
+    os.close(devnull)
+
+
+@contextmanager
+def guarded_stdout() -> Iterator[None]:
+    """Run a command with stdout write failures as one-line errors, flushed before the end."""
+    original = sys.stdout
+    guarded = _GuardedStream(original)
+    sys.stdout = guarded  # type: ignore[assignment]
+    try:
+        yield
+        guarded.flush()
+    finally:
+        sys.stdout = original
+
+
 def check_output_file(path: Path | None, option: str) -> None:
     """Check, before any work or output, that ``path``'s directory can take a file.
 

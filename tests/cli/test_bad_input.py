@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sqlite3
+import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -313,3 +315,31 @@ def test_one_journal_given_twice_is_refused(run, journal, tmp_path, command):
         assert str(twice[1]) in line
         assert outcome.out == ""
     assert not (tmp_path / "evidence").exists()
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+@pytest.mark.parametrize(
+    "command",
+    [
+        ("tail",),
+        ("tail", "-o", "json-pretty"),
+        ("replay",),
+        ("replay", "-o", "json"),
+        ("verify",),
+        ("stats",),
+    ],
+)
+def test_output_that_cannot_be_written_is_one_line(executable, journal, command):
+    # `replay -o json > replay.json` on a full disk: one line and exit 2 (it is
+    # no finding), not a traceback and not --strict's exit 1.
+    with Path("/dev/full").open("w") as full:
+        result = subprocess.run(
+            [executable, *command, "--journal", str(journal)],
+            stdout=full,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    assert result.returncode == 2
+    assert one_error_line(result) == "Error: cannot write the output: No space left on device"
