@@ -139,6 +139,17 @@ def _insert(
     connection.execute(insert(records), values)
 
 
+def _same_journal(source: Journal, destination: Journal) -> bool:
+    """Tell whether two open journals are one database (a SQLite file however spelt)."""
+    here, there = source.location, destination.location
+    if here.path is not None and there.path is not None:
+        try:
+            return here.path.samefile(there.path)
+        except OSError:
+            return False
+    return here.url == there.url
+
+
 def ship(
     source: Journal,
     destination: Journal,
@@ -159,6 +170,11 @@ def ship(
     cluster = check_cluster(cluster)
     if batch_size <= 0:
         raise JournalValueError("batch size must be positive")
+    if _same_journal(source, destination):
+        raise JournalValueError(
+            f"{source.location.display} and {destination.location.display} are the same "
+            "journal: ship copies one journal into another (the central one)"
+        )
     stream, after = _find_stream(source, destination, cluster)
     progress = ShipProgress(stream=stream, stream_seq=after)
     while True:

@@ -343,3 +343,14 @@ def test_output_that_cannot_be_written_is_one_line(executable, journal, command)
         )
     assert result.returncode == 2
     assert one_error_line(result) == "Error: cannot write the output: No space left on device"
+
+
+def test_ship_into_the_same_journal_says_so(run, journal, tmp_path):
+    # The journal spelt two ways: SQLite's "UNIQUE constraint failed" named nothing.
+    elsewhere = tmp_path / "sub" / ".." / journal.name
+    (tmp_path / "sub").mkdir()
+    outcome = run("ship", "--journal", journal, "--to", elsewhere, "--cluster", "prod")
+    assert outcome.code == 2
+    line = one_error_line(outcome)
+    assert "the same journal" in line and str(journal) in line
+    assert run("verify", "--journal", journal).out.startswith("OK: 2 records")
