@@ -497,6 +497,11 @@ def _facts(
         obj = row["configmap"] if "/" in row["configmap"] else f"configmap/{row['configmap']}"
         if row["result"] == "missing":
             reasons.append(f"RPO: {obj} was not observed again before the end mark")
+        elif row["result"] == "different" and row["after"]["data_hash"] is None:
+            reasons.append(
+                f"RPO: {obj} was deleted by the end mark (seq {row['after']['seq']}), "
+                f"not seen again with data hash {row['before']['data_hash'][:16]}"
+            )
         elif row["result"] == "different":
             reasons.append(
                 f"RPO: {obj} came back with data hash "

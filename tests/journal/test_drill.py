@@ -132,6 +132,20 @@ def test_a_secret_and_a_configmap_of_one_name_are_judged_apart(controller, write
     }
 
 
+def test_a_configmap_deleted_in_the_drill_is_reported_deleted(controller, writer, tmp_path):
+    _before_the_drill(controller)
+    controller.note(100, "drill", drill="start")
+    controller.observed(402, TEST_CM, "test-v1", event="ADDED")
+    deleted = controller.observed(403, PROD_CM, "prod-v1", event="DELETED")
+    controller.note(700, "service restored", drill="end")
+    result = export_dr_drill(writer, tmp_path)
+    assert result.reasons == [
+        f"RPO: configmap/{PROD_CM} was deleted by the end mark (seq {deleted.seq}), "
+        f"not seen again with data hash {data_hash('prod-v1')[:16]}"
+    ]
+    assert "data hash None" not in result.report.read_text()
+
+
 def test_a_drill_without_an_end_mark_fails(controller, writer, tmp_path):
     _before_the_drill(controller)
     controller.note(100, "drill", drill="start")
