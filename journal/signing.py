@@ -133,8 +133,8 @@ def load_signing_key(path: str | Path) -> Signer:
     where = Path(path).expanduser()
     if b"PUBLIC KEY-----" in data and b"PRIVATE KEY-----" not in data:
         raise SigningKeyError(
-            f"the signing key {where} is a public key; {SIGNING_KEY_VARIABLE} needs the "
-            "Ed25519 private key (PEM, PKCS#8)"
+            f"the signing key {where} is a public key; signing needs the Ed25519 "
+            "private key (PEM, PKCS#8)"
         )
     try:
         key = serialization.load_pem_private_key(data, password=None)

@@ -239,3 +239,23 @@ def test_a_signed_drill_export_names_its_key_and_checkpoint(tmp_path, run, keys,
     (snapshot,) = out.glob("*.journal.db")
     again = run("verify", "--journal", snapshot, "--public-key", keys[1], "--require-signed")
     assert again.code == 0, again.out
+
+
+def test_a_public_key_given_as_signing_key_names_no_variable_that_was_not_set(
+    tmp_path, run, keys, monkeypatch
+):
+    # --signing-key was the source: the line must not send the operator to
+    # JOURNAL_SIGNING_KEY_FILE, which they never set.
+    monkeypatch.delenv("JOURNAL_SIGNING_KEY_FILE", raising=False)
+    path = tmp_path / "journal.db"
+    assert run("db", "upgrade", "--journal", path).code == 0
+    assert run("note", "go", "--drill", "start", "--journal", path).code == 0
+    outcome = run(
+        "export", "dr-drill", "--journal", path, "--out", tmp_path / "evidence",
+        "--signing-key", keys[1],
+    )  # fmt: skip
+    assert outcome.code == 2
+    line = one_error_line(outcome)
+    assert f"the signing key {keys[1]} is a public key" in line
+    assert "JOURNAL_SIGNING_KEY_FILE" not in line
+    assert not (tmp_path / "evidence").exists()
