@@ -8,7 +8,9 @@ records always come in seq order, exactly once.
 :class:`Tail` keeps a cursor per journal (:attr:`Tail.positions`): the seq up
 to which every matching record has been handed out. It moves past records
 that do not match too, so a narrow filter on a busy journal does not rescan
-it on every poll, and it is what ``--cursor-file`` stores.
+it on every poll, and it is what ``--cursor-file`` stores. With an ``until``
+filter it stops at the last record handed out: what comes after that moment
+was not read.
 """
 
 from __future__ import annotations
@@ -105,8 +107,11 @@ class Tail:
             for _ts, index, record in heapq.merge(*streams, key=lambda item: (item[0], item[1])):
                 self.positions[index] = record.seq
                 yield index, record
-        # Everything up to the heads read before the query has been judged.
-        self.positions = [max(p, h) for p, h in zip(self.positions, heads, strict=True)]
+        if self._filters.until is None:
+            # Everything up to the heads read before the query has been judged.
+            self.positions = [max(p, h) for p, h in zip(self.positions, heads, strict=True)]
+        # With an end time, records after it were not judged: the cursor stays
+        # at the last record shown, so a later read (a later --until) gets them.
 
     def _follow(self) -> Iterator[tuple[int, Record]]:
         while not self.stop.is_set():

@@ -129,6 +129,23 @@ def test_tail_cursor_file_resumes_where_it_left_off(run, journal, tmp_path):
     assert run("tail", "--cursor-file", cursor, "--journal", journal).out == ""
 
 
+def test_tail_cursor_file_with_until_keeps_what_comes_after_it(run, journal, tmp_path):
+    # A job that reads up to a moment (--until) must find the later records on
+    # its next run: the cursor may not jump over them to the head.
+    cursor = tmp_path / "cursor"
+    cursor.write_text("0\n")
+    until = "2026-11-26T10:02:30Z"  # between the restart chain and the lost change
+    first = run(
+        "tail", "--cursor-file", cursor, "--until", until, "-o", "json", "--journal", journal
+    )
+    early = [r["seq"] for r in _json_lines(first.out)]
+    assert early and early == list(range(1, len(early) + 1))
+    assert cursor.read_text() == f"{early[-1]}\n"
+    second = run("tail", "--cursor-file", cursor, "-o", "json", "--journal", journal)
+    assert [r["seq"] for r in _json_lines(second.out)] == list(range(len(early) + 1, 12))
+    assert cursor.read_text() == "11\n"
+
+
 def test_tail_cursor_file_empty_or_unreadable(run, journal, tmp_path):
     cursor = tmp_path / "cursor"
     cursor.write_text("")  # e.g. made by `touch`: no cursor yet
