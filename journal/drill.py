@@ -40,7 +40,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from journal.drill_report import drill_signing, duration, render_report, sign_file
+from journal.drill_report import (
+    drill_signing,
+    duration,
+    render_report,
+    shared_names,
+    sign_file,
+)
 from journal.errors import JournalError, JournalValueError
 from journal.filters import Filters
 from journal.formats import format_short
@@ -493,8 +499,11 @@ def _facts(
         reasons.append(
             f"RTO {duration(rto_seconds)} exceeds the {duration(RTO_TARGET_SECONDS)} target"
         )
+    shared = shared_names(rpo_rows)
     for row in rpo_rows:
         obj = row["configmap"] if "/" in row["configmap"] else f"configmap/{row['configmap']}"
+        if row["configmap"] in shared:  # one name in several namespaces: say which
+            obj += f" (namespace {row['namespace']})"
         if row["result"] == "missing":
             reasons.append(f"RPO: {obj} was not observed again before the end mark")
         elif row["result"] == "different" and row["after"]["data_hash"] is None:

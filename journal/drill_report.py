@@ -77,6 +77,14 @@ def signing_lines(facts: Mapping[str, Any] | None) -> list[str]:
     return [*lines, ""]
 
 
+def shared_names(rows: list[dict[str, Any]]) -> set[str]:
+    """Return the RPO rows' names that stand for objects of several namespaces."""
+    namespaces: dict[str, set[Any]] = {}
+    for row in rows:
+        namespaces.setdefault(row["configmap"], set()).add(row["namespace"])
+    return {name for name, seen in namespaces.items() if len(seen) > 1}
+
+
 def duration(seconds: float) -> str:
     """Return ``seconds`` as ``MmSSs`` (the report's and the reasons' durations)."""
     minutes, rest = divmod(round(seconds), 60)
@@ -133,13 +141,17 @@ def render_report(facts: dict[str, Any], timeline: list[str], more: int) -> str:
             "| ConfigMap | data hash before the start | seen again by the end | result |",
             "|---|---|---|---|",
         ]
+        shared = shared_names(rpo["configmaps"])
         for row in rpo["configmaps"]:
             prior, later = row["before"], row["after"]
+            name = row["configmap"] + (
+                f" ({row['namespace']})" if row["configmap"] in shared else ""
+            )
             seen = "not seen" if later is None else f"{(later['data_hash'] or 'deleted')[:16]} "
             if later is not None:
                 seen += f"({_cite(later)})"
             lines.append(
-                f"| {row['configmap']} | {prior['data_hash'][:16]} ({_cite(prior)}) "
+                f"| {name} | {prior['data_hash'][:16]} ({_cite(prior)}) "
                 f"| {seen} | {row['result']} |"
             )
     else:

@@ -146,6 +146,24 @@ def test_a_configmap_deleted_in_the_drill_is_reported_deleted(controller, writer
     assert "data hash None" not in result.report.read_text()
 
 
+def test_one_name_in_two_namespaces_is_told_apart(writer, tmp_path):
+    # WATCH_NAMESPACES: app-config lives in ns-a and ns-b. The evidence must
+    # say which one was lost, or the operator checks the one that is fine.
+    ns_a, ns_b = Controller(writer, namespace="ns-a"), Controller(writer, namespace="ns-b")
+    ns_a.started(0)
+    ns_a.observed(2, "app-config", "a1", event="ADDED")
+    ns_b.observed(3, "app-config", "b1", event="ADDED")
+    ns_a.note(100, "drill", drill="start")
+    ns_a.observed(200, "app-config", "a1", event="ADDED")
+    ns_a.note(300, "end", drill="end")
+    result = export_dr_drill(writer, tmp_path)
+    assert result.reasons == [
+        "RPO: configmap/app-config (namespace ns-b) was not observed again before the end mark"
+    ]
+    rows = [line for line in result.report.read_text().splitlines() if line.startswith("| app")]
+    assert [row.split(" | ")[0] for row in rows] == ["| app-config (ns-a)", "| app-config (ns-b)"]
+
+
 def test_a_drill_without_an_end_mark_fails(controller, writer, tmp_path):
     _before_the_drill(controller)
     controller.note(100, "drill", drill="start")
