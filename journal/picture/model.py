@@ -40,6 +40,7 @@ from journal.replay import (
     REPLAY_COLUMNS,
     Projector,
     ReplayReport,
+    recorded_debounce,
 )
 from records import ConfigMapObserved, OperatorNote, parse, source_object
 from records import kinds as k
@@ -502,6 +503,7 @@ def build_timeline(
         journals=names,
         debounce_seconds=debounce_seconds,
         leaderless_gap_seconds=leaderless_gap_seconds,
+        recorded_debounce=recorded_debounce(journals, filters),
     )
     collector = Collector(names)
     if len(journals) == 1:

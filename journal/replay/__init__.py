@@ -74,6 +74,7 @@ from journal.replay.projector import (
 from journal.replay.report import ReplayReport, percentile
 from journal.replay.rows import REPLAY_COLUMNS, REPLAY_PAGE_SIZE
 from journal.replay.state import StateAt, state_at
+from records import ControllerStarted, kinds
 
 if TYPE_CHECKING:
     from journal.store import Journal
@@ -105,6 +106,7 @@ def replay(
     projector = Projector(
         journals=list(names) if names else [journal.location.display for journal in journals],
         debounce_seconds=debounce_seconds,
+        recorded_debounce=recorded_debounce(journals, filters),
         leaderless_gap_seconds=leaderless_gap_seconds,
         workload=workload,
     )
@@ -119,6 +121,28 @@ def replay(
     return projector.finish(filters)
 
 
+def recorded_debounce(journals: Sequence[Journal], filters: Filters) -> float | None:
+    """Return ``DEBOUNCE_SECONDS`` as the last ``controller.started`` before the window says.
+
+    A window (``--since -1h``, a correlation id, a namespace) usually leaves the
+    process's start out; the SLO is still the one that process ran with.
+    ``None`` when no such record says.
+    """
+    bound = filters.since if filters.since is not None else filters.until
+    before = Filters(kinds=(kinds.CONTROLLER_STARTED,), until=bound)
+    latest = None
+    for journal in journals:
+        for record in journal.last(1, before):
+            if latest is None or record.ts > latest.ts:
+                latest = record
+    if latest is None:
+        return None
+    value = ControllerStarted.from_data(latest.data).debounce_seconds
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+        return None
+    return float(value)
+
+
 __all__ = [
     "ANOMALY_TYPES",
     "DEFAULT_DEBOUNCE_SECONDS",
@@ -131,6 +155,7 @@ __all__ = [
     "RestartEntry",
     "StateAt",
     "percentile",
+    "recorded_debounce",
     "replay",
     "state_at",
 ]

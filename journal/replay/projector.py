@@ -53,8 +53,12 @@ class Projector:
         debounce_seconds: float | None = None,
         leaderless_gap_seconds: float = DEFAULT_LEADERLESS_GAP_SECONDS,
         workload: str | None = None,
+        recorded_debounce: float | None = None,
     ) -> None:
         """Start empty; ``debounce_seconds`` overrides what ``controller.started`` says.
+
+        ``recorded_debounce`` is what the last ``controller.started`` before the
+        window said (the window may leave it out); later ones in it replace it.
 
         ``workload`` (``kind/name``) narrows the report's ``restarts``,
         ``restart_latency_seconds`` and ``workloads`` to that workload; every
@@ -63,7 +67,8 @@ class Projector:
         self._journals = list(journals)
         self._workload = workload
         self._debounce_fixed = debounce_seconds
-        self._debounce = DEFAULT_DEBOUNCE_SECONDS if debounce_seconds is None else debounce_seconds
+        recorded = DEFAULT_DEBOUNCE_SECONDS if recorded_debounce is None else recorded_debounce
+        self._debounce = recorded if debounce_seconds is None else debounce_seconds
         self._leaderless = leaderless_gap_seconds
         self.events = 0
         self._kinds: Counter[str] = Counter()

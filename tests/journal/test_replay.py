@@ -8,8 +8,9 @@ import json
 import pytest
 
 from journal import ANOMALY_TYPES, Filters, kinds, replay
+from journal.picture import build_timeline
 from journal.replay import Projector
-from tests.journal.builders import Controller, at, data_hash
+from tests.journal.builders import NAMESPACE, Controller, at, data_hash
 
 CM, DEPLOY = "helloworld-config-test", "helloworld-test"
 
@@ -194,6 +195,27 @@ def test_slo_breach_uses_the_recorded_debounce(controller, writer):
     late = replay([writer], debounce_seconds=5)
     assert _anomalies(late) == [("slo_breach", 4)]
     assert late.thresholds["slo_seconds"] == 35
+
+
+@pytest.mark.parametrize(
+    "window",
+    [
+        Filters(since=at(5)),  # `replay --since -1h`: the process started long before
+        Filters(correlation_id="c1"),  # the chain alone: controller.started has no id
+        Filters(namespace=NAMESPACE),  # watched objects' namespace, not the controller's
+    ],
+)
+def test_the_recorded_debounce_counts_when_the_window_leaves_its_start_out(writer, window):
+    controller = Controller(writer, namespace="elsewhere")
+    controller.started(0, debounce=20)
+    watched = Controller(writer)
+    watched.observed(10, CM, "v2", corr="c1")
+    watched.planned(50, DEPLOY, CM, "v2", "c1")
+    watched.patched(50.5, DEPLOY, CM, "v2", "c1")  # 40.5 s < 20 + 30
+    for report in (replay([writer], window), build_timeline([writer], window).report):
+        assert report.thresholds["debounce_seconds"] == 20
+        assert report.anomalies == []
+    assert _anomalies(replay([writer], window, debounce_seconds=5)) == [("slo_breach", 4)]
 
 
 def test_rollout_timeout(controller, writer):
