@@ -30,13 +30,18 @@ _DNS_SUBDOMAIN = re.compile(
 )
 
 # One term of a label selector: key, !key, key=value, key==value, key!=value,
-# key in (a,b), key notin (a,b). Keys may carry a DNS prefix ("example.com/x").
+# key in (a,b), key notin (a,b), key>N, key<N. Keys may carry a DNS prefix
+# ("example.com/x"); lengths are checked apart (_check_term).
 _KEY = r"(?:[a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?"
 _VALUE = r"(?:[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?"
 _SELECTOR_TERM = re.compile(
-    rf"^\s*(?:!?\s*{_KEY}|{_KEY}\s*(?:==?|!=)\s*{_VALUE}"
-    rf"|{_KEY}\s+(?:in|notin)\s*\(\s*{_VALUE}(?:\s*,\s*{_VALUE})*\s*\))\s*$"
+    rf"^\s*(?:!?\s*(?P<key>{_KEY})|(?P<key_eq>{_KEY})\s*(?:==?|!=)\s*(?P<value>{_VALUE})"
+    rf"|(?P<key_cmp>{_KEY})\s*[<>]\s*(?P<number>[0-9]+)"
+    rf"|(?P<key_set>{_KEY})\s+(?:in|notin)\s*\((?P<values>\s*{_VALUE}(?:\s*,\s*{_VALUE})*\s*)\))\s*$"
 )
+# Kubernetes' limits: a key's name and a value 63 characters, a key's prefix 253.
+_MAX_LABEL_NAME = 63
+_MAX_LABEL_PREFIX = 253
 
 
 @dataclass(frozen=True)
@@ -296,12 +301,30 @@ def _check_selector(selector: str) -> None:
         else:
             term.append(char)
     terms.append("".join(term))
-    if depth != 0 or not all(_SELECTOR_TERM.match(t) for t in terms):
+    if depth != 0 or not all(_check_term(t) for t in terms):
         raise ConfigError(
             "CONFIGMAP_LABEL_SELECTOR",
             selector,
             "must be a Kubernetes label selector such as app=helloworld",
         )
+
+
+def _check_term(term: str) -> bool:
+    """Whether one term of a selector is one the API server accepts, lengths included."""
+    match = _SELECTOR_TERM.match(term)
+    if match is None:
+        return False
+    key = next(k for k in (match["key"], match["key_eq"], match["key_cmp"], match["key_set"]) if k)
+    prefix, _, name = key.rpartition("/")
+    values = [match["value"] or "", match["number"] or ""]
+    values += [v.strip() for v in (match["values"] or "").split(",")]
+    return (
+        len(name) <= _MAX_LABEL_NAME
+        and len(prefix) <= _MAX_LABEL_PREFIX
+        and all(len(value) <= _MAX_LABEL_NAME for value in values)
+        # key>N and key<N compare 64-bit integers.
+        and (not match["number"] or int(match["number"]) < 2**63)
+    )
 
 
 __all__ = [

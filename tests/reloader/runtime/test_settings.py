@@ -188,6 +188,41 @@ def test_an_empty_selector_means_every_configmap_and_unset_means_the_default():
     assert load_settings({}).configmap_label_selector == "app=helloworld"
 
 
+@pytest.mark.parametrize(
+    "selector",
+    [
+        "tier>1",
+        "tier < 10,app=helloworld",
+        "app=" + "v" * 63,
+        "k" * 63 + "=x",
+        "example.com/" + "k" * 63,
+        "app in (a," + "v" * 63 + ")",
+    ],
+)
+def test_selectors_the_api_server_accepts_pass(selector):
+    settings = load_settings({"CONFIGMAP_LABEL_SELECTOR": selector})
+    assert settings.configmap_label_selector == selector
+
+
+@pytest.mark.parametrize(
+    "selector",
+    [
+        # The API server answers 400 to these on every list: the controller would
+        # start and never see a ConfigMap instead of stopping with one line.
+        "app=" + "v" * 64,
+        "k" * 64 + "=x",
+        "p" * 254 + "/app",
+        "app in (a," + "v" * 64 + ")",
+        "tier>-1",
+        "tier>=1",
+        "tier>" + "9" * 20,
+    ],
+)
+def test_selectors_the_api_server_refuses_stop_start_up(selector):
+    with pytest.raises(ConfigError, match="invalid CONFIGMAP_LABEL_SELECTOR"):
+        load_settings({"CONFIGMAP_LABEL_SELECTOR": selector})
+
+
 def test_watch_secrets_needs_a_key_file_of_32_bytes(tmp_path):
     with pytest.raises(ConfigError, match="invalid SECRET_HASH_KEY_FILE: must name a file"):
         load_settings({"WATCH_SECRETS": "true"})
