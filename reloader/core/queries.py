@@ -202,7 +202,7 @@ def cluster_caught_up(view: DeploymentView | None, override: AppliedOverride) ->
     if view.applied_hash == override.data_hash:
         return True
     if override.generation is None:
-        return view.applied_hash is not None
+        return view.applied_hash != override.replaces
     return view.rollout.generation >= override.generation
 
 

@@ -93,13 +93,16 @@ class AppliedOverride:
     """A hash this process applied that the watch may not show yet.
 
     The override wins over the cached Deployment until the cache shows a
-    generation at least ``generation`` (restarts) or a non-empty applied hash
-    (adoptions, ``generation`` is ``None``), so that a stale watch event that
+    generation at least ``generation`` (restarts) or an applied hash other
+    than ``replaces`` (adoptions, ``generation`` is ``None``: a first adoption
+    replaces no hash, a workload kept in sync when a source's ``ignore`` or
+    ``match`` changed replaces its old one), so that a stale watch event that
     arrives after the patch's response cannot trigger a second restart.
     """
 
     data_hash: str
     generation: int | None
+    replaces: str | None = None
 
 
 @dataclass(frozen=True)

@@ -190,7 +190,8 @@ class Outcomes(Scratch):
         self.send(restart, previous=applied, resource_version=event.resource_version)
 
     def on_adopt_refused(self, event: AdoptRefused) -> None:
-        """Adopt again on the state just read, unless the Deployment carries a hash now.
+        """Adopt again on the state just read, unless the Deployment carries another hash
+        now than the one the adoption replaces (none, for a first adoption).
 
         A hash set meanwhile (by another adoption or a restart) reaches the
         cache through the watch, which then decides on it as on any change.
@@ -199,8 +200,8 @@ class Outcomes(Scratch):
         override = self.overrides.get(key)
         if (
             not event.found
-            or event.applied_hash is not None
             or override is None
+            or event.applied_hash != override.replaces
             or override.generation is not None
             or not self.acting
         ):

@@ -223,8 +223,10 @@ class Scratch:
             chain,
         )
 
-    def adopt(self, deployment: Key, configmap: Key, chain: str, digest: str) -> None:
-        self.overrides[deployment] = AppliedOverride(digest, None)
+    def adopt(
+        self, deployment: Key, configmap: Key, chain: str, digest: str, replaces: str | None = None
+    ) -> None:
+        self.overrides[deployment] = AppliedOverride(digest, None, replaces)
         self.skip(configmap, chain, kinds.SKIP_ADOPTED, digest, deployment=deployment)
         self.actions.append(self.adopt_action(deployment, chain, digest))
 

@@ -289,7 +289,7 @@ class Sync(Scratch):
             override is not None
             and override.generation is None
             and view is not None
-            and view.applied_hash is None
+            and view.applied_hash == override.replaces
         ):
             self.actions.append(
                 self.adopt_action(

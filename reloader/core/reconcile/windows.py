@@ -25,7 +25,7 @@ from reloader.core.state import Restart, Window
 
 
 class Windows(Scratch):
-    def on_configmap(self, event: ConfigMapSeen) -> None:
+    def on_configmap(self, event: ConfigMapSeen) -> None:  # noqa: PLR0911 - an outcome each
         view = event.configmap
         if view.kind == SECRET and not self.policy.watch_secrets:
             return  # Secrets count only with WATCH_SECRETS
@@ -34,6 +34,16 @@ class Windows(Scratch):
         window = self.windows.get(key)
         chain = window.correlation_id if window is not None else self.observation_id(view)
         deleted = event.event_type is EventType.DELETED
+        # Only its ignore/match changed: who it counts for, not what any pod runs.
+        flags_only = (
+            not deleted
+            and previous is not None
+            and window is None
+            and previous.data_hash == view.data_hash
+            and previous.target == view.target
+            and (previous.ignore, previous.match) != (view.ignore, view.match)
+        )
+        in_sync = self.in_sync_dependents(key) if flags_only else {}
         self.record(
             ConfigMapObserved(
                 event_type=event.event_type.value,
@@ -88,6 +98,8 @@ class Windows(Scratch):
         if not changed:
             self.skip(key, chain, kinds.SKIP_UNCHANGED, view.data_hash)
             return
+        if flags_only and self.keep_in_sync(key, chain, in_sync):
+            return
         targets = self.targets_of(key)
         if not targets:
             # Nothing restarts for it: decided at once, without a window (most
@@ -105,6 +117,43 @@ class Windows(Scratch):
             base_hash=previous.data_hash if previous is not None else None,
             targets=targets,
         )
+
+    def in_sync_dependents(self, source: Key) -> dict[Key, str]:
+        """The idle workloads ``source`` may count for whose applied hash is the desired one."""
+        if not (self.synced and self.acting and not self.stopping):
+            return {}
+        candidates = self.referrers.get(source, frozenset()) | self.broad_index.get(
+            source[0], frozenset()
+        )
+        found: dict[Key, str] = {}
+        for deployment in sorted(candidates):
+            desired = self.desired(deployment)
+            if (
+                desired is not None
+                and deployment not in self.overrides
+                and self.applied(deployment) == desired
+                and not self.busy(deployment)
+            ):
+                found[deployment] = desired
+        return found
+
+    def keep_in_sync(self, source: Key, chain: str, in_sync: dict[Key, str]) -> bool:
+        """After a change of ``source``'s ``ignore``/``match`` alone, keep in sync the
+        workloads that were: no data changed, so their pods run what they should and
+        the new combination of hashes is adopted (metadata only), as Reloader, which
+        reloads on data changes only, would restart nothing. Return whether every
+        workload ``source`` counts for is in sync now (else a window decides for them).
+        """
+        for deployment, before in in_sync.items():
+            desired = self.desired(deployment)
+            if desired is not None and desired != before:
+                self.adopt(deployment, source, chain, desired, replaces=before)
+        targets = self.targets_of(source)
+        if any(self.applied(target) != self.desired(target) for target in targets):
+            return False
+        if not in_sync or all(self.desired(d) == before for d, before in in_sync.items()):
+            self.skip(source, chain, kinds.SKIP_UNCHANGED, self.configmaps[source].data_hash)
+        return True
 
     def fire_due_windows(self) -> None:
         if self.windows:

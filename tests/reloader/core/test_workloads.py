@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
+
 from records import kinds as k
 from reloader.core import (
+    AdoptRefused,
     ConfigMapSeen,
     DeploymentSeen,
     EventType,
@@ -411,3 +414,74 @@ def test_a_recreated_workload_is_warned_about_and_checked_for_missing_sources_ag
         run.feed(DeploymentSeen(EventType.ADDED, gone))
     assert [r.object for r in run.records(k.WORKLOAD_WARNING)] == ["daemonset/d"] * 2
     assert [r.object for r in run.records(k.WORKLOAD_MISSING_REFERENCE)] == ["deployment/w"] * 2
+
+
+# ------------------------------------------------------ ignore and match flipped
+
+
+IGNORE = {"reloader.stakater.com/ignore": "true"}
+MATCH = {"reloader.stakater.com/match": "true"}
+SEARCH = {"reloader.stakater.com/search": "true"}
+
+
+def two_sources(annotations, b_before, b_after):
+    """Workload ``web`` referencing ``a`` and ``b``, in sync; ``b``'s annotations flip at 5 s."""
+    a = source("ConfigMap", "a", V1, annotations=MATCH)
+    b = source("ConfigMap", "b", V1, annotations=b_before)
+    spec = envfrom(("configMap", "a"), ("configMap", "b"))
+    run = start(
+        [a, b], [workload("Deployment", "web", annotations, pod_spec=spec)], resync_seconds=60.0
+    )
+    [adopted] = run.adoptions()
+    run.feed(DeploymentSeen(EventType.MODIFIED, workload(
+        "Deployment", "web", annotations, applied=adopted.data_hash, pod_spec=spec, rv="2"
+    )), at=1.0)  # fmt: skip
+    mark = run.mark()
+    run.change(source("ConfigMap", "b", V1, rv="3", annotations=b_after), at=5.0)
+    return run, mark, spec
+
+
+@pytest.mark.parametrize(
+    ("annotations", "b_before", "b_after"),
+    [
+        (AUTO, {}, IGNORE),  # b stops counting
+        (AUTO, IGNORE, {}),  # b counts again
+        (SEARCH, MATCH, {}),  # b loses its match
+        (SEARCH, {}, MATCH),  # b gains one
+    ],
+)
+def test_flipping_ignore_or_match_on_a_source_restarts_nothing(annotations, b_before, b_after):
+    """Neither source's data changed, so the pods run what they ran: the workload's new
+    combination of hashes is adopted (metadata only), never rolled out, and ``ignore``
+    keeps its promise of restarting nothing."""
+    run, mark, spec = two_sources(annotations, b_before, b_after)
+    [adopted] = run.adoptions(mark)
+    assert adopted.deployment == "web" and run.patches(mark) == []
+    run.run_until(200.0)  # resyncs before the watch shows the adoption
+    assert run.patches(mark) == []
+    run.feed(
+        DeploymentSeen(
+            EventType.MODIFIED,
+            workload(
+                "Deployment", "web", annotations, applied=adopted.data_hash, pod_spec=spec, rv="4"
+            ),
+        ),
+        at=201.0,
+    )
+    run.run_until(600.0)
+    assert run.patches(mark) == []
+    assert {a.data_hash for a in run.adoptions(mark)} == {adopted.data_hash}
+    run.change(source("ConfigMap", "a", V2, rv="5", annotations=MATCH), at=700.0)
+    run.run_until(710.0)
+    assert [(p.deployment, p.configmap) for p in run.patches(mark)] == [("web", "a")]
+
+
+def test_a_refused_adoption_after_an_ignore_is_sent_again_on_the_version_read():
+    run, mark, _ = two_sources(AUTO, {}, IGNORE)
+    [adopted] = run.adoptions(mark)
+    replaced = run.state.deployments[("shipshape", "deployment", "web")].applied_hash
+    # Only the status changed meanwhile: the cluster still shows the replaced hash.
+    [again] = run.feed(AdoptRefused("web", True, replaced, "9", "shipshape", "deployment"))
+    assert (again.data_hash, again.resource_version) == (adopted.data_hash, "9")
+    # Someone else wrote a hash: the watch brings it to the decision as any change.
+    assert run.feed(AdoptRefused("web", True, "other", "10", "shipshape", "deployment")) == []
