@@ -8,8 +8,10 @@ Every variable is read here, through :mod:`telemetry.config`, and documented in
 
 from __future__ import annotations
 
+import os
 import re
 import socket
+import stat
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -19,6 +21,9 @@ from telemetry.config import ConfigError, env_bool, env_float, env_host, env_int
 from telemetry.logs import LOG_LEVELS, parse_log_level
 
 DEFAULT_JOURNAL_URL = "sqlite:///shipshape-journal.db"
+
+# The largest SECRET_HASH_KEY_FILE read (a key is 32 bytes or a little more).
+MAX_SECRET_HASH_KEY_BYTES = 65536
 
 # WATCH_NAMESPACES's value for every namespace (cluster scope).
 ALL_NAMESPACES = "*"
@@ -234,12 +239,19 @@ def _secret_hash_key(path: str) -> SecretHashKey:
             "must name a file of at least 32 bytes when WATCH_SECRETS is true",
         )
     try:
+        # A FIFO would block the open for ever, /dev/zero fill the memory.
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            raise ConfigError("SECRET_HASH_KEY_FILE", path, "must be a regular file")
         with open(path, "rb") as handle:
-            key = handle.read()
+            key = handle.read(MAX_SECRET_HASH_KEY_BYTES + 1)
     except OSError as error:
         raise ConfigError(
             "SECRET_HASH_KEY_FILE", path, f"cannot be read: {error.strerror or error}"
         ) from None
+    if len(key) > MAX_SECRET_HASH_KEY_BYTES:
+        raise ConfigError(
+            "SECRET_HASH_KEY_FILE", path, f"must hold at most {MAX_SECRET_HASH_KEY_BYTES} bytes"
+        )
     try:
         return SecretHashKey(key)
     except ValueError as error:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import pytest
 
 from reloader.core import Policy
@@ -241,6 +244,22 @@ def test_watch_secrets_needs_a_key_file_of_32_bytes(tmp_path):
     assert "ZZ" not in repr(s) and "ZZ" not in str(s.summary())
     # Without WATCH_SECRETS the file is not read at all.
     assert load_settings({"SECRET_HASH_KEY_FILE": str(short)}).secret_hash_key is None
+
+
+@pytest.mark.parametrize("make", ["fifo", "device", "huge"])
+def test_a_key_file_that_never_ends_stops_start_up_with_one_line(tmp_path, make):
+    """A FIFO blocked start-up for ever and /dev/zero or /dev/urandom ran it out of
+    memory (a MemoryError traceback): neither is a key file."""
+    path = tmp_path / "key"
+    if make == "fifo":
+        os.mkfifo(path)
+    elif make == "device":
+        path = Path("/dev/zero")
+    else:
+        path.write_bytes(b"k" * (1 << 20))
+    with pytest.raises(ConfigError) as error:
+        load_settings({"WATCH_SECRETS": "true", "SECRET_HASH_KEY_FILE": str(path)})
+    assert str(error.value).startswith("invalid SECRET_HASH_KEY_FILE: ")
 
 
 def test_other_namespaces_and_secrets_are_honoured_now(tmp_path):
