@@ -141,17 +141,20 @@ class Windows(Scratch):
         """After a change of ``source``'s ``ignore``/``match`` alone, keep in sync the
         workloads that were: no data changed, so their pods run what they should and
         the new combination of hashes is adopted (metadata only), as Reloader, which
-        reloads on data changes only, would restart nothing. Return whether every
-        workload ``source`` counts for is in sync now (else a window decides for them).
+        reloads on data changes only, would restart nothing. Return whether that
+        decided everything: ``source`` counts for some workloads, all in sync now
+        (else the caller decides as for any change: no target, or a window).
         """
+        adopted = False
         for deployment, before in in_sync.items():
             desired = self.desired(deployment)
             if desired is not None and desired != before:
                 self.adopt(deployment, source, chain, desired, replaces=before)
+                adopted = True
         targets = self.targets_of(source)
-        if any(self.applied(target) != self.desired(target) for target in targets):
+        if not targets or any(self.applied(t) != self.desired(t) for t in targets):
             return False
-        if not in_sync or all(self.desired(d) == before for d, before in in_sync.items()):
+        if not adopted:
             self.skip(source, chain, kinds.SKIP_UNCHANGED, self.configmaps[source].data_hash)
         return True
 

@@ -457,6 +457,10 @@ def test_flipping_ignore_or_match_on_a_source_restarts_nothing(annotations, b_be
     run, mark, spec = two_sources(annotations, b_before, b_after)
     [adopted] = run.adoptions(mark)
     assert adopted.deployment == "web" and run.patches(mark) == []
+    skipped = [r.data["reason"] for r in run.records(k.DEBOUNCE_SKIPPED, mark)]
+    counts = b_after != IGNORE and (annotations == AUTO or b_after == MATCH)
+    assert skipped == (["adopted"] if counts else ["adopted", "no-target"])
+    assert k.DEBOUNCE_SCHEDULED not in run.kinds(mark), "no window: no data changed"
     run.run_until(200.0)  # resyncs before the watch shows the adoption
     assert run.patches(mark) == []
     run.feed(
