@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from datetime import datetime
 from typing import Any
@@ -179,13 +180,23 @@ class DeploymentPatcher:
         self._post_event(namespace, body)
 
     def warn(self, action: WarnWorkload, now: datetime) -> None:
-        """Create a ``Warning`` Event on a workload, ConfigMap or Secret (bad annotation values)."""
+        """Create a ``Warning`` Event on a workload, ConfigMap or Secret (bad annotation values).
+
+        Every replica reports what it sees, so the Event's name is derived from the
+        object and the problem: the second replica's create is refused (409) and
+        taken as done, leaving one Event per object and problem.
+        """
         api_version = "v1" if action.kind in ("configmap", "secret") else "apps/v1"
         kind = {"configmap": "ConfigMap", "secret": "Secret", **API_KIND}[action.kind]
+        problem = f"{action.namespace}/{action.kind}/{action.name}\n{action.message}"
+        digest = hashlib.sha256(problem.encode("utf-8")).hexdigest()[:16]
         body = {
             "apiVersion": "v1",
             "kind": "Event",
-            "metadata": {"generateName": f"{action.name}.", "namespace": action.namespace},
+            "metadata": {
+                "name": f"{action.name[:200].rstrip('-.')}.{digest}",
+                "namespace": action.namespace,
+            },
             "involvedObject": {
                 "apiVersion": api_version,
                 "kind": kind,
@@ -202,7 +213,11 @@ class DeploymentPatcher:
             "lastTimestamp": timestamp(now),
             "count": 1,
         }
-        self._post_event(action.namespace, body)
+        try:
+            self._post_event(action.namespace, body)
+        except ApiException as error:
+            if error.status != 409:  # AlreadyExists: this problem is reported already
+                raise
 
     def _post_event(self, namespace: str, body: dict[str, Any]) -> None:
         self._api.json(

@@ -283,3 +283,20 @@ def test_a_warning_event_names_its_object_and_is_bounded(
         "helloworld-x",
     )
     assert len(event["message"]) == 1024 and event["message"].startswith("bad value x")
+
+
+def test_both_replicas_warning_about_one_problem_make_one_event(kube, patcher, tmp_path):
+    """Leader and standby both see a bad annotation value and both report it: the
+    Event's name comes from the problem, so the second create is refused (409) and
+    taken as done, and the docs' one Warning Event per object and problem holds."""
+    kube.add_client("standby")
+    api = make_api_client(str(kube.write_kubeconfig(tmp_path / "kc2", "standby", NS)))
+    standby = DeploymentPatcher(api, NS, "helloworld-controller-1")
+    problem = WarnWorkload(NS, "deployment", "helloworld-test", "auto='yes' is not true")
+    patcher.warn(problem, NOW)
+    standby.warn(problem, NOW)
+    [event] = kube.list("events", namespace=NS)
+    assert event["reason"] == "InvalidAnnotation"
+    other = replace(problem, message="auto='no way' is not true")
+    standby.warn(other, NOW)
+    assert len(kube.list("events", namespace=NS)) == 2, "another problem: another Event"
