@@ -8,6 +8,8 @@ other parts are reached through ``self``.
 
 from __future__ import annotations
 
+import re
+
 from records import (
     ABSENT,
     DeploymentObserved,
@@ -29,8 +31,9 @@ from reloader.core.reconcile.scratch import Scratch, obj_of
 from reloader.core.workloads import optin_facts
 
 _SOURCE_KIND = {OPTIN_CONFIGMAP: CONFIGMAP, OPTIN_SECRET: SECRET}
-# A reload item that is a plain name (no pattern syntax) names one source.
-_PATTERN_CHARS = frozenset(".*+?[](){}|^$\\")
+# A reload item that could be an object's name (a DNS subdomain: dots are
+# allowed) names one source, even though a dot is also a pattern's any-character.
+_NAME = re.compile(r"[a-z0-9]([-a-z0-9.]*[a-z0-9])?")
 
 
 class Sync(Scratch):
@@ -111,7 +114,7 @@ class Sync(Scratch):
 
     def wanted_sources(self, key: Key) -> set[Key]:
         """The sources a workload names outright: references under ``auto``/``search``,
-        and plain names in its ``reload`` lists (Secrets only with WATCH_SECRETS)."""
+        and the items of its ``reload`` lists that are names (Secrets only with WATCH_SECRETS)."""
         view = self.deployments.get(key)
         if view is None or view.optin is None:
             return set()
@@ -128,7 +131,7 @@ class Sync(Scratch):
                 )
             for pattern in rules.reload:
                 text = pattern.pattern
-                if not _PATTERN_CHARS.intersection(text):
+                if _NAME.fullmatch(text):
                     wanted.add((key[0], source_kind, text))
         return wanted
 

@@ -282,6 +282,15 @@ def test_a_missing_reference_restarts_nothing_and_is_journaled_once():
     assert run.patches() == [] and run.adoptions() == []
 
 
+def test_a_missing_name_with_dots_in_a_reload_list_is_journaled_too():
+    """``app.config`` is a ConfigMap name as much as a pattern (dots are allowed in
+    names); ``app-.*`` names no one ConfigMap and is not checked."""
+    listed = {"configmap.reloader.stakater.com/reload": "app.config, app-.*, absent"}
+    run = start([source("ConfigMap", "c", V1)], [workload("Deployment", "w", listed, applied="x")])
+    missing = [r.data["source"] for r in run.records(k.WORKLOAD_MISSING_REFERENCE)]
+    assert missing == ["configmap/absent", "configmap/app.config"]
+
+
 def test_workloads_in_two_namespaces_are_keyed_apart():
     spec = envfrom(("configMap", "cfg"))
     a, b = source("ConfigMap", "cfg", V1, ns="a"), source("ConfigMap", "cfg", V1, ns="b")
