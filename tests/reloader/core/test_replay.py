@@ -301,3 +301,33 @@ def test_without_the_recorded_opt_in_the_decisions_cannot_be_re_run():
         for r in records
     ]
     assert list(check(unflagged))
+
+
+def test_an_ignore_flip_kept_in_sync_replays_with_no_difference():
+    """The adoptions that keep a workload in sync while one of its sources gains and
+    loses ``ignore`` are decided again by the replay, and so is its later restart."""
+    spec = envfrom(("configMap", "a"), ("configMap", "b"))
+    auto = {"reloader.stakater.com/auto": "true"}
+    ignore = {"reloader.stakater.com/ignore": "true"}
+    a, b = source("ConfigMap", "a", V1), source("ConfigMap", "b", V1)
+    run = Run.start(
+        [a, b], [workload("Deployment", "web", auto, pod_spec=spec)], policy=WORKLOAD_POLICY
+    )
+
+    def adoption_lands(at: float) -> None:
+        view = run.state.deployments[(NS, "deployment", "web")]
+        landed = replace(view, applied_hash=run.adoptions()[-1].data_hash)
+        run.feed(DeploymentSeen(EventType.MODIFIED, landed), at=at)
+
+    adoption_lands(1.0)
+    run.change(source("ConfigMap", "b", V1, rv="5", annotations=ignore), at=5.0)
+    adoption_lands(6.0)
+    run.change(source("ConfigMap", "b", V1, rv="50"), at=50.0)
+    adoption_lands(51.0)
+    run.change(source("ConfigMap", "a", V2, rv="90"), at=90.0)
+    run.run_until(100.0)
+    records = journal_of(run)
+    skipped = [r.data["reason"] for r in records if r.kind == k.DEBOUNCE_SKIPPED]
+    assert skipped.count("adopted") == 3
+    assert [(p.deployment, p.configmap) for p in run.patches()] == [("web", "a")]
+    assert list(check(records)) == []
