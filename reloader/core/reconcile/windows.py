@@ -43,7 +43,9 @@ class Windows(Scratch):
             and previous.target == view.target
             and (previous.ignore, previous.match) != (view.ignore, view.match)
         )
-        in_sync = self.in_sync_dependents(key) if flags_only else {}
+        # A deletion changes which sources exist, not what any pod runs either.
+        quiet_delete = deleted and previous is not None and window is None
+        in_sync = self.in_sync_dependents(key) if flags_only or quiet_delete else {}
         self.record(
             ConfigMapObserved(
                 event_type=event.event_type.value,
@@ -71,6 +73,10 @@ class Windows(Scratch):
                 del self.windows[key]
                 self.chains[key] = (window.data_hash, window.correlation_id)
                 self.skip(key, window.correlation_id, kinds.SKIP_DELETED, window.data_hash)
+            # Its workloads' other sources still count: their new combination is
+            # adopted, not rolled out onto a source that is gone (pods that need
+            # it would not start). One that comes back is a change like any other.
+            self.adopt_new_combinations(key, chain, in_sync)
             return
         self.configmaps[key] = view
         if previous is None:
@@ -145,18 +151,24 @@ class Windows(Scratch):
         decided everything: ``source`` counts for some workloads, all in sync now
         (else the caller decides as for any change: no target, or a window).
         """
-        adopted = False
-        for deployment, before in in_sync.items():
-            desired = self.desired(deployment)
-            if desired is not None and desired != before:
-                self.adopt(deployment, source, chain, desired, replaces=before)
-                adopted = True
+        adopted = self.adopt_new_combinations(source, chain, in_sync)
         targets = self.targets_of(source)
         if not targets or any(self.applied(t) != self.desired(t) for t in targets):
             return False
         if not adopted:
             self.skip(source, chain, kinds.SKIP_UNCHANGED, self.configmaps[source].data_hash)
         return True
+
+    def adopt_new_combinations(self, source: Key, chain: str, in_sync: dict[Key, str]) -> bool:
+        """Adopt the desired hash of each workload of ``in_sync`` (workload: the hash it
+        was in sync with) that ``source``'s change moved; return whether any was."""
+        adopted = False
+        for deployment, before in in_sync.items():
+            desired = self.desired(deployment)
+            if desired is not None and desired != before:
+                self.adopt(deployment, source, chain, desired, replaces=before)
+                adopted = True
+        return adopted
 
     def fire_due_windows(self) -> None:
         if self.windows:

@@ -498,3 +498,27 @@ def test_a_refused_adoption_after_an_ignore_is_sent_again_on_the_version_read():
     assert (again.data_hash, again.resource_version) == (adopted.data_hash, "9")
     # Someone else wrote a hash: the watch brings it to the decision as any change.
     assert run.feed(AdoptRefused("web", True, "other", "10", "shipshape", "deployment")) == []
+
+
+def test_deleting_one_of_a_workloads_sources_restarts_nothing():
+    """A workload in sync with ``a`` and ``b`` loses ``b``: no data it runs changed, and a
+    rollout would start pods whose reference to ``b`` cannot be met, so the combination
+    of what is left is adopted (metadata only), as one source's deletion restarts nothing.
+    ``b`` coming back is a change like any other: a window, then a restart."""
+    run, _, spec = two_sources(AUTO, {}, {})
+    mark = run.mark()
+    run.feed(ConfigMapSeen(EventType.DELETED, source("ConfigMap", "b", V1, rv="4")), at=6.0)
+    [adopted] = run.adoptions(mark)
+    a_alone = run.state.configmaps[("shipshape", "configmap", "a")].data_hash
+    assert (adopted.deployment, adopted.data_hash) == ("web", a_alone)
+    [skip] = run.records(k.DEBOUNCE_SKIPPED, mark)
+    assert (skip.object, skip.data["reason"]) == ("configmap/b", "adopted")
+    run.run_until(200.0)  # resyncs before the watch shows the adoption
+    run.feed(DeploymentSeen(EventType.MODIFIED, workload(
+        "Deployment", "web", AUTO, applied=a_alone, pod_spec=spec, rv="5"
+    )), at=201.0)  # fmt: skip
+    run.run_until(600.0)
+    assert run.patches(mark) == []
+    run.change(source("ConfigMap", "b", V1, rv="6"), at=700.0)
+    run.run_until(710.0)
+    assert [(p.deployment, p.configmap) for p in run.patches(mark)] == [("web", "b")]
