@@ -97,7 +97,15 @@ class Sync(Scratch):
         if relevant and self.synced:
             self.check_references(key)
         if relevant and self.synced and self.acting and not self.stopping:
-            self.evaluate_deployment(key, "catch-up")
+            # References live in the pod template: when they change, the
+            # template changed, and the cluster rolls the pods out itself.
+            rolled = (
+                previous is not None
+                and previous.optin is not None
+                and view.optin is not None
+                and previous.optin.references != view.optin.references
+            )
+            self.evaluate_deployment(key, "catch-up", rolled=rolled)
 
     # ------------------------------------------------------ warnings, references
 
@@ -303,8 +311,13 @@ class Sync(Scratch):
                 )
             )
 
-    def evaluate_deployment(self, deployment: Key, reason: str) -> None:
-        """Act on one workload that appeared or changed its opt-in or applied hash."""
+    def evaluate_deployment(self, deployment: Key, reason: str, *, rolled: bool = False) -> None:
+        """Act on one workload that appeared or changed its opt-in or applied hash.
+
+        ``rolled``: its pod template changed, so the cluster is rolling its pods
+        out already and they start on the sources as they are now: the desired
+        hash is adopted (metadata only) rather than rolled out a second time.
+        """
         sources = self.configmaps_of(deployment)
         if not sources or self.busy(deployment):
             return
@@ -314,9 +327,9 @@ class Sync(Scratch):
         applied = self.applied(deployment)
         cm = self.configmaps[sources[0]]
         chain = self.chain_id(cm)
-        if applied is None:
-            if desired is not None:
-                self.adopt(deployment, sources[0], chain, desired)
+        if applied is None or rolled:
+            if desired is not None and desired != applied:
+                self.adopt(deployment, sources[0], chain, desired, replaces=applied)
             return
         if desired is not None and applied != desired:
             self.open_window(cm, chain, reason, 0.0)

@@ -522,3 +522,55 @@ def test_deleting_one_of_a_workloads_sources_restarts_nothing():
     run.change(source("ConfigMap", "b", V1, rv="6"), at=700.0)
     run.run_until(710.0)
     assert [(p.deployment, p.configmap) for p in run.patches(mark)] == [("web", "b")]
+
+
+def test_a_reference_added_to_the_pod_template_is_adopted_not_rolled_twice():
+    """Editing the pod template to reference ``b`` too rolls the pods out already (they
+    start on ``b`` as it is): the new combination is adopted, not rolled out a second
+    time. ``b`` changing afterwards restarts the workload as usual."""
+    a = source("ConfigMap", "a", V1)
+    b = source("ConfigMap", "b", V1)
+    one = envfrom(("configMap", "a"))
+    run = start([a, b], [workload("Deployment", "web", AUTO, pod_spec=one)], resync_seconds=60.0)
+    [adopted] = run.adoptions()
+    run.feed(DeploymentSeen(EventType.MODIFIED, workload(
+        "Deployment", "web", AUTO, applied=adopted.data_hash, pod_spec=one, rv="2"
+    )), at=1.0)  # fmt: skip
+    mark = run.mark()
+    both = envfrom(("configMap", "a"), ("configMap", "b"))
+    edited = workload("Deployment", "web", AUTO, applied=adopted.data_hash, pod_spec=both, rv="3")
+    run.feed(DeploymentSeen(EventType.MODIFIED, edited), at=5.0)
+    [again] = run.adoptions(mark)
+    assert again.deployment == "web" and again.data_hash != adopted.data_hash
+    run.run_until(200.0)  # resyncs before the watch shows the adoption
+    assert run.patches(mark) == []
+    run.feed(DeploymentSeen(EventType.MODIFIED, workload(
+        "Deployment", "web", AUTO, applied=again.data_hash, pod_spec=both, rv="4"
+    )), at=201.0)  # fmt: skip
+    run.run_until(600.0)
+    assert run.patches(mark) == []
+    run.change(source("ConfigMap", "b", V2, rv="5"), at=700.0)
+    run.run_until(710.0)
+    assert [(p.deployment, p.configmap) for p in run.patches(mark)] == [("web", "b")]
+
+
+def test_a_reload_list_grown_outside_the_pod_template_still_catches_up():
+    """Annotations on the workload's own metadata do not roll its pods: a source that
+    starts to count there, with a hash the pods were not started on, is rolled out."""
+    a = source("ConfigMap", "a", V1)
+    b = source("ConfigMap", "b", V1)
+    spec = envfrom(("configMap", "a"), ("configMap", "b"))
+    listed = {"configmap.reloader.stakater.com/reload": "a"}
+    run = start([a, b], [workload("Deployment", "web", listed, pod_spec=spec)])
+    [adopted] = run.adoptions()
+    run.feed(DeploymentSeen(EventType.MODIFIED, workload(
+        "Deployment", "web", listed, applied=adopted.data_hash, pod_spec=spec, rv="2"
+    )), at=1.0)  # fmt: skip
+    mark = run.mark()
+    grown = {"configmap.reloader.stakater.com/reload": "a,b"}
+    run.feed(DeploymentSeen(EventType.MODIFIED, workload(
+        "Deployment", "web", grown, applied=adopted.data_hash, pod_spec=spec, rv="3"
+    )), at=5.0)  # fmt: skip
+    run.run_until(10.0)
+    assert run.adoptions(mark) == []
+    assert [p.deployment for p in run.patches(mark)] == ["web"]
