@@ -122,6 +122,28 @@ def optin_facts(view: DeploymentView) -> dict[str, Any] | None:
     return facts or None
 
 
+def references_moved(before: Mapping[str, Any] | None, after: Mapping[str, Any] | None) -> bool:
+    """Whether the pod template's counted references changed between two :func:`optin_facts`.
+
+    References live in the pod template, so a change of them is a template
+    change, which the cluster rolls out itself. Judged on the facts (not the
+    whole view) so that replay, which has only the facts, decides alike; and
+    only for a source kind whose ``auto``/``search`` stayed as they were, since
+    turning those on or off (annotations outside the template, perhaps) is what
+    makes references appear in the facts or leave them.
+    """
+    if before is None or after is None:
+        return False
+    for kind in before.keys() & after.keys():
+        old, new = before[kind], after[kind]
+        if not isinstance(old, Mapping) or not isinstance(new, Mapping):
+            continue  # debounce_seconds
+        same_rules = (old.get("auto"), old.get("search")) == (new.get("auto"), new.get("search"))
+        if same_rules and old.get("references") != new.get("references"):
+            return True
+    return False
+
+
 def optin_from_facts(
     facts: Mapping[str, Any] | None, kind: str, namespace: str, name: str, target: Target | None
 ) -> tuple[OptIn | None, float | None]:

@@ -28,7 +28,7 @@ from reloader.core.optin import CONFIGMAP as OPTIN_CONFIGMAP
 from reloader.core.optin import SECRET as OPTIN_SECRET
 from reloader.core.queries import cluster_caught_up
 from reloader.core.reconcile.scratch import Scratch, obj_of
-from reloader.core.workloads import optin_facts
+from reloader.core.workloads import optin_facts, references_moved
 
 _SOURCE_KIND = {OPTIN_CONFIGMAP: CONFIGMAP, OPTIN_SECRET: SECRET}
 # A reload item that could be an object's name (a DNS subdomain: dots are
@@ -57,12 +57,13 @@ class Sync(Scratch):
         # The opt-in as recorded: decisions depend on exactly this (its
         # annotation warnings aside, which warn() reports on their own).
         facts = optin_facts(view)
+        before = optin_facts(previous) if previous is not None else None
         relevant = (
             deleted
             or previous is None
             or previous.target != view.target
             or previous.applied_hash != view.applied_hash
-            or optin_facts(previous) != facts
+            or before != facts
         )
         if relevant:
             self.record(
@@ -97,15 +98,7 @@ class Sync(Scratch):
         if relevant and self.synced:
             self.check_references(key)
         if relevant and self.synced and self.acting and not self.stopping:
-            # References live in the pod template: when they change, the
-            # template changed, and the cluster rolls the pods out itself.
-            rolled = (
-                previous is not None
-                and previous.optin is not None
-                and view.optin is not None
-                and previous.optin.references != view.optin.references
-            )
-            self.evaluate_deployment(key, "catch-up", rolled=rolled)
+            self.evaluate_deployment(key, "catch-up", rolled=references_moved(before, facts))
 
     # ------------------------------------------------------ warnings, references
 

@@ -6,6 +6,7 @@ from dataclasses import replace
 
 from records import kinds as k
 from reloader.core import (
+    ConfigMapSeen,
     DeploymentSeen,
     EventType,
     Failure,
@@ -330,4 +331,34 @@ def test_an_ignore_flip_kept_in_sync_replays_with_no_difference():
     skipped = [r.data["reason"] for r in records if r.kind == k.DEBOUNCE_SKIPPED]
     assert skipped.count("adopted") == 3
     assert [(p.deployment, p.configmap) for p in run.patches()] == [("web", "a")]
+    assert list(check(records)) == []
+
+
+def test_a_template_edit_and_a_deleted_source_replay_with_no_difference():
+    """The adoptions after a pod template starts to reference ``b`` and after ``b`` is
+    deleted are decided again by the replay from the recorded opt-in alone, even with a
+    Secret reference in the template that counts for nothing (no ``secret`` auto)."""
+    auto = {"configmap.reloader.stakater.com/auto": "true"}
+    one = envfrom(("configMap", "a"), ("secret", "s"))
+    both = envfrom(("configMap", "a"), ("configMap", "b"), ("secret", "s"))
+    a, b = source("ConfigMap", "a", V1), source("ConfigMap", "b", V1)
+    run = Run.start(
+        [a, b], [workload("Deployment", "web", auto, pod_spec=one)], policy=WORKLOAD_POLICY
+    )
+
+    def lands(at: float, spec: dict) -> None:
+        view = run.state.deployments[(NS, "deployment", "web")]
+        applied = run.adoptions()[-1].data_hash
+        edited = workload("Deployment", "web", auto, applied=applied, pod_spec=spec, rv=str(at))
+        run.feed(DeploymentSeen(EventType.MODIFIED, replace(edited, rollout=view.rollout)), at=at)
+
+    lands(1.0, one)
+    lands(5.0, both)  # the template edit: adopted
+    lands(6.0, both)
+    run.feed(ConfigMapSeen(EventType.DELETED, source("ConfigMap", "b", V1, rv="7")), at=7.0)
+    lands(8.0, both)
+    run.run_until(300.0)
+    records = journal_of(run)
+    skipped = [r.data["reason"] for r in records if r.kind == k.DEBOUNCE_SKIPPED]
+    assert skipped.count("adopted") == 3 and run.patches() == []
     assert list(check(records)) == []

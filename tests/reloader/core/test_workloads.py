@@ -14,6 +14,7 @@ from reloader.core import (
     Policy,
     WarnWorkload,
 )
+from reloader.core.workloads import references_moved
 from tests.reloader.core.scenario import (
     Run,
     cm,
@@ -574,3 +575,14 @@ def test_a_reload_list_grown_outside_the_pod_template_still_catches_up():
     run.run_until(10.0)
     assert run.adoptions(mark) == []
     assert [p.deployment for p in run.patches(mark)] == ["web"]
+
+
+def test_references_move_only_under_the_same_rules():
+    """Counted references that change under unchanged ``auto``/``search`` are a template
+    edit; references that appear because ``auto`` was turned on are not."""
+    refs = {"configmap": {"auto": True, "references": ["a"]}, "debounce_seconds": 3.0}
+    more = {"configmap": {"auto": True, "references": ["a", "b"]}, "debounce_seconds": 3.0}
+    assert references_moved(refs, more) and references_moved(more, refs)
+    assert not references_moved(refs, dict(refs))
+    assert not references_moved({"configmap": {"reload": ["a"]}}, more)
+    assert not references_moved(None, more) and not references_moved(more, None)
