@@ -107,6 +107,23 @@ RELOAD = {
 
 MAX_DEBOUNCE_SECONDS = 3600.0
 
+# Reloader's workload annotations that change what restarts, and which
+# Shipshape does not implement: reported, so that a workload switched over
+# does not silently restart where Reloader would not have.
+UNSUPPORTED = {
+    "configmaps.exclude.reloader.stakater.com/reload": (
+        "is not supported: ignored, every ConfigMap auto follows counts"
+        " (name the ones that should in configmap.reloader.stakater.com/reload)"
+    ),
+    "secrets.exclude.reloader.stakater.com/reload": (
+        "is not supported: ignored, every Secret auto follows counts"
+        " (name the ones that should in secret.reloader.stakater.com/reload)"
+    ),
+    "deployment.reloader.stakater.com/pause-period": (
+        "is not supported: ignored (shipshape.io/debounce spaces restarts out)"
+    ),
+}
+
 # Go's strconv.ParseBool, which Reloader uses.
 _TRUE = frozenset({"1", "t", "T", "TRUE", "true", "True"})
 _FALSE = frozenset({"0", "f", "F", "FALSE", "false", "False"})
@@ -383,7 +400,7 @@ def parse_optin(workload: Workload) -> OptIn:
         references=references(workload.pod_spec),
         labels=(app, env) if app and env and workload.kind == DEPLOYMENT else None,
         debounce_seconds=_debounce(workload, ref, warnings),
-        warnings=_unique(warnings),
+        warnings=_unique([*warnings, *_unsupported(workload, ref)]),
     )
 
 
@@ -563,6 +580,13 @@ def _debounce(
             return None
         return seconds
     return None
+
+
+def _unsupported(workload: Workload, subject: ObjectRef) -> Iterable[AnnotationWarning]:
+    for where in (workload.annotations, workload.template_annotations):
+        for name, problem in UNSUPPORTED.items():
+            if name in where:
+                yield AnnotationWarning(subject, name, where[name][:_SHOWN], problem)
 
 
 def _unique(warnings: Iterable[AnnotationWarning]) -> tuple[AnnotationWarning, ...]:

@@ -312,6 +312,29 @@ def test_unknown_values_are_reported_once_and_taken_as_false() -> None:
     )
 
 
+def test_reloader_annotations_shipshape_lacks_are_reported_and_change_nothing() -> None:
+    """An exclude list or a pause period from Reloader is not implemented: the workload is
+    told so (on its metadata or its pod template's), and the rules stand as without it."""
+    excluded = {
+        "reloader.stakater.com/auto": "true",
+        "configmaps.exclude.reloader.stakater.com/reload": "env-cm",
+        "secrets.exclude.reloader.stakater.com/reload": "env-s",
+    }
+    paused = {"deployment.reloader.stakater.com/pause-period": "5m"}
+    w = workload(excluded, template_annotations=paused)
+    warned = parse_optin(w).warnings
+    assert [(x.annotation, x.value) for x in warned] == [
+        ("configmaps.exclude.reloader.stakater.com/reload", "env-cm"),
+        ("secrets.exclude.reloader.stakater.com/reload", "env-s"),
+        ("deployment.reloader.stakater.com/pause-period", "5m"),
+    ]
+    assert all(x.problem.startswith("is not supported: ignored") for x in warned)
+    plain = {"reloader.stakater.com/auto": "true"}
+    assert names(w) == names(workload(plain))
+    assert "ConfigMap/env-cm" in names(w)
+    assert parse_optin(workload(plain)).warnings == ()
+
+
 def test_a_bad_value_is_cut_in_the_report() -> None:
     (warning,) = parse_optin(workload({"shipshape.io/auto": "x" * 500})).warnings
     assert warning.value == "x" * 64
