@@ -287,6 +287,58 @@ def test_a_lease_needs_a_positive_duration_and_no_negative_transitions(
     }
 
 
+def test_times_decode_as_go_parses_them_and_are_stored_in_utc(
+    kubeapi_server: KubeApiServer, kubeapi_namespace: str, kubectl: Kubectl
+):
+    # A Lease's times are MicroTimes: exactly six fractional digits. The typed
+    # client turns a whole-second time into "+00:00" without any: refused.
+    leases = client.CoordinationV1Api(kubeapi_server.api_client())
+    micro = '"2006-01-02T15:04:05.000000Z07:00"'
+    lease = {"metadata": {"name": "lock"}, "spec": {"renewTime": "2026-01-01T10:00:00Z"}}
+    with pytest.raises(client.ApiException) as err:
+        leases.create_namespaced_lease(kubeapi_namespace, lease)
+    assert err.value.status == 400
+    assert json.loads(err.value.body)["message"] == (
+        'Lease in version "v1" cannot be handled as a Lease: parsing time '
+        f'"2026-01-01T10:00:00+00:00" as {micro}: cannot parse "+00:00" as ".000000"'
+    )
+    yaml_lease = "apiVersion: coordination.k8s.io/v1\nkind: Lease\nmetadata: {name: lock}\n"
+    nanos = yaml_lease + 'spec: {renewTime: "2026-01-01T10:00:00.123456789Z"}\n'
+    result = kubectl("apply", "-n", kubeapi_namespace, "-f", "-", input=nanos, check=False)
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        'Error from server (BadRequest): error when creating "STDIN": Lease in version "v1" '
+        'cannot be handled as a Lease: parsing time "2026-01-01T10:00:00.123456789Z" as '
+        f'{micro}: cannot parse "789Z" as "Z07:00"'
+    )
+    assert kubeapi_server.get("leases", "lock", kubeapi_namespace) is None
+    good = yaml_lease + 'spec: {acquireTime: "2026-01-01T10:00:00.500000+02:00"}\n'
+    kubectl("apply", "-n", kubeapi_namespace, "-f", "-", input=good)
+    stored = kubeapi_server.get("leases", "lock", kubeapi_namespace)
+    assert stored["spec"]["acquireTime"] == "2026-01-01T08:00:00.500000Z"
+    # A Time (an Event's timestamps) is RFC 3339: a fraction is dropped, a
+    # zone becomes UTC, and what is not a time is refused.
+    event = f"""\
+apiVersion: v1
+kind: Event
+metadata: {{name: e}}
+involvedObject: {{kind: ConfigMap, name: c, namespace: {kubeapi_namespace}}}
+reason: Changed
+firstTimestamp: "2026-01-01 10:00:00"
+"""
+    result = kubectl("apply", "-n", kubeapi_namespace, "-f", "-", input=event, check=False)
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        'Error from server (BadRequest): error when creating "STDIN": Event in version "v1" '
+        'cannot be handled as a Event: parsing time "2026-01-01 10:00:00" as '
+        '"2006-01-02T15:04:05Z07:00": cannot parse " 10:00:00" as "T"'
+    )
+    event = event.replace("2026-01-01 10:00:00", "2026-01-01T10:00:00.25-01:30")
+    kubectl("apply", "-n", kubeapi_namespace, "-f", "-", input=event)
+    stored = kubeapi_server.get("events", "e", kubeapi_namespace)
+    assert stored["firstTimestamp"] == "2026-01-01T11:30:00Z"
+
+
 def test_names_required_fields_and_immutable_selectors(
     kubeapi_server: KubeApiServer, kubeapi_namespace: str
 ):

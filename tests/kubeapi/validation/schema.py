@@ -23,6 +23,7 @@ from importlib import resources
 from typing import Any
 
 from ..discovery import KUBERNETES_VERSION
+from . import times
 
 SCHEMA_VERSION = f"{KUBERNETES_VERSION['major']}.{KUBERNETES_VERSION['minor']}.0"
 _SCHEMA_DIR = f"v{SCHEMA_VERSION}-local-strict"
@@ -32,6 +33,7 @@ _QUANTITY = re.compile(r"^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$")
 QUANTITY_MESSAGE = (
     "quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'"
 )
+_TIMES = {"Time": times.TIME, "MicroTime": times.MICRO_TIME}
 
 
 @dataclass(eq=False)
@@ -40,13 +42,13 @@ class Node:
 
     Attributes:
         type: `struct`, `map`, `array`, `string`, `integer`, `number`, `boolean`,
-            `intorstring`, `quantity` or `any`.
+            `intorstring`, `quantity`, `time` or `any`.
         go: The Go type name, as decode errors name it (`int32`, `v1.Container`).
         struct: For a struct: its Go name (`DeploymentSpec`).
         props: For a struct: its fields.
         required: For a struct: the fields the schema requires.
         item: For an array: the item; for a map: the value.
-        fmt: For an integer: `int32` or `int64`.
+        fmt: For an integer: `int32` or `int64`; for a time: Go's layout.
     """
 
     type: str
@@ -90,6 +92,12 @@ class _Compiler:
         if "oneOf" in schema:
             kind = "intorstring" if short == "IntOrString" else "quantity"
             node = Node(kind, go)
+            self.done[name] = node
+            return node
+        if name.startswith("io.k8s.apimachinery.pkg.apis.meta.v1.") and short in _TIMES:
+            # Their UnmarshalJSON decodes a string first: a number is refused
+            # as "of type string"; a string is parsed with the Go layout.
+            node = Node("time", "string", fmt=_TIMES[short])
             self.done[name] = node
             return node
         if "properties" in schema:
@@ -205,14 +213,17 @@ def walk(
     struct: str = "",
     findings: Findings,
     prune: bool = True,
-) -> None:
+) -> Any:
     """Check a value against a compiled node, dropping unknown fields when `prune`.
+
+    Returns the value as the server stores it: the same object, but a time
+    (`metav1.Time`, `MicroTime`) in the form the real server writes back.
 
     Raises:
         DecodeError: The first value of the wrong type, in document order.
     """
     if value is None:
-        return
+        return value
     kind = node.type
     if kind == "struct":
         if not isinstance(value, dict):
@@ -226,7 +237,7 @@ def walk(
                 unknown.append(key)
                 findings.unknown.append(sub)
                 continue
-            walk(
+            value[key] = walk(
                 item,
                 child,
                 path=sub,
@@ -246,7 +257,7 @@ def walk(
             raise _type_error(value, node, struct, gopath)
         assert node.item is not None
         for key, item in value.items():
-            walk(
+            value[key] = walk(
                 item,
                 node.item,
                 path=f"{path}[{key}]",
@@ -260,7 +271,7 @@ def walk(
             raise _type_error(value, node, struct, gopath)
         assert node.item is not None
         for index, item in enumerate(value):
-            walk(
+            value[index] = walk(
                 item,
                 node.item,
                 path=f"{path}[{index}]",
@@ -275,5 +286,13 @@ def walk(
                 raise DecodeError(QUANTITY_MESSAGE)
         elif not isinstance(value, int | float) or isinstance(value, bool):
             raise _type_error(value, node, struct, gopath)
+    elif kind == "time":
+        if not isinstance(value, str):
+            raise _type_error(value, node, struct, gopath)
+        try:
+            return times.normalise(value, node.fmt)
+        except times.TimeError as err:
+            raise DecodeError(str(err)) from None
     elif not _scalar_ok(value, node):
         raise _type_error(value, node, struct, gopath)
+    return value

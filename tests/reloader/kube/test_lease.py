@@ -66,7 +66,7 @@ def test_a_second_create_is_a_conflict(kubeapi_server, kubeapi_namespace):
 def test_a_replace_is_conditional_on_the_resource_version(kubeapi_server, kubeapi_namespace):
     lock = lock_for(kubeapi_server, kubeapi_namespace)
     first = lock.perform(CreateLease(RECORD, 5.0))
-    renewed = LeaseRecord(RECORD.holder, 15, 3, RECORD.acquire_time, "2026-11-26T10:00:04.5Z")
+    renewed = LeaseRecord(RECORD.holder, 15, 3, RECORD.acquire_time, "2026-11-26T10:00:04.500000Z")
     second = lock.perform(UpdateLease(renewed, first.resource_version, 5.0))
     assert isinstance(second, LeaseWritten)
     assert second.resource_version != first.resource_version
