@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import logging
 import socket
@@ -17,7 +18,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import yaml
 
-from . import access, discovery, protobuf, validation
+from . import access, discovery, kinds, protobuf, validation
 from .errors import (
     ApiError,
     bad_request,
@@ -420,16 +421,24 @@ class ApiHandler(BaseHTTPRequestHandler):
             obj = store.create(rtype, route.namespace, _decode(body, self.headers), actor, dry_run)
             return self._reply_object(201, route, obj)
         if route.verb == "update":
-            obj = store.update(
-                rtype,
-                route.namespace,
-                route.name,
-                _decode(body, self.headers),
-                actor,
-                subresource=route.subresource or None,
-                dry_run=dry_run,
-            )
-            return self._reply_object(200, route, obj)
+            may_create = None
+            with store.lock:
+                missing = store.find(rtype, route.namespace, route.name) is None
+                if missing and kinds.create_on_update(rtype) and not route.subresource:
+                    may_create = functools.partial(
+                        access.authorize_create_on_update, self.server.api, client, route
+                    )
+                obj = store.update(
+                    rtype,
+                    route.namespace,
+                    route.name,
+                    _decode(body, self.headers),
+                    actor,
+                    subresource=route.subresource or None,
+                    dry_run=dry_run,
+                    authorize_create=may_create,
+                )
+            return self._reply_object(200 if may_create is None else 201, route, obj)
         if route.verb == "patch":
             content_type = self.headers.get("Content-Type", "").split(";")[0].strip()
             if content_type == field_managers.APPLY_PATCH:

@@ -140,6 +140,37 @@ def _config_causes(obj: dict[str, Any]) -> list[tuple[str, str, str]]:
     return causes
 
 
+# The registries whose strategy answers AllowUnconditionalUpdate false (a PUT
+# must name the resourceVersion it replaces) besides custom resources, and
+# those whose AllowCreateOnUpdate is true (a PUT of a missing object creates it).
+_CONDITIONAL_UPDATE = {
+    "leases.coordination.k8s.io",
+    "customresourcedefinitions.apiextensions.k8s.io",
+}
+_CREATE_ON_UPDATE = {"leases.coordination.k8s.io"}
+
+
+def create_on_update(rtype: ResourceType) -> bool:
+    """Whether a PUT of a missing object creates it, as the type's real registry does."""
+    return rtype.key in _CREATE_ON_UPDATE
+
+
+def check_put_version(rtype: ResourceType, name: str, body: dict[str, Any]) -> None:
+    """Refuse a PUT without `metadata.resourceVersion` where the real registry does.
+
+    Raises:
+        ApiError: 422 `leases.coordination.k8s.io "x" is invalid: metadata.resourceVersion:
+            Invalid value: 0x0: must be specified for an update`.
+    """
+    if body.get("metadata", {}).get("resourceVersion"):
+        return
+    if rtype.custom or rtype.key in _CONDITIONAL_UPDATE:
+        message = "Invalid value: 0x0: must be specified for an update"
+        # The real error names the resource (plural) where others name the kind.
+        cause = ("FieldValueInvalid", "metadata.resourceVersion", message)
+        raise invalid(rtype.plural, rtype.group, name, [cause])
+
+
 def validate_update(rtype: ResourceType, new: dict[str, Any], old: dict[str, Any]) -> None:
     """Reject changes to fields the real server makes immutable.
 

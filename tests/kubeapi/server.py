@@ -385,7 +385,8 @@ class KubeApiServer:
             if self.store.find(rtype, namespace, meta.get("name", "")) is None:
                 return copy.deepcopy(self.store.create(rtype, namespace, obj, client))
             body = copy.deepcopy(obj)
-            body["metadata"].pop("resourceVersion", None)
+            live = self.store.get(rtype, namespace, meta["name"])
+            body["metadata"]["resourceVersion"] = live["metadata"]["resourceVersion"]
             return copy.deepcopy(self.store.update(rtype, namespace, meta["name"], body, client))
 
     def patch(

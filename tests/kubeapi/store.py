@@ -548,15 +548,25 @@ class Store:
         *,
         subresource: str | None = None,
         dry_run: bool = False,
+        authorize_create: Callable[[], None] | None = None,
     ) -> Obj:
         """Replace an object (PUT), honouring a `metadata.resourceVersion` precondition.
+
+        With `authorize_create` (a kind whose registry creates on update), a
+        missing object is created, its resourceVersion ignored, once
+        `authorize_create` has not raised.
 
         Raises:
             ApiError: 404, 409 Conflict, 422 Invalid, 400 for a mismatched body.
         """
         body = self._check_body(rtype, namespace, body, name)
         with self.lock:
+            if authorize_create is not None and self.find(rtype, namespace, name) is None:
+                authorize_create()
+                body["metadata"].pop("resourceVersion", None)
+                return self.create(rtype, namespace, body, actor, dry_run)
             old = self.get(rtype, namespace, name)
+            kinds.check_put_version(rtype, name, body)
             return self._update_locked(
                 rtype, old, copy.deepcopy(body), actor, subresource=subresource, dry_run=dry_run
             )

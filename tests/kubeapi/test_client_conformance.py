@@ -428,6 +428,68 @@ def test_lease_update_race_is_optimistic(kubeapi_server, kubeapi_namespace):
         "holderIdentity": winners[0], "leaseTransitions": 1}  # fmt: skip
 
 
+def test_a_lease_put_needs_its_version_and_creates_a_missing_lease(
+    kubeapi_server, kubeapi_namespace
+):
+    # As the real Lease registry: no unconditional update, but create on update.
+    ns = kubeapi_namespace
+    with kubeapi_server.api_client() as api_client:
+        leases = client.CoordinationV1Api(api_client)
+        leases.create_namespaced_lease(ns, {"metadata": {"name": "leader"}, "spec": {}})
+        blind = {"metadata": {"name": "leader"}, "spec": {"holderIdentity": "me"}}
+        with pytest.raises(client.ApiException) as err:
+            leases.replace_namespaced_lease("leader", ns, blind)
+        assert status_of(err.value)["code"] == 422
+        assert status_of(err.value)["message"] == (
+            'leases.coordination.k8s.io "leader" is invalid: metadata.resourceVersion: '
+            "Invalid value: 0x0: must be specified for an update"
+        )
+        assert "holderIdentity" not in kubeapi_server.get("leases", "leader", ns)["spec"]
+        gone = {
+            "metadata": {"name": "gone", "resourceVersion": "1"},
+            "spec": {"holderIdentity": "me"},
+        }
+        _, code, _ = leases.replace_namespaced_lease_with_http_info("gone", ns, gone)
+        assert code == 201
+        assert kubeapi_server.get("leases", "gone", ns)["spec"] == {"holderIdentity": "me"}
+        vs = {"apiVersion": "networking.istio.io/v1", "kind": "VirtualService",
+              "metadata": {"name": "vs"}, "spec": {"hosts": ["a"]}}  # fmt: skip
+        custom = client.CustomObjectsApi(api_client)
+        args = ("networking.istio.io", "v1", ns, "virtualservices")
+        custom.create_namespaced_custom_object(*args, vs)
+        with pytest.raises(client.ApiException) as err:
+            custom.replace_namespaced_custom_object(*args, "vs", vs)
+        assert status_of(err.value)["details"]["causes"][0]["field"] == "metadata.resourceVersion"
+    # Creating by PUT also needs `create`: the real handler asks the authorizer again.
+    kubeapi_server.create({"apiVersion": "v1", "kind": "ServiceAccount",
+                           "metadata": {"name": "elector", "namespace": ns}})  # fmt: skip
+    for kind, rules in (
+        ("Role", [{"apiGroups": ["coordination.k8s.io"], "resources": ["leases"],
+                   "verbs": ["update"]}]),
+        ("RoleBinding", None),
+    ):  # fmt: skip
+        obj = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": kind,
+               "metadata": {"name": "elector", "namespace": ns}}  # fmt: skip
+        if rules:
+            obj["rules"] = rules
+        else:
+            obj["roleRef"] = {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role",
+                              "name": "elector"}  # fmt: skip
+            obj["subjects"] = [{"kind": "ServiceAccount", "name": "elector", "namespace": ns}]
+        kubeapi_server.create(obj)
+    kubeapi_server.add_client("elector", service_account=f"{ns}/elector")
+    with kubeapi_server.api_client("elector") as api_client:
+        leases = client.CoordinationV1Api(api_client)
+        other = {"metadata": {"name": "other"}, "spec": {"holderIdentity": "me"}}
+        with pytest.raises(client.ApiException) as err:
+            leases.replace_namespaced_lease("other", ns, other)
+        assert status_of(err.value)["code"] == 403
+        assert status_of(err.value)["message"].startswith(
+            'leases.coordination.k8s.io "other" is forbidden:'
+        )
+    assert kubeapi_server.get("leases", "other", ns) is None
+
+
 def test_namespace_deletion_removes_what_it_held(kubeapi_server, core):
     core.create_namespace({"metadata": {"name": "doomed"}})
     core.create_namespaced_config_map("doomed", _cm("a"))
