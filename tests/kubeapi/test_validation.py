@@ -339,6 +339,37 @@ firstTimestamp: "2026-01-01 10:00:00"
     assert stored["firstTimestamp"] == "2026-01-01T11:30:00Z"
 
 
+def test_an_event_lives_in_the_namespace_of_its_object(
+    kubeapi_server: KubeApiServer, kubeapi_namespace: str, kubectl: Kubectl
+):
+    event = f"""\
+apiVersion: v1
+kind: Event
+metadata: {{name: restarted, namespace: {kubeapi_namespace}}}
+involvedObject: {{apiVersion: apps/v1, kind: Deployment, name: web, namespace: default}}
+reason: ConfigMapChanged
+"""
+    result = kubectl("create", "-f", "-", input=event, check=False)
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        'The Event "restarted" is invalid: involvedObject.namespace: Invalid value: "default": '
+        "does not match event.namespace"
+    )
+    # An object without a namespace (a Node) has its old-style Events in default.
+    node = event.replace("kind: Deployment", "kind: Node").replace(", namespace: default", "")
+    result = kubectl("create", "-f", "-", input=node, check=False)
+    assert 'involvedObject.namespace: Invalid value: ""' in result.stderr
+    assert kubeapi_server.list("events", kubeapi_namespace) == []
+    kubectl(
+        "create",
+        "-f",
+        "-",
+        input=event.replace("namespace: default", f"namespace: {kubeapi_namespace}"),
+    )
+    kubectl("create", "-n", "default", "-f", "-", input=node.replace(kubeapi_namespace, "default"))
+    kubeapi_server.delete("events", "restarted", "default")
+
+
 def test_names_required_fields_and_immutable_selectors(
     kubeapi_server: KubeApiServer, kubeapi_namespace: str
 ):

@@ -3,7 +3,7 @@
 Each returns `(reason, field, message)` causes worded as the server's
 `field.Error`s print (`spec.replicas: Invalid value: -1: must be greater than or
 equal to 0`). Names, labels, annotations and ConfigMap/Secret keys are checked
-by `kinds.validate`; these add the workload, Service and Lease rules.
+by `kinds.validate`; these add the workload, Service, Lease and Event rules.
 """
 
 from __future__ import annotations
@@ -261,6 +261,28 @@ def _lease_causes(obj: dict[str, Any]) -> list[Cause]:
     return causes
 
 
+def _event_causes(obj: dict[str, Any]) -> list[Cause]:
+    """A core/v1 Event lives in the namespace of the object it is about.
+
+    Without `eventTime` (an old-style Event) the namespaces must be equal (an
+    object without one: the Event in `default`); with it, an object without a
+    namespace may have its Event in `default` or `kube-system`.
+    """
+    if obj.get("apiVersion") != "v1":
+        return []
+    involved = obj.get("involvedObject") if isinstance(obj.get("involvedObject"), dict) else {}
+    theirs = involved.get("namespace") or ""
+    ours = (obj.get("metadata") or {}).get("namespace") or ""
+    if obj.get("eventTime"):
+        fine = bool(theirs) or ours in ("default", "kube-system")
+    else:
+        fine = ours == theirs or (not theirs and ours == "default")
+    if fine:
+        return []
+    message = f"Invalid value: {json.dumps(theirs)}: does not match event.namespace"
+    return [("FieldValueInvalid", "involvedObject.namespace", message)]
+
+
 def _job_causes(obj: dict[str, Any]) -> list[Cause]:
     template = (obj.get("spec") or {}).get("template") or {}
     return pod_spec_causes(template.get("spec"), "spec.template.spec", "Job")
@@ -279,6 +301,7 @@ _BY_KIND: dict[str, Callable[[dict[str, Any]], list[Cause]]] = {
     "CronJob": _cronjob_causes,
     "Service": _service_causes,
     "Lease": _lease_causes,
+    "Event": _event_causes,
 }
 
 
