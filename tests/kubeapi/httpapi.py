@@ -22,6 +22,7 @@ from . import access, discovery, kinds, protobuf, validation
 from .errors import (
     ApiError,
     bad_request,
+    invalid,
     method_not_allowed,
     unauthorized,
     unsupported_media_type,
@@ -56,6 +57,30 @@ class Route:
     name: str
     subresource: str
     verb: str
+
+
+_OPTIONS_KIND = {
+    "create": "CreateOptions",
+    "update": "UpdateOptions",
+    "patch": "PatchOptions",
+    "delete": "DeleteOptions",
+    "deletecollection": "DeleteOptions",
+}
+
+
+def _dry_run(verb: str, query: dict[str, str]) -> bool:
+    """Whether a write is a dry run; `All` is the only value a real server accepts.
+
+    Raises:
+        ApiError: 422 `CreateOptions.meta.k8s.io "" is invalid: dryRun: Unsupported
+            value: []string{"true"}: supported values: "All"`.
+    """
+    value = query.get("dryRun")
+    if value is None or value == "All" or verb not in _OPTIONS_KIND:
+        return value == "All"
+    message = f'Unsupported value: []string{{{json.dumps(value)}}}: supported values: "All"'
+    cause = ("FieldValueNotSupported", "dryRun", message)
+    raise invalid(_OPTIONS_KIND[verb], "meta.k8s.io", "", [cause])
 
 
 class ApiHTTPServer(ThreadingHTTPServer):
@@ -392,7 +417,7 @@ class ApiHandler(BaseHTTPRequestHandler):
         store = api.store
         rtype = route.rtype
         actor = client.name
-        dry_run = query.get("dryRun") == "All"
+        dry_run = _dry_run(route.verb, query)
         if route.subresource == "scale":
             return self._serve_scale(method, route, body, actor, dry_run)
         if access.serves(route):

@@ -490,6 +490,27 @@ def test_a_lease_put_needs_its_version_and_creates_a_missing_lease(
     assert kubeapi_server.get("leases", "other", ns) is None
 
 
+def test_dry_run_takes_only_all(kubeapi_server, core, kubeapi_namespace):
+    # dry_run="true" is a common slip: a real server refuses it, it never writes.
+    with pytest.raises(client.ApiException) as err:
+        core.create_namespaced_config_map(kubeapi_namespace, _cm("dry"), dry_run="true")
+    assert status_of(err.value)["code"] == 422
+    assert status_of(err.value)["message"] == (
+        'CreateOptions.meta.k8s.io "" is invalid: dryRun: '
+        'Unsupported value: []string{"true"}: supported values: "All"'
+    )
+    assert kubeapi_server.get("configmaps", "dry", kubeapi_namespace) is None
+    core.create_namespaced_config_map(kubeapi_namespace, _cm("dry"), dry_run="All")
+    assert kubeapi_server.get("configmaps", "dry", kubeapi_namespace) is None
+    core.create_namespaced_config_map(kubeapi_namespace, _cm("dry", A="1"))
+    with pytest.raises(client.ApiException) as err:
+        core.patch_namespaced_config_map(
+            "dry", kubeapi_namespace, {"data": {"A": "2"}}, dry_run="1"
+        )
+    assert status_of(err.value)["details"]["kind"] == "PatchOptions"
+    assert kubeapi_server.get("configmaps", "dry", kubeapi_namespace)["data"] == {"A": "1"}
+
+
 def test_namespace_deletion_removes_what_it_held(kubeapi_server, core):
     core.create_namespace({"metadata": {"name": "doomed"}})
     core.create_namespaced_config_map("doomed", _cm("a"))
