@@ -800,10 +800,11 @@ def _injected_error(rule: FaultRule) -> ApiError:
 def _selectors(rtype: ResourceType, query: dict[str, str]) -> tuple[list, list]:
     allowed = {"metadata.name", "metadata.namespace", *rtype.field_selectors}
     try:
-        return (
-            parse_label_selector(query.get("labelSelector")),
-            parse_field_selector(query.get("fieldSelector"), allowed),
-        )
+        labels = parse_label_selector(query.get("labelSelector"))
+    except SelectorError as err:
+        raise bad_request(str(err)) from err
+    try:
+        return labels, parse_field_selector(query.get("fieldSelector"), allowed)
     except SelectorError as err:
         raise bad_request(f"unable to parse requirement: {err}") from err
 

@@ -340,3 +340,34 @@ def test_the_cluster_has_its_kubernetes_service(kubectl: Kubectl, kubeapi_server
     port = kubectl("-n", "default", "get", "endpoints", "kubernetes",
                    "-o", "jsonpath={.subsets[*].ports[*].port}")  # fmt: skip
     assert port.stdout == str(kubeapi_server.port)
+
+
+def test_label_selectors_are_parsed_and_checked_as_the_real_server_does(
+    kubectl: Kubectl, kubeapi_server: KubeApiServer, kubeapi_namespace: str
+):
+    ns = kubeapi_namespace
+    for name, replicas in (("one", "1"), ("three", "3")):
+        labels = {"app": "web", "replicas": replicas}
+        meta = {"name": name, "namespace": ns, "labels": labels}
+        kubeapi_server.create({"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta})
+    # Gt and Lt are selector operators too; an empty value is a value.
+    got = kubectl("get", "cm", "-n", ns, "-l", "replicas>2,app in (web)", "-o", "name")
+    assert got.stdout.split() == ["configmap/three"]
+    assert kubectl("get", "cm", "-n", ns, "-l", "app=", "-o", "name").stdout == ""
+    # A value or key that is not a label value or qualified name is a 400.
+    result = kubectl("get", "cm", "-n", ns, "-l", "app=-web", check=False)
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        'Error from server (BadRequest): Unable to find "/v1, Resource=configmaps" that match '
+        'label selector "app=-web", field selector "": unable to parse requirement: '
+        'values[0][app]: Invalid value: "-web": a valid label must be an empty string or '
+        "consist of alphanumeric characters, '-', '_' or '.', and must start and end with an "
+        "alphanumeric character (e.g. 'MyValue',  or 'my_value',  or '12345', regex used for "
+        "validation is '(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')"
+    )
+    result = kubectl("get", "cm", "-n", ns, "-l", "app:web", check=False)
+    assert 'unable to parse requirement: <nil>: Invalid value: "app:web": name part' in (
+        result.stderr
+    )
+    result = kubectl("get", "cm", "-n", ns, "-l", "app=web,,x", check=False)
+    assert result.stderr.strip().endswith("found ',', expected: identifier after ','")
