@@ -370,6 +370,29 @@ reason: ConfigMapChanged
     kubeapi_server.delete("events", "restarted", "default")
 
 
+def test_secret_data_and_binary_data_are_base64_as_go_decodes_it(
+    kubeapi_server: KubeApiServer, kubeapi_namespace: str, kubectl: Kubectl
+):
+    secret = "apiVersion: v1\nkind: Secret\nmetadata: {name: s}\ndata: {password: hunter2}\n"
+    result = kubectl("apply", "-n", kubeapi_namespace, "-f", "-", input=secret, check=False)
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        'Error from server (BadRequest): error when creating "STDIN": Secret in version "v1" '
+        "cannot be handled as a Secret: illegal base64 data at input byte 4"
+    )
+    core = client.CoreV1Api(kubeapi_server.api_client())
+    with pytest.raises(client.ApiException) as err:
+        core.create_namespaced_config_map(
+            kubeapi_namespace, {"metadata": {"name": "c"}, "binaryData": {"b": "YQ"}}
+        )
+    assert json.loads(err.value.body)["message"].endswith("illegal base64 data at input byte 0")
+    # Line breaks are skipped, and the value is stored as Go encodes it again.
+    body = {"metadata": {"name": "s"}, "data": {"password": "aHVu\ndGVyMg=="}}
+    core.create_namespaced_secret(kubeapi_namespace, body)
+    stored = kubeapi_server.get("secrets", "s", kubeapi_namespace)
+    assert stored["data"] == {"password": "aHVudGVyMg=="}
+
+
 def test_names_required_fields_and_immutable_selectors(
     kubeapi_server: KubeApiServer, kubeapi_namespace: str
 ):

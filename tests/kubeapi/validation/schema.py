@@ -15,6 +15,7 @@ pass over the object, against a tree compiled once per kind and cached.
 
 from __future__ import annotations
 
+import base64
 import functools
 import json
 import re
@@ -41,8 +42,8 @@ class Node:
     """One compiled schema node.
 
     Attributes:
-        type: `struct`, `map`, `array`, `string`, `integer`, `number`, `boolean`,
-            `intorstring`, `quantity`, `time` or `any`.
+        type: `struct`, `map`, `array`, `string`, `bytes`, `integer`, `number`,
+            `boolean`, `intorstring`, `quantity`, `time` or `any`.
         go: The Go type name, as decode errors name it (`int32`, `v1.Container`).
         struct: For a struct: its Go name (`DeploymentSpec`).
         props: For a struct: its fields.
@@ -137,6 +138,8 @@ class _Compiler:
             return Node("number", go or "float64")
         if types == "boolean":
             return Node("boolean", go or "bool")
+        if types == "string" and schema.get("format") == "byte":
+            return Node("bytes", go or "[]uint8")  # []byte: base64 in JSON
         if types == "string":
             return Node("string", go or "string")
         return Node("any", go or "interface {}")
@@ -202,6 +205,64 @@ def _scalar_ok(value: Any, node: Node) -> bool:  # noqa: PLR0911 - one per type
     if kind == "intorstring":
         return isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool))
     return True
+
+
+_BASE64 = {
+    char: index
+    for index, char in enumerate(
+        b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+    )
+}
+_NEWLINES = b"\r\n"
+
+
+def _base64(text: str) -> bytes:
+    """Decode standard base64 as Go's `base64.StdEncoding` does (newlines skipped).
+
+    Raises:
+        DecodeError: `illegal base64 data at input byte N`, N where Go stops.
+    """
+    src = text.encode()
+    out = bytearray()
+    at = 0
+
+    def corrupt(offset: int) -> DecodeError:
+        return DecodeError(f"illegal base64 data at input byte {offset}")
+
+    while at < len(src):
+        quantum: list[int] = []
+        while len(quantum) < 4:
+            if at == len(src):
+                if not quantum:
+                    return bytes(out)
+                raise corrupt(at - len(quantum))
+            char = src[at]
+            at += 1
+            if char in _BASE64:
+                quantum.append(_BASE64[char])
+                continue
+            if char in _NEWLINES:
+                continue
+            if char != ord("=") or len(quantum) < 2:
+                raise corrupt(at - 1)
+            if len(quantum) == 2:  # "==" expected: the second one next
+                while at < len(src) and src[at] in _NEWLINES:
+                    at += 1
+                if at == len(src):
+                    raise corrupt(len(src))
+                if src[at] != ord("="):
+                    raise corrupt(at - 1)
+                at += 1
+            while at < len(src) and src[at] in _NEWLINES:
+                at += 1
+            if at < len(src):
+                raise corrupt(at)  # something after the padding
+            break
+        bits = 0
+        for index, sextet in enumerate(quantum):
+            bits |= sextet << (18 - 6 * index)
+        out += bits.to_bytes(3, "big")[: len(quantum) - 1]
+    return bytes(out)
 
 
 def walk(
@@ -286,6 +347,10 @@ def walk(
                 raise DecodeError(QUANTITY_MESSAGE)
         elif not isinstance(value, int | float) or isinstance(value, bool):
             raise _type_error(value, node, struct, gopath)
+    elif kind == "bytes":
+        if not isinstance(value, str):
+            raise _type_error(value, node, struct, gopath)
+        return base64.b64encode(_base64(value)).decode()
     elif kind == "time":
         if not isinstance(value, str):
             raise _type_error(value, node, struct, gopath)
