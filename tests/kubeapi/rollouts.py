@@ -220,14 +220,15 @@ class RolloutSimulator:
                 workload = self._workloads[ident]
                 workload.generation = generation
                 changed = workload.rolled_hash != revision.template_hash
+                replacing = changed and bool(workload.rolled_hash)  # pods of an older template
             status, annotations = self._progressing(rtype, obj, revision, changed)
             self.store.write_status(
                 rtype, namespace, name, status, actor=ACTOR, annotations=annotations
             )
         delay = self._delay_for(obj)
         paused = bool((obj.get("spec") or {}).get("paused"))
-        if paused:
-            return
+        if paused or (replacing and _on_delete(rtype, obj)):
+            return  # OnDelete: a new template reaches a running pod only when it is deleted
         if delay is not None:
             self._schedule(delay, "complete", ident, generation)
         deadline = (obj.get("spec") or {}).get("progressDeadlineSeconds")
@@ -359,14 +360,18 @@ class RolloutSimulator:
             return replication.complete(obj)
         if rtype.kind == "StatefulSet":
             update_revision = f"{name}-{revision.template_hash}"
+            # A partition keeps the pods below it on the current revision.
+            rolling = (spec.get("updateStrategy") or {}).get("rollingUpdate") or {}
+            kept = min(int(rolling.get("partition") or 0), replicas)
+            current = (obj.get("status") or {}).get("currentRevision") or update_revision
             status: Obj = {
                 "observedGeneration": generation,
                 "replicas": replicas,
                 "readyReplicas": replicas,
-                "currentReplicas": replicas,
-                "updatedReplicas": replicas,
+                "currentReplicas": kept or replicas,
+                "updatedReplicas": replicas - kept,
                 "availableReplicas": replicas,
-                "currentRevision": update_revision,
+                "currentRevision": current if kept else update_revision,
                 "updateRevision": update_revision,
                 "collisionCount": 0,
             }
@@ -401,6 +406,12 @@ class RolloutSimulator:
             now=now,
         )
         return {k: v for k, v in status.items() if v != 0 or k == "observedGeneration"}
+
+
+def _on_delete(rtype: ResourceType, obj: Obj) -> bool:
+    """Whether a StatefulSet or DaemonSet replaces its pods only when they are deleted."""
+    strategy = (obj.get("spec") or {}).get("updateStrategy") or {}
+    return rtype.kind in ("StatefulSet", "DaemonSet") and strategy.get("type") == "OnDelete"
 
 
 def _daemonset_status(obj: Obj, old: Obj, nodes: int, *, rolled: bool) -> Obj:

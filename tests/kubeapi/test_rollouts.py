@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from tests.kubeapi import KubeApiServer
@@ -86,3 +88,42 @@ def test_a_daemonset_runs_one_pod_per_simulated_node_and_waits_for_them(
     waiting = admin("rollout", "status", "daemonset/agent", "--timeout=1s", check=False)
     assert waiting.returncode == 1
     assert 'Waiting for daemon set "agent" rollout to finish: 0 out of 3 new pods' in waiting.stdout
+
+
+def test_on_delete_and_partitions_keep_pods_on_the_old_template(
+    kubectl: Kubectl, kubeapi_server: KubeApiServer, kubeapi_namespace: str
+):
+    # As the real controllers: OnDelete replaces no pod by itself, and a
+    # StatefulSet's partition keeps the ordinals below it on the old revision.
+    ns = kubeapi_namespace
+    on_delete = "\n  updateStrategy: {type: OnDelete}"
+    kubectl("-n", ns, "apply", "-f", "-", input=_workload("StatefulSet", "db") + on_delete)
+    kubectl("-n", ns, "apply", "-f", "-", input=_workload("DaemonSet", "agent") + on_delete)
+    partitioned = _workload("StatefulSet", "web").replace("replicas: 2", "replicas: 3")
+    partitioned += "\n  updateStrategy: {rollingUpdate: {partition: 1}}"
+    kubectl("-n", ns, "apply", "-f", "-", input=partitioned)
+    for name, resource in (
+        ("db", "statefulsets"),
+        ("agent", "daemonsets"),
+        ("web", "statefulsets"),
+    ):
+        kubeapi_server.wait_for_rollout(name, ns, resource)
+        kubectl("-n", ns, "rollout", "restart", f"{resource[:-1]}/{name}")
+    kubeapi_server.wait_for(
+        lambda: kubeapi_server.get("statefulsets", "web", ns)["status"].get("updatedReplicas") == 2,
+        what="the partitioned rollout",
+    )
+    web = kubeapi_server.get("statefulsets", "web", ns)["status"]
+    assert web["currentReplicas"] == 1 and web["currentRevision"] != web["updateRevision"]
+    status = kubectl("-n", ns, "rollout", "status", "statefulset/web", "--timeout=10s")
+    assert status.stdout.strip().splitlines()[-1] == (
+        "partitioned roll out complete: 2 new pods have been updated..."
+    )
+    # Well past the rollout delay, the OnDelete workloads still run the old template.
+    time.sleep(1.0)
+    db = kubeapi_server.get("statefulsets", "db", ns)
+    assert db["status"]["observedGeneration"] == db["metadata"]["generation"] == 2
+    assert db["status"].get("updatedReplicas", 0) == 0
+    assert db["status"]["currentRevision"] != db["status"]["updateRevision"]
+    agent = kubeapi_server.get("daemonsets", "agent", ns)["status"]
+    assert agent["observedGeneration"] == 2 and "updatedNumberScheduled" not in agent
