@@ -430,6 +430,7 @@ class ApiHandler(BaseHTTPRequestHandler):
             obj = store.get(rtype, route.namespace, route.name)
             return self._reply_object(200, route, obj)
         if route.verb in ("list", "watch"):
+            _check_list_options(query, route.verb == "watch")
             labels, fields = _selectors(rtype, query)
             namespace = route.namespace or None
             if route.name:  # GET .../NAME?watch=true: a watch of one object
@@ -795,6 +796,70 @@ def _injected_error(rule: FaultRule) -> ApiError:
     return ApiError(
         status, rule.message or default_message(status), details=details or None, headers=headers
     )
+
+
+def _check_list_options(query: dict[str, str], watch: bool) -> None:
+    """Refuse the combinations of list options the real server's validation refuses.
+
+    Raises:
+        ApiError: 422 `ListOptions.meta.k8s.io "" is invalid: resourceVersionMatch:
+            Forbidden: resourceVersionMatch is forbidden unless resourceVersion is provided`.
+    """
+    match, rv = query.get("resourceVersionMatch") or "", query.get("resourceVersion") or ""
+    initial, more = "sendInitialEvents" in query, bool(query.get("continue"))
+    causes = []
+
+    def forbid(field: str, why: str) -> None:
+        causes.append(("FieldValueForbidden", field, f"Forbidden: {why}"))
+
+    def unsupported(*allowed: str) -> None:
+        shown = ", ".join(json.dumps(value) for value in allowed)
+        message = f"Unsupported value: {json.dumps(match)}: supported values: {shown}"
+        causes.append(("FieldValueNotSupported", "resourceVersionMatch", message))
+
+    if watch:
+        if initial and match != "NotOlderThan":
+            forbid(
+                "resourceVersionMatch",
+                "sendInitialEvents requires setting resourceVersionMatch to NotOlderThan",
+            )
+        if match:
+            if not initial:
+                forbid(
+                    "resourceVersionMatch",
+                    "resourceVersionMatch is forbidden for watch unless sendInitialEvents is "
+                    "provided",
+                )
+            if match != "NotOlderThan":
+                unsupported("NotOlderThan")
+            if more:
+                forbid(
+                    "resourceVersionMatch",
+                    "resourceVersionMatch is forbidden when continue is provided",
+                )
+    else:
+        if match:
+            if not rv:
+                forbid(
+                    "resourceVersionMatch",
+                    "resourceVersionMatch is forbidden unless resourceVersion is provided",
+                )
+            if more:
+                forbid(
+                    "resourceVersionMatch",
+                    "resourceVersionMatch is forbidden when continue is provided",
+                )
+            if match not in ("Exact", "NotOlderThan"):
+                unsupported("Exact", "NotOlderThan", "")
+            if match == "Exact" and rv == "0":
+                forbid(
+                    "resourceVersionMatch",
+                    'resourceVersionMatch "exact" is forbidden for resourceVersion "0"',
+                )
+        if initial:
+            forbid("sendInitialEvents", "sendInitialEvents is forbidden for list")
+    if causes:
+        raise invalid("ListOptions", "meta.k8s.io", "", causes)
 
 
 def _selectors(rtype: ResourceType, query: dict[str, str]) -> tuple[list, list]:

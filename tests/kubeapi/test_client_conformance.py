@@ -143,6 +143,21 @@ def test_send_initial_events_ends_with_an_annotated_bookmark(core, kubeapi_names
     assert annotations == {"k8s.io/initial-events-end": "true"}
 
 
+def test_list_options_the_real_server_refuses_are_422(core, kubeapi_namespace):
+    refused = (
+        ({"resource_version_match": "NotOlderThan"}, "resourceVersionMatch is forbidden unless"),
+        ({"send_initial_events": True}, "sendInitialEvents is forbidden for list"),
+        ({"watch": True, "send_initial_events": True}, "sendInitialEvents requires setting"),
+    )
+    for options, why in refused:
+        with pytest.raises(client.ApiException) as err:
+            core.list_namespaced_config_map(kubeapi_namespace, **options)
+        status = status_of(err.value)
+        assert status["code"] == 422 and status["details"]["kind"] == "ListOptions"
+        assert status["message"].startswith('ListOptions.meta.k8s.io "" is invalid: ')
+        assert why in status["message"]
+
+
 def test_too_old_resource_version_gets_410_after_compaction(kubeapi_private_server):
     with kubeapi_private_server.api_client() as api_client:
         core = client.CoreV1Api(api_client)
