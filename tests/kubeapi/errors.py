@@ -126,7 +126,10 @@ def invalid(kind: str, group: str, name: str, causes: list[tuple[str, str, str]]
         causes: `(reason, field, message)` tuples, e.g.
             `("FieldValueInvalid", "metadata.name", "Invalid value: ...")`.
     """
-    text = "; ".join(f"{field}: {message}" for _reason, field, message in causes)
+    # As Go's aggregate error prints a field.ErrorList: one alone, several
+    # (without repeats) in brackets.
+    errors = list(dict.fromkeys(f"{field}: {message}" for _reason, field, message in causes))
+    text = errors[0] if len(errors) == 1 else "[" + ", ".join(errors) + "]"
     qualified_kind = f"{kind}.{group}" if group else kind
     return ApiError(
         422,

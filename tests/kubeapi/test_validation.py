@@ -275,6 +275,12 @@ def test_a_lease_needs_a_positive_duration_and_no_negative_transitions(
         "spec.leaseDurationSeconds: Invalid value: 0: must be greater than 0"
         in (json.loads(err.value.body)["message"])
     )
+    # Several errors print as Go prints an aggregate: in brackets, comma-separated.
+    assert json.loads(err.value.body)["message"] == (
+        'Lease.coordination.k8s.io "lock" is invalid: [spec.leaseDurationSeconds: Invalid '
+        "value: 0: must be greater than 0, spec.leaseTransitions: Invalid value: -1: must be "
+        "greater than or equal to 0]"
+    )
     good = {"metadata": {"name": "lock"}, "spec": {"leaseDurationSeconds": 1}}
     leases.create_namespaced_lease(kubeapi_namespace, good)
     with pytest.raises(client.ApiException) as err:
