@@ -119,6 +119,58 @@ def authorize_resource(
         raise rbac.forbidden(request)
 
 
+_METHOD_VERBS = {
+    "GET": "get",
+    "POST": "create",
+    "PUT": "update",
+    "PATCH": "patch",
+    "DELETE": "delete",
+}
+
+
+def authorize_unserved(
+    api: KubeApiServer, client: Client, method: str, path: str, query: dict[str, str]
+) -> None:
+    """Authorize a resource path the server does not serve, before it is a 404.
+
+    The real server authorizes every request from its path before routing, so a
+    caller RBAC does not allow gets 403 even for a resource that does not exist.
+    The attributes come from the path as its request-info parser reads it.
+
+    Raises:
+        ApiError: 403 Forbidden, worded as for any resource request.
+    """
+    parts = path.strip("/").split("/")
+    group, parts = ("", parts[2:]) if parts[0] == "api" else (parts[1], parts[3:])
+    verb = _METHOD_VERBS.get(method, method.lower())
+    if parts and parts[0] == "watch":
+        verb, parts = "watch", parts[1:]
+    namespace = ""
+    if parts and parts[0] == "namespaces" and len(parts) > 1:
+        namespace = parts[1]
+        if len(parts) > 2 and parts[2] not in ("status", "finalize"):
+            parts = parts[2:]
+    resource = parts[0] if parts else ""
+    name = parts[1] if len(parts) > 1 else ""
+    subresource = parts[2] if len(parts) > 2 else ""
+    if not name and verb == "get":
+        verb = "watch" if query.get("watch") in ("true", "1") else "list"
+    if not name and verb == "delete":
+        verb = "deletecollection"
+    request = rbac.Attributes(
+        user_of(client),
+        verb,
+        api_group=group,
+        resource=resource,
+        subresource=subresource,
+        namespace=namespace,
+        name=name,
+    )
+    decision = api.authorizer.authorize(request)
+    if not decision.allowed:
+        raise rbac.forbidden(request, decision.reason)
+
+
 def authorize_create_on_update(api: KubeApiServer, client: Client, route: Route) -> None:
     """Refuse a PUT that would create its object unless the user may also `create` it.
 

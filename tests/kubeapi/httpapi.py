@@ -238,7 +238,12 @@ class ApiHandler(BaseHTTPRequestHandler):
                 status = self._serve_admin(method, path, query, body)
                 return
             client = self._authenticate(path)
-            route = self._route(method, path, query) if _is_resource_path(path) else None
+            try:
+                route = self._route(method, path, query) if _is_resource_path(path) else None
+            except ApiError as err:
+                if err.code == 404 and client is not None:  # authorization comes first
+                    access.authorize_unserved(api, client, method, path, query)
+                raise
             attrs = _attributes(client, method, route)
             self._apply_faults(attrs)
             if route is None:

@@ -325,3 +325,31 @@ def test_the_shipped_controller_role_allows_exactly_what_the_controller_needs(
     for verb, what in refused:
         assert _can_i(kubectl, verb, what, "-n", ns, controller) == "no", (verb, what)
     assert _can_i(kubectl, "list", "configmaps", "-n", "default", controller) == "no"
+
+
+def test_authorization_comes_before_the_resource_is_looked_up(
+    kubectl_for, kubeapi_server: KubeApiServer, kubeapi_namespace: str
+):
+    # The real server authorizes from the path before routing: a caller RBAC
+    # does not allow gets 403, not 404, for a resource or subresource not served.
+    ns = kubeapi_namespace
+    _apply(kubeapi_server, RBAC, ns)
+    bot = kubectl_for(kubeapi_server, "rbac-bot-3", namespace=ns, service_account=f"{ns}/bot")
+    user = f"system:serviceaccount:{ns}:bot"
+    for path, message in (
+        (
+            f"/apis/apps/v1/namespaces/{ns}/foobars",
+            f'foobars.apps is forbidden: User "{user}" cannot list resource "foobars" '
+            f'in API group "apps" in the namespace "{ns}"',
+        ),
+        (
+            f"/api/v1/namespaces/{ns}/configmaps/x/status",
+            f'configmaps "x" is forbidden: User "{user}" cannot get resource '
+            f'"configmaps/status" in API group "" in the namespace "{ns}"',
+        ),
+    ):
+        refused = bot("get", "--raw", path, check=False)
+        assert refused.stderr.strip() == f"Error from server (Forbidden): {message}"
+    admin = kubectl_for(kubeapi_server, namespace=ns)
+    missing = admin("get", "--raw", f"/apis/apps/v1/namespaces/{ns}/foobars", check=False)
+    assert "(NotFound)" in missing.stderr
