@@ -20,10 +20,14 @@ def wants_table(accept: str) -> bool:
 
 def age(obj: Obj) -> str:
     """Return an object's age as `kubectl` shows it (`12s`, `5m`, `3h`, `2d`)."""
-    stamp = obj.get("metadata", {}).get("creationTimestamp")
+    return since(obj.get("metadata", {}).get("creationTimestamp"))
+
+
+def since(stamp: str | None) -> str:
+    """Return the time since an RFC 3339 timestamp as an age (`<unknown>` without one)."""
     if not stamp:
         return "<unknown>"
-    seconds = max(0, int(time.time() - timegm(time.strptime(stamp, "%Y-%m-%dT%H:%M:%SZ"))))
+    seconds = max(0, int(time.time() - timegm(time.strptime(stamp[:19], "%Y-%m-%dT%H:%M:%S"))))
     for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
         if seconds >= size * (2 if unit != "m" else 1):
             return f"{seconds // size}{unit}"
@@ -52,6 +56,32 @@ def _ports(obj: Obj) -> str:
 def _ready(obj: Obj) -> str:
     ready = _get(obj, "status", "readyReplicas", default=0)
     return f"{ready}/{_get(obj, 'spec', 'replicas', default=1)}"
+
+
+def _event_seen(obj: Obj) -> tuple[str, str]:
+    """An Event's first and last seen, as the real printer falls back between its times."""
+    first = since(obj.get("firstTimestamp") or obj.get("eventTime"))
+    last = since(obj.get("lastTimestamp")) if obj.get("lastTimestamp") else first
+    series = obj.get("series") or {}
+    return first, since(series["lastObservedTime"]) if series.get("lastObservedTime") else last
+
+
+def _event_object(obj: Obj) -> str:
+    involved = obj.get("involvedObject") or {}
+    kind = str(involved.get("kind") or "").lower()
+    return f"{kind}/{involved['name']}" if involved.get("name") else kind
+
+
+def _event_source(obj: Obj) -> str:
+    source = obj.get("source") or {}
+    component = source.get("component") or obj.get("reportingComponent") or ""
+    instance = source.get("host") or obj.get("reportingInstance") or ""
+    return f"{component}, {instance}" if instance else component
+
+
+def _event_count(obj: Obj) -> int:
+    series = obj.get("series") or {}
+    return int(series.get("count") or obj.get("count") or 1)
 
 
 _NAME: Column = ("Name", "string", lambda o: o["metadata"]["name"], 0)
@@ -106,6 +136,18 @@ _COLUMNS: dict[str, list[Column]] = {
         ("Port(s)", "string", _ports, 0),
         _AGE,
     ],
+    "Event": [
+        ("Last Seen", "string", lambda o: _event_seen(o)[1], 0),
+        ("Type", "string", lambda o: o.get("type", ""), 0),
+        ("Reason", "string", lambda o: o.get("reason", ""), 0),
+        ("Object", "string", _event_object, 0),
+        ("Subobject", "string", lambda o: _get(o, "involvedObject", "fieldPath", default=""), 1),
+        ("Source", "string", _event_source, 1),
+        ("Message", "string", lambda o: str(o.get("message") or "").strip(), 0),
+        ("First Seen", "string", lambda o: _event_seen(o)[0], 1),
+        ("Count", "string", _event_count, 1),
+        ("Name", "string", lambda o: o["metadata"]["name"], 1),
+    ],
     "Lease": [
         _NAME,
         ("Holder", "string", lambda o: _get(o, "spec", "holderIdentity", default=""), 0),
@@ -131,7 +173,9 @@ def to_table(
         include: `includeObject`: `None`, `Metadata` (the default) or `Object`.
         headers: Whether to include the column definitions (a watch sends them once).
     """
-    columns = _COLUMNS.get(rtype.kind, [_NAME, _AGE])
+    # events.k8s.io Events have other field names: they keep the plain columns.
+    kind = rtype.kind if rtype.group != "events.k8s.io" else ""
+    columns = _COLUMNS.get(kind, [_NAME, _AGE])
     rows = []
     for obj in items:
         row: Obj = {"cells": [cell(obj) for _name, _type, cell, _p in columns]}

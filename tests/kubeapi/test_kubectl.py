@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import queue
+import re
 import threading
 import time
 from pathlib import Path
@@ -371,3 +372,37 @@ def test_label_selectors_are_parsed_and_checked_as_the_real_server_does(
     )
     result = kubectl("get", "cm", "-n", ns, "-l", "app=web,,x", check=False)
     assert result.stderr.strip().endswith("found ',', expected: identifier after ','")
+
+
+def test_get_events_prints_the_real_event_columns(
+    kubectl: Kubectl, kubeapi_server: KubeApiServer, kubeapi_namespace: str
+):
+    ns = kubeapi_namespace
+
+    def days_ago(days: int) -> str:
+        return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - days * 86400))
+
+    kubeapi_server.create(
+        {
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {"name": "web.1", "namespace": ns},
+            "involvedObject": {"kind": "Deployment", "name": "web", "namespace": ns},
+            "reason": "ConfigMapChanged",
+            "message": "Restarted because ConfigMap web-config changed ",
+            "type": "Normal",
+            "source": {"component": "shipshape-controller"},
+            "reportingInstance": "ctl-0",
+            "firstTimestamp": days_ago(5),
+            "lastTimestamp": days_ago(3),
+            "count": 3,
+        }
+    )
+    wide = kubectl("get", "events", "-n", ns, "-o", "wide").stdout.splitlines()
+    header = "LAST SEEN|TYPE|REASON|OBJECT|SUBOBJECT|SOURCE|MESSAGE|FIRST SEEN|COUNT|NAME"
+    row = "3d|Normal|ConfigMapChanged|deployment/web|shipshape-controller, ctl-0|Restarted "
+    row += "because ConfigMap web-config changed|5d|3|web.1"
+    assert ["|".join(re.split(r"\s{2,}", line.strip())) for line in wide] == [header, row]
+    plain = kubectl("get", "events", "-n", ns).stdout.splitlines()
+    assert re.split(r"\s{2,}", plain[0].strip()) == [
+        "LAST SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE"]  # fmt: skip
