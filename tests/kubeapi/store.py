@@ -51,6 +51,10 @@ PATCH_TYPES = (
 _GENERATE_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
 
 
+# The namespaces the real NamespaceLifecycle admission plugin never lets go.
+IMMORTAL_NAMESPACES = ("default", "kube-system", "kube-public")
+
+
 def rfc3339(seconds: float) -> str:
     """Return a timestamp as the API server writes `metav1.Time` (whole seconds, UTC)."""
     return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -727,6 +731,12 @@ class Store:
                         f"Precondition failed: {label} in precondition: {want}, "
                         f"{label} in object meta: {old['metadata'].get(field_name)}",
                     )
+            if rtype.kind == "Namespace" and name in IMMORTAL_NAMESPACES:
+                raise ApiError(
+                    403,
+                    f'namespaces "{name}" is forbidden: this namespace may not be deleted',
+                    details={"name": name, "kind": "namespaces"},
+                )
             if dry_run:
                 return old, True
             if rtype.kind == "Namespace":

@@ -406,3 +406,15 @@ def test_get_events_prints_the_real_event_columns(
     plain = kubectl("get", "events", "-n", ns).stdout.splitlines()
     assert re.split(r"\s{2,}", plain[0].strip()) == [
         "LAST SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE"]  # fmt: skip
+
+
+def test_the_immortal_namespaces_may_not_be_deleted(
+    kubectl: Kubectl, kubeapi_server: KubeApiServer
+):
+    for name in ("default", "kube-system", "kube-public"):
+        refused = kubectl("delete", "namespace", name, check=False)
+        assert refused.stderr.strip() == (
+            f'Error from server (Forbidden): namespaces "{name}" is forbidden: '
+            "this namespace may not be deleted"
+        )
+        assert not kubeapi_server.get("namespaces", name)["metadata"].get("deletionTimestamp")
