@@ -1,7 +1,7 @@
 """Decoding of the Kubernetes protobuf wire format, for the kinds `kubectl` sends that way.
 
 `kubectl`'s typed clients (`kubectl create namespace|configmap|secret|
-serviceaccount|role|rolebinding`, `kubectl auth can-i`) send request bodies as
+serviceaccount|role|rolebinding|deployment`, `kubectl auth can-i`) send request bodies as
 protobuf (`application/vnd.kubernetes.protobuf`) and do not fall back to JSON.
 This module decodes those kinds into the JSON form the store keeps, from their
 field numbers in k8s.io/api's `generated.proto`. Bodies of other kinds get a
@@ -17,7 +17,9 @@ from typing import Any
 MAGIC = b"k8s\x00"
 
 # A schema maps a field number to (JSON name, type); a type is a scalar name,
-# a nested schema, or ("list", type) / ("map", value type).
+# a nested schema, or ("list", type) / ("map", value type). `int0` and `bool0`
+# are Go fields without a pointer: gogo-protobuf writes their zero value, which
+# JSON (omitempty) leaves out; `int` and `bool` are pointers, kept when zero.
 Schema = dict[int, tuple[str, Any]]
 
 _TIME: Schema = {1: ("seconds", "int"), 2: ("nanos", "int")}
@@ -35,7 +37,7 @@ OBJECT_META: Schema = {
     3: ("namespace", "string"),
     5: ("uid", "string"),
     6: ("resourceVersion", "string"),
-    7: ("generation", "int"),
+    7: ("generation", "int0"),
     8: ("creationTimestamp", "time"),
     9: ("deletionTimestamp", "time"),
     10: ("deletionGracePeriodSeconds", "int"),
@@ -79,7 +81,64 @@ _RESOURCE_ATTRIBUTES: Schema = {
 }
 _NON_RESOURCE_ATTRIBUTES: Schema = {1: ("path", "string"), 2: ("verb", "string")}
 
+# What `kubectl create deployment NAME --image=I [--port=P] [--replicas=N] -- CMD`
+# sends: the selector, and a pod template of plain containers.
+_LABEL_SELECTOR: Schema = {
+    1: ("matchLabels", ("map", "string")),
+    2: (
+        "matchExpressions",
+        (
+            "list",
+            {1: ("key", "string"), 2: ("operator", "string"), 3: ("values", ("list", "string"))},
+        ),
+    ),
+}
+_CONTAINER: Schema = {
+    1: ("name", "string"),
+    2: ("image", "string"),
+    3: ("command", ("list", "string")),
+    4: ("args", ("list", "string")),
+    5: ("workingDir", "string"),
+    6: (
+        "ports",
+        (
+            "list",
+            {
+                1: ("name", "string"),
+                2: ("hostPort", "int0"),
+                3: ("containerPort", "int0"),
+                4: ("protocol", "string"),
+                5: ("hostIP", "string"),
+            },
+        ),
+    ),
+    7: ("env", ("list", {1: ("name", "string"), 2: ("value", "string")})),
+    14: ("imagePullPolicy", "string"),
+}
+_POD_SPEC: Schema = {
+    2: ("containers", ("list", _CONTAINER)),
+    3: ("restartPolicy", "string"),
+    8: ("serviceAccountName", "string"),
+    20: ("initContainers", ("list", _CONTAINER)),
+}
+
 KIND_SCHEMAS: dict[str, Schema] = {
+    "Deployment": {
+        1: ("metadata", OBJECT_META),
+        2: (
+            "spec",
+            {
+                1: ("replicas", "int"),
+                2: ("selector", _LABEL_SELECTOR),
+                3: ("template", {1: ("metadata", OBJECT_META), 2: ("spec", _POD_SPEC)}),
+                4: ("strategy", {1: ("type", "string")}),
+                5: ("minReadySeconds", "int0"),
+                6: ("revisionHistoryLimit", "int"),
+                7: ("paused", "bool0"),
+                9: ("progressDeadlineSeconds", "int"),
+            },
+        ),
+    },
     "Namespace": {
         1: ("metadata", OBJECT_META),
         2: ("spec", {1: ("finalizers", ("list", "string"))}),
@@ -203,17 +262,22 @@ def _fields(data: bytes) -> list[tuple[int, int, Any]]:
     return fields
 
 
-def _scalar(kind: str, value: Any) -> Any:
+def _scalar(kind: str, value: Any) -> Any:  # noqa: PLR0911 - one return per type
     if kind == "string":
         return value.decode()
     if kind == "bytes":
         return base64.b64encode(value).decode()
     if kind == "bool":
         return bool(value)
-    if kind == "int":
-        return value - (1 << 64) if value >= 1 << 63 else value
+    if kind in ("int", "int0"):
+        number = value - (1 << 64) if value >= 1 << 63 else value
+        return None if kind == "int0" and not number else number  # int0: a plain Go int
+    if kind == "bool0":
+        return True if value else None  # a plain Go bool: false is omitted
     if kind == "time":
         seconds = decode_message(value, _TIME).get("seconds", 0)
+        if not seconds:
+            return None  # the zero time: unset, as JSON would omit it
         return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     raise ProtobufError(f"unknown scalar type {kind}")
 

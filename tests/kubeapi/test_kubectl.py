@@ -418,3 +418,27 @@ def test_the_immortal_namespaces_may_not_be_deleted(
             "this namespace may not be deleted"
         )
         assert not kubeapi_server.get("namespaces", name)["metadata"].get("deletionTimestamp")
+
+
+def test_kubectl_create_deployment_sends_protobuf_we_can_read(
+    kubectl: Kubectl, kubeapi_server: KubeApiServer, kubeapi_namespace: str
+):
+    ns = kubeapi_namespace
+    kubectl("-n", ns, "create", "deployment", "web", "--image=web:1", "--port=8080",
+            "--replicas=2", "--", "serve", "--fast")  # fmt: skip
+    kubectl("-n", ns, "create", "deployment", "idle", "--image=web:1", "--replicas=0")
+    web = kubeapi_server.get("deployments", "web", ns)
+    assert web["metadata"]["labels"] == {"app": "web"}
+    assert (web["spec"]["replicas"], web["spec"]["selector"]) == (
+        2,
+        {"matchLabels": {"app": "web"}},
+    )
+    assert web["spec"]["template"]["metadata"] == {"labels": {"app": "web"}}
+    [container] = web["spec"]["template"]["spec"]["containers"]
+    assert (container["name"], container["image"]) == ("web", "web:1")
+    assert container["command"] == ["serve", "--fast"]
+    assert container["ports"] == [{"containerPort": 8080, "protocol": "TCP"}]
+    assert "minReadySeconds" not in web["spec"] and "paused" not in web["spec"]
+    assert kubeapi_server.get("deployments", "idle", ns)["spec"]["replicas"] == 0
+    status = kubectl("-n", ns, "rollout", "status", "deployment/web", "--timeout=30s")
+    assert status.stdout.strip().endswith('deployment "web" successfully rolled out')
