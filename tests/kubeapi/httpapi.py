@@ -585,6 +585,8 @@ class ApiHandler(BaseHTTPRequestHandler):
             raise bad_request(f"limit: invalid value {query.get('limit')!r}") from err
         rv = query.get("resourceVersion")
         at_rv = None
+        if rv and rv.isdigit() and query.get("resourceVersionMatch") != "Exact":
+            _wait_for_version(store, int(rv))
         if query.get("resourceVersionMatch") == "Exact" and rv not in (None, ""):
             if not rv.isdigit():
                 raise bad_request(f'invalid resource version "{rv}"')
@@ -801,6 +803,27 @@ def _injected_error(rule: FaultRule) -> ApiError:
     return ApiError(
         status, rule.message or default_message(status), details=details or None, headers=headers
     )
+
+
+def _wait_for_version(store: Any, wanted: int, timeout: float = 3.0) -> None:
+    """Hold a list "not older than" a version this server has not reached, as the real
+    watch cache does for up to 3 s, then give up as it does.
+
+    Raises:
+        ApiError: 504 `Timeout: Too large resource version: N, current: M`, retry after 1 s.
+    """
+    deadline = time.monotonic() + timeout
+    while store.rv < wanted and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if store.rv < wanted:
+        cause = {"reason": "ResourceVersionTooLarge", "message": "Too large resource version"}
+        raise ApiError(
+            504,
+            f"Timeout: Too large resource version: {wanted}, current: {store.rv}",
+            reason="Timeout",
+            details={"causes": [cause], "retryAfterSeconds": 1},
+            headers={"Retry-After": "1"},
+        )
 
 
 def _check_list_options(query: dict[str, str], watch: bool) -> None:
