@@ -332,7 +332,7 @@ def _check_term(term: str) -> bool:
     values += [v.strip() for v in (match["values"] or "").split(",")]
     return (
         len(name) <= _MAX_LABEL_NAME
-        and len(prefix) <= _MAX_LABEL_PREFIX
+        and (not prefix or _DNS_SUBDOMAIN.match(prefix) is not None)  # a..b/x is not
         and all(len(value) <= _MAX_LABEL_NAME for value in values)
         # key>N and key<N compare 64-bit integers.
         and (not match["number"] or int(match["number"]) < 2**63)

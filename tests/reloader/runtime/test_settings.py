@@ -219,6 +219,9 @@ def test_selectors_the_api_server_accepts_pass(selector):
         "tier>-1",
         "tier>=1",
         "tier>" + "9" * 20,
+        # A key's prefix is a DNS subdomain: no empty label between dots.
+        "a..b/x=1",
+        "a.-b/x=1",
     ],
 )
 def test_selectors_the_api_server_refuses_stop_start_up(selector):
