@@ -92,6 +92,9 @@ class RolloutStatus:
     updated_replicas: int = 0
     available_replicas: int = 0
     progress_deadline_exceeded: bool = False
+    # A StatefulSet's rollingUpdate.partition: the ordinals below it keep the
+    # old template, so its rollout ends with that many replicas not updated.
+    partition: int = 0
 
 
 @dataclass(frozen=True)

@@ -22,13 +22,23 @@ def rollout_outcome(status: RolloutStatus, generation: int | None) -> RolloutOut
     produced; ``None`` when unknown) is complete once the Deployment
     controller has observed it, every replica runs the new template, no old
     replica remains and all are available. A ``Progressing`` condition with
-    reason ``ProgressDeadlineExceeded`` means it failed.
+    reason ``ProgressDeadlineExceeded`` means it failed. A StatefulSet with a
+    ``partition`` is complete, as kubectl says "partitioned roll out
+    complete", once every ordinal at or above it runs the new template and
+    every replica is available: the ordinals below it keep the old one.
     """
     wanted = generation if generation is not None else status.generation
     if status.observed_generation < wanted:
         return RolloutOutcome.PROGRESSING
     if status.progress_deadline_exceeded:
         return RolloutOutcome.FAILED
+    if status.partition > 0:
+        if (
+            status.updated_replicas >= status.replicas - status.partition
+            and status.available_replicas >= status.replicas
+        ):
+            return RolloutOutcome.COMPLETED
+        return RolloutOutcome.PROGRESSING
     if (
         status.updated_replicas >= status.replicas
         and status.status_replicas <= status.updated_replicas

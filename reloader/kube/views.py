@@ -101,4 +101,14 @@ def rollout_status(obj: Mapping[str, Any], kind: str) -> RolloutStatus:
         updated_replicas=int(status.get("updatedReplicas") or 0),
         available_replicas=int(status.get("availableReplicas") or 0),
         progress_deadline_exceeded=deadline_exceeded,
+        partition=_partition(spec) if kind == "StatefulSet" else 0,
     )
+
+
+def _partition(spec: Mapping[str, Any]) -> int:
+    """A StatefulSet's ``rollingUpdate.partition`` (0 when none, or under ``OnDelete``)."""
+    strategy = spec.get("updateStrategy") or {}
+    if strategy.get("type", "RollingUpdate") != "RollingUpdate":
+        return 0
+    partition = (strategy.get("rollingUpdate") or {}).get("partition")
+    return partition if isinstance(partition, int) and partition > 0 else 0

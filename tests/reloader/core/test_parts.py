@@ -149,6 +149,11 @@ def test_the_bucket_ignores_time_running_backwards():
         (RolloutStatus(3, 3, 3, 3, 3, 3), 2, RolloutOutcome.COMPLETED),  # a later rollout done
         (RolloutStatus(0, 0, 0, 0, 0, 0), None, RolloutOutcome.COMPLETED),  # scaled to zero
         (RolloutStatus(2, 2, 3, 4, 1, 1, True), 2, RolloutOutcome.FAILED),
+        # A StatefulSet partitioned at 1: ordinals 1 and 2 take the new template.
+        (RolloutStatus(2, 2, 3, 3, 1, 3, partition=1), 2, RolloutOutcome.PROGRESSING),
+        (RolloutStatus(2, 2, 3, 3, 2, 2, partition=1), 2, RolloutOutcome.PROGRESSING),
+        (RolloutStatus(2, 2, 3, 3, 2, 3, partition=1), 2, RolloutOutcome.COMPLETED),
+        (RolloutStatus(2, 2, 3, 3, 3, 3, partition=5), 2, RolloutOutcome.COMPLETED),
     ],
 )
 def test_rollout_outcome_judges_like_kubectl_rollout_status(status, generation, outcome):

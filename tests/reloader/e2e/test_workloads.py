@@ -105,18 +105,23 @@ def test_statefulsets_daemonsets_and_secrets_across_two_namespaces(
     kube.apply(configmap("db-config", a, {"MODE": "one"}))
     kube.apply(configmap("agent-config", b, {"LEVEL": "info"}))
     kube.apply(secret("api-secret", a, PASSWORD))
-    kube.apply(
-        workload(
-            "StatefulSet",
-            "db",
-            a,
-            AUTO,
-            {
-                "containers": [container()],
-                "volumes": [{"name": "cfg", "configMap": {"name": "db-config"}}],
-            },
-        )
+    db = workload(
+        "StatefulSet",
+        "db",
+        a,
+        AUTO,
+        {
+            "containers": [container()],
+            "volumes": [{"name": "cfg", "configMap": {"name": "db-config"}}],
+        },
     )
+    # Partitioned: ordinal 0 keeps the old template, as kubectl's "partitioned
+    # roll out complete" allows; the rollout is verified all the same.
+    db["spec"] |= {
+        "replicas": 3,
+        "updateStrategy": {"type": "RollingUpdate", "rollingUpdate": {"partition": 1}},
+    }
+    kube.apply(db)
     kube.apply(
         workload(
             "DaemonSet",

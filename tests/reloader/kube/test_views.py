@@ -36,6 +36,29 @@ def test_a_daemonset_rollout_is_read_from_its_scheduling_counts():
     assert rollout_outcome(deployment_view(obj, "DaemonSet").rollout, 3) is RolloutOutcome.COMPLETED
 
 
+def test_a_partitioned_statefulset_rollout_ends_with_the_ordinals_below_it_not_updated():
+    def statefulset(strategy):
+        return {
+            "metadata": {"name": "db", "namespace": "a", "generation": 2},
+            "spec": {"replicas": 3, "updateStrategy": strategy, "template": {"spec": {}}},
+            "status": {
+                "observedGeneration": 2,
+                "replicas": 3,
+                "updatedReplicas": 2,
+                "availableReplicas": 3,
+            },
+        }
+
+    partitioned = {"type": "RollingUpdate", "rollingUpdate": {"partition": 1}}
+    view = deployment_view(statefulset(partitioned), "StatefulSet")
+    assert view.rollout.partition == 1
+    assert rollout_outcome(view.rollout, 2) is RolloutOutcome.COMPLETED
+    for other in ({"type": "OnDelete", "rollingUpdate": {"partition": 1}}, {}, None):
+        view = deployment_view(statefulset(other), "StatefulSet")
+        assert view.rollout.partition == 0
+        assert rollout_outcome(view.rollout, 2) is RolloutOutcome.PROGRESSING
+
+
 def test_a_statefulset_with_app_env_labels_is_not_selected_by_the_label_rule():
     obj = {
         "metadata": {"name": "db", "namespace": "a", "labels": {"app": "x", "env": "y"}},
