@@ -68,7 +68,7 @@ from journal import (
 from journal.checkpoints import verify_signed
 from journal.formats import format_record
 from journal.picture import Timeline, build_timeline, render_overview, write_html
-from journal.replay import DEFAULT_LEADERLESS_GAP_SECONDS, state_at
+from journal.replay import CONTROLLER_AREAS, DEFAULT_LEADERLESS_GAP_SECONDS, state_at
 from journal.ship import check_cluster, ship
 from records import ABSENT, OperatorNote
 from telemetry.buildinfo import VERSION
@@ -308,6 +308,7 @@ def replay_command(
         until=until,
         cluster=cluster,
         namespace=namespace,
+        namespace_keeps=CONTROLLER_AREAS,  # the terms and the SLO read them
         actor=actor,
     )
     if workload is not None and html_file is not None:

@@ -12,7 +12,7 @@ import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import and_, or_
 
@@ -51,6 +51,9 @@ class Filters:
         actor: Records written by this actor (a replica's pod name, ``cli:USER``).
         stream: Records of one chain: a shipped stream's name, or ``""`` for
             the journal's own records.
+        namespace_keeps: Kinds or areas whose records pass the ``namespace``
+            filter whatever their namespace (``replay`` keeps the controller's
+            own records, its leadership and starts, which its terms and SLO read).
     """
 
     kinds: tuple[str, ...] = ()
@@ -62,12 +65,14 @@ class Filters:
     cluster: str | None = None
     actor: str | None = None
     stream: str | None = None
+    namespace_keeps: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         """Validate the filter values, with one-line messages."""
-        if isinstance(self.kinds, str):
-            raise JournalValueError("kinds must be a sequence of kind names, not one string")
-        for pattern in self.kinds:
+        for name in ("kinds", "namespace_keeps"):
+            if isinstance(getattr(self, name), str):
+                raise JournalValueError(f"{name} must be a sequence of kind names, not one string")
+        for pattern in (*self.kinds, *self.namespace_keeps):
             if not kinds_module.is_valid_filter(pattern):
                 raise JournalValueError(
                     f"invalid kind filter {pattern!r}: expected a kind such as "
@@ -113,17 +118,7 @@ class Filters:
         columns = table.c
         where: list[ColumnElement[bool]] = []
         if self.kinds:
-            where.append(
-                or_(
-                    *(
-                        or_(
-                            columns.kind == pattern,
-                            and_(columns.kind >= pattern + ".", columns.kind < pattern + "/"),
-                        )
-                        for pattern in self.kinds
-                    )
-                )
-            )
+            where.append(_kind_condition(columns, self.kinds))
         if self.object is not None:
             where.append(columns.object.in_(self.objects()))
         if self.correlation_id is not None:
@@ -135,7 +130,12 @@ class Filters:
                 else and_(columns.correlation_id >= prefix, columns.correlation_id < upper)
             )
         if self.namespace is not None:
-            where.append(columns.namespace == self.namespace)
+            in_namespace = columns.namespace == self.namespace
+            where.append(
+                or_(in_namespace, _kind_condition(columns, self.namespace_keeps))
+                if self.namespace_keeps
+                else in_namespace
+            )
         if self.cluster is not None:
             where.append(columns.cluster == self.cluster)
         if self.actor is not None:
@@ -161,15 +161,23 @@ class Filters:
         ):
             return False
         exact = (
-            ("namespace", self.namespace, record.namespace),
             ("actor", self.actor, record.actor),
             ("cluster", self.cluster, getattr(record, "cluster", None)),
         )
-        if any(wanted is not None and value != wanted for _name, wanted, value in exact):
+        if not self._in_namespace(record) or any(
+            wanted is not None and value != wanted for _name, wanted, value in exact
+        ):
             return False
         if self.since is not None and record.ts < self.since:
             return False
         return not (self.until is not None and record.ts > self.until)
+
+    def _in_namespace(self, record: Record) -> bool:
+        return (
+            self.namespace is None
+            or record.namespace == self.namespace
+            or any(kinds_module.matches(record.kind, p) for p in self.namespace_keeps)
+        )
 
 
 def _after_prefix(prefix: str) -> str | None:
@@ -203,3 +211,16 @@ def kinds_tuple(kinds: Iterable[str] | None) -> tuple[str, ...]:
     if isinstance(kinds, str):
         return (kinds,)
     return tuple(kinds)
+
+
+def _kind_condition(columns: Any, patterns: Iterable[str]) -> ColumnElement[bool]:
+    """Rows whose kind is one of ``patterns`` or in one of their areas."""
+    return or_(
+        *(
+            or_(
+                columns.kind == pattern,
+                and_(columns.kind >= pattern + ".", columns.kind < pattern + "/"),
+            )
+            for pattern in patterns
+        )
+    )

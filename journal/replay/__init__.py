@@ -79,6 +79,11 @@ from records import ControllerStarted, kinds
 if TYPE_CHECKING:
     from journal.store import Journal
 
+#: The controller's own records, which a replay narrowed to one namespace
+#: keeps whatever their namespace (``Filters.namespace_keeps``): its leader
+#: terms, its starts (the SLO's debounce) and the journal's own records.
+CONTROLLER_AREAS: tuple[str, ...] = ("controller", "leader", "journal")
+
 
 def replay(
     journals: Sequence[Journal],
@@ -145,6 +150,7 @@ def recorded_debounce(journals: Sequence[Journal], filters: Filters) -> float | 
 
 __all__ = [
     "ANOMALY_TYPES",
+    "CONTROLLER_AREAS",
     "DEFAULT_DEBOUNCE_SECONDS",
     "DEFAULT_LEADERLESS_GAP_SECONDS",
     "REPLAY_COLUMNS",

@@ -145,3 +145,25 @@ def test_a_secret_and_a_configmap_of_one_name_are_named_apart(run, tmp_path):
     assert report["anomalies"] == [], "each restart follows its own source's change"
     tail = run("tail", "--journal", path, "--kind", "restart.planned", "-n", "10").out
     assert '"source":"secret/api"' in tail
+
+
+def test_replay_by_namespace_keeps_the_controllers_terms(run, tmp_path):
+    """The controller's leadership and starts are in its own namespace: a replay of
+    another namespace still shows its terms as recorded (a leaderless gap included)
+    and judges the SLO with the debounce it started with."""
+    path = tmp_path / "journal.db"
+    with Journal.open(path, actor="helloworld-controller-0") as writer:
+        here, app = Controller(writer), Controller(writer, namespace="app")
+        here.started(0)
+        here.acquired(1, epoch=1)
+        app.epoch = 1
+        app.restart_chain(100, "cm", "web", "v2")
+        here.lost(200)
+        here.acquired(300, epoch=2)
+        app.epoch = 2
+        app.restart_chain(400, "cm", "web", "v3")
+    document = json.loads(run("replay", "-o", "json", "--namespace", "app", "--journal", path).out)
+    terms = [(t["epoch"], t["how"], t["end_reason"]) for t in document["leader_terms"]]
+    assert terms == [(1, "acquired", "lost"), (2, "acquired", None)], document["leader_terms"]
+    assert [a["type"] for a in document["anomalies"]] == ["leaderless_gap"]
+    assert [r["namespace"] for r in document["restarts"]] == ["app", "app"]

@@ -16,6 +16,7 @@ from journal import (
     merged_last,
     merged_records,
 )
+from journal.reading import row_to_record
 from tests.journal.builders import Controller, at
 
 
@@ -114,6 +115,28 @@ def test_cursor_and_limit(writer, history):
     assert seqs == [6, 7, 8]
     assert [r.seq for r in writer.last(2)] == [12, 13]
     assert [r.seq for r in writer.last(2, Filters(kinds=("restart",)))] == [10, 11]
+
+
+def test_a_namespace_filter_keeps_the_areas_it_is_told_to_in_sql_and_in_memory(writer):
+    here, app = Controller(writer), Controller(writer, namespace="app")
+    here.started(0)
+    here.acquired(1, epoch=1)
+    app.restart_chain(10, "cm", "web", "v2")
+    writer.append(kinds.WATCH_RELISTED, ts=at(20))  # the controller's own, not kept
+    keeping = Filters(namespace="app", namespace_keeps=("controller", "leader"))
+    selected = [row_to_record(row) for row in writer.scan(keeping)]
+    assert _kinds(selected) == [
+        "controller.started",
+        "leader.acquired",
+        *_kinds(writer.read(namespace="app")),
+    ]
+    everything = list(writer.read())
+    assert [r for r in everything if keeping.matches(r)] == selected
+    assert [r for r in everything if Filters(namespace="app").matches(r)] == list(
+        writer.read(namespace="app")
+    )
+    with pytest.raises(JournalValueError, match="namespace_keeps must be a sequence"):
+        Filters(namespace="app", namespace_keeps="leader")
 
 
 def test_invalid_filters_are_refused():
