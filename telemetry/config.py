@@ -17,6 +17,13 @@ from collections.abc import Mapping
 # One label of a host name (RFC 1123): letters, digits and inner hyphens.
 _LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
 
+# The number forms a variable accepts: ASCII decimal digits, a leading "-" (so
+# a negative value is reported against its minimum), and for decimal numbers
+# a fraction after one ".". No "+", no "_" separators, no exponent, no other
+# script's digits, no "inf" or "nan" (Python's int() and float() take them all).
+_WHOLE_NUMBER = re.compile(r"-?[0-9]+", re.ASCII)
+_DECIMAL_NUMBER = re.compile(r"-?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)", re.ASCII)
+
 
 class ConfigError(ValueError):
     """A setting's value is invalid; the message names the variable."""
@@ -47,9 +54,11 @@ def env_int(
     raw = environ.get(name, "").strip()
     if not raw:
         return default
+    if not _WHOLE_NUMBER.fullmatch(raw):
+        raise ConfigError(name, raw, "must be a whole number")
     try:
         value = int(raw, 10)
-    except ValueError:
+    except ValueError:  # more digits than int() converts
         raise ConfigError(name, raw, "must be a whole number") from None
     _check_range(name, raw, value, minimum, maximum)
     return value
@@ -67,14 +76,18 @@ def env_float(
     raw = environ.get(name, "").strip()
     if not raw:
         return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ConfigError(name, raw, "must be a number") from None
-    if not math.isfinite(value):
+    if not _DECIMAL_NUMBER.fullmatch(raw):
+        if raw.strip("+-").lower() in _NOT_FINITE:
+            raise ConfigError(name, raw, "must be a finite number")
+        raise ConfigError(name, raw, "must be a number")
+    value = float(raw)
+    if not math.isfinite(value):  # more digits than a float holds
         raise ConfigError(name, raw, "must be a finite number")
     _check_range(name, raw, value, minimum, maximum)
     return value
+
+
+_NOT_FINITE = frozenset({"inf", "infinity", "nan"})
 
 
 def env_host(environ: Mapping[str, str], name: str, default: str) -> str:

@@ -80,6 +80,13 @@ def test_port_zero_asks_for_any_free_port():
         ("DRAIN_SECONDS", "-1", "must be at least 0"),
         ("DRAIN_SECONDS", "inf", "must be a finite number"),
         ("SHUTDOWN_TIMEOUT_SECONDS", "soon", "must be a number"),
+        # Plain ASCII decimal only, though int() and float() take more.
+        ("PORT", "8_080", "must be a whole number"),
+        ("PORT", "+8080", "must be a whole number"),
+        ("THREADS", "\u0668", "must be a whole number"),
+        ("DRAIN_SECONDS", "1_0.5", "must be a number"),
+        ("DRAIN_SECONDS", "5e0", "must be a number"),
+        ("SHUTDOWN_TIMEOUT_SECONDS", "nan", "must be a finite number"),
         ("OTEL_ENABLED", "sometimes", "must be true or false"),
     ],
 )

@@ -63,6 +63,46 @@ def test_values_are_read():
 
 
 @pytest.mark.parametrize(
+    ("variable", "value", "problem"),
+    [
+        # int() takes these; the configuration wants plain ASCII decimal digits.
+        ("HTTP_PORT", "1_0", "must be a whole number"),
+        ("HTTP_PORT", "+80", "must be a whole number"),
+        ("HTTP_PORT", "\u0668\u0660", "must be a whole number"),
+        ("RESTART_BURST", "\uff12\uff10", "must be a whole number"),
+        ("LEADER_ELECTION_RETRY_PERIOD_SECONDS", "0x2", "must be a whole number"),
+        # float() takes these; a decimal number is digits and at most one point.
+        ("DEBOUNCE_SECONDS", "1_0.5", "must be a number"),
+        ("DEBOUNCE_SECONDS", "1e3", "must be a number"),
+        ("DEBOUNCE_SECONDS", "+1.5", "must be a number"),
+        ("DEBOUNCE_SECONDS", "\u0665.5", "must be a number"),
+        ("RESYNC_SECONDS", "inf", "must be a finite number"),
+        ("RESYNC_SECONDS", "-Infinity", "must be a finite number"),
+        ("RETRY_BASE_SECONDS", "nan", "must be a finite number"),
+        ("RETRY_BASE_SECONDS", "1" * 400, "must be a finite number"),
+        ("RETRY_MAX_ATTEMPTS", "1" * 5000, "must be a whole number"),
+    ],
+)
+def test_numbers_are_ascii_decimal_only(variable, value, problem):
+    with pytest.raises(ConfigError) as caught:
+        load_settings({variable: value})
+    assert str(caught.value) == f"invalid {variable}: {problem} (got {value!r})"
+
+
+def test_decimal_forms_that_are_accepted():
+    s = load_settings(
+        {
+            "HTTP_PORT": " 0080 ",
+            "DEBOUNCE_SECONDS": ".5",
+            "RESYNC_SECONDS": "30.",
+            "RETRY_BASE_SECONDS": "0.25",
+        }
+    )
+    assert s.http_port == 80
+    assert (s.debounce_seconds, s.resync_seconds, s.retry_base_seconds) == (0.5, 30.0, 0.25)
+
+
+@pytest.mark.parametrize(
     ("environ", "message"),
     [
         ({"DEBOUNCE_SECONDS": "soon"}, "invalid DEBOUNCE_SECONDS: must be a number (got 'soon')"),
