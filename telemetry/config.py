@@ -28,10 +28,20 @@ _DECIMAL_NUMBER = re.compile(r"-?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)", re.ASCII)
 class ConfigError(ValueError):
     """A setting's value is invalid; the message names the variable."""
 
-    def __init__(self, variable: str, value: str | None, problem: str) -> None:
+    def __init__(
+        self, variable: str, value: str | None, problem: str, *, inline: bool = False
+    ) -> None:
+        """``inline`` shows the value as ``VARIABLE=value`` up front, not ``(got ...)`` after.
+
+        That suits a conflict between variables: ``invalid A=5: must not
+        exceed B (1)`` reads as one rule about both.
+        """
         self.variable = variable
         self.value = value
         self.problem = problem
+        if inline and value is not None:
+            super().__init__(f"invalid {variable}={value}: {problem}")
+            return
         shown = "" if value is None else f" (got {value!r})"
         super().__init__(f"invalid {variable}: {problem}{shown}")
 

@@ -169,10 +169,10 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
     retry_base = env_float(environ, "RETRY_BASE_SECONDS", 1.0, minimum=0.01, maximum=3600)
     retry_max = env_float(environ, "RETRY_MAX_SECONDS", 60.0, minimum=0.01, maximum=3600)
     if retry_max < retry_base:
-        raise ConfigError(
-            "RETRY_MAX_SECONDS",
-            str(retry_max),
-            f"must be at least RETRY_BASE_SECONDS ({retry_base})",
+        raise _conflict(
+            environ,
+            ("RETRY_MAX_SECONDS", retry_max, "must be at least"),
+            ("RETRY_BASE_SECONDS", retry_base, "must not exceed"),
         )
     log_level = env_str(environ, "LOG_LEVEL", "INFO")
     parse_log_level(log_level)
@@ -270,17 +270,17 @@ def _leader_election(environ: Mapping[str, str]) -> LeaderElectionSettings:
     renew = env_int(environ, "LEADER_ELECTION_RENEW_DEADLINE_SECONDS", 10, minimum=1, maximum=3600)
     retry = env_int(environ, "LEADER_ELECTION_RETRY_PERIOD_SECONDS", 2, minimum=1, maximum=3600)
     if not lease > renew:
-        raise ConfigError(
-            "LEADER_ELECTION_LEASE_DURATION_SECONDS",
-            str(lease),
-            f"must be greater than LEADER_ELECTION_RENEW_DEADLINE_SECONDS ({renew})",
+        raise _conflict(
+            environ,
+            ("LEADER_ELECTION_LEASE_DURATION_SECONDS", lease, "must be greater than"),
+            ("LEADER_ELECTION_RENEW_DEADLINE_SECONDS", renew, "must be less than"),
         )
     # client-go's rule (JitterFactor 1.2): renewal attempts must fit in the deadline.
     if not renew * 10 > retry * 12:
-        raise ConfigError(
-            "LEADER_ELECTION_RENEW_DEADLINE_SECONDS",
-            str(renew),
-            f"must be greater than 1.2 x LEADER_ELECTION_RETRY_PERIOD_SECONDS ({retry})",
+        raise _conflict(
+            environ,
+            ("LEADER_ELECTION_RENEW_DEADLINE_SECONDS", renew, "must be greater than 1.2 x"),
+            ("LEADER_ELECTION_RETRY_PERIOD_SECONDS", retry, "times 1.2 must be less than"),
         )
     return LeaderElectionSettings(
         enabled=env_bool(environ, "LEADER_ELECTION_ENABLED", True),
@@ -289,6 +289,33 @@ def _leader_election(environ: Mapping[str, str]) -> LeaderElectionSettings:
         renew_deadline_seconds=renew,
         retry_period_seconds=retry,
     )
+
+
+def _conflict(
+    environ: Mapping[str, str],
+    first: tuple[str, float, str],
+    second: tuple[str, float, str],
+) -> ConfigError:
+    """The error of two variables whose values do not fit together.
+
+    Each side is (variable, value, the rule as said from that side). The line
+    leads with ``first`` as ``NAME=value``, or with ``second`` when only that
+    one is set, and gives the other's value, saying when it is the default:
+    ``invalid RETRY_BASE_SECONDS=100: must not exceed RETRY_MAX_SECONDS (60,
+    the default)``, never a variable the user did not set on its own.
+    """
+    if not environ.get(first[0], "").strip() and environ.get(second[0], "").strip():
+        first, second = second, first
+    (name, value, rule), (other, other_value, _) = first, second
+    defaulted = "" if environ.get(other, "").strip() else ", the default"
+    return ConfigError(
+        name, _number(value), f"{rule} {other} ({_number(other_value)}{defaulted})", inline=True
+    )
+
+
+def _number(value: float) -> str:
+    """``60`` for 60.0, ``0.5`` for 0.5: a value as the user would write it."""
+    return str(int(value)) if value == int(value) else str(value)
 
 
 def _pod_name(environ: Mapping[str, str]) -> str:

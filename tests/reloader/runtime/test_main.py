@@ -55,7 +55,8 @@ def one_line(result: subprocess.CompletedProcess[str]) -> str:
         ({"DEBOUNCE_SECONDS": "soon"}, "invalid DEBOUNCE_SECONDS"),
         (
             {"LEADER_ELECTION_RENEW_DEADLINE_SECONDS": "20"},
-            "invalid LEADER_ELECTION_LEASE_DURATION_SECONDS",
+            "invalid LEADER_ELECTION_RENEW_DEADLINE_SECONDS=20: must be less than "
+            "LEADER_ELECTION_LEASE_DURATION_SECONDS (15, the default)",
         ),
         ({"LOG_LEVEL": "loud"}, "invalid LOG_LEVEL"),
         ({"LEADER_ELECTION_ENABLED": "maybe"}, "invalid LEADER_ELECTION_ENABLED"),

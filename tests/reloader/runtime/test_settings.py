@@ -105,6 +105,52 @@ def test_decimal_forms_that_are_accepted():
 @pytest.mark.parametrize(
     ("environ", "message"),
     [
+        # One variable set against the other's default: the line leads with the
+        # one the user set, and says the other's value is the default.
+        (
+            {"RETRY_BASE_SECONDS": "100"},
+            "invalid RETRY_BASE_SECONDS=100: must not exceed RETRY_MAX_SECONDS (60, the default)",
+        ),
+        (
+            {"RETRY_MAX_SECONDS": "0.5"},
+            "invalid RETRY_MAX_SECONDS=0.5: must be at least RETRY_BASE_SECONDS (1, the default)",
+        ),
+        (
+            {"LEADER_ELECTION_RENEW_DEADLINE_SECONDS": "20"},
+            "invalid LEADER_ELECTION_RENEW_DEADLINE_SECONDS=20: must be less than "
+            "LEADER_ELECTION_LEASE_DURATION_SECONDS (15, the default)",
+        ),
+        (
+            {"LEADER_ELECTION_RETRY_PERIOD_SECONDS": "9"},
+            "invalid LEADER_ELECTION_RETRY_PERIOD_SECONDS=9: times 1.2 must be less than "
+            "LEADER_ELECTION_RENEW_DEADLINE_SECONDS (10, the default)",
+        ),
+        (
+            {"LEADER_ELECTION_RENEW_DEADLINE_SECONDS": "2"},
+            "invalid LEADER_ELECTION_RENEW_DEADLINE_SECONDS=2: must be greater than 1.2 x "
+            "LEADER_ELECTION_RETRY_PERIOD_SECONDS (2, the default)",
+        ),
+        # Two set, one defaulted: the conflict is between the defaulted one
+        # and the one set beside it.
+        (
+            {
+                "LEADER_ELECTION_LEASE_DURATION_SECONDS": "100",
+                "LEADER_ELECTION_RETRY_PERIOD_SECONDS": "60",
+            },
+            "invalid LEADER_ELECTION_RETRY_PERIOD_SECONDS=60: times 1.2 must be less than "
+            "LEADER_ELECTION_RENEW_DEADLINE_SECONDS (10, the default)",
+        ),
+    ],
+)
+def test_a_conflict_names_the_variables_set_and_the_defaulted_one(environ, message):
+    with pytest.raises(ConfigError) as caught:
+        load_settings(environ)
+    assert str(caught.value) == message
+
+
+@pytest.mark.parametrize(
+    ("environ", "message"),
+    [
         ({"DEBOUNCE_SECONDS": "soon"}, "invalid DEBOUNCE_SECONDS: must be a number (got 'soon')"),
         ({"DEBOUNCE_SECONDS": "-1"}, "invalid DEBOUNCE_SECONDS: must be at least 0 (got '-1')"),
         ({"WATCH_TIMEOUT_SECONDS": "1.5"}, "invalid WATCH_TIMEOUT_SECONDS: must be a whole number"),
@@ -122,16 +168,16 @@ def test_decimal_forms_that_are_accepted():
         ({"LEADER_ELECTION_RETRY_PERIOD_SECONDS": "1.5"}, "must be a whole number"),
         (
             {"LEADER_ELECTION_LEASE_DURATION_SECONDS": "10"},
-            "invalid LEADER_ELECTION_LEASE_DURATION_SECONDS: must be greater than "
-            "LEADER_ELECTION_RENEW_DEADLINE_SECONDS (10) (got '10')",
+            "invalid LEADER_ELECTION_LEASE_DURATION_SECONDS=10: must be greater than "
+            "LEADER_ELECTION_RENEW_DEADLINE_SECONDS (10, the default)",
         ),
         (
             {
                 "LEADER_ELECTION_RENEW_DEADLINE_SECONDS": "12",
                 "LEADER_ELECTION_RETRY_PERIOD_SECONDS": "10",
             },
-            "invalid LEADER_ELECTION_RENEW_DEADLINE_SECONDS: must be greater than 1.2 x "
-            "LEADER_ELECTION_RETRY_PERIOD_SECONDS (10) (got '12')",
+            "invalid LEADER_ELECTION_RENEW_DEADLINE_SECONDS=12: must be greater than 1.2 x "
+            "LEADER_ELECTION_RETRY_PERIOD_SECONDS (10)",
         ),
         # 1.2 x 5 = 6 exactly is not enough.
         (
@@ -145,7 +191,10 @@ def test_decimal_forms_that_are_accepted():
             {"LOG_LEVEL": "chatty"},
             "invalid LOG_LEVEL: must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL",
         ),
-        ({"RETRY_BASE_SECONDS": "5", "RETRY_MAX_SECONDS": "1"}, "invalid RETRY_MAX_SECONDS"),
+        (
+            {"RETRY_BASE_SECONDS": "5", "RETRY_MAX_SECONDS": "1"},
+            "invalid RETRY_MAX_SECONDS=1: must be at least RETRY_BASE_SECONDS (5)",
+        ),
         ({"RETRY_MAX_ATTEMPTS": "0"}, "invalid RETRY_MAX_ATTEMPTS: must be at least 1"),
         ({"RESTART_RATE_PER_SECOND": "0"}, "invalid RESTART_RATE_PER_SECOND"),
         ({"MAX_CONCURRENT_ROLLOUTS": "0"}, "invalid MAX_CONCURRENT_ROLLOUTS"),
