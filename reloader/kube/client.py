@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import os
+
 from kubernetes import client, config
 
 USER_AGENT = "shipshape-controller"
 
 
 class KubeconfigError(ValueError):
-    """The kubeconfig file exists but is not a kubeconfig; the message says which file."""
+    """The kubeconfig file exists but cannot be read or is not a kubeconfig; names the file."""
 
 
 def make_api_client(kubeconfig: str | None) -> client.ApiClient:
@@ -20,15 +22,40 @@ def make_api_client(kubeconfig: str | None) -> client.ApiClient:
     kept for the process's life.
 
     Raises:
-        KubeconfigError: The file is not YAML, or not shaped like a kubeconfig.
+        KubeconfigError: The file exists but cannot be read (a directory, no
+            permission), is not YAML, or is not shaped like a kubeconfig.
         kubernetes.config.ConfigException: The kubeconfig or the service account is unusable.
     """
     configuration = client.Configuration()
     if kubeconfig:
+        # Like kubectl, the client reads the files of a ":"-separated list that
+        # exist and skips the others; with none there, the error stays exit 1.
+        present = [
+            path
+            for path in kubeconfig.split(os.pathsep)
+            if path and os.path.exists(os.path.expanduser(path))
+        ]
         try:
             config.load_kube_config(config_file=kubeconfig, client_configuration=configuration)
-        except (config.ConfigException, OSError):
-            raise
+        except OSError as error:
+            if not present:
+                raise
+            raise KubeconfigError(
+                f"{error.filename or kubeconfig} cannot be read: {error.strerror or error}"
+            ) from None
+        except config.ConfigException as error:
+            message = str(error)
+            if not present or not message.startswith("Invalid kube-config"):
+                raise  # e.g. a certificate it names is missing, or its exec plugin fails
+            if message.endswith("file is empty"):
+                raise KubeconfigError(f"{kubeconfig} is empty, not a kubeconfig file") from None
+            detail = message.removeprefix("Invalid kube-config file.").removeprefix(
+                "Invalid kube-config."
+            )
+            detail = detail.strip() or "no configuration found"
+            raise KubeconfigError(
+                f"{kubeconfig} is not a kubeconfig file ({detail[0].lower()}{detail[1:]})"
+            ) from None
         except Exception:
             # Not YAML, or YAML of another shape: the client trips over it with
             # whatever error its first assumption raises, which helps nobody.

@@ -3,7 +3,8 @@
 Exit codes: 0 after an orderly stop; 1 when start-up fails (journal or
 Kubernetes API unreachable or unusable) or the reconcile loop crashed; 2 for an
 invalid setting (a bad value, a ``JOURNAL_URL`` this program cannot open, a
-``KUBECONFIG`` that is no kubeconfig, an unusable ``JOURNAL_SIGNING_KEY_FILE``).
+``KUBECONFIG`` file that cannot be read or is no kubeconfig, an unusable
+``JOURNAL_SIGNING_KEY_FILE``).
 Every start-up error is one line on stderr naming the cause.
 """
 
@@ -92,7 +93,7 @@ def run(environ: Mapping[str, str]) -> int:  # noqa: PLR0911 - an exit per start
         )
     except Exception as error:  # any configuration problem is one line, not a traceback
         journal.close()
-        if isinstance(error, KubeconfigError):  # the file is no kubeconfig: exit 2
+        if isinstance(error, KubeconfigError):  # unreadable, or no kubeconfig: exit 2
             _fail(f"invalid KUBECONFIG: {error}")
             return 2
         where = settings.kubeconfig or "the in-cluster service account"

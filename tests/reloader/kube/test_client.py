@@ -75,3 +75,17 @@ def test_a_missing_kubeconfig_is_not_called_malformed(tmp_path):
     garbage.write_text("- just\n- a list\n", encoding="utf-8")
     with pytest.raises(KubeconfigError, match="is not a kubeconfig file"):
         make_api_client(str(garbage))
+
+
+def test_a_kubeconfig_that_cannot_be_read_names_the_file(tmp_path, monkeypatch):
+    # The tests may run as root, for whom no mode makes a file unreadable: the
+    # client's own open() is made to refuse it instead.
+    path = kubeconfig(tmp_path)
+
+    def refuse(name, *args, **kwargs):
+        raise PermissionError(13, "Permission denied", name)
+
+    monkeypatch.setattr("kubernetes.config.kube_config.open", refuse, raising=False)
+    with pytest.raises(KubeconfigError) as caught:
+        make_api_client(path)
+    assert str(caught.value) == f"{path} cannot be read: Permission denied"

@@ -109,6 +109,48 @@ def test_a_kubeconfig_that_is_plain_text_is_exit_2(tmp_path):
     )
 
 
+def test_a_kubeconfig_that_is_a_directory_is_exit_2(tmp_path):
+    folder = tmp_path / "kube"
+    folder.mkdir()
+    result = run(tmp_path, KUBECONFIG=str(folder))
+    assert result.returncode == 2
+    assert one_line(result) == (
+        f"shipshape-controller: invalid KUBECONFIG: {folder} cannot be read: Is a directory"
+    )
+
+
+def test_a_kubeconfig_that_is_empty_is_exit_2(tmp_path):
+    empty = tmp_path / "empty"
+    empty.write_text("")
+    result = run(tmp_path, KUBECONFIG=str(empty))
+    assert result.returncode == 2
+    assert one_line(result) == (
+        f"shipshape-controller: invalid KUBECONFIG: {empty} is empty, not a kubeconfig file"
+    )
+
+
+def test_a_kubeconfig_of_yaml_without_its_keys_is_exit_2(tmp_path):
+    other = tmp_path / "values.yaml"
+    other.write_text("replicas: 2\n")
+    result = run(tmp_path, KUBECONFIG=str(other))
+    assert result.returncode == 2
+    assert one_line(result) == (
+        f"shipshape-controller: invalid KUBECONFIG: {other} is not a kubeconfig file "
+        f"(expected key current-context in {other})"
+    )
+
+
+def test_a_kubeconfig_list_names_the_file_that_cannot_be_read(tmp_path):
+    folder = tmp_path / "kube"
+    folder.mkdir()
+    listed = f"{tmp_path / 'nowhere'}{os.pathsep}{folder}"
+    result = run(tmp_path, KUBECONFIG=listed)
+    assert result.returncode == 2
+    assert one_line(result) == (
+        f"shipshape-controller: invalid KUBECONFIG: {folder} cannot be read: Is a directory"
+    )
+
+
 def test_a_missing_kubeconfig_is_exit_1(tmp_path):
     result = run(tmp_path, KUBECONFIG=str(tmp_path / "nowhere"))
     assert result.returncode == 1
