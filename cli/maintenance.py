@@ -30,8 +30,16 @@ from journal import (
     stats,
     verify,
 )
+from journal.errors import JournalChainError
 from journal.schema import HEAD
 from journal.timefmt import parse_duration
+
+
+class ChainRefused(click.ClickException):
+    """``vacuum`` refused a range that does not verify: exit 1, as ``verify`` FAILED."""
+
+    exit_code = 1
+
 
 # -- db --------------------------------------------------------------------------
 
@@ -134,7 +142,11 @@ def _duration(_ctx: click.Context, param: click.Parameter, value: str) -> Any:
 def vacuum_command(journal: str | None, busy_timeout: float, older_than: Any) -> int:
     """Remove old records, leaving a journal.vacuumed tombstone."""
     (location,) = resolve_journals(journal)
-    with open_writer(location, busy_timeout) as writer:
-        result = vacuum_signed(writer, older_than)
+    try:
+        with open_writer(location, busy_timeout) as writer:
+            result = vacuum_signed(writer, older_than)
+    except JournalChainError as error:
+        # A finding about the journal, like verify's FAILED: exit 1.
+        raise ChainRefused(str(error)) from None
     _write(result.summary() + "\n")
     return 0

@@ -41,3 +41,7 @@ class JournalValueError(JournalError, ValueError):
 
 class JournalCursorError(JournalError):
     """A reader's cursor points past the journal's head: the journal was replaced or rewound."""
+
+
+class JournalChainError(JournalError):
+    """The hash chain does not verify where an operation relies on it (nothing was changed)."""

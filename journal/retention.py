@@ -18,7 +18,14 @@ for objects unchanged since before the cutoff.
 A central journal (one holding streams shipped by ``shipshape-journal ship``)
 is refused: removing a prefix by seq would cut every stream at a different
 point of its source's chain, and a tombstone of the central's own chain cannot
-anchor them (nothing may be added to a shipped chain). Retention belongs to
+anchor them (nothing may be added to a shipped chain).
+
+Before removing anything, vacuum walks the records it is about to remove and
+the first one it keeps with the checks of :mod:`journal.verify` (seq
+continuity, prev_hash links, each record's hash), page by page in its own
+transaction: a tombstone must never vouch for a range that did not verify, so
+a broken range is refused and nothing is removed. Signed checkpoints are not
+checked here (vacuum has no public keys); the tombstone keeps the last one. Retention belongs to
 the embedded journals, before or after they are shipped; the central journal
 keeps what it was given, and every stream stays verifiable.
 """
@@ -32,11 +39,12 @@ from typing import TYPE_CHECKING
 from sqlalchemy import delete, func, select
 
 from journal.checkpoints import removed_checkpoint_evidence
-from journal.errors import JournalError, JournalValueError
+from journal.errors import JournalChainError, JournalError, JournalValueError
 from journal.models import records
 from journal.record import Entry, Record
 from journal.replay.state import state_through
 from journal.timefmt import format_ts, utc_now
+from journal.verify import verify_through
 from records import ABSENT, JournalVacuumed
 
 if TYPE_CHECKING:
@@ -83,6 +91,8 @@ def vacuum(journal: Journal, older_than: timedelta, *, now: datetime | None = No
 
     Raises:
         JournalValueError: For a zero or negative ``older_than``.
+        JournalChainError: The records to remove (or their link to the first
+            kept one) do not verify: nothing is removed.
         JournalError: A central journal (shipped streams): nothing is removed.
         JournalWriteError: When the write fails; then nothing is removed.
     """
@@ -112,6 +122,15 @@ def vacuum(journal: Journal, older_than: timedelta, *, now: datetime | None = No
             last_removed = first_young - 1
         if last_removed < first:
             return VacuumResult(cutoff=cutoff, removed=0)
+        # The tombstone vouches for what it removes: refuse a range that does
+        # not verify (or does not link to the first kept record).
+        checked = verify_through(connection, last_removed)
+        if not checked.ok:
+            raise JournalChainError(
+                f"vacuum refuses {journal.location.display}: the records it would remove "
+                f"(seq {first}..{last_removed}) do not verify: seq {checked.bad_seq}: "
+                f"{checked.reason}; nothing was removed"
+            )
         # Chain the tombstone to the head as it is before the removal: when
         # every record goes, the tombstone still follows the last seq (never
         # seq 1 again) and names the hash it follows.

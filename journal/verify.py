@@ -15,7 +15,7 @@ first bad seq and says why.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +29,8 @@ from journal.timefmt import is_canonical_ts
 from records import JournalVacuumed, kinds
 
 if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
+
     from journal.store import Journal
 
 
@@ -156,18 +158,68 @@ def journal_streams(journal: Journal) -> list[str]:
     return sorted(row[0] for row in rows)
 
 
+def verify_through(connection: Connection, through: int, page_size: int = 1000) -> VerifyResult:
+    """Verify an embedded journal's records up to seq ``through`` and the next one's link.
+
+    What ``vacuum`` checks, in its own transaction (``connection``), before it
+    removes records 1..``through``: the same walk as :func:`verify`, paged so
+    memory stays constant, so a tombstone never vouches for a range that does
+    not verify. The record after ``through``, if any, must link to it.
+    """
+    anchor_row = connection.execute(
+        select(records.c.data)
+        .where(records.c.kind == kinds.JOURNAL_VACUUMED)
+        .order_by(records.c.seq.desc())
+        .limit(1)
+    ).first()
+    anchor = _anchor_of(anchor_row[0]) if anchor_row is not None else None
+
+    def rows() -> Iterator[Sequence[Any]]:
+        after = 0
+        while True:
+            page = connection.execute(
+                select(*(records.c[name] for name in FIELDS))
+                .where(records.c.seq > after, records.c.seq <= through + 1)
+                .order_by(records.c.seq)
+                .limit(page_size)
+            ).all()
+            yield from page
+            if len(page) < page_size:
+                return
+            after = page[-1][0]
+
+    return _verify_chain(None, rows(), observe=None, find_anchor=lambda: anchor)
+
+
+def _anchor_of(data: str) -> tuple[int, str] | None:
+    """Return (last removed seq, its hash) from a tombstone's JSON data, if it names them."""
+    try:
+        parsed = json.loads(data)
+    except (TypeError, ValueError):
+        return None
+    if not isinstance(parsed, dict):
+        return None
+    tombstone = JournalVacuumed.from_data(parsed)
+    through, digest = tombstone.last_removed_seq, tombstone.last_removed_hash
+    if is_seq(through) and isinstance(digest, str):
+        return through, digest
+    return None
+
+
 def _verify_chain(
-    journal: Journal,
+    journal: Journal | None,
     rows: Iterable[Sequence[Any]],
     *,
     observe: Observer | None,
     stream: str | None = None,
     interleaved: bool = False,
+    find_anchor: Callable[[], tuple[int, str] | None] | None = None,
 ) -> VerifyResult:
     """Walk one chain's rows (its hashed seq first) and judge them.
 
     ``interleaved``: the journal's own records among shipped ones, whose seqs
     leave gaps; the prev_hash links alone then prove nothing is missing.
+    ``find_anchor``: gives the latest tombstone's anchor (default: read from ``journal``).
     """
     count = 0
     prev_seq, prev_hash = 0, GENESIS
@@ -196,7 +248,11 @@ def _verify_chain(
         if gap:
             # A gap is only allowed where retention removed records and left
             # a tombstone naming the last removed seq and hash.
-            anchor = tombstone_anchor(journal, stream)
+            if find_anchor is not None:
+                anchor = find_anchor()
+            else:
+                assert journal is not None
+                anchor = tombstone_anchor(journal, stream)
             covered = anchor is not None and prev_seq <= anchor[0] < seq
             exact = anchor is not None and (anchor[0] == seq - 1 or interleaved)
             if not covered or anchor is None or not exact:

@@ -511,3 +511,25 @@ def test_version(run):
     outcome = run("--version")
     assert outcome.code == 0
     assert outcome.out.startswith("shipshape-journal, version ")
+
+
+def test_vacuum_refuses_a_broken_range_and_removes_nothing(run, tmp_path):
+    # Deleting a record behind the journal's back must not be laundered by a
+    # tombstone: vacuum refuses (exit 1, as verify FAILED) and verify still fails.
+    aged = tmp_path / "broken.db"
+    now = datetime.now(UTC)
+    with Journal.open(aged, actor="test") as writer:
+        for days in (40, 39, 38, 37, 1, 0):
+            writer.append(kinds.WATCH_RELISTED, ts=now - timedelta(days=days))
+    with sqlite3.connect(aged) as connection:
+        connection.execute("DELETE FROM journal_records WHERE seq = 2")
+    assert run("verify", "--journal", aged).code == 1
+    vacuum = run("vacuum", "--older-than", "30d", "--journal", aged)
+    assert vacuum.code == 1
+    assert vacuum.out == ""
+    assert vacuum.err.startswith("Error: vacuum refuses ")
+    assert "(seq 1..4) do not verify: seq 2: record(s) 2 missing" in vacuum.err
+    assert vacuum.err.endswith("nothing was removed\n")
+    assert "Traceback" not in vacuum.err
+    assert run("verify", "--journal", aged).out.startswith("FAILED: seq 2: ")
+    assert "journal.vacuumed" not in run("tail", "--journal", aged).out

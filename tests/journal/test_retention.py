@@ -9,7 +9,9 @@ from datetime import timedelta
 import pytest
 
 from journal import Entry, JournalValueError, kinds, snapshot, vacuum, verify
+from journal.errors import JournalChainError
 from journal.timefmt import utc_now
+from journal.verify import verify_through
 from tests.journal.builders import at
 
 
@@ -125,3 +127,46 @@ def test_seq_survives_backup_and_restore(writer, journal_path, tmp_path, open_jo
     again = open_journal(restored, actor="restored")
     assert again.append(kinds.OPERATOR_NOTE, data={"text": "after restore"}).seq == 8
     assert verify(again).ok
+
+
+@pytest.mark.parametrize(
+    ("deleted", "through"),
+    [
+        (5, 6),  # inside the range to remove
+        (7, 6),  # the first record vacuum would keep: its link to the last removed one
+        (3, 8),  # everything goes
+    ],
+)
+def test_vacuum_refuses_to_remove_a_range_that_does_not_verify(
+    writer, journal_path, deleted, through
+):
+    # A tombstone vouches for what it removes: a broken range must not be
+    # laundered into one that verifies. Nothing is removed.
+    _fill(writer, range(8))
+    with sqlite3.connect(journal_path) as connection:
+        connection.execute("DELETE FROM journal_records WHERE seq = ?", (deleted,))
+    with pytest.raises(JournalChainError, match=rf"seq {deleted}: record\(s\) {deleted} missing"):
+        vacuum(writer, timedelta(seconds=100 - through), now=at(100))  # seq 1..through
+    assert [r.seq for r in writer.read()] == [s for s in range(1, 9) if s != deleted]
+    assert not verify(writer).ok
+
+
+def test_vacuum_refuses_an_edited_record_it_would_remove(writer, journal_path):
+    _fill(writer, range(8))
+    with sqlite3.connect(journal_path) as connection:
+        connection.execute("DROP TRIGGER IF EXISTS journal_records_no_update")
+        connection.execute("UPDATE journal_records SET actor = 'mallory' WHERE seq = 2")
+    with pytest.raises(JournalChainError, match="seq 2: hash does not match"):
+        vacuum(writer, timedelta(seconds=2), now=at(8))
+    assert writer.count() == 8
+
+
+def test_vacuum_checks_the_removed_range_page_by_page_after_an_earlier_vacuum(writer):
+    # A second vacuum walks from the first tombstone's anchor, across pages.
+    _fill(writer, range(10))
+    vacuum(writer, timedelta(seconds=5), now=at(8))
+    _fill(writer, range(10, 20))
+    with writer.transaction() as connection:
+        checked = verify_through(connection, 20, page_size=3)
+    assert checked.ok, checked.summary()
+    assert checked.vacuumed_through == 3
