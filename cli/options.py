@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 import click
 
 from journal import DEFAULT_BUSY_TIMEOUT, DEFAULT_URL
+from journal.filters import OBJECT_KINDS
 from journal.formats import FORMATS
 from journal.timefmt import TIME_HELP, parse_time, utc_now
 from records import kinds as journal_kinds
@@ -196,7 +197,9 @@ def record_filter_options(function: F) -> F:
         "--object",
         "object_name",
         metavar="NAME",
-        help="Only records about this object: configmap/NAME, or NAME for any kind.",
+        callback=_object,
+        help="Only records about this object: KIND/NAME (configmap, secret, deployment, "
+        "statefulset, daemonset or lease; any case), or NAME for any kind.",
     )(function)
     return click.option(
         "--kind",
@@ -263,18 +266,39 @@ def origin_filter_options(function: F) -> F:
 WORKLOAD_KINDS = ("deployment", "statefulset", "daemonset")
 
 
+def _kind_name(value: str, kinds: tuple[str, ...], param: click.Parameter, example: str) -> str:
+    """Check ``KIND/NAME`` (KIND one of ``kinds``, any case) and return it as records spell it.
+
+    Kubernetes names cannot hold ``/``, so anything else (an unknown kind, an
+    empty name) is a typo that would match nothing: refused, naming the kinds.
+    """
+    kind, slash, name = value.partition("/")
+    if not slash or not name or "/" in name or kind.lower() not in kinds:
+        raise click.BadParameter(
+            f"{value!r} is not KIND/NAME with KIND one of {', '.join(kinds)} (e.g. {example})",
+            param=param,
+        )
+    return f"{kind.lower()}/{name}"
+
+
+def _object(_ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """Check ``--object``: a bare name (any object kind) or ``KIND/NAME`` of a recorded kind."""
+    if value is None:
+        return None
+    if "/" not in value:
+        if not value:
+            raise click.BadParameter(
+                "the object name is empty; give NAME or KIND/NAME", param=param
+            )
+        return value
+    return _kind_name(value, OBJECT_KINDS, param, "configmap/app-config")
+
+
 def _workload(_ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
     """Check ``KIND/NAME`` and return it as records spell it (the kind in lower case)."""
     if value is None:
         return None
-    kind, slash, name = value.partition("/")
-    if not slash or not name or "/" in name or kind.lower() not in WORKLOAD_KINDS:
-        raise click.BadParameter(
-            f"{value!r} is not KIND/NAME with KIND one of {', '.join(WORKLOAD_KINDS)} "
-            "(e.g. statefulset/db)",
-            param=param,
-        )
-    return f"{kind.lower()}/{name}"
+    return _kind_name(value, WORKLOAD_KINDS, param, "statefulset/db")
 
 
 def workload_option(function: F) -> F:

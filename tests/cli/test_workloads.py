@@ -91,6 +91,29 @@ def test_a_bad_workload_is_one_line_and_exit_2(run, journal, command, value):
     assert "deployment, statefulset, daemonset" in line
 
 
+@pytest.mark.parametrize(
+    "value", ["pod/db", "configmaps/db-config", "configmap/", "/db", "configmap/a/b", ""]
+)
+def test_a_bad_object_is_one_line_and_exit_2(run, journal, value):
+    # A typo in --object would match nothing and look like an empty journal.
+    outcome = run("tail", "--object", value, "--journal", journal)
+    assert outcome.code == 2
+    assert outcome.out == ""
+    line = one_error_line(outcome)
+    assert "--object" in line
+    if value:
+        assert f"{value!r}" in line
+        assert "configmap, secret, deployment, statefulset, daemonset, lease" in line
+
+
+def test_object_kind_in_any_case_matches_as_recorded(run, journal):
+    # Kubernetes spells kinds StatefulSet, ConfigMap: the same records as lower case.
+    lower = run("tail", "--object", "statefulset/db", "--journal", journal)
+    camel = run("tail", "--object", "StatefulSet/db", "--journal", journal)
+    assert camel.code == 0, camel.err
+    assert lower.out and camel.out == lower.out
+
+
 def test_tail_takes_object_or_workload_not_both(run, journal):
     outcome = run("tail", "--workload", "deployment/db", "--object", "db", "--journal", journal)
     assert outcome.code == 2
