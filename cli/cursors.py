@@ -8,12 +8,13 @@ after records are shown, so a crash shows some records again but never skips one
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
 from pathlib import Path
 
 import click
+
+from journal.files import replace_file
 
 _CURSOR = re.compile(r"\d+(?:,\d+)*")
 
@@ -86,11 +87,8 @@ def write_cursor_file(path: Path, seqs: list[int]) -> None:
     Raises:
         click.ClickException: The file cannot be written.
     """
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        temporary.write_text(format_cursor(seqs) + "\n", encoding="utf-8")
-        os.replace(temporary, path)
+        # Not synced (as before): tail rewrites it after every batch it shows.
+        replace_file(path, (format_cursor(seqs) + "\n").encode("utf-8"), sync=False)
     except OSError as error:
-        with contextlib.suppress(OSError):
-            temporary.unlink()
         raise click.ClickException(f"cannot write cursor file {path}: {error.strerror}") from None

@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from journal.files import replace_file
 from journal.picture.model import Lane, Mark, Timeline, describe_row
 from journal.picture.style import CSS, LEGEND
 
@@ -550,12 +551,17 @@ def render_html(timeline: Timeline) -> str:
 def write_html(timeline: Timeline, path: str | Path, *, exclusive: bool = False) -> int:
     """Write the page to ``path``; return its size in bytes.
 
+    The page replaces ``path`` only once it is complete (:func:`replace_file`):
+    a failure leaves the previous file intact and no temporary file.
+
     Args:
         timeline: What to draw.
         path: The file to write.
         exclusive: Fail if the file exists (``FileExistsError``).
     """
     data = render_html(timeline).encode("utf-8")
-    with Path(path).open("xb" if exclusive else "wb") as handle:
+    if not exclusive:
+        return replace_file(path, data)
+    with Path(path).open("xb") as handle:
         handle.write(data)
     return len(data)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import resource
+import signal
 import sqlite3
 import subprocess
 from pathlib import Path
@@ -11,6 +13,7 @@ import pytest
 from journal import Journal, kinds
 from journal.schema import VERSION_TABLE
 from tests.cli.helpers import one_error_line
+from tests.journal.builders import Controller
 
 READERS = (
     ("tail",),
@@ -354,3 +357,36 @@ def test_ship_into_the_same_journal_says_so(run, journal, tmp_path):
     line = one_error_line(outcome)
     assert "the same journal" in line and str(journal) in line
     assert run("verify", "--journal", journal).out.startswith("OK: 2 records")
+
+
+def _file_size_limit(limit: int) -> None:
+    # In the child: writing past ``limit`` bytes fails with EFBIG (a full disk,
+    # as far as the program can tell) instead of killing it with SIGXFSZ.
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+
+def test_replay_html_that_cannot_be_written_keeps_the_previous_page(run_process, tmp_path):
+    # The page replaces FILE only when complete: a write that fails midway
+    # leaves the previous page as it was and no temporary file beside it.
+    journal = tmp_path / "restarts.db"
+    with Journal.open(journal, actor="helloworld-controller-0") as writer:
+        controller = Controller(writer)
+        controller.started(0)
+        controller.acquired(1, epoch=1)
+        for i in range(60):  # a page well past the limit (SQLite's -shm is 32 KiB)
+            controller.restart_chain(10 + 10 * i, f"cm{i}", f"web{i}", f"c{i}")
+    page = tmp_path / "pages" / "incident.html"
+    page.parent.mkdir()
+    page.write_text("<p>the previous page</p>\n", encoding="utf-8")
+    result = run_process(
+        "replay", "--html", page, "--journal", journal, preexec_fn=lambda: _file_size_limit(65536)
+    )
+    assert result.returncode == 2
+    assert "cannot write --html" in one_error_line(result)
+    assert page.read_text(encoding="utf-8") == "<p>the previous page</p>\n"
+    assert sorted(path.name for path in page.parent.iterdir()) == ["incident.html"]
+    # Without the limit the page is written whole, over the previous one.
+    assert run_process("replay", "--html", page, "--journal", journal).returncode == 0
+    assert page.stat().st_size > 65536
+    assert sorted(path.name for path in page.parent.iterdir()) == ["incident.html"]

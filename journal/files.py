@@ -1,0 +1,42 @@
+"""Writing an output file whole or not at all.
+
+:func:`replace_file` writes the bytes to a temporary file beside the target
+and renames it over the target only once they are all written, so a failure
+(a full disk, an interrupt) leaves the previous file as it was and no
+temporary file behind; a reader never sees half a file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import uuid
+from pathlib import Path
+
+
+def replace_file(path: str | Path, data: bytes, *, sync: bool = True) -> int:
+    """Replace ``path`` atomically with ``data``; return its size in bytes.
+
+    Args:
+        path: The file to create or replace.
+        data: Its new contents.
+        sync: ``fsync`` the file before the rename (survives a power loss).
+
+    Raises:
+        OSError: The file could not be written; ``path`` is unchanged.
+    """
+    target = Path(path)
+    temporary = target.with_name(f".{target.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            if sync:
+                os.fsync(handle.fileno())
+        os.replace(temporary, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            temporary.unlink()
+        raise
+    return len(data)
