@@ -8,12 +8,12 @@ after records are shown, so a crash shows some records again but never skips one
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 
 import click
 
+from cli.runner import directory_problem
 from journal.files import replace_file
 
 _CURSOR = re.compile(r"\d+(?:,\d+)*")
@@ -67,14 +67,7 @@ def check_cursor_file(path: Path) -> None:
     Raises:
         click.BadParameter: Its directory is missing, not a directory, or not writable.
     """
-    directory = path.parent
-    problem = None
-    if not directory.exists():
-        problem = f"directory {directory} does not exist"
-    elif not directory.is_dir():
-        problem = f"{directory} is not a directory"
-    elif not os.access(directory, os.W_OK | os.X_OK):
-        problem = f"directory {directory} is not writable"
+    problem = directory_problem(path)
     if problem is not None:
         raise click.BadParameter(
             f"cannot store the cursor in {path}: {problem}", param_hint="'--cursor-file'"

@@ -145,13 +145,18 @@ def check_output_file(path: Path | None, option: str) -> None:
     """
     if path is None:
         return
-    directory = path.parent
-    problem = None
-    if not directory.exists():
-        problem = f"directory {directory} does not exist"
-    elif not directory.is_dir():
-        problem = f"{directory} is not a directory"
-    elif not os.access(directory, os.W_OK | os.X_OK):
-        problem = f"directory {directory} is not writable"
+    problem = directory_problem(path)
     if problem is not None:
         raise click.BadParameter(f"cannot write {path}: {problem}", param_hint=f"'{option}'")
+
+
+def directory_problem(path: Path) -> str | None:
+    """Why ``path``'s directory cannot take a new file, or None when it can."""
+    directory = path.parent
+    if not directory.exists():
+        return f"directory {directory} does not exist"
+    if not directory.is_dir():
+        return f"{directory} is not a directory"
+    if not os.access(directory, os.W_OK | os.X_OK):
+        return f"directory {directory} is not writable"
+    return None

@@ -25,9 +25,10 @@ the first one it keeps with the checks of :mod:`journal.verify` (seq
 continuity, prev_hash links, each record's hash), page by page in its own
 transaction: a tombstone must never vouch for a range that did not verify, so
 a broken range is refused and nothing is removed. Signed checkpoints are not
-checked here (vacuum has no public keys); the tombstone keeps the last one. Retention belongs to
-the embedded journals, before or after they are shipped; the central journal
-keeps what it was given, and every stream stays verifiable.
+checked here (vacuum has no public keys); the tombstone keeps the last one.
+
+Retention belongs to the embedded journals, before or after they are shipped;
+the central journal keeps what it was given, and every stream stays verifiable.
 """
 
 from __future__ import annotations
