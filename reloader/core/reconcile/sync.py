@@ -147,6 +147,14 @@ class Sync(Scratch):
         else:
             self.missing.pop(key, None)
 
+    def lost_source(self, source: Key) -> None:
+        """A source went away: journal it as missing for each workload that names it."""
+        candidates = self.referrers.get(source, frozenset()) | self.broad_index.get(
+            source[0], frozenset()
+        )
+        for key in sorted(candidates):
+            self.check_references(key)
+
     def found_missing(self, source: Key) -> None:
         """A source appeared: forget it as missing wherever it was."""
         for key, missing in list(self.missing.items()):

@@ -69,6 +69,8 @@ class Windows(Scratch):
         if deleted:
             self.configmaps.pop(key, None)
             self.index(self.source_index, key, present=False)
+            if self.synced:
+                self.lost_source(key)
             if window is not None:
                 del self.windows[key]
                 self.chains[key] = (window.data_hash, window.correlation_id)

@@ -514,6 +514,8 @@ def test_deleting_one_of_a_workloads_sources_restarts_nothing():
     assert (adopted.deployment, adopted.data_hash) == ("web", a_alone)
     [skip] = run.records(k.DEBOUNCE_SKIPPED, mark)
     assert (skip.object, skip.data["reason"]) == ("configmap/b", "adopted")
+    [missing] = run.records(k.WORKLOAD_MISSING_REFERENCE, mark)
+    assert (missing.object, missing.data["source"]) == ("deployment/web", "configmap/b")
     run.run_until(200.0)  # resyncs before the watch shows the adoption
     run.feed(DeploymentSeen(EventType.MODIFIED, workload(
         "Deployment", "web", AUTO, applied=a_alone, pod_spec=spec, rv="5"
@@ -586,3 +588,29 @@ def test_references_move_only_under_the_same_rules():
     assert not references_moved(refs, dict(refs))
     assert not references_moved({"configmap": {"reload": ["a"]}}, more)
     assert not references_moved(None, more) and not references_moved(more, None)
+
+
+def test_a_named_source_deleted_later_is_journaled_missing_each_time_it_goes():
+    """Deleted after the first sync, a source a workload names (a reference under
+    ``auto``, or an item of a ``reload`` list) is journaled missing at once, not only
+    when the workload is next observed; again after it came back and went again."""
+    named = {"configmap.reloader.stakater.com/reload": "listed"}
+    run = start(
+        [source("ConfigMap", "a", V1), source("ConfigMap", "listed", V1)],
+        [
+            workload("Deployment", "web", AUTO, pod_spec=envfrom(("configMap", "a"))),
+            workload("Deployment", "api", named),
+        ],
+    )
+    mark = run.mark()
+    for at, rv in ((5.0, "7"), (20.0, "9")):
+        for name in ("a", "listed"):
+            run.feed(ConfigMapSeen(EventType.DELETED, source("ConfigMap", name, V1, rv=rv)), at=at)
+        run.change(source("ConfigMap", "a", V1, rv=rv + "0"), at=at + 5)
+        run.change(source("ConfigMap", "listed", V1, rv=rv + "0"), at=at + 5)
+    missing = [
+        (r.object, r.data["source"]) for r in run.records(k.WORKLOAD_MISSING_REFERENCE, mark)
+    ]
+    assert (
+        missing == [("deployment/web", "configmap/a"), ("deployment/api", "configmap/listed")] * 2
+    )
