@@ -109,34 +109,25 @@ def test_a_kubeconfig_that_is_plain_text_is_exit_2(tmp_path):
     )
 
 
-def test_a_kubeconfig_that_is_a_directory_is_exit_2(tmp_path):
-    folder = tmp_path / "kube"
-    folder.mkdir()
-    result = run(tmp_path, KUBECONFIG=str(folder))
+@pytest.mark.parametrize(
+    ("name", "make", "problem"),
+    [
+        ("kube", lambda path: path.mkdir(), "cannot be read: Is a directory"),
+        ("empty", lambda path: path.write_text(""), "is empty, not a kubeconfig file"),
+        (
+            "values.yaml",
+            lambda path: path.write_text("replicas: 2\n"),
+            "is not a kubeconfig file (expected key current-context in {path})",
+        ),
+    ],
+)
+def test_a_kubeconfig_that_cannot_be_read_or_parsed_is_exit_2(tmp_path, name, make, problem):
+    path = tmp_path / name
+    make(path)
+    result = run(tmp_path, KUBECONFIG=str(path))
     assert result.returncode == 2
     assert one_line(result) == (
-        f"shipshape-controller: invalid KUBECONFIG: {folder} cannot be read: Is a directory"
-    )
-
-
-def test_a_kubeconfig_that_is_empty_is_exit_2(tmp_path):
-    empty = tmp_path / "empty"
-    empty.write_text("")
-    result = run(tmp_path, KUBECONFIG=str(empty))
-    assert result.returncode == 2
-    assert one_line(result) == (
-        f"shipshape-controller: invalid KUBECONFIG: {empty} is empty, not a kubeconfig file"
-    )
-
-
-def test_a_kubeconfig_of_yaml_without_its_keys_is_exit_2(tmp_path):
-    other = tmp_path / "values.yaml"
-    other.write_text("replicas: 2\n")
-    result = run(tmp_path, KUBECONFIG=str(other))
-    assert result.returncode == 2
-    assert one_line(result) == (
-        f"shipshape-controller: invalid KUBECONFIG: {other} is not a kubeconfig file "
-        f"(expected key current-context in {other})"
+        f"shipshape-controller: invalid KUBECONFIG: {path} {problem.format(path=path)}"
     )
 
 
