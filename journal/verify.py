@@ -85,9 +85,14 @@ def tombstone_anchor(journal: Journal, stream: str | None = None) -> tuple[int, 
     ``None`` for every record (an embedded journal holds only its own).
     """
     latest = journal.last(1, Filters(kinds=(kinds.JOURNAL_VACUUMED,), stream=stream))
-    if not latest:
+    return _anchor(latest[0].data) if latest else None
+
+
+def _anchor(data: Any) -> tuple[int, str] | None:
+    """(last removed seq, its hash) of a tombstone's data, if it names both."""
+    if not isinstance(data, dict):
         return None
-    tombstone = JournalVacuumed.from_data(latest[0].data)
+    tombstone = JournalVacuumed.from_data(data)
     through, digest = tombstone.last_removed_seq, tombstone.last_removed_hash
     if is_seq(through) and isinstance(digest, str):
         return through, digest
@@ -127,9 +132,14 @@ def verify(
     """
     streams = journal_streams(journal)
     if not streams:
-        return _verify_chain(journal, journal.scan(), observe=observe)
+        return _verify_chain(
+            journal.scan(), observe=observe, find_anchor=lambda: tombstone_anchor(journal)
+        )
     own = _verify_chain(
-        journal, journal.scan(Filters(stream="")), observe=observe, stream="", interleaved=True
+        journal.scan(Filters(stream="")),
+        observe=observe,
+        find_anchor=lambda: tombstone_anchor(journal, ""),
+        interleaved=True,
     )
     if not own.ok:
         return own
@@ -140,7 +150,11 @@ def verify(
             for row in journal.scan(Filters(stream=stream), columns=STREAM_COLUMNS)
         )
         watcher = observe_stream(stream) if observe_stream is not None else None
-        result = _verify_chain(journal, rows, observe=watcher, stream=stream)
+        result = _verify_chain(
+            rows,
+            observe=watcher,
+            find_anchor=lambda stream=stream: tombstone_anchor(journal, stream),
+        )
         if not result.ok:
             return replace(
                 result, records=total + result.records, reason=f"stream {stream}: {result.reason}"
@@ -172,7 +186,7 @@ def verify_through(connection: Connection, through: int, page_size: int = 1000) 
         .order_by(records.c.seq.desc())
         .limit(1)
     ).first()
-    anchor = _anchor_of(anchor_row[0]) if anchor_row is not None else None
+    anchor = _anchor(_json(anchor_row[0])) if anchor_row is not None else None
 
     def rows() -> Iterator[Sequence[Any]]:
         after = 0
@@ -188,38 +202,30 @@ def verify_through(connection: Connection, through: int, page_size: int = 1000) 
                 return
             after = page[-1][0]
 
-    return _verify_chain(None, rows(), observe=None, find_anchor=lambda: anchor)
+    return _verify_chain(rows(), observe=None, find_anchor=lambda: anchor)
 
 
-def _anchor_of(data: str) -> tuple[int, str] | None:
-    """Return (last removed seq, its hash) from a tombstone's JSON data, if it names them."""
+def _json(text: str) -> Any:
+    """A stored data column parsed, or None when it is not JSON."""
     try:
-        parsed = json.loads(data)
+        return json.loads(text)
     except (TypeError, ValueError):
         return None
-    if not isinstance(parsed, dict):
-        return None
-    tombstone = JournalVacuumed.from_data(parsed)
-    through, digest = tombstone.last_removed_seq, tombstone.last_removed_hash
-    if is_seq(through) and isinstance(digest, str):
-        return through, digest
-    return None
 
 
 def _verify_chain(
-    journal: Journal | None,
     rows: Iterable[Sequence[Any]],
     *,
     observe: Observer | None,
-    stream: str | None = None,
+    find_anchor: Callable[[], tuple[int, str] | None],
     interleaved: bool = False,
-    find_anchor: Callable[[], tuple[int, str] | None] | None = None,
 ) -> VerifyResult:
     """Walk one chain's rows (its hashed seq first) and judge them.
 
     ``interleaved``: the journal's own records among shipped ones, whose seqs
     leave gaps; the prev_hash links alone then prove nothing is missing.
-    ``find_anchor``: gives the latest tombstone's anchor (default: read from ``journal``).
+    ``find_anchor``: gives the chain's latest tombstone's (last removed seq, hash),
+    read only when a gap needs it.
     """
     count = 0
     prev_seq, prev_hash = 0, GENESIS
@@ -248,11 +254,7 @@ def _verify_chain(
         if gap:
             # A gap is only allowed where retention removed records and left
             # a tombstone naming the last removed seq and hash.
-            if find_anchor is not None:
-                anchor = find_anchor()
-            else:
-                assert journal is not None
-                anchor = tombstone_anchor(journal, stream)
+            anchor = find_anchor()
             covered = anchor is not None and prev_seq <= anchor[0] < seq
             exact = anchor is not None and (anchor[0] == seq - 1 or interleaved)
             if not covered or anchor is None or not exact:
