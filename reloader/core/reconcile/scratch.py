@@ -296,13 +296,18 @@ class Scratch:
             self.source_index.get(deployment[0], ()),
         )
 
+    def may_count_for(self, source: Key) -> frozenset[Key]:
+        """The workloads ``source`` may count for: those whose pod spec references it,
+        and those of its namespace whose ``reload`` lists or ``search`` may name it."""
+        return self.referrers.get(source, frozenset()) | self.broad_index.get(
+            source[0], frozenset()
+        )
+
     def targets_of(self, source: Key) -> list[Key]:
         view = self.configmaps.get(source)
         if view is None:
             return []
-        candidates = self.referrers.get(source, frozenset()) | self.broad_index.get(
-            source[0], frozenset()
-        )
+        candidates = self.may_count_for(source)
         return sorted(
             key for key in candidates if depends(self.deployments[key], view, self.policy)
         )

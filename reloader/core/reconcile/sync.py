@@ -149,10 +149,7 @@ class Sync(Scratch):
 
     def lost_source(self, source: Key) -> None:
         """A source went away: journal it as missing for each workload that names it."""
-        candidates = self.referrers.get(source, frozenset()) | self.broad_index.get(
-            source[0], frozenset()
-        )
-        for key in sorted(candidates):
+        for key in sorted(self.may_count_for(source)):
             self.check_references(key)
 
     def found_missing(self, source: Key) -> None:

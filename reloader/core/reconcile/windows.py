@@ -130,11 +130,8 @@ class Windows(Scratch):
         """The idle workloads ``source`` may count for whose applied hash is the desired one."""
         if not (self.synced and self.acting and not self.stopping):
             return {}
-        candidates = self.referrers.get(source, frozenset()) | self.broad_index.get(
-            source[0], frozenset()
-        )
         found: dict[Key, str] = {}
-        for deployment in sorted(candidates):
+        for deployment in sorted(self.may_count_for(source)):
             desired = self.desired(deployment)
             if (
                 desired is not None
