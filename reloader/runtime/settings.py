@@ -44,9 +44,9 @@ _SELECTOR_TERM = re.compile(
     rf"|(?P<key_cmp>{_KEY})\s*[<>]\s*(?P<number>[0-9]+)"
     rf"|(?P<key_set>{_KEY})\s+(?:in|notin)\s*\((?P<values>\s*{_VALUE}(?:\s*,\s*{_VALUE})*\s*)\))\s*$"
 )
-# Kubernetes' limits: a key's name and a value 63 characters, a key's prefix 253.
+# Kubernetes' limit on a key's name and on a value (a key's prefix is a DNS
+# subdomain, up to 253 characters: _DNS_SUBDOMAIN).
 _MAX_LABEL_NAME = 63
-_MAX_LABEL_PREFIX = 253
 
 
 @dataclass(frozen=True)
