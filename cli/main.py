@@ -45,6 +45,7 @@ from cli.runner import (
     guarded_stdout,
     journal_errors,
     open_readers,
+    stop_at_broken_pipe,
 )
 from cli.signing import (
     open_writer,
@@ -195,7 +196,7 @@ def _print_records(
     cursor_file: Path | None,
 ) -> None:
     last_save = time.monotonic()
-    out = sys.stdout
+    out = stop_at_broken_pipe()
     try:
         for index, record in reader.records(follow=follow):
             out.write(format_record(record, output, source=labels[index] if labels else None))

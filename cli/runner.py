@@ -86,16 +86,27 @@ class OutputError(click.ClickException):
 
 
 class _GuardedStream:
-    """A text stream whose write failures are :class:`OutputError` (a broken pipe stays itself)."""
+    """A text stream whose write failures are :class:`OutputError`, and whose reader may leave.
+
+    When the reader goes away (``verify | grep -q OK``, a broken pipe), the
+    rest of the output is dropped and the command runs to its end, so that its
+    exit code is still its verdict. A command that would otherwise go on for
+    nobody (``tail``, above all while following) asks for the broken pipe
+    instead, with :func:`stop_at_broken_pipe`.
+    """
 
     def __init__(self, stream: Any) -> None:
         self._stream = stream
+        self.stop_at_broken_pipe = False
 
     def _guard(self, method: str, *args: Any) -> Any:
         try:
             return getattr(self._stream, method)(*args)
         except BrokenPipeError:
-            raise  # tail's reader went away: tail handles it
+            if self.stop_at_broken_pipe:
+                raise  # tail's reader went away: tail handles it
+            discard_output(self._stream)
+            return len(args[0]) if args else None
         except OSError as error:
             discard_output(self._stream)
             raise OutputError(f"cannot write the output: {error.strerror or error}") from None
@@ -108,6 +119,13 @@ class _GuardedStream:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._stream, name)
+
+
+def stop_at_broken_pipe() -> Any:
+    """Have a broken pipe on stdout raise :class:`BrokenPipeError` here; return stdout."""
+    if isinstance(sys.stdout, _GuardedStream):
+        sys.stdout.stop_at_broken_pipe = True
+    return sys.stdout
 
 
 def discard_output(stream: Any) -> None:

@@ -9,6 +9,8 @@ import statistics
 import time
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from journal import Entry, Journal, kinds, vacuum, verify
 from tests.cli.helpers import one_error_line
 from tests.journal.builders import Controller, failover_drill
@@ -152,6 +154,27 @@ def test_a_follower_whose_reader_went_away_exits_quietly_at_the_next_record(
     _notes(path, 1)
     assert follower.wait(timeout=60) == 0
     assert follower.stderr.read() == ""
+
+
+@pytest.mark.parametrize(("tampered", "verdict"), [(False, 0), (True, 1)])
+def test_verify_into_a_reader_that_left_still_exits_with_its_verdict(
+    spawn, executable, tmp_path, tampered, verdict
+):
+    # `shipshape-journal verify | grep -q OK` under pipefail: grep leaves at
+    # the first match, and a sound journal must not then look broken (exit 1).
+    path = tmp_path / "journal.db"
+    _notes(path, 3)
+    if tampered:
+        connection = sqlite3.connect(path, isolation_level=None)
+        connection.execute("DROP TRIGGER journal_records_no_update")
+        connection.execute(
+            """UPDATE journal_records SET data = '{"text":"forged"}' WHERE seq = 2"""
+        )
+        connection.close()
+    checker = spawn(executable, "verify", "--journal", str(path))
+    checker.stdout.close()  # gone before the verdict is written: its write fails (EPIPE)
+    assert checker.wait(timeout=60) == verdict
+    assert checker.stderr.read() == ""
 
 
 def _notes(path, count):
