@@ -133,6 +133,16 @@ def _config_causes(obj: dict[str, Any]) -> list[tuple[str, str, str]]:
                 causes.append(("FieldValueTypeInvalid", f"{field}[{key}]", "must be a string"))
             else:
                 total += len(value)
+    binary = obj.get("binaryData") or {}
+    for key in obj.get("data") or {}:
+        if key in binary:  # a ConfigMap's two maps may not share a key
+            causes.append(
+                (
+                    "FieldValueInvalid",
+                    f"data[{key}]",
+                    f'Invalid value: "{key}": duplicate of key present in binaryData',
+                )
+            )
     if total > MAX_CONFIG_BYTES:
         causes.append(
             ("FieldValueTooLong", "data", f"Too long: must have at most {MAX_CONFIG_BYTES} bytes")

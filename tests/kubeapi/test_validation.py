@@ -399,6 +399,23 @@ def test_secret_data_and_binary_data_are_base64_as_go_decodes_it(
     assert stored["data"] == {"password": "aHVudGVyMg=="}
 
 
+def test_a_configmap_key_in_both_data_and_binary_data_is_refused(
+    kubeapi_namespace: str, kubectl: Kubectl
+):
+    both = (
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: both}\n"
+        "data: {k: plain}\nbinaryData: {k: YQ==}\n"
+    )
+    result = kubectl("create", "-n", kubeapi_namespace, "-f", "-", input=both, check=False)
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        'The ConfigMap "both" is invalid: data[k]: Invalid value: "k": '
+        "duplicate of key present in binaryData"
+    )
+    apart = both.replace("binaryData: {k:", "binaryData: {b:")
+    kubectl("create", "-n", kubeapi_namespace, "-f", "-", input=apart)
+
+
 def test_names_required_fields_and_immutable_selectors(
     kubeapi_server: KubeApiServer, kubeapi_namespace: str
 ):
