@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from journal.chain import GENESIS, record_hash
 from journal.filters import Filters
@@ -83,9 +83,26 @@ def tombstone_anchor(journal: Journal, stream: str | None = None) -> tuple[int, 
 
     ``stream``: a shipped stream's name, ``""`` for the journal's own chain,
     ``None`` for every record (an embedded journal holds only its own).
+
+    A journal's vacuum removes the records before its latest tombstone, but a
+    shipped stream keeps every record shipped, so its kept part starts where
+    the source stood at the first shipment: after the tombstone naming the seq
+    just before the stream's first record, which a later vacuum of the source
+    (shipped too) does not replace. That one is the anchor when there is one.
     """
-    latest = journal.last(1, Filters(kinds=(kinds.JOURNAL_VACUUMED,), stream=stream))
-    return _anchor(latest[0].data) if latest else None
+    filters = Filters(kinds=(kinds.JOURNAL_VACUUMED,), stream=stream)
+    latest = journal.last(1, filters)
+    if not stream or not latest:
+        return _anchor(latest[0].data) if latest else None
+    with journal.transaction() as connection:
+        first = connection.execute(
+            select(func.min(records.c.stream_seq)).where(records.c.stream == stream)
+        ).scalar()
+    for row in journal.scan(filters, columns=(records.c.seq, records.c.data)):
+        anchor = _anchor(_json(row[1]))
+        if anchor is not None and first is not None and anchor[0] == first - 1:
+            return anchor
+    return _anchor(latest[0].data)
 
 
 def _anchor(data: Any) -> tuple[int, str] | None:

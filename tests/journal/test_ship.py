@@ -157,6 +157,40 @@ def test_one_streams_tombstone_does_not_cover_another_streams_gap(tmp_path, open
     assert "record(s) 1..6 missing: seq 7 follows the start of the journal" in result.reason
 
 
+@pytest.mark.parametrize("engine", ["sqlite", "postgresql"])
+def test_a_stream_shipped_after_a_vacuum_still_verifies_after_the_next_vacuum(
+    tmp_path, engine, request, open_journal
+):
+    source_path = tmp_path / "replica-0.db"
+    with Journal.open(source_path, actor="helloworld-controller-0") as journal:
+        journal.append_many(
+            [Entry(kind=kinds.WATCH_RELISTED, data={"n": n}, ts=at(n)) for n in range(10)]
+        )
+        # Seqs 1..3 go; the tombstone (seq 11, written now) is shipped with 4..10.
+        assert vacuum(journal, timedelta(seconds=1), now=at(3.5)).tombstone.seq == 11
+    url = (
+        str(tmp_path / "central.db")
+        if engine == "sqlite"
+        else request.getfixturevalue("postgres_url")
+    )
+    central = open_journal(url, actor="central")
+    with Journal.open(source_path, readonly=True) as source:
+        assert ship(source, central, cluster="prod-eu").shipped == 8
+    with Journal.open(source_path, actor="helloworld-controller-0") as journal:
+        journal.append_many(
+            [Entry(kind=kinds.WATCH_RELISTED, data={"n": n}, ts=at(n)) for n in range(10, 20)]
+        )
+        # Seqs 4..10 go (the first tombstone, written now, is kept): a second tombstone.
+        second = vacuum(journal, timedelta(seconds=1), now=at(15.5)).tombstone
+        assert second.data["last_removed_seq"] == 10
+    with Journal.open(source_path, readonly=True) as source:
+        assert ship(source, central, cluster="prod-eu").shipped == 11
+    # The stream starts at seq 4, after the first tombstone's gap, not the latest's.
+    result = verify(central)
+    assert result.ok, result.summary()
+    assert result.records == 8 + 11
+
+
 def _follow(spawn, source: Path, url: str, env: dict[str, str]):
     """Start ``shipshape-journal ship -f`` from ``source`` into ``url``."""
     return spawn(
