@@ -111,25 +111,37 @@ def _new_stream(source: Journal, cluster: str) -> str | None:
     return None if first is None else f"{cluster}/{first[1]}"
 
 
-def _insert_batch(destination: Journal, rows: list[Any], *, stream: str, cluster: str) -> None:
-    """Append one batch of source rows to the destination in one transaction."""
+def _insert_batch(destination: Journal, rows: list[Any], *, stream: str, cluster: str) -> int:
+    """Append one batch of source rows to the destination in one transaction.
+
+    Returns how many were copied: none of those another shipper of the same
+    stream copied meanwhile.
+    """
     is_postgres = destination.location.url.startswith("postgresql")
     for attempt in range(_ATTEMPTS):
         try:
             with destination.transaction(write=True) as connection:
-                _insert(connection, rows, stream=stream, cluster=cluster, lock=is_postgres)
-            return
+                return _insert(connection, rows, stream=stream, cluster=cluster, lock=is_postgres)
         except JournalWriteError as error:
             if is_postgres and postgres.is_retryable(error) and attempt + 1 < _ATTEMPTS:
                 continue
             raise
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def _insert(
     connection: Connection, rows: list[Any], *, stream: str, cluster: str, lock: bool
-) -> None:
+) -> int:
     if lock:
         postgres.lock_chain(connection)
+    # Under the append lock (or SQLite's write lock): what the stream holds now.
+    done = connection.execute(
+        select(func.max(records.c.stream_seq)).where(records.c.stream == stream)
+    ).scalar()
+    if done is not None:
+        rows = [row for row in rows if row[0] > done]
+    if not rows:
+        return 0
     head = connection.execute(select(func.max(records.c.seq))).scalar() or 0
     values = []
     for offset, row in enumerate(rows, start=1):
@@ -137,6 +149,7 @@ def _insert(
         value.update(seq=head + offset, stream=stream, stream_seq=row[0], cluster=cluster)
         values.append(value)
     connection.execute(insert(records), values)
+    return len(values)
 
 
 def _same_journal(source: Journal, destination: Journal) -> bool:
@@ -188,9 +201,11 @@ def ship(
                 page_size=batch_size,
                 columns=_SOURCE_COLUMNS,
             ):
-                _insert_batch(destination, list(page), stream=progress.stream, cluster=cluster)
-                copied += len(page)
-                progress.shipped += len(page)
+                inserted = _insert_batch(
+                    destination, list(page), stream=progress.stream, cluster=cluster
+                )
+                copied += inserted
+                progress.shipped += inserted
                 progress.stream_seq = page[-1][0]
                 if on_batch is not None:
                     on_batch(progress)

@@ -191,6 +191,32 @@ def test_a_stream_shipped_after_a_vacuum_still_verifies_after_the_next_vacuum(
     assert result.records == 8 + 11
 
 
+@pytest.mark.parametrize("engine", ["sqlite", "postgresql"])
+def test_two_shippers_of_one_journal_copy_each_record_once(tmp_path, engine, request, open_journal):
+    source_path = tmp_path / "replica-0.db"
+    _fill(source_path, 25)
+    url = (
+        str(tmp_path / "central.db")
+        if engine == "sqlite"
+        else request.getfixturevalue("postgres_url")
+    )
+    first, second = open_journal(url, actor="shipper-a"), open_journal(url, actor="shipper-b")
+    source = open_journal(source_path, readonly=True)
+    others = []
+
+    def meanwhile(progress):
+        # Another shipper of the same journal starts after this one's first
+        # batch and copies the rest before this one goes on.
+        if not others:
+            others.append(ship(source, second, cluster="prod-eu", batch_size=10))
+
+    ran = ship(source, first, cluster="prod-eu", batch_size=10, on_batch=meanwhile)
+    assert (ran.shipped, others[0].shipped, ran.stream_seq) == (10, 15, 25)
+    result = verify(first)
+    assert result.ok, result.summary()
+    assert result.records == 25
+
+
 def _follow(spawn, source: Path, url: str, env: dict[str, str]):
     """Start ``shipshape-journal ship -f`` from ``source`` into ``url``."""
     return spawn(
