@@ -4,6 +4,9 @@
   driver of the ``[postgres]`` extra; without it, one line says how to install it.
 - Sessions: ``lock_timeout`` is the busy timeout, readers' sessions are
   read-only (``default_transaction_read_only``).
+- Migrations: a writer that finds the schema behind takes another advisory
+  lock and looks again, so one writer creates or migrates it and the others
+  find it done.
 - Appends: every writer's append takes one transaction-scoped advisory lock
   before reading the head, so the journal's own records form one chain with
   gap-free seqs in commit order (docs/journal.md says why one chain rather
@@ -40,6 +43,8 @@ DRIVER = "psycopg"
 #: The advisory lock key serialising appends to the journal's own chain
 #: (any constant; "shipshape" in ASCII, folded into a signed 64-bit integer).
 APPEND_LOCK_KEY = int.from_bytes(b"shipshap", "big") - (1 << 63)
+#: The advisory lock key serialising writers that create or migrate the schema.
+SCHEMA_LOCK_KEY = APPEND_LOCK_KEY + 1
 
 # SQLSTATEs worth retrying: serialization_failure, deadlock_detected,
 # lock_not_available (lock_timeout), unique_violation (a racing writer
@@ -74,6 +79,16 @@ def connect_args(*, readonly: bool, busy_timeout: float) -> dict[str, Any]:
 def lock_chain(connection: Connection) -> None:
     """Take the append lock for the rest of the transaction (released at commit or rollback)."""
     connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": APPEND_LOCK_KEY})
+
+
+def lock_schema(connection: Connection) -> None:
+    """Wait until no other writer is creating or migrating the schema (until the transaction ends).
+
+    What ``BEGIN IMMEDIATE`` gives writers of a SQLite journal: two writers
+    opening a new database at once would otherwise both create its tables, and
+    the second would fail on the catalog's unique keys.
+    """
+    connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SCHEMA_LOCK_KEY})
 
 
 def sqlstate(error: BaseException) -> str | None:

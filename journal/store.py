@@ -173,6 +173,10 @@ class Journal(JournalReading):
             # Inside BEGIN IMMEDIATE: a second writer opening the same new
             # file waits here and then finds the schema already at head.
             state = read_state(connection)
+            if needs_upgrade(state, location.display) and connection.dialect.name == "postgresql":
+                # No BEGIN IMMEDIATE there: wait for a writer migrating it, then look again.
+                postgres_module.lock_schema(connection)
+                state = read_state(connection)
             if needs_upgrade(state, location.display):
                 upgrade(connection)
                 state = read_state(connection)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
+import time
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -171,3 +172,43 @@ def test_a_wrong_password_is_one_line_without_it(postgres_server):
     assert len(lines) == 1, result.stderr
     assert "password authentication failed" in lines[0]
     assert "wrong-secret-pw" not in result.stderr + result.stdout
+
+
+def test_writers_opening_a_new_database_at_once_create_it_once(postgres_url, postgres_server):
+    import psycopg
+
+    database = postgres_url.rsplit("/", 1)[1]
+    argv = [sys.executable, "-m", "cli.main", "note", "--journal", postgres_url]
+    with psycopg.connect(postgres_server.dsn(database)) as creator:
+        # Another writer, still creating the schema: whoever creates it too waits for it.
+        creator.execute("CREATE TABLE journal_alembic_version (version_num varchar(32))")
+        notes = [
+            subprocess.Popen(
+                [*argv, "--busy-timeout", "120", f"writer {n}"],
+                cwd=ROOT,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for n in range(4)
+        ]
+        try:
+            waiting = (
+                "SELECT count(*) FROM pg_stat_activity "
+                f"WHERE datname = '{database}' AND wait_event_type = 'Lock'"
+            )
+            while postgres_server.sql(waiting)[0][0] < len(notes):
+                assert all(note.poll() is None for note in notes)
+                time.sleep(0.05)
+            creator.rollback()  # gone: the four writers find an empty database at once
+            results = [note.communicate(timeout=300) for note in notes]
+        finally:
+            for note in notes:
+                if note.poll() is None:
+                    note.kill()
+                    note.communicate()
+    assert [note.returncode for note in notes] == [0] * 4, results
+    with Journal.open(postgres_url, readonly=True) as reader:
+        result = verify(reader)
+    assert result.ok, result.summary()
+    assert result.records == 4
