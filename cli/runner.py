@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import logging
 import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
@@ -153,6 +154,25 @@ def guarded_stdout() -> Iterator[None]:
         guarded.flush()
     finally:
         sys.stdout = original
+
+
+@contextmanager
+def quiet_driver_logs() -> Iterator[None]:
+    """Keep the database driver's own log lines off stderr while a command runs (stdout guarded).
+
+    When a batch insert fails on PostgreSQL, psycopg logs the second problem
+    it ignores while ending the statement (``error ignored terminating
+    <psycopg.Pipeline ...>: pipeline aborted``) before the error itself
+    reaches the command, which reports it in its one line.
+    """
+    driver = logging.getLogger("psycopg")
+    silent = logging.NullHandler()
+    driver.addHandler(silent)
+    try:
+        with guarded_stdout():
+            yield
+    finally:
+        driver.removeHandler(silent)
 
 
 def check_output_file(path: Path | None, option: str) -> None:

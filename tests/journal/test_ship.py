@@ -303,3 +303,20 @@ def test_bad_cluster_names_are_refused(tmp_path, postgres_url, name):
         env={"PATH": "/usr/bin:/bin"},
     )
     assert result.returncode == 2, result.stderr
+
+
+def test_a_writer_without_insert_rights_gets_one_line(tmp_path, postgres_url, postgres_server):
+    _fill(tmp_path / "j.db", 3)
+    database = postgres_url.rsplit("/", 1)[1]
+    Journal.open(postgres_url, actor="owner").close()
+    role = f"reader_{database}"
+    postgres_server.sql(f"CREATE ROLE {role} LOGIN PASSWORD 'reader-secret'")
+    tables = "journal_records, journal_alembic_version"
+    postgres_server.sql(f"GRANT SELECT ON {tables} TO {role}", database)
+    url = f"postgresql+psycopg://{role}:reader-secret@127.0.0.1:{postgres_server.port}/{database}"
+    result = _cli("ship", "--journal", str(tmp_path / "j.db"), "--to", url, "--cluster", "prod-eu")
+    assert result.returncode == 2
+    assert result.stdout == ""
+    (line,) = result.stderr.splitlines()
+    assert line.startswith("Error: ") and "permission denied" in line
+    assert "reader-secret" not in line
