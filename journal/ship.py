@@ -104,11 +104,33 @@ def _find_stream(source: Journal, destination: Journal, cluster: str) -> tuple[s
     return None, 0
 
 
-def _new_stream(source: Journal, cluster: str) -> str | None:
+def _new_stream(source: Journal, destination: Journal, cluster: str) -> str | None:
+    """Name the stream a source not shipped yet begins, or ``None`` when it holds nothing.
+
+    Raises:
+        JournalValueError: The destination holds the source's first record
+            already, shipped under another cluster name (or as its own record).
+    """
     first = next(
         iter(source.scan(Filters(stream=""), limit=1, columns=(records.c.seq, records.c.id))), None
     )
-    return None if first is None else f"{cluster}/{first[1]}"
+    if first is None:
+        return None
+    with destination.transaction() as connection:
+        held = connection.execute(
+            select(records.c.cluster, records.c.stream).where(records.c.id == first[1])
+        ).first()
+    if held is not None:
+        where = (
+            f"as its own record {first[1]}"
+            if held[1] is None
+            else f"as stream {held[1]}: ship it with --cluster {held[0]}"
+        )
+        raise JournalValueError(
+            f"{destination.location.display} already holds the records of "
+            f"{source.location.display} {where}"
+        )
+    return f"{cluster}/{first[1]}"
 
 
 def _insert_batch(destination: Journal, rows: list[Any], *, stream: str, cluster: str) -> int:
@@ -192,7 +214,7 @@ def ship(
     progress = ShipProgress(stream=stream, stream_seq=after)
     while True:
         if progress.stream is None:
-            progress.stream = _new_stream(source, cluster)
+            progress.stream = _new_stream(source, destination, cluster)
         copied = 0
         if progress.stream is not None:
             for page in source.scan_pages(

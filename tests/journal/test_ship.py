@@ -320,3 +320,19 @@ def test_a_writer_without_insert_rights_gets_one_line(tmp_path, postgres_url, po
     (line,) = result.stderr.splitlines()
     assert line.startswith("Error: ") and "permission denied" in line
     assert "reader-secret" not in line
+
+
+def test_a_journal_shipped_under_another_cluster_name_is_refused_in_one_line(
+    tmp_path, postgres_url, postgres_server
+):
+    source = tmp_path / "replica-0.db"
+    written = _fill(source, 3)
+    first = _cli("ship", "--journal", str(source), "--to", postgres_url, "--cluster", "prod-eu")
+    assert first.returncode == 0, first.stderr
+    again = _cli("ship", "--journal", str(source), "--to", postgres_url, "--cluster", "prod-us")
+    assert again.returncode == 2
+    assert again.stdout == ""
+    (line,) = again.stderr.splitlines()
+    assert f"stream prod-eu/{written[0].id}" in line
+    assert "--cluster prod-eu" in line
+    assert _rows(postgres_server, postgres_url, "SELECT count(*) FROM journal_records") == [(3,)]
