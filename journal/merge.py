@@ -60,11 +60,18 @@ def merged_records(
 def merged_last(
     journals: Sequence[Journal], filters: Filters, n: int, after: Sequence[int] | None = None
 ) -> list[tuple[int, Record]]:
-    """Return the last ``n`` matching records of the merged view, oldest first."""
+    """Return the last ``n`` matching records of the merged view, oldest first.
+
+    The order is :func:`merged_records`': each journal's records in seq order
+    (a central journal's shipped streams interleave in time, not in seq),
+    the journals merged by time.
+    """
+    if n <= 0:
+        return []
     cursors = list(after) if after is not None else [0] * len(journals)
-    candidates: list[tuple[Any, int, Record]] = []
-    for index, journal in enumerate(journals):
-        for record in journal.last(n, filters, after_seq=cursors[index]):
-            candidates.append((record.ts, index, record))
-    candidates.sort(key=lambda item: (item[0], item[1]))
-    return [(index, record) for _ts, index, record in candidates[-n:]] if n > 0 else []
+    tails = [
+        [(record.ts, index, record) for record in journal.last(n, filters, after_seq=cursor)]
+        for index, (journal, cursor) in enumerate(zip(journals, cursors, strict=True))
+    ]
+    merged = list(heapq.merge(*tails, key=lambda item: (item[0], item[1])))
+    return [(index, record) for _ts, index, record in merged[-n:]]

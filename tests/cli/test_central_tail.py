@@ -12,6 +12,7 @@ import json
 from journal import Journal, kinds
 from journal.record import FIELDS
 from journal.ship import ship
+from tests.journal.builders import at
 
 
 def _lines(outcome) -> list[dict]:
@@ -48,3 +49,19 @@ def test_shipped_records_carry_cluster_and_stream_only_in_the_central_journal(
         "tail", "--journal", postgres_url, "--cluster", "prod-eu", "--since", "-1h", "-o", "json"
     )
     assert [r["stream_seq"] for r in _lines(since)] == [1, 2, 3]
+
+
+def test_tail_n_keeps_one_journals_seq_order_when_times_interleave(tmp_path, run):
+    """Shipped streams interleave in time, not in seq: the last N come in seq order."""
+    central = tmp_path / "central.db"
+    for name, offset in (("prod-eu", 0), ("prod-us", 0.5)):
+        source = tmp_path / f"{name}.db"
+        with Journal.open(source, actor=f"{name}-controller-0") as writer:
+            for n in range(4):
+                writer.append(kinds.OPERATOR_NOTE, ts=at(n + offset), data={"n": n})
+        with Journal.open(source, readonly=True) as reader, Journal.open(central, actor="c") as to:
+            ship(reader, to, cluster=name)
+    last = _lines(run("tail", "--journal", central, "-n", "6", "-o", "json"))
+    assert [line["seq"] for line in last] == [3, 4, 5, 6, 7, 8]
+    after = _lines(run("tail", "--journal", central, "--after-cursor", "2", "-o", "json"))
+    assert last == after
