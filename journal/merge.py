@@ -4,21 +4,75 @@ Each replica of the controller keeps its own journal. Merging streams each
 journal in seq order and interleaves them by timestamp (ties in the order the
 journals were given), holding one page per journal in memory. Seqs stay
 per-journal: a merged record is told apart by the journal it came from.
+
+A central journal (``shipshape-journal ship``) is several journals in one:
+its own chain and one shipped stream per source, copied one batch after
+another, so its seq order is the order of shipping, not of events. Its
+chains are merged by time too, each in its own order (the records keep the
+central's seqs).
 """
 
 from __future__ import annotations
 
 import heapq
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from itertools import repeat
 from typing import TYPE_CHECKING, Any
 
+from sqlalchemy import select
+
+from journal.models import records
 from journal.store import PAGE_SIZE, RECORD_COLUMNS, row_to_record
 
 if TYPE_CHECKING:
     from journal.filters import Filters
     from journal.record import Record
     from journal.store import Journal
+
+
+def holds_streams(journal: Journal) -> bool:
+    """Tell whether records were shipped into ``journal`` (a central journal)."""
+    with journal.transaction() as connection:
+        found = connection.execute(
+            select(records.c.seq).where(records.c.stream.is_not(None)).limit(1)
+        ).first()
+    return found is not None
+
+
+def journal_rows(
+    journal: Journal,
+    filters: Filters,
+    columns: Sequence[Any],
+    *,
+    ts_index: int,
+    after_seq: int = 0,
+    page_size: int = PAGE_SIZE,
+) -> Iterator[Sequence[Any]]:
+    """Stream one journal's rows for a merged view: a central journal's chains merged by time.
+
+    ``columns[ts_index]`` must be ``ts``. An embedded journal (or a filter
+    naming one chain) reads in seq order.
+    """
+    if filters.stream is not None or not holds_streams(journal):
+        yield from journal.scan(filters, after_seq=after_seq, columns=columns, page_size=page_size)
+        return
+    with journal.transaction() as connection:
+        streams = connection.execute(
+            select(records.c.stream)
+            .where(records.c.stream.is_not(None), *filters.conditions(records))
+            .distinct()
+        ).all()
+    chains = [
+        journal.scan(
+            replace(filters, stream=stream),
+            after_seq=after_seq,
+            columns=columns,
+            page_size=page_size,
+        )
+        for stream in ["", *sorted(row[0] for row in streams)]
+    ]
+    yield from heapq.merge(*chains, key=lambda row: row[ts_index])
 
 
 def merged_rows(
@@ -30,11 +84,12 @@ def merged_rows(
 ) -> Iterator[tuple[int, Sequence[Any]]]:
     """Stream ``(journal index, row)`` merged by time; ``columns`` must be (seq, ts, ...)."""
     if len(journals) == 1:
-        yield from zip(repeat(0), journals[0].scan(filters, columns=columns, page_size=page_size))
+        rows = journal_rows(journals[0], filters, columns, ts_index=1, page_size=page_size)
+        yield from zip(repeat(0), rows)
         return
 
     def tagged(index: int, journal: Journal) -> Iterator[tuple[str, int, Sequence[Any]]]:
-        for row in journal.scan(filters, columns=columns, page_size=page_size):
+        for row in journal_rows(journal, filters, columns, ts_index=1, page_size=page_size):
             yield row[1], index, row
 
     streams = [tagged(index, journal) for index, journal in enumerate(journals)]
@@ -49,7 +104,8 @@ def merged_records(
     cursors = list(after) if after is not None else [0] * len(journals)
 
     def tagged(index: int, journal: Journal) -> Iterator[tuple[str, int, Record]]:
-        for row in journal.scan(filters, after_seq=cursors[index], columns=RECORD_COLUMNS):
+        rows = journal_rows(journal, filters, RECORD_COLUMNS, ts_index=2, after_seq=cursors[index])
+        for row in rows:
             yield row[2], index, row_to_record(row)
 
     streams = [tagged(index, journal) for index, journal in enumerate(journals)]

@@ -62,7 +62,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from journal.filters import Filters
-from journal.merge import merged_rows
+from journal.merge import holds_streams, merged_rows
 from journal.replay.anomalies import ANOMALY_TYPES
 from journal.replay.entries import RestartEntry
 from journal.replay.projector import (
@@ -97,7 +97,8 @@ def replay(
     """Rebuild state from one or several replicas' journals in one streaming pass.
 
     Args:
-        journals: Open journals; several are merged into one time-ordered view.
+        journals: Open journals; several (or a central journal's chains) are
+            merged into one time-ordered view.
         filters: The window (``since``, ``until``) and ``correlation_id``.
         debounce_seconds: ``DEBOUNCE_SECONDS`` for the SLO; by default the
             value the latest ``controller.started`` record carries, else 5.
@@ -115,7 +116,7 @@ def replay(
         leaderless_gap_seconds=leaderless_gap_seconds,
         workload=workload,
     )
-    if len(journals) == 1:
+    if len(journals) == 1 and not holds_streams(journals[0]):
         pages = journals[0].scan_pages(filters, columns=REPLAY_COLUMNS, page_size=REPLAY_PAGE_SIZE)
         for page in pages:
             projector.feed_page(page)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from itertools import groupby
+from itertools import groupby, islice
 from operator import itemgetter
 from typing import Any
 
@@ -22,7 +22,7 @@ from journal.replay.anomalies import Anomalies, judge_window, still_pending
 from journal.replay.leadership import Leadership
 from journal.replay.report import ReplayReport, percentile
 from journal.replay.restarts import Restarts
-from journal.replay.rows import ACTOR, EPOCH, KIND, SEQ, TS, Payloads
+from journal.replay.rows import ACTOR, EPOCH, KIND, REPLAY_PAGE_SIZE, SEQ, TS, Payloads
 from journal.replay.workloads import workloads_view
 from records import kinds as k
 
@@ -126,7 +126,8 @@ class Projector:
     def feed_all(self, rows: Iterable[tuple[int, Sequence[Any]]]) -> None:
         """Apply ``(source, row)`` pairs in order (a merged view), a run of one source at a time."""
         for source, run in groupby(rows, key=_source_of):
-            self.feed_page([row for _source, row in run], source)
+            while page := [row for _source, row in islice(run, REPLAY_PAGE_SIZE)]:
+                self.feed_page(page, source)
 
     # -- controller -------------------------------------------------------------
 

@@ -336,3 +336,39 @@ def test_a_journal_shipped_under_another_cluster_name_is_refused_in_one_line(
     assert f"stream prod-eu/{written[0].id}" in line
     assert "--cluster prod-eu" in line
     assert _rows(postgres_server, postgres_url, "SELECT count(*) FROM journal_records") == [(3,)]
+
+
+def test_replay_of_a_central_journal_merges_its_streams_by_time(tmp_path, open_journal):
+    """Replicas shipped one after the other replay as their journals merged do."""
+    from journal import replay
+    from tests.journal.builders import Controller
+
+    paths = [tmp_path / "replica-0.db", tmp_path / "replica-1.db"]
+    first, second = (open_journal(path, actor=path.stem) for path in paths)
+    leader, standby = Controller(first), Controller(second)
+    leader.started(0)
+    standby.started(0.5)
+    leader.acquired(1, 0)
+    for t, replica in ((2, leader), (2.1, standby)):
+        replica.observed(t, "web-config", "v1", event="ADDED")
+    leader.restart_chain(10, "web-config", "web", "v2")
+    standby.observed(10.1, "web-config", "v2")
+    standby.skipped(15.2, "web-config", "not-leader")
+    standby.acquired(60, 1)  # the leader is gone; the standby takes over
+    standby.restart_chain(100, "web-config", "web", "v3")
+    first.close()
+    second.close()
+    central = open_journal(tmp_path / "central.db", actor="central")
+    for path in reversed(paths):  # the new leader's journal is shipped first
+        with Journal.open(path, readonly=True) as source:
+            ship(source, central, cluster="prod-eu")
+    with Journal.open(paths[0], readonly=True) as a, Journal.open(paths[1], readonly=True) as b:
+        merged = replay([a, b]).to_json()
+    shipped = replay([central], Filters(cluster="prod-eu")).to_json()
+    assert merged["anomalies"] == []
+    assert shipped["anomalies"] == []
+    assert [(t["actor"], t["epoch"], t["end_reason"]) for t in shipped["leader_terms"]] == [
+        ("replica-0", 0, "superseded"),
+        ("replica-1", 1, None),
+    ]
+    assert shipped["restart_latency_seconds"] == merged["restart_latency_seconds"]
