@@ -12,8 +12,9 @@ verifies there. The destination gives each shipped record its next ``seq``
 - Resumable: each batch commits in one transaction, so a killed ``ship``
   leaves whole batches; the next run goes on from the last one.
 - A stream is found again by its contents, not a name: the source must hold
-  the destination's last record of the stream, with the same hash (so a
-  source vacuumed since still resumes, and a different journal never does).
+  the destination's last record of the stream, with the same hash, or the
+  record chained to it (a vacuum's tombstone, when the vacuum removed it), so
+  a source vacuumed since still resumes, and a different journal never does.
   A new stream is named ``CLUSTER/ID`` after the id of the source's first
   record.
 """
@@ -25,7 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import and_, func, insert, or_, select
 
 from journal import postgres
 from journal.errors import JournalValueError, JournalWriteError
@@ -96,10 +97,18 @@ def _find_stream(source: Journal, destination: Journal, cluster: str) -> tuple[s
             candidates.append((stream, last, digest))
     with source.transaction() as connection:
         for stream, last, digest in candidates:
+            # The source holds that record, or (a vacuum removed it) the next
+            # one, chained to it: a tombstone chains to the head it removed.
             held = connection.execute(
-                select(records.c.hash).where(records.c.seq == last, records.c.stream.is_(None))
-            ).scalar()
-            if held == digest:
+                select(records.c.seq).where(
+                    records.c.stream.is_(None),
+                    or_(
+                        and_(records.c.seq == last, records.c.hash == digest),
+                        and_(records.c.seq == last + 1, records.c.prev_hash == digest),
+                    ),
+                )
+            ).first()
+            if held is not None:
                 return stream, last
     return None, 0
 

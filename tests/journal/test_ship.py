@@ -372,3 +372,23 @@ def test_replay_of_a_central_journal_merges_its_streams_by_time(tmp_path, open_j
         ("replica-1", 1, None),
     ]
     assert shipped["restart_latency_seconds"] == merged["restart_latency_seconds"]
+
+
+def test_a_source_vacuumed_up_to_its_head_resumes_its_stream(tmp_path, open_journal):
+    source_path = tmp_path / "replica-0.db"
+    with Journal.open(source_path, actor="helloworld-controller-0") as journal:
+        journal.append_many(
+            [Entry(kind=kinds.WATCH_RELISTED, data={"n": n}, ts=at(n)) for n in range(3)]
+        )
+    central = open_journal(tmp_path / "central.db", actor="central")
+    with Journal.open(source_path, readonly=True) as source:
+        stream = ship(source, central, cluster="prod-eu").stream
+    with Journal.open(source_path, actor="helloworld-controller-0") as journal:
+        # Every record goes, the last shipped one too: the tombstone chains to it.
+        assert vacuum(journal, timedelta(seconds=1), now=at(60)).tombstone.seq == 4
+    with Journal.open(source_path, readonly=True) as source:
+        resumed = ship(source, central, cluster="prod-eu")
+    assert (resumed.stream, resumed.shipped, resumed.stream_seq) == (stream, 1, 4)
+    result = verify(central)
+    assert result.ok, result.summary()
+    assert result.records == 4
