@@ -31,15 +31,6 @@ if TYPE_CHECKING:
     from journal.store import Journal
 
 
-def holds_streams(journal: Journal) -> bool:
-    """Tell whether records were shipped into ``journal`` (a central journal)."""
-    with journal.transaction() as connection:
-        found = connection.execute(
-            select(records.c.seq).where(records.c.stream.is_not(None)).limit(1)
-        ).first()
-    return found is not None
-
-
 def journal_rows(
     journal: Journal,
     filters: Filters,
@@ -54,7 +45,7 @@ def journal_rows(
     ``columns[ts_index]`` must be ``ts``. An embedded journal (or a filter
     naming one chain) reads in seq order.
     """
-    if filters.stream is not None or not holds_streams(journal):
+    if filters.stream is not None or not journal.holds_streams():
         yield from journal.scan(filters, after_seq=after_seq, columns=columns, page_size=page_size)
         return
     with journal.transaction() as connection:

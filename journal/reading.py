@@ -118,6 +118,14 @@ class JournalReading:
         with self.transaction() as connection:
             return connection.execute(select(func.min(records.c.seq))).scalar()
 
+    def holds_streams(self) -> bool:
+        """Tell whether records were shipped into this journal (a central journal)."""
+        with self.transaction() as connection:
+            found = connection.execute(
+                select(records.c.seq).where(records.c.stream.is_not(None)).limit(1)
+            ).first()
+        return found is not None
+
     def count(self) -> int:
         """Return how many records the journal holds."""
         with self.transaction() as connection:

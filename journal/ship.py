@@ -219,6 +219,11 @@ def ship(
             f"{source.location.display} and {destination.location.display} are the same "
             "journal: ship copies one journal into another (the central one)"
         )
+    if source.holds_streams():
+        raise JournalValueError(
+            f"{source.location.display} holds streams shipped from other journals, which "
+            "ship would leave behind (it copies a journal's own chain): ship their sources"
+        )
     stream, after = _find_stream(source, destination, cluster)
     progress = ShipProgress(stream=stream, stream_seq=after)
     while True:

@@ -62,7 +62,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from journal.filters import Filters
-from journal.merge import holds_streams, merged_rows
+from journal.merge import merged_rows
 from journal.replay.anomalies import ANOMALY_TYPES
 from journal.replay.entries import RestartEntry
 from journal.replay.projector import (
@@ -116,7 +116,7 @@ def replay(
         leaderless_gap_seconds=leaderless_gap_seconds,
         workload=workload,
     )
-    if len(journals) == 1 and not holds_streams(journals[0]):
+    if len(journals) == 1 and not journals[0].holds_streams():
         pages = journals[0].scan_pages(filters, columns=REPLAY_COLUMNS, page_size=REPLAY_PAGE_SIZE)
         for page in pages:
             projector.feed_page(page)

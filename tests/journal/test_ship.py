@@ -392,3 +392,20 @@ def test_a_source_vacuumed_up_to_its_head_resumes_its_stream(tmp_path, open_jour
     result = verify(central)
     assert result.ok, result.summary()
     assert result.records == 4
+
+
+def test_a_journal_holding_shipped_streams_is_not_shipped(tmp_path):
+    _fill(tmp_path / "replica-0.db", 3)
+    regional, central = tmp_path / "regional.db", tmp_path / "central.db"
+    for args in (
+        ("ship", "--journal", tmp_path / "replica-0.db", "--to", regional, "--cluster", "eu"),
+        ("note", "own", "--journal", regional),
+    ):
+        assert _cli(*map(str, args)).returncode == 0
+    result = _cli("ship", "--journal", str(regional), "--to", str(central), "--cluster", "all")
+    assert result.returncode == 2
+    (line,) = result.stderr.splitlines()
+    assert line.startswith(f"Error: {regional} holds streams shipped from other journals")
+    if central.exists():  # the writer may have created it: empty
+        with Journal.open(central, readonly=True) as reader:
+            assert reader.count() == 0
