@@ -63,6 +63,7 @@ from typing import TYPE_CHECKING
 
 from journal.filters import Filters
 from journal.merge import merged_rows
+from journal.reading import RECORD_COLUMNS, row_to_record
 from journal.replay.anomalies import ANOMALY_TYPES
 from journal.replay.entries import RestartEntry
 from journal.replay.projector import (
@@ -131,14 +132,27 @@ def recorded_debounce(journals: Sequence[Journal], filters: Filters) -> float | 
     """Return ``DEBOUNCE_SECONDS`` as the last ``controller.started`` before the window says.
 
     A window (``--since -1h``, a correlation id, a namespace) usually leaves the
-    process's start out; the SLO is still the one that process ran with.
+    process's start out; the SLO is still the one that process ran with. On a
+    central journal, the window's cluster and actor name the processes.
     ``None`` when no such record says.
     """
     bound = filters.since if filters.since is not None else filters.until
-    before = Filters(kinds=(kinds.CONTROLLER_STARTED,), until=bound)
+    # The processes the window is about: a central journal's cluster or replica.
+    before = Filters(
+        kinds=(kinds.CONTROLLER_STARTED,),
+        until=bound,
+        cluster=filters.cluster,
+        actor=filters.actor,
+    )
     latest = None
     for journal in journals:
-        for record in journal.last(1, before):
+        # A central journal's streams interleave in time: its latest by time.
+        found = (
+            map(row_to_record, journal.scan(before, columns=RECORD_COLUMNS))
+            if journal.holds_streams()
+            else journal.last(1, before)
+        )
+        for record in found:
             if latest is None or record.ts > latest.ts:
                 latest = record
     if latest is None:

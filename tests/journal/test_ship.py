@@ -409,3 +409,23 @@ def test_a_journal_holding_shipped_streams_is_not_shipped(tmp_path):
     if central.exists():  # the writer may have created it: empty
         with Journal.open(central, readonly=True) as reader:
             assert reader.count() == 0
+
+
+def test_replay_of_one_cluster_takes_its_own_debounce_before_the_window(tmp_path, open_journal):
+    from journal import replay
+    from tests.journal.builders import Controller
+
+    central = open_journal(tmp_path / "central.db", actor="central")
+    for cluster, debounce in (("prod-eu", 5), ("prod-us", 60)):  # prod-us shipped last
+        path = tmp_path / f"{cluster}.db"
+        with Journal.open(path, actor="helloworld-controller-0") as journal:
+            controller = Controller(journal)
+            controller.started(0, debounce=debounce)
+            controller.acquired(1, 0)
+            controller.restart_chain(100, "web-config", "web", "v2", patch_after=40)
+        with Journal.open(path, readonly=True) as source:
+            ship(source, central, cluster=cluster)
+    window = Filters(cluster="prod-eu", since=at(50))
+    report = replay([central], window).to_json()
+    assert report["thresholds"]["debounce_seconds"] == 5
+    assert [anomaly["type"] for anomaly in report["anomalies"]] == ["slo_breach"]
