@@ -491,7 +491,8 @@ def build_timeline(
     """Replay ``journals`` and collect the picture's marks in the same single pass.
 
     Args:
-        journals: Open journals; several are merged into one time-ordered view.
+        journals: Open journals; several (or a central journal's chains) are
+            merged into one time-ordered view.
         filters: The window (``since``, ``until``) and ``correlation_id``.
         debounce_seconds: As for :func:`journal.replay.replay`.
         leaderless_gap_seconds: As for :func:`journal.replay.replay`.
@@ -506,7 +507,7 @@ def build_timeline(
         recorded_debounce=recorded_debounce(journals, filters),
     )
     collector = Collector(names)
-    if len(journals) == 1:
+    if len(journals) == 1 and not journals[0].holds_streams():
         pages = journals[0].scan_pages(filters, columns=REPLAY_COLUMNS, page_size=_PAGE_SIZE)
         for page in pages:
             projector.feed_page(page)

@@ -341,6 +341,7 @@ def test_a_journal_shipped_under_another_cluster_name_is_refused_in_one_line(
 def test_replay_of_a_central_journal_merges_its_streams_by_time(tmp_path, open_journal):
     """Replicas shipped one after the other replay as their journals merged do."""
     from journal import replay
+    from journal.picture import build_timeline
     from tests.journal.builders import Controller
 
     paths = [tmp_path / "replica-0.db", tmp_path / "replica-1.db"]
@@ -372,6 +373,10 @@ def test_replay_of_a_central_journal_merges_its_streams_by_time(tmp_path, open_j
         ("replica-1", 1, None),
     ]
     assert shipped["restart_latency_seconds"] == merged["restart_latency_seconds"]
+    # The picture's own pass (replay --html) too.
+    pictured = build_timeline([central], Filters(cluster="prod-eu")).report.to_json()
+    assert pictured["anomalies"] == []
+    assert pictured["leader_terms"] == shipped["leader_terms"]
 
 
 def test_a_source_vacuumed_up_to_its_head_resumes_its_stream(tmp_path, open_journal):
