@@ -20,7 +20,7 @@ from typing import Any
 from urllib.parse import quote
 
 from sqlalchemy import create_engine, event
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
 from sqlalchemy.pool import NullPool
 
@@ -34,7 +34,7 @@ from journal.errors import (
     JournalWriteError,
     NotAJournalError,
 )
-from telemetry.redaction import redact
+from telemetry.redaction import REDACTED, redact
 
 #: The environment variable naming the journal when ``--journal`` is not given.
 JOURNAL_URL_VARIABLE = "JOURNAL_URL"
@@ -87,12 +87,11 @@ def resolve(url_or_path: str | Path) -> Location:
     except ArgumentError:
         raise JournalValueError(f"invalid journal URL {redact(text)!r}") from None
     if url.get_backend_name() == "postgresql":
+        display = _display(text, url)
         url = postgres.normalise_url(url)
-        return Location(
-            url=url.render_as_string(hide_password=False), path=None, display=redact(text)
-        )
+        return Location(url=url.render_as_string(hide_password=False), path=None, display=display)
     if url.get_backend_name() != "sqlite":
-        return Location(url=text, path=None, display=redact(text))
+        return Location(url=text, path=None, display=_display(text, url))
     database = url.database
     if not database or database == ":memory:" or database.startswith("file::memory:"):
         raise JournalValueError(
@@ -100,6 +99,21 @@ def resolve(url_or_path: str | Path) -> Location:
         )
     path = Path(database).expanduser().absolute()
     return Location(url=f"sqlite:///{path}", path=path, display=str(path))
+
+
+def _display(text: str, url: URL) -> str:
+    """How messages name a database URL: as given, its password never shown.
+
+    Redaction of the text covers the usual spellings; a password the URL
+    parser still finds in the result (a space or a slash in it, no user name
+    before it) is hidden by naming the URL as the parser read it instead.
+    """
+    shown = redact(text)
+    password = url.password
+    if not password or (password not in shown and quote(password, safe="") not in shown):
+        return shown
+    rendered = url.render_as_string(hide_password=True)
+    return redact(rendered.replace(":***@", f":{REDACTED}@", 1))
 
 
 def check_sqlite_file(location: Location, *, must_exist: bool) -> bool:

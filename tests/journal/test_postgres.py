@@ -164,6 +164,21 @@ def test_a_server_that_is_down_is_one_line_without_the_password():
     assert "hunter2-secret" not in result.stderr + result.stdout
 
 
+@pytest.mark.parametrize(
+    "userinfo",
+    ["shipshape:wrong secret-pw", ":wrong-secret-pw", "shipshape:wrong/secret-pw"],
+    ids=["space", "no-user", "slash"],
+)
+def test_a_password_spelt_unusually_is_never_shown(postgres_server, userinfo):
+    url = f"postgresql://{userinfo}@127.0.0.1:{postgres_server.port}/postgres"
+    result = _cli("tail", "--journal", url)
+    assert result.returncode == 2
+    (line,) = result.stderr.splitlines()
+    assert "password authentication failed" in line
+    assert "secret" not in line
+    assert "[REDACTED]" in line
+
+
 def test_a_wrong_password_is_one_line_without_it(postgres_server):
     url = postgres_server.url().replace(postgres_server.password, "wrong-secret-pw")
     result = _cli("tail", "--journal", url)
