@@ -245,6 +245,8 @@ def ship(
                 progress.stream_seq = page[-1][0]
                 if on_batch is not None:
                     on_batch(progress)
+                if follow and should_stop():
+                    break  # asked to stop (SIGTERM): not after a whole backlog
         if not follow or should_stop():
             return progress
         if not copied:

@@ -434,3 +434,21 @@ def test_replay_of_one_cluster_takes_its_own_debounce_before_the_window(tmp_path
     report = replay([central], window).to_json()
     assert report["thresholds"]["debounce_seconds"] == 5
     assert [anomaly["type"] for anomaly in report["anomalies"]] == ["slo_breach"]
+
+
+def test_a_follower_stops_between_batches_when_asked(tmp_path, open_journal):
+    _fill(tmp_path / "replica-0.db", 30)
+    source = open_journal(tmp_path / "replica-0.db", readonly=True)
+    central = open_journal(tmp_path / "central.db", actor="central")
+    stop: list[bool] = []
+    progress = ship(
+        source,
+        central,
+        cluster="prod-eu",
+        follow=True,
+        batch_size=10,
+        should_stop=lambda: bool(stop),
+        on_batch=lambda _progress: stop.append(True),  # SIGTERM during the first batch
+    )
+    assert (progress.shipped, progress.stream_seq) == (10, 10)
+    assert ship(source, central, cluster="prod-eu").shipped == 20  # the rest, later
