@@ -130,11 +130,15 @@ def _new_stream(source: Journal, destination: Journal, cluster: str) -> str | No
             select(records.c.cluster, records.c.stream).where(records.c.id == first[1])
         ).first()
     if held is not None:
-        where = (
-            f"as its own record {first[1]}"
-            if held[1] is None
-            else f"as stream {held[1]}: ship it with --cluster {held[0]}"
-        )
+        if held[1] is None:
+            where = f"as its own record {first[1]}"
+        elif held[0] == cluster:
+            where = (
+                f"as stream {held[1]}, whose last record shipped it does not hold "
+                "(an older copy of the journal, restored from a backup?)"
+            )
+        else:
+            where = f"as stream {held[1]}: ship it with --cluster {held[0]}"
         raise JournalValueError(
             f"{destination.location.display} already holds the records of "
             f"{source.location.display} {where}"

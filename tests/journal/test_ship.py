@@ -452,3 +452,21 @@ def test_a_follower_stops_between_batches_when_asked(tmp_path, open_journal):
     )
     assert (progress.shipped, progress.stream_seq) == (10, 10)
     assert ship(source, central, cluster="prod-eu").shipped == 20  # the rest, later
+
+
+def test_an_older_copy_of_a_shipped_journal_is_refused_in_one_line(tmp_path, open_journal):
+    source = tmp_path / "replica-0.db"
+    _fill(source, 3)
+    older = tmp_path / "restored.db"
+    assert _cli("backup", "--journal", str(source), "--out", str(older)).returncode == 0
+    _fill(source, 2)
+    central = tmp_path / "central.db"
+    assert (
+        _cli("ship", "--journal", str(source), "--to", str(central), "--cluster", "eu").returncode
+        == 0
+    )
+    result = _cli("ship", "--journal", str(older), "--to", str(central), "--cluster", "eu")
+    assert result.returncode == 2
+    (line,) = result.stderr.splitlines()
+    assert "an older copy of the journal" in line
+    assert "--cluster eu" not in line
