@@ -62,6 +62,7 @@ from records import ConfigMapObserved, OperatorNote, kinds
 from telemetry.buildinfo import VERSION
 
 if TYPE_CHECKING:
+    from journal.record import Record
     from journal.signing import Signer
 
 #: The recovery time objective of the runbook: 15 minutes.
@@ -88,6 +89,7 @@ class Mark:
     scenario: str | None
     source: int = 0
     journal: str | None = None  # named only when several journals are judged
+    chain: str | None = None  # a central journal's shipped stream the mark is in
 
     def to_json(self) -> dict[str, Any]:
         """Return the mark as a JSON object."""
@@ -106,13 +108,24 @@ class Mark:
         """Return ``seq N`` and, with several journals, ``[JOURNAL]``."""
         return f"seq {self.seq}" + (f" [{self.journal}]" if self.journal else "")
 
-    def precedes(self, source: int, seq: int, ts: datetime) -> bool:
-        """Tell whether the mark comes before a record (same journal: seq; else: time)."""
-        return self.seq < seq if source == self.source else self.ts < ts
+    def precedes(self, source: int, record: Record) -> bool:
+        """Tell whether the mark comes before a record (same chain: seq; else: time).
 
-    def follows(self, source: int, seq: int, ts: datetime) -> bool:
-        """Tell whether the mark comes after a record (same journal: seq; else: time)."""
-        return self.seq > seq if source == self.source else self.ts > ts
+        A central journal's chains (its own, each shipped stream) are told
+        apart: its seqs follow the order of shipping, not of events.
+        """
+        if self._same_chain(source, record):
+            return self.seq < record.seq
+        return self.ts < record.ts
+
+    def follows(self, source: int, record: Record) -> bool:
+        """Tell whether the mark comes after a record (same chain: seq; else: time)."""
+        if self._same_chain(source, record):
+            return self.seq > record.seq
+        return self.ts > record.ts
+
+    def _same_chain(self, source: int, record: Record) -> bool:
+        return source == self.source and record.stream == self.chain
 
 
 @dataclass(frozen=True)
@@ -160,6 +173,7 @@ def _mark(record: Any, source: int = 0, journal: str | None = None) -> Mark:
         scenario=scenario if isinstance(scenario, str) else None,
         source=source,
         journal=journal,
+        chain=record.stream,
     )
 
 
@@ -215,9 +229,10 @@ def _rpo(
     """
     before: dict[tuple[str | None, str], dict[str, Any]] = {}
     after: dict[tuple[str | None, str], dict[str, Any]] = {}
+    in_order = len(journals) == 1 and not journals[0].holds_streams()
     for index, record in merged_records(journals, Filters(kinds=(kinds.CONFIGMAP_OBSERVED,))):
-        if end is not None and not end.follows(index, record.seq, record.ts):
-            if len(journals) == 1:
+        if end is not None and not end.follows(index, record):
+            if in_order:
                 break
             continue
         obj = record.object or ""
@@ -236,7 +251,7 @@ def _rpo(
         }
         if names is not None:
             seen["journal"] = names[index]
-        (after if start.precedes(index, record.seq, record.ts) else before)[key] = seen
+        (after if start.precedes(index, record) else before)[key] = seen
     rows = []
     for (namespace, name), prior in sorted(before.items(), key=lambda item: item[0][1]):
         if prior["data_hash"] is None:
@@ -265,20 +280,21 @@ def _timeline(
 ) -> tuple[list[str], int]:
     lines: list[str] = []
     more = 0
-    if names is None:
+    in_order = names is None and not journals[0].holds_streams()
+    if in_order:
         records: Any = ((0, record) for record in journals[0].read(after_seq=start.seq - 1))
     else:
-        # Every replica's records from the start mark to the end mark, by time.
+        # Every replica's (or chain's) records from the start mark to the end mark, by time.
         records = merged_records(journals, Filters(since=start.ts))
     for index, record in records:
-        if start.follows(index, record.seq, record.ts):
+        if start.follows(index, record):
             continue
         if (
             end is not None
-            and not end.follows(index, record.seq, record.ts)
+            and not end.follows(index, record)
             and not (index == end.source and record.seq == end.seq)
         ):
-            if names is None:
+            if in_order:
                 break
             continue
         if len(lines) < TIMELINE_LIMIT:

@@ -362,3 +362,27 @@ def test_a_clusters_evidence_leaves_out_what_is_shipped_while_it_is_copied(tmp_p
     # The evidence is the stream as of one moment: it stops short of the records
     # shipped while the export copied, however many kept arriving.
     assert drilled <= held < central.head()[0]
+
+
+def test_a_drill_of_replicas_shipped_one_after_the_other_is_judged_by_time(tmp_path, open_journal):
+    """The standby's journal shipped first: its recovery is after the start mark all the same."""
+    paths = [tmp_path / "replica-0.db", tmp_path / "replica-1.db"]
+    first, second = (open_journal(path, actor=path.stem) for path in paths)
+    leader, standby = Controller(first), Controller(second)
+    leader.started(0)
+    standby.started(0.5)
+    leader.acquired(1, 0)
+    leader.observed(2, "web-config", "v1", event="ADDED")
+    standby.observed(2.1, "web-config", "v1", event="ADDED")
+    first.append(kinds.OPERATOR_NOTE, ts=at(10), data={"text": "go", "drill": "start"})
+    standby.acquired(60, 1)
+    standby.observed(61, "web-config", "v1", event="ADDED")  # seen again, unchanged
+    first.append(kinds.OPERATOR_NOTE, ts=at(70), data={"text": "done", "drill": "end"})
+    central = open_journal(tmp_path / "central.db", actor="central")
+    for journal in (second, first):
+        ship(journal, central, cluster="prod-eu")
+    result = export_dr_drill(central, tmp_path / "out", scope=Filters(cluster="prod-eu"))
+    assert result.completed, result.reasons
+    report = result.report.read_text(encoding="utf-8")
+    timeline = report.split("## Timeline", 1)[1]
+    assert timeline.index('"drill":"start"') < timeline.index("leader.acquired")
