@@ -350,6 +350,7 @@ def verify_signed(
     *,
     require_signed: bool = False,
     watch_seq: int | None = None,
+    watch_stream: str | None = None,
 ) -> SignedVerifyResult:
     """Verify the chain and every checkpoint against the trusted ``keys``.
 
@@ -357,17 +358,19 @@ def verify_signed(
     unknown key or with a bad signature, a record that differs from what a
     checkpoint signed, and, with ``require_signed``, on records after the
     last valid checkpoint. ``watch_seq``: also find the first valid checkpoint
-    covering that seq (:attr:`SignedVerifyResult.covering`).
+    covering that seq (:attr:`SignedVerifyResult.covering`); with ``watch_stream``,
+    the seq is that shipped stream's (its source's), and so is the checkpoint.
 
     A central journal's shipped streams are checked each on its own, by the
     seqs of their sources (:attr:`SignedVerifyResult.streams`).
     """
     trusted = {key.key_id: key for key in keys}
-    auditor = _Auditor(journal, trusted, watch_seq)
+    auditor = _Auditor(journal, trusted, watch_seq if watch_stream is None else None)
     stream_auditors: dict[str, _Auditor] = {}
 
     def stream_auditor(stream: str) -> _Auditor:
-        stream_auditors[stream] = _Auditor(journal, trusted, stream=stream)
+        watch = watch_seq if stream == watch_stream else None
+        stream_auditors[stream] = _Auditor(journal, trusted, watch, stream=stream)
         return stream_auditors[stream]
 
     chain = verify(journal, observe=auditor, observe_stream=stream_auditor)
@@ -377,7 +380,11 @@ def verify_signed(
         "key_ids": tuple(sorted(auditor.key_ids)),
         "last": auditor.last,
         "vacuumed_evidence": auditor.vacuumed_evidence,
-        "covering": auditor.covering,
+        "covering": (
+            auditor.covering
+            if watch_stream is None
+            else getattr(stream_auditors.get(watch_stream), "covering", None)
+        ),
     }
     if not chain.ok:
         return SignedVerifyResult(

@@ -90,6 +90,7 @@ class Mark:
     source: int = 0
     journal: str | None = None  # named only when several journals are judged
     chain: str | None = None  # a central journal's shipped stream the mark is in
+    chain_seq: int | None = None  # its seq in that stream (its source's)
 
     def to_json(self) -> dict[str, Any]:
         """Return the mark as a JSON object."""
@@ -174,6 +175,7 @@ def _mark(record: Any, source: int = 0, journal: str | None = None) -> Mark:
         source=source,
         journal=journal,
         chain=record.stream,
+        chain_seq=record.stream_seq,
     )
 
 
@@ -441,6 +443,10 @@ def _signing(
 ) -> dict[str, Any]:
     """Return the manifest's signing facts for the journal holding the end mark (else the first)."""
     signed = end.source if end is not None else 0
+    if end is not None and end.chain is not None and end.chain_seq is not None:
+        # A central journal: the end mark's stream signs it, by its source's seq.
+        names = {"manifest": manifest}
+        return drill_signing(frozen[signed], end.chain_seq, signer, names, stream=end.chain)
     through = end.seq if end is not None else frozen[signed].head()[0]
     return drill_signing(frozen[signed], through, signer, {"manifest": manifest})
 

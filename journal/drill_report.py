@@ -36,17 +36,26 @@ def sign_file(signer: Signer, path: Path) -> Path:
 
 
 def drill_signing(
-    frozen: Journal, through_seq: int, signer: Signer, names: Mapping[str, Path]
+    frozen: Journal,
+    through_seq: int,
+    signer: Signer,
+    names: Mapping[str, Path],
+    stream: str | None = None,
 ) -> dict[str, Any]:
-    """Return the manifest's ``signing`` facts: the key, the signature file, the coverage."""
-    result = verify_signed(frozen, [signer.public], watch_seq=through_seq)
-    return {
+    """Return the manifest's ``signing`` facts: the key, the signature file, the coverage.
+
+    ``stream``: the shipped stream the drill's end mark is in (a central
+    journal), whose own seq ``through_seq`` is; its checkpoints cover it.
+    """
+    result = verify_signed(frozen, [signer.public], watch_seq=through_seq, watch_stream=stream)
+    facts = {
         "key_id": signer.key_id,
         "manifest_signature": f"{names['manifest'].name}.sig",
         "through_seq": through_seq,
         "covering_checkpoint": result.covering.to_json() if result.covering else None,
         "verify": result.to_json(),
     }
+    return facts if stream is None else {**facts, "stream": stream}
 
 
 def signing_lines(facts: Mapping[str, Any] | None) -> list[str]:
@@ -54,6 +63,8 @@ def signing_lines(facts: Mapping[str, Any] | None) -> list[str]:
     if not facts:
         return []
     key, through = facts["key_id"], facts["through_seq"]
+    if facts.get("stream"):
+        through = f"{through} of stream {facts['stream']}"
     lines = [
         "## Signatures",
         "",

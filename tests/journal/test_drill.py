@@ -386,3 +386,29 @@ def test_a_drill_of_replicas_shipped_one_after_the_other_is_judged_by_time(tmp_p
     report = result.report.read_text(encoding="utf-8")
     timeline = report.split("## Timeline", 1)[1]
     assert timeline.index('"drill":"start"') < timeline.index("leader.acquired")
+
+
+def test_a_central_drill_names_the_checkpoint_of_the_stream_that_signs_it(tmp_path, open_journal):
+    from journal.checkpoints import CheckpointWriter
+    from journal.signing import load_signing_key
+    from tests.journal.signing_helpers import write_key_pair
+
+    private, _public = write_key_pair(tmp_path)
+    signer = load_signing_key(private)
+    source = tmp_path / "replica-0.db"
+    with CheckpointWriter(Journal.open(source, actor="replica-0"), signer) as writer:
+        writer.append(kinds.OPERATOR_NOTE, data={"text": "go", "drill": "start"})
+        writer.append(kinds.OPERATOR_NOTE, data={"text": "done", "drill": "end"})
+    central = open_journal(tmp_path / "central.db", actor="central")
+    central.append(kinds.OPERATOR_NOTE, data={"text": "the central's own, unsigned"})
+    with Journal.open(source, readonly=True) as reader:
+        stream = ship(reader, central, cluster="prod-eu").stream
+    result = export_dr_drill(
+        central, tmp_path / "out", scope=Filters(cluster="prod-eu"), signer=signer
+    )
+    signing = json.loads(result.manifest.read_text(encoding="utf-8"))["signing"]
+    # The end mark is the stream's seq 2; the stream's checkpoint (its seq 3) covers it.
+    assert signing["covering_checkpoint"] is not None
+    assert signing["covering_checkpoint"]["covers_seq"] == 2
+    assert (signing["stream"], signing["through_seq"]) == (stream, 2)
+    assert f"through seq 2 of stream {stream}) is covered" in result.report.read_text("utf-8")
