@@ -42,6 +42,7 @@ from sqlalchemy import delete, func, select
 from journal.checkpoints import removed_checkpoint_evidence
 from journal.errors import JournalChainError, JournalError, JournalValueError
 from journal.models import records
+from journal.postgres import lock_chain
 from journal.record import Entry, Record
 from journal.replay.state import state_through
 from journal.timefmt import format_ts, utc_now
@@ -134,7 +135,11 @@ def vacuum(journal: Journal, older_than: timedelta, *, now: datetime | None = No
             )
         # Chain the tombstone to the head as it is before the removal: when
         # every record goes, the tombstone still follows the last seq (never
-        # seq 1 again) and names the hash it follows.
+        # seq 1 again) and names the hash it follows. On PostgreSQL, appends
+        # wait from here to the commit (the append lock), as they wait for
+        # each other: the head read is the one the tombstone follows.
+        if connection.dialect.name == "postgresql":
+            lock_chain(connection)
         head = connection.execute(
             select(records.c.seq, records.c.hash).order_by(records.c.seq.desc()).limit(1)
         ).one()

@@ -227,3 +227,50 @@ def test_writers_opening_a_new_database_at_once_create_it_once(postgres_url, pos
         result = verify(reader)
     assert result.ok, result.summary()
     assert result.records == 4
+
+
+def test_vacuum_chains_its_tombstone_after_an_append_in_flight(postgres_url, postgres_server):
+    import threading
+    from datetime import timedelta
+
+    from journal import Entry, vacuum
+    from journal.postgres import lock_chain
+    from tests.journal.builders import at
+
+    with Journal.open(postgres_url, actor="replica-0") as writer:
+        writer.append_many(
+            [Entry(kind=kinds.WATCH_RELISTED, data={"n": n}, ts=at(n)) for n in range(5)]
+        )
+    database = postgres_url.rsplit("/", 1)[1]
+    waiting = (
+        "SELECT count(*) FROM pg_stat_activity "
+        f"WHERE datname = '{database}' AND wait_event_type = 'Lock'"
+    )
+    outcome: list[object] = []
+    with (
+        Journal.open(postgres_url, actor="replica-0") as controller,
+        Journal.open(postgres_url, actor="cli:ops", busy_timeout=120) as operator,
+    ):
+        with controller.transaction(write=True) as connection:
+            # The controller's append, not committed yet, when vacuum starts.
+            lock_chain(connection)
+            controller.insert_chained(connection, [Entry(kind=kinds.WATCH_RELISTED, ts=at(9))])
+
+            def run() -> None:
+                try:
+                    outcome.append(vacuum(operator, timedelta(seconds=1)))
+                except JournalError as error:
+                    outcome.append(error)
+
+            thread = threading.Thread(target=run)
+            thread.start()
+            while postgres_server.sql(waiting)[0][0] < 1:
+                assert thread.is_alive(), outcome
+                time.sleep(0.05)
+        thread.join(timeout=120)
+    (result,) = outcome
+    assert not isinstance(result, JournalError), result
+    assert (result.removed, result.tombstone.seq) == (5, 7)  # the append is seq 6, kept
+    with Journal.open(postgres_url, readonly=True) as reader:
+        checked = verify(reader)
+    assert checked.ok, checked.summary()
