@@ -40,6 +40,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from journal.drill_marks import Mark, mark_of
 from journal.drill_report import (
     drill_signing,
     duration,
@@ -62,7 +63,6 @@ from records import ConfigMapObserved, OperatorNote, kinds
 from telemetry.buildinfo import VERSION
 
 if TYPE_CHECKING:
-    from journal.record import Record
     from journal.signing import Signer
 
 #: The recovery time objective of the runbook: 15 minutes.
@@ -76,57 +76,6 @@ _DATE = re.compile(r"\d{8}")
 
 class NoDrillError(JournalError):
     """The journal has no drill start mark."""
-
-
-@dataclass(frozen=True)
-class Mark:
-    """A drill mark (an ``operator.note`` with ``data.drill``)."""
-
-    seq: int
-    ts: datetime
-    actor: str
-    text: str
-    scenario: str | None
-    source: int = 0
-    journal: str | None = None  # named only when several journals are judged
-    chain: str | None = None  # a central journal's shipped stream the mark is in
-    chain_seq: int | None = None  # its seq in that stream (its source's)
-
-    def to_json(self) -> dict[str, Any]:
-        """Return the mark as a JSON object."""
-        document = {
-            "seq": self.seq,
-            "ts": format_ts(self.ts),
-            "actor": self.actor,
-            "text": self.text,
-            "scenario": self.scenario,
-        }
-        if self.journal is not None:
-            document["journal"] = self.journal
-        return document
-
-    def cite(self) -> str:
-        """Return ``seq N`` and, with several journals, ``[JOURNAL]``."""
-        return f"seq {self.seq}" + (f" [{self.journal}]" if self.journal else "")
-
-    def precedes(self, source: int, record: Record) -> bool:
-        """Tell whether the mark comes before a record (same chain: seq; else: time).
-
-        A central journal's chains (its own, each shipped stream) are told
-        apart: its seqs follow the order of shipping, not of events.
-        """
-        if self._same_chain(source, record):
-            return self.seq < record.seq
-        return self.ts < record.ts
-
-    def follows(self, source: int, record: Record) -> bool:
-        """Tell whether the mark comes after a record (same chain: seq; else: time)."""
-        if self._same_chain(source, record):
-            return self.seq > record.seq
-        return self.ts > record.ts
-
-    def _same_chain(self, source: int, record: Record) -> bool:
-        return source == self.source and record.stream == self.chain
 
 
 @dataclass(frozen=True)
@@ -163,22 +112,6 @@ def parse_date(text: str) -> str:
     return text
 
 
-def _mark(record: Any, source: int = 0, journal: str | None = None) -> Mark:
-    note = OperatorNote.from_data(record.data)
-    scenario, text = note.scenario, note.text
-    return Mark(
-        seq=record.seq,
-        ts=record.ts,
-        actor=record.actor,
-        text=text if isinstance(text, str) else "",
-        scenario=scenario if isinstance(scenario, str) else None,
-        source=source,
-        journal=journal,
-        chain=record.stream,
-        chain_seq=record.stream_seq,
-    )
-
-
 def _as_list(journals: Journal | Sequence[Journal]) -> list[Journal]:
     return [journals] if isinstance(journals, Journal) else list(journals)
 
@@ -207,7 +140,7 @@ def find_drill(
         drill = OperatorNote.from_data(record.data).drill
         if drill not in ("start", "end"):
             continue
-        mark = _mark(record, index, names[index] if several else None)
+        mark = mark_of(record, index, names[index] if several else None)
         if drill == "start":
             start, end = mark, None
         elif start is not None and end is None:
