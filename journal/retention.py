@@ -50,6 +50,8 @@ from journal.verify import verify_through
 from records import ABSENT, JournalVacuumed
 
 if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
+
     from journal.store import Journal
 
 
@@ -103,15 +105,7 @@ def vacuum(journal: Journal, older_than: timedelta, *, now: datetime | None = No
     cutoff = (now or utc_now()) - older_than
     cutoff_text = format_ts(cutoff)
     with journal.transaction(write=True) as connection:
-        shipped = connection.execute(
-            select(records.c.stream).where(records.c.stream.is_not(None)).limit(1)
-        ).first()
-        if shipped is not None:
-            raise JournalError(
-                f"vacuum refuses {journal.location.display}: it holds streams shipped from "
-                "other journals, whose chains a vacuum would cut; vacuum the embedded "
-                "journals instead (ship resumes after a vacuum)"
-            )
+        _refuse_shipped(journal, connection)
         first = connection.execute(select(func.min(records.c.seq))).scalar()
         if first is None:
             return VacuumResult(cutoff=cutoff, removed=0)
@@ -140,6 +134,7 @@ def vacuum(journal: Journal, older_than: timedelta, *, now: datetime | None = No
         # each other: the head read is the one the tombstone follows.
         if connection.dialect.name == "postgresql":
             lock_chain(connection)
+            _refuse_shipped(journal, connection)  # a ship may have committed since
         head = connection.execute(
             select(records.c.seq, records.c.hash).order_by(records.c.seq.desc()).limit(1)
         ).one()
@@ -173,3 +168,16 @@ def vacuum(journal: Journal, older_than: timedelta, *, now: datetime | None = No
         last_removed_seq=last_removed,
         tombstone=tombstone,
     )
+
+
+def _refuse_shipped(journal: Journal, connection: Connection) -> None:
+    """Raise when the journal holds streams shipped from other journals (a central one)."""
+    shipped = connection.execute(
+        select(records.c.stream).where(records.c.stream.is_not(None)).limit(1)
+    ).first()
+    if shipped is not None:
+        raise JournalError(
+            f"vacuum refuses {journal.location.display}: it holds streams shipped from "
+            "other journals, whose chains a vacuum would cut; vacuum the embedded "
+            "journals instead (ship resumes after a vacuum)"
+        )
