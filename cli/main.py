@@ -41,10 +41,10 @@ from cli.output import render_replay, render_state
 from cli.runner import (
     _write,
     check_output_file,
+    command_output,
     discard_output,
     journal_errors,
     open_readers,
-    quiet_driver_logs,
     stop_at_broken_pipe,
 )
 from cli.signing import (
@@ -576,7 +576,7 @@ def _error(message: str) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI and return its exit code (0 ok, 1 finding, 2 usage or journal error)."""
     try:
-        with quiet_driver_logs():  # errors stay one line, a full disk's too
+        with command_output():  # errors stay one line, a full disk's too
             result = cli.main(args=argv, prog_name=PROG, standalone_mode=False)
     except click.exceptions.NoArgsIsHelpError as error:
         # No command: the help, as git and Click's own groups print it, and

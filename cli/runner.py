@@ -157,13 +157,15 @@ def guarded_stdout() -> Iterator[None]:
 
 
 @contextmanager
-def quiet_driver_logs() -> Iterator[None]:
-    """Keep the database driver's own log lines off stderr while a command runs (stdout guarded).
+def command_output() -> Iterator[None]:
+    """Run a command whose errors, however they arise, stay one line.
 
-    When a batch insert fails on PostgreSQL, psycopg logs the second problem
-    it ignores while ending the statement (``error ignored terminating
-    <psycopg.Pipeline ...>: pipeline aborted``) before the error itself
-    reaches the command, which reports it in its one line.
+    Its stdout is guarded (:func:`guarded_stdout`), and the database driver's
+    own log lines are kept off stderr: when a batch insert fails on
+    PostgreSQL, psycopg logs the second problem it ignores while ending the
+    statement (``error ignored terminating <psycopg.Pipeline ...>: pipeline
+    aborted``) before the error itself reaches the command, which reports it
+    in its one line.
     """
     driver = logging.getLogger("psycopg")
     silent = logging.NullHandler()
