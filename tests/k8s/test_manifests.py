@@ -138,7 +138,6 @@ def test_controller_rbac_is_least_privilege(renders: dict[str, Render]) -> None:
             for verb in ("get", "list", "watch", "patch")
         ),
         ("", "events", "create", ()),
-        ("", "events", "patch", ()),
         ("coordination.k8s.io", "leases", "create", ()),
         ("coordination.k8s.io", "leases", "get", lease),
         ("coordination.k8s.io", "leases", "update", lease),
@@ -169,7 +168,6 @@ CLUSTER_RBAC = {
         for verb in ("get", "list", "watch", "patch")
     ),
     ("", "events", "create", ()),
-    ("", "events", "patch", ()),
 }
 LEASE_ONLY = {
     ("coordination.k8s.io", "leases", "create", ()),

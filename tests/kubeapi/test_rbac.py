@@ -302,7 +302,6 @@ def test_the_shipped_controller_role_allows_exactly_what_the_controller_needs(
             for verb in ("get", "list", "watch", "patch")
         ),
         ("create", "events"),
-        ("patch", "events"),
         ("create", "leases.coordination.k8s.io"),
         ("get", "leases.coordination.k8s.io/helloworld-controller-leader"),
         ("update", "leases.coordination.k8s.io/helloworld-controller-leader"),
@@ -319,6 +318,7 @@ def test_the_shipped_controller_role_allows_exactly_what_the_controller_needs(
         ("update", "statefulsets.apps"),
         ("delete", "daemonsets.apps"),
         ("patch", "replicasets.apps"),
+        ("patch", "events"),
     ]
     for verb, what in allowed:
         assert _can_i(kubectl, verb, what, "-n", ns, controller) == "yes", (verb, what)
