@@ -11,7 +11,6 @@ locked past the busy timeout, corrupt).
 from __future__ import annotations
 
 import json
-import signal
 import sys
 import time
 from collections.abc import Sequence
@@ -26,7 +25,6 @@ from cli.options import (
     SECONDS,
     at_option,
     busy_timeout_option,
-    cli_actor,
     correlation_option,
     group_journal_option,
     journal_option,
@@ -46,7 +44,9 @@ from cli.runner import (
     journal_errors,
     open_readers,
     stop_at_broken_pipe,
+    stop_on_sigterm,
 )
+from cli.shipping import ship_command
 from cli.signing import (
     open_writer,
     public_key_option,
@@ -70,7 +70,6 @@ from journal.checkpoints import verify_signed
 from journal.formats import format_record
 from journal.picture import Timeline, build_timeline, render_overview, write_html
 from journal.replay import CONTROLLER_AREAS, DEFAULT_LEADERLESS_GAP_SECONDS, state_at
-from journal.ship import check_cluster, ship
 from records import ABSENT, OperatorNote
 from telemetry.buildinfo import VERSION
 from telemetry.config import env_str
@@ -172,19 +171,11 @@ def tail(
     if lines is None and cursors is None and since is None:
         lines = 10
     labels = locations if len(locations) > 1 else None
-    stop = _stop_on_sigterm() if follow else None
+    stop = stop_on_sigterm() if follow else None
     with open_readers(locations, busy_timeout) as readers:
         reader = Tail(readers, filters, after=cursors, lines=lines, stop=stop)
         _print_records(reader, output, labels, follow=follow, cursor_file=cursor_file)
     return 0
-
-
-def _stop_on_sigterm() -> Any:
-    import threading  # noqa: PLC0415 - only followers need it
-
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    return stop
 
 
 def _print_records(
@@ -510,58 +501,9 @@ def export_dr_drill_command(
     return 0 if result.completed else 1
 
 
-# -- ship ------------------------------------------------------------------------
+# -- db, stats, backup, vacuum (cli/maintenance.py); ship (cli/shipping.py) ----------
 
-
-@cli.command("ship")
-@journal_option()
-@click.option(
-    "--to",
-    "destination",
-    required=True,
-    metavar="URL",
-    help="The central journal to copy into (postgresql+psycopg://USER@HOST:PORT/DB).",
-)
-@click.option(
-    "--cluster",
-    metavar="NAME",
-    help="The cluster the shipped records are tagged with [default: $CLUSTER_NAME].",
-)
-@click.option("-f", "--follow", is_flag=True, help="Keep shipping new records as they come.")
-@busy_timeout_option
-@journal_errors
-def ship_command(
-    journal: str | None,
-    destination: str,
-    cluster: str | None,
-    follow: bool,
-    busy_timeout: float,
-) -> int:
-    """Copy a journal's records into a central one, idempotently (seq, hashes, chain kept)."""
-    import os  # noqa: PLC0415
-
-    from_env = env_str(os.environ, "CLUSTER_NAME", "")
-    name = check_cluster(cluster if cluster is not None else from_env)
-    stop = _stop_on_sigterm() if follow else None
-    source_location = resolve_journals(journal)[0]
-    with (
-        Journal.open(source_location, readonly=True, busy_timeout=busy_timeout) as source,
-        Journal.open(destination, actor=cli_actor(), busy_timeout=busy_timeout) as central,
-    ):
-        progress = ship(
-            source,
-            central,
-            cluster=name,
-            follow=follow,
-            should_stop=(stop.is_set if stop is not None else lambda: False),
-        )
-    _write(f"shipped {progress.shipped} records of stream {progress.stream or '-'}\n")
-    return 0
-
-
-# -- db, stats, backup, vacuum (cli/maintenance.py) ------------------------------
-
-for _command in (db_group, stats_command, backup_command, vacuum_command):
+for _command in (db_group, stats_command, backup_command, vacuum_command, ship_command):
     cli.add_command(_command)
 
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import signal
 import sys
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
@@ -127,6 +129,13 @@ def stop_at_broken_pipe() -> Any:
     if isinstance(sys.stdout, _GuardedStream):
         sys.stdout.stop_at_broken_pipe = True
     return sys.stdout
+
+
+def stop_on_sigterm() -> threading.Event:
+    """An event SIGTERM sets: a follower (``tail -f``, ``ship -f``) ends at its next pause."""
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    return stop
 
 
 def discard_output(stream: Any) -> None:

@@ -17,12 +17,16 @@ verifies there. The destination gives each shipped record its next ``seq``
   a source vacuumed since still resumes, and a different journal never does.
   A new stream is named ``CLUSTER/ID`` after the id of the source's first
   record.
+- Never silent about a loss: when a new stream starts after a seq the
+  destination never got, and a stream of the same cluster and writer ends
+  before it, the records in between were vacuumed before they were shipped;
+  the run reports them (:class:`ShipGap`), as nothing can bring them back.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -65,6 +69,38 @@ class ShipProgress:
     stream: str | None = None
     shipped: int = 0
     stream_seq: int = 0
+    gap: ShipGap | None = None
+
+
+@dataclass(frozen=True)
+class ShipGap:
+    """Records of the source that a vacuum removed before they were shipped.
+
+    Found when a new stream begins: the destination holds a stream of the same
+    cluster and writer ending at ``first_seq - 1``, and the source's own chain
+    now starts after ``last_seq``. Nothing can bring them back (their hashes
+    and checkpoints went with them), so the run says so.
+
+    Attributes:
+        stream: The stream the missing records would have continued.
+        first_seq: The first missing source seq.
+        last_seq: The last missing source seq.
+        new_stream: The stream the source's records go on in.
+    """
+
+    stream: str
+    first_seq: int
+    last_seq: int
+    new_stream: str
+
+    def summary(self) -> str:
+        """One line for the operator."""
+        count = self.last_seq - self.first_seq + 1
+        return (
+            f"seq {self.first_seq}..{self.last_seq} ({count} records) of this journal were "
+            f"vacuumed before they were shipped: stream {self.stream} ends at seq "
+            f"{self.first_seq - 1} and the journal goes on as stream {self.new_stream}"
+        )
 
 
 def check_cluster(cluster: str | None) -> str:
@@ -120,9 +156,7 @@ def _new_stream(source: Journal, destination: Journal, cluster: str) -> str | No
         JournalValueError: The destination holds the source's first record
             already, shipped under another cluster name (or as its own record).
     """
-    first = next(
-        iter(source.scan(Filters(stream=""), limit=1, columns=(records.c.seq, records.c.id))), None
-    )
+    first = _first_own(source)
     if first is None:
         return None
     with destination.transaction() as connection:
@@ -144,6 +178,80 @@ def _new_stream(source: Journal, destination: Journal, cluster: str) -> str | No
             f"{source.location.display} {where}"
         )
     return f"{cluster}/{first[1]}"
+
+
+def _begin_stream(
+    source: Journal,
+    destination: Journal,
+    cluster: str,
+    progress: ShipProgress,
+    on_gap: Callable[[ShipGap], None] | None,
+) -> None:
+    """Name the source's new stream in ``progress``, and report records lost before it."""
+    progress.stream = _new_stream(source, destination, cluster)
+    if progress.stream is None:
+        return
+    progress.gap = _vacuumed_before_shipping(source, destination, cluster, progress.stream)
+    if progress.gap is not None and on_gap is not None:
+        on_gap(progress.gap)
+
+
+def _first_own(source: Journal) -> Sequence[Any] | None:
+    """The source's first record of its own chain: (seq, id), or ``None``."""
+    columns = (records.c.seq, records.c.id)
+    return next(iter(source.scan(Filters(stream=""), limit=1, columns=columns)), None)
+
+
+#: How many of the source's first records name the writers a gap is matched by.
+_WRITER_SAMPLE = 100
+
+
+def _vacuumed_before_shipping(
+    source: Journal, destination: Journal, cluster: str, new_stream: str
+) -> ShipGap | None:
+    """The records a vacuum removed between a stream's end and ``new_stream``'s start.
+
+    A stream of ``cluster`` counts when it ends before the source's first
+    seq and its last record was written by one of the source's writers (its
+    first records' actors): another replica's journal, shipped under the
+    same cluster, has another writer. A journal started anew (seq 1) leaves
+    no gap.
+    """
+    first = _first_own(source)
+    if first is None or first[0] <= 1:
+        return None
+    writers = {
+        row[1]
+        for row in source.scan(
+            Filters(stream=""), limit=_WRITER_SAMPLE, columns=(records.c.seq, records.c.actor)
+        )
+    }
+    with destination.transaction() as connection:
+        ends = connection.execute(
+            select(records.c.stream, func.max(records.c.stream_seq))
+            .where(
+                records.c.cluster == cluster,
+                records.c.stream.is_not(None),
+                records.c.stream != new_stream,
+            )
+            .group_by(records.c.stream)
+        ).all()
+        best: tuple[str, int] | None = None
+        for stream, last in ends:
+            if last >= first[0] - 1 or (best is not None and last <= best[1]):
+                continue
+            actor = connection.execute(
+                select(records.c.actor).where(
+                    records.c.stream == stream, records.c.stream_seq == last
+                )
+            ).scalar()
+            if actor in writers:
+                best = (stream, last)
+    if best is None:
+        return None
+    return ShipGap(
+        stream=best[0], first_seq=best[1] + 1, last_seq=first[0] - 1, new_stream=new_stream
+    )
 
 
 def _insert_batch(destination: Journal, rows: list[Any], *, stream: str, cluster: str) -> int:
@@ -208,8 +316,13 @@ def ship(
     poll_interval: float = POLL_INTERVAL,
     should_stop: Callable[[], bool] = lambda: False,
     on_batch: Callable[[ShipProgress], None] | None = None,
+    on_gap: Callable[[ShipGap], None] | None = None,
 ) -> ShipProgress:
     """Copy the source's records the destination lacks; with ``follow``, keep copying.
+
+    ``on_gap`` is called at once when the new stream begins after records a
+    vacuum removed before they were shipped (:class:`ShipGap`, also left in
+    the returned progress); the copy goes on.
 
     Raises:
         JournalValueError: A bad cluster name or batch size.
@@ -232,7 +345,7 @@ def ship(
     progress = ShipProgress(stream=stream, stream_seq=after)
     while True:
         if progress.stream is None:
-            progress.stream = _new_stream(source, destination, cluster)
+            _begin_stream(source, destination, cluster, progress, on_gap)
         copied = 0
         if progress.stream is not None:
             for page in source.scan_pages(
