@@ -47,6 +47,10 @@ class VerifyResult:
         vacuumed_through: Last seq removed by retention, if any.
         bad_seq: The first bad seq, when not ``ok``.
         reason: Why that seq is bad, when not ``ok``.
+        streams: Shipped streams walked besides the journal's own chain
+            (a central journal's; 0 for an embedded one).
+        own_records: Of ``records``, the journal's own chain's (whose head
+            ``head_hash`` is), when it holds streams too.
     """
 
     ok: bool
@@ -57,11 +61,25 @@ class VerifyResult:
     vacuumed_through: int | None = None
     bad_seq: int | None = None
     reason: str | None = None
+    streams: int = 0
+    own_records: int | None = None
 
     def summary(self) -> str:
-        """Return the one-line verdict ``verify`` prints."""
+        """Return the one-line verdict ``verify`` prints.
+
+        A central journal's also says which chain the head is of: its own
+        (the genesis hash while it has no record of its own), not a stream's.
+        """
         if self.ok:
-            return f"OK: {self.records} records, head {self.head_hash}"
+            line = f"OK: {self.records} records, head {self.head_hash}"
+            if self.streams:
+                own = self.own_records or 0
+                line += (
+                    f" (own chain: {_count(own, 'record')}; "
+                    f"{_count(self.streams, 'shipped stream')}: "
+                    f"{_count(self.records - own, 'record')})"
+                )
+            return line
         return f"FAILED: seq {self.bad_seq}: {self.reason}"
 
     def to_json(self) -> dict[str, Any]:
@@ -76,6 +94,10 @@ class VerifyResult:
             "bad_seq": self.bad_seq,
             "reason": self.reason,
         }
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
 
 
 def tombstone_anchor(journal: Journal, stream: str | None = None) -> tuple[int, str] | None:
@@ -177,7 +199,7 @@ def verify(
                 result, records=total + result.records, reason=f"stream {stream}: {result.reason}"
             )
         total += result.records
-    return replace(own, records=total)
+    return replace(own, records=total, streams=len(streams), own_records=own.records)
 
 
 def journal_streams(journal: Journal) -> list[str]:

@@ -91,6 +91,11 @@ def test_many_sources_and_own_records_each_verify_and_filter_by_cluster(
     result = verify(central)
     assert result.ok, result.summary()
     assert result.records == 7 + 5 + 2 + 3
+    # The head is the central's own chain's, and the line says so.
+    assert result.summary() == (
+        f"OK: 17 records, head {central.head()[1]} "
+        "(own chain: 2 records; 2 shipped streams: 15 records)"
+    )
     us = list(central.scan(Filters(cluster="prod-us")))
     assert len(us) == 5
     assert {row[7] for row in central.scan(Filters(actor="other-controller-0"))} == {
@@ -377,6 +382,18 @@ def test_replay_of_a_central_journal_merges_its_streams_by_time(tmp_path, open_j
     pictured = build_timeline([central], Filters(cluster="prod-eu")).report.to_json()
     assert pictured["anomalies"] == []
     assert pictured["leader_terms"] == shipped["leader_terms"]
+
+
+def test_verify_of_a_central_journal_with_no_record_of_its_own_names_its_genesis_head(
+    tmp_path, open_journal
+):
+    _fill(tmp_path / "replica-0.db", 2)
+    central = open_journal(tmp_path / "central.db", actor="central")
+    with Journal.open(tmp_path / "replica-0.db", readonly=True) as source:
+        ship(source, central, cluster="prod-eu")
+    assert verify(central).summary() == (
+        f"OK: 2 records, head {'0' * 64} (own chain: 0 records; 1 shipped stream: 2 records)"
+    )
 
 
 def test_a_source_vacuumed_up_to_its_head_resumes_its_stream(tmp_path, open_journal):
