@@ -18,6 +18,7 @@ import falcon
 from telemetry.buildinfo import VERSION
 from webapp.metrics import HttpMetrics, register_build_info
 from webapp.observe import RequestObserver, SecurityHeaders
+from webapp.paths import StrictPath
 from webapp.readiness import Readiness
 from webapp.resources import Greeting, Health, Metrics, Ready, Version
 
@@ -62,7 +63,8 @@ def create_app(
         tracing=tracing,
         clock=clock,
     )
-    app = falcon.App(middleware=[observer, SecurityHeaders()])
+    # The observer comes first so that a refused spelling is measured and logged.
+    app = falcon.App(middleware=[observer, StrictPath(), SecurityHeaders()])
     app.add_route("/", Greeting(settings.message, settings.app_env, version))
     app.add_route("/healthz", Health())
     app.add_route("/readyz", Ready(readiness or Readiness()))
