@@ -70,8 +70,11 @@ def test_restore_refuses_an_edited_backup(tmp_path: Path) -> None:
     path = backup / "helloworld-config-test.json"
     path.write_text(path.read_text().replace("hi", "ho"))
     result = run("restore", "b", cwd=tmp_path)
-    assert result.returncode == 1
-    assert "do not match SHA256SUMS" in result.stderr
+    assert (result.returncode, result.stderr) == (
+        1,
+        "backup-configmaps: error: b/helloworld-config-test.json does not match its SHA256SUMS"
+        " digest (corrupt or edited backup); nothing was restored\n",
+    )
 
 
 def test_restore_refuses_another_namespace(tmp_path: Path) -> None:
