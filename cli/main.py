@@ -35,7 +35,7 @@ from cli.options import (
     time_options,
     workload_option,
 )
-from cli.output import render_replay, render_state
+from cli.output import render_drill, render_replay, render_state
 from cli.runner import (
     _write,
     check_output_file,
@@ -460,6 +460,7 @@ def export_group() -> None:
     "--date", metavar="YYYYMMDD", help="Date in the file names [default: the start mark's]."
 )
 @signing_key_option
+@public_key_option
 @origin_filter_options
 @journal_errors
 def export_dr_drill_command(
@@ -469,6 +470,7 @@ def export_dr_drill_command(
     out_dir: Path,
     date: str | None,
     signing_key_file: Path | None,
+    public_key_files: tuple[Path, ...],
     cluster: str | None,
     namespace: str | None,
     actor: str | None,
@@ -479,7 +481,7 @@ def export_dr_drill_command(
     drill of the shipped journals holding matching records, each copied whole.
     """
     locations = resolve_journals(journals)
-    signer = signing_key(signing_key_file)
+    signer, trusted = signing_key(signing_key_file), public_keys(public_key_files)
     scope = (
         Filters(cluster=cluster, namespace=namespace, actor=actor)
         if cluster or namespace or actor
@@ -487,17 +489,15 @@ def export_dr_drill_command(
     )
     with open_readers(locations, busy_timeout) as readers:
         result = export_dr_drill(
-            readers, out_dir, date=date, sources=locations, signer=signer, scope=scope
+            readers,
+            out_dir,
+            date=date,
+            sources=locations,
+            signer=signer,
+            scope=scope,
+            public_keys=trusted,
         )
-    _write(f"Status: {result.status}\n")
-    for reason in result.reasons:
-        _write(f"  - {reason}\n")
-    _write(f"report: {result.report}\n")
-    for snap in result.snapshots:
-        _write(f"snapshot: {snap.path}\n")
-    _write(f"manifest: {result.manifest}\n")
-    if result.signature is not None:
-        _write(f"signature: {result.signature}\n")
+    _write(render_drill(result))
     return 0 if result.completed else 1
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from journal import ReplayReport
+from journal import DrillExport, ReplayReport
 from records import source_object
 
 #: Restarts listed in the text form of ``replay`` (all of them are in ``-o json``).
@@ -212,4 +212,15 @@ def render_state(state: Mapping[str, Any]) -> str:
     lines += [
         f"  {item['type']} at seq {item['seq']}: {item['message']}" for item in state["anomalies"]
     ]
+    return "\n".join(lines) + "\n"
+
+
+def render_drill(result: DrillExport) -> str:
+    """The lines ``export dr-drill`` prints: the status, every reason, the files written."""
+    lines = [f"Status: {result.status}", *(f"  - {reason}" for reason in result.reasons)]
+    lines.append(f"report: {result.report}")
+    lines += [f"snapshot: {snap.path}" for snap in result.snapshots]
+    lines.append(f"manifest: {result.manifest}")
+    if result.signature is not None:
+        lines.append(f"signature: {result.signature}")
     return "\n".join(lines) + "\n"

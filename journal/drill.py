@@ -40,6 +40,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from journal.audit import verify_signed
 from journal.drill_marks import Mark, mark_of
 from journal.drill_report import (
     drill_signing,
@@ -58,12 +59,12 @@ from journal.scoped import scoped_snapshot
 from journal.snapshot import Snapshot, file_sha256
 from journal.store import Journal
 from journal.timefmt import format_ts, utc_now
-from journal.verify import verify
+from journal.verify import VerifyResult, verify
 from records import ConfigMapObserved, OperatorNote, kinds
 from telemetry.buildinfo import VERSION
 
 if TYPE_CHECKING:
-    from journal.signing import Signer
+    from journal.signing import PublicKey, Signer
 
 #: The recovery time objective of the runbook: 15 minutes.
 RTO_TARGET_SECONDS = 15 * 60
@@ -255,6 +256,7 @@ def export_dr_drill(
     sources: Sequence[str] | None = None,
     signer: Signer | None = None,
     scope: Filters | None = None,
+    public_keys: Sequence[PublicKey] = (),
 ) -> DrillExport:
     """Write the latest drill's report, snapshot(s) and manifest into ``out_dir``.
 
@@ -268,6 +270,10 @@ def export_dr_drill(
             manifest (default: their locations).
         signer: Sign the manifest (``<manifest>.sig``) and report which
             checkpoint covers the drill window (:mod:`journal.checkpoints`).
+        public_keys: Further trusted keys (rotated ones). With these or a
+            ``signer``, every journal's signed checkpoints are checked too, and
+            one that does not verify (a forged record, re-chained or not) fails
+            the drill as a chain break does.
         scope: Judge only the chains holding a record it matches (a central
             journal's cluster or replica, :mod:`journal.scoped`); each is
             copied whole into the snapshot, so the evidence verifies.
@@ -279,6 +285,7 @@ def export_dr_drill(
     """
     journals = _as_list(journals)
     names = _source_names(journals, sources)
+    trusted = [*([signer.public] if signer is not None else []), *public_keys]
     if date is not None:
         parse_date(date)
     if scope is None:
@@ -313,9 +320,10 @@ def export_dr_drill(
                 snaps=snaps,
                 snap_names=[path.name for path in snap_paths],
                 sources=names,
+                trusted=trusted,
             )
             if signer is not None:
-                facts["signing"] = _signing(frozen, end, signer, manifest_path)
+                facts["signing"] = _signing(frozen, end, signer, trusted, manifest_path)
             timeline, more = _timeline(frozen, names if len(frozen) > 1 else None, start, end)
             window = Filters(since=start.ts, until=end.ts if end is not None else None)
             picture = build_timeline(frozen, window, labels=[path.name for path in snap_paths])
@@ -372,16 +380,33 @@ def _source_names(journals: Sequence[Journal], sources: Sequence[str] | None) ->
 
 
 def _signing(
-    frozen: Sequence[Journal], end: Mark | None, signer: Signer, manifest: Path
+    frozen: Sequence[Journal],
+    end: Mark | None,
+    signer: Signer,
+    trusted: Sequence[PublicKey],
+    manifest: Path,
 ) -> dict[str, Any]:
     """Return the manifest's signing facts for the journal holding the end mark (else the first)."""
     signed = end.source if end is not None else 0
     if end is not None and end.chain is not None and end.chain_seq is not None:
         # A central journal: the end mark's stream signs it, by its source's seq.
         names = {"manifest": manifest}
-        return drill_signing(frozen[signed], end.chain_seq, signer, names, stream=end.chain)
+        return drill_signing(
+            frozen[signed], end.chain_seq, signer, names, stream=end.chain, trusted=trusted
+        )
     through = end.seq if end is not None else frozen[signed].head()[0]
-    return drill_signing(frozen[signed], through, signer, {"manifest": manifest})
+    return drill_signing(frozen[signed], through, signer, {"manifest": manifest}, trusted=trusted)
+
+
+def _verified(journal: Journal, trusted: Sequence[PublicKey]) -> VerifyResult:
+    """Verify the whole journal: its chain, and with trusted keys its signed checkpoints.
+
+    The chain alone is fooled by a forger who re-chains after a change; the
+    first checkpoint that no longer matches is then the failure. Records not
+    yet signed are not one (the signing section says which checkpoint covers
+    the drill).
+    """
+    return verify_signed(journal, trusted).chain if trusted else verify(journal)
 
 
 @dataclass(frozen=True)
@@ -441,9 +466,10 @@ def _facts(
     snaps: Sequence[Snapshot],
     snap_names: Sequence[str],
     sources: Sequence[str],
+    trusted: Sequence[PublicKey] = (),
 ) -> dict[str, Any]:
     several = len(frozen) > 1
-    checks = [verify(journal) for journal in frozen]
+    checks = [_verified(journal, trusted) for journal in frozen]
     rpo_rows = _rpo(frozen, sources if several else None, start, end)
     reasons: list[str] = []
     if end is None:

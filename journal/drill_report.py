@@ -8,14 +8,14 @@ signing half signs the manifest and says which checkpoint covers the drill.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from journal.audit import verify_signed
 
 if TYPE_CHECKING:
-    from journal.signing import Signer
+    from journal.signing import PublicKey, Signer
     from journal.store import Journal
 
 
@@ -40,14 +40,18 @@ def drill_signing(
     through_seq: int,
     signer: Signer,
     names: Mapping[str, Path],
+    *,
     stream: str | None = None,
+    trusted: Sequence[PublicKey] = (),
 ) -> dict[str, Any]:
     """Return the manifest's ``signing`` facts: the key, the signature file, the coverage.
 
     ``stream``: the shipped stream the drill's end mark is in (a central
     journal), whose own seq ``through_seq`` is; its checkpoints cover it.
+    ``trusted``: the keys checkpoints may be signed with (default: the signer's).
     """
-    result = verify_signed(frozen, [signer.public], watch_seq=through_seq, watch_stream=stream)
+    keys = list(trusted) or [signer.public]
+    result = verify_signed(frozen, keys, watch_seq=through_seq, watch_stream=stream)
     facts = {
         "key_id": signer.key_id,
         "manifest_signature": f"{names['manifest'].name}.sig",
@@ -71,10 +75,15 @@ def signing_lines(facts: Mapping[str, Any] | None) -> list[str]:
         f"- Signing key: {key}",
         f"- The manifest is signed: {facts['manifest_signature']} (Ed25519 over the "
         "manifest's bytes).",
-        f"- Verification with the signing key: {facts['verify']['summary'].splitlines()[0]}",
+        f"- Verification of the signed checkpoints: {facts['verify']['summary'].splitlines()[0]}",
     ]
     covering = facts["covering_checkpoint"]
-    if covering is None:
+    if covering is None and not facts["verify"]["ok"]:
+        lines.append(
+            f"- Whether a checkpoint covers seq {through} (the drill window) is not known: "
+            f"verification stopped at seq {facts['verify']['bad_seq']}."
+        )
+    elif covering is None:
         lines.append(
             f"- No checkpoint signed by this key covers seq {through} (the drill window): "
             "it is not signed yet."

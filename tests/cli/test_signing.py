@@ -259,3 +259,56 @@ def test_a_public_key_given_as_signing_key_names_no_variable_that_was_not_set(
     assert f"the signing key {keys[1]} is a public key" in line
     assert "JOURNAL_SIGNING_KEY_FILE" not in line
     assert not (tmp_path / "evidence").exists()
+
+
+def _signed_drill(tmp_path, run, private, monkeypatch):
+    path = tmp_path / "drill.db"
+    assert run("db", "upgrade", "--journal", path).code == 0
+    monkeypatch.setenv("JOURNAL_SIGNING_KEY_FILE", str(private))
+    for args in (("go", "--drill", "start"), ("amount 100",), ("done", "--drill", "end")):
+        assert run("note", *args, "--journal", path).code == 0
+    monkeypatch.delenv("JOURNAL_SIGNING_KEY_FILE")
+    return path
+
+
+def test_a_signed_drill_export_of_a_rechained_forgery_fails_the_drill(
+    tmp_path, run, keys, monkeypatch
+):
+    # The chain alone verifies after the re-chain; the export's signing key
+    # knows better, and evidence of a forged journal is not a completed drill.
+    path = _signed_drill(tmp_path, run, keys[0], monkeypatch)
+    forge(path, 3, {"text": "amount 900"})
+    out = tmp_path / "evidence"
+    outcome = run("export", "dr-drill", "--journal", path, "--out", out, "--signing-key", keys[0])
+    assert outcome.code == 1, outcome.out + outcome.err
+    lines = outcome.out.splitlines()
+    assert lines[0] == "Status: FAILED"
+    assert lines[1].startswith(
+        "  - journal verification failed: FAILED: seq 3: record differs from the one the "
+        "checkpoint at seq 4 signed"
+    )
+    facts = json.loads(next(out.glob("*.manifest.json")).read_text())
+    assert facts["status"] == "FAILED"
+    assert (facts["verify"]["ok"], facts["verify"]["bad_seq"]) == (False, 3)
+    report = next(out.glob("*.md")).read_text()
+    assert "it is not signed yet" not in report, "the end mark is signed; the walk stopped early"
+    assert "covers seq 5 (the drill window) is not known: verification stopped at seq 3" in report
+
+
+def test_a_drill_signed_by_a_rotated_key_needs_the_old_public_key(tmp_path, run, keys, monkeypatch):
+    path = _signed_drill(tmp_path, run, keys[0], monkeypatch)
+    new_private, _ = write_key_pair(tmp_path, "new")
+    alone = run(
+        "export", "dr-drill", "--journal", path, "--out", tmp_path / "alone",
+        "--signing-key", new_private,
+    )  # fmt: skip
+    assert alone.code == 1
+    assert "checkpoint is signed by an unknown key" in alone.out
+    assert "(give it with --public-key)" in alone.out
+    both = run(
+        "export", "dr-drill", "--journal", path, "--out", tmp_path / "both",
+        "--signing-key", new_private, "--public-key", keys[1],
+    )  # fmt: skip
+    assert both.code == 0, both.out + both.err
+    facts = json.loads(next((tmp_path / "both").glob("*.manifest.json")).read_text())
+    assert facts["signing"]["covering_checkpoint"]["covers_seq"] == 5
