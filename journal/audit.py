@@ -218,7 +218,7 @@ class _Auditor:
         seq, kind, digest = row[0], row[3], row[11]
         finding = None
         if kind == kinds.JOURNAL_CHECKPOINT:
-            finding = self._checkpoint(seq, json.loads(row[9]))
+            finding = self._checkpoint(seq, json.loads(row[9])) or _envelope(row)
         elif kind == kinds.JOURNAL_VACUUMED:
             finding = self._vacuumed(seq, json.loads(row[9]))
         self._recent[seq] = digest
@@ -338,6 +338,36 @@ class _Auditor:
             )
         self.vacuumed_evidence = checkpoint
         return None
+
+
+def _envelope(row: Sequence[Any]) -> tuple[int, str] | None:
+    """Check the fields around a valid checkpoint's signed statement, as its writer sets them.
+
+    The signature covers ``data`` only: without this, a copy of a valid
+    checkpoint could carry any time, namespace, object, correlation id or
+    leader epoch and still pass as signed (``--require-signed`` included).
+    The writer stamps the record with the signed ``ts`` and nothing else.
+    """
+    seq, ts, namespace, obj, corr, epoch = row[0], row[2], row[4], row[5], row[6], row[8]
+    signed_ts = json.loads(row[9]).get("ts")
+    edited = [
+        name
+        for name, value, expected in (
+            ("ts", ts, signed_ts),
+            ("namespace", namespace, None),
+            ("object", obj, None),
+            ("correlation_id", corr, None),
+            ("leader_epoch", epoch, None),
+        )
+        if value != expected
+    ]
+    if not edited:
+        return None
+    verb = "is" if len(edited) == 1 else "are"
+    return seq, (
+        f"checkpoint record's {', '.join(edited)} {verb} not what its writer stamps "
+        "(the signed statement holds; the record around it was edited)"
+    )
 
 
 def _hex(value: object, length: int) -> bool:

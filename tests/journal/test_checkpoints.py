@@ -312,7 +312,7 @@ def test_a_replayed_old_checkpoint_does_not_extend_coverage(tmp_path, keys):
         "actor, leader_epoch, data, prev_hash, hash) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
         last.seq,
         "copied-checkpoint",
-        "2026-01-01T00:00:00.000000Z",
+        first.data["ts"],  # a faithful copy: the record's ts is the signed one
         kinds.JOURNAL_CHECKPOINT,
         None,
         None,
@@ -330,6 +330,35 @@ def test_a_replayed_old_checkpoint_does_not_extend_coverage(tmp_path, keys):
     assert "50 records after seq 100 are not yet signed" in result.summary()
     strict = _check(path, keys[1], require_signed=True)
     assert (strict.ok, strict.bad_seq) == (False, 102)
+
+
+@pytest.mark.parametrize(
+    ("column", "value"),
+    [
+        ("ts", "2026-12-31T23:59:00.000000Z"),
+        ("namespace", "shipshape"),
+        ("object", "configmap/app-config"),
+        ("correlation_id", "incident-7"),
+        ("leader_epoch", 7),
+    ],
+)
+def test_a_checkpoint_record_edited_around_its_signed_statement_fails(
+    tmp_path, keys, column, value
+):
+    # Only data is signed: the last checkpoint's other fields are covered by
+    # no later checkpoint, and a copy of an old one could carry anything.
+    path = tmp_path / "j.db"
+    _signed_journal(path, keys[0], 3)
+    execute(path, f"UPDATE journal_records SET {column} = ? WHERE seq = 4", value)
+    rechain(path, after=3)
+    with Journal.open(path, readonly=True) as reader:
+        assert verify(reader).ok, "the chain alone cannot tell"
+    result = _check(path, keys[1], require_signed=True)
+    assert (result.ok, result.bad_seq) == (False, 4)
+    assert result.reason == (
+        f"checkpoint record's {column} is not what its writer stamps "
+        "(the signed statement holds; the record around it was edited)"
+    )
 
 
 def test_a_wrong_key_is_an_unknown_key(tmp_path, keys):
