@@ -210,12 +210,15 @@ class _Auditor:
         self._tombstone = tombstone_anchor(journal, "" if stream is None else stream)
         self.checkpoints = 0
         self.covered = 0
+        self._first: int | None = None  # the chain's first (kept) seq
         self.last: Checkpoint | None = None
         self.key_ids: set[str] = set()
         self.vacuumed_evidence: Checkpoint | None = None
 
     def __call__(self, row: Sequence[Any]) -> tuple[int, str] | None:
         seq, kind, digest = row[0], row[3], row[11]
+        if self._first is None:
+            self._first = seq
         finding = None
         if kind == kinds.JOURNAL_CHECKPOINT:
             finding = self._checkpoint(seq, json.loads(row[9])) or _envelope(row)
@@ -246,6 +249,22 @@ class _Auditor:
             if row[0] == seq:
                 return row[1]
         return None
+
+    def _unlisted(self, listed: int, from_seq: int) -> str:
+        """Say where else the change may be when the first listed record differs.
+
+        A checkpoint lists at most :data:`MAX_DIGESTS` records: the ones before
+        ``from_seq`` since the last signed coverage are vouched for by its head
+        hash only, so a change there, re-chained, shows first at ``from_seq``.
+        """
+        low = max(self.covered + 1, self._first or 1)
+        if listed != from_seq or low >= from_seq:
+            return ""
+        earlier = f"seq {low}" if low == from_seq - 1 else f"seq {low}..{from_seq - 1}"
+        return (
+            f"; the change may be in {earlier} before it, which the checkpoint vouches "
+            "for by its head hash but does not list"
+        )
 
     def _shipped(self, seq: int) -> str:
         """Name the stream of a shipped record the journal's own checkpoint listed."""
@@ -300,7 +319,7 @@ class _Auditor:
                 return listed, (
                     f"record{self._shipped(listed)} differs from the one the checkpoint at "
                     f"seq {seq} signed (changed, or re-chained after a change; "
-                    f"key {checkpoint.key_id})"
+                    f"key {checkpoint.key_id})" + self._unlisted(listed, payload.from_seq)
                 )
         stored = self._hash_at(covers)
         if stored is None:

@@ -187,6 +187,25 @@ def test_a_checkpoint_lists_at_most_max_digests_records(tmp_path, keys):
     assert result.signed_through == MAX_DIGESTS + 1
 
 
+def test_a_forgery_before_the_listed_records_names_where_it_may_be(tmp_path, keys):
+    # Records 1..3 are signed; 3..1003 come in one batch, of which the next
+    # checkpoint lists the newest MAX_DIGESTS only (from seq 5). Seq 4 is
+    # changed and re-chained: the first listed record differs, and the line
+    # must not let the reader believe the change is there.
+    path = tmp_path / "j.db"
+    _signed_journal(path, keys[0], 2)  # seq 1, 2 and the checkpoint at 3
+    _signed_journal(path, keys[0], MAX_DIGESTS + 1, batch=MAX_DIGESTS + 1)
+    first, second = [r for r in _records(path) if r.kind == kinds.JOURNAL_CHECKPOINT]
+    assert (first.seq, second.data["from_seq"]) == (3, 5)
+    forge(path, 4, {"text": "amount 900"})
+    result = _check(path, keys[1])
+    assert (result.ok, result.bad_seq) == (False, 5)
+    assert str(result.reason).endswith(
+        "; the change may be in seq 3..4 before it, which the checkpoint vouches for by its "
+        "head hash but does not list"
+    )
+
+
 def test_a_big_batch_is_signed_right_after_it(tmp_path, keys):
     path = tmp_path / "j.db"
     _signed_journal(path, keys[0], 2 * EVERY_RECORDS + 50, batch=250)
