@@ -54,6 +54,7 @@ from cli.signing import (
     require_signed_option,
     signing_key,
     signing_key_option,
+    verdict,
 )
 from journal import (
     DEFAULT_MODEL,
@@ -64,9 +65,7 @@ from journal import (
     load_model,
     replay,
     run_check,
-    verify,
 )
-from journal.checkpoints import verify_signed
 from journal.formats import format_record
 from journal.picture import Timeline, build_timeline, render_overview, write_html
 from journal.replay import CONTROLLER_AREAS, DEFAULT_LEADERLESS_GAP_SECONDS, state_at
@@ -392,15 +391,11 @@ def verify_command(
     failed = False
     for location in locations:
         with Journal.open(location, readonly=True, busy_timeout=busy_timeout) as reader:
-            result = (
-                verify_signed(reader, keys, require_signed=require_signed)
-                if keys
-                else verify(reader)
-            )
+            ok, text = verdict(reader, keys, require_signed)
             display = reader.location.display
         prefix = f"{display}: " if len(locations) > 1 else ""
-        _write("".join(f"{prefix}{line}\n" for line in result.summary().splitlines()))
-        failed = failed or not result.ok
+        _write("".join(f"{prefix}{line}\n" for line in text.splitlines()))
+        failed = failed or not ok
     return 1 if failed else 0
 
 

@@ -17,8 +17,8 @@ from typing import Any, TypeVar
 import click
 
 from cli.options import cli_actor
-from journal import Journal, VacuumResult, vacuum
-from journal.checkpoints import CheckpointWriter
+from journal import Filters, Journal, VacuumResult, kinds, vacuum, verify
+from journal.checkpoints import CheckpointWriter, verify_signed
 from journal.signing import PublicKey, Signer, load_public_key, load_signing_key
 from telemetry.config import env_str
 
@@ -57,6 +57,26 @@ def vacuum_signed(writer: Journal | CheckpointWriter, older_than: timedelta) -> 
         writer.appended(1 if result.tombstone is not None else 0)
         return result
     return vacuum(writer, older_than)
+
+
+def verdict(reader: Journal, keys: list[PublicKey], require_signed: bool) -> tuple[bool, str]:
+    """Return ``verify``'s verdict on one journal and the lines it prints.
+
+    Without keys only the chain is checked, which a forger who recomputes it
+    passes: a journal holding signed checkpoints then says so under ``OK``.
+    """
+    if keys:
+        signed = verify_signed(reader, keys, require_signed=require_signed)
+        return signed.ok, signed.summary()
+    result = verify(reader)
+    if not result.ok:
+        return False, result.summary()
+    if not reader.last(1, Filters(kinds=(kinds.JOURNAL_CHECKPOINT,))):
+        return True, result.summary()
+    return True, (
+        f"{result.summary()}\nsigned checkpoints not checked: only --public-key catches "
+        "a record changed with the chain recomputed"
+    )
 
 
 def public_keys(paths: tuple[Path, ...]) -> list[PublicKey]:

@@ -312,3 +312,21 @@ def test_a_drill_signed_by_a_rotated_key_needs_the_old_public_key(tmp_path, run,
     assert both.code == 0, both.out + both.err
     facts = json.loads(next((tmp_path / "both").glob("*.manifest.json")).read_text())
     assert facts["signing"]["covering_checkpoint"]["covers_seq"] == 5
+
+
+def test_plain_verify_of_a_signed_journal_says_the_signatures_were_not_checked(
+    signed, run, tmp_path
+):
+    # The forger's re-chained journal passes the chain: the OK must not read
+    # as if the signatures had been checked too.
+    forge(signed, 3, {"text": "amount 900"})
+    plain = run("verify", "--journal", signed)
+    assert plain.code == 0
+    assert plain.out.splitlines()[1:] == [
+        "signed checkpoints not checked: only --public-key catches a record changed "
+        "with the chain recomputed"
+    ]
+    unsigned = tmp_path / "unsigned.db"
+    assert run("db", "upgrade", "--journal", unsigned).code == 0
+    assert run("note", "hello", "--journal", unsigned).code == 0
+    assert len(run("verify", "--journal", unsigned).out.splitlines()) == 1
