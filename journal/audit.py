@@ -362,13 +362,22 @@ class _Auditor:
 def _envelope(row: Sequence[Any]) -> tuple[int, str] | None:
     """Check the fields around a valid checkpoint's signed statement, as its writer sets them.
 
-    The signature covers ``data`` only: without this, a copy of a valid
-    checkpoint could carry any time, namespace, object, correlation id or
-    leader epoch and still pass as signed (``--require-signed`` included).
-    The writer stamps the record with the signed ``ts`` and nothing else.
+    The signature covers the statement's fields only: without this, the
+    last checkpoint (no later one lists its hash), or a copy of a valid one,
+    could carry further data fields, any time, namespace, object, correlation
+    id or leader epoch and still pass as signed (``--require-signed``
+    included). The writer writes the statement and signature as its data and
+    stamps the record with the signed ``ts`` and nothing else.
     """
     seq, ts, namespace, obj, corr, epoch = row[0], row[2], row[4], row[5], row[6], row[8]
-    signed_ts = json.loads(row[9]).get("ts")
+    data = json.loads(row[9])
+    unsigned = sorted(set(data) - {*SIGNED_FIELDS, "signature"})
+    if unsigned:
+        return seq, (
+            f"checkpoint's data holds {', '.join(unsigned)}, which its signature does not "
+            "cover (the signed statement holds; the record around it was edited)"
+        )
+    signed_ts = data.get("ts")
     edited = [
         name
         for name, value, expected in (

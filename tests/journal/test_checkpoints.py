@@ -380,6 +380,20 @@ def test_a_checkpoint_record_edited_around_its_signed_statement_fails(
     )
 
 
+def test_a_checkpoint_with_data_its_signature_does_not_cover_fails(tmp_path, keys):
+    path = tmp_path / "j.db"
+    _signed_journal(path, keys[0], 3)
+    (checkpoint,) = [r for r in _records(path) if r.kind == kinds.JOURNAL_CHECKPOINT]
+    added = dict(checkpoint.data, text="approved by the change board", drill="end")
+    forge(path, checkpoint.seq, added)
+    result = _check(path, keys[1], require_signed=True)
+    assert (result.ok, result.bad_seq) == (False, checkpoint.seq)
+    assert result.reason == (
+        "checkpoint's data holds drill, text, which its signature does not cover "
+        "(the signed statement holds; the record around it was edited)"
+    )
+
+
 def test_a_wrong_key_is_an_unknown_key(tmp_path, keys):
     path = tmp_path / "j.db"
     _signed_journal(path, keys[0], 3)
