@@ -71,6 +71,7 @@ class StreamSigning:
     unsigned: int = 0
     first_unsigned: int | None = None
     key_ids: tuple[str, ...] = ()
+    repeated: tuple[tuple[int, int], ...] = ()
 
     def lines(self) -> list[str]:
         """Return the lines ``verify --public-key`` prints about the stream."""
@@ -78,6 +79,7 @@ class StreamSigning:
         if self.signed_through:
             count += f", signed through seq {self.signed_through} by {', '.join(self.key_ids)}"
         lines = [f"stream {self.stream}: {count}"]
+        lines += [f"stream {self.stream}: {line}" for line in _repeated_lines(self.repeated)]
         if self.unsigned:
             lines.append(
                 f"stream {self.stream}: {_unsigned_text(self.unsigned, self.signed_through)}"
@@ -93,7 +95,25 @@ class StreamSigning:
             "unsigned": self.unsigned,
             "first_unsigned": self.first_unsigned,
             "key_ids": list(self.key_ids),
+            "repeated": [{"seq": seq, "covers_seq": covers} for seq, covers in self.repeated],
         }
+
+
+def _repeated_lines(repeated: Sequence[tuple[int, int]]) -> list[str]:
+    """Lines about valid checkpoints that cover nothing new: copies of earlier ones.
+
+    A writer's checkpoint always covers the head, past every earlier
+    checkpoint, so one that does not advance the coverage was put there by
+    someone else: it proves nothing wrong by itself, but is worth a look.
+    """
+    lines = [
+        f"checkpoint at seq {seq} covers seq {covers} again, which an earlier one "
+        "signed: a copy (not counted; a writer never writes one)"
+        for seq, covers in repeated[:3]
+    ]
+    if len(repeated) > 3:
+        lines.append(f"... and {len(repeated) - 3} more such copies")
+    return lines
 
 
 def _unsigned_text(unsigned: int, signed_through: int) -> str:
@@ -123,6 +143,8 @@ class SignedVerifyResult:
         reason: Why, when not ``ok``.
         streams: Each shipped stream's signatures (a central journal); the
             fields above are then the journal's own chain's.
+        repeated: (seq, covered seq) of valid checkpoints that covered nothing
+            new (copies of earlier ones; not counted in ``checkpoints``).
     """
 
     chain: VerifyResult
@@ -138,6 +160,7 @@ class SignedVerifyResult:
     bad_seq: int | None = None
     reason: str | None = None
     streams: tuple[StreamSigning, ...] = ()
+    repeated: tuple[tuple[int, int], ...] = ()
 
     def unsigned_line(self) -> str | None:
         """Return the line about records not yet signed, or ``None`` when all are."""
@@ -163,6 +186,7 @@ class SignedVerifyResult:
                 f"vacuumed records were signed through seq {self.vacuumed_evidence.covers_seq} "
                 f"by {self.vacuumed_evidence.key_id}"
             )
+        lines += _repeated_lines(self.repeated)
         unsigned = self.unsigned_line()
         if unsigned is not None:
             lines.append(unsigned)
@@ -183,6 +207,7 @@ class SignedVerifyResult:
             "first_unsigned": self.first_unsigned,
             "key_ids": list(self.key_ids),
             "last_checkpoint": self.last.to_json() if self.last else None,
+            "repeated": [{"seq": seq, "covers_seq": covers} for seq, covers in self.repeated],
             "summary": self.summary(),
             **extra,
         }
@@ -211,6 +236,7 @@ class _Auditor:
         self.checkpoints = 0
         self.covered = 0
         self._first: int | None = None  # the chain's first (kept) seq
+        self.repeated: list[tuple[int, int]] = []
         self.last: Checkpoint | None = None
         self.key_ids: set[str] = set()
         self.vacuumed_evidence: Checkpoint | None = None
@@ -332,9 +358,11 @@ class _Auditor:
                 f"hash does not match the head hash the checkpoint at seq {seq} signed "
                 f"(key {checkpoint.key_id})"
             )
-        self.checkpoints += 1
-        self.key_ids.add(checkpoint.key_id)
-        if covers > self.covered:
+        if covers <= self.covered:  # a copy of an earlier one: vouches for nothing new
+            self.repeated.append((seq, covers))
+        else:
+            self.checkpoints += 1
+            self.key_ids.add(checkpoint.key_id)
             self.covered, self.last = covers, checkpoint
         if self.covering is None and self._watch is not None and covers >= self._watch:
             self.covering = checkpoint
@@ -436,6 +464,7 @@ def verify_signed(
         "checkpoints": auditor.checkpoints,
         "signed_through": auditor.covered,
         "key_ids": tuple(sorted(auditor.key_ids)),
+        "repeated": tuple(auditor.repeated),
         "last": auditor.last,
         "vacuumed_evidence": auditor.vacuumed_evidence,
         "covering": (
@@ -457,6 +486,7 @@ def verify_signed(
             seen.covered,
             *_unsigned(journal, seen.covered, None, records.c.stream == stream),
             key_ids=tuple(sorted(seen.key_ids)),
+            repeated=tuple(seen.repeated),
         )
         for stream, seen in sorted(stream_auditors.items())
     )

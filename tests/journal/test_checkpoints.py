@@ -394,6 +394,32 @@ def test_a_checkpoint_with_data_its_signature_does_not_cover_fails(tmp_path, key
     )
 
 
+def test_a_faithful_copy_of_a_checkpoint_is_shown_not_counted(tmp_path, keys):
+    # A writer's checkpoint always covers past the previous one: a copy proves
+    # nothing wrong by itself, but must not read as one more signature.
+    path = tmp_path / "j.db"
+    _signed_journal(path, keys[0], 3)
+    (checkpoint,) = [r for r in _records(path) if r.kind == kinds.JOURNAL_CHECKPOINT]
+    execute(
+        path,
+        "INSERT INTO journal_records (seq, id, ts, kind, actor, data, prev_hash, hash) "
+        "VALUES (5, 'copied', ?, ?, ?, ?, '', '')",
+        checkpoint.data["ts"],
+        kinds.JOURNAL_CHECKPOINT,
+        ACTOR,
+        json.dumps(checkpoint.data),
+    )
+    rechain(path, after=4)
+    result = _check(path, keys[1], require_signed=True)
+    assert result.ok, result.summary()
+    assert (result.checkpoints, result.signed_through, result.repeated) == (1, 3, ((5, 3),))
+    assert result.summary().splitlines()[1:] == [
+        "checkpoint at seq 5 covers seq 3 again, which an earlier one signed: a copy "
+        "(not counted; a writer never writes one)"
+    ]
+    assert result.to_json()["repeated"] == [{"seq": 5, "covers_seq": 3}]
+
+
 def test_a_wrong_key_is_an_unknown_key(tmp_path, keys):
     path = tmp_path / "j.db"
     _signed_journal(path, keys[0], 3)
