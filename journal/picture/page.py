@@ -106,7 +106,8 @@ class _Scale:
 
 
 def _fmt_time(t: float, step: float) -> str:
-    moment = datetime.fromtimestamp(t, UTC)
+    # Rounded to the millisecond: 0.6 s is not shown as .599 for a float a hair below it.
+    moment = datetime.fromtimestamp(round(t, 3), UTC)
     if step >= 86400:
         return moment.strftime("%m-%d")
     if step >= 60:
@@ -125,12 +126,11 @@ _STEPS = (
 def _ticks(start: float, end: float) -> tuple[float, list[float]]:
     span = max(end - start, 1e-6)
     step = next((s for s in _STEPS if span / s <= 12), _STEPS[-1])
-    first = math.ceil(start / step) * step
+    first = math.ceil(start / step - 1e-9)
     ticks = []
-    t = first
-    while t <= end + 1e-9 and len(ticks) < 40:
+    # Each tick from its index, not by adding steps up: no drift over the axis.
+    while (t := (first + len(ticks)) * step) <= end + 1e-9 and len(ticks) < 40:
         ticks.append(t)
-        t += step
     return step, ticks
 
 
@@ -391,11 +391,14 @@ def render_svg(timeline: Timeline, bin_px: int | None = None) -> str:
     ]
     step, ticks = _ticks(timeline.start, timeline.end)
     for t in ticks:
-        x = _f(scale.x(t))
+        x = scale.x(t)
+        label = _fmt_time(t, step)
+        # Centred on its line, but never past the picture's right edge.
+        at = min(x, WIDTH - 2 - len(label) * _CHAR_PX / 2)
         head.append(
-            f'<line class="grid" x1="{x}" y1="{AXIS_HEIGHT - 8}" x2="{x}" y2="{_f(height)}"/>'
-            f'<text class="tick" x="{x}" y="{AXIS_HEIGHT - 12}" text-anchor="middle">'
-            f"{esc(_fmt_time(t, step))}</text>"
+            f'<line class="grid" x1="{_f(x)}" y1="{AXIS_HEIGHT - 8}" x2="{_f(x)}" '
+            f'y2="{_f(height)}"/><text class="tick" x="{_f(at)}" y="{AXIS_HEIGHT - 12}" '
+            f'text-anchor="middle">{esc(label)}</text>'
         )
     head.append(
         f'<text class="lc" x="6" y="14">UTC, {esc(_iso(timeline.start))} to '

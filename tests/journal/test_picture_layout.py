@@ -1,0 +1,49 @@
+"""The timeline's legibility, measured in a real headless Chromium over DevTools.
+
+Each page comes from a journal the real writer made (``replay --html`` run as
+the command does) and is laid out by the browser, which reports where every
+text landed: nothing is drawn outside the picture, no two labels overlap,
+and the page logs nothing and fetches nothing but itself.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from cli.main import main
+from journal import Journal
+from tests.journal import devtools
+from tests.journal.builders import Controller
+
+ZERO = "helloworld-controller-0"
+
+
+def _page(tmp_path: Path, *journals: Journal, extra: tuple[str, ...] = ()) -> Path:
+    page = tmp_path / "timeline.html"
+    args = ["replay", "--html", str(page), *extra]
+    for journal in journals:
+        args += ["--journal", str(journal.location.path)]
+    assert main(args) in (0, 1)
+    return page
+
+
+def _ticks(boxes: list[devtools.Box]) -> list[devtools.Box]:
+    return [box for box in boxes if box.text[:2].isdigit() and ":" in box.text]
+
+
+def _assert_clean(page: devtools.Page) -> None:
+    assert page.problems() == []
+    assert page.requests() == [page.evaluate("location.href")]
+
+
+def test_the_axis_of_a_one_record_journal_reads_exact_and_stays_in_view(tmp_path, open_journal):
+    controller = Controller(open_journal(tmp_path / "one.db", actor=ZERO))
+    controller.started(0)
+    page = _page(tmp_path, controller.journal)
+    with devtools.open_page(page, tmp_path / "browser") as loaded:
+        width, _height, boxes = loaded.text_boxes()
+        _assert_clean(loaded)
+    ticks = _ticks(boxes)
+    # A one-second window: a tick every 100 ms, each named exactly.
+    assert [box.text for box in ticks] == [f"10:00:00.{n}00" for n in range(10)] + ["10:00:01.000"]
+    assert all(box.x >= 0 and box.x + box.w <= width for box in ticks), ticks[-1]
