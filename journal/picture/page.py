@@ -39,12 +39,14 @@ BIN_CHOICES = (4, 6, 8, 12, 16, 24)
 MARK_BUDGET = 5000
 #: A span narrower than this is drawn as a point (and may be aggregated).
 MIN_SPAN_PX = 6
-AXIS_HEIGHT = 40
+#: The window's dates, the drills' labels and the tick labels: a row each.
+AXIS_HEIGHT = 52
 LANE_HEIGHT = 28
 SECTION_GAP = 14
 #: Rows in each HTML table below the picture before it says "N more".
 TABLE_LIMIT = 500
 _CHAR_PX = 5.6  # average width of a 10 px sans-serif character
+_BOLD_CHAR_PX = 6.4  # and of a bold one
 
 _UNSAFE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff\ufffe\uffff]")
 
@@ -401,19 +403,27 @@ def render_svg(timeline: Timeline, bin_px: int | None = None) -> str:
             f'text-anchor="middle">{esc(label)}</text>'
         )
     head.append(
-        f'<text class="lc" x="6" y="14">UTC, {esc(_iso(timeline.start))} to '
+        f'<text class="lc" x="6" y="11">UTC, {esc(_iso(timeline.start))} to '
         f"{esc(_iso(timeline.end))}</text>"
     )
     drills = []
+    free_x = float(PLOT_X)
     for index, (t0, t1, label) in enumerate(timeline.drills):
         x0, x1 = scale.x(t0), scale.x(t1)
+        text = f"drill: {label[:60]}"
+        # In its own row under the window's dates, inside the picture, one
+        # label never over another's (the band's tooltip names each).
+        at = max(min(x0 + 3, WIDTH - 2 - len(text) * _BOLD_CHAR_PX), PLOT_X)
+        caption = ""
+        if at >= free_x:
+            free_x = at + len(text) * _BOLD_CHAR_PX + 8
+            caption = f'<text class="dl" x="{_f(at)}" y="{AXIS_HEIGHT - 26}">{esc(text)}</text>'
         drills.append(
             f'<g class="drillwin" data-drill="{index}"><rect class="drill" x="{_f(x0)}" '
             f'y="{AXIS_HEIGHT - 6}" width="{_f(max(x1 - x0, 1))}" '
             f'height="{_f(height - AXIS_HEIGHT)}">'
             f"<title>{esc(f'drill: {label}')}\nfrom {_iso(t0)}\nto {_iso(t1)}</title></rect>"
-            f'<text class="dl" x="{_f(x0 + 3)}" y="{AXIS_HEIGHT - 26}">'
-            f"drill: {esc(label[:60])}</text></g>"
+            f"{caption}</g>"
         )
     # The drill windows lie behind the lanes: marks keep their colours.
     return "".join(head + drills + body) + "</svg>"

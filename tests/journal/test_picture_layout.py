@@ -47,3 +47,26 @@ def test_the_axis_of_a_one_record_journal_reads_exact_and_stays_in_view(tmp_path
     # A one-second window: a tick every 100 ms, each named exactly.
     assert [box.text for box in ticks] == [f"10:00:00.{n}00" for n in range(10)] + ["10:00:01.000"]
     assert all(box.x >= 0 and box.x + box.w <= width for box in ticks), ticks[-1]
+
+
+def _overlapping(boxes: list[devtools.Box]) -> list[tuple[str, str]]:
+    return [(a.text, b.text) for i, a in enumerate(boxes) for b in boxes[i + 1 :] if a.overlaps(b)]
+
+
+def test_a_drills_label_neither_covers_the_dates_nor_leaves_the_picture(tmp_path, open_journal):
+    controller = Controller(open_journal(tmp_path / "drill.db", actor=ZERO))
+    controller.started(0)
+    controller.acquired(1, epoch=1)
+    controller.note(10, "kill the leader", drill="start", scenario="leader-pod-loss")
+    controller.note(40, "back", drill="end")
+    controller.note(95, "again", drill="start", scenario="zone-loss-" + "x" * 40)
+    controller.note(100, "last record")
+    # The drill's evidence page starts at the first drill's start mark.
+    page = _page(tmp_path, controller.journal, extra=("--since", "2026-11-26T10:00:10Z"))
+    with devtools.open_page(page, tmp_path / "browser") as loaded:
+        width, _height, boxes = loaded.text_boxes()
+        _assert_clean(loaded)
+    drills = [box for box in boxes if box.text.startswith("drill: ")]
+    assert [box.text[:17] for box in drills] == ["drill: leader-pod", "drill: zone-loss-"]
+    assert all(box.x >= 0 and box.x + box.w <= width for box in drills), drills
+    assert _overlapping(boxes) == []
