@@ -47,6 +47,15 @@ SECTION_GAP = 14
 TABLE_LIMIT = 500
 _CHAR_PX = 5.6  # average width of a 10 px sans-serif character
 _BOLD_CHAR_PX = 6.4  # and of a bold one
+#: Characters of a lane's title (11 px) and of its counts (9 px) in the label column.
+_TITLE_CHARS = 36
+_COUNTS_CHARS = 44
+_KIND_SHORT = {
+    "configmap": "cm",
+    "deployment": "deploy",
+    "statefulset": "sts",
+    "daemonset": "ds",
+}
 
 _UNSAFE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff\ufffe\uffff]")
 
@@ -181,15 +190,44 @@ class _Labels:
         return None
 
 
+def _middle(text: str, room: int) -> str:
+    """``text`` in at most ``room`` characters, cut in the middle (its end matters most)."""
+    if len(text) <= room:
+        return text
+    head = room // 3
+    return text[:head] + "…" + text[len(text) - (room - head - 1) :]
+
+
+def _short_title(title: str) -> str:
+    """A lane's title (``kind/namespace/name``) cut to fit the label column.
+
+    Every part keeps a share: the kind by its kubectl short name, the
+    namespace's beginning and end, and most of the name, cut in its middle,
+    since names that share a long beginning (``helloworld-config-``) differ at
+    their end (``-test``, ``-prod``).
+    """
+    if len(title) <= _TITLE_CHARS:
+        return title
+    parts = title.split("/", 2)
+    if len(parts) < 3:
+        return _middle(title, _TITLE_CHARS)
+    kind, namespace, name = parts
+    kind = _KIND_SHORT.get(kind, kind)
+    namespace = _middle(namespace, 12)
+    room = _TITLE_CHARS - len(kind) - len(namespace) - 2
+    return f"{kind}/{namespace}/{_middle(name, max(room, 8))}"
+
+
 def _lane_svg(lane: Lane, y: float, scale: _Scale, journals: Sequence[str], out: list[str]) -> None:
     counts = ", ".join(f"{name} {value:,}" for name, value in lane.counts.items())
-    title = lane.title if len(lane.title) <= 38 else lane.title[:37] + "…"
+    shown = counts if len(counts) <= _COUNTS_CHARS else counts[: _COUNTS_CHARS - 1] + "…"
     out.append(
         f'<g class="lane" data-lane="{esc(lane.key)}" data-kind="{lane.kind}">'
         f'<rect class="lanebg" x="{PLOT_X}" y="{_f(y + 1)}" width="{PLOT_WIDTH}" '
         f'height="{LANE_HEIGHT - 2}"/>'
-        f'<text class="lt" x="6" y="{_f(y + 12)}">{esc(title)}<title>{esc(lane.title)}</title>'
-        f'</text><text class="lc" x="6" y="{_f(y + 24)}">{esc(counts)}</text>'
+        f'<text class="lt" x="6" y="{_f(y + 12)}">{esc(_short_title(lane.title))}'
+        f"<title>{esc(lane.title)}</title></text>"
+        f'<text class="lc" x="6" y="{_f(y + 24)}">{esc(shown)}<title>{esc(counts)}</title></text>'
     )
     # One label track per row of the lane (row 2 marks use the top one).
     tracks = (_Labels(), _Labels())

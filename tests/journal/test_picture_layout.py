@@ -70,3 +70,36 @@ def test_a_drills_label_neither_covers_the_dates_nor_leaves_the_picture(tmp_path
     assert [box.text[:17] for box in drills] == ["drill: leader-pod", "drill: zone-loss-"]
     assert all(box.x >= 0 and box.x + box.w <= width for box in drills), drills
     assert _overlapping(boxes) == []
+
+
+def test_long_names_across_namespaces_keep_to_the_label_column_and_apart(tmp_path, open_journal):
+    journal = open_journal(tmp_path / "many.db", actor=ZERO)
+    leader = Controller(journal)
+    leader.started(0)
+    leader.acquired(1, epoch=1)
+    long = "-with-a-name-as-long-as-kubernetes-allows"
+    for n, namespace in enumerate(("team-a", "payments-production-eu-west-1")):
+        writer = Controller(journal, namespace=namespace, epoch=1)
+        for m, kind in enumerate(("", "statefulset/", "daemonset/")):
+            for env in ("test", "prod"):
+                cm = f"helloworld-config{long}-{env}"
+                writer.restart_chain(10 + n * 60 + m * 20, cm, f"{kind}service{long}-{env}", env)
+    busy = Controller(journal, namespace="team-a", epoch=1)
+    for t in (300, 310, 320):  # a lane with every kind of count
+        busy.planned(t, "busy", "busy-config", f"v{t}", f"c{t}")
+        busy.retry(t + 1, "busy", "busy-config", f"v{t}", f"c{t}")
+        busy.failed(t + 2, "busy", "busy-config", f"v{t}", f"c{t}")
+        busy.dropped(t + 3, "busy", "busy-config", f"v{t}", f"c{t}")
+    page = _page(tmp_path, journal)
+    with devtools.open_page(page, tmp_path / "browser") as loaded:
+        _width, _height, boxes = loaded.text_boxes()
+        titles = loaded.evaluate(
+            "[...document.querySelectorAll('svg.timeline .lane .lt')].map(t => t.firstChild.data)"
+        )
+        _assert_clean(loaded)
+    column = [box for box in boxes if box.x < 240 and box.y > 52]  # under the axis
+    assert [box.text for box in column if box.x + box.w > 248] == []
+    assert _overlapping(column) == []
+    assert len(titles) == len(set(titles)), titles  # every lane told apart
+    # Kind, namespace and the name's end stay readable.
+    assert any(title.startswith("ds/paym") and title.endswith("-prod") for title in titles)
