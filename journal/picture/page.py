@@ -22,6 +22,13 @@ from pathlib import Path
 from typing import Any
 
 from journal.files import replace_file
+from journal.picture.labels import (
+    BOLD_CHAR_PX,
+    CHAR_PX,
+    Labels,
+    short_counts,
+    short_title,
+)
 from journal.picture.model import Lane, Mark, Timeline, describe_row
 from journal.picture.style import CSS, LEGEND
 
@@ -45,17 +52,6 @@ LANE_HEIGHT = 28
 SECTION_GAP = 14
 #: Rows in each HTML table below the picture before it says "N more".
 TABLE_LIMIT = 500
-_CHAR_PX = 5.6  # average width of a 10 px sans-serif character
-_BOLD_CHAR_PX = 6.4  # and of a bold one
-#: Characters of a lane's title (11 px) and of its counts (9 px) in the label column.
-_TITLE_CHARS = 36
-_COUNTS_CHARS = 44
-_KIND_SHORT = {
-    "configmap": "cm",
-    "deployment": "deploy",
-    "statefulset": "sts",
-    "daemonset": "ds",
-}
 
 _UNSAFE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff\ufffe\uffff]")
 
@@ -171,66 +167,25 @@ def _row_box(category: str, y: float) -> tuple[float, float]:
     return y + 3, LANE_HEIGHT - 6
 
 
-class _Labels:
-    """Places text labels left to right on a lane without overlapping."""
-
-    def __init__(self) -> None:
-        self.free_x = 0.0
-
-    def place(self, x: float, text: str) -> float | None:
-        """Return where the text starts (right of ``x``, else left of it), or ``None``."""
-        width = len(text) * _CHAR_PX
-        if x >= self.free_x and x + width <= PLOT_X + PLOT_WIDTH:
-            self.free_x = x + width + 6
-            return x
-        left = x - 12 - width
-        if left >= max(self.free_x, PLOT_X):
-            self.free_x = x + 6
-            return left
-        return None
-
-
-def _middle(text: str, room: int) -> str:
-    """``text`` in at most ``room`` characters, cut in the middle (its end matters most)."""
-    if len(text) <= room:
-        return text
-    head = room // 3
-    return text[:head] + "…" + text[len(text) - (room - head - 1) :]
-
-
-def _short_title(title: str) -> str:
-    """A lane's title (``kind/namespace/name``) cut to fit the label column.
-
-    Every part keeps a share: the kind by its kubectl short name, the
-    namespace's beginning and end, and most of the name, cut in its middle,
-    since names that share a long beginning (``helloworld-config-``) differ at
-    their end (``-test``, ``-prod``).
-    """
-    if len(title) <= _TITLE_CHARS:
-        return title
-    parts = title.split("/", 2)
-    if len(parts) < 3:
-        return _middle(title, _TITLE_CHARS)
-    kind, namespace, name = parts
-    kind = _KIND_SHORT.get(kind, kind)
-    namespace = _middle(namespace, 12)
-    room = _TITLE_CHARS - len(kind) - len(namespace) - 2
-    return f"{kind}/{namespace}/{_middle(name, max(room, 8))}"
-
-
 def _lane_svg(lane: Lane, y: float, scale: _Scale, journals: Sequence[str], out: list[str]) -> None:
     counts = ", ".join(f"{name} {value:,}" for name, value in lane.counts.items())
-    shown = counts if len(counts) <= _COUNTS_CHARS else counts[: _COUNTS_CHARS - 1] + "…"
+    shown = short_counts(counts)
     out.append(
         f'<g class="lane" data-lane="{esc(lane.key)}" data-kind="{lane.kind}">'
         f'<rect class="lanebg" x="{PLOT_X}" y="{_f(y + 1)}" width="{PLOT_WIDTH}" '
         f'height="{LANE_HEIGHT - 2}"/>'
-        f'<text class="lt" x="6" y="{_f(y + 12)}">{esc(_short_title(lane.title))}'
+        f'<text class="lt" x="6" y="{_f(y + 12)}">{esc(short_title(lane.title))}'
         f"<title>{esc(lane.title)}</title></text>"
         f'<text class="lc" x="6" y="{_f(y + 24)}">{esc(shown)}<title>{esc(counts)}</title></text>'
     )
-    # One label track per row of the lane (row 2 marks use the top one).
-    tracks = (_Labels(), _Labels())
+    # One label track per row of the lane (row 2 marks use the top one and
+    # cover both).
+    tracks = (Labels(PLOT_X, PLOT_X + PLOT_WIDTH), Labels(PLOT_X, PLOT_X + PLOT_WIDTH))
+
+    def occupy(row: int, x0: float, x1: float) -> None:
+        for index in (0, 1) if row == 2 else (row,):
+            tracks[index].occupy(x0, x1)
+
     bins: dict[tuple[int, int], list[Mark]] = {}
     order: list[tuple[int, int]] = []
     for mark in lane.marks:
@@ -240,6 +195,7 @@ def _lane_svg(lane: Lane, y: float, scale: _Scale, journals: Sequence[str], out:
             always = mark.category in ("term", "leaderless", "overlap")
             if always or x1 - x0 >= MIN_SPAN_PX:
                 labels = tracks[_ROW.get(mark.category, 2) == 1]
+                occupy(_ROW.get(mark.category, 2), x0, x0 + max(x1 - x0, 1.0))
                 _span(
                     mark, x0=x0, x1=x1, y=y, scale=scale, journals=journals, labels=labels, out=out
                 )
@@ -251,6 +207,15 @@ def _lane_svg(lane: Lane, y: float, scale: _Scale, journals: Sequence[str], out:
             order.append(key)
         else:
             members.append(mark)
+    for key in order:
+        members = bins[key]
+        if len(members) == 1:
+            x = scale.x(members[0].t)
+            half = 5 if members[0].category == "anomaly" else 1.5
+            occupy(key[0], x - half, x + half)
+        else:
+            x = PLOT_X + key[1] * scale.bin
+            occupy(key[0], x, x + scale.bin - 0.5)
     for key in sorted(order, key=lambda item: item[1]):
         members = bins[key]
         labels = tracks[key[0] == 1]
@@ -260,6 +225,9 @@ def _lane_svg(lane: Lane, y: float, scale: _Scale, journals: Sequence[str], out:
             _aggregate(
                 members, column=key[1], y=y, scale=scale, labels=labels, journals=journals, out=out
             )
+    # The labels last, over the marks, where they cover none.
+    for labels in tracks:
+        labels.render(out)
     out.append("</g>")
 
 
@@ -280,7 +248,7 @@ def _span(
     y: float,
     scale: _Scale,
     journals: Sequence[str],
-    labels: _Labels,
+    labels: Labels,
     out: list[str],
 ) -> None:
     top, height = _row_box(mark.category, y)
@@ -302,14 +270,14 @@ def _span(
         out.append(f'<line class="{style}" x1="{_f(x1)}" y1="{mid}" x2="{_f(end_x)}" y2="{mid}"/>')
     if mark.label and mark.category in ("term", "restart", "leaderless", "overlap"):
         text = mark.label
-        fits_inside = len(text) * _CHAR_PX + 4 <= width
+        fits_inside = len(text) * CHAR_PX + 4 <= width
         if fits_inside and mark.category == "term":
             out.append(
                 f'<text x="{_f(x0 + 3)}" y="{_f(top + height / 2 + 3.5)}" '
                 f'style="fill:#fff">{esc(text)}</text>'
             )
-        elif (at := labels.place(x1 + 3, text)) is not None:
-            out.append(f'<text x="{_f(at)}" y="{_f(top + 9)}">{esc(text)}</text>')
+        else:
+            labels.request(x1 + 3, text, f'<text x="{{x}}" y="{_f(top + 9)}">{esc(text)}</text>')
 
 
 def _point(
@@ -318,7 +286,7 @@ def _point(
     y: float,
     scale: _Scale,
     journals: Sequence[str],
-    labels: _Labels,
+    labels: Labels,
     out: list[str],
 ) -> None:
     x = scale.x(mark.t)
@@ -338,9 +306,11 @@ def _point(
             f'width="3" height="{height}"><title>{tip}</title></rect>'
         )
     out.append(shape)
-    if mark.label and (at := labels.place(x + 6, mark.label)) is not None:
-        out.append(
-            f'<text x="{_f(at)}" y="{_f(top + min(height, 12) - 2)}">{esc(mark.label)}</text>'
+    if mark.label:
+        labels.request(
+            x + 6,
+            mark.label,
+            f'<text x="{{x}}" y="{_f(top + min(height, 12) - 2)}">{esc(mark.label)}</text>',
         )
 
 
@@ -350,7 +320,7 @@ def _aggregate(
     column: int,
     scale: _Scale,
     y: float,
-    labels: _Labels,
+    labels: Labels,
     journals: Sequence[str],
     out: list[str],
 ) -> None:
@@ -385,8 +355,12 @@ def _aggregate(
         f'x="{_f(x)}" y="{_f(top)}" width="{bin_px - 0.5}" height="{_f(height)}">'
         f"<title>{esc(chr(10).join(lines))}</title></rect>"
     )
-    if count >= 2 and (at := labels.place(x + bin_px + 1, str(count))) is not None:
-        out.append(f'<text class="lc" x="{_f(at)}" y="{_f(_top + 8)}">{count}</text>')
+    if count >= 2:
+        labels.request(
+            x + bin_px + 1,
+            str(count),
+            f'<text class="lc" x="{{x}}" y="{_f(_top + 8)}">{count}</text>',
+        )
 
 
 def _iso(t: float) -> str:
@@ -434,7 +408,7 @@ def render_svg(timeline: Timeline, bin_px: int | None = None) -> str:
         x = scale.x(t)
         label = _fmt_time(t, step)
         # Centred on its line, but never past the picture's right edge.
-        at = min(x, WIDTH - 2 - len(label) * _CHAR_PX / 2)
+        at = min(x, WIDTH - 2 - len(label) * CHAR_PX / 2)
         head.append(
             f'<line class="grid" x1="{_f(x)}" y1="{AXIS_HEIGHT - 8}" x2="{_f(x)}" '
             f'y2="{_f(height)}"/><text class="tick" x="{_f(at)}" y="{AXIS_HEIGHT - 12}" '
@@ -451,10 +425,10 @@ def render_svg(timeline: Timeline, bin_px: int | None = None) -> str:
         text = f"drill: {label[:60]}"
         # In its own row under the window's dates, inside the picture, one
         # label never over another's (the band's tooltip names each).
-        at = max(min(x0 + 3, WIDTH - 2 - len(text) * _BOLD_CHAR_PX), PLOT_X)
+        at = max(min(x0 + 3, WIDTH - 2 - len(text) * BOLD_CHAR_PX), PLOT_X)
         caption = ""
         if at >= free_x:
-            free_x = at + len(text) * _BOLD_CHAR_PX + 8
+            free_x = at + len(text) * BOLD_CHAR_PX + 8
             caption = f'<text class="dl" x="{_f(at)}" y="{AXIS_HEIGHT - 26}">{esc(text)}</text>'
         drills.append(
             f'<g class="drillwin" data-drill="{index}"><rect class="drill" x="{_f(x0)}" '

@@ -38,13 +38,21 @@ _TEXT_BOXES = """
   return {width: view.width, height: view.height, boxes: boxes};
 })()
 """
-#: Every drawn mark's box (x range only matters), in the SVG's own units.
-_MARK_BOXES = """
-(() => [...document.querySelectorAll('svg.timeline .lane')].flatMap(lane =>
-  [...lane.querySelectorAll('.m')].map(m => {
-    const b = m.getBBox();
-    return {lane: lane.dataset.lane, x: b.x, y: b.y, w: b.width, h: b.height};
-  })))()
+#: Per lane: the boxes of its marks and of the labels drawn in its plot.
+_LANE_BOXES = """
+(() => {
+  const box = (e, text) => {
+    const b = e.getBBox();
+    return {text: text, x: b.x, y: b.y, w: b.width, h: b.height};
+  };
+  return [...document.querySelectorAll('svg.timeline .lane')].map(lane => ({
+    lane: lane.dataset.lane,
+    marks: [...lane.querySelectorAll('.m')].map(m => box(m, m.dataset.cat)),
+    labels: [...lane.querySelectorAll(':scope > text:not(.lt):not(.lc), :scope > text.lc[x]')]
+      .filter(t => parseFloat(t.getAttribute('x')) >= 250)
+      .map(t => box(t, t.textContent)),
+  }));
+})()
 """
 
 
@@ -116,9 +124,15 @@ class Page:
         laid = self.evaluate(_TEXT_BOXES)
         return laid["width"], laid["height"], [Box(**box) for box in laid["boxes"]]
 
-    def mark_boxes(self) -> list[tuple[str, Box]]:
-        """Return ``(lane key, box)`` of every mark drawn on a lane."""
-        return [(mark.pop("lane"), Box(text="", **mark)) for mark in self.evaluate(_MARK_BOXES)]
+    def lane_boxes(self) -> dict[str, tuple[list[Box], list[Box]]]:
+        """Return each lane's ``(mark boxes, label boxes)`` (labels in the plot only)."""
+        return {
+            lane["lane"]: (
+                [Box(**mark) for mark in lane["marks"]],
+                [Box(**label) for label in lane["labels"]],
+            )
+            for lane in self.evaluate(_LANE_BOXES)
+        }
 
 
 @contextlib.contextmanager

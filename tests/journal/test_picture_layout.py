@@ -103,3 +103,55 @@ def test_long_names_across_namespaces_keep_to_the_label_column_and_apart(tmp_pat
     assert len(titles) == len(set(titles)), titles  # every lane told apart
     # Kind, namespace and the name's end stay readable.
     assert any(title.startswith("ds/paym") and title.endswith("-prod") for title in titles)
+
+
+def _covered(mark: devtools.Box, label: devtools.Box) -> bool:
+    """A term's epoch is written inside its own bar, on purpose."""
+    inside = mark.x <= label.x and label.x + label.w <= mark.x + mark.w
+    return mark.text == "term" and inside
+
+
+def test_labels_of_a_busy_day_cover_no_mark_and_no_other_label(tmp_path, open_journal):
+    zero = Controller(open_journal(tmp_path / "0.db", actor=ZERO))
+    one = Controller(open_journal(tmp_path / "1.db", actor="helloworld-controller-1"))
+    zero.started(0)
+    one.started(1)
+    zero.acquired(2, epoch=1)
+    t = 10.0
+    for n in range(900):  # a day: restarts, retries, failures, notes, late patches
+        leader = zero if t < 40_000 else one
+        if leader is one and one.epoch is None:
+            zero.lost(40_000)
+            one.acquired(40_100, epoch=2)
+            t = 40_200.0
+        workload = ("api", "statefulset/db", "daemonset/agent")[n % 3]
+        corr = f"c{n}"
+        leader.observed(t, "app-config", f"v{n}", corr=corr)
+        leader.planned(t + 5, workload, "app-config", f"v{n}", corr)
+        if n % 7 == 0:
+            leader.retry(t + 6, workload, "app-config", f"v{n}", corr)
+        if n % 31 == 0:
+            leader.failed(t + 8, workload, "app-config", f"v{n}", corr)
+        else:
+            leader.patched(t + (60 if n % 11 == 0 else 5.5), workload, "app-config", f"v{n}", corr)
+        if n % 90 == 0:
+            leader.note(t + 1, f"checkpoint {n}")
+        t += 5 + (n * 37 % 160)
+    page = _page(tmp_path, zero.journal, one.journal)
+    with devtools.open_page(page, tmp_path / "browser") as loaded:
+        lanes = loaded.lane_boxes()
+        _width, _height, boxes = loaded.text_boxes()
+        _assert_clean(loaded)
+    assert len(lanes) >= 8
+    drawn = 0
+    for key, (marks, labels) in lanes.items():
+        drawn += len(labels)
+        hidden = [
+            (label.text, mark.text)
+            for label in labels
+            for mark in marks
+            if label.overlaps(mark) and not _covered(mark, label)
+        ]
+        assert hidden == [], (key, hidden[:5])
+    assert drawn > 20  # labels are still drawn where there is room
+    assert _overlapping(boxes) == []
