@@ -7,8 +7,15 @@ widths of its sans-serif fonts, with room to spare.
 from __future__ import annotations
 
 import bisect
+import html
 import itertools
+import re
+from collections.abc import Sequence
+from typing import Any
 
+from journal.picture.marks import Mark, describe_row
+
+_UNSAFE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff\ufffe\uffff]")
 CHAR_PX = 5.6  # average width of a 10 px sans-serif character
 BOLD_CHAR_PX = 6.4  # and of a bold one
 #: Characters of a lane's title (11 px) and of its counts (9 px) in the label column.
@@ -106,3 +113,16 @@ def short_title(title: str) -> str:
 def short_counts(counts: str) -> str:
     """A lane's counts cut at the end to fit the label column."""
     return counts if len(counts) <= COUNTS_CHARS else counts[: COUNTS_CHARS - 1] + "…"
+
+
+def esc(value: Any) -> str:
+    """Escape untrusted text for HTML and XML (quotes too; unsafe characters replaced)."""
+    return html.escape(_UNSAFE.sub("\ufffd", str(value)), quote=True)
+
+
+def tooltip(mark: Mark, journals: Sequence[str]) -> str:
+    """A mark's hover text: its own detail, else its record described."""
+    if mark.detail is not None:
+        return mark.detail
+    journal = journals[mark.journal] if mark.journal is not None and len(journals) > 1 else None
+    return describe_row(mark.row, journal) if mark.row is not None else mark.label

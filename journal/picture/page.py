@@ -13,24 +13,24 @@ All text from the records is untrusted: every piece goes through
 
 from __future__ import annotations
 
-import html
 import math
-import re
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 from journal.files import replace_file
 from journal.picture.labels import (
     BOLD_CHAR_PX,
     CHAR_PX,
     Labels,
+    esc,
     short_counts,
     short_title,
+    tooltip,
 )
-from journal.picture.model import Lane, Mark, Timeline, describe_row
+from journal.picture.model import Lane, Mark, Timeline
 from journal.picture.style import CSS, LEGEND
+from journal.picture.tables import render_tables
 
 #: The SVG's width: readable in a 1,400 px wide window.
 WIDTH = 1370
@@ -50,10 +50,7 @@ MIN_SPAN_PX = 6
 AXIS_HEIGHT = 52
 LANE_HEIGHT = 28
 SECTION_GAP = 14
-#: Rows in each HTML table below the picture before it says "N more".
-TABLE_LIMIT = 500
 
-_UNSAFE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff\ufffe\uffff]")
 
 _SECTIONS = {
     "leadership": "Leadership",
@@ -90,11 +87,6 @@ _ROW = {
 }
 # Worst first: an aggregate takes the colour of its worst member.
 _SEVERITY = ("anomaly", "failed", "dropped", "rollout_timeout", "retry", "none", "abandoned")
-
-
-def esc(value: Any) -> str:
-    """Escape untrusted text for HTML and XML (quotes too; unsafe characters replaced)."""
-    return html.escape(_UNSAFE.sub("\ufffd", str(value)), quote=True)
 
 
 def _f(value: float) -> str:
@@ -139,13 +131,6 @@ def _ticks(start: float, end: float) -> tuple[float, list[float]]:
     while (t := (first + len(ticks)) * step) <= end + 1e-9 and len(ticks) < 40:
         ticks.append(t)
     return step, ticks
-
-
-def _tooltip(mark: Mark, journals: Sequence[str]) -> str:
-    if mark.detail is not None:
-        return mark.detail
-    journal = journals[mark.journal] if mark.journal is not None and len(journals) > 1 else None
-    return describe_row(mark.row, journal) if mark.row is not None else mark.label
 
 
 def _colour(mark: Mark) -> str:
@@ -261,7 +246,7 @@ def _span(
     out.append(
         f'<rect class="m {colour}"{_data(mark, journals)} x="{_f(x0)}" y="{_f(top)}" '
         f'width="{_f(width)}" height="{height}">'
-        f"<title>{esc(_tooltip(mark, journals))}</title></rect>"
+        f"<title>{esc(tooltip(mark, journals))}</title></rect>"
     )
     if mark.category == "restart" and mark.rollout_end is not None and mark.end is not None:
         end_x = scale.x(mark.rollout_end)
@@ -291,7 +276,7 @@ def _point(
 ) -> None:
     x = scale.x(mark.t)
     top, height = _row_box(mark.category, y)
-    tip = esc(_tooltip(mark, journals))
+    tip = esc(tooltip(mark, journals))
     colour = _colour(mark)
     if mark.category == "anomaly":
         bottom = top + height
@@ -441,26 +426,11 @@ def render_svg(timeline: Timeline, bin_px: int | None = None) -> str:
     return "".join(head + drills + body) + "</svg>"
 
 
-def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]], total: int) -> str:
-    parts = ["<table><tr>", *(f"<th>{esc(h)}</th>" for h in headers), "</tr>"]
-    for row in rows:
-        cells = "".join(
-            f'<td class="msg">{esc(cell)}</td>' if i == len(row) - 1 else f"<td>{esc(cell)}</td>"
-            for i, cell in enumerate(row)
-        )
-        parts.append(f"<tr>{cells}</tr>")
-    parts.append("</table>")
-    if total > len(rows):
-        parts.append(f"<p class=meta>… {total - len(rows):,} more (all are in replay -o json)</p>")
-    return "".join(parts)
-
-
 def render_html(timeline: Timeline) -> str:
     """Return the whole self-contained page."""
     report = timeline.report
     summary = report.to_json(restarts=False)  # the replay report, not a record payload
     journals = timeline.journals
-    multi = len(journals) > 1
     swatches = "".join(
         f'<span><svg width="12" height="10" style="display:inline;vertical-align:middle;'
         f'margin-right:4px"><rect class="{cls}" width="12" height="10"/></svg>{esc(text)}</span>'
@@ -492,83 +462,8 @@ def render_html(timeline: Timeline) -> str:
         f"{bin_px} px are drawn as one bar whose height grows with the count.</p>",
         f'<div class="legend">{swatches}</div>',
         render_svg(timeline, bin_px),
-        "<h2>Anomalies</h2>",
+        *render_tables(timeline),
     ]
-    anomalies = report.anomalies
-    parts.append(
-        _table(
-            ("journal", "seq", "ts", "type", "message"),
-            [
-                (
-                    a.get("journal", journals[0] if journals else ""),
-                    a["seq"],
-                    a["ts"],
-                    a["type"],
-                    a.get("message", ""),
-                )
-                for a in anomalies[:TABLE_LIMIT]
-            ],
-            len(anomalies),
-        )
-        if anomalies
-        else "<p>None.</p>"
-    )
-    parts.append("<h2>Leader terms</h2>")
-    terms = report.leader_terms
-    parts.append(
-        _table(
-            ("replica", "epoch", "from", "to", "how"),
-            [
-                (
-                    t["actor"],
-                    t["epoch"],
-                    f"{t['start']} (seq {t['start_seq']})",
-                    f"{t['end']} (seq {t['end_seq']}, {t['end_reason']})" if t["end"] else "open",
-                    t["how"],
-                )
-                for t in terms[:TABLE_LIMIT]
-            ],
-            len(terms),
-        )
-        if terms
-        else "<p>None recorded.</p>"
-    )
-    parts.append("<h2>Restarts per workload</h2>")
-    workloads = [lane for lane in timeline.lanes if lane.kind == "workload"]
-    parts.append(
-        _table(
-            ("workload", "counts"),
-            [
-                (lane.title, ", ".join(f"{k} {v:,}" for k, v in lane.counts.items()))
-                for lane in workloads[:TABLE_LIMIT]
-            ],
-            len(workloads),
-        )
-        if workloads
-        else "<p>None.</p>"
-    )
-    notes_lane = timeline.lane("notes")
-    notes = notes_lane.marks if notes_lane is not None else []
-    parts.append("<h2>Operator notes</h2>")
-    parts.append(
-        _table(
-            ("journal", "seq", "ts", "note"),
-            [
-                (
-                    journals[m.journal]
-                    if m.journal is not None and multi
-                    else (journals[0] if journals else ""),
-                    m.seq,
-                    _iso(m.t),
-                    _tooltip(m, journals),
-                )
-                for m in notes[:TABLE_LIMIT]
-            ],
-            len(notes),
-        )
-        if notes
-        else "<p>None.</p>"
-    )
     parts.append("</body></html>\n")
     return "".join(parts)
 
