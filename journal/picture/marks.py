@@ -122,6 +122,8 @@ class Timeline:
         drills: ``(start, end, label)`` of drill windows (``end`` is the
             window's end when the drill has no end mark yet).
         report: The replay report built in the same pass.
+        bounds: The window asked for (``--since``, ``--until``; ``None``:
+            not given, the records' first or last moment).
     """
 
     journals: list[str]
@@ -130,6 +132,7 @@ class Timeline:
     lanes: list[Lane]
     drills: list[tuple[float, float, str]]
     report: ReplayReport
+    bounds: tuple[float | None, float | None] = (None, None)
 
     def lane(self, key: str) -> Lane | None:
         """Return the lane with ``key`` (``None`` if there is none)."""

@@ -386,6 +386,10 @@ class Collector:
             lanes=lanes,
             drills=drills,
             report=report,
+            bounds=(
+                filters.since.timestamp() if filters.since is not None else None,
+                filters.until.timestamp() if filters.until is not None else None,
+            ),
         )
 
     def _window(self, filters: Filters) -> tuple[float, float]:

@@ -457,15 +457,34 @@ def render_html(timeline: Timeline) -> str:
         f"<style>{CSS}</style></head><body>",
         "<h1>Journal timeline</h1>",
         f'<p class="meta">{esc(meta)}</p>',
-        f'<p class="meta">Window: {esc(_iso(timeline.start))} to {esc(_iso(timeline.end))} (UTC). '
-        "Hover a mark for the record's details; marks closer than "
-        f"{bin_px} px are drawn as one bar whose height grows with the count.</p>",
-        f'<div class="legend">{swatches}</div>',
-        render_svg(timeline, bin_px),
+        *(
+            _nothing(timeline)
+            if report.events == 0
+            else (
+                f'<p class="meta">Window: {esc(_iso(timeline.start))} to '
+                f"{esc(_iso(timeline.end))} (UTC). Hover a mark for the record's details; "
+                f"marks closer than {bin_px} px are drawn as one bar whose height grows "
+                "with the count.</p>",
+                f'<div class="legend">{swatches}</div>',
+                render_svg(timeline, bin_px),
+            )
+        ),
         *render_tables(timeline),
     ]
     parts.append("</body></html>\n")
     return "".join(parts)
+
+
+def _nothing(timeline: Timeline) -> tuple[str]:
+    """Say there is nothing to draw, and for which window (an empty axis tells nothing)."""
+    since, until = timeline.bounds
+    if since is None and until is None:
+        text = "No records: the journal holds none (or none that the filters select)."
+    else:
+        start = _iso(since) if since is not None else "the first record"
+        end = _iso(until) if until is not None else "the last record"
+        text = f"No records in the window: {start} to {end} (UTC)."
+    return (f'<p class="empty" role="status">{esc(text)}</p>',)
 
 
 def write_html(timeline: Timeline, path: str | Path, *, exclusive: bool = False) -> int:

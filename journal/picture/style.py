@@ -7,7 +7,8 @@ CSS = """
 body{font:13px/1.4 system-ui,-apple-system,"Segoe UI",Roboto,Arial,sans-serif;margin:12px;
 color:#222;background:#fff}
 h1{font-size:18px;margin:0 0 4px}h2{font-size:15px;margin:18px 0 6px}
-.meta{color:#555;margin:0 0 8px}.legend span{display:inline-block;margin:0 12px 4px 0}
+.meta{color:#555;margin:0 0 8px}.empty{font-size:15px;font-weight:bold;margin:12px 0}
+.legend span{display:inline-block;margin:0 12px 4px 0}
 .legend i{display:inline-block;width:12px;height:10px;margin-right:4px;vertical-align:middle}
 table{border-collapse:collapse;font-size:12px;margin-bottom:8px}
 td,th{border:1px solid #ddd;padding:2px 6px;text-align:left;vertical-align:top}

@@ -19,6 +19,7 @@ ZERO = "helloworld-controller-0"
 
 
 def _page(tmp_path: Path, *journals: Journal, extra: tuple[str, ...] = ()) -> Path:
+    tmp_path.mkdir(parents=True, exist_ok=True)
     page = tmp_path / "timeline.html"
     args = ["replay", "--html", str(page), *extra]
     for journal in journals:
@@ -155,3 +156,25 @@ def test_labels_of_a_busy_day_cover_no_mark_and_no_other_label(tmp_path, open_jo
         assert hidden == [], (key, hidden[:5])
     assert drawn > 20  # labels are still drawn where there is room
     assert _overlapping(boxes) == []
+
+
+def test_an_empty_journal_or_window_says_so_and_draws_no_1970_axis(tmp_path, open_journal):
+    empty = open_journal(tmp_path / "empty.db", actor=ZERO)
+    controller = Controller(open_journal(tmp_path / "busy.db", actor=ZERO))
+    controller.started(0)
+    controller.acquired(1, epoch=1)
+    window = ("--since", "2027-01-01T00:00:00Z", "--until", "2027-01-01T01:00:00Z")
+    cases = (
+        ((empty,), (), "No records: the journal holds none"),
+        ((controller.journal,), window, "No records in the window: 2027-01-01T00:00:00.000000Z"),
+        ((empty,), window[2:], "No records in the window: the first record to 2027-01-01T01"),
+    )
+    for n, (journals, extra, said) in enumerate(cases):
+        page = _page(tmp_path / str(n), *journals, extra=extra)
+        with devtools.open_page(page, tmp_path / f"browser{n}") as loaded:
+            shown = loaded.evaluate("document.body.innerText")
+            pictures = loaded.evaluate("document.querySelectorAll('svg.timeline').length")
+            _assert_clean(loaded)
+        assert said in shown
+        assert "1970" not in shown
+        assert pictures == 0  # an axis over nothing tells nothing
