@@ -307,7 +307,7 @@ def replay_command(
     check_output_file(html_file, "--html")  # before the replay prints anything
     model = load_model(check_model) if check else None
     narrow = {"workload": workload} if workload is not None else {}
-    with open_readers(resolve_journals(journals), busy_timeout) as readers:
+    with open_readers(resolve_journals(journals), busy_timeout, one_cluster=filters) as readers:
         # The page's marks are collected in the replay's own pass.
         build = build_timeline if html_file is not None else replay
         built = build(
@@ -328,8 +328,7 @@ def replay_command(
     else:
         _write(render_replay(report, checked))
         _write(render_overview(report, colour=_colour_wanted()))
-    if isinstance(built, Timeline):
-        assert html_file is not None
+    if isinstance(built, Timeline) and html_file is not None:
         try:
             write_html(built, html_file)
         except OSError as error:

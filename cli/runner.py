@@ -16,6 +16,8 @@ from typing import Any, TypeVar
 import click
 
 from journal import Journal, JournalError, JournalValueError
+from journal.filters import Filters
+from journal.merge import clusters
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -42,11 +44,21 @@ def journal_errors(function: F) -> F:
 
 
 @contextmanager
-def open_readers(locations: Sequence[str], busy_timeout: float) -> Iterator[list[Journal]]:
+def open_readers(
+    locations: Sequence[str], busy_timeout: float, *, one_cluster: Filters | None = None
+) -> Iterator[list[Journal]]:
     """Open each journal read-only; close them all on the way out.
 
+    Args:
+        locations: The journals.
+        busy_timeout: SQLite's busy timeout, seconds.
+        one_cluster: Refuse when these filters select shipped records of
+            several clusters (a replay would take their leaders for one
+            election and their workloads for one).
+
     Raises:
-        click.UsageError: Two of them are one journal (or copies of one).
+        click.UsageError: Two of them are one journal (or copies of one), or
+            ``one_cluster`` selects several clusters.
     """
     with ExitStack() as stack:
         readers = [
@@ -54,6 +66,11 @@ def open_readers(locations: Sequence[str], busy_timeout: float) -> Iterator[list
             for location in locations
         ]
         _refuse_one_journal_twice(readers, locations)
+        if one_cluster is not None and len(found := clusters(readers, one_cluster)) > 1:
+            raise click.UsageError(
+                f"the journal holds records of {len(found)} clusters ({', '.join(found)}), "
+                "each with its own leader and workloads: replay one with --cluster NAME"
+            )
         yield readers
 
 

@@ -66,6 +66,22 @@ def journal_rows(
     yield from heapq.merge(*chains, key=lambda row: row[ts_index])
 
 
+def clusters(journals: Sequence[Journal], filters: Filters) -> list[str]:
+    """Return the clusters whose shipped records ``filters`` select, by name."""
+    found: set[str] = set()
+    for journal in journals:
+        if filters.cluster is not None or not journal.holds_streams():
+            continue
+        with journal.transaction() as connection:
+            rows = connection.execute(
+                select(records.c.cluster)
+                .where(records.c.cluster.is_not(None), *filters.conditions(records))
+                .distinct()
+            ).all()
+        found.update(row[0] for row in rows)
+    return sorted(found)
+
+
 def merged_rows(
     journals: Sequence[Journal],
     filters: Filters,
