@@ -8,6 +8,7 @@ from typing import Any
 
 from journal.picture.labels import esc, tooltip
 from journal.picture.marks import Timeline
+from records import source_object
 
 #: Rows in each HTML table below the picture before it says "N more".
 TABLE_LIMIT = 500
@@ -29,6 +30,11 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]], total: int) ->
     if total > len(rows):
         parts.append(f"<p class=meta>… {total - len(rows):,} more (all are in replay -o json)</p>")
     return "".join(parts)
+
+
+def _workload(entry: Any) -> str:
+    kind_name = entry.workload or f"deployment/{entry.deployment}"
+    return f"{entry.namespace or '-'}/{kind_name}"
 
 
 def render_tables(timeline: Timeline) -> list[str]:
@@ -88,6 +94,30 @@ def render_tables(timeline: Timeline) -> list[str]:
             len(workloads),
         )
         if workloads
+        else "<p>None.</p>"
+    )
+    parts.append("<h2>Restarts</h2>")
+    restarts = report.restarts
+    parts.append(
+        _table(
+            ("planned", "workload", "source", "outcome", "change to patch", "retries", "record"),
+            [
+                (
+                    entry.ts,
+                    _workload(entry),
+                    source_object(entry.configmap) or "-",
+                    entry.outcome
+                    + (f" at {entry.patched_ts}" if entry.patched_ts else "")
+                    + (f", rollout {entry.rollout}" if entry.rollout else ""),
+                    "-" if entry.latency_seconds is None else f"{entry.latency_seconds:.3f} s",
+                    entry.retries,
+                    f"{entry.journal or (journals[0] if journals else '')} seq {entry.seq}",
+                )
+                for entry in restarts[:TABLE_LIMIT]
+            ],
+            len(restarts),
+        )
+        if restarts
         else "<p>None.</p>"
     )
     notes_lane = timeline.lane("notes")

@@ -178,3 +178,32 @@ def test_an_empty_journal_or_window_says_so_and_draws_no_1970_axis(tmp_path, ope
         assert said in shown
         assert "1970" not in shown
         assert pictures == 0  # an axis over nothing tells nothing
+
+
+def test_each_restart_reads_as_text_without_hovering(tmp_path, open_journal):
+    """The SVG is one image to a screen reader, its tooltips need a mouse: the facts are text."""
+    zero = Controller(open_journal(tmp_path / "0.db", actor=ZERO))
+    zero.started(0)
+    zero.acquired(1, epoch=1)
+    zero.restart_chain(10, "app-config", "app", "v1")
+    zero.observed(100, "db-config", "v2", corr="c2")
+    zero.planned(105, "statefulset/db", "db-config", "v2", "c2")
+    zero.retry(106, "statefulset/db", "db-config", "v2", "c2")
+    failed = zero.failed(110, "statefulset/db", "db-config", "v2", "c2")
+    page = _page(tmp_path, zero.journal)
+    with devtools.open_page(page, tmp_path / "browser") as loaded:
+        rows = loaded.evaluate(
+            "[...document.querySelectorAll('h2')].find(h => h.textContent === 'Restarts')"
+            ".nextElementSibling.innerText.split('\\n')"
+        )
+        _assert_clean(loaded)
+    cells = [row.split("\t") for row in rows]
+    assert cells[0][:4] == ["planned", "workload", "source", "outcome"]
+    app, db = cells[1], cells[2]
+    assert app[:3] == ["2026-11-26T10:00:15.000000Z", "shipshape/deployment/app",
+                       "configmap/app-config"]  # fmt: skip
+    assert app[3].startswith("patched at 2026-11-26T10:00:15.500000Z")
+    assert app[4] == "5.500 s"
+    assert db[1:4] == ["shipshape/statefulset/db", "configmap/db-config", "failed"]
+    assert db[5] == "1"  # one retry
+    assert db[6].endswith(f"seq {failed.seq - 2}")  # the restart.planned
