@@ -441,7 +441,12 @@ def _restart_detail(entry: Any, journal: str | None) -> str:
     where = f"{journal} " if journal else ""
     lines = [
         f"restart of {entry.workload or 'deployment/' + entry.deployment} — {where}seq {entry.seq}",
-        f"planned {entry.ts} by {entry.actor} (epoch {entry.leader_epoch})",
+        f"planned {entry.ts} by {entry.actor} "
+        + (
+            "(no leader election)"
+            if entry.leader_epoch is None
+            else f"(epoch {entry.leader_epoch})"
+        ),
         f"{source_object(entry.configmap) or 'configmap/?'}, "
         f"data hash {(entry.data_hash or '?')[:16]}",
         f"outcome {entry.outcome}"

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from cli.main import main
 from journal import Journal
-from tests.journal import devtools
+from tests.journal import browser, devtools
 from tests.journal.builders import Controller
 
 ZERO = "helloworld-controller-0"
@@ -207,3 +207,15 @@ def test_each_restart_reads_as_text_without_hovering(tmp_path, open_journal):
     assert db[1:4] == ["shipshape/statefulset/db", "configmap/db-config", "failed"]
     assert db[5] == "1"  # one retry
     assert db[6].endswith(f"seq {failed.seq - 2}")  # the restart.planned
+
+
+def test_a_restart_without_leader_election_says_so_not_epoch_none(tmp_path, open_journal):
+    # LEADER_ELECTION_ENABLED=false: the controller stamps no epoch on its records.
+    single = Controller(open_journal(tmp_path / "single.db", actor=ZERO))
+    single.started(0)
+    single.restart_chain(10, "app-config", "app", "v1")
+    text = _page(tmp_path, single.journal).read_text(encoding="utf-8")
+    lanes = browser.lanes(browser.svg_of(text))
+    (restart,) = browser.marks(lanes["workload:shipshape/app"], "restart")
+    assert f"by {ZERO} (no leader election)" in browser.tooltip(restart)
+    assert "epoch None" not in text
