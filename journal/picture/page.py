@@ -104,15 +104,20 @@ class _Scale:
         return PLOT_X + min(max(fraction, 0.0), 1.0) * PLOT_WIDTH
 
 
-def _fmt_time(t: float, step: float) -> str:
+def _fmt_time(t: float, step: float, *, dated: bool = False) -> str:
+    """A tick's label; ``dated``: with its day (the first tick, and where a day begins).
+
+    Millisecond labels never carry the day: they would not fit between ticks.
+    """
     # Rounded to the millisecond: 0.6 s is not shown as .599 for a float a hair below it.
     moment = datetime.fromtimestamp(round(t, 3), UTC)
+    day = moment.strftime("%m-%d ") if dated else ""
     if step >= 86400:
         return moment.strftime("%m-%d")
     if step >= 60:
-        return moment.strftime("%H:%M")
+        return day + moment.strftime("%H:%M")
     if step >= 1:
-        return moment.strftime("%H:%M:%S")
+        return day + moment.strftime("%H:%M:%S")
     return moment.strftime("%H:%M:%S.%f")[:-3]
 
 
@@ -389,9 +394,12 @@ def render_svg(timeline: Timeline, bin_px: int | None = None) -> str:
         f'viewBox="0 0 {WIDTH} {_f(height)}" role="img" aria-label="Journal timeline">'
     ]
     step, ticks = _ticks(timeline.start, timeline.end)
+    previous_day = None
     for t in ticks:
         x = scale.x(t)
-        label = _fmt_time(t, step)
+        day = datetime.fromtimestamp(round(t, 3), UTC).date()
+        label = _fmt_time(t, step, dated=day != previous_day)
+        previous_day = day
         # Centred on its line, but never past the picture's right edge.
         at = min(x, WIDTH - 2 - len(label) * CHAR_PX / 2)
         head.append(

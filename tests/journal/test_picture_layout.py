@@ -219,3 +219,21 @@ def test_a_restart_without_leader_election_says_so_not_epoch_none(tmp_path, open
     (restart,) = browser.marks(lanes["workload:shipshape/app"], "restart")
     assert f"by {ZERO} (no leader election)" in browser.tooltip(restart)
     assert "epoch None" not in text
+
+
+def test_a_night_shifts_axis_names_the_day_where_it_changes(tmp_path, open_journal):
+    controller = Controller(open_journal(tmp_path / "night.db", actor=ZERO))
+    controller.started(0)
+    controller.acquired(1, epoch=1)
+    controller.restart_chain(3600 * 13, "app-config", "app", "v1")  # 23:00
+    controller.restart_chain(3600 * 16, "app-config", "app", "v2")  # 02:00 the next day
+    window = ("--since", "2026-11-26T20:00:00Z", "--until", "2026-11-27T04:00:00Z")
+    page = _page(tmp_path, controller.journal, extra=window)
+    with devtools.open_page(page, tmp_path / "browser") as loaded:
+        width, _height, boxes = loaded.text_boxes()
+        _assert_clean(loaded)
+    ticks = [box.text for box in boxes if box.y > 25 and box.y < 45 and ":" in box.text]
+    assert ticks == ["11-26 20:00", "21:00", "22:00", "23:00", "11-27 00:00", "01:00", "02:00",
+                     "03:00", "04:00"]  # fmt: skip
+    assert _overlapping(boxes) == []
+    assert all(box.x >= 0 and box.x + box.w <= width for box in boxes)
