@@ -12,7 +12,7 @@ from typing import Any
 
 from .errors import REASONS
 
-FAULT_KINDS = ("error", "latency", "deny", "partition")
+FAULT_KINDS = ("error", "latency", "deny", "partition", "lose")
 PARTITION_MODES = ("drop", "hang")
 
 
@@ -124,7 +124,8 @@ class FaultRule:
         id: The rule's id (to remove it).
         kind: `error` (answer with `status`), `latency` (delay the request by
             `latency` seconds, then serve it), `deny` (RBAC 403, until removed) or
-            `partition` (the client's connections are dropped or hang).
+            `partition` (the client's connections are dropped or hang) or `lose`
+            (serve the request, then close the connection without its response).
         status: The HTTP status an `error` rule answers with.
         verbs: RBAC verbs matched (`get`, `list`, `watch`, `create`, `update`,
             `patch`, `delete`, `deletecollection`).

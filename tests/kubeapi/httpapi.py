@@ -141,6 +141,8 @@ class ApiHandler(BaseHTTPRequestHandler):
     # algorithm and the client's delayed ACK add 40 ms to every keep-alive request.
     disable_nagle_algorithm = True
     server: ApiHTTPServer
+    # Set by a `lose` fault for the request being served: its answer is not sent.
+    _lose_response = False
 
     # --- plumbing -------------------------------------------------------------------------
 
@@ -196,6 +198,11 @@ class ApiHandler(BaseHTTPRequestHandler):
         content_type: str = "application/json",
         headers: dict[str, str] | None = None,
     ) -> None:
+        if self._lose_response:
+            # A `lose` fault: the request was served, its answer never arrives.
+            self._lose_response = False
+            self._drop_connection()
+            return
         self.send_response(code)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
@@ -232,6 +239,7 @@ class ApiHandler(BaseHTTPRequestHandler):
         query = {k: v[-1] for k, v in parse_qs(url.query, keep_blank_values=True).items()}
         attrs = RequestAttributes(client="", verb=method.lower())
         status = 500
+        self._lose_response = False
         try:
             body = self._read_body()
             if path.startswith("/_kubeapi"):
@@ -300,6 +308,8 @@ class ApiHandler(BaseHTTPRequestHandler):
                 time.sleep(rule.latency)
             elif rule.kind == "error":
                 raise _injected_error(rule)
+            elif rule.kind == "lose":
+                self._lose_response = True  # served as usual; _send drops the answer
             elif rule.kind == "deny":
                 continue  # RBAC denials are applied after routing (_authorize)
 

@@ -547,6 +547,31 @@ class KubeApiServer:
             seconds=seconds,
         )
 
+    def lose_response(
+        self,
+        *,
+        count: int | None = None,
+        seconds: float | None = None,
+        verb: str | Iterable[str] | None = None,
+        resource: str | Iterable[str] | None = None,
+        client: str | Iterable[str] | None = None,
+        namespace: str | Iterable[str] | None = None,
+        name: str | Iterable[str] | None = None,
+    ) -> FaultRule:
+        """Serve matching requests as usual (a write is stored), then close the
+        connection without their response: the client sees a reset and never
+        learns the outcome, as after a timeout on a real cluster. Not for watches."""
+        return self.faults.add(
+            "lose",
+            count=count,
+            seconds=seconds,
+            verb=verb,
+            resource=resource,
+            client=client,
+            namespace=namespace,
+            name=name,
+        )
+
     def partition(
         self, client: str | Iterable[str], seconds: float, mode: str = "drop"
     ) -> FaultRule:

@@ -205,3 +205,35 @@ def test_admin_api_needs_an_admin_token(server):
     outsider = AdminClient(server.url, server.add_client("controller-0").token, server.ca_pem)
     with pytest.raises(AdminError, match="403"):
         outsider.faults()
+
+
+def test_a_lost_response_leaves_the_write_stored_and_the_client_unanswered(server, clients):
+    c0 = clients["controller-0"]
+    c0.create_namespaced_config_map("default", _cm("cfg"))
+    rule = server.lose_response(
+        count=1, verb="update", resource="configmaps", client="controller-0"
+    )
+    current = c0.read_namespaced_config_map("cfg", "default")
+    current.data = {"k": "stored"}
+    with pytest.raises(urllib3.exceptions.HTTPError):
+        c0.replace_namespaced_config_map("cfg", "default", current)
+    # The server did the write; only its answer was lost.
+    stored = server.get("configmaps", "cfg", "default")
+    assert stored["data"] == {"k": "stored"}
+    assert stored["metadata"]["resourceVersion"] != current.metadata.resource_version
+    # Logged once the handler is done, which may be just after the client saw the reset.
+    (logged,) = server.wait_for(
+        lambda: server.requests(client="controller-0", verb="update"), what="the request logged"
+    )
+    assert logged.status == 200
+    # The next request, on a new connection, is answered.
+    assert c0.read_namespaced_config_map("cfg", "default").data == {"k": "stored"}
+    assert rule.hits == 1 and server.faults.rules() == []
+
+
+def test_a_lost_response_fault_through_the_admin_api(server, admin_http, clients):
+    rule = admin_http.request("POST", "/faults", {"kind": "lose", "verb": "create"})
+    assert (rule["kind"], rule["verbs"]) == ("lose", ["create"])
+    with pytest.raises(urllib3.exceptions.HTTPError):
+        clients["controller-1"].create_namespaced_config_map("default", _cm("made"))
+    assert server.get("configmaps", "made", "default") is not None
