@@ -30,10 +30,21 @@ A leader that gets one reads the Lease and carries on only if the record is
 still exactly the one it wrote (someone edited labels, or the conflict was
 spurious); anything else means it lost.
 
+A write whose request failed on the client's side (a timeout, a reset
+connection, a 5xx) may have been stored all the same. Such writes are
+remembered until a write is confirmed, and a record read that equals one of
+them is this replica's own: a leader that reads its own renewal back (its next
+renewal got 409 because of it) adopts it and its resourceVersion and carries
+on; a candidate that reads back its own creation or take-over, within the
+renew deadline of sending it, leads under that record's term from when it was
+sent. client-go compares the record it reads with the one it last observed and
+with its identity to the same end.
+
 One deliberate difference from client-go: client-go treats any record naming
 its own identity as its own and renews it at once. Here a candidate takes such
 a record at once only if it is exactly the last record *this process* wrote
-(a leader that passed its deadline and finds nobody touched the Lease since).
+or one of its writes of unknown outcome (a leader that passed its deadline and
+finds nobody touched the Lease since).
 A record with its name that it did not write (a previous incarnation of the
 pod, or a second process with the same ``POD_NAME`` after a forced pod
 deletion) is waited out like anybody else's. Either way a new term begins
@@ -54,6 +65,7 @@ from datetime import UTC, datetime
 
 from reloader.core.lease import (
     JITTER_FACTOR,
+    MAX_UNCONFIRMED,
     MIN_REQUEST_TIMEOUT,
     BecameLeader,
     CreateLease,
@@ -263,6 +275,50 @@ class _Election:
             self.set(reported=seen)
             self.actions.append(LeaderSeen(record.holder, record.transitions))
 
+    def sent_by_me(self, record: LeaseRecord | None) -> InFlight | None:
+        """Return the write of unknown outcome that wrote ``record``, if one did."""
+        if record is None:
+            return None
+        for sent in reversed(self.state.unconfirmed):
+            if sent.record == record:
+                return sent
+        return None
+
+    def begin_term(
+        self,
+        record: LeaseRecord,
+        version: str | None,
+        sent_at: float,
+        previous: LeaseRecord | None,
+        next_attempt_at: float,
+    ) -> None:
+        """Lead under ``record`` (written by this replica's request sent at ``sent_at``)."""
+        state = self.state
+        previous_holder = (
+            previous.holder
+            if previous is not None and previous.held and previous.holder != state.identity
+            else None
+        )
+        self.set(
+            role=Role.LEADER,
+            epoch=record.transitions,
+            written=record,
+            written_version=version,
+            renewed_at=sent_at,
+            observed=record,
+            observed_version=version,
+            observed_at=self.now,
+            next_attempt_at=next_attempt_at,
+            unconfirmed=(),
+        )
+        self.actions.append(
+            BecameLeader(
+                epoch=record.transitions,
+                previous_holder=previous_holder,
+                latency_seconds=round(max(0.0, self.now - state.seeking_since), 6),
+            )
+        )
+
     def lose(self, reason: str) -> None:
         state = self.state
         assert state.epoch is not None and state.renewed_at is not None
@@ -319,6 +375,21 @@ class _Election:
                     next_attempt_at=self.now if moved else self.leader_retry_at(),
                 )
                 return
+            sent = self.sent_by_me(record)
+            if sent is not None and record is not None:
+                # Our own renewal, stored although its answer was lost (that is
+                # why the next one got 409): adopt it and renew at once from its
+                # version. It was stored after it was sent, so the renew deadline
+                # may count from then.
+                assert state.renewed_at is not None
+                self.set(
+                    written=record,
+                    written_version=event.resource_version,
+                    renewed_at=max(state.renewed_at, sent.sent_at),
+                    unconfirmed=(),
+                    next_attempt_at=self.now,
+                )
+                return
             if record is None:
                 self.lose("lease-deleted")
             elif record.holder != state.identity:
@@ -344,10 +415,20 @@ class _Election:
                 CreateLease(self.my_record(transitions), float(self.timings.retry_period_seconds)),
             )
             return
+        sent = self.sent_by_me(record)
+        if (
+            sent is not None
+            and sent.request in (Request.CREATE, Request.ACQUIRE)
+            and self.now < sent.sent_at + self.timings.renew_deadline_seconds
+        ):
+            # Our creation or take-over was stored, only its answer was lost:
+            # this term is ours, from when it was sent. Renew at once.
+            self.begin_term(record, version, sent.sent_at, previous, self.now)
+            return
         observed_at = self.state.observed_at
         assert observed_at is not None
         expires_at = observed_at + record.lease_duration_seconds
-        mine = record == state.written
+        mine = record == state.written or sent is not None
         if not record.held or mine or self.now >= expires_at:
             self.send(
                 Request.ACQUIRE,
@@ -371,32 +452,25 @@ class _Election:
             self.actions.append(ReleasedLeadership(state.epoch, cleared=True))
             self.set(role=Role.STOPPED, epoch=None, written=record)
             return
-        common = {
-            "written": record,
-            "written_version": event.resource_version,
-            "renewed_at": in_flight.sent_at,
-            "observed": record,
-            "observed_version": event.resource_version,
-            "observed_at": self.now,
-            "next_attempt_at": self.now + self.period(),
-        }
         if in_flight.request is Request.RENEW:
-            self.set(**common)
+            self.set(
+                written=record,
+                written_version=event.resource_version,
+                renewed_at=in_flight.sent_at,
+                observed=record,
+                observed_version=event.resource_version,
+                observed_at=self.now,
+                next_attempt_at=self.now + self.period(),
+                unconfirmed=(),
+            )
             return
         # CREATE or ACQUIRE: a new term begins.
-        previous = state.observed
-        previous_holder = (
-            previous.holder
-            if previous is not None and previous.held and previous.holder != state.identity
-            else None
-        )
-        self.set(role=Role.LEADER, epoch=record.transitions, **common)
-        self.actions.append(
-            BecameLeader(
-                epoch=record.transitions,
-                previous_holder=previous_holder,
-                latency_seconds=round(max(0.0, self.now - state.seeking_since), 6),
-            )
+        self.begin_term(
+            record,
+            event.resource_version,
+            in_flight.sent_at,
+            state.observed,
+            self.now + self.period(),
         )
 
     def on_conflict(self, in_flight: InFlight, event: LeaseConflict) -> None:
@@ -420,6 +494,9 @@ class _Election:
             self.actions.append(ReleasedLeadership(state.epoch, cleared=False, error=event.reason))
             self.set(role=Role.STOPPED, epoch=None)
             return
+        if in_flight.record is not None:
+            # The write may have been stored all the same: remember what it wrote.
+            self.set(unconfirmed=(*state.unconfirmed, in_flight)[-MAX_UNCONFIRMED:])
         if state.role is Role.LEADER:
             self.set(next_attempt_at=self.leader_retry_at())
         else:

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 JITTER_FACTOR = 0.2
 #: The shortest timeout given to a request (a leader close to its deadline).
 MIN_REQUEST_TIMEOUT = 0.05
+#: How many writes of unknown outcome are remembered (the latest ones).
+MAX_UNCONFIRMED = 8
 
 
 class Role(enum.StrEnum):
@@ -254,6 +256,9 @@ class ElectionState:
         epoch: The term this replica leads, while it leads.
         reported: The last (holder, epoch) reported as ``LeaderSeen``.
         release_requested: Shutdown asked for the Lease to be released.
+        unconfirmed: Writes sent since the last confirmed one whose request
+            failed on the way (timeout, reset, 5xx): the server may have stored
+            any of them, so a record read that equals one is this replica's own.
     """
 
     identity: str
@@ -271,3 +276,4 @@ class ElectionState:
     epoch: int | None = None
     reported: tuple[str, int] | None = None
     release_requested: bool = False
+    unconfirmed: tuple[InFlight, ...] = ()

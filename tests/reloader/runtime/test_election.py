@@ -217,3 +217,73 @@ def test_a_standby_asked_to_release_just_stops(kubeapi_server, kubeapi_namespace
         before
     )
     assert a.is_leader()
+
+
+def test_a_renewal_stored_whose_answer_was_lost_keeps_the_leader_leading(
+    kubeapi_private_server, electors
+):
+    server = kubeapi_private_server
+    server.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "shipshape"}})
+    a, seen_a = electors(server, "shipshape", 0)
+    wait_for(a.is_leader, "the first elector to lead", timeout=10)
+    b, seen_b = electors(server, "shipshape", 1)
+    wait_for(lambda: seen_b.of(LeaderObserved), "the standby to observe the leader")
+    acting: list[tuple[bool, bool]] = []
+    stop = threading.Event()
+
+    def sample() -> None:
+        while not stop.is_set():
+            acting.append((a.confirm(), b.confirm()))
+            time.sleep(0.005)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    try:
+        # The next renewal is stored, but its answer never reaches the leader.
+        rule = server.lose_response(
+            count=1, verb="update", resource="leases", client="controller-0"
+        )
+        wait_for(lambda: rule.hits == 1, "a renewal to be stored unanswered", timeout=5)
+        lost_rv = int(server.get("leases", LEASE, "shipshape")["metadata"]["resourceVersion"])
+        # The leader reads its own renewal back and renews from its version again.
+        wait_for(
+            lambda: (
+                int(server.get("leases", LEASE, "shipshape")["metadata"]["resourceVersion"])
+                > lost_rv
+            ),
+            "a renewal from the version never answered",
+            timeout=5,
+        )
+        time.sleep(2 * TIMINGS.retry_period_seconds)
+    finally:
+        stop.set()
+        sampler.join(2)
+    assert a.is_leader() and a.epoch() == 0
+    assert all(mine for mine, _ in acting), "the leader never stopped acting"
+    assert not any(other for _, other in acting)
+    assert [(e.acting, e.epoch) for e in seen_a.of(LeadershipChanged)] == [(True, 0)]
+    assert seen_b.of(LeadershipChanged) == []
+    assert seen_b.of(LeaderObserved) == [LeaderObserved(LEASE, a.identity, 0)]
+    spec = server.get("leases", LEASE, "shipshape")["spec"]
+    assert (spec["holderIdentity"], spec["leaseTransitions"]) == (a.identity, 0)
+    # The lost answer, then the 409 of the renewal from the version it knew.
+    assert seen_a.errors == ["connection", "conflict"]
+
+
+def test_a_creation_stored_whose_answer_was_lost_leads_under_its_epoch(
+    kubeapi_private_server, electors
+):
+    server = kubeapi_private_server
+    server.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "shipshape"}})
+    rule = server.lose_response(count=1, verb="create", resource="leases", client="controller-0")
+    started = time.monotonic()
+    a, seen_a = electors(server, "shipshape", 0)
+    wait_for(a.is_leader, "the elector to lead", timeout=10)
+    took = time.monotonic() - started
+    assert rule.hits == 1 and seen_a.errors == ["connection"]
+    # Its own creation, read back at the next attempt: no waiting the lease out.
+    assert took <= TIMINGS.retry_period_seconds * 1.2 + MARGIN, f"{took:.2f} s"
+    assert a.epoch() == 0
+    ((acquired, epoch),) = [(e.acting, e.epoch) for e in seen_a.of(LeadershipChanged)]
+    assert (acquired, epoch) == (True, 0)
+    assert server.get("leases", LEASE, "shipshape")["spec"]["leaseTransitions"] == 0
