@@ -267,6 +267,8 @@ class _Election:
         if record != self.state.observed or self.state.observed_at is None:
             self.set(observed=record, observed_at=self.now)
         self.set(observed_version=version)
+        if record is not None:
+            self.note_transitions(record.transitions)
         if record is None or not record.held or record.holder == self.state.identity:
             return
         assert record.holder is not None
@@ -274,6 +276,11 @@ class _Election:
         if seen != self.state.reported:
             self.set(reported=seen)
             self.actions.append(LeaderSeen(record.holder, record.transitions))
+
+    def note_transitions(self, transitions: int) -> None:
+        highest = self.state.highest_transitions
+        if highest is None or transitions > highest:
+            self.set(highest_transitions=transitions)
 
     def sent_by_me(self, record: LeaseRecord | None) -> InFlight | None:
         """Return the write of unknown outcome that wrote ``record``, if one did."""
@@ -311,6 +318,7 @@ class _Election:
             next_attempt_at=next_attempt_at,
             unconfirmed=(),
         )
+        self.note_transitions(record.transitions)
         self.actions.append(
             BecameLeader(
                 epoch=record.transitions,
@@ -408,8 +416,10 @@ class _Election:
         if state.release_requested or state.role is not Role.CANDIDATE:
             return
         if record is None:
-            # No Lease (or it was deleted): create it. Keep epochs rising across a deletion.
-            transitions = previous.transitions + 1 if previous is not None else 0
+            # No Lease (or it was deleted): create it. Keep epochs rising across a
+            # deletion: above every term seen, however many reads found it missing.
+            highest = state.highest_transitions
+            transitions = highest + 1 if highest is not None else 0
             self.send(
                 Request.CREATE,
                 CreateLease(self.my_record(transitions), float(self.timings.retry_period_seconds)),

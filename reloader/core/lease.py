@@ -259,6 +259,8 @@ class ElectionState:
         unconfirmed: Writes sent since the last confirmed one whose request
             failed on the way (timeout, reset, 5xx): the server may have stored
             any of them, so a record read that equals one is this replica's own.
+        highest_transitions: The highest ``leaseTransitions`` read or written,
+            so that a Lease created again after a deletion continues the epochs.
     """
 
     identity: str
@@ -277,3 +279,4 @@ class ElectionState:
     reported: tuple[str, int] | None = None
     release_requested: bool = False
     unconfirmed: tuple[InFlight, ...] = ()
+    highest_transitions: int | None = None

@@ -203,3 +203,34 @@ def test_two_replicas_never_act_at_once_when_answers_are_lost_after_the_write():
     assert terms == [("a", 0)], "the first leader keeps the Lease through lost answers"
     assert losses == []
     assert acting(runs["a"].state, t - 0.05)
+
+
+# ------------------------------------------------------------- a deleted Lease
+
+
+def test_a_lease_created_again_after_a_failed_creation_keeps_the_epochs_rising():
+    run = Run("b")
+    run.tick(0.0)
+    run.feed(LeaseRead(held("a", 6, 0.0), "5"), at=0.0)
+    run.tick(1.0)
+    (create,) = run.feed(LeaseRead(None), at=1.0)
+    assert create.record.transitions == 7
+    run.feed(LeaseFailed("forbidden", "403"), at=1.1)  # refused: not stored
+    run.tick(next_wakeup(run.state))
+    (again,) = run.feed(LeaseRead(None), at=2.1)
+    assert again == CreateLease(held("b", 7, 2.1), 1.0), "not epoch 0 again"
+
+
+def test_a_leader_that_finds_its_lease_deleted_creates_it_again_in_a_higher_term():
+    run = Run("a")
+    run.tick(0.0)
+    run.feed(LeaseRead(held(None, 3, 0.0), "5"), at=0.0)
+    run.feed(LeaseWritten("6"), at=0.0)
+    assert run.state.epoch == 4
+    run.tick(1.0)
+    run.feed(LeaseConflict(), at=1.01)
+    (lost,) = run.feed(LeaseRead(None), at=1.02)
+    assert lost == StoppedLeading(4, "lease-deleted", 1.02)
+    run.tick(next_wakeup(run.state))
+    (create,) = run.feed(LeaseRead(None), at=2.02)
+    assert create == CreateLease(held("a", 5, 2.02), 1.0), "epochs never go back"
