@@ -301,6 +301,7 @@ class _Election:
     ) -> None:
         """Lead under ``record`` (written by this replica's request sent at ``sent_at``)."""
         state = self.state
+        previous = previous if previous is not None else state.vanished
         previous_holder = (
             previous.holder
             if previous is not None and previous.held and previous.holder != state.identity
@@ -317,6 +318,7 @@ class _Election:
             observed_at=self.now,
             next_attempt_at=next_attempt_at,
             unconfirmed=(),
+            vanished=None,
         )
         self.note_transitions(record.transitions)
         self.actions.append(
@@ -416,15 +418,9 @@ class _Election:
         if state.release_requested or state.role is not Role.CANDIDATE:
             return
         if record is None:
-            # No Lease (or it was deleted): create it. Keep epochs rising across a
-            # deletion: above every term seen, however many reads found it missing.
-            highest = state.highest_transitions
-            transitions = highest + 1 if highest is not None else 0
-            self.send(
-                Request.CREATE,
-                CreateLease(self.my_record(transitions), float(self.timings.retry_period_seconds)),
-            )
+            self.create(state)
             return
+        self.set(vanished=None)
         sent = self.sent_by_me(record)
         if (
             sent is not None
@@ -452,6 +448,42 @@ class _Election:
         # Held by someone else and fresh: look again after a period, or right
         # when it would expire if that is sooner.
         self.set(next_attempt_at=min(self.now + self.period(), expires_at))
+
+    def create(self, before: ElectionState) -> None:
+        """No Lease (or it was deleted): create it, once its last holder cannot act.
+
+        A deletion is a change like any other: if the record seen before it
+        named another holder and was fresh, that holder may still be acting
+        (its next renewal would create the Lease again), so the absence is
+        waited out for that record's lease duration, from when it was first
+        seen. The new term is above every term seen, however many reads found
+        the Lease missing.
+        """
+        previous, previous_at = before.observed, before.observed_at
+        vanished = before.vanished
+        if (
+            vanished is None
+            and previous is not None
+            and previous.held
+            and previous.holder != before.identity
+            and previous_at is not None
+            and self.now < previous_at + previous.lease_duration_seconds
+        ):
+            vanished = previous
+        if vanished is not None:
+            missing_since = self.state.observed_at
+            assert missing_since is not None
+            ready_at = missing_since + vanished.lease_duration_seconds
+            if self.now < ready_at:
+                self.set(vanished=vanished, next_attempt_at=min(self.now + self.period(), ready_at))
+                return
+        highest = before.highest_transitions
+        transitions = highest + 1 if highest is not None else 0
+        self.set(vanished=vanished)
+        self.send(
+            Request.CREATE,
+            CreateLease(self.my_record(transitions), float(self.timings.retry_period_seconds)),
+        )
 
     def on_written(self, in_flight: InFlight, event: LeaseWritten) -> None:
         state = self.state

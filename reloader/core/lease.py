@@ -261,6 +261,8 @@ class ElectionState:
             any of them, so a record read that equals one is this replica's own.
         highest_transitions: The highest ``leaseTransitions`` read or written,
             so that a Lease created again after a deletion continues the epochs.
+        vanished: Another holder's fresh record, last seen before the Lease was
+            read missing: its holder may still act, so it is waited out.
     """
 
     identity: str
@@ -280,3 +282,4 @@ class ElectionState:
     release_requested: bool = False
     unconfirmed: tuple[InFlight, ...] = ()
     highest_transitions: int | None = None
+    vanished: LeaseRecord | None = None

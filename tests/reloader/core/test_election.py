@@ -171,8 +171,19 @@ def test_a_deleted_lease_is_created_again_with_a_higher_epoch():
     run.tick(0.0)
     run.feed(LeaseRead(held("a", 6, 0.0), "5"), at=0.0)
     run.tick(1.0)
-    (create,) = run.feed(LeaseRead(None), at=1.0)
-    assert create == CreateLease(held("b", 7, 1.0), 1.0)
+    # "a" was renewing: it may act until its deadline, so the absence is waited
+    # out for the lease duration from when it was first seen.
+    assert run.feed(LeaseRead(None), at=1.0) == ()
+    assert current_leader(run.state, 1.0) == (None, None)
+    for t in (2.0, 3.0):
+        assert next_wakeup(run.state) == t
+        run.tick(t)
+        assert run.feed(LeaseRead(None), at=t) == ()
+    assert next_wakeup(run.state) == 4.0
+    run.tick(4.0)
+    (create,) = run.feed(LeaseRead(None), at=4.0)
+    assert create == CreateLease(held("b", 7, 4.0), 1.0)
+    assert run.feed(LeaseWritten("9"), at=4.1) == (BecameLeader(7, "a", 4.1),)
 
 
 def test_a_record_with_my_name_from_a_previous_incarnation_is_waited_out():

@@ -23,6 +23,7 @@ from reloader.core.election import (
     StoppedLeading,
     UpdateLease,
     acting,
+    current_leader,
     next_wakeup,
 )
 from tests.reloader.core.test_election import Run, held, stamp
@@ -211,14 +212,14 @@ def test_two_replicas_never_act_at_once_when_answers_are_lost_after_the_write():
 def test_a_lease_created_again_after_a_failed_creation_keeps_the_epochs_rising():
     run = Run("b")
     run.tick(0.0)
-    run.feed(LeaseRead(held("a", 6, 0.0), "5"), at=0.0)
-    run.tick(1.0)
-    (create,) = run.feed(LeaseRead(None), at=1.0)
+    run.feed(LeaseRead(held("a", 6, 3.0), "5"), at=0.0)
+    run.tick(3.0)
+    (create,) = run.feed(LeaseRead(None), at=3.0)  # "a" stopped renewing long ago
     assert create.record.transitions == 7
-    run.feed(LeaseFailed("forbidden", "403"), at=1.1)  # refused: not stored
+    run.feed(LeaseFailed("forbidden", "403"), at=3.1)  # refused: not stored
     run.tick(next_wakeup(run.state))
-    (again,) = run.feed(LeaseRead(None), at=2.1)
-    assert again == CreateLease(held("b", 7, 2.1), 1.0), "not epoch 0 again"
+    (again,) = run.feed(LeaseRead(None), at=4.1)
+    assert again == CreateLease(held("b", 7, 4.1), 1.0), "not epoch 0 again"
 
 
 def test_a_leader_that_finds_its_lease_deleted_creates_it_again_in_a_higher_term():
@@ -234,3 +235,43 @@ def test_a_leader_that_finds_its_lease_deleted_creates_it_again_in_a_higher_term
     run.tick(next_wakeup(run.state))
     (create,) = run.feed(LeaseRead(None), at=2.02)
     assert create == CreateLease(held("a", 5, 2.02), 1.0), "epochs never go back"
+
+
+def test_a_lease_deleted_under_a_live_leader_is_not_created_while_it_may_act():
+    """The leader's next renewal creates the Lease again (a Lease PUT creates a
+    missing one); the standby sees that as a change and keeps waiting."""
+    run = Run("b")
+    run.tick(0.0)
+    run.feed(LeaseRead(held("a", 2, 0.0), "5"), at=0.0)
+    run.tick(1.0)
+    assert run.feed(LeaseRead(None), at=1.0) == ()
+    run.tick(2.0)
+    recreated = held("a", 2, 1.5)
+    assert run.feed(LeaseRead(recreated, "8"), at=2.0) == (), "same holder and term"
+    assert current_leader(run.state, 2.0) == ("a", 2)
+    run.tick(3.0)
+    assert run.feed(LeaseRead(recreated, "8"), at=3.0) == ()
+    assert run.state.vanished is None and next_wakeup(run.state) == 4.0
+
+
+def test_a_lease_deleted_long_after_its_holder_stopped_is_created_at_once():
+    run = Run("b")
+    run.tick(0.0)
+    run.feed(LeaseRead(held("a", 2, 0.0), "5"), at=0.0)
+    for t in (1.0, 2.0):
+        run.tick(t)
+        run.feed(LeaseRead(held("a", 2, 0.0), "5"), at=t)
+    run.tick(3.0)
+    (create,) = run.feed(LeaseRead(None), at=3.0)  # expired at 3.0 anyway
+    assert create == CreateLease(held("b", 3, 3.0), 1.0)
+
+
+def test_a_lease_of_my_own_deleted_is_created_at_once():
+    run = Run("a")
+    run.lead(0.0)
+    run.tick(1.0)
+    run.feed(LeaseConflict(), at=1.01)
+    run.feed(LeaseRead(None), at=1.02)  # lost: lease-deleted
+    run.tick(next_wakeup(run.state))
+    (create,) = run.feed(LeaseRead(None), at=2.02)
+    assert create.record.transitions == 1

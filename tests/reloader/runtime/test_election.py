@@ -287,3 +287,48 @@ def test_a_creation_stored_whose_answer_was_lost_leads_under_its_epoch(
     ((acquired, epoch),) = [(e.acting, e.epoch) for e in seen_a.of(LeadershipChanged)]
     assert (acquired, epoch) == (True, 0)
     assert server.get("leases", LEASE, "shipshape")["spec"]["leaseTransitions"] == 0
+
+
+def test_a_lease_deleted_under_a_leader_is_not_created_by_the_standby_while_it_acts(
+    kubeapi_private_server, electors
+):
+    server = kubeapi_private_server
+    server.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "shipshape"}})
+    a, seen_a = electors(server, "shipshape", 0)
+    wait_for(a.is_leader, "the first elector to lead", timeout=10)
+    b, seen_b = electors(server, "shipshape", 1)
+    wait_for(lambda: seen_b.of(LeaderObserved), "the standby to observe the leader")
+    overlaps: list[float] = []
+    stop = threading.Event()
+
+    def sample() -> None:
+        while not stop.is_set():
+            if a.confirm() and b.confirm():
+                overlaps.append(time.monotonic())
+            time.sleep(0.002)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    try:
+        # Right after a renewal, the leader can write the Lease no more (its next
+        # renewal would create it again), and somebody deletes the Lease.
+        first = server.get("leases", LEASE, "shipshape")["spec"]["renewTime"]
+        wait_for(
+            lambda: server.get("leases", LEASE, "shipshape")["spec"]["renewTime"] != first,
+            "a renewal",
+            timeout=3,
+        )
+        server.fail(503, verb=["update", "create"], resource="leases", client="controller-0")
+        server.delete("leases", LEASE, "shipshape")
+        wait_for(b.is_leader, "the standby to lead", timeout=10)
+    finally:
+        stop.set()
+        sampler.join(2)
+    assert overlaps == [], "the standby acted while the old leader still did"
+    assert [(e.reason, e.epoch) for e in seen_a.of(LeadershipChanged) if not e.acting] == [
+        ("renew-deadline", 0)
+    ]
+    (acquired,) = seen_b.of(LeadershipChanged)
+    assert acquired.epoch == 1 and acquired.detail["previous_holder"] == a.identity
+    spec = server.get("leases", LEASE, "shipshape")["spec"]
+    assert (spec["holderIdentity"], spec["leaseTransitions"]) == (b.identity, 1)
