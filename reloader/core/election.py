@@ -30,15 +30,12 @@ A leader that gets one reads the Lease and carries on only if the record is
 still exactly the one it wrote (someone edited labels, or the conflict was
 spurious); anything else means it lost.
 
-A write whose request failed on the client's side (a timeout, a reset
-connection, a 5xx) may have been stored all the same. Such writes are
-remembered until a write is confirmed, and a record read that equals one of
-them is this replica's own: a leader that reads its own renewal back (its next
-renewal got 409 because of it) adopts it and its resourceVersion and carries
-on; a candidate that reads back its own creation or take-over, within the
-renew deadline of sending it, leads under that record's term from when it was
-sent. client-go compares the record it reads with the one it last observed and
-with its identity to the same end.
+A write that failed on the client's side (timeout, reset, 5xx) may have been
+stored all the same; until a write is confirmed, a record read that equals one
+of them is this replica's own. A leader adopts its renewal read back (and its
+resourceVersion); a candidate that reads back its creation or take-over within
+the renew deadline leads under that term from when it was sent; a release is
+read back to learn whether it went through.
 
 One deliberate difference from client-go: client-go treats any record naming
 its own identity as its own and renews it at once. Here a candidate takes such
@@ -61,7 +58,7 @@ types it speaks (timings, Lease record, events, actions, state) are defined in
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import datetime
 
 from reloader.core.lease import (
     JITTER_FACTOR,
@@ -88,6 +85,7 @@ from reloader.core.lease import (
     Role,
     StoppedLeading,
     UpdateLease,
+    microtime,
 )
 
 __all__ = [
@@ -174,11 +172,6 @@ def next_wakeup(state: ElectionState) -> float | None:
     if state.role is Role.LEADER and state.renewed_at is not None:
         wakeups.append(state.renewed_at + state.timings.renew_deadline_seconds)
     return min(wakeups)
-
-
-def microtime(moment: datetime) -> str:
-    """Format a wall time as a Kubernetes ``MicroTime`` (``2026-11-26T10:00:00.123456Z``)."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 # ------------------------------------------------------------------------ step
@@ -369,8 +362,19 @@ class _Election:
         else:
             self.on_failed(in_flight, event)
 
+    def released(self, *, cleared: bool, error: str | None = None) -> None:
+        assert self.state.epoch is not None
+        self.actions.append(ReleasedLeadership(self.state.epoch, cleared=cleared, error=error))
+        self.set(role=Role.STOPPED, epoch=None)
+
     def on_read(self, in_flight: InFlight, event: LeaseRead) -> None:
         state = self.state
+        if state.role is Role.RELEASING:  # the read after a release of unknown outcome
+            if event.record is not None and self.sent_by_me(event.record) is not None:
+                self.released(cleared=True)
+            else:
+                self.released(cleared=False, error=state.release_error)
+            return
         if in_flight.request is Request.CHECK and state.role is Role.LEADER:
             record = event.record
             self.observe(record, event.resource_version)
@@ -490,9 +494,8 @@ class _Election:
         record = in_flight.record
         assert record is not None
         if in_flight.request is Request.RELEASE:
-            assert state.epoch is not None
-            self.actions.append(ReleasedLeadership(state.epoch, cleared=True))
-            self.set(role=Role.STOPPED, epoch=None, written=record)
+            self.released(cleared=True)
+            self.set(written=record)
             return
         if in_flight.request is Request.RENEW:
             self.set(
@@ -518,9 +521,7 @@ class _Election:
     def on_conflict(self, in_flight: InFlight, event: LeaseConflict) -> None:
         state = self.state
         if in_flight.request is Request.RELEASE:
-            assert state.epoch is not None
-            self.actions.append(ReleasedLeadership(state.epoch, cleared=False, error="conflict"))
-            self.set(role=Role.STOPPED, epoch=None)
+            self.released(cleared=False, error="conflict")
             return
         if in_flight.request is Request.RENEW and state.role is Role.LEADER:
             # Somebody wrote the Lease since our last write: find out who.
@@ -531,14 +532,17 @@ class _Election:
 
     def on_failed(self, in_flight: InFlight, event: LeaseFailed) -> None:
         state = self.state
-        if in_flight.request is Request.RELEASE:
-            assert state.epoch is not None
-            self.actions.append(ReleasedLeadership(state.epoch, cleared=False, error=event.reason))
-            self.set(role=Role.STOPPED, epoch=None)
+        if state.role is Role.RELEASING and in_flight.request is Request.CHECK:
+            self.released(cleared=False, error=state.release_error)  # unknown: say why
             return
         if in_flight.record is not None:
             # The write may have been stored all the same: remember what it wrote.
             self.set(unconfirmed=(*state.unconfirmed, in_flight)[-MAX_UNCONFIRMED:])
+        if in_flight.request is Request.RELEASE:
+            # Read the Lease once to learn whether the release went through.
+            self.set(release_error=event.reason)
+            self.send(Request.CHECK, ReadLease(float(self.timings.retry_period_seconds)))
+            return
         if state.role is Role.LEADER:
             self.set(next_attempt_at=self.leader_retry_at())
         else:

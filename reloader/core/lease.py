@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 #: Retry periods are spread over ``[1, 1 + JITTER_FACTOR)`` times the period;
 #: the settings guarantee ``renew_deadline > (1 + JITTER_FACTOR) * retry_period``,
@@ -37,6 +38,11 @@ class Request(enum.StrEnum):
     RENEW = "renew"  # the leader's periodic conditional update
     CHECK = "check"  # the leader reads the Lease after a conflict
     RELEASE = "release"  # give it up on shutdown
+
+
+def microtime(moment: datetime) -> str:
+    """Format a wall time as a Kubernetes ``MicroTime`` (``2026-11-26T10:00:00.123456Z``)."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 @dataclass(frozen=True)
@@ -198,7 +204,10 @@ class StoppedLeading:
 
 @dataclass(frozen=True)
 class ReleasedLeadership:
-    """The leader gave up on shutdown; ``cleared`` says whether the Lease write succeeded."""
+    """The leader gave up on shutdown; ``cleared`` says whether the Lease write was stored.
+
+    A release whose answer was lost is confirmed by reading the Lease back.
+    """
 
     epoch: int
     cleared: bool
@@ -263,6 +272,8 @@ class ElectionState:
             so that a Lease created again after a deletion continues the epochs.
         vanished: Another holder's fresh record, last seen before the Lease was
             read missing: its holder may still act, so it is waited out.
+        release_error: Why the release request failed; the Lease is then read
+            once to learn whether it was stored all the same.
     """
 
     identity: str
@@ -283,3 +294,4 @@ class ElectionState:
     unconfirmed: tuple[InFlight, ...] = ()
     highest_transitions: int | None = None
     vanished: LeaseRecord | None = None
+    release_error: str | None = None

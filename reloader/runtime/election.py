@@ -140,14 +140,14 @@ class LeaseElector:
     def release(self, timeout: float | None = None) -> bool:
         """Give the Lease up (if held) and stop; return whether the elector stopped in time.
 
-        Waits for a request in flight (bounded by the retry period) and for the
-        release itself (bounded by the renew deadline).
+        Waits for a request in flight, for the release itself and, if its answer
+        was lost, for one read of the Lease (each bounded by the retry period).
         """
         self._release.set()
         self._wake.set()
         if self._thread is None:
             return True
-        limit = timeout if timeout is not None else 2.0 * self.timings.retry_period_seconds + 2.0
+        limit = timeout if timeout is not None else 3.0 * self.timings.retry_period_seconds + 2.0
         return self._done.wait(limit)
 
     # --------------------------------------------------------------- thread

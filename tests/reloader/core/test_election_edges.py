@@ -19,6 +19,8 @@ from reloader.core.election import (
     LeaseRead,
     LeaseWritten,
     ReadLease,
+    ReleasedLeadership,
+    ReleaseRequested,
     Role,
     StoppedLeading,
     UpdateLease,
@@ -275,3 +277,31 @@ def test_a_lease_of_my_own_deleted_is_created_at_once():
     run.tick(next_wakeup(run.state))
     (create,) = run.feed(LeaseRead(None), at=2.02)
     assert create.record.transitions == 1
+
+
+# --------------------------------------------------------- a release's answer lost
+
+
+def test_a_release_stored_whose_answer_was_lost_is_read_back_and_reported_cleared():
+    run = Run("a")
+    run.lead(0.0, version="10")
+    (release,) = run.feed(ReleaseRequested(), at=0.5)
+    (check,) = run.feed(LeaseFailed("connection", "connection reset"), at=0.6)
+    assert check == ReadLease(1.0) and run.state.role is Role.RELEASING
+    assert not acting(run.state, 0.6)
+    assert run.feed(LeaseRead(release.record, "11"), at=0.61) == (
+        ReleasedLeadership(0, cleared=True),
+    )
+    assert run.state.role is Role.STOPPED
+
+
+@pytest.mark.parametrize(
+    "answer", [LeaseRead(held("a", 0, 0.0), "10"), LeaseFailed("timeout", "read timed out")]
+)
+def test_a_release_not_stored_or_unknown_is_reported_with_the_first_failure(answer):
+    run = Run("a")
+    run.lead(0.0, version="10")
+    run.feed(ReleaseRequested(), at=0.5)
+    run.feed(LeaseFailed("connection", "connection reset"), at=0.6)
+    assert run.feed(answer, at=0.7) == (ReleasedLeadership(0, cleared=False, error="connection"),)
+    assert run.state.role is Role.STOPPED and next_wakeup(run.state) is None

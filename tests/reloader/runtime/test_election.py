@@ -332,3 +332,26 @@ def test_a_lease_deleted_under_a_leader_is_not_created_by_the_standby_while_it_a
     assert acquired.epoch == 1 and acquired.detail["previous_holder"] == a.identity
     spec = server.get("leases", LEASE, "shipshape")["spec"]
     assert (spec["holderIdentity"], spec["leaseTransitions"]) == (b.identity, 1)
+
+
+def test_a_release_stored_whose_answer_was_lost_is_reported_cleared(
+    kubeapi_private_server, electors
+):
+    server = kubeapi_private_server
+    server.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "shipshape"}})
+    a, seen_a = electors(server, "shipshape", 0)
+    wait_for(a.is_leader, "the elector to lead", timeout=10)
+    # Just after a renewal, so that the answer lost is the release's.
+    first = server.get("leases", LEASE, "shipshape")["spec"]["renewTime"]
+    wait_for(
+        lambda: server.get("leases", LEASE, "shipshape")["spec"]["renewTime"] != first,
+        "a renewal",
+        timeout=3,
+    )
+    server.lose_response(verb="update", resource="leases", client="controller-0")
+    assert a.release() is True
+    assert server.get("leases", LEASE, "shipshape")["spec"].get("holderIdentity") in ("", None)
+    # Read back: what the journal's leader.released says is what the Lease holds.
+    assert seen_a.of(LeadershipChanged)[-1] == LeadershipChanged(
+        False, lease=LEASE, epoch=0, reason="released", detail={"lease_cleared": True}
+    )
