@@ -146,11 +146,12 @@ def current_leader(state: ElectionState, now: float) -> tuple[str | None, int | 
     """Return who leads as far as this replica knows at ``now``, and under which epoch.
 
     A record unchanged for longer than its lease duration names nobody: its
-    holder has stopped renewing.
+    holder has stopped renewing. A deleted Lease names its last holder while
+    that holder is waited out (it may still act).
     """
     if acting(state, now):
         return state.identity, state.epoch
-    record = state.observed
+    record = state.observed if state.observed is not None else state.vanished
     if (
         record is not None
         and record.held
