@@ -371,7 +371,8 @@ class _Election:
     def on_read(self, in_flight: InFlight, event: LeaseRead) -> None:
         state = self.state
         if state.role is Role.RELEASING:  # the read after a release of unknown outcome
-            if event.record is not None and self.sent_by_me(event.record) is not None:
+            record = event.record
+            if record is not None and not record.held and self.sent_by_me(record) is not None:
                 self.released(cleared=True)
             else:
                 self.released(cleared=False, error=state.release_error)

@@ -305,3 +305,16 @@ def test_a_release_not_stored_or_unknown_is_reported_with_the_first_failure(answ
     run.feed(LeaseFailed("connection", "connection reset"), at=0.6)
     assert run.feed(answer, at=0.7) == (ReleasedLeadership(0, cleared=False, error="connection"),)
     assert run.state.role is Role.STOPPED and next_wakeup(run.state) is None
+
+
+def test_a_release_read_back_finding_an_earlier_lost_renewal_is_not_cleared():
+    run = Run("a")
+    run.lead(0.0, version="10")
+    (renew,) = run.tick(1.0)
+    run.feed(LeaseFailed("timeout"), at=1.1)  # stored as rv 11, unanswered
+    run.feed(ReleaseRequested(), at=1.2)
+    # The release, conditional on rv 10, was refused; that answer was lost too.
+    run.feed(LeaseFailed("timeout"), at=1.3)
+    assert run.feed(LeaseRead(renew.record, "11"), at=1.4) == (
+        ReleasedLeadership(0, cleared=False, error="timeout"),
+    )
