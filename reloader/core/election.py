@@ -442,14 +442,12 @@ class _Election:
         expires_at = observed_at + record.lease_duration_seconds
         mine = record == state.written or sent is not None
         if not record.held or mine or self.now >= expires_at:
-            self.send(
-                Request.ACQUIRE,
-                UpdateLease(
-                    self.my_record(record.transitions + 1),
-                    version,
-                    float(self.timings.retry_period_seconds),
-                ),
-            )
+            # A term of ours nobody acted under (its start was never confirmed)
+            # is taken as it is: a new number would be an epoch nobody led.
+            unused = sent is not None and sent.request is not Request.RENEW
+            transitions = record.transitions + (0 if unused else 1)
+            timeout = float(self.timings.retry_period_seconds)
+            self.send(Request.ACQUIRE, UpdateLease(self.my_record(transitions), version, timeout))
             return
         # Held by someone else and fresh: look again after a period, or right
         # when it would expire if that is sooner.
@@ -458,12 +456,11 @@ class _Election:
     def create(self, before: ElectionState) -> None:
         """No Lease (or it was deleted): create it, once its last holder cannot act.
 
-        A deletion is a change like any other: if the record seen before it
-        named another holder and was fresh, that holder may still be acting
-        (its next renewal would create the Lease again), so the absence is
-        waited out for that record's lease duration, from when it was first
-        seen. The new term is above every term seen, however many reads found
-        the Lease missing.
+        If the record seen before the deletion named another holder and was
+        fresh, that holder may still act (its next renewal would create the
+        Lease again): the absence is waited out for that record's lease
+        duration, from when it was first seen. The new term is above every
+        term seen, however many reads found the Lease missing.
         """
         previous, previous_at = before.observed, before.observed_at
         vanished = before.vanished
