@@ -9,6 +9,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -115,16 +117,19 @@ def test_one_leads_the_other_names_it_and_a_release_hands_over_at_once(
     assert seen_a.errors == [] and seen_b.errors == []
 
 
-def test_a_partitioned_leader_stops_acting_before_the_standby_takes_over(
-    kubeapi_private_server, electors, caplog
-):
-    server = kubeapi_private_server
+def _leader_and_standby(server: KubeApiServer, electors):
+    """Two electors in namespace shipshape: ``controller-0`` leading, ``controller-1`` watching."""
     server.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "shipshape"}})
     a, seen_a = electors(server, "shipshape", 0)
     wait_for(a.is_leader, "the first elector to lead", timeout=10)
     b, seen_b = electors(server, "shipshape", 1)
     wait_for(lambda: seen_b.of(LeaderObserved), "the standby to observe the leader")
+    return (a, seen_a), (b, seen_b)
 
+
+@contextmanager
+def _overlaps(a: LeaseElector, b: LeaseElector) -> Iterator[list[float]]:
+    """Sample every 2 ms whether both electors would act at once; yield the moments they did."""
     overlaps: list[float] = []
     stop = threading.Event()
 
@@ -137,6 +142,18 @@ def test_a_partitioned_leader_stops_acting_before_the_standby_takes_over(
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
     try:
+        yield overlaps
+    finally:
+        stop.set()
+        sampler.join(2)
+
+
+def test_a_partitioned_leader_stops_acting_before_the_standby_takes_over(
+    kubeapi_private_server, electors, caplog
+):
+    server = kubeapi_private_server
+    (a, seen_a), (b, _seen_b) = _leader_and_standby(server, electors)
+    with _overlaps(a, b) as overlaps:
         cut_at = time.monotonic()
         server.partition("controller-0", seconds=6.0, mode="hang")
         wait_for(lambda: not a.confirm(), "the cut-off leader to stop acting", timeout=5)
@@ -151,9 +168,6 @@ def test_a_partitioned_leader_stops_acting_before_the_standby_takes_over(
         wait_for(
             lambda: a.status().leader == b.identity, "the old leader to see the new", timeout=12
         )
-    finally:
-        stop.set()
-        sampler.join(2)
     assert overlaps == [], "two electors acted at once"
     assert not a.is_leader() and b.is_leader()
     lost = [e for e in seen_a.of(LeadershipChanged) if not e.acting]
@@ -223,11 +237,7 @@ def test_a_renewal_stored_whose_answer_was_lost_keeps_the_leader_leading(
     kubeapi_private_server, electors
 ):
     server = kubeapi_private_server
-    server.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "shipshape"}})
-    a, seen_a = electors(server, "shipshape", 0)
-    wait_for(a.is_leader, "the first elector to lead", timeout=10)
-    b, seen_b = electors(server, "shipshape", 1)
-    wait_for(lambda: seen_b.of(LeaderObserved), "the standby to observe the leader")
+    (a, seen_a), (b, seen_b) = _leader_and_standby(server, electors)
     acting: list[tuple[bool, bool]] = []
     stop = threading.Event()
 
@@ -293,23 +303,8 @@ def test_a_lease_deleted_under_a_leader_is_not_created_by_the_standby_while_it_a
     kubeapi_private_server, electors
 ):
     server = kubeapi_private_server
-    server.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "shipshape"}})
-    a, seen_a = electors(server, "shipshape", 0)
-    wait_for(a.is_leader, "the first elector to lead", timeout=10)
-    b, seen_b = electors(server, "shipshape", 1)
-    wait_for(lambda: seen_b.of(LeaderObserved), "the standby to observe the leader")
-    overlaps: list[float] = []
-    stop = threading.Event()
-
-    def sample() -> None:
-        while not stop.is_set():
-            if a.confirm() and b.confirm():
-                overlaps.append(time.monotonic())
-            time.sleep(0.002)
-
-    sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
-    try:
+    (a, seen_a), (b, seen_b) = _leader_and_standby(server, electors)
+    with _overlaps(a, b) as overlaps:
         # Right after a renewal, the leader can write the Lease no more (its next
         # renewal would create it again), and somebody deletes the Lease.
         first = server.get("leases", LEASE, "shipshape")["spec"]["renewTime"]
@@ -321,9 +316,6 @@ def test_a_lease_deleted_under_a_leader_is_not_created_by_the_standby_while_it_a
         server.fail(503, verb=["update", "create"], resource="leases", client="controller-0")
         server.delete("leases", LEASE, "shipshape")
         wait_for(b.is_leader, "the standby to lead", timeout=10)
-    finally:
-        stop.set()
-        sampler.join(2)
     assert overlaps == [], "the standby acted while the old leader still did"
     assert [(e.reason, e.epoch) for e in seen_a.of(LeadershipChanged) if not e.acting] == [
         ("renew-deadline", 0)
