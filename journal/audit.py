@@ -405,7 +405,7 @@ def _envelope(row: Sequence[Any]) -> tuple[int, str] | None:
             f"checkpoint's data holds {', '.join(unsigned)}, which its signature does not "
             "cover (the signed statement holds; the record around it was edited)"
         )
-    signed_ts = data.get("ts")
+    signed_ts = JournalCheckpoint.from_data(data).ts  # valid: checked before
     edited = [
         name
         for name, value, expected in (
