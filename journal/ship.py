@@ -149,16 +149,13 @@ def _find_stream(source: Journal, destination: Journal, cluster: str) -> tuple[s
     return None, 0
 
 
-def _new_stream(source: Journal, destination: Journal, cluster: str) -> str | None:
-    """Name the stream a source not shipped yet begins, or ``None`` when it holds nothing.
+def _new_stream(first: Sequence[Any], source: Journal, destination: Journal, cluster: str) -> str:
+    """Name the stream a source not shipped yet begins at ``first`` (its first own seq, id).
 
     Raises:
         JournalValueError: The destination holds the source's first record
             already, shipped under another cluster name (or as its own record).
     """
-    first = _first_own(source)
-    if first is None:
-        return None
     with destination.transaction() as connection:
         held = connection.execute(
             select(records.c.cluster, records.c.stream).where(records.c.id == first[1])
@@ -188,10 +185,11 @@ def _begin_stream(
     on_gap: Callable[[ShipGap], None] | None,
 ) -> None:
     """Name the source's new stream in ``progress``, and report records lost before it."""
-    progress.stream = _new_stream(source, destination, cluster)
-    if progress.stream is None:
-        return
-    progress.gap = _vacuumed_before_shipping(source, destination, cluster, progress.stream)
+    first = _first_own(source)
+    if first is None:
+        return  # nothing to ship yet
+    progress.stream = _new_stream(first, source, destination, cluster)
+    progress.gap = _vacuumed_before_shipping(first, source, destination, cluster, progress.stream)
     if progress.gap is not None and on_gap is not None:
         on_gap(progress.gap)
 
@@ -207,7 +205,7 @@ _WRITER_SAMPLE = 100
 
 
 def _vacuumed_before_shipping(
-    source: Journal, destination: Journal, cluster: str, new_stream: str
+    first: Sequence[Any], source: Journal, destination: Journal, cluster: str, new_stream: str
 ) -> ShipGap | None:
     """The records a vacuum removed between a stream's end and ``new_stream``'s start.
 
@@ -217,8 +215,7 @@ def _vacuumed_before_shipping(
     same cluster, has another writer. A journal started anew (seq 1) leaves
     no gap.
     """
-    first = _first_own(source)
-    if first is None or first[0] <= 1:
+    if first[0] <= 1:
         return None
     writers = {
         row[1]
