@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -37,109 +37,84 @@ def _workload(entry: Any) -> str:
     return f"{entry.namespace or '-'}/{kind_name}"
 
 
+def _section(
+    title: str,
+    headers: Sequence[str],
+    items: Sequence[Any],
+    row: Callable[[Any], Sequence[Any]],
+    empty: str = "None.",
+) -> list[str]:
+    """A heading, then ``items`` as a table of at most :data:`TABLE_LIMIT` rows, or ``empty``."""
+    if not items:
+        return [f"<h2>{title}</h2>", f"<p>{empty}</p>"]
+    rows = [row(item) for item in items[:TABLE_LIMIT]]
+    return [f"<h2>{title}</h2>", _table(headers, rows, len(items))]
+
+
 def render_tables(timeline: Timeline) -> list[str]:
     """Return the anomalies, leader terms, restarts per workload and notes as HTML."""
     report = timeline.report
     journals = timeline.journals
+    first = journals[0] if journals else ""
     multi = len(journals) > 1
-    parts = ["<h2>Anomalies</h2>"]
-    anomalies = report.anomalies
-    parts.append(
-        _table(
-            ("journal", "seq", "ts", "type", "message"),
-            [
-                (
-                    a.get("journal", journals[0] if journals else ""),
-                    a["seq"],
-                    a["ts"],
-                    a["type"],
-                    a.get("message", ""),
-                )
-                for a in anomalies[:TABLE_LIMIT]
-            ],
-            len(anomalies),
-        )
-        if anomalies
-        else "<p>None.</p>"
-    )
-    parts.append("<h2>Leader terms</h2>")
-    terms = report.leader_terms
-    parts.append(
-        _table(
-            ("replica", "epoch", "from", "to", "how"),
-            [
-                (
-                    t["actor"],
-                    t["epoch"],
-                    f"{t['start']} (seq {t['start_seq']})",
-                    f"{t['end']} (seq {t['end_seq']}, {t['end_reason']})" if t["end"] else "open",
-                    t["how"],
-                )
-                for t in terms[:TABLE_LIMIT]
-            ],
-            len(terms),
-        )
-        if terms
-        else "<p>None recorded.</p>"
-    )
-    parts.append("<h2>Restarts per workload</h2>")
-    workloads = [lane for lane in timeline.lanes if lane.kind == "workload"]
-    parts.append(
-        _table(
-            ("workload", "counts"),
-            [
-                (lane.title, ", ".join(f"{k} {v:,}" for k, v in lane.counts.items()))
-                for lane in workloads[:TABLE_LIMIT]
-            ],
-            len(workloads),
-        )
-        if workloads
-        else "<p>None.</p>"
-    )
-    parts.append("<h2>Restarts</h2>")
-    restarts = report.restarts
-    parts.append(
-        _table(
-            ("planned", "workload", "source", "outcome", "change to patch", "retries", "record"),
-            [
-                (
-                    entry.ts,
-                    _workload(entry),
-                    source_object(entry.configmap) or "-",
-                    entry.outcome
-                    + (f" at {entry.patched_ts}" if entry.patched_ts else "")
-                    + (f", rollout {entry.rollout}" if entry.rollout else ""),
-                    "-" if entry.latency_seconds is None else f"{entry.latency_seconds:.3f} s",
-                    entry.retries,
-                    f"{entry.journal or (journals[0] if journals else '')} seq {entry.seq}",
-                )
-                for entry in restarts[:TABLE_LIMIT]
-            ],
-            len(restarts),
-        )
-        if restarts
-        else "<p>None.</p>"
-    )
     notes_lane = timeline.lane("notes")
-    notes = notes_lane.marks if notes_lane is not None else []
-    parts.append("<h2>Operator notes</h2>")
-    parts.append(
-        _table(
+    return [
+        *_section(
+            "Anomalies",
+            ("journal", "seq", "ts", "type", "message"),
+            report.anomalies,
+            lambda a: (
+                a.get("journal", first),
+                a["seq"],
+                a["ts"],
+                a["type"],
+                a.get("message", ""),
+            ),
+        ),
+        *_section(
+            "Leader terms",
+            ("replica", "epoch", "from", "to", "how"),
+            report.leader_terms,
+            lambda t: (
+                t["actor"],
+                t["epoch"],
+                f"{t['start']} (seq {t['start_seq']})",
+                f"{t['end']} (seq {t['end_seq']}, {t['end_reason']})" if t["end"] else "open",
+                t["how"],
+            ),
+            empty="None recorded.",
+        ),
+        *_section(
+            "Restarts per workload",
+            ("workload", "counts"),
+            [lane for lane in timeline.lanes if lane.kind == "workload"],
+            lambda lane: (lane.title, ", ".join(f"{k} {v:,}" for k, v in lane.counts.items())),
+        ),
+        *_section(
+            "Restarts",
+            ("planned", "workload", "source", "outcome", "change to patch", "retries", "record"),
+            report.restarts,
+            lambda entry: (
+                entry.ts,
+                _workload(entry),
+                source_object(entry.configmap) or "-",
+                entry.outcome
+                + (f" at {entry.patched_ts}" if entry.patched_ts else "")
+                + (f", rollout {entry.rollout}" if entry.rollout else ""),
+                "-" if entry.latency_seconds is None else f"{entry.latency_seconds:.3f} s",
+                entry.retries,
+                f"{entry.journal or first} seq {entry.seq}",
+            ),
+        ),
+        *_section(
+            "Operator notes",
             ("journal", "seq", "ts", "note"),
-            [
-                (
-                    journals[m.journal]
-                    if m.journal is not None and multi
-                    else (journals[0] if journals else ""),
-                    m.seq,
-                    _iso(m.t),
-                    tooltip(m, journals),
-                )
-                for m in notes[:TABLE_LIMIT]
-            ],
-            len(notes),
-        )
-        if notes
-        else "<p>None.</p>"
-    )
-    return parts
+            notes_lane.marks if notes_lane is not None else [],
+            lambda m: (
+                journals[m.journal] if m.journal is not None and multi else first,
+                m.seq,
+                _iso(m.t),
+                tooltip(m, journals),
+            ),
+        ),
+    ]
