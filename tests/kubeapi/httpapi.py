@@ -233,7 +233,7 @@ class ApiHandler(BaseHTTPRequestHandler):
 
     def _serve(self, method: str) -> None:
         api = self.server.api
-        started = time.monotonic()
+        arrived, started = time.time(), time.monotonic()
         url = urlsplit(self.path)
         path = unquote(url.path).rstrip("/") or "/"
         query = {k: v[-1] for k, v in parse_qs(url.query, keep_blank_values=True).items()}
@@ -278,7 +278,9 @@ class ApiHandler(BaseHTTPRequestHandler):
             self.close_connection = True
         finally:
             if not path.startswith("/_kubeapi"):
-                api.record_request(attrs, method, self.path, status, time.monotonic() - started)
+                api.record_request(
+                    attrs, method, self.path, status, arrived, time.monotonic() - started
+                )
 
     def _write_context(self, route: Route, query: dict[str, str]) -> field_managers.WriteContext:
         api_version = route.rtype.api_version(route.version)

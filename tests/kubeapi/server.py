@@ -639,13 +639,24 @@ class KubeApiServer:
 
     # --- the request log ----------------------------------------------------------------------
 
-    def record_request(
-        self, attrs: RequestAttributes, method: str, path: str, status: int, duration: float
+    def record_request(  # noqa: PLR0917 - one log line's fields
+        self,
+        attrs: RequestAttributes,
+        method: str,
+        path: str,
+        status: int,
+        arrived: float,
+        duration: float,
     ) -> None:
-        """Append one request to the request log (called by the HTTP layer)."""
+        """Append one request, which arrived at ``arrived`` (epoch seconds), to the log.
+
+        Called by the HTTP layer once the request is answered. The time is the
+        arrival, not the answer, so that a request whose effect was visible
+        before some moment is always logged before it.
+        """
         self._requests.append(
             RequestRecord(
-                time.time(),
+                arrived,
                 attrs.client,
                 attrs.verb,
                 attrs.resource,

@@ -91,6 +91,20 @@ def test_latency_delays_matching_requests(server, clients):
     assert time.monotonic() - started >= 0.3
 
 
+def test_the_request_log_stamps_a_request_when_it_arrives(server, clients):
+    # A delayed request is logged at its arrival: a test that reads the log
+    # for requests "after" some moment must not count one whose effect was
+    # visible before it (the delay is served before the request's work).
+    server.add_latency(0.3, count=1, verb="list", client="controller-0")
+    before = time.time()
+    clients["controller-0"].list_namespaced_config_map("default")
+    after = time.time()
+    [logged] = server.requests(client="controller-0", verb="list")
+    assert before <= logged.at
+    assert logged.duration >= 0.3
+    assert logged.at + logged.duration <= after
+
+
 def test_cut_watches_ends_streams_cleanly_or_abruptly(server, clients):
     c0, c1 = clients["controller-0"], clients["controller-1"]
     w0 = WatchThread(c0.list_namespaced_config_map, "default", resource_version="1")
