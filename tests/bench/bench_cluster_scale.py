@@ -68,8 +68,8 @@ def rss_mib(pid: int) -> float:
     return float("nan")
 
 
-def watch_events(controller: Any) -> float:
-    """Every watch event the controller counted, over all resources and types."""
+def metric_sum(controller: Any, name: str) -> float:
+    """The sum of a sample over all its label sets on the controller's ``/metrics``."""
     from prometheus_client.parser import text_string_to_metric_families
 
     _status, text = controller.get("/metrics")
@@ -77,8 +77,18 @@ def watch_events(controller: Any) -> float:
         sample.value
         for family in text_string_to_metric_families(text)
         for sample in family.samples
-        if sample.name == "configmap_reload_watch_events_total"
+        if sample.name == name
     )
+
+
+def watch_events(controller: Any) -> float:
+    """Every watch event the controller counted, over all resources and types."""
+    return metric_sum(controller, "configmap_reload_watch_events_total")
+
+
+def journal_commits(controller: Any) -> float:
+    """How many appends (one transaction, one sync each) the controller made."""
+    return metric_sum(controller, "configmap_reload_journal_append_seconds_count")
 
 
 def secret(name: str, ns: str, value: str) -> dict[str, Any]:
@@ -206,6 +216,7 @@ def test_bench_cluster_scale(tmp_path: Path) -> None:
             time.sleep(IDLE_SECONDS)
             idle_rate = (cpu_seconds(pid) - idle_before) / (time.monotonic() - idle_begin)
             events_before = watch_events(controller)
+            commits_before = journal_commits(controller)
             cpu_before = cpu_seconds(pid)
             changed_at: list[tuple[str, str, float]] = []
             begin = time.monotonic()
@@ -231,6 +242,7 @@ def test_bench_cluster_scale(tmp_path: Path) -> None:
             noise_seconds = time.monotonic() - begin
             cpu = cpu_seconds(pid) - cpu_before
             events = watch_events(controller) - events_before
+            commits = journal_commits(controller) - commits_before
 
             # Every change patched: a workload changed twice must be patched
             # after its second change too.
@@ -265,6 +277,10 @@ def test_bench_cluster_scale(tmp_path: Path) -> None:
     print(
         f"  of which idle pace {idle_rate * 1e3:.1f} ms CPU/s; marginal per watch event "
         f"{marginal_us:.0f} us (the {CHANGES} restarts included)"
+    )
+    print(
+        f"  journal commits during the noise: {commits:.0f} "
+        f"({commits / noise_seconds:.1f} a second, {events / max(commits, 1):.1f} events each)"
     )
     print(f"  {pinned}")
     print(
