@@ -171,7 +171,9 @@ def tail(
         lines = 10
     labels = locations if len(locations) > 1 else None
     stop = stop_on_sigterm() if follow else None
-    with open_readers(locations, busy_timeout) as readers:
+    # A follow may wait for a replica or cluster that has written nothing yet.
+    known = None if follow else filters
+    with open_readers(locations, busy_timeout, known=known) as readers:
         reader = Tail(readers, filters, after=cursors, lines=lines, stop=stop)
         _print_records(reader, output, labels, follow=follow, cursor_file=cursor_file)
     return 0
@@ -307,7 +309,9 @@ def replay_command(
     check_output_file(html_file, "--html")  # before the replay prints anything
     model = load_model(check_model) if check else None
     narrow = {"workload": workload} if workload is not None else {}
-    with open_readers(resolve_journals(journals), busy_timeout, one_cluster=filters) as readers:
+    with open_readers(
+        resolve_journals(journals), busy_timeout, one_cluster=filters, known=filters
+    ) as readers:
         # The page's marks are collected in the replay's own pass.
         build = build_timeline if html_file is not None else replay
         built = build(
@@ -481,7 +485,7 @@ def export_dr_drill_command(
         if cluster or namespace or actor
         else None
     )
-    with open_readers(locations, busy_timeout) as readers:
+    with open_readers(locations, busy_timeout, known=scope) as readers:
         result = export_dr_drill(
             readers,
             out_dir,

@@ -17,7 +17,7 @@ import click
 
 from journal import Journal, JournalError, JournalValueError
 from journal.filters import Filters
-from journal.merge import clusters
+from journal.merge import clusters, unknown_origins
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -45,7 +45,11 @@ def journal_errors(function: F) -> F:
 
 @contextmanager
 def open_readers(
-    locations: Sequence[str], busy_timeout: float, *, one_cluster: Filters | None = None
+    locations: Sequence[str],
+    busy_timeout: float,
+    *,
+    one_cluster: Filters | None = None,
+    known: Filters | None = None,
 ) -> Iterator[list[Journal]]:
     """Open each journal read-only; close them all on the way out.
 
@@ -55,10 +59,13 @@ def open_readers(
         one_cluster: Refuse when these filters select shipped records of
             several clusters (a replay would take their leaders for one
             election and their workloads for one).
+        known: Refuse a ``--cluster`` or ``--actor`` of these filters that
+            no record carries (a misspelt name would read as "nothing happened").
 
     Raises:
-        click.UsageError: Two of them are one journal (or copies of one), or
-            ``one_cluster`` selects several clusters.
+        click.UsageError: Two of them are one journal (or copies of one),
+            ``one_cluster`` selects several clusters, or ``known`` names an
+            unknown cluster or actor.
     """
     with ExitStack() as stack:
         readers = [
@@ -66,6 +73,8 @@ def open_readers(
             for location in locations
         ]
         _refuse_one_journal_twice(readers, locations)
+        if known is not None and (problems := unknown_origins(readers, known)):
+            raise click.UsageError("; ".join(problems))
         if one_cluster is not None and len(found := clusters(readers, one_cluster)) > 1:
             raise click.UsageError(
                 f"the journal holds records of {len(found)} clusters ({', '.join(found)}), "

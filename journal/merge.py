@@ -82,6 +82,41 @@ def clusters(journals: Sequence[Journal], filters: Filters) -> list[str]:
     return sorted(found)
 
 
+def unknown_origins(journals: Sequence[Journal], filters: Filters) -> list[str]:
+    """Name each ``cluster`` and ``actor`` filter that no record of ``journals`` carries.
+
+    Such a filter matches nothing whatever the other filters and the time:
+    a misspelt name, which would otherwise read as "nothing happened". One
+    line each, naming the clusters the journals do hold (there are few, and
+    the column is indexed); actors are not listed (a journal may hold many).
+    """
+    problems: list[str] = []
+    if filters.cluster is not None and not _carried(journals, records.c.cluster, filters.cluster):
+        held: set[str] = set()
+        for journal in journals:
+            with journal.transaction() as connection:
+                held.update(
+                    row[0]
+                    for row in connection.execute(select(records.c.cluster).distinct())
+                    if row[0] is not None
+                )
+        holds = f"it holds {', '.join(sorted(held))}" if held else "it holds no shipped records"
+        problems.append(f"--cluster {filters.cluster}: no record was shipped from it ({holds})")
+    if filters.actor is not None and not _carried(journals, records.c.actor, filters.actor):
+        problems.append(f"--actor {filters.actor}: no record was written by it")
+    return problems
+
+
+def _carried(journals: Sequence[Journal], column: Any, value: str) -> bool:
+    """Whether any record of ``journals`` has ``value`` in ``column``."""
+    for journal in journals:
+        with journal.transaction() as connection:
+            found = connection.execute(select(records.c.seq).where(column == value).limit(1))
+            if found.first() is not None:
+                return True
+    return False
+
+
 def merged_rows(
     journals: Sequence[Journal],
     filters: Filters,

@@ -60,3 +60,35 @@ def test_one_cluster_of_the_central_journal_is_drawn_alone(tmp_path, run):
     # A filter that keeps to one cluster's records is one cluster too.
     alone = run("replay", "--journal", central, "--actor", "us-controller-0", "-o", "json")
     assert alone.code == 0, alone.err
+
+
+def test_a_cluster_or_actor_no_record_carries_is_refused_not_read_as_nothing(tmp_path, run):
+    """A misspelt --cluster or --actor matches nothing: refused in one line, never
+    printed as an empty journal or judged as a drill with no records."""
+    central = _central(tmp_path)
+    drill = ("export", "dr-drill", "--out", tmp_path / "drill")
+    for command in (("tail",), ("replay",), drill):
+        outcome = run(*command, "--journal", central, "--cluster", "prod-ue")
+        assert outcome.code == 2, outcome.out
+        assert one_error_line(outcome).startswith(
+            "Error: --cluster prod-ue: no record was shipped from it (it holds prod-eu, prod-us)"
+        )
+        assert outcome.out == ""
+        unknown = run(*command, "--journal", central, "--actor", "eu-controller-9")
+        assert unknown.code == 2, unknown.out
+        assert one_error_line(unknown).startswith(
+            "Error: --actor eu-controller-9: no record was written by it"
+        )
+    assert not (tmp_path / "drill").exists()
+    # The names the journal does hold read as before.
+    shipped = run("tail", "--journal", central, "--cluster", "prod-us", "-n", "100", "-o", "json")
+    assert shipped.code == 0 and len(shipped.out.splitlines()) > 1
+    replica = run(
+        "replay", "--journal", central, "--cluster", "prod-eu", "--actor", "eu-controller-0"
+    )
+    assert replica.code == 0, replica.err
+    # A replica's own journal holds no shipped records at all.
+    local = run("tail", "--journal", tmp_path / "eu.db", "--cluster", "prod-eu")
+    assert one_error_line(local).startswith(
+        "Error: --cluster prod-eu: no record was shipped from it (it holds no shipped records)"
+    )
