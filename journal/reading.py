@@ -28,6 +28,7 @@ from journal.errors import JournalCorruptError, JournalError, JournalValueError
 from journal.filters import Filters, kinds_tuple
 from journal.models import records
 from journal.record import Record
+from records import parse
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection, Engine
@@ -125,6 +126,29 @@ class JournalReading:
                 select(records.c.seq).where(records.c.stream.is_not(None)).limit(1)
             ).first()
         return found is not None
+
+    def highest_epoch(self) -> int | None:
+        """Return the highest leader epoch the journal's own records name, or None.
+
+        Terms led (the records' ``leader_epoch`` and the ``leader.*`` records'
+        ``epoch``) and terms seen led by another replica (``leader.observed``).
+        A controller starting on this journal numbers its terms above it, even
+        when the Lease was deleted meanwhile (its count starts again at 0).
+        Records a vacuum removed are not counted.
+        """
+        with self.transaction() as connection:
+            highest = connection.execute(
+                select(func.max(records.c.leader_epoch)).where(records.c.stream.is_(None))
+            ).scalar()
+        for record in self.read(kinds=("leader",)):
+            epoch = getattr(parse(record.kind, record.data), "epoch", None)
+            if (
+                record.stream is None
+                and type(epoch) is int
+                and (highest is None or epoch > highest)
+            ):
+                highest = epoch
+        return highest
 
     def count(self) -> int:
         """Return how many records the journal holds."""

@@ -18,7 +18,9 @@ It reproduces the semantics of client-go's ``tools/leaderelection``:
   leader tries again sooner than a period: one lost request must not cost
   leadership.)
 * ``leaseTransitions`` counts terms; it is the epoch stamped on every journal
-  record a leader writes.
+  record a leader writes. A new term is numbered above every term known,
+  those in the replica's journal included, so a Lease created anew after a
+  deletion (whose count starts at 0) does not repeat a term.
 * Releasing (on shutdown, after the work has been flushed) writes an empty
   holder with ``leaseDurationSeconds: 1``, as client-go's ``ReleaseOnCancel``
   does, so a standby takes over at its next attempt instead of waiting the
@@ -85,7 +87,10 @@ from reloader.core.lease import (
     Role,
     StoppedLeading,
     UpdateLease,
+    acting,
+    current_leader,
     microtime,
+    next_wakeup,
 )
 
 __all__ = [
@@ -121,58 +126,21 @@ __all__ = [
 ]
 
 
-def initial_election(identity: str, timings: ElectionTimings, now: float) -> ElectionState:
-    """Return a candidate that starts seeking leadership at ``now`` (first attempt at once)."""
-    return ElectionState(identity=identity, timings=timings, next_attempt_at=now, seeking_since=now)
+def initial_election(
+    identity: str, timings: ElectionTimings, now: float, highest_epoch: int | None = None
+) -> ElectionState:
+    """Return a candidate that starts seeking leadership at ``now`` (first attempt at once).
 
-
-# --------------------------------------------------------------------- queries
-
-
-def acting(state: ElectionState, now: float) -> bool:
-    """Return whether this replica may act at ``now``: it leads and its renewal is fresh.
-
-    This is the fencing check: it reads the time itself, so it holds even while
-    the step that would notice the deadline has not run yet.
+    ``highest_epoch``: the highest term this replica knew of before it started
+    (its journal's); its own terms are numbered above it.
     """
-    return (
-        state.role is Role.LEADER
-        and state.renewed_at is not None
-        and now < state.renewed_at + state.timings.renew_deadline_seconds
+    return ElectionState(
+        identity=identity,
+        timings=timings,
+        next_attempt_at=now,
+        seeking_since=now,
+        highest_transitions=highest_epoch,
     )
-
-
-def current_leader(state: ElectionState, now: float) -> tuple[str | None, int | None]:
-    """Return who leads as far as this replica knows at ``now``, and under which epoch.
-
-    A record unchanged for longer than its lease duration names nobody: its
-    holder has stopped renewing. A deleted Lease names its last holder while
-    that holder is waited out (it may still act).
-    """
-    if acting(state, now):
-        return state.identity, state.epoch
-    record = state.observed if state.observed is not None else state.vanished
-    if (
-        record is not None
-        and record.held
-        and record.holder != state.identity
-        and state.observed_at is not None
-        and now < state.observed_at + record.lease_duration_seconds
-    ):
-        return record.holder, record.transitions
-    return None, None
-
-
-def next_wakeup(state: ElectionState) -> float | None:
-    """Return when :func:`elect` next needs an ``ElectionTick``, or None (a result is awaited)."""
-    if state.role in (Role.RELEASING, Role.STOPPED) or state.in_flight is not None:
-        return None
-    if state.release_requested:
-        return None  # the step that took the request already released or stopped
-    wakeups = [state.next_attempt_at]
-    if state.role is Role.LEADER and state.renewed_at is not None:
-        wakeups.append(state.renewed_at + state.timings.renew_deadline_seconds)
-    return min(wakeups)
 
 
 # ------------------------------------------------------------------------ step
@@ -444,8 +412,10 @@ class _Election:
         if not record.held or mine or self.now >= expires_at:
             # A term of ours nobody acted under (its start was never confirmed)
             # is taken as it is: a new number would be an epoch nobody led.
+            # A new term is above every one known (a Lease created anew counts from 0).
             unused = sent is not None and sent.request is not Request.RENEW
-            transitions = record.transitions + (0 if unused else 1)
+            known = max(record.transitions, self.state.highest_transitions or 0)
+            transitions = record.transitions if unused else known + 1
             timeout = float(self.timings.retry_period_seconds)
             self.send(Request.ACQUIRE, UpdateLease(self.my_record(transitions), version, timeout))
             return

@@ -1,7 +1,8 @@
 """The vocabulary of leader election (:mod:`reloader.core.election`): its timings,
-the Lease record, the events it is fed, the actions it returns and its state.
+the Lease record, the events it is fed, the actions it returns, its state, and
+the queries on that state (who acts, who leads, when to step next).
 
-Pure data, like the rest of the core.
+Pure data and pure functions, like the rest of the core.
 """
 
 from __future__ import annotations
@@ -295,3 +296,52 @@ class ElectionState:
     highest_transitions: int | None = None
     vanished: LeaseRecord | None = None
     release_error: str | None = None
+
+
+# --------------------------------------------------------------------- queries
+
+
+def acting(state: ElectionState, now: float) -> bool:
+    """Return whether this replica may act at ``now``: it leads and its renewal is fresh.
+
+    This is the fencing check: it reads the time itself, so it holds even while
+    the step that would notice the deadline has not run yet.
+    """
+    return (
+        state.role is Role.LEADER
+        and state.renewed_at is not None
+        and now < state.renewed_at + state.timings.renew_deadline_seconds
+    )
+
+
+def current_leader(state: ElectionState, now: float) -> tuple[str | None, int | None]:
+    """Return who leads as far as this replica knows at ``now``, and under which epoch.
+
+    A record unchanged for longer than its lease duration names nobody: its
+    holder has stopped renewing. A deleted Lease names its last holder while
+    that holder is waited out (it may still act).
+    """
+    if acting(state, now):
+        return state.identity, state.epoch
+    record = state.observed if state.observed is not None else state.vanished
+    if (
+        record is not None
+        and record.held
+        and record.holder != state.identity
+        and state.observed_at is not None
+        and now < state.observed_at + record.lease_duration_seconds
+    ):
+        return record.holder, record.transitions
+    return None, None
+
+
+def next_wakeup(state: ElectionState) -> float | None:
+    """Return when :func:`elect` next needs an ``ElectionTick``, or None (a result is awaited)."""
+    if state.role in (Role.RELEASING, Role.STOPPED) or state.in_flight is not None:
+        return None
+    if state.release_requested:
+        return None  # the step that took the request already released or stopped
+    wakeups = [state.next_attempt_at]
+    if state.role is Role.LEADER and state.renewed_at is not None:
+        wakeups.append(state.renewed_at + state.timings.renew_deadline_seconds)
+    return min(wakeups)

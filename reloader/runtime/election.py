@@ -73,8 +73,13 @@ class LeaseElector:
         clock: Callable[[], float] = time.monotonic,
         wall: Callable[[], datetime] = lambda: datetime.now(UTC),
         rng: random.Random | None = None,
+        highest_epoch: int | None = None,
     ) -> None:
-        """Elect ``identity`` through ``lock``; nothing happens until :meth:`start`."""
+        """Elect ``identity`` through ``lock``; nothing happens until :meth:`start`.
+
+        ``highest_epoch``: the highest term known before this start (the
+        journal's); this replica's terms are numbered above it.
+        """
         self.identity = identity
         self.lease_name = lock.name
         self.timings = timings
@@ -83,7 +88,8 @@ class LeaseElector:
         self._wall = wall
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not cryptography
         # Replaced (never mutated) by the elector thread; readers take one reference.
-        self._state: ElectionState = initial_election(identity, timings, clock())
+        self._highest_epoch = highest_epoch
+        self._state: ElectionState = initial_election(identity, timings, clock(), highest_epoch)
         self._wake = threading.Event()
         self._release = threading.Event()
         self._done = threading.Event()
@@ -113,7 +119,9 @@ class LeaseElector:
         self._on_change = on_change
         self._on_error = on_error or self._on_error
         self._on_progress = on_progress or self._on_progress
-        self._state = initial_election(self.identity, self.timings, self._clock())
+        self._state = initial_election(
+            self.identity, self.timings, self._clock(), self._highest_epoch
+        )
         self._thread = threading.Thread(target=self._run, name="elector", daemon=True)
         self._thread.start()
 

@@ -117,13 +117,15 @@ def make_leadership(
     *,
     namespace: str = "",
     api_client: client.ApiClient | None = None,
+    highest_epoch: int | None = None,
 ) -> Leadership:
     """Return the leadership for this replica.
 
     With ``LEADER_ELECTION_ENABLED=false`` this replica is the sole actor.
     With ``true`` it runs for the Lease ``namespace/LEADER_ELECTION_LEASE_NAME``
     through ``api_client`` (its own client, so Lease requests never queue
-    behind watches and patches), with the timings of ``election``.
+    behind watches and patches), with the timings of ``election``, numbering
+    its terms above ``highest_epoch`` (the highest its journal names).
     """
     if not election.enabled:
         return SoleActor(identity)
@@ -134,4 +136,5 @@ def make_leadership(
         election.renew_deadline_seconds,
         election.retry_period_seconds,
     )
-    return LeaseElector(LeaseLock(api_client, namespace, election.lease_name), identity, timings)
+    lock = LeaseLock(api_client, namespace, election.lease_name)
+    return LeaseElector(lock, identity, timings, highest_epoch=highest_epoch)

@@ -77,6 +77,13 @@ def run(environ: Mapping[str, str]) -> int:  # noqa: PLR0911 - an exit per start
             return 2
         _fail(f"cannot open the journal {redact(settings.journal_url)}: {error}")
         return 1
+    try:
+        # Terms are numbered above every one this replica's journal names.
+        highest_epoch = opened.highest_epoch() if settings.leader_election.enabled else None
+    except JournalError as error:
+        opened.close()
+        _fail(f"cannot read the journal {redact(settings.journal_url)}: {error}")
+        return 1
     # With a key, every append is covered by a signed journal.checkpoint.
     journal = opened if signer is None else CheckpointWriter(opened, signer)
     try:
@@ -90,6 +97,7 @@ def run(environ: Mapping[str, str]) -> int:  # noqa: PLR0911 - an exit per start
             api_client=make_api_client(settings.kubeconfig)
             if settings.leader_election.enabled
             else None,
+            highest_epoch=highest_epoch,
         )
     except Exception as error:  # any configuration problem is one line, not a traceback
         journal.close()

@@ -10,6 +10,7 @@ import pytest
 from journal import (
     Entry,
     Filters,
+    Journal,
     JournalValueError,
     Tail,
     kinds,
@@ -17,6 +18,7 @@ from journal import (
     merged_records,
 )
 from journal.reading import row_to_record
+from journal.ship import ship
 from tests.journal.builders import Controller, at
 
 
@@ -242,3 +244,27 @@ def test_a_following_cursor_moves_past_records_the_filter_skips(writer, journal_
     tail.stop.set()
     assert list(records) == []
     assert tail.positions == [7], "a poll judged seqs 6 and 7: the cursor is past them"
+
+
+def test_the_highest_epoch_counts_terms_led_and_seen_but_not_shipped_streams(tmp_path):
+    """What a controller starting on a journal numbers its terms above (a Lease
+    deleted meanwhile starts counting at 0 again)."""
+    own = tmp_path / "replica.db"
+    with Journal.open(own, actor="helloworld-controller-0") as journal:
+        assert journal.highest_epoch() is None
+        journal.append(kinds.LEADER_ACQUIRED, leader_epoch=3, data={"epoch": 3})
+        journal.append(kinds.RESTART_PLANNED, leader_epoch=4, data={"attempt": 1})
+        assert journal.highest_epoch() == 4
+        # A standby's record: stamped with no epoch, the holder's term in its data.
+        journal.append(
+            kinds.LEADER_OBSERVED, data={"holder": "helloworld-controller-1", "epoch": 6}
+        )
+        journal.append(kinds.LEADER_LOST, data={"epoch": 5, "reason": "renew-deadline"})
+        assert journal.highest_epoch() == 6
+    other = tmp_path / "other-cluster.db"
+    with Journal.open(other, actor="eu-controller-0") as journal:
+        journal.append(kinds.LEADER_ACQUIRED, leader_epoch=40, data={"epoch": 40})
+        journal.append(kinds.LEADER_OBSERVED, data={"holder": "eu-controller-1", "epoch": 41})
+    with Journal.open(other, readonly=True) as source, Journal.open(own, actor="c") as central:
+        ship(source, central, cluster="prod-eu")
+        assert central.highest_epoch() == 6, "another cluster's terms are not this one's"

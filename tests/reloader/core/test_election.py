@@ -515,3 +515,26 @@ def test_a_lease_released_with_an_empty_holder_names_no_previous_holder():
     assert take == UpdateLease(held("b", 4, 0.0), "6", 1.0)
     (became,) = run.feed(LeaseWritten("7"), at=0.0)
     assert became == BecameLeader(epoch=4, previous_holder=None, latency_seconds=0.0)
+
+
+def test_terms_are_numbered_above_the_highest_the_journal_named_before_the_start():
+    """A Lease deleted and created anew counts from 0 again: a replica that started
+    after that, knowing term 7 from its journal, must not lead a second term 0 or 3."""
+    fresh = Run("a")
+    fresh.state = initial_election("a", T, 0.0, highest_epoch=7)
+    fresh.tick(0.0)
+    (create,) = fresh.feed(LeaseRead(None), at=0.0)
+    assert create == CreateLease(held("a", 8, 0.0), 1.0)
+    assert fresh.feed(LeaseWritten("1"), at=0.1) == (BecameLeader(8, None, 0.1),)
+    standby = Run("b")
+    standby.state = initial_election("b", T, 0.0, highest_epoch=7)
+    standby.tick(0.0)
+    recreated = held("c", 2, 0.0)
+    standby.feed(LeaseRead(recreated, "5"), at=0.0)
+    for t in (1.0, 2.0):
+        standby.tick(t)
+        assert standby.feed(LeaseRead(recreated, "5"), at=t) == ()
+    standby.tick(3.0)
+    (take,) = standby.feed(LeaseRead(recreated, "5"), at=3.0)
+    assert take == UpdateLease(held("b", 8, 3.0), "5", 1.0), "above 7, not the Lease's 2 + 1"
+    assert standby.feed(LeaseWritten("6"), at=3.1) == (BecameLeader(8, "c", 3.1),)

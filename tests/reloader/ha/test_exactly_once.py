@@ -17,7 +17,7 @@ import signal
 import pytest
 
 from tests.reloader.e2e.harness import NS, applied_hash, set_data, wait_for
-from tests.reloader.ha.cluster import adopted, kill, pairs, wait_serving
+from tests.reloader.ha.cluster import LEASE, adopted, kill, leadz, pairs, wait_serving
 
 pytestmark = pytest.mark.slow
 
@@ -126,3 +126,31 @@ def test_sigkill_between_planned_and_the_patch_answer_rolls_each_change_once(kub
             for p in planned
         )
     assert superseded, "no restarted process planned before the old patch landed"
+
+
+def test_a_lease_deleted_while_every_replica_was_down_does_not_start_its_terms_again(
+    kube, replicas
+):
+    """The Lease counts terms; created anew it counts from 0. Replicas started after
+    that must not lead term 0 a second time: the merged journals would show two
+    leaders of one term (a split brain that never was). They number on from the
+    highest term their journals name."""
+    group = replicas(2)
+    group.start()
+    first = group.wait_agreed_leader()
+    epoch = leadz(first)["epoch"]
+    for replica in group:
+        assert replica.stop() == 0
+    kube.delete("leases", LEASE, NS)
+    group.start()
+    second = group.wait_agreed_leader()
+    assert leadz(second)["epoch"] == epoch + 1
+    assert group.lease()["spec"]["leaseTransitions"] == epoch + 1
+    for replica in group:
+        assert replica.stop() == 0
+    report = group.replay("--strict")
+    assert report["anomalies"] == []
+    assert [(t["actor"], t["epoch"]) for t in report["leader_terms"]] == [
+        (first.name, epoch),
+        (second.name, epoch + 1),
+    ]
