@@ -67,6 +67,7 @@ from records.restarts import (
     RestartRetry,
     RestartSuperseded,
     RolloutCompleted,
+    RolloutSkipped,
     RolloutTimeout,
     source_object,
 )
@@ -100,6 +101,7 @@ __all__ = [
     "RestartRetry",
     "RestartSuperseded",
     "RolloutCompleted",
+    "RolloutSkipped",
     "RolloutTimeout",
     "WatchError",
     "WatchRelisted",

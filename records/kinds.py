@@ -36,6 +36,7 @@ RESTART_SUPERSEDED = "restart.superseded"
 
 ROLLOUT_COMPLETED = "rollout.completed"
 ROLLOUT_TIMEOUT = "rollout.timeout"
+ROLLOUT_SKIPPED = "rollout.skipped"
 
 LEADER_ACQUIRED = "leader.acquired"
 LEADER_LOST = "leader.lost"
@@ -87,8 +88,9 @@ ALL: tuple[str, ...] = (
 #: ``deployment.observed`` records the Deployment facts a decision depends on
 #: (so that ``replay --check`` can re-run the decisions from the journal alone),
 #: ``restart.superseded`` settles a restart whose conditional patch was refused,
-#: ``journal.checkpoint`` is the signing writer's, and ``workload.warning`` and
-#: ``workload.missing-reference`` report workloads' opt-in annotations.
+#: ``journal.checkpoint`` is the signing writer's, ``workload.warning`` and
+#: ``workload.missing-reference`` report workloads' opt-in annotations, and
+#: ``rollout.skipped`` ends a restart whose rollout is not followed (``OnDelete``).
 ADDED: tuple[str, ...] = (
     CONTROLLER_STOPPING,
     DEPLOYMENT_OBSERVED,
@@ -96,6 +98,7 @@ ADDED: tuple[str, ...] = (
     JOURNAL_CHECKPOINT,
     WORKLOAD_WARNING,
     WORKLOAD_MISSING_REFERENCE,
+    ROLLOUT_SKIPPED,
 )
 ADDED_KINDS = frozenset(ADDED)
 

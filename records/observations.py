@@ -180,6 +180,9 @@ class DeploymentObserved(Payload):
     applied_hash: str | None
     generation: int
     optin: Mapping[str, Any] | Absent = ABSENT
+    # "OnDelete" for a StatefulSet or DaemonSet whose pods take a new template
+    # only once deleted (its rollout is not followed); absent otherwise.
+    update_strategy: str | Absent = ABSENT
 
 
 @register

@@ -221,3 +221,18 @@ class RolloutTimeout(Payload):
     reason: str
     replicas: int | Absent = ABSENT
     source: str | Absent = ABSENT
+
+
+@register
+@dataclass(frozen=True)
+class RolloutSkipped(Payload):
+    """A patched restart whose rollout is not followed: ``on-delete`` (the workload's
+    ``updateStrategy`` is ``OnDelete``, so a pod takes the new template only once it
+    is deleted, by whoever runs it)."""
+
+    KIND = kinds.ROLLOUT_SKIPPED
+
+    configmap: str
+    generation: int | None
+    reason: str
+    source: str | Absent = ABSENT

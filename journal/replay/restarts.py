@@ -94,6 +94,7 @@ class Restarts:
             k.DEPLOYMENT_OBSERVED: self.deployment_observed,
             k.ROLLOUT_COMPLETED: self.rollout,
             k.ROLLOUT_TIMEOUT: self.rollout,
+            k.ROLLOUT_SKIPPED: self.rollout,
         }
 
     # -- finding the ConfigMap ----------------------------------------------------
@@ -448,10 +449,16 @@ class Restarts:
         return entry
 
     def rollout(self, row: Sequence[Any], source: int) -> None:
-        """``rollout.completed`` / ``rollout.timeout``: how the patched restart rolled."""
+        """``rollout.completed``/``timeout``/``skipped``: how the patched restart rolled.
+
+        ``skipped``: an ``OnDelete`` workload, whose pods take the template only
+        once deleted; the controller did not follow it (no anomaly).
+        """
         workload = workload_key(row[OBJ])
         entry = self._awaiting_rollout.pop((source, row[CORR] or "", workload), None)
-        result = "completed" if row[KIND] == k.ROLLOUT_COMPLETED else "timeout"
+        result = {k.ROLLOUT_COMPLETED: "completed", k.ROLLOUT_SKIPPED: "skipped"}.get(
+            row[KIND], "timeout"
+        )
         if entry is not None:
             entry.rollout = result
             entry.rollout_seq = row[SEQ]

@@ -95,6 +95,9 @@ class RolloutStatus:
     # A StatefulSet's rollingUpdate.partition: the ordinals below it keep the
     # old template, so its rollout ends with that many replicas not updated.
     partition: int = 0
+    # A StatefulSet's or DaemonSet's updateStrategy OnDelete: a pod takes a new
+    # template only once deleted, so there is no rollout to follow.
+    on_delete: bool = False
 
 
 @dataclass(frozen=True)

@@ -76,6 +76,10 @@ def rollout_status(obj: Mapping[str, Any], kind: str) -> RolloutStatus:
     status = obj.get("status") or {}
     generation = int(metadata.get("generation") or 0)
     observed = int(status.get("observedGeneration") or 0)
+    on_delete = (
+        kind in ("StatefulSet", "DaemonSet")
+        and (spec.get("updateStrategy") or {}).get("type") == "OnDelete"
+    )
     if kind == "DaemonSet":
         desired = int(status.get("desiredNumberScheduled") or 0)
         updated = int(status.get("updatedNumberScheduled") or 0)
@@ -86,6 +90,7 @@ def rollout_status(obj: Mapping[str, Any], kind: str) -> RolloutStatus:
             status_replicas=int(status.get("currentNumberScheduled") or 0),
             updated_replicas=updated,
             available_replicas=int(status.get("numberAvailable") or 0),
+            on_delete=on_delete,
         )
     replicas = spec.get("replicas")
     conditions = status.get("conditions") or []
@@ -102,6 +107,7 @@ def rollout_status(obj: Mapping[str, Any], kind: str) -> RolloutStatus:
         available_replicas=int(status.get("availableReplicas") or 0),
         progress_deadline_exceeded=deadline_exceeded,
         partition=_partition(spec) if kind == "StatefulSet" else 0,
+        on_delete=on_delete,
     )
 
 

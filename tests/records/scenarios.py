@@ -289,6 +289,23 @@ def sources_opting_in() -> Run:
     return run
 
 
+def on_delete_rollout() -> Run:
+    """A StatefulSet under ``updateStrategy: OnDelete``: patched, its rollout not followed."""
+    spec = envfrom(("configMap", CM))
+    db = workload("StatefulSet", "db", {"reloader.stakater.com/auto": "true"}, pod_spec=spec)
+    run = Run.start(
+        [cm(CM, V1, rv="10")],
+        [replace(db, applied_hash=h(V1), rollout=replace(db.rollout, on_delete=True))],
+        policy=Policy(debounce_seconds=1.0, workload_kinds=("statefulsets",)),
+    )
+    run.change(cm(CM, V2, rv="11"), at=10.0)
+    run.run_until(12.0)
+    patch = run.patches()[-1]
+    _answer(run, PatchSucceeded, 2, patch.namespace, patch.kind, at=12.5)
+    run.run_until(20.0)
+    return run
+
+
 SCENARIOS = {
     "change_patch_rollout": change_patch_rollout,
     "retries_and_failures": retries_and_failures,
@@ -301,6 +318,7 @@ SCENARIOS = {
     "lost_while_retrying": lost_while_retrying,
     "workloads_opting_in": workloads_opting_in,
     "sources_opting_in": sources_opting_in,
+    "on_delete_rollout": on_delete_rollout,
 }
 
 

@@ -50,6 +50,7 @@ ADDED = {
     "deployment.observed",
     "workload.warning",
     "workload.missing-reference",
+    "rollout.skipped",
 }
 
 #: A full ``data`` dict for every kind (every optional key present).
@@ -115,6 +116,8 @@ SAMPLES: dict[str, dict] = {
     },
     kinds.ROLLOUT_COMPLETED: {"configmap": "secret/s", "generation": 2, "seconds": 4.5,
                               "replicas": 3, "source": "secret/s"},
+    kinds.ROLLOUT_SKIPPED: {"configmap": "c", "generation": 2, "reason": "on-delete",
+                            "source": "configmap/c"},
     kinds.ROLLOUT_TIMEOUT: {"configmap": "c", "generation": 2, "seconds": 600.0,
                             "reason": "progress-deadline-exceeded", "replicas": 3,
                             "source": "configmap/c"},

@@ -1,12 +1,13 @@
 """Rollouts: after a patch lands, follow the Deployment until its rollout
 completes, stalls (progress deadline exceeded) or outlives our own deadline.
+A workload under ``updateStrategy: OnDelete`` has no rollout to follow.
 
 Part of the step builder (:mod:`reloader.core.reconciler`).
 """
 
 from __future__ import annotations
 
-from records import RolloutCompleted, RolloutTimeout
+from records import RolloutCompleted, RolloutSkipped, RolloutTimeout
 from reloader.core.model import DeploymentView
 from reloader.core.reconcile.scratch import Scratch, obj_of, source_label
 from reloader.core.rollout import RolloutOutcome, rollout_outcome
@@ -15,6 +16,21 @@ from reloader.core.state import Restart, Rollout
 
 class Rollouts(Scratch):
     def start_rollout(self, restart: Restart, generation: int | None) -> None:
+        view = self.deployments.get(restart.deployment)
+        if view is not None and view.rollout.on_delete:
+            # No pod takes the template until somebody deletes it: nothing to
+            # follow, and no rollout slot to hold (kubectl will not follow it either).
+            self.record(
+                RolloutSkipped(
+                    configmap=source_label(restart.configmap),
+                    source=obj_of(restart.configmap),
+                    generation=generation,
+                    reason="on-delete",
+                ),
+                restart.deployment,
+                restart.correlation_id,
+            )
+            return
         rollout = Rollout(
             deployment=restart.deployment,
             configmap=restart.configmap,
@@ -24,7 +40,6 @@ class Rollouts(Scratch):
             deadline=self.now + self.policy.rollout_timeout_seconds,
         )
         self.rollouts[restart.deployment] = rollout
-        view = self.deployments.get(restart.deployment)
         if view is not None and generation is not None:
             self.follow_rollout(view)
 

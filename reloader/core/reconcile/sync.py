@@ -64,6 +64,7 @@ class Sync(Scratch):
             or previous.target != view.target
             or previous.applied_hash != view.applied_hash
             or before != facts
+            or previous.rollout.on_delete != view.rollout.on_delete
         )
         if relevant:
             self.record(
@@ -75,6 +76,7 @@ class Sync(Scratch):
                     applied_hash=view.applied_hash,
                     generation=view.rollout.generation,
                     optin=facts if facts is not None else ABSENT,
+                    update_strategy="OnDelete" if view.rollout.on_delete else ABSENT,
                 ),
                 key,
                 None,

@@ -240,6 +240,59 @@ def test_statefulsets_daemonsets_and_secrets_across_two_namespaces(
     replay_check(ctl.journal_path)
 
 
+def test_on_delete_workloads_are_patched_and_their_rollouts_not_followed(
+    cluster: Cluster, kube: KubeApiServer
+) -> None:
+    """Under updateStrategy OnDelete no pod takes a new template until somebody
+    deletes it (kubectl will not follow such a rollout either): the restart ends
+    at the patch, with rollout.skipped. Followed, each would hold the only
+    rollout slot until its rollout timed out, and then report a timeout."""
+    cluster_rbac(kube)
+    a, b = TEAMS
+    for name, ns, kind in (("db", a, "StatefulSet"), ("agent", b, "DaemonSet")):
+        kube.apply(configmap(f"{name}-config", ns, {"MODE": "one"}))
+        obj = workload(
+            kind,
+            name,
+            ns,
+            AUTO,
+            {"containers": [container(envFrom=[{"configMapRef": {"name": f"{name}-config"}}])]},
+        )
+        obj["spec"]["updateStrategy"] = {"type": "OnDelete"}
+        kube.apply(obj)
+    ctl = controller(
+        cluster,
+        env={
+            "WATCH_NAMESPACES": ",".join(TEAMS),
+            "CONFIGMAP_LABEL_SELECTOR": "",
+            "MAX_CONCURRENT_ROLLOUTS": "1",
+            "ROLLOUT_TIMEOUT_SECONDS": "60",
+        },
+    ).start()
+    wait_for(lambda: applied(kube, "statefulsets", "db", a), "the StatefulSet adopted")
+    wait_for(lambda: applied(kube, "daemonsets", "agent", b), "the DaemonSet adopted")
+    kube.patch("configmaps", "db-config", {"data": {"MODE": "two"}}, namespace=a)
+    kube.patch("configmaps", "agent-config", {"data": {"MODE": "two"}}, namespace=b)
+    for obj, ns in (("statefulset/db", a), ("daemonset/agent", b)):
+        skipped = ctl.wait_record(
+            lambda r, obj=obj, ns=ns: (
+                r.kind == k.ROLLOUT_SKIPPED and r.object == obj and r.namespace == ns
+            ),
+            f"{obj} patched, its rollout left to whoever deletes its pods",
+            timeout=20,
+        )
+        assert skipped.data["reason"] == "on-delete"
+        [patch] = patched(ctl, obj, ns)
+        assert patch.correlation_id == skipped.correlation_id
+    # The template changed; no pod did (the test server's controllers, as the real ones).
+    assert len(kube.revisions("db", a, "statefulsets")) == 2
+    assert ctl.metric("configmap_reload_rollouts_total", {"outcome": "timeout"}) == 0
+    assert ctl.stop() == 0
+    assert not ctl.records([k.ROLLOUT_TIMEOUT, k.ROLLOUT_COMPLETED])
+    report = replay_check(ctl.journal_path)
+    assert sorted(r["rollout"] for r in report["restarts"]) == ["skipped", "skipped"]
+
+
 def test_every_opt_in_rule_replays_from_the_journal_with_no_difference(
     cluster: Cluster, kube: KubeApiServer, tmp_path: Path
 ) -> None:

@@ -53,10 +53,17 @@ def test_a_partitioned_statefulset_rollout_ends_with_the_ordinals_below_it_not_u
     view = deployment_view(statefulset(partitioned), "StatefulSet")
     assert view.rollout.partition == 1
     assert rollout_outcome(view.rollout, 2) is RolloutOutcome.COMPLETED
+    assert not view.rollout.on_delete
     for other in ({"type": "OnDelete", "rollingUpdate": {"partition": 1}}, {}, None):
         view = deployment_view(statefulset(other), "StatefulSet")
         assert view.rollout.partition == 0
         assert rollout_outcome(view.rollout, 2) is RolloutOutcome.PROGRESSING
+        # OnDelete: the pods take the template when deleted; nothing to follow.
+        assert view.rollout.on_delete == (other is not None and other.get("type") == "OnDelete")
+    daemonset = statefulset({"type": "OnDelete"}) | {"status": {}}
+    assert deployment_view(daemonset, "DaemonSet").rollout.on_delete
+    # A Deployment has no OnDelete (its strategy is spec.strategy): never taken as one.
+    assert not deployment_view(statefulset({"type": "OnDelete"}), "Deployment").rollout.on_delete
 
 
 def test_a_statefulset_with_app_env_labels_is_not_selected_by_the_label_rule():
