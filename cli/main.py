@@ -286,15 +286,14 @@ def replay_command(
             "--since": since,
             "--until": until,
             "--correlation": correlation_id,
-            "--cluster": cluster,
-            "--actor": actor,
             "--html": html_file,
             "--check": check or None,
         }
         clash = [name for name, value in others.items() if value is not None]
         if clash:
             raise click.UsageError(f"--at cannot be combined with {', '.join(clash)}")
-        return _state_at(journals, busy_timeout, at, namespace, workload, output, strict)
+        origin = Filters(cluster=cluster, actor=actor)
+        return _state_at(journals, busy_timeout, at, origin, namespace, workload, output, strict)
     filters = Filters(
         correlation_id=correlation_id,
         since=since,
@@ -346,17 +345,25 @@ def _state_at(  # noqa: PLR0917 - the replay options --at honours
     journals: tuple[str, ...],
     busy_timeout: float,
     at: Any,
+    origin: Filters,
     namespace: str | None,
     workload: str | None,
     output: str,
     strict: bool,
 ) -> int:
-    """``replay --at T``: the state of one journal as of T."""
+    """``replay --at T``: the state of one journal (a central one: of one cluster) as of T."""
     locations = resolve_journals(journals)
     if len(locations) != 1:
         raise click.UsageError("--at reads one journal (each replica keeps its own state)")
-    with open_readers(locations, busy_timeout) as (reader,):
-        state = state_at(reader, at, namespace=namespace, workload=workload).to_json()
+    with open_readers(locations, busy_timeout, known=origin) as (reader,):
+        state = state_at(
+            reader,
+            at,
+            namespace=namespace,
+            workload=workload,
+            cluster=origin.cluster,
+            actor=origin.actor,
+        ).to_json()
     if output == "json":
         _write(json.dumps(state, ensure_ascii=False, indent=2) + "\n")
     else:

@@ -175,9 +175,13 @@ def _seq(cited: dict[str, Any], seq: str = "seq", journal: str = "journal") -> s
 
 def render_state(state: Mapping[str, Any]) -> str:
     """The text form of ``replay --at``."""
-    lines = [
-        f"State at {state['at']} of {state['journal']} (records through seq {state['through_seq']})"
-    ]
+    if "streams" in state:
+        lines = _cluster_heading(state)
+    else:
+        lines = [
+            f"State at {state['at']} of {state['journal']} "
+            f"(records through seq {state['through_seq']})"
+        ]
     vacuumed = state["vacuumed"]
     if vacuumed is not None:
         kept = "kept by" if vacuumed["state_kept"] else "NOT kept by (vacuumed before 0004)"
@@ -187,14 +191,12 @@ def render_state(state: Mapping[str, Any]) -> str:
         )
     lines += ["", "ConfigMaps and Secrets:"]
     lines += [
-        f"  {item['namespace']} {item['object']} {item['data_hash']} "
-        f"(seq {item['seq']}, {item['ts']})"
+        f"  {item['namespace']} {item['object']} {item['data_hash']} {_origin(item)}"
         for item in state["sources"]
     ] or ["  (none)"]
     lines += ["", "Workloads (applied hash):"]
     lines += [
-        f"  {item['namespace']} {item['object']} {item['applied_hash'] or '-'} "
-        f"(seq {item['seq']}, {item['ts']})"
+        f"  {item['namespace']} {item['object']} {item['applied_hash'] or '-'} {_origin(item)}"
         for item in state["workloads"]
     ] or ["  (none)"]
     lines += ["", "Last list before it, per resource:"]
@@ -202,9 +204,10 @@ def render_state(state: Mapping[str, Any]) -> str:
         verdict = {True: "digest matches", False: "DIGEST MISMATCH", None: "no digest"}[
             item["matches"]
         ]
+        stream = f" of stream {item['stream']}" if "stream" in item else ""
         lines.append(
-            f"  {item['resource']}: seq {item['seq']} ({item['ts']}), {item['objects']} objects, "
-            f"{verdict}"
+            f"  {item['resource']}{stream}: seq {item['seq']} ({item['ts']}), "
+            f"{item['objects']} objects, {verdict}"
         )
     if not state["lists"]:
         lines.append("  (none)")
@@ -213,6 +216,39 @@ def render_state(state: Mapping[str, Any]) -> str:
         f"  {item['type']} at seq {item['seq']}: {item['message']}" for item in state["anomalies"]
     ]
     return "\n".join(lines) + "\n"
+
+
+def _origin(item: Mapping[str, Any]) -> str:
+    """``(seq N, TS)``; a shipped record's adds its stream and its source's seq."""
+    if "stream" not in item:
+        return f"(seq {item['seq']}, {item['ts']})"
+    seq = item["seq"] if item["seq"] is not None else "- (vacuumed before shipping)"
+    return f"(seq {seq}, {item['ts']}; stream {item['stream']} seq {item['stream_seq']})"
+
+
+def _cluster_heading(state: Mapping[str, Any]) -> list[str]:
+    """The first lines of a central journal's answer: the cluster and each stream read."""
+    lines = [
+        f"State at {state['at']} of cluster {state['cluster']} in {state['journal']} "
+        f"({len(state['streams'])} shipped streams; seqs are this journal's)"
+    ]
+    for stream in state["streams"]:
+        through = (
+            f"records through seq {stream['through_seq']} "
+            f"(its source's seq {stream['through_stream_seq']})"
+            if stream["records"]
+            else "no record before it"
+        )
+        lines.append(f"  stream {stream['stream']}: {stream['records']} records read, {through}")
+        vacuumed = stream["vacuumed"]
+        if vacuumed is not None:
+            kept = "kept by the tombstone at seq" if vacuumed["state_kept"] else "NOT kept"
+            tombstone = f" {vacuumed['seq']}" if vacuumed["state_kept"] else ""
+            lines.append(
+                f"    its source was vacuumed through its seq {vacuumed['last_removed_seq']} "
+                f"before it was shipped: the state then is {kept}{tombstone}"
+            )
+    return lines
 
 
 def render_drill(result: DrillExport) -> str:

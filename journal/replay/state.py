@@ -22,6 +22,9 @@ records' end cannot be answered and is refused.
 
 The whole journal up to T is read (all namespaces), so the digests can be
 checked; ``namespace`` and ``workload`` narrow only what is reported.
+
+A central journal answers for one cluster, from its shipped streams:
+:mod:`journal.replay.shipped_state`.
 """
 
 from __future__ import annotations
@@ -66,37 +69,64 @@ class Known:
     """One object's hash and the record it comes from."""
 
     hash: str | None
-    seq: int
+    #: The journal's seq (``None``: a shipped source's tombstone kept it, the
+    #: record itself was vacuumed from the source before it was shipped).
+    seq: int | None
     ts: str
+    #: When it was fed (a central journal's streams are fed by time, not seq).
+    order: int = 0
+    #: A shipped record's stream and its seq there (its source's seq).
+    stream: str | None = None
+    stream_seq: int | None = None
 
     def to_json(self, key: ObjectKey) -> dict[str, Any]:
         kind = key[1].split("/", 1)[0]
         name = "data_hash" if kind in _SOURCE_KINDS else "applied_hash"
-        return {
+        item = {
             "namespace": key[0],
             "object": key[1],
             name: self.hash,
             "seq": self.seq,
             "ts": self.ts,
         }
+        if self.stream is not None:
+            item |= {"stream": self.stream, "stream_seq": self.stream_seq}
+        return item
 
 
 @dataclass
 class StateProjector:
-    """Feeds records in seq order; keeps every object's last hash and checks list digests."""
+    """Feeds records in seq order; keeps every object's last hash and checks list digests.
+
+    A central journal's shipped streams are fed merged by time: what a
+    replica's first list did not see again is what it last saw before that
+    replica's (its stream's) ``controller.started``, in the order fed.
+    """
 
     objects: dict[ObjectKey, Known] = field(default_factory=dict)
     #: The last list of each resource: its record and whether its digest matched.
     lists: dict[str, dict[str, Any]] = field(default_factory=dict)
-    started_seq: int = 0
+    #: Per chain (``None``: the journal's own), when its last ``controller.started`` was fed.
+    started: dict[str | None, int] = field(default_factory=dict)
     through_seq: int = 0
+    fed: int = 0
+    #: Check list digests (a cluster's merged state leaves them to each stream's own).
+    check_lists: bool = True
 
-    def seed(self, state: Iterable[Sequence[Any]]) -> None:
-        """Start from a tombstone's ``state``: ``[namespace, object, hash, seq, ts]`` rows."""
+    def seed(self, state: Iterable[Sequence[Any]], stream: str | None = None) -> None:
+        """Start from a tombstone's ``state``: ``[namespace, object, hash, seq, ts]`` rows.
+
+        ``stream``: a shipped source's tombstone, whose seqs are the source's.
+        """
         for namespace, obj, digest, seq, ts in state:
-            self.objects[(namespace, obj)] = Known(digest, int(seq), ts)
+            self.objects[(namespace, obj)] = (
+                Known(digest, int(seq), ts, self.fed)
+                if stream is None
+                else Known(digest, None, ts, self.fed, stream, int(seq))
+            )
 
     def feed(self, record: Record) -> None:
+        self.fed += 1
         self.through_seq = record.seq
         kind = record.kind
         if kind in {kinds.CONFIGMAP_OBSERVED, kinds.DEPLOYMENT_OBSERVED}:
@@ -112,9 +142,16 @@ class StateProjector:
             if event == _DELETED:
                 self.objects.pop(key, None)
                 return
-            self.objects[key] = Known(digest, record.seq, format_ts(record.ts))
+            self.objects[key] = Known(
+                digest,
+                record.seq,
+                format_ts(record.ts),
+                self.fed,
+                record.stream,
+                record.stream_seq,
+            )
         elif kind == kinds.CONTROLLER_STARTED:
-            self.started_seq = record.seq
+            self.started[record.stream] = self.fed
         elif kind in {kinds.WATCH_STARTED, kinds.WATCH_RELISTED}:
             self._listed(record)
 
@@ -127,10 +164,13 @@ class StateProjector:
         mine = [key for key in self.objects if key[1].startswith(prefix + "/")]
         if record.kind == kinds.WATCH_STARTED:
             # The first list of a process: what it did not see is gone.
+            started = self.started.get(record.stream, 0)
             for key in mine:
-                if self.objects[key].seq < self.started_seq:
+                if self.objects[key].order < started:
                     del self.objects[key]
             mine = [key for key in mine if key in self.objects]
+        if not self.check_lists:
+            return
         claimed = getattr(payload, "digest", None)
         computed = listing_digest((ns, obj, self.objects[(ns, obj)].hash) for ns, obj in mine)
         self.lists[resource] = {
@@ -142,6 +182,8 @@ class StateProjector:
             "computed": computed,
             "matches": None if not isinstance(claimed, str) else claimed == computed,
         }
+        if record.stream is not None:
+            self.lists[resource] |= {"stream": record.stream, "stream_seq": record.stream_seq}
 
 
 @dataclass(frozen=True)
@@ -156,9 +198,14 @@ class StateAt:
     lists: list[dict[str, Any]]
     anomalies: list[dict[str, Any]]
     vacuumed: dict[str, Any] | None
+    #: A central journal's answer: the cluster, and each of its shipped
+    #: streams read (``stream``, ``records``, ``through_seq``,
+    #: ``through_stream_seq``, ``vacuumed``); ``None`` for a replica's journal.
+    cluster: str | None = None
+    streams: list[dict[str, Any]] | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        answer = {
             "at": self.at,
             "journal": self.journal,
             "through_seq": self.through_seq,
@@ -168,6 +215,9 @@ class StateAt:
             "anomalies": self.anomalies,
             "vacuumed": self.vacuumed,
         }
+        if self.streams is not None:
+            answer |= {"cluster": self.cluster, "streams": self.streams}
+        return answer
 
 
 def latest_tombstone(journal: Journal, until: datetime | None = None) -> Record | None:
@@ -222,12 +272,26 @@ def state_at(
     *,
     namespace: str | None = None,
     workload: str | None = None,
+    cluster: str | None = None,
+    actor: str | None = None,
 ) -> StateAt:
     """Rebuild every object's hash as of ``at`` from one journal.
 
+    On a central journal (one holding shipped streams), the state is one
+    cluster's, from its shipped streams (``cluster``, or the streams holding a
+    record of ``actor``): :func:`journal.replay.shipped_state.cluster_state_at`.
+
     Raises:
-        JournalValueError: ``at`` falls within records a vacuum removed.
+        JournalValueError: ``at`` falls within records a vacuum removed, or
+            a central journal's cluster is not given (or ``cluster``/``actor``
+            on a replica's journal).
     """
+    if cluster is not None or actor is not None or journal.holds_streams():
+        from journal.replay.shipped_state import cluster_state_at  # noqa: PLC0415 - builds on this
+
+        return cluster_state_at(
+            journal, at, cluster=cluster, actor=actor, namespace=namespace, workload=workload
+        )
     projector = StateProjector()
     tombstone = latest_tombstone(journal)
     vacuumed = None
@@ -253,17 +317,20 @@ def state_at(
     for record in journal.read(kinds=STATE_KINDS, until=at):
         if record.stream is None:
             projector.feed(record)
-    return _answer(projector, journal, at, namespace, workload, vacuumed)
+    lists = [projector.lists[name] for name in sorted(projector.lists)]
+    return answer(projector, lists, journal, at, namespace, workload, vacuumed)
 
 
-def _answer(  # noqa: PLR0917 - the state and what narrows it
+def answer(  # noqa: PLR0917 - the state and what narrows it
     projector: StateProjector,
+    lists: list[dict[str, Any]],
     journal: Journal,
     at: datetime,
     namespace: str | None,
     workload: str | None,
     vacuumed: dict[str, Any] | None,
 ) -> StateAt:
+    """The answer: ``projector``'s objects (narrowed), ``lists`` and their anomalies."""
     sources: list[dict[str, Any]] = []
     workloads: list[dict[str, Any]] = []
     for key, known in sorted(projector.objects.items()):
@@ -273,14 +340,16 @@ def _answer(  # noqa: PLR0917 - the state and what narrows it
         if workload is not None and (is_source or key[1] != workload):
             continue
         (sources if is_source else workloads).append(known.to_json(key))
-    lists = [projector.lists[name] for name in sorted(projector.lists)]
     anomalies = [
         {
             "type": "list_digest_mismatch",
             "seq": item["seq"],
             "resource": item["resource"],
+            **({"stream": item["stream"]} if "stream" in item else {}),
             "message": (
-                f"the {item['resource']} list of seq {item['seq']} claims {item['digest']}, "
+                f"the {item['resource']} list of seq {item['seq']}"
+                + (f" (stream {item['stream']})" if "stream" in item else "")
+                + f" claims {item['digest']}, "
                 f"the {item['objects']} objects recovered from the records give "
                 f"{item['computed']}: a record is missing or changed"
             ),
