@@ -483,7 +483,8 @@ def export_dr_drill_command(
     """Write the latest drill's evidence: report, a snapshot per journal, manifest (signed).
 
     On a central journal, --cluster, --actor (--replica) or --namespace judge the
-    drill of the shipped journals holding matching records, each copied whole.
+    drill of the shipped journals holding matching records, each copied whole;
+    they must belong to one cluster (DR evidence is per cluster).
     """
     locations = resolve_journals(journals)
     signer, trusted = signing_key(signing_key_file), public_keys(public_key_files)
@@ -492,7 +493,14 @@ def export_dr_drill_command(
         if cluster or namespace or actor
         else None
     )
-    with open_readers(locations, busy_timeout, known=scope) as readers:
+    # DR evidence is per cluster: several clusters' chains are not one drill.
+    with open_readers(
+        locations,
+        busy_timeout,
+        known=scope,
+        one_cluster=scope or Filters(),
+        per_cluster="each with its own drill: export one with --cluster NAME",
+    ) as readers:
         result = export_dr_drill(
             readers,
             out_dir,

@@ -50,6 +50,7 @@ def open_readers(
     *,
     one_cluster: Filters | None = None,
     known: Filters | None = None,
+    per_cluster: str = "each with its own leader and workloads: replay one with --cluster NAME",
 ) -> Iterator[list[Journal]]:
     """Open each journal read-only; close them all on the way out.
 
@@ -61,6 +62,7 @@ def open_readers(
             election and their workloads for one).
         known: Refuse a ``--cluster`` or ``--actor`` of these filters that
             no record carries (a misspelt name would read as "nothing happened").
+        per_cluster: What ``one_cluster``'s refusal says after naming the clusters.
 
     Raises:
         click.UsageError: Two of them are one journal (or copies of one),
@@ -78,7 +80,7 @@ def open_readers(
         if one_cluster is not None and len(found := clusters(readers, one_cluster)) > 1:
             raise click.UsageError(
                 f"the journal holds records of {len(found)} clusters ({', '.join(found)}), "
-                "each with its own leader and workloads: replay one with --cluster NAME"
+                + per_cluster
             )
         yield readers
 

@@ -6,6 +6,7 @@ import json
 
 from journal import Journal, kinds, verify
 from journal.ship import ship
+from tests.cli.helpers import one_error_line
 
 
 def _drilled(path, actor: str, *, recovered: bool) -> None:
@@ -69,5 +70,36 @@ def test_a_clusters_drill_is_judged_from_the_central_journal(tmp_path, postgres_
         assert {record.cluster for record in held} == {"prod-eu"}
         assert len(held) == 4
         assert verify(copy).ok
-    with Journal.open(tmp_path / "both" / "dr-drill-20261204.journal.db", readonly=True) as copy:
-        assert {record.cluster for record in copy.read()} == {"prod-eu", "prod-us"}
+    # DR evidence is per cluster: chains of two clusters are not judged as one
+    # drill, whether a filter (--namespace) or no filter selects them.
+    assert outcomes["both"].code == 2, outcomes["both"].out
+    line = one_error_line(outcomes["both"])
+    assert "2 clusters (prod-eu, prod-us)" in line
+    assert "--cluster NAME" in line
+    assert outcomes["both"].out == ""
+    assert not (tmp_path / "both").exists()
+    every = run("export", "dr-drill", "--journal", postgres_url, "--out", tmp_path / "every")
+    assert every.code == 2, every.out
+    assert "2 clusters (prod-eu, prod-us)" in one_error_line(every)
+    assert not (tmp_path / "every").exists()
+
+
+def test_a_drill_across_clusters_is_refused_on_sqlite_too(tmp_path, run):
+    central = tmp_path / "central.db"
+    for name in ("eu", "us"):
+        _drilled(tmp_path / f"{name}.db", f"{name}-controller-0", recovered=True)
+    with Journal.open(central, actor="central") as destination:
+        for name in ("eu", "us"):
+            with Journal.open(tmp_path / f"{name}.db", readonly=True) as source:
+                ship(source, destination, cluster=f"prod-{name}")
+    for how in ((), ("--namespace", "shipshape")):
+        refused = run("export", "dr-drill", "--journal", central, "--out", tmp_path / "x", *how)
+        assert refused.code == 2, refused.out
+        assert "2 clusters (prod-eu, prod-us)" in one_error_line(refused)
+        assert not (tmp_path / "x").exists()
+    one = ("--cluster", "prod-us")
+    judged = run("export", "dr-drill", "--journal", central, "--out", tmp_path / "us", *one)
+    assert judged.code == 0, judged.out + judged.err
+    # A replica's own journal holds no clusters: judged as before.
+    own = run("export", "dr-drill", "--journal", tmp_path / "eu.db", "--out", tmp_path / "eu")
+    assert own.code == 0, own.out + own.err
