@@ -167,7 +167,8 @@ def at_option(function: F) -> F:
         metavar="T",
         callback=_time,
         help="Show the state as of T instead: every ConfigMap's and Secret's hash and "
-        f"every workload's applied hash, with the seq each comes from: {TIME_HELP}.",
+        "every workload's applied hash, with the seq each comes from (of a central "
+        f"journal: one --cluster's, from its shipped streams): {TIME_HELP}.",
     )(function)
 
 
