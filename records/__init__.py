@@ -35,6 +35,7 @@ Reading one: ``parse(record.kind, record.data)`` returns the typed payload
 from records.difference import Difference
 from records.leadership import (
     JournalCheckpoint,
+    JournalShipped,
     JournalVacuumed,
     LeaderAcquired,
     LeaderLost,
@@ -86,6 +87,7 @@ __all__ = [
     "DeploymentObserved",
     "Difference",
     "JournalCheckpoint",
+    "JournalShipped",
     "JournalVacuumed",
     "LeaderAcquired",
     "LeaderLost",

@@ -55,6 +55,10 @@ JOURNAL_VACUUMED = "journal.vacuumed"
 #: A signed statement of the chain's head (journal.checkpoints, journal.signing),
 #: appended by the signing writer when JOURNAL_SIGNING_KEY_FILE is set.
 JOURNAL_CHECKPOINT = "journal.checkpoint"
+#: A central journal's own statement of what one ``ship`` transaction copied
+#: into it (a stream's seq range, its cluster label and last hash), which
+#: ``verify`` holds the shipped rows' labels to.
+JOURNAL_SHIPPED = "journal.shipped"
 
 #: The kinds contract section 2 names, in its order (none may be renamed).
 ALL: tuple[str, ...] = (
@@ -89,8 +93,9 @@ ALL: tuple[str, ...] = (
 #: (so that ``replay --check`` can re-run the decisions from the journal alone),
 #: ``restart.superseded`` settles a restart whose conditional patch was refused,
 #: ``journal.checkpoint`` is the signing writer's, ``workload.warning`` and
-#: ``workload.missing-reference`` report workloads' opt-in annotations, and
-#: ``rollout.skipped`` ends a restart whose rollout is not followed (``OnDelete``).
+#: ``workload.missing-reference`` report workloads' opt-in annotations,
+#: ``rollout.skipped`` ends a restart whose rollout is not followed (``OnDelete``),
+#: and ``journal.shipped`` is ``ship``'s statement in a central journal's own chain.
 ADDED: tuple[str, ...] = (
     CONTROLLER_STOPPING,
     DEPLOYMENT_OBSERVED,
@@ -99,6 +104,7 @@ ADDED: tuple[str, ...] = (
     WORKLOAD_WARNING,
     WORKLOAD_MISSING_REFERENCE,
     ROLLOUT_SKIPPED,
+    JOURNAL_SHIPPED,
 )
 ADDED_KINDS = frozenset(ADDED)
 
@@ -114,6 +120,7 @@ CORE_WRITES = frozenset(EVERY) - {
     OPERATOR_NOTE,
     JOURNAL_VACUUMED,
     JOURNAL_CHECKPOINT,
+    JOURNAL_SHIPPED,
 }
 
 #: The areas (the part before the dot) of the contract's kinds.

@@ -127,3 +127,27 @@ class JournalCheckpoint(Payload):
     from_seq: int
     digests: Sequence[str]
     signature: str
+
+
+@register
+@dataclass(frozen=True)
+class JournalShipped(Payload):
+    """What one ``ship`` transaction copied into a central journal, in its own chain.
+
+    The shipped rows' ``cluster`` and ``stream`` columns are outside their
+    hashes (those are the source's); this record, in the central journal's
+    own hash chain, states them, so that ``verify`` catches a relabelled row.
+    ``last_hash`` (the hash of the stream's record at ``last_stream_seq``)
+    ties the stream's name to its contents; ``actors`` are the source's
+    writers of the records copied.
+    """
+
+    KIND = kinds.JOURNAL_SHIPPED
+
+    stream: str
+    cluster: str
+    first_stream_seq: int
+    last_stream_seq: int
+    last_hash: str
+    records: int
+    actors: Sequence[str] | None

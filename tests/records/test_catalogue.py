@@ -51,6 +51,7 @@ ADDED = {
     "workload.warning",
     "workload.missing-reference",
     "rollout.skipped",
+    "journal.shipped",
 }
 
 #: A full ``data`` dict for every kind (every optional key present).
@@ -137,6 +138,9 @@ SAMPLES: dict[str, dict] = {
     },
     kinds.JOURNAL_CHECKPOINT: {"seq": 9, "head_hash": "a" * 64, "ts": "t", "key_id": "k",
                                "from_seq": 1, "digests": ["ab", "cd"], "signature": "sig"},
+    kinds.JOURNAL_SHIPPED: {"stream": "prod-eu/r1", "cluster": "prod-eu", "first_stream_seq": 1,
+                            "last_stream_seq": 9, "last_hash": "b" * 64, "records": 9,
+                            "actors": ["c-0", "c-1"]},
 }  # fmt: skip
 
 
