@@ -67,16 +67,22 @@ def verdict(reader: Journal, keys: list[PublicKey], require_signed: bool) -> tup
     """
     if keys:
         signed = verify_signed(reader, keys, require_signed=require_signed)
-        return signed.ok, signed.summary()
+        return signed.ok, _with_labels(signed.summary(), signed.chain.labels_line())
     result = verify(reader)
     if not result.ok:
         return False, result.summary()
+    summary = _with_labels(result.summary(), result.labels_line())
     if not reader.last(1, Filters(kinds=(kinds.JOURNAL_CHECKPOINT,))):
-        return True, result.summary()
+        return True, summary
     return True, (
-        f"{result.summary()}\nsigned checkpoints not checked: only --public-key catches "
+        f"{summary}\nsigned checkpoints not checked: only --public-key catches "
         "a record changed with the chain recomputed"
     )
+
+
+def _with_labels(summary: str, labels: str | None) -> str:
+    """The verdict, then the line about streams whose labels are not vouched for."""
+    return summary if labels is None else f"{summary}\n{labels}"
 
 
 def public_keys(paths: tuple[Path, ...]) -> list[PublicKey]:

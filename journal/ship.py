@@ -17,6 +17,12 @@ verifies there. The destination gives each shipped record its next ``seq``
   a source vacuumed since still resumes, and a different journal never does.
   A new stream is named ``CLUSTER/ID`` after the id of the source's first
   record.
+- Labels vouched for: the ``cluster`` and ``stream`` columns a shipped record
+  is tagged with are outside its hash (the source's), so each transaction
+  that copies records also appends, in the central journal's own chain, a
+  ``journal.shipped`` record stating the stream, its cluster, the seq range
+  copied and the last copied record's hash; ``verify`` holds the rows to it
+  (:mod:`journal.shipped`).
 - Never silent about a loss: when a new stream starts after a seq the
   destination never got, and a stream of the same cluster and writer ends
   before it, the records in between were vacuumed before they were shipped;
@@ -36,7 +42,8 @@ from journal import postgres
 from journal.errors import JournalValueError, JournalWriteError
 from journal.filters import Filters
 from journal.models import records
-from journal.record import FIELDS
+from journal.record import FIELDS, Entry
+from records import JournalShipped
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
@@ -261,7 +268,9 @@ def _insert_batch(destination: Journal, rows: list[Any], *, stream: str, cluster
     for attempt in range(_ATTEMPTS):
         try:
             with destination.transaction(write=True) as connection:
-                return _insert(connection, rows, stream=stream, cluster=cluster, lock=is_postgres)
+                return _insert(
+                    destination, connection, rows, stream=stream, cluster=cluster, lock=is_postgres
+                )
         except JournalWriteError as error:
             if is_postgres and postgres.is_retryable(error) and attempt + 1 < _ATTEMPTS:
                 continue
@@ -270,7 +279,13 @@ def _insert_batch(destination: Journal, rows: list[Any], *, stream: str, cluster
 
 
 def _insert(
-    connection: Connection, rows: list[Any], *, stream: str, cluster: str, lock: bool
+    destination: Journal,
+    connection: Connection,
+    rows: list[Any],
+    *,
+    stream: str,
+    cluster: str,
+    lock: bool,
 ) -> int:
     if lock:
         postgres.lock_chain(connection)
@@ -289,6 +304,19 @@ def _insert(
         value.update(seq=head + offset, stream=stream, stream_seq=row[0], cluster=cluster)
         values.append(value)
     connection.execute(insert(records), values)
+    # In the same transaction, the central journal's own chain says what it
+    # was given: the labels of these rows are then covered by a hash (and by
+    # the signed checkpoints of the own chain), which theirs are not.
+    statement = JournalShipped(
+        stream=stream,
+        cluster=cluster,
+        first_stream_seq=values[0]["stream_seq"],
+        last_stream_seq=values[-1]["stream_seq"],
+        last_hash=values[-1]["hash"],
+        records=len(values),
+        actors=sorted({value["actor"] for value in values if value["actor"] is not None}),
+    )
+    destination.insert_chained(connection, [Entry(kind=statement.KIND, data=statement.to_data())])
     return len(values)
 
 

@@ -25,6 +25,7 @@ from journal.chain import GENESIS, record_hash
 from journal.filters import Filters
 from journal.models import records
 from journal.record import FIELDS
+from journal.shipped import check_labels
 from journal.timefmt import is_canonical_ts
 from records import JournalVacuumed, kinds
 
@@ -49,6 +50,9 @@ class VerifyResult:
         reason: Why that seq is bad, when not ``ok``.
         streams: Shipped streams walked besides the journal's own chain
             (a central journal's; 0 for an embedded one).
+        unlabelled_streams: Of ``streams``, those whose labels (cluster,
+            stream) no ``journal.shipped`` record vouches for: shipped by an
+            older version (:mod:`journal.shipped`).
         own_records: Of ``records``, the journal's own chain's (whose head
             ``head_hash`` is), when it holds streams too.
     """
@@ -63,6 +67,7 @@ class VerifyResult:
     reason: str | None = None
     streams: int = 0
     own_records: int | None = None
+    unlabelled_streams: int = 0
 
     def summary(self) -> str:
         """Return the one-line verdict ``verify`` prints.
@@ -81,6 +86,16 @@ class VerifyResult:
                 )
             return line
         return f"FAILED: seq {self.bad_seq}: {self.reason}"
+
+    def labels_line(self) -> str | None:
+        """The line saying how many streams' labels nothing vouches for, if any."""
+        if not self.ok or not self.unlabelled_streams:
+            return None
+        return (
+            f"labels not covered: the cluster and stream labels of "
+            f"{_count(self.unlabelled_streams, 'shipped stream')} (shipped by an older "
+            "version, without journal.shipped records) are not vouched for"
+        )
 
     def to_json(self) -> dict[str, Any]:
         """Return the result as a JSON object (for manifests and ``-o json``)."""
@@ -167,7 +182,9 @@ def verify(
 
     A central journal (``shipshape-journal ship``) holds one chain per shipped
     stream besides its own: each is walked on its own, by the seq its hashes
-    cover, and the result counts every chain's records.
+    cover, and the result counts every chain's records. Then each shipped
+    row's labels are held to the own chain's ``journal.shipped`` records
+    (:func:`journal.shipped.check_labels`).
     """
     streams = journal_streams(journal)
     if not streams:
@@ -199,7 +216,16 @@ def verify(
                 result, records=total + result.records, reason=f"stream {stream}: {result.reason}"
             )
         total += result.records
-    return replace(own, records=total, streams=len(streams), own_records=own.records)
+    labels = check_labels(journal)
+    if labels.bad_seq is not None:
+        return replace(own, ok=False, records=total, bad_seq=labels.bad_seq, reason=labels.reason)
+    return replace(
+        own,
+        records=total,
+        streams=len(streams),
+        own_records=own.records,
+        unlabelled_streams=labels.unrecorded,
+    )
 
 
 def journal_streams(journal: Journal) -> list[str]:

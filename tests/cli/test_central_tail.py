@@ -33,8 +33,9 @@ def test_shipped_records_carry_cluster_and_stream_only_in_the_central_journal(
         to.append(kinds.OPERATOR_NOTE, data={"text": "own"})
         stream = ship(reader, to, cluster="prod-eu").stream
     central = _lines(run("tail", "--journal", postgres_url, "-o", "json"))
-    (own,) = [line for line in central if line["actor"] == "c"]
-    assert list(own) == list(FIELDS)
+    own = [line for line in central if line["actor"] == "c"]
+    assert [line["kind"] for line in own] == [kinds.OPERATOR_NOTE, kinds.JOURNAL_SHIPPED]
+    assert [list(line) for line in own] == [list(FIELDS)] * 2
     shipped = [line for line in central if line["actor"] != "c"]
     assert [list(line) for line in shipped] == [[*FIELDS, "cluster", "stream", "stream_seq"]] * 3
     assert [(r["cluster"], r["stream"], r["stream_seq"]) for r in shipped] == [
@@ -62,6 +63,7 @@ def test_tail_n_keeps_one_journals_seq_order_when_times_interleave(tmp_path, run
         with Journal.open(source, readonly=True) as reader, Journal.open(central, actor="c") as to:
             ship(reader, to, cluster=name)
     last = _lines(run("tail", "--journal", central, "-n", "6", "-o", "json"))
-    assert [line["seq"] for line in last] == [3, 4, 5, 6, 7, 8]
-    after = _lines(run("tail", "--journal", central, "--after-cursor", "2", "-o", "json"))
+    # Each ship's journal.shipped record (seq 5, 10) follows the rows it copied.
+    assert [line["seq"] for line in last] == [5, 6, 7, 8, 9, 10]
+    after = _lines(run("tail", "--journal", central, "--after-cursor", "4", "-o", "json"))
     assert last == after

@@ -50,7 +50,8 @@ def test_vacuum_refuses_a_journal_holding_shipped_streams(tmp_path, engine, requ
     assert "pg-secret-" not in line
     with Journal.open(url, readonly=True) as reader:
         checked = verify(reader)
-        assert checked.ok and checked.records == 6, checked.summary()
+        # 5 shipped, the ship's journal.shipped record and the note
+        assert checked.ok and checked.records == 7, checked.summary()
 
 
 def test_vacuum_refuses_a_journal_a_ship_made_central_while_it_checked(
@@ -83,7 +84,7 @@ def test_vacuum_refuses_a_journal_a_ship_made_central_while_it_checked(
         with shipper.transaction(write=True) as connection:
             # A first ship's batch, not committed yet, when vacuum starts.
             lock_chain(connection)
-            _insert(connection, rows, stream="prod-eu/x", cluster="prod-eu", lock=False)
+            _insert(shipper, connection, rows, stream="prod-eu/x", cluster="prod-eu", lock=False)
 
             def run() -> None:
                 try:
@@ -101,4 +102,4 @@ def test_vacuum_refuses_a_journal_a_ship_made_central_while_it_checked(
     assert isinstance(result, JournalError), result
     assert "holds streams shipped from other journals" in str(result)
     with Journal.open(postgres_url, readonly=True) as reader:
-        assert reader.count() == 4
+        assert reader.count() == 5  # 3 own, the shipped record and its journal.shipped
