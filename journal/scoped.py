@@ -6,6 +6,9 @@ judges one cluster's (or one replica's) drill from it: the evidence is a
 SQLite file holding, whole, every chain with at least one matching record,
 so that it verifies on its own (a chain cut by a filter would not), and the
 drill is judged from that file alone. Without a filter it holds every chain.
+With a shipped stream it also holds the central journal's own chain, whose
+``journal.shipped`` records vouch for the streams' ``cluster`` and ``stream``
+labels (outside the records' hashes): verifying the file checks them.
 
 The copy keeps every column (seq, hashes, ``cluster``, ``stream``,
 ``stream_seq``) and is made as of one moment: records committed after the
@@ -45,7 +48,8 @@ def chains_matching(journal: Journal, scope: Filters) -> ColumnElement[bool] | N
         rows = connection.execute(select(records.c.stream).where(*where).distinct()).all()
     streams = [row[0] for row in rows if row[0] is not None]
     chosen = [records.c.stream.in_(streams)] if streams else []
-    if any(row[0] is None for row in rows):
+    if streams or any(row[0] is None for row in rows):
+        # The own chain too: its journal.shipped records vouch for the streams' labels.
         chosen.append(records.c.stream.is_(None))
     return or_(*chosen) if chosen else records.c.seq < 0
 

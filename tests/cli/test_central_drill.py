@@ -66,10 +66,15 @@ def test_a_clusters_drill_is_judged_from_the_central_journal(tmp_path, postgres_
     manifest = json.loads((tmp_path / "eu" / "dr-drill-20261204.manifest.json").read_text())
     assert manifest["verify"]["ok"] is True
     with Journal.open(tmp_path / "eu" / "dr-drill-20261204.journal.db", readonly=True) as copy:
-        held = list(copy.read())
+        held = [record for record in copy.read() if record.stream is not None]
         assert {record.cluster for record in held} == {"prod-eu"}
         assert len(held) == 4
-        assert verify(copy).ok
+        # The central's own chain comes whole: its journal.shipped records
+        # vouch for the stream's labels when the evidence is verified.
+        own = [record.kind for record in copy.read() if record.stream is None]
+        assert own == [kinds.OPERATOR_NOTE, kinds.JOURNAL_SHIPPED, kinds.JOURNAL_SHIPPED]
+        checked = verify(copy)
+        assert checked.ok and checked.unlabelled_streams == 0, checked.summary()
     # DR evidence is per cluster: chains of two clusters are not judged as one
     # drill, whether a filter (--namespace) or no filter selects them.
     assert outcomes["both"].code == 2, outcomes["both"].out
@@ -103,3 +108,34 @@ def test_a_drill_across_clusters_is_refused_on_sqlite_too(tmp_path, run):
     # A replica's own journal holds no clusters: judged as before.
     own = run("export", "dr-drill", "--journal", tmp_path / "eu.db", "--out", tmp_path / "eu")
     assert own.code == 0, own.out + own.err
+
+
+def test_a_drill_of_a_central_journal_with_swapped_cluster_labels_fails(
+    tmp_path, postgres_url, postgres_server, run
+):
+    """Swapped labels would have the US records judged as the EU's: verify catches it."""
+    eu, us = tmp_path / "eu.db", tmp_path / "us.db"
+    _drilled(eu, "eu-controller-0", recovered=True)
+    _drilled(us, "us-controller-0", recovered=False)
+    with Journal.open(postgres_url, actor="central") as central:
+        for path, cluster in ((eu, "prod-eu"), (us, "prod-us")):
+            with Journal.open(path, readonly=True) as source:
+                ship(source, central, cluster=cluster)
+        (us_stream,) = {r.stream for r in central.read() if r.cluster == "prod-us"}
+    database = postgres_url.rsplit("/", 1)[1]
+    postgres_server.sql(
+        "ALTER TABLE journal_records DISABLE TRIGGER journal_records_no_update", database
+    )
+    postgres_server.sql(
+        "UPDATE journal_records SET cluster = CASE cluster WHEN 'prod-eu' THEN 'prod-us' "
+        "ELSE 'prod-eu' END WHERE stream IS NOT NULL",
+        database,
+    )
+    outcome = run(
+        "export", "dr-drill", "--journal", postgres_url, "--out", tmp_path / "eu",
+        "--date", "20261204", "--cluster", "prod-eu",
+    )  # fmt: skip
+    assert outcome.code == 1, outcome.out + outcome.err
+    assert outcome.out.startswith("Status: FAILED")
+    assert f"stream {us_stream}: stream seq 1..3 labelled cluster prod-eu" in outcome.out
+    assert run("verify", "--journal", postgres_url).code == 1
