@@ -7,13 +7,16 @@ itself is :func:`journal.ship.ship`.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 
 import click
 
 from cli.options import busy_timeout_option, cli_actor, journal_option, resolve_journals
 from cli.runner import _write, journal_errors, stop_on_sigterm
+from cli.signing import signing_key
 from journal import Journal
-from journal.ship import ShipGap, check_cluster, ship
+from journal.checkpoints import CheckpointWriter
+from journal.ship import ShipGap, ShipProgress, check_cluster, ship
 from telemetry.config import env_str
 
 
@@ -46,22 +49,44 @@ def ship_command(
     name = check_cluster(cluster if cluster is not None else from_env)
     stop = stop_on_sigterm() if follow else None
     source_location = resolve_journals(journal)[0]
+    signer = signing_key()  # read first: a bad key file ships nothing
     with (
         Journal.open(source_location, readonly=True, busy_timeout=busy_timeout) as source,
         Journal.open(destination, actor=cli_actor(), busy_timeout=busy_timeout) as central,
     ):
+        # With JOURNAL_SIGNING_KEY_FILE, the journal.shipped records ship
+        # appends to the central's own chain are signed, as every CLI
+        # writer's records are: a forger who rewrites them (to relabel
+        # shipped records) then breaks a signature.
+        writer = CheckpointWriter(central, signer) if signer is not None else None
         progress = ship(
             source,
             central,
             cluster=name,
             follow=follow,
             should_stop=(stop.is_set if stop is not None else lambda: False),
+            on_batch=_signing(writer) if writer is not None else None,
             on_gap=_warn_gap,
         )
+        if writer is not None and writer.unsigned:
+            writer.checkpoint()
     _write(f"shipped {progress.shipped} records of stream {progress.stream or '-'}\n")
     # The copy went on, but records are missing from the central journal: a
     # finding, as verify's FAILED is, so that a scheduled run is noticed.
     return 1 if progress.gap is not None else 0
+
+
+def _signing(writer: CheckpointWriter) -> Callable[[ShipProgress], None]:
+    """An ``on_batch`` that counts each batch's journal.shipped record and signs when due."""
+    shipped = [0]
+
+    def on_batch(progress: ShipProgress) -> None:
+        if progress.shipped > shipped[0]:  # the batch copied records: it stated them
+            shipped[0] = progress.shipped
+            writer.appended(1)
+            writer.tick()
+
+    return on_batch
 
 
 def _warn_gap(gap: ShipGap) -> None:

@@ -2,7 +2,9 @@
 
 Every command that appends (``note``, ``vacuum``'s tombstone) opens its writer
 through :func:`open_writer`: with ``JOURNAL_SIGNING_KEY_FILE`` set, what it
-appends is covered by a signed ``journal.checkpoint`` when it closes.
+appends is covered by a signed ``journal.checkpoint`` when it closes
+(``ship``, which appends its ``journal.shipped`` records inside its own
+transactions, signs them with :func:`signing_key` in ``cli/shipping.py``).
 """
 
 from __future__ import annotations
