@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from journal import Journal, kinds, verify
 from journal.ship import ship
 from tests.cli.helpers import one_error_line
@@ -110,8 +112,9 @@ def test_a_drill_across_clusters_is_refused_on_sqlite_too(tmp_path, run):
     assert own.code == 0, own.out + own.err
 
 
+@pytest.mark.parametrize("renamed", [False, True])
 def test_a_drill_of_a_central_journal_with_swapped_cluster_labels_fails(
-    tmp_path, postgres_url, postgres_server, run
+    tmp_path, postgres_url, postgres_server, run, renamed
 ):
     """Swapped labels would have the US records judged as the EU's: verify catches it."""
     eu, us = tmp_path / "eu.db", tmp_path / "us.db"
@@ -121,6 +124,7 @@ def test_a_drill_of_a_central_journal_with_swapped_cluster_labels_fails(
         for path, cluster in ((eu, "prod-eu"), (us, "prod-us")):
             with Journal.open(path, readonly=True) as source:
                 ship(source, central, cluster=cluster)
+        (eu_stream,) = {r.stream for r in central.read() if r.cluster == "prod-eu"}
         (us_stream,) = {r.stream for r in central.read() if r.cluster == "prod-us"}
     database = postgres_url.rsplit("/", 1)[1]
     postgres_server.sql(
@@ -131,11 +135,22 @@ def test_a_drill_of_a_central_journal_with_swapped_cluster_labels_fails(
         "ELSE 'prod-eu' END WHERE stream IS NOT NULL",
         database,
     )
+    if renamed:  # the streams' names swapped too, so each name agrees with its cluster
+        for old, new in ((eu_stream, "x"), (us_stream, eu_stream), ("x", us_stream)):
+            postgres_server.sql(
+                f"UPDATE journal_records SET stream = '{new}' WHERE stream = '{old}'", database
+            )
     outcome = run(
         "export", "dr-drill", "--journal", postgres_url, "--out", tmp_path / "eu",
         "--date", "20261204", "--cluster", "prod-eu",
     )  # fmt: skip
     assert outcome.code == 1, outcome.out + outcome.err
     assert outcome.out.startswith("Status: FAILED")
-    assert f"stream {us_stream}: stream seq 1..3 labelled cluster prod-eu" in outcome.out
+    if renamed:
+        # Only the central's own chain, in the evidence, can tell.
+        # (the stream now named prod-eu's holds the 3 US records, not the 4 stated)
+        assert "journal verification failed: FAILED: seq " in outcome.out
+        assert f"stream {eu_stream}: the journal.shipped record at seq " in outcome.out
+    else:
+        assert f"stream {us_stream}: stream seq 1..3 labelled cluster prod-eu" in outcome.out
     assert run("verify", "--journal", postgres_url).code == 1
