@@ -181,7 +181,7 @@ def _check_stream(
                     seq,
                     f"stream {stream}: stream seq {stream_seq} is not the record the "
                     f"journal.shipped record at seq {ended.seq} says was shipped (its hash "
-                    "differs: records moved to another stream?)",
+                    "differs: records changed and re-chained, or moved from another stream)",
                 ), unstated
         if cluster != expected:
             run = _Run(seq, stream_seq, stream_seq, str(cluster), expected)

@@ -2,9 +2,10 @@
 
 The attacker here holds the database: as its owner they switch the
 append-only trigger off, change a record and re-chain everything after it
-(tests/journal/pg_attacker.py). Plain ``verify`` is fooled; ``verify
---public-key`` names the forged seq, in the journal's own chain or in a
-shipped stream.
+(tests/journal/pg_attacker.py). Plain ``verify`` is fooled (or, for a
+shipped stream, catches only that its last record is not the one ``ship``
+stated); ``verify --public-key`` names the forged seq, in the journal's own
+chain or in a shipped stream.
 """
 
 from __future__ import annotations
@@ -87,11 +88,13 @@ def test_signing_writers_sharing_a_postgresql_journal_stay_verifiable(
 
 
 @pytest.fixture
-def central(tmp_path, postgres_url, keys):
+def central(tmp_path, postgres_url, keys, run, monkeypatch):
     """A central journal: signed SQLite journals shipped in, the central's own signed notes.
 
-    The central's own checkpoint lists the prod-eu records shipped before it;
-    prod-us is shipped after the central's writer closed.
+    The central's own checkpoint lists the prod-eu records shipped before it
+    (and ship's journal.shipped records); prod-us is shipped after the
+    central's writer closed, by ``shipshape-journal ship``, which signs its
+    journal.shipped record with the key in JOURNAL_SIGNING_KEY_FILE.
     """
     rotated = write_key_pair(tmp_path, "prod-us")
     eu, us = tmp_path / "eu.db", tmp_path / "us.db"
@@ -105,8 +108,10 @@ def central(tmp_path, postgres_url, keys):
         with Journal.open(eu, readonly=True) as source:
             streams["prod-eu"] = ship(source, own.journal, cluster="prod-eu", batch_size=7).stream
         _note(own, "after prod-eu")
-    with Journal.open(us, readonly=True) as source, Journal.open(postgres_url, actor="s") as to:
-        streams["prod-us"] = ship(source, to, cluster="prod-us").stream
+    monkeypatch.setenv("JOURNAL_SIGNING_KEY_FILE", str(keys[0]))
+    shipped = run("ship", "--journal", us, "--to", postgres_url, "--cluster", "prod-us")
+    assert shipped.code == 0, shipped.err
+    streams["prod-us"] = shipped.out.split()[-1]
     return postgres_url, streams, (keys[1], rotated[1]), (eu, us)
 
 
@@ -125,9 +130,11 @@ def test_shipped_signed_journals_verify_per_stream(central, run):
     assert checked.code == 0, checked.out + checked.err
     lines = checked.out.splitlines()
     # eu: 23 notes, checkpoints after 10 and 20 and at close (seq 11, 22, 26);
-    # us: 9 notes, one checkpoint at close (seq 10); own: 2 notes, 1 checkpoint.
-    assert lines[0].startswith("OK: 39 records")
-    assert "; 1 signed checkpoint, signed through seq 28 by sha256:" in lines[0]
+    # us: 9 notes, one checkpoint at close (seq 10); own: 2 notes, 1 checkpoint,
+    # and ship's journal.shipped records (4 batches of eu, 1 of us), the last
+    # signed by the ship that wrote it.
+    assert lines[0].startswith("OK: 45 records")
+    assert "; 2 signed checkpoints, signed through seq 44 by sha256:" in lines[0]
     assert lines[1:] == [
         f"stream {streams['prod-eu']}: 3 signed checkpoints, signed through seq 25 by "
         + lines[1].rsplit(" by ", 1)[1],
@@ -140,14 +147,23 @@ def test_shipped_signed_journals_verify_per_stream(central, run):
 def test_a_forged_shipped_record_is_named_in_its_stream(central, postgres_server, run):
     url, streams, public, _ = central
     forge(postgres_server, _database(url), 4, {"text": "us 900"}, stream=streams["prod-us"])
+    # The stream's chain alone is fooled, but no longer verify: the forger
+    # re-chained the stream, and ship's journal.shipped record (in the own
+    # chain) names the hash its last record had.
     plain = run("verify", "--journal", url)
-    assert plain.code == 0, "the chains alone are fooled"
+    assert plain.code == 1
+    assert plain.out.startswith(
+        f"FAILED: seq 43: stream {streams['prod-us']}: stream seq 10 is not the record the "
+        "journal.shipped record at seq 44 says was shipped"
+    )
     both = ("--public-key", public[0], "--public-key", public[1])
     caught = run("verify", "--journal", url, *both)
     assert caught.code == 1
+    # The ship's checkpoint in the central's own chain (seq 45) lists the
+    # records shipped before it, and is walked first: it names the record.
     assert caught.out.startswith(
-        f"FAILED: seq 4: stream {streams['prod-us']}: record differs from the one the "
-        "checkpoint at seq 10 signed"
+        f"FAILED: seq 37: record (stream {streams['prod-us']} seq 4) differs from the one "
+        "the checkpoint at seq 45 signed"
     )
 
 
@@ -162,7 +178,7 @@ def test_the_centrals_own_checkpoint_also_vouches_for_records_shipped_before_it(
     # Central seq 5 is prod-eu's seq 4 (central seq 1 is the central's own note).
     assert caught.out.startswith(
         f"FAILED: seq 5: record (stream {streams['prod-eu']} seq 4) differs from the one "
-        "the checkpoint at seq 29 signed"
+        "the checkpoint at seq 33 signed"
     )
 
 
@@ -178,8 +194,9 @@ def test_a_stream_signed_by_an_unknown_key_fails_and_unsigned_tails_are_reported
     with Journal.open(eu, actor="helloworld-controller-0") as writer:  # no key: unsigned
         writer.append(kinds.OPERATOR_NOTE, data={"text": "late"})
         writer.append(kinds.OPERATOR_NOTE, data={"text": "later"})
-    with Journal.open(eu, readonly=True) as source, Journal.open(url, actor="ship") as target:
-        assert ship(source, target, cluster="prod-eu").shipped == 2
+    # Shipped by the CLI with the key: its journal.shipped record is signed.
+    shipped = run("ship", "--journal", eu, "--to", url, "--cluster", "prod-eu")
+    assert shipped.out.startswith("shipped 2 records"), shipped.out + shipped.err
     both = ("--public-key", public[0], "--public-key", public[1])
     reported = run("verify", "--journal", url, *both)
     assert reported.code == 0, reported.out
