@@ -224,6 +224,12 @@ class _Election:
             renew_time=stamp,
         )
 
+    def release_record(self) -> LeaseRecord:
+        """The record a release writes: no holder, a 1 s lease, the term kept."""
+        stamp = microtime(self.wall)
+        assert self.state.epoch is not None
+        return LeaseRecord(None, 1, self.state.epoch, stamp, stamp)
+
     def observe(self, record: LeaseRecord | None, version: str | None) -> None:
         """Take note of a record read; restart the expiry clock when it changed."""
         if record != self.state.observed or self.state.observed_at is None:
@@ -338,10 +344,28 @@ class _Election:
 
     def on_read(self, in_flight: InFlight, event: LeaseRead) -> None:
         state = self.state
-        if state.role is Role.RELEASING:  # the read after a release of unknown outcome
+        if state.role is Role.RELEASING:  # the read after a release refused or unanswered
             record = event.record
-            if record is not None and not record.held and self.sent_by_me(record) is not None:
+            sent = self.sent_by_me(record)
+            if record is not None and not record.held and sent is not None:
                 self.released(cleared=True)
+            elif (
+                record is not None
+                and record.held
+                and sent is not None
+                and sent.request is Request.RENEW
+                and not state.release_retried
+            ):
+                # Not released: a renewal of ours was stored after all (its
+                # answer was lost), so the release's version was stale. The
+                # record is still ours: release it again, from its version.
+                self.set(release_retried=True)
+                self.send(
+                    Request.RELEASE,
+                    UpdateLease(
+                        self.release_record(), event.resource_version, self.leader_timeout()
+                    ),
+                )
             else:
                 self.released(cleared=False, error=state.release_error)
             return
@@ -490,6 +514,11 @@ class _Election:
     def on_conflict(self, in_flight: InFlight, event: LeaseConflict) -> None:
         state = self.state
         if in_flight.request is Request.RELEASE:
+            if state.unconfirmed and not state.release_retried:
+                # Perhaps only our own renewal, stored unanswered, moved the version.
+                self.set(release_error="conflict")
+                self.send(Request.CHECK, ReadLease(float(self.timings.retry_period_seconds)))
+                return
             self.released(cleared=False, error="conflict")
             return
         if in_flight.request is Request.RENEW and state.role is Role.LEADER:
@@ -530,18 +559,11 @@ class _Election:
             return
         if state.release_requested:
             if state.role is Role.LEADER:
-                stamp = microtime(self.wall)
-                assert state.epoch is not None
-                released = LeaseRecord(
-                    holder=None,
-                    lease_duration_seconds=1,
-                    transitions=state.epoch,
-                    acquire_time=stamp,
-                    renew_time=stamp,
-                )
                 self.send(
                     Request.RELEASE,
-                    UpdateLease(released, state.written_version, self.leader_timeout()),
+                    UpdateLease(
+                        self.release_record(), state.written_version, self.leader_timeout()
+                    ),
                 )
                 self.set(role=Role.RELEASING)
             else:

@@ -275,6 +275,9 @@ class ElectionState:
             read missing: its holder may still act, so it is waited out.
         release_error: Why the release request failed; the Lease is then read
             once to learn whether it was stored all the same.
+        release_retried: The release was sent a second time, after the read
+            found it refused only because of a renewal of ours whose answer was
+            lost (it is sent again at most once).
     """
 
     identity: str
@@ -296,6 +299,7 @@ class ElectionState:
     highest_transitions: int | None = None
     vanished: LeaseRecord | None = None
     release_error: str | None = None
+    release_retried: bool = False
 
 
 # --------------------------------------------------------------------- queries

@@ -148,14 +148,16 @@ class LeaseElector:
     def release(self, timeout: float | None = None) -> bool:
         """Give the Lease up (if held) and stop; return whether the elector stopped in time.
 
-        Waits for a request in flight, for the release itself and, if its answer
-        was lost, for one read of the Lease (each bounded by the retry period).
+        Waits for a request in flight, for the release itself and, if it was
+        refused or its answer lost, for one read of the Lease and, when that
+        finds a renewal of ours stored unanswered, for the release sent again
+        and its read (each bounded by the retry period).
         """
         self._release.set()
         self._wake.set()
         if self._thread is None:
             return True
-        limit = timeout if timeout is not None else 3.0 * self.timings.retry_period_seconds + 2.0
+        limit = timeout if timeout is not None else 5.0 * self.timings.retry_period_seconds + 2.0
         return self._done.wait(limit)
 
     # --------------------------------------------------------------- thread

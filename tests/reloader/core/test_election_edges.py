@@ -309,14 +309,47 @@ def test_a_release_not_stored_or_unknown_is_reported_with_the_first_failure(answ
     assert run.state.role is Role.STOPPED and next_wakeup(run.state) is None
 
 
-def test_a_release_read_back_finding_an_earlier_lost_renewal_is_not_cleared():
+@pytest.mark.parametrize(
+    "refusal", [LeaseConflict(), LeaseFailed("timeout")], ids=["conflict", "answer-lost"]
+)
+def test_a_release_refused_only_by_our_own_lost_renewal_is_sent_again_once(refusal):
+    """The release is conditional on the version of our last confirmed write; a
+    renewal stored since, whose answer was lost, makes it stale. Read back, the
+    record is still ours: released again from its version, so that a standby
+    need not wait a whole lease duration."""
     run = Run("a")
     run.lead(0.0, version="10")
     (renew,) = run.tick(1.0)
     run.feed(LeaseFailed("timeout"), at=1.1)  # stored as rv 11, unanswered
+    (release,) = run.feed(ReleaseRequested(), at=1.2)
+    assert release.resource_version == "10"
+    # The release, conditional on rv 10, was refused (or that answer was lost too).
+    (check,) = run.feed(refusal, at=1.3)
+    assert check == ReadLease(1.0) and not acting(run.state, 1.3)
+    (again,) = run.feed(LeaseRead(renew.record, "11"), at=1.4)
+    assert again == UpdateLease(held(None, 0, 1.4, duration=1), "11", again.timeout)
+    assert run.feed(LeaseWritten("12"), at=1.5) == (ReleasedLeadership(0, cleared=True),)
+
+
+def test_a_release_sent_again_and_refused_again_is_reported_not_retried():
+    run = Run("a")
+    run.lead(0.0, version="10")
+    (renew,) = run.tick(1.0)
+    run.feed(LeaseFailed("timeout"), at=1.1)
     run.feed(ReleaseRequested(), at=1.2)
-    # The release, conditional on rv 10, was refused; that answer was lost too.
-    run.feed(LeaseFailed("timeout"), at=1.3)
-    assert run.feed(LeaseRead(renew.record, "11"), at=1.4) == (
-        ReleasedLeadership(0, cleared=False, error="timeout"),
+    run.feed(LeaseConflict(), at=1.3)
+    run.feed(LeaseRead(renew.record, "11"), at=1.4)
+    assert run.feed(LeaseConflict(), at=1.5) == (
+        ReleasedLeadership(0, cleared=False, error="conflict"),
+    )
+    assert run.state.role is Role.STOPPED
+
+
+def test_a_release_refused_by_another_holders_write_is_not_retried():
+    run = Run("a")
+    run.lead(0.0, version="10")
+    run.feed(ReleaseRequested(), at=0.5)
+    # Nothing of ours is unconfirmed: the conflict is somebody else's write.
+    assert run.feed(LeaseConflict(), at=0.6) == (
+        ReleasedLeadership(0, cleared=False, error="conflict"),
     )
