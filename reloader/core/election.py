@@ -224,11 +224,10 @@ class _Election:
             renew_time=stamp,
         )
 
-    def release_record(self) -> LeaseRecord:
+    def release_record(self, transitions: int) -> LeaseRecord:
         """The record a release writes: no holder, a 1 s lease, the term kept."""
         stamp = microtime(self.wall)
-        assert self.state.epoch is not None
-        return LeaseRecord(None, 1, self.state.epoch, stamp, stamp)
+        return LeaseRecord(None, 1, transitions, stamp, stamp)
 
     def observe(self, record: LeaseRecord | None, version: str | None) -> None:
         """Take note of a record read; restart the expiry clock when it changed."""
@@ -338,8 +337,9 @@ class _Election:
             self.on_failed(in_flight, event)
 
     def released(self, *, cleared: bool, error: str | None = None) -> None:
-        assert self.state.epoch is not None
-        self.actions.append(ReleasedLeadership(self.state.epoch, cleared=cleared, error=error))
+        """Stop; report the release of a term led (a term never begun is not reported)."""
+        if self.state.epoch is not None:
+            self.actions.append(ReleasedLeadership(self.state.epoch, cleared=cleared, error=error))
         self.set(role=Role.STOPPED, epoch=None)
 
     def on_read(self, in_flight: InFlight, event: LeaseRead) -> None:
@@ -353,19 +353,17 @@ class _Election:
                 record is not None
                 and record.held
                 and sent is not None
-                and sent.request is Request.RENEW
+                and sent.request is not Request.RELEASE
                 and not state.release_retried
             ):
-                # Not released: a renewal of ours was stored after all (its
-                # answer was lost), so the release's version was stale. The
-                # record is still ours: release it again, from its version.
+                # Not released: a write of ours was stored after all (its answer
+                # was lost): a renewal, which made the release's version stale,
+                # or a stopping candidate's take-over. The record is ours:
+                # release it, from its version.
                 self.set(release_retried=True)
-                self.send(
-                    Request.RELEASE,
-                    UpdateLease(
-                        self.release_record(), event.resource_version, self.leader_timeout()
-                    ),
-                )
+                released = self.release_record(record.transitions)
+                timeout = float(self.timings.retry_period_seconds)
+                self.send(Request.RELEASE, UpdateLease(released, event.resource_version, timeout))
             else:
                 self.released(cleared=False, error=state.release_error)
             return
@@ -559,12 +557,15 @@ class _Election:
             return
         if state.release_requested:
             if state.role is Role.LEADER:
-                self.send(
-                    Request.RELEASE,
-                    UpdateLease(
-                        self.release_record(), state.written_version, self.leader_timeout()
-                    ),
-                )
+                assert state.epoch is not None
+                released = self.release_record(state.epoch)
+                timeout = self.leader_timeout()
+                self.send(Request.RELEASE, UpdateLease(released, state.written_version, timeout))
+                self.set(role=Role.RELEASING)
+            elif any(s.request in (Request.CREATE, Request.ACQUIRE) for s in state.unconfirmed):
+                # A take-over of ours may have been stored unanswered: the Lease
+                # would name us, and keep standbys out, until it expired. Read it.
+                self.send(Request.CHECK, ReadLease(float(self.timings.retry_period_seconds)))
                 self.set(role=Role.RELEASING)
             else:
                 self.set(role=Role.STOPPED)

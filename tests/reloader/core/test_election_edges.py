@@ -353,3 +353,41 @@ def test_a_release_refused_by_another_holders_write_is_not_retried():
     assert run.feed(LeaseConflict(), at=0.6) == (
         ReleasedLeadership(0, cleared=False, error="conflict"),
     )
+
+
+def test_a_candidate_stopping_with_a_take_over_stored_unanswered_releases_it():
+    """Its take-over may have been stored though the answer was lost: the Lease
+    would name a stopped replica and keep the standbys out until it expired."""
+    run = Run("b", start=10.0)
+    run.tick(10.0)
+    old = held("a", 4, 0.0)
+    run.feed(LeaseRead(old, "50"), at=10.0)
+    for t in (11.0, 12.0):
+        run.tick(t)
+        run.feed(LeaseRead(old, "50"), at=t)
+    run.tick(13.0)
+    (take,) = run.feed(LeaseRead(old, "50"), at=13.0)
+    assert take.record.holder == "b"
+    run.feed(LeaseFailed("timeout", "read timed out"), at=13.5)
+    assert run.feed(ReleaseRequested(), at=13.6) == (ReadLease(1.0),)
+    assert not acting(run.state, 13.6), "a term whose start is unconfirmed is not acted on"
+    (release,) = run.feed(LeaseRead(take.record, "51"), at=13.7)
+    assert release == UpdateLease(held(None, 5, 13.7, duration=1), "51", 1.0)
+    # Never led, so no release is reported (nothing to journal), and it stops.
+    assert run.feed(LeaseWritten("52"), at=13.8) == ()
+    assert run.state.role is Role.STOPPED and next_wakeup(run.state) is None
+
+
+@pytest.mark.parametrize("found", [None, held("c", 5, 13.0)], ids=["lease-gone", "another-holder"])
+def test_a_stopping_candidate_whose_take_over_was_not_stored_just_stops(found):
+    run = Run("b", start=10.0)
+    run.tick(10.0)
+    old = held("a", 4, 0.0)
+    run.feed(LeaseRead(old, "50"), at=10.0)
+    for t in (11.0, 12.0, 13.0):
+        run.tick(t)
+        run.feed(LeaseRead(old, "50"), at=t)
+    run.feed(LeaseFailed("timeout", "read timed out"), at=13.5)
+    run.feed(ReleaseRequested(), at=13.6)
+    assert run.feed(LeaseRead(found, "51"), at=13.7) == ()
+    assert run.state.role is Role.STOPPED
