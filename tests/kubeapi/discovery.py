@@ -290,11 +290,15 @@ def openapi_v3_document(registry: Registry, group: str, version: str) -> dict[st
             "patch": _operation(rtype, version, "patch", patch=True),
             "delete": _operation(rtype, version, "delete"),
         }
+    from .openapi import component_schemas  # here: it imports this module's package
+
+    kinds = tuple((rtype.group, version, rtype.kind) for rtype in types)
     return {
         "openapi": "3.0.0",
         "info": {"title": "Kubernetes", "version": KUBERNETES_VERSION["gitVersion"]},
         "paths": paths,
-        "components": {"schemas": {}},
+        # The kinds' schemas, for `kubectl explain` (custom resources have none).
+        "components": {"schemas": component_schemas(kinds)},
     }
 
 

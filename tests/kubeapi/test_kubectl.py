@@ -442,3 +442,19 @@ def test_kubectl_create_deployment_sends_protobuf_we_can_read(
     assert kubeapi_server.get("deployments", "idle", ns)["spec"]["replicas"] == 0
     status = kubectl("-n", ns, "rollout", "status", "deployment/web", "--timeout=30s")
     assert status.stdout.strip().endswith('deployment "web" successfully rolled out')
+
+
+def test_explain_reads_the_kinds_schemas_from_openapi_v3(kubectl: Kubectl):
+    """As against a real server: the field's type, its description, and its fields."""
+    strategy = kubectl("explain", "deployment.spec.strategy").stdout
+    assert "FIELD: strategy <DeploymentStrategy>" in strategy
+    assert "The deployment strategy to use to replace existing pods" in strategy
+    assert re.search(r"^  rollingUpdate\t<RollingUpdateDeployment>$", strategy, re.MULTILINE)
+    lease = kubectl("explain", "lease.spec.holderIdentity").stdout
+    assert "FIELD: holderIdentity <string>" in lease
+    configmap = kubectl("explain", "configmap").stdout
+    assert re.search(r"^  data\t<map\[string\]string>$", configmap, re.MULTILINE)
+    assert "enum:" not in configmap, "apiVersion and kind list no values"
+    typo = kubectl("explain", "deployment.spec.stratgy", check=False)
+    assert typo.returncode == 1
+    assert 'field "stratgy" does not exist' in typo.stderr

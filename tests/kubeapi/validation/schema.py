@@ -62,7 +62,8 @@ class Node:
 
 
 @functools.cache
-def _definitions() -> dict[str, Any]:
+def definitions() -> dict[str, Any]:
+    """Every type's JSON schema by its OpenAPI name (``io.k8s.api.apps.v1.Deployment``)."""
     ref = resources.files("kubernetes_validate").joinpath(
         f"kubernetes-json-schema/{_SCHEMA_DIR}/_definitions.json"
     )
@@ -70,9 +71,10 @@ def _definitions() -> dict[str, Any]:
 
 
 @functools.cache
-def _index() -> dict[tuple[str, str, str], str]:
+def gvk_index() -> dict[tuple[str, str, str], str]:
+    """The OpenAPI name of each kind's schema, by (group, version, kind)."""
     index = {}
-    for name, schema in _definitions().items():
+    for name, schema in definitions().items():
         for gvk in schema.get("x-kubernetes-group-version-kind") or ():
             index[(gvk.get("group", ""), gvk.get("version", ""), gvk.get("kind", ""))] = name
     return index
@@ -80,7 +82,7 @@ def _index() -> dict[tuple[str, str, str], str]:
 
 class _Compiler:
     def __init__(self) -> None:
-        self.defs = _definitions()
+        self.defs = definitions()
         self.done: dict[str, Node] = {}
 
     def definition(self, name: str) -> Node:
@@ -148,7 +150,7 @@ class _Compiler:
 @functools.cache
 def shape(group: str, version: str, kind: str) -> Node | None:
     """Return the compiled schema of a built-in kind, or None when the spec has none."""
-    name = _index().get((group, version, kind))
+    name = gvk_index().get((group, version, kind))
     if name is None:
         return None
     return _Compiler().definition(name)
