@@ -356,6 +356,7 @@ def test_a_failed_release_is_reported_and_the_elector_stops_anyway():
     run = Run("a")
     run.lead(0.0)
     run.feed(ReleaseRequested(), at=0.5)
+    # Nothing of ours is unconfirmed: the conflict is somebody else's write (not retried).
     assert run.feed(LeaseConflict(), at=0.51) == (
         ReleasedLeadership(0, cleared=False, error="conflict"),
     )

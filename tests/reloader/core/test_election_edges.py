@@ -345,16 +345,6 @@ def test_a_release_sent_again_and_refused_again_is_reported_not_retried():
     assert run.state.role is Role.STOPPED
 
 
-def test_a_release_refused_by_another_holders_write_is_not_retried():
-    run = Run("a")
-    run.lead(0.0, version="10")
-    run.feed(ReleaseRequested(), at=0.5)
-    # Nothing of ours is unconfirmed: the conflict is somebody else's write.
-    assert run.feed(LeaseConflict(), at=0.6) == (
-        ReleasedLeadership(0, cleared=False, error="conflict"),
-    )
-
-
 def test_a_candidate_stopping_with_a_take_over_stored_unanswered_releases_it():
     """Its take-over may have been stored though the answer was lost: the Lease
     would name a stopped replica and keep the standbys out until it expired."""
