@@ -123,6 +123,8 @@ class KubeApiServer:
         self._tls = tls
         self._port = port
         self._requests: deque[RequestRecord] = deque(maxlen=request_log_size)
+        # Requests that arrived before the last clear_requests() are not logged.
+        self._cleared_at = 0.0
         self._stop_event = threading.Event()
         self._workdir = Path(tempfile.mkdtemp(prefix="kubeapi-"))
         self._ca_pem: bytes | None = None
@@ -652,8 +654,12 @@ class KubeApiServer:
 
         Called by the HTTP layer once the request is answered. The time is the
         arrival, not the answer, so that a request whose effect was visible
-        before some moment is always logged before it.
+        before some moment is always logged before it. A request that arrived
+        before the last :meth:`clear_requests` is not logged: its client may
+        have had its answer before the clear.
         """
+        if arrived < self._cleared_at:
+            return
         self._requests.append(
             RequestRecord(
                 arrived,
@@ -690,7 +696,13 @@ class KubeApiServer:
         ]
 
     def clear_requests(self) -> None:
-        """Empty the request log."""
+        """Empty the request log of every request that arrived so far.
+
+        Including those still being answered: the log entry of a request is
+        written after its answer, so a caller that has its answer and then
+        clears the log would otherwise find the request logged after the clear.
+        """
+        self._cleared_at = time.time()
         self._requests.clear()
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 
@@ -103,6 +104,21 @@ def test_the_request_log_stamps_a_request_when_it_arrives(server, clients):
     assert before <= logged.at
     assert logged.duration >= 0.3
     assert logged.at + logged.duration <= after
+
+
+def test_clearing_the_request_log_drops_requests_still_being_answered(server, clients):
+    # The log entry is written after the answer: a client that has its answer,
+    # then clears the log, must not find that request logged after the clear.
+    delay = server.add_latency(0.5, count=1, verb="list", client="controller-0")
+    slow = threading.Thread(
+        target=clients["controller-0"].list_namespaced_config_map, args=("default",)
+    )
+    slow.start()
+    server.wait_for(lambda: delay.hits == 1, what="the request to be waiting out its latency")
+    server.clear_requests()
+    slow.join(10)
+    clients["controller-1"].list_namespaced_config_map("default")
+    assert [(r.client, r.verb) for r in server.requests()] == [("controller-1", "list")]
 
 
 def test_cut_watches_ends_streams_cleanly_or_abruptly(server, clients):
