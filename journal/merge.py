@@ -22,11 +22,11 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
+from journal.filters import Filters
 from journal.models import records
 from journal.store import PAGE_SIZE, RECORD_COLUMNS, row_to_record
 
 if TYPE_CHECKING:
-    from journal.filters import Filters
     from journal.record import Record
     from journal.store import Journal
 
@@ -92,15 +92,8 @@ def unknown_origins(journals: Sequence[Journal], filters: Filters) -> list[str]:
     """
     problems: list[str] = []
     if filters.cluster is not None and not _carried(journals, records.c.cluster, filters.cluster):
-        held: set[str] = set()
-        for journal in journals:
-            with journal.transaction() as connection:
-                held.update(
-                    row[0]
-                    for row in connection.execute(select(records.c.cluster).distinct())
-                    if row[0] is not None
-                )
-        holds = f"it holds {', '.join(sorted(held))}" if held else "it holds no shipped records"
+        held = clusters(journals, Filters())
+        holds = f"it holds {', '.join(held)}" if held else "it holds no shipped records"
         problems.append(f"--cluster {filters.cluster}: no record was shipped from it ({holds})")
     if filters.actor is not None and not _carried(journals, records.c.actor, filters.actor):
         problems.append(f"--actor {filters.actor}: no record was written by it")
