@@ -48,12 +48,6 @@ def journal_rows(
     if filters.stream is not None or not journal.holds_streams():
         yield from journal.scan(filters, after_seq=after_seq, columns=columns, page_size=page_size)
         return
-    with journal.transaction() as connection:
-        streams = connection.execute(
-            select(records.c.stream)
-            .where(records.c.stream.is_not(None), *filters.conditions(records))
-            .distinct()
-        ).all()
     chains = [
         journal.scan(
             replace(filters, stream=stream),
@@ -61,7 +55,7 @@ def journal_rows(
             columns=columns,
             page_size=page_size,
         )
-        for stream in ["", *sorted(row[0] for row in streams)]
+        for stream in ["", *journal.shipped_streams(filters)]
     ]
     yield from heapq.merge(*chains, key=lambda row: row[ts_index])
 

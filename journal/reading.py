@@ -127,6 +127,23 @@ class JournalReading:
             ).first()
         return found is not None
 
+    def shipped_streams(
+        self, filters: Filters | None = None, *, through: int | None = None
+    ) -> list[str]:
+        """Return the names of the shipped streams holding a record ``filters`` select, sorted.
+
+        ``through``: count only the records up to that seq (a head read
+        before). None for an embedded journal, which holds only its own chain.
+        """
+        where = [records.c.stream.is_not(None)]
+        if filters is not None:
+            where.extend(filters.conditions(records))
+        if through is not None:
+            where.append(records.c.seq <= through)
+        with self.transaction() as connection:
+            rows = connection.execute(select(records.c.stream).where(*where).distinct()).all()
+        return sorted(row[0] for row in rows)
+
     def highest_epoch(self) -> int | None:
         """Return the highest leader epoch the journal's own records name, or None.
 

@@ -91,12 +91,7 @@ def check_labels(journal: Journal) -> LabelCheck:
     """
     with journal.transaction() as connection:
         through = connection.execute(select(func.max(records.c.seq))).scalar() or 0
-        streams = connection.execute(
-            select(records.c.stream)
-            .where(records.c.stream.is_not(None), records.c.seq <= through)
-            .distinct()
-        ).all()
-    streams = sorted(row[0] for row in streams)
+    streams = journal.shipped_streams(through=through)
     stated: dict[str, list[_Statement]] = {}
     for seq, data in journal.scan(
         Filters(kinds=(kinds.JOURNAL_SHIPPED,), stream=""), columns=(records.c.seq, records.c.data)

@@ -186,7 +186,7 @@ def verify(
     row's labels are held to the own chain's ``journal.shipped`` records
     (:func:`journal.shipped.check_labels`).
     """
-    streams = journal_streams(journal)
+    streams = journal.shipped_streams()
     if not streams:
         return _verify_chain(
             journal.scan(), observe=observe, find_anchor=lambda: tombstone_anchor(journal)
@@ -226,15 +226,6 @@ def verify(
         own_records=own.records,
         unlabelled_streams=labels.unrecorded,
     )
-
-
-def journal_streams(journal: Journal) -> list[str]:
-    """Return the names of the streams shipped into ``journal`` (none for an embedded one)."""
-    with journal.transaction() as connection:
-        rows = connection.execute(
-            select(records.c.stream).where(records.c.stream.is_not(None)).distinct()
-        ).all()
-    return sorted(row[0] for row in rows)
 
 
 def verify_through(connection: Connection, through: int, page_size: int = 1000) -> VerifyResult:
