@@ -78,20 +78,13 @@ class _Cursor:
 
 @dataclass
 class WatchHooks:
-    """Callbacks for health, metrics and the loop; each defaults to doing nothing.
-
-    ``handed`` is called once the events of a batch are all emitted (a window
-    of the stream, a list, a failure): the controller wakes its reconcile
-    loop then, which takes the batch in one go rather than waking for each
-    event.
-    """
+    """Callbacks for health and metrics; each defaults to doing nothing."""
 
     progress: Callable[[], None] = lambda: None
     up: Callable[[bool], None] = lambda up: None
     event: Callable[[str], None] = lambda event_type: None
     relist: Callable[[str], None] = lambda reason: None
     error: Callable[[str], None] = lambda reason: None
-    handed: Callable[[], None] = lambda: None
 
 
 @dataclass(frozen=True)
@@ -319,7 +312,6 @@ class ListWatcher:
             },
         )
         self._emit(WatchFailed(self.resource, failure.message, failure.status, delay))
-        self._hooks.handed()
         self._stop.wait(delay)
 
     def _delay(self, failures: int) -> float:
@@ -360,7 +352,6 @@ class ListWatcher:
                 deleted=deleted,
             )
         )
-        self._hooks.handed()
         return resource_version
 
     def _report_list(
@@ -428,7 +419,6 @@ class ListWatcher:
                     self._resume_from = self._handle(
                         json.loads(line), self._resume_from or resource_version
                     )
-                self._hooks.handed()
         finally:
             # The body was read past http.client: the connection is not reused.
             response.close()

@@ -351,7 +351,6 @@ class Controller:
             event=event,
             relist=lambda reason: self.metrics.relists.labels(name, reason).inc(),
             error=lambda reason: self.metrics.errors.labels("watch", reason).inc(),
-            handed=self.loop.wake,
         )
 
 

@@ -82,7 +82,7 @@ class ReconcileLoop:
         max_wait_seconds: float = 1.0,
         batch: int = 256,
         linger_seconds: float = 0.25,
-        step_every_seconds: float = 0.25,
+        step_every_seconds: float = 0.05,
         clock: Callable[[], float] = time.monotonic,
         wall: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
@@ -165,14 +165,6 @@ class ReconcileLoop:
                 self.apply(event)
                 applied += 1
 
-    def wake(self) -> None:
-        """Take the watch events waiting now, in one go (a watch handed a batch over).
-
-        Unlike :meth:`post`, it does not end a group commit's wait: the
-        events are stepped, and their records wait for the commit.
-        """
-        self._wake.set()
-
     def request_stop(self, reason: str = "SIGTERM") -> None:
         """Ask the loop to flush and stop (safe from a signal handler's thread)."""
         self._stop_reason = reason
@@ -236,17 +228,15 @@ class ReconcileLoop:
         commit costs far more than the records in it (about 400 us of CPU for
         the sync alone), so a steady trickle of watch events costs less CPU
         per event. A patch decided meanwhile ends the wait: it is sent as soon
-        as its records are durable, as before.
+        as its records are durable, as before. The core is stepped every
+        ``step_every_seconds`` meanwhile, so that an event opens its debounce
+        window no later than that after it came, however long the commit waits.
 
-        Meanwhile the core is stepped whenever a watch hands a batch over
-        (:meth:`wake`): a watch reads its stream a window at a time, and the
-        core steps everything waiting in one go (:meth:`apply_many`), so an
-        event opens its debounce window as soon as its batch is in, however
-        long the commit waits. There is no wake-up per watch event (at a steady
-        trickle each wake-up costs more than the event), nor on a timer while
-        nothing comes: events put on :attr:`events` without a wake are taken
-        within ``step_every_seconds``. Whatever must not wait (an API call's
-        outcome, a leadership change, a stop) ends the wait at
+        The wait is a sleep per step, not a wake-up per watch event (at a
+        steady trickle each wake-up costs more than the event): watch events
+        pile up in the queue meanwhile and are taken at the step, and the core
+        steps everything waiting in one go (:meth:`apply_many`). Whatever must not
+        wait (an API call's outcome, a leadership change, a stop) ends it at
         once through :meth:`post`, :meth:`post_urgent` or :meth:`request_stop`.
         """
         taken = [first]

@@ -39,8 +39,6 @@ class Recorder:
         self.up: list[bool] = []
         self.relists: list[str] = []
         self.progress = 0
-        # How many events had been emitted at each hand-over of a batch.
-        self.handed: list[int] = []
         self.lock = threading.Lock()
 
     def emit(self, event) -> None:
@@ -51,13 +49,7 @@ class Recorder:
         def progress() -> None:
             self.progress += 1
 
-        def handed() -> None:
-            with self.lock:
-                self.handed.append(len(self.events))
-
-        return WatchHooks(
-            progress=progress, up=self.up.append, relist=self.relists.append, handed=handed
-        )
+        return WatchHooks(progress=progress, up=self.up.append, relist=self.relists.append)
 
     def of(self, kind) -> list:
         with self.lock:
@@ -319,27 +311,6 @@ def test_events_of_one_window_are_handled_together(kube, running):
     # Ten updates within the window: one or two batches (one more if the
     # window opened before the last update), never one hand-over per event.
     assert rec.progress - before <= 3
-
-
-def test_each_batch_is_handed_over_once_all_its_events_are_emitted(kube, running):
-    """The loop is woken once per batch (failure, list, window), after the batch's last event."""
-    kube.create(configmap("helloworld-config-a", {"K": "0"}, "a"))
-    kube.create(configmap("helloworld-config-b", {"K": "0"}, "b"))
-    kube.fail(503, count=1, verb="list", resource="configmaps", client="watcher")
-    _, rec = running(coalesce_seconds=1.0)
-    wait_for(lambda: len(rec.handed) >= 2, "the failure and the list handed over")
-    # The failure alone; then the two ConfigMaps and the Listed, after them.
-    assert rec.handed == [1, 4]
-    assert isinstance(rec.events[0], WatchFailed) and isinstance(rec.events[3], Listed)
-    wait_for(lambda: kube.watch_count(client="watcher") == 1, "the watch")
-    for value in range(1, 11):
-        set_data(kube, "helloworld-config-a", {"K": str(value)})
-    wait_for(lambda: len(rec.seen()) == 12, "ten watch events")
-    wait_for(lambda: rec.handed[-1] == 14, "the last batch handed over after its events")
-    # One or two windows (three if one opened before the last update), one
-    # hand-over each, never one per event.
-    assert 3 <= len(rec.handed) <= 5
-    assert rec.handed == sorted(set(rec.handed))
 
 
 def test_a_stop_does_not_wait_for_the_window(kube, tmp_path):

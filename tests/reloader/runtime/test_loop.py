@@ -47,13 +47,7 @@ class Sink:
 
 
 def make_loop(
-    tmp_path,
-    *,
-    acting: bool,
-    size: int = 10_000,
-    linger: float = 0.05,
-    max_wait: float = 0.25,
-    step_every: float = 0.25,
+    tmp_path, *, acting: bool, size: int = 10_000, linger: float = 0.05, max_wait: float = 0.25
 ) -> tuple[ReconcileLoop, Journal, CollectorRegistry]:
     journal = Journal.open(str(tmp_path / "journal.db"), actor="helloworld-controller-1")
     metrics = ControllerMetrics(CollectorRegistry(), "shipshape")
@@ -73,7 +67,6 @@ def make_loop(
         events=queue.Queue(size),
         linger_seconds=linger,
         max_wait_seconds=max_wait,
-        step_every_seconds=step_every,
         clock=lambda: 10.0,
         wall=lambda: datetime(2026, 11, 26, 10, 0, tzinfo=UTC),
     )
@@ -194,24 +187,6 @@ def test_a_long_group_commit_steps_the_core_meanwhile_and_commits_at_its_end(tmp
     wait_for(lambda: loop.state.windows, "the event to be stepped during the wait")
     assert loop.state.windows, "the event was not stepped during the wait"
     assert gathering.is_alive(), "the wait ended without a reason"
-    assert list(journal.read()) == [], "nothing is committed before the wait ends"
-    loop.request_stop("SIGTERM")
-    gathering.join(30)
-    loop.commit()
-    assert [r.kind for r in journal.read()] == [k.CONFIGMAP_OBSERVED, k.DEBOUNCE_SCHEDULED]
-    journal.close()
-
-
-def test_a_batch_handed_over_by_a_watch_is_stepped_at_once_and_committed_at_the_end(tmp_path):
-    """A wake takes the waiting events at once; without one they wait for the step timer."""
-    loop, journal, _ = make_loop(tmp_path, acting=True, linger=60.0, step_every=60.0)
-    gathering = _gathering(loop)
-    loop.events.put(ConfigMapSeen(EventType.MODIFIED, cm("helloworld-config-test", V2, rv="11")))
-    time.sleep(0.3)
-    assert not loop.state.windows, "stepped without a wake, before the step timer"
-    loop.wake()
-    wait_for(lambda: loop.state.windows, "the handed-over event to be stepped", timeout=5)
-    assert gathering.is_alive(), "a wake is not a reason to end the wait"
     assert list(journal.read()) == [], "nothing is committed before the wait ends"
     loop.request_stop("SIGTERM")
     gathering.join(30)
