@@ -42,6 +42,7 @@ from cli.runner import (
     command_output,
     discard_output,
     journal_errors,
+    open_older,
     open_readers,
     stop_at_broken_pipe,
     stop_on_sigterm,
@@ -59,7 +60,6 @@ from cli.signing import (
 from journal import (
     DEFAULT_MODEL,
     Filters,
-    Journal,
     Tail,
     export_dr_drill,
     load_model,
@@ -173,7 +173,7 @@ def tail(
     stop = stop_on_sigterm() if follow else None
     # A follow may wait for a replica or cluster that has written nothing yet.
     known = None if follow else filters
-    with open_readers(locations, busy_timeout, known=known) as readers:
+    with open_readers(locations, busy_timeout, known=known, follow=follow) as readers:
         reader = Tail(readers, filters, after=cursors, lines=lines, stop=stop)
         _print_records(reader, output, labels, follow=follow, cursor_file=cursor_file)
     return 0
@@ -400,7 +400,7 @@ def verify_command(
     locations = resolve_journals(journals)
     failed = False
     for location in locations:
-        with Journal.open(location, readonly=True, busy_timeout=busy_timeout) as reader:
+        with open_older(location, busy_timeout) as reader:
             ok, text = verdict(reader, keys, require_signed)
             display = reader.location.display
         prefix = f"{display}: " if len(locations) > 1 else ""

@@ -18,6 +18,7 @@ import click
 from journal import Journal, JournalError, JournalValueError
 from journal.filters import Filters
 from journal.merge import clusters, unknown_origins
+from journal.older import open_reader
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -51,8 +52,12 @@ def open_readers(
     one_cluster: Filters | None = None,
     known: Filters | None = None,
     per_cluster: str = "each with its own leader and workloads: replay one with --cluster NAME",
+    follow: bool = False,
 ) -> Iterator[list[Journal]]:
     """Open each journal read-only; close them all on the way out.
+
+    A SQLite journal of an older schema is read from an upgraded copy, with a
+    line on stderr saying so (:func:`open_older`); not when ``follow``ing.
 
     Args:
         locations: The journals.
@@ -71,7 +76,7 @@ def open_readers(
     """
     with ExitStack() as stack:
         readers = [
-            stack.enter_context(Journal.open(location, readonly=True, busy_timeout=busy_timeout))
+            stack.enter_context(open_older(location, busy_timeout, follow=follow))
             for location in locations
         ]
         _refuse_one_journal_twice(readers, locations)
@@ -83,6 +88,19 @@ def open_readers(
                 + per_cluster
             )
         yield readers
+
+
+def open_older(location: str, busy_timeout: float, *, follow: bool = False) -> Journal:
+    """Open a journal read-only, saying on stderr when an older one is read from a copy."""
+    reader = open_reader(location, busy_timeout=busy_timeout, follow=follow)
+    if reader.upgraded_from is not None:
+        click.echo(
+            f"Note: journal {reader.location.display} has schema revision "
+            f"{reader.upgraded_from}, older than this program's {reader.revision}: reading an "
+            "upgraded copy, the file is not changed (`shipshape-journal db upgrade` upgrades it)",
+            err=True,
+        )
+    return reader
 
 
 def _refuse_one_journal_twice(readers: Sequence[Journal], locations: Sequence[str]) -> None:

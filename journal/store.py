@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -98,6 +98,10 @@ class Journal(JournalReading):
         self._busy_timeout = busy_timeout
         self._revision = revision
         self._lock = threading.RLock()
+        #: The schema revision of the journal this one is an upgraded copy of
+        #: (:func:`journal.older.open_reader`), or None.
+        self.upgraded_from: str | None = None
+        self._on_close: Callable[[], None] | None = None
 
     # -- opening and closing ------------------------------------------------
 
@@ -191,6 +195,19 @@ class Journal(JournalReading):
                 self._connection.close()
                 self._connection = None
                 self._engine.dispose()
+                if self._on_close is not None:
+                    self._on_close()
+
+    def stand_in_for(self, original: Location, revision: str, on_close: Callable[[], None]) -> None:
+        """Make this reader of a copy stand in for ``original`` (its schema at ``revision``).
+
+        Messages name the original; :attr:`upgraded_from` tells the older
+        revision; ``on_close`` runs once the connection is closed (it removes
+        the copy).
+        """
+        self._location = Location(self._location.url, self._location.path, original.display)
+        self.upgraded_from = revision
+        self._on_close = on_close
 
     def __enter__(self) -> Journal:
         """Return the journal itself for a ``with`` block."""

@@ -429,8 +429,9 @@ def test_db_upgrade_and_current(run, tmp_path):
 
 
 def test_db_current_on_an_older_revision_says_it_is_behind(run, journal):
-    # The journal an upgraded program finds: readers refuse it until
-    # `db upgrade`, and `db current` is how an operator sees where it stands.
+    # The journal an upgraded program finds: `tail -f` refuses it until
+    # `db upgrade` (other readers read an upgraded copy, test_older_journals),
+    # and `db current` is how an operator sees where it stands.
     older = REVISIONS[-2]
     migrated = subprocess.run(
         [str(Path(sys.executable).parent / "alembic"), "-x", f"journal={journal}",
@@ -439,7 +440,7 @@ def test_db_current_on_an_older_revision_says_it_is_behind(run, journal):
         timeout=120,
     )  # fmt: skip
     assert migrated.returncode == 0, migrated.stderr
-    assert run("tail", "--journal", journal).code == 2
+    assert run("tail", "-f", "--journal", journal).code == 2
     current = run("db", "current", "--journal", journal)
     assert (current.code, current.err) == (0, "")
     assert current.out == f"{older} (head is {HEAD}; run `shipshape-journal db upgrade`)\n"
