@@ -42,7 +42,7 @@ from cli.runner import (
     command_output,
     discard_output,
     journal_errors,
-    open_older,
+    open_read_only,
     open_readers,
     stop_at_broken_pipe,
     stop_on_sigterm,
@@ -400,7 +400,7 @@ def verify_command(
     locations = resolve_journals(journals)
     failed = False
     for location in locations:
-        with open_older(location, busy_timeout) as reader:
+        with open_read_only(location, busy_timeout) as reader:
             ok, text = verdict(reader, keys, require_signed)
             display = reader.location.display
         prefix = f"{display}: " if len(locations) > 1 else ""

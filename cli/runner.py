@@ -57,7 +57,7 @@ def open_readers(
     """Open each journal read-only; close them all on the way out.
 
     A SQLite journal of an older schema is read from an upgraded copy, with a
-    line on stderr saying so (:func:`open_older`); not when ``follow``ing.
+    line on stderr saying so (:func:`open_read_only`); not when ``follow``ing.
 
     Args:
         locations: The journals.
@@ -76,7 +76,7 @@ def open_readers(
     """
     with ExitStack() as stack:
         readers = [
-            stack.enter_context(open_older(location, busy_timeout, follow=follow))
+            stack.enter_context(open_read_only(location, busy_timeout, follow=follow))
             for location in locations
         ]
         _refuse_one_journal_twice(readers, locations)
@@ -90,7 +90,7 @@ def open_readers(
         yield readers
 
 
-def open_older(location: str, busy_timeout: float, *, follow: bool = False) -> Journal:
+def open_read_only(location: str, busy_timeout: float, *, follow: bool = False) -> Journal:
     """Open a journal read-only, saying on stderr when an older one is read from a copy."""
     reader = open_reader(location, busy_timeout=busy_timeout, follow=follow)
     if reader.upgraded_from is not None:

@@ -105,7 +105,8 @@ def test_dr_drill_evidence_of_an_older_journal_leaves_it_unchanged(
         expected.code,
         expected.out.splitlines()[0],
     )
-    assert (tmp_path / "b" / "dr-drill-20261206.md").exists()
+    for evidence in ("dr-drill-20261206.md", "dr-drill-20261206.manifest.json"):
+        assert "shipshape-journal-" not in (tmp_path / "b" / evidence).read_text(), "the copy"
     assert file_sha256(older) == before
     assert list(private_tmp.iterdir()) == []
 
