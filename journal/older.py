@@ -54,8 +54,13 @@ def open_reader(
     directory = Path(tempfile.mkdtemp(prefix="shipshape-journal-"))
     copy = directory / "journal.db"
     try:
-        _backup(location.path, copy, location.display)
+        mode = _backup(location.path, copy, location.display)
         Journal.open(copy, actor=_UPGRADER, create=False).close()  # writers migrate on open
+        if mode != "wal":
+            # A writer left the copy in WAL mode; the file is a copy itself
+            # (``backup``, ``export dr-drill``): keep the copy telling so.
+            with contextlib.closing(sqlite3.connect(copy)) as connection:
+                connection.execute("PRAGMA journal_mode = DELETE")
         reader = Journal.open(copy, readonly=True, busy_timeout=busy_timeout)
     except BaseException:
         shutil.rmtree(directory, ignore_errors=True)
@@ -64,11 +69,15 @@ def open_reader(
     return reader
 
 
-def _backup(source: Path, target: Path, display: str) -> None:
-    """Copy the SQLite database ``source`` to ``target``, consistently, opening it read-only."""
+def _backup(source: Path, target: Path, display: str) -> str:
+    """Copy the SQLite database ``source`` to ``target``, consistently, opening it read-only.
+
+    Returns the source's journal mode (``wal`` for a live journal).
+    """
     try:
         origin = sqlite3.connect(f"{source.as_uri()}?mode=ro", uri=True)
         try:
+            mode = str(origin.execute("PRAGMA journal_mode").fetchone()[0]).lower()
             with contextlib.closing(sqlite3.connect(target)) as copy:
                 origin.backup(copy)
         finally:
@@ -77,3 +86,4 @@ def _backup(source: Path, target: Path, display: str) -> None:
         raise JournalError(
             f"journal {display} has an older schema and copying it to read failed: {error}"
         ) from None
+    return mode

@@ -127,6 +127,19 @@ class JournalReading:
             ).first()
         return found is not None
 
+    def is_live(self) -> bool:
+        """Tell whether writers append to this journal, rather than it being a copy of one.
+
+        Writers keep a SQLite journal in WAL mode; ``backup`` and ``export
+        dr-drill`` write their copies in rollback-journal mode. A PostgreSQL
+        journal is always the live one.
+        """
+        if not self._location.is_sqlite:
+            return True
+        with self.transaction() as connection:
+            mode = connection.exec_driver_sql("PRAGMA journal_mode").scalar()
+        return str(mode).lower() == "wal"
+
     def shipped_streams(
         self, filters: Filters | None = None, *, through: int | None = None
     ) -> list[str]:

@@ -50,11 +50,15 @@ class LabelCheck:
         unrecorded: Shipped streams holding records no ``journal.shipped``
             record covers (shipped by an older version, before the stream's
             first statement): those records' labels are not vouched for.
+        absent: ``(stream, cluster)`` of each stream the statements name
+            and the journal holds no record of, in a copy (a scoped export
+            leaves other clusters' streams out); in a live journal that fails.
     """
 
     bad_seq: int | None = None
     reason: str | None = None
     unrecorded: int = 0
+    absent: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -103,9 +107,12 @@ def check_labels(journal: Journal) -> LabelCheck:
             return LabelCheck(seq, "a journal.shipped record is malformed (record edited)")
         stream, statement = payload
         stated.setdefault(stream, []).append(replace(statement, seq=seq))
-    # Statements of streams the journal does not hold are passed over: the
-    # evidence of ``export dr-drill --cluster`` holds the own chain whole and
-    # only the streams of its cluster.
+    # Streams stated and not held at all: deleted, in the live journal. A copy
+    # (``export dr-drill --cluster`` evidence) holds the own chain whole and
+    # only its scope's streams: there they are reported, not failed.
+    absent = sorted(set(stated) - set(streams))
+    if absent and journal.is_live():
+        return _deleted(absent, stated)
     unrecorded = 0
     for stream in streams:
         statements = sorted(stated.get(stream, ()), key=lambda item: item.first)
@@ -113,7 +120,23 @@ def check_labels(journal: Journal) -> LabelCheck:
         if finding is not None:
             return finding
         unrecorded += unstated
-    return LabelCheck(unrecorded=unrecorded)
+    return LabelCheck(
+        unrecorded=unrecorded, absent=tuple((name, stated[name][0].cluster) for name in absent)
+    )
+
+
+def _deleted(absent: list[str], stated: dict[str, list[_Statement]]) -> LabelCheck:
+    """The finding for streams a live journal's statements name and it holds none of."""
+    stream = absent[0]
+    statements = stated[stream]
+    first, last = min(s.first for s in statements), max(s.last for s in statements)
+    more = f" (and {len(absent) - 1} more stream(s) so)" if len(absent) > 1 else ""
+    return LabelCheck(
+        statements[0].seq,
+        f"stream {stream} (cluster {statements[0].cluster}): the journal.shipped record at "
+        f"seq {statements[0].seq} and later say stream seq {first}..{last} was shipped, and "
+        f"none of its records is here (deleted){more}",
+    )
 
 
 def _payload(data: Any) -> tuple[str, _Statement] | None:

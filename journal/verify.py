@@ -55,6 +55,8 @@ class VerifyResult:
             older version (:mod:`journal.shipped`).
         own_records: Of ``records``, the journal's own chain's (whose head
             ``head_hash`` is), when it holds streams too.
+        absent_streams: ``(stream, cluster)`` of the streams the own chain
+            says were shipped and this copy does not hold (a scoped export).
     """
 
     ok: bool
@@ -68,6 +70,7 @@ class VerifyResult:
     streams: int = 0
     own_records: int | None = None
     unlabelled_streams: int = 0
+    absent_streams: tuple[tuple[str, str], ...] = ()
 
     def summary(self) -> str:
         """Return the one-line verdict ``verify`` prints.
@@ -88,14 +91,25 @@ class VerifyResult:
         return f"FAILED: seq {self.bad_seq}: {self.reason}"
 
     def labels_line(self) -> str | None:
-        """The line saying how many streams' labels nothing vouches for, if any."""
-        if not self.ok or not self.unlabelled_streams:
+        """The lines about shipped streams: labels nothing vouches for, streams not held."""
+        if not self.ok:
             return None
-        return (
-            f"labels not covered: the cluster and stream labels of "
-            f"{_count(self.unlabelled_streams, 'shipped stream')} (shipped by an older "
-            "version, without journal.shipped records) are not vouched for"
-        )
+        lines = []
+        if self.unlabelled_streams:
+            lines.append(
+                f"labels not covered: the cluster and stream labels of "
+                f"{_count(self.unlabelled_streams, 'shipped stream')} (shipped by an older "
+                "version, without journal.shipped records) are not vouched for"
+            )
+        if self.absent_streams:
+            clusters = sorted({cluster for _stream, cluster in self.absent_streams})
+            lines.append(
+                f"not in this copy: {_count(len(self.absent_streams), 'shipped stream')} "
+                f"of cluster(s) {', '.join(clusters)} that the own chain says were shipped "
+                "(an export scoped to other clusters leaves them out; the live journal "
+                "must hold them)"
+            )
+        return "\n".join(lines) or None
 
     def to_json(self) -> dict[str, Any]:
         """Return the result as a JSON object (for manifests and ``-o json``)."""
@@ -225,6 +239,7 @@ def verify(
         streams=len(streams),
         own_records=own.records,
         unlabelled_streams=labels.unrecorded,
+        absent_streams=labels.absent,
     )
 
 

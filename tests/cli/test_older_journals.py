@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -11,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from journal import Journal, kinds
+from journal.older import open_reader
 from journal.schema import HEAD, REVISIONS
 from journal.snapshot import file_sha256
 from tests.journal.builders import Controller, at
@@ -121,3 +123,20 @@ def test_following_an_older_journal_still_asks_for_db_upgrade(run, pair, private
         f"{HEAD}; run `shipshape-journal db upgrade`\n"
     )
     assert list(private_tmp.iterdir()) == []
+
+
+def test_the_copy_of_an_older_copy_is_still_a_copy(pair, private_tmp):
+    """The upgraded copy keeps the original's journal mode: a live journal's WAL, else not.
+
+    ``verify`` tells a copy (an export, a backup) by it, and fails a live
+    journal that lacks a stream its own chain says was shipped.
+    """
+    _current, older = pair
+    with open_reader(older) as reader:
+        assert reader.upgraded_from == OLDER and reader.is_live()
+    with sqlite3.connect(older) as connection:
+        connection.execute("PRAGMA journal_mode = DELETE")
+    before = file_sha256(older)
+    with open_reader(older) as reader:
+        assert reader.upgraded_from == OLDER and not reader.is_live()
+    assert file_sha256(older) == before

@@ -18,6 +18,7 @@ from cli.signing import verdict
 from journal import Journal, kinds, verify
 from journal.filters import Filters
 from journal.models import records
+from journal.scoped import scoped_snapshot
 from journal.ship import _COPIED, _SOURCE_COLUMNS, ship
 
 
@@ -161,6 +162,37 @@ def test_a_removed_last_shipped_record_fails_verify(tmp_path):
         f"stream {streams['prod-us']}: the journal.shipped record at seq 13 says stream seq "
         "1..4 was shipped, but stream seq 4 is missing"
     )
+
+
+@pytest.mark.parametrize("engine", ["sqlite", "postgresql"])
+def test_a_whole_stream_deleted_from_a_central_journal_fails_verify(tmp_path, engine, request):
+    url = _url(engine, tmp_path, request)
+    streams = _two_clusters(tmp_path, url)
+    _forge(url, "DELETE FROM journal_records WHERE cluster = 'prod-us'", request)
+    result = _verified(url)
+    assert not result.ok
+    assert result.bad_seq == 13
+    assert result.reason == (
+        f"stream {streams['prod-us']} (cluster prod-us): the journal.shipped record at seq 13 "
+        "and later say stream seq 1..4 was shipped, and none of its records is here (deleted)"
+    )
+
+
+def test_an_export_scoped_to_one_cluster_verifies_and_names_the_streams_it_leaves_out(tmp_path):
+    """A copy holding one cluster's streams verifies; the other cluster's are named, not failed."""
+    url = str(tmp_path / "central.db")
+    _two_clusters(tmp_path, url)
+    with Journal.open(url, readonly=True) as central:
+        scoped_snapshot(central, tmp_path / "eu.db", Filters(cluster="prod-eu"))
+    with Journal.open(tmp_path / "eu.db", readonly=True) as evidence:
+        assert not evidence.is_live()
+        ok, text = verdict(evidence, [], False)
+    assert ok
+    assert text.splitlines()[1:] == [
+        "not in this copy: 1 shipped stream of cluster(s) prod-us that the own chain says were "
+        "shipped (an export scoped to other clusters leaves them out; the live journal must "
+        "hold them)",
+    ]
 
 
 def _ship_as_before(source: Journal, central: Journal, cluster: str) -> None:
