@@ -133,9 +133,9 @@ def _deleted(absent: list[str], stated: dict[str, list[_Statement]]) -> LabelChe
     more = f" (and {len(absent) - 1} more stream(s) so)" if len(absent) > 1 else ""
     return LabelCheck(
         statements[0].seq,
-        f"stream {stream} (cluster {statements[0].cluster}): the journal.shipped record at "
-        f"seq {statements[0].seq} and later say stream seq {first}..{last} was shipped, and "
-        f"none of its records is here (deleted){more}",
+        f"stream {stream} (cluster {statements[0].cluster}): the journal.shipped records "
+        f"from seq {statements[0].seq} say stream seq {first}..{last} was shipped, and none "
+        f"of its records is here (deleted){more}",
     )
 
 

@@ -173,8 +173,8 @@ def test_a_whole_stream_deleted_from_a_central_journal_fails_verify(tmp_path, en
     assert not result.ok
     assert result.bad_seq == 13
     assert result.reason == (
-        f"stream {streams['prod-us']} (cluster prod-us): the journal.shipped record at seq 13 "
-        "and later say stream seq 1..4 was shipped, and none of its records is here (deleted)"
+        f"stream {streams['prod-us']} (cluster prod-us): the journal.shipped records from seq "
+        "13 say stream seq 1..4 was shipped, and none of its records is here (deleted)"
     )
 
 
