@@ -73,6 +73,14 @@ def _verified(url: str):
         return verify(reader)
 
 
+def _forged(tmp_path, engine: str, request, statement: str):
+    """Ship two clusters, run ``statement`` as a forger; return (url, streams, verify result)."""
+    url = _url(engine, tmp_path, request)
+    streams = _two_clusters(tmp_path, url)
+    _forge(url, statement, request)
+    return url, streams, _verified(url)
+
+
 @pytest.mark.parametrize("engine", ["sqlite", "postgresql"])
 def test_an_untouched_central_journal_verifies_with_its_labels_vouched_for(
     tmp_path, engine, request
@@ -110,15 +118,13 @@ def test_an_untouched_central_journal_verifies_with_its_labels_vouched_for(
 
 @pytest.mark.parametrize("engine", ["sqlite", "postgresql"])
 def test_two_clusters_labels_swapped_in_the_database_fail_verify(tmp_path, engine, request):
-    url = _url(engine, tmp_path, request)
-    streams = _two_clusters(tmp_path, url)
-    _forge(
-        url,
+    url, streams, result = _forged(
+        tmp_path,
+        engine,
+        request,
         "UPDATE journal_records SET cluster = CASE cluster WHEN 'prod-eu' THEN 'prod-us' "
         "ELSE 'prod-eu' END WHERE stream IS NOT NULL",
-        request,
     )
-    result = _verified(url)
     assert not result.ok
     assert result.reason == (
         f"stream {streams['prod-eu']}: stream seq 1..6 labelled cluster prod-us, "
@@ -136,15 +142,13 @@ def test_two_clusters_labels_swapped_in_the_database_fail_verify(tmp_path, engin
 
 @pytest.mark.parametrize("engine", ["sqlite", "postgresql"])
 def test_one_relabelled_row_fails_verify_naming_it(tmp_path, engine, request):
-    url = _url(engine, tmp_path, request)
-    streams = _two_clusters(tmp_path, url)
-    _forge(
-        url,
+    _, streams, result = _forged(
+        tmp_path,
+        engine,
+        request,
         "UPDATE journal_records SET cluster = 'prod-us' "
         "WHERE cluster = 'prod-eu' AND stream_seq = 5",
-        request,
     )
-    result = _verified(url)
     assert not result.ok
     assert result.summary() == (
         f"FAILED: seq 6: stream {streams['prod-eu']}: stream seq 5 labelled cluster prod-us, "
@@ -153,10 +157,12 @@ def test_one_relabelled_row_fails_verify_naming_it(tmp_path, engine, request):
 
 
 def test_a_removed_last_shipped_record_fails_verify(tmp_path):
-    url = str(tmp_path / "central.db")
-    streams = _two_clusters(tmp_path, url)
-    _forge(url, "DELETE FROM journal_records WHERE cluster = 'prod-us' AND stream_seq = 4", None)
-    result = _verified(url)
+    _, streams, result = _forged(
+        tmp_path,
+        "sqlite",
+        None,
+        "DELETE FROM journal_records WHERE cluster = 'prod-us' AND stream_seq = 4",
+    )
     assert not result.ok
     assert result.reason == (
         f"stream {streams['prod-us']}: the journal.shipped record at seq 13 says stream seq "
@@ -166,10 +172,9 @@ def test_a_removed_last_shipped_record_fails_verify(tmp_path):
 
 @pytest.mark.parametrize("engine", ["sqlite", "postgresql"])
 def test_a_whole_stream_deleted_from_a_central_journal_fails_verify(tmp_path, engine, request):
-    url = _url(engine, tmp_path, request)
-    streams = _two_clusters(tmp_path, url)
-    _forge(url, "DELETE FROM journal_records WHERE cluster = 'prod-us'", request)
-    result = _verified(url)
+    _, streams, result = _forged(
+        tmp_path, engine, request, "DELETE FROM journal_records WHERE cluster = 'prod-us'"
+    )
     assert not result.ok
     assert result.bad_seq == 13
     assert result.reason == (
