@@ -33,6 +33,7 @@ from sqlalchemy import func, select
 
 from journal.errors import JournalValueError
 from journal.filters import Filters
+from journal.merge import clusters
 from journal.models import records
 from journal.reading import RECORD_COLUMNS, row_to_record
 from journal.replay.state import STATE_KINDS, StateProjector, answer
@@ -78,18 +79,19 @@ def cluster_state_at(
             f"{display} holds none (a replica's journal is its own state: drop them)"
         )
     chosen = _streams(journal, Filters(cluster=cluster, actor=actor))
-    clusters = sorted({name for _stream, name in chosen})
+    chosen_clusters = sorted({name for _stream, name in chosen})
     if cluster is None and actor is None:
-        everything = sorted({name for _stream, name in _streams(journal, Filters())})
+        everything = clusters([journal], Filters())
         raise JournalValueError(
             f"{display} holds records shipped from {len(everything)} "
             f"cluster{'s' if len(everything) != 1 else ''} ({', '.join(everything)}), each "
             "with its own state: give --at with --cluster NAME"
         )
-    if len(clusters) > 1:
+    if len(chosen_clusters) > 1:
         raise JournalValueError(
-            f"the streams selected hold records of {len(clusters)} clusters "
-            f"({', '.join(clusters)}), each with its own state: give --at with --cluster NAME"
+            f"the streams selected hold records of {len(chosen_clusters)} clusters "
+            f"({', '.join(chosen_clusters)}), each with its own state: "
+            "give --at with --cluster NAME"
         )
     if not chosen:
         raise JournalValueError(
@@ -130,7 +132,7 @@ def cluster_state_at(
     ]
     state = answer(merged, lists, journal, at, namespace, workload, None)
     return replace(
-        state, cluster=clusters[0], streams=[read[stream] for stream, _cluster in chosen]
+        state, cluster=chosen_clusters[0], streams=[read[stream] for stream, _cluster in chosen]
     )
 
 
