@@ -69,11 +69,11 @@ def verdict(reader: Journal, keys: list[PublicKey], require_signed: bool) -> tup
     """
     if keys:
         signed = verify_signed(reader, keys, require_signed=require_signed)
-        return signed.ok, _with_labels(signed.summary(), signed.chain.labels_line())
+        return signed.ok, _with_labels(signed.summary(), signed.chain.shipped_lines())
     result = verify(reader)
     if not result.ok:
         return False, result.summary()
-    summary = _with_labels(result.summary(), result.labels_line())
+    summary = _with_labels(result.summary(), result.shipped_lines())
     if not reader.last(1, Filters(kinds=(kinds.JOURNAL_CHECKPOINT,))):
         return True, summary
     return True, (
@@ -83,7 +83,7 @@ def verdict(reader: Journal, keys: list[PublicKey], require_signed: bool) -> tup
 
 
 def _with_labels(summary: str, labels: str | None) -> str:
-    """The verdict, then the line about streams whose labels are not vouched for."""
+    """The verdict, then the lines about shipped streams (labels not vouched for, not held)."""
     return summary if labels is None else f"{summary}\n{labels}"
 
 

@@ -90,7 +90,7 @@ class VerifyResult:
             return line
         return f"FAILED: seq {self.bad_seq}: {self.reason}"
 
-    def labels_line(self) -> str | None:
+    def shipped_lines(self) -> str | None:
         """The lines about shipped streams: labels nothing vouches for, streams not held."""
         if not self.ok:
             return None
