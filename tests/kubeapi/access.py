@@ -3,10 +3,11 @@ authorization and the review and token endpoints (see rbac.py and tokens.py)."""
 
 from __future__ import annotations
 
+import contextlib
 import copy
 from typing import TYPE_CHECKING, Any
 
-from . import rbac
+from . import escalation, rbac
 from .errors import ApiError, not_found, qualified
 from .faults import Client, RequestAttributes
 from .store import rfc3339
@@ -81,11 +82,30 @@ def impersonate(api: KubeApiServer, client: Client, user: str, groups: list[str]
 
 
 def _name_from_field_selector(query: dict[str, str]) -> str:
+    """Return the name a `metadata.name=NAME` field selector asks for, or "".
+
+    As the real request-info parser: only an exact match counts, and only a
+    name that could be a path segment (no `/` or `%`, not `.` or `..`).
+    """
     for term in (query.get("fieldSelector") or "").split(","):
         key, sep, value = term.partition("=")
         if sep and key.strip() == "metadata.name":
-            return value.lstrip("=").strip()
+            name = value.lstrip("=").strip()
+            valid = name not in (".", "..") and "/" not in name and "%" not in name
+            return name if valid else ""
     return ""
+
+
+def request_namespace(route: Route) -> str:
+    """Return the namespace attribute the real server authorizes a request with.
+
+    It comes from the path: `/api/v1/namespaces/NAME` (and its `status` and
+    `finalize`) has namespace NAME, so a RoleBinding in NAME grants verbs on
+    that Namespace object; listing or creating namespaces is cluster-scoped.
+    """
+    if route.rtype.group == "" and route.rtype.plural == "namespaces":
+        return route.name
+    return route.namespace
 
 
 def authorize_resource(
@@ -101,7 +121,8 @@ def authorize_resource(
         ApiError: 403 Forbidden, worded as the real server words it.
     """
     name = route.name
-    if not name and route.verb in ("list", "watch", "deletecollection"):
+    if not name and route.verb in ("list", "watch"):
+        # (a deletecollection has no name: resourceNames never allow it)
         name = _name_from_field_selector(query)
     request = rbac.Attributes(
         user_of(client),
@@ -109,7 +130,7 @@ def authorize_resource(
         api_group=route.rtype.group,
         resource=route.rtype.plural,
         subresource=route.subresource,
-        namespace=route.namespace,
+        namespace=request_namespace(route),
         name=name,
     )
     decision = api.authorizer.authorize(request)
@@ -171,6 +192,15 @@ def authorize_unserved(
         raise rbac.forbidden(request, decision.reason)
 
 
+def acting_as(
+    api: KubeApiServer, client: Client, route: Route
+) -> contextlib.AbstractContextManager[None]:
+    """Serve a resource request's writes as its client: the RBAC objects it writes
+    are checked for escalation (`escalation.confirm_no_escalation`) against that user."""
+    requester = escalation.Requester(api.authorizer, user_of(client), route.namespace, route.name)
+    return escalation.acting_as(requester)
+
+
 def authorize_create_on_update(api: KubeApiServer, client: Client, route: Route) -> None:
     """Refuse a PUT that would create its object unless the user may also `create` it.
 
@@ -186,7 +216,7 @@ def authorize_create_on_update(api: KubeApiServer, client: Client, route: Route)
         api_group=route.rtype.group,
         resource=route.rtype.plural,
         subresource=route.subresource,
-        namespace=route.namespace,
+        namespace=request_namespace(route),
         name=route.name,
     )
     decision = api.authorizer.authorize(request)

@@ -265,6 +265,7 @@ class ApiHandler(BaseHTTPRequestHandler):
                         query, route.verb, route.version, self.headers.get("Content-Type", "")
                     ),
                     field_managers.writing(self._write_context(route, query)),
+                    access.acting_as(api, client, route),
                 ):
                     status = self._serve_resource(method, route, query, body, client)
         except ApiError as err:

@@ -14,56 +14,20 @@ from typing import Any
 from .errors import bad_request, invalid
 from .resources import ResourceType
 
-_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-_DNS_1035 = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
-_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
-_LABEL_NAME = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
-_LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
 _CONFIG_KEY = re.compile(r"^[-._a-zA-Z0-9]+$")
 
 MAX_CONFIG_BYTES = 1024 * 1024
-MAX_ANNOTATION_BYTES = 256 * 1024
 
-# Kinds whose names must be DNS-1123 labels (63 characters) rather than subdomains.
-_LABEL_NAMED = {"Namespace"}
-_DNS_1035_NAMED = {"Service"}
-# Kinds whose names are free-form path segments (RBAC roles may contain ':').
-_FREE_NAMED = {"ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding"}
+# Kinds whose names are free-form path segments (RBAC roles may contain ':';
+# core/v1 Events skip the object-metadata rules). Every other kind's name,
+# labels and annotations are judged by `validation.meta`, before these hooks.
+_FREE_NAMED = {"ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding", "Event"}
 
 
 def _name_problem(kind: str, name: str) -> str | None:
-    if kind in _FREE_NAMED:
-        return (
-            None if name and "/" not in name and name not in (".", "..") else "may not contain '/'"
-        )
-    if kind in _LABEL_NAMED:
-        ok = len(name) <= 63 and _DNS_LABEL.match(name)
-        rule = "a lowercase RFC 1123 label"
-    elif kind in _DNS_1035_NAMED:
-        ok = len(name) <= 63 and _DNS_1035.match(name)
-        rule = "a DNS-1035 label"
-    else:
-        ok = len(name) <= 253 and _DNS_SUBDOMAIN.match(name)
-        rule = "a lowercase RFC 1123 subdomain"
-    if ok:
+    if kind not in _FREE_NAMED:
         return None
-    return (
-        f'Invalid value: "{name}": {rule} must consist of lower case alphanumeric characters, '
-        "'-' or '.', and must start and end with an alphanumeric character"
-    )
-
-
-def _label_key_problem(key: str) -> str | None:
-    prefix, _, name = key.rpartition("/")
-    if prefix and (len(prefix) > 253 or not _DNS_SUBDOMAIN.match(prefix)):
-        return f'Invalid value: "{key}": prefix part must be a lowercase RFC 1123 subdomain'
-    if not name or len(name) > 63 or not _LABEL_NAME.match(name):
-        return (
-            f'Invalid value: "{key}": name part must consist of alphanumeric characters, '
-            "'-', '_' or '.', and must start and end with an alphanumeric character "
-            "(at most 63 characters)"
-        )
-    return None
+    return None if name and "/" not in name and name not in (".", "..") else "may not contain '/'"
 
 
 def validate(rtype: ResourceType, obj: dict[str, Any]) -> None:
@@ -78,37 +42,11 @@ def validate(rtype: ResourceType, obj: dict[str, Any]) -> None:
     problem = _name_problem(rtype.kind, name)
     if problem:
         causes.append(("FieldValueInvalid", "metadata.name", problem))
-    for key, value in (meta.get("labels") or {}).items():
-        if not isinstance(value, str):
-            raise bad_request(f"metadata.labels[{key}] must be a string")
-        problem = _label_key_problem(key)
-        if problem:
-            causes.append(("FieldValueInvalid", "metadata.labels", problem))
-        if len(value) > 63 or not _LABEL_VALUE.match(value):
-            causes.append(
-                (
-                    "FieldValueInvalid",
-                    "metadata.labels",
-                    f'Invalid value: "{value}": a valid label must be an empty string or '
-                    "consist of alphanumeric characters, '-', '_' or '.', and must start and "
-                    "end with an alphanumeric character (at most 63 characters)",
-                )
-            )
-    annotations = meta.get("annotations") or {}
-    for key, value in annotations.items():
-        if not isinstance(value, str):
-            raise bad_request(f"metadata.annotations[{key}] must be a string")
-        problem = _label_key_problem(key)
-        if problem:
-            causes.append(("FieldValueInvalid", "metadata.annotations", problem))
-    if sum(len(k) + len(v) for k, v in annotations.items()) > MAX_ANNOTATION_BYTES:
-        causes.append(
-            (
-                "FieldValueTooLong",
-                "metadata.annotations",
-                "Too long: must have at most 262144 bytes",
-            )
-        )
+    # A value that is not a string never decodes on a real server (400).
+    for field in ("labels", "annotations"):
+        for key, value in (meta.get(field) or {}).items():
+            if not isinstance(value, str):
+                raise bad_request(f"metadata.{field}[{key}] must be a string")
     if rtype.kind in ("ConfigMap", "Secret"):
         causes.extend(_config_causes(obj))
     if causes:

@@ -15,12 +15,17 @@ the store. A request is allowed when any rule bound to the user allows it:
 Resources match as the real `ResourceMatches` does: `*` matches everything,
 `deployments` matches the resource only, `deployments/scale` the subresource
 only, and `*/scale` that subresource of every resource. A rule with
-resourceNames matches only requests that name one of them, so `create`, and
-`list`/`watch` without a `metadata.name` field selector, never match it.
+resourceNames matches only requests that name one of them, so `create`,
+`deletecollection`, and `list`/`watch` without a `metadata.name` field
+selector, never match it.
+
+Bindings are also validated here (`binding_causes`, called by the store's
+validation hook); escalation prevention is in escalation.py.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -94,7 +99,7 @@ class Attributes:
         api_group: The resource's API group (`""`: core).
         resource: The plural (`deployments`).
         subresource: `status`, `scale`, `token` or `""`.
-        namespace: The namespace, or `""`.
+        namespace: The namespace, or `""` (a Namespace's own path: its name).
         name: The object name (also from a `metadata.name` field selector on list
             and watch, as the real request-info parser sets it).
         path: The request path (non-resource requests).
@@ -228,15 +233,20 @@ class Authorizer:
             items, _rv, _c, _r = self.store.list(rtype, namespace, [], [])
         return items
 
-    def _role(self, kind: str, name: str, namespace: str) -> Obj | None:
+    def role(self, kind: str, name: str, namespace: str) -> Obj | None:
+        """Return the Role (in `namespace`) or ClusterRole a roleRef names, or None."""
         key = f"{'roles' if kind == 'Role' else 'clusterroles'}.{RBAC_GROUP}"
         rtype = self.registry.by_key(key)
         assert rtype is not None
         return self.store.find(rtype, namespace if kind == "Role" else "", name)
 
-    def grants(self, user: UserInfo, namespace: str) -> tuple[list[_Grant], list[str]]:
+    def grants(
+        self, user: UserInfo, namespace: str, *, registry_wording: bool = False
+    ) -> tuple[list[_Grant], list[str]]:
         """Return the rules bound to a user in a namespace (`""`: cluster-wide only),
-        and the errors met (a binding to a missing role), as RBAC reports them."""
+        and the errors met (a binding to a missing role), as RBAC reports them
+        (the authorizer names a missing `role.rbac...`; the escalation check,
+        reading the registry, `roles.rbac...`: `registry_wording`)."""
         grants: list[_Grant] = []
         errors: list[str] = []
         sources = [(b, "") for b in self._items(f"clusterrolebindings.{RBAC_GROUP}", None)]
@@ -255,9 +265,10 @@ class Authorizer:
             kind, role_name = ref.get("kind", ""), ref.get("name", "")
             if not binding_ns and kind != "ClusterRole":
                 continue
-            role = self._role(kind, role_name, binding_ns)
+            role = self.role(kind, role_name, binding_ns)
             if role is None:
-                errors.append(f'{kind.lower()}.{RBAC_GROUP} "{role_name}" not found')
+                plural = "s" if registry_wording else ""
+                errors.append(f'{kind.lower()}{plural}.{RBAC_GROUP} "{role_name}" not found')
                 continue
             name = binding["metadata"]["name"]
             grants.append(
@@ -317,6 +328,97 @@ class Authorizer:
         if errors:
             status["evaluationError"] = "; ".join(errors)
         return status
+
+
+# --- validation of bindings (our reading of pkg/apis/rbac/validation) ---------------------
+
+Cause = tuple[str, str, str]
+_SUBJECT_KINDS = ("ServiceAccount", "User", "Group")
+
+
+def _unsupported(field: str, value: str, supported: tuple[str, ...]) -> Cause:
+    """Return a `field.NotSupported` cause."""
+    shown = ", ".join(f'"{v}"' for v in supported)
+    message = f"Unsupported value: {json.dumps(value)}: supported values: {shown}"
+    return ("FieldValueNotSupported", field, message)
+
+
+def _path_segment_problems(name: str) -> list[str]:
+    """Return why a name is no path segment (what RBAC asks of role names)."""
+    if name in (".", ".."):
+        return [f"may not be '{name}'"]
+    return [f"may not contain '{c}'" for c in "/%" if c in name]
+
+
+def role_ref(binding: Obj) -> tuple[str, str, str]:
+    """Return a binding's `(apiGroup, kind, name)`, its apiGroup defaulted as v1 does."""
+    ref = binding.get("roleRef") or {}
+    return (ref.get("apiGroup") or RBAC_GROUP, ref.get("kind") or "", ref.get("name") or "")
+
+
+def _subject_causes(subject: Obj, cluster_wide: bool, path: str) -> list[Cause]:
+    """Return the problems of one binding subject (`path`: `subjects[i]`)."""
+    kind, name = subject.get("kind") or "", subject.get("name") or ""
+    # v1 defaults a subject's apiGroup: "" for a ServiceAccount, RBAC's for the others
+    group = subject.get("apiGroup") or ("" if kind == "ServiceAccount" else RBAC_GROUP)
+    causes: list[Cause] = []
+    if not name:
+        causes.append(("FieldValueRequired", f"{path}.name", "Required value"))
+    if kind == "ServiceAccount":
+        if group:
+            causes.append(_unsupported(f"{path}.apiGroup", group, ("",)))
+        if cluster_wide and not subject.get("namespace"):
+            causes.append(("FieldValueRequired", f"{path}.namespace", "Required value"))
+    elif kind in ("User", "Group"):
+        if not name:
+            what = f"{kind.lower()} name cannot be empty"
+            causes.append(("FieldValueInvalid", f"{path}.name", f'Invalid value: "": {what}'))
+        if group != RBAC_GROUP:
+            causes.append(_unsupported(f"{path}.apiGroup", group, (RBAC_GROUP,)))
+    else:
+        causes.append(_unsupported(f"{path}.kind", kind, _SUBJECT_KINDS))
+    return causes
+
+
+def binding_causes(kind: str, obj: Obj, old: Obj | None) -> list[Cause]:
+    """Return why the real server would refuse to store a RoleBinding or ClusterRoleBinding.
+
+    Its roleRef must name a role of RBAC's group (a ClusterRoleBinding only a
+    ClusterRole), by a name that is a path segment; each subject must have a
+    name, a known kind and its group, and a ServiceAccount subject of a
+    ClusterRoleBinding its namespace. An update may not change the roleRef
+    (what a binding grants is judged when it is made). Other kinds: no causes.
+    """
+    if kind not in ("RoleBinding", "ClusterRoleBinding"):
+        return []
+    cluster_wide = kind == "ClusterRoleBinding"
+    group, role_kind, name = role_ref(obj)
+    causes: list[Cause] = []
+    if group != RBAC_GROUP:
+        causes.append(_unsupported("roleRef.apiGroup", group, (RBAC_GROUP,)))
+    role_kinds = ("ClusterRole",) if cluster_wide else ("Role", "ClusterRole")
+    if role_kind not in role_kinds:
+        causes.append(_unsupported("roleRef.kind", role_kind, role_kinds))
+    if not name:
+        causes.append(("FieldValueRequired", "roleRef.name", "Required value"))
+    for problem in _path_segment_problems(name):
+        causes.append(
+            ("FieldValueInvalid", "roleRef.name", f"Invalid value: {json.dumps(name)}: {problem}")
+        )
+    for index, subject in enumerate(obj.get("subjects") or []):
+        causes += _subject_causes(subject, cluster_wide, f"subjects[{index}]")
+    if old is not None and role_ref(old) != (group, role_kind, name):
+        fields = ", ".join(
+            f"{key}:{json.dumps(value)}"
+            for key, value in zip(
+                ("APIGroup", "Kind", "Name"), (group, role_kind, name), strict=True
+            )
+        )
+        shown = f"rbac.RoleRef{{{fields}}}"
+        causes.append(
+            ("FieldValueInvalid", "roleRef", f"Invalid value: {shown}: cannot change roleRef")
+        )
+    return causes
 
 
 # --- errors -----------------------------------------------------------------------------

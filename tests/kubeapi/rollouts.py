@@ -10,10 +10,10 @@ condition, as the real deployment controller reports it.
 
 Each kind reports the status fields `kubectl rollout status` reads:
 Deployments `updatedReplicas`/`replicas`/`availableReplicas`; StatefulSets
-`readyReplicas`, `updatedReplicas` and `currentRevision` == `updateRevision`
-(`NAME-HASH`, the name of the ControllerRevision the real controller makes);
-DaemonSets `desiredNumberScheduled` (one pod per simulated node, `nodes`),
-`updatedNumberScheduled` and `numberAvailable`.
+their pods counted by revision (`_Workload.pods`: the template each ordinal
+runs; revisions are `NAME-HASH`, the name of the ControllerRevision the real
+controller makes); DaemonSets `desiredNumberScheduled` (one pod per simulated
+node, `nodes`), `updatedNumberScheduled` and `numberAvailable`.
 """
 
 from __future__ import annotations
@@ -75,9 +75,69 @@ def template_hash(template: Any) -> str:
 
 @dataclass
 class _Workload:
+    """What the simulated controller knows of one workload.
+
+    A StatefulSet's pods are modelled per ordinal (`pods[i]`: the template hash
+    the pod of ordinal `i` runs, its `controller-revision-hash`), so its status
+    counts them by revision as the real StatefulSet controller does. Every pod
+    that exists is ready: pods are only made or replaced when a rollout
+    completes. `pods` and `current_hash` are changed only under the store lock.
+    """
+
     revisions: list[Revision] = field(default_factory=list)
     generation: int = 0  # the generation the pending rollout is for
     rolled_hash: str = ""  # the template hash of the last finished rollout
+    pods: list[str] = field(default_factory=list)  # StatefulSet: template hash per ordinal
+    current_hash: str = ""  # StatefulSet: the template hash of `status.currentRevision`
+
+    def roll_pods(self, obj: Obj, update: str) -> None:
+        """Act on a StatefulSet's spec as its controller does once a rollout completes.
+
+        Ordinals from `spec.replicas` on are deleted; missing ordinals are created
+        at the current revision below a `RollingUpdate` partition and at the update
+        revision (`update`) otherwise; under `RollingUpdate` every pod at or above
+        the partition is replaced by one at the update revision (the real
+        controller goes highest ordinal first; here all within one rollout delay);
+        under `OnDelete` the pods that run are kept.
+        """
+        spec = obj.get("spec") or {}
+        replicas = int(spec.get("replicas", 1))
+        partition = _partition(spec)
+        current = self.current_hash or update
+        pods = self.pods[:replicas]
+        for ordinal in range(len(pods), replicas):
+            pods.append(current if partition is not None and ordinal < partition else update)
+        if partition is not None:
+            pods[partition:] = [update] * max(0, len(pods) - partition)
+        self.pods = pods
+
+    def statefulset_status(self, obj: Obj, update: str) -> Obj:
+        """Return a StatefulSet's status, counting its pods by revision.
+
+        `currentRevision` starts as the first update revision and moves to the
+        update revision once a `RollingUpdate` has every replica updated and
+        ready (never under `OnDelete`), as the real controller's status does.
+        """
+        spec = obj.get("spec") or {}
+        replicas = int(spec.get("replicas", 1))
+        self.current_hash = self.current_hash or update
+        updated = self.pods.count(update)
+        if _partition(spec) is not None and updated == len(self.pods) == replicas:
+            self.current_hash = update
+        name = obj["metadata"]["name"]
+        status: Obj = {
+            "observedGeneration": obj["metadata"].get("generation", 1),
+            "replicas": len(self.pods),
+            "readyReplicas": len(self.pods),
+            "currentReplicas": self.pods.count(self.current_hash),
+            "updatedReplicas": updated,
+            "availableReplicas": len(self.pods),
+            "currentRevision": f"{name}-{self.current_hash}",
+            "updateRevision": f"{name}-{update}",
+            "collisionCount": 0,
+        }
+        optional = ("readyReplicas", "currentReplicas", "updatedReplicas")
+        return {k: v for k, v in status.items() if v or k not in optional}
 
 
 class RolloutSimulator:
@@ -128,10 +188,15 @@ class RolloutSimulator:
     # --- the listener, under the store lock ------------------------------------------
 
     def _on_event(self, event: Event) -> None:
-        if event.key not in WORKLOAD_KEYS or event.type == "DELETED":
+        if event.key not in WORKLOAD_KEYS:
+            return
+        ident = (event.key, event.namespace, event.name)
+        if event.type == "DELETED":
+            with self._cond:
+                if ident in self._workloads:  # its pods go; its revisions are kept
+                    self._workloads[ident] = _Workload(self._workloads[ident].revisions)
             return
         obj = event.obj
-        ident = (event.key, event.namespace, event.name)
         template = (obj.get("spec") or {}).get("template") or {}
         digest = template_hash(template)
         generation = obj["metadata"].get("generation", 1)
@@ -221,7 +286,7 @@ class RolloutSimulator:
                 workload.generation = generation
                 changed = workload.rolled_hash != revision.template_hash
                 replacing = changed and bool(workload.rolled_hash)  # pods of an older template
-            status, annotations = self._progressing(rtype, obj, revision, changed)
+            status, annotations = self._progressing(rtype, obj, revision, changed, workload)
             self.store.write_status(
                 rtype, namespace, name, status, actor=ACTOR, annotations=annotations
             )
@@ -247,13 +312,14 @@ class RolloutSimulator:
             if obj is None or obj["metadata"].get("generation", 1) != generation:
                 return
             with self._cond:
-                if self._workloads[ident].generation != generation:
+                workload = self._workloads[ident]
+                if workload.generation != generation:
                     return
             revision = self.revisions(key, namespace, name)[-1]
             if what == "complete":
-                status = self._complete(rtype, obj, revision)
+                status = self._complete(rtype, obj, revision, workload)
                 with self._cond:
-                    self._workloads[ident].rolled_hash = revision.template_hash
+                    workload.rolled_hash = revision.template_hash
             else:
                 status = copy.deepcopy(obj.get("status") or {})
                 _set_condition(
@@ -271,7 +337,12 @@ class RolloutSimulator:
     # --- status shapes ----------------------------------------------------------------
 
     def _progressing(
-        self, rtype: ResourceType, obj: Obj, revision: Revision, changed_template: bool
+        self,
+        rtype: ResourceType,
+        obj: Obj,
+        revision: Revision,
+        changed_template: bool,
+        workload: _Workload,
     ) -> tuple[Obj, dict[str, str] | None]:
         spec = obj.get("spec") or {}
         old = copy.deepcopy(obj.get("status") or {})
@@ -283,22 +354,8 @@ class RolloutSimulator:
             return _daemonset_status(obj, old, self.nodes, rolled=not changed_template), None
         if rtype.kind == "ReplicationController":
             return replication.progressing(obj, changed_template), None
-        if rtype.kind == "StatefulSet":
-            update_revision = f"{name}-{revision.template_hash}"
-            current = old.get("currentRevision") or update_revision
-            rolled = current == update_revision and old.get("updatedReplicas", 0) >= replicas
-            status = {
-                "observedGeneration": generation,
-                "replicas": replicas,
-                "readyReplicas": min(old.get("readyReplicas", 0), replicas),
-                "currentReplicas": min(old.get("currentReplicas", 0), replicas),
-                "updatedReplicas": replicas if rolled else 0,
-                "availableReplicas": min(old.get("availableReplicas", 0), replicas),
-                "currentRevision": current,
-                "updateRevision": update_revision,
-                "collisionCount": 0,
-            }
-            return status, None
+        if rtype.kind == "StatefulSet":  # observed: the pods that run are kept as they are
+            return workload.statefulset_status(obj, revision.template_hash), None
         previous = old.get("updatedReplicas", 0)
         updated = 0 if changed_template else min(previous, replicas)
         ready = (
@@ -349,7 +406,9 @@ class RolloutSimulator:
                 del status[field_name]
         return status, {REVISION_ANNOTATION: str(revision.number)}
 
-    def _complete(self, rtype: ResourceType, obj: Obj, revision: Revision) -> Obj:
+    def _complete(
+        self, rtype: ResourceType, obj: Obj, revision: Revision, workload: _Workload
+    ) -> Obj:
         spec = obj.get("spec") or {}
         replicas = int(spec.get("replicas", 1))
         generation = obj["metadata"].get("generation", 1)
@@ -359,27 +418,8 @@ class RolloutSimulator:
         if rtype.kind == "ReplicationController":
             return replication.complete(obj)
         if rtype.kind == "StatefulSet":
-            update_revision = f"{name}-{revision.template_hash}"
-            # A partition keeps the pods below it on the current revision.
-            rolling = (spec.get("updateStrategy") or {}).get("rollingUpdate") or {}
-            kept = min(int(rolling.get("partition") or 0), replicas)
-            current = (obj.get("status") or {}).get("currentRevision") or update_revision
-            status: Obj = {
-                "observedGeneration": generation,
-                "replicas": replicas,
-                "readyReplicas": replicas,
-                "currentReplicas": kept or replicas,
-                "updatedReplicas": replicas - kept,
-                "availableReplicas": replicas,
-                "currentRevision": current if kept else update_revision,
-                "updateRevision": update_revision,
-                "collisionCount": 0,
-            }
-            return {
-                k: v
-                for k, v in status.items()
-                if v != 0 or k in ("observedGeneration", "collisionCount")
-            }
+            workload.roll_pods(obj, revision.template_hash)
+            return workload.statefulset_status(obj, revision.template_hash)
         now = self.store.clock()
         status = {
             "observedGeneration": generation,
@@ -408,10 +448,19 @@ class RolloutSimulator:
         return {k: v for k, v in status.items() if v != 0 or k == "observedGeneration"}
 
 
+def _partition(spec: Obj) -> int | None:
+    """Return a StatefulSet's `RollingUpdate` partition (0 when unset), None under `OnDelete`."""
+    strategy = spec.get("updateStrategy") or {}
+    if strategy.get("type", "RollingUpdate") != "RollingUpdate":
+        return None
+    return max(0, int((strategy.get("rollingUpdate") or {}).get("partition") or 0))
+
+
 def _on_delete(rtype: ResourceType, obj: Obj) -> bool:
-    """Whether a StatefulSet or DaemonSet replaces its pods only when they are deleted."""
+    """Whether a DaemonSet replaces its pods only when they are deleted (a StatefulSet's
+    rollout still completes under `OnDelete`: it creates and deletes pods on scaling)."""
     strategy = (obj.get("spec") or {}).get("updateStrategy") or {}
-    return rtype.kind in ("StatefulSet", "DaemonSet") and strategy.get("type") == "OnDelete"
+    return rtype.kind == "DaemonSet" and strategy.get("type") == "OnDelete"
 
 
 def _daemonset_status(obj: Obj, old: Obj, nodes: int, *, rolled: bool) -> Obj:
@@ -474,11 +523,21 @@ def is_rolled_out(obj: Obj) -> bool:
     if obj.get("kind") == "ReplicationController":
         return replication.is_rolled_out(obj)
     if obj.get("kind") == "StatefulSet":
-        return status.get("readyReplicas", 0) >= replicas and status.get(
-            "currentRevision"
-        ) == status.get("updateRevision")
+        return _statefulset_rolled_out(spec, status, replicas)
     return (
         status.get("updatedReplicas", 0) >= replicas
         and status.get("replicas", 0) <= status.get("updatedReplicas", 0)
         and status.get("availableReplicas", 0) >= status.get("updatedReplicas", 0)
     )
+
+
+def _statefulset_rolled_out(spec: Obj, status: Obj, replicas: int) -> bool:
+    """Judge a StatefulSet as `kubectl rollout status` does: every replica ready and,
+    under `RollingUpdate`, the ordinals at or above the partition updated (under
+    `OnDelete`, which kubectl refuses, every pod at the update revision)."""
+    partition = _partition(spec)
+    if status.get("readyReplicas", 0) < replicas:
+        return False
+    if partition is None:
+        return status.get("currentRevision") == status.get("updateRevision")
+    return status.get("updatedReplicas", 0) >= replicas - partition

@@ -500,7 +500,7 @@ class Store:
             kinds.validate(rtype, body)
             if rtype.kind == "CustomResourceDefinition":
                 self._prepare_crd(body)
-            field_managers.track(rtype, None, body, actor, rfc3339(self.clock()))
+            field_managers.track(rtype, None, body, actor, rfc3339(self.clock()), store=self)
             if dry_run:
                 return body
             created = self._commit(rtype, "ADDED", body, None, actor)
@@ -600,7 +600,7 @@ class Store:
                 f"Precondition failed: UID in precondition: {meta['uid']}, "
                 f"UID in object meta: {old_meta['uid']}",
             )
-        if subresource == "status":
+        if subresource == "status" and rtype.key not in STATUS_KEEPS_METADATA:
             new = copy.deepcopy(old)
             if "status" in body:
                 new["status"] = body["status"]
@@ -608,7 +608,9 @@ class Store:
                 new.pop("status", None)
         else:
             new = body
-            if rtype.has_status:
+            if subresource == "status":
+                _keep_spec(rtype, new, old)
+            elif rtype.has_status:
                 if "status" in old:
                     new["status"] = copy.deepcopy(old["status"])
                 else:
@@ -654,7 +656,7 @@ class Store:
                 generation += 1
             new["metadata"]["generation"] = generation
         new["metadata"]["resourceVersion"] = old_meta["resourceVersion"]
-        field_managers.track(rtype, old, new, actor, rfc3339(self.clock()), subresource)
+        field_managers.track(rtype, old, new, actor, rfc3339(self.clock()), subresource, store=self)
         if new == old:
             return old
         if dry_run:
@@ -814,7 +816,9 @@ class Store:
             new["status"] = status
             if annotations:
                 new["metadata"].setdefault("annotations", {}).update(annotations)
-            field_managers.track(rtype, old, new, actor, rfc3339(self.clock()), "status")
+            field_managers.track(
+                rtype, old, new, actor, rfc3339(self.clock()), "status", store=self
+            )
             if new == old:
                 return old
             return self._commit(rtype, "MODIFIED", new, old, actor)
@@ -965,10 +969,38 @@ def _parse_rv(value: str | None) -> int | None:
     return number
 
 
+# The top-level fields that are not an object's spec.
+_NOT_SPEC = ("metadata", "status", "apiVersion", "kind")
+
+# The workload kinds whose /status writes keep the body's metadata (annotations,
+# labels, finalizers, ...) and reset only the spec, as their status strategies do
+# (a Deployment's also resets `metadata.labels`). Other kinds keep the stored
+# object and take only `status`, as custom resources do.
+STATUS_KEEPS_METADATA: dict[str, tuple[str, ...]] = {
+    "deployments.apps": ("labels",),
+    "statefulsets.apps": (),
+    "daemonsets.apps": (),
+    "replicasets.apps": (),
+    "replicationcontrollers": (),
+}
+
+
+def _keep_spec(rtype: ResourceType, new: Obj, old: Obj) -> None:
+    """Reset what a /status write of a workload may not change: everything but
+    `metadata` and `status`, and the metadata fields its status strategy resets."""
+    for key in [k for k in new if k not in _NOT_SPEC]:
+        del new[key]
+    new.update({k: copy.deepcopy(v) for k, v in old.items() if k not in _NOT_SPEC})
+    for key in STATUS_KEEPS_METADATA[rtype.key]:
+        if key in old["metadata"]:
+            new["metadata"][key] = copy.deepcopy(old["metadata"][key])
+        else:
+            new["metadata"].pop(key, None)
+
+
 def _spec_changed(old: Obj, new: Obj) -> bool:
-    ignored = ("metadata", "status", "apiVersion", "kind")
-    return {k: v for k, v in old.items() if k not in ignored} != {
-        k: v for k, v in new.items() if k not in ignored
+    return {k: v for k, v in old.items() if k not in _NOT_SPEC} != {
+        k: v for k, v in new.items() if k not in _NOT_SPEC
     }
 
 

@@ -36,6 +36,10 @@ def _sa(ns: str, name: str) -> str:
     return f"--as=system:serviceaccount:{ns}:{name}"
 
 
+def _role_ref(kind: str, name: str) -> dict[str, str]:
+    return {"apiGroup": "rbac.authorization.k8s.io", "kind": kind, "name": name}
+
+
 DEPLOYMENT = {
     "apiVersion": "apps/v1",
     "kind": "Deployment",
@@ -353,3 +357,233 @@ def test_authorization_comes_before_the_resource_is_looked_up(
     admin = kubectl_for(kubeapi_server, namespace=ns)
     missing = admin("get", "--raw", f"/apis/apps/v1/namespaces/{ns}/foobars", check=False)
     assert "(NotFound)" in missing.stderr
+
+
+def test_a_rule_with_resource_names_never_allows_a_deletecollection(
+    kubectl: Kubectl, kubectl_for, kubeapi_server: KubeApiServer, kubeapi_namespace: str
+):
+    # The real request-info parser takes a request's name from a `metadata.name`
+    # field selector for list and watch only: a deletecollection has no name, so
+    # a rule restricted by resourceNames never allows it.
+    ns = kubeapi_namespace
+    kubectl("-n", ns, "create", "serviceaccount", "collector")
+    kubectl("-n", ns, "create", "role", "one-configmap", "--verb=deletecollection,list",
+            "--resource=configmaps", "--resource-name=cm1b")  # fmt: skip
+    kubectl("-n", ns, "create", "rolebinding", "collector", "--role=one-configmap",
+            f"--serviceaccount={ns}:collector")  # fmt: skip
+    kubectl("-n", ns, "create", "configmap", "cm1b")
+    client = f"{ns}-collector"
+    collector = kubectl_for(kubeapi_server, client, namespace=ns, service_account=f"{ns}/collector")
+    assert _can_i(collector, "deletecollection", "configmaps") == "no"
+    # a list naming it is allowed
+    listed = collector("get", "configmaps", "--field-selector=metadata.name=cm1b", "-o", "name")
+    assert listed.stdout.strip() == "configmap/cm1b"
+    core = kubernetes.client.CoreV1Api(kubeapi_server.api_client(client))
+    with pytest.raises(ApiException) as caught:
+        core.delete_collection_namespaced_config_map(ns, field_selector="metadata.name=cm1b")
+    body = json.loads(caught.value.body)
+    assert (caught.value.status, body["reason"]) == (403, "Forbidden")
+    assert body["message"] == (
+        f'configmaps is forbidden: User "system:serviceaccount:{ns}:collector" cannot '
+        f'deletecollection resource "configmaps" in API group "" in the namespace "{ns}"'
+    )
+    assert kubeapi_server.get("configmaps", "cm1b", ns) is not None
+
+
+def test_a_role_binding_in_a_namespace_grants_verbs_on_that_namespace(
+    kubectl: Kubectl, kubectl_for, kubeapi_server: KubeApiServer, kubeapi_namespace: str
+):
+    # The path /api/v1/namespaces/NAME gives a request the namespace NAME, so a
+    # RoleBinding there grants verbs on that Namespace object; a list of
+    # namespaces stays cluster-scoped.
+    ns = kubeapi_namespace
+    kubectl("-n", ns, "create", "serviceaccount", "keeper")
+    kubectl("-n", ns, "create", "role", "own-namespace", "--verb=get,patch",
+            "--resource=namespaces")  # fmt: skip
+    kubectl("-n", ns, "create", "rolebinding", "keeper", "--role=own-namespace",
+            f"--serviceaccount={ns}:keeper")  # fmt: skip
+    keeper = kubectl_for(kubeapi_server, f"{ns}-keeper", namespace=ns,
+                         service_account=f"{ns}/keeper")  # fmt: skip
+    assert _can_i(keeper, "get", f"namespaces/{ns}") == "yes"
+    assert keeper("get", "namespace", ns, "-o", "name").stdout.strip() == f"namespace/{ns}"
+    keeper("label", "namespace", ns, "team=blue")
+    assert kubeapi_server.get("namespaces", ns)["metadata"]["labels"]["team"] == "blue"
+    user = f"system:serviceaccount:{ns}:keeper"
+    listed = keeper("get", "namespaces", check=False)
+    assert (
+        f'namespaces is forbidden: User "{user}" cannot list resource "namespaces" in API '
+        'group "" at the cluster scope'
+    ) in listed.stderr
+    other = keeper("get", "namespace", "default", check=False)
+    assert (
+        f'namespaces "default" is forbidden: User "{user}" cannot get resource "namespaces" '
+        'in API group "" in the namespace "default"'
+    ) in other.stderr
+    deleted = keeper("delete", "namespace", ns, check=False)
+    assert (
+        f'namespaces "{ns}" is forbidden: User "{user}" cannot delete resource "namespaces" '
+        f'in API group "" in the namespace "{ns}"'
+    ) in deleted.stderr
+
+
+def test_a_binding_keeps_its_role_ref_and_is_validated_as_the_real_server_does(
+    kubectl: Kubectl, kubeapi_server: KubeApiServer, kubeapi_namespace: str
+):
+    ns = kubeapi_namespace
+    kubectl("-n", ns, "create", "rolebinding", "viewers", "--clusterrole=view", "--user=jane")
+    patched = kubectl("-n", ns, "patch", "rolebinding", "viewers", "--type=merge",
+                      "-p", '{"roleRef":{"name":"cluster-admin"}}', check=False)  # fmt: skip
+    assert patched.returncode == 1
+    assert (
+        'The RoleBinding "viewers" is invalid: roleRef: Invalid value: rbac.RoleRef{APIGroup:'
+        '"rbac.authorization.k8s.io", Kind:"ClusterRole", Name:"cluster-admin"}: '
+        "cannot change roleRef"
+    ) in patched.stderr
+    assert kubeapi_server.get("rolebindings", "viewers", ns)["roleRef"]["name"] == "view"
+    rbac = kubernetes.client.RbacAuthorizationV1Api(kubeapi_server.api_client())
+    crb = f"{ns}-viewers"
+    rbac.create_cluster_role_binding(
+        {
+            "metadata": {"name": crb},
+            "roleRef": _role_ref("ClusterRole", "view"),
+            "subjects": [{"kind": "ServiceAccount", "name": "bot", "namespace": ns}],
+        }
+    )
+    try:
+        with pytest.raises(ApiException) as caught:
+            rbac.patch_cluster_role_binding(crb, {"roleRef": {"kind": "Role"}})
+        body = json.loads(caught.value.body)
+        assert (caught.value.status, body["reason"]) == (422, "Invalid")
+        assert body["message"] == (
+            f'ClusterRoleBinding.rbac.authorization.k8s.io "{crb}" is invalid: '
+            '[roleRef.kind: Unsupported value: "Role": supported values: "ClusterRole", '
+            'roleRef: Invalid value: rbac.RoleRef{APIGroup:"rbac.authorization.k8s.io", '
+            'Kind:"Role", Name:"view"}: cannot change roleRef]'
+        )
+    finally:
+        rbac.delete_cluster_role_binding(crb)
+    # a ClusterRoleBinding binds ClusterRoles only, and names a ServiceAccount's namespace
+    with pytest.raises(ApiException) as caught:
+        rbac.create_cluster_role_binding(
+            {
+                "metadata": {"name": crb},
+                "roleRef": _role_ref("Role", "view"),
+                "subjects": [{"kind": "ServiceAccount", "name": "bot"}],
+            }
+        )
+    body = json.loads(caught.value.body)
+    assert (caught.value.status, body["reason"]) == (422, "Invalid")
+    assert body["message"] == (
+        f'ClusterRoleBinding.rbac.authorization.k8s.io "{crb}" is invalid: '
+        '[roleRef.kind: Unsupported value: "Role": supported values: "ClusterRole", '
+        "subjects[0].namespace: Required value]"
+    )
+    assert [(c["reason"], c["field"]) for c in body["details"]["causes"]] == [
+        ("FieldValueNotSupported", "roleRef.kind"),
+        ("FieldValueRequired", "subjects[0].namespace"),
+    ]
+    assert kubeapi_server.get("clusterrolebindings", crb) is None
+    # a RoleBinding's ServiceAccount subject may leave out its namespace (the binding's)
+    kubectl("-n", ns, "apply", "-f", "-", input=(
+        "apiVersion: rbac.authorization.k8s.io/v1\nkind: RoleBinding\n"
+        "metadata: {name: local}\n"
+        "roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: reader}\n"
+        "subjects: [{kind: ServiceAccount, name: bot}]\n"
+    ))  # fmt: skip
+    assert kubeapi_server.get("rolebindings", "local", ns)["subjects"] == [
+        {"kind": "ServiceAccount", "name": "bot"}
+    ]
+
+
+DELEGATE = """
+apiVersion: v1
+kind: ServiceAccount
+metadata: {name: delegate}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: {name: delegate}
+rules:
+  - apiGroups: [rbac.authorization.k8s.io]
+    resources: [roles, rolebindings]
+    verbs: [get, create, update, patch]
+  - apiGroups: [""]
+    resources: [configmaps]
+    verbs: [get, list]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: delegate}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: delegate}
+subjects: [{kind: ServiceAccount, name: delegate}]
+"""
+
+
+def test_a_role_or_binding_may_grant_only_what_its_writer_holds(
+    kubectl: Kubectl, kubectl_for, kubeapi_server: KubeApiServer, kubeapi_namespace: str
+):
+    # The real RBAC storage refuses a Role or binding that grants what its
+    # writer lacks, unless the writer may `escalate` the role or `bind` it.
+    ns = kubeapi_namespace
+    _apply(kubeapi_server, DELEGATE, ns)
+    delegate = kubectl_for(kubeapi_server, f"{ns}-delegate", namespace=ns,
+                           service_account=f"{ns}/delegate")  # fmt: skip
+    user = f"system:serviceaccount:{ns}:delegate"
+    groups = f'["system:serviceaccounts" "system:serviceaccounts:{ns}" "system:authenticated"]'
+    not_held = (
+        f'user "{user}" (groups={groups}) is attempting to grant RBAC permissions not currently '
+        "held:"
+    )
+    # what it holds it may grant
+    delegate("create", "role", "cm-reader", "--verb=get,list", "--resource=configmaps")
+    delegate("create", "rolebinding", "cm-reader", "--role=cm-reader", "--user=jane")
+    # more it may not, on create or on update
+    refused = delegate("create", "role", "secret-reader", "--verb=get,list",
+                       "--resource=secrets,configmaps", check=False)  # fmt: skip
+    assert (
+        f'roles.rbac.authorization.k8s.io "secret-reader" is forbidden: {not_held}\n'
+        '{APIGroups:[""], Resources:["secrets"], Verbs:["get" "list"]}'
+    ) in refused.stderr
+    assert kubeapi_server.get("roles", "secret-reader", ns) is None
+    patched = delegate("patch", "role", "cm-reader", "--type=json", "-p",
+                       '[{"op":"add","path":"/rules/0/verbs/-","value":"delete"}]',
+                       check=False)  # fmt: skip
+    assert (
+        f'roles.rbac.authorization.k8s.io "cm-reader" is forbidden: {not_held}\n'
+        '{APIGroups:[""], Resources:["configmaps"], Verbs:["delete"]}'
+    ) in patched.stderr
+    assert kubeapi_server.get("roles", "cm-reader", ns)["rules"][0]["verbs"] == ["get", "list"]
+    # a binding grants its role's rules: cluster-admin's are not held
+    rbac = kubernetes.client.RbacAuthorizationV1Api(kubeapi_server.api_client(f"{ns}-delegate"))
+    binding = {
+        "metadata": {"name": "admins"},
+        "roleRef": _role_ref("ClusterRole", "cluster-admin"),
+        "subjects": [{"kind": "User", "name": "jane", "apiGroup": "rbac.authorization.k8s.io"}],
+    }
+    with pytest.raises(ApiException) as caught:
+        rbac.create_namespaced_role_binding(ns, binding)
+    body = json.loads(caught.value.body)
+    assert (caught.value.status, body["reason"]) == (403, "Forbidden")
+    assert body["message"] == (
+        f'rolebindings.rbac.authorization.k8s.io "admins" is forbidden: {not_held}\n'
+        '{APIGroups:["*"], Resources:["*"], Verbs:["*"]}\n{NonResourceURLs:["*"], Verbs:["*"]}'
+    )
+    assert body["details"] == {
+        "name": "admins",
+        "group": "rbac.authorization.k8s.io",
+        "kind": "rolebindings",
+    }
+    # a binding's role must exist
+    missing = delegate("create", "rolebinding", "dangling", "--role=missing", "--user=jane",
+                       check=False)  # fmt: skip
+    assert 'roles.rbac.authorization.k8s.io "missing" not found' in missing.stderr
+    # `escalate` on roles and `bind` on a role lift the check
+    kubectl("-n", ns, "create", "role", "delegate-more", "--verb=escalate", "--resource=roles")
+    kubectl("-n", ns, "create", "role", "delegate-bind", "--verb=bind",
+            "--resource=clusterroles", "--resource-name=cluster-admin")  # fmt: skip
+    for role in ("delegate-more", "delegate-bind"):
+        kubectl("-n", ns, "create", "rolebinding", role, f"--role={role}",
+                f"--serviceaccount={ns}:delegate")  # fmt: skip
+    delegate("create", "role", "secret-reader", "--verb=get,list", "--resource=secrets")
+    rbac.create_namespaced_role_binding(ns, binding)
+    assert kubeapi_server.get("rolebindings", "admins", ns)["roleRef"]["name"] == "cluster-admin"

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
@@ -20,6 +21,21 @@ def _workload(kind: str, name: str) -> str:
     if kind == "StatefulSet":
         spec = f"\n  serviceName: {name}\n  replicas: 2" + spec
     return f"apiVersion: apps/v1\nkind: {kind}\nmetadata: {{name: {name}}}\nspec:{spec}\n"
+
+
+def _counts(status: dict) -> tuple[int, ...]:
+    """A StatefulSet's `(replicas, readyReplicas, currentReplicas, updatedReplicas)`."""
+    fields = ("replicas", "readyReplicas", "currentReplicas", "updatedReplicas")
+    return tuple(status.get(name, 0) for name in fields)
+
+
+def _updated_since(server: KubeApiServer, name: str, ns: str, rv: str) -> list[int]:
+    """The `updatedReplicas` of every StatefulSet status committed after `rv`."""
+    return [
+        (event.obj.get("status") or {}).get("updatedReplicas", 0)
+        for event in server.events("statefulsets", ns)
+        if event.name == name and event.rv > int(rv)
+    ]
 
 
 @pytest.mark.parametrize(
@@ -127,3 +143,107 @@ def test_on_delete_and_partitions_keep_pods_on_the_old_template(
     assert db["status"]["currentRevision"] != db["status"]["updateRevision"]
     agent = kubeapi_server.get("daemonsets", "agent", ns)["status"]
     assert agent["observedGeneration"] == 2 and "updatedNumberScheduled" not in agent
+
+
+def test_a_partitioned_statefulset_counts_its_pods_by_revision(
+    kubectl: Kubectl, kubeapi_server: KubeApiServer, kubeapi_namespace: str
+):
+    # As the real controller counts pods by their revision: with one revision
+    # every pod is current and updated whatever the partition; a template change
+    # updates the ordinals at or above the partition only; neither scaling nor a
+    # partition change forgets the pods that run.
+    ns = kubeapi_namespace
+    manifest = _workload("StatefulSet", "web").replace("replicas: 2", "replicas: 3")
+    manifest += "\n  updateStrategy: {rollingUpdate: {partition: 1}}"
+    kubectl("-n", ns, "apply", "-f", "-", input=manifest)
+    created = kubeapi_server.wait_for_rollout("web", ns, "statefulsets")
+    first = created["status"]["updateRevision"]
+    assert created["status"]["currentRevision"] == first
+    assert _counts(created["status"]) == (3, 3, 3, 3)
+    status = ("-n", ns, "rollout", "status", "statefulset/web", "--timeout=10s")
+    assert kubectl(*status).stdout.strip().splitlines()[-1] == (
+        "partitioned roll out complete: 3 new pods have been updated..."
+    )
+
+    kubectl("-n", ns, "scale", "statefulset/web", "--replicas=5")
+    scaled = kubeapi_server.wait_for_rollout("web", ns, "statefulsets")
+    assert _counts(scaled["status"]) == (5, 5, 5, 5)
+    assert scaled["status"]["currentRevision"] == scaled["status"]["updateRevision"] == first
+    rv = created["metadata"]["resourceVersion"]
+    assert min(_updated_since(kubeapi_server, "web", ns, rv)) == 3
+
+    kubectl("-n", ns, "rollout", "restart", "statefulset/web")
+    restarted = kubeapi_server.wait_for_rollout("web", ns, "statefulsets")
+    assert _counts(restarted["status"]) == (5, 5, 1, 4)
+    second = restarted["status"]["updateRevision"]
+    assert restarted["status"]["currentRevision"] == first != second
+    assert kubectl(*status).stdout.strip().splitlines()[-1] == (
+        "partitioned roll out complete: 4 new pods have been updated..."
+    )
+
+    unpartition = {"spec": {"updateStrategy": {"rollingUpdate": {"partition": 0}}}}
+    kubectl("-n", ns, "patch", "statefulset/web", "-p", json.dumps(unpartition))
+    done = kubeapi_server.wait_for_rollout("web", ns, "statefulsets")
+    assert _counts(done["status"]) == (5, 5, 5, 5)
+    assert done["status"]["currentRevision"] == done["status"]["updateRevision"] == second
+    rv = restarted["metadata"]["resourceVersion"]
+    assert min(_updated_since(kubeapi_server, "web", ns, rv)) == 4
+
+
+def test_a_statefulset_creates_ordinals_below_its_partition_at_the_current_revision(
+    kubectl: Kubectl, kubeapi_server: KubeApiServer, kubeapi_namespace: str
+):
+    ns = kubeapi_namespace
+    manifest = (
+        _workload("StatefulSet", "db") + "\n  updateStrategy: {rollingUpdate: {partition: 3}}"
+    )
+    kubectl("-n", ns, "apply", "-f", "-", input=manifest)
+    created = kubeapi_server.wait_for_rollout("db", ns, "statefulsets")["status"]
+    assert _counts(created) == (2, 2, 2, 2)  # one revision: every pod is at both
+    kubectl("-n", ns, "rollout", "restart", "statefulset/db")
+    # Both ordinals are below the partition: nothing to update, as kubectl says.
+    status = ("-n", ns, "rollout", "status", "statefulset/db", "--timeout=10s")
+    assert kubectl(*status).stdout.strip().splitlines()[-1] == (
+        "partitioned roll out complete: 0 new pods have been updated..."
+    )
+    kubectl("-n", ns, "scale", "statefulset/db", "--replicas=4")
+    kubeapi_server.wait_for(
+        lambda: kubeapi_server.get("statefulsets", "db", ns)["status"].get("readyReplicas") == 4,
+        what="the scaled StatefulSet",
+    )
+    # Ordinal 2 is made at the current revision, ordinal 3 at the update revision.
+    scaled = kubeapi_server.get("statefulsets", "db", ns)["status"]
+    assert _counts(scaled) == (4, 4, 3, 1)
+    assert scaled["currentRevision"] != scaled["updateRevision"]
+
+
+@pytest.mark.parametrize(
+    ("kind", "labels_kept"), [("Deployment", False), ("StatefulSet", True), ("DaemonSet", True)]
+)
+def test_a_status_write_keeps_metadata_changes_but_not_spec_changes(
+    kind: str,
+    labels_kept: bool,
+    kubectl: Kubectl,
+    kubeapi_server: KubeApiServer,
+    kubeapi_namespace: str,
+):
+    # As the workloads' status strategies: a /status write resets the spec (and
+    # a Deployment's labels) to the stored ones and keeps the other metadata.
+    ns = kubeapi_namespace
+    resource = f"{kind.lower()}s"
+    kubectl("-n", ns, "apply", "-f", "-", input=_workload(kind, "app"))
+    before = kubeapi_server.wait_for_rollout("app", ns, resource)
+    patch = {
+        "metadata": {"annotations": {"example.com/note": "kept"}, "labels": {"tier": "web"}},
+        "spec": {"minReadySeconds": 7},
+    }
+    patched = kubectl(
+        "-n", ns, "patch", f"{kind.lower()}/app", "--subresource=status", "--type=merge",
+        "-p", json.dumps(patch),
+    )  # fmt: skip
+    assert patched.stdout.strip() == f"{kind.lower()}.apps/app patched"
+    after = kubeapi_server.get(resource, "app", ns)
+    assert after["metadata"]["annotations"]["example.com/note"] == "kept"
+    assert after["spec"] == before["spec"]
+    assert after["metadata"]["generation"] == before["metadata"]["generation"]
+    assert ("tier" in (after["metadata"].get("labels") or {})) is labels_kept

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 
 import pytest
@@ -300,3 +301,245 @@ def test_replication_controller_rolls_out_with_kubectl(
     assert listed == ["replicationcontroller/legacy"]
     resources = kubectl("api-resources", "--api-group=apiregistration.k8s.io", "-o", "name")
     assert resources.stdout.split() == ["apiservices.apiregistration.k8s.io"]
+
+
+def _server_side(kubectl: Kubectl, ns: str, manifest: str, *flags: str, check: bool = True):
+    """Run `kubectl apply --server-side` (with `flags`) of a manifest in a namespace."""
+    return kubectl(
+        "-n", ns, "apply", "--server-side", *flags, "-f", "-", input=manifest, check=check
+    )
+
+
+def _owners(obj: dict, *path: str) -> set[str]:
+    """Return the managers whose managedFields reach the `fieldsV1` path given."""
+    owners = set()
+    for entry in obj["metadata"].get("managedFields", []):
+        node = entry["fieldsV1"]
+        for key in path:
+            node = node.get(key) if isinstance(node, dict) else None
+        if node is not None:
+            owners.add(entry["manager"])
+    return owners
+
+
+def test_kubectl_upgrades_a_client_side_applied_object_without_conflicts(
+    kubectl: Kubectl, kubeapi_namespace: str
+):
+    ns = kubeapi_namespace
+    kubectl("-n", ns, "apply", "-f", "-", input=DEPLOYMENT)  # client-side apply
+    new_image = DEPLOYMENT.replace("web:1", "web:2")
+    image = '.spec.template.spec.containers[name="app"].image'
+    # Another manager gets no allowance for the last-applied fields.
+    gitops = _server_side(kubectl, ns, new_image, "--field-manager=gitops", check=False)
+    assert gitops.returncode == 1
+    assert (
+        'Apply failed with 1 conflict: conflict with "kubectl-client-side-apply" using apps/v1: '
+        + image
+    ) in gitops.stderr
+    # A field changed since the client-side apply is a conflict still, and the
+    # only one reported: the image is as last applied, so it is not.
+    kubectl("-n", ns, "patch", "deploy", "web", "--field-manager=ops", "--type=merge",
+            "-p", '{"spec": {"replicas": 3}}')  # fmt: skip
+    refused = _server_side(kubectl, ns, new_image.replace("replicas: 2", "replicas: 4"),
+                           check=False)  # fmt: skip
+    assert refused.returncode == 1
+    assert (
+        'Apply failed with 1 conflict: conflict with "ops" using apps/v1: .spec.replicas'
+        in refused.stderr
+    )
+    assert image not in refused.stderr
+    # Only unchanged last-applied fields conflict: the apply goes through as forced.
+    applied = _server_side(kubectl, ns, new_image.replace("replicas: 2", "replicas: 3"))
+    assert applied.stdout.strip() == "deployment.apps/web serverside-applied"
+    live = _get(kubectl, ns, "deploy", "web")
+    assert live["spec"]["template"]["spec"]["containers"][0]["image"] == "web:2"
+    container = ("f:spec", "f:template", "f:spec", "f:containers", 'k:{"name":"app"}')
+    assert _owners(live, *container, "f:image") == {"kubectl"}
+    assert _owners(live, "f:spec", "f:replicas") == {"kubectl", "ops"}
+    # The server rewrote the annotation to the applied configuration.
+    annotation = live["metadata"]["annotations"]["kubectl.kubernetes.io/last-applied-configuration"]
+    assert annotation.endswith("}\n")
+    last = json.loads(annotation)
+    assert last["spec"]["template"]["spec"]["containers"][0]["image"] == "web:2"
+    assert last["spec"]["replicas"] == 3
+
+
+def test_an_apply_may_not_set_managed_fields(
+    kubectl: Kubectl, kubeapi_server: KubeApiServer, kubeapi_namespace: str
+):
+    ns = kubeapi_namespace
+    entry = {"manager": "someone", "operation": "Apply", "apiVersion": "v1",
+             "fieldsType": "FieldsV1", "fieldsV1": {"f:data": {"f:a": {}}}}  # fmt: skip
+    manifest = {"apiVersion": "v1", "kind": "ConfigMap",
+                "metadata": {"name": "c", "managedFields": [entry]},
+                "data": {"a": "1"}}  # fmt: skip
+    refused = _server_side(kubectl, ns, json.dumps(manifest), check=False)
+    assert refused.returncode == 1
+    assert refused.stderr.strip() == (
+        "Error from server (BadRequest): metadata.managedFields must be nil"
+    )
+    core = client.CoreV1Api(kubeapi_server.api_client())
+    apply = {"field_manager": "m", "_content_type": "application/apply-patch+yaml"}
+    manifest["metadata"]["managedFields"] = []  # an empty list is no nil either
+    with pytest.raises(ApiException) as caught:
+        core.patch_namespaced_config_map("c", ns, manifest, **apply)
+    status = json.loads(caught.value.body)
+    assert (caught.value.status, status["reason"]) == (400, "BadRequest")
+    assert status["message"] == "metadata.managedFields must be nil"
+    assert kubeapi_server.get("configmaps", "c", ns) is None
+    # null is nil: the apply goes through and records the applier's fields only.
+    manifest["metadata"]["managedFields"] = None
+    created = core.patch_namespaced_config_map("c", ns, manifest, **apply)
+    assert [(e.manager, e.operation) for e in created.metadata.managed_fields] == [("m", "Apply")]
+    assert created.metadata.managed_fields[0].fields_v1 == {"f:data": {"f:a": {}}}
+    _server_side(
+        kubectl, ns, json.dumps({**manifest, "metadata": {"name": "c"}, "data": {"b": "2"}})
+    )
+    shown = _get(kubectl, ns, "configmap", "c")
+    assert shown["data"] == {"a": "1", "b": "2"}
+    assert _managed(shown)[("kubectl", "Apply")]["fieldsV1"] == {"f:data": {"f:b": {}}}
+
+
+GADGET_CRD = yaml.safe_load("""\
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: {name: gadgets.example.com}
+spec:
+  group: example.com
+  scope: Namespaced
+  names: {kind: Gadget, plural: gadgets, singular: gadget}
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    schema:
+      openAPIV3Schema:
+        type: object
+        properties:
+          spec:
+            type: object
+            properties:
+              items:
+                type: array
+                x-kubernetes-list-type: map
+                x-kubernetes-list-map-keys: [name]
+                items:
+                  type: object
+                  required: [name]
+                  properties: {name: {type: string}, value: {type: string}}
+              tags: {type: array, x-kubernetes-list-type: set, items: {type: string}}
+              notes: {type: array, items: {type: string}}
+""")
+
+
+def _gadget(name: str, **spec: object) -> dict:
+    return {"apiVersion": "example.com/v1", "kind": "Gadget", "metadata": {"name": name},
+            "spec": spec}  # fmt: skip
+
+
+def test_crd_list_types_merge_by_key_and_by_value(
+    kubeapi_private_server: KubeApiServer, kubectl_for
+):
+    server = kubeapi_private_server
+    kubectl = kubectl_for(server)
+    kubectl("apply", "-f", "-", input=json.dumps(GADGET_CRD))
+    api = client.CustomObjectsApi(server.api_client())
+    gadgets = ("example.com", "v1", "default", "gadgets")
+    apply = {"_content_type": "application/apply-patch+yaml"}
+    first = _gadget("g", items=[{"name": "a", "value": "1"}], tags=["x"], notes=["n1"])
+    api.patch_namespaced_custom_object(*gadgets, "g", first, field_manager="alice", **apply)
+    second = _gadget("g", items=[{"name": "b", "value": "2"}], tags=["y"])
+    merged = api.patch_namespaced_custom_object(*gadgets, "g", second, field_manager="bob", **apply)
+    assert merged["spec"]["items"] == [{"name": "a", "value": "1"}, {"name": "b", "value": "2"}]
+    assert merged["spec"]["tags"] == ["x", "y"]
+    assert merged["spec"]["notes"] == ["n1"]
+    fields = {e["manager"]: e["fieldsV1"]["f:spec"] for e in merged["metadata"]["managedFields"]}
+    item = {".": {}, "f:name": {}, "f:value": {}}
+    assert fields["alice"]["f:items"] == {'k:{"name":"a"}': item}
+    assert fields["alice"]["f:tags"] == {'v:"x"': {}}
+    assert fields["alice"]["f:notes"] == {}  # an atomic list is one field
+    assert fields["bob"]["f:items"] == {'k:{"name":"b"}': item}
+    assert fields["bob"]["f:tags"] == {'v:"y"': {}}
+    # Each owns its elements: changing the other's is a conflict on that element.
+    second["spec"]["items"] = [{"name": "a", "value": "9"}]
+    with pytest.raises(ApiException) as caught:
+        api.patch_namespaced_custom_object(*gadgets, "g", second, field_manager="bob", **apply)
+    assert caught.value.status == 409
+    assert json.loads(caught.value.body)["message"] == (
+        'Apply failed with 1 conflict: conflict with "alice": .spec.items[name="a"].value'
+    )
+    # An element its manager no longer applies goes; the other's stays.
+    first["spec"]["tags"] = []
+    kept = api.patch_namespaced_custom_object(*gadgets, "g", first, field_manager="alice", **apply)
+    assert kept["spec"]["tags"] == ["y"]
+
+
+def test_crd_keyed_lists_may_not_repeat_an_item(kubeapi_private_server: KubeApiServer, kubectl_for):
+    server = kubeapi_private_server
+    kubectl = kubectl_for(server)
+    kubectl("apply", "-f", "-", input=json.dumps(GADGET_CRD))
+    api = client.CustomObjectsApi(server.api_client())
+    gadgets = ("example.com", "v1", "default", "gadgets")
+    twice = _gadget(
+        "d",
+        items=[{"name": "a"}, {"name": "a", "value": "2"}, {"name": "a"}],
+        tags=["x", "y", "x"],
+        notes=["n", "n"],
+    )
+    with pytest.raises(ApiException) as caught:
+        api.create_namespaced_custom_object(*gadgets, twice)
+    status = json.loads(caught.value.body)
+    assert (caught.value.status, status["reason"]) == (422, "Invalid")
+    assert status["message"] == (
+        'Gadget.example.com "d" is invalid: ['
+        'spec.items[1]: Duplicate value: map[string]interface {}{"name":"a"}, '
+        'spec.tags[2]: Duplicate value: "x"]'
+    )
+    assert [(c["reason"], c["field"]) for c in status["details"]["causes"]] == [
+        ("FieldValueDuplicate", "spec.items[1]"),
+        ("FieldValueDuplicate", "spec.tags[2]"),
+    ]
+    # An apply is refused before that, by the typed conversion of the configuration.
+    with pytest.raises(ApiException) as caught:
+        api.patch_namespaced_custom_object(
+            *gadgets, "d", twice, field_manager="m", _content_type="application/apply-patch+yaml"
+        )
+    status = json.loads(caught.value.body)
+    assert caught.value.status == 500
+    assert "reason" not in status
+    assert status["message"] == (
+        "failed to create typed patch object (/d; example.com/v1, Kind=Gadget): errors:\n"
+        '  .spec.items: duplicate entries for key [name="a"]\n'
+        '  .spec.items: duplicate entries for key [name="a"]\n'
+        '  .spec.tags: duplicate entries for key [="x"]'
+    )
+    # The same goes for the built-in kinds' keyed lists.
+    deployment = yaml.safe_load(DEPLOYMENT)
+    deployment["metadata"]["namespace"] = "default"
+    env = deployment["spec"]["template"]["spec"]["containers"][0]["env"]
+    env.append({"name": "MESSAGE", "value": "again"})
+    refused = kubectl(
+        "apply", "--server-side", "-f", "-", input=json.dumps(deployment), check=False
+    )
+    assert refused.stderr.strip() == (
+        "Error from server: failed to create typed patch object (default/web; apps/v1, "
+        'Kind=Deployment): .spec.template.spec.containers[name="app"].env: duplicate entries '
+        'for key [name="MESSAGE"]'
+    )
+    # A single item, or distinct ones, are fine.
+    created = api.create_namespaced_custom_object(
+        *gadgets,
+        _gadget("d", items=[{"name": "a"}, {"name": "b"}], tags=["x", "y"], notes=["n", "n"]),
+    )
+    assert created["spec"]["tags"] == ["x", "y"]
+    # Ratcheting: once `notes` is a set, an object that already repeats a note may
+    # still be updated, but no write may start repeating one.
+    as_set = copy.deepcopy(GADGET_CRD)
+    spec_schema = as_set["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
+    spec_schema["properties"]["notes"]["x-kubernetes-list-type"] = "set"
+    kubectl("apply", "-f", "-", input=json.dumps(as_set))
+    patched = api.patch_namespaced_custom_object(*gadgets, "d", {"spec": {"tags": ["z"]}})
+    assert patched["spec"]["notes"] == ["n", "n"]
+    with pytest.raises(ApiException) as caught:
+        api.create_namespaced_custom_object(*gadgets, _gadget("e", notes=["n", "n"]))
+    assert json.loads(caught.value.body)["details"]["causes"][0]["field"] == "spec.notes[1]"

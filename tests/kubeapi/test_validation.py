@@ -79,8 +79,9 @@ def _deployment(name: str = "web", labels: dict | None = None) -> dict:
         (
             "metadata: {labels: {app: web}}",
             "metadata: {labels: {app: other}}",
+            # Kubernetes 1.34+ renders a map as JSON (before: map[string]string{...}).
             'The Deployment "web" is invalid: spec.template.metadata.labels: Invalid value: '
-            'map[string]string{"app":"other"}: `selector` does not match template `labels`',
+            '{"app":"other"}: `selector` does not match template `labels`',
         ),
         (
             "containerPort: 8080",

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import copy
 import json
+from collections.abc import Iterator
 from typing import Any
 
 from . import schema
@@ -220,6 +221,53 @@ def remove(obj: Any, path: Path, shape: Shape) -> bool:
         else:
             return False
     return False
+
+
+# A step of a Go `field.Path` (as validation errors print it): a field name, or
+# a list index.
+Step = str | int
+
+
+def keyed_lists(
+    value: Any, shape: Shape, path: Path = (), steps: tuple[Step, ...] = ()
+) -> Iterator[tuple[Path, tuple[Step, ...], Shape, list[Any]]]:
+    """Yield every list of a value tracked by key or by value (list type `map` or `set`).
+
+    Each comes as `(path, steps, shape, items)`: its path as a field set spells
+    it, its Go field path (field names and indices), its shape and its items.
+    Lists inside list items are found too.
+    """
+    if isinstance(value, list) and shape.kind == "list":
+        if shape.list_type in ("map", "set"):
+            yield path, steps, shape, value
+        element = schema.element(shape)
+        for index, item in enumerate(value):
+            pe = item_element(shape, item, index)
+            yield from keyed_lists(item, element, (*path, pe), (*steps, index))
+    elif isinstance(value, dict) and shape.kind in ("struct", "map"):
+        for key, child in value.items():
+            sub = schema.field(shape, key)[0]
+            yield from keyed_lists(child, sub, (*path, f"f:{key}"), (*steps, key))
+
+
+def duplicate_entries(value: Any, shape: Shape) -> list[str]:
+    """Return the structured-merge-diff errors of a value whose keyed lists repeat an item.
+
+    One `PATH: duplicate entries for key ELEMENT` per repeat (the second, third,
+    ... item with the same merge keys, or the same value in a set), as the API
+    server's typed conversion of an applied configuration words them.
+    """
+    errors = []
+    for path, _steps, list_shape, items in keyed_lists(value, shape):
+        seen: set[str] = set()
+        for index, item in enumerate(items):
+            pe = item_element(list_shape, item, index)
+            if pe in seen:
+                errors.append(
+                    f"{path_string(path)}: duplicate entries for key {path_string((pe,))}"
+                )
+            seen.add(pe)
+    return errors
 
 
 def path_string(path: Path) -> str:

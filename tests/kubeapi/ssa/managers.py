@@ -10,7 +10,9 @@ field manager does:
   fields it applied, fields it applied before and stops applying are removed
   unless another manager owns them, and setting a field another manager owns
   to a different value is a conflict (409) unless forced, which moves the
-  field to the applier. Setting it to the same value shares it.
+  field to the applier. Setting it to the same value shares it. The manager
+  `kubectl` upgrading a client-side applied object is let through conflicts
+  on the fields its last-applied annotation still describes (`lastapplied`).
 
 The manager of a request is its `fieldManager` query parameter, or else the
 User-Agent's product (the part before the first `/`), as the real server
@@ -26,8 +28,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import ApiError
-from . import fields, schema
+from ..errors import ApiError, bad_request
+from . import custom, fields, lastapplied, schema
 from .fields import Path
 
 APPLY = "Apply"
@@ -179,9 +181,13 @@ def _filter(paths: set[Path], status_reset: bool) -> set[Path]:
     return {p for p in paths if not _ignored(p, status_reset)}
 
 
-def _shape(rtype: Any, api_version: str) -> schema.Shape:
+def _shape(rtype: Any, api_version: str, store: Any) -> schema.Shape:
+    """Return the shape of `rtype`'s objects in a version (a custom kind's from its CRD)."""
     version = api_version.rsplit("/", maxsplit=1)[-1] or rtype.preferred_version
-    return schema.root(rtype.group, version, rtype.kind, custom=rtype.custom)
+    openapi = None
+    if rtype.custom and store is not None:
+        openapi = custom.openapi_schema(store, rtype, version)
+    return schema.root(rtype.group, version, rtype.kind, custom=rtype.custom, openapi=openapi)
 
 
 def _strip(obj: dict[str, Any] | None) -> Any:
@@ -199,11 +205,14 @@ def track(  # noqa: PLR0917 - the store's call site
     actor: str,
     now: str,
     subresource: str | None = None,
+    *,
+    store: Any = None,
 ) -> None:
     """Set `new`'s managedFields for a write of `old` into `new` (called by the store).
 
     An apply has already computed them (the request's context carries them);
     any other write is an `Update` by the request's manager, or by `actor`.
+    `store` holds the CRDs whose schemas shape custom objects (None: schemaless).
     """
     context = _CONTEXT.get()
     meta = new.setdefault("metadata", {})
@@ -223,7 +232,7 @@ def track(  # noqa: PLR0917 - the store's call site
         base = {}
     else:
         base = entries_of(new)
-    shape = _shape(rtype, api_version)
+    shape = _shape(rtype, api_version, store)
     before, after = _strip(old), _strip(new)
     added, modified, removed = fields.compare(before, after, shape)
     status_reset = rtype.has_status and sub != "status"
@@ -275,23 +284,65 @@ def conflict_error(conflicts: list[tuple[Entry, Path]]) -> ApiError:
     return ApiError(409, message, reason="Conflict", details={"causes": causes})
 
 
+class _ErrorWithoutStatus(ApiError):
+    """A failure the real server answers as a plain Go error: code 500 and no `reason`."""
+
+    def status(self) -> dict[str, Any]:
+        """Return the `Status` object, without `reason` (Go's `StatusReasonUnknown`)."""
+        body = super().status()
+        body.pop("reason", None)
+        return body
+
+
+def typed_patch_error(config: dict[str, Any], errors: list[str]) -> ApiError:
+    """Return the 500 an applied configuration the typed conversion refuses gets.
+
+    Worded as the field manager's `failed to create typed patch object
+    (NAMESPACE/NAME; GROUP/VERSION, Kind=KIND): ...` with structured-merge-diff's
+    errors (one alone, several under `errors:`).
+    """
+    meta = config.get("metadata") or {}
+    api_version = str(config.get("apiVersion", ""))
+    group_version = api_version if "/" in api_version else f"/{api_version}"
+    detail = errors[0] if len(errors) == 1 else "\n  ".join(["errors:", *errors])
+    return _ErrorWithoutStatus(
+        500,
+        f"failed to create typed patch object ({meta.get('namespace', '')}/{meta.get('name', '')};"
+        f" {group_version}, Kind={config.get('kind', '')}): {detail}",
+    )
+
+
 def apply(
     rtype: Any,
     live: dict[str, Any] | None,
     config: dict[str, Any],
     context: WriteContext,
     now: str,
+    *,
+    store: Any = None,
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Merge an applied configuration into the live object (None: it is created).
+
+    Args:
+        store: Holds the CRDs whose schemas shape custom objects.
 
     Returns:
         `(object, managedFields)`: the object to store and its new managedFields.
 
     Raises:
-        ApiError: 409 Conflict naming the fields other managers own.
+        ApiError: 400 for a configuration that sets `metadata.managedFields`
+            (any list, even empty; null is nil), 500 for one whose keyed lists
+            repeat an item (the typed conversion's error), 409 Conflict naming
+            the fields other managers own.
     """
-    shape = _shape(rtype, context.api_version)
+    if isinstance((config.get("metadata") or {}).get("managedFields"), list):
+        raise bad_request("metadata.managedFields must be nil")
+    shape = _shape(rtype, context.api_version, store)
+    duplicates = fields.duplicate_entries(config, shape)
+    if duplicates:
+        raise typed_patch_error(config, duplicates)
     status_reset = rtype.has_status and context.subresource != "status"
+    sent = config
     config = copy.deepcopy(config)
     config_meta = config.setdefault("metadata", {})
     config_meta.pop("managedFields", None)
@@ -317,7 +368,14 @@ def apply(
     added, modified, removed_paths = fields.compare(live_plain, merged, shape)
     changed = _filter(added | modified, status_reset and live is not None)
     conflicts = [(entry, path) for entry in others for path in sorted(entry.paths & changed)]
-    if conflicts and not context.force:
+    if conflicts and not context.force and context.manager == lastapplied.UPGRADING_MANAGER:
+        # Fields client-side apply last set, and nobody changed since, are no
+        # conflict: the apply goes on as forced when they are all there are.
+        allowed = lastapplied.unchanged_fields(live_plain, shape, context.api_version)
+        conflicts = [(entry, path) for entry, path in conflicts if path not in allowed]
+        if conflicts:
+            raise conflict_error(conflicts)
+    elif conflicts and not context.force:
         raise conflict_error(conflicts)
     for entry in others:
         entry.paths -= changed | removed_paths
@@ -328,6 +386,8 @@ def apply(
             last.api_version if last.api_version == context.api_version else me.api_version
         )
     base[me_key] = me
+    if context.manager == lastapplied.UPGRADING_MANAGER:
+        lastapplied.rewritten(merged, sent)
     return merged, _encode_entries(base)
 
 

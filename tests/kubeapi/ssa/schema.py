@@ -5,9 +5,11 @@ tracked one by one, a map's entries too, a list is tracked by its items' merge
 keys (`x-kubernetes-list-type: map` with `x-kubernetes-list-map-keys`), by
 value (`set`) or as one value (`atomic`, the default), and a struct or map
 marked `x-kubernetes-map-type: atomic` is one value. The schemas come from the
-OpenAPI definitions `kubernetes-validate` packages (the API's own, offline).
-Custom kinds (and fields a schema leaves open) are "deduced", as the real
-server treats schemaless custom objects: maps are granular, lists atomic.
+OpenAPI definitions `kubernetes-validate` packages (the API's own, offline);
+a custom kind's from its CRD's structural schema (`openAPIV3Schema`), which
+declares list and map types the same way. Custom kinds without a schema (and
+fields a schema leaves open) are "deduced", as the real server treats
+schemaless custom objects: maps are granular, lists atomic.
 """
 
 from __future__ import annotations
@@ -64,26 +66,57 @@ def _by_gvk() -> dict[tuple[str, str, str], str]:
     return found
 
 
-def root(group: str, version: str, kind: str, custom: bool = False) -> Shape:
-    """Return the shape of a whole object of a kind (deduced for unknown kinds)."""
+# Every object's own fields, whatever its schema says of them: the real server
+# builds a custom kind's type with the standard ObjectMeta too.
+_ROOT_PROPERTIES = {
+    "apiVersion": {"type": "string"},
+    "kind": {"type": "string"},
+    "metadata": {"$ref": _REF_PREFIX + "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"},
+}
+
+
+def root(
+    group: str,
+    version: str,
+    kind: str,
+    custom: bool = False,
+    openapi: dict[str, Any] | None = None,
+) -> Shape:
+    """Return the shape of a whole object of a kind (deduced for unknown kinds).
+
+    Args:
+        openapi: For a custom kind, its CRD's `openAPIV3Schema` for the version
+            (None: schemaless, everything but metadata deduced).
+    """
     if custom:
-        return _custom_root()
+        return custom_root(openapi)
     name = _by_gvk().get((group, version, kind))
     if name is None:
         return _custom_root()
     return shape_of({"$ref": _REF_PREFIX + name})
 
 
+def custom_root(openapi: dict[str, Any] | None) -> Shape:
+    """Return the shape of a custom object whose CRD declares `openapi` (None: no schema).
+
+    Its fields take the structural schema's types, list types
+    (`x-kubernetes-list-type`, `x-kubernetes-list-map-keys`) and map types;
+    fields the schema leaves open (`x-kubernetes-preserve-unknown-fields`) are
+    deduced.
+    """
+    if not isinstance(openapi, dict) or not openapi:
+        return _custom_root()
+    node = dict(openapi)
+    node["properties"] = {**(openapi.get("properties") or {}), **_ROOT_PROPERTIES}
+    return Shape("struct", node=node)
+
+
 @functools.cache
 def _custom_root() -> Shape:
-    # A custom object: standard metadata, everything else deduced.
+    # A custom object without a schema: standard metadata, everything else deduced.
     node = {
         "type": "object",
-        "properties": {
-            "apiVersion": {"type": "string"},
-            "kind": {"type": "string"},
-            "metadata": {"$ref": _REF_PREFIX + "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"},
-        },
+        "properties": _ROOT_PROPERTIES,
         "additionalProperties": {"x-kubernetes-preserve-unknown-fields": True},
     }
     return Shape("struct", node=node)

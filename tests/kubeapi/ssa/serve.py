@@ -27,7 +27,8 @@ def apply_request(
 
     Raises:
         ApiError: 422 without `fieldManager`, 400 for a body without `apiVersion`
-            and `kind` or naming another object, 409 for conflicts.
+            and `kind`, naming another object or setting `metadata.managedFields`,
+            500 for keyed lists repeating an item, 409 for conflicts.
     """
     from ..store import rfc3339
 
@@ -62,7 +63,7 @@ def apply_request(
         if live is None and context.subresource:
             store.get(rtype, namespace, name)  # raises 404 NotFound, as for any subresource
         now = rfc3339(store.clock())
-        merged, managed = managers.apply(rtype, live, config, context, now)
+        merged, managed = managers.apply(rtype, live, config, context, now, store=store)
         context.applied = managed
         try:
             with managers.writing(context):

@@ -10,8 +10,9 @@ will be stored, so a patch is judged by its result), before defaults:
 2. field validation (`fieldValidation=Strict|Warn|Ignore`, default `Warn`):
    unknown and duplicate fields are a 400 `strict decoding error`, `Warning`
    headers, or nothing; unknown fields are dropped in every mode;
-3. validation: required fields and the per-kind rules (`semantic`), a 422
-   `Invalid` whose causes name the fields.
+3. validation: the metadata (`meta`), required fields, the per-kind rules
+   (`semantic`) and, on update, the fields that may not change (`updates`): a
+   422 `Invalid` whose causes name the fields.
 
 The HTTP layer wraps each request in `context.request` (and parses JSON with
 `context.loads`, which notes duplicate keys); `context.warning_headers` gives
@@ -23,8 +24,10 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
+from .. import escalation, rbac
 from ..errors import ApiError, bad_request, invalid
-from . import context, crd, schema, semantic
+from ..ssa.custom import list_invariant_update_causes
+from . import context, crd, meta, schema, semantic, updates
 from .context import current, loads, request, warning_headers
 
 if TYPE_CHECKING:
@@ -93,7 +96,7 @@ def check(
     verb = req.verb if req is not None else ("create" if old is None else "update")
     version = _version(rtype, req)
     unknown: list[str] = []
-    causes: list[semantic.Cause] = []
+    causes: list[meta.Cause] = []
     if rtype.custom:
         crd_type = store.registry.by_key(_CRD_KEY)
         definition = store.find(crd_type, "", rtype.key) if crd_type is not None else None
@@ -101,7 +104,7 @@ def check(
         if entry is not None:
             raw, validator = entry
             crd.prune(obj, raw, "", unknown, True)
-            causes = crd.causes(obj, validator)
+            causes = crd.causes(obj, validator) + list_invariant_update_causes(obj, old, raw)
     else:
         node = schema.shape(rtype.group, version, rtype.kind)
         if node is not None:
@@ -123,15 +126,32 @@ def check(
             )
         if req.directive == "Warn":
             req.warnings.extend(problems)
+    escalation.confirm_no_escalation(rtype.kind, obj, old)  # a 403 comes before a 422
+    causes[:0] = meta.meta_causes(rtype.kind, obj["metadata"], creating=old is None)
     if not rtype.custom:
         causes.extend(semantic.causes(rtype.kind, obj))
+        causes.extend(rbac.binding_causes(rtype.kind, obj, old))
         if old is not None:
-            causes.extend(semantic.update_causes(rtype.kind, obj, old))
+            causes.extend(updates.update_causes(rtype.kind, obj, old))
     if causes:
-        seen: set[tuple[str, str]] = set()
-        unique = []
-        for cause in causes:
-            if (cause[0], cause[1]) not in seen:
-                seen.add((cause[0], cause[1]))
-                unique.append(cause)
-        raise invalid(rtype.kind, rtype.group, obj["metadata"].get("name", ""), unique)
+        raise invalid(rtype.kind, rtype.group, obj["metadata"].get("name", ""), _unique(causes))
+
+
+def _unique(causes: list[meta.Cause]) -> list[meta.Cause]:
+    """Drop repeated causes: the same one twice, or a second `Required value` for one field.
+
+    The schema's required fields and the per-kind rules overlap; the first (the
+    metadata rules' more specific `Required value: must not be empty`) is kept.
+    """
+    seen: set[meta.Cause] = set()
+    required: set[str] = set()
+    unique = []
+    for cause in causes:
+        reason, field, _message = cause
+        if cause in seen or (reason == "FieldValueRequired" and field in required):
+            continue
+        seen.add(cause)
+        if reason == "FieldValueRequired":
+            required.add(field)
+        unique.append(cause)
+    return unique

@@ -3,7 +3,9 @@
 Each returns `(reason, field, message)` causes worded as the server's
 `field.Error`s print (`spec.replicas: Invalid value: -1: must be greater than or
 equal to 0`). Names, labels, annotations and ConfigMap/Secret keys are checked
-by `kinds.validate`; these add the workload, Service, Lease and Event rules.
+by `meta`; these add the workload, Service, Secret, Lease, Event, Job,
+PodDisruptionBudget and HorizontalPodAutoscaler rules. What an update may not
+change is judged by `updates`.
 """
 
 from __future__ import annotations
@@ -13,43 +15,68 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-Cause = tuple[str, str, str]
+from . import cron
+from .meta import Cause, annotation_causes, dns1123_label, label_causes, regex_error
 
-_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _IANA_SVC_NAME = re.compile(r"^[-a-z0-9]+$")
-DNS_LABEL_MESSAGE = (
-    "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', "
-    "and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', "
-    "regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')"
-)
+_PERCENT_FMT = "[0-9]+%"
 WORKLOADS = ("Deployment", "StatefulSet", "DaemonSet", "ReplicaSet")
 _RESTART_ALWAYS_ONLY = ("Deployment", "StatefulSet", "DaemonSet", "ReplicaSet")
-# StatefulSetSpec fields an update may change (the rest are forbidden).
-_STATEFULSET_MUTABLE = (
-    "replicas",
-    "ordinals",
-    "template",
-    "updateStrategy",
-    "revisionHistoryLimit",
-    "persistentVolumeClaimRetentionPolicy",
-    "minReadySeconds",
-)
+NODE_PORTS = range(30000, 32768)
+# The keys each Secret type must hold (`data` and `stringData` together).
+_SECRET_KEYS = {
+    "kubernetes.io/tls": ("tls.crt", "tls.key"),
+    "kubernetes.io/dockerconfigjson": (".dockerconfigjson",),
+    "kubernetes.io/dockercfg": (".dockercfg",),
+    "kubernetes.io/ssh-auth": ("ssh-privatekey",),
+}
 
 
 def go_value(value: Any) -> str:
-    """Render a value as Go's `%#v` does in `Invalid value: ...` (for the types we meet)."""
-    if isinstance(value, str):
-        return json.dumps(value)
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return json.dumps(value)
-    if value is None:
-        return "null"
-    if isinstance(value, dict) and all(isinstance(v, str) for v in value.values()):
-        inner = ", ".join(f"{json.dumps(k)}:{json.dumps(v)}" for k, v in sorted(value.items()))
-        return f"map[string]string{{{inner}}}"
+    """Render a value as the real server does in `Invalid value: ...` (Kubernetes 1.34+).
+
+    Strings are quoted, numbers and booleans plain, anything else is Go's
+    `json.Marshal` of it (maps with sorted keys).
+    """
     return json.dumps(value, separators=(",", ":"), sort_keys=True)
+
+
+def go_struct(fields: dict[str, Any]) -> str:
+    """Render an internal Go struct as `json.Marshal` does: its Go field names, in order."""
+    return json.dumps(fields, separators=(",", ":"))
+
+
+def _nonnegative(value: Any, field: str) -> list[Cause]:
+    if isinstance(value, int) and not isinstance(value, bool) and value < 0:
+        message = f"Invalid value: {value}: must be greater than or equal to 0"
+        return [("FieldValueInvalid", field, message)]
+    return []
+
+
+def _int_or_percent(value: Any) -> int:
+    """The number an IntOrString stands for (`getIntOrPercentValue`; a bad string is 0)."""
+    if isinstance(value, str):
+        digits = value.removesuffix("%")
+        return int(digits) if digits.isdigit() else 0
+    return value if isinstance(value, int) else 0
+
+
+def _int_or_percent_causes(value: Any, field: str, at_most_100: bool = True) -> list[Cause]:
+    """A non-negative integer or a percentage, no more than 100% (`IsNotMoreThan100Percent`)."""
+    if isinstance(value, str):
+        if not re.fullmatch(_PERCENT_FMT, value):
+            rule = regex_error(
+                "a valid percent string must be a numeric string followed by an ending '%'",
+                _PERCENT_FMT,
+                "1%",
+                "93%",
+            )
+            return [("FieldValueInvalid", field, f"Invalid value: {go_value(value)}: {rule}")]
+        if at_most_100 and int(value[:-1]) > 100:
+            message = f"Invalid value: {go_value(value)}: must not be greater than 100%"
+            return [("FieldValueInvalid", field, message)]
+        return []
+    return _nonnegative(value, field)
 
 
 def selector_matches(selector: dict[str, Any], labels: dict[str, Any]) -> bool:
@@ -125,16 +152,18 @@ def pod_spec_causes(spec: Any, path: str, kind: str, claims: tuple[str, ...] = (
                 continue
             where = f"{path}.{group}[{index}]"
             name = container.get("name")
+            problems = dns1123_label(name) if isinstance(name, str) and name else []
             if not name:
                 causes.append(("FieldValueRequired", f"{where}.name", "Required value"))
-            elif not (len(name) <= 63 and _DNS_LABEL.match(name)):
-                causes.append(
+            elif problems:
+                causes += [
                     (
                         "FieldValueInvalid",
                         f"{where}.name",
-                        f"Invalid value: {json.dumps(name)}: {DNS_LABEL_MESSAGE}",
+                        f"Invalid value: {json.dumps(name)}: {p}",
                     )
-                )
+                    for p in problems
+                ]
             elif name in seen:
                 causes.append(
                     ("FieldValueDuplicate", f"{where}.name", f"Duplicate value: {json.dumps(name)}")
@@ -207,12 +236,77 @@ def _workload_causes(kind: str, obj: dict[str, Any]) -> list[Cause]:
                 f"Invalid value: {go_value(labels)}: `selector` does not match template `labels`",
             )
         )
+    # The real ValidatePodTemplateSpec names these `spec.template.labels` (no `metadata`).
+    template_meta = template.get("metadata") if isinstance(template.get("metadata"), dict) else {}
+    causes += label_causes(template_meta.get("labels"), "spec.template.labels")
+    causes += annotation_causes(template_meta.get("annotations"), "spec.template.annotations")
     claims = tuple(
         (c.get("metadata") or {}).get("name")
         for c in spec.get("volumeClaimTemplates") or []
         if isinstance(c, dict)
     )
     causes.extend(pod_spec_causes(template.get("spec"), "spec.template.spec", kind, claims))
+    if kind == "Deployment":
+        causes.extend(_deployment_causes(spec))
+    return causes
+
+
+def _strategy_causes(strategy: dict[str, Any]) -> list[Cause]:
+    """A Deployment's strategy, as defaulted: `RollingUpdate` with 25%/25% unless given."""
+    kind = strategy.get("type") or "RollingUpdate"
+    rolling = strategy.get("rollingUpdate")
+    where = "spec.strategy"
+    if kind == "Recreate":
+        if rolling is None:
+            return []
+        message = "Forbidden: may not be specified when strategy `type` is 'Recreate'"
+        return [("FieldValueForbidden", f"{where}.rollingUpdate", message)]
+    if kind != "RollingUpdate":
+        value = None
+        if isinstance(rolling, dict):
+            value = {
+                "MaxUnavailable": rolling.get("maxUnavailable", 0),
+                "MaxSurge": rolling.get("maxSurge", 0),
+            }
+        rendered = go_struct({"Type": kind, "RollingUpdate": value})
+        return [
+            (
+                "FieldValueNotSupported",
+                where,
+                f'Unsupported value: {rendered}: supported values: "Recreate", "RollingUpdate"',
+            )
+        ]
+    rolling = rolling if isinstance(rolling, dict) else {}
+    unavailable = rolling.get("maxUnavailable", "25%")
+    surge = rolling.get("maxSurge", "25%")
+    at = f"{where}.rollingUpdate"
+    causes = _int_or_percent_causes(unavailable, f"{at}.maxUnavailable", at_most_100=False)
+    causes += _int_or_percent_causes(surge, f"{at}.maxSurge", at_most_100=False)
+    if _int_or_percent(unavailable) == 0 and _int_or_percent(surge) == 0:
+        message = f"Invalid value: {go_value(unavailable)}: may not be 0 when `maxSurge` is 0"
+        causes.append(("FieldValueInvalid", f"{at}.maxUnavailable", message))
+    if isinstance(unavailable, str) and _int_or_percent(unavailable) > 100:
+        message = f"Invalid value: {go_value(unavailable)}: must not be greater than 100%"
+        causes.append(("FieldValueInvalid", f"{at}.maxUnavailable", message))
+    return causes
+
+
+def _deployment_causes(spec: dict[str, Any]) -> list[Cause]:
+    """A Deployment's strategy, `minReadySeconds`, `revisionHistoryLimit` and progress deadline.
+
+    The deadline defaults to 600 seconds and must exceed `minReadySeconds`.
+    """
+    strategy = spec.get("strategy") if isinstance(spec.get("strategy"), dict) else {}
+    causes = _strategy_causes(strategy)
+    min_ready = spec.get("minReadySeconds") or 0
+    causes += _nonnegative(min_ready, "spec.minReadySeconds")
+    causes += _nonnegative(spec.get("revisionHistoryLimit"), "spec.revisionHistoryLimit")
+    deadline = spec.get("progressDeadlineSeconds")
+    deadline = 600 if deadline is None else deadline
+    causes += _nonnegative(deadline, "spec.progressDeadlineSeconds")
+    if isinstance(deadline, int) and isinstance(min_ready, int) and deadline <= min_ready:
+        message = f"Invalid value: {deadline}: must be greater than minReadySeconds"
+        causes.append(("FieldValueInvalid", "spec.progressDeadlineSeconds", message))
     return causes
 
 
@@ -243,7 +337,44 @@ def _service_causes(obj: dict[str, Any]) -> list[Cause]:
             _port_number(target, f"{where}.targetPort", causes, required=False)
         elif isinstance(target, str):
             _port_name(target, f"{where}.targetPort", causes)
+        causes.extend(_node_port_causes(port.get("nodePort"), kind, f"{where}.nodePort"))
     return causes
+
+
+def _node_port_causes(node_port: Any, service_type: str, field: str) -> list[Cause]:
+    """A node port: not on a ClusterIP Service, and in the allocator's range (30000-32767)."""
+    if not isinstance(node_port, int) or node_port == 0:
+        return []
+    if service_type == "ClusterIP":
+        return [
+            ("FieldValueForbidden", field, "Forbidden: may not be used when `type` is 'ClusterIP'")
+        ]
+    if node_port in NODE_PORTS:
+        return []
+    message = (
+        f"Invalid value: {node_port}: provided port is not in the valid range. "
+        f"The range of valid ports is {NODE_PORTS.start}-{NODE_PORTS.stop - 1}"
+    )
+    return [("FieldValueInvalid", field, message)]
+
+
+def _secret_causes(obj: dict[str, Any]) -> list[Cause]:
+    """The keys a Secret of a built-in type must hold (`stringData` counts, as it is merged)."""
+    kind = obj.get("type") or "Opaque"
+    keys = set(obj.get("data") or {}) | set(obj.get("stringData") or {})
+    if kind == "kubernetes.io/basic-auth":
+        needed = () if keys & {"username", "password"} else ("username", "password")
+    elif kind == "kubernetes.io/service-account-token":
+        annotations = (obj.get("metadata") or {}).get("annotations") or {}
+        key = "kubernetes.io/service-account.name"
+        return (
+            []
+            if annotations.get(key)
+            else [("FieldValueRequired", f"metadata.annotations[{key}]", "Required value")]
+        )
+    else:
+        needed = tuple(k for k in _SECRET_KEYS.get(kind, ()) if k not in keys)
+    return [("FieldValueRequired", f"data[{key}]", "Required value") for key in needed]
 
 
 def _lease_causes(obj: dict[str, Any]) -> list[Cause]:
@@ -283,15 +414,103 @@ def _event_causes(obj: dict[str, Any]) -> list[Cause]:
     return [("FieldValueInvalid", "involvedObject.namespace", message)]
 
 
+def _job_spec_causes(job: dict[str, Any], path: str, kind: str) -> list[Cause]:
+    """A Job's pod template; its `restartPolicy` must be `OnFailure` or `Never`.
+
+    An omitted policy is defaulted to `Always`, so it is refused the same way.
+    """
+    template = job.get("template") if isinstance(job.get("template"), dict) else {}
+    pod = template.get("spec") if isinstance(template.get("spec"), dict) else {}
+    causes = pod_spec_causes(template.get("spec"), f"{path}.template.spec", kind)
+    restart = pod.get("restartPolicy")
+    where = f"{path}.template.spec.restartPolicy"
+    supported = '"OnFailure", "Never"'
+    if restart in (None, "", "Always"):
+        causes.append(("FieldValueRequired", where, f"Required value: valid values: {supported}"))
+    elif restart not in ("OnFailure", "Never"):
+        message = f"Unsupported value: {go_value(restart)}: supported values: {supported}"
+        causes.append(("FieldValueNotSupported", where, message))
+    return causes
+
+
 def _job_causes(obj: dict[str, Any]) -> list[Cause]:
-    template = (obj.get("spec") or {}).get("template") or {}
-    return pod_spec_causes(template.get("spec"), "spec.template.spec", "Job")
+    spec = obj.get("spec") if isinstance(obj.get("spec"), dict) else {}
+    return _job_spec_causes(spec, "spec", "Job")
 
 
 def _cronjob_causes(obj: dict[str, Any]) -> list[Cause]:
-    job = ((obj.get("spec") or {}).get("jobTemplate") or {}).get("spec") or {}
-    template = job.get("template") or {}
-    return pod_spec_causes(template.get("spec"), "spec.jobTemplate.spec.template.spec", "CronJob")
+    """A CronJob's schedule (robfig/cron's standard syntax, no `TZ=`) and its Job template."""
+    spec = obj.get("spec") if isinstance(obj.get("spec"), dict) else {}
+    causes: list[Cause] = []
+    schedule = spec.get("schedule")
+    if not schedule:
+        causes.append(("FieldValueRequired", "spec.schedule", "Required value"))
+    elif isinstance(schedule, str):
+        problem = cron.schedule_problem(schedule)
+        if problem:
+            causes.append(
+                (
+                    "FieldValueInvalid",
+                    "spec.schedule",
+                    f"Invalid value: {go_value(schedule)}: {problem}",
+                )
+            )
+        if "TZ" in schedule:
+            message = "cannot use TZ or CRON_TZ in schedule, use timeZone field instead"
+            causes.append(
+                (
+                    "FieldValueInvalid",
+                    "spec.schedule",
+                    f"Invalid value: {go_value(schedule)}: {message}",
+                )
+            )
+    job = (spec.get("jobTemplate") or {}).get("spec") or {}
+    return causes + _job_spec_causes(job, "spec.jobTemplate.spec", "CronJob")
+
+
+def _pdb_causes(obj: dict[str, Any]) -> list[Cause]:
+    """A PodDisruptionBudget sets `minAvailable` or `maxUnavailable`, not both."""
+    spec = obj.get("spec") if isinstance(obj.get("spec"), dict) else {}
+    lowest, highest = spec.get("minAvailable"), spec.get("maxUnavailable")
+    causes: list[Cause] = []
+    if lowest is not None and highest is not None:
+        selector = spec.get("selector") if isinstance(spec.get("selector"), dict) else None
+        if selector is not None:
+            selector = {
+                k: selector[k] for k in ("matchLabels", "matchExpressions") if selector.get(k)
+            }
+        rendered = go_struct(
+            {
+                "MinAvailable": lowest,
+                "Selector": selector,
+                "MaxUnavailable": highest,
+                "UnhealthyPodEvictionPolicy": spec.get("unhealthyPodEvictionPolicy"),
+            }
+        )
+        message = f"Invalid value: {rendered}: minAvailable and maxUnavailable cannot be both set"
+        causes.append(("FieldValueInvalid", "spec", message))
+    for field, value in (("minAvailable", lowest), ("maxUnavailable", highest)):
+        if value is not None:
+            causes += _int_or_percent_causes(value, f"spec.{field}")
+    return causes
+
+
+def _hpa_causes(obj: dict[str, Any]) -> list[Cause]:
+    """An autoscaler's bounds: `minReplicas >= 1` (its default), `maxReplicas >= minReplicas`."""
+    spec = obj.get("spec") if isinstance(obj.get("spec"), dict) else {}
+    lowest, highest = spec.get("minReplicas"), spec.get("maxReplicas")
+    causes: list[Cause] = []
+    if isinstance(lowest, int) and lowest < 1:
+        message = f"Invalid value: {lowest}: must be greater than or equal to 1"
+        causes.append(("FieldValueInvalid", "spec.minReplicas", message))
+    if isinstance(highest, int):
+        if highest < 1:
+            message = f"Invalid value: {highest}: must be greater than 0"
+            causes.append(("FieldValueInvalid", "spec.maxReplicas", message))
+        if highest < (lowest if isinstance(lowest, int) else 1):
+            message = f"Invalid value: {highest}: must be greater than or equal to `minReplicas`"
+            causes.append(("FieldValueInvalid", "spec.maxReplicas", message))
+    return causes
 
 
 #: The rules of the kinds that are not workloads (those share ``_workload_causes``).
@@ -300,6 +519,9 @@ _BY_KIND: dict[str, Callable[[dict[str, Any]], list[Cause]]] = {
     "Job": _job_causes,
     "CronJob": _cronjob_causes,
     "Service": _service_causes,
+    "Secret": _secret_causes,
+    "PodDisruptionBudget": _pdb_causes,
+    "HorizontalPodAutoscaler": _hpa_causes,
     "Lease": _lease_causes,
     "Event": _event_causes,
 }
@@ -311,24 +533,3 @@ def causes(kind: str, obj: dict[str, Any]) -> list[Cause]:
         return _workload_causes(kind, obj)
     rules = _BY_KIND.get(kind)
     return rules(obj) if rules is not None else []
-
-
-def update_causes(kind: str, new: dict[str, Any], old: dict[str, Any]) -> list[Cause]:
-    """Return the problems of an update the real server forbids (beyond `kinds`)."""
-    if kind != "StatefulSet":
-        return []
-    new_spec = new.get("spec") or {}
-    old_spec = old.get("spec") or {}
-    # A field the new spec leaves out is defaulted (to what the old one holds).
-    fixed = {k for k in new_spec if k not in _STATEFULSET_MUTABLE}
-    if any(new_spec.get(k) != old_spec.get(k) for k in fixed):
-        return [
-            (
-                "FieldValueForbidden",
-                "spec",
-                "Forbidden: updates to statefulset spec for fields other than 'replicas', "
-                "'ordinals', 'template', 'updateStrategy', 'revisionHistoryLimit', "
-                "'persistentVolumeClaimRetentionPolicy' and 'minReadySeconds' are forbidden",
-            )
-        ]
-    return []
