@@ -80,11 +80,10 @@ def resolve(url_or_path: str | Path) -> Location:
     if not text:
         raise JournalValueError("journal location is empty")
     if "://" not in text:
-        path = Path(text).expanduser().absolute()
-        return Location(url=f"sqlite:///{path}", path=path, display=str(path))
+        return _sqlite_file(_expanded(text))
     try:
         url = make_url(text)
-    except ArgumentError:
+    except (ArgumentError, ValueError):  # ValueError: a port or host it cannot read
         raise JournalValueError(f"invalid journal URL {redact(text)!r}") from None
     if url.get_backend_name() == "postgresql":
         display = _display(text, url)
@@ -97,8 +96,25 @@ def resolve(url_or_path: str | Path) -> Location:
         raise JournalValueError(
             f"journal URL {text!r} names an in-memory database; a journal must be a file"
         )
-    path = Path(database).expanduser().absolute()
-    return Location(url=f"sqlite:///{path}", path=path, display=str(path))
+    return _sqlite_file(_expanded(database))
+
+
+def _sqlite_file(path: Path) -> Location:
+    """The location of the SQLite file ``path``, whatever characters its name holds.
+
+    The URL is built, not pasted: ``j.db?timeout=abc`` is a file name, and
+    pasted after ``sqlite:///`` its ``?`` would start a query SQLAlchemy reads.
+    """
+    url = URL.create("sqlite", database=str(path)).render_as_string(hide_password=False)
+    return Location(url=url, path=path, display=str(path))
+
+
+def _expanded(text: str) -> Path:
+    """``text`` as an absolute path, ``~`` expanded; a ``~user`` that names nobody is refused."""
+    try:
+        return Path(text).expanduser().absolute()
+    except RuntimeError:  # pathlib's "could not determine home directory"
+        raise JournalValueError(f"journal path {text!r}: no such user's home directory") from None
 
 
 def _display(text: str, url: URL) -> str:
@@ -123,12 +139,18 @@ def check_sqlite_file(location: Location, *, must_exist: bool) -> bool:
         JournalNotFoundError: The path is a directory, or is missing and
             ``must_exist`` is true, or its directory is missing.
         NotAJournalError: The file is not a SQLite database.
+        JournalError: The path cannot be reached (a directory without search
+            permission on the way, a name too long) or the file cannot be read.
     """
     path = location.path
     assert path is not None
-    if path.is_dir():
+    try:
+        is_dir, exists = path.is_dir(), path.exists()
+    except OSError as error:  # no search permission on the way, a name too long
+        raise JournalError(f"cannot read journal {path}: {error.strerror or error}") from None
+    if is_dir:
         raise JournalNotFoundError(f"journal path {path} is a directory, not a file")
-    if not path.exists():
+    if not exists:
         if must_exist:
             raise JournalNotFoundError(f"no journal at {path} (file does not exist)")
         if not path.parent.is_dir():
@@ -136,6 +158,8 @@ def check_sqlite_file(location: Location, *, must_exist: bool) -> bool:
                 f"cannot create journal {path}: directory {path.parent} does not exist"
             )
         return False
+    if not path.is_file():  # a FIFO would block the open for ever
+        raise NotAJournalError(f"{path} is not a regular file, so not a Shipshape journal")
     try:
         with path.open("rb") as handle:
             header = handle.read(len(SQLITE_HEADER))

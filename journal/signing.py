@@ -26,6 +26,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import stat
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -109,8 +110,15 @@ class Signer:
 
 
 def _read(path: str | Path, what: str) -> bytes:
-    file = Path(path).expanduser()
     try:
+        file = Path(path).expanduser()
+    except RuntimeError:  # "~user" naming nobody
+        raise SigningKeyError(
+            f"cannot read the {what} {path}: no such user's home directory"
+        ) from None
+    try:
+        if not stat.S_ISREG(file.stat().st_mode):  # a FIFO would block the open for ever
+            raise SigningKeyError(f"the {what} {file} is not a regular file")
         with file.open("rb") as handle:
             data = handle.read(_MAX_KEY_FILE + 1)
     except OSError as error:

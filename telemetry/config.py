@@ -48,8 +48,37 @@ class ConfigError(ValueError):
 
 def env_str(environ: Mapping[str, str], name: str, default: str) -> str:
     """Return the variable's value, or ``default`` when it is unset or blank."""
-    value = environ.get(name, "").strip()
+    value = _raw(environ, name).strip()
     return value or default
+
+
+def _raw(environ: Mapping[str, str], name: str) -> str:
+    """The variable's value as set; refused when its bytes are not UTF-8 text.
+
+    Python hands such bytes over as lone surrogates (PEP 383), which no log
+    line, journal record or HTTP answer can carry: better one line at
+    start-up than a failure at the first use.
+    """
+    value = environ.get(name, "")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ConfigError(name, value, "must be UTF-8 text") from None
+    return value
+
+
+def printable(text: str) -> str:
+    """``text`` with control characters and undecodable bytes escaped: one line to print.
+
+    For messages that quote what a user gave (a path, a URL) outside a
+    :class:`ConfigError`, which quotes values with ``repr`` already.
+    """
+    if text.isprintable():
+        return text
+    return "".join(
+        char if char.isprintable() else char.encode("unicode_escape", "backslashreplace").decode()
+        for char in text
+    )
 
 
 def env_int(
@@ -61,7 +90,7 @@ def env_int(
     maximum: int | None = None,
 ) -> int:
     """Return the variable as a whole number within ``[minimum, maximum]``."""
-    raw = environ.get(name, "").strip()
+    raw = _raw(environ, name).strip()
     if not raw:
         return default
     if not _WHOLE_NUMBER.fullmatch(raw):
@@ -83,7 +112,7 @@ def env_float(
     maximum: float | None = None,
 ) -> float:
     """Return the variable as a finite number within ``[minimum, maximum]``."""
-    raw = environ.get(name, "").strip()
+    raw = _raw(environ, name).strip()
     if not raw:
         return default
     if not _DECIMAL_NUMBER.fullmatch(raw):
@@ -106,7 +135,7 @@ def env_host(environ: Mapping[str, str], name: str, default: str) -> str:
     Checked by form only (no name lookup): ``999.1.1.1`` or ``my_host`` stop
     start-up here instead of deep inside the server.
     """
-    raw = environ.get(name, "").strip()
+    raw = _raw(environ, name).strip()
     if not raw:
         return default
     try:
@@ -129,7 +158,7 @@ _FALSE = frozenset({"false", "0", "no", "off"})
 
 def env_bool(environ: Mapping[str, str], name: str, default: bool) -> bool:
     """Return the variable as a boolean (``true/false``, ``1/0``, ``yes/no``, ``on/off``)."""
-    raw = environ.get(name, "").strip()
+    raw = _raw(environ, name).strip()
     if not raw:
         return default
     lowered = raw.lower()
@@ -144,7 +173,7 @@ def env_choice(
     environ: Mapping[str, str], name: str, default: str, choices: tuple[str, ...]
 ) -> str:
     """Return the variable's value, which must be one of ``choices`` (case-insensitive)."""
-    raw = environ.get(name, "").strip()
+    raw = _raw(environ, name).strip()
     if not raw:
         return default
     for choice in choices:

@@ -83,7 +83,10 @@ def tracing_settings_from_env(
 
 
 def _check_url(variable: str, value: str) -> None:
-    parts = urlsplit(value)
+    try:
+        parts = urlsplit(value)
+    except ValueError:  # an unclosed "[" of an IPv6 host, say
+        raise ConfigError(variable, value, "must be an http:// or https:// URL") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ConfigError(variable, value, "must be an http:// or https:// URL")
     try:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from telemetry import buildinfo
 from telemetry.config import env_choice, env_float, env_host, env_int, env_str
 from telemetry.logs import LOG_LEVELS
 from telemetry.tracing import TracingSettings, tracing_settings_from_env
@@ -107,6 +108,7 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
             maximum=300,
         ),
     )
+    buildinfo.commit(environ)  # refused here rather than at the first scrape
     return Settings(
         message=env_str(environ, "MESSAGE", DEFAULT_MESSAGE),
         app_env=env_choice(environ, "APP_ENV", "dev", APP_ENVS),

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import stat
 
+import yaml
 from kubernetes import client, config
 
 USER_AGENT = "shipshape-controller"
@@ -35,6 +37,10 @@ def make_api_client(kubeconfig: str | None) -> client.ApiClient:
             for path in kubeconfig.split(os.pathsep)
             if path and os.path.exists(os.path.expanduser(path))
         ]
+        for path in present:  # a FIFO would block the client's open for ever
+            mode = os.stat(os.path.expanduser(path)).st_mode
+            if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):  # a directory: "cannot be read"
+                raise KubeconfigError(f"{path} is not a regular file, not a kubeconfig file")
         try:
             config.load_kube_config(config_file=kubeconfig, client_configuration=configuration)
         except OSError as error:
@@ -56,13 +62,11 @@ def make_api_client(kubeconfig: str | None) -> client.ApiClient:
             raise KubeconfigError(
                 f"{kubeconfig} is not a kubeconfig file ({detail[0].lower()}{detail[1:]})"
             ) from None
-        except Exception:
-            # Not YAML, or YAML of another shape: the client trips over it with
-            # whatever error its first assumption raises, which helps nobody.
-            raise KubeconfigError(
-                f"{kubeconfig} is not a kubeconfig file (expected YAML with clusters, "
-                "users, contexts and current-context)"
-            ) from None
+        except Exception as error:
+            # Not YAML, YAML of another shape, or a value the client cannot
+            # decode (certificate data that is not base64): it trips over it
+            # with whatever error its first assumption raises, which helps nobody.
+            raise KubeconfigError(_unusable(kubeconfig, present, error)) from None
     else:
         config.load_incluster_config(client_configuration=configuration)
     configuration.retries = 0
@@ -75,3 +79,32 @@ def make_api_client(kubeconfig: str | None) -> client.ApiClient:
     api = client.ApiClient(configuration)
     api.user_agent = USER_AGENT
     return api
+
+
+_SECTIONS = ("clusters", "users", "contexts", "current-context")
+
+
+def _unusable(kubeconfig: str, present: list[str], error: Exception) -> str:
+    """Why a kubeconfig the client could not load is unusable, in one line.
+
+    A file with every section of a kubeconfig has a value the client cannot
+    take (certificate data that is not base64, say): saying "not a
+    kubeconfig" would send its reader looking in the wrong place. The error's
+    type says what tripped; its text is left out, as it may quote the file,
+    credentials included.
+    """
+    for path in present:
+        try:
+            with open(os.path.expanduser(path), encoding="utf-8") as handle:
+                document = yaml.safe_load(handle)
+        except (OSError, ValueError, yaml.YAMLError):
+            continue
+        if isinstance(document, dict) and all(key in document for key in _SECTIONS):
+            return (
+                f"{path} has a value the client cannot use ({type(error).__name__}): "
+                "check its certificate data, server URL and credentials"
+            )
+    return (
+        f"{kubeconfig} is not a kubeconfig file (expected YAML with clusters, "
+        "users, contexts and current-context)"
+    )

@@ -29,7 +29,7 @@ from reloader.runtime.controller import Controller
 from reloader.runtime.leadership import make_leadership
 from reloader.runtime.settings import load_settings
 from telemetry.buildinfo import VERSION
-from telemetry.config import ConfigError
+from telemetry.config import ConfigError, printable
 from telemetry.logs import configure_logging
 from telemetry.redaction import redact
 
@@ -124,4 +124,5 @@ def run(environ: Mapping[str, str]) -> int:  # noqa: PLR0911 - an exit per start
 
 
 def _fail(message: str) -> None:
-    print(f"{PROG}: {message}", file=sys.stderr)  # noqa: T201 - the one line a user sees
+    # A path or URL quoted in the message may hold a newline: still one line.
+    print(f"{PROG}: {printable(message)}", file=sys.stderr)  # noqa: T201 - the one line a user sees

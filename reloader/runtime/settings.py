@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from reloader.core import Policy
 from reloader.core.secrets import SecretHashKey
+from telemetry import buildinfo
 from telemetry.config import ConfigError, env_bool, env_float, env_host, env_int, env_str
 from telemetry.logs import LOG_LEVELS, parse_log_level
 
@@ -39,10 +40,15 @@ _DNS_SUBDOMAIN = re.compile(
 # ("example.com/x"); lengths are checked apart (_check_term).
 _KEY = r"(?:[a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?"
 _VALUE = r"(?:[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?"
+# The blanks the API server's selector lexer skips: no other white space
+# (a vertical tab or a no-break space passes Python's \s, not the server).
+_BLANK = r"[ \t\r\n]"
 _SELECTOR_TERM = re.compile(
-    rf"^\s*(?:!?\s*(?P<key>{_KEY})|(?P<key_eq>{_KEY})\s*(?:==?|!=)\s*(?P<value>{_VALUE})"
-    rf"|(?P<key_cmp>{_KEY})\s*[<>]\s*(?P<number>[0-9]+)"
-    rf"|(?P<key_set>{_KEY})\s+(?:in|notin)\s*\((?P<values>\s*{_VALUE}(?:\s*,\s*{_VALUE})*\s*)\))\s*$"
+    rf"^{_BLANK}*(?:!?{_BLANK}*(?P<key>{_KEY})"
+    rf"|(?P<key_eq>{_KEY}){_BLANK}*(?:==?|!=){_BLANK}*(?P<value>{_VALUE})"
+    rf"|(?P<key_cmp>{_KEY}){_BLANK}*[<>]{_BLANK}*(?P<number>[0-9]+)"
+    rf"|(?P<key_set>{_KEY}){_BLANK}+(?:in|notin){_BLANK}*\("
+    rf"(?P<values>{_BLANK}*{_VALUE}(?:{_BLANK}*,{_BLANK}*{_VALUE})*{_BLANK}*)\)){_BLANK}*$"
 )
 # Kubernetes' limit on a key's name and on a value (a key's prefix is a DNS
 # subdomain, up to 253 characters: _DNS_SUBDOMAIN).
@@ -176,6 +182,7 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         )
     log_level = env_str(environ, "LOG_LEVEL", "INFO")
     parse_log_level(log_level)
+    buildinfo.commit(environ)  # refused here rather than at the first scrape
     return Settings(
         kubeconfig=env_str(environ, "KUBECONFIG", "") or None,
         namespace=namespace,
@@ -320,8 +327,10 @@ def _number(value: float) -> str:
 
 def _pod_name(environ: Mapping[str, str]) -> str:
     name = env_str(environ, "POD_NAME", "") or socket.gethostname()
-    if not name or len(name) > 253 or any(c.isspace() for c in name):
-        raise ConfigError("POD_NAME", name, "must be a non-empty name without blanks")
+    if not name or len(name) > 253 or not name.isprintable() or any(c.isspace() for c in name):
+        raise ConfigError(
+            "POD_NAME", name, "must be a non-empty name without blanks or control characters"
+        )
     return name
 
 

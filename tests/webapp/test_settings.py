@@ -95,3 +95,25 @@ def test_a_bad_value_is_one_line_naming_the_variable(variable, value, problem):
         load_settings({variable: value})
     assert str(caught.value) == f"invalid {variable}: {problem} (got {value!r})"
     assert caught.value.variable == variable
+
+
+@pytest.mark.parametrize("variable", ["MESSAGE", "GIT_COMMIT", "APP_ENV", "PORT"])
+def test_a_value_that_is_not_utf8_is_refused_at_start_up(variable):
+    # The bytes b"caf\xe9" (Latin-1) arrive as a lone surrogate (PEP 383):
+    # served, logged or scraped, they would fail on every request.
+    value = b"caf\xe9".decode("utf-8", "surrogateescape")
+    with pytest.raises(ConfigError) as caught:
+        load_settings({variable: value})
+    assert str(caught.value) == f"invalid {variable}: must be UTF-8 text (got {value!r})"
+    assert "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "variable", ["OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"]
+)
+def test_an_otlp_url_the_parser_rejects_is_one_line(variable):
+    with pytest.raises(ConfigError) as caught:
+        load_settings({"OTEL_ENABLED": "true", variable: "http://[::1"})
+    assert str(caught.value) == (
+        f"invalid {variable}: must be an http:// or https:// URL (got 'http://[::1')"
+    )
