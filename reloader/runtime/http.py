@@ -57,6 +57,8 @@ class _Leadz:
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         resp.media = self.leadership.status().as_dict()
 
+    on_head = on_get  # HEAD wherever GET is (RFC 9110, 9.3.2)
+
 
 class _Metrics:
     def __init__(self, registry: CollectorRegistry) -> None:
@@ -65,6 +67,8 @@ class _Metrics:
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         resp.content_type = CONTENT_TYPE_LATEST
         resp.data = generate_latest(self.registry)
+
+    on_head = on_get
 
 
 class _NoStore:

@@ -88,6 +88,15 @@ def test_probes_may_use_head(health, clock):
     assert api.simulate_head("/healthz").status_code == 503
 
 
+@pytest.mark.parametrize("path", ["/leadz", "/metrics"])
+def test_head_is_answered_wherever_get_is(health, path):
+    api = client(health)
+    head, get = api.simulate_head(path), api.simulate_get(path)
+    assert head.status_code == get.status_code == 200
+    assert head.headers["content-type"] == get.headers["content-type"]
+    assert head.content == b""
+
+
 def test_a_loop_that_ended_on_purpose_is_not_stuck(health, clock):
     health.finished("watch/configmaps")
     clock.now += 1000
