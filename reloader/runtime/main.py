@@ -15,6 +15,7 @@ import os
 import signal
 import sys
 from collections.abc import Mapping
+from pathlib import Path
 from types import FrameType
 
 import click
@@ -78,11 +79,12 @@ def run(environ: Mapping[str, str]) -> int:  # noqa: PLR0911 - an exit per start
         _fail(f"cannot open the journal {redact(settings.journal_url)}: {error}")
         return 1
     try:
+        _check_writable(opened.location.path)
         # Terms are numbered above every one this replica's journal names.
         highest_epoch = opened.highest_epoch() if settings.leader_election.enabled else None
     except JournalError as error:
         opened.close()
-        _fail(f"cannot read the journal {redact(settings.journal_url)}: {error}")
+        _fail(f"cannot use the journal {redact(settings.journal_url)}: {error}")
         return 1
     # With a key, every append is covered by a signed journal.checkpoint.
     journal = opened if signer is None else CheckpointWriter(opened, signer)
@@ -121,6 +123,24 @@ def run(environ: Mapping[str, str]) -> int:  # noqa: PLR0911 - an exit per start
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     return controller.run()
+
+
+def _check_writable(path: Path | None) -> None:
+    """Refuse a SQLite journal this process cannot write, before it starts.
+
+    SQLite opens such a file read-only without a word, and even begins write
+    transactions on it: only the first append would fail, and a controller
+    that can never journal can never patch. Its directory must be writable
+    too, for the WAL files next to it.
+
+    Raises:
+        JournalError: Naming what is read-only.
+    """
+    if path is None:
+        return
+    for what, where in (("file", path), ("directory", path.parent)):
+        if not os.access(where, os.W_OK):
+            raise JournalError(f"its {what} {where} is not writable by this process")
 
 
 def _fail(message: str) -> None:

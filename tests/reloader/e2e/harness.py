@@ -155,7 +155,8 @@ class ReadOnly:
     """
 
     def __init__(self, journal: Path) -> None:
-        self.paths = [journal, journal.with_name(journal.name + "-wal")]
+        wal = journal.with_name(journal.name + "-wal")
+        self.paths = [journal, wal] if wal.exists() else [journal]  # no WAL: none open
         self.prefix = [] if os.geteuid() == 0 else ["sudo", "-n"]
 
     def _chattr(self, flag: str) -> None:

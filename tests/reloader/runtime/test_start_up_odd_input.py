@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from journal import Journal
+from tests.reloader.e2e.harness import ReadOnly
 from tests.reloader.runtime.test_main import KUBECONFIG, one_line, run
 
 NOT_UTF8 = b"probe-\xff".decode("utf-8", "surrogateescape")
@@ -138,3 +140,17 @@ def test_a_kubeconfig_with_a_bad_value_says_so_not_that_it_is_no_kubeconfig(tmp_
     assert line.startswith(f"shipshape-controller: invalid KUBECONFIG: {path} has a value ")
     assert line.endswith("check its certificate data, server URL and credentials")
     assert "not base64" not in line
+
+
+def test_a_journal_this_process_cannot_write_stops_start_up(tmp_path):
+    # SQLite would open it read-only without a word and fail only at the
+    # first append: a controller that can never journal can never patch.
+    journal = tmp_path / "journal.db"
+    Journal.open(str(journal), actor="helloworld-controller-0").close()
+    with ReadOnly(journal):
+        result = run(tmp_path, JOURNAL_URL=str(journal))
+    assert result.returncode == 1
+    assert one_line(result) == (
+        f"shipshape-controller: cannot use the journal {journal}: "
+        f"its file {journal} is not writable by this process"
+    )
