@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import ssl
 import stat
 
+import urllib3
 import yaml
 from kubernetes import client, config
 
@@ -67,6 +69,7 @@ def make_api_client(kubeconfig: str | None) -> client.ApiClient:
             # decode (certificate data that is not base64): it trips over it
             # with whatever error its first assumption raises, which helps nobody.
             raise KubeconfigError(_unusable(kubeconfig, present, error)) from None
+        _check_usable(kubeconfig, configuration)
     else:
         config.load_incluster_config(client_configuration=configuration)
     configuration.retries = 0
@@ -108,3 +111,28 @@ def _unusable(kubeconfig: str, present: list[str], error: Exception) -> str:
         f"{kubeconfig} is not a kubeconfig file (expected YAML with clusters, "
         "users, contexts and current-context)"
     )
+
+
+def _check_usable(kubeconfig: str, configuration: client.Configuration) -> None:
+    """Refuse a loaded kubeconfig whose server URL or certificate authority can never work.
+
+    The client takes both without a look and fails at every request after,
+    so the controller would retry its watches for ever: better one line now.
+
+    Raises:
+        KubeconfigError: Naming the file and what is wrong, never a credential.
+    """
+    try:
+        url = urllib3.util.parse_url(configuration.host)
+    except urllib3.exceptions.LocationParseError:
+        url = None
+    if url is None or url.scheme not in ("http", "https") or not url.host:
+        raise KubeconfigError(f"{kubeconfig}: the cluster's server is not an http(s) URL")
+    if configuration.ssl_ca_cert:
+        try:
+            ssl.create_default_context(cafile=configuration.ssl_ca_cert)
+        except (ssl.SSLError, OSError) as error:
+            raise KubeconfigError(
+                f"{kubeconfig}: the cluster's certificate authority cannot be loaded "
+                f"({type(error).__name__})"
+            ) from None

@@ -7,6 +7,7 @@ line a user reads. Each is refused at once, in one line.
 
 from __future__ import annotations
 
+import base64
 import os
 from pathlib import Path
 
@@ -154,3 +155,23 @@ def test_a_journal_this_process_cannot_write_stops_start_up(tmp_path):
         f"shipshape-controller: cannot use the journal {journal}: "
         f"its file {journal} is not writable by this process"
     )
+
+
+@pytest.mark.parametrize(
+    ("cluster", "problem"),
+    [
+        ('server: "not a url"', "the cluster's server is not an http(s) URL"),
+        (
+            'server: "https://127.0.0.1:1", certificate-authority-data: "'
+            + base64.b64encode(b"not a certificate").decode()
+            + '"',
+            "the cluster's certificate authority cannot be loaded (SSLError)",
+        ),
+    ],
+)
+def test_a_kubeconfig_that_can_never_reach_its_cluster_is_exit_2(tmp_path, cluster, problem):
+    path = tmp_path / "kubeconfig-unusable"
+    path.write_text(KUBECONFIG.replace('server: "https://127.0.0.1:1"', cluster))
+    result = run(tmp_path, KUBECONFIG=str(path))
+    assert result.returncode == 2
+    assert one_line(result) == f"shipshape-controller: invalid KUBECONFIG: {path}: {problem}"
