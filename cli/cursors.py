@@ -16,7 +16,10 @@ import click
 from cli.runner import directory_problem
 from journal.files import replace_file
 
-_CURSOR = re.compile(r"\d+(?:,\d+)*")
+# ASCII digits only (\d would take "٣" for 3); a seq fits in 63 bits, 19 digits.
+_CURSOR = re.compile(r"[0-9]{1,19}(?:,[0-9]{1,19})*", re.ASCII)
+#: The largest seq a journal can hold (SQLite's INTEGER, PostgreSQL's BIGINT).
+MAX_SEQ = 2**63 - 1
 
 
 def parse_cursor(text: str, journals: int, *, source: str = "--after-cursor") -> list[int]:
@@ -29,9 +32,13 @@ def parse_cursor(text: str, journals: int, *, source: str = "--after-cursor") ->
     if not _CURSOR.fullmatch(value):
         raise click.UsageError(
             f"invalid cursor {text.strip()!r} in {source}: expected SEQ, or SEQ,SEQ,... "
-            "with one seq per --journal"
+            "with one seq per --journal (a seq: 1 to 19 digits 0-9)"
         )
     seqs = [int(part) for part in value.split(",")]
+    if max(seqs) > MAX_SEQ:
+        raise click.UsageError(
+            f"invalid cursor {value!r} in {source}: a seq is at most {MAX_SEQ} (63 bits)"
+        )
     if len(seqs) != journals:
         raise click.UsageError(
             f"cursor {value!r} in {source} has {len(seqs)} seq(s) for {journals} journal(s)"
@@ -74,14 +81,24 @@ def check_cursor_file(path: Path) -> None:
         )
 
 
+class CursorFileError(click.ClickException):
+    """The cursor file cannot be written (its directory went away or read-only): exit 2.
+
+    Not a finding (exit 1 is for those): a problem of the environment, as a
+    full disk under any other output is.
+    """
+
+    exit_code = 2
+
+
 def write_cursor_file(path: Path, seqs: list[int]) -> None:
     """Replace ``path`` atomically with the cursor ``seqs``.
 
     Raises:
-        click.ClickException: The file cannot be written.
+        CursorFileError: The file cannot be written.
     """
     try:
         # Not synced (as before): tail rewrites it after every batch it shows.
         replace_file(path, (format_cursor(seqs) + "\n").encode("utf-8"), sync=False)
     except OSError as error:
-        raise click.ClickException(f"cannot write cursor file {path}: {error.strerror}") from None
+        raise CursorFileError(f"cannot write cursor file {path}: {error.strerror}") from None

@@ -36,11 +36,13 @@ from cli.options import (
     workload_option,
 )
 from cli.output import render_drill, render_replay, render_state
+from cli.paths import OutputPath, refuse_journal_files
 from cli.runner import (
     _write,
     check_output_file,
     command_output,
     discard_output,
+    error_line,
     journal_errors,
     open_read_only,
     open_readers,
@@ -118,7 +120,7 @@ def cli() -> None:
 )
 @click.option(
     "--cursor-file",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=OutputPath(),
     help="Start after the cursor in FILE when it exists; store the last cursor there.",
 )
 @record_output_option
@@ -150,6 +152,7 @@ def tail(
         raise click.UsageError("use either --after-cursor or --cursor-file, not both")
     if cursor_file is not None:
         check_cursor_file(cursor_file)  # before printing: a failed save would repeat them
+        refuse_journal_files(cursor_file, locations, "--cursor-file")
     if workload is not None and object_name is not None:
         raise click.UsageError("use either --object or --workload, not both")
     filters = Filters(
@@ -229,7 +232,7 @@ def _print_records(
 @click.option(
     "--html",
     "html_file",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=OutputPath(),
     help="Also write the timeline as one self-contained HTML page to FILE.",
 )
 @click.option(
@@ -306,6 +309,7 @@ def replay_command(
     if workload is not None and html_file is not None:
         raise click.UsageError("--workload cannot be combined with --html (the page shows all)")
     check_output_file(html_file, "--html")  # before the replay prints anything
+    refuse_journal_files(html_file, resolve_journals(journals), "--html")
     model = load_model(check_model) if check else None
     narrow = {"workload": workload} if workload is not None else {}
     with open_readers(
@@ -458,7 +462,7 @@ def export_group() -> None:
     "--out",
     "out_dir",
     required=True,
-    type=click.Path(file_okay=False, path_type=Path),
+    type=OutputPath(directory=True),
     help="Directory for the report, the snapshot and the manifest.",
 )
 @click.option(
@@ -487,6 +491,7 @@ def export_dr_drill_command(
     they must belong to one cluster (DR evidence is per cluster).
     """
     locations = resolve_journals(journals)
+    refuse_journal_files(out_dir, locations, "--out")
     signer, trusted = signing_key(signing_key_file), public_keys(public_key_files)
     scope = (
         Filters(cluster=cluster, namespace=namespace, actor=actor)
@@ -524,8 +529,8 @@ for _command in (db_group, stats_command, backup_command, vacuum_command, ship_c
 
 
 def _error(message: str) -> None:
-    text = " ".join(message.split())  # one line, whatever the message held
-    click.echo(f"Error: {text}", err=True)
+    # One line, whatever the message held, quoting at most the start of a long value.
+    click.echo(f"Error: {error_line(message)}", err=True)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -18,6 +18,7 @@ from cli.options import (
     resolve_journals,
 )
 from cli.output import render_stats
+from cli.paths import OutputPath, refuse_journal_files
 from cli.runner import _write, journal_errors
 from cli.signing import (
     open_writer,
@@ -105,13 +106,14 @@ def stats_command(journal: str | None, busy_timeout: float, output: str) -> int:
 @click.option(
     "--out",
     required=True,
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=OutputPath(),
     help="The backup file to create (must not exist).",
 )
 @journal_errors
 def backup_command(journal: str | None, busy_timeout: float, out: Path) -> int:
     """Write a consistent copy of the journal (VACUUM INTO), even while it is written."""
     (location,) = resolve_journals(journal)
+    refuse_journal_files(out, [location], "--out")
     with Journal.open(location, readonly=True, busy_timeout=busy_timeout) as reader:
         copy = snapshot(reader, out)
     with Journal.open(copy.path, readonly=True) as backup:

@@ -120,34 +120,38 @@ def resolve_journals(values: tuple[str, ...] | str | None) -> list[str]:
 
 
 class Seconds(click.FloatRange):
-    """A finite, non-negative number of seconds (``nan`` and ``inf`` are refused)."""
+    """A finite number of seconds from 0 up to ``most`` (``nan`` and ``inf`` are refused)."""
 
     name = "seconds"
 
-    def __init__(self) -> None:
-        super().__init__(min=0)
+    def __init__(self, most: float | None = None) -> None:
+        super().__init__(min=0, max=most)
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
-        """Return the value as a float, failing on a non-finite one."""
-        number = super().convert(value, param, ctx)
+        """Return the value as a float, failing on a non-finite one, then on one out of range."""
+        number = click.FLOAT.convert(value, param, ctx)
         if not math.isfinite(number):
             self.fail(f"{value!r} is not a finite number of seconds", param, ctx)
-        return number
+        return super().convert(number, param, ctx)
 
 
 #: The type of every option that takes seconds.
 SECONDS = Seconds()
+
+#: The longest ``--busy-timeout``: an hour. SQLite takes it in whole
+#: milliseconds, and 1e308 seconds overflowed before anything was checked.
+MAX_BUSY_TIMEOUT = 3600.0
 
 
 def busy_timeout_option(function: F) -> F:
     """Add ``--busy-timeout SECONDS``."""
     return click.option(
         "--busy-timeout",
-        type=SECONDS,
+        type=Seconds(most=MAX_BUSY_TIMEOUT),
         default=DEFAULT_BUSY_TIMEOUT,
         show_default=True,
         metavar="SECONDS",
-        help="How long to wait for another writer's lock.",
+        help=f"How long to wait for another writer's lock (at most {MAX_BUSY_TIMEOUT:g}).",
     )(function)
 
 

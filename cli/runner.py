@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import re
 import signal
 import sys
 import threading
@@ -17,10 +18,47 @@ import click
 
 from journal import Journal, JournalError, JournalValueError
 from journal.filters import Filters
-from journal.merge import clusters, unknown_origins
+from journal.merge import clusters, shared_record, unknown_origins
 from journal.older import open_reader
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+#: How much of a value an error line quotes; the rest becomes an ellipsis.
+QUOTE_LIMIT = 80
+#: A run of text without spaces longer than this is cut too (a value named
+#: without quotes, ``--actor NAME``); paths stay whole below it.
+_RUN_LIMIT = 400
+#: The longest error line (a long value holding spaces, named without quotes).
+_LINE_LIMIT = 2000
+# A quoted value, as repr() quotes it; the quote does not follow a letter, so
+# an apostrophe ("program's") does not open one. [^']* (no escapes) keeps the
+# search linear: only the last quote of a line can fail to close.
+_QUOTED = re.compile(r"(?<!\w)'[^']*'|(?<!\w)\"[^\"]*\"")
+_LONG_RUN = re.compile(rf"\S{{{_RUN_LIMIT + 1},}}")
+
+
+def error_line(message: str) -> str:
+    """Return ``message`` as one line quoting at most ``QUOTE_LIMIT`` characters of a value.
+
+    Every command's error goes through here (``main``), so a 100 KB option
+    value or cursor file is named by its start and an ellipsis, not echoed whole.
+    """
+    text = " ".join(message.split())
+
+    def cut_quoted(match: re.Match[str]) -> str:
+        quoted = match[0]
+        if len(quoted) <= QUOTE_LIMIT + 2:
+            return quoted
+        return f"{quoted[: QUOTE_LIMIT + 1]}…{quoted[-1]}"
+
+    def cut_run(match: re.Match[str]) -> str:
+        run = match[0]
+        tail = len(run) - len(run.rstrip("'\":;,.)"))  # keep a closing quote
+        return run[:QUOTE_LIMIT] + "…" + run[len(run) - min(tail, 3) :]
+
+    text = _LONG_RUN.sub(cut_run, _QUOTED.sub(cut_quoted, text))
+    return text if len(text) <= _LINE_LIMIT else text[:_LINE_LIMIT] + "…"
 
 
 class JournalProblem(click.ClickException):
@@ -40,6 +78,11 @@ def journal_errors(function: F) -> F:
             raise click.UsageError(str(error)) from None
         except JournalError as error:
             raise JournalProblem(str(error)) from None
+        except OSError as error:
+            # A path the system refuses (no search permission on the way, a
+            # name too long) that no check above caught: one line, no traceback.
+            where = f"{error.filename}: " if error.filename else ""
+            raise JournalProblem(f"{where}{error.strerror or error}") from None
 
     return wrapper  # type: ignore[return-value]
 
@@ -106,22 +149,19 @@ def open_read_only(location: str, busy_timeout: float, *, follow: bool = False) 
 def _refuse_one_journal_twice(readers: Sequence[Journal], locations: Sequence[str]) -> None:
     """Refuse a journal merged with itself: every record would count twice.
 
-    Records' ids are unique, so two journals that start with the same record
-    are one journal, or copies of it (a backup beside the original).
+    Records' ids are unique, so two journals holding one record are one
+    journal, copies of it (a backup, a vacuumed copy), or a central journal
+    and a journal shipped into it (:func:`journal.merge.shared_record`).
     """
-    if len(readers) < 2:
-        return
-    seen: dict[str, str] = {}
-    for reader, location in zip(readers, locations, strict=True):
-        first = next(iter(reader.read(limit=1)), None)
-        if first is None:
-            continue
-        if first.id in seen:
-            raise click.UsageError(
-                f"--journal {seen[first.id]} and --journal {location} are the same journal "
-                f"(or copies of one: both start with record {first.id}); give each journal once"
-            )
-        seen[first.id] = location
+    shared = shared_record(readers)
+    if shared is not None:
+        first, second, record_id = shared
+        raise click.UsageError(
+            f"--journal {locations[first]} and --journal {locations[second]} are the same "
+            f"journal or share records (both hold record {record_id}: a copy, a vacuumed "
+            "copy, or a central journal and a journal shipped into it); give each journal "
+            "once, a central journal without the journals shipped into it"
+        )
 
 
 def _write(text: str) -> None:
@@ -246,8 +286,19 @@ def check_output_file(path: Path | None, option: str) -> None:
 
 
 def directory_problem(path: Path) -> str | None:
-    """Why ``path``'s directory cannot take a new file, or None when it can."""
+    """Why ``path``'s directory cannot take a new file, or None when it can.
+
+    A path that cannot be reached (a directory without search permission on
+    the way, a name too long) is named with the system's reason.
+    """
     directory = path.parent
+    for probe, name in ((path, ""), (directory, f"directory {directory}: ")):
+        try:
+            os.stat(probe)
+        except (FileNotFoundError, NotADirectoryError):
+            pass  # said below
+        except OSError as error:
+            return f"{name}{error.strerror or error}"
     if not directory.exists():
         return f"directory {directory} does not exist"
     if not directory.is_dir():

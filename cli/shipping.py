@@ -6,16 +6,22 @@ itself is :func:`journal.ship.ship`.
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import click
 
+from cli.maintenance import ChainRefused
 from cli.options import busy_timeout_option, cli_actor, journal_option, resolve_journals
+from cli.paths import COMPANIONS, refuse_journal_files
 from cli.runner import _write, journal_errors, stop_on_sigterm
 from cli.signing import signing_key
-from journal import Journal
+from journal import Journal, JournalError
 from journal.checkpoints import CheckpointWriter
+from journal.database import resolve
+from journal.errors import JournalChainError
 from journal.ship import ShipGap, ShipProgress, check_cluster, ship
 from telemetry.config import env_str
 
@@ -49,8 +55,15 @@ def ship_command(
     name = check_cluster(cluster if cluster is not None else from_env)
     stop = stop_on_sigterm() if follow else None
     source_location = resolve_journals(journal)[0]
+    # The journal itself is ship's own refusal ("the same journal"); its
+    # companions are files SQLite would take for the journal's.
+    refuse_journal_files(
+        _sqlite_file(destination), [source_location], "--to", suffixes=COMPANIONS[1:]
+    )
     signer = signing_key()  # read first: a bad key file ships nothing
     with (
+        _chain_refused(),  # outermost: a broken source chain is exit 1, after the cleanup
+        _removed_when_refused(destination, busy_timeout),  # exits last: after both close
         Journal.open(source_location, readonly=True, busy_timeout=busy_timeout) as source,
         Journal.open(destination, actor=cli_actor(), busy_timeout=busy_timeout) as central,
     ):
@@ -59,21 +72,76 @@ def ship_command(
         # writer's records are: a forger who rewrites them (to relabel
         # shipped records) then breaks a signature.
         writer = CheckpointWriter(central, signer) if signer is not None else None
-        progress = ship(
-            source,
-            central,
-            cluster=name,
-            follow=follow,
-            should_stop=(stop.is_set if stop is not None else lambda: False),
-            on_batch=_signing(writer) if writer is not None else None,
-            on_gap=_warn_gap,
-        )
+        try:
+            progress = ship(
+                source,
+                central,
+                cluster=name,
+                follow=follow,
+                should_stop=(stop.is_set if stop is not None else lambda: False),
+                on_batch=_signing(writer) if writer is not None else None,
+                on_gap=_warn_gap,
+            )
+        except JournalChainError:
+            # The batches before the broken one were copied: sign their statements.
+            if writer is not None and writer.unsigned:
+                writer.checkpoint()
+            raise
         if writer is not None and writer.unsigned:
             writer.checkpoint()
     _write(f"shipped {progress.shipped} records of stream {progress.stream or '-'}\n")
     # The copy went on, but records are missing from the central journal: a
     # finding, as verify's FAILED is, so that a scheduled run is noticed.
     return 1 if progress.gap is not None else 0
+
+
+@contextlib.contextmanager
+def _chain_refused() -> Iterator[None]:
+    """A source whose chain does not verify is a finding (exit 1), as verify's FAILED is."""
+    try:
+        yield
+    except JournalChainError as error:
+        raise ChainRefused(str(error)) from None
+
+
+def _sqlite_file(destination: str) -> Path | None:
+    """The SQLite file of ``--to``, or None (PostgreSQL, or a URL its open will refuse)."""
+    try:
+        return resolve(destination).path
+    except JournalError:
+        return None
+
+
+@contextlib.contextmanager
+def _removed_when_refused(destination: str, busy_timeout: float) -> Iterator[None]:
+    """Remove the SQLite central journal this run creates when the run fails empty-handed.
+
+    A refused ship (a source holding streams, a clash of clusters) leaves no
+    empty journal at ``--to`` behind it; one that holds records is kept.
+    """
+    created = _sqlite_file(destination)
+    if created is not None and os.path.lexists(created):
+        created = None  # there before this run: never removed
+    try:
+        yield
+    except (JournalError, OSError):
+        if (
+            created is not None
+            and os.path.exists(created)
+            and _holds_no_record(created, busy_timeout)
+        ):
+            for suffix in COMPANIONS:
+                with contextlib.suppress(FileNotFoundError):
+                    Path(f"{created}{suffix}").unlink()
+        raise
+
+
+def _holds_no_record(path: Path, busy_timeout: float) -> bool:
+    try:
+        with Journal.open(path, readonly=True, busy_timeout=busy_timeout) as central:
+            return central.count() == 0
+    except JournalError:
+        return path.stat().st_size == 0  # only a file with nothing in it is surely empty
 
 
 def _signing(writer: CheckpointWriter) -> Callable[[ShipProgress], None]:

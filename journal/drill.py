@@ -33,10 +33,11 @@ import json
 import os
 import re
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -49,7 +50,8 @@ from journal.drill_report import (
     shared_names,
     sign_file,
 )
-from journal.errors import JournalError, JournalValueError
+from journal.errors import JournalError, JournalOutputError, JournalValueError
+from journal.files import create_file
 from journal.filters import Filters
 from journal.formats import format_short
 from journal.merge import merged_records
@@ -240,11 +242,19 @@ def _timeline(
     return lines, more
 
 
-def _write_new(path: Path, text: str) -> None:
-    with path.open("x", encoding="utf-8") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
+def _write_new(path: Path, write: Callable[[], object], written: list[Path]) -> None:
+    """Run ``write``, which makes ``path`` whole or not at all; note it in ``written``.
+
+    Raises:
+        JournalOutputError: The file could not be written (a full disk): the
+            message names it; nothing is left at ``path``.
+    """
+    try:
+        write()
+    except OSError as error:
+        reason = error.strerror or str(error)
+        raise JournalOutputError(f"cannot write {path}: {reason}", reason) from None
+    written.append(path)
 
 
 def export_dr_drill(
@@ -328,24 +338,24 @@ def export_dr_drill(
             window = Filters(since=start.ts, until=end.ts if end is not None else None)
             picture = build_timeline(frozen, window, labels=[path.name for path in snap_paths])
         for temporary, path in zip(temporaries, snap_paths, strict=True):
-            os.replace(temporary, path)
-            written.append(path)
-        write_html(picture, files.timeline, exclusive=True)
-        written.append(files.timeline)
+            _write_new(path, partial(os.replace, temporary, path), written)
+        _write_new(
+            files.timeline, partial(write_html, picture, files.timeline, exclusive=True), written
+        )
         facts["timeline"] = {"file": files.timeline.name, "sha256": file_sha256(files.timeline)}
-        _write_new(report_path, render_report(facts, timeline, more))
-        written.append(report_path)
+        report = render_report(facts, timeline, more).encode("utf-8")
+        _write_new(report_path, partial(create_file, report_path, report), written)
         facts["report"] = {
             "file": report_path.name,
             "sha256": file_sha256(report_path),
         }
         facts["generated_at"] = format_ts(now or utc_now())
-        _write_new(manifest_path, json.dumps(facts, indent=2, ensure_ascii=False) + "\n")
-        written.append(manifest_path)
+        manifest = (json.dumps(facts, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+        _write_new(manifest_path, partial(create_file, manifest_path, manifest), written)
         signature = None
         if signer is not None:
-            signature = sign_file(signer, manifest_path)
-            written.append(signature)
+            signature = Path(f"{manifest_path}.sig")
+            _write_new(signature, partial(sign_file, signer, manifest_path), written)
     except BaseException:
         for path in (*temporaries, *written):
             with contextlib.suppress(FileNotFoundError):
@@ -447,8 +457,8 @@ def _make_directories(directory: Path) -> list[Path]:
     Raises:
         JournalError: A directory cannot be created (the message names it).
     """
-    missing = [path for path in (directory, *directory.parents) if not path.exists()]
     try:
+        missing = [path for path in (directory, *directory.parents) if not path.exists()]
         directory.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise JournalError(

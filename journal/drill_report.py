@@ -7,12 +7,12 @@ signing half signs the manifest and says which checkpoint covers the drill.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from journal.audit import verify_signed
+from journal.files import create_file
 
 if TYPE_CHECKING:
     from journal.signing import PublicKey, Signer
@@ -27,11 +27,7 @@ def sign_file(signer: Signer, path: Path) -> Path:
     checks it with the public key alone.
     """
     target = Path(f"{path}.sig")
-    signature = signer.sign(path.read_bytes())
-    with target.open("xb") as handle:
-        handle.write(signature)
-        handle.flush()
-        os.fsync(handle.fileno())
+    create_file(target, signer.sign(path.read_bytes()))
     return target
 
 

@@ -45,3 +45,15 @@ class JournalCursorError(JournalError):
 
 class JournalChainError(JournalError):
     """The hash chain does not verify where an operation relies on it (nothing was changed)."""
+
+
+class JournalOutputError(JournalError):
+    """A file written from the journal (a copy, evidence) could not be written; the journal is fine.
+
+    Attributes:
+        reason: Why, as the system or SQLite said it (``No space left on device``).
+    """
+
+    def __init__(self, message: str, reason: str = "") -> None:
+        super().__init__(message)
+        self.reason = reason or message

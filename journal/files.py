@@ -3,7 +3,8 @@
 :func:`replace_file` writes the bytes to a temporary file beside the target
 and renames it over the target only once they are all written, so a failure
 (a full disk, an interrupt) leaves the previous file as it was and no
-temporary file behind; a reader never sees half a file.
+temporary file behind; a reader never sees half a file. :func:`create_file`
+creates a new file (never replacing one) and removes it when the write fails.
 """
 
 from __future__ import annotations
@@ -38,5 +39,30 @@ def replace_file(path: str | Path, data: bytes, *, sync: bool = True) -> int:
     except BaseException:
         with contextlib.suppress(OSError):
             temporary.unlink()
+        raise
+    return len(data)
+
+
+def create_file(path: str | Path, data: bytes) -> int:
+    """Create ``path`` with ``data``, synced; return its size in bytes.
+
+    Unlike :func:`replace_file` it never replaces a file, and a failure (a
+    full disk, an interrupt) removes what it wrote: no truncated file is left
+    to be taken for a whole one, or to refuse the next attempt.
+
+    Raises:
+        FileExistsError: ``path`` exists (it is left as it was).
+        OSError: The file could not be written; nothing is left at ``path``.
+    """
+    target = Path(path)
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+    except BaseException:
+        with contextlib.suppress(OSError):
+            target.unlink()
         raise
     return len(data)

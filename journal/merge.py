@@ -104,6 +104,53 @@ def _carried(journals: Sequence[Journal], column: Any, value: str) -> bool:
     return False
 
 
+def shared_record(journals: Sequence[Journal]) -> tuple[int, int, str] | None:
+    """Find two journals holding one record: ``(index, later index, record id)``, or None.
+
+    Ids are unique, so a record held twice is one record: the two are one
+    journal, copies of one (a backup, a vacuumed copy), or a central journal
+    and a journal shipped into it. Merged, its records would count twice.
+
+    Two such journals hold ranges of one chain, each contiguous but for the
+    vacuum's tombstone (a central journal: one range per shipped stream); two
+    ranges that overlap hold the later one's first record. So each chain's
+    first (and last) record, looked up in the other journals by the unique
+    index on ``id``, finds the overlap without reading every record.
+    """
+    if len(journals) < 2:
+        return None
+    for index, journal in enumerate(journals):
+        ends = _chain_ends(journal)
+        if not ends:
+            continue
+        for other_index, other in enumerate(journals):
+            if other_index == index:
+                continue
+            with other.transaction() as connection:
+                found = connection.execute(
+                    select(records.c.id).where(records.c.id.in_(ends)).limit(1)
+                ).scalar()
+            if found is not None:
+                return min(index, other_index), max(index, other_index), found
+    return None
+
+
+def _chain_ends(journal: Journal) -> list[str]:
+    """The ids of the first and last record of each chain of a journal (its own, each stream)."""
+    chains = [records.c.stream.is_(None)]
+    chains += [records.c.stream == stream for stream in journal.shipped_streams()]
+    ends: list[str] = []
+    with journal.transaction() as connection:
+        for chain in chains:
+            for order in (records.c.seq.asc(), records.c.seq.desc()):
+                found = connection.execute(
+                    select(records.c.id).where(chain).order_by(order).limit(1)
+                ).scalar()
+                if found is not None and found not in ends:
+                    ends.append(found)
+    return ends
+
+
 def merged_rows(
     journals: Sequence[Journal],
     filters: Filters,

@@ -61,8 +61,8 @@ def row_to_record(row: Sequence[Any]) -> Record:
     """Build a :class:`Record` from a row of the record columns (or :data:`RECORD_COLUMNS`).
 
     Raises:
-        JournalCorruptError: When ``ts`` or ``data`` cannot be parsed (an
-            edited journal; ``verify`` names what changed).
+        JournalCorruptError: When ``ts`` or ``data`` cannot be parsed, or ``data``
+            is not a JSON object (an edited journal; ``verify`` names what changed).
     """
     seq = row[0]
     try:
@@ -73,6 +73,8 @@ def row_to_record(row: Sequence[Any]) -> Record:
         data = json.loads(row[9])
     except (TypeError, ValueError):
         raise JournalCorruptError(f"record seq {seq}: data is not valid JSON") from None
+    if not isinstance(data, dict):  # every payload is an object; readers take it as one
+        raise JournalCorruptError(f"record seq {seq}: data is not a JSON object")
     return Record(
         seq,
         row[1],

@@ -45,7 +45,7 @@ from journal.models import records
 from journal.postgres import lock_chain
 from journal.record import Entry, Record
 from journal.replay.state import state_through
-from journal.timefmt import format_ts, utc_now
+from journal.timefmt import format_ts, is_canonical_ts, utc_now
 from journal.verify import verify_through
 from records import ABSENT, JournalVacuumed
 
@@ -102,8 +102,16 @@ def vacuum(journal: Journal, older_than: timedelta, *, now: datetime | None = No
     """
     if older_than <= timedelta(0):
         raise JournalValueError("--older-than must be a positive duration")
-    cutoff = (now or utc_now()) - older_than
+    try:
+        cutoff = (now or utc_now()) - older_than
+    except OverflowError:
+        raise JournalValueError(
+            f"--older-than {older_than.days}d reaches back before year 1, the first a "
+            "journal can hold: no record is that old"
+        ) from None
     cutoff_text = format_ts(cutoff)
+    if not is_canonical_ts(cutoff_text):  # compared as text with the stored ts
+        raise JournalValueError(f"vacuum cutoff {cutoff_text!r} is not a journal timestamp")
     with journal.transaction(write=True) as connection:
         _refuse_shipped(journal, connection)
         first = connection.execute(select(func.min(records.c.seq))).scalar()

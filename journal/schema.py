@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import inspect, text
 
-from journal.errors import JournalSchemaError, NotAJournalError
+from journal.errors import JournalCorruptError, JournalSchemaError, NotAJournalError
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -75,10 +75,12 @@ def check_readable(state: SchemaState, display: str) -> None:
         NotAJournalError: No journal schema (an empty or another application's database).
         JournalSchemaError: The revision is older (run ``db upgrade``) or newer
             than this program.
+        JournalCorruptError: A known revision without the records table (damaged).
     """
     _check_is_journal(state, display, allow_empty=False)
     if state.revision == HEAD and RECORDS_TABLE in state.tables:
         return
+    _raise_if_damaged(state, display)
     if state.revision in REVISIONS:
         raise JournalSchemaError(
             f"journal {display} has schema revision {state.revision}, older than this "
@@ -97,9 +99,11 @@ def known_revision(state: SchemaState, display: str) -> str:
     Raises:
         NotAJournalError: No journal schema (an empty or another application's database).
         JournalSchemaError: The revision is newer than this program.
+        JournalCorruptError: A known revision without the records table (damaged).
     """
     _check_is_journal(state, display, allow_empty=False)
     _raise_if_newer(state, display)
+    _raise_if_damaged(state, display)
     if state.revision is None or RECORDS_TABLE not in state.tables:
         raise _no_records_table(display)
     return state.revision
@@ -109,17 +113,33 @@ def _no_records_table(display: str) -> NotAJournalError:
     return NotAJournalError(f"{display} has a journal version table but no journal records table")
 
 
+def _raise_if_damaged(state: SchemaState, display: str) -> None:
+    """Refuse a journal whose revision is known but whose records table is gone.
+
+    Every revision has the records table (0001 creates it), so its absence is
+    damage, which no ``db upgrade`` mends: that would find the revision
+    current, change nothing, and be advised again.
+    """
+    if state.revision in REVISIONS and RECORDS_TABLE not in state.tables:
+        raise JournalCorruptError(
+            f"journal {display} is damaged: it is at schema revision {state.revision} but "
+            f"its records table ({RECORDS_TABLE}) is missing; restore it from a backup"
+        )
+
+
 def needs_upgrade(state: SchemaState, display: str) -> bool:
     """Tell whether a writer must migrate; raise if it must not touch the database.
 
     Raises:
         NotAJournalError: The database belongs to another application.
         JournalSchemaError: The schema is newer than this program.
+        JournalCorruptError: A known revision without the records table (damaged).
     """
     _check_is_journal(state, display, allow_empty=True)
     if state.is_empty:
         return True
     _raise_if_newer(state, display)
+    _raise_if_damaged(state, display)
     return state.revision != HEAD or RECORDS_TABLE not in state.tables
 
 

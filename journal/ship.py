@@ -39,10 +39,12 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import and_, func, insert, or_, select
 
 from journal import postgres
-from journal.errors import JournalValueError, JournalWriteError
+from journal.chain import GENESIS
+from journal.errors import JournalChainError, JournalValueError, JournalWriteError
 from journal.filters import Filters
 from journal.models import records
 from journal.record import FIELDS, Entry
+from journal.verify import tombstone_anchor, verify_rows
 from records import JournalShipped
 
 if TYPE_CHECKING:
@@ -122,8 +124,10 @@ def check_cluster(cluster: str | None) -> str:
     return cluster
 
 
-def _find_stream(source: Journal, destination: Journal, cluster: str) -> tuple[str | None, int]:
-    """Return (stream, last shipped source seq) for the source, or (None, 0) when new."""
+def _find_stream(
+    source: Journal, destination: Journal, cluster: str
+) -> tuple[str | None, int, str]:
+    """Return (stream, last shipped source seq, its hash), or (None, 0, GENESIS) when new."""
     with destination.transaction() as connection:
         heads = connection.execute(
             select(records.c.stream, func.max(records.c.stream_seq))
@@ -152,8 +156,8 @@ def _find_stream(source: Journal, destination: Journal, cluster: str) -> tuple[s
                 )
             ).first()
             if held is not None:
-                return stream, last
-    return None, 0
+                return stream, last, digest
+    return None, 0, GENESIS
 
 
 def _new_stream(first: Sequence[Any], source: Journal, destination: Journal, cluster: str) -> str:
@@ -320,6 +324,25 @@ def _insert(
     return len(values)
 
 
+def _check_chain(source: Journal, rows: list[Any], after: tuple[int, str]) -> None:
+    """Refuse a batch whose chain does not verify from ``after``: nothing of it is copied.
+
+    A central journal is append-only: a broken record copied into it would
+    fail its ``verify`` for good.
+
+    Raises:
+        JournalChainError: Naming the source seq and why.
+    """
+    # Only a new stream may start after a gap: where the source's vacuum left off.
+    anchor = (lambda: tombstone_anchor(source)) if after[0] == 0 else (lambda: None)
+    checked = verify_rows(rows, after=after, find_anchor=anchor)
+    if not checked.ok:
+        raise JournalChainError(
+            f"seq {checked.bad_seq} of {source.location.display} does not verify: "
+            f"{checked.reason}; nothing of seq {rows[0][0]}..{rows[-1][0]} was shipped"
+        )
+
+
 def _same_journal(source: Journal, destination: Journal) -> bool:
     """Tell whether two open journals are one database (a SQLite file however spelt)."""
     here, there = source.location, destination.location
@@ -351,6 +374,8 @@ def ship(
 
     Raises:
         JournalValueError: A bad cluster name or batch size.
+        JournalChainError: A batch whose chain does not verify (from the
+            stream's last shipped record on); nothing of it was copied.
         JournalError: Either journal's errors, with one line.
     """
     cluster = check_cluster(cluster)
@@ -366,8 +391,11 @@ def ship(
             f"{source.location.display} holds streams shipped from other journals, which "
             "ship would leave behind (it copies a journal's own chain): ship their sources"
         )
-    stream, after = _find_stream(source, destination, cluster)
+    stream, after, last_hash = _find_stream(source, destination, cluster)
     progress = ShipProgress(stream=stream, stream_seq=after)
+    # Where the chain of what is copied must go on from: the stream's last
+    # shipped record, or (a new stream) the source's start or its tombstone.
+    shipped_head = (after, last_hash)
     while True:
         if progress.stream is None:
             _begin_stream(source, destination, cluster, progress, on_gap)
@@ -379,9 +407,10 @@ def ship(
                 page_size=batch_size,
                 columns=_SOURCE_COLUMNS,
             ):
-                inserted = _insert_batch(
-                    destination, list(page), stream=progress.stream, cluster=cluster
-                )
+                rows = list(page)
+                _check_chain(source, rows, shipped_head)
+                inserted = _insert_batch(destination, rows, stream=progress.stream, cluster=cluster)
+                shipped_head = (rows[-1][0], rows[-1][-1])
                 copied += inserted
                 progress.shipped += inserted
                 progress.stream_seq = page[-1][0]

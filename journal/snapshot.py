@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from journal.errors import JournalError, JournalValueError
+from journal.errors import JournalError, JournalOutputError, JournalValueError
 
 if TYPE_CHECKING:
     from journal.store import Journal
@@ -72,11 +72,14 @@ def snapshot(journal: Journal, out: str | Path) -> Snapshot:
     if not journal.location.is_sqlite:
         raise JournalValueError("snapshots (VACUUM INTO) need a SQLite journal")
     target = Path(out).expanduser().absolute()
-    if target.exists():
-        raise JournalValueError(f"{target} already exists; choose another file")
-    if not target.parent.is_dir():
-        what = "is not a directory" if target.parent.exists() else "does not exist"
-        raise JournalValueError(f"cannot write {target}: {target.parent} {what}")
+    try:
+        if target.exists():
+            raise JournalValueError(f"{target} already exists; choose another file")
+        if not target.parent.is_dir():
+            what = "is not a directory" if target.parent.exists() else "does not exist"
+            raise JournalValueError(f"cannot write {target}: {target.parent} {what}")
+    except OSError as error:  # no search permission on the way, a name too long
+        raise JournalOutputError(f"cannot write {target}: {error.strerror or error}") from None
     temporary = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
     try:
         # Create the (empty) copy first, so that a directory we cannot write
@@ -87,7 +90,12 @@ def snapshot(journal: Journal, out: str | Path) -> Snapshot:
             f"cannot write in the output directory {target.parent}: {error.strerror or error}"
         ) from None
     try:
-        journal.vacuum_into(temporary)
+        try:
+            journal.vacuum_into(temporary)
+        except JournalOutputError as error:  # the copy's disk: name the copy, not the journal
+            raise JournalOutputError(
+                f"cannot write {target}: {error.reason}", error.reason
+            ) from None
         connection = sqlite3.connect(temporary, isolation_level=None)
         try:
             connection.execute("PRAGMA journal_mode = DELETE")
@@ -97,7 +105,10 @@ def snapshot(journal: Journal, out: str | Path) -> Snapshot:
             os.fsync(handle.fileno())
         os.replace(temporary, target)
         _fsync_dir(target.parent)
-    except (OSError, sqlite3.Error) as error:
+    except OSError as error:
+        reason = error.strerror or str(error)
+        raise JournalOutputError(f"cannot write {target}: {reason}", reason) from None
+    except sqlite3.Error as error:
         raise JournalError(f"snapshot to {target} failed: {error}") from None
     finally:
         for leftover in (temporary, Path(f"{temporary}-journal")):

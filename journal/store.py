@@ -36,6 +36,7 @@ from journal.database import (
 )
 from journal.errors import (
     JournalError,
+    JournalOutputError,
     JournalValueError,
     JournalWriteError,
 )
@@ -68,6 +69,11 @@ _INSERT_SQL = (
     "actor, leader_epoch, data, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 _APPEND_ATTEMPTS = 3
+
+
+#: SQLite's extended codes of a failed write or sync: during ``VACUUM INTO``,
+#: of the copy (the journal itself is only read).
+_COPY_WRITE_ERRORS = frozenset({sqlite3.SQLITE_IOERR_WRITE, sqlite3.SQLITE_IOERR_FSYNC})
 
 
 class Journal(JournalReading):
@@ -274,6 +280,10 @@ class Journal(JournalReading):
         """Copy the SQLite database into a new file at ``path`` (``VACUUM INTO``).
 
         The copy reflects one read transaction: consistent while writers append.
+
+        Raises:
+            JournalOutputError: The copy's disk is full (or a file size limit is reached).
+            JournalError: Any other failure, naming the journal.
         """
         if not self._location.is_sqlite:
             raise JournalValueError("VACUUM INTO needs a SQLite journal")
@@ -292,6 +302,12 @@ class Journal(JournalReading):
                     if self._readonly:
                         driver.execute("PRAGMA query_only = ON")
             except sqlite3.Error as error:
+                code = getattr(error, "sqlite_errorcode", 0)
+                if code & 0xFF == sqlite3.SQLITE_FULL or code in _COPY_WRITE_ERRORS:
+                    # The journal is only read: what failed is the copy's
+                    # disk (full, or a file size limit), not the journal.
+                    reason = str(error).strip() or "database or disk is full"
+                    raise JournalOutputError(f"cannot write {path}: {reason}", reason) from None
                 raise self._translate(error, writing=False) from None
 
     def _translate(self, error: BaseException, *, writing: bool) -> JournalError:

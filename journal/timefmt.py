@@ -47,7 +47,10 @@ def _utc_text(moment: datetime) -> str:
     Aware datetimes are equal (and hash alike) when they name the same
     instant, whatever their zones, and the text is of that instant in UTC.
     """
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    # Not strftime("%Y"): it writes the years before 1000 with fewer than four
+    # digits ("931-10-09T..."), which would sort after "2026-..." as text.
+    # isoformat pads the year to four digits, so the width is fixed.
+    return moment.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 def parse_ts(text: str) -> datetime:

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select
 
-from journal.chain import GENESIS, record_hash
+from journal.chain import GENESIS, canonical_json, record_hash_of_text
 from journal.filters import Filters
 from journal.models import records
 from journal.record import FIELDS
@@ -202,9 +202,10 @@ def verify(
     """
     streams = journal.shipped_streams()
     if not streams:
-        return _verify_chain(
+        result = _verify_chain(
             journal.scan(), observe=observe, find_anchor=lambda: tombstone_anchor(journal)
         )
+        return _check_end(journal, result)
     own = _verify_chain(
         journal.scan(Filters(stream="")),
         observe=observe,
@@ -233,13 +234,51 @@ def verify(
     labels = check_labels(journal)
     if labels.bad_seq is not None:
         return replace(own, ok=False, records=total, bad_seq=labels.bad_seq, reason=labels.reason)
+    return _check_end(
+        journal,
+        replace(
+            own,
+            records=total,
+            streams=len(streams),
+            own_records=own.records,
+            unlabelled_streams=labels.unrecorded,
+            absent_streams=labels.absent,
+        ),
+    )
+
+
+def _check_end(journal: Journal, result: VerifyResult) -> VerifyResult:
+    """Fail a chain that verified when the file shows records removed from its end.
+
+    A cut at the end leaves every link intact, but on SQLite the table is
+    ``AUTOINCREMENT``: ``sqlite_sequence``, in the same file, keeps the
+    largest seq ever stored (vacuum and backup keep it; a seq is never handed
+    out twice). A counter above the last seq present names the records
+    deleted behind the journal's back. (PostgreSQL keeps no such counter.)
+    """
+    if not result.ok or not journal.location.is_sqlite:
+        return result
+    with journal.transaction() as connection:
+        if not connection.exec_driver_sql(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'sqlite_sequence'"
+        ).first():
+            return result
+        counter = connection.exec_driver_sql(
+            "SELECT seq FROM sqlite_sequence WHERE name = 'journal_records'"
+        ).scalar()
+        last = connection.execute(select(func.max(records.c.seq))).scalar() or 0
+    if not is_seq(counter) or counter <= last:
+        return result
+    missing = f"{last + 1}" if counter == last + 1 else f"{last + 1}..{counter}"
     return replace(
-        own,
-        records=total,
-        streams=len(streams),
-        own_records=own.records,
-        unlabelled_streams=labels.unrecorded,
-        absent_streams=labels.absent,
+        result,
+        ok=False,
+        bad_seq=last + 1,
+        reason=(
+            f"record(s) {missing} missing: the journal's seq counter (sqlite_sequence) "
+            f"says seq {counter} was stored, and the last record is seq {last} "
+            "(records removed from the end)"
+        ),
     )
 
 
@@ -276,6 +315,22 @@ def verify_through(connection: Connection, through: int, page_size: int = 1000) 
     return _verify_chain(rows(), observe=None, find_anchor=lambda: anchor)
 
 
+def verify_rows(
+    rows: Iterable[Sequence[Any]],
+    *,
+    after: tuple[int, str] = (0, GENESIS),
+    find_anchor: Callable[[], tuple[int, str] | None] = lambda: None,
+) -> VerifyResult:
+    """Judge rows of one chain (the record columns, seq first) continuing ``after``.
+
+    ``after``: the (seq, hash) the first row must follow (what ``ship`` holds
+    of the stream already). Each row is checked as :func:`verify` checks it:
+    no gap (but one ``find_anchor``'s tombstone accounts for), its link, its
+    contents against its hash.
+    """
+    return _verify_chain(rows, observe=None, find_anchor=find_anchor, start=after)
+
+
 def _json(text: str) -> Any:
     """A stored data column parsed, or None when it is not JSON."""
     try:
@@ -290,6 +345,7 @@ def _verify_chain(
     observe: Observer | None,
     find_anchor: Callable[[], tuple[int, str] | None],
     interleaved: bool = False,
+    start: tuple[int, str] = (0, GENESIS),
 ) -> VerifyResult:
     """Walk one chain's rows (its hashed seq first) and judge them.
 
@@ -299,7 +355,7 @@ def _verify_chain(
     read only when a gap needs it.
     """
     count = 0
-    prev_seq, prev_hash = 0, GENESIS
+    prev_seq, prev_hash = start
     first_seq: int | None = None
     vacuumed: int | None = None
 
@@ -379,12 +435,11 @@ def _contents_problem(row: Sequence[Any]) -> str | None:
     seq, record_id, ts, kind, namespace, obj, corr, actor, epoch, data, prev, digest = row
     if not isinstance(ts, str) or not is_canonical_ts(ts):
         return f"ts {ts!r} is not a canonical timestamp (record edited)"
+    problem = _data_problem(data)
+    if problem is not None:
+        return problem
     try:
-        payload = json.loads(data)
-    except (TypeError, ValueError):
-        return "data is not valid JSON (record edited)"
-    try:
-        expected = record_hash(
+        expected = record_hash_of_text(
             seq=seq,
             id=record_id,
             ts=ts,
@@ -394,11 +449,37 @@ def _contents_problem(row: Sequence[Any]) -> str | None:
             correlation_id=corr,
             actor=actor,
             leader_epoch=epoch,
-            data=payload,
+            data_text=data,
             prev_hash=prev,
         )
     except (TypeError, ValueError) as error:
         return f"record cannot be serialised canonically ({error})"
     if expected != digest:
         return "hash does not match the record's contents (record edited)"
+    return None
+
+
+def _data_problem(data: Any) -> str | None:
+    """Return why a stored data column is not what a writer stores, or ``None``.
+
+    The hash covers the canonical text of the parsed data; the stored text
+    must be exactly that text. Otherwise SQL readers (json_extract takes the
+    first of duplicate keys, Python's json the last) read other data than the
+    hash vouches for.
+    """
+    try:
+        payload = json.loads(data)
+    except (TypeError, ValueError):
+        return "data is not valid JSON (record edited)"
+    if not isinstance(payload, dict):  # no writer stores anything else; readers refuse it
+        return "data is not a JSON object (record edited)"
+    try:
+        canonical = canonical_json(payload)
+    except (TypeError, ValueError) as error:
+        return f"record cannot be serialised canonically ({error})"
+    if canonical != data:
+        return (
+            "data is not stored as the canonical JSON its hash covers "
+            "(record edited: duplicate keys, spacing or escapes)"
+        )
     return None

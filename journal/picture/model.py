@@ -387,25 +387,35 @@ class Collector:
             drills=drills,
             report=report,
             bounds=(
-                filters.since.timestamp() if filters.since is not None else None,
-                filters.until.timestamp() if filters.until is not None else None,
+                _clamped(filters.since) if filters.since is not None else None,
+                _clamped(filters.until) if filters.until is not None else None,
             ),
         )
 
     def _window(self, filters: Filters) -> tuple[float, float]:
         start = (
-            filters.since.timestamp()
+            _clamped(filters.since)
             if filters.since is not None
             else (seconds(self.first_ts) if self.first_ts else 0.0)
         )
         end = (
-            filters.until.timestamp()
+            _clamped(filters.until)
             if filters.until is not None
             else (seconds(self.last_ts) if self.last_ts else start)
         )
         if end <= start:
-            end = start + 1.0
+            start, end = (start, start + 1.0) if start < _LAST_SECOND else (end - 1.0, end)
         return start, end
+
+
+#: The last whole second of year 9999, the last a page can show. A float of
+#: a later moment (--until 9999-12-31T23:59:59.999998Z) rounds up to year 10000.
+_LAST_SECOND = datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC).timestamp()
+
+
+def _clamped(moment: datetime) -> float:
+    """``moment`` in seconds since the epoch, at most :data:`_LAST_SECOND`."""
+    return min(moment.timestamp(), _LAST_SECOND)
 
 
 def _sort_key(key: tuple[Any, str]) -> tuple[str, str]:

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from journal.files import replace_file
+from journal.files import create_file, replace_file
 from journal.picture.labels import (
     BOLD_CHAR_PX,
     CHAR_PX,
@@ -504,11 +504,10 @@ def write_html(timeline: Timeline, path: str | Path, *, exclusive: bool = False)
     Args:
         timeline: What to draw.
         path: The file to write.
-        exclusive: Fail if the file exists (``FileExistsError``).
+        exclusive: Fail if the file exists (``FileExistsError``); a failed write
+            then leaves no file (:func:`create_file`).
     """
     data = render_html(timeline).encode("utf-8")
     if not exclusive:
         return replace_file(path, data)
-    with Path(path).open("xb") as handle:
-        handle.write(data)
-    return len(data)
+    return create_file(path, data)  # a failed write leaves no truncated page

@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from journal import Entry, Journal, kinds, vacuum, verify
+from journal.chain import canonical_json  # a forger stores what verify expects
 from journal.checkpoints import (
     EVERY_RECORDS,
     MAX_DIGESTS,
@@ -233,7 +234,7 @@ def test_a_forged_checkpoint_fails_its_signature(tmp_path, keys):
     execute(
         path,
         "UPDATE journal_records SET data = ? WHERE seq = ?",
-        json.dumps(data),
+        canonical_json(data),
         checkpoint.seq,
     )
     rechain(path)
@@ -258,7 +259,7 @@ def test_a_signature_that_is_not_plain_base64_is_a_failure_not_a_crash(tmp_path,
     _signed_journal(path, keys[0], 3)
     (checkpoint,) = [r for r in _records(path) if r.kind == kinds.JOURNAL_CHECKPOINT]
     data = dict(checkpoint.data, signature=respell(checkpoint.data["signature"]))
-    execute(path, "UPDATE journal_records SET data = ? WHERE seq = ?", json.dumps(data), 4)
+    execute(path, "UPDATE journal_records SET data = ? WHERE seq = ?", canonical_json(data), 4)
     rechain(path, after=3)
     result = _check(path, keys[1])
     assert (result.ok, result.bad_seq) == (False, 4)
@@ -285,7 +286,7 @@ def test_a_malformed_checkpoint_is_reported_even_when_its_signature_holds(
         digests=[records[seq - 1].hash[:16] for seq in listed],
     )
     data = sign_checkpoint(load_signing_key(keys[0]), bent).to_data()
-    execute(path, "UPDATE journal_records SET data = ? WHERE seq = ?", json.dumps(data), 4)
+    execute(path, "UPDATE journal_records SET data = ? WHERE seq = ?", canonical_json(data), 4)
     rechain(path, after=3)
     result = _check(path, keys[1])
     assert (result.ok, result.bad_seq, result.reason) == (False, 4, "checkpoint is malformed")
@@ -338,7 +339,7 @@ def test_a_replayed_old_checkpoint_does_not_extend_coverage(tmp_path, keys):
         None,
         ACTOR,
         None,
-        json.dumps(first.data),
+        canonical_json(first.data),
         "0" * 64,
         "0" * 64,
     )
@@ -407,7 +408,7 @@ def test_a_faithful_copy_of_a_checkpoint_is_shown_not_counted(tmp_path, keys):
         checkpoint.data["ts"],
         kinds.JOURNAL_CHECKPOINT,
         ACTOR,
-        json.dumps(checkpoint.data),
+        canonical_json(checkpoint.data),
     )
     rechain(path, after=4)
     result = _check(path, keys[1], require_signed=True)
@@ -491,7 +492,7 @@ def test_a_kept_checkpoint_of_vacuumed_records_is_anchored_by_the_tombstone(tmp_
     other = "ab" * 32
     tombstone = dict(removed.tombstone.data, last_removed_hash=other)
     execute(path, "UPDATE journal_records SET prev_hash = ? WHERE seq = 6", other)
-    execute(path, "UPDATE journal_records SET data = ? WHERE seq = 7", json.dumps(tombstone))
+    execute(path, "UPDATE journal_records SET data = ? WHERE seq = 7", canonical_json(tombstone))
     rechain(path)
     with Journal.open(path, readonly=True) as reader:
         assert verify(reader).ok
@@ -525,7 +526,7 @@ def test_a_tombstone_must_anchor_where_its_kept_checkpoint_signed(tmp_path, keys
         path,
         "UPDATE journal_records SET kind = ?, data = ?, prev_hash = ? WHERE seq = 4",
         kinds.JOURNAL_VACUUMED,
-        json.dumps(tombstone.to_data()),
+        canonical_json(tombstone.to_data()),
         anchor,
     )
     rechain(path)

@@ -87,6 +87,20 @@ def test_canonical_timestamp_round_trips_and_is_fixed_width():
         format_ts(moment.replace(tzinfo=None))
 
 
+@pytest.mark.parametrize(
+    ("moment", "text"),
+    [
+        (datetime(1, 1, 1, tzinfo=UTC), "0001-01-01T00:00:00.000000Z"),
+        (datetime(931, 10, 9, 1, 2, 3, tzinfo=UTC), "0931-10-09T01:02:03.000000Z"),
+        (datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC), "9999-12-31T23:59:59.999999Z"),
+    ],
+)
+def test_years_before_1000_are_four_digits_so_text_order_is_time_order(moment, text):
+    assert format_ts(moment) == text
+    assert parse_ts(text) == moment
+    assert (text < format_ts(datetime(2026, 1, 1, tzinfo=UTC))) == (moment.year < 2026)
+
+
 def test_one_instant_in_any_zone_is_one_text_and_naive_is_refused_after_it():
     utc = datetime(2026, 1, 2, 3, 4, 5, 6, tzinfo=UTC)
     plus_two = utc.astimezone(timezone(timedelta(hours=2)))

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from journal import GENESIS, Entry, Journal, kinds, record_hash, vacuum, verify
+from journal.chain import canonical_json
 from tests.journal.builders import at
 from tests.journal.signing_helpers import forge, rechain
 
@@ -83,12 +84,29 @@ def test_an_edited_and_rehashed_record_breaks_the_next_link(writer, journal_path
     new_hash = record_hash(**forged)
     _tamper(
         journal_path,
-        f"UPDATE journal_records SET data = '{json.dumps(forged['data'])}', "
+        # Stored as its canonical text, as a careful forger would store it.
+        f"UPDATE journal_records SET data = '{canonical_json(forged['data'])}', "
         f"hash = '{new_hash}' WHERE seq = 4",
     )
     result = _verify(journal_path)
     assert result.bad_seq == 5
     assert "prev_hash does not match the hash of seq 4" in result.reason
+
+
+def test_data_that_is_not_an_object_fails_verify_even_rehashed(writer, journal_path):
+    # Readers refuse such a record (no writer stores one): verify must not pass it.
+    _fill(writer)
+    original = next(writer.read(after_seq=9, limit=1)).to_json()
+    forged = dict(original, data="s")
+    forged.pop("hash")
+    _tamper(
+        journal_path,
+        f"UPDATE journal_records SET data = '\"s\"', hash = '{record_hash(**forged)}' "
+        "WHERE seq = 10",
+    )
+    result = _verify(journal_path)
+    assert (result.ok, result.bad_seq) == (False, 10)
+    assert result.reason == "data is not a JSON object (record edited)"
 
 
 def test_a_deleted_record_is_named(writer, journal_path):
@@ -255,3 +273,65 @@ def test_a_rehashed_non_canonical_ts_is_reported(writer, journal_path, respell):
     result = _verify(journal_path)
     assert (result.ok, result.bad_seq) == (False, 4)
     assert f"ts '{respell(original)}' is not a canonical timestamp" in result.reason
+
+
+@pytest.mark.parametrize(
+    "stored",
+    [
+        '{"n":666,"n":3}',  # duplicate key: json keeps the last, SQL's json_extract the first
+        '{"n": 3}',  # spacing
+        '{"\\u006e":3}',  # an escape for a plain character
+        '{"n":3.0e0}',  # another spelling of a number (3.0 is not 3 either)
+    ],
+    ids=["duplicate-key", "spacing", "escape", "number"],
+)
+def test_data_not_stored_as_its_canonical_text_is_named(writer, journal_path, stored):
+    # The hash covers the canonical text of the parsed data. Stored text that
+    # parses to the same value, hash and all, may still read otherwise in SQL.
+    _fill(writer)
+    _tamper(journal_path, f"UPDATE journal_records SET data = '{stored}' WHERE seq = 4")
+    result = _verify(journal_path)
+    assert (result.ok, result.bad_seq, result.records) == (False, 4, 3)
+    assert "data is not stored as the canonical JSON its hash covers" in result.reason
+
+
+def test_a_duplicate_key_reads_otherwise_in_sql_and_fails_verify(writer, journal_path):
+    writer.append(kinds.OPERATOR_NOTE, data={"text": "rolled back by hand"}, ts=at(1))
+    stored = '{"text":"EVIL","text":"rolled back by hand"}'
+    _tamper(journal_path, f"UPDATE journal_records SET data = '{stored}' WHERE seq = 1")
+    connection = sqlite3.connect(journal_path)
+    try:
+        (seen,) = connection.execute("SELECT json_extract(data, '$.text') FROM journal_records")
+    finally:
+        connection.close()
+    assert seen == ("EVIL",)
+    assert json.loads(stored) == {"text": "rolled back by hand"}  # what the hash covers
+    assert _verify(journal_path).summary() == (
+        "FAILED: seq 1: data is not stored as the canonical JSON its hash covers "
+        "(record edited: duplicate keys, spacing or escapes)"
+    )
+
+
+@pytest.mark.parametrize(("deleted", "missing"), [("seq = 10", "10"), ("seq >= 8", "8..10")])
+def test_records_deleted_from_the_end_are_named_by_the_seq_counter(
+    writer, journal_path, deleted, missing
+):
+    # The chain alone cannot show a cut at the end; SQLite's AUTOINCREMENT
+    # counter (sqlite_sequence), in the same file, still says seq 10 was stored.
+    _fill(writer)
+    _tamper(journal_path, f"DELETE FROM journal_records WHERE {deleted}")
+    result = _verify(journal_path)
+    last = int(missing.split("..")[0]) - 1
+    assert result.summary() == (
+        f"FAILED: seq {last + 1}: record(s) {missing} missing: the journal's seq counter "
+        f"(sqlite_sequence) says seq 10 was stored, and the last record is seq {last} "
+        "(records removed from the end)"
+    )
+
+
+def test_a_vacuum_of_every_record_leaves_no_false_cut(writer):
+    _fill(writer)
+    vacuum(writer, timedelta(seconds=1), now=at(100))
+    assert verify(writer).summary().startswith("OK: 1 records")  # the tombstone, seq 11
+    writer.append(kinds.WATCH_RELISTED, ts=at(101))
+    assert verify(writer).summary().startswith("OK: 2 records")
