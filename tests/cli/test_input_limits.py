@@ -113,22 +113,31 @@ def test_cursors_are_ascii_digits_of_a_63_bit_seq(run, journal, tmp_path, cursor
 # -- file names that look like URL queries --------------------------------------------
 
 
-@pytest.mark.parametrize("name", ["j.db?timeout=abc", "x?uri=x", "k.db?mode=memory", "h#a%20b.db"])
-def test_a_path_is_a_file_name_whatever_it_holds(run_process, tmp_path, name):
-    path = tmp_path / name
-    for command in (("db", "upgrade"), ("note", "hello")):
-        result = run_process(*command, "--journal", name)
-        assert result.returncode == 0, result.stderr
-        assert result.stderr == ""
-    for command in (("tail",), ("verify",), ("stats",), ("db", "current"), ("replay",)):
-        result = run_process(*command, "--journal", name)
+NAMES_LIKE_QUERIES = ("j.db?timeout=abc", "x?uri=x", "k.db?mode=memory", "h#a%20b.db")
+
+
+def test_a_path_is_a_file_name_whatever_it_holds(run_process, tmp_path):
+    # Each name written and read as a file; the readers take all four at once.
+    for number, name in enumerate(NAMES_LIKE_QUERIES):
+        for command in (("db", "upgrade"), ("note", f"hello {number}")):
+            result = run_process(*command, "--journal", name)
+            assert result.returncode == 0, result.stderr
+            assert result.stderr == ""
+    journals = [part for name in NAMES_LIKE_QUERIES for part in ("--journal", name)]
+    for command in (("tail",), ("verify",), ("replay",)):
+        result = run_process(*command, *journals)
         assert result.returncode == 0, (command, result.stderr)
         assert result.stderr == ""
-    assert "hello" in run_process("tail", "--journal", name).stdout
-    assert str(path) in run_process("stats", "--journal", name).stdout
-    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.endswith(("-wal", "-shm"))) == [
-        name
-    ]
+    shown = run_process("tail", *journals).stdout
+    assert all(f"hello {number}" in shown for number in range(len(NAMES_LIKE_QUERIES)))
+    first = NAMES_LIKE_QUERIES[0]
+    for command in (("stats",), ("db", "current")):
+        result = run_process(*command, "--journal", first)
+        assert result.returncode == 0, (command, result.stderr)
+    assert str(tmp_path / first) in run_process("stats", "--journal", first).stdout
+    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.endswith(("-wal", "-shm"))) == (
+        sorted(NAMES_LIKE_QUERIES)
+    )
 
 
 # -- long values in error lines --------------------------------------------------------
