@@ -26,7 +26,6 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import stat
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -38,6 +37,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from journal.chain import canonical_json
 from journal.errors import JournalError
 from records import JournalCheckpoint
+from telemetry.files import NOT_REGULAR, TOO_LARGE, SmallFileError, read_small_file
 
 #: The environment variable naming the writers' Ed25519 private key (PEM, PKCS#8).
 SIGNING_KEY_VARIABLE = "JOURNAL_SIGNING_KEY_FILE"
@@ -117,17 +117,13 @@ def _read(path: str | Path, what: str) -> bytes:
             f"cannot read the {what} {path}: no such user's home directory"
         ) from None
     try:
-        if not stat.S_ISREG(file.stat().st_mode):  # a FIFO would block the open for ever
-            raise SigningKeyError(f"the {what} {file} is not a regular file")
-        with file.open("rb") as handle:
-            data = handle.read(_MAX_KEY_FILE + 1)
-    except OSError as error:
-        raise SigningKeyError(
-            f"cannot read the {what} {file}: {error.strerror or type(error).__name__}"
-        ) from None
-    if len(data) > _MAX_KEY_FILE:
-        raise SigningKeyError(f"the {what} {file} is too large to be a PEM key")
-    return data
+        return read_small_file(file, _MAX_KEY_FILE)
+    except SmallFileError as error:
+        if error.reason == NOT_REGULAR:
+            raise SigningKeyError(f"the {what} {file} is not a regular file") from None
+        if error.reason == TOO_LARGE:
+            raise SigningKeyError(f"the {what} {file} is too large to be a PEM key") from None
+        raise SigningKeyError(f"cannot read the {what} {file}: {error.detail}") from None
 
 
 def load_signing_key(path: str | Path) -> Signer:

@@ -8,10 +8,8 @@ Every variable is read here, through :mod:`telemetry.config`, and documented in
 
 from __future__ import annotations
 
-import os
 import re
 import socket
-import stat
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -19,6 +17,7 @@ from reloader.core import Policy
 from reloader.core.secrets import SecretHashKey
 from telemetry import buildinfo
 from telemetry.config import ConfigError, env_bool, env_float, env_host, env_int, env_str
+from telemetry.files import NOT_REGULAR, TOO_LARGE, SmallFileError, read_small_file
 from telemetry.logs import LOG_LEVELS, parse_log_level
 
 DEFAULT_JOURNAL_URL = "sqlite:///shipshape-journal.db"
@@ -246,19 +245,13 @@ def _secret_hash_key(path: str) -> SecretHashKey:
             "must name a file of at least 32 bytes when WATCH_SECRETS is true",
         )
     try:
-        # A FIFO would block the open for ever, /dev/zero fill the memory.
-        if not stat.S_ISREG(os.stat(path).st_mode):
-            raise ConfigError("SECRET_HASH_KEY_FILE", path, "must be a regular file")
-        with open(path, "rb") as handle:
-            key = handle.read(MAX_SECRET_HASH_KEY_BYTES + 1)
-    except OSError as error:
-        raise ConfigError(
-            "SECRET_HASH_KEY_FILE", path, f"cannot be read: {error.strerror or error}"
-        ) from None
-    if len(key) > MAX_SECRET_HASH_KEY_BYTES:
-        raise ConfigError(
-            "SECRET_HASH_KEY_FILE", path, f"must hold at most {MAX_SECRET_HASH_KEY_BYTES} bytes"
-        )
+        key = read_small_file(path, MAX_SECRET_HASH_KEY_BYTES)
+    except SmallFileError as error:
+        problem = {
+            NOT_REGULAR: "must be a regular file",
+            TOO_LARGE: f"must hold at most {MAX_SECRET_HASH_KEY_BYTES} bytes",
+        }.get(error.reason, f"cannot be read: {error.detail}")
+        raise ConfigError("SECRET_HASH_KEY_FILE", path, problem) from None
     try:
         return SecretHashKey(key)
     except ValueError as error:
