@@ -13,19 +13,20 @@ from typing import Any
 
 from .errors import bad_request, invalid
 from .resources import ResourceType
+from .validation.meta import PATH_SEGMENT_NAMED
 
 _CONFIG_KEY = re.compile(r"^[-._a-zA-Z0-9]+$")
 
 MAX_CONFIG_BYTES = 1024 * 1024
 
-# Kinds whose names are free-form path segments (RBAC roles may contain ':';
-# core/v1 Events skip the object-metadata rules). Every other kind's name,
-# labels and annotations are judged by `validation.meta`, before these hooks.
-_FREE_NAMED = {"ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding", "Event"}
-
 
 def _name_problem(kind: str, name: str) -> str | None:
-    if kind not in _FREE_NAMED:
+    """The path-segment rule of the kinds `validation.meta` leaves their names to.
+
+    Every other kind's name, labels and annotations are judged there, before
+    these hooks.
+    """
+    if kind not in PATH_SEGMENT_NAMED:
         return None
     return None if name and "/" not in name and name not in (".", "..") else "may not contain '/'"
 

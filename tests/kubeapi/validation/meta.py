@@ -27,11 +27,11 @@ _KEY_NAME_RULE = (
 # Kinds whose names follow another rule than a DNS-1123 subdomain.
 _LABEL_NAMED = frozenset({"Namespace", "StatefulSet"})
 _DNS1035_NAMED = frozenset({"Service"})
-# Kinds whose names are only path segments, checked in `kinds.py`: RBAC's (a
+#: Kinds whose names are only path segments, checked in `kinds.py`: RBAC's (a
 # role may hold ':'), and core/v1 Events, whose validation skips the object's
 # metadata for backward compatibility (client-go names them NAME.HEX, the
 # controller generates them from "NAME.").
-_PATH_SEGMENT_NAMED = frozenset(
+PATH_SEGMENT_NAMED = frozenset(
     {"ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding", "Event"}
 )
 #: A CronJob's name leaves room for the suffix of the Jobs it makes.
@@ -261,7 +261,7 @@ def meta_causes(kind: str, meta: dict[str, Any], creating: bool) -> list[Cause]:
     rules.
     """
     causes: list[Cause] = []
-    if creating and kind not in _PATH_SEGMENT_NAMED:
+    if creating and kind not in PATH_SEGMENT_NAMED:
         generate = meta.get("generateName")
         if isinstance(generate, str) and generate:
             causes += [
