@@ -77,17 +77,25 @@ def journal_file_problem(
 ) -> str | None:
     """Say which journal file ``output`` is, or return None when it is none of them."""
     for location in journals:
-        try:
-            path = resolve(location).path
-        except JournalError:
-            continue  # a bad location is the journal's own error, said when it is opened
+        path = sqlite_file(location)
         if path is None:
-            continue  # not a file (PostgreSQL)
+            continue  # not a file (PostgreSQL), or a bad location its open will refuse
         for suffix in suffixes:
             if same_file(output, Path(f"{path}{suffix}")):
                 what = f"the {suffix} file of journal {path}" if suffix else f"journal {path}"
                 return f"{output} is {what}: writing there would destroy it; choose another path"
     return None
+
+
+def sqlite_file(location: str) -> Path | None:
+    """The SQLite file of a journal location, or None (PostgreSQL, or one its open will refuse).
+
+    A bad location is the journal's own error, said when it is opened.
+    """
+    try:
+        return resolve(location).path
+    except JournalError:
+        return None
 
 
 def same_file(one: Path, other: Path) -> bool:

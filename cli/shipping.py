@@ -15,12 +15,11 @@ import click
 
 from cli.maintenance import ChainRefused
 from cli.options import busy_timeout_option, cli_actor, journal_option, resolve_journals
-from cli.paths import COMPANIONS, refuse_journal_files
+from cli.paths import COMPANIONS, refuse_journal_files, sqlite_file
 from cli.runner import _write, journal_errors, stop_on_sigterm
 from cli.signing import signing_key
 from journal import Journal, JournalError
 from journal.checkpoints import CheckpointWriter
-from journal.database import resolve
 from journal.errors import JournalChainError
 from journal.ship import ShipGap, ShipProgress, check_cluster, ship
 from telemetry.config import env_str
@@ -58,7 +57,7 @@ def ship_command(
     # The journal itself is ship's own refusal ("the same journal"); its
     # companions are files SQLite would take for the journal's.
     refuse_journal_files(
-        _sqlite_file(destination), [source_location], "--to", suffixes=COMPANIONS[1:]
+        sqlite_file(destination), [source_location], "--to", suffixes=COMPANIONS[1:]
     )
     signer = signing_key()  # read first: a bad key file ships nothing
     with (
@@ -104,14 +103,6 @@ def _chain_refused() -> Iterator[None]:
         raise ChainRefused(str(error)) from None
 
 
-def _sqlite_file(destination: str) -> Path | None:
-    """The SQLite file of ``--to``, or None (PostgreSQL, or a URL its open will refuse)."""
-    try:
-        return resolve(destination).path
-    except JournalError:
-        return None
-
-
 @contextlib.contextmanager
 def _removed_when_refused(destination: str, busy_timeout: float) -> Iterator[None]:
     """Remove the SQLite central journal this run creates when the run fails empty-handed.
@@ -119,7 +110,7 @@ def _removed_when_refused(destination: str, busy_timeout: float) -> Iterator[Non
     A refused ship (a source holding streams, a clash of clusters) leaves no
     empty journal at ``--to`` behind it; one that holds records is kept.
     """
-    created = _sqlite_file(destination)
+    created = sqlite_file(destination)
     if created is not None and os.path.lexists(created):
         created = None  # there before this run: never removed
     try:
