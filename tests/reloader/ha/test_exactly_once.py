@@ -94,6 +94,13 @@ def test_sigkill_between_planned_and_the_patch_answer_rolls_each_change_once(kub
 
     hashes = rolled_hashes(kube, dep)
     wanted = [hash_of(value) for value in values]
+    # A restart answered by re-reading the Deployment (superseded) settles
+    # before the watch event of the patch that landed is journaled: wait for it.
+    controller.wait_record(
+        lambda r: r.kind == "deployment.observed" and r.data.get("applied_hash") == wanted[-1],
+        "deployment.observed of the last change",
+        timeout=20,
+    )
     records = controller.records()
     patched = [
         r for r in records if r.kind == "restart.patched" and r.data.get("confirmed_by") != "watch"
