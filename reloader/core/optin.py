@@ -14,21 +14,22 @@ The rules, for one ConfigMap or Secret ``S`` in the workload's namespace
 
 1. ``ignore: "true"`` on ``S`` removes it from everything: no workload
    restarts for it, by any of the rules below.
-2. ``auto`` (any kind) or the typed ``configmap-auto``/``secret-auto`` set to
+2. Reloader's exclude list of ``S``'s kind
+   (``configmaps.exclude.reloader.stakater.com/reload``, exact names, on the
+   workload's own metadata only) takes ``S`` out of rules 3 to 5.
+3. ``auto`` (any kind) or the typed ``configmap-auto``/``secret-auto`` set to
    true: ``S`` counts when the pod spec references it (env ``valueFrom``,
    ``envFrom``, ``configMap``/``secret`` volumes, ``projected`` sources; init
    containers too). ``auto: "false"`` only leaves this rule off: it does not
    cancel the typed variant nor an explicit list.
-3. ``configmap-reload``/``secret-reload``, a comma-separated list of names:
-   ``S`` counts when its name matches an item, referenced by the pod spec or
-   not. As in Reloader, each item is a regular expression matched against
-   the whole name (``app-.*``); a plain name matches itself. Items with
-   groups or more than two repetitions are reported and skipped (see
-   :func:`_pattern_problem`).
-4. ``search: "true"``: ``S`` counts when it carries ``match: "true"`` and the
+4. ``configmap-reload``/``secret-reload``, a comma-separated list: ``S``
+   counts when its name matches an item, referenced by the pod spec or not
+   (:mod:`.reloadlists`: whole-name patterns, bounded).
+5. ``search: "true"``: ``S`` counts when it carries ``match: "true"`` and the
    pod spec references it.
-5. The runbook's label rule: a ConfigMap with ``app``/``env`` labels counts
-   for the Deployment with the same two labels.
+6. The runbook's label rule: a ConfigMap with ``app``/``env`` labels counts
+   for the Deployment with the same two labels (in the controller's own
+   namespace only: the core applies :attr:`Policy.label_rule_namespace`).
 
 Where the annotations are read, also as in Reloader: on the workload's own
 metadata; when it carries none of the keys that concern ``S``'s kind (the
@@ -41,9 +42,12 @@ overrides ``DEBOUNCE_SECONDS`` for the workload.
 Values that cannot be understood never raise: they come back as
 :class:`AnnotationWarning` items, for the caller to report once per workload
 (a warning Event and a journal record), and the annotation is taken as false
-(or, for ``debounce``, as absent). Booleans accept the spellings Reloader's
-(Go's ``strconv.ParseBool``) does: ``true``/``false``, ``True``, ``TRUE``,
-``t``, ``1`` and their negatives.
+(or, for ``debounce``, as absent). ``auto`` and Shipshape's own booleans take
+the spellings of Go's ``strconv.ParseBool``, as Reloader reads ``auto``:
+``true``/``false``, ``True``, ``TRUE``, ``t``, ``1`` and their negatives.
+Reloader compares its ``search``, ``match`` and ``ignore`` with ``"true"``
+alone, and so do we for those three names (another true spelling is false
+and reported).
 
 Everything here is pure: plain mappings in, frozen values out.
 """
@@ -54,6 +58,8 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
+
+from reloader.core.reloadlists import reload_patterns
 
 # The workload kinds that can opt in, and the sources they can depend on.
 DEPLOYMENT = "Deployment"
@@ -105,36 +111,33 @@ RELOAD = {
     SECRET: (SHIPSHAPE_SECRET_RELOAD, RELOADER_SECRET_RELOAD),
 }
 
+# Reloader's exclude lists (exact names), read on the workload's metadata only.
+EXCLUDE = {
+    CONFIGMAP: "configmaps.exclude.reloader.stakater.com/reload",
+    SECRET: "secrets.exclude.reloader.stakater.com/reload",
+}
+
 MAX_DEBOUNCE_SECONDS = 3600.0
 
-# Reloader's workload annotations that change what restarts, and which
-# Shipshape does not implement: reported, so that a workload switched over
-# does not silently restart where Reloader would not have.
+# Reloader's workload annotations that change what restarts, which Shipshape
+# does not implement, or not where they are: reported, not silently ignored.
+_ON_TEMPLATE = "is read on the workload's metadata only, as by Reloader: ignored here"
 UNSUPPORTED = {
-    "configmaps.exclude.reloader.stakater.com/reload": (
-        "is not supported: ignored, every ConfigMap auto follows counts"
-        " (name the ones that should in configmap.reloader.stakater.com/reload)"
-    ),
-    "secrets.exclude.reloader.stakater.com/reload": (
-        "is not supported: ignored, every Secret auto follows counts"
-        " (name the ones that should in secret.reloader.stakater.com/reload)"
-    ),
+    **{name: _ON_TEMPLATE for name in EXCLUDE.values()},
     "deployment.reloader.stakater.com/pause-period": (
         "is not supported: ignored (shipshape.io/debounce spaces restarts out)"
     ),
 }
 
-# Go's strconv.ParseBool, which Reloader uses.
+# Go's strconv.ParseBool, which Reloader uses for auto; its search, match and
+# ignore are compared with "true" alone.
 _TRUE = frozenset({"1", "t", "T", "TRUE", "true", "True"})
 _FALSE = frozenset({"0", "f", "F", "FALSE", "false", "False"})
+_EXACT_TRUE = frozenset({RELOADER_SEARCH, RELOADER_MATCH, RELOADER_IGNORE})
 
 _DURATION = re.compile(r"^(?:(\d+(?:\.\d+)?|\.\d+)(ms|s|m|h))+$")
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?|\.\d+)(ms|s|m|h)")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
-
-# Repetition operators of a regular expression, and how many a list item may use.
-_REPETITION = re.compile(r"(?<!\\)[*+?{]")
-_MAX_REPETITIONS = 2
 
 # How much of a bad value a warning repeats.
 _SHOWN = 64
@@ -234,11 +237,18 @@ class KindOptIn:
         auto: Whether every referenced source of this kind counts.
         reload: The patterns of the explicit list (compiled, anchored).
         search: Whether referenced sources carrying ``match: "true"`` count.
+        exclude: The names of Reloader's exclude list: they count by none of
+            these rules (and are left out of :attr:`OptIn.references`).
     """
 
     auto: bool
     reload: tuple[re.Pattern[str], ...]
     search: bool
+    exclude: tuple[str, ...] = ()
+
+    def lists(self, name: str) -> bool:
+        """Whether the ``reload`` list takes the source ``name`` (and no exclusion drops it)."""
+        return name not in self.exclude and any(p.fullmatch(name) for p in self.reload)
 
 
 @dataclass(frozen=True)
@@ -248,7 +258,8 @@ class OptIn:
     Attributes:
         workload: The workload.
         kinds: The opt-in per source kind (``ConfigMap``, ``Secret``).
-        references: The ``(kind, name)`` of every source its pod spec references.
+        references: The ``(kind, name)`` of every source its pod spec
+            references, less the names its exclude lists take out.
         labels: Its ``app``/``env`` labels (the runbook rule), or None.
         debounce_seconds: Its ``shipshape.io/debounce``, or None.
         warnings: The values that could not be understood.
@@ -384,20 +395,25 @@ def parse_optin(workload: Workload) -> OptIn:
     warnings: list[AnnotationWarning] = []
     ref = workload.ref
     kinds: dict[str, KindOptIn] = {}
+    found = references(workload.pod_spec)
     for kind in SOURCE_KINDS:
         annotations = _annotations_for(workload, kind)
         auto = _flag(annotations, AUTO, ref, warnings)
         typed = _flag(annotations, TYPED_AUTO[kind], ref, warnings)
+        value = workload.annotations.get(EXCLUDE[kind], "")
+        exclude = tuple(sorted({n.strip() for n in value.split(",")} - {""}))
+        found -= {(kind, name) for name in exclude}
         kinds[kind] = KindOptIn(
             auto=auto or typed,
             reload=_patterns(annotations, RELOAD[kind], ref, warnings),
             search=_flag(annotations, SEARCH, ref, warnings),
+            exclude=exclude,
         )
     app, env = workload.labels.get("app"), workload.labels.get("env")
     return OptIn(
         workload=ref,
         kinds=kinds,
-        references=references(workload.pod_spec),
+        references=found,
         labels=(app, env) if app and env and workload.kind == DEPLOYMENT else None,
         debounce_seconds=_debounce(workload, ref, warnings),
         warnings=_unique([*warnings, *_unsupported(workload, ref)]),
@@ -428,7 +444,7 @@ def reasons(optin: OptIn, source: Source) -> tuple[str, ...]:
     found: list[str] = []
     if kind.auto and referenced:
         found.append(REASON_AUTO)
-    if any(pattern.fullmatch(source.name) for pattern in kind.reload):
+    if kind.lists(source.name):
         found.append(REASON_RELOAD)
     if kind.search and match and referenced:
         found.append(REASON_SEARCH)
@@ -506,6 +522,10 @@ def _flag(
     if picked is None:
         return False
     name, value = picked
+    if name in _EXACT_TRUE and value in _TRUE and value != "true":
+        problem = 'is false to Reloader, which reads only "true": taken as false'
+        warnings.append(AnnotationWarning(subject, name, value, problem))
+        return False
     if value in _TRUE:
         return True
     if value not in _FALSE:
@@ -525,38 +545,11 @@ def _patterns(
     if picked is None:
         return ()
     name, value = picked
-    patterns: list[re.Pattern[str]] = []
-    for raw in value.split(","):
-        item = raw.strip()
-        if not item:
-            continue
-        problem = _pattern_problem(item)
-        if problem is None:
-            try:
-                patterns.append(re.compile(item))
-                continue
-            except re.error:
-                problem = "is not a name nor a regular expression"
-        warnings.append(
-            AnnotationWarning(subject, name, item[:_SHOWN], f"{problem}: this item is ignored")
-        )
-    return tuple(patterns)
-
-
-def _pattern_problem(item: str) -> str | None:
-    """Return why a list item is refused, or None.
-
-    A workload's annotations are written by whoever may edit it, and the
-    controller evaluates them for every change it sees: a pattern that makes
-    a backtracking matcher run for minutes would stall it for every
-    namespace. Items without groups and with at most two repetitions cannot
-    (at most quadratic in a name of 253 characters).
-    """
-    if "(" in item or ")" in item:
-        return "uses a group, which Shipshape does not evaluate"
-    if len(_REPETITION.findall(item)) > _MAX_REPETITIONS:
-        return f"repeats more than {_MAX_REPETITIONS} times, which Shipshape does not evaluate"
-    return None
+    patterns, problems = reload_patterns(value)
+    warnings.extend(
+        AnnotationWarning(subject, name, shown[:_SHOWN], problem) for shown, problem in problems
+    )
+    return patterns
 
 
 def _debounce(
@@ -585,7 +578,7 @@ def _debounce(
 def _unsupported(workload: Workload, subject: ObjectRef) -> Iterable[AnnotationWarning]:
     for where in (workload.annotations, workload.template_annotations):
         for name, problem in UNSUPPORTED.items():
-            if name in where:
+            if name in where and (problem != _ON_TEMPLATE or where is not workload.annotations):
                 yield AnnotationWarning(subject, name, where[name][:_SHOWN], problem)
 
 

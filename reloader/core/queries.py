@@ -192,7 +192,7 @@ def depends(workload: DeploymentView, source: ConfigMapView, policy: Policy) -> 
         return True
     if rules.search and source.match and referenced:
         return True
-    return bool(rules.reload) and any(pattern.fullmatch(source.name) for pattern in rules.reload)
+    return rules.lists(source.name)
 
 
 def cluster_caught_up(view: DeploymentView | None, override: AppliedOverride) -> bool:

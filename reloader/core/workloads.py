@@ -94,8 +94,9 @@ def optin_facts(view: DeploymentView) -> dict[str, Any] | None:
     """The opt-in of a workload as ``deployment.observed`` records it (compact), or None.
 
     Only what decisions use: per source kind, ``auto``/``search`` when true,
-    the ``reload`` items (sorted) and, when ``auto`` or ``search`` makes them
-    count, the names the pod spec references (sorted, left out when none); the workload's
+    the ``reload`` items (sorted), Reloader's ``exclude`` names and, when
+    ``auto`` or ``search`` makes them count, the names the pod spec references
+    (sorted, left out when none); the workload's
     ``debounce_seconds`` when it overrides ``DEBOUNCE_SECONDS``. None for a
     workload with neither (the label rule alone). Two views with equal facts
     get the same decisions, so the core compares these to tell whether a
@@ -112,6 +113,8 @@ def optin_facts(view: DeploymentView) -> dict[str, Any] | None:
                 entry["search"] = True
             if rules.reload:
                 entry["reload"] = sorted({pattern.pattern for pattern in rules.reload})
+            if rules.exclude and (rules.auto or rules.search or rules.reload):
+                entry["exclude"] = list(rules.exclude)
             names = sorted(name for ref_kind, name in parsed.references if ref_kind == kind)
             if (rules.auto or rules.search) and names:
                 entry["references"] = names
@@ -138,7 +141,8 @@ def references_moved(before: Mapping[str, Any] | None, after: Mapping[str, Any] 
         old, new = before[kind], after[kind]
         if not isinstance(old, Mapping) or not isinstance(new, Mapping):
             continue  # debounce_seconds
-        same_rules = (old.get("auto"), old.get("search")) == (new.get("auto"), new.get("search"))
+        rules = ("auto", "search", "exclude")
+        same_rules = all(old.get(rule) == new.get(rule) for rule in rules)
         if same_rules and old.get("references") != new.get("references"):
             return True
     return False
@@ -171,6 +175,7 @@ def optin_from_facts(
             auto=entry.get("auto") is True,
             reload=tuple(patterns),
             search=entry.get("search") is True,
+            exclude=tuple(_strings(entry.get("exclude"))),
         )
         references.update((source_kind, ref) for ref in _strings(entry.get("references")))
     debounce = facts.get("debounce_seconds")
