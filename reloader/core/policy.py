@@ -34,6 +34,11 @@ class Policy:
             when false a Secret event changes nothing.
         workload_kinds: The workload resources listed (``deployments``,
             ``statefulsets``, ``daemonsets``); the first sync waits for each.
+        label_rule_namespace: The namespace where the runbook's ``app``/``env``
+            label rule selects Deployments (``NAMESPACE``); elsewhere only the
+            opt-in annotations do, as under stakater/Reloader. None: every
+            namespace, as controllers before this setting decided (their
+            journals replay so).
     """
 
     debounce_seconds: float = 5.0
@@ -47,6 +52,7 @@ class Policy:
     resync_seconds: float = 300.0
     watch_secrets: bool = False
     workload_kinds: tuple[str, ...] = ("deployments",)
+    label_rule_namespace: str | None = None
 
     def __post_init__(self) -> None:
         """Reject values that would make the core misbehave (programming errors)."""
@@ -73,6 +79,8 @@ class Policy:
         values = asdict(self)
         if not self.watch_secrets:
             del values["watch_secrets"]
+        if self.label_rule_namespace is None:
+            del values["label_rule_namespace"]
         if self.workload_kinds == ("deployments",):
             del values["workload_kinds"]
         else:

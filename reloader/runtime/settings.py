@@ -124,6 +124,7 @@ class Settings:
             resync_seconds=self.resync_seconds,
             watch_secrets=self.watch_secrets,
             workload_kinds=self.workload_kinds,
+            label_rule_namespace=self.namespace,
         )
 
     @property

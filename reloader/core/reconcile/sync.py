@@ -9,6 +9,7 @@ other parts are reached through ``self``.
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 from records import (
     ABSENT,
@@ -23,7 +24,7 @@ from records import (
 from records.listing import RESOURCE_OBJECTS, listing_digest
 from reloader.core.actions import WarnWorkload
 from reloader.core.events import DeploymentSeen, EventType, Listed, WatchFailed
-from reloader.core.model import CONFIGMAP, SECRET, Key
+from reloader.core.model import CONFIGMAP, SECRET, DeploymentView, Key
 from reloader.core.optin import CONFIGMAP as OPTIN_CONFIGMAP
 from reloader.core.optin import SECRET as OPTIN_SECRET
 from reloader.core.queries import cluster_caught_up
@@ -51,6 +52,8 @@ class Sync(Scratch):
 
     def on_deployment(self, event: DeploymentSeen) -> None:
         view = event.deployment
+        if view.target is not None and not self.label_rule_applies(view):
+            view = replace(view, target=None)
         key = self.workload_key(view)
         previous = self.deployments.get(key)
         deleted = event.event_type is EventType.DELETED
@@ -101,6 +104,17 @@ class Sync(Scratch):
             self.check_references(key)
         if relevant and self.synced and self.acting and not self.stopping:
             self.evaluate_deployment(key, "catch-up", rolled=references_moved(before, facts))
+
+    def label_rule_applies(self, view: DeploymentView) -> bool:
+        """Whether the label rule may select ``view``: in ``label_rule_namespace`` only.
+
+        Elsewhere a Deployment's ``app``/``env`` labels select nothing (it is
+        observed and journaled without a ``target``), so that a cluster-scope
+        controller restarts only what opted in, as stakater/Reloader does.
+        A view built by hand (namespace "") is in the controller's namespace.
+        """
+        home = self.policy.label_rule_namespace
+        return home is None or view.namespace in ("", home)
 
     # ------------------------------------------------------ warnings, references
 
