@@ -15,7 +15,12 @@ from typing import Any
 
 from journal.picture.marks import Mark, describe_row
 
-_UNSAFE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff\ufffe\uffff]")
+# Characters XML cannot carry, and the bidirectional embeddings, overrides
+# and isolates: from a record, U+202E would show the rest of its cell or
+# tooltip line reversed (``cm-\u202egnp.yeknod`` reads ``cm-donkey.png``).
+_UNSAFE = re.compile(
+    "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u202a-\u202e\u2066-\u2069\ud800-\udfff\ufffe\uffff]"
+)
 CHAR_PX = 5.6  # average width of a 10 px sans-serif character
 BOLD_CHAR_PX = 6.4  # and of a bold one
 #: Characters of a lane's title (11 px) and of its counts (9 px) in the label column.
@@ -116,7 +121,11 @@ def short_counts(counts: str) -> str:
 
 
 def esc(value: Any) -> str:
-    """Escape untrusted text for HTML and XML (quotes too; unsafe characters replaced)."""
+    """Escape untrusted text for HTML and XML (quotes too; unsafe characters replaced).
+
+    Unsafe: what XML cannot carry, and the bidirectional controls that would
+    reorder the text after them (each becomes U+FFFD, visibly).
+    """
     return html.escape(_UNSAFE.sub("\ufffd", str(value)), quote=True)
 
 

@@ -104,15 +104,19 @@ class _Scale:
         return PLOT_X + min(max(fraction, 0.0), 1.0) * PLOT_WIDTH
 
 
-def _fmt_time(t: float, step: float, *, dated: bool = False) -> str:
+def _fmt_time(t: float, step: float, *, dated: bool = False, yeared: bool = False) -> str:
     """A tick's label; ``dated``: with its day (the first tick, and where a day begins).
 
-    Millisecond labels never carry the day: they would not fit between ticks.
+    Day ticks carry the year where ``yeared`` (the first tick, and where a year
+    begins), ticks a month or more apart always. Millisecond labels never
+    carry the day: they would not fit between ticks.
     """
     # Rounded to the millisecond: 0.6 s is not shown as .599 for a float a hair below it.
     moment = datetime.fromtimestamp(round(t, 3), UTC)
     day = moment.strftime("%m-%d ") if dated else ""
     if step >= 86400:
+        if yeared or step >= _MONTH:
+            return f"{moment.year:04d}-{moment:%m-%d}"
         return moment.strftime("%m-%d")
     if step >= 60:
         return day + moment.strftime("%H:%M")
@@ -121,9 +125,17 @@ def _fmt_time(t: float, step: float, *, dated: bool = False) -> str:
     return moment.strftime("%H:%M:%S.%f")[:-3]
 
 
+_DAY = 86400
+_MONTH = 30 * _DAY
+_YEAR = 365 * _DAY
+# Up to a week, then months and years (of 30 and 365 days: the labels name
+# the day each tick falls on), so that a window of months or centuries gets
+# a dozen ticks across the whole axis, not 40 weeks crammed at its start.
 _STEPS = (
     0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800,
-    3600, 7200, 10800, 21600, 43200, 86400, 172800, 604800,
+    3600, 7200, 10800, 21600, 43200, _DAY, 2 * _DAY, 7 * _DAY, 14 * _DAY, _MONTH, 3 * _MONTH,
+    6 * _MONTH, _YEAR, 2 * _YEAR, 5 * _YEAR, 10 * _YEAR, 20 * _YEAR, 50 * _YEAR, 100 * _YEAR,
+    200 * _YEAR, 500 * _YEAR, 1000 * _YEAR,
 )  # fmt: skip
 
 
@@ -176,13 +188,15 @@ def _lane_svg(lane: Lane, y: float, scale: _Scale, journals: Sequence[str], out:
         for index in (0, 1) if row == 2 else (row,):
             tracks[index].occupy(x0, x1)
 
-    bins: dict[tuple[int, int], list[Mark]] = {}
-    order: list[tuple[int, int]] = []
+    bins: dict[tuple[int, int, str], list[Mark]] = {}
+    order: list[tuple[int, int, str]] = []
+    crowded = _crowded_spans(lane, scale)
     for mark in lane.marks:
         x0 = scale.x(mark.t)
+        key = _bin_key(mark, scale)
         if mark.end is not None:
             x1 = scale.x(mark.end)
-            always = mark.category in ("term", "leaderless", "overlap")
+            always = mark.category in _ALWAYS and key not in crowded
             if always or x1 - x0 >= MIN_SPAN_PX:
                 labels = tracks[_ROW.get(mark.category, 2) == 1]
                 occupy(_ROW.get(mark.category, 2), x0, x0 + max(x1 - x0, 1.0))
@@ -190,7 +204,6 @@ def _lane_svg(lane: Lane, y: float, scale: _Scale, journals: Sequence[str], out:
                     mark, x0=x0, x1=x1, y=y, scale=scale, journals=journals, labels=labels, out=out
                 )
                 continue
-        key = (_ROW.get(mark.category, 2), int((x0 - PLOT_X) // scale.bin))
         members = bins.get(key)
         if members is None:
             bins[key] = [mark]
@@ -219,6 +232,38 @@ def _lane_svg(lane: Lane, y: float, scale: _Scale, journals: Sequence[str], out:
     for labels in tracks:
         labels.render(out)
     out.append("</g>")
+
+
+#: Spans drawn however short (a term, a stretch without or with two leaders)...
+_ALWAYS = ("term", "leaderless", "overlap")
+
+
+def _crowded_spans(lane: Lane, scale: _Scale) -> set[tuple[int, int, str]]:
+    """... unless several of a kind share one bin: then they are one aggregate.
+
+    A week of a leader flapping every few seconds is tens of thousands of
+    terms, each a fraction of a pixel: drawn one by one, they would make the
+    page tens of MB that shows no more than their count per bin does.
+    """
+    seen: set[tuple[int, int, str]] = set()
+    crowded: set[tuple[int, int, str]] = set()
+    for mark in lane.marks:
+        key = _bin_key(mark, scale)
+        if key[2]:
+            (crowded if key in seen else seen).add(key)
+    return crowded
+
+
+def _bin_key(mark: Mark, scale: _Scale) -> tuple[int, int, str]:
+    """The bin a mark joins when it is not drawn on its own: its row, column and kind.
+
+    The kind is ``""`` but for a span of :data:`_ALWAYS` narrower than
+    :data:`MIN_SPAN_PX`: such spans aggregate by category.
+    """
+    x0 = scale.x(mark.t)
+    row, column = _ROW.get(mark.category, 2), int((x0 - PLOT_X) // scale.bin)
+    short = mark.end is not None and scale.x(mark.end) - x0 < MIN_SPAN_PX
+    return (row, column, mark.category if mark.category in _ALWAYS and short else "")
 
 
 def _data(mark: Mark, journals: Sequence[str]) -> str:
@@ -326,7 +371,7 @@ def _aggregate(
     worst = next(
         (m for name in _SEVERITY for m in members if (m.outcome or m.category) == name), None
     )
-    colour = _colour(worst or members[0])
+    colour = _colour(worst or members[0]) if category != "term" else "c-term0"
     seqs = [m.seq for m in members if m.seq is not None]
     lines = [f"{count} x {category}"]
     lines.append(", ".join(f"{name} {value}" for name, value in sorted(outcomes.items())))
@@ -363,12 +408,15 @@ def bin_width(timeline: Timeline) -> int:
     for bin_px in BIN_CHOICES:
         drawn = 0
         for lane in timeline.lanes:
-            columns: set[tuple[int, int]] = set()
+            columns: set[tuple[int, int, str]] = set()
             for mark in lane.marks:
-                if mark.category in ("term", "leaderless", "overlap"):
-                    drawn += 1
+                x0, row = scale.x(mark.t), _ROW.get(mark.category, 2)
+                if mark.category not in _ALWAYS:
+                    columns.add((row, int(x0 // bin_px), ""))
+                elif mark.end is not None and scale.x(mark.end) - x0 < MIN_SPAN_PX:
+                    columns.add((row, int(x0 // bin_px), mark.category))  # a bin's aggregate
                 else:
-                    columns.add((_ROW.get(mark.category, 2), int(scale.x(mark.t) // bin_px)))
+                    drawn += 1
             drawn += len(columns)
         if drawn <= MARK_BUDGET:
             return bin_px
@@ -398,7 +446,8 @@ def render_svg(timeline: Timeline, bin_px: int | None = None) -> str:
     for t in ticks:
         x = scale.x(t)
         day = datetime.fromtimestamp(round(t, 3), UTC).date()
-        label = _fmt_time(t, step, dated=day != previous_day)
+        yeared = previous_day is None or day.year != previous_day.year
+        label = _fmt_time(t, step, dated=day != previous_day, yeared=yeared)
         previous_day = day
         # Centred on its line, but never past the picture's right edge.
         at = min(x, WIDTH - 2 - len(label) * CHAR_PX / 2)

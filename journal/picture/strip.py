@@ -133,9 +133,12 @@ def render_overview(report: ReplayReport, *, colour: bool = False, width: int = 
         assert report.first is not None and report.last is not None
         first = datetime.fromisoformat(report.first["ts"]).astimezone(UTC)
         last = datetime.fromisoformat(report.last["ts"]).astimezone(UTC)
+        # The times alone when the window is within one day; else the dates too
+        # (a window of weeks is not "10:00:00 to 10:00:35").
+        shape = "%H:%M:%S" if first.date() == last.date() else "%Y-%m-%d %H:%M:%S"
         lines.append(
-            f"Leadership, {first:%H:%M:%S} to {last:%H:%M:%S} UTC in {width} columns "
-            "(= leads, ! two leaders, - no leader):"
+            f"Leadership, {first.strftime(shape)} to {last.strftime(shape)} UTC in {width} "
+            "columns (= leads, ! two leaders, - no leader):"
         )
         names = [name for name, _ in rows] + ["(any)"]
         pad = max(len(name) for name in names)

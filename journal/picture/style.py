@@ -13,6 +13,7 @@ h1{font-size:18px;margin:0 0 4px}h2{font-size:15px;margin:18px 0 6px}
 table{border-collapse:collapse;font-size:12px;margin-bottom:8px}
 td,th{border:1px solid #ddd;padding:2px 6px;text-align:left;vertical-align:top}
 th{background:#f4f4f4}td.msg{max-width:760px;overflow-wrap:anywhere}
+td.long{max-width:380px;overflow-wrap:anywhere}
 svg{display:block;background:#fff;font-family:system-ui,Arial,sans-serif}
 svg text{font-size:10px;fill:#333}svg .lt{font-size:11px;fill:#111}svg .lc{font-size:9px;fill:#777}
 svg .sec{font-size:11px;font-weight:bold;fill:#444}svg .tick{fill:#555}

@@ -18,13 +18,24 @@ def _iso(t: float) -> str:
     return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+#: A cell (but the last) of more characters than this may wrap anywhere: a
+#: name of 253 characters without a space keeps its table within the page.
+LONG_CELL = 48
+
+
+def _cell(cell: Any, last: bool) -> str:
+    text = str(cell)
+    if last:
+        return f'<td class="msg">{esc(text)}</td>'
+    return (
+        f'<td class="long">{esc(text)}</td>' if len(text) > LONG_CELL else f"<td>{esc(text)}</td>"
+    )
+
+
 def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]], total: int) -> str:
     parts = ["<table><tr>", *(f"<th>{esc(h)}</th>" for h in headers), "</tr>"]
     for row in rows:
-        cells = "".join(
-            f'<td class="msg">{esc(cell)}</td>' if i == len(row) - 1 else f"<td>{esc(cell)}</td>"
-            for i, cell in enumerate(row)
-        )
+        cells = "".join(_cell(cell, i == len(row) - 1) for i, cell in enumerate(row))
         parts.append(f"<tr>{cells}</tr>")
     parts.append("</table>")
     if total > len(rows):
