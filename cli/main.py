@@ -38,7 +38,10 @@ from cli.options import (
 from cli.output import render_drill, render_replay, render_state
 from cli.paths import OutputPath, refuse_journal_files
 from cli.runner import (
+    JsonOut,
     _write,
+    _write_json,
+    _write_painted,
     check_output_file,
     command_output,
     discard_output,
@@ -331,10 +334,10 @@ def replay_command(
             else None
         )
     if output == "json":
-        report.write_json(sys.stdout, extra={"check": checked} if checked is not None else None)
+        report.write_json(JsonOut(), extra={"check": checked} if checked is not None else None)
     else:
         _write(render_replay(report, checked))
-        _write(render_overview(report, colour=_colour_wanted()))
+        _write_painted(render_overview(report, colour=_colour_wanted()))
     if isinstance(built, Timeline) and html_file is not None:
         try:
             write_html(built, html_file)
@@ -369,7 +372,7 @@ def _state_at(  # noqa: PLR0917 - the replay options --at honours
             actor=origin.actor,
         ).to_json()
     if output == "json":
-        _write(json.dumps(state, ensure_ascii=False, indent=2) + "\n")
+        _write_json(json.dumps(state, ensure_ascii=False, indent=2) + "\n")
     else:
         _write(render_state(state))
     return 1 if strict and state["anomalies"] else 0

@@ -19,7 +19,7 @@ from cli.options import (
 )
 from cli.output import render_stats
 from cli.paths import OutputPath, refuse_journal_files
-from cli.runner import _write, journal_errors
+from cli.runner import _write, _write_json, journal_errors
 from cli.signing import (
     open_writer,
     vacuum_signed,
@@ -94,7 +94,7 @@ def stats_command(journal: str | None, busy_timeout: float, output: str) -> int:
     with Journal.open(location, readonly=True, busy_timeout=busy_timeout) as reader:
         facts = stats(reader)
     if output == "json":
-        _write(json.dumps(facts, ensure_ascii=False, indent=2) + "\n")
+        _write_json(json.dumps(facts, ensure_ascii=False, indent=2) + "\n")
     else:
         _write(render_stats(facts))
     return 0

@@ -20,6 +20,7 @@ from journal import Journal, JournalError, JournalValueError
 from journal.filters import Filters
 from journal.merge import clusters, shared_record, unknown_origins
 from journal.older import open_reader
+from telemetry.text import json_printable, printable
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -44,7 +45,7 @@ def error_line(message: str) -> str:
     Every command's error goes through here (``main``), so a 100 KB option
     value or cursor file is named by its start and an ellipsis, not echoed whole.
     """
-    text = " ".join(message.split())
+    text = printable(" ".join(message.split()))
 
     def cut_quoted(match: re.Match[str]) -> str:
         quoted = match[0]
@@ -165,7 +166,26 @@ def _refuse_one_journal_twice(readers: Sequence[Journal], locations: Sequence[st
 
 
 def _write(text: str) -> None:
+    """Write text for people: what records quote is shown, never acted on by the terminal."""
+    sys.stdout.write(printable(text, keep="\n"))
+
+
+def _write_json(text: str) -> None:
+    """Write JSON text, non-printable characters as ``\\u`` escapes (the same JSON)."""
+    sys.stdout.write(json_printable(text))
+
+
+def _write_painted(text: str) -> None:
+    """Write text whose escape sequences are ours (colours); its own parts made printable."""
     sys.stdout.write(text)
+
+
+class JsonOut:
+    """Standard output for a JSON writer that writes piece by piece (``replay -o json``)."""
+
+    def write(self, text: str) -> int:
+        _write_json(text)
+        return len(text)
 
 
 class OutputError(click.ClickException):

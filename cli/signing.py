@@ -23,6 +23,7 @@ from journal import Filters, Journal, VacuumResult, kinds, vacuum, verify
 from journal.checkpoints import CheckpointWriter, verify_signed
 from journal.signing import PublicKey, Signer, load_public_key, load_signing_key
 from telemetry.config import env_str
+from telemetry.text import printable
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -66,14 +67,18 @@ def verdict(reader: Journal, keys: list[PublicKey], require_signed: bool) -> tup
 
     Without keys only the chain is checked, which a forger who recomputes it
     passes: a journal holding signed checkpoints then says so under ``OK``.
+    The lines are printable (:func:`printable`): what they quote from the
+    records cannot move the cursor or rewrite a ``FAILED`` line as ``OK``.
     """
     if keys:
         signed = verify_signed(reader, keys, require_signed=require_signed)
-        return signed.ok, _with_labels(signed.summary(), signed.chain.shipped_lines())
+        if not signed.ok:
+            return False, printable(signed.summary())
+        return True, printable(_with_labels(signed.summary(), signed.chain.shipped_lines()), "\n")
     result = verify(reader)
     if not result.ok:
-        return False, result.summary()
-    summary = _with_labels(result.summary(), result.shipped_lines())
+        return False, printable(result.summary())
+    summary = printable(_with_labels(result.summary(), result.shipped_lines()), "\n")
     if not reader.last(1, Filters(kinds=(kinds.JOURNAL_CHECKPOINT,))):
         return True, summary
     return True, (

@@ -24,6 +24,7 @@ from sqlalchemy import and_, func, select
 from journal.models import records
 from journal.signing import (
     DIGEST_CHARS,
+    KEY_ID_PREFIX,
     MAX_DIGESTS,
     SIGNED_FIELDS,
     PublicKey,
@@ -316,6 +317,8 @@ class _Auditor:
             or not isinstance(ts, str)
             or not is_canonical_ts(ts)
             or not isinstance(key, str)
+            or not key.startswith(KEY_ID_PREFIX)
+            or not _hex(key[len(KEY_ID_PREFIX) :], 64)
             or not isinstance(digests, list)
             or not all(_hex(d, DIGEST_CHARS) for d in digests)
             or not start <= covers

@@ -11,6 +11,11 @@
 (on one line): time, ``#seq``, actor with ``[leader_epoch]`` when written as
 leader, kind, namespace and object when set, the first 8 characters of the
 correlation id, and the data as compact JSON.
+
+Whatever a record holds, the output shows it and a terminal does not act on
+it: ``short`` spells control and format characters out
+(:func:`telemetry.text.printable`), the JSON forms write them as ``\\u``
+escapes (the same JSON value).
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from typing import TYPE_CHECKING
 
 from journal.chain import canonical_json
 from journal.timefmt import format_ts
+from telemetry.text import json_printable, printable
 
 if TYPE_CHECKING:
     from journal.record import Record
@@ -61,13 +67,13 @@ def format_record(record: Record, output: str, *, source: str | None = None) -> 
         ValueError: For an unknown format.
     """
     if output == "short":
-        return format_short(record, source=source) + "\n"
+        return printable(format_short(record, source=source)) + "\n"
     if output not in FORMATS:
         raise ValueError(f"unknown output format {output!r}; expected one of {', '.join(FORMATS)}")
     obj = record.to_json()
     if source is not None:
         obj["journal"] = source
     if output == "json-pretty":
-        return json.dumps(obj, ensure_ascii=False, indent=2) + "\n"
-    line = json.dumps(obj, ensure_ascii=False, separators=(",", ":")) + "\n"
+        return json_printable(json.dumps(obj, ensure_ascii=False, indent=2)) + "\n"
+    line = json_printable(json.dumps(obj, ensure_ascii=False, separators=(",", ":"))) + "\n"
     return RECORD_SEPARATOR + line if output == "json-seq" else line

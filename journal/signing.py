@@ -57,10 +57,14 @@ class SigningKeyError(JournalError):
     """A key file cannot be used; the message names the file, never its contents."""
 
 
+#: A key id is this and 64 lower-case hex digits.
+KEY_ID_PREFIX = "sha256:"
+
+
 def key_id(public: Ed25519PublicKey) -> str:
     """Return ``sha256:`` + the hex SHA-256 of the raw public key."""
     raw = public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-    return "sha256:" + hashlib.sha256(raw).hexdigest()
+    return KEY_ID_PREFIX + hashlib.sha256(raw).hexdigest()
 
 
 class PublicKey:
@@ -140,6 +144,7 @@ def load_signing_key(path: str | Path) -> Signer:
             f"the signing key {where} is a public key; signing needs the Ed25519 "
             "private key (PEM, PKCS#8)"
         )
+    _one_key(data, b"PRIVATE KEY-----", f"the signing key {where}")
     try:
         key = serialization.load_pem_private_key(data, password=None)
     except TypeError:
@@ -173,6 +178,7 @@ def load_public_key(path: str | Path) -> PublicKey:
             f"{where} holds a private key; give its public key "
             "(openssl pkey -in KEY -pubout -out KEY.pub.pem)"
         )
+    _one_key(data, b"-----BEGIN ", f"the public key {where}")
     try:
         key = serialization.load_pem_public_key(data)
     except (ValueError, UnsupportedAlgorithm):
@@ -182,6 +188,25 @@ def load_public_key(path: str | Path) -> PublicKey:
     if not isinstance(key, Ed25519PublicKey):
         raise SigningKeyError(f"the public key {where} is a {_algorithm(key)} key, not Ed25519")
     return PublicKey(key, str(where))
+
+
+def _one_key(data: bytes, marker: bytes, what: str) -> None:
+    """Refuse a file of several keys: only the first would be read, the others silently not.
+
+    (A key missing from a ``--public-key`` file would then fail ``verify`` as
+    "unknown" although the file holds it, and a signing key file of several
+    would sign with whichever comes first.)
+    """
+    private = marker == b"PRIVATE KEY-----"
+    blocks = data.count(marker) // 2 if private else data.count(marker)  # BEGIN and END lines
+    if blocks <= 1:
+        return
+    if private:
+        raise SigningKeyError(f"{what} holds {blocks} private keys; give the one to sign with")
+    raise SigningKeyError(
+        f"{what} holds {blocks} PEM blocks; give one key per file "
+        "(repeat --public-key for several keys)"
+    )
 
 
 def _algorithm(key: object) -> str:

@@ -67,20 +67,6 @@ def _raw(environ: Mapping[str, str], name: str) -> str:
     return value
 
 
-def printable(text: str) -> str:
-    """``text`` with control characters and undecodable bytes escaped: one line to print.
-
-    For messages that quote what a user gave (a path, a URL) outside a
-    :class:`ConfigError`, which quotes values with ``repr`` already.
-    """
-    if text.isprintable():
-        return text
-    return "".join(
-        char if char.isprintable() else char.encode("unicode_escape", "backslashreplace").decode()
-        for char in text
-    )
-
-
 def env_int(
     environ: Mapping[str, str],
     name: str,

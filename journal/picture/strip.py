@@ -13,6 +13,8 @@ from collections import Counter
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from telemetry.text import printable
+
 if TYPE_CHECKING:
     from journal.replay import ReplayReport
 
@@ -140,8 +142,9 @@ def render_overview(report: ReplayReport, *, colour: bool = False, width: int = 
             f"Leadership, {first.strftime(shape)} to {last.strftime(shape)} UTC in {width} "
             "columns (= leads, ! two leaders, - no leader):"
         )
-        names = [name for name, _ in rows] + ["(any)"]
-        pad = max(len(name) for name in names)
+        # Names are the journal's text: shown, never acted on by the terminal.
+        rows = [(printable(name), strip) for name, strip in rows]
+        pad = max(len(name) for name in [name for name, _ in rows] + ["(any)"])
         for name, strip in rows:
             lines.append(f"  {name:<{pad}} |{_paint(strip, colour)}|")
         lines.append(f"  {'(any)':<{pad}} |{_paint(summary, colour)}|")
@@ -150,7 +153,7 @@ def render_overview(report: ReplayReport, *, colour: bool = False, width: int = 
     for name, count, outcomes, retries in workloads[:WORKLOAD_LIMIT]:
         detail = ", ".join(f"{outcome} {n}" for outcome, n in sorted(outcomes.items()))
         extra = f", {retries} {'retry' if retries == 1 else 'retries'}" if retries else ""
-        lines.append(f"  {name}: {count} ({detail}){extra}")
+        lines.append(f"  {printable(name)}: {count} ({detail}){extra}")
     if len(workloads) > WORKLOAD_LIMIT:
         lines.append(f"  ... {len(workloads) - WORKLOAD_LIMIT} more")
     return "\n".join(lines) + "\n"

@@ -30,7 +30,8 @@ from reloader.runtime.controller import Controller
 from reloader.runtime.leadership import make_leadership
 from reloader.runtime.settings import load_settings
 from telemetry.buildinfo import VERSION
-from telemetry.config import ConfigError, printable
+from telemetry.config import ConfigError
+from telemetry.text import printable
 from telemetry.logs import configure_logging
 from telemetry.redaction import redact
 

@@ -11,7 +11,7 @@ from typing import Any
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from journal.chain import GENESIS, record_hash
+from journal.chain import GENESIS, canonical_json, record_hash
 
 
 def _attacker(path: Path) -> sqlite3.Connection:
@@ -99,7 +99,7 @@ def forge(path: Path, seq: int, data: dict[str, object]) -> None:
     try:
         connection.execute(
             "UPDATE journal_records SET data = ? WHERE seq = ?",
-            (json.dumps(data, sort_keys=True, separators=(",", ":")), seq),
+            (canonical_json(data), seq),  # as the journal stores it: only the hash can tell
         )
         connection.commit()
     finally:
