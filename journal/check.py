@@ -143,10 +143,12 @@ def run_check(
         JournalError: The model raised; the message names it and the error.
     """
     counter = [0]
+    last: list[tuple[int, Record]] = []
 
     def records() -> Iterable[Record]:
-        for _index, record in merged_records(journals, filters):
+        for index, record in merged_records(journals, filters):
             counter[0] += 1
+            last[:] = [(index, record)]
             yield record
 
     try:
@@ -156,6 +158,15 @@ def run_check(
     except Exception as error:  # a model failure is reported in one line
         raise JournalError(
             f"decision model {name} failed after {counter[0]} records: "
-            f"{type(error).__name__}: {error}"
+            f"{type(error).__name__}: {error}{_last_read(journals, last)}"
         ) from None
     return CheckResult(model=name, records=counter[0], differences=differences)
+
+
+def _last_read(journals: Sequence[Journal], last: list[tuple[int, Record]]) -> str:
+    """Name the record the model read last: where a malformed record makes it fail."""
+    if not last:
+        return ""
+    index, record = last[0]
+    where = f" of {journals[index].location.display}" if len(journals) > 1 else ""
+    return f" (the last record it read: seq {record.seq}{where}, {record.kind})"
