@@ -40,6 +40,16 @@ def hostile(tmp_path: Path, open_journal) -> Path:
     return path
 
 
+def documents(text: str) -> list[dict]:
+    """The JSON documents of ``text``, one after another (a line each, or indented)."""
+    decoder, found, at = json.JSONDecoder(), [], 0
+    while text[at:].strip():
+        at += len(text[at:]) - len(text[at:].lstrip())
+        document, at = decoder.raw_decode(text, at)
+        found.append(document)
+    return found
+
+
 def shown_raw(text: str) -> list[str]:
     return [char for char in RAW if char in text]
 
@@ -54,12 +64,7 @@ def test_tail_shows_hostile_text_without_passing_it_to_the_terminal(run, hostile
         assert "\\u202egnp.yeknod" in outcome.out
         assert len(outcome.out.splitlines()) == 2
     else:
-        texts = outcome.out.replace("\x1e", "\n").split("\n}\n") if output == "json-pretty" else None
-        records = (
-            [json.loads(t + ("}" if not t.endswith("}") else "")) for t in texts if t.strip()]
-            if texts is not None
-            else [json.loads(line) for line in outcome.out.replace("\x1e", "").splitlines()]
-        )
+        records = documents(outcome.out.replace("\x1e", ""))
         # The same values: the escapes are JSON's own.
         assert records[0]["actor"] == "ctl" + HOSTILE
         assert records[0]["data"]["text"] == "note" + HOSTILE
