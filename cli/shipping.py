@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import click
@@ -21,7 +21,7 @@ from cli.signing import signing_key
 from journal import Journal, JournalError
 from journal.checkpoints import CheckpointWriter
 from journal.errors import JournalChainError
-from journal.ship import ShipGap, ShipProgress, check_cluster, ship
+from journal.ship import RECONNECT_SECONDS, ShipGap, ShipProgress, check_cluster, ship
 from telemetry.config import env_str
 
 
@@ -71,6 +71,7 @@ def ship_command(
         # writer's records are: a forger who rewrites them (to relabel
         # shipped records) then breaks a signature.
         writer = CheckpointWriter(central, signer) if signer is not None else None
+        signing = _Signing(writer) if writer is not None else None
         try:
             progress = ship(
                 source,
@@ -78,8 +79,9 @@ def ship_command(
                 cluster=name,
                 follow=follow,
                 should_stop=(stop.is_set if stop is not None else lambda: False),
-                on_batch=_signing(writer) if writer is not None else None,
+                on_batch=signing.on_batch if signing is not None else None,
                 on_gap=_warn_gap,
+                on_reconnect=signing.on_reconnect if signing is not None else _warn_reconnect,
             )
         except JournalChainError:
             # The batches before the broken one were copied: sign their statements.
@@ -135,19 +137,35 @@ def _holds_no_record(path: Path, busy_timeout: float) -> bool:
         return path.stat().st_size == 0  # only a file with nothing in it is surely empty
 
 
-def _signing(writer: CheckpointWriter) -> Callable[[ShipProgress], None]:
-    """An ``on_batch`` that counts each batch's journal.shipped record and signs when due."""
-    shipped = [0]
+class _Signing:
+    """Counts each batch's journal.shipped record for the writer, which signs when due."""
 
-    def on_batch(progress: ShipProgress) -> None:
-        if progress.shipped > shipped[0]:  # the batch copied records: it stated them
-            shipped[0] = progress.shipped
-            writer.appended(1)
-            writer.tick()
+    def __init__(self, writer: CheckpointWriter) -> None:
+        self._writer = writer
+        self._shipped = 0
+        self._in_doubt = False
 
-    return on_batch
+    def on_batch(self, progress: ShipProgress) -> None:
+        """Count a batch that copied records (it stated them), or may have (after an outage)."""
+        # A batch tried again after a lost connection finds nothing to copy
+        # when its first try was committed, statement included: count it too,
+        # or that statement would be left unsigned.
+        if progress.shipped > self._shipped or self._in_doubt:
+            self._shipped, self._in_doubt = progress.shipped, False
+            self._writer.appended(1)
+            self._writer.tick()
+
+    def on_reconnect(self, error: JournalError) -> None:
+        """Warn, and count the next batch whatever it copies."""
+        self._in_doubt = True
+        _warn_reconnect(error)
 
 
 def _warn_gap(gap: ShipGap) -> None:
     """Say at once, on stderr, that records were vacuumed before they were shipped."""
     click.echo(f"Warning: {gap.summary()}", err=True)
+
+
+def _warn_reconnect(error: JournalError) -> None:
+    """Say, on stderr, that the central journal is out of reach and ship keeps trying."""
+    click.echo(f"Warning: {error}; trying again for up to {RECONNECT_SECONDS:g} s", err=True)

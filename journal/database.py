@@ -250,10 +250,17 @@ def _other_engine(location: Location, *, readonly: bool, busy_timeout: float) ->
     try:
         backend = make_url(location.url).get_backend_name()
         if backend == "postgresql":
+            arguments = postgres.connect_args(
+                readonly=readonly, busy_timeout=busy_timeout, query=make_url(location.url).query
+            )
+            # READ COMMITTED whatever the database's default: an append reads
+            # the head after it waits for the append lock, and must see what
+            # the writer before it committed (a serializable snapshot would not).
             return create_engine(
                 location.url,
                 poolclass=NullPool,
-                connect_args=postgres.connect_args(readonly=readonly, busy_timeout=busy_timeout),
+                connect_args=arguments,
+                isolation_level=postgres.ISOLATION_LEVEL,
             )
         return create_engine(location.url, poolclass=NullPool)
     except NoSuchModuleError:

@@ -3,7 +3,9 @@
 - URLs: ``postgresql://`` means psycopg 3 (``postgresql+psycopg://``), the
   driver of the ``[postgres]`` extra; without it, one line says how to install it.
 - Sessions: ``lock_timeout`` is the busy timeout, readers' sessions are
-  read-only (``default_transaction_read_only``).
+  read-only (``default_transaction_read_only``), and transactions are READ
+  COMMITTED even where the database's default is stricter (the append lock
+  is taken first, then the head read: it must see the last writer's commit).
 - Migrations: a writer that finds the schema behind takes another advisory
   lock and looks again, so one writer creates or migrates it and the others
   find it done.
@@ -19,6 +21,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import text
@@ -40,6 +43,8 @@ if TYPE_CHECKING:
 INSTALL_HINT = "pip install 'shipshape[postgres]'"
 #: The driver ``postgresql://`` URLs get.
 DRIVER = "psycopg"
+#: Every journal transaction's isolation level, whatever the server's default.
+ISOLATION_LEVEL = "READ COMMITTED"
 #: The advisory lock key serialising appends to the journal's own chain
 #: (any constant; "shipshape" in ASCII, folded into a signed 64-bit integer).
 APPEND_LOCK_KEY = int.from_bytes(b"shipshap", "big") - (1 << 63)
@@ -51,6 +56,10 @@ SCHEMA_LOCK_KEY = APPEND_LOCK_KEY + 1
 # without the lock), query_canceled is not (a statement_timeout).
 _RETRYABLE = frozenset({"40001", "40P01", "55P03", "23505"})
 _BUSY = frozenset({"40001", "40P01", "55P03"})
+# SQLSTATEs of a connection the server ended: admin_shutdown (a restart, a
+# failover), crash_shutdown, cannot_connect_now (starting up),
+# idle_session_timeout; and class 08.
+_LOST = frozenset({"57P01", "57P02", "57P03", "57P05"})
 
 
 def normalise_url(url: URL) -> URL:
@@ -68,12 +77,28 @@ def missing_driver(display: str, error: ImportError) -> JournalError:
     )
 
 
-def connect_args(*, readonly: bool, busy_timeout: float) -> dict[str, Any]:
-    """Return psycopg connection arguments for a writer or a reader."""
+def connect_args(
+    *, readonly: bool, busy_timeout: float, query: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """Return psycopg connection arguments for a writer or a reader.
+
+    They take the place of the URL's own (``query``): its ``options`` (a
+    platform's ``-c statement_timeout=...``) are kept ahead of the journal's,
+    and its ``application_name`` and ``connect_timeout`` win over the defaults.
+    """
+    given = {
+        key: value if isinstance(value, str) else value[-1] for key, value in (query or {}).items()
+    }
     options = f"-c lock_timeout={max(1, int(busy_timeout * 1000))}"
     if readonly:
         options += " -c default_transaction_read_only=on"
-    return {"options": options, "connect_timeout": 10, "application_name": "shipshape-journal"}
+    if given.get("options", "").strip():
+        options = f"{given['options'].strip()} {options}"
+    return {
+        "options": options,
+        "connect_timeout": given.get("connect_timeout", 10),
+        "application_name": given.get("application_name", "shipshape-journal"),
+    }
 
 
 def lock_chain(connection: Connection) -> None:
@@ -108,6 +133,28 @@ def is_retryable(error: BaseException) -> bool:
     return False
 
 
+def is_connection_lost(error: BaseException) -> bool:
+    """Tell whether a PostgreSQL error is a lost (or refused) connection to the server.
+
+    A server restarted, failed over or not reachable for a while: the
+    journal's connection is opened again on its next use, so the same work
+    may be tried again (when it is idempotent, or known not to have committed).
+    """
+    current: BaseException | None = error
+    while current is not None:
+        if getattr(current, "connection_invalidated", False):
+            return True
+        original = getattr(current, "orig", current)
+        if type(original).__module__.startswith("psycopg"):
+            state = sqlstate(original)
+            if state in _LOST or (state or "").startswith("08"):
+                return True
+            if state is None and type(original).__name__ == "OperationalError":
+                return True  # psycopg's "connection failed", "server closed the connection"
+        current = current.__cause__ or current.__context__
+    return False
+
+
 def translate(
     error: BaseException, display: str, *, writing: bool, busy_timeout: float
 ) -> JournalError | None:
@@ -126,6 +173,10 @@ def translate(
         )
     if state is None or state.startswith("08"):
         return JournalError(f"cannot connect to journal {display}: {message}")
+    if state in _LOST:
+        return (JournalWriteError if writing else JournalError)(
+            f"lost the connection to journal {display} (the server ended it): {message}"
+        )
     for states, kind, template in _PROBLEMS:
         if state in states:
             return (kind or wrap)(template.format(display=display, message=message))

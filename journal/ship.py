@@ -40,7 +40,12 @@ from sqlalchemy import and_, func, insert, or_, select
 
 from journal import postgres
 from journal.chain import GENESIS
-from journal.errors import JournalChainError, JournalValueError, JournalWriteError
+from journal.errors import (
+    JournalChainError,
+    JournalError,
+    JournalValueError,
+    JournalWriteError,
+)
 from journal.filters import Filters
 from journal.models import records
 from journal.record import FIELDS, Entry
@@ -63,6 +68,12 @@ CLUSTER_VARIABLE = "CLUSTER_NAME"
 _COPIED = FIELDS[1:]
 _SOURCE_COLUMNS = (records.c.seq, *(records.c[name] for name in _COPIED))
 _ATTEMPTS = 8
+#: Seconds ``ship`` keeps trying to get through to a destination it lost the
+#: connection to (a PostgreSQL restart or failover) before it gives up.
+RECONNECT_SECONDS = 60.0
+#: The first pause before trying again, and the longest.
+RECONNECT_PAUSE = 0.25
+RECONNECT_PAUSE_MAX = 5.0
 
 
 @dataclass
@@ -117,9 +128,12 @@ def check_cluster(cluster: str | None) -> str:
     if cluster is None or not cluster.strip():
         raise JournalValueError(f"ship needs a cluster name: --cluster NAME or {CLUSTER_VARIABLE}")
     cluster = cluster.strip()
-    if len(cluster) > 253 or "/" in cluster:
+    # A control character (a newline) would split every line naming the
+    # stream; text that is not UTF-8 (a byte the shell passed on) cannot be stored.
+    printable = cluster.isprintable() and cluster.encode("utf-8", "replace").decode() == cluster
+    if len(cluster) > 253 or "/" in cluster or not printable:
         raise JournalValueError(
-            f"cluster name {cluster!r} must be at most 253 characters without '/'"
+            f"cluster name {cluster!a} must be at most 253 printable characters (UTF-8) without '/'"
         )
     return cluster
 
@@ -168,24 +182,37 @@ def _new_stream(first: Sequence[Any], source: Journal, destination: Journal, clu
             already, shipped under another cluster name (or as its own record).
     """
     with destination.transaction() as connection:
-        held = connection.execute(
-            select(records.c.cluster, records.c.stream).where(records.c.id == first[1])
-        ).first()
-    if held is not None:
-        if held[1] is None:
-            where = f"as its own record {first[1]}"
-        elif held[0] == cluster:
-            where = (
-                f"as stream {held[1]}, whose last record shipped it does not hold "
-                "(an older copy of the journal, restored from a backup?)"
-            )
-        else:
-            where = f"as stream {held[1]}: ship it with --cluster {held[0]}"
-        raise JournalValueError(
-            f"{destination.location.display} already holds the records of "
-            f"{source.location.display} {where}"
-        )
+        _refuse_held(connection, first[1], cluster, (source, destination))
     return f"{cluster}/{first[1]}"
+
+
+def _refuse_held(
+    connection: Connection, record_id: str, cluster: str, journals: tuple[Journal, Journal]
+) -> None:
+    """Refuse to start a stream at a record the destination holds already.
+
+    Raises:
+        JournalValueError: Naming where the destination holds it.
+    """
+    held = connection.execute(
+        select(records.c.cluster, records.c.stream).where(records.c.id == record_id)
+    ).first()
+    if held is None:
+        return
+    if held[1] is None:
+        where = f"as its own record {record_id}"
+    elif held[0] == cluster:
+        where = (
+            f"as stream {held[1]}, whose last record shipped it does not hold "
+            "(an older copy of the journal, restored from a backup?)"
+        )
+    else:
+        where = f"as stream {held[1]}: ship it with --cluster {held[0]}"
+    source, destination = journals
+    raise JournalValueError(
+        f"{destination.location.display} already holds the records of "
+        f"{source.location.display} {where}"
+    )
 
 
 def _begin_stream(
@@ -262,7 +289,9 @@ def _vacuumed_before_shipping(
     )
 
 
-def _insert_batch(destination: Journal, rows: list[Any], *, stream: str, cluster: str) -> int:
+def _insert_batch(
+    source: Journal, destination: Journal, rows: list[Any], *, stream: str, cluster: str
+) -> int:
     """Append one batch of source rows to the destination in one transaction.
 
     Returns how many were copied: none of those another shipper of the same
@@ -273,7 +302,13 @@ def _insert_batch(destination: Journal, rows: list[Any], *, stream: str, cluster
         try:
             with destination.transaction(write=True) as connection:
                 return _insert(
-                    destination, connection, rows, stream=stream, cluster=cluster, lock=is_postgres
+                    destination,
+                    connection,
+                    rows,
+                    stream=stream,
+                    cluster=cluster,
+                    lock=is_postgres,
+                    source=source,
                 )
         except JournalWriteError as error:
             if is_postgres and postgres.is_retryable(error) and attempt + 1 < _ATTEMPTS:
@@ -290,6 +325,7 @@ def _insert(
     stream: str,
     cluster: str,
     lock: bool,
+    source: Journal | None = None,
 ) -> int:
     if lock:
         postgres.lock_chain(connection)
@@ -297,7 +333,11 @@ def _insert(
     done = connection.execute(
         select(func.max(records.c.stream_seq)).where(records.c.stream == stream)
     ).scalar()
-    if done is not None:
+    if done is None:
+        # A new stream: another ship of the same journal under another
+        # cluster name may have begun it since it was named.
+        _refuse_held(connection, rows[0][1], cluster, (source or destination, destination))
+    else:
         rows = [row for row in rows if row[0] > done]
     if not rows:
         return 0
@@ -365,12 +405,21 @@ def ship(
     should_stop: Callable[[], bool] = lambda: False,
     on_batch: Callable[[ShipProgress], None] | None = None,
     on_gap: Callable[[ShipGap], None] | None = None,
+    on_reconnect: Callable[[JournalError], None] | None = None,
+    reconnect_seconds: float = RECONNECT_SECONDS,
 ) -> ShipProgress:
     """Copy the source's records the destination lacks; with ``follow``, keep copying.
 
     ``on_gap`` is called at once when the new stream begins after records a
     vacuum removed before they were shipped (:class:`ShipGap`, also left in
     the returned progress); the copy goes on.
+
+    A lost connection to a PostgreSQL destination (a restart, a failover,
+    the server out of reach) is not the end: ``on_reconnect`` is called with
+    the error when an outage begins, and the run tries again, pausing a little longer each time,
+    until ``reconnect_seconds`` have passed without getting through (then the
+    error goes up). Nothing is copied twice: a batch whose commit went
+    through before its answer was lost is found in the stream and skipped.
 
     Raises:
         JournalValueError: A bad cluster name or batch size.
@@ -386,39 +435,136 @@ def ship(
             f"{source.location.display} and {destination.location.display} are the same "
             "journal: ship copies one journal into another (the central one)"
         )
+    options = _Options(follow, batch_size, should_stop, on_batch, on_gap)
     if source.holds_streams():
         raise JournalValueError(
             f"{source.location.display} holds streams shipped from other journals, which "
             "ship would leave behind (it copies a journal's own chain): ship their sources"
         )
-    stream, after, last_hash = _find_stream(source, destination, cluster)
-    progress = ShipProgress(stream=stream, stream_seq=after)
+    progress = ShipProgress()
     # Where the chain of what is copied must go on from: the stream's last
     # shipped record, or (a new stream) the source's start or its tombstone.
-    shipped_head = (after, last_hash)
+    shipped_head: list[Any] = []
+    outage = _Outage(reconnect_seconds, should_stop, on_reconnect)
+    vacuumed = False  # the source was vacuumed under this run (once)
     while True:
-        if progress.stream is None:
-            _begin_stream(source, destination, cluster, progress, on_gap)
-        copied = 0
-        if progress.stream is not None:
-            for page in source.scan_pages(
-                Filters(stream=""),
-                after_seq=progress.stream_seq,
-                page_size=batch_size,
-                columns=_SOURCE_COLUMNS,
-            ):
-                rows = list(page)
-                _check_chain(source, rows, shipped_head)
-                inserted = _insert_batch(destination, rows, stream=progress.stream, cluster=cluster)
-                shipped_head = (rows[-1][0], rows[-1][-1])
-                copied += inserted
-                progress.shipped += inserted
-                progress.stream_seq = page[-1][0]
-                if on_batch is not None:
-                    on_batch(progress)
-                if follow and should_stop():
-                    break  # asked to stop (SIGTERM): not after a whole backlog
+        try:
+            if not shipped_head:
+                progress.stream, after, last_hash = _find_stream(source, destination, cluster)
+                progress.stream_seq = after
+                shipped_head[:] = [after, last_hash]
+            copied = _ship_pass(
+                source,
+                destination,
+                cluster,
+                progress=progress,
+                shipped_head=shipped_head,
+                options=options,
+            )
+            outage.began = None
+        except JournalChainError:
+            # A vacuum of the source, meanwhile, removed records this run had
+            # not shipped yet: as the next run would, go on as a new stream
+            # and report the records lost (not a broken chain).
+            resumed = bool(shipped_head) and shipped_head[0] > 0  # not a new stream
+            if vacuumed or not resumed or not _vacuumed_beyond(source, progress.stream_seq):
+                raise
+            vacuumed = True
+            progress.stream = None
+            shipped_head.clear()
+            continue
+        except JournalError as error:
+            # The server restarted or failed over (or is out of reach for a
+            # while): the destination's connection opens again at its next
+            # use, and a batch tried again copies only what the stream lacks.
+            if not outage.wait(error, progress.stream_seq):
+                raise
+            continue
         if not follow or should_stop():
             return progress
         if not copied:
             time.sleep(poll_interval)
+
+
+@dataclass
+class _Outage:
+    """A lost connection to the destination, waited out for up to ``seconds``."""
+
+    seconds: float
+    should_stop: Callable[[], bool]
+    on_reconnect: Callable[[JournalError], None] | None
+    #: When it began, and the source seq the copy stood at then.
+    began: tuple[float, int] | None = None
+
+    def wait(self, error: JournalError, stream_seq: int) -> bool:
+        """Pause before the next try; ``False`` when ``error`` is to go up instead."""
+        if not postgres.is_connection_lost(error):
+            return False
+        new = self.began is None or self.began[1] != stream_seq  # none, or copied since
+        if self.began is None or new:
+            self.began = (time.monotonic(), stream_seq)
+        waited = time.monotonic() - self.began[0]
+        if waited >= self.seconds or self.should_stop():
+            return False
+        if new and self.on_reconnect is not None:
+            self.on_reconnect(error)
+        pause = RECONNECT_PAUSE * 2 ** min(int(waited), 6)
+        _pause(min(RECONNECT_PAUSE_MAX, pause, self.seconds - waited), self.should_stop)
+        return True
+
+
+def _vacuumed_beyond(source: Journal, shipped: int) -> bool:
+    """Tell whether the source's latest vacuum removed records after seq ``shipped``."""
+    anchor = tombstone_anchor(source)
+    return anchor is not None and anchor[0] > shipped
+
+
+def _pause(seconds: float, should_stop: Callable[[], bool]) -> None:
+    """Sleep ``seconds``, or less when asked to stop."""
+    deadline = time.monotonic() + seconds
+    while not should_stop() and time.monotonic() < deadline:
+        time.sleep(min(0.1, max(0.0, deadline - time.monotonic())))
+
+
+@dataclass(frozen=True)
+class _Options:
+    follow: bool
+    batch_size: int
+    should_stop: Callable[[], bool]
+    on_batch: Callable[[ShipProgress], None] | None
+    on_gap: Callable[[ShipGap], None] | None
+
+
+def _ship_pass(
+    source: Journal,
+    destination: Journal,
+    cluster: str,
+    *,
+    progress: ShipProgress,
+    shipped_head: list[Any],
+    options: _Options,
+) -> int:
+    """Copy what the source holds beyond ``progress``; return how many records were copied."""
+    if progress.stream is None:
+        _begin_stream(source, destination, cluster, progress, options.on_gap)
+    copied = 0
+    if progress.stream is None:
+        return copied
+    for page in source.scan_pages(
+        Filters(stream=""),
+        after_seq=progress.stream_seq,
+        page_size=options.batch_size,
+        columns=_SOURCE_COLUMNS,
+    ):
+        rows = list(page)
+        _check_chain(source, rows, (shipped_head[0], shipped_head[1]))
+        inserted = _insert_batch(source, destination, rows, stream=progress.stream, cluster=cluster)
+        shipped_head[:] = [rows[-1][0], rows[-1][-1]]
+        copied += inserted
+        progress.shipped += inserted
+        progress.stream_seq = page[-1][0]
+        if options.on_batch is not None:
+            options.on_batch(progress)
+        if options.follow and options.should_stop():
+            break  # asked to stop (SIGTERM): not after a whole backlog
+    return copied

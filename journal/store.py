@@ -108,6 +108,10 @@ class Journal(JournalReading):
         #: (:func:`journal.older.open_reader`), or None.
         self.upgraded_from: str | None = None
         self._on_close: Callable[[], None] | None = None
+        #: An append whose commit was sent and whose answer was lost with the
+        #: connection (PostgreSQL): its entries and rows, until it is known
+        #: whether it went through (:meth:`_settle_in_doubt`).
+        self._in_doubt: tuple[list[Prepared], list[Row]] | None = None
 
     # -- opening and closing ------------------------------------------------
 
@@ -383,29 +387,77 @@ class Journal(JournalReading):
         prepared = [prepare(entry) for entry in entries]
         if not prepared:
             return []
+        return self._append_rows_prepared(prepared)
+
+    def _append_rows_prepared(self, prepared: list[Prepared]) -> list[Row]:
         if self._location.is_sqlite:
             return self._append_sqlite(prepared)
         is_postgres = self._engine.dialect.name == "postgresql"
         attempts = postgres_module.APPEND_ATTEMPTS if is_postgres else _APPEND_ATTEMPTS
+        reopened = False
         for attempt in range(attempts):
+            settled = self._settle_in_doubt(prepared) if is_postgres else None
+            if settled is not None:
+                return settled
+            rows: list[Row] | None = None
             try:
                 with self.transaction(write=True) as connection:
                     if is_postgres:
                         # One writer at a time past this point (journal/postgres.py).
                         postgres_module.lock_chain(connection)
-                    return self._insert_rows(connection, prepared, None)
+                    rows = self._insert_rows(connection, prepared, None)
+                return rows
             except JournalWriteError as error:
+                lost = is_postgres and postgres_module.is_connection_lost(error)
+                if lost and rows is not None:
+                    # The connection went during the commit: it may have gone
+                    # through. Tried again blindly, the records would be there twice.
+                    self._in_doubt = (prepared, rows)
                 # Another writer took the same seq first (a database without
-                # BEGIN IMMEDIATE), or PostgreSQL reported a lock timeout,
-                # deadlock or serialization failure: nothing was written, so
-                # read the new head and chain again.
-                retry = isinstance(error.__context__, IntegrityError) or (
-                    is_postgres and postgres_module.is_retryable(error)
+                # BEGIN IMMEDIATE), PostgreSQL reported a lock timeout, deadlock
+                # or serialization failure, or the connection was lost (a server
+                # restart; it opens again at the next use): read the head again.
+                retry = (
+                    (lost and not reopened)
+                    or isinstance(error.__context__, IntegrityError)
+                    or (is_postgres and postgres_module.is_retryable(error))
                 )
+                reopened = reopened or lost  # once: a server still away fails the next at once
                 if retry and attempt + 1 < attempts:
                     continue
                 raise
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _settle_in_doubt(self, prepared: list[Prepared]) -> list[Row] | None:
+        """Find out whether the append in doubt went through; return its rows if it is this one.
+
+        An append whose commit's answer was lost is looked up by its first
+        record's id. Committed, and ``prepared`` begins with its entries (the
+        controller's outbox tries the same records again): those are not
+        appended twice, the rest are appended. Not committed: ``None``, and
+        the append goes on as usual.
+
+        Raises:
+            JournalWriteError: The journal cannot be reached to tell (nothing
+                of ``prepared`` was written; the next append asks again).
+        """
+        if self._in_doubt is None:
+            return None
+        doubted, rows = self._in_doubt
+        try:
+            with self.transaction() as connection:
+                found = connection.execute(
+                    select(records.c.seq).where(records.c.id == rows[0][1])
+                ).first()
+        except JournalError as error:
+            raise JournalWriteError(
+                f"{error} (whether the last append went through is checked at the next one)"
+            ) from error
+        self._in_doubt = None
+        if found is None or prepared[: len(doubted)] != doubted:
+            return None
+        rest = prepared[len(doubted) :]
+        return rows + (self._append_rows_prepared(rest) if rest else [])
 
     def insert_chained(
         self,
