@@ -311,8 +311,8 @@ def replay_command(
     )
     if workload is not None and html_file is not None:
         raise click.UsageError("--workload cannot be combined with --html (the page shows all)")
-    check_output_file(html_file, "--html")  # before the replay prints anything
     refuse_journal_files(html_file, resolve_journals(journals), "--html")
+    check_output_file(html_file, "--html")  # before the replay prints anything
     model = load_model(check_model) if check else None
     narrow = {"workload": workload} if workload is not None else {}
     with open_readers(

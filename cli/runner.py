@@ -292,17 +292,40 @@ def command_output() -> Iterator[None]:
         driver.removeHandler(silent)
 
 
+#: The first bytes of every SQLite database file.
+SQLITE_HEADER = b"SQLite format 3\x00"
+
+
 def check_output_file(path: Path | None, option: str) -> None:
-    """Check, before any work or output, that ``path``'s directory can take a file.
+    """Check, before any work or output, that ``path`` can take the file to write.
+
+    Its directory must take a file, and an existing ``path`` must not be a
+    SQLite database: a journal not given to the command (whose files
+    :func:`cli.paths.refuse_journal_files` refuses) is one all the same.
 
     Raises:
-        click.BadParameter: The directory is missing, not a directory, or not writable.
+        click.BadParameter: The directory is missing, not a directory, or not
+            writable, or ``path`` is a SQLite database.
     """
     if path is None:
         return
-    problem = directory_problem(path)
+    problem = directory_problem(path) or _database_problem(path)
     if problem is not None:
         raise click.BadParameter(f"cannot write {path}: {problem}", param_hint=f"'{option}'")
+
+
+def _database_problem(path: Path) -> str | None:
+    """Say so when ``path`` is a SQLite database, which writing would destroy."""
+    try:
+        if not path.is_file():  # none there yet, or no file to read (a FIFO would block)
+            return None
+        with path.open("rb") as existing:
+            head = existing.read(len(SQLITE_HEADER))
+    except OSError:
+        return None  # none there yet (or unreadable: writing says why)
+    if head != SQLITE_HEADER:
+        return None
+    return "it is a SQLite database (a journal?), which writing would destroy; choose another path"
 
 
 def directory_problem(path: Path) -> str | None:

@@ -87,6 +87,22 @@ def test_an_output_that_is_the_journal_or_its_companion_is_refused(
         assert out.is_symlink()
 
 
+def test_html_over_another_journal_not_given_is_refused(run_process, drilled, tmp_path):
+    """A journal the command was not given is still a SQLite database: not overwritten."""
+    other = tmp_path / "other.db"
+    shutil.copyfile(drilled, other)
+    before = other.read_bytes()
+    result = run_process("replay", "--journal", drilled, "--html", other)
+    assert result.returncode == 2, result.stderr
+    assert "is a SQLite database (a journal?)" in one_error_line(result)
+    assert result.stdout == ""
+    assert other.read_bytes() == before
+    page = tmp_path / "page.html"
+    page.write_text("an older page")
+    assert run_process("replay", "--journal", drilled, "--html", page).returncode == 0
+    assert page.read_text().startswith("<!DOCTYPE html>")
+
+
 # -- finding 2: a full disk under export dr-drill leaves nothing ----------------------
 
 
