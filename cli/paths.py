@@ -47,6 +47,18 @@ class OutputPath(click.Path):
         return super().convert(value, param, ctx)
 
 
+class InputPath(click.Path):
+    """A file to read: never empty (Click would read ``''`` as the working directory)."""
+
+    def __init__(self) -> None:
+        super().__init__(dir_okay=False, path_type=Path)
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, str) and not value:
+            self.fail("the path is empty", param, ctx)
+        return super().convert(value, param, ctx)
+
+
 def refuse_journal_files(
     output: Path | str | None,
     journals: Sequence[str],

@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 import click
 
 from cli.options import cli_actor
+from cli.paths import InputPath
 from journal import Filters, Journal, VacuumResult, kinds, vacuum, verify
 from journal.checkpoints import CheckpointWriter, verify_signed
 from journal.signing import PublicKey, Signer, load_public_key, load_signing_key
@@ -103,7 +104,7 @@ def public_key_option(function: F) -> F:
         "--public-key",
         "public_key_files",
         multiple=True,
-        type=click.Path(dir_okay=False, path_type=Path),
+        type=InputPath(),
         help="Check the signed checkpoints with this Ed25519 public key (PEM); "
         "repeat for rotated keys.",
     )(function)

@@ -159,7 +159,7 @@ def load_signing_key(path: str | Path) -> Signer:
         ) from None
     if not isinstance(key, Ed25519PrivateKey):
         raise SigningKeyError(
-            f"the signing key {where} is a {_algorithm(key)} key, not Ed25519 "
+            f"the signing key {where} is {_algorithm(key)} key, not Ed25519 "
             "(openssl genpkey -algorithm ed25519)"
         )
     return Signer(key)
@@ -186,7 +186,7 @@ def load_public_key(path: str | Path) -> PublicKey:
             f"the public key {where} is not a PEM public key (expected Ed25519)"
         ) from None
     if not isinstance(key, Ed25519PublicKey):
-        raise SigningKeyError(f"the public key {where} is a {_algorithm(key)} key, not Ed25519")
+        raise SigningKeyError(f"the public key {where} is {_algorithm(key)} key, not Ed25519")
     return PublicKey(key, str(where))
 
 
@@ -210,10 +210,13 @@ def _one_key(data: bytes, marker: bytes, what: str) -> None:
 
 
 def _algorithm(key: object) -> str:
+    """Name a key's algorithm with its article: ``an RSA``, ``an EllipticCurve``, ``a DSA``."""
     name = type(key).__name__
     for suffix in ("PrivateKey", "PublicKey"):
         name = name.removesuffix(suffix)
-    return name.lstrip("_") or "different"
+    name = name.lstrip("_") or "different"
+    # Read aloud, these initials begin with a vowel: "an RSA", "an Ed448", "an X25519".
+    return f"{'an' if name[0] in 'AEIORX' else 'a'} {name}"
 
 
 def statement(fields: dict[str, Any]) -> bytes:

@@ -146,7 +146,7 @@ def _rsa_pem() -> bytes:
     [
         (None, "cannot read the signing key"),
         (b"garbage\n", "is not a PEM private key"),
-        ("rsa", "is a RSA key, not Ed25519"),
+        ("rsa", "is an RSA key, not Ed25519"),
         ("public", "is a public key"),
         ("encrypted", "is encrypted"),
     ],

@@ -115,3 +115,10 @@ def test_a_forged_key_id_cannot_print_ok_over_the_failed_line(signed, run, keys)
     # A key id is "sha256:" and 64 hex digits: anything else is not quoted at all.
     assert line == f"FAILED: seq {checkpoint.seq}: checkpoint is malformed"
     assert not any(char in outcome.out for char in "\r\x1b\u2028")
+
+
+def test_an_empty_public_key_path_is_named_as_empty(run, tmp_path):
+    outcome = run("verify", "--journal", tmp_path / "j.db", "--public-key", "")
+    assert outcome.code == 2
+    line = one_error_line(outcome)
+    assert "'--public-key': the path is empty" in line
