@@ -65,6 +65,7 @@ from cli.signing import (
 from journal import (
     DEFAULT_MODEL,
     Filters,
+    JournalError,
     Tail,
     export_dr_drill,
     load_model,
@@ -73,6 +74,7 @@ from journal import (
 )
 from journal.formats import format_record
 from journal.picture import Timeline, build_timeline, render_overview, write_html
+from journal.postgres import RECONNECT_SECONDS
 from journal.replay import CONTROLLER_AREAS, DEFAULT_LEADERLESS_GAP_SECONDS, state_at
 from records import ABSENT, OperatorNote
 from telemetry.buildinfo import VERSION
@@ -180,9 +182,19 @@ def tail(
     # A follow may wait for a replica or cluster that has written nothing yet.
     known = None if follow else filters
     with open_readers(locations, busy_timeout, known=known, follow=follow) as readers:
-        reader = Tail(readers, filters, after=cursors, lines=lines, stop=stop)
+        reader = Tail(
+            readers, filters, after=cursors, lines=lines, stop=stop, on_reconnect=_warn_reconnect
+        )
         _print_records(reader, output, labels, follow=follow, cursor_file=cursor_file)
     return 0
+
+
+def _warn_reconnect(error: JournalError) -> None:
+    """Say, on stderr, that a followed journal is out of reach and tail keeps trying."""
+    click.echo(
+        f"Warning: {error_line(str(error))}; trying again for up to {RECONNECT_SECONDS:g} s",
+        err=True,
+    )
 
 
 def _print_records(

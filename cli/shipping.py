@@ -21,7 +21,8 @@ from cli.signing import signing_key
 from journal import Journal, JournalError
 from journal.checkpoints import CheckpointWriter
 from journal.errors import JournalChainError
-from journal.ship import RECONNECT_SECONDS, ShipGap, ShipProgress, check_cluster, ship
+from journal.postgres import RECONNECT_SECONDS
+from journal.ship import ShipGap, ShipProgress, check_cluster, ship
 from telemetry.config import env_str
 
 

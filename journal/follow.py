@@ -17,11 +17,12 @@ from __future__ import annotations
 
 import heapq
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING
 
-from journal.errors import JournalCursorError, JournalValueError
+from journal.errors import JournalCursorError, JournalError, JournalValueError
 from journal.merge import merged_last
+from journal.postgres import Outage
 from journal.store import RECORD_COLUMNS, row_to_record
 
 if TYPE_CHECKING:
@@ -44,6 +45,10 @@ class Tail:
             (``None``: every matching record after ``after``).
         poll_interval: Seconds to wait between polls when nothing arrived.
         stop: Set it to end following (checked between polls).
+        on_reconnect: Called when a follower loses the connection to a
+            PostgreSQL journal (a restart, a failover): it tries again for up
+            to :data:`journal.postgres.RECONNECT_SECONDS` from where its
+            cursors stand, so no record is skipped or shown twice.
     """
 
     def __init__(
@@ -55,6 +60,7 @@ class Tail:
         lines: int | None = None,
         poll_interval: float = DEFAULT_POLL_INTERVAL,
         stop: threading.Event | None = None,
+        on_reconnect: Callable[[JournalError], None] | None = None,
     ) -> None:
         """Prepare the reads; nothing is read until :meth:`records` is iterated."""
         if after is not None and len(after) != len(journals):
@@ -68,6 +74,7 @@ class Tail:
         self._lines = lines
         self._poll = poll_interval
         self.stop = stop or threading.Event()
+        self._on_reconnect = on_reconnect
         #: Per journal: every matching record up to this seq has been yielded.
         self.positions: list[int] = list(after) if after is not None else [0] * len(journals)
 
@@ -114,19 +121,31 @@ class Tail:
         # at the last record shown, so a later read (a later --until) gets them.
 
     def _follow(self) -> Iterator[tuple[int, Record]]:
+        outage = Outage(should_stop=self.stop.is_set, on_reconnect=self._on_reconnect)
         while not self.stop.is_set():
-            heads = [journal.head()[0] for journal in self._journals]
-            streams = [
-                self._stream(index, time_bounds=False) for index in range(len(self._journals))
-            ]
-            arrived = False
-            for _ts, index, record in heapq.merge(*streams, key=lambda item: (item[0], item[1])):
-                arrived = True
-                self.positions[index] = record.seq
-                yield index, record
-            self.positions = [max(p, h) for p, h in zip(self.positions, heads, strict=True)]
+            try:
+                arrived = yield from self._poll_once()
+            except JournalError as error:
+                # The cursors moved with each record handed out: the next
+                # poll goes on from there once the server is back.
+                if not outage.wait(error, tuple(self.positions)):
+                    raise
+                continue
+            outage.over()
             if not arrived:
                 self.stop.wait(self._poll)
+
+    def _poll_once(self) -> Iterator[tuple[int, Record]]:
+        """Hand out what arrived since the cursors; return whether anything did."""
+        heads = [journal.head()[0] for journal in self._journals]
+        streams = [self._stream(index, time_bounds=False) for index in range(len(self._journals))]
+        arrived = False
+        for _ts, index, record in heapq.merge(*streams, key=lambda item: (item[0], item[1])):
+            arrived = True
+            self.positions[index] = record.seq
+            yield index, record
+        self.positions = [max(p, h) for p, h in zip(self.positions, heads, strict=True)]
+        return arrived
 
     def _stream(self, index: int, *, time_bounds: bool) -> Iterator[tuple[str, int, Record]]:
         journal = self._journals[index]

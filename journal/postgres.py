@@ -21,7 +21,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import text
@@ -60,6 +62,14 @@ _BUSY = frozenset({"40001", "40P01", "55P03"})
 # failover), crash_shutdown, cannot_connect_now (starting up),
 # idle_session_timeout; and class 08.
 _LOST = frozenset({"57P01", "57P02", "57P03", "57P05"})
+
+#: Seconds a follower (``ship -f``, ``tail -f``) keeps trying to get through
+#: to a server it lost the connection to (a restart, a failover) before the
+#: error goes up.
+RECONNECT_SECONDS = 60.0
+#: The first pause before trying again, and the longest.
+RECONNECT_PAUSE = 0.25
+RECONNECT_PAUSE_MAX = 5.0
 
 
 def normalise_url(url: URL) -> URL:
@@ -194,3 +204,54 @@ _PROBLEMS: tuple[tuple[frozenset[str], type[JournalError] | None, str], ...] = (
 
 #: Attempts of one append on PostgreSQL before its error is reported.
 APPEND_ATTEMPTS = 8
+
+
+@dataclass
+class Outage:
+    """A lost connection to a PostgreSQL journal, waited out for up to ``seconds``.
+
+    The journal's connection opens again at its next use, so a caller whose
+    work is safe to try again (a read, a copy that skips what is there)
+    catches the error, asks :meth:`wait`, and tries again while it says so.
+    """
+
+    seconds: float = RECONNECT_SECONDS
+    should_stop: Callable[[], bool] = lambda: False
+    on_reconnect: Callable[[JournalError], None] | None = None
+    #: When the outage began, and where the caller's work stood then.
+    began: tuple[float, object] | None = None
+
+    def wait(self, error: JournalError, progress: object) -> bool:
+        """Pause before the next try; ``False`` when ``error`` is to go up instead.
+
+        ``error`` goes up when it is not a lost connection, when ``seconds``
+        passed without getting through, or when the caller is asked to stop.
+        ``progress`` (a seq, cursors) tells a new outage from the same one:
+        work done since starts the clock again, and ``on_reconnect`` is called
+        once per outage.
+        """
+        if not is_connection_lost(error):
+            return False
+        new = self.began is None or self.began[1] != progress
+        if new:
+            self.began = (time.monotonic(), progress)
+        assert self.began is not None
+        waited = time.monotonic() - self.began[0]
+        if waited >= self.seconds or self.should_stop():
+            return False
+        if new and self.on_reconnect is not None:
+            self.on_reconnect(error)
+        pause = RECONNECT_PAUSE * 2 ** min(int(waited), 6)
+        _pause(min(RECONNECT_PAUSE_MAX, pause, self.seconds - waited), self.should_stop)
+        return True
+
+    def over(self) -> None:
+        """The work went through: the next lost connection is a new outage."""
+        self.began = None
+
+
+def _pause(seconds: float, should_stop: Callable[[], bool]) -> None:
+    """Sleep ``seconds``, or less when asked to stop."""
+    deadline = time.monotonic() + seconds
+    while not should_stop() and time.monotonic() < deadline:
+        time.sleep(min(0.1, max(0.0, deadline - time.monotonic())))

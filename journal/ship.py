@@ -68,12 +68,6 @@ CLUSTER_VARIABLE = "CLUSTER_NAME"
 _COPIED = FIELDS[1:]
 _SOURCE_COLUMNS = (records.c.seq, *(records.c[name] for name in _COPIED))
 _ATTEMPTS = 8
-#: Seconds ``ship`` keeps trying to get through to a destination it lost the
-#: connection to (a PostgreSQL restart or failover) before it gives up.
-RECONNECT_SECONDS = 60.0
-#: The first pause before trying again, and the longest.
-RECONNECT_PAUSE = 0.25
-RECONNECT_PAUSE_MAX = 5.0
 
 
 @dataclass
@@ -406,7 +400,7 @@ def ship(
     on_batch: Callable[[ShipProgress], None] | None = None,
     on_gap: Callable[[ShipGap], None] | None = None,
     on_reconnect: Callable[[JournalError], None] | None = None,
-    reconnect_seconds: float = RECONNECT_SECONDS,
+    reconnect_seconds: float = postgres.RECONNECT_SECONDS,
 ) -> ShipProgress:
     """Copy the source's records the destination lacks; with ``follow``, keep copying.
 
@@ -445,7 +439,7 @@ def ship(
     # Where the chain of what is copied must go on from: the stream's last
     # shipped record, or (a new stream) the source's start or its tombstone.
     shipped_head: list[Any] = []
-    outage = _Outage(reconnect_seconds, should_stop, on_reconnect)
+    outage = postgres.Outage(reconnect_seconds, should_stop, on_reconnect)
     vacuumed = False  # the source was vacuumed under this run (once)
     while True:
         try:
@@ -461,7 +455,7 @@ def ship(
                 shipped_head=shipped_head,
                 options=options,
             )
-            outage.began = None
+            outage.over()
         except JournalChainError:
             # A vacuum of the source, meanwhile, removed records this run had
             # not shipped yet: as the next run would, go on as a new stream
@@ -486,44 +480,10 @@ def ship(
             time.sleep(poll_interval)
 
 
-@dataclass
-class _Outage:
-    """A lost connection to the destination, waited out for up to ``seconds``."""
-
-    seconds: float
-    should_stop: Callable[[], bool]
-    on_reconnect: Callable[[JournalError], None] | None
-    #: When it began, and the source seq the copy stood at then.
-    began: tuple[float, int] | None = None
-
-    def wait(self, error: JournalError, stream_seq: int) -> bool:
-        """Pause before the next try; ``False`` when ``error`` is to go up instead."""
-        if not postgres.is_connection_lost(error):
-            return False
-        new = self.began is None or self.began[1] != stream_seq  # none, or copied since
-        if self.began is None or new:
-            self.began = (time.monotonic(), stream_seq)
-        waited = time.monotonic() - self.began[0]
-        if waited >= self.seconds or self.should_stop():
-            return False
-        if new and self.on_reconnect is not None:
-            self.on_reconnect(error)
-        pause = RECONNECT_PAUSE * 2 ** min(int(waited), 6)
-        _pause(min(RECONNECT_PAUSE_MAX, pause, self.seconds - waited), self.should_stop)
-        return True
-
-
 def _vacuumed_beyond(source: Journal, shipped: int) -> bool:
     """Tell whether the source's latest vacuum removed records after seq ``shipped``."""
     anchor = tombstone_anchor(source)
     return anchor is not None and anchor[0] > shipped
-
-
-def _pause(seconds: float, should_stop: Callable[[], bool]) -> None:
-    """Sleep ``seconds``, or less when asked to stop."""
-    deadline = time.monotonic() + seconds
-    while not should_stop() and time.monotonic() < deadline:
-        time.sleep(min(0.1, max(0.0, deadline - time.monotonic())))
 
 
 @dataclass(frozen=True)

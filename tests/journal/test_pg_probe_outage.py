@@ -6,6 +6,7 @@ other tests share), so a restart here disturbs nothing else.
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import sys
@@ -259,3 +260,51 @@ def test_the_first_append_after_a_server_restart_is_written(own_server):
     with Journal.open(url, readonly=True) as journal:
         assert [record.data["text"] for record in journal.read()] == ["before", "after"]
         assert verify(journal).ok
+
+
+def test_tail_follow_rides_over_a_server_restart_and_shows_each_record_once(
+    tmp_path, own_server, spawn
+):
+    """An operator's ``tail -f`` of the central journal outlives a failover."""
+    database = own_server.create_database()
+    url = own_server.url(database)
+
+    def append(count: int) -> None:
+        with Journal.open(url, actor="cli:test") as writer:
+            for _ in range(count):
+                writer.append(kinds.OPERATOR_NOTE, data={"text": "hello"})
+
+    append(10)
+    follower = spawn(
+        sys.executable, "-m", "cli.main", "tail", "--journal", url, "-f", "-o", "json",
+        "--lines", "100",
+    )  # fmt: skip
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(follower.stdout), daemon=True)
+    reader.start()
+
+    def shown(count: int) -> None:
+        deadline = time.monotonic() + 60
+        while len(lines) < count:
+            assert follower.poll() is None, follower.stderr.read()
+            assert time.monotonic() < deadline, lines
+            time.sleep(0.05)
+
+    shown(10)
+    stop(own_server)
+    time.sleep(1.5)
+    assert follower.poll() is None, "tail -f gave up on the first lost connection"
+    start(own_server)
+    append(5)
+    shown(15)
+    follower.send_signal(signal.SIGTERM)
+    follower.wait(timeout=60)
+    reader.join(timeout=10)
+    err = follower.stderr.read()
+    assert follower.returncode == 0, err
+    seqs = [json.loads(line)["seq"] for line in lines]
+    assert seqs == list(range(1, 16)), "each record once, in order"
+    warnings = err.splitlines()
+    assert len(warnings) == 1, err
+    assert warnings[0].startswith("Warning: lost the connection to journal "), err
+    assert own_server.password not in err
