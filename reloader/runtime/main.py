@@ -31,9 +31,9 @@ from reloader.runtime.leadership import make_leadership
 from reloader.runtime.settings import load_settings
 from telemetry.buildinfo import VERSION
 from telemetry.config import ConfigError
-from telemetry.text import printable
 from telemetry.logs import configure_logging
 from telemetry.redaction import redact
+from telemetry.text import printable
 
 log = logging.getLogger("reloader")
 

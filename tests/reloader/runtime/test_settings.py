@@ -31,7 +31,9 @@ def test_defaults_are_the_contracts():
     assert s.journal_url == "sqlite:///shipshape-journal.db"
     assert s.log_level == "INFO"
     assert s.policy() == Policy(
-        debounce_seconds=5.0, workload_kinds=("deployments", "statefulsets", "daemonsets")
+        debounce_seconds=5.0,
+        workload_kinds=("deployments", "statefulsets", "daemonsets"),
+        label_rule_namespace="shipshape",  # the runbook's label rule: NAMESPACE only
     )
 
 
