@@ -151,7 +151,13 @@ class Watcher:
         kind = self.translate(event)
         if kind is None:
             return
-        self.push(kind, event.obj, event.rv)
+        obj = event.obj
+        if kind == "DELETED" and event.type == "MODIFIED" and event.prev is not None:
+            # Left the selectors: the real server sends the object as this watch
+            # last matched it, at the change's resourceVersion.
+            obj = copy.deepcopy(event.prev)
+            obj["metadata"]["resourceVersion"] = event.obj["metadata"]["resourceVersion"]
+        self.push(kind, obj, event.rv)
 
     def push(self, kind: str, obj: Obj, rv: int = 0) -> None:
         """Queue one event; a consumer too slow to keep the queue bounded is cut off."""
@@ -652,7 +658,9 @@ class Store:
         kinds.validate_update(rtype, new, old)
         if rtype.generation:
             generation = old_meta.get("generation", 1)
-            if _spec_changed(old, new):
+            if _spec_changed(old, new) or (
+                subresource != "status" and _annotations_bump(rtype, old_meta, new["metadata"])
+            ):
                 generation += 1
             new["metadata"]["generation"] = generation
         new["metadata"]["resourceVersion"] = old_meta["resourceVersion"]
@@ -996,6 +1004,19 @@ def _keep_spec(rtype: ResourceType, new: Obj, old: Obj) -> None:
             new["metadata"][key] = copy.deepcopy(old["metadata"][key])
         else:
             new["metadata"].pop(key, None)
+
+
+# Kinds whose `metadata.generation` also rises when `metadata.annotations`
+# change (through the object, not its status): the real Deployment strategy
+# does so, because a Deployment's annotations are copied to its ReplicaSets.
+# StatefulSets, DaemonSets and the rest rise on spec changes only.
+GENERATION_FOLLOWS_ANNOTATIONS = frozenset({"deployments.apps"})
+
+
+def _annotations_bump(rtype: ResourceType, old_meta: Obj, new_meta: Obj) -> bool:
+    if rtype.key not in GENERATION_FOLLOWS_ANNOTATIONS:
+        return False
+    return (old_meta.get("annotations") or {}) != (new_meta.get("annotations") or {})
 
 
 def _spec_changed(old: Obj, new: Obj) -> bool:

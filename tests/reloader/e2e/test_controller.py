@@ -351,6 +351,17 @@ def test_cut_watches_and_compacted_history_miss_nothing_and_add_nothing(kube, co
 def test_sigterm_inside_the_debounce_window_flushes_the_restart_and_exits_0(kube, controllers):
     cm, dep = pair(kube, "test")
     controller = controllers(env={"DEBOUNCE_SECONDS": "30"}).start()
+    # The adoption raises the Deployment's generation and its status follows:
+    # let that settle, or the restart may meet a 409 and retry (extra records).
+    wait_for(
+        lambda: (
+            applied_hash(kube, dep)
+            and (d := kube.get("deployments", dep, NS))["status"].get("observedGeneration")
+            == d["metadata"]["generation"]
+        ),
+        "the adoption's rollout status",
+    )
+    controller.quiesce(controller.records()[-1].seq)
     set_data(kube, cm, {"MESSAGE": "just before shutdown"})
     controller.wait_record(lambda r: r.kind == "debounce.scheduled", "the window")
     started = time.monotonic()
