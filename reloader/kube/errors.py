@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import math
+from typing import Any
 
 import urllib3.exceptions
 from kubernetes.client.exceptions import ApiException
@@ -45,6 +47,30 @@ def classify(error: BaseException) -> Failure:
     if isinstance(error, ConfigException):
         return Failure("config", False, None, _one_line(str(error)))
     return Failure("unexpected", True, None, _one_line(f"{type(error).__name__}: {error}"))
+
+
+#: The longest ``Retry-After`` honoured: a larger one is taken as this, so
+#: that a watch loop never sleeps past what ``/healthz`` allows it.
+MAX_RETRY_AFTER_SECONDS = 30.0
+
+
+def retry_after(error: BaseException) -> float:
+    """The seconds a 429 answer asks to wait (0 for anything else, or none said).
+
+    From the ``Retry-After`` header in whole seconds (a watch stream's ERROR
+    event carries it as the Status's ``details.retryAfterSeconds``); at most
+    :data:`MAX_RETRY_AFTER_SECONDS`.
+    """
+    if not isinstance(error, ApiException) or error.status != 429:
+        return 0.0
+    value: Any = (error.headers or {}).get("Retry-After")
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        return 0.0  # absent, or an HTTP date: the backoff alone
+    if not math.isfinite(seconds) or seconds <= 0:
+        return 0.0
+    return min(seconds, MAX_RETRY_AFTER_SECONDS)
 
 
 def _status_message(error: ApiException) -> str:

@@ -33,6 +33,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import urllib3.exceptions
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
@@ -47,7 +48,7 @@ from reloader.core import (
 )
 from reloader.core.secrets import SecretHashKey
 from reloader.kube.api import CLUSTER, NAMESPACED, KubeApi
-from reloader.kube.errors import classify
+from reloader.kube.errors import classify, retry_after
 from reloader.kube.stream import WatchStream
 from reloader.kube.views import configmap_view, deployment_view, secret_view
 
@@ -60,6 +61,8 @@ _WORKLOAD_KINDS = {
 log = logging.getLogger(__name__)
 
 _LIST_READ_TIMEOUT = 60.0
+# A watch that ends sooner than this with nothing in it did not really watch.
+_SHORT_WATCH_SECONDS = 1.0
 
 
 class _Expired(Exception):
@@ -85,6 +88,8 @@ class WatchHooks:
     event: Callable[[str], None] = lambda event_type: None
     relist: Callable[[str], None] = lambda reason: None
     error: Callable[[str], None] = lambda reason: None
+    #: A list or watch was forbidden (the 403's message), or a watch started again (None).
+    forbidden: Callable[[str | None], None] = lambda message: None
 
 
 @dataclass(frozen=True)
@@ -274,17 +279,28 @@ class ListWatcher:
         """Watch from the cursor until the stream ends, then move the cursor on."""
         assert cursor.resource_version is not None
         self._resume_from = cursor.resource_version
+        started = self._clock()
+        # End the watch when the next resync is due, so the resync
+        # period holds however long WATCH_TIMEOUT_SECONDS is.
+        until_resync = cursor.listed_at + self.options.resync_seconds - self._clock()
+        timeout = max(1, min(self.options.timeout_seconds, math.ceil(until_resync)))
         try:
-            # End the watch when the next resync is due, so the resync
-            # period holds however long WATCH_TIMEOUT_SECONDS is.
-            until_resync = cursor.listed_at + self.options.resync_seconds - self._clock()
-            self._watch(
-                cursor.resource_version,
-                max(1, min(self.options.timeout_seconds, math.ceil(until_resync))),
-            )
+            received = self._watch(cursor.resource_version, timeout)
         finally:
             # Resume after the last event or bookmark seen, even on errors.
             cursor.resource_version = self._resume_from
+        if (
+            received == 0
+            and self._clock() - started < min(_SHORT_WATCH_SECONDS, timeout / 2)
+            and not self._stop.is_set()
+            and not self._relist_pending()
+        ):
+            # Ended at once with nothing in it (a proxy or a server that closes
+            # streams): watching again at once would spin, so it is a failure,
+            # reconnected with backoff (as client-go's "very short watch").
+            raise urllib3.exceptions.ProtocolError(
+                "watch ended at once with nothing received (very short watch)"
+            )
         self._hooks.up(True)
 
     def _retry_relist(self) -> None:
@@ -296,9 +312,13 @@ class ListWatcher:
 
     def _failed(self, error: Exception, failures: int) -> None:
         failure = classify(error)
-        delay = self._delay(failures)
+        # A throttled request (429, API Priority and Fairness) says when to
+        # come back: never sooner, whatever the backoff says.
+        delay = max(self._delay(failures), retry_after(error))
         self._hooks.up(False)
         self._hooks.error(failure.reason)
+        if failure.reason == "forbidden":
+            self._hooks.forbidden(failure.message)
         log.warning(
             "watch failed, reconnecting",
             extra={
@@ -374,8 +394,11 @@ class ListWatcher:
             self._emit(self._seen(EventType.DELETED, self._known[name][1], source))
         return (0, 0, 0) if initial else (added, modified, deleted)
 
-    def _watch(self, resource_version: str, timeout_seconds: int) -> None:
-        """Follow one watch request, keeping ``_resume_from`` at the last version seen."""
+    def _watch(self, resource_version: str, timeout_seconds: int) -> int:
+        """Follow one watch request, keeping ``_resume_from`` at the last version seen.
+
+        Returns how many lines (events, bookmarks) it brought.
+        """
         try:
             response = self._api.request(
                 "GET",
@@ -403,6 +426,7 @@ class ListWatcher:
             # could not end it: end it now.
             interrupted = self._relists_begun < self._relists_requested
         self._hooks.up(True)
+        self._hooks.forbidden(None)  # listed and watching: both allowed
         if self._stop.is_set() or interrupted:
             response.shutdown()
         stream = WatchStream(
@@ -412,9 +436,11 @@ class ListWatcher:
             read_timeout=timeout_seconds + self.options.grace_seconds,
             pause=self._stop.wait,
         )
+        received = 0
         try:
             for lines in stream.batches():
                 self._hooks.progress()
+                received += len(lines)
                 for line in lines:
                     self._resume_from = self._handle(
                         json.loads(line), self._resume_from or resource_version
@@ -423,6 +449,7 @@ class ListWatcher:
             # The body was read past http.client: the connection is not reused.
             response.close()
             response.release_conn()
+        return received
 
     def _handle(self, event: Mapping[str, Any], resource_version: str) -> str:
         kind = event.get("type")
@@ -431,7 +458,11 @@ class ListWatcher:
             code = obj.get("code")
             if code == 410:
                 raise _Expired
-            raise ApiException(status=code, reason=obj.get("message") or obj.get("reason"))
+            error = ApiException(status=code, reason=obj.get("message") or obj.get("reason"))
+            wait = (obj.get("details") or {}).get("retryAfterSeconds")
+            if wait is not None:  # as the header would say it (see retry_after)
+                error.headers = {"Retry-After": str(wait)}
+            raise error
         new_version = str((obj.get("metadata") or {}).get("resourceVersion") or resource_version)
         if kind == "BOOKMARK":
             return new_version

@@ -82,7 +82,11 @@ class Controller:
         self.metrics = ControllerMetrics(
             registry, settings.namespace, [resource.value for resource in resources]
         )
-        self.health = Health()
+        # A forbidden write is tried again on every resync: one not seen for
+        # two of them is no longer made (its workload is gone).
+        self.health = Health(
+            forbidden_ttl=2 * settings.resync_seconds + settings.retry_max_seconds + 60.0
+        )
         self.writer = JournalWriter(
             journal,
             settings.namespace,
@@ -351,6 +355,9 @@ class Controller:
             event=event,
             relist=lambda reason: self.metrics.relists.labels(name, reason).inc(),
             error=lambda reason: self.metrics.errors.labels("watch", reason).inc(),
+            # A kind the Role does not let it list keeps every decision waiting
+            # for the first lists: /readyz says why, not only "not synced".
+            forbidden=lambda message: self.health.set_forbidden("watch", message, name),
         )
 
 

@@ -149,7 +149,7 @@ class PatchExecutor:
         except Exception as error:
             failure = classify(error)
             self._metrics.errors.labels("patch", failure.reason).inc()
-            self._permission("patch", failure)
+            self._permission("patch", failure, action.namespace)
             if is_refused(error) and action.resource_version:
                 refused = self._reread_restart(action, failure)
                 if refused is not None:
@@ -188,7 +188,7 @@ class PatchExecutor:
                 )
             )
             return
-        self._permission("patch", None)
+        self._permission("patch", None, action.namespace)
         generation = (deployment.get("metadata") or {}).get("generation")
         log.info("deployment restarted", extra={"fields": {**fields, "generation": generation}})
         self._post(
@@ -227,7 +227,7 @@ class PatchExecutor:
         except Exception as error:
             failure = classify(error)
             self._metrics.errors.labels("adopt", failure.reason).inc()
-            self._permission("adopt", failure)
+            self._permission("adopt", failure, action.namespace)
             if is_refused(error) and action.resource_version:
                 current = self._reread(action.deployment, action.namespace, action.kind)
                 if current is not None:
@@ -253,7 +253,7 @@ class PatchExecutor:
             )
             self._post(failed(failure))
             return
-        self._permission("adopt", None)
+        self._permission("adopt", None, action.namespace)
         log.info("deployment adopted", extra={"fields": {**fields, "data_hash": action.data_hash}})
 
     def _reread_restart(self, action: PatchRestart, failure: Failure) -> PatchRefused | None:
@@ -292,11 +292,15 @@ class PatchExecutor:
             return False, None
         return True, deployment_view(obj, API_KIND[kind])
 
-    def _permission(self, operation: str, failure: Failure | None) -> None:
-        """Report a forbidden ``operation`` to health, or that it went through again."""
+    def _permission(self, operation: str, failure: Failure | None, namespace: str) -> None:
+        """Report a forbidden ``operation`` in ``namespace`` to health, or that it went through.
+
+        Per namespace: with several watched, RBAC may allow one and not another.
+        """
         if self._health is None:
             return
+        namespace = namespace or self._patcher.namespace
         if failure is None:
-            self._health.set_forbidden(operation, None)
+            self._health.set_forbidden(operation, None, namespace)
         elif failure.reason == "forbidden":
-            self._health.set_forbidden(operation, failure.message)
+            self._health.set_forbidden(operation, failure.message, namespace)

@@ -8,8 +8,14 @@ beating and turns ``/healthz`` red, which is what a liveness probe is for.
 
 A request the API server forbids (403: the Role lacks a verb) is reported
 under ``permissions`` on ``/healthz`` and as a reason on ``/readyz`` (503),
-until the same operation succeeds again. Liveness stays 200: a restarted pod
-has the same Role, so only fixing the Role helps.
+until the same operation succeeds again in the same namespace (a success in
+another namespace proves nothing about this one's RoleBinding), or, when the
+forbidden request is no longer made (its workload deleted), once it has not
+been seen for ``forbidden_ttl`` seconds. A list or watch the Role forbids is
+reported the same way (operation ``watch``) until that resource's watch
+starts: no decision is made before every first list is in, so ``/readyz``
+says why rather than only "initial list not synced". Liveness stays 200: a
+restarted pod has the same Role, so only fixing the Role helps.
 """
 
 from __future__ import annotations
@@ -45,7 +51,11 @@ class Health:
     _loops: dict[str, _Loop] = field(default_factory=dict)
     _watches: dict[str, bool] = field(default_factory=dict)
     _journal: _Journal = field(default_factory=_Journal)
-    _forbidden: dict[str, str] = field(default_factory=dict)
+    #: How long a forbidden operation stays reported without being seen again
+    #: (None: until it succeeds); the resync tries a forbidden write again.
+    forbidden_ttl: float | None = None
+    # (operation, namespace) -> (the 403's message, when it was last seen)
+    _forbidden: dict[tuple[str, str], tuple[str, float]] = field(default_factory=dict)
     _synced: bool = False
     _stopping: bool = False
 
@@ -82,13 +92,28 @@ class Health:
                 since = self._journal.failing_since or self.clock()
                 self._journal = _Journal(False, error, backlog, since)
 
-    def set_forbidden(self, operation: str, message: str | None) -> None:
-        """Record that ``operation`` (``patch``, ``adopt``) was forbidden, or allowed (None)."""
+    def set_forbidden(self, operation: str, message: str | None, namespace: str = "") -> None:
+        """Record that ``operation`` in ``namespace`` was forbidden, or allowed (None).
+
+        ``patch`` and ``adopt`` per namespace; ``watch`` (a list or watch) per
+        resource, in ``namespace``'s place.
+        """
         with self._lock:
             if message is None:
-                self._forbidden.pop(operation, None)
+                self._forbidden.pop((operation, namespace), None)
             else:
-                self._forbidden[operation] = message
+                self._forbidden[(operation, namespace)] = (message, self.clock())
+
+    def _forbidden_now(self, now: float) -> list[tuple[str, str]]:
+        """``(operation, message)`` of what is still forbidden, by operation and namespace."""
+        if self.forbidden_ttl is not None:
+            for key, (_message, seen) in list(self._forbidden.items()):
+                if now - seen > self.forbidden_ttl:
+                    del self._forbidden[key]
+        return [
+            (operation, self._forbidden[(operation, ns)][0])
+            for operation, ns in sorted(self._forbidden)
+        ]
 
     def set_synced(self) -> None:
         """Record that the initial lists are in."""
@@ -111,21 +136,24 @@ class Health:
                 alive = entry.stopped or silent <= entry.limit
                 ok &= alive
                 loops[name] = {"ok": alive, "seconds_since_progress": round(silent, 3)}
+            forbidden: dict[str, str] = {}
+            for operation, message in self._forbidden_now(now):
+                forbidden[operation] = (
+                    f"{forbidden[operation]}; {message}" if operation in forbidden else message
+                )
             detail = {
                 "status": "ok" if ok else "stuck",
                 "loops": loops,
                 "watches": {name: {"up": up} for name, up in sorted(self._watches.items())},
                 "journal": self._journal_detail(now),
-                "permissions": {
-                    "ok": not self._forbidden,
-                    "forbidden": dict(sorted(self._forbidden.items())),
-                },
+                "permissions": {"ok": not forbidden, "forbidden": forbidden},
                 "synced": self._synced,
             }
         return ok, detail
 
     def readiness(self, is_leader: bool) -> tuple[bool, dict[str, Any]]:
         """Return whether this replica is the leader, synced and able to journal."""
+        now = self.clock()
         with self._lock:
             reasons = []
             if not is_leader:
@@ -134,7 +162,7 @@ class Health:
                 reasons.append("initial list not synced")
             if not self._journal.ok:
                 reasons.append(f"journal not writable: {self._journal.error}")
-            for operation, message in sorted(self._forbidden.items()):
+            for operation, message in self._forbidden_now(now):
                 reasons.append(f"{operation} forbidden: {message}")
             if self._stopping:
                 reasons.append("shutting down")
