@@ -12,7 +12,7 @@ from journal.checkpoints import CheckpointWriter
 from journal.signing import load_signing_key
 from tests.cli.helpers import one_error_line
 from tests.journal.signing_helpers import write_key_pair
-from tests.journal.test_pg_probe_commit import Relay, _entries, _through
+from tests.journal.test_postgres_lost_commit import Relay, _entries, _through
 
 
 @pytest.fixture
