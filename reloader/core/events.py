@@ -104,16 +104,26 @@ class Failure:
         retriable: Whether trying again may succeed.
         status: The HTTP status, when there was a response.
         message: One line for the journal and the logs (never ConfigMap values).
+        retry_after: Seconds the server asked to wait before trying again (a
+            ``429``'s ``Retry-After``); 0 when it said nothing.
     """
 
     reason: str
     retriable: bool
     status: int | None = None
     message: str = ""
+    retry_after: float = 0.0
 
     def as_dict(self) -> dict[str, object]:
-        """Return the failure as a JSON-ready mapping."""
-        return {"reason": self.reason, "status": self.status, "message": self.message}
+        """Return the failure as a JSON-ready mapping (``retry_after`` only when said)."""
+        found: dict[str, object] = {
+            "reason": self.reason,
+            "status": self.status,
+            "message": self.message,
+        }
+        if self.retry_after > 0:
+            found["retry_after"] = self.retry_after
+        return found
 
 
 @dataclass(frozen=True)

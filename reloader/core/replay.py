@@ -479,11 +479,13 @@ def _refused(
 
 
 def _failure(error: Mapping[str, Any], retriable: bool) -> Failure:
+    wait = error.get("retry_after")
     return Failure(
         str(error.get("reason") or "unexpected"),
         retriable,
         error.get("status"),
         str(error.get("message") or ""),
+        float(wait) if isinstance(wait, int | float) and wait > 0 else 0.0,
     )
 
 

@@ -39,7 +39,13 @@ def classify(error: BaseException) -> Failure:
         reason, retriable = _BY_STATUS.get(
             status, ("server-error", True) if status >= 500 else ("unexpected", True)
         )
-        return Failure(reason, retriable, status, _one_line(f"{status} {_status_message(error)}"))
+        return Failure(
+            reason,
+            retriable,
+            status,
+            _one_line(f"{status} {_status_message(error)}"),
+            retry_after(error),
+        )
     if isinstance(error, urllib3.exceptions.TimeoutError | TimeoutError):
         return Failure("timeout", True, None, _one_line(f"timed out: {error}"))
     if isinstance(error, urllib3.exceptions.HTTPError | ConnectionError | OSError):

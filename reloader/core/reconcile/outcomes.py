@@ -77,7 +77,9 @@ class Outcomes(Scratch):
             )
             return
         if failure.retriable and restart.attempt < self.policy.retry_max_attempts:
-            delay = backoff_delay(self.policy, restart.attempt, event.jitter)
+            # A throttled patch (429) waits at least what the server asked.
+            backoff = backoff_delay(self.policy, restart.attempt, event.jitter)
+            delay = max(backoff, failure.retry_after)
             self.active[key] = replace(restart, phase=Phase.BACKOFF, not_before=self.now + delay)
             self.record_restart(
                 restart,

@@ -376,6 +376,25 @@ def test_failed_patches_are_retried_with_backoff_then_succeed():
     assert len({r.correlation_id for r in run.records() if r.kind.startswith("restart.")}) == 1
 
 
+def test_a_throttled_patch_waits_at_least_its_retry_after_and_journals_it():
+    run = started(retry_base_seconds=1.0, retry_max_seconds=8.0)
+    run.change(cm("helloworld-config-test", V2, rv="11"), at=10.0)
+    run.tick(11.0)
+    patch = run.patches()[-1]
+    throttled = Failure("throttled", True, 429, "429 Too Many Requests", retry_after=7.0)
+    run.feed(PatchFailed(patch.deployment, patch.correlation_id, throttled, 0.0), at=11.0)
+    assert next_deadline(run.state, run.now) == pytest.approx(18.0), "not the 0.5 s backoff"
+    run.tick(17.9)
+    assert len(run.patches()) == 1
+    run.tick(18.0)
+    assert len(run.patches()) == 2
+    [retry] = run.records(k.RESTART_RETRY)
+    assert retry.data["delay_seconds"] == 7.0
+    assert retry.data["error"]["retry_after"] == 7.0
+    # Only a throttled answer's record carries it: older records are unchanged.
+    assert "retry_after" not in UNAVAILABLE.as_dict()
+
+
 def test_spent_retries_are_recorded_and_the_resync_tries_again_in_the_same_chain():
     run = started(retry_max_attempts=2, retry_base_seconds=1.0, resync_seconds=60.0)
     run.change(cm("helloworld-config-test", V2, rv="11"), at=10.0)

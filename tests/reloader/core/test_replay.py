@@ -148,6 +148,15 @@ def test_refused_conditional_patches_replay_with_no_difference():
     assert list(check(journal_of(run))) == []
 
 
+def test_a_journaled_failure_is_read_back_as_it_was_with_its_retry_after():
+    """Replay feeds the core the failure as journaled: a 429's wait included."""
+    from reloader.core.replay import _failure
+
+    throttled = Failure("throttled", True, 429, "429 Too Many Requests", retry_after=9.0)
+    assert _failure(throttled.as_dict(), True) == throttled
+    assert _failure(UNAVAILABLE.as_dict(), True) == UNAVAILABLE
+
+
 def test_changes_nothing_depends_on_replay_with_no_difference():
     run = Run.start(
         [cm("helloworld-config-test", V1, rv="1"), cm("unrelated", V1, rv="2", app="other")],
