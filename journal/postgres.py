@@ -200,6 +200,12 @@ _PROBLEMS: tuple[tuple[frozenset[str], type[JournalError] | None, str], ...] = (
     (frozenset({"42501"}), None, "journal {display}: permission denied: {message}"),
     (frozenset({"25006"}), None, "journal {display} is read-only here: {message}"),
     (frozenset({"42P01"}), NotAJournalError, "{display} is not a Shipshape journal: {message}"),
+    (
+        frozenset({"57014"}),
+        None,
+        "journal {display}: a statement ran past the server's statement_timeout (set for the "
+        "role, the database or in the URL's options): {message}",
+    ),
 )
 
 #: Attempts of one append on PostgreSQL before its error is reported.

@@ -55,3 +55,30 @@ def test_a_journal_in_a_schema_of_its_own_named_by_the_urls_search_path(
     assert tables == [("central_journal",), ("central_journal",)]
     with Journal.open(url, readonly=True) as journal:
         assert [record.data["text"] for record in journal.read()] == ["in its schema"]
+
+
+def test_a_statement_past_the_servers_statement_timeout_is_named_as_such(
+    postgres_url, postgres_server
+):
+    """One line that says which setting stopped it, and nothing appended."""
+    import psycopg
+
+    from journal.postgres import APPEND_LOCK_KEY
+
+    with Journal.open(postgres_url, actor="cli:setup"):
+        pass
+    database = postgres_url.rsplit("/", 1)[1]
+    url = postgres_url + "?options=-c%20statement_timeout%3D300"
+    with (
+        psycopg.connect(postgres_server.dsn(database), autocommit=True) as holder,
+        Journal.open(url, actor="cli:note", busy_timeout=30) as writer,
+    ):
+        # The append waits for the append lock longer than statement_timeout allows.
+        holder.execute("SELECT pg_advisory_lock(%s)", (APPEND_LOCK_KEY,))
+        with pytest.raises(JournalError) as raised:
+            writer.append(kinds.OPERATOR_NOTE, data={"text": "never"})
+        holder.execute("SELECT pg_advisory_unlock(%s)", (APPEND_LOCK_KEY,))
+        assert writer.count() == 0
+    message = str(raised.value)
+    assert "ran past the server's statement_timeout" in message and "\n" not in message
+    assert postgres_server.password not in message
