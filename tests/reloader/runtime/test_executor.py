@@ -2,21 +2,9 @@
 
 from __future__ import annotations
 
-import queue
-
-import falcon.testing
-from prometheus_client import CollectorRegistry
-
 from reloader.core import PatchFailed, PatchFenced, PatchRestart, PatchSucceeded
-from reloader.kube.restarts import DeploymentPatcher
-from reloader.runtime.executor import PatchExecutor
-from reloader.runtime.health import Health
-from reloader.runtime.http import create_app
-from reloader.runtime.leadership import SoleActor
-from reloader.runtime.metrics import ControllerMetrics
-from tests.reloader.e2e.harness import NS, deployment, ensure_namespace
-
-POD = "helloworld-controller-0"
+from tests.reloader.e2e.harness import deployment, ensure_namespace
+from tests.reloader.runtime.workers import patch_workers
 
 
 def restart(attempt: int) -> PatchRestart:
@@ -29,19 +17,8 @@ def test_only_a_forbidden_patch_is_reported_as_a_permission_problem(kubeapi_priv
     server = kubeapi_private_server
     ensure_namespace(server)
     server.create(deployment("helloworld-test"))
-    outcomes: queue.Queue = queue.Queue()
-    health = Health()
-    health.set_synced()
-    actor = SoleActor(POD)
-    metrics = ControllerMetrics(CollectorRegistry(), NS)
-    executor = PatchExecutor(
-        DeploymentPatcher(server.api_client("controller"), NS, POD),
-        actor,
-        outcomes.put,
-        metrics,
-        health=health,
-    )
-    api = falcon.testing.TestClient(create_app(health, actor, metrics.registry))
+    workers = patch_workers(server)
+    executor, outcomes, api = workers.executor, workers.outcomes, workers.api
     try:
         # A server error is no permission problem: the replica stays ready.
         fault = server.fail(503, count=1, verb="patch", resource="deployments", client="controller")
@@ -65,10 +42,10 @@ def test_only_a_forbidden_patch_is_reported_as_a_permission_problem(kubeapi_priv
         errors = "configmap_reload_errors_total"
         for reason in ("server-error", "forbidden"):
             labels = {"operation": "patch", "reason": reason}
-            assert metrics.registry.get_sample_value(errors, labels) == 1, reason
+            assert workers.metrics.registry.get_sample_value(errors, labels) == 1, reason
 
         # Once leadership is gone nothing more is sent: the fencing check.
-        actor.release()
+        workers.actor.release()
         server.clear_requests()
         executor.restart(restart(4))
         assert isinstance(outcomes.get(timeout=10), PatchFenced)

@@ -6,21 +6,11 @@ RBAC denial is the server's (a 403 with the real authorizer's message).
 
 from __future__ import annotations
 
-import queue
-
-import falcon.testing
-from prometheus_client import CollectorRegistry
-
 from reloader.core import PatchFailed, PatchRestart, PatchSucceeded
-from reloader.kube.restarts import DeploymentPatcher
-from reloader.runtime.executor import PatchExecutor
 from reloader.runtime.health import Health
-from reloader.runtime.http import create_app
-from reloader.runtime.leadership import SoleActor
-from reloader.runtime.metrics import ControllerMetrics
-from tests.reloader.e2e.harness import NS, deployment
+from tests.reloader.e2e.harness import deployment
+from tests.reloader.runtime.workers import patch_workers
 
-POD = "helloworld-controller-0"
 TEAMS = ("team-a", "team-b")
 
 
@@ -44,19 +34,8 @@ def test_a_patch_allowed_in_one_namespace_does_not_hide_one_forbidden_in_another
         workload = deployment("helloworld-test")
         workload["metadata"]["namespace"] = ns
         server.create(workload)
-    outcomes: queue.Queue = queue.Queue()
-    health = Health()
-    health.set_synced()
-    actor = SoleActor(POD)
-    metrics = ControllerMetrics(CollectorRegistry(), NS)
-    executor = PatchExecutor(
-        DeploymentPatcher(server.api_client("controller"), NS, POD),
-        actor,
-        outcomes.put,
-        metrics,
-        health=health,
-    )
-    api = falcon.testing.TestClient(create_app(health, actor, metrics.registry))
+    workers = patch_workers(server)
+    executor, outcomes, api = workers.executor, workers.outcomes, workers.api
     try:
         denial = server.deny(verb="patch", resource="deployments", namespace="team-b")
         executor.restart(restart("team-b", 1))
