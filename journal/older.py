@@ -24,6 +24,7 @@ from pathlib import Path
 
 from journal.database import DEFAULT_BUSY_TIMEOUT, resolve
 from journal.errors import JournalError, JournalSchemaError
+from journal.schema import HEAD
 from journal.store import Journal, current_revision
 
 #: The actor the copy's migration runs as (it appends no record).
@@ -50,12 +51,18 @@ def open_reader(
         location = resolve(url)
         if follow or location.path is None:
             raise
-        revision = current_revision(url, busy_timeout=busy_timeout)  # a newer one raises
+        current_revision(url, busy_timeout=busy_timeout)  # a newer one raises
     directory = Path(tempfile.mkdtemp(prefix="shipshape-journal-"))
     copy = directory / "journal.db"
     try:
         mode = _backup(location.path, copy, location.display)
-        Journal.open(copy, actor=_UPGRADER, create=False).close()  # writers migrate on open
+        # The revision of what was copied: a writer may have upgraded the
+        # file since it was refused, then the file itself is read.
+        copied = current_revision(copy, busy_timeout=busy_timeout)
+        if copied == HEAD:
+            shutil.rmtree(directory, ignore_errors=True)
+            return Journal.open(url, readonly=True, busy_timeout=busy_timeout)
+        _upgrade_copy(copy, location.display, directory)
         if mode != "wal":
             # A writer left the copy in WAL mode; the file is a copy itself
             # (``backup``, ``export dr-drill``): keep the copy telling so.
@@ -65,8 +72,24 @@ def open_reader(
     except BaseException:
         shutil.rmtree(directory, ignore_errors=True)
         raise
-    reader.stand_in_for(location, revision, lambda: shutil.rmtree(directory, ignore_errors=True))
+    reader.stand_in_for(location, copied, lambda: shutil.rmtree(directory, ignore_errors=True))
     return reader
+
+
+def _upgrade_copy(copy: Path, display: str, directory: Path) -> None:
+    """Migrate the copy to the head; a failure names the journal, not the copy.
+
+    Raises:
+        JournalError: The migration failed (a full temporary directory, say).
+    """
+    try:
+        Journal.open(copy, actor=_UPGRADER, create=False).close()  # writers migrate on open
+    except JournalError as error:
+        reason = str(error).replace(f"journal {copy}", "the copy").replace(str(copy), "the copy")
+        raise JournalError(
+            f"journal {display} has an older schema and upgrading a copy of it to read "
+            f"failed (in {directory.parent}): {reason}"
+        ) from None
 
 
 def _backup(source: Path, target: Path, display: str) -> str:

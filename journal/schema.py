@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sqlalchemy import inspect, text
+from sqlalchemy.exc import DBAPIError
 
 from journal.errors import JournalCorruptError, JournalSchemaError, NotAJournalError
 
@@ -184,10 +185,37 @@ def alembic_config(connection: Connection | None = None) -> Config:
 
 
 def upgrade(connection: Connection, revision: str = "head") -> None:
-    """Apply the migrations up to ``revision`` on ``connection`` (inside its transaction)."""
+    """Apply the migrations up to ``revision`` on ``connection`` (inside its transaction).
+
+    Raises:
+        DBAPIError: The first database error of the migration. A full disk
+            (``SQLITE_FULL``, an I/O error) rolls SQLite's whole transaction
+            back at once, so Alembic's clean-up of a batch copy then fails
+            too (``no such table: _alembic_tmp_journal_records``); that
+            second error would hide the cause, so the first is raised.
+    """
     from alembic import command  # noqa: PLC0415 - only writers that migrate need Alembic
 
-    command.upgrade(alembic_config(connection), revision)
+    try:
+        command.upgrade(alembic_config(connection), revision)
+    except DBAPIError as error:
+        first = _first_database_error(error)
+        if first is error:
+            raise
+        raise first from None
+
+
+def _first_database_error(error: DBAPIError) -> DBAPIError:
+    """Return the earliest database error that ``error`` was raised while handling."""
+    first = error
+    seen = {id(error)}
+    context = error.__context__
+    while context is not None and id(context) not in seen:
+        seen.add(id(context))
+        if isinstance(context, DBAPIError):
+            first = context
+        context = context.__context__
+    return first
 
 
 def script_revisions() -> tuple[str, ...]:
