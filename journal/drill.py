@@ -42,7 +42,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from journal.audit import verify_signed
-from journal.drill_marks import Mark, mark_of
+from journal.drill_marks import Mark, mark_of, vacuumed_baseline
 from journal.drill_report import (
     drill_signing,
     duration,
@@ -146,8 +146,8 @@ def find_drill(
         mark = mark_of(record, index, names[index] if several else None)
         if drill == "start":
             start, end = mark, None
-        elif start is not None and end is None:
-            end = mark
+        elif start is not None and end is None and mark.scenario in (None, start.scenario):
+            end = mark  # an end naming another scenario ends another (overlapping) drill
     if start is None:
         where = "journal " + names[0] if not several else "journals " + ", ".join(names)
         raise NoDrillError(
@@ -165,7 +165,8 @@ def _rpo(
     Any replica's observation counts: after a takeover, the standby is the one
     that sees the configuration again.
     """
-    before: dict[tuple[str | None, str], dict[str, Any]] = {}
+    # What a vacuum removed from before the start still has to be seen again.
+    before = vacuumed_baseline(journals, start, names)
     after: dict[tuple[str | None, str], dict[str, Any]] = {}
     in_order = len(journals) == 1 and not journals[0].holds_streams()
     for index, record in merged_records(journals, Filters(kinds=(kinds.CONFIGMAP_OBSERVED,))):
@@ -189,7 +190,11 @@ def _rpo(
         }
         if names is not None:
             seen["journal"] = names[index]
-        (after if start.precedes(index, record) else before)[key] = seen
+        kept = before.get(key, {})
+        if start.precedes(index, record):
+            after[key] = seen
+        elif kept.get("vacuumed_by") is None or kept["ts"] <= seen["ts"]:
+            before[key] = seen  # not over a later hash another replica's tombstone kept
     rows = []
     for (namespace, name), prior in sorted(before.items(), key=lambda item: item[0][1]):
         if prior["data_hash"] is None:
@@ -332,11 +337,15 @@ def export_dr_drill(
                 sources=names,
                 trusted=trusted,
             )
+            for entry, journal in zip(facts["journals"], journals, strict=True):
+                if journal.upgraded_from is not None:  # read from an upgraded copy
+                    entry["source_schema_revision"] = journal.upgraded_from
             if signer is not None:
                 facts["signing"] = _signing(frozen, end, signer, trusted, manifest_path)
             timeline, more = _timeline(frozen, names if len(frozen) > 1 else None, start, end)
-            window = Filters(since=start.ts, until=end.ts if end is not None else None)
-            picture = build_timeline(frozen, window, labels=[path.name for path in snap_paths])
+            picture = build_timeline(
+                frozen, _window(start, end), labels=[path.name for path in snap_paths]
+            )
         for temporary, path in zip(temporaries, snap_paths, strict=True):
             _write_new(path, partial(os.replace, temporary, path), written)
         _write_new(
@@ -377,6 +386,13 @@ def export_dr_drill(
         snapshots=final,
         signature=signature,
     )
+
+
+def _window(start: Mark, end: Mark | None) -> Filters:
+    """The drill's time window, from the earlier mark to the later (clocks may disagree)."""
+    if end is None:
+        return Filters(since=start.ts)
+    return Filters(since=min(start.ts, end.ts), until=max(start.ts, end.ts))
 
 
 def _source_names(journals: Sequence[Journal], sources: Sequence[str] | None) -> list[str]:
@@ -485,6 +501,12 @@ def _facts(
     if end is None:
         reasons.append(f"the drill started at {start.cite()} has no end mark")
     rto_seconds = (end.ts - start.ts).total_seconds() if end is not None else None
+    if end is not None and end.ts < start.ts:
+        reasons.append(
+            f"the end mark ({end.cite()}, {format_ts(end.ts)}) is dated before the start mark "
+            f"({start.cite()}, {format_ts(start.ts)}): their clocks disagree, RTO not measured"
+        )
+        rto_seconds = None
     rto_met = rto_seconds is not None and rto_seconds <= RTO_TARGET_SECONDS
     if rto_seconds is not None and not rto_met:
         reasons.append(
@@ -511,11 +533,7 @@ def _facts(
         if not checked.ok:
             where = f" ({source})" if several else ""
             reasons.append(f"journal verification failed{where}: {checked.summary()}")
-    window = replay(
-        list(frozen),
-        Filters(since=start.ts, until=end.ts if end is not None else None),
-        names=sources,
-    )
+    window = replay(list(frozen), _window(start, end), names=sources)
     takeovers = [
         {
             "actor": term["actor"],

@@ -3,6 +3,9 @@
 A mark is placed among the records it is compared with by seq when they are
 of its own chain (one journal's, or one stream's of a central journal, whose
 seqs follow the order of shipping), by time otherwise.
+
+:func:`vacuumed_baseline` gives what a vacuum removed from before the start
+mark: the data hashes its tombstone kept, the RPO's starting point.
 """
 
 from __future__ import annotations
@@ -11,11 +14,16 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from journal.filters import Filters
+from journal.merge import merged_records
 from journal.timefmt import format_ts
-from records import OperatorNote
+from records import JournalVacuumed, OperatorNote, kinds
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from journal.record import Record
+    from journal.store import Journal
 
 
 @dataclass(frozen=True)
@@ -83,3 +91,51 @@ def mark_of(record: Any, source: int = 0, journal: str | None = None) -> Mark:
         chain=record.stream,
         chain_seq=record.stream_seq,
     )
+
+
+def vacuumed_baseline(
+    journals: Sequence[Journal], start: Mark, names: Sequence[str] | None = None
+) -> dict[tuple[str | None, str], dict[str, Any]]:
+    """Return each ConfigMap's (and Secret's) last data hash before the start that a vacuum removed.
+
+    A vacuum removes the records but its tombstone keeps the state as of its
+    last removed record: a ConfigMap last observed in removed records still
+    has to be seen again by the end mark. The latest tombstone of each chain
+    counts (whenever the vacuum ran), each of its rows only if its record came
+    before the start mark. Keyed as the RPO keys observations (namespace, name).
+    """
+    latest: dict[tuple[int, str | None], tuple[int, Record]] = {}
+    for index, record in merged_records(journals, Filters(kinds=(kinds.JOURNAL_VACUUMED,))):
+        removed = JournalVacuumed.from_data(record.data).last_removed_seq
+        chain = (index, record.stream)
+        if isinstance(removed, int) and (chain not in latest or removed > latest[chain][0]):
+            latest[chain] = (removed, record)
+    found = []
+    for (index, stream), (_removed, record) in latest.items():
+        state = JournalVacuumed.from_data(record.data).state
+        for row in state if isinstance(state, list) else ():
+            if not (isinstance(row, list) and len(row) == 5 and isinstance(row[1], str)):
+                continue
+            namespace, obj, digest, seq, ts = row
+            if not obj.startswith(("configmap/", "secret/")) or not isinstance(ts, str):
+                continue
+            if not _before_start(start, index, stream, seq, ts):
+                continue
+            seen = {"seq": seq, "ts": ts, "data_hash": digest, "vacuumed_by": record.seq}
+            if names is not None:
+                seen["journal"] = names[index]
+            found.append((ts, namespace, obj.removeprefix("configmap/"), seen))
+    found.sort(key=lambda item: item[0])
+    return {(namespace, name): seen for _ts, namespace, name, seen in found}
+
+
+def _before_start(start: Mark, source: int, stream: str | None, seq: Any, ts: str) -> bool:
+    """Tell whether a removed record (a tombstone's state row) came before the start mark.
+
+    In the mark's own chain by seq (a shipped stream's rows carry its
+    source's seqs), elsewhere by time.
+    """
+    limit = start.chain_seq if start.chain is not None else start.seq
+    if source == start.source and stream == start.chain and isinstance(seq, int) and limit:
+        return seq < limit
+    return ts < format_ts(start.ts)

@@ -107,6 +107,18 @@ def duration(seconds: float) -> str:
     return f"{minutes}m{rest:02d}s"
 
 
+def _rto_line(rto: dict[str, Any], *, has_end: bool) -> str:
+    if rto["seconds"] is None and has_end:
+        return "- Not measurable: the end mark is dated before the start mark."
+    if rto["seconds"] is None:
+        return "- Not measurable: the drill has no end mark."
+    verdict = "met" if rto["met"] else "NOT met"
+    return (
+        f"- End mark minus start mark: {duration(rto['seconds'])} ({rto['seconds']:.1f} s); "
+        f"target {duration(rto['target_seconds'])}: {verdict}."
+    )
+
+
 def render_report(facts: dict[str, Any], timeline: list[str], more: int) -> str:
     """Return the drill report (Markdown) from the manifest's ``facts`` and the timeline."""
     drill, rto, rpo, d = facts["drill"], facts["rto"], facts["rpo"], facts["date"]
@@ -137,14 +149,7 @@ def render_report(facts: dict[str, Any], timeline: list[str], more: int) -> str:
         "## Recovery time (RTO)",
         "",
     ]
-    if rto["seconds"] is None:
-        lines.append("- Not measurable: the drill has no end mark.")
-    else:
-        verdict = "met" if rto["met"] else "NOT met"
-        lines.append(
-            f"- End mark minus start mark: {duration(rto['seconds'])} ({rto['seconds']:.1f} s); "
-            f"target {duration(rto['target_seconds'])}: {verdict}."
-        )
+    lines.append(_rto_line(rto, has_end=bool(end)))
     for takeover in facts.get("takeovers", ()):
         lines.append(
             f"- Takeover: {takeover['actor']} took the lead (epoch {takeover['epoch']}) at "
@@ -215,5 +220,11 @@ def _journal_sections(journals: list[dict[str, Any]]) -> list[str]:
 
 
 def _cite(cited: dict[str, Any]) -> str:
-    """Return ``seq N``, with ``[JOURNAL]`` when several journals are judged."""
-    return f"seq {cited['seq']}" + (f" [{cited['journal']}]" if cited.get("journal") else "")
+    """Return ``seq N``, with ``[JOURNAL]`` when several journals are judged.
+
+    A hash known from a vacuum's tombstone names it: the record is gone.
+    """
+    text = f"seq {cited['seq']}"
+    if cited.get("vacuumed_by") is not None:
+        text += f", vacuumed; tombstone seq {cited['vacuumed_by']}"
+    return text + (f" [{cited['journal']}]" if cited.get("journal") else "")
