@@ -289,6 +289,8 @@ _SQLITE_CORRUPT = 11
 _SQLITE_FULL = 13
 _SQLITE_CANTOPEN = 14
 _SQLITE_NOTADB = 26
+# An extended code: a read-only connection found a hot rollback journal.
+_SQLITE_READONLY_ROLLBACK = _SQLITE_READONLY | (3 << 8)
 
 
 def translate(
@@ -325,8 +327,9 @@ def translate(
     if primary == _SQLITE_CORRUPT or "malformed" in lowered:
         return JournalCorruptError(f"journal {where} is corrupt: {message}")
     wrap = JournalWriteError if writing else JournalError
+    extended = getattr(original, "sqlite_errorcode", None)
     for codes, needle, template in _WRITE_PROBLEMS:
-        if primary in codes or (needle and needle in lowered):
+        if primary in codes or extended in codes or (needle and needle in lowered):
             return wrap(template.format(where=where, message=message))
     return wrap(f"journal {where}: {redact(message)}")
 
@@ -337,9 +340,17 @@ def _primary_code(error: BaseException | None) -> int | None:
     return code & 0xFF if isinstance(code, int) else None
 
 
-# (primary codes, text to look for, message) for problems that are write
+# (primary or extended codes, text to look for, message) for problems that are write
 # errors when writing and plain journal errors otherwise.
 _WRITE_PROBLEMS: tuple[tuple[tuple[int, ...], str, str], ...] = (
+    (
+        # A writer of a file in rollback mode (a backup, an exported snapshot)
+        # died mid-write: only a writer can roll its -journal file back.
+        (_SQLITE_READONLY_ROLLBACK,),
+        "",
+        "journal {where} holds an interrupted write (its -journal file), which a reader "
+        "cannot roll back: open it once as a writer (shipshape-journal db upgrade), then read it",
+    ),
     (
         (_SQLITE_READONLY, _SQLITE_PERM),
         "readonly database",
