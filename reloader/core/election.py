@@ -230,8 +230,20 @@ class _Election:
         return LeaseRecord(None, 1, transitions, stamp, stamp)
 
     def observe(self, record: LeaseRecord | None, version: str | None) -> None:
-        """Take note of a record read; restart the expiry clock when it changed."""
-        if record != self.state.observed or self.state.observed_at is None:
+        """Take note of a record read; restart the expiry clock when it changed.
+
+        Or when its version moved: a holder whose wall clock stands still
+        writes the same record again, but every write moves the version.
+        """
+        state = self.state
+        moved = (
+            record is not None
+            and record.held
+            and version is not None
+            and state.observed_version is not None
+            and version != state.observed_version
+        )
+        if record != state.observed or state.observed_at is None or moved:
             self.set(observed=record, observed_at=self.now)
         self.set(observed_version=version)
         if record is not None:

@@ -64,7 +64,8 @@ def step(state: State, event: Event, now: float) -> tuple[State, tuple[Action, .
     """Apply one event at time ``now``; return the new state and the actions to take.
 
     Due timers always fire before the event itself is handled, so the outcome
-    does not depend on how late the caller's timer woke up.
+    does not depend on how late the caller's timer woke up; a loss of
+    leadership is taken first (see :func:`_loss`).
     """
     return step_many(state, (event,), now)
 
@@ -75,18 +76,28 @@ def step_many(
     """Apply several events in turn at time ``now``, in one scratch space.
 
     The result is the same as stepping each event in turn with :func:`step`
-    at the same ``now`` (timers fire before each event, patches are
-    dispatched after each), but the state is opened and frozen once: a burst
+    at the same ``now`` (timers fire before each event but a loss of
+    leadership, patches are dispatched after each), but the state is opened and frozen once: a burst
     of watch events costs that once rather than once per event.
     """
     builder = _Builder(state, now)
     for event in events:
-        if not isinstance(event, FlushDeadline):
+        if not isinstance(event, FlushDeadline) and not _loss(event):
             builder.fire_timers()
             builder.dispatch()
         HANDLERS[type(event)](builder, event)
         builder.dispatch()
     return builder.freeze(), tuple(builder.actions)
+
+
+def _loss(event: Event) -> bool:
+    """Whether ``event`` ends this replica's term.
+
+    A loss is taken before any timer due at the same step: a window that came
+    due while the process was paused (its Lease gone meanwhile) must close as
+    a standby's, not be decided as leader on a term that is over.
+    """
+    return isinstance(event, LeadershipChanged) and not event.acting
 
 
 class _Builder(Windows, Sync, Dispatch, Outcomes, Rollouts, Leadership):

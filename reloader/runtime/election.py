@@ -19,7 +19,7 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Protocol
 
@@ -201,7 +201,7 @@ class LeaseElector:
             )
             self._state = state
             event = None
-            for action in actions:
+            for action in _loss_first(actions):
                 if isinstance(action, ReadLease | CreateLease | UpdateLease):
                     event = self._perform(action)
                 else:
@@ -307,3 +307,21 @@ class LeaseElector:
                 extra={"fields": {"lease": lease, "holder": action.holder, "epoch": action.epoch}},
             )
             self._on_change(LeaderObserved(lease, action.holder, action.epoch))
+
+
+def _loss_first(actions: Sequence[ElectionAction]) -> list[ElectionAction]:
+    """The step's actions, a loss of leadership before the new holder it found.
+
+    A leader that reads another holder in its Lease reports both; journaled in
+    that order, ``leader.observed`` would name a second leader of the term
+    while this replica's own term is still open (a split brain that never
+    was). The term ends first, then the new holder is seen.
+    """
+    lost = [action for action in actions if isinstance(action, StoppedLeading)]
+    if not lost:
+        return list(actions)
+    first = next(
+        i for i, action in enumerate(actions) if isinstance(action, LeaderSeen | StoppedLeading)
+    )
+    rest = [action for action in actions[first:] if not isinstance(action, StoppedLeading)]
+    return [*actions[:first], *lost, *rest]

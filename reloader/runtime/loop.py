@@ -30,6 +30,8 @@ from reloader.core import (
     Event,
     EventType,
     FlushDeadline,
+    LeaderObserved,
+    LeadershipChanged,
     Listed,
     PatchAdopt,
     PatchRestart,
@@ -102,6 +104,8 @@ class ReconcileLoop:
         self._clock = clock
         self._wall = wall
         self._held: list[PatchRestart | PatchAdopt | WarnWorkload] = []
+        # Events held back while the core acts on a Lease not confirmed (see apply_many).
+        self._deferred: list[Event] = []
         # Events that must never wait for room in the queue (leadership).
         self._urgent: deque[Event] = deque()
         self._stop_requested = threading.Event()
@@ -153,6 +157,7 @@ class ReconcileLoop:
         release that follows the flush. Returns how many were applied.
         """
         applied = 0
+        self._deferred = []  # held for a term that is over: the loop is done
         while True:
             if self._urgent:
                 event = self._urgent.popleft()
@@ -302,6 +307,13 @@ class ReconcileLoop:
         self._stop_requested.wait(min(self._max_wait, delay))
 
     def _next_event(self, now: float) -> Event:
+        if self._unconfirmed():
+            # Nothing may be decided until the elector reports: its loss (or a
+            # renewal) is what ends the wait, not the core's own deadlines.
+            try:
+                return self.events.get(timeout=self._step_every)
+            except queue.Empty:
+                return Tick()
         timeout = self._max_wait
         if self._flush_deadline is not None:
             timeout = min(timeout, max(0.0, self._flush_deadline - now))
@@ -326,7 +338,41 @@ class ReconcileLoop:
         self.apply_many((event,))
 
     def apply_many(self, events: Sequence[Event]) -> None:
-        """:meth:`apply` each of ``events`` in turn, stepping the core once for them all."""
+        """:meth:`apply` each of ``events`` in turn, stepping the core once for them all.
+
+        While the core acts but the leadership no longer confirms it (the
+        renew deadline passed and the elector has not yet reported the loss:
+        a process paused for longer than its Lease, an elector held up), only
+        leadership events are stepped; the others wait, in order, until the
+        loss is in (or a renewal confirms the term again), so nothing is
+        decided as leader on a Lease that may be somebody else's by now.
+        """
+        queued = [*self._deferred, *events]
+        self._deferred = []
+        while queued:
+            if not self._unconfirmed():
+                self._step(queued)
+                return
+            news = next(
+                (
+                    i
+                    for i, e in enumerate(queued)
+                    if isinstance(e, LeadershipChanged | LeaderObserved)
+                ),
+                None,
+            )
+            if news is None:
+                self._deferred = [e for e in queued if not isinstance(e, Tick)]
+                return
+            held = [e for e in queued[:news] if not isinstance(e, Tick)]
+            self._step((queued[news],))
+            queued = [*held, *queued[news + 1 :]]
+
+    def _unconfirmed(self) -> bool:
+        """Whether the core acts on a term the leadership no longer confirms."""
+        return self.state.acting and not self._leadership.is_leader()
+
+    def _step(self, events: Sequence[Event]) -> None:
         if not events:
             return
         for event in events:

@@ -34,6 +34,10 @@ class Leadership(Scratch):
             if self.leading:
                 return
             self.leading = True
+            # A restart of an earlier term whose patch was fenced after that
+            # term ended is still held: it was given up for whoever leads
+            # next, and this term's catch-up decides afresh.
+            self.give_up()
             if event.await_relist:
                 # Decide nothing until a list made after this moment is in:
                 # the old leader's last patches may not have reached the cache.
@@ -49,6 +53,17 @@ class Leadership(Scratch):
         self.acting = False
         # A standby keeps its cache and windows but carries nothing out; what
         # was pending is found again by the next leader's level-triggered sync.
+        self.give_up()
+        self.rollouts.clear()
+
+    def give_up(self) -> None:
+        """Settle every restart not in flight as ``restart.failed`` reason ``not-leader``.
+
+        A patch sent is left to its answer. One the executor's fencing check
+        held back after the term ended comes back to a standby as a retry
+        (``PatchFenced``): it stays until the next term begins or the process
+        stops, and is given up then, never sent nor claimed by this replica.
+        """
         for restart in [*self.queue, *self.active.values()]:
             if restart.phase is Phase.PATCHING:
                 continue  # already sent; its answer still settles it
@@ -60,7 +75,6 @@ class Leadership(Scratch):
             )
             self.active.pop(restart.deployment, None)
         self.queue = []
-        self.rollouts.clear()
 
     def record_leadership(self, event: LeadershipChanged) -> None:
         """Journal a term's start or end; ``event.detail`` adds to the payload."""
@@ -95,6 +109,8 @@ class Leadership(Scratch):
             None,
             None,
         )
+        if not self.acting:
+            self.give_up()
         for name in sorted(self.windows, key=lambda n: (self.windows[n].due_at, n)):
             self.fire_window(name, flushed=True)
         for name in sorted(self.active):

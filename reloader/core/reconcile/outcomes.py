@@ -104,6 +104,18 @@ class Outcomes(Scratch):
         if restart is None:
             return
         key = restart.deployment
+        if not self.acting:
+            # Fenced after the term ended (the answer came in a shutdown's
+            # flush, say): given up at once for whoever leads next, as the
+            # loss gives up what is not in flight (Leadership.give_up).
+            del self.active[key]
+            self.record_restart(
+                restart,
+                RestartFailed,
+                reason="not-leader",
+                error={"reason": "not-leader", "status": None, "message": "leadership lost"},
+            )
+            return
         # The patch was not sent, so the attempt does not count. Wait one base
         # backoff: by then leadership is confirmed again (and the patch goes
         # out) or lost (and the next leader finds the drift by itself).

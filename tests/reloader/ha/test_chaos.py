@@ -343,13 +343,15 @@ def test_a_patch_decided_while_leading_is_fenced_once_the_lease_is_stale(kube, r
         wait_for(lambda: not leadz(leader)["is_leader"], "the leader to stop", timeout=5)
         assert group.wait_leader(exclude=[leader], timeout=10) is standby
         wait_for(lambda: restarts(kube, dep) == 1, "the new leader's restart", timeout=10)
-    # Writable again: the old leader's records go out, its held patch is fenced.
+    # Writable again: the old leader's records go out, its held patch is
+    # fenced and, its term being over, given up for the new leader at once.
     fenced = leader.wait_record(
-        lambda r: r.kind == "restart.retry" and r.data["error"]["reason"] == "fenced",
-        "the fenced patch",
+        lambda r: r.kind == "restart.failed" and r.data["reason"] == "not-leader",
+        "the fenced patch given up",
         timeout=15,
     )
     assert fenced.leader_epoch is None
+    assert not [r for r in leader.records({"restart.retry"}) if r.seq > fenced.seq]
     kube.remove_fault(rule)
     wait_for(lambda: leadz(leader)["leader"] == standby.name, "the old leader to see the new")
     wait_settled(standby)
