@@ -77,6 +77,8 @@ class Leadership:
         self.stale: dict[str, tuple[int | None, str, int | None, str]] = {}
         self._last_closed: Term | None = None
         self._newest_epoch: int | None = None
+        # (actor, epoch) of terms their own holder ended (lost or released).
+        self._ended: set[tuple[str, int | None]] = set()
 
     def to_json(self) -> list[dict[str, Any]]:
         """The terms as ``replay -o json``'s ``leader_terms``."""
@@ -105,6 +107,13 @@ class Leadership:
         for other in list(self.open_terms.values()):
             if other.actor == actor:
                 self.close(other, ts, seq, "re-acquired", source)
+                continue
+            if how == "observed" and epoch is not None and epoch == other.epoch:
+                # The Lease names another holder under the same epoch: it was
+                # handed over by hand (no election made a new term). Seeing it
+                # is no second leader; the old holder acting on is (stale).
+                self.close(other, ts, seq, "lease-changed", source)
+                self.stale[other.actor] = (other.epoch, actor, epoch, ts)
                 continue
             if epoch is not None and other.epoch is not None and epoch <= other.epoch:
                 anomalies.report(
@@ -166,6 +175,7 @@ class Leadership:
             return
         reason = "lost" if row[KIND] == k.LEADER_LOST else "released"
         self.close(term, row[TS], row[SEQ], reason, source)
+        self._ended.add((term.actor, term.epoch))
 
     def observed(self, row: Sequence[Any], source: int) -> None:
         """``leader.observed``: a standby saw a holder lead in an epoch."""
@@ -179,6 +189,10 @@ class Leadership:
             return
         current = self.open_terms.get(holder)
         if current is not None and (current.epoch == epoch or epoch is None):
+            return
+        if (holder, epoch) in self._ended:
+            # A standby's late view of a term its holder already ended (records
+            # are stamped when journaled): not a new term.
             return
         if epoch is not None and self._newest_epoch is not None and epoch < self._newest_epoch:
             # A replica reporting an older term than one already known: a late

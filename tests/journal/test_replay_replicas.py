@@ -124,3 +124,42 @@ def test_a_stale_leader_acting_after_the_takeover_is_still_split_brain(pair):
     stale = zero.planned(22, DEPLOY, CM, "v2", "c1")
     report = replay([zero.journal, one.journal])
     assert [(a["type"], a["seq"]) for a in report.anomalies] == [("overlapping_leaders", stale.seq)]
+
+
+def test_a_lease_handed_to_a_stranger_by_hand_is_no_second_leader(pair):
+    """The Lease names another holder under the same epoch (kubectl patch): the old
+    term ends there; a standby seeing it before the old leader notices is no overlap."""
+    zero, one, _ = pair
+    zero.acquired(0, epoch=3)
+    one.observed_leader(0.1, ZERO, 3)
+    one.observed_leader(10, "a-stranger", 3)  # the standby reads the edit first
+    zero.lost(10.5)
+    one.acquired(30, epoch=4)
+    report = replay([zero.journal, one.journal])
+    assert report.anomalies == []
+    assert _terms(report) == [
+        (ZERO, 3, "lease-changed"),
+        ("a-stranger", 3, "superseded"),
+        (ONE, 4, None),
+    ]
+
+
+def test_the_old_holder_acting_after_its_lease_was_handed_over_is_split_brain(pair):
+    zero, one, _ = pair
+    zero.acquired(0, epoch=3)
+    one.observed_leader(10, "a-stranger", 3)
+    zero.observed(11, CM, "v2", corr="c1")
+    stale = zero.planned(12, DEPLOY, CM, "v2", "c1")
+    report = replay([zero.journal, one.journal])
+    assert [(a["type"], a["seq"]) for a in report.anomalies] == [("overlapping_leaders", stale.seq)]
+
+
+def test_a_late_view_of_a_term_its_holder_already_ended_opens_nothing(pair):
+    zero, one, _ = pair
+    zero.acquired(0, epoch=3)
+    zero.released(20)
+    one.observed_leader(20.05, ZERO, 3)  # read just before the release, journaled after
+    one.acquired(21, epoch=4)
+    report = replay([zero.journal, one.journal])
+    assert report.anomalies == []
+    assert _terms(report) == [(ZERO, 3, "released"), (ONE, 4, None)]
