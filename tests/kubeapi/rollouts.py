@@ -13,7 +13,9 @@ Deployments `updatedReplicas`/`replicas`/`availableReplicas`; StatefulSets
 their pods counted by revision (`_Workload.pods`: the template each ordinal
 runs; revisions are `NAME-HASH`, the name of the ControllerRevision the real
 controller makes); DaemonSets `desiredNumberScheduled` (one pod per simulated
-node, `nodes`), `updatedNumberScheduled` and `numberAvailable`.
+node, `nodes`), `updatedNumberScheduled` and `numberAvailable`. A Deployment's
+ReplicaSets are kept as the real controller keeps them (`replicasets.py`), and
+its `deployment.kubernetes.io/revision` is its current ReplicaSet's.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import replication
+from .replicasets import ReplicaSets
 from .resources import Registry, ResourceType
 from .store import Event, Obj, Store, rfc3339
 
@@ -160,12 +163,14 @@ class RolloutSimulator:
         self.max_revisions = max_revisions
         self._workloads: dict[tuple[str, str, str], _Workload] = {}
         self._pending: set[tuple[str, str, str]] = set()
+        self._deleted: list[tuple[str, str]] = []  # Deployments gone: (namespace, uid)
         self._timers: list[tuple[float, int, str, tuple[str, str, str], int]] = []
         self._seq = 0
         self._cond = threading.Condition()
         self._stopping = False
         self._thread = threading.Thread(target=self._run, name="kubeapi-rollouts", daemon=True)
         store.add_listener(self._on_event)
+        self.replicasets = ReplicaSets(store, registry, ACTOR)
 
     def start(self) -> None:
         """Start the controller thread."""
@@ -195,6 +200,9 @@ class RolloutSimulator:
             with self._cond:
                 if ident in self._workloads:  # its pods go; its revisions are kept
                     self._workloads[ident] = _Workload(self._workloads[ident].revisions)
+                if event.key == "deployments.apps":  # and its ReplicaSets, as by the GC
+                    self._deleted.append((event.namespace, event.obj["metadata"].get("uid", "")))
+                    self._cond.notify_all()
             return
         obj = event.obj
         template = (obj.get("spec") or {}).get("template") or {}
@@ -226,16 +234,26 @@ class RolloutSimulator:
     def _run(self) -> None:
         while True:
             with self._cond:
-                while not self._stopping and not self._pending and not self._due():
+                while (
+                    not self._stopping
+                    and not self._pending
+                    and not self._deleted
+                    and not self._due()
+                ):
                     timeout = self._timers[0][0] - time.monotonic() if self._timers else None
                     self._cond.wait(timeout)
                 if self._stopping:
                     return
                 pending, self._pending = self._pending, set()
+                deleted, self._deleted = self._deleted, []
                 due = []
                 now = time.monotonic()
                 while self._timers and self._timers[0][0] <= now:
                     due.append(heapq.heappop(self._timers))
+            if deleted:
+                with self.store.lock:
+                    for namespace, uid in deleted:
+                        self.replicasets.forget(namespace, uid)
             for ident in sorted(pending):
                 self._start_rollout(ident)
             for _at, _seq, what, ident, generation in due:
@@ -287,6 +305,9 @@ class RolloutSimulator:
                 changed = workload.rolled_hash != revision.template_hash
                 replacing = changed and bool(workload.rolled_hash)  # pods of an older template
             status, annotations = self._progressing(rtype, obj, revision, changed, workload)
+            if key == "deployments.apps":
+                number = self.replicasets.sync(obj, revision.template_hash, complete=False)
+                annotations = {REVISION_ANNOTATION: str(number)} if number else None
             self.store.write_status(
                 rtype, namespace, name, status, actor=ACTOR, annotations=annotations
             )
@@ -318,6 +339,8 @@ class RolloutSimulator:
             revision = self.revisions(key, namespace, name)[-1]
             if what == "complete":
                 status = self._complete(rtype, obj, revision, workload)
+                if key == "deployments.apps":
+                    self.replicasets.sync(obj, revision.template_hash, complete=True)
                 with self._cond:
                     workload.rolled_hash = revision.template_hash
             else:
