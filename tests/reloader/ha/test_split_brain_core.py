@@ -43,6 +43,7 @@ from reloader.runtime.loop import ReconcileLoop
 from reloader.runtime.metrics import ControllerMetrics
 from tests.reloader.core.scenario import V1, V2, cm, deploy, h, started
 from tests.reloader.e2e.harness import wait_for
+from tests.reloader.runtime.test_loop import Sink
 
 LEASE = "helloworld-controller-leader"
 
@@ -118,25 +119,11 @@ class ExpiredLease:
         return 3 if self.confirmed else None
 
 
-class Sink:
-    def __init__(self) -> None:
-        self.sent: list = []
-
-    def restart(self, action) -> None:
-        self.sent.append(action)
-
-    def adopt(self, action) -> None:
-        self.sent.append(action)
-
-    def warn(self, action) -> None:
-        self.sent.append(action)
-
-
-def test_nothing_is_decided_as_leader_between_the_lease_deadline_and_the_loss(tmp_path):
+def unconfirmed_loop(tmp_path, clock) -> tuple[ReconcileLoop, Journal, ExpiredLease, Sink]:
+    """A loop acting as leader whose Lease the elector has not yet reported lost."""
     journal = Journal.open(str(tmp_path / "journal.db"), actor="helloworld-controller-1")
     leadership = ExpiredLease()
     sink = Sink()
-    now = [10.0]
     loop = ReconcileLoop(
         started(debounce_seconds=0.0).state,
         JournalWriter(journal, "shipshape"),
@@ -144,9 +131,15 @@ def test_nothing_is_decided_as_leader_between_the_lease_deadline_and_the_loss(tm
         leadership=leadership,
         metrics=ControllerMetrics(CollectorRegistry(), "shipshape"),
         health=Health(),
-        clock=lambda: now[0],
+        clock=clock,
         wall=lambda: datetime(2026, 11, 26, 10, 0, tzinfo=UTC),
     )
+    return loop, journal, leadership, sink
+
+
+def test_nothing_is_decided_as_leader_between_the_lease_deadline_and_the_loss(tmp_path):
+    now = [10.0]
+    loop, journal, leadership, sink = unconfirmed_loop(tmp_path, lambda: now[0])
     leadership.confirmed = False  # the deadline passed; the elector has not said so yet
     loop.apply(ConfigMapSeen(EventType.MODIFIED, cm("helloworld-config-test", V2, rv="11")))
     now[0] = 11.0
@@ -171,19 +164,7 @@ def test_nothing_is_decided_as_leader_between_the_lease_deadline_and_the_loss(tm
 
 
 def test_a_renewal_confirmed_late_lets_the_held_events_through_in_order(tmp_path):
-    journal = Journal.open(str(tmp_path / "journal.db"), actor="helloworld-controller-1")
-    leadership = ExpiredLease()
-    sink = Sink()
-    loop = ReconcileLoop(
-        started(debounce_seconds=0.0).state,
-        JournalWriter(journal, "shipshape"),
-        executor=sink,
-        leadership=leadership,
-        metrics=ControllerMetrics(CollectorRegistry(), "shipshape"),
-        health=Health(),
-        clock=lambda: 10.0,
-        wall=lambda: datetime(2026, 11, 26, 10, 0, tzinfo=UTC),
-    )
+    loop, journal, leadership, sink = unconfirmed_loop(tmp_path, lambda: 10.0)
     leadership.confirmed = False
     loop.apply(ConfigMapSeen(EventType.MODIFIED, cm("helloworld-config-test", V2, rv="11")))
     loop.commit()

@@ -45,6 +45,9 @@ class Sink:
     def adopt(self, action) -> None:
         self.sent.append(action)
 
+    def warn(self, action) -> None:
+        self.sent.append(action)
+
 
 def make_loop(
     tmp_path, *, acting: bool, size: int = 10_000, linger: float = 0.05, max_wait: float = 0.25
