@@ -43,6 +43,17 @@ from .server import KubeApiServer
 NAMESPACE = "shipshape"
 #: The controller's ServiceAccount and Role, as shipped.
 SERVICE_ACCOUNT = "helloworld-controller"
+#: Settings for a single controller in a test: a short debounce, a resync
+#: every second and short backoffs keep each test to a few seconds.
+QUICK_CONTROLLER_ENV = {
+    "DEBOUNCE_SECONDS": "1",
+    "LEADER_ELECTION_ENABLED": "false",
+    "RESYNC_SECONDS": "1",
+    "RETRY_BASE_SECONDS": "0.1",
+    "RETRY_MAX_SECONDS": "0.5",
+    "WATCH_TIMEOUT_SECONDS": "5",
+    "SHUTDOWN_TIMEOUT_SECONDS": "10",
+}
 CONTROLLER_RBAC = (
     REPO_ROOT / "k8s" / "controller" / "serviceaccount.yaml",
     REPO_ROOT / "k8s" / "controller" / "rbac.yaml",

@@ -8,21 +8,12 @@ from pathlib import Path
 import pytest
 
 from tests.kubeapi import KubeApiServer
-from tests.kubeapi.cluster import Cluster
+from tests.kubeapi.cluster import QUICK_CONTROLLER_ENV, Cluster
 
 pytestmark = pytest.mark.slow
 
 NS = "shipshape"
 LABELS = {"app": "helloworld", "env": "test"}
-SETTINGS = {
-    "DEBOUNCE_SECONDS": "1",
-    "LEADER_ELECTION_ENABLED": "false",
-    "RESYNC_SECONDS": "1",
-    "RETRY_BASE_SECONDS": "0.1",
-    "RETRY_MAX_SECONDS": "0.5",
-    "WATCH_TIMEOUT_SECONDS": "5",
-    "SHUTDOWN_TIMEOUT_SECONDS": "10",
-}
 
 
 def _objects() -> list[dict]:
@@ -57,7 +48,7 @@ def test_one_restart_shows_one_new_revision_and_each_config_hash_once(
         for obj in _objects():
             kube.create(obj)
         kube.wait_for_rollout("helloworld-test", NS)
-        controller = cluster.controller(client="controller", env=SETTINGS).start()
+        controller = cluster.controller(client="controller", env=QUICK_CONTROLLER_ENV).start()
         controller.wait_record(lambda r: r.kind == "debounce.skipped", "the start-up verdict")
         kube.patch(
             "configmaps", "helloworld-config-test", {"data": {"MESSAGE": "new"}}, namespace=NS

@@ -15,21 +15,12 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from tests.kubeapi import KubeApiServer, process
-from tests.kubeapi.cluster import Cluster, Controller
+from tests.kubeapi.cluster import QUICK_CONTROLLER_ENV, Cluster, Controller
 
 T = TypeVar("T")
 NS = "shipshape"
-#: The single-replica tests' settings: a short debounce, a resync every second
-#: and short backoffs keep each test to a few seconds.
-CONTROLLER_ENV = {
-    "DEBOUNCE_SECONDS": "1",
-    "LEADER_ELECTION_ENABLED": "false",
-    "RESYNC_SECONDS": "1",
-    "RETRY_BASE_SECONDS": "0.1",
-    "RETRY_MAX_SECONDS": "0.5",
-    "WATCH_TIMEOUT_SECONDS": "5",
-    "SHUTDOWN_TIMEOUT_SECONDS": "10",
-}
+#: The single-replica tests' settings (the toolkit's, shared with its own tests).
+CONTROLLER_ENV = QUICK_CONTROLLER_ENV
 
 __all__ = ["NS", "Cluster", "Controller", "cluster", "controller", "wait_for"]
 
