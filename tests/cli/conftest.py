@@ -11,6 +11,7 @@ import pytest
 from cli.main import main
 from tests.cli.helpers import Outcome
 from tests.journal.conftest import open_journal, spawn, start_writer  # noqa: F401 - shared fixtures
+from tests.journal.signing_helpers import write_key_pair
 from tests.kubeapi.process import program
 
 
@@ -45,3 +46,9 @@ def run_process(executable: str, tmp_path: Path) -> Callable[..., subprocess.Com
         )
 
     return invoke
+
+
+@pytest.fixture
+def keys(tmp_path: Path) -> tuple[Path, Path]:
+    """An Ed25519 signing key file and its public key file (PEM)."""
+    return write_key_pair(tmp_path, "signing")

@@ -33,11 +33,6 @@ def _note(writer: CheckpointWriter, text: str) -> None:
     writer.append(kinds.OPERATOR_NOTE, data={"text": text})
 
 
-@pytest.fixture
-def keys(tmp_path):
-    return write_key_pair(tmp_path, "signing")
-
-
 def test_a_signing_writer_on_postgresql_is_verified_and_a_dba_forgery_is_named(
     postgres_url, postgres_server, keys, run
 ):

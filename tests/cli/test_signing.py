@@ -23,11 +23,6 @@ from tests.journal.signing_helpers import execute, forge, write_key_pair
 
 
 @pytest.fixture
-def keys(tmp_path):
-    return write_key_pair(tmp_path, "signing")
-
-
-@pytest.fixture
 def signed(tmp_path, run, keys, monkeypatch):
     """A journal holding three signed notes (each note closes with a checkpoint)."""
     path = tmp_path / "journal.db"

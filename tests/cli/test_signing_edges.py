@@ -18,11 +18,6 @@ from tests.journal.signing_helpers import execute, rechain, write_key_pair
 
 
 @pytest.fixture
-def keys(tmp_path):
-    return write_key_pair(tmp_path, "signing")
-
-
-@pytest.fixture
 def signed(tmp_path, run, keys, monkeypatch):
     """A journal holding one signed note."""
     path = tmp_path / "journal.db"
