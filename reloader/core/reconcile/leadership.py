@@ -18,7 +18,6 @@ from records import (
     LeaderReleased,
     Payload,
     RestartDropped,
-    RestartFailed,
 )
 from reloader.core import events
 from reloader.core.events import FlushDeadline, LeadershipChanged, ShutdownRequested
@@ -67,12 +66,7 @@ class Leadership(Scratch):
         for restart in [*self.queue, *self.active.values()]:
             if restart.phase is Phase.PATCHING:
                 continue  # already sent; its answer still settles it
-            self.record_restart(
-                restart,
-                RestartFailed,
-                reason="not-leader",
-                error={"reason": "not-leader", "status": None, "message": "leadership lost"},
-            )
+            self.record_not_leader(restart)
             self.active.pop(restart.deployment, None)
         self.queue = []
 

@@ -109,12 +109,7 @@ class Outcomes(Scratch):
             # flush, say): given up at once for whoever leads next, as the
             # loss gives up what is not in flight (Leadership.give_up).
             del self.active[key]
-            self.record_restart(
-                restart,
-                RestartFailed,
-                reason="not-leader",
-                error={"reason": "not-leader", "status": None, "message": "leadership lost"},
-            )
+            self.record_not_leader(restart)
             return
         # The patch was not sent, so the attempt does not count. Wait one base
         # backoff: by then leadership is confirmed again (and the patch goes

@@ -13,7 +13,7 @@ from typing import Any, Generic, TypeVar
 
 from rpds import HashTrieMap
 
-from records import DebounceSkipped, Payload, kinds
+from records import DebounceSkipped, Payload, RestartFailed, kinds
 from records.payload import ABSENT
 from reloader.core.actions import Action, PatchAdopt, Record
 from reloader.core.hashing import correlation_id
@@ -204,6 +204,19 @@ class Scratch:
             "attempt": restart.attempt,
         }
         self.record(outcome(**about | fields), restart.deployment, restart.correlation_id)
+
+    def record_not_leader(self, restart: Restart) -> None:
+        """Journal ``restart`` as given up: ``restart.failed`` reason ``not-leader``.
+
+        What a replica that no longer leads leaves for whoever leads next
+        (which finds the drift by its own sync); never sent by this replica.
+        """
+        self.record_restart(
+            restart,
+            RestartFailed,
+            reason="not-leader",
+            error={"reason": "not-leader", "status": None, "message": "leadership lost"},
+        )
 
     def skip(
         self,
