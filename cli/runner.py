@@ -167,7 +167,7 @@ def _refuse_one_journal_twice(readers: Sequence[Journal], locations: Sequence[st
 
 def _write(text: str) -> None:
     """Write text for people: what records quote is shown, never acted on by the terminal."""
-    sys.stdout.write(printable(text, keep="\n"))
+    sys.stdout.write(printable(text, lines=True))
 
 
 def _write_json(text: str) -> None:
@@ -176,7 +176,11 @@ def _write_json(text: str) -> None:
 
 
 def _write_painted(text: str) -> None:
-    """Write text whose escape sequences are ours (colours); its own parts made printable."""
+    """Write text whose only escape sequences are ours (colours), as it is.
+
+    The writer made the journal's parts of it printable already (the strips'
+    names, say); this only writes, so those colour codes reach the terminal.
+    """
     sys.stdout.write(text)
 
 

@@ -75,11 +75,13 @@ def verdict(reader: Journal, keys: list[PublicKey], require_signed: bool) -> tup
         signed = verify_signed(reader, keys, require_signed=require_signed)
         if not signed.ok:
             return False, printable(signed.summary())
-        return True, printable(_with_labels(signed.summary(), signed.chain.shipped_lines()), "\n")
+        return True, printable(
+            _with_labels(signed.summary(), signed.chain.shipped_lines()), lines=True
+        )
     result = verify(reader)
     if not result.ok:
         return False, printable(result.summary())
-    summary = printable(_with_labels(result.summary(), result.shipped_lines()), "\n")
+    summary = printable(_with_labels(result.summary(), result.shipped_lines()), lines=True)
     if not reader.last(1, Filters(kinds=(kinds.JOURNAL_CHECKPOINT,))):
         return True, summary
     return True, (

@@ -13,16 +13,16 @@ from __future__ import annotations
 from collections.abc import Callable
 
 
-def printable(text: str, keep: str = "") -> str:
+def printable(text: str, *, lines: bool = False) -> str:
     """Return ``text`` with every character ``str.isprintable`` refuses escaped.
 
     Those are the control characters (C0, DEL, C1), line and paragraph
     separators, format characters (bidirectional controls among them),
     unassigned code points and undecodable bytes (surrogates): each becomes
-    its Python escape (``\\x1b``, ``\\r``, ``\\u202e``). ``keep`` is ``""`` or
-    ``"\\n"``: with ``"\\n"`` the line breaks of text of several lines stay.
+    its Python escape (``\\x1b``, ``\\r``, ``\\u202e``). With ``lines`` the
+    line breaks of text of several lines stay (each line escaped on its own).
     """
-    return _each_line(text, keep, _python_escape)
+    return _each_line(text, lines, _python_escape)
 
 
 def json_printable(text: str) -> str:
@@ -34,21 +34,20 @@ def json_printable(text: str) -> str:
     (a surrogate pair above U+FFFF) is the same value: the JSON means what it
     meant, and a terminal shows it. The newlines of an indented layout stay.
     """
-    return _each_line(text, "\n", _json_escape)
+    return _each_line(text, True, _json_escape)
 
 
-def _each_line(text: str, keep: str, escape: Callable[[str], str]) -> str:
+def _each_line(text: str, lines: bool, escape: Callable[[str], str]) -> str:
     """Escape the characters of ``text`` that are not printable, at C speed when none is."""
     if text.isprintable():
         return text
-    if keep != "\n":
+    if not lines:
         return "".join(char if char.isprintable() else escape(char) for char in text)
-    lines = text.split("\n")
     return "\n".join(
         line
         if line.isprintable()
         else "".join(char if char.isprintable() else escape(char) for char in line)
-        for line in lines
+        for line in text.split("\n")
     )
 
 

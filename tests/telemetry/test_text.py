@@ -32,7 +32,7 @@ def test_printable_keeps_ordinary_text_and_what_it_is_told_to_keep():
     text = "héllo wörld, ok ✓ 日本"
     assert printable(text) is text
     assert printable("one\ntwo\x1b") == "one\\ntwo\\x1b"
-    assert printable("one\ntwo\x1b", keep="\n") == "one\ntwo\\x1b"
+    assert printable("one\ntwo\x1b", lines=True) == "one\ntwo\\x1b"
     assert printable("\r") == "\\r"
     assert printable("x\\x1by") == "x\\x1by", "already escaped text is left as it is"
 
