@@ -50,12 +50,18 @@ lock: $(UV)
 system-tools:
 	@scripts/system-tools.sh test
 
+# The suite runs on every usable core, at most four (pytest-xdist). Most of its
+# time is spent waiting on real processes, leases and debounce windows, so two
+# workers halve it on two cores; `make test TEST_WORKERS=0` runs it in one
+# process. Work-stealing keeps one long test from leaving a worker idle.
+TEST_WORKERS ?= $(shell n=$$(nproc 2>/dev/null || echo 1); [ "$$n" -gt 4 ] && n=4; echo $$n)
+
 # Lint, the layer contract, then every test. The README's test command.
 test: system-tools $(STAMP) $(CHECKOV)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest $(PYTEST_ARGS)
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist worksteal $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
