@@ -180,6 +180,8 @@ class PatchRefused:
         applied_hash: Its applied-hash annotation now (None when absent).
         resource_version: Its resourceVersion now: the next attempt's precondition.
         generation: Its ``metadata.generation`` now.
+        jitter: A number drawn uniformly from ``[0, 1)`` by the runtime, for
+            the backoff of a refusal that is not the first attempt's.
     """
 
     deployment: str
@@ -191,6 +193,7 @@ class PatchRefused:
     generation: int | None = None
     namespace: str = ""
     kind: str = "deployment"
+    jitter: float = 0.5
 
 
 @dataclass(frozen=True)

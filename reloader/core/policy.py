@@ -39,6 +39,11 @@ class Policy:
             opt-in annotations do, as under stakater/Reloader. None: every
             namespace, as controllers before this setting decided (their
             journals replay so).
+        conflict_backoff: Whether a refused conditional patch that is not the
+            restart's first attempt waits a backoff before it goes out again
+            (someone keeps writing the workload). False: every refusal goes
+            out again at once, as controllers before this setting decided
+            (their journals replay so).
     """
 
     debounce_seconds: float = 5.0
@@ -53,6 +58,7 @@ class Policy:
     watch_secrets: bool = False
     workload_kinds: tuple[str, ...] = ("deployments",)
     label_rule_namespace: str | None = None
+    conflict_backoff: bool = False
 
     def __post_init__(self) -> None:
         """Reject values that would make the core misbehave (programming errors)."""
@@ -73,14 +79,17 @@ class Policy:
     def as_dict(self) -> dict[str, Any]:
         """Return the policy as a JSON-ready mapping (journaled at start-up).
 
-        The workload settings are left out while they keep their defaults, so
-        that a Deployment-only controller journals what it always did.
+        The workload settings and the behaviours added since (the label
+        rule's namespace, conflict backoff) are left out while they keep
+        their defaults, so that a policy journals what it always did.
         """
         values = asdict(self)
         if not self.watch_secrets:
             del values["watch_secrets"]
         if self.label_rule_namespace is None:
             del values["label_rule_namespace"]
+        if not self.conflict_backoff:
+            del values["conflict_backoff"]
         if self.workload_kinds == ("deployments",):
             del values["workload_kinds"]
         else:

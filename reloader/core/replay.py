@@ -409,6 +409,7 @@ def _retried(name: str, correlation: str, payload: RestartRetry) -> Event:
             applied=reread.get("applied_hash"),
             resource_version=reread.get("resource_version"),
             generation=generation,
+            jitter=payload.jitter,
         )
     if error.get("reason") == "fenced":
         return PatchFenced(name, correlation)
@@ -466,6 +467,7 @@ def _refused(
     applied: Any,
     resource_version: Any,
     generation: Any,
+    jitter: Any = None,
 ) -> PatchRefused:
     """The refused conditional patch and the Deployment as it was read again."""
     return PatchRefused(
@@ -476,6 +478,7 @@ def _refused(
         applied_hash=str(applied) if applied else None,
         resource_version=str(resource_version or ""),
         generation=int(generation) if generation is not None else None,
+        jitter=float(jitter) if isinstance(jitter, int | float) else 0.5,
     )
 
 

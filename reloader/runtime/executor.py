@@ -272,6 +272,7 @@ class PatchExecutor:
             generation=view.rollout.generation if view is not None else None,
             namespace=action.namespace,
             kind=action.kind,
+            jitter=self._jitter(),
         )
 
     def _reread(

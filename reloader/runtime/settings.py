@@ -125,6 +125,7 @@ class Settings:
             watch_secrets=self.watch_secrets,
             workload_kinds=self.workload_kinds,
             label_rule_namespace=self.namespace,
+            conflict_backoff=True,
         )
 
     @property

@@ -133,8 +133,9 @@ class Outcomes(Scratch):
         Nothing was written. If the planned hash is applied already (an earlier
         attempt, or a process that died before its answer, did land it), or a
         newer one that is the desired hash, the restart is superseded: journaled
-        and never sent again. Otherwise it goes out again at once, conditional
-        on the state just read.
+        and never sent again. Otherwise a refused first attempt goes out again
+        at once, conditional on the state just read; a later one waits a
+        backoff (``Policy.conflict_backoff``).
         """
         restart = self.answered(event)
         if restart is None:
@@ -182,6 +183,28 @@ class Outcomes(Scratch):
                 next_resync_in_seconds=self.resync_in(),
             )
             return
+        reread = {
+            "applied_hash": applied,
+            "resource_version": event.resource_version,
+            "generation": event.generation,
+        }
+        if self.policy.conflict_backoff and restart.attempt > 1:
+            # Refused again on the version just read: someone keeps writing
+            # the workload (an autoscaler, another controller). Back off as
+            # after a failure rather than spend every attempt in milliseconds;
+            # the attempt then goes out on the version the watch has by then.
+            delay = backoff_delay(self.policy, restart.attempt - 1, event.jitter)
+            self.active[key] = replace(restart, phase=Phase.BACKOFF, not_before=self.now + delay)
+            self.record_restart(
+                restart,
+                RestartRetry,
+                next_attempt=restart.attempt + 1,
+                delay_seconds=round(delay, 6),
+                jitter=event.jitter,
+                error=event.failure.as_dict(),
+                reread=reread,
+            )
+            return
         self.record_restart(
             restart,
             RestartRetry,
@@ -189,11 +212,7 @@ class Outcomes(Scratch):
             delay_seconds=0.0,
             jitter=None,
             error=event.failure.as_dict(),
-            reread={
-                "applied_hash": applied,
-                "resource_version": event.resource_version,
-                "generation": event.generation,
-            },
+            reread=reread,
         )
         del self.active[key]
         self.send(restart, previous=applied, resource_version=event.resource_version)

@@ -34,6 +34,7 @@ def test_defaults_are_the_contracts():
         debounce_seconds=5.0,
         workload_kinds=("deployments", "statefulsets", "daemonsets"),
         label_rule_namespace="shipshape",  # the runbook's label rule: NAMESPACE only
+        conflict_backoff=True,  # a second refusal in a row waits a backoff
     )
 
 
