@@ -61,10 +61,12 @@ def test_a_paused_leader_whose_patch_is_held_on_the_way_is_refused_when_it_lands
     # The old leader's patches reach the API server late (as if it were paused
     # between the fencing check and the send): long after its Lease ran out.
     hold = LEASE_SECONDS + 5.0
-    kube.add_latency(hold, verb="patch", resource="deployments", client=old.client)
+    held = kube.add_latency(hold, verb="patch", resource="deployments", client=old.client)
     digest = hash_of("sent before the pause")
     set_data(kube, cm, {"MESSAGE": "sent before the pause"})
     wait_for(lambda: planned(old, digest), "the old leader to plan the restart", timeout=15)
+    # Journaled before it is sent: pause only once the patch is on its way.
+    wait_for(lambda: held.hits == 1, "the old leader's patch to reach the server", timeout=15)
     pause(old)
     paused_at = time.monotonic()
     try:
@@ -106,10 +108,11 @@ def test_a_paused_leader_whose_patch_landed_journals_it_on_waking_without_false_
     [standby] = [r for r in group if r is not old]
     epoch = leadz(old)["epoch"]
     hold = 1.5
-    kube.add_latency(hold, verb="patch", resource="deployments", client=old.client)
+    held = kube.add_latency(hold, verb="patch", resource="deployments", client=old.client)
     digest = hash_of("landed while paused")
     set_data(kube, cm, {"MESSAGE": "landed while paused"})
     wait_for(lambda: planned(old, digest), "the old leader to plan the restart", timeout=15)
+    wait_for(lambda: held.hits == 1, "the old leader's patch to reach the server", timeout=15)
     pause(old)
     try:
         # The patch lands while its sender sleeps; it never reads the answer.
