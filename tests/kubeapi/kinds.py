@@ -50,6 +50,10 @@ def validate(rtype: ResourceType, obj: dict[str, Any]) -> None:
                 raise bad_request(f"metadata.{field}[{key}] must be a string")
     if rtype.kind in ("ConfigMap", "Secret"):
         causes.extend(_config_causes(obj))
+    revision = obj.get("revision") if rtype.kind == "ControllerRevision" else None
+    if isinstance(revision, int) and revision < 0:  # `data` is required by the schema
+        message = f"Invalid value: {revision}: must be greater than or equal to 0"
+        causes.append(("FieldValueInvalid", "revision", message))
     if causes:
         raise invalid(rtype.kind, rtype.group, name, causes)
 
@@ -152,6 +156,8 @@ def validate_update(rtype: ResourceType, new: dict[str, Any], old: dict[str, Any
             causes.append(
                 ("FieldValueInvalid", "spec.selector", "Invalid value: field is immutable")
             )
+    if rtype.kind == "ControllerRevision" and new.get("data") != old.get("data"):
+        causes.append(("FieldValueInvalid", "data", "Invalid value: field is immutable"))
     if rtype.kind == "Service":
         old_ip = (old.get("spec") or {}).get("clusterIP")
         new_ip = (new.get("spec") or {}).get("clusterIP")

@@ -15,7 +15,9 @@ runs; revisions are `NAME-HASH`, the name of the ControllerRevision the real
 controller makes); DaemonSets `desiredNumberScheduled` (one pod per simulated
 node, `nodes`), `updatedNumberScheduled` and `numberAvailable`. A Deployment's
 ReplicaSets are kept as the real controller keeps them (`replicasets.py`), and
-its `deployment.kubernetes.io/revision` is its current ReplicaSet's.
+its `deployment.kubernetes.io/revision` is its current ReplicaSet's; a
+StatefulSet's and a DaemonSet's ControllerRevisions likewise
+(`controllerrevisions.py`).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import replication
+from .controllerrevisions import OWNER_KEYS, ControllerRevisions
 from .replicasets import ReplicaSets
 from .resources import Registry, ResourceType
 from .store import Event, Obj, Store, rfc3339
@@ -92,6 +95,10 @@ class _Workload:
     rolled_hash: str = ""  # the template hash of the last finished rollout
     pods: list[str] = field(default_factory=list)  # StatefulSet: template hash per ordinal
     current_hash: str = ""  # StatefulSet: the template hash of `status.currentRevision`
+
+    def live(self) -> set[str]:
+        """Return the template hashes pods run (their ControllerRevisions are kept)."""
+        return {*self.pods, self.current_hash, self.rolled_hash} - {""}
 
     def roll_pods(self, obj: Obj, update: str) -> None:
         """Act on a StatefulSet's spec as its controller does once a rollout completes.
@@ -163,7 +170,7 @@ class RolloutSimulator:
         self.max_revisions = max_revisions
         self._workloads: dict[tuple[str, str, str], _Workload] = {}
         self._pending: set[tuple[str, str, str]] = set()
-        self._deleted: list[tuple[str, str]] = []  # Deployments gone: (namespace, uid)
+        self._deleted: list[tuple[str, str]] = []  # owners gone: (namespace, uid)
         self._timers: list[tuple[float, int, str, tuple[str, str, str], int]] = []
         self._seq = 0
         self._cond = threading.Condition()
@@ -171,6 +178,7 @@ class RolloutSimulator:
         self._thread = threading.Thread(target=self._run, name="kubeapi-rollouts", daemon=True)
         store.add_listener(self._on_event)
         self.replicasets = ReplicaSets(store, registry, ACTOR)
+        self.controllerrevisions = ControllerRevisions(store, registry, ACTOR)
 
     def start(self) -> None:
         """Start the controller thread."""
@@ -200,7 +208,7 @@ class RolloutSimulator:
             with self._cond:
                 if ident in self._workloads:  # its pods go; its revisions are kept
                     self._workloads[ident] = _Workload(self._workloads[ident].revisions)
-                if event.key == "deployments.apps":  # and its ReplicaSets, as by the GC
+                if event.key in ("deployments.apps", *OWNER_KEYS):  # what it owns, by the GC
                     self._deleted.append((event.namespace, event.obj["metadata"].get("uid", "")))
                     self._cond.notify_all()
             return
@@ -254,6 +262,7 @@ class RolloutSimulator:
                 with self.store.lock:
                     for namespace, uid in deleted:
                         self.replicasets.forget(namespace, uid)
+                        self.controllerrevisions.forget(namespace, uid)
             for ident in sorted(pending):
                 self._start_rollout(ident)
             for _at, _seq, what, ident, generation in due:
@@ -308,6 +317,8 @@ class RolloutSimulator:
             if key == "deployments.apps":
                 number = self.replicasets.sync(obj, revision.template_hash, complete=False)
                 annotations = {REVISION_ANNOTATION: str(number)} if number else None
+            elif key in OWNER_KEYS:
+                self.controllerrevisions.sync(obj, revision.template_hash, workload.live())
             self.store.write_status(
                 rtype, namespace, name, status, actor=ACTOR, annotations=annotations
             )
@@ -343,6 +354,8 @@ class RolloutSimulator:
                     self.replicasets.sync(obj, revision.template_hash, complete=True)
                 with self._cond:
                     workload.rolled_hash = revision.template_hash
+                if key in OWNER_KEYS:  # the old revisions no pod runs now may go
+                    self.controllerrevisions.sync(obj, revision.template_hash, workload.live())
             else:
                 status = copy.deepcopy(obj.get("status") or {})
                 _set_condition(

@@ -48,6 +48,33 @@ def _images(obj: Obj) -> str:
     return ",".join(str(c.get("image", "")) for c in containers if isinstance(c, dict))
 
 
+def _containers(obj: Obj) -> str:
+    containers = _get(obj, "spec", "template", "spec", "containers", default=[])
+    return ",".join(str(c.get("name", "")) for c in containers if isinstance(c, dict))
+
+
+def _selector(obj: Obj) -> str:
+    """A workload's `spec.selector` as the real printer shows it (requirements by key)."""
+    selector = _get(obj, "spec", "selector", default={})
+    parts = [(k, f"{k}={v}") for k, v in (selector.get("matchLabels") or {}).items()]
+    for expr in selector.get("matchExpressions") or ():
+        key, op = expr.get("key", ""), expr.get("operator", "")
+        values = ",".join(sorted(str(v) for v in expr.get("values") or ()))
+        shown = {"In": f"{key} in ({values})", "NotIn": f"{key} notin ({values})"}
+        parts.append((key, shown.get(op) or (key if op == "Exists" else f"!{key}")))
+    return ",".join(text for _key, text in sorted(parts))
+
+
+def _controller(obj: Obj) -> str:
+    """The controller owning an object as `kind.group/name` (`<none>` without one)."""
+    for ref in obj["metadata"].get("ownerReferences") or ():
+        if ref.get("controller"):
+            group = str(ref.get("apiVersion", "")).rpartition("/")[0]
+            kind = str(ref.get("kind", "")).lower()
+            return f"{kind}.{group}/{ref.get('name')}" if group else f"{kind}/{ref.get('name')}"
+    return "<none>"
+
+
 def _ports(obj: Obj) -> str:
     ports = _get(obj, "spec", "ports", default=[])
     return ",".join(f"{p.get('port')}/{p.get('protocol', 'TCP')}" for p in ports) or "<none>"
@@ -111,6 +138,22 @@ _COLUMNS: dict[str, list[Column]] = {
         ),
         _AGE,
         ("Images", "string", _images, 1),
+    ],
+    "ReplicaSet": [
+        _NAME,
+        ("Desired", "integer", lambda o: _get(o, "spec", "replicas", default=1), 0),
+        ("Current", "integer", lambda o: _get(o, "status", "replicas", default=0), 0),
+        ("Ready", "integer", lambda o: _get(o, "status", "readyReplicas", default=0), 0),
+        _AGE,
+        ("Containers", "string", _containers, 1),
+        ("Images", "string", _images, 1),
+        ("Selector", "string", _selector, 1),
+    ],
+    "ControllerRevision": [
+        _NAME,
+        ("Controller", "string", _controller, 0),
+        ("Revision", "integer", lambda o: o.get("revision", 0), 0),
+        _AGE,
     ],
     "ConfigMap": [
         _NAME,

@@ -278,3 +278,29 @@ def test_recreate_empties_the_old_replicaset_first_and_a_paused_one_waits(
     kubectl("-n", ns, "rollout", "resume", "deployment/web")
     server.wait_for(lambda: sorted(_replicasets(server, ns)) == [1, 2, 3], 10, "the third")
     assert server.get("deployments", "web", ns)["metadata"]["annotations"][REVISION] == "3"
+
+
+def test_get_replicasets_shows_the_real_columns(
+    kubectl: Kubectl, kubeapi_server: KubeApiServer, kubeapi_namespace: str
+):
+    ns, server = kubeapi_namespace, kubeapi_server
+    kubectl("-n", ns, "apply", "-f", "-", input=_deployment("web"))
+    [rs] = _settled(server, "web", ns).values()
+    name, digest = rs["metadata"]["name"], rs["metadata"]["labels"]["pod-template-hash"]
+    header, row = kubectl("-n", ns, "get", "rs").stdout.splitlines()
+    assert header.split() == ["NAME", "DESIRED", "CURRENT", "READY", "AGE"]
+    assert row.split()[:4] == [name, "3", "3", "3"]
+    header, row = kubectl("-n", ns, "get", "rs", "-o", "wide").stdout.splitlines()
+    assert header.split() == [
+        "NAME",
+        "DESIRED",
+        "CURRENT",
+        "READY",
+        "AGE",
+        "CONTAINERS",
+        "IMAGES",
+        "SELECTOR",
+    ]
+    cells = row.split()
+    assert cells[:4] == [name, "3", "3", "3"]
+    assert cells[5:] == ["main", "nginx:1.27", f"app=web,pod-template-hash={digest}"]
