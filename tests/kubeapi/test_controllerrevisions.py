@@ -4,6 +4,7 @@ controllerrevisions`."""
 
 from __future__ import annotations
 
+import json
 import re
 
 from tests.kubeapi import KubeApiServer
@@ -225,3 +226,23 @@ revision: REVISION
         "-n", ns, "patch", "controllerrevision/by-hand", "--type=merge", "-p", '{"revision":5}'
     )
     assert renumbered.stdout.strip() == "controllerrevision.apps/by-hand patched"
+
+
+def test_a_template_with_html_and_non_ascii_text_is_seen_as_running_when_undone_to(
+    kubectl: Kubectl, kubeapi_server: KubeApiServer, kubeapi_namespace: str
+):
+    """The server writes JSON as Go does (raw UTF-8; <, > and & escaped), so kubectl,
+    which compares a revision's bytes with its own encoding, knows the running one."""
+    ns, server = kubeapi_namespace, kubeapi_server
+    text = "<b>café & crème</b>\u2028"
+    manifest = _workload("StatefulSet", "db").replace(
+        'image: "nginx:1.27"', f"image: nginx, env: [{{name: GREETING, value: {json.dumps(text)}}}]"
+    )
+    kubectl("-n", ns, "create", "-f", "-", input=manifest)
+    _settled(server, ns, "db", "statefulsets", [1])
+    same = kubectl("-n", ns, "rollout", "undo", "statefulset/db", "--to-revision=1")
+    assert "skipped rollback (current template already matches revision 1)" in same.stdout
+    raw = kubectl("get", "--raw", f"/apis/apps/v1/namespaces/{ns}/statefulsets/db").stdout
+    assert "café" in raw and "\\u003cb\\u003e" in raw and "\\u0026" in raw
+    assert "\\u2028" in raw and "\u2028" not in raw
+    assert json.loads(raw)["spec"]["template"]["spec"]["containers"][0]["env"][0]["value"] == text
