@@ -65,6 +65,12 @@ def _selector(obj: Obj) -> str:
     return ",".join(text for _key, text in sorted(parts))
 
 
+def _node_selector(obj: Obj) -> str:
+    """A pod template's `nodeSelector` as `k=v,...` by key (`<none>` when empty)."""
+    selector = _get(obj, "spec", "template", "spec", "nodeSelector", default={}) or {}
+    return ",".join(f"{k}={v}" for k, v in sorted(selector.items())) or "<none>"
+
+
 def _controller(obj: Obj) -> str:
     """The controller owning an object as `kind.group/name` (`<none>` without one)."""
     for ref in obj["metadata"].get("ownerReferences") or ():
@@ -126,7 +132,9 @@ _COLUMNS: dict[str, list[Column]] = {
         ("Up-to-date", "integer", lambda o: _get(o, "status", "updatedReplicas", default=0), 0),
         ("Available", "integer", lambda o: _get(o, "status", "availableReplicas", default=0), 0),
         _AGE,
+        ("Containers", "string", _containers, 1),
         ("Images", "string", _images, 1),
+        ("Selector", "string", _selector, 1),
     ],
     "StatefulSet": [
         _NAME,
@@ -137,7 +145,26 @@ _COLUMNS: dict[str, list[Column]] = {
             0,
         ),
         _AGE,
+        ("Containers", "string", _containers, 1),
         ("Images", "string", _images, 1),
+    ],
+    "DaemonSet": [
+        _NAME,
+        ("Desired", "integer", lambda o: _get(o, "status", "desiredNumberScheduled", default=0), 0),
+        ("Current", "integer", lambda o: _get(o, "status", "currentNumberScheduled", default=0), 0),
+        ("Ready", "integer", lambda o: _get(o, "status", "numberReady", default=0), 0),
+        (
+            "Up-to-date",
+            "integer",
+            lambda o: _get(o, "status", "updatedNumberScheduled", default=0),
+            0,
+        ),
+        ("Available", "integer", lambda o: _get(o, "status", "numberAvailable", default=0), 0),
+        ("Node Selector", "string", _node_selector, 0),
+        _AGE,
+        ("Containers", "string", _containers, 1),
+        ("Images", "string", _images, 1),
+        ("Selector", "string", _selector, 1),
     ],
     "ReplicaSet": [
         _NAME,

@@ -246,3 +246,38 @@ def test_a_template_with_html_and_non_ascii_text_is_seen_as_running_when_undone_
     assert "café" in raw and "\\u003cb\\u003e" in raw and "\\u0026" in raw
     assert "\\u2028" in raw and "\u2028" not in raw
     assert json.loads(raw)["spec"]["template"]["spec"]["containers"][0]["env"][0]["value"] == text
+
+
+def test_get_shows_the_real_columns_of_the_three_workload_kinds(
+    kubectl: Kubectl, kubeapi_server: KubeApiServer, kubeapi_namespace: str
+):
+    ns, server = kubeapi_namespace, kubeapi_server
+    kubectl("-n", ns, "create", "-f", "-", input=_workload("StatefulSet", "db"))
+    agent = _workload("DaemonSet", "agent").replace(
+        "spec: {containers:", "spec: {nodeSelector: {disk: ssd, zone: a}, containers:"
+    )
+    kubectl("-n", ns, "create", "-f", "-", input=agent)
+    _settled(server, ns, "db", "statefulsets", [1])
+    _settled(server, ns, "agent", "daemonsets", [1])
+    nodes = str(server.get("daemonsets", "agent", ns)["status"]["desiredNumberScheduled"])
+
+    header, row = kubectl("-n", ns, "get", "ds", "-o", "wide").stdout.splitlines()
+    assert header.split() == [
+        "NAME", "DESIRED", "CURRENT", "READY", "UP-TO-DATE", "AVAILABLE", "NODE", "SELECTOR",
+        "AGE", "CONTAINERS", "IMAGES", "SELECTOR",
+    ]  # fmt: skip
+    cells = row.split()
+    assert cells[:7] == ["agent", nodes, nodes, nodes, nodes, nodes, "disk=ssd,zone=a"]
+    assert cells[8:] == ["main", "nginx:1.27", "app=agent"]
+    header, row = kubectl("-n", ns, "get", "sts", "-o", "wide").stdout.splitlines()
+    assert header.split() == ["NAME", "READY", "AGE", "CONTAINERS", "IMAGES"]
+    assert row.split()[:2] == ["db", "2/2"] and row.split()[3:] == ["main", "nginx:1.27"]
+
+    kubectl("-n", ns, "create", "deployment", "web", "--image=nginx:1.27", "--replicas=2")
+    server.wait_for_rollout("web", ns, "deployments")
+    header, row = kubectl("-n", ns, "get", "deploy", "-o", "wide").stdout.splitlines()
+    assert header.split() == [
+        "NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE", "CONTAINERS", "IMAGES", "SELECTOR",
+    ]  # fmt: skip
+    cells = row.split()
+    assert cells[:4] == ["web", "2/2", "2", "2"] and cells[5:] == ["nginx", "nginx:1.27", "app=web"]
