@@ -8,6 +8,7 @@ other parts are reached through ``self``.
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Any
 
 from records import (
     RestartDropped,
@@ -21,6 +22,7 @@ from reloader.core.backoff import backoff_delay
 from reloader.core.events import (
     AdoptFailed,
     AdoptRefused,
+    Failure,
     PatchFailed,
     PatchFenced,
     PatchRefused,
@@ -79,16 +81,7 @@ class Outcomes(Scratch):
         if failure.retriable and restart.attempt < self.policy.retry_max_attempts:
             # A throttled patch (429) waits at least what the server asked.
             backoff = backoff_delay(self.policy, restart.attempt, event.jitter)
-            delay = max(backoff, failure.retry_after)
-            self.active[key] = replace(restart, phase=Phase.BACKOFF, not_before=self.now + delay)
-            self.record_restart(
-                restart,
-                RestartRetry,
-                next_attempt=restart.attempt + 1,
-                delay_seconds=round(delay, 6),
-                jitter=event.jitter,
-                error=failure.as_dict(),
-            )
+            self.back_off(restart, max(backoff, failure.retry_after), event.jitter, failure)
             return
         del self.active[key]
         self.record_restart(
@@ -97,6 +90,23 @@ class Outcomes(Scratch):
             reason=failure.reason if not failure.retriable else "retries-exhausted",
             error=failure.as_dict(),
             next_resync_in_seconds=self.resync_in(),
+        )
+
+    def back_off(
+        self, restart: Restart, delay: float, jitter: float, failure: Failure, **fields: Any
+    ) -> None:
+        """Hold ``restart`` for ``delay`` seconds before its next attempt (``restart.retry``)."""
+        self.active[restart.deployment] = replace(
+            restart, phase=Phase.BACKOFF, not_before=self.now + delay
+        )
+        self.record_restart(
+            restart,
+            RestartRetry,
+            next_attempt=restart.attempt + 1,
+            delay_seconds=round(delay, 6),
+            jitter=jitter,
+            error=failure.as_dict(),
+            **fields,
         )
 
     def on_patch_fenced(self, event: PatchFenced) -> None:
@@ -194,16 +204,7 @@ class Outcomes(Scratch):
             # after a failure rather than spend every attempt in milliseconds;
             # the attempt then goes out on the version the watch has by then.
             delay = backoff_delay(self.policy, restart.attempt - 1, event.jitter)
-            self.active[key] = replace(restart, phase=Phase.BACKOFF, not_before=self.now + delay)
-            self.record_restart(
-                restart,
-                RestartRetry,
-                next_attempt=restart.attempt + 1,
-                delay_seconds=round(delay, 6),
-                jitter=event.jitter,
-                error=event.failure.as_dict(),
-                reread=reread,
-            )
+            self.back_off(restart, delay, event.jitter, event.failure, reread=reread)
             return
         self.record_restart(
             restart,
