@@ -18,8 +18,8 @@ nor the update revision) beyond `spec.revisionHistoryLimit` are deleted, oldest
 revision first; deleting the workload deletes them (the garbage collector's work).
 
 Everything here runs under the store lock, from the rollout controller's thread;
-`ControllerRevisions.on_event` is the store listener that keeps the index of who
-owns which ControllerRevision (so a sync never scans the whole kind).
+an `owners.OwnerIndex` keeps who owns which ControllerRevision, so a sync never
+scans the whole kind.
 """
 
 from __future__ import annotations
@@ -30,8 +30,9 @@ from collections.abc import Iterable
 from typing import Any
 
 from .errors import ApiError
+from .owners import OwnerIndex
 from .resources import Registry
-from .store import Event, Obj, Store
+from .store import Obj, Store
 
 KEY = "controllerrevisions.apps"
 HASH_LABEL = "controller-revision-hash"
@@ -100,37 +101,13 @@ class ControllerRevisions:
         assert rtype is not None
         self.rtype = rtype
         self.actor = actor
-        self._owned: dict[str, set[tuple[str, str]]] = {}  # workload uid -> revisions
-        self._owner: dict[tuple[str, str], str] = {}  # revision -> its workload's uid
-        store.add_listener(self.on_event)
-
-    # --- the index (the store listener) ---------------------------------------------------
-
-    def on_event(self, event: Event) -> None:
-        """Keep the owner index current (under the store lock)."""
-        if event.key != KEY:
-            return
-        ident = (event.namespace, event.name)
-        uid = None if event.type == "DELETED" else _controller_uid(event.obj)
-        old = self._owner.get(ident)
-        if old == uid:
-            return
-        if old is not None:
-            self._owner.pop(ident, None)
-            owned = self._owned.get(old)
-            if owned is not None:
-                owned.discard(ident)
-                if not owned:
-                    del self._owned[old]
-        if uid is not None:
-            self._owner[ident] = uid
-            self._owned.setdefault(uid, set()).add(ident)
+        self.index = OwnerIndex(store, KEY, _controller_uid)
 
     def owned(self, workload: Obj) -> list[Obj]:
         """Return the ControllerRevisions a workload controls, oldest revision first
         (the stored objects: do not mutate)."""
         uid = workload["metadata"].get("uid", "")
-        found = (self.store.find(self.rtype, ns, name) for ns, name in self._owned.get(uid, ()))
+        found = (self.store.find(self.rtype, ns, name) for ns, name in self.index.owned(uid))
         return sorted((r for r in found if r is not None), key=_by_revision)
 
     # --- the syncs ----------------------------------------------------------------------
@@ -155,7 +132,7 @@ class ControllerRevisions:
 
     def forget(self, namespace: str, uid: str) -> None:
         """Delete the ControllerRevisions of a deleted workload, as the garbage collector does."""
-        for ns, name in sorted(self._owned.get(uid, ())):
+        for ns, name in self.index.owned(uid):
             if ns != namespace:
                 continue
             with contextlib.suppress(ApiError):  # already gone (e.g. with its namespace)

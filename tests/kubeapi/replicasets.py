@@ -19,8 +19,8 @@ garbage collector's work). So `kubectl rollout history`, `rollout undo` and
 `kubectl get rs` see what they see on a real cluster.
 
 Everything here runs under the store lock, from the rollout controller's
-thread; `ReplicaSets.on_event` is the store listener that keeps the index of
-who owns which ReplicaSet (so a sync never scans the whole kind).
+thread; an `owners.OwnerIndex` keeps who owns which ReplicaSet, so a
+sync never scans the whole kind.
 """
 
 from __future__ import annotations
@@ -31,8 +31,9 @@ import math
 from typing import Any
 
 from .errors import ApiError
+from .owners import OwnerIndex
 from .resources import Registry
-from .store import Event, Obj, Store
+from .store import Obj, Store
 
 KEY = "replicasets.apps"
 HASH_LABEL = "pod-template-hash"
@@ -109,36 +110,12 @@ class ReplicaSets:
         assert rtype is not None
         self.rtype = rtype
         self.actor = actor
-        self._owned: dict[str, set[tuple[str, str]]] = {}  # Deployment uid -> ReplicaSets
-        self._owner: dict[tuple[str, str], str] = {}  # ReplicaSet -> its Deployment's uid
-        store.add_listener(self.on_event)
-
-    # --- the index (the store listener) ---------------------------------------------------
-
-    def on_event(self, event: Event) -> None:
-        """Keep the owner index current (under the store lock)."""
-        if event.key != KEY:
-            return
-        ident = (event.namespace, event.name)
-        uid = None if event.type == "DELETED" else _controller_uid(event.obj)
-        old = self._owner.get(ident)
-        if old == uid:
-            return
-        if old is not None:
-            self._owner.pop(ident, None)
-            owned = self._owned.get(old)
-            if owned is not None:
-                owned.discard(ident)
-                if not owned:
-                    del self._owned[old]
-        if uid is not None:
-            self._owner[ident] = uid
-            self._owned.setdefault(uid, set()).add(ident)
+        self.index = OwnerIndex(store, KEY, _controller_uid)
 
     def owned(self, deployment: Obj) -> list[Obj]:
         """Return the ReplicaSets a Deployment controls (the stored objects: do not mutate)."""
         uid = deployment["metadata"].get("uid", "")
-        found = (self.store.find(self.rtype, ns, name) for ns, name in self._owned.get(uid, ()))
+        found = (self.store.find(self.rtype, ns, name) for ns, name in self.index.owned(uid))
         return sorted((rs for rs in found if rs is not None), key=_by_revision)
 
     # --- the syncs ----------------------------------------------------------------------
@@ -193,7 +170,7 @@ class ReplicaSets:
 
     def forget(self, namespace: str, uid: str) -> None:
         """Delete the ReplicaSets of a deleted Deployment, as the garbage collector does."""
-        for ns, name in sorted(self._owned.get(uid, ())):
+        for ns, name in self.index.owned(uid):
             if ns != namespace:
                 continue
             with contextlib.suppress(ApiError):  # already gone (e.g. with its namespace)

@@ -1,0 +1,56 @@
+"""Which objects of one kind each controller owns, kept current from the store's events.
+
+The simulated controllers (a Deployment's ReplicaSets, a StatefulSet's or
+DaemonSet's ControllerRevisions) look up what a workload controls on every
+sync; scanning the whole kind each time would make a busy server slow. An
+:class:`OwnerIndex` is a store listener (it runs under the store lock) that
+maps each owner's uid to the objects whose controller reference names it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from .store import Event, Obj, Store
+
+
+class OwnerIndex:
+    """The objects of one kind (``key``, e.g. ``replicasets.apps``) by controller uid.
+
+    Args:
+        store: The object store whose events keep the index.
+        key: The kind's store key.
+        controller_uid: Returns the uid an object's controller reference names
+            (None when it has none of the kinds this index follows).
+    """
+
+    def __init__(self, store: Store, key: str, controller_uid: Callable[[Obj], str | None]) -> None:
+        self.key = key
+        self._controller_uid = controller_uid
+        self._owned: dict[str, set[tuple[str, str]]] = {}  # owner uid -> (namespace, name)
+        self._owner: dict[tuple[str, str], str] = {}  # (namespace, name) -> owner uid
+        store.add_listener(self.on_event)
+
+    def on_event(self, event: Event) -> None:
+        """Follow one store event (under the store lock)."""
+        if event.key != self.key:
+            return
+        ident = (event.namespace, event.name)
+        uid = None if event.type == "DELETED" else self._controller_uid(event.obj)
+        old = self._owner.get(ident)
+        if old == uid:
+            return
+        if old is not None:
+            self._owner.pop(ident, None)
+            owned = self._owned.get(old)
+            if owned is not None:
+                owned.discard(ident)
+                if not owned:
+                    del self._owned[old]
+        if uid is not None:
+            self._owner[ident] = uid
+            self._owned.setdefault(uid, set()).add(ident)
+
+    def owned(self, uid: str) -> list[tuple[str, str]]:
+        """Return the ``(namespace, name)`` of the objects ``uid`` controls, sorted."""
+        return sorted(self._owned.get(uid, ()))
