@@ -7,6 +7,7 @@ what a user would see: restarts, journal records, ``/readyz`` and metrics.
 
 from __future__ import annotations
 
+import itertools
 import signal
 import time
 from typing import Any
@@ -26,6 +27,7 @@ from tests.reloader.e2e.harness import (
     set_data,
     wait_for,
 )
+from tests.reloader.e2e.test_controller import replay_check
 from tests.reloader.e2e.test_workloads import AUTO, cluster_rbac, container, workload
 
 pytestmark = pytest.mark.slow
@@ -293,6 +295,39 @@ def test_a_throttled_patch_is_retried_and_restarts_once(kube, cluster) -> None:
     ctl.quiesce(patched.seq)
     assert restarts(kube, dep) == 1
     assert ctl.stop() == 0
+
+
+def test_a_patch_refused_again_and_again_backs_off_then_restarts_once(kube, cluster) -> None:
+    """A workload something keeps writing: 409 after 409. The first refusal goes out
+    again at once; the later ones wait the jittered backoff (at least half of 0.4 s,
+    then of 0.8 s), so the attempts are not spent in milliseconds."""
+    cm, dep = pair(kube)
+    env = {"RETRY_BASE_SECONDS": "0.4", "RETRY_MAX_SECONDS": "2"}
+    ctl = controller(cluster, env=env).start()
+    wait_for(lambda: applied_hash(kube, dep), "adopted")
+    kube.fail(409, verb="patch", resource="deployments", client=ctl.client, count=3)
+    changed_at = time.time()
+    set_data(kube, cm, {"MESSAGE": "changed"})
+    patched = ctl.wait_record(lambda r: r.kind == k.RESTART_PATCHED, "the restart", timeout=30)
+    retries = ctl.records({"restart.retry"})
+    assert [r.data["error"]["status"] for r in retries] == [409, 409, 409]
+    assert [r.data["next_attempt"] for r in retries] == [2, 3, 4]
+    assert retries[0].data["delay_seconds"] == 0.0 and retries[0].data["jitter"] is None
+    assert 0.2 <= retries[1].data["delay_seconds"] <= 0.4
+    assert 0.4 <= retries[2].data["delay_seconds"] <= 0.8
+    assert all(isinstance(r.data["jitter"], float) for r in retries[1:])
+    sent = [
+        r.at
+        for r in kube.requests(client=ctl.client, verb="patch", resource="deployments")
+        if r.at >= changed_at
+    ]
+    assert len(sent) == 4
+    gaps = [later - earlier for earlier, later in itertools.pairwise(sent)]
+    assert gaps[1] >= 0.2 and gaps[2] >= 0.4, gaps
+    ctl.quiesce(patched.seq)
+    assert restarts(kube, dep) == 1
+    assert ctl.stop() == 0
+    replay_check(ctl.journal_path)
 
 
 def test_the_api_server_unreachable_for_a_while(kube, cluster) -> None:
