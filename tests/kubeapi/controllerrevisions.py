@@ -4,7 +4,9 @@ keep them (`pkg/controller/history`).
 Every distinct pod template a StatefulSet or DaemonSet has run gets one
 ControllerRevision, named `<workload>-<hash>` (the hash of `rollouts.template_hash`,
 so a StatefulSet's `currentRevision`/`updateRevision` name it), labelled with the
-template's labels plus `controller-revision-hash: <hash>`, annotated with the
+template's labels plus the hash (`controller.kubernetes.io/hash` on a StatefulSet's,
+as `history.NewControllerRevision` labels them; `controller-revision-hash` on a
+DaemonSet's, as its controller's own snapshot does), annotated with the
 workload's annotations when it is made, controlled by the workload (an owner
 reference with `controller: true` and `blockOwnerDeletion: true`) and holding in
 `data` the strategic merge patch that puts the template back:
@@ -35,7 +37,8 @@ from .resources import Registry
 from .store import Obj, Store
 
 KEY = "controllerrevisions.apps"
-HASH_LABEL = "controller-revision-hash"
+HASH_LABEL = "controller-revision-hash"  # a DaemonSet's ControllerRevisions
+STATEFULSET_HASH_LABEL = "controller.kubernetes.io/hash"  # a StatefulSet's
 OWNER_KEYS = {"statefulsets.apps": "StatefulSet", "daemonsets.apps": "DaemonSet"}
 _NAME_PREFIX_MAX = 223  # the real controller cuts the workload's name to fit the hash
 
@@ -76,8 +79,14 @@ def _number(revision: Obj) -> int:
         return 0
 
 
+def hash_label(kind: str) -> str:
+    """Return the label that holds the template hash on a `kind`'s ControllerRevisions."""
+    return STATEFULSET_HASH_LABEL if kind == "StatefulSet" else HASH_LABEL
+
+
 def _hash_of(revision: Obj) -> str | None:
-    return (revision["metadata"].get("labels") or {}).get(HASH_LABEL)
+    labels = revision["metadata"].get("labels") or {}
+    return labels.get(STATEFULSET_HASH_LABEL) or labels.get(HASH_LABEL)
 
 
 def _by_revision(revision: Obj) -> tuple[int, str, str]:
@@ -154,7 +163,10 @@ class ControllerRevisions:
     def _create(self, workload: Obj, digest: str, number: int) -> Obj:
         meta = workload["metadata"]
         template = (workload.get("spec") or {}).get("template") or {}
-        labels = {**((template.get("metadata") or {}).get("labels") or {}), HASH_LABEL: digest}
+        labels = {
+            **((template.get("metadata") or {}).get("labels") or {}),
+            hash_label(workload["kind"]): digest,
+        }
         revision_meta: Obj = {
             "name": revision_name(meta["name"], digest),
             "namespace": meta["namespace"],

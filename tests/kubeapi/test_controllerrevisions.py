@@ -66,13 +66,13 @@ def test_each_statefulset_template_gets_a_controllerrevision_that_history_lists(
     kubectl("-n", ns, "create", "-f", "-", input=_workload("StatefulSet", "db"))
     [first] = _settled(server, ns, "db", "statefulsets", [1]).values()
     sts = server.get("statefulsets", "db", ns)
-    digest = first["metadata"]["labels"]["controller-revision-hash"]
+    digest = first["metadata"]["labels"]["controller.kubernetes.io/hash"]
     assert first["metadata"]["name"] == f"db-{digest}"
     assert sts["status"]["currentRevision"] == sts["status"]["updateRevision"] == f"db-{digest}"
     assert first["metadata"]["labels"] == {
         "app": "db",
         "tier": "db",
-        "controller-revision-hash": digest,
+        "controller.kubernetes.io/hash": digest,
     }
     assert first["metadata"]["annotations"] == {"team": "blue"}
     assert first["metadata"]["ownerReferences"] == [

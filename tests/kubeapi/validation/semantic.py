@@ -17,6 +17,7 @@ from typing import Any
 
 from . import cron
 from .meta import Cause, annotation_causes, dns1123_label, label_causes, regex_error
+from .strategies import daemonset_strategy_causes, statefulset_strategy_causes
 
 _IANA_SVC_NAME = re.compile(r"^[-a-z0-9]+$")
 _PERCENT_FMT = "[0-9]+%"
@@ -248,6 +249,10 @@ def _workload_causes(kind: str, obj: dict[str, Any]) -> list[Cause]:
     causes.extend(pod_spec_causes(template.get("spec"), "spec.template.spec", kind, claims))
     if kind == "Deployment":
         causes.extend(_deployment_causes(spec))
+    elif kind == "StatefulSet":
+        causes.extend(statefulset_strategy_causes(spec))
+    elif kind == "DaemonSet":
+        causes.extend(daemonset_strategy_causes(spec))
     return causes
 
 
