@@ -26,13 +26,12 @@ scans the whole kind.
 
 from __future__ import annotations
 
-import contextlib
 import copy
 from collections.abc import Iterable
 from typing import Any
 
 from .errors import ApiError
-from .owners import OwnerIndex
+from .owners import OwnedObjects
 from .resources import Registry
 from .store import Obj, Store
 
@@ -94,7 +93,7 @@ def _by_revision(revision: Obj) -> tuple[int, str, str]:
     return _number(revision), meta.get("creationTimestamp", ""), meta["name"]
 
 
-class ControllerRevisions:
+class ControllerRevisions(OwnedObjects):
     """The StatefulSets' and DaemonSets' ControllerRevisions: an owner index, and the
     syncs of the rollout controller.
 
@@ -105,19 +104,9 @@ class ControllerRevisions:
     """
 
     def __init__(self, store: Store, registry: Registry, actor: str) -> None:
-        self.store = store
-        rtype = registry.by_key(KEY)
-        assert rtype is not None
-        self.rtype = rtype
-        self.actor = actor
-        self.index = OwnerIndex(store, KEY, _controller_uid)
-
-    def owned(self, workload: Obj) -> list[Obj]:
-        """Return the ControllerRevisions a workload controls, oldest revision first
-        (the stored objects: do not mutate)."""
-        uid = workload["metadata"].get("uid", "")
-        found = (self.store.find(self.rtype, ns, name) for ns, name in self.index.owned(uid))
-        return sorted((r for r in found if r is not None), key=_by_revision)
+        super().__init__(
+            store, registry, actor, key=KEY, controller_uid=_controller_uid, order=_by_revision
+        )
 
     # --- the syncs ----------------------------------------------------------------------
 
@@ -138,14 +127,6 @@ class ControllerRevisions:
         except ApiError:
             return None  # e.g. a namespace being deleted: the workload goes too
         return current
-
-    def forget(self, namespace: str, uid: str) -> None:
-        """Delete the ControllerRevisions of a deleted workload, as the garbage collector does."""
-        for ns, name in self.index.owned(uid):
-            if ns != namespace:
-                continue
-            with contextlib.suppress(ApiError):  # already gone (e.g. with its namespace)
-                self.store.delete(self.rtype, ns, name, self.actor)
 
     def _update_revision(self, workload: Obj, digest: str) -> Obj:
         owned = self.owned(workload)

@@ -5,12 +5,18 @@ DaemonSet's ControllerRevisions) look up what a workload controls on every
 sync; scanning the whole kind each time would make a busy server slow. An
 :class:`OwnerIndex` is a store listener (it runs under the store lock) that
 maps each owner's uid to the objects whose controller reference names it.
+:class:`OwnedObjects` is what both controllers share on top of it: finding a
+workload's objects, and deleting them with it (the garbage collector's work).
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
+from typing import Any
 
+from .errors import ApiError
+from .resources import Registry
 from .store import Event, Obj, Store
 
 
@@ -54,3 +60,48 @@ class OwnerIndex:
     def owned(self, uid: str) -> list[tuple[str, str]]:
         """Return the ``(namespace, name)`` of the objects ``uid`` controls, sorted."""
         return sorted(self._owned.get(uid, ()))
+
+
+class OwnedObjects:
+    """The objects of one kind (``key``) that workloads control, for a simulated controller.
+
+    Args:
+        store: The object store (the objects are written through it, as by a client).
+        registry: The resource types.
+        actor: The name the writes are attributed to.
+        key: The kind's store key.
+        controller_uid: As for :class:`OwnerIndex`.
+        order: The sort key of :meth:`owned` (oldest revision first).
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        registry: Registry,
+        actor: str,
+        *,
+        key: str,
+        controller_uid: Callable[[Obj], str | None],
+        order: Callable[[Obj], Any],
+    ) -> None:
+        self.store = store
+        rtype = registry.by_key(key)
+        assert rtype is not None
+        self.rtype = rtype
+        self.actor = actor
+        self.index = OwnerIndex(store, key, controller_uid)
+        self._order = order
+
+    def owned(self, owner: Obj) -> list[Obj]:
+        """Return the objects ``owner`` controls, in order (the stored objects: do not mutate)."""
+        uid = owner["metadata"].get("uid", "")
+        found = (self.store.find(self.rtype, ns, name) for ns, name in self.index.owned(uid))
+        return sorted((obj for obj in found if obj is not None), key=self._order)
+
+    def forget(self, namespace: str, uid: str) -> None:
+        """Delete the objects of a deleted owner, as the garbage collector does."""
+        for ns, name in self.index.owned(uid):
+            if ns != namespace:
+                continue
+            with contextlib.suppress(ApiError):  # already gone (e.g. with its namespace)
+                self.store.delete(self.rtype, ns, name, self.actor)

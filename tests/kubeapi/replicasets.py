@@ -25,13 +25,12 @@ sync never scans the whole kind.
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import math
 from typing import Any
 
 from .errors import ApiError
-from .owners import OwnerIndex
+from .owners import OwnedObjects
 from .resources import Registry
 from .store import Obj, Store
 
@@ -95,7 +94,7 @@ def _controller_uid(rs: Obj) -> str | None:
     return None
 
 
-class ReplicaSets:
+class ReplicaSets(OwnedObjects):
     """The Deployments' ReplicaSets: an owner index, and the syncs of the rollout controller.
 
     Args:
@@ -105,18 +104,9 @@ class ReplicaSets:
     """
 
     def __init__(self, store: Store, registry: Registry, actor: str) -> None:
-        self.store = store
-        rtype = registry.by_key(KEY)
-        assert rtype is not None
-        self.rtype = rtype
-        self.actor = actor
-        self.index = OwnerIndex(store, KEY, _controller_uid)
-
-    def owned(self, deployment: Obj) -> list[Obj]:
-        """Return the ReplicaSets a Deployment controls (the stored objects: do not mutate)."""
-        uid = deployment["metadata"].get("uid", "")
-        found = (self.store.find(self.rtype, ns, name) for ns, name in self.index.owned(uid))
-        return sorted((rs for rs in found if rs is not None), key=_by_revision)
+        super().__init__(
+            store, registry, actor, key=KEY, controller_uid=_controller_uid, order=_by_revision
+        )
 
     # --- the syncs ----------------------------------------------------------------------
 
@@ -167,14 +157,6 @@ class ReplicaSets:
             new = self._settle(new, replicas)
             self._clean_up(deployment, new)
         return revision(new)
-
-    def forget(self, namespace: str, uid: str) -> None:
-        """Delete the ReplicaSets of a deleted Deployment, as the garbage collector does."""
-        for ns, name in self.index.owned(uid):
-            if ns != namespace:
-                continue
-            with contextlib.suppress(ApiError):  # already gone (e.g. with its namespace)
-                self.store.delete(self.rtype, ns, name, self.actor)
 
     def _create(self, deployment: Obj, digest: str, number: int, scaled: int, surge: int) -> Obj:
         meta = deployment["metadata"]
