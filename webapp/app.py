@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING, Any
 import falcon
 
 from telemetry.buildinfo import VERSION
+from telemetry.httpguard import StrictPath
 from webapp.metrics import HttpMetrics, register_build_info
 from webapp.observe import RequestObserver, SecurityHeaders
-from webapp.paths import StrictPath
 from webapp.readiness import Readiness
 from webapp.resources import Greeting, Health, Metrics, Ready, Version
 

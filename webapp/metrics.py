@@ -18,10 +18,6 @@ OTHER = "other"
 # success and an error, the two the SLO's error ratio divides.
 INITIAL_STATUSES = ("200", "500")
 
-# RFC 9110's methods and PATCH (RFC 5789); anything else is labelled "other".
-KNOWN_METHODS = frozenset(
-    {"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"}
-)
 
 # Fine below 50 ms, where a healthy pod answers, and exact at the thresholds the
 # SLO and the capacity gate query: 250 ms (capacity p95) and 500 ms (SLO p95, capacity p99).
@@ -82,7 +78,7 @@ class HttpMetrics:
         """Count one answered request and record how long it took.
 
         Args:
-            method: A label value: one of :data:`KNOWN_METHODS` or ``other``.
+            method: A label value: one of :data:`telemetry.httpguard.KNOWN_METHODS` or ``other``.
             path: A label value: a route template or ``other``.
             status: The response's status code.
             seconds: The time the app took.

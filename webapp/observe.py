@@ -14,8 +14,9 @@ from typing import TYPE_CHECKING, Any
 
 import falcon
 
+from telemetry.httpguard import KNOWN_METHODS
 from telemetry.redaction import redact
-from webapp.metrics import KNOWN_METHODS, OTHER
+from webapp.metrics import OTHER
 
 if TYPE_CHECKING:
     from telemetry.tracing import Tracing

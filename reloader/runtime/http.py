@@ -16,6 +16,8 @@ import falcon
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from waitress.server import create_server
 
+from telemetry.httpguard import KnownMethod, StrictPath
+
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
 
@@ -82,7 +84,9 @@ class _NoStore:
 
 def create_app(health: Health, leadership: Leadership, registry: CollectorRegistry) -> falcon.App:
     """Return the WSGI app serving the four endpoints from the given sources."""
-    app = falcon.App(middleware=[_NoStore()])
+    # Only the endpoints' own spellings (``//metrics`` is not ``/metrics`` to
+    # whatever decides by the path as sent) and known methods (else 501).
+    app = falcon.App(middleware=[_NoStore(), KnownMethod(), StrictPath()])
     app.add_route("/healthz", _Healthz(health))
     app.add_route("/readyz", _Readyz(health, leadership))
     app.add_route("/leadz", _Leadz(leadership))

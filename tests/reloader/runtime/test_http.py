@@ -7,9 +7,10 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from reloader.runtime.health import Health
-from reloader.runtime.http import create_app
+from reloader.runtime.http import HttpServer, create_app
 from reloader.runtime.leadership import LeadershipStatus, SoleActor
 from reloader.runtime.metrics import ControllerMetrics
+from tests.webapp import rawhttp
 
 
 class FakeClock:
@@ -286,3 +287,36 @@ def test_metrics_count_what_records_tell():
     assert value("configmap_reload_dropped_restarts_total") == 1
     assert value("configmap_reload_rollouts_total", {"outcome": "completed"}) == 1
     assert value("configmap_reload_rollouts_total", {"outcome": "timeout"}) == 2
+
+
+@pytest.fixture
+def served(health):
+    """The endpoints on real waitress on a free loopback port."""
+    server = HttpServer(
+        create_app(health, SoleActor("helloworld-controller-0"), CollectorRegistry()),
+        "127.0.0.1",
+        0,
+    )
+    server.start()
+    yield server.port
+    server.stop()
+
+
+@pytest.mark.parametrize(
+    "path", ["//metrics", "///healthz", "/%2Fmetrics", "/%2fleadz", "/readyz/"]
+)
+def test_only_each_endpoints_own_spelling_is_served(served, path):
+    """waitress strips leading slashes and decodes %2F: without the check, //metrics
+    (which a mesh policy that keeps /metrics for Prometheus does not match) served
+    /metrics."""
+    spelled = rawhttp.request(served, f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+    assert spelled.status == 404, path
+    assert spelled.headers["cache-control"] == "no-store"
+    own = rawhttp.request(served, b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert own.status == 200
+
+
+@pytest.mark.parametrize(("method", "status"), [("BREW", 501), ("PURGE", 501), ("DELETE", 405)])
+def test_an_unknown_method_is_501_and_a_known_one_not_allowed_is_405(served, method, status):
+    answer = rawhttp.request(served, f"{method} /metrics HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+    assert answer.status == status, method

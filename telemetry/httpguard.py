@@ -1,4 +1,10 @@
-"""A route answers only to its own spelling.
+"""What our HTTP endpoints refuse before routing: another spelling of a path, an unknown method.
+
+Shared by the web app and the controller's endpoints (health, readiness,
+leadership, metrics): both are served by waitress and Falcon, and both sit
+behind things that decide by the path and the method as sent.
+
+**A route answers only to its own spelling.**
 
 waitress removes the slashes a path starts with and decodes ``%2F`` into ``/``
 before the app sees ``PATH_INFO``, and Falcon's router skips leading slashes
@@ -9,6 +15,10 @@ ingress's routes) would then see one path while the app serves another. So the
 path the client sent is checked before routing: an empty segment (``//``) or an
 encoded slash anywhere is not a spelling of any route, and is answered 404 like
 any unknown path.
+
+**An unknown method is 501** (RFC 9110, 9.1: a method the server does not
+recognise), not the 400 Falcon answers for a method outside its list, nor a
+405, which says the method exists but not for this resource.
 """
 
 from __future__ import annotations
@@ -17,6 +27,11 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import falcon
+
+# RFC 9110's methods and PATCH (RFC 5789): the methods an endpoint may know.
+KNOWN_METHODS = frozenset(
+    {"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"}
+)
 
 
 def path_as_sent(environ: dict[str, Any]) -> str:
@@ -57,3 +72,12 @@ class StrictPath:
         if is_ambiguous(sent):
             req.path = sent
             raise falcon.HTTPNotFound()
+
+
+class KnownMethod:
+    """Falcon middleware answering 501 to a method outside :data:`KNOWN_METHODS`."""
+
+    def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
+        """Refuse an unknown method before the router sees it."""
+        if req.method not in KNOWN_METHODS:
+            raise falcon.HTTPNotImplemented(description="Unknown HTTP method")
