@@ -13,7 +13,7 @@ from typing import Any
 
 from .errors import bad_request, invalid
 from .resources import ResourceType
-from .validation.meta import PATH_SEGMENT_NAMED
+from .validation.meta import PATH_SEGMENT_NAMED, nonnegative
 
 _CONFIG_KEY = re.compile(r"^[-._a-zA-Z0-9]+$")
 
@@ -50,10 +50,8 @@ def validate(rtype: ResourceType, obj: dict[str, Any]) -> None:
                 raise bad_request(f"metadata.{field}[{key}] must be a string")
     if rtype.kind in ("ConfigMap", "Secret"):
         causes.extend(_config_causes(obj))
-    revision = obj.get("revision") if rtype.kind == "ControllerRevision" else None
-    if isinstance(revision, int) and revision < 0:  # `data` is required by the schema
-        message = f"Invalid value: {revision}: must be greater than or equal to 0"
-        causes.append(("FieldValueInvalid", "revision", message))
+    if rtype.kind == "ControllerRevision":  # `data` is required by the schema
+        causes.extend(nonnegative(obj.get("revision"), "revision"))
     if causes:
         raise invalid(rtype.kind, rtype.group, name, causes)
 

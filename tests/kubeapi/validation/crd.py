@@ -16,7 +16,7 @@ from typing import Any
 
 import jsonschema
 
-from .semantic import Cause, go_value
+from .meta import Cause, go_value
 
 _ROOT_FIELDS = ("apiVersion", "kind", "metadata")
 _cache: dict[tuple[str, str, str], tuple[dict[str, Any], Any]] = {}

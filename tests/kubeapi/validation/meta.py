@@ -287,3 +287,25 @@ def meta_causes(kind: str, meta: dict[str, Any], creating: bool) -> list[Cause]:
                     _invalid("metadata.finalizers", finalizer, m) for m in qualified_name(finalizer)
                 ]
     return causes
+
+
+def go_value(value: Any) -> str:
+    """Render a value as the real server does in `Invalid value: ...` (Kubernetes 1.34+).
+
+    Strings are quoted, numbers and booleans plain, anything else is Go's
+    `json.Marshal` of it (maps with sorted keys).
+    """
+    return json.dumps(value, separators=(",", ":"), sort_keys=True)
+
+
+def go_struct(fields: dict[str, Any]) -> str:
+    """Render an internal Go struct as `json.Marshal` does: its Go field names, in order."""
+    return json.dumps(fields, separators=(",", ":"))
+
+
+def nonnegative(value: Any, field: str) -> list[Cause]:
+    """`Invalid value: N: must be greater than or equal to 0` for a negative integer."""
+    if isinstance(value, int) and not isinstance(value, bool) and value < 0:
+        message = f"Invalid value: {value}: must be greater than or equal to 0"
+        return [("FieldValueInvalid", field, message)]
+    return []

@@ -16,8 +16,17 @@ from collections.abc import Callable
 from typing import Any
 
 from . import cron
-from .meta import Cause, annotation_causes, dns1123_label, label_causes, regex_error
-from .strategies import daemonset_strategy_causes, statefulset_strategy_causes
+from .meta import (
+    Cause,
+    annotation_causes,
+    dns1123_label,
+    go_struct,
+    go_value,
+    label_causes,
+    nonnegative,
+    regex_error,
+)
+from .strategies import daemonset_strategy_causes, statefulset_strategy_causes, surge_struct
 
 _IANA_SVC_NAME = re.compile(r"^[-a-z0-9]+$")
 _PERCENT_FMT = "[0-9]+%"
@@ -31,27 +40,6 @@ _SECRET_KEYS = {
     "kubernetes.io/dockercfg": (".dockercfg",),
     "kubernetes.io/ssh-auth": ("ssh-privatekey",),
 }
-
-
-def go_value(value: Any) -> str:
-    """Render a value as the real server does in `Invalid value: ...` (Kubernetes 1.34+).
-
-    Strings are quoted, numbers and booleans plain, anything else is Go's
-    `json.Marshal` of it (maps with sorted keys).
-    """
-    return json.dumps(value, separators=(",", ":"), sort_keys=True)
-
-
-def go_struct(fields: dict[str, Any]) -> str:
-    """Render an internal Go struct as `json.Marshal` does: its Go field names, in order."""
-    return json.dumps(fields, separators=(",", ":"))
-
-
-def _nonnegative(value: Any, field: str) -> list[Cause]:
-    if isinstance(value, int) and not isinstance(value, bool) and value < 0:
-        message = f"Invalid value: {value}: must be greater than or equal to 0"
-        return [("FieldValueInvalid", field, message)]
-    return []
 
 
 def _int_or_percent(value: Any) -> int:
@@ -77,7 +65,7 @@ def _int_or_percent_causes(value: Any, field: str, at_most_100: bool = True) -> 
             message = f"Invalid value: {go_value(value)}: must not be greater than 100%"
             return [("FieldValueInvalid", field, message)]
         return []
-    return _nonnegative(value, field)
+    return nonnegative(value, field)
 
 
 def selector_matches(selector: dict[str, Any], labels: dict[str, Any]) -> bool:
@@ -267,13 +255,7 @@ def _strategy_causes(strategy: dict[str, Any]) -> list[Cause]:
         message = "Forbidden: may not be specified when strategy `type` is 'Recreate'"
         return [("FieldValueForbidden", f"{where}.rollingUpdate", message)]
     if kind != "RollingUpdate":
-        value = None
-        if isinstance(rolling, dict):
-            value = {
-                "MaxUnavailable": rolling.get("maxUnavailable", 0),
-                "MaxSurge": rolling.get("maxSurge", 0),
-            }
-        rendered = go_struct({"Type": kind, "RollingUpdate": value})
+        rendered = go_struct({"Type": kind, "RollingUpdate": surge_struct(rolling)})
         return [
             (
                 "FieldValueNotSupported",
@@ -304,11 +286,11 @@ def _deployment_causes(spec: dict[str, Any]) -> list[Cause]:
     strategy = spec.get("strategy") if isinstance(spec.get("strategy"), dict) else {}
     causes = _strategy_causes(strategy)
     min_ready = spec.get("minReadySeconds") or 0
-    causes += _nonnegative(min_ready, "spec.minReadySeconds")
-    causes += _nonnegative(spec.get("revisionHistoryLimit"), "spec.revisionHistoryLimit")
+    causes += nonnegative(min_ready, "spec.minReadySeconds")
+    causes += nonnegative(spec.get("revisionHistoryLimit"), "spec.revisionHistoryLimit")
     deadline = spec.get("progressDeadlineSeconds")
     deadline = 600 if deadline is None else deadline
-    causes += _nonnegative(deadline, "spec.progressDeadlineSeconds")
+    causes += nonnegative(deadline, "spec.progressDeadlineSeconds")
     if isinstance(deadline, int) and isinstance(min_ready, int) and deadline <= min_ready:
         message = f"Invalid value: {deadline}: must be greater than minReadySeconds"
         causes.append(("FieldValueInvalid", "spec.progressDeadlineSeconds", message))

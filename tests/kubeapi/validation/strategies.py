@@ -12,16 +12,11 @@ as `json.Marshal` of the internal Go structs (their field names, no json tags).
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-from .meta import Cause
+from .meta import Cause, go_struct, nonnegative
 
 _WHERE = "spec.updateStrategy"
-
-
-def _go_json(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"))
 
 
 def _sts_rolling(rolling: Any) -> Any:
@@ -33,7 +28,8 @@ def _sts_rolling(rolling: Any) -> Any:
     }
 
 
-def _ds_rolling(rolling: Any) -> Any:
+def surge_struct(rolling: Any) -> Any:
+    """A Deployment's or DaemonSet's `rollingUpdate` as its internal Go struct (None: nil)."""
     if not isinstance(rolling, dict):
         return None
     return {
@@ -52,17 +48,14 @@ def statefulset_strategy_causes(spec: dict[str, Any]) -> list[Cause]:
     causes: list[Cause] = []
     if kind == "OnDelete" and rolling is not None:
         message = (
-            f"Invalid value: {_go_json(_sts_rolling(rolling))}: "
+            f"Invalid value: {go_struct(_sts_rolling(rolling))}: "
             "only allowed for updateStrategy 'RollingUpdate'"
         )
         causes.append(("FieldValueInvalid", f"{_WHERE}.rollingUpdate", message))
     elif kind == "RollingUpdate" and isinstance(rolling, dict):
-        partition = rolling.get("partition")
-        if isinstance(partition, int) and not isinstance(partition, bool) and partition < 0:
-            message = f"Invalid value: {partition}: must be greater than or equal to 0"
-            causes.append(("FieldValueInvalid", f"{_WHERE}.rollingUpdate.partition", message))
+        causes += nonnegative(rolling.get("partition"), f"{_WHERE}.rollingUpdate.partition")
     elif kind not in ("OnDelete", "RollingUpdate"):
-        rendered = _go_json({"Type": kind, "RollingUpdate": _sts_rolling(rolling)})
+        rendered = go_struct({"Type": kind, "RollingUpdate": _sts_rolling(rolling)})
         message = f"Invalid value: {rendered}: must be 'RollingUpdate' or 'OnDelete'"
         causes.append(("FieldValueInvalid", _WHERE, message))
     return causes
@@ -76,6 +69,8 @@ def daemonset_strategy_causes(spec: dict[str, Any]) -> list[Cause]:
     kind = strategy.get("type") or "RollingUpdate"
     if kind in ("OnDelete", "RollingUpdate"):
         return []
-    rendered = _go_json({"Type": kind, "RollingUpdate": _ds_rolling(strategy.get("rollingUpdate"))})
+    rendered = go_struct(
+        {"Type": kind, "RollingUpdate": surge_struct(strategy.get("rollingUpdate"))}
+    )
     message = f'Unsupported value: {rendered}: supported values: "RollingUpdate", "OnDelete"'
     return [("FieldValueNotSupported", _WHERE, message)]

@@ -16,7 +16,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from .semantic import Cause, go_value
+from .meta import Cause, go_value
 
 _INT32_MAX = 2**31 - 1
 _POD_UPDATABLE = ",".join(
