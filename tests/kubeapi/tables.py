@@ -48,6 +48,11 @@ def _images(obj: Obj) -> str:
     return ",".join(str(c.get("image", "")) for c in containers if isinstance(c, dict))
 
 
+def _count(title: str, *path: str, default: int = 0) -> Column:
+    """An integer column read from the object at ``path`` (``default`` when absent)."""
+    return (title, "integer", lambda o: _get(o, *path, default=default), 0)
+
+
 def _containers(obj: Obj) -> str:
     containers = _get(obj, "spec", "template", "spec", "containers", default=[])
     return ",".join(str(c.get("name", "")) for c in containers if isinstance(c, dict))
@@ -119,6 +124,9 @@ def _event_count(obj: Obj) -> int:
 
 _NAME: Column = ("Name", "string", lambda o: o["metadata"]["name"], 0)
 _AGE: Column = ("Age", "string", age, 0)
+_CONTAINERS: Column = ("Containers", "string", _containers, 1)
+_IMAGES: Column = ("Images", "string", _images, 1)
+_SELECTOR: Column = ("Selector", "string", _selector, 1)
 
 _COLUMNS: dict[str, list[Column]] = {
     "Deployment": [
@@ -129,12 +137,12 @@ _COLUMNS: dict[str, list[Column]] = {
             _ready,
             0,
         ),
-        ("Up-to-date", "integer", lambda o: _get(o, "status", "updatedReplicas", default=0), 0),
-        ("Available", "integer", lambda o: _get(o, "status", "availableReplicas", default=0), 0),
+        _count("Up-to-date", "status", "updatedReplicas"),
+        _count("Available", "status", "availableReplicas"),
         _AGE,
-        ("Containers", "string", _containers, 1),
-        ("Images", "string", _images, 1),
-        ("Selector", "string", _selector, 1),
+        _CONTAINERS,
+        _IMAGES,
+        _SELECTOR,
     ],
     "StatefulSet": [
         _NAME,
@@ -145,36 +153,31 @@ _COLUMNS: dict[str, list[Column]] = {
             0,
         ),
         _AGE,
-        ("Containers", "string", _containers, 1),
-        ("Images", "string", _images, 1),
+        _CONTAINERS,
+        _IMAGES,
     ],
     "DaemonSet": [
         _NAME,
-        ("Desired", "integer", lambda o: _get(o, "status", "desiredNumberScheduled", default=0), 0),
-        ("Current", "integer", lambda o: _get(o, "status", "currentNumberScheduled", default=0), 0),
-        ("Ready", "integer", lambda o: _get(o, "status", "numberReady", default=0), 0),
-        (
-            "Up-to-date",
-            "integer",
-            lambda o: _get(o, "status", "updatedNumberScheduled", default=0),
-            0,
-        ),
-        ("Available", "integer", lambda o: _get(o, "status", "numberAvailable", default=0), 0),
+        _count("Desired", "status", "desiredNumberScheduled"),
+        _count("Current", "status", "currentNumberScheduled"),
+        _count("Ready", "status", "numberReady"),
+        _count("Up-to-date", "status", "updatedNumberScheduled"),
+        _count("Available", "status", "numberAvailable"),
         ("Node Selector", "string", _node_selector, 0),
         _AGE,
-        ("Containers", "string", _containers, 1),
-        ("Images", "string", _images, 1),
-        ("Selector", "string", _selector, 1),
+        _CONTAINERS,
+        _IMAGES,
+        _SELECTOR,
     ],
     "ReplicaSet": [
         _NAME,
-        ("Desired", "integer", lambda o: _get(o, "spec", "replicas", default=1), 0),
-        ("Current", "integer", lambda o: _get(o, "status", "replicas", default=0), 0),
-        ("Ready", "integer", lambda o: _get(o, "status", "readyReplicas", default=0), 0),
+        _count("Desired", "spec", "replicas", default=1),
+        _count("Current", "status", "replicas"),
+        _count("Ready", "status", "readyReplicas"),
         _AGE,
-        ("Containers", "string", _containers, 1),
-        ("Images", "string", _images, 1),
-        ("Selector", "string", _selector, 1),
+        _CONTAINERS,
+        _IMAGES,
+        _SELECTOR,
     ],
     "ControllerRevision": [
         _NAME,
