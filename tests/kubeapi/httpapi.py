@@ -59,13 +59,11 @@ def go_json(obj: Any) -> bytes:
     template. A string holding a lone surrogate (no UTF-8 form) is written
     with ASCII escapes instead, still the same JSON value.
     """
-    text = json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
-    if not text.isascii():
-        try:
-            return text.translate(_GO_ESCAPES).encode()
-        except UnicodeEncodeError:
-            text = json.dumps(obj, separators=(",", ":"))
-    return text.translate(_GO_ESCAPES).encode()
+    text = json.dumps(obj, separators=(",", ":"), ensure_ascii=False).translate(_GO_ESCAPES)
+    try:
+        return text.encode()
+    except UnicodeEncodeError:  # a lone surrogate
+        return json.dumps(obj, separators=(",", ":")).translate(_GO_ESCAPES).encode()
 
 
 class _Drop(Exception):
