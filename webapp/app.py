@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import falcon
 
 from telemetry.buildinfo import VERSION
-from telemetry.httpguard import StrictPath
+from telemetry.httpguard import KnownMethod, StrictPath
 from webapp.metrics import HttpMetrics, register_build_info
 from webapp.observe import RequestObserver, SecurityHeaders
 from webapp.readiness import Readiness
@@ -63,8 +63,9 @@ def create_app(
         tracing=tracing,
         clock=clock,
     )
-    # The observer comes first so that a refused spelling is measured and logged.
-    app = falcon.App(middleware=[observer, StrictPath(), SecurityHeaders()])
+    # The observer comes first so that an unknown method (501) and a refused
+    # spelling (404) are measured and logged.
+    app = falcon.App(middleware=[observer, KnownMethod(), StrictPath(), SecurityHeaders()])
     app.add_route("/", Greeting(settings.message, settings.app_env, version))
     app.add_route("/healthz", Health())
     app.add_route("/readyz", Ready(readiness or Readiness()))

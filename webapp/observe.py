@@ -130,7 +130,7 @@ class RequestObserver:
         )
 
     def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
-        """Start the clock (and the span); refuse unknown methods with 501."""
+        """Start the clock (and the span; an unknown method's is ``_OTHER``)."""
         context = req.context
         context.started = self._clock()
         method = req.method
@@ -139,8 +139,6 @@ class RequestObserver:
             context.span = self._tracing.start_request_span(
                 method if known else "_OTHER", req.path, req.env, scheme=req.scheme
             )
-        if not known:
-            raise falcon.HTTPNotImplemented(description="Unknown HTTP method")
 
     def process_response(
         self, req: falcon.Request, resp: falcon.Response, resource: Any, req_succeeded: bool
