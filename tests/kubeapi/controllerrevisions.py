@@ -31,7 +31,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from .errors import ApiError
-from .owners import OwnedObjects
+from .owners import OwnedObjects, controlled_by
 from .resources import Registry
 from .store import Obj, Store
 
@@ -152,16 +152,7 @@ class ControllerRevisions(OwnedObjects):
             "name": revision_name(meta["name"], digest),
             "namespace": meta["namespace"],
             "labels": labels,
-            "ownerReferences": [
-                {
-                    "apiVersion": "apps/v1",
-                    "kind": workload["kind"],
-                    "name": meta["name"],
-                    "uid": meta["uid"],
-                    "controller": True,
-                    "blockOwnerDeletion": True,
-                }
-            ],
+            "ownerReferences": controlled_by(workload),
         }
         if meta.get("annotations"):
             revision_meta["annotations"] = dict(meta["annotations"])

@@ -20,6 +20,21 @@ from .resources import Registry
 from .store import Event, Obj, Store
 
 
+def controlled_by(owner: Obj) -> list[Obj]:
+    """Return the `ownerReferences` of an object ``owner`` (an apps/v1 workload) controls."""
+    meta = owner["metadata"]
+    return [
+        {
+            "apiVersion": "apps/v1",
+            "kind": owner["kind"],
+            "name": meta["name"],
+            "uid": meta["uid"],
+            "controller": True,
+            "blockOwnerDeletion": True,
+        }
+    ]
+
+
 class OwnerIndex:
     """The objects of one kind (``key``, e.g. ``replicasets.apps``) by controller uid.
 

@@ -30,7 +30,7 @@ import math
 from typing import Any
 
 from .errors import ApiError
-from .owners import OwnedObjects
+from .owners import OwnedObjects, controlled_by
 from .resources import Registry
 from .store import Obj, Store
 
@@ -185,16 +185,7 @@ class ReplicaSets(OwnedObjects):
                 "namespace": meta["namespace"],
                 "labels": dict(labels),
                 "annotations": annotations,
-                "ownerReferences": [
-                    {
-                        "apiVersion": "apps/v1",
-                        "kind": "Deployment",
-                        "name": meta["name"],
-                        "uid": meta["uid"],
-                        "controller": True,
-                        "blockOwnerDeletion": True,
-                    }
-                ],
+                "ownerReferences": controlled_by(deployment),
             },
             "spec": rs_spec,
         }
