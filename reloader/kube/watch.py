@@ -99,8 +99,6 @@ class WatchOptions:
     Attributes:
         namespace: The namespace watched, or ``*`` for every namespace
             (cluster-wide list and watch paths).
-        only: With ``namespace="*"``, keep only objects of these namespaces
-            (several namespaces: one cluster-wide watch, filtered here); None: all.
         label_selector: Restricts the objects listed and watched (None: all).
         timeout_seconds: The server-side ``timeoutSeconds`` of each watch request.
         resync_seconds: List afresh at least this often.
@@ -125,7 +123,6 @@ class WatchOptions:
     grace_seconds: float = 10.0
     coalesce_seconds: float = 0.05
     busy_coalesce_seconds: float = 0.25
-    only: frozenset[str] | None = None
 
 
 class ListWatcher:
@@ -352,8 +349,6 @@ class ListWatcher:
         resource_version = str(body["metadata"]["resourceVersion"])
         current: dict[tuple[str, str], tuple[str, Any]] = {}
         for item in body.get("items") or []:
-            if not self._wanted(item):
-                continue
             view = self._to_view(item)
             current[_ident(view)] = (view.resource_version, view)
         added, modified, deleted = self._report_list(current, initial)
@@ -469,8 +464,6 @@ class ListWatcher:
         if kind not in ("ADDED", "MODIFIED", "DELETED"):
             log.warning("unknown watch event type ignored", extra={"fields": {"type": kind}})
             return new_version
-        if not self._wanted(obj):
-            return new_version
         self._hooks.event(kind)
         view = self._to_view(obj)
         if kind == "DELETED":
@@ -479,11 +472,6 @@ class ListWatcher:
             self._known[_ident(view)] = (view.resource_version, view)
         self._emit(self._seen(EventType(kind), view, "watch"))
         return new_version
-
-    def _wanted(self, obj: Mapping[str, Any]) -> bool:
-        """Whether an object is in a namespace watched (several namespaces: filtered here)."""
-        only = self.options.only
-        return only is None or (obj.get("metadata") or {}).get("namespace") in only
 
     def _seen(self, event_type: EventType, view: Any, source: str) -> Event:
         if self.resource in (Resource.CONFIGMAPS, Resource.SECRETS):

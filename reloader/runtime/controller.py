@@ -17,11 +17,9 @@ from __future__ import annotations
 
 import logging
 import os
-import queue
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import replace
 from datetime import UTC, datetime
 
 from kubernetes import client
@@ -39,15 +37,15 @@ from reloader.core import (
     initial_state,
 )
 from reloader.kube.restarts import DeploymentPatcher
-from reloader.kube.watch import ListWatcher, WatchHooks, WatchOptions
 from reloader.runtime.executor import PatchExecutor
 from reloader.runtime.health import Health
 from reloader.runtime.http import HttpServer, create_app
 from reloader.runtime.journal_writer import JournalWriter
 from reloader.runtime.leadership import Leadership
 from reloader.runtime.loop import LOOP, ReconcileLoop
-from reloader.runtime.metrics import WATCH_EVENT_TYPES, ControllerMetrics
+from reloader.runtime.metrics import ControllerMetrics
 from reloader.runtime.settings import Settings
+from reloader.runtime.watches import Watches
 from telemetry import buildinfo
 
 log = logging.getLogger(__name__)
@@ -115,47 +113,9 @@ class Controller:
         self.http = HttpServer(
             create_app(self.health, leadership, registry), settings.http_host, settings.http_port
         )
-        options = WatchOptions(
-            namespace=settings.namespace,
-            label_selector=None,
-            timeout_seconds=settings.watch_timeout_seconds,
-            resync_seconds=settings.resync_seconds,
-            backoff_base_seconds=settings.retry_base_seconds,
-            backoff_max_seconds=settings.retry_max_seconds,
+        self.watches = Watches(
+            settings, resources, api_client, self.loop, metrics=self.metrics, health=self.health
         )
-        scope = settings.watch_namespaces
-        if len(scope) > 1:
-            # Several namespaces: one cluster-wide watch per resource, filtered
-            # (the cluster variants' ClusterRole allows it).
-            options = replace(options, namespace="*", only=frozenset(scope))
-        else:
-            options = replace(options, namespace=scope[0])
-        self.watchers = [
-            ListWatcher(
-                resource,
-                api_client,
-                # An empty selector means every ConfigMap.
-                replace(options, label_selector=settings.configmap_label_selector or None)
-                if resource is Resource.CONFIGMAPS
-                else options,
-                self._emitter(resource),
-                hooks=self._hooks(resource),
-                secret_key=settings.secret_hash_key,
-            )
-            for resource in resources
-        ]
-        watch_limit = (
-            (
-                settings.watch_timeout_seconds
-                + options.grace_seconds
-                + options.connect_timeout_seconds
-            )
-            * 2
-            + settings.retry_max_seconds
-            + 60.0
-        )  # a list may take its read timeout
-        for watcher in self.watchers:
-            self.health.register(_watch_loop(watcher.resource), watch_limit)
         self.health.register(LOOP, _LOOP_LIMIT_SECONDS)
         election = settings.leader_election
         if election.enabled:
@@ -206,8 +166,7 @@ class Controller:
             on_error=lambda reason: self.metrics.errors.labels("lease", reason).inc(),
             on_progress=lambda: self.health.beat(ELECTOR),
         )
-        for watcher in self.watchers:
-            self._spawn(f"watch-{watcher.resource.value}", watcher.run)
+        self.watches.start(self._spawn)
         done = threading.Event()
         self._spawn(LOOP, self._run_loop, done)
         # Signal handlers still run while this thread waits: a lock wait is
@@ -219,7 +178,7 @@ class Controller:
 
     def _run_loop(self, done: threading.Event) -> None:
         try:
-            self.loop.run(self.settings.shutdown_timeout_seconds, on_stopping=self._stop_watches)
+            self.loop.run(self.settings.shutdown_timeout_seconds, on_stopping=self.watches.stop)
         except Exception:
             self._crashed = True
             log.critical("the reconcile loop crashed", exc_info=True)
@@ -227,7 +186,7 @@ class Controller:
             done.set()
 
     def _stop(self) -> int:
-        self._stop_watches()
+        self.watches.stop()
         self.executor.shutdown()
         reason = "crash" if self._crashed else self.loop.stop_reason
         # The flush is over: give the Lease up so that a standby takes over at
@@ -272,12 +231,6 @@ class Controller:
         )
         return 1 if self._crashed else 0
 
-    def _stop_watches(self) -> None:
-        for watcher in self.watchers:
-            if not watcher.stopped:
-                watcher.stop()
-                self.health.finished(_watch_loop(watcher.resource))
-
     def _spawn(self, name: str, target: Callable[..., None], *args: object) -> None:
         thread = threading.Thread(target=target, args=args, name=name, daemon=True)
         thread.start()
@@ -302,64 +255,9 @@ class Controller:
         self.loop.post_urgent(event)
         if isinstance(event, LeadershipChanged) and event.acting and event.await_relist:
             # After the event is queued, so that these lists come after it.
-            for watcher in self.watchers:
-                watcher.request_relist(kinds.RELIST_LEADER)
+            self.watches.relist(kinds.RELIST_LEADER)
 
     def _journal_failed(self, error: str, backlog: int) -> None:
         self.metrics.journal_errors.inc()
         self.metrics.errors.labels("journal", "write").inc()
         self.health.set_journal(False, error, backlog)
-
-    def _emitter(self, resource: Resource) -> Callable[[Event], None]:
-        """Hand watch events to the loop; while its queue is full the watch waits, alive."""
-        loop_name = _watch_loop(resource)
-
-        def emit(event: Event) -> None:
-            while True:
-                try:
-                    self.loop.events.put(event, timeout=1.0)
-                except queue.Full:
-                    # Back-pressure (the journal is failing or the loop is behind):
-                    # waiting is progress, not a stuck watch.
-                    self.health.beat(loop_name)
-                    if self.loop.stopping:
-                        return
-                else:
-                    return
-
-        return emit
-
-    def _hooks(self, resource: Resource) -> WatchHooks:
-        name = resource.value
-        loop = _watch_loop(resource)
-
-        def up(value: bool) -> None:
-            self.metrics.watch_up.labels(name).set(1 if value else 0)
-            self.health.set_watch(name, value)
-
-        # Every watch event counts: the labelled children are looked up once.
-        counters = {
-            event_type: self.metrics.watch_events.labels(name, event_type)
-            for event_type in WATCH_EVENT_TYPES
-        }
-
-        def event(event_type: str) -> None:
-            counter = counters.get(event_type)
-            if counter is None:
-                counter = counters[event_type] = self.metrics.watch_events.labels(name, event_type)
-            counter.inc()
-
-        return WatchHooks(
-            progress=lambda: self.health.beat(loop),
-            up=up,
-            event=event,
-            relist=lambda reason: self.metrics.relists.labels(name, reason).inc(),
-            error=lambda reason: self.metrics.errors.labels("watch", reason).inc(),
-            # A kind the Role does not let it list keeps every decision waiting
-            # for the first lists: /readyz says why, not only "not synced".
-            forbidden=lambda message: self.health.set_forbidden("watch", message, name),
-        )
-
-
-def _watch_loop(resource: Resource) -> str:
-    return f"watch/{resource.value}"

@@ -448,27 +448,6 @@ def test_a_stop_during_a_failing_request_reports_no_failure(kube, tmp_path):
     assert rec.up == []
 
 
-def test_several_namespaces_share_one_cluster_wide_watch_filtered_here(kube, running):
-    kube.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "elsewhere"}})
-
-    def in_elsewhere(name: str, value: str) -> dict:
-        obj = configmap(name, {"K": value}, "e")
-        obj["metadata"]["namespace"] = "elsewhere"
-        return obj
-
-    kube.create(configmap("helloworld-config-a", {"K": "1"}, "a"))
-    kube.create(in_elsewhere("helloworld-config-x", "1"))
-    _, rec = running(namespace="*", only=frozenset({NS}))
-    [listed] = wait_for(lambda: rec.of(Listed), "the list")
-    assert listed.count == 1 and rec.seen() == [("ADDED", "helloworld-config-a")]
-    wait_for(lambda: kube.watch_count(client="watcher") == 1, "the watch")
-    kube.apply(in_elsewhere("helloworld-config-x", "2"))
-    kube.create(configmap("helloworld-config-b", {"K": "1"}, "b"))
-    wait_for(lambda: ("ADDED", "helloworld-config-b") in rec.seen(), "the change in NS")
-    assert rec.seen() == [("ADDED", "helloworld-config-a"), ("ADDED", "helloworld-config-b")]
-    assert {r.path.split("?")[0] for r in kube.requests(client="watcher")} == {"/api/v1/configmaps"}
-
-
 def test_a_410_answer_to_the_watch_request_lists_again(kube, running):
     kube.create(configmap("helloworld-config-a", {"K": "1"}, "a"))
     kube.fail(410, count=1, verb="watch", resource="configmaps", client="watcher")
