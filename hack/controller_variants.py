@@ -1,16 +1,29 @@
-"""The cluster-scope variants of the controller's manifests, held to k8s/controller.
+"""The variants of the controller's manifests, held to k8s/controller.
 
 ``validate_manifests.py`` runs :func:`check_controller_variant` on each
 variant: the same StatefulSet as k8s/controller but for the scope settings,
 a namespaced Role for the Lease alone, ClusterRoles without wildcards, and
-Secrets only in the ``-secrets`` variant.
+Secrets only in the ``-secrets`` variant. The ``-namespaces`` variant watches
+a list of namespaces: no ClusterRoleBinding, but one RoleBinding of its
+ClusterRole in each listed namespace (:func:`check_namespace_bindings`).
 """
 
 from __future__ import annotations
 
 import copy
+import re
+from dataclasses import dataclass, field
 
-from k8slib import Manifest, ValidationError, find, one
+from k8slib import NAMESPACE, Manifest, ValidationError, find, one
+
+#: The ServiceAccount the controller runs as, the one subject its bindings name.
+SERVICE_ACCOUNT = {
+    "kind": "ServiceAccount",
+    "name": "helloworld-controller",
+    "namespace": NAMESPACE,
+}
+#: A namespace name: an RFC 1123 label.
+DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 
 
 def granted(role: Manifest) -> set[tuple[str, str, str]]:
@@ -27,11 +40,12 @@ def granted(role: Manifest) -> set[tuple[str, str, str]]:
 def check_controller_variant(
     where: str, objects: list[Manifest], controller: list[Manifest]
 ) -> list[str]:
-    """Check a cluster-scope variant: the same controller, wider RBAC, Secrets only when named.
+    """Check a variant: the same controller, wider RBAC, Secrets only when named.
 
     Its StatefulSet is k8s/controller's; the namespaced Role keeps only the
     Lease; nothing grants a wildcard, and only the ``-secrets`` variant
-    grants Secrets (list and watch, never get).
+    grants Secrets (list and watch, never get). The ``-namespaces`` variant
+    also has its bindings checked against its WATCH_NAMESPACES.
     """
     problems: list[str] = []
     try:
@@ -40,10 +54,11 @@ def check_controller_variant(
         role = one(objects, "Role", "helloworld-controller", where)
     except ValidationError as exc:
         return [str(exc)]
-    secrets_variant = where.endswith("-secrets")
-    ours, scope_problems = without_scope(ours, secrets_variant, where)
-    problems += scope_problems
-    if ours != without_scope(theirs, False, "k8s/controller")[0]:
+    listed = where.endswith("-namespaces")
+    ours, scope = without_scope(ours)
+    if scope is not None:
+        problems += check_scope(where, scope, where.endswith("-secrets"), listed)
+    if ours != without_scope(theirs)[0]:
         problems.append(f"{where}: its StatefulSet differs from k8s/controller's")
     if {resource for _, resource, _ in granted(role)} != {"leases"}:
         problems.append(f"{where}: the namespaced Role must grant only the Lease")
@@ -58,10 +73,13 @@ def check_controller_variant(
     wanted = {"list", "watch"} if where.endswith("-secrets") else set()
     if secrets != wanted:
         problems.append(f"{where}: Secrets verbs {sorted(secrets)}, expected {sorted(wanted)}")
+    if listed:
+        namespaces = watched_namespaces((scope or Scope()).env.get("WATCH_NAMESPACES"))
+        problems += check_namespace_bindings(where, objects, namespaces)
     return problems
 
 
-#: The settings by which a cluster-scope variant's StatefulSet may differ.
+#: The settings by which a variant's StatefulSet may differ.
 SCOPE_ENV = (
     "WATCH_NAMESPACES",
     "CONFIGMAP_LABEL_SELECTOR",
@@ -71,15 +89,23 @@ SCOPE_ENV = (
 SECRET_HASH_VOLUME = "secret-hash"  # noqa: S105 - a volume name
 
 
-def without_scope(sts: Manifest, secrets: bool, where: str) -> tuple[Manifest, list[str]]:
-    """The StatefulSet without its scope settings, and what is wrong with those.
+@dataclass
+class Scope:
+    """The scope settings of the ``controller`` container: its SCOPE_ENV values and key mounts."""
 
-    A cluster variant sets ``WATCH_NAMESPACES=*`` and an empty selector; the
-    ``-secrets`` variant also ``WATCH_SECRETS=true`` with its key file mounted
-    read-only from a Secret (volume ``secret-hash``). Nothing else may differ.
+    env: dict[str, str | None] = field(default_factory=dict)
+    key_mounts: list[Manifest] = field(default_factory=list)
+
+
+def without_scope(sts: Manifest) -> tuple[Manifest, Scope | None]:
+    """The StatefulSet without its scope settings, and those of container ``controller``.
+
+    The scope settings are the SCOPE_ENV variables and the Secret hash key
+    (volume ``secret-hash`` and its mounts); the Scope is None when there is
+    no ``controller`` container.
     """
     sts = copy.deepcopy(sts)
-    problems: list[str] = []
+    scope = None
     pod = ((sts.get("spec") or {}).get("template") or {}).get("spec") or {}
     for container in pod.get("containers") or []:
         env = container.get("env") or []
@@ -88,14 +114,104 @@ def without_scope(sts: Manifest, secrets: bool, where: str) -> tuple[Manifest, l
         mounts = container.get("volumeMounts") or []
         keyed = [m for m in mounts if m.get("name") == SECRET_HASH_VOLUME]
         container["volumeMounts"] = [m for m in mounts if m.get("name") != SECRET_HASH_VOLUME]
-        if where == "k8s/controller" or container.get("name") != "controller":
-            continue
-        if found.get("WATCH_NAMESPACES") != "*" or found.get("CONFIGMAP_LABEL_SELECTOR") != "":
-            problems.append(f"{where}: WATCH_NAMESPACES must be * and the selector empty")
-        if secrets != (found.get("WATCH_SECRETS") == "true"):
-            problems.append(f"{where}: WATCH_SECRETS must be true only in the -secrets variant")
-        if secrets and (not found.get("SECRET_HASH_KEY_FILE") or not keyed
-                        or not all(m.get("readOnly") for m in keyed)):  # fmt: skip
-            problems.append(f"{where}: the Secret hash key must be mounted read-only")
+        if container.get("name") == "controller":
+            scope = Scope(found, keyed)
     pod["volumes"] = [v for v in pod.get("volumes") or [] if v.get("name") != SECRET_HASH_VOLUME]
-    return sts, problems
+    return sts, scope
+
+
+def check_scope(where: str, scope: Scope, secrets: bool, listed: bool) -> list[str]:
+    """Check a variant's scope settings.
+
+    A cluster variant sets ``WATCH_NAMESPACES=*``, the ``-namespaces``
+    variant a comma-separated list of namespaces; both an empty selector. The
+    ``-secrets`` variant also sets ``WATCH_SECRETS=true`` with its key file
+    mounted read-only from a Secret (volume ``secret-hash``).
+    """
+    problems = []
+    env = scope.env
+    selector_empty = env.get("CONFIGMAP_LABEL_SELECTOR") == ""
+    if listed:
+        if watched_namespaces(env.get("WATCH_NAMESPACES")) is None or not selector_empty:
+            problems.append(
+                f"{where}: WATCH_NAMESPACES must list namespaces (not *) and the selector be empty"
+            )
+    elif env.get("WATCH_NAMESPACES") != "*" or not selector_empty:
+        problems.append(f"{where}: WATCH_NAMESPACES must be * and the selector empty")
+    if secrets != (env.get("WATCH_SECRETS") == "true"):
+        problems.append(f"{where}: WATCH_SECRETS must be true only in the -secrets variant")
+    keyed = scope.key_mounts
+    if secrets and (not env.get("SECRET_HASH_KEY_FILE") or not keyed
+                    or not all(m.get("readOnly") for m in keyed)):  # fmt: skip
+        problems.append(f"{where}: the Secret hash key must be mounted read-only")
+    return problems
+
+
+def watched_namespaces(value: str | None) -> list[str] | None:
+    """The namespaces of a WATCH_NAMESPACES list, or None unless each entry is a DNS label.
+
+    Entries are trimmed and repeats dropped, as the controller does.
+    """
+    names = [name.strip() for name in (value or "").split(",")]
+    if not all(DNS_LABEL.match(name) for name in names):
+        return None
+    return list(dict.fromkeys(names))
+
+
+def check_namespace_bindings(
+    where: str, objects: list[Manifest], namespaces: list[str] | None
+) -> list[str]:
+    """Check that the variant's ClusterRoles are bound in exactly the listed namespaces.
+
+    No ClusterRoleBinding; in each listed namespace exactly one RoleBinding
+    (besides the Lease's in the controller's namespace), binding a ClusterRole
+    of the variant to the controller's ServiceAccount; no RoleBinding in any
+    other namespace but the controller's. Without a valid list (None, which
+    :func:`check_scope` reports) only the ClusterRoleBinding is checked.
+    """
+    problems = []
+    if find(objects, "ClusterRoleBinding"):
+        problems.append(f"{where}: has a ClusterRoleBinding; a namespace list needs RoleBindings")
+    if namespaces is None:
+        return problems
+    cluster_roles = {role["metadata"]["name"] for role in find(objects, "ClusterRole")}
+    grants = [b for b in find(objects, "RoleBinding") if not binds_the_lease(b)]
+    for namespace in namespaces:
+        here = [b for b in grants if b["metadata"].get("namespace") == namespace]
+        if len(here) != 1:
+            problems.append(f"{where}: {len(here)} RoleBindings in {namespace}, expected 1")
+        elif not binds_controller(here[0], cluster_roles):
+            problems.append(
+                f"{where}: RoleBinding {here[0]['metadata']['name']} in {namespace} must bind a "
+                f"ClusterRole of the variant to ServiceAccount {NAMESPACE}/helloworld-controller"
+            )
+    for binding in grants:
+        namespace = binding["metadata"].get("namespace")
+        if namespace not in namespaces and namespace != NAMESPACE:
+            problems.append(
+                f"{where}: RoleBinding {binding['metadata']['name']} in {namespace}, "
+                "a namespace WATCH_NAMESPACES does not list"
+            )
+    return problems
+
+
+def binds_the_lease(binding: Manifest) -> bool:
+    """Whether a RoleBinding is k8s/controller's, of the namespaced Role (the Lease)."""
+    return (
+        binding["metadata"].get("namespace") == NAMESPACE
+        and (binding.get("roleRef") or {}).get("kind") == "Role"
+    )
+
+
+def binds_controller(binding: Manifest, cluster_roles: set[str]) -> bool:
+    """Whether a RoleBinding binds one of ``cluster_roles`` to the controller's account alone."""
+    ref = binding.get("roleRef") or {}
+    subjects = [
+        {key: subject.get(key) for key in SERVICE_ACCOUNT}
+        for subject in binding.get("subjects") or []
+    ]
+    return (
+        ref.get("kind") == "ClusterRole"
+        and ref.get("name") in cluster_roles
+        and subjects == [SERVICE_ACCOUNT]
+    )

@@ -37,10 +37,12 @@ CANONICAL_ORDER: tuple[str, ...] = (
 BASES: tuple[str, ...] = ("k8s/base", "k8s/istio")
 
 #: Variants applied in place of a step of the canonical order (never beside it):
-#: the controller with cluster scope, without and with Secrets.
+#: the controller with cluster scope, without and with Secrets, and the
+#: controller for a list of namespaces.
 VARIANTS: dict[str, str] = {
     "k8s/controller-cluster": "k8s/controller",
     "k8s/controller-cluster-secrets": "k8s/controller",
+    "k8s/controller-namespaces": "k8s/controller",
 }
 
 NAMESPACE = "shipshape"

@@ -27,8 +27,13 @@ APPLIED = (
     "k8s/controller",
 )
 BASES = ("k8s/base", "k8s/istio")
-#: Variants applied in place of k8s/controller: cluster scope, without and with Secrets.
-VARIANTS = ("k8s/controller-cluster", "k8s/controller-cluster-secrets")
+#: Variants applied in place of k8s/controller: cluster scope, without and with
+#: Secrets, and a list of namespaces.
+VARIANTS = (
+    "k8s/controller-cluster",
+    "k8s/controller-cluster-secrets",
+    "k8s/controller-namespaces",
+)
 #: What a copy of the tree needs for the validators to run on it.
 TREE = (
     "k8s",

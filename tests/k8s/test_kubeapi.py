@@ -17,6 +17,8 @@ import pytest
 from tests.k8s.conftest import APPLIED, REPO, require_tool
 
 SCRIPT = REPO / "scripts" / "backup-configmaps.sh"
+NAMESPACES_VARIANT = REPO / "k8s" / "controller-namespaces"
+CONTROLLER = "system:serviceaccount:shipshape:helloworld-controller"
 
 
 @pytest.fixture()
@@ -85,6 +87,36 @@ def test_every_directory_applies_in_the_runbook_order(cluster) -> None:
         result = cluster("apply", "-k", str(REPO / directory))
         for line in result.stdout.splitlines():
             assert line.endswith(" unchanged") or line.startswith("poddisruptionbudget"), line
+
+
+def test_the_namespace_list_variant_grants_its_namespaces_only(cluster) -> None:
+    cluster("apply", "-k", str(REPO / "k8s/namespace"))
+    # Its RoleBindings live in the watched namespaces, which must exist first.
+    early = cluster("apply", "-k", str(NAMESPACES_VARIANT), check=False)
+    assert early.returncode != 0 and "team-a" in early.stderr, early.stdout + early.stderr
+    for namespace in ("team-a", "team-b", "team-c"):
+        cluster("create", "namespace", namespace)
+    result = cluster("apply", "-k", str(NAMESPACES_VARIANT))
+    created = "rolebinding.rbac.authorization.k8s.io/helloworld-controller created"
+    assert result.stdout.count(created) == 2, result.stdout
+    for namespace in ("team-a", "team-b"):
+        binding = cluster("-n", namespace, "get", "rolebinding", "helloworld-controller",
+                          "-o", "jsonpath={.roleRef.kind}/{.roleRef.name}")  # fmt: skip
+        assert binding.stdout == "ClusterRole/shipshape-helloworld-controller-namespaced"
+    assert cluster("get", "clusterrolebindings", "-o", "name").stdout.count("shipshape") == 0
+
+    def can(*args: str) -> str:
+        return cluster("auth", "can-i", *args, "--as", CONTROLLER, check=False).stdout.strip()
+
+    for namespace in ("team-a", "team-b"):
+        assert can("watch", "configmaps", "-n", namespace) == "yes"
+        assert can("patch", "deployments.apps", "-n", namespace) == "yes"
+        assert can("create", "events", "-n", namespace) == "yes"
+        assert can("list", "secrets", "-n", namespace) == "no"
+    assert can("list", "configmaps", "-n", "team-c") == "no"
+    assert can("list", "configmaps", "-n", "shipshape") == "no"
+    assert can("list", "configmaps", "--all-namespaces") == "no"
+    assert can("create", "leases.coordination.k8s.io", "-n", "shipshape") == "yes"
 
 
 def test_backup_and_restore_round_trip(cluster, tmp_path: Path) -> None:

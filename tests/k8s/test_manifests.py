@@ -176,7 +176,30 @@ LEASE_ONLY = {
 }
 
 
-@pytest.mark.parametrize("variant", VARIANTS)
+#: The variants with cluster scope (k8s/controller-namespaces is held apart).
+CLUSTER_VARIANTS = tuple(v for v in VARIANTS if v.startswith("k8s/controller-cluster"))
+NAMESPACES_VARIANT = "k8s/controller-namespaces"
+CONTROLLER_ACCOUNT = {
+    "kind": "ServiceAccount",
+    "name": "helloworld-controller",
+    "namespace": "shipshape",
+}
+
+
+def controller_container(sts: dict) -> dict:
+    """Return the StatefulSet's container ``controller``."""
+    (container,) = [
+        c for c in sts["spec"]["template"]["spec"]["containers"] if c["name"] == "controller"
+    ]
+    return container
+
+
+def test_the_variants_are_cluster_scoped_or_the_namespace_list() -> None:
+    assert set(VARIANTS) == {*CLUSTER_VARIANTS, NAMESPACES_VARIANT}
+    assert len(CLUSTER_VARIANTS) == 2
+
+
+@pytest.mark.parametrize("variant", CLUSTER_VARIANTS)
 def test_cluster_scope_rbac_is_exactly_what_it_needs(
     renders: dict[str, Render], variant: str
 ) -> None:
@@ -197,7 +220,7 @@ def test_cluster_scope_rbac_is_exactly_what_it_needs(
     base = renders["k8s/controller"]
     sts = copy.deepcopy(render.one("StatefulSet", "helloworld-controller"))
     pod = sts["spec"]["template"]["spec"]
-    (container,) = [c for c in pod["containers"] if c["name"] == "controller"]
+    container = controller_container(sts)
     env = {e["name"]: e.get("value") for e in container["env"]}
     assert env["WATCH_NAMESPACES"] == "*" and env["CONFIGMAP_LABEL_SELECTOR"] == ""
     scope = {"WATCH_NAMESPACES", "WATCH_SECRETS", "SECRET_HASH_KEY_FILE"}
@@ -213,13 +236,7 @@ def test_cluster_scope_rbac_is_exactly_what_it_needs(
     else:
         assert "WATCH_SECRETS" not in env
     container["env"] = [e for e in container["env"] if e["name"] not in scope]
-    (base_container,) = [
-        c
-        for c in base.one("StatefulSet", "helloworld-controller")["spec"]["template"]["spec"][
-            "containers"
-        ]
-        if c["name"] == "controller"
-    ]
+    base_container = controller_container(base.one("StatefulSet", "helloworld-controller"))
     base_env = {e["name"]: e for e in base_container["env"]}
     assert {e["name"]: e for e in container["env"]} == {
         **base_env,
@@ -237,6 +254,42 @@ def test_cluster_scope_rbac_is_exactly_what_it_needs(
         assert binding["roleRef"]["name"] == "shipshape-helloworld-controller-secrets"
     else:
         assert secrets == []
+
+
+def test_the_namespace_list_binds_its_cluster_role_in_each_listed_namespace_only(
+    renders: dict[str, Render],
+) -> None:
+    render = renders[NAMESPACES_VARIANT]
+    assert "ClusterRoleBinding" not in render.kinds()
+    assert "secrets" not in render.text
+    cluster = render.one("ClusterRole", "shipshape-helloworld-controller-namespaced")
+    assert [o for o in render.objects if o["kind"] == "ClusterRole"] == [cluster]
+    assert rbac(cluster) == CLUSTER_RBAC
+    grants = {
+        b["metadata"]["namespace"]: b
+        for b in render.objects
+        if b["kind"] == "RoleBinding" and b["roleRef"]["kind"] == "ClusterRole"
+    }
+    assert sorted(grants) == ["team-a", "team-b"]
+    for binding in grants.values():
+        assert binding["metadata"]["name"] == "helloworld-controller"
+        assert binding["roleRef"]["name"] == "shipshape-helloworld-controller-namespaced"
+        assert binding["subjects"] == [CONTROLLER_ACCOUNT]
+    role = render.one("Role", "helloworld-controller")
+    assert role["metadata"]["namespace"] == "shipshape"
+    assert rbac(role) == LEASE_ONLY
+    # Same controller as k8s/controller but for the namespace list and the selector.
+    base = renders["k8s/controller"].one("StatefulSet", "helloworld-controller")
+    sts = copy.deepcopy(render.one("StatefulSet", "helloworld-controller"))
+    container = controller_container(sts)
+    base_env = {e["name"]: e for e in controller_container(base)["env"]}
+    assert {e["name"]: e for e in container["env"]} == {
+        **base_env,
+        "CONFIGMAP_LABEL_SELECTOR": {"name": "CONFIGMAP_LABEL_SELECTOR", "value": ""},
+        "WATCH_NAMESPACES": {"name": "WATCH_NAMESPACES", "value": "team-a,team-b"},
+    }
+    container["env"] = controller_container(base)["env"]
+    assert sts == base
 
 
 def test_the_namespace_scoped_controller_grants_nothing_cluster_wide_nor_secrets(

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.k8s.conftest import edit, run_hack
+from tests.k8s.conftest import VARIANTS, edit, run_hack
 
 EGRESS_PATCHES = (
     "examples/controller-apiserver-cidr-patch.yaml",
@@ -240,6 +240,13 @@ MANIFEST_GAPS = [
         "k8s/controller-cluster: a ClusterRole grants a wildcard",
     ),
     (
+        "k8s/controller-cluster/kustomization.yaml",
+        'value: "*"',
+        "value: team-a,team-b",
+        (),
+        "k8s/controller-cluster: WATCH_NAMESPACES must be * and the selector empty",
+    ),
+    (
         AKS,
         "        - port: 53\n          protocol: UDP\n        - port: 53\n",
         "        - port: 5353\n          protocol: UDP\n        - port: 5353\n",
@@ -397,11 +404,13 @@ def test_deployment_order_reads_shell_scripts_too(tree: Path) -> None:
     fails_with(run_hack(tree, "validate_deployment_order.py"), "hack/deploy-extra.sh:2: order")
 
 
-def test_deployment_order_catches_a_variant_without_its_kustomization(tree: Path) -> None:
-    (tree / "k8s/controller-cluster/kustomization.yaml").unlink()
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_deployment_order_catches_a_variant_without_its_kustomization(
+    tree: Path, variant: str
+) -> None:
+    (tree / variant / "kustomization.yaml").unlink()
     fails_with(
-        run_hack(tree, "validate_deployment_order.py"),
-        "k8s/controller-cluster: missing kustomization.yaml",
+        run_hack(tree, "validate_deployment_order.py"), f"{variant}: missing kustomization.yaml"
     )
 
 
@@ -471,14 +480,17 @@ def test_trivyignore_must_exist(tree: Path) -> None:
     fails_with(run_hack(tree, "validate_trivyignore.py"), ".trivyignore: cannot read")
 
 
-def test_deployment_order_takes_a_controller_variant_in_place_of_its_step(tree: Path) -> None:
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_deployment_order_takes_a_controller_variant_in_place_of_its_step(
+    tree: Path, variant: str
+) -> None:
     (tree / "docs/extra.md").write_text(
-        "```bash\nkubectl apply -k k8s/monitoring\nkubectl apply -k k8s/controller-cluster\n```\n"
+        f"```bash\nkubectl apply -k k8s/monitoring\nkubectl apply -k {variant}\n```\n"
     )
     result = run_hack(tree, "validate_deployment_order.py")
     assert result.returncode == 0, result.stderr
     (tree / "docs/extra.md").write_text(
-        "```bash\nkubectl apply -k k8s/controller-cluster\nkubectl apply -k k8s/monitoring\n```\n"
+        f"```bash\nkubectl apply -k {variant}\nkubectl apply -k k8s/monitoring\n```\n"
     )
     fails_with(run_hack(tree, "validate_deployment_order.py"), "docs/extra.md:", "drifts")
 
@@ -505,3 +517,127 @@ def test_manifests_catch_a_variant_role_that_grows_beyond_the_lease(tree: Path) 
         run_hack(tree, "validate_manifests.py"),
         "k8s/controller-cluster: the namespaced Role must grant only the Lease",
     )
+
+
+# --- validate_manifests.py: the namespace-list controller variant ----------------
+
+NAMESPACES = "k8s/controller-namespaces"
+NAMESPACES_KUSTOMIZATION = f"{NAMESPACES}/kustomization.yaml"
+NAMESPACES_BINDINGS = f"{NAMESPACES}/rolebindings.yaml"
+#: The end of team-a's RoleBinding, the first of the file.
+TEAM_A_GRANT = (
+    "  kind: ClusterRole\n  name: shipshape-helloworld-controller-namespaced\n"
+    "subjects:\n  - kind: ServiceAccount\n    name: helloworld-controller\n"
+    "    namespace: shipshape\n---\n"
+)
+BINDING = """---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: {kind}
+metadata:
+  name: {name}
+  namespace: {namespace}
+roleRef:
+  apiGroup: rbac.authorization.k8s.io
+  kind: ClusterRole
+  name: shipshape-helloworld-controller-namespaced
+subjects:
+  - kind: ServiceAccount
+    name: helloworld-controller
+    namespace: shipshape
+"""
+#: (file, old, new, what the finding says): one broken invariant each.
+NAMESPACES_GAPS = [
+    (
+        NAMESPACES_KUSTOMIZATION,
+        "value: team-a,team-b",
+        'value: "*"',
+        f"{NAMESPACES}: WATCH_NAMESPACES must list namespaces (not *) and the selector be empty",
+    ),
+    (
+        NAMESPACES_KUSTOMIZATION,
+        "value: team-a,team-b",
+        "value: team-a,Team_B",
+        f"{NAMESPACES}: WATCH_NAMESPACES must list namespaces (not *) and the selector be empty",
+    ),
+    (
+        NAMESPACES_KUSTOMIZATION,
+        "value: team-a,team-b",
+        "value: team-a,team-b,team-c",
+        f"{NAMESPACES}: 0 RoleBindings in team-c, expected 1",
+    ),
+    (
+        NAMESPACES_KUSTOMIZATION,
+        "value: team-a,team-b",
+        "value: team-a",
+        f"{NAMESPACES}: RoleBinding helloworld-controller in team-b, "
+        "a namespace WATCH_NAMESPACES does not list",
+    ),
+    (
+        f"{NAMESPACES}/clusterrole.yaml",
+        'resources: ["configmaps"]',
+        'resources: ["configmaps", "secrets"]',
+        f"{NAMESPACES}: Secrets verbs ['list', 'watch'], expected []",
+    ),
+    (
+        NAMESPACES_BINDINGS,
+        TEAM_A_GRANT,
+        TEAM_A_GRANT.replace("shipshape-helloworld-controller-namespaced", "admin"),
+        f"{NAMESPACES}: RoleBinding helloworld-controller in team-a must bind a ClusterRole "
+        "of the variant to ServiceAccount shipshape/helloworld-controller",
+    ),
+    (
+        NAMESPACES_BINDINGS,
+        TEAM_A_GRANT,
+        TEAM_A_GRANT.replace("    namespace: shipshape\n", "    namespace: team-a\n"),
+        f"{NAMESPACES}: RoleBinding helloworld-controller in team-a must bind a ClusterRole "
+        "of the variant to ServiceAccount shipshape/helloworld-controller",
+    ),
+]
+NAMESPACES_GAP_IDS = (
+    "star",
+    "not-a-label",
+    "listed-unbound",
+    "bound-unlisted",
+    "secrets",
+    "other-role",
+    "other-subject",
+)
+
+
+@pytest.mark.parametrize("gap", NAMESPACES_GAPS, ids=NAMESPACES_GAP_IDS)
+def test_manifests_catch_each_broken_namespace_list_invariant(tree: Path, gap: tuple) -> None:
+    path, old, new, finding = gap
+    edit(tree / path, old, new)
+    result = run_hack(tree, "validate_manifests.py")
+    fails_with(result, finding)
+    assert result.stderr.count(": FAIL: ") == 1, result.stderr
+
+
+@pytest.mark.parametrize(
+    ("kind", "name", "namespace", "finding"),
+    [
+        (
+            "ClusterRoleBinding",
+            "shipshape-helloworld-controller-namespaced",
+            "shipshape",
+            f"{NAMESPACES}: has a ClusterRoleBinding; a namespace list needs RoleBindings",
+        ),
+        ("RoleBinding", "extra", "team-a", f"{NAMESPACES}: 2 RoleBindings in team-a, expected 1"),
+        (
+            "RoleBinding",
+            "extra",
+            "team-c",
+            f"{NAMESPACES}: RoleBinding extra in team-c, a namespace WATCH_NAMESPACES "
+            "does not list",
+        ),
+    ],
+    ids=("cluster-role-binding", "second-in-team-a", "unlisted-team-c"),
+)
+def test_manifests_catch_a_binding_added_to_the_namespace_list(
+    tree: Path, kind: str, name: str, namespace: str, finding: str
+) -> None:
+    with (tree / NAMESPACES_BINDINGS).open("a", encoding="utf-8") as bindings:
+        bindings.write(BINDING.format(kind=kind, name=name, namespace=namespace))
+    result = run_hack(tree, "validate_manifests.py")
+    fails_with(result, finding)
+    assert result.stderr.count(": FAIL: ") == 1, result.stderr

@@ -1,0 +1,110 @@
+"""Several namespaces on namespaced permissions alone: a RoleBinding in each, nothing cluster-wide.
+
+The controller runs as its ServiceAccount with ``WATCH_NAMESPACES=team-a,team-b``
+under ``k8s/controller-namespaces``: its ClusterRole bound by a RoleBinding
+in each of the two namespaces, and no ClusterRoleBinding, so the API test
+server refuses it any cluster-wide list or watch (as a real one would).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import yaml
+
+from records import kinds as k
+from tests.kubeapi import KubeApiServer
+from tests.kubeapi.cluster import Cluster
+from tests.reloader.e2e.harness import controller, wait_for
+from tests.reloader.e2e.test_controller import replay_at_now, replay_check
+from tests.reloader.e2e.test_workloads import (
+    AUTO,
+    TEAMS,
+    applied,
+    configmap,
+    container,
+    patched,
+    workload,
+)
+
+ROOT = Path(__file__).resolve().parents[3]
+VARIANT = ROOT / "k8s" / "controller-namespaces"
+RESOURCES = ("configmaps", "deployments", "statefulsets", "daemonsets")
+
+
+def namespaced_rbac(kube: KubeApiServer) -> None:
+    """Create the namespaces and apply the variant's ClusterRole and RoleBindings, nothing else."""
+    for name in (*TEAMS, "team-c"):
+        kube.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
+    rendered = subprocess.run(
+        ["kubectl", "kustomize", str(VARIANT)], capture_output=True, text=True, check=True
+    ).stdout
+    objects = [obj for obj in yaml.safe_load_all(rendered) if obj]
+    rbac = [obj for obj in objects if obj["kind"] in ("ClusterRole", "RoleBinding")]
+    assert not [obj for obj in objects if obj["kind"] == "ClusterRoleBinding"]
+    assert {
+        obj["metadata"].get("namespace") for obj in rbac if obj["kind"] == "RoleBinding"
+    } >= set(TEAMS)
+    for obj in rbac:
+        kube.apply(obj)
+
+
+def test_two_namespaces_are_watched_on_their_own_paths_under_role_bindings_alone(
+    cluster: Cluster, kube: KubeApiServer
+) -> None:
+    namespaced_rbac(kube)
+    a, b = TEAMS
+    kube.apply(configmap("web-config", a, {"MODE": "one"}))
+    kube.apply(configmap("agent-config", b, {"LEVEL": "info"}))
+    kube.apply(configmap("other-config", "team-c", {"K": "1"}))
+    envfrom = [{"configMapRef": {"name": "web-config"}}]
+    kube.apply(workload("Deployment", "web", a, AUTO, {"containers": [container(envFrom=envfrom)]}))
+    agent_env = [{"configMapRef": {"name": "agent-config"}}]
+    kube.apply(
+        workload("DaemonSet", "agent", b, AUTO, {"containers": [container(envFrom=agent_env)]})
+    )
+    other_env = [{"configMapRef": {"name": "other-config"}}]
+    kube.apply(
+        workload(
+            "Deployment", "other", "team-c", AUTO, {"containers": [container(envFrom=other_env)]}
+        )
+    )
+    ctl = controller(
+        cluster, env={"WATCH_NAMESPACES": ",".join(TEAMS), "CONFIGMAP_LABEL_SELECTOR": ""}
+    ).start()
+
+    # Adopted in both namespaces: every namespace's first list came in, and the
+    # new leader's relists too (it decides nothing before them).
+    wait_for(lambda: applied(kube, "deployments", "web", a), "team-a's Deployment adopted")
+    wait_for(lambda: applied(kube, "daemonsets", "agent", b), "team-b's DaemonSet adopted")
+    kube.patch("configmaps", "web-config", {"data": {"MODE": "two"}}, namespace=a)
+    ctl.wait_record(
+        lambda r: r.kind == k.ROLLOUT_COMPLETED and r.object == "deployment/web",
+        "team-a's Deployment restarted",
+        timeout=30,
+    )
+    ctl.quiesce(ctl.records()[-1].seq)
+    assert len(patched(ctl, "deployment/web", a)) == 1, "exactly once"
+    assert applied(kube, "deployments", "other", "team-c") is None, "team-c is not watched"
+
+    # Only namespaced paths, each in a watched namespace; nothing refused.
+    reads = [r for r in kube.requests(client="controller") if r.verb in ("list", "watch", "get")]
+    scopes = {(r.resource, r.namespace) for r in reads if r.resource in RESOURCES}
+    assert scopes == {(resource, ns) for resource in RESOURCES for ns in TEAMS}
+    assert not [r for r in kube.requests(client="controller") if r.status == 403]
+
+    # The core saw one first list per resource, over both namespaces.
+    started = {r.data["resource"]: r.data for r in ctl.records([k.WATCH_STARTED])}
+    assert set(started) == set(RESOURCES)
+    assert started["configmaps"]["count"] == 2, "team-a's and team-b's, not team-c's"
+    assert started["configmaps"]["resource_version"].startswith(f"{a}=")
+    for resource in RESOURCES:
+        assert ctl.metric("configmap_reload_watch_up", {"resource": resource}) == 1
+    _status, body = ctl.get("/healthz")
+    watches = json.loads(body)["watches"]
+    assert set(watches) == {f"{ns}/{resource}" for resource in RESOURCES for ns in TEAMS}
+    ctl.stop()
+    replay_check(ctl.journal_path)  # no difference, no anomaly
+    replay_at_now(ctl.journal_path)  # every list digest holds over both namespaces
