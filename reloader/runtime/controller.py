@@ -45,6 +45,7 @@ from reloader.runtime.leadership import Leadership
 from reloader.runtime.loop import LOOP, ReconcileLoop
 from reloader.runtime.metrics import ControllerMetrics
 from reloader.runtime.settings import Settings
+from reloader.runtime.threadnames import named
 from reloader.runtime.watches import Watches
 from telemetry import buildinfo
 
@@ -232,7 +233,7 @@ class Controller:
         return 1 if self._crashed else 0
 
     def _spawn(self, name: str, target: Callable[..., None], *args: object) -> None:
-        thread = threading.Thread(target=target, args=args, name=name, daemon=True)
+        thread = threading.Thread(target=named(target), args=args, name=name, daemon=True)
         thread.start()
         self._threads.append(thread)
 

@@ -48,6 +48,7 @@ from reloader.core.election import (
     next_wakeup,
 )
 from reloader.runtime.leadz import LeadershipStatus
+from reloader.runtime.threadnames import named
 
 log = logging.getLogger(__name__)
 
@@ -122,7 +123,7 @@ class LeaseElector:
         self._state = initial_election(
             self.identity, self.timings, self._clock(), self._highest_epoch
         )
-        self._thread = threading.Thread(target=self._run, name="elector", daemon=True)
+        self._thread = threading.Thread(target=named(self._run), name="elector", daemon=True)
         self._thread.start()
 
     def is_leader(self) -> bool:

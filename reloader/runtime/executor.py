@@ -42,6 +42,7 @@ from reloader.kube.views import deployment_view
 from reloader.runtime.health import Health
 from reloader.runtime.leadership import Leadership
 from reloader.runtime.metrics import ControllerMetrics
+from reloader.runtime.threadnames import name_this_thread
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +71,9 @@ class PatchExecutor:
         self._rng_lock = threading.Lock()
         self._wall = wall
         self._health = health
-        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="patch")
+        self._pool = ThreadPoolExecutor(
+            max_workers=workers, thread_name_prefix="patch", initializer=name_this_thread
+        )
         self._lock = threading.Lock()
         self._outstanding = 0
 

@@ -16,6 +16,7 @@ import falcon
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from waitress.server import create_server
 
+from reloader.runtime.threadnames import named
 from telemetry.httpguard import KnownMethod, StrictPath
 
 if TYPE_CHECKING:
@@ -111,7 +112,7 @@ class HttpServer:
         )
         self.host = host
         self.port = int(self._server.effective_port)
-        self._thread = threading.Thread(target=self._server.run, name="http", daemon=True)
+        self._thread = threading.Thread(target=named(self._server.run), name="http", daemon=True)
 
     def start(self) -> None:
         """Start serving."""
