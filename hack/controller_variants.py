@@ -3,9 +3,10 @@
 ``validate_manifests.py`` runs :func:`check_controller_variant` on each
 variant: the same StatefulSet as k8s/controller but for the scope settings,
 a namespaced Role for the Lease alone, ClusterRoles without wildcards, and
-Secrets only in the ``-secrets`` variant. The ``-namespaces`` variant watches
-a list of namespaces: no ClusterRoleBinding, but one RoleBinding of its
-ClusterRole in each listed namespace (:func:`check_namespace_bindings`).
+Secrets only in the variants whose name ends in ``-secrets``. A variant whose
+name contains ``-namespaces`` watches a list of namespaces: no
+ClusterRoleBinding, but one RoleBinding of each of its ClusterRoles in each
+listed namespace (:func:`check_namespace_bindings`).
 """
 
 from __future__ import annotations
@@ -43,9 +44,10 @@ def check_controller_variant(
     """Check a variant: the same controller, wider RBAC, Secrets only when named.
 
     Its StatefulSet is k8s/controller's; the namespaced Role keeps only the
-    Lease; nothing grants a wildcard, and only the ``-secrets`` variant
-    grants Secrets (list and watch, never get). The ``-namespaces`` variant
-    also has its bindings checked against its WATCH_NAMESPACES.
+    Lease; nothing grants a wildcard, and only a ``-secrets`` variant grants
+    Secrets (list and watch, never get). A ``-namespaces`` variant (also
+    ``-namespaces-secrets``) has its bindings checked against its
+    WATCH_NAMESPACES.
     """
     problems: list[str] = []
     try:
@@ -54,10 +56,11 @@ def check_controller_variant(
         role = one(objects, "Role", "helloworld-controller", where)
     except ValidationError as exc:
         return [str(exc)]
-    listed = where.endswith("-namespaces")
+    listed = is_namespace_list(where)
+    with_secrets = where.endswith("-secrets")
     ours, scope = without_scope(ours)
     if scope is not None:
-        problems += check_scope(where, scope, where.endswith("-secrets"), listed)
+        problems += check_scope(where, scope, with_secrets, listed)
     if ours != without_scope(theirs)[0]:
         problems.append(f"{where}: its StatefulSet differs from k8s/controller's")
     if {resource for _, resource, _ in granted(role)} != {"leases"}:
@@ -70,13 +73,18 @@ def check_controller_variant(
     if any("*" in triple for triple in cluster):
         problems.append(f"{where}: a ClusterRole grants a wildcard")
     secrets = {verb for _, resource, verb in cluster if resource == "secrets"}
-    wanted = {"list", "watch"} if where.endswith("-secrets") else set()
+    wanted = {"list", "watch"} if with_secrets else set()
     if secrets != wanted:
         problems.append(f"{where}: Secrets verbs {sorted(secrets)}, expected {sorted(wanted)}")
     if listed:
         namespaces = watched_namespaces((scope or Scope()).env.get("WATCH_NAMESPACES"))
         problems += check_namespace_bindings(where, objects, namespaces)
     return problems
+
+
+def is_namespace_list(where: str) -> bool:
+    """Whether a variant watches a list of namespaces: its name contains ``-namespaces``."""
+    return "-namespaces" in where.rsplit("/", 1)[-1]
 
 
 #: The settings by which a variant's StatefulSet may differ.
@@ -123,8 +131,8 @@ def without_scope(sts: Manifest) -> tuple[Manifest, Scope | None]:
 def check_scope(where: str, scope: Scope, secrets: bool, listed: bool) -> list[str]:
     """Check a variant's scope settings.
 
-    A cluster variant sets ``WATCH_NAMESPACES=*``, the ``-namespaces``
-    variant a comma-separated list of namespaces; both an empty selector. The
+    A cluster variant sets ``WATCH_NAMESPACES=*``, a ``-namespaces``
+    variant a comma-separated list of namespaces; both an empty selector. A
     ``-secrets`` variant also sets ``WATCH_SECRETS=true`` with its key file
     mounted read-only from a Secret (volume ``secret-hash``).
     """
@@ -161,13 +169,15 @@ def watched_namespaces(value: str | None) -> list[str] | None:
 def check_namespace_bindings(
     where: str, objects: list[Manifest], namespaces: list[str] | None
 ) -> list[str]:
-    """Check that the variant's ClusterRoles are bound in exactly the listed namespaces.
+    """Check that each of the variant's ClusterRoles is bound in exactly the listed namespaces.
 
-    No ClusterRoleBinding; in each listed namespace exactly one RoleBinding
-    (besides the Lease's in the controller's namespace), binding a ClusterRole
-    of the variant to the controller's ServiceAccount; no RoleBinding in any
-    other namespace but the controller's. Without a valid list (None, which
-    :func:`check_scope` reports) only the ClusterRoleBinding is checked.
+    No ClusterRoleBinding; in each listed namespace one RoleBinding per
+    ClusterRole of the variant (besides the Lease's in the controller's
+    namespace), each binding a ClusterRole of the variant to the controller's
+    ServiceAccount, and every ClusterRole bound exactly once; no other
+    RoleBinding in any namespace, the controller's included (but for the
+    Lease's). Without a valid list (None, which :func:`check_scope` reports)
+    only the ClusterRoleBinding is checked.
     """
     problems = []
     if find(objects, "ClusterRoleBinding"):
@@ -175,19 +185,31 @@ def check_namespace_bindings(
     if namespaces is None:
         return problems
     cluster_roles = {role["metadata"]["name"] for role in find(objects, "ClusterRole")}
+    expected = max(len(cluster_roles), 1)
     grants = [b for b in find(objects, "RoleBinding") if not binds_the_lease(b)]
     for namespace in namespaces:
         here = [b for b in grants if b["metadata"].get("namespace") == namespace]
-        if len(here) != 1:
-            problems.append(f"{where}: {len(here)} RoleBindings in {namespace}, expected 1")
-        elif not binds_controller(here[0], cluster_roles):
+        if len(here) != expected:
+            count = len(here)
+            problems.append(f"{where}: {count} RoleBindings in {namespace}, expected {expected}")
+            continue
+        wrong = [b for b in here if not binds_controller(b, cluster_roles)]
+        for binding in wrong:
             problems.append(
-                f"{where}: RoleBinding {here[0]['metadata']['name']} in {namespace} must bind a "
+                f"{where}: RoleBinding {binding['metadata']['name']} in {namespace} must bind a "
                 f"ClusterRole of the variant to ServiceAccount {NAMESPACE}/helloworld-controller"
+            )
+        if wrong:
+            continue
+        bound = sorted(b["roleRef"]["name"] for b in here)
+        if bound != sorted(cluster_roles):
+            problems.append(
+                f"{where}: the RoleBindings in {namespace} bind ClusterRoles {bound}, "
+                f"expected each of {sorted(cluster_roles)} once"
             )
     for binding in grants:
         namespace = binding["metadata"].get("namespace")
-        if namespace not in namespaces and namespace != NAMESPACE:
+        if namespace not in namespaces:
             problems.append(
                 f"{where}: RoleBinding {binding['metadata']['name']} in {namespace}, "
                 "a namespace WATCH_NAMESPACES does not list"
@@ -197,9 +219,11 @@ def check_namespace_bindings(
 
 def binds_the_lease(binding: Manifest) -> bool:
     """Whether a RoleBinding is k8s/controller's, of the namespaced Role (the Lease)."""
+    ref = binding.get("roleRef") or {}
     return (
         binding["metadata"].get("namespace") == NAMESPACE
-        and (binding.get("roleRef") or {}).get("kind") == "Role"
+        and ref.get("kind") == "Role"
+        and ref.get("name") == "helloworld-controller"
     )
 
 

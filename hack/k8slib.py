@@ -43,6 +43,7 @@ VARIANTS: dict[str, str] = {
     "k8s/controller-cluster": "k8s/controller",
     "k8s/controller-cluster-secrets": "k8s/controller",
     "k8s/controller-namespaces": "k8s/controller",
+    "k8s/controller-namespaces-secrets": "k8s/controller",
 }
 
 NAMESPACE = "shipshape"

@@ -28,11 +28,12 @@ APPLIED = (
 )
 BASES = ("k8s/base", "k8s/istio")
 #: Variants applied in place of k8s/controller: cluster scope, without and with
-#: Secrets, and a list of namespaces.
+#: Secrets, and a list of namespaces, without and with Secrets.
 VARIANTS = (
     "k8s/controller-cluster",
     "k8s/controller-cluster-secrets",
     "k8s/controller-namespaces",
+    "k8s/controller-namespaces-secrets",
 )
 #: What a copy of the tree needs for the validators to run on it.
 TREE = (

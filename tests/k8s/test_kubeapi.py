@@ -18,6 +18,7 @@ from tests.k8s.conftest import APPLIED, REPO, require_tool
 
 SCRIPT = REPO / "scripts" / "backup-configmaps.sh"
 NAMESPACES_VARIANT = REPO / "k8s" / "controller-namespaces"
+NAMESPACES_SECRETS_VARIANT = REPO / "k8s" / "controller-namespaces-secrets"
 CONTROLLER = "system:serviceaccount:shipshape:helloworld-controller"
 
 
@@ -116,6 +117,41 @@ def test_the_namespace_list_variant_grants_its_namespaces_only(cluster) -> None:
     assert can("list", "configmaps", "-n", "team-c") == "no"
     assert can("list", "configmaps", "-n", "shipshape") == "no"
     assert can("list", "configmaps", "--all-namespaces") == "no"
+    assert can("create", "leases.coordination.k8s.io", "-n", "shipshape") == "yes"
+
+
+def test_the_namespace_list_with_secrets_lists_and_watches_them_there_only(cluster) -> None:
+    cluster("apply", "-k", str(REPO / "k8s/namespace"))
+    for namespace in ("team-a", "team-b", "team-c"):
+        cluster("create", "namespace", namespace)
+    result = cluster("apply", "-k", str(NAMESPACES_SECRETS_VARIANT))
+    created = "rolebinding.rbac.authorization.k8s.io/helloworld-controller-secrets created"
+    assert result.stdout.count(created) == 2, result.stdout
+    for namespace in ("team-a", "team-b"):
+        bindings = cluster("-n", namespace, "get", "rolebindings", "-o",
+                           "jsonpath={range .items[*]}{.metadata.name}={.roleRef.kind}/"
+                           "{.roleRef.name} {end}")  # fmt: skip
+        assert sorted(bindings.stdout.split()) == [
+            "helloworld-controller-secrets="
+            "ClusterRole/shipshape-helloworld-controller-namespaced-secrets",
+            "helloworld-controller=ClusterRole/shipshape-helloworld-controller-namespaced",
+        ]
+    assert cluster("get", "clusterrolebindings", "-o", "name").stdout.count("shipshape") == 0
+
+    def can(*args: str) -> str:
+        return cluster("auth", "can-i", *args, "--as", CONTROLLER, check=False).stdout.strip()
+
+    for namespace in ("team-a", "team-b"):
+        assert can("list", "secrets", "-n", namespace) == "yes"
+        assert can("watch", "secrets", "-n", namespace) == "yes"
+        assert can("get", "secrets", "-n", namespace) == "no"
+        assert can("get", "secrets/api-secret", "-n", namespace) == "no"
+        assert can("watch", "configmaps", "-n", namespace) == "yes"
+    for namespace in ("team-c", "shipshape"):
+        for verb in ("list", "watch", "get"):
+            assert can(verb, "secrets", "-n", namespace) == "no", (verb, namespace)
+    for verb in ("list", "watch", "get"):
+        assert can(verb, "secrets", "--all-namespaces") == "no", verb
     assert can("create", "leases.coordination.k8s.io", "-n", "shipshape") == "yes"
 
 

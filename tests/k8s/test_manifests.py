@@ -176,9 +176,10 @@ LEASE_ONLY = {
 }
 
 
-#: The variants with cluster scope (k8s/controller-namespaces is held apart).
+#: The variants with cluster scope (the namespace lists are held apart).
 CLUSTER_VARIANTS = tuple(v for v in VARIANTS if v.startswith("k8s/controller-cluster"))
 NAMESPACES_VARIANT = "k8s/controller-namespaces"
+NAMESPACES_SECRETS_VARIANT = "k8s/controller-namespaces-secrets"
 CONTROLLER_ACCOUNT = {
     "kind": "ServiceAccount",
     "name": "helloworld-controller",
@@ -195,7 +196,7 @@ def controller_container(sts: dict) -> dict:
 
 
 def test_the_variants_are_cluster_scoped_or_the_namespace_list() -> None:
-    assert set(VARIANTS) == {*CLUSTER_VARIANTS, NAMESPACES_VARIANT}
+    assert set(VARIANTS) == {*CLUSTER_VARIANTS, NAMESPACES_VARIANT, NAMESPACES_SECRETS_VARIANT}
     assert len(CLUSTER_VARIANTS) == 2
 
 
@@ -290,6 +291,82 @@ def test_the_namespace_list_binds_its_cluster_role_in_each_listed_namespace_only
     }
     container["env"] = controller_container(base)["env"]
     assert sts == base
+
+
+def test_the_namespace_list_with_secrets_adds_their_list_and_watch_in_its_namespaces_only(
+    renders: dict[str, Render],
+) -> None:
+    render = renders[NAMESPACES_SECRETS_VARIANT]
+    plain = renders[NAMESPACES_VARIANT]
+    assert "ClusterRoleBinding" not in render.kinds()
+    # Secrets: one more ClusterRole, list and watch only, never get.
+    secrets = render.one("ClusterRole", "shipshape-helloworld-controller-namespaced-secrets")
+    assert rbac(secrets) == {("", "secrets", "list", ()), ("", "secrets", "watch", ())}
+    assert secrets["metadata"]["labels"] == {
+        "app": "helloworld-controller",
+        "app.kubernetes.io/part-of": "shipshape",
+        "app.kubernetes.io/component": "controller",
+    }
+    namespaced = render.one("ClusterRole", "shipshape-helloworld-controller-namespaced")
+    assert rbac(namespaced) == CLUSTER_RBAC
+    assert sorted(o["metadata"]["name"] for o in render.objects if o["kind"] == "ClusterRole") == [
+        "shipshape-helloworld-controller-namespaced",
+        "shipshape-helloworld-controller-namespaced-secrets",
+    ]
+    # Each ClusterRole bound once in each listed namespace, to the controller alone.
+    grants: dict[str, dict[str, str]] = {}
+    for binding in render.objects:
+        if binding["kind"] == "RoleBinding" and binding["roleRef"]["kind"] == "ClusterRole":
+            assert binding["subjects"] == [CONTROLLER_ACCOUNT]
+            bound = grants.setdefault(binding["metadata"]["namespace"], {})
+            assert binding["metadata"]["name"] not in bound
+            bound[binding["metadata"]["name"]] = binding["roleRef"]["name"]
+    assert grants == {
+        namespace: {
+            "helloworld-controller": "shipshape-helloworld-controller-namespaced",
+            "helloworld-controller-secrets": "shipshape-helloworld-controller-namespaced-secrets",
+        }
+        for namespace in ("team-a", "team-b")
+    }
+    # The namespaced Role keeps the Lease alone: no Secrets in shipshape.
+    role = render.one("Role", "helloworld-controller")
+    assert role["metadata"]["namespace"] == "shipshape"
+    assert rbac(role) == LEASE_ONLY
+    # Everything else is k8s/controller-namespaces' but for the Secrets settings
+    # of k8s/controller-cluster-secrets: WATCH_SECRETS and the key, read-only.
+    added = {
+        ("ClusterRole", "shipshape-helloworld-controller-namespaced-secrets"),
+        ("RoleBinding", "helloworld-controller-secrets"),
+        ("StatefulSet", "helloworld-controller"),
+    }
+    rest = [o for o in render.objects if (o["kind"], o["metadata"]["name"]) not in added]
+    assert rest == [o for o in plain.objects if o["kind"] != "StatefulSet"]
+    sts = copy.deepcopy(render.one("StatefulSet", "helloworld-controller"))
+    pod = sts["spec"]["template"]["spec"]
+    container = controller_container(sts)
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert env["WATCH_NAMESPACES"] == "team-a,team-b" and env["CONFIGMAP_LABEL_SELECTOR"] == ""
+    assert env["WATCH_SECRETS"] == "true"
+    assert env["SECRET_HASH_KEY_FILE"] == "/etc/shipshape/secret-hash/key"
+    (mount,) = [m for m in container["volumeMounts"] if m["name"] == "secret-hash"]
+    assert mount == {"name": "secret-hash", "mountPath": "/etc/shipshape/secret-hash",
+                     "readOnly": True}  # fmt: skip
+    (volume,) = [v for v in pod["volumes"] if v["name"] == "secret-hash"]
+    assert volume["secret"] == {"secretName": "helloworld-controller-secret-hash",
+                                "defaultMode": 0o400}  # fmt: skip
+    container["volumeMounts"].remove(mount)
+    pod["volumes"].remove(volume)
+    secret_env = {"WATCH_SECRETS", "SECRET_HASH_KEY_FILE"}
+    container["env"] = [e for e in container["env"] if e["name"] not in secret_env]
+    assert sts == plain.one("StatefulSet", "helloworld-controller")
+    # And the same Secrets settings as the cluster variant with Secrets.
+    cluster = controller_container(
+        renders["k8s/controller-cluster-secrets"].one("StatefulSet", "helloworld-controller")
+    )
+    ours = controller_container(render.one("StatefulSet", "helloworld-controller"))
+    assert [e for e in ours["env"] if e["name"] in secret_env] == [
+        e for e in cluster["env"] if e["name"] in secret_env
+    ]
 
 
 def test_the_namespace_scoped_controller_grants_nothing_cluster_wide_nor_secrets(

@@ -199,9 +199,12 @@ def test_checkov_passes_with_explained_skips(renders: dict[str, Render], tmp_pat
     assert report["summary"]["parsing_errors"] == 0
     skipped = report["results"]["skipped_checks"]
     assert {c["check_id"] for c in skipped} == {"CKV_K8S_38", "CKV2_K8S_5"}
-    # Reading every Secret is skipped on the one binding that exists for it, nowhere else.
+    # Reading Secrets is skipped on the bindings that exist for it, nowhere else:
+    # every namespace's, and each listed namespace's.
     assert {c["resource"] for c in skipped if c["check_id"] == "CKV2_K8S_5"} == {
-        "ClusterRoleBinding.default.shipshape-helloworld-controller-secrets"
+        "ClusterRoleBinding.default.shipshape-helloworld-controller-secrets",
+        "RoleBinding.team-a.helloworld-controller-secrets",
+        "RoleBinding.team-b.helloworld-controller-secrets",
     }
     for check in skipped:
         reason = (check.get("check_result") or {}).get("suppress_comment", "")

@@ -522,6 +522,8 @@ def test_manifests_catch_a_variant_role_that_grows_beyond_the_lease(tree: Path) 
 # --- validate_manifests.py: the namespace-list controller variant ----------------
 
 NAMESPACES = "k8s/controller-namespaces"
+#: Built on k8s/controller-namespaces, so a break there shows in it as well.
+NAMESPACES_SECRETS = "k8s/controller-namespaces-secrets"
 NAMESPACES_KUSTOMIZATION = f"{NAMESPACES}/kustomization.yaml"
 NAMESPACES_BINDINGS = f"{NAMESPACES}/rolebindings.yaml"
 #: The end of team-a's RoleBinding, the first of the file.
@@ -602,15 +604,38 @@ NAMESPACES_GAP_IDS = (
     "other-role",
     "other-subject",
 )
+#: How many findings each gap also gives k8s/controller-namespaces-secrets,
+#: which inherits it (team-b's two RoleBindings when team-b is unlisted; none
+#: for Secrets, which that variant grants).
+NAMESPACES_GAP_INHERITED = (1, 1, 1, 2, 0, 1, 1)
 
 
-@pytest.mark.parametrize("gap", NAMESPACES_GAPS, ids=NAMESPACES_GAP_IDS)
-def test_manifests_catch_each_broken_namespace_list_invariant(tree: Path, gap: tuple) -> None:
+def findings(result, variant: str) -> list[str]:
+    """The FAIL lines of a validator's output that are about ``variant``."""
+    return [line for line in result.stderr.splitlines() if f": FAIL: {variant}: " in line]
+
+
+def fails_in_the_namespace_lists(result, finding: str, inherited: int) -> None:
+    """Assert one finding for k8s/controller-namespaces, ``inherited`` for the
+    variant built on it, and none for anything else."""
+    fails_with(result, finding)
+    assert len(findings(result, NAMESPACES)) == 1, result.stderr
+    assert len(findings(result, NAMESPACES_SECRETS)) == inherited, result.stderr
+    assert result.stderr.count(": FAIL: ") == 1 + inherited, result.stderr
+
+
+@pytest.mark.parametrize(
+    ("gap", "inherited"),
+    list(zip(NAMESPACES_GAPS, NAMESPACES_GAP_INHERITED, strict=True)),
+    ids=NAMESPACES_GAP_IDS,
+)
+def test_manifests_catch_each_broken_namespace_list_invariant(
+    tree: Path, gap: tuple, inherited: int
+) -> None:
     path, old, new, finding = gap
     edit(tree / path, old, new)
     result = run_hack(tree, "validate_manifests.py")
-    fails_with(result, finding)
-    assert result.stderr.count(": FAIL: ") == 1, result.stderr
+    fails_in_the_namespace_lists(result, finding, inherited)
 
 
 @pytest.mark.parametrize(
@@ -639,5 +664,142 @@ def test_manifests_catch_a_binding_added_to_the_namespace_list(
     with (tree / NAMESPACES_BINDINGS).open("a", encoding="utf-8") as bindings:
         bindings.write(BINDING.format(kind=kind, name=name, namespace=namespace))
     result = run_hack(tree, "validate_manifests.py")
+    fails_in_the_namespace_lists(result, finding, 1)
+
+
+# --- validate_manifests.py: the namespace list with Secrets ----------------------
+
+NAMESPACES_SECRETS_KUSTOMIZATION = f"{NAMESPACES_SECRETS}/kustomization.yaml"
+NAMESPACES_SECRETS_ROLE = f"{NAMESPACES_SECRETS}/clusterrole.yaml"
+NAMESPACES_SECRETS_BINDINGS = f"{NAMESPACES_SECRETS}/rolebindings.yaml"
+SECRETS_ROLE = "shipshape-helloworld-controller-namespaced-secrets"
+SECRETS_ROLES = f"['shipshape-helloworld-controller-namespaced', '{SECRETS_ROLE}']"
+#: The end of team-a's Secrets RoleBinding, the first of the file.
+TEAM_A_SECRETS_GRANT = (
+    f"  kind: ClusterRole\n  name: {SECRETS_ROLE}\n"
+    "subjects:\n  - kind: ServiceAccount\n    name: helloworld-controller\n"
+    "    namespace: shipshape\n---\n"
+)
+#: (file, old, new, what the finding says): one broken invariant each.
+NAMESPACES_SECRETS_GAPS = [
+    (
+        NAMESPACES_SECRETS_BINDINGS,
+        TEAM_A_SECRETS_GRANT,
+        TEAM_A_SECRETS_GRANT.replace(SECRETS_ROLE, "shipshape-helloworld-controller-namespaced"),
+        f"{NAMESPACES_SECRETS}: the RoleBindings in team-a bind ClusterRoles "
+        "['shipshape-helloworld-controller-namespaced', "
+        f"'shipshape-helloworld-controller-namespaced'], expected each of {SECRETS_ROLES} once",
+    ),
+    (
+        NAMESPACES_SECRETS_BINDINGS,
+        TEAM_A_SECRETS_GRANT,
+        TEAM_A_SECRETS_GRANT.replace("    namespace: shipshape\n", "    namespace: team-a\n"),
+        f"{NAMESPACES_SECRETS}: RoleBinding helloworld-controller-secrets in team-a must bind "
+        "a ClusterRole of the variant to ServiceAccount shipshape/helloworld-controller",
+    ),
+    (
+        NAMESPACES_SECRETS_ROLE,
+        'verbs: ["list", "watch"]',
+        'verbs: ["get", "list", "watch"]',
+        f"{NAMESPACES_SECRETS}: Secrets verbs ['get', 'list', 'watch'], expected ['list', 'watch']",
+    ),
+    (
+        NAMESPACES_SECRETS_KUSTOMIZATION,
+        'name: WATCH_SECRETS\n                    value: "true"',
+        'name: WATCH_SECRETS\n                    value: "false"',
+        f"{NAMESPACES_SECRETS}: WATCH_SECRETS must be true only in the -secrets variant",
+    ),
+    (
+        NAMESPACES_SECRETS_KUSTOMIZATION,
+        "mountPath: /etc/shipshape/secret-hash\n                    readOnly: true",
+        "mountPath: /etc/shipshape/secret-hash\n                    readOnly: false",
+        f"{NAMESPACES_SECRETS}: the Secret hash key must be mounted read-only",
+    ),
+]
+NAMESPACES_SECRETS_GAP_IDS = (
+    "bound-twice",
+    "other-subject",
+    "get",
+    "no-watch-secrets",
+    "key-writable",
+)
+
+
+@pytest.mark.parametrize("gap", NAMESPACES_SECRETS_GAPS, ids=NAMESPACES_SECRETS_GAP_IDS)
+def test_manifests_catch_each_broken_namespace_secrets_invariant(tree: Path, gap: tuple) -> None:
+    path, old, new, finding = gap
+    edit(tree / path, old, new)
+    result = run_hack(tree, "validate_manifests.py")
     fails_with(result, finding)
+    assert result.stderr.count(": FAIL: ") == 1, result.stderr
+
+
+def test_manifests_catch_the_secrets_cluster_role_unbound_in_a_listed_namespace(
+    tree: Path,
+) -> None:
+    bindings = tree / NAMESPACES_SECRETS_BINDINGS
+    first, team_b = bindings.read_text(encoding="utf-8").split("\n---\n")
+    assert "namespace: team-b" in team_b
+    bindings.write_text(first + "\n", encoding="utf-8")
+    result = run_hack(tree, "validate_manifests.py")
+    fails_with(result, f"{NAMESPACES_SECRETS}: 1 RoleBindings in team-b, expected 2")
+    assert result.stderr.count(": FAIL: ") == 1, result.stderr
+
+
+@pytest.mark.parametrize(
+    ("kind", "name", "namespace", "finding"),
+    [
+        (
+            "ClusterRoleBinding",
+            SECRETS_ROLE,
+            "shipshape",
+            f"{NAMESPACES_SECRETS}: has a ClusterRoleBinding; a namespace list needs RoleBindings",
+        ),
+        (
+            "RoleBinding",
+            "extra",
+            "team-a",
+            f"{NAMESPACES_SECRETS}: 3 RoleBindings in team-a, expected 2",
+        ),
+        (
+            "RoleBinding",
+            "extra",
+            "team-c",
+            f"{NAMESPACES_SECRETS}: RoleBinding extra in team-c, a namespace WATCH_NAMESPACES "
+            "does not list",
+        ),
+        (
+            "RoleBinding",
+            "extra",
+            "shipshape",
+            f"{NAMESPACES_SECRETS}: RoleBinding extra in shipshape, a namespace WATCH_NAMESPACES "
+            "does not list",
+        ),
+    ],
+    ids=("cluster-role-binding", "twice-in-team-a", "unlisted-team-c", "own-namespace"),
+)
+def test_manifests_catch_a_secrets_binding_added_to_the_namespace_list(
+    tree: Path, kind: str, name: str, namespace: str, finding: str
+) -> None:
+    with (tree / NAMESPACES_SECRETS_BINDINGS).open("a", encoding="utf-8") as bindings:
+        binding = BINDING.format(kind=kind, name=name, namespace=namespace)
+        bindings.write(binding.replace("shipshape-helloworld-controller-namespaced", SECRETS_ROLE))
+    result = run_hack(tree, "validate_manifests.py")
+    fails_with(result, finding)
+    assert result.stderr.count(": FAIL: ") == 1, result.stderr
+    assert findings(result, NAMESPACES_SECRETS) == [f"validate_manifests: FAIL: {finding}"]
+
+
+def test_manifests_catch_a_role_bound_in_the_controllers_namespace_beside_the_lease(
+    tree: Path,
+) -> None:
+    with (tree / NAMESPACES_SECRETS_BINDINGS).open("a", encoding="utf-8") as bindings:
+        binding = BINDING.format(kind="RoleBinding", name="extra", namespace="shipshape")
+        bindings.write(binding.replace("  kind: ClusterRole\n", "  kind: Role\n"))
+    result = run_hack(tree, "validate_manifests.py")
+    fails_with(
+        result,
+        f"{NAMESPACES_SECRETS}: RoleBinding extra in shipshape, a namespace WATCH_NAMESPACES "
+        "does not list",
+    )
     assert result.stderr.count(": FAIL: ") == 1, result.stderr

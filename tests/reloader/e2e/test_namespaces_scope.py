@@ -8,6 +8,7 @@ server refuses it any cluster-wide list or watch (as a real one would).
 
 from __future__ import annotations
 
+import base64
 import json
 import subprocess
 from pathlib import Path
@@ -16,30 +17,34 @@ import yaml
 
 from records import kinds as k
 from tests.kubeapi import KubeApiServer
-from tests.kubeapi.cluster import Cluster
+from tests.kubeapi.cluster import Cluster, Controller
 from tests.reloader.e2e.harness import controller, wait_for
 from tests.reloader.e2e.test_controller import replay_at_now, replay_check
 from tests.reloader.e2e.test_workloads import (
     AUTO,
+    PASSWORD,
+    PASSWORD_2,
     TEAMS,
     applied,
     configmap,
     container,
     patched,
+    secret,
     workload,
 )
 
 ROOT = Path(__file__).resolve().parents[3]
 VARIANT = ROOT / "k8s" / "controller-namespaces"
+SECRETS_VARIANT = ROOT / "k8s" / "controller-namespaces-secrets"
 RESOURCES = ("configmaps", "deployments", "statefulsets", "daemonsets")
 
 
-def namespaced_rbac(kube: KubeApiServer) -> None:
-    """Create the namespaces and apply the variant's ClusterRole and RoleBindings, nothing else."""
+def namespaced_rbac(kube: KubeApiServer, variant: Path = VARIANT) -> None:
+    """Create the namespaces and apply a variant's ClusterRoles and RoleBindings, nothing else."""
     for name in (*TEAMS, "team-c"):
         kube.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
     rendered = subprocess.run(
-        ["kubectl", "kustomize", str(VARIANT)], capture_output=True, text=True, check=True
+        ["kubectl", "kustomize", str(variant)], capture_output=True, text=True, check=True
     ).stdout
     objects = [obj for obj in yaml.safe_load_all(rendered) if obj]
     rbac = [obj for obj in objects if obj["kind"] in ("ClusterRole", "RoleBinding")]
@@ -49,6 +54,26 @@ def namespaced_rbac(kube: KubeApiServer) -> None:
     } >= set(TEAMS)
     for obj in rbac:
         kube.apply(obj)
+
+
+def reads(kube: KubeApiServer) -> set[tuple[str, str]]:
+    """The (resource, namespace) of every list, watch and get the controller made."""
+    return {
+        (r.resource, r.namespace)
+        for r in kube.requests(client="controller")
+        if r.verb in ("list", "watch", "get") and r.resource in (*RESOURCES, "secrets")
+    }
+
+
+def rolled_once(ctl: Controller, obj: str, ns: str) -> None:
+    """Wait for the rollout of ``obj`` in ``ns`` to complete; it must be its only restart."""
+    ctl.wait_record(
+        lambda r: r.kind == k.ROLLOUT_COMPLETED and r.object == obj and r.namespace == ns,
+        f"{ns}/{obj} restarted",
+        timeout=30,
+    )
+    ctl.quiesce(ctl.records()[-1].seq)
+    assert len(patched(ctl, obj, ns)) == 1, "exactly once"
 
 
 def test_two_namespaces_are_watched_on_their_own_paths_under_role_bindings_alone(
@@ -80,13 +105,7 @@ def test_two_namespaces_are_watched_on_their_own_paths_under_role_bindings_alone
     wait_for(lambda: applied(kube, "deployments", "web", a), "team-a's Deployment adopted")
     wait_for(lambda: applied(kube, "daemonsets", "agent", b), "team-b's DaemonSet adopted")
     kube.patch("configmaps", "web-config", {"data": {"MODE": "two"}}, namespace=a)
-    ctl.wait_record(
-        lambda r: r.kind == k.ROLLOUT_COMPLETED and r.object == "deployment/web",
-        "team-a's Deployment restarted",
-        timeout=30,
-    )
-    ctl.quiesce(ctl.records()[-1].seq)
-    assert len(patched(ctl, "deployment/web", a)) == 1, "exactly once"
+    rolled_once(ctl, "deployment/web", a)
     assert applied(kube, "deployments", "other", "team-c") is None, "team-c is not watched"
 
     # Only namespaced paths, each in a watched namespace; nothing refused.
@@ -108,3 +127,36 @@ def test_two_namespaces_are_watched_on_their_own_paths_under_role_bindings_alone
     ctl.stop()
     replay_check(ctl.journal_path)  # no difference, no anomaly
     replay_at_now(ctl.journal_path)  # every list digest holds over both namespaces
+
+
+def test_secrets_are_read_only_in_the_listed_namespaces(
+    cluster: Cluster, kube: KubeApiServer, tmp_path: Path
+) -> None:
+    namespaced_rbac(kube, SECRETS_VARIANT)
+    key = tmp_path / "secret-hash.key"
+    key.write_bytes(b"0123456789abcdef0123456789abcdef")
+    b = TEAMS[1]
+    kube.apply(secret("api-secret", b, PASSWORD))
+    kube.apply(secret("elsewhere", "team-c", PASSWORD))
+    reload = {"secret.reloader.stakater.com/reload": "api-secret"}
+    kube.apply(workload("Deployment", "api", b, reload, {"containers": [container()]}))
+    ctl = controller(
+        cluster,
+        env={
+            "WATCH_NAMESPACES": ",".join(TEAMS),
+            "CONFIGMAP_LABEL_SELECTOR": "",
+            "WATCH_SECRETS": "true",
+            "SECRET_HASH_KEY_FILE": str(key),
+        },
+    ).start()
+    adopted = wait_for(lambda: applied(kube, "deployments", "api", b), "the Deployment adopted")
+    assert adopted.startswith("hmac-sha256:"), "a Secret's hash is keyed"
+    new = base64.b64encode(PASSWORD_2.encode()).decode()
+    kube.patch("secrets", "api-secret", {"data": {"password": new}}, namespace=b)
+    rolled_once(ctl, "deployment/api", b)
+    assert reads(kube) == {
+        (resource, ns) for resource in (*RESOURCES, "secrets") for ns in TEAMS
+    }, "Secrets listed and watched in team-a and team-b alone, never read by name"
+    assert not [r for r in kube.requests(client="controller") if r.status == 403]
+    ctl.stop()
+    replay_check(ctl.journal_path)
