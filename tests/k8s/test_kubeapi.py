@@ -8,6 +8,7 @@ istio-system) do not collide with other tests.
 
 from __future__ import annotations
 
+import functools
 import json
 import subprocess
 from pathlib import Path
@@ -90,6 +91,11 @@ def test_every_directory_applies_in_the_runbook_order(cluster) -> None:
             assert line.endswith(" unchanged") or line.startswith("poddisruptionbudget"), line
 
 
+def can_i(cluster, *args: str) -> str:
+    """``kubectl auth can-i ARGS`` as the controller's ServiceAccount: ``yes`` or ``no``."""
+    return cluster("auth", "can-i", *args, "--as", CONTROLLER, check=False).stdout.strip()
+
+
 def test_the_namespace_list_variant_grants_its_namespaces_only(cluster) -> None:
     cluster("apply", "-k", str(REPO / "k8s/namespace"))
     # Its RoleBindings live in the watched namespaces, which must exist first.
@@ -106,9 +112,7 @@ def test_the_namespace_list_variant_grants_its_namespaces_only(cluster) -> None:
         assert binding.stdout == "ClusterRole/shipshape-helloworld-controller-namespaced"
     assert cluster("get", "clusterrolebindings", "-o", "name").stdout.count("shipshape") == 0
 
-    def can(*args: str) -> str:
-        return cluster("auth", "can-i", *args, "--as", CONTROLLER, check=False).stdout.strip()
-
+    can = functools.partial(can_i, cluster)
     for namespace in ("team-a", "team-b"):
         assert can("watch", "configmaps", "-n", namespace) == "yes"
         assert can("patch", "deployments.apps", "-n", namespace) == "yes"
@@ -138,9 +142,7 @@ def test_the_namespace_list_with_secrets_lists_and_watches_them_there_only(clust
         ]
     assert cluster("get", "clusterrolebindings", "-o", "name").stdout.count("shipshape") == 0
 
-    def can(*args: str) -> str:
-        return cluster("auth", "can-i", *args, "--as", CONTROLLER, check=False).stdout.strip()
-
+    can = functools.partial(can_i, cluster)
     for namespace in ("team-a", "team-b"):
         assert can("list", "secrets", "-n", namespace) == "yes"
         assert can("watch", "secrets", "-n", namespace) == "yes"
