@@ -25,8 +25,8 @@ sees one resource as before:
 A merged ``Listed`` carries the differences its lists found, summed, and the
 lists' resourceVersions as ``NAMESPACE=VERSION`` pairs (resourceVersions are
 opaque: they are never compared). Its ``count``, like every ``Listed`` of this
-merger, is the number of objects the namespaces' latest lists held, so it
-counts the same objects as the list digest the core records with it.
+merger, is the number of objects the namespaces' latest lists held: those of
+the whole resource, as the list digest the core records with it covers them.
 """
 
 from __future__ import annotations

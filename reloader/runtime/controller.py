@@ -8,7 +8,7 @@ is released (``leader.released``: a standby takes over at once), the journal
 gets ``controller.stopped``, the endpoints close.
 
 Leadership changes reach the reconcile loop as core events. When this replica
-wins an election, both watches are asked to list afresh: the core acts only
+wins an election, every watch is asked to list afresh: the core acts only
 once those lists are in, so it never decides from a cache that lags behind the
 previous leader's last patches.
 """
