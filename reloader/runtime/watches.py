@@ -33,6 +33,15 @@ from reloader.runtime.loop import ReconcileLoop
 from reloader.runtime.metrics import WATCH_EVENT_TYPES, ControllerMetrics
 from reloader.runtime.settings import Settings
 
+#: kubectl's short names of the resources watched (Secrets have none).
+SHORT_NAMES = {
+    "configmaps": "cm",
+    "secrets": "secret",
+    "deployments": "deploy",
+    "statefulsets": "sts",
+    "daemonsets": "ds",
+}
+
 
 @dataclass(frozen=True)
 class WatchLoop:
@@ -48,8 +57,15 @@ class WatchLoop:
 
     @property
     def thread(self) -> str:
-        """Its thread's name."""
-        return "watch-" + self.name.replace("/", "-")
+        """Its thread's name: ``watch-RESOURCE``, or ``watch-SHORT-NAMESPACE`` per namespace.
+
+        kubectl's short name comes first so that the resource still shows in
+        the 15 bytes the OS keeps (``watch-cm-team-a``).
+        """
+        namespace, _, resource = self.name.rpartition("/")
+        if not namespace:
+            return f"watch-{resource}"
+        return f"watch-{SHORT_NAMES.get(resource, resource)}-{namespace}"
 
 
 class Watches:

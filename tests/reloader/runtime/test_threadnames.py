@@ -7,6 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from reloader.runtime.threadnames import name_this_thread, named
+from reloader.runtime.watches import WatchLoop
 
 
 def os_name(native_id: int) -> str:
@@ -39,3 +40,12 @@ def test_linux_keeps_the_first_15_bytes() -> None:
 def test_pool_workers_take_their_python_names() -> None:
     with ThreadPoolExecutor(1, thread_name_prefix="patch", initializer=name_this_thread) as pool:
         assert pool.submit(lambda: os_name(threading.get_native_id())).result() == "patch_0"
+
+
+def test_a_watch_thread_shows_its_resource_within_the_15_bytes() -> None:
+    names = {
+        WatchLoop(name, None).thread  # type: ignore[arg-type]
+        for name in ("payments-prod/configmaps", "payments-prod/statefulsets", "configmaps")
+    }
+    assert names == {"watch-cm-payments-prod", "watch-sts-payments-prod", "watch-configmaps"}
+    assert len({name.encode()[:15] for name in names}) == 3, "told apart as the OS keeps them"
