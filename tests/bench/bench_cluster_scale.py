@@ -25,6 +25,10 @@ Figures (goals from issue 16):
 Once synced, the controller is pinned to one CPU (as in a pod with a one-CPU
 limit) and this process, the API server and the load, to the others.
 
+``SHIPSHAPE_BENCH_SCOPE=list`` names the namespaces in ``WATCH_NAMESPACES``
+instead of ``*``: a list and watch per namespace and resource (the price of
+namespaced permissions), under the same ClusterRoleBinding.
+
 ``SHIPSHAPE_BENCH_SCALE`` (default 1) scales every count down on a busy
 machine (0.2: 10 namespaces, 1,000 ConfigMaps, ...); the figures say which
 scale ran. Run with ``make bench``; prints its figures and never fails for
@@ -49,6 +53,9 @@ from tests.reloader.e2e.harness import wait_for
 from tests.reloader.e2e.test_workloads import cluster_rbac, configmap, container, workload
 
 SCALE = float(os.environ.get("SHIPSHAPE_BENCH_SCALE", "1"))
+#: ``*`` (cluster scope, one stream per resource) or ``list``: the namespaces
+#: named in WATCH_NAMESPACES, a stream per namespace and resource.
+SCOPE = os.environ.get("SHIPSHAPE_BENCH_SCOPE", "*")
 NAMESPACES = max(1, round(50 * SCALE))
 CONFIGMAPS_PER_NS = 100
 SECRETS_PER_NS = 20
@@ -201,7 +208,7 @@ def test_bench_cluster_scale(tmp_path: Path) -> None:
         controller = harness.controller(
             local,
             env={
-                "WATCH_NAMESPACES": "*",
+                "WATCH_NAMESPACES": "*" if SCOPE == "*" else ",".join(namespaces),
                 "WATCH_SECRETS": "true",
                 "SECRET_HASH_KEY_FILE": str(key),
                 "CONFIGMAP_LABEL_SELECTOR": "",
@@ -296,7 +303,8 @@ def test_bench_cluster_scale(tmp_path: Path) -> None:
     per_event_us = cpu / events * 1e6 if events else float("nan")
     marginal_us = (cpu - idle_rate * noise_seconds) / events * 1e6 if events else float("nan")
     print(
-        f"\ncluster scale (SHIPSHAPE_BENCH_SCALE={SCALE}): {NAMESPACES} namespaces, "
+        f"\ncluster scale (SHIPSHAPE_BENCH_SCALE={SCALE}, SHIPSHAPE_BENCH_SCOPE={SCOPE}): "
+        f"{NAMESPACES} namespaces, "
         f"{NAMESPACES * CONFIGMAPS_PER_NS} ConfigMaps, {NAMESPACES * SECRETS_PER_NS} Secrets, "
         f"{workloads} workloads"
     )
