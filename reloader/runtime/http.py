@@ -112,14 +112,25 @@ class HttpServer:
         )
         self.host = host
         self.port = int(self._server.effective_port)
-        self._thread = threading.Thread(target=named(self._server.run), name="http", daemon=True)
+        self._closing = threading.Event()
+        self._thread = threading.Thread(target=named(self._serve), name="http", daemon=True)
 
     def start(self) -> None:
         """Start serving."""
         self._thread.start()
 
+    def _serve(self) -> None:
+        try:
+            self._server.run()
+        except OSError:
+            # A socket closed by stop() between the loop's building of its
+            # select() list and the call itself (EBADF): stopped, not failed.
+            if not self._closing.is_set():
+                raise
+
     def stop(self) -> None:
         """Stop accepting and let the serving thread end."""
+        self._closing.set()
         try:
             self._server.close()
             self._server.task_dispatcher.shutdown(timeout=2)

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import select
+import threading
+
 import falcon.testing
 import pytest
+import waitress.wasyncore
 from prometheus_client import CollectorRegistry
 
 from reloader.runtime.health import Health
@@ -320,3 +324,48 @@ def test_only_each_endpoints_own_spelling_is_served(served, path):
 def test_an_unknown_method_is_501_and_a_known_one_not_allowed_is_405(served, method, status):
     answer = rawhttp.request(served, f"{method} /metrics HTTP/1.1\r\nHost: x\r\n\r\n".encode())
     assert answer.status == status, method
+
+
+class _RacingSelect:
+    """waitress's ``select`` module, whose first ``select()`` in the serving thread
+    runs ``race`` first: what another thread might do after the loop listed its
+    sockets and before it called ``select()``."""
+
+    def __init__(self, race) -> None:
+        self._race = race
+        self._raced = False
+
+    def select(self, r, w, e, timeout=None):
+        if not self._raced and threading.current_thread().name == "http":
+            self._raced = True
+            self._race()
+        return select.select(r, w, e, timeout)
+
+    def __getattr__(self, name):
+        return getattr(select, name)
+
+
+@pytest.mark.parametrize("stopping", [True, False])
+def test_a_socket_closed_before_the_loops_select_ends_it_quietly_only_at_a_stop(
+    health, monkeypatch, stopping
+):
+    """stop() may close the listening socket after the loop listed it for select(),
+    which then fails with EBADF: at a stop that is the end, not a crash of the thread
+    (a traceback in the controller's log at an unlucky SIGTERM); otherwise it is a
+    failure and is not hidden."""
+    server = HttpServer(
+        create_app(health, SoleActor("helloworld-controller-0"), CollectorRegistry()),
+        "127.0.0.1",
+        0,
+    )
+    race = server.stop if stopping else server._server.socket.close
+    monkeypatch.setattr(waitress.wasyncore, "select", _RacingSelect(race))
+    failures: list[BaseException | None] = []
+    monkeypatch.setattr(threading, "excepthook", lambda args: failures.append(args.exc_value))
+    server.start()
+    server._thread.join(5)
+    assert not server._thread.is_alive()
+    if stopping:
+        assert failures == []
+    else:
+        assert len(failures) == 1 and isinstance(failures[0], OSError)
