@@ -100,7 +100,10 @@ def test_the_request_log_stamps_a_request_when_it_arrives(server, clients):
     before = time.time()
     clients["controller-0"].list_namespaced_config_map("default")
     after = time.time()
-    [logged] = server.requests(client="controller-0", verb="list")
+    # The entry is written once the answer is sent: it may come just after it.
+    [logged] = server.wait_for(
+        lambda: server.requests(client="controller-0", verb="list"), what="the list logged"
+    )
     assert before <= logged.at
     assert logged.duration >= 0.3
     assert logged.at + logged.duration <= after
@@ -118,6 +121,9 @@ def test_clearing_the_request_log_drops_requests_still_being_answered(server, cl
     server.clear_requests()
     slow.join(10)
     clients["controller-1"].list_namespaced_config_map("default")
+    # Its entry too is written after its answer: wait for it, then see that
+    # it is the only one.
+    server.wait_for(lambda: server.requests(client="controller-1"), what="controller-1 logged")
     assert [(r.client, r.verb) for r in server.requests()] == [("controller-1", "list")]
 
 
