@@ -337,7 +337,9 @@ def test_strategic_merge_patch_of_a_custom_kind_is_415(api, kubeapi_namespace):
     assert (err.value.status, status_of(err.value)["reason"]) == (415, "UnsupportedMediaType")
 
 
-def test_generation_follows_spec_changes_and_status_is_a_subresource(api, kubeapi_namespace):
+def test_generation_follows_spec_changes_and_status_is_a_subresource(
+    api, kubeapi_namespace, kubeapi_server
+):
     apps = client.AppsV1Api(api)
     ns = kubeapi_namespace
     created = apps.create_namespaced_deployment(ns, _deployment("gen"))
@@ -346,6 +348,9 @@ def test_generation_follows_spec_changes_and_status_is_a_subresource(api, kubeap
     assert labelled.metadata.generation == 1
     scaled = apps.patch_namespaced_deployment("gen", ns, {"spec": {"replicas": 5}})
     assert scaled.metadata.generation == 2
+    # The server's rollout writes status until the scale-up is done: let it
+    # finish, so that the status written below is the only writer's.
+    kubeapi_server.wait_for_rollout("gen", ns)
     # Writing status through the main resource is ignored; /status writes only status.
     apps.patch_namespaced_deployment("gen", ns, {"status": {"replicas": 42}})
     assert (apps.read_namespaced_deployment("gen", ns).status.replicas or 0) != 42
