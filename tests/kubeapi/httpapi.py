@@ -166,6 +166,9 @@ class ApiHandler(BaseHTTPRequestHandler):
     server: ApiHTTPServer
     # Set by a `lose` fault for the request being served: its answer is not sent.
     _lose_response = False
+    #: The request being served, until it is logged: its attributes, method,
+    #: arrival (epoch seconds) and start (monotonic).
+    _logging: tuple[RequestAttributes, str, float, float] | None = None
 
     # --- plumbing -------------------------------------------------------------------------
 
@@ -235,6 +238,9 @@ class ApiHandler(BaseHTTPRequestHandler):
         for warning in validation.warning_headers():
             self.send_header("Warning", warning)
         self.end_headers()
+        # Logged before the body goes out: a client that has its answer finds
+        # its request in the log (the arrival time is what orders the log).
+        self._log_request(code)
         if self.command != "HEAD":
             self.wfile.write(body)
 
@@ -263,6 +269,7 @@ class ApiHandler(BaseHTTPRequestHandler):
         attrs = RequestAttributes(client="", verb=method.lower())
         status = 500
         self._lose_response = False
+        self._logging = None if path.startswith("/_kubeapi") else (attrs, method, arrived, started)
         try:
             body = self._read_body()
             if path.startswith("/_kubeapi"):
@@ -276,6 +283,7 @@ class ApiHandler(BaseHTTPRequestHandler):
                     access.authorize_unserved(api, client, method, path, query)
                 raise
             attrs = _attributes(client, method, route)
+            self._logging = (attrs, method, arrived, started)
             self._apply_faults(attrs)
             if route is None:
                 if client is not None and path not in PUBLIC_PATHS:
@@ -301,10 +309,18 @@ class ApiHandler(BaseHTTPRequestHandler):
             status = 0
             self.close_connection = True
         finally:
-            if not path.startswith("/_kubeapi"):
-                api.record_request(
-                    attrs, method, self.path, status, arrived, time.monotonic() - started
-                )
+            # Not answered through _send (a watch, a dropped connection): now.
+            self._log_request(status)
+
+    def _log_request(self, status: int) -> None:
+        """Log the request being served, once (admin requests are not logged)."""
+        if self._logging is None:
+            return
+        attrs, method, arrived, started = self._logging
+        self._logging = None
+        self.server.api.record_request(
+            attrs, method, self.path, status, arrived, time.monotonic() - started
+        )
 
     def _write_context(self, route: Route, query: dict[str, str]) -> field_managers.WriteContext:
         api_version = route.rtype.api_version(route.version)
