@@ -55,3 +55,12 @@ class WatchThread:
 def drain(events: Iterator[Any]) -> list[Any]:
     """Return every remaining event of a finite stream."""
     return list(events)
+
+
+def assert_undo_refusals(kubectl: Callable[..., Any], ns: str, ref: str, current: int) -> None:
+    """``kubectl rollout undo REF`` skips the running revision and refuses a gone one (1)."""
+    same = kubectl("-n", ns, "rollout", "undo", ref, f"--to-revision={current}")
+    skipped = f"skipped rollback (current template already matches revision {current})"
+    assert skipped in same.stdout
+    gone = kubectl("-n", ns, "rollout", "undo", ref, "--to-revision=1", check=False)
+    assert gone.returncode == 1 and "unable to find specified revision 1" in gone.stderr

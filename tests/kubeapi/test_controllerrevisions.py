@@ -8,6 +8,7 @@ import json
 import re
 
 from tests.kubeapi import KubeApiServer
+from tests.kubeapi.helpers import assert_undo_refusals
 from tests.kubeapi.pytest_plugin import Kubectl
 
 
@@ -139,10 +140,7 @@ def test_statefulset_rollout_undo_renumbers_the_old_revision(
     assert to.stdout.strip() == "statefulset.apps/db rolled back"
     revisions = _settled(server, ns, "db", "statefulsets", [3, 4])
     assert revisions[4]["metadata"]["name"] == names[2]
-    same = kubectl("-n", ns, "rollout", "undo", "statefulset/db", "--to-revision=4")
-    assert "skipped rollback (current template already matches revision 4)" in same.stdout
-    gone = kubectl("-n", ns, "rollout", "undo", "statefulset/db", "--to-revision=1", check=False)
-    assert gone.returncode == 1 and "unable to find specified revision 1" in gone.stderr
+    assert_undo_refusals(kubectl, ns, "statefulset/db", current=4)
 
 
 def test_daemonset_history_and_undo(

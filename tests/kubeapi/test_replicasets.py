@@ -8,6 +8,7 @@ import re
 import yaml
 
 from tests.kubeapi import KubeApiServer
+from tests.kubeapi.helpers import assert_undo_refusals
 from tests.kubeapi.pytest_plugin import Kubectl
 
 REVISION = "deployment.kubernetes.io/revision"
@@ -157,10 +158,7 @@ def test_rollout_undo_moves_the_old_replicaset_to_a_new_revision(
     assert to.stdout.strip() == "deployment.apps/web rolled back"
     sets = _settled(server, "web", ns)
     assert sorted(sets) == [3, 4] and sets[4]["metadata"]["name"] == names[2]
-    same = kubectl("-n", ns, "rollout", "undo", "deployment/web", "--to-revision=4")
-    assert "skipped rollback (current template already matches revision 4)" in same.stdout
-    gone = kubectl("-n", ns, "rollout", "undo", "deployment/web", "--to-revision=1", check=False)
-    assert gone.returncode == 1 and "unable to find specified revision 1" in gone.stderr
+    assert_undo_refusals(kubectl, ns, "deployment/web", current=4)
 
 
 def test_revision_history_limit_deletes_the_oldest_idle_replicasets(
