@@ -128,15 +128,12 @@ _CONTAINERS: Column = ("Containers", "string", _containers, 1)
 _IMAGES: Column = ("Images", "string", _images, 1)
 _SELECTOR: Column = ("Selector", "string", _selector, 1)
 
+_READY: Column = ("Ready", "string", _ready, 0)
+
 _COLUMNS: dict[str, list[Column]] = {
     "Deployment": [
         _NAME,
-        (
-            "Ready",
-            "string",
-            _ready,
-            0,
-        ),
+        _READY,
         _count("Up-to-date", "status", "updatedReplicas"),
         _count("Available", "status", "availableReplicas"),
         _AGE,
@@ -146,12 +143,7 @@ _COLUMNS: dict[str, list[Column]] = {
     ],
     "StatefulSet": [
         _NAME,
-        (
-            "Ready",
-            "string",
-            _ready,
-            0,
-        ),
+        _READY,
         _AGE,
         _CONTAINERS,
         _IMAGES,
