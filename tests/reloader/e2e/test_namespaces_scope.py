@@ -17,7 +17,7 @@ import yaml
 
 from records import kinds as k
 from tests.kubeapi import KubeApiServer
-from tests.kubeapi.cluster import Cluster, Controller
+from tests.kubeapi.cluster import Cluster
 from tests.reloader.e2e.harness import controller, wait_for
 from tests.reloader.e2e.test_controller import replay_at_now, replay_check
 from tests.reloader.e2e.test_workloads import (
@@ -28,7 +28,7 @@ from tests.reloader.e2e.test_workloads import (
     applied,
     configmap,
     container,
-    patched,
+    rolled_once,
     secret,
     workload,
 )
@@ -63,17 +63,6 @@ def reads(kube: KubeApiServer) -> set[tuple[str, str]]:
         for r in kube.requests(client="controller")
         if r.verb in ("list", "watch", "get") and r.resource in (*RESOURCES, "secrets")
     }
-
-
-def rolled_once(ctl: Controller, obj: str, ns: str) -> None:
-    """Wait for the rollout of ``obj`` in ``ns`` to complete; it must be its only restart."""
-    ctl.wait_record(
-        lambda r: r.kind == k.ROLLOUT_COMPLETED and r.object == obj and r.namespace == ns,
-        f"{ns}/{obj} restarted",
-        timeout=30,
-    )
-    ctl.quiesce(ctl.records()[-1].seq)
-    assert len(patched(ctl, obj, ns)) == 1, "exactly once"
 
 
 def test_two_namespaces_are_watched_on_their_own_paths_under_role_bindings_alone(

@@ -21,7 +21,7 @@ from journal import Journal
 from records import kinds as k
 from reloader.core import data_hash
 from tests.kubeapi import KubeApiServer
-from tests.kubeapi.cluster import Cluster
+from tests.kubeapi.cluster import Cluster, Controller
 from tests.reloader.e2e.harness import NS, controller, wait_for
 from tests.reloader.e2e.test_controller import replay_check
 
@@ -93,6 +93,17 @@ def applied(kube: KubeApiServer, resource: str, name: str, ns: str) -> str | Non
 
 def patched(ctl, obj: str, ns: str) -> list[Any]:
     return [r for r in ctl.records([k.RESTART_PATCHED]) if r.object == obj and r.namespace == ns]
+
+
+def rolled_once(ctl: Controller, obj: str, ns: str) -> None:
+    """Wait for the rollout of ``obj`` in ``ns`` to complete; it must be its only restart."""
+    ctl.wait_record(
+        lambda r: r.kind == k.ROLLOUT_COMPLETED and r.object == obj and r.namespace == ns,
+        f"{ns}/{obj} restarted",
+        timeout=30,
+    )
+    ctl.quiesce(ctl.records()[-1].seq)
+    assert len(patched(ctl, obj, ns)) == 1, "exactly once"
 
 
 def test_statefulsets_daemonsets_and_secrets_across_two_namespaces(
@@ -175,14 +186,7 @@ def test_statefulsets_daemonsets_and_secrets_across_two_namespaces(
         {"data": {"password": base64.b64encode(PASSWORD_2.encode()).decode()}},
         namespace=a,
     )
-    ctl.wait_record(
-        lambda r: r.kind == k.ROLLOUT_COMPLETED and r.object == "deployment/api",
-        "the Deployment restarted for its Secret",
-        timeout=30,
-    )
-    seq = ctl.records()[-1].seq
-    ctl.quiesce(seq)
-    assert len(patched(ctl, "deployment/api", a)) == 1, "exactly once"
+    rolled_once(ctl, "deployment/api", a)  # restarted for its Secret, exactly once
     assert len(kube.revisions("api", a)) == 2
     event = wait_for(
         lambda: next(
