@@ -44,6 +44,11 @@ class Policy:
             (someone keeps writing the workload). False: every refusal goes
             out again at once, as controllers before this setting decided
             (their journals replay so).
+        ordered_correlation_ids: Whether an observation's correlation id
+            leads with its resourceVersion (a UUIDv8 that sorts by it, see
+            :func:`reloader.core.hashing.ordered_id`), so that the journal's
+            index of them is appended to. False: the UUID5 that controllers
+            before this setting derived (their journals replay so).
     """
 
     debounce_seconds: float = 5.0
@@ -59,6 +64,7 @@ class Policy:
     workload_kinds: tuple[str, ...] = ("deployments",)
     label_rule_namespace: str | None = None
     conflict_backoff: bool = False
+    ordered_correlation_ids: bool = False
 
     def __post_init__(self) -> None:
         """Reject values that would make the core misbehave (programming errors)."""
@@ -80,8 +86,9 @@ class Policy:
         """Return the policy as a JSON-ready mapping (journaled at start-up).
 
         The workload settings and the behaviours added since (the label
-        rule's namespace, conflict backoff) are left out while they keep
-        their defaults, so that a policy journals what it always did.
+        rule's namespace, conflict backoff, ordered correlation ids) are left
+        out while they keep their defaults, so that a policy journals what it
+        always did.
         """
         values = asdict(self)
         if not self.watch_secrets:
@@ -90,6 +97,8 @@ class Policy:
             del values["label_rule_namespace"]
         if not self.conflict_backoff:
             del values["conflict_backoff"]
+        if not self.ordered_correlation_ids:
+            del values["ordered_correlation_ids"]
         if self.workload_kinds == ("deployments",):
             del values["workload_kinds"]
         else:

@@ -126,6 +126,7 @@ class Settings:
             workload_kinds=self.workload_kinds,
             label_rule_namespace=self.namespace,
             conflict_backoff=True,
+            ordered_correlation_ids=True,
         )
 
     @property

@@ -355,7 +355,13 @@ class Scratch:
 
     def observation_id(self, view: ConfigMapView) -> str:
         key = self.source_key(view)
-        return correlation_id(key[0], view.label, view.resource_version, view.data_hash)
+        return correlation_id(
+            key[0],
+            view.label,
+            view.resource_version,
+            view.data_hash,
+            ordered=self.policy.ordered_correlation_ids,
+        )
 
     def chain_id(self, view: ConfigMapView) -> str:
         """The chain to continue for ``view``: the last window's, if it ended on this hash."""

@@ -21,6 +21,7 @@ from reloader.core import (
 from reloader.core.hashing import uuid5_text
 from reloader.core.ratelimit import TokenBucket
 from reloader.core.rollout import RolloutOutcome, rollout_outcome
+from tests.reloader.core.scenario import V2, cm, started
 
 # ------------------------------------------------------------------- hashing
 
@@ -90,6 +91,54 @@ def test_correlation_ids_stay_the_uuid5_journals_already_hold():
         name = "".join(rng.choice("aZ9-/@#é\u2028🚀") for _ in range(rng.randrange(0, 40)))
         namespace = uuid.UUID(int=rng.getrandbits(128))
         assert uuid5_text(namespace.bytes, name) == str(uuid.uuid5(namespace, name))
+
+
+def test_ordered_correlation_ids_sort_by_resource_version():
+    # The journal's index of correlation ids is appended to only if ids made
+    # later sort later: an API server's resourceVersions rise.
+    versions = [1, 9, 10, 99, 100, 2**40, 2**48 - 1]
+    ids = [correlation_id("ns", "cfg", str(v), "ab" * 32, ordered=True) for v in versions]
+    assert ids == sorted(ids)
+    assert len(set(ids)) == len(ids)
+    for text, version in zip(ids, versions, strict=True):
+        value = uuid.UUID(text)
+        assert (value.version, value.variant) == (8, uuid.RFC_4122)
+        assert value.int >> 80 == version  # the first 48 bits
+        assert str(value) == text
+
+
+def test_ordered_correlation_ids_are_derived_from_the_observation_too():
+    one = correlation_id("shipshape", "cfg", "10", "abc", ordered=True)
+    assert one == correlation_id("shipshape", "cfg", "10", "abc", ordered=True)
+    # The same version of another object, or another hash: its own id.
+    assert one != correlation_id("other", "cfg", "10", "abc", ordered=True)
+    assert one != correlation_id("shipshape", "secret/cfg", "10", "abc", ordered=True)
+    assert one != correlation_id("shipshape", "cfg", "10", "abd", ordered=True)
+    # Only the first 48 bits follow the version: the same version of two objects differs after.
+    assert one[:13] == correlation_id("other", "cfg", "10", "abc", ordered=True)[:13]
+
+
+def test_a_resource_version_that_is_no_number_keeps_the_uuid5():
+    for version in ("", "abc", "10a", "\u0661\u0662"):  # Arabic-Indic digits are no number here
+        ordered = correlation_id("ns", "cfg", version, "abc", ordered=True)
+        assert ordered == correlation_id("ns", "cfg", version, "abc")
+        assert uuid.UUID(ordered).version == 5
+
+
+def test_the_core_orders_its_ids_only_under_the_policy_that_says_so():
+    # Journals of controllers before the setting replay with the UUID5 they hold.
+    assert "ordered_correlation_ids" not in Policy().as_dict()
+    assert Policy(ordered_correlation_ids=True).as_dict()["ordered_correlation_ids"] is True
+    assert Policy.from_dict({}).ordered_correlation_ids is False
+    for ordered, version in ((False, 5), (True, 8)):
+        run = started(ordered_correlation_ids=ordered)
+        run.change(cm("helloworld-config-test", V2, rv="11"), at=1.0)
+        run.run_until(3.0)
+        planned = run.records("restart.planned")
+        assert len(planned) == 1
+        assert uuid.UUID(planned[0].correlation_id).version == version
+        observed = run.records("configmap.observed")[-1]
+        assert observed.correlation_id == planned[0].correlation_id
 
 
 # ------------------------------------------------------------------- backoff

@@ -35,6 +35,7 @@ def test_defaults_are_the_contracts():
         workload_kinds=("deployments", "statefulsets", "daemonsets"),
         label_rule_namespace="shipshape",  # the runbook's label rule: NAMESPACE only
         conflict_backoff=True,  # a second refusal in a row waits a backoff
+        ordered_correlation_ids=True,  # the journal's index of them is appended to
     )
 
 
