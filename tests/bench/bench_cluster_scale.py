@@ -29,6 +29,12 @@ limit) and this process, the API server and the load, to the others.
 instead of ``*``: a list and watch per namespace and resource (the price of
 namespaced permissions), under the same ClusterRoleBinding.
 
+``SHIPSHAPE_BENCH_JOURNAL=N`` starts the controller on a journal already
+holding N records (the two records of as many unrelated changes, as the noise
+writes them): what a record costs grows with the journal's indexes, and a
+controller that has run for days writes onto a grown one (300,000 records
+are about 200 MB).
+
 ``SHIPSHAPE_BENCH_SCALE`` (default 1) scales every count down on a busy
 machine (0.2: 10 namespaces, 1,000 ConfigMaps, ...); the figures say which
 scale ran. Run with ``make bench``; prints its figures and never fails for
@@ -45,7 +51,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from journal import Journal
 from tests.bench.bench_controller_storm import cpu_seconds
+from tests.bench.bench_correlation_ids import storm_batches
 from tests.bench.figures import percentile
 from tests.kubeapi import KubeApiServer
 from tests.reloader.e2e import harness
@@ -56,6 +64,8 @@ SCALE = float(os.environ.get("SHIPSHAPE_BENCH_SCALE", "1"))
 #: ``*`` (cluster scope, one stream per resource) or ``list``: the namespaces
 #: named in WATCH_NAMESPACES, a stream per namespace and resource.
 SCOPE = os.environ.get("SHIPSHAPE_BENCH_SCOPE", "*")
+#: Records in the controller's journal before it starts (0: a new journal).
+GROWN_JOURNAL = int(os.environ.get("SHIPSHAPE_BENCH_JOURNAL", "0"))
 NAMESPACES = max(1, round(50 * SCALE))
 CONFIGMAPS_PER_NS = 100
 SECRETS_PER_NS = 20
@@ -100,6 +110,13 @@ def thread_cpu(pid: int) -> dict[str, float]:
             fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
             out[name] = out.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / ticks
     return out
+
+
+def system_seconds(pid: int) -> float:
+    """The system (kernel) CPU seconds of process ``pid``, every thread's."""
+    with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return int(fields[12]) / os.sysconf("SC_CLK_TCK")
 
 
 def watch_events(controller: Any) -> float:
@@ -196,6 +213,15 @@ def populate(kube: KubeApiServer) -> list[str]:
     return namespaces
 
 
+def grow_journal(path: Path, records: int) -> None:
+    """Fill a new journal at ``path`` with ``records`` records of an earlier run."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    written = 0
+    with Journal.open(path, actor="helloworld-controller-earlier") as journal:
+        for batch in storm_batches(True, 1, 10_000, -(-records // 10_000)):
+            written += journal.write_many(batch[: records - written])
+
+
 def test_bench_cluster_scale(tmp_path: Path) -> None:
     workloads = NAMESPACES * WORKLOADS_PER_NS
     all_cpus = os.sched_getaffinity(0)
@@ -220,6 +246,8 @@ def test_bench_cluster_scale(tmp_path: Path) -> None:
                 "MAX_CONCURRENT_ROLLOUTS": "1000",
             },
         )
+        if GROWN_JOURNAL:
+            grow_journal(controller.journal_path, GROWN_JOURNAL)
         try:
             started = time.time()
             controller.start(timeout=600)  # /readyz: the first lists are in
@@ -255,6 +283,7 @@ def test_bench_cluster_scale(tmp_path: Path) -> None:
             events_before = watch_events(controller)
             commits_before = journal_commits(controller)
             cpu_before = cpu_seconds(pid)
+            system_before = system_seconds(pid)
             threads_before = thread_cpu(pid)
             changed_at: list[tuple[str, str, float]] = []
             begin = time.monotonic()
@@ -279,6 +308,7 @@ def test_bench_cluster_scale(tmp_path: Path) -> None:
                     kube.patch("configmaps", name, {"data": {"N": f"v{i}"}}, namespace=ns)
             noise_seconds = time.monotonic() - begin
             cpu = cpu_seconds(pid) - cpu_before
+            system = system_seconds(pid) - system_before
             threads = {
                 name: seconds - threads_before.get(name, 0.0)
                 for name, seconds in thread_cpu(pid).items()
@@ -303,7 +333,8 @@ def test_bench_cluster_scale(tmp_path: Path) -> None:
     per_event_us = cpu / events * 1e6 if events else float("nan")
     marginal_us = (cpu - idle_rate * noise_seconds) / events * 1e6 if events else float("nan")
     print(
-        f"\ncluster scale (SHIPSHAPE_BENCH_SCALE={SCALE}, SHIPSHAPE_BENCH_SCOPE={SCOPE}): "
+        f"\ncluster scale (SHIPSHAPE_BENCH_SCALE={SCALE}, SHIPSHAPE_BENCH_SCOPE={SCOPE}, "
+        f"SHIPSHAPE_BENCH_JOURNAL={GROWN_JOURNAL}): "
         f"{NAMESPACES} namespaces, "
         f"{NAMESPACES * CONFIGMAPS_PER_NS} ConfigMaps, {NAMESPACES * SECRETS_PER_NS} Secrets, "
         f"{workloads} workloads"
@@ -321,6 +352,10 @@ def test_bench_cluster_scale(tmp_path: Path) -> None:
     print(
         f"  of which idle pace {idle_rate * 1e3:.1f} ms CPU/s; marginal per watch event "
         f"{marginal_us:.0f} us (the {CHANGES} restarts included)"
+    )
+    print(
+        f"  of which system time {system / events * 1e6:.0f} us per watch event "
+        "(syscalls: the journal's WAL writes and syncs, socket reads and writes)"
     )
     split = ", ".join(
         f"{name} {seconds / events * 1e6:.0f}"

@@ -82,14 +82,15 @@ def _changes(ordered: bool, first_version: int) -> Iterator[list[Entry]]:
         ]
 
 
-def _batches(ordered: bool, first_version: int, size: int, count: int) -> list[list[Entry]]:
+def storm_batches(ordered: bool, first_version: int, size: int, count: int) -> list[list[Entry]]:
+    """``count`` commits of ``size`` records: the two records of each unrelated change."""
     changes = _changes(ordered, first_version)
     return [[entry for _ in range(size // 2) for entry in next(changes)] for _ in range(count)]
 
 
 def _grow(path: Path, ordered: bool) -> None:
     with Journal.open(path, actor="bench-0") as journal:
-        for batch in _batches(ordered, 1_000_000, 10_000, GROWN // 10_000):
+        for batch in storm_batches(ordered, 1_000_000, 10_000, GROWN // 10_000):
             journal.write_many(batch)
 
 
@@ -107,7 +108,7 @@ def _commits(path: Path, ordered: bool) -> tuple[float, float, float]:
     The bytes are every ``write`` the commits made: the WAL frames, and the
     pages SQLite's automatic checkpoints copied back into the file.
     """
-    batches = _batches(ordered, 1_000_000 + GROWN, BATCH, COMMITS)
+    batches = storm_batches(ordered, 1_000_000 + GROWN, BATCH, COMMITS)
     with Journal.open(path, actor="bench-0") as journal:
         user, system, written = _thread_usage()
         for batch in batches:
