@@ -76,6 +76,21 @@ def test_a_journal_replays_with_no_difference():
     assert list(check(journal_of(run))) == []
 
 
+def test_journals_of_either_correlation_id_scheme_replay_by_their_policy():
+    # Each process replays with the scheme its controller.started names: the
+    # UUID5 of earlier controllers, or ids that lead with the resourceVersion.
+    for ordered in (False, True):
+        records = journal_of(busy_run(ordered_correlation_ids=ordered))
+        assert list(check(records)) == []
+        # Told the other scheme, every change's chain differs from the one recorded.
+        started = records[0]
+        policy = {**started.data["policy"], "ordered_correlation_ids": not ordered}
+        records[0] = replace(started, data={**started.data, "policy": policy})
+        differences = list(check(records))
+        assert differences
+        assert all(d.seq >= 1 for d in differences)
+
+
 def test_a_different_debounce_shows_every_decision_it_changes():
     records = journal_of(busy_run())
     started = records[0]
