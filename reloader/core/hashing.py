@@ -114,7 +114,7 @@ def correlation_id(
 
 
 def ordered_id(position: int, namespace: bytes, name: str) -> str:
-    """A UUIDv8 (RFC 9562, section 5.8) whose first 48 bits are ``position``.
+    """A UUIDv8 (RFC 9562, section 5.8) whose first 48 bits are ``position`` (modulo 2**48).
 
     The other 74 free bits are the SHA-1 of the namespace and the name, as in
     a UUID5. Ids made from rising positions sort in that order, as text too,
