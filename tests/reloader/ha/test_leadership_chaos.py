@@ -80,6 +80,9 @@ def test_a_lease_handed_to_a_stranger_by_hand_is_waited_out_then_taken_in_a_new_
         json.dumps({"spec": {"holderIdentity": "a-stranger"}}),
     )
     wait_for(lambda: not leadz(leader)["is_leader"], "the leader to step down", timeout=5)
+    # /leadz tells the elector's view at once; the loss reaches the journal
+    # through the reconcile loop, a step and a commit later.
+    wait_for(lambda: leader.records({"leader.lost"}), "the leader to journal its loss", timeout=5)
     [lost] = leader.records({"leader.lost"})
     assert lost.data["reason"] in ("taken-over", "lease-changed")
     digest = hash_of("while a stranger holds it")
