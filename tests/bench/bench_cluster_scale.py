@@ -54,7 +54,7 @@ from typing import Any
 from journal import Journal
 from tests.bench.bench_controller_storm import cpu_seconds
 from tests.bench.bench_correlation_ids import storm_batches
-from tests.bench.figures import percentile
+from tests.bench.figures import percentile, stat_cpu
 from tests.kubeapi import KubeApiServer
 from tests.reloader.e2e import harness
 from tests.reloader.e2e.harness import wait_for
@@ -101,22 +101,18 @@ def metric_sum(controller: Any, name: str) -> float:
 
 def thread_cpu(pid: int) -> dict[str, float]:
     """CPU seconds per thread of ``pid``, by the thread's OS name (summed over a pool's)."""
-    ticks = os.sysconf("SC_CLK_TCK")
     out: dict[str, float] = {}
     for tid in os.listdir(f"/proc/{pid}/task"):
         with contextlib.suppress(OSError):  # a thread that ended meanwhile
             task = Path(f"/proc/{pid}/task/{tid}")
             name = (task / "comm").read_text().strip().rstrip("0123456789").rstrip("_")
-            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
-            out[name] = out.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / ticks
+            out[name] = out.get(name, 0.0) + sum(stat_cpu(task / "stat"))
     return out
 
 
 def system_seconds(pid: int) -> float:
     """The system (kernel) CPU seconds of process ``pid``, every thread's."""
-    with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
-        fields = stat.read().rsplit(")", 1)[1].split()
-    return int(fields[12]) / os.sysconf("SC_CLK_TCK")
+    return stat_cpu(f"/proc/{pid}/stat")[1]
 
 
 def watch_events(controller: Any) -> float:
@@ -187,29 +183,35 @@ def pin_apart(pid: int) -> str:
     return f"controller pinned to CPU {cpus[-1]}, API server and load to CPU {sorted(ours)}"
 
 
+def namespace_objects(ns: str) -> list[dict[str, Any]]:
+    """One namespace's ConfigMaps, Secrets and workloads; each workload opts in with
+    ``reloader.stakater.com/auto`` and references two ConfigMaps and one Secret."""
+    objects = [configmap(f"cm-{c:03d}", ns, {"N": "0"}) for c in range(CONFIGMAPS_PER_NS)]
+    objects += [secret(f"secret-{s:03d}", ns, f"value-{s}") for s in range(SECRETS_PER_NS)]
+    for w in range(WORKLOADS_PER_NS):
+        refs = [
+            {"configMapRef": {"name": f"cm-{2 * w:03d}"}},
+            {"configMapRef": {"name": f"cm-{2 * w + 1:03d}"}},
+            {"secretRef": {"name": f"secret-{w % SECRETS_PER_NS:03d}"}},
+        ]
+        objects.append(
+            workload(
+                KINDS[w % 3],
+                f"w-{w:03d}",
+                ns,
+                {"reloader.stakater.com/auto": "true"},
+                {"containers": [container(envFrom=refs)]},
+            )
+        )
+    return objects
+
+
 def populate(kube: KubeApiServer) -> list[str]:
     namespaces = [f"bench-{i:02d}" for i in range(NAMESPACES)]
     for ns in namespaces:
         kube.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
-        for c in range(CONFIGMAPS_PER_NS):
-            kube.create(configmap(f"cm-{c:03d}", ns, {"N": "0"}))
-        for s in range(SECRETS_PER_NS):
-            kube.create(secret(f"secret-{s:03d}", ns, f"value-{s}"))
-        for w in range(WORKLOADS_PER_NS):
-            refs = [
-                {"configMapRef": {"name": f"cm-{2 * w:03d}"}},
-                {"configMapRef": {"name": f"cm-{2 * w + 1:03d}"}},
-                {"secretRef": {"name": f"secret-{w % SECRETS_PER_NS:03d}"}},
-            ]
-            kube.create(
-                workload(
-                    KINDS[w % 3],
-                    f"w-{w:03d}",
-                    ns,
-                    {"reloader.stakater.com/auto": "true"},
-                    {"containers": [container(envFrom=refs)]},
-                )
-            )
+        for obj in namespace_objects(ns):
+            kube.create(obj)
     return namespaces
 
 

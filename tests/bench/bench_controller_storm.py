@@ -11,14 +11,13 @@ Run with ``make bench``; prints its figures and never fails for slowness.
 
 from __future__ import annotations
 
-import os
 import statistics
 import time
 from collections import Counter, defaultdict
 from pathlib import Path
 
 from reloader.core import data_hash
-from tests.bench.figures import percentile
+from tests.bench.figures import percentile, stat_cpu
 from tests.kubeapi import KubeApiServer
 from tests.reloader.e2e import harness
 from tests.reloader.e2e.harness import (
@@ -44,10 +43,8 @@ def peak_rss_mib(pid: int) -> float:
 
 
 def cpu_seconds(pid: int) -> float:
-    with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
-        fields = stat.read().rsplit(")", 1)[1].split()
-    ticks = os.sysconf("SC_CLK_TCK")
-    return (int(fields[11]) + int(fields[12])) / ticks
+    """The user plus system CPU seconds of process ``pid`` so far."""
+    return sum(stat_cpu(f"/proc/{pid}/stat"))
 
 
 def test_bench_event_storm(tmp_path: Path) -> None:

@@ -23,7 +23,6 @@ system (the WAL writes and the sync), and the bytes written per commit.
 from __future__ import annotations
 
 import os
-import resource
 import shutil
 import statistics
 from collections.abc import Iterator
@@ -32,6 +31,7 @@ from pathlib import Path
 
 from journal import Entry, Journal, kinds
 from reloader.core.hashing import correlation_id
+from tests.bench.figures import thread_usage
 
 SCALE = float(os.environ.get("SHIPSHAPE_BENCH_SCALE", "1"))
 GROWN = max(10_000, round(300_000 * SCALE))
@@ -96,10 +96,9 @@ def _grow(path: Path, ordered: bool) -> None:
 
 def _thread_usage() -> tuple[float, float, int]:
     """This thread's user and system CPU seconds, and the bytes it has written (``wchar``)."""
-    usage = resource.getrusage(resource.RUSAGE_THREAD)
     with open("/proc/thread-self/io", encoding="ascii") as io:
         written = next(int(line.split()[1]) for line in io if line.startswith("wchar:"))
-    return usage.ru_utime, usage.ru_stime, written
+    return (*thread_usage(), written)
 
 
 def _commits(path: Path, ordered: bool) -> tuple[float, float, float]:

@@ -30,13 +30,14 @@ for. Run with ``make bench``; prints its figures and never fails for slowness.
 from __future__ import annotations
 
 import gc
+import itertools
 import json
 import os
 import queue
 import random
-import resource
 import shutil
 import statistics
+from collections import Counter
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -66,14 +67,13 @@ from reloader.runtime.metrics import ControllerMetrics
 from reloader.runtime.settings import load_settings
 from tests.bench.bench_cluster_scale import (
     CONFIGMAPS_PER_NS,
-    KINDS,
     NAMESPACES,
-    SECRETS_PER_NS,
     WORKLOADS_PER_NS,
-    secret,
+    namespace_objects,
 )
 from tests.bench.bench_correlation_ids import storm_batches
-from tests.reloader.e2e.test_workloads import configmap, container, workload
+from tests.bench.figures import thread_usage
+from tests.reloader.e2e.test_workloads import configmap
 
 SCALE = float(os.environ.get("SHIPSHAPE_BENCH_SCALE", "1"))
 GROWN = max(10_000, round(300_000 * SCALE))
@@ -83,21 +83,17 @@ ROUNDS = 3
 RESOURCES = ("configmaps", "deployments", "statefulsets", "daemonsets", "secrets")
 
 
-def _thread_cpu() -> tuple[float, float]:
-    usage = resource.getrusage(resource.RUSAGE_THREAD)
-    return usage.ru_utime + usage.ru_stime, usage.ru_stime
-
-
 def _per_change(work: Callable[..., object], *args: Any) -> tuple[float, float]:
     """This thread's CPU and system CPU microseconds per change for ``work(*args)``.
 
     From a collected heap, so that no stage pays for the garbage of the one before.
     """
     gc.collect()
-    cpu, system = _thread_cpu()
+    user, system = thread_usage()
     work(*args)
-    cpu_after, system_after = _thread_cpu()
-    return (cpu_after - cpu) / CHANGES * 1e6, (system_after - system) / CHANGES * 1e6
+    user_after, system_after = thread_usage()
+    cpu = user_after - user + system_after - system
+    return cpu / CHANGES * 1e6, (system_after - system) / CHANGES * 1e6
 
 
 def _watch(watcher: ListWatcher, lines: list[bytes]) -> None:
@@ -141,44 +137,20 @@ def _objects(key_file: Path) -> tuple[Any, list[Event]]:
     )
     key = settings.secret_hash_key
     assert key is not None
-    version = iter(range(1, 10**9))
-
-    def meta(obj: dict[str, Any]) -> dict[str, Any]:
-        obj["metadata"]["resourceVersion"] = str(next(version))
-        return obj
-
     events: list[Event] = []
-    listed: dict[Resource, int] = {}
+    listed: Counter[Resource] = Counter()
+    versions = itertools.count(1)
     for n in range(NAMESPACES):
-        ns = f"bench-{n:02d}"
-        for c in range(CONFIGMAPS_PER_NS):
-            view = configmap_view(meta(configmap(f"cm-{c:03d}", ns, {"N": "0"})))
-            events.append(ConfigMapSeen(EventType.ADDED, view, "list"))
-        for s in range(SECRETS_PER_NS):
-            view = secret_view(meta(secret(f"secret-{s:03d}", ns, f"value-{s}")), key)
-            events.append(ConfigMapSeen(EventType.ADDED, view, "list"))
-        for w in range(WORKLOADS_PER_NS):
-            refs = [
-                {"configMapRef": {"name": f"cm-{2 * w:03d}"}},
-                {"configMapRef": {"name": f"cm-{2 * w + 1:03d}"}},
-                {"secretRef": {"name": f"secret-{w % SECRETS_PER_NS:03d}"}},
-            ]
-            kind = KINDS[w % 3]
-            obj = workload(
-                kind,
-                f"w-{w:03d}",
-                ns,
-                {"reloader.stakater.com/auto": "true"},
-                {"containers": [container(envFrom=refs)]},
-            )
-            events.append(DeploymentSeen(EventType.ADDED, deployment_view(meta(obj), kind), "list"))
-    for event in events:
-        resource_ = (
-            Resource(f"{event.configmap.kind}s")
-            if isinstance(event, ConfigMapSeen)
-            else Resource(f"{event.deployment.kind}s")
-        )
-        listed[resource_] = listed.get(resource_, 0) + 1
+        for obj in namespace_objects(f"bench-{n:02d}"):
+            obj["metadata"]["resourceVersion"] = str(next(versions))
+            kind = obj["kind"]
+            listed[Resource(f"{kind.lower()}s")] += 1
+            if kind == "ConfigMap":
+                events.append(ConfigMapSeen(EventType.ADDED, configmap_view(obj), "list"))
+            elif kind == "Secret":
+                events.append(ConfigMapSeen(EventType.ADDED, secret_view(obj, key), "list"))
+            else:
+                events.append(DeploymentSeen(EventType.ADDED, deployment_view(obj, kind), "list"))
     events += [Listed(r, "1", count, initial=True) for r, count in listed.items()]
     return settings, events
 

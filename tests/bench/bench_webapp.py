@@ -60,6 +60,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.bench.figures import stat_cpu
 from tests.kubeapi.process import program
 from tests.otlp_receiver import OtlpReceiver
 
@@ -92,11 +93,9 @@ class WrkResult:
 def cpu_seconds(pid: int) -> float:
     """Return the user plus system CPU time of process ``pid`` so far (Linux), else NaN."""
     try:
-        with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
-            fields = stat.read().rsplit(")", 1)[1].split()
+        return sum(stat_cpu(f"/proc/{pid}/stat"))
     except OSError:
         return float("nan")
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 _UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}
