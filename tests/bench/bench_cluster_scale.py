@@ -51,9 +51,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from journal import Journal
 from tests.bench.bench_controller_storm import cpu_seconds
-from tests.bench.bench_correlation_ids import storm_batches
+from tests.bench.bench_correlation_ids import grow_journal
 from tests.bench.figures import percentile, stat_cpu
 from tests.kubeapi import KubeApiServer
 from tests.reloader.e2e import harness
@@ -213,15 +212,6 @@ def populate(kube: KubeApiServer) -> list[str]:
         for obj in namespace_objects(ns):
             kube.create(obj)
     return namespaces
-
-
-def grow_journal(path: Path, records: int) -> None:
-    """Fill a new journal at ``path`` with ``records`` records of an earlier run."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    written = 0
-    with Journal.open(path, actor="helloworld-controller-earlier") as journal:
-        for batch in storm_batches(True, 1, 10_000, -(-records // 10_000)):
-            written += journal.write_many(batch[: records - written])
 
 
 def test_bench_cluster_scale(tmp_path: Path) -> None:

@@ -88,10 +88,13 @@ def storm_batches(ordered: bool, first_version: int, size: int, count: int) -> l
     return [[entry for _ in range(size // 2) for entry in next(changes)] for _ in range(count)]
 
 
-def _grow(path: Path, ordered: bool) -> None:
-    with Journal.open(path, actor="bench-0") as journal:
-        for batch in storm_batches(ordered, 1_000_000, 10_000, GROWN // 10_000):
-            journal.write_many(batch)
+def grow_journal(path: Path, records: int, *, ordered: bool = True, first_version: int = 1) -> None:
+    """Fill a new journal at ``path`` with ``records`` records of an earlier run: the storm's."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    written = 0
+    with Journal.open(path, actor="bench-earlier") as journal:
+        for batch in storm_batches(ordered, first_version, 10_000, -(-records // 10_000)):
+            written += journal.write_many(batch[: records - written])
 
 
 def _thread_usage() -> tuple[float, float, int]:
@@ -125,7 +128,7 @@ def test_bench_correlation_ids_on_a_grown_journal(tmp_path: Path) -> None:
     grown = {}
     for ordered in (False, True):
         grown[ordered] = tmp_path / f"grown-{'ordered' if ordered else 'uuid5'}.db"
-        _grow(grown[ordered], ordered)
+        grow_journal(grown[ordered], GROWN, ordered=ordered, first_version=1_000_000)
     size_mib = grown[False].stat().st_size / 2**20
     cpu: dict[bool, list[tuple[float, float]]] = {False: [], True: []}
     written: dict[bool, list[float]] = {False: [], True: []}

@@ -6,7 +6,8 @@ running, so that each stage can be told apart:
 
 * **watch**: a watch event's line read (``json.loads``), turned into the
   core's view (hashes, never values) and handed to the loop's queue, through
-  :class:`~reloader.kube.watch.ListWatcher`'s own handler and hooks;
+  :class:`~reloader.kube.watch.ListWatcher`'s own handler (with the default
+  hooks, which count nothing);
 * **core**: the decision core's steps (``step_many``) over them, 14 events a
   step as in the cluster-scale storm;
 * **loop**: the reconcile loop's steps and commits (the core, the records
@@ -71,7 +72,7 @@ from tests.bench.bench_cluster_scale import (
     WORKLOADS_PER_NS,
     namespace_objects,
 )
-from tests.bench.bench_correlation_ids import storm_batches
+from tests.bench.bench_correlation_ids import grow_journal
 from tests.bench.figures import thread_usage
 from tests.reloader.e2e.test_workloads import configmap
 
@@ -201,9 +202,7 @@ def test_bench_hot_path(tmp_path: Path) -> None:
     key_file.write_bytes(os.urandom(32))
     settings, listed = _objects(key_file)
     grown = tmp_path / "grown.db"
-    with Journal.open(grown, actor="bench-earlier") as earlier:
-        for batch in storm_batches(True, 1, 10_000, GROWN // 10_000):
-            earlier.write_many(batch)
+    grow_journal(grown, GROWN)
     figures: dict[str, list[float]] = {}
 
     def note(stage: str, value: float) -> float:
