@@ -74,6 +74,9 @@ class WatchStarted(Payload):
     #: The list digest (:mod:`records.listing`) of every object known after
     #: the list; absent in records written before digests.
     digest: str | Absent | None = ABSENT
+    #: With several namespaces, those whose list was refused (403), left out:
+    #: absent when none was.
+    forbidden_namespaces: list[str] | Absent = ABSENT
 
 
 @register
@@ -93,6 +96,8 @@ class WatchRelisted(Payload):
     #: As for :class:`WatchStarted`: the objects unchanged by the relist are
     #: recorded only here, as part of the digest.
     digest: str | Absent | None = ABSENT
+    #: As for :class:`WatchStarted`.
+    forbidden_namespaces: list[str] | Absent = ABSENT
 
 
 @register

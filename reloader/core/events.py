@@ -66,6 +66,10 @@ class Listed:
         added: Objects the list had that the cache did not (relists only).
         modified: Objects whose version differed from the cache (relists only).
         deleted: Objects the cache had that the list did not (relists only).
+        forbidden: With several namespaces, those whose list the API server
+            refused (403) since they last listed, left out of this one: the
+            cache holds nothing of a namespace never listed, and what it
+            last listed of the others.
     """
 
     resource: Resource
@@ -76,6 +80,7 @@ class Listed:
     added: int = 0
     modified: int = 0
     deleted: int = 0
+    forbidden: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -336,6 +336,7 @@ def _event_of(replica: _Replica, record: Any) -> Event | None:  # noqa: PLR0911,
             count=int(payload.count or 0),
             initial=True,
             reason=str(payload.reason or "start"),
+            forbidden=_namespaces(payload.forbidden_namespaces),
         )
     if isinstance(payload, WatchRelisted):
         return Listed(
@@ -347,6 +348,7 @@ def _event_of(replica: _Replica, record: Any) -> Event | None:  # noqa: PLR0911,
             added=int(payload.added or 0),
             modified=int(payload.modified or 0),
             deleted=int(payload.deleted or 0),
+            forbidden=_namespaces(payload.forbidden_namespaces),
         )
     if isinstance(payload, WatchError):
         return WatchFailed(
@@ -505,3 +507,8 @@ def _kind(obj: str | None) -> str:
 
 def _name(obj: str | None) -> str:
     return obj.split("/", 1)[1] if obj and "/" in obj else obj or ""
+
+
+def _namespaces(value: Any) -> tuple[str, ...]:
+    """The namespaces a list left out, as journaled (absent, or not a list: none)."""
+    return tuple(str(item) for item in value) if isinstance(value, list) else ()

@@ -211,7 +211,8 @@ class Watches:
                 relist=lambda reason: metrics.relists.labels(label, reason).inc(),
                 error=lambda reason: metrics.errors.labels("watch", reason).inc(),
                 # A kind the Role does not let it list keeps every decision waiting
-                # for the first lists: /readyz says why, not only "not synced".
+                # for the first lists (one namespace of several holds up no other:
+                # reloader.kube.namespaces): /readyz says why, not only "not synced".
                 forbidden=lambda message: health.set_forbidden("watch", message, name),
             )
 

@@ -195,6 +195,7 @@ class Sync(Scratch):
 
     def on_listed(self, event: Listed) -> None:
         digest = self.list_digest(event.resource.value)
+        forbidden = list(event.forbidden) if event.forbidden else ABSENT
         if event.initial:
             self.record(
                 WatchStarted(
@@ -203,6 +204,7 @@ class Sync(Scratch):
                     count=event.count,
                     reason=event.reason,
                     digest=digest,
+                    forbidden_namespaces=forbidden,
                 ),
                 None,
                 None,
@@ -218,6 +220,7 @@ class Sync(Scratch):
                     modified=event.modified,
                     deleted=event.deleted,
                     digest=digest,
+                    forbidden_namespaces=forbidden,
                 ),
                 None,
                 None,

@@ -10,8 +10,10 @@ from reloader.core import (
     ConfigMapSeen,
     DeploymentSeen,
     EventType,
+    Listed,
     PatchSucceeded,
     Policy,
+    Resource,
     WarnWorkload,
 )
 from reloader.core.workloads import references_moved
@@ -614,3 +616,64 @@ def test_a_named_source_deleted_later_is_journaled_missing_each_time_it_goes():
     assert (
         missing == [("deployment/web", "configmap/a"), ("deployment/api", "configmap/listed")] * 2
     )
+
+
+def test_a_namespace_listed_late_is_compared_as_after_a_relist():
+    """Its RoleBinding came after the others' first lists: the core synced
+    without it, and its objects arrive later, as a list that adds them all.
+    A workload in step stays as it is, one never adopted is adopted, and one
+    whose source changed while nobody could see it rolls, once."""
+    ours = source("ConfigMap", "cfg", V1, ns="a")
+    spec = envfrom(("configMap", "cfg"))
+    run = start(
+        [ours], [workload("Deployment", "web", AUTO, applied=ours.data_hash, ns="a", pod_spec=spec)]
+    )
+    late = [
+        source("ConfigMap", name, data, ns="b", rv="20")
+        for name, data in (("same", V1), ("new", V1), ("moved", V2))
+    ]
+    same, new, moved = late
+    in_step = workload(
+        "Deployment",
+        "in-step",
+        AUTO,
+        applied=same.data_hash,
+        ns="b",
+        pod_spec=envfrom(("configMap", "same")),
+        rv="21",
+    )
+    never = workload(
+        "StatefulSet", "never", AUTO, ns="b", pod_spec=envfrom(("configMap", "new")), rv="22"
+    )
+    drifted = workload(
+        "DaemonSet",
+        "drifted",
+        AUTO,
+        applied=same.data_hash,
+        ns="b",
+        pod_spec=envfrom(("configMap", "moved")),
+        rv="23",
+    )
+    run.now = 10.0
+    for view in late:
+        run.feed(ConfigMapSeen(EventType.ADDED, view, "list"))
+    run.feed(Listed(Resource.CONFIGMAPS, "24", 4, initial=False, reason="start", added=3))
+    for view in (in_step, never, drifted):
+        run.feed(DeploymentSeen(EventType.ADDED, view, "list"))
+    run.feed(Listed(Resource.DEPLOYMENTS, "24", 3, initial=False, reason="start", added=3))
+    run.run_until(30.0)
+    # (Sent again by the relist while unanswered, as after any list.)
+    assert {(a.namespace, a.deployment) for a in run.adoptions()} == {("b", "never")}
+    assert {a.data_hash for a in run.adoptions()} == {new.data_hash}
+    [patch] = run.patches()
+    assert (patch.namespace, patch.kind, patch.deployment) == ("b", "daemonset", "drifted")
+    assert patch.data_hash == moved.data_hash
+
+
+def test_the_namespaces_a_list_left_out_are_journaled_with_it():
+    run = start([], [])
+    run.feed(Listed(Resource.SECRETS, "a=5", 0, initial=True, forbidden=("b", "c")))
+    run.feed(Listed(Resource.SECRETS, "6", 0, initial=False, reason="resync"))
+    started, relisted = run.records(k.WATCH_STARTED)[-1], run.records(k.WATCH_RELISTED)[-1]
+    assert started.data["forbidden_namespaces"] == ["b", "c"]
+    assert "forbidden_namespaces" not in relisted.data, "absent when none was left out"

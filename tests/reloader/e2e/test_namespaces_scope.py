@@ -39,14 +39,19 @@ SECRETS_VARIANT = ROOT / "k8s" / "controller-namespaces-secrets"
 RESOURCES = ("configmaps", "deployments", "statefulsets", "daemonsets")
 
 
+def rendered(variant: Path = VARIANT) -> list[dict]:
+    """Every object of a variant, as ``kubectl kustomize`` renders it."""
+    text = subprocess.run(
+        ["kubectl", "kustomize", str(variant)], capture_output=True, text=True, check=True
+    ).stdout
+    return [obj for obj in yaml.safe_load_all(text) if obj]
+
+
 def namespaced_rbac(kube: KubeApiServer, variant: Path = VARIANT) -> None:
     """Create the namespaces and apply a variant's ClusterRoles and RoleBindings, nothing else."""
     for name in (*TEAMS, "team-c"):
         kube.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
-    rendered = subprocess.run(
-        ["kubectl", "kustomize", str(variant)], capture_output=True, text=True, check=True
-    ).stdout
-    objects = [obj for obj in yaml.safe_load_all(rendered) if obj]
+    objects = rendered(variant)
     rbac = [obj for obj in objects if obj["kind"] in ("ClusterRole", "RoleBinding")]
     assert not [obj for obj in objects if obj["kind"] == "ClusterRoleBinding"]
     assert {
@@ -147,3 +152,63 @@ def test_secrets_are_read_only_in_the_listed_namespaces(
     assert not [r for r in kube.requests(client="controller") if r.status == 403]
     ctl.stop()
     replay_check(ctl.journal_path)
+
+
+def test_a_namespace_without_its_role_binding_holds_up_no_other(
+    cluster: Cluster, kube: KubeApiServer
+) -> None:
+    """team-c is listed in WATCH_NAMESPACES before its RoleBinding exists.
+
+    References never cross namespaces, so the others' decisions do not wait
+    for it: the first lists go on without it, say so in the journal, and
+    ``/readyz`` names what is refused. Once its RoleBinding lands, team-c's
+    objects come in as a later list does and are compared like any others.
+    """
+    namespaced_rbac(kube)  # RoleBindings in team-a and team-b only
+    a, c = TEAMS[0], "team-c"
+    for ns, name in ((a, "web"), (c, "other")):
+        kube.apply(configmap(f"{name}-config", ns, {"MODE": "one"}))
+        envfrom = [{"configMapRef": {"name": f"{name}-config"}}]
+        kube.apply(
+            workload("Deployment", name, ns, AUTO, {"containers": [container(envFrom=envfrom)]})
+        )
+    ctl = controller(
+        cluster,
+        env={"WATCH_NAMESPACES": ",".join((*TEAMS, c)), "CONFIGMAP_LABEL_SELECTOR": ""},
+    ).start(ready=False)
+    ctl.wait_started()
+
+    wait_for(lambda: applied(kube, "deployments", "web", a), "team-a's Deployment adopted")
+    kube.patch("configmaps", "web-config", {"data": {"MODE": "two"}}, namespace=a)
+    rolled_once(ctl, "deployment/web", a)
+    assert applied(kube, "deployments", "other", c) is None, "nothing decided in team-c"
+    started = {r.data["resource"]: r.data for r in ctl.records([k.WATCH_STARTED])}
+    assert set(started) == set(RESOURCES)
+    for data in started.values():
+        assert data["forbidden_namespaces"] == [c]
+        assert c not in data["resource_version"]
+    refused = [r for r in ctl.records([k.WATCH_ERROR]) if r.data.get("status") == 403]
+    assert {r.data["resource"] for r in refused} == set(RESOURCES)
+    status, body = ctl.get("/readyz")
+    assert status == 503 and f'in the namespace \\"{c}\\"' in body, body
+
+    binding = next(
+        obj
+        for obj in rendered()
+        if obj["kind"] == "RoleBinding" and obj["metadata"]["namespace"] == a
+    )
+    binding["metadata"]["namespace"] = c
+    kube.apply(binding)
+    ctl.wait_ready()
+    wait_for(lambda: applied(kube, "deployments", "other", c), "team-c's Deployment adopted")
+    assert not [r for r in ctl.records([k.RESTART_PATCHED]) if r.namespace == c], (
+        "adopted, not restarted: nothing changed while team-c was out of sight"
+    )
+    relisted = [r.data for r in ctl.records([k.WATCH_RELISTED]) if r.data["reason"] == "start"]
+    assert {data["resource"] for data in relisted} == set(RESOURCES)
+    assert all("forbidden_namespaces" not in data for data in relisted)
+    kube.patch("configmaps", "other-config", {"data": {"MODE": "two"}}, namespace=c)
+    rolled_once(ctl, "deployment/other", c)
+    ctl.stop()
+    replay_check(ctl.journal_path)
+    replay_at_now(ctl.journal_path)

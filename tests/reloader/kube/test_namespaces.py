@@ -110,3 +110,100 @@ def test_an_unknown_namespace_is_refused(merged):
     merger, _ = merged
     with pytest.raises(ValueError, match="'team-c' is not one of"):
         merger.emit_for("team-c")
+
+
+FORBIDDEN = WatchFailed(CM, 'configmaps is forbidden: ... in the namespace "team-b"', 403, 0.5)
+
+
+def test_a_namespace_refused_its_first_list_does_not_hold_the_others(merged):
+    merger, out = merged
+    a, b = merger.emit_for("team-a"), merger.emit_for("team-b")
+    a(listed(1, "10", initial=True))
+    assert out == []
+    b(FORBIDDEN)
+    assert out == [
+        FORBIDDEN,
+        Listed(CM, "team-a=10", 1, initial=True, reason="start", forbidden=("team-b",)),
+    ], "the refusal is journaled first, then the first lists go on without team-b"
+
+
+def test_a_refused_namespace_that_lists_at_last_adds_every_object_it_holds(merged):
+    merger, out = merged
+    a, b = merger.emit_for("team-a"), merger.emit_for("team-b")
+    b(FORBIDDEN)
+    a(listed(1, "10", initial=True))
+    b(FORBIDDEN)  # refused again: nothing more to report than the failure
+    assert out == [
+        FORBIDDEN,
+        Listed(CM, "team-a=10", 1, initial=True, reason="start", forbidden=("team-b",)),
+        FORBIDDEN,
+    ]
+    b(seen("team-b", "y"))
+    b(seen("team-b", "z"))
+    b(listed(2, "12", initial=True))  # its watcher's first list
+    assert out[3:] == [
+        seen("team-b", "y"),
+        seen("team-b", "z"),
+        Listed(CM, "12", 3, initial=False, reason="start", added=2),
+    ], "a later list for the core: it compares what it adds, as after any relist"
+
+
+def test_a_namespace_refused_then_listed_before_the_others_is_covered_by_their_first_list(merged):
+    merger, out = merged
+    a, b = merger.emit_for("team-a"), merger.emit_for("team-b")
+    b(FORBIDDEN)
+    b(listed(2, "12", initial=True))
+    assert out == [FORBIDDEN], "still waiting for team-a's first list"
+    a(listed(1, "10", initial=True))
+    assert out[1:] == [Listed(CM, "team-a=10,team-b=12", 3, initial=True, reason="start")]
+
+
+def test_every_namespace_refused_is_a_first_list_of_nothing(merged):
+    merger, out = merged
+    merger.emit_for("team-a")(FORBIDDEN)
+    assert out == [FORBIDDEN]
+    merger.emit_for("team-b")(FORBIDDEN)
+    assert out[1:] == [
+        FORBIDDEN,
+        Listed(CM, "", 0, initial=True, reason="start", forbidden=("team-a", "team-b")),
+    ]
+
+
+def test_lists_asked_for_together_do_not_wait_for_a_refused_namespace(merged):
+    merger, out = merged
+    a, b = merger.emit_for("team-a"), merger.emit_for("team-b")
+    a(listed(1, "10", initial=True))
+    b(FORBIDDEN)
+    merger.expect("leader")  # team-b is refused already: not waited for
+    a(listed(1, "30", reason="leader", modified=1))
+    assert out[2:] == [
+        Listed(
+            CM, "team-a=30", 1, initial=False, reason="leader", modified=1, forbidden=("team-b",)
+        )
+    ]
+
+
+def test_a_refusal_during_lists_asked_for_together_releases_them(merged):
+    merger, out = merged
+    a, b = merger.emit_for("team-a"), merger.emit_for("team-b")
+    a(listed(1, "10", initial=True))
+    b(listed(2, "12", initial=True))
+    merger.expect("leader")
+    a(listed(1, "30", reason="leader"))
+    assert len(out) == 1, "waiting for team-b's list"
+    b(FORBIDDEN)  # its RoleBinding is gone: what it listed last stays in the cache
+    assert out[1:] == [
+        FORBIDDEN,
+        Listed(CM, "team-a=30,team-b=12", 3, initial=False, reason="leader", forbidden=("team-b",)),
+    ]
+    b(listed(2, "40", reason="resync"))
+    assert out[3:] == [Listed(CM, "40", 3, initial=False, reason="resync")], "allowed again"
+
+
+def test_a_failure_of_another_kind_is_waited_out(merged):
+    merger, out = merged
+    a, b = merger.emit_for("team-a"), merger.emit_for("team-b")
+    a(listed(1, "10", initial=True))
+    unavailable = WatchFailed(CM, "503 Service Unavailable", 503, 0.5)
+    b(unavailable)
+    assert out == [unavailable], "no first list without team-b: it may list in a moment"
