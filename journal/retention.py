@@ -41,6 +41,7 @@ from sqlalchemy import delete, func, select
 
 from journal.checkpoints import removed_checkpoint_evidence
 from journal.errors import JournalChainError, JournalError, JournalValueError
+from journal.high_water import next_seq_base
 from journal.models import records
 from journal.postgres import lock_chain
 from journal.record import Entry, Record
@@ -149,6 +150,7 @@ def vacuum(journal: Journal, older_than: timedelta, *, now: datetime | None = No
         row = connection.execute(
             select(records.c.hash, records.c.ts).where(records.c.seq == last_removed)
         ).one()
+        high_water = next_seq_base(connection)
         evidence = removed_checkpoint_evidence(connection, last_removed)
         # Objects unchanged since before the cutoff keep their hash (replay --at).
         state = state_through(connection, last_removed)
@@ -167,7 +169,8 @@ def vacuum(journal: Journal, older_than: timedelta, *, now: datetime | None = No
         (tombstone,) = journal.insert_chained(
             connection,
             [Entry(kind=payload.KIND, data=payload.to_data())],
-            head=(head[0], head[1]),
+            # After the largest seq ever stored: a cut at the end stays a gap.
+            head=(max(head[0], high_water), head[1]),
         )
     return VacuumResult(
         cutoff=cutoff,

@@ -28,10 +28,20 @@ MIGRATIONS_DIR = Path(__file__).resolve().with_name("migrations")
 #: applications' ``alembic_version`` tables in a shared database.
 VERSION_TABLE = "journal_alembic_version"
 RECORDS_TABLE = "journal_records"
+#: The engine's bookkeeping beside the records, kept by triggers rather than
+#: modelled (as SQLite's own ``sqlite_sequence`` is not): PostgreSQL's seq
+#: high-water mark (revision 0005, :mod:`journal.high_water`).
+BOOKKEEPING_TABLES = frozenset({"journal_seq_high_water"})
+
+
+def is_modelled(name: str | None, type_: str, _parent_names: object) -> bool:
+    """Alembic's ``include_name``: compare every object with the models but the bookkeeping."""
+    return not (type_ == "table" and name in BOOKKEEPING_TABLES)
+
 
 #: Every revision of ``journal/migrations``, oldest first (a test keeps this
 #: equal to the migration scripts, so readers need not load Alembic).
-REVISIONS: tuple[str, ...] = ("0001", "0002", "0003", "0004")
+REVISIONS: tuple[str, ...] = ("0001", "0002", "0003", "0004", "0005")
 #: The revision this program writes and reads.
 HEAD = REVISIONS[-1]
 

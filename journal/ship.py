@@ -47,6 +47,7 @@ from journal.errors import (
     JournalWriteError,
 )
 from journal.filters import Filters
+from journal.high_water import next_seq_base
 from journal.models import records
 from journal.record import FIELDS, Entry
 from journal.verify import tombstone_anchor, verify_rows
@@ -335,7 +336,7 @@ def _insert(
         rows = [row for row in rows if row[0] > done]
     if not rows:
         return 0
-    head = connection.execute(select(func.max(records.c.seq))).scalar() or 0
+    head = next_seq_base(connection)  # never a seq handed out before, even if cut since
     values = []
     for offset, row in enumerate(rows, start=1):
         value = dict(zip(_COPIED, row[1:], strict=True))

@@ -40,6 +40,7 @@ from journal.errors import (
     JournalValueError,
     JournalWriteError,
 )
+from journal.high_water import head_of
 from journal.models import records
 from journal.reading import (
     _COLUMN_NAMES,
@@ -529,34 +530,18 @@ class Journal(JournalReading):
     def _chain_head(self, connection: Connection) -> tuple[int, str]:
         """Return the seq to count on from and the hash to chain to.
 
-        On SQLite the seq is the high-water mark, so a seq is never handed
-        out twice in the life of a journal, even after every record is gone.
+        The seq is the high-water mark (:mod:`journal.high_water`), so a seq
+        is never handed out twice in the life of a journal, even after every
+        record is gone.
         """
         if not self._location.is_sqlite:
-            return self._head(connection)
+            return head_of(connection, counting_on=True)
         head_seq, head_hash = connection.exec_driver_sql(_HEAD_SQL).one()
         return head_seq, GENESIS if head_hash is None else head_hash
 
     @staticmethod
     def _head(connection: Connection) -> tuple[int, str]:
-        row = connection.execute(
-            select(records.c.seq, records.c.hash, records.c.stream)
-            .order_by(records.c.seq.desc())
-            .limit(1)
-        ).first()
-        if row is None:
-            return (0, GENESIS)
-        if row[2] is None:
-            return (row[0], row[1])
-        # The last record was shipped from another journal (journal/ship.py):
-        # seq goes on from it, the own chain from the own last record.
-        own = connection.execute(
-            select(records.c.hash)
-            .where(records.c.stream.is_(None))
-            .order_by(records.c.seq.desc())
-            .limit(1)
-        ).scalar()
-        return (row[0], GENESIS if own is None else own)
+        return head_of(connection)
 
 
 def current_revision(url: str | Path, *, busy_timeout: float = DEFAULT_BUSY_TIMEOUT) -> str:

@@ -23,6 +23,7 @@ from sqlalchemy import func, select
 
 from journal.chain import GENESIS, canonical_json, record_hash_of_text
 from journal.filters import Filters
+from journal.high_water import recorded_high_water
 from journal.models import records
 from journal.record import FIELDS
 from journal.shipped import check_labels
@@ -248,34 +249,29 @@ def verify(
 
 
 def _check_end(journal: Journal, result: VerifyResult) -> VerifyResult:
-    """Fail a chain that verified when the file shows records removed from its end.
+    """Fail a chain that verified when the database shows records removed from its end.
 
-    A cut at the end leaves every link intact, but on SQLite the table is
-    ``AUTOINCREMENT``: ``sqlite_sequence``, in the same file, keeps the
-    largest seq ever stored (vacuum and backup keep it; a seq is never handed
-    out twice). A counter above the last seq present names the records
-    deleted behind the journal's back. (PostgreSQL keeps no such counter.)
+    A cut at the end leaves every link intact, but the database keeps the
+    largest seq ever stored beside the records (:mod:`journal.high_water`:
+    ``sqlite_sequence`` on SQLite, ``journal_seq_high_water`` on PostgreSQL).
+    A counter above the last seq present names the records deleted behind
+    the journal's back.
     """
-    if not result.ok or not journal.location.is_sqlite:
+    if not result.ok:
         return result
     with journal.transaction() as connection:
-        if not connection.exec_driver_sql(
-            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'sqlite_sequence'"
-        ).first():
-            return result
-        counter = connection.exec_driver_sql(
-            "SELECT seq FROM sqlite_sequence WHERE name = 'journal_records'"
-        ).scalar()
+        counter = recorded_high_water(connection)
         last = connection.execute(select(func.max(records.c.seq))).scalar() or 0
     if not is_seq(counter) or counter <= last:
         return result
     missing = f"{last + 1}" if counter == last + 1 else f"{last + 1}..{counter}"
+    where = "sqlite_sequence" if journal.location.is_sqlite else "journal_seq_high_water"
     return replace(
         result,
         ok=False,
         bad_seq=last + 1,
         reason=(
-            f"record(s) {missing} missing: the journal's seq counter (sqlite_sequence) "
+            f"record(s) {missing} missing: the journal's seq counter ({where}) "
             f"says seq {counter} was stored, and the last record is seq {last} "
             "(records removed from the end)"
         ),

@@ -16,7 +16,7 @@ from sqlalchemy.engine import make_url
 
 from journal.database import DEFAULT_URL, open_engine, resolve
 from journal.models import Base
-from journal.schema import VERSION_TABLE
+from journal.schema import VERSION_TABLE, is_modelled
 from telemetry.config import env_str
 
 config = context.config
@@ -31,6 +31,7 @@ def _configure(*, dialect: str, **kwargs: object) -> None:
         # table there; PostgreSQL alters in place.
         render_as_batch=dialect == "sqlite",
         compare_type=True,
+        include_name=is_modelled,
         **kwargs,
     )
 

@@ -8,6 +8,7 @@ from contextlib import closing
 import pytest
 
 from journal import Journal, kinds
+from journal.schema import HEAD
 from tests.cli.helpers import one_error_line
 from tests.journal.builders import Controller
 
@@ -220,7 +221,7 @@ def test_a_journal_without_its_records_table_is_damaged_not_behind(run, journal)
         assert outcome.code == 2
         line = one_error_line(outcome)
         assert line == (
-            f"Error: journal {journal} is damaged: it is at schema revision 0004 but its "
+            f"Error: journal {journal} is damaged: it is at schema revision {HEAD} but its "
             "records table (journal_records) is missing; restore it from a backup"
         )
         assert "db upgrade" not in line

@@ -6,17 +6,18 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import create_engine, text
 
-from journal import Journal, JournalError, JournalWriteError, kinds, verify
+from journal import Entry, Journal, JournalError, JournalWriteError, kinds, verify
 from journal.database import resolve
 from journal.models import Base
 from journal.postgres import INSTALL_HINT
-from journal.schema import HEAD, VERSION_TABLE
+from journal.schema import HEAD, VERSION_TABLE, is_modelled
 from tests.journal.helpers import ROOT
 
 
@@ -27,7 +28,12 @@ def test_migrations_reach_head_on_postgresql_without_drift(postgres_url, open_jo
     try:
         with engine.connect() as connection:
             context = MigrationContext.configure(
-                connection, opts={"version_table": VERSION_TABLE, "compare_type": True}
+                connection,
+                opts={
+                    "version_table": VERSION_TABLE,
+                    "compare_type": True,
+                    "include_name": is_modelled,
+                },
             )
             assert context.get_current_revision() == HEAD
             assert compare_metadata(context, Base.metadata) == []
@@ -274,3 +280,116 @@ def test_vacuum_chains_its_tombstone_after_an_append_in_flight(postgres_url, pos
     with Journal.open(postgres_url, readonly=True) as reader:
         checked = verify(reader)
     assert checked.ok, checked.summary()
+
+
+def _high_water(postgres_server, postgres_url) -> int:
+    database = postgres_url.rsplit("/", 1)[1]
+    [(seq,)] = postgres_server.sql("SELECT journal_seq_high_water()", database)
+    return seq
+
+
+def test_a_cut_at_the_end_fails_verify_and_is_never_numbered_over(
+    postgres_url, postgres_server, open_journal
+):
+    writer = open_journal(postgres_url, actor="replica-0")
+    for n in range(5):
+        writer.append(kinds.OPERATOR_NOTE, data={"text": str(n)})
+    assert _high_water(postgres_server, postgres_url) == 5
+    database = postgres_url.rsplit("/", 1)[1]
+    postgres_server.sql("DELETE FROM journal_records WHERE seq > 3", database)
+    reader = open_journal(postgres_url, readonly=True)
+    cut = verify(reader)
+    assert not cut.ok and cut.bad_seq == 4
+    assert cut.reason.startswith("record(s) 4..5 missing: the journal's seq counter")
+    assert "journal_seq_high_water" in cut.reason
+    # The next append counts on from the mark: the cut stays a gap verify names.
+    assert writer.append(kinds.OPERATOR_NOTE, data={"text": "after"}).seq == 6
+    after = verify(reader)
+    assert not after.ok and after.bad_seq == 4
+
+
+def test_the_high_water_mark_only_rises_and_only_with_commits(
+    postgres_url, postgres_server, open_journal
+):
+    writer = open_journal(postgres_url, actor="replica-0")
+    writer.append_many([Entry(kind=kinds.OPERATOR_NOTE, data={"text": str(n)}) for n in range(3)])
+    assert _high_water(postgres_server, postgres_url) == 3, "one statement, its largest seq"
+    database = postgres_url.rsplit("/", 1)[1]
+    for statement in (
+        "UPDATE journal_seq_high_water SET seq = 1",
+        "DELETE FROM journal_seq_high_water",
+    ):
+        with pytest.raises(Exception, match="high-water mark only rises"):
+            postgres_server.sql(statement, database)
+    engine = create_engine(postgres_url)
+    try:
+        with engine.connect() as connection:
+            connection.execute(
+                text(
+                    "INSERT INTO journal_records "
+                    "(seq, id, ts, kind, actor, data, prev_hash, hash) "
+                    "SELECT seq + 10, gen_random_uuid()::text, ts, kind, actor, data, "
+                    "prev_hash, hash FROM journal_records WHERE seq = 3"
+                )
+            )
+            connection.rollback()  # an append that never commits raises nothing
+    finally:
+        engine.dispose()
+    assert _high_water(postgres_server, postgres_url) == 3
+    assert writer.append(kinds.OPERATOR_NOTE, data={"text": "next"}).seq == 4
+    assert verify(open_journal(postgres_url, readonly=True)).ok
+
+
+def test_a_least_privileged_writer_raises_the_mark_without_a_grant_on_it(
+    postgres_url, postgres_server, open_journal
+):
+    """The documented roles keep working after the upgrade: the trigger and the
+    reader run with their owner's rights."""
+    open_journal(postgres_url, actor="owner").append(kinds.OPERATOR_NOTE, data={"text": "0"})
+    database = postgres_url.rsplit("/", 1)[1]
+    role = f"writer_{database}"
+    postgres_server.sql(f"CREATE ROLE {role} LOGIN PASSWORD 'writer-secret'")
+    postgres_server.sql(f"GRANT USAGE ON SCHEMA public TO {role}", database)
+    postgres_server.sql(
+        f"GRANT SELECT ON journal_records, journal_alembic_version TO {role}", database
+    )
+    postgres_server.sql(f"GRANT INSERT ON journal_records TO {role}", database)
+    url = f"postgresql+psycopg://{role}:writer-secret@127.0.0.1:{postgres_server.port}/{database}"
+    writer = open_journal(url, actor="replica-0")
+    assert writer.append(kinds.OPERATOR_NOTE, data={"text": "1"}).seq == 2
+    assert _high_water(postgres_server, postgres_url) == 2
+    with pytest.raises(JournalError), writer.transaction(write=True) as connection:
+        connection.execute(text("UPDATE journal_seq_high_water SET seq = 99"))
+    assert verify(open_journal(url, readonly=True)).ok
+
+
+def test_upgrading_a_0004_postgresql_journal_starts_the_mark_at_its_last_seq(
+    postgres_url, postgres_server, open_journal
+):
+    writer = open_journal(postgres_url, actor="replica-0")
+    for n in range(4):
+        writer.append(kinds.OPERATOR_NOTE, data={"text": str(n)})
+    writer.close()
+    _alembic_at(postgres_url, "downgrade", "0004")
+    database = postgres_url.rsplit("/", 1)[1]
+    tables = "SELECT count(*) FROM pg_tables WHERE tablename = 'journal_seq_high_water'"
+    assert postgres_server.sql(tables, database) == [(0,)]
+    postgres_server.sql("DELETE FROM journal_records WHERE seq = 4", database)
+    upgraded = open_journal(postgres_url, actor="replica-0")  # writers upgrade
+    assert upgraded.revision == HEAD
+    assert _high_water(postgres_server, postgres_url) == 3, "what the journal holds at upgrade"
+    assert upgraded.append(kinds.OPERATOR_NOTE, data={"text": "after"}).seq == 4
+    assert verify(open_journal(postgres_url, readonly=True)).ok
+
+
+def _alembic_at(url: str, *args: str) -> None:
+    alembic = Path(sys.executable).parent / "alembic"
+    result = subprocess.run(
+        [str(alembic), "-x", f"journal={url}", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr

@@ -49,10 +49,17 @@ def test_a_journal_in_a_schema_of_its_own_named_by_the_urls_search_path(
     with Journal.open(url, actor="cli:note") as journal:
         journal.append(kinds.OPERATOR_NOTE, data={"text": "in its schema"})
     tables = postgres_server.sql(
-        "SELECT schemaname FROM pg_tables WHERE tablename LIKE 'journal%' ORDER BY tablename",
+        "SELECT tablename, schemaname FROM pg_tables WHERE tablename LIKE 'journal%' "
+        "ORDER BY tablename",
         database,
     )
-    assert tables == [("central_journal",), ("central_journal",)]
+    names = ("journal_alembic_version", "journal_records", "journal_seq_high_water")
+    assert tables == [(name, "central_journal") for name in names]
+    # The seq high-water mark's trigger found its table there (the append above).
+    [(high_water,)] = postgres_server.sql(
+        "SELECT central_journal.journal_seq_high_water()", database
+    )
+    assert high_water == 1
     with Journal.open(url, readonly=True) as journal:
         assert [record.data["text"] for record in journal.read()] == ["in its schema"]
 

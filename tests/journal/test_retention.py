@@ -116,6 +116,17 @@ def test_seq_is_not_reused_after_records_are_deleted_behind_the_journal(writer, 
     assert "record(s) 1..4 missing: seq 5 follows" in check.reason
 
 
+def test_a_vacuum_after_a_cut_at_the_end_does_not_number_over_it(writer, journal_path):
+    _fill(writer, range(5))
+    with sqlite3.connect(journal_path) as connection:
+        connection.execute("DELETE FROM journal_records WHERE seq = 5")
+    result = vacuum(writer, timedelta(seconds=1), now=at(100))
+    assert (result.last_removed_seq, result.tombstone.seq) == (4, 6), "seq 5 stays unused"
+    check = verify(writer)
+    assert not check.ok and check.bad_seq == 5, check.reason
+    assert "record(s) 5 missing" in check.reason
+
+
 def test_seq_survives_backup_and_restore(writer, journal_path, tmp_path, open_journal):
     _fill(writer, range(6))
     vacuum(writer, timedelta(seconds=1), now=at(100))  # tombstone 7
