@@ -99,6 +99,8 @@ def render_replay(report: ReplayReport, check: dict[str, Any] | None = None) -> 
             )
             + ("" if term["how"] == "acquired" else f" [{term['how']}]")
         )
+    if "clock_offsets" in data:
+        lines += _clock_lines(data["clock_offsets"])
     anomalies = data["anomalies"]
     lines += ["", f"Anomalies: {len(anomalies)}"]
     for anomaly in anomalies:
@@ -114,6 +116,20 @@ def render_replay(report: ReplayReport, check: dict[str, Any] | None = None) -> 
         for difference in differences:
             lines.append(f"  seq {difference['seq']}: {difference['message']}")
     return "\n".join(lines) + "\n"
+
+
+def _clock_lines(offsets: list[dict[str, Any]]) -> list[str]:
+    """The ``Clocks`` section of a merged ``replay``'s text."""
+    lines = ["", "Clocks (median of the watch events both replicas journaled):"]
+    if not offsets:
+        lines.append("  (no watch event journaled by two replicas)")
+    for offset in offsets:
+        lines.append(
+            f"  {offset['writer']}: {offset['median_seconds']:+.3f} s from "
+            f"{offset['relative_to']} ({offset['samples']} events, "
+            f"largest {offset['max_seconds']:+.3f} s)"
+        )
+    return lines
 
 
 def _workload_lines(workloads: dict[str, Any]) -> list[str]:

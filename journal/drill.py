@@ -42,12 +42,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from journal.audit import verify_signed
-from journal.drill_marks import Mark, mark_of, vacuumed_baseline
+from journal.drill_marks import Mark, clock_check, mark_of, vacuumed_baseline
 from journal.drill_report import (
     drill_signing,
     duration,
     render_report,
-    shared_names,
+    rpo_reasons,
     sign_file,
 )
 from journal.errors import JournalError, JournalOutputError, JournalValueError
@@ -512,28 +512,14 @@ def _facts(
         reasons.append(
             f"RTO {duration(rto_seconds)} exceeds the {duration(RTO_TARGET_SECONDS)} target"
         )
-    shared = shared_names(rpo_rows)
-    for row in rpo_rows:
-        obj = row["configmap"] if "/" in row["configmap"] else f"configmap/{row['configmap']}"
-        if row["configmap"] in shared:  # one name in several namespaces: say which
-            obj += f" (namespace {row['namespace']})"
-        if row["result"] == "missing":
-            reasons.append(f"RPO: {obj} was not observed again before the end mark")
-        elif row["result"] == "different" and row["after"]["data_hash"] is None:
-            reasons.append(
-                f"RPO: {obj} was deleted by the end mark (seq {row['after']['seq']}), "
-                f"not seen again with data hash {row['before']['data_hash'][:16]}"
-            )
-        elif row["result"] == "different":
-            reasons.append(
-                f"RPO: {obj} came back with data hash "
-                f"{str(row['after']['data_hash'])[:16]}, not {row['before']['data_hash'][:16]}"
-            )
+    reasons += rpo_reasons(rpo_rows)
     for checked, source in zip(checks, sources, strict=True):
         if not checked.ok:
             where = f" ({source})" if several else ""
             reasons.append(f"journal verification failed{where}: {checked.summary()}")
     window = replay(list(frozen), _window(start, end), names=sources)
+    offsets, clock_reasons = clock_check(frozen, sources, start, end) if several else ([], [])
+    reasons += clock_reasons
     takeovers = [
         {
             "actor": term["actor"],
@@ -591,6 +577,8 @@ def _facts(
         facts["verify"] = only["verify"]
     facts["journals"] = journals
     facts["takeovers"] = takeovers
+    if several:
+        facts["clock_offsets"] = offsets
     facts["anomalies"] = window.anomalies
     facts["generator"] = f"shipshape-journal {VERSION}"
     return facts

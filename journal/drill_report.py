@@ -101,6 +101,29 @@ def shared_names(rows: list[dict[str, Any]]) -> set[str]:
     return {name for name, seen in namespaces.items() if len(seen) > 1}
 
 
+def rpo_reasons(rows: list[dict[str, Any]]) -> list[str]:
+    """Why the RPO rows fail the drill: each ConfigMap lost, deleted or changed."""
+    reasons = []
+    shared = shared_names(rows)
+    for row in rows:
+        obj = row["configmap"] if "/" in row["configmap"] else f"configmap/{row['configmap']}"
+        if row["configmap"] in shared:  # one name in several namespaces: say which
+            obj += f" (namespace {row['namespace']})"
+        if row["result"] == "missing":
+            reasons.append(f"RPO: {obj} was not observed again before the end mark")
+        elif row["result"] == "different" and row["after"]["data_hash"] is None:
+            reasons.append(
+                f"RPO: {obj} was deleted by the end mark (seq {row['after']['seq']}), "
+                f"not seen again with data hash {row['before']['data_hash'][:16]}"
+            )
+        elif row["result"] == "different":
+            reasons.append(
+                f"RPO: {obj} came back with data hash "
+                f"{str(row['after']['data_hash'])[:16]}, not {row['before']['data_hash'][:16]}"
+            )
+    return reasons
+
+
 def duration(seconds: float) -> str:
     """Return ``seconds`` as ``MmSSs`` (the report's and the reasons' durations)."""
     minutes, rest = divmod(round(seconds), 60)

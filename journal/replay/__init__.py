@@ -42,6 +42,9 @@ Anomaly types (docs/journal.md explains each with an example):
     ``configmap.observed`` to ``restart.patched`` took longer than the SLO.
 ``rollout_timeout``
     A ``rollout.timeout`` record: pods were patched but did not roll out.
+``clock_skew``
+    Merged replicas' clocks disagree: their records of the same watch events
+    are more than a second apart (median), see :mod:`~journal.replay.clocks`.
 
 The package, by concern: :mod:`~journal.replay.rows` (the columns read, and
 payloads read once through the record catalogue), :mod:`~journal.replay.restarts`
@@ -110,14 +113,16 @@ def replay(
             and view (every record of the window is still replayed).
     """
     filters = filters or Filters()
+    merged_view = len(journals) > 1 or journals[0].holds_streams()
     projector = Projector(
         journals=list(names) if names else [journal.location.display for journal in journals],
         debounce_seconds=debounce_seconds,
         recorded_debounce=recorded_debounce(journals, filters),
         leaderless_gap_seconds=leaderless_gap_seconds,
         workload=workload,
+        writers_apart=merged_view,
     )
-    if len(journals) == 1 and not journals[0].holds_streams():
+    if not merged_view:
         pages = journals[0].scan_pages(filters, columns=REPLAY_COLUMNS, page_size=REPLAY_PAGE_SIZE)
         for page in pages:
             projector.feed_page(page)

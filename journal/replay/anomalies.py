@@ -33,6 +33,7 @@ ANOMALY_TYPES: tuple[str, ...] = (
     "slo_breach",
     "rollout_timeout",
     "duplicate_rollout",
+    "clock_skew",
 )
 
 

@@ -12,13 +12,14 @@ report anomalies to one :class:`~journal.replay.anomalies.Anomalies`;
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from itertools import groupby, islice
 from operator import itemgetter
 from typing import Any
 
 from journal.filters import Filters
 from journal.replay.anomalies import Anomalies, judge_window, still_pending
+from journal.replay.clocks import DEFAULT_CLOCK_SKEW_SECONDS, Clocks
 from journal.replay.leadership import Leadership
 from journal.replay.report import ReplayReport, percentile
 from journal.replay.restarts import Restarts
@@ -54,6 +55,7 @@ class Projector:
         leaderless_gap_seconds: float = DEFAULT_LEADERLESS_GAP_SECONDS,
         workload: str | None = None,
         recorded_debounce: float | None = None,
+        writers_apart: bool = False,
     ) -> None:
         """Start empty; ``debounce_seconds`` overrides what ``controller.started`` says.
 
@@ -63,6 +65,10 @@ class Projector:
         ``workload`` (``kind/name``) narrows the report's ``restarts``,
         ``restart_latency_seconds`` and ``workloads`` to that workload; every
         record is still projected (its restarts answer ConfigMap changes).
+
+        ``writers_apart``: the records come from several replicas (several
+        journals, or a central one), whose clocks are compared
+        (:mod:`journal.replay.clocks`).
         """
         self._journals = list(journals)
         self._workload = workload
@@ -90,6 +96,12 @@ class Projector:
             k.LEADER_RELEASED: leadership.ended,
             k.LEADER_OBSERVED: leadership.observed,
         }
+        self.clocks: Clocks | None = None
+        if writers_apart:
+            self.clocks = Clocks(self._payloads, self.anomalies, DEFAULT_CLOCK_SKEW_SECONDS)
+            self._handlers[k.CONFIGMAP_OBSERVED] = _both(
+                self._handlers[k.CONFIGMAP_OBSERVED], self.clocks.observed
+            )
 
     @property
     def slo_seconds(self) -> float:
@@ -150,6 +162,7 @@ class Projector:
         slo = self.slo_seconds
         restarts, anomalies = self.restarts, self.anomalies
         judge_window(restarts, anomalies, end, slo)
+        clock_offsets = self.clocks.finish(self._journals) if self.clocks is not None else None
         merged = self._journals if len(self._journals) > 1 else None
         configmaps: dict[str, dict[str, Any]] = {}
         for (namespace, name), cm in restarts.configmaps.items():
@@ -183,8 +196,10 @@ class Projector:
                 "debounce_seconds": self._debounce,
                 "slo_seconds": slo,
                 "leaderless_gap_seconds": self._leaderless,
+                **({"clock_skew_seconds": self.clocks.threshold} if self.clocks else {}),
             },
             workloads=workloads_view(kept, restarts.deployments, merged, self._workload),
+            clock_offsets=clock_offsets,
         )
 
     def _edge(self, row: Sequence[Any] | None, source: int) -> dict[str, Any] | None:
@@ -194,6 +209,16 @@ class Projector:
         if len(self._journals) > 1:
             edge["journal"] = self._journals[source]
         return edge
+
+
+def _both(first: Callable[..., None], second: Callable[..., None]) -> Callable[..., None]:
+    """A handler that hands the record to ``first``, then to ``second``."""
+
+    def handle(row: Sequence[Any], source: int) -> None:
+        first(row, source)
+        second(row, source)
+
+    return handle
 
 
 __all__ = [

@@ -78,6 +78,8 @@ class ReplayReport:
     thresholds: dict[str, float]
     #: Per workload (``namespace/kind/name``): journal.replay.workloads.
     workloads: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: With several replicas: their clocks' offsets (journal.replay.clocks).
+    clock_offsets: list[dict[str, Any]] | None = None
 
     def to_json(self, *, restarts: bool = True) -> dict[str, Any]:
         """Return the report as the ``replay -o json`` object.
@@ -105,6 +107,8 @@ class ReplayReport:
             "anomalies": self.anomalies,
             "workloads": self.workloads,
         }
+        if self.clock_offsets is not None:
+            document["clock_offsets"] = self.clock_offsets
         if not restarts:
             del document["restarts"]
         return document

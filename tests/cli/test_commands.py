@@ -346,6 +346,33 @@ def test_replay_text_of_two_journals_names_the_journal_of_each_seq(run, tmp_path
         "seq 14 and nothing restarted its Deployments in the 300 s that followed (SLO 35 s)",
     ):
         assert f"\n{line}\n" in out
+    assert (
+        "\nClocks (median of the watch events both replicas journaled):\n"
+        "  (no watch event journaled by two replicas)\n"
+    ) in out
+
+
+def test_replay_text_of_two_journals_says_how_far_apart_their_clocks_are(run, tmp_path):
+    zero, one = tmp_path / "pod-0.db", tmp_path / "pod-1.db"
+    with (
+        Journal.open(zero, actor="helloworld-controller-0") as first,
+        Journal.open(one, actor="helloworld-controller-1") as second,
+    ):
+        leader, standby = Controller(first), Controller(second)
+
+        def shared_watch_events() -> None:  # the standby's clock runs 3 s ahead
+            for n in range(3):
+                leader.observed(10 + n, "other", f"v{n}", rv=str(700 + n), source="watch")
+                standby.observed(13 + n, "other", f"v{n}", rv=str(700 + n), source="watch")
+
+        failover_drill(leader, standby, before=shared_watch_events)
+    outcome = run("replay", "--strict", "--journal", zero, "--journal", one)
+    assert outcome.code == 1, "a clock skew is an anomaly"
+    assert (
+        f"\n  helloworld-controller-1 ({one}): +3.000 s from helloworld-controller-0 ({zero}) "
+        "(3 events, largest +3.000 s)\n"
+    ) in outcome.out
+    assert f"] clock_skew: helloworld-controller-1 ({one})'s records" in outcome.out
 
 
 def test_replay_json_and_strict(run, journal):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -56,16 +57,26 @@ class Controller:
         return self._append(kinds.CONTROLLER_STARTED, t, data=data)
 
     def observed(
-        self, t: float, cm: str, value: str, *, event: str = "MODIFIED", corr: str | None = None
+        self,
+        t: float,
+        cm: str,
+        value: str,
+        *,
+        event: str = "MODIFIED",
+        corr: str | None = None,
+        rv: str | None = None,
+        source: str | None = None,
     ) -> Record:
         data: dict[str, Any] = {
             "event_type": event,
-            "resource_version": str(int(t * 10)),
+            "resource_version": rv or str(int(t * 10)),
             "data_hash": data_hash(value),
             "changed_keys": ["MESSAGE"] if event == "MODIFIED" else [],
         }
         if event == "DELETED":
             data.pop("data_hash")
+        if source is not None:
+            data["source"] = source
         return self._append(
             kinds.CONFIGMAP_OBSERVED,
             t,
@@ -227,9 +238,12 @@ class Controller:
         return self.journal.append(kinds.OPERATOR_NOTE, ts=at(t), data={"text": text, **data})
 
 
-def failover_drill(zero: Controller, one: Controller) -> tuple[Record, Record, Record]:
+def failover_drill(
+    zero: Controller, one: Controller, before: Callable[[], object] | None = None
+) -> tuple[Record, Record, Record]:
     """Write a DR drill: replica 0 leads, the drill kills it, the standby (1) takes over.
 
+    ``before`` writes more records between t=4 and t=99, before the start mark.
     Returns the start mark (in 0's journal), the takeover and the end mark (in 1's).
     """
     for replica in (zero, one):
@@ -241,6 +255,8 @@ def failover_drill(zero: Controller, one: Controller) -> tuple[Record, Record, R
         replica.observed(3, "helloworld-config-prod", "prod-v1", event="ADDED")
     zero.skipped(3.1, "helloworld-config-test", "adopted")
     zero.skipped(3.2, "helloworld-config-prod", "adopted")
+    if before is not None:
+        before()
     start = zero.note(100, "kill the leader", drill="start", scenario="leader-loss")
     takeover = one.acquired(160, epoch=2)  # replica 0 died without a word
     one.observed(161, "helloworld-config-test", "test-v1", event="ADDED")

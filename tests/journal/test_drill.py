@@ -308,12 +308,46 @@ def test_a_drill_over_every_replicas_journal_includes_the_takeover(tmp_path, ope
         assert journal["head_hash"] == live.head()[1]
         assert journal["verify"]["ok"] is True
     assert "journal" not in manifest and "snapshot" not in manifest
+    assert manifest["clock_offsets"] == [], "no watch event both journaled: nothing to compare"
     report = result.report.read_text()
     assert "- Takeover: helloworld-controller-1 took the lead (epoch 2)" in report
     assert f"#{takeover.seq} (pods/pod-1.db) helloworld-controller-1[2] leader.acquired" in report
     assert f"Start mark: seq {start.seq} [pods/pod-0.db]" in report
     for text in (report, result.manifest.read_text()):
         assert ".dr-drill-" not in text and str(tmp_path) not in text
+
+
+def test_replicas_whose_clocks_disagree_fail_the_drill(tmp_path, open_journal):
+    """Marks and observations of different journals are placed by their clocks:
+    the evidence says how well they agree, and a skew fails the drill."""
+    zero = Controller(open_journal(tmp_path / "pod-0.db", actor="helloworld-controller-0"))
+    one = Controller(open_journal(tmp_path / "pod-1.db", actor="helloworld-controller-1"))
+
+    def shared_watch_events() -> None:  # replica 1's clock runs 5 s ahead
+        for n in range(5):
+            rv, value = str(500 + n), f"other-v{n}"
+            zero.observed(10 + n, "other-config", value, rv=rv, source="watch")
+            one.observed(15 + n, "other-config", value, rv=rv, source="watch")
+
+    failover_drill(zero, one, before=shared_watch_events)
+    result = export_dr_drill(
+        [zero.journal, one.journal], tmp_path / "out", sources=["pod-0.db", "pod-1.db"]
+    )
+    assert not result.completed
+    [reason] = [reason for reason in result.reasons if reason.startswith("clocks: ")]
+    assert reason.startswith("clocks: helloworld-controller-1 (pod-1.db)'s records of the watch")
+    assert "+5.000 s from helloworld-controller-0 (pod-0.db)'s" in reason
+    manifest = json.loads(result.manifest.read_text())
+    assert manifest["clock_offsets"] == [
+        {
+            "writer": "helloworld-controller-1 (pod-1.db)",
+            "relative_to": "helloworld-controller-0 (pod-0.db)",
+            "samples": 5,
+            "median_seconds": 5.0,
+            "max_seconds": 5.0,
+        }
+    ]
+    assert f"- {reason}" in result.report.read_text()
 
 
 def test_the_drill_marks_are_found_in_any_replicas_journal(tmp_path, open_journal):

@@ -244,6 +244,24 @@ def test_leaderless_gap_between_terms(tmp_path, open_journal):
     ]
 
 
+def test_clock_skew_between_replicas(tmp_path, open_journal):
+    zero = Controller(open_journal(tmp_path / "0.db", actor="helloworld-controller-0"))
+    one = Controller(open_journal(tmp_path / "1.db", actor="helloworld-controller-1"))
+    zero.observed(10, CM, "v1", rv="42", source="watch")
+    late = one.observed(11.5, CM, "v1", rv="42", source="watch")  # 1.5 s ahead
+    report = replay([zero.journal, one.journal])
+    assert _anomalies(report) == [("clock_skew", late.seq)]
+    assert report.anomalies[0]["journal"] == str(tmp_path / "1.db")
+    # Within the threshold, the offset is reported and nothing more.
+    zero_b = Controller(open_journal(tmp_path / "0b.db", actor="helloworld-controller-0"))
+    one_b = Controller(open_journal(tmp_path / "1b.db", actor="helloworld-controller-1"))
+    zero_b.observed(10, CM, "v1", rv="42", source="watch")
+    one_b.observed(10.9, CM, "v1", rv="42", source="watch")
+    close = replay([zero_b.journal, one_b.journal])
+    assert close.anomalies == []
+    assert close.clock_offsets[0]["median_seconds"] == pytest.approx(0.9)
+
+
 def test_a_crashed_leaders_term_is_superseded_without_a_gap(tmp_path, open_journal):
     # An idle leader renews its Lease without writing records, so its last
     # record does not tell when it died: no gap is claimed.

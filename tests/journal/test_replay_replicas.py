@@ -163,3 +163,51 @@ def test_a_late_view_of_a_term_its_holder_already_ended_opens_nothing(pair):
     report = replay([zero.journal, one.journal])
     assert report.anomalies == []
     assert _terms(report) == [(ZERO, 3, "released"), (ONE, 4, None)]
+
+
+def _shared_watch_events(zero, one, lag: float, count: int = 9) -> None:
+    """Both replicas journal the same watch events; ``one`` stamps them ``lag`` s later."""
+    for n in range(count):
+        t = 10.0 + n
+        zero.observed(t, CM, f"v{n}", rv=str(100 + n), source="watch")
+        one.observed(t + lag + 0.001 * (n % 3), CM, f"v{n}", rv=str(100 + n), source="watch")
+
+
+def test_replicas_clocks_are_compared_by_the_watch_events_both_journaled(pair):
+    zero, one, _ = pair
+    _shared_watch_events(zero, one, lag=0.02)
+    report = replay([zero.journal, one.journal], names=["0.db", "1.db"])
+    assert report.to_json()["clock_offsets"] == [
+        {
+            "writer": f"{ONE} (1.db)",
+            "relative_to": f"{ZERO} (0.db)",
+            "samples": 9,
+            "median_seconds": pytest.approx(0.021),
+            "max_seconds": pytest.approx(0.022),
+        }
+    ]
+    assert "clock_skew" not in _types(report)
+    assert report.thresholds["clock_skew_seconds"] == 1.0
+
+
+def test_a_replica_whose_clock_runs_ahead_is_a_clock_skew(pair):
+    zero, one, _ = pair
+    _shared_watch_events(zero, one, lag=2.5)
+    # Lists are each replica's own (different times): never paired.
+    zero.observed(30, CM, "v9", rv="200", source="list")
+    one.observed(90, CM, "v9", rv="200", source="list")
+    report = replay([zero.journal, one.journal], names=["0.db", "1.db"])
+    [offset] = report.to_json()["clock_offsets"]
+    assert offset["samples"] == 9 and offset["median_seconds"] == pytest.approx(2.501)
+    [skew] = [a for a in report.anomalies if a["type"] == "clock_skew"]
+    assert skew["journal"] == "1.db" and skew["actor"] == ONE
+    assert skew["offset_seconds"] == pytest.approx(2.501)
+    assert "+2.501 s from" in skew["message"]
+    last_of_one = [r for r in one.journal.read() if r.data.get("source") == "watch"][-1]
+    assert skew["seq"] == last_of_one.seq
+
+
+def test_one_journal_has_no_clocks_to_compare(pair):
+    zero, one, _ = pair
+    _shared_watch_events(zero, one, lag=2.5)
+    assert "clock_offsets" not in replay([one.journal]).to_json()
