@@ -126,8 +126,8 @@ def _clock_lines(offsets: list[dict[str, Any]]) -> list[str]:
     for offset in offsets:
         lines.append(
             f"  {offset['writer']}: {offset['median_seconds']:+.3f} s from "
-            f"{offset['relative_to']} ({offset['samples']} events, "
-            f"largest {offset['max_seconds']:+.3f} s)"
+            f"{offset['relative_to']} ({offset['samples']} events, nearest "
+            f"{offset['nearest_seconds']:+.3f} s, largest {offset['max_seconds']:+.3f} s)"
         )
     return lines
 

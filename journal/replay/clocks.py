@@ -2,14 +2,23 @@
 
 Every replica watches the same API server and journals each event it sees
 (``configmap.observed``, source ``watch``) with its own clock's time. Two
-replicas' records of one event (same object, resourceVersion and type) were
-written a few milliseconds apart in real time, so the difference of their
-timestamps is, within that, the difference of their clocks. A merged replay
-collects these differences for every pair of writers and reports their
-median (``clock_offsets``); one beyond the threshold is a ``clock_skew``
-anomaly: the merged order, leader terms across replicas and a DR drill's
-placement of observations around its marks then rest on clocks that
-disagree.
+replicas' records of one event (same object, resourceVersion and type) are
+usually written a few milliseconds apart in real time, so the difference of
+their timestamps is the difference of their clocks plus that of their
+delays. A merged replay collects these differences for every pair of
+writers and reports their median, and the one nearest zero
+(``clock_offsets``).
+
+A delay only ever adds: a watch that reconnects after an outage brings the
+events it missed late to one replica, and they then differ by seconds with
+the clocks in step. So the clocks are judged by the difference nearest
+zero: when even that one is beyond the threshold, every event both
+journaled was that far apart, which delays alone hardly explain, and it is a
+``clock_skew`` anomaly: the merged order, leader terms across replicas and a
+DR drill's placement of observations around its marks then rest on clocks
+that disagree by at least that much. It takes :data:`MIN_SAMPLES` events
+both journaled: one or two can each have come late (a replica busy for a
+moment, its journal's group commit), many cannot all have.
 
 A writer is a replica: the journal a record came from and its actor. Lists
 are not used (each replica lists at a time of its own). Memory stays
@@ -28,8 +37,10 @@ from typing import Any
 from journal.replay.anomalies import Anomalies
 from journal.replay.rows import ACTOR, NS, OBJ, SEQ, TS, Payloads, seconds
 
-#: A median difference beyond this many seconds is a ``clock_skew`` anomaly.
+#: A difference nearest zero beyond this many seconds is a ``clock_skew`` anomaly.
 DEFAULT_CLOCK_SKEW_SECONDS = 1.0
+#: The events both journaled it takes to judge a pair of clocks.
+MIN_SAMPLES = 5
 #: Events waiting for another writer's record of them.
 PENDING = 20_000
 #: Differences kept per pair of writers.
@@ -51,6 +62,8 @@ class Clocks:
         )
         #: (earlier writer, later writer) -> the later's time minus the earlier's.
         self._pairs: dict[tuple[Writer, Writer], deque[float]] = {}
+        #: The same pairs' difference nearest zero (over every sample, kept or not).
+        self._nearest: dict[tuple[Writer, Writer], float] = {}
         #: The last record of each writer that gave a sample: (seq, ts).
         self._last: dict[Writer, tuple[int, str]] = {}
 
@@ -77,6 +90,9 @@ class Clocks:
             if samples is None:
                 samples = self._pairs[(first, second)] = deque(maxlen=SAMPLES)
             samples.append(difference)
+            nearest = self._nearest.get((first, second))
+            if nearest is None or abs(difference) < abs(nearest):
+                self._nearest[(first, second)] = difference
             self._last[other] = theirs[1:]
         seen[writer] = mine
         self._last[writer] = mine[1:]
@@ -84,29 +100,31 @@ class Clocks:
     def finish(self, journals: Sequence[str]) -> list[dict[str, Any]]:
         """Return each pair's offset (``clock_offsets``) and report those beyond the threshold."""
         offsets = []
-        for (first, second), samples in sorted(self._pairs.items()):
-            median = statistics.median(samples)
+        for pair, samples in sorted(self._pairs.items()):
+            first, second = pair
+            nearest = self._nearest[pair]
             entry = {
                 "writer": _name(second, journals),
                 "relative_to": _name(first, journals),
                 "samples": len(samples),
-                "median_seconds": round(median, 6),
+                "median_seconds": round(statistics.median(samples), 6),
+                "nearest_seconds": round(nearest, 6),
                 "max_seconds": round(max(samples, key=abs), 6),
             }
             offsets.append(entry)
-            if abs(median) > self.threshold:
+            if abs(nearest) > self.threshold and len(samples) >= MIN_SAMPLES:
                 seq, ts = self._last[second]
                 self._anomalies.at(
                     "clock_skew",
                     seq,
                     ts,
                     second[0],
-                    f"{entry['writer']}'s records of the watch events both journaled are "
-                    f"{median:+.3f} s from {entry['relative_to']}'s (median of "
-                    f"{len(samples)}): their clocks disagree beyond "
+                    f"{entry['writer']}'s records of the {len(samples)} watch event(s) "
+                    f"both journaled are {nearest:+.3f} s or more from "
+                    f"{entry['relative_to']}'s: their clocks disagree beyond "
                     f"{self.threshold:g} s, so the merged order is not the order of events",
                     actor=second[1],
-                    offset_seconds=round(median, 6),
+                    offset_seconds=round(nearest, 6),
                     samples=len(samples),
                 )
         return offsets

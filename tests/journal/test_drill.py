@@ -335,8 +335,8 @@ def test_replicas_whose_clocks_disagree_fail_the_drill(tmp_path, open_journal):
     )
     assert not result.completed
     [reason] = [reason for reason in result.reasons if reason.startswith("clocks: ")]
-    assert reason.startswith("clocks: helloworld-controller-1 (pod-1.db)'s records of the watch")
-    assert "+5.000 s from helloworld-controller-0 (pod-0.db)'s" in reason
+    assert reason.startswith("clocks: helloworld-controller-1 (pod-1.db)'s records of the 5 watch")
+    assert "+5.000 s or more from helloworld-controller-0 (pod-0.db)'s" in reason
     manifest = json.loads(result.manifest.read_text())
     assert manifest["clock_offsets"] == [
         {
@@ -344,6 +344,7 @@ def test_replicas_whose_clocks_disagree_fail_the_drill(tmp_path, open_journal):
             "relative_to": "helloworld-controller-0 (pod-0.db)",
             "samples": 5,
             "median_seconds": 5.0,
+            "nearest_seconds": 5.0,
             "max_seconds": 5.0,
         }
     ]

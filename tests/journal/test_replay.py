@@ -247,19 +247,24 @@ def test_leaderless_gap_between_terms(tmp_path, open_journal):
 def test_clock_skew_between_replicas(tmp_path, open_journal):
     zero = Controller(open_journal(tmp_path / "0.db", actor="helloworld-controller-0"))
     one = Controller(open_journal(tmp_path / "1.db", actor="helloworld-controller-1"))
-    zero.observed(10, CM, "v1", rv="42", source="watch")
-    late = one.observed(11.5, CM, "v1", rv="42", source="watch")  # 1.5 s ahead
+    zero_b = Controller(open_journal(tmp_path / "0b.db", actor="helloworld-controller-0"))
+    one_b = Controller(open_journal(tmp_path / "1b.db", actor="helloworld-controller-1"))
+    for n in range(5):  # 1 is 1.5 s ahead of 0; 1b is 0.9 s ahead of 0b
+        value, rv = f"v{n}", str(42 + n)
+        zero.observed(10 + n, CM, value, rv=rv, source="watch")
+        late = one.observed(11.5 + n, CM, value, rv=rv, source="watch")
+        zero_b.observed(10 + n, CM, value, rv=rv, source="watch")
+        one_b.observed(10.9 + n, CM, value, rv=rv, source="watch")
     report = replay([zero.journal, one.journal])
     assert _anomalies(report) == [("clock_skew", late.seq)]
     assert report.anomalies[0]["journal"] == str(tmp_path / "1.db")
     # Within the threshold, the offset is reported and nothing more.
-    zero_b = Controller(open_journal(tmp_path / "0b.db", actor="helloworld-controller-0"))
-    one_b = Controller(open_journal(tmp_path / "1b.db", actor="helloworld-controller-1"))
-    zero_b.observed(10, CM, "v1", rv="42", source="watch")
-    one_b.observed(10.9, CM, "v1", rv="42", source="watch")
     close = replay([zero_b.journal, one_b.journal])
     assert close.anomalies == []
-    assert close.clock_offsets[0]["median_seconds"] == pytest.approx(0.9)
+    assert close.clock_offsets[0]["nearest_seconds"] == pytest.approx(0.9)
+    # Fewer than five events both journaled are too few to judge.
+    few = replay([zero.journal, one.journal], Filters(until=at(14.6)))
+    assert few.clock_offsets[0]["samples"] == 4 and few.anomalies == []
 
 
 def test_a_crashed_leaders_term_is_superseded_without_a_gap(tmp_path, open_journal):
