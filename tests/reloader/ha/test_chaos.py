@@ -150,6 +150,11 @@ def test_exactly_one_leader_the_others_ready_503_and_naming_it(kube, replicas, c
     report = group.replay("--strict")
     assert report["anomalies"] == []
     assert [(t["actor"], t["epoch"]) for t in report["leader_terms"]] == [(leader.name, epoch)]
+    # Every replica journaled the change's watch event: one clock (this
+    # machine's), so the nearest of their records are well within a second.
+    offsets = report["clock_offsets"]
+    assert len(offsets) == count * (count - 1) // 2
+    assert all(abs(offset["nearest_seconds"]) < 1.0 for offset in offsets), offsets
     assert group.check() == []
 
 
