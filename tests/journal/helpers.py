@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import queue
 import subprocess
+import sys
 import threading
 import time
 import weakref
@@ -80,3 +81,17 @@ def rest_of_output(process: subprocess.Popen[str], timeout: float = 10.0) -> str
         if item is not _Lines._END:
             parts.append(str(item))
     return "".join(parts)
+
+
+def alembic(target: Path | str, *args: str) -> None:
+    """Run the Alembic command line (the root ``alembic.ini``) on the journal ``target``."""
+    program = Path(sys.executable).parent / "alembic"
+    result = subprocess.run(
+        [str(program), "-x", f"journal={target}", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr

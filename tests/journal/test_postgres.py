@@ -6,7 +6,6 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -18,7 +17,7 @@ from journal.database import resolve
 from journal.models import Base
 from journal.postgres import INSTALL_HINT
 from journal.schema import HEAD, VERSION_TABLE, is_modelled
-from tests.journal.helpers import ROOT
+from tests.journal.helpers import ROOT, alembic
 
 
 def test_migrations_reach_head_on_postgresql_without_drift(postgres_url, open_journal):
@@ -370,7 +369,7 @@ def test_upgrading_a_0004_postgresql_journal_starts_the_mark_at_its_last_seq(
     for n in range(4):
         writer.append(kinds.OPERATOR_NOTE, data={"text": str(n)})
     writer.close()
-    _alembic_at(postgres_url, "downgrade", "0004")
+    alembic(postgres_url, "downgrade", "0004")
     database = postgres_url.rsplit("/", 1)[1]
     tables = "SELECT count(*) FROM pg_tables WHERE tablename = 'journal_seq_high_water'"
     assert postgres_server.sql(tables, database) == [(0,)]
@@ -380,16 +379,3 @@ def test_upgrading_a_0004_postgresql_journal_starts_the_mark_at_its_last_seq(
     assert _high_water(postgres_server, postgres_url) == 3, "what the journal holds at upgrade"
     assert upgraded.append(kinds.OPERATOR_NOTE, data={"text": "after"}).seq == 4
     assert verify(open_journal(postgres_url, readonly=True)).ok
-
-
-def _alembic_at(url: str, *args: str) -> None:
-    alembic = Path(sys.executable).parent / "alembic"
-    result = subprocess.run(
-        [str(alembic), "-x", f"journal={url}", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-    )
-    assert result.returncode == 0, result.stderr

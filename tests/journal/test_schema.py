@@ -25,6 +25,7 @@ from journal import (
 )
 from journal.models import Base
 from journal.schema import HEAD, MIGRATIONS_DIR, REVISIONS, VERSION_TABLE, script_revisions
+from tests.journal.helpers import alembic
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -84,27 +85,10 @@ def test_writer_opens_from_another_working_directory(tmp_path):
 
 def test_alembic_command_line_uses_the_root_alembic_ini(tmp_path):
     target = tmp_path / "cli.db"
-    alembic = Path(sys.executable).parent / "alembic"
-    result = subprocess.run(
-        [str(alembic), "-x", f"journal={target}", "upgrade", "head"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-    )
-    assert result.returncode == 0, result.stderr
+    alembic(target, "upgrade", "head")
     with Journal.open(target, readonly=True) as journal:
         assert journal.revision == HEAD
-    check = subprocess.run(
-        [str(alembic), "-x", f"journal={target}", "check"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-    )
-    assert check.returncode == 0, check.stdout + check.stderr
+    alembic(target, "check")  # models and migrations agree
 
 
 def test_writer_sets_wal_full_sync_and_busy_timeout(journal_path, open_journal):
@@ -271,16 +255,7 @@ def test_upgrading_a_0001_journal_in_place_keeps_it_verifiable(tmp_path, open_jo
     for number in range(5):
         writer.append(kinds.OPERATOR_NOTE, data={"text": f"note {number}"})
     writer.close()
-    alembic = Path(sys.executable).parent / "alembic"
-    result = subprocess.run(
-        [str(alembic), "-x", f"journal={target}", "downgrade", "0001"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-    )
-    assert result.returncode == 0, result.stderr
+    alembic(target, "downgrade", "0001")
     assert "AUTOINCREMENT" not in _table_sql(target)
     # The columns of revision 0001: later revisions add columns beside them.
     columns = (
@@ -306,19 +281,6 @@ def test_upgrading_a_0001_journal_in_place_keeps_it_verifiable(tmp_path, open_jo
         connection.execute("DELETE FROM journal_records WHERE seq = 5")
     # The high-water mark counts the removed record: seq 5 is not handed out again.
     assert upgraded.append(kinds.OPERATOR_NOTE, data={"text": "after"}).seq == 6
-
-
-def _alembic(target: Path, *args: str) -> None:
-    alembic = Path(sys.executable).parent / "alembic"
-    result = subprocess.run(
-        [str(alembic), "-x", f"journal={target}", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-    )
-    assert result.returncode == 0, result.stderr
 
 
 def _index_sql(path: Path) -> dict[str, str]:
@@ -365,7 +327,7 @@ def test_upgrading_a_signed_vacuumed_0003_journal_to_partial_indexes_keeps_it_ve
     writer.append(kinds.OPERATOR_NOTE, data={"text": "after the vacuum"})
     write_checkpoint(writer, signer)
     writer.close()
-    _alembic(target, "downgrade", "0003")
+    alembic(target, "downgrade", "0003")
     assert not any("WHERE" in sql for sql in _index_sql(target).values())
     with sqlite3.connect(target) as connection:
         before = connection.execute("SELECT * FROM journal_records ORDER BY seq").fetchall()

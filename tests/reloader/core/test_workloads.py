@@ -633,32 +633,19 @@ def test_a_namespace_listed_late_is_compared_as_after_a_relist():
         for name, data in (("same", V1), ("new", V1), ("moved", V2))
     ]
     same, new, moved = late
-    in_step = workload(
-        "Deployment",
-        "in-step",
-        AUTO,
-        applied=same.data_hash,
-        ns="b",
-        pod_spec=envfrom(("configMap", "same")),
-        rv="21",
-    )
-    never = workload(
-        "StatefulSet", "never", AUTO, ns="b", pod_spec=envfrom(("configMap", "new")), rv="22"
-    )
-    drifted = workload(
-        "DaemonSet",
-        "drifted",
-        AUTO,
-        applied=same.data_hash,
-        ns="b",
-        pod_spec=envfrom(("configMap", "moved")),
-        rv="23",
-    )
+    workloads = [
+        workload(kind, name, AUTO, applied=applied, ns="b", pod_spec=envfrom(ref), rv=rv)
+        for kind, name, applied, ref, rv in (
+            ("Deployment", "in-step", same.data_hash, ("configMap", "same"), "21"),
+            ("StatefulSet", "never", None, ("configMap", "new"), "22"),
+            ("DaemonSet", "drifted", same.data_hash, ("configMap", "moved"), "23"),
+        )
+    ]
     run.now = 10.0
     for view in late:
         run.feed(ConfigMapSeen(EventType.ADDED, view, "list"))
     run.feed(Listed(Resource.CONFIGMAPS, "24", 4, initial=False, reason="start", added=3))
-    for view in (in_step, never, drifted):
+    for view in workloads:
         run.feed(DeploymentSeen(EventType.ADDED, view, "list"))
     run.feed(Listed(Resource.DEPLOYMENTS, "24", 3, initial=False, reason="start", added=3))
     run.run_until(30.0)
