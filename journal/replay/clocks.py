@@ -29,13 +29,15 @@ differences (the latest).
 
 from __future__ import annotations
 
+import math
 import statistics
 from collections import OrderedDict, deque
 from collections.abc import Sequence
 from typing import Any
 
 from journal.replay.anomalies import Anomalies
-from journal.replay.rows import ACTOR, NS, OBJ, SEQ, TS, Payloads, seconds
+from journal.replay.rows import ACTOR, DATA, NS, OBJ, SEQ, TS, keys, parse_json, seconds
+from records import ConfigMapObserved
 
 #: A difference nearest zero beyond this many seconds is a ``clock_skew`` anomaly.
 DEFAULT_CLOCK_SKEW_SECONDS = 1.0
@@ -48,61 +50,87 @@ SAMPLES = 10_000
 
 Writer = tuple[int, str]  # the journal (source) and the actor
 
+_SOURCE, _VERSION, _EVENT = keys(ConfigMapObserved, "source", "resource_version", "event_type")
+_FROM_WATCH = '"source":"watch"'
+
+
+class _Pair:
+    """Two writers' differences (the later writer's time minus the earlier's)."""
+
+    __slots__ = ("nearest", "samples")
+
+    def __init__(self) -> None:
+        self.samples: deque[float] = deque(maxlen=SAMPLES)
+        #: The difference nearest zero, over every sample (kept or not).
+        self.nearest = math.inf
+
 
 class Clocks:
     """Pairs the writers' records of one watch event and measures their clocks' offsets."""
 
-    def __init__(self, payloads: Payloads, anomalies: Anomalies, threshold: float) -> None:
+    def __init__(self, anomalies: Anomalies, threshold: float) -> None:
         """Report offsets beyond ``threshold`` seconds to ``anomalies``."""
-        self._payloads = payloads
         self._anomalies = anomalies
         self.threshold = threshold
-        self._pending: OrderedDict[tuple[Any, ...], dict[Writer, tuple[float, int, str]]] = (
+        #: An event's records so far: writer -> (its time in seconds, its row).
+        self._pending: OrderedDict[tuple[Any, ...], dict[Writer, tuple[float, Sequence[Any]]]] = (
             OrderedDict()
         )
-        #: (earlier writer, later writer) -> the later's time minus the earlier's.
-        self._pairs: dict[tuple[Writer, Writer], deque[float]] = {}
-        #: The same pairs' difference nearest zero (over every sample, kept or not).
-        self._nearest: dict[tuple[Writer, Writer], float] = {}
-        #: The last record of each writer that gave a sample: (seq, ts).
-        self._last: dict[Writer, tuple[int, str]] = {}
+        #: (earlier writer, later writer), in writer order -> their differences.
+        self._pairs: dict[tuple[Writer, Writer], _Pair] = {}
+        #: (writer, new writer) -> their pair and the sign of the new one's difference.
+        self._links: dict[tuple[Writer, Writer], tuple[_Pair, float]] = {}
+        #: The last row of each writer that gave a sample.
+        self._last: dict[Writer, Sequence[Any]] = {}
 
     def observed(self, row: Sequence[Any], source: int) -> None:
         """Take one ``configmap.observed`` record of journal ``source``."""
-        payload = self._payloads.of(row)
-        if payload.source != "watch" or not payload.resource_version:
+        text = row[DATA]
+        # Most observations of a merged replay are lists or relists: told
+        # apart in the canonical text (no spaces) before any parsing.
+        if not isinstance(text, str) or _FROM_WATCH not in text:
             return
-        key = (row[NS], row[OBJ], payload.resource_version, payload.event_type)
-        writer: Writer = (source, str(row[ACTOR]))
-        mine = (seconds(row[TS]), row[SEQ], row[TS])
-        seen = self._pending.get(key)
+        data = parse_json(text)
+        version = data.get(_VERSION)
+        if data.get(_SOURCE) != "watch" or not version:
+            return
+        key = (row[NS], row[OBJ], version, data.get(_EVENT))
+        writer: Writer = (source, row[ACTOR])
+        at = seconds(row[TS])
+        pending = self._pending
+        seen = pending.get(key)
         if seen is None:
-            self._pending[key] = {writer: mine}
-            if len(self._pending) > PENDING:
-                self._pending.popitem(last=False)
+            pending[key] = {writer: (at, row)}
+            if len(pending) > PENDING:
+                pending.popitem(last=False)  # the oldest
             return
         if writer in seen:  # the same writer again (a replayed watch): not a pair
             return
-        for other, theirs in seen.items():
-            first, second = sorted((other, writer))
-            difference = mine[0] - theirs[0] if second == writer else theirs[0] - mine[0]
-            samples = self._pairs.get((first, second))
-            if samples is None:
-                samples = self._pairs[(first, second)] = deque(maxlen=SAMPLES)
-            samples.append(difference)
-            nearest = self._nearest.get((first, second))
-            if nearest is None or abs(difference) < abs(nearest):
-                self._nearest[(first, second)] = difference
-            self._last[other] = theirs[1:]
-        seen[writer] = mine
-        self._last[writer] = mine[1:]
+        links, last = self._links, self._last
+        for other, (then, their_row) in seen.items():
+            link = links.get((other, writer)) or self._link(other, writer)
+            pair, sign = link
+            difference = (at - then) * sign
+            pair.samples.append(difference)
+            if abs(difference) < abs(pair.nearest):
+                pair.nearest = difference
+            last[other] = their_row
+        seen[writer] = (at, row)
+        last[writer] = row
+
+    def _link(self, other: Writer, writer: Writer) -> tuple[_Pair, float]:
+        first, second = sorted((other, writer))
+        pair = self._pairs.get((first, second))
+        if pair is None:
+            pair = self._pairs[(first, second)] = _Pair()
+        link = self._links[(other, writer)] = (pair, 1.0 if second == writer else -1.0)
+        return link
 
     def finish(self, journals: Sequence[str]) -> list[dict[str, Any]]:
         """Return each pair's offset (``clock_offsets``) and report those beyond the threshold."""
         offsets = []
-        for pair, samples in sorted(self._pairs.items()):
-            first, second = pair
-            nearest = self._nearest[pair]
+        for (first, second), pair in sorted(self._pairs.items(), key=lambda item: item[0]):
+            samples, nearest = pair.samples, pair.nearest
             entry = {
                 "writer": _name(second, journals),
                 "relative_to": _name(first, journals),
@@ -113,11 +141,11 @@ class Clocks:
             }
             offsets.append(entry)
             if abs(nearest) > self.threshold and len(samples) >= MIN_SAMPLES:
-                seq, ts = self._last[second]
+                row = self._last[second]
                 self._anomalies.at(
                     "clock_skew",
-                    seq,
-                    ts,
+                    row[SEQ],
+                    row[TS],
                     second[0],
                     f"{entry['writer']}'s records of the {len(samples)} watch event(s) "
                     f"both journaled are {nearest:+.3f} s or more from "

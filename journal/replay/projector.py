@@ -98,7 +98,7 @@ class Projector:
         }
         self.clocks: Clocks | None = None
         if writers_apart:
-            self.clocks = Clocks(self._payloads, self.anomalies, DEFAULT_CLOCK_SKEW_SECONDS)
+            self.clocks = Clocks(self.anomalies, DEFAULT_CLOCK_SKEW_SECONDS)
             self._handlers[k.CONFIGMAP_OBSERVED] = _both(
                 self._handlers[k.CONFIGMAP_OBSERVED], self.clocks.observed
             )
