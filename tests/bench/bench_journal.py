@@ -11,7 +11,10 @@ issue 2 are printed next to the measurements:
 - signed appends (``JOURNAL_SIGNING_KEY_FILE``) still at least 50 % of raw
   ``sqlite3``, and the rate of ``verify --public-key`` next to plain ``verify``;
 - the CPU per record of commits of 28 records as the controller writes them
-  (``Journal.write_many``), next to raw ``sqlite3`` inserting ready-made rows.
+  (``Journal.write_many``), next to raw ``sqlite3`` inserting ready-made rows;
+- a merged replay of two replicas' journals with and without comparing their
+  clocks (``clock_offsets``), in the worst case: every record a watch event
+  both replicas journaled.
 """
 
 from __future__ import annotations
@@ -404,6 +407,60 @@ def test_replay_a_million_records(million, tmp_path):
             f"{REPLAY_RECORDS / (elapsed - start_up):,.0f} records/s without the "
             f"{start_up:.2f} s start-up; peak RSS {peak_kib / 1024:.0f} MiB (goal < 150 MiB)"
         )
+
+
+MERGED_RECORDS = 200_000  # per replica
+
+
+def test_merged_replay_with_and_without_the_clock_comparison(tmp_path):
+    """Paired, alternating rounds over the same two journals; CPU seconds."""
+    from journal.merge import merged_rows
+    from journal.replay import Projector
+    from journal.replay.rows import REPLAY_COLUMNS, REPLAY_PAGE_SIZE
+
+    paths = [tmp_path / f"pod-{i}.db" for i in range(2)]
+    for i, path in enumerate(paths):
+        with Journal.open(path, actor=f"helloworld-controller-{i}") as journal:
+            for first in range(0, MERGED_RECORDS, 5000):
+                journal.write_many(
+                    Entry(
+                        kind=kinds.CONFIGMAP_OBSERVED,
+                        namespace="shipshape",
+                        object=f"configmap/cm-{n % 500}",
+                        data={
+                            "event_type": "MODIFIED",
+                            "source": "watch",
+                            "resource_version": str(1000 + n),
+                            "data_hash": data_hash(str(n)),
+                            "changed_keys": ["K"],
+                        },
+                        ts=at(0.01 * n + 0.001 * i),
+                    )
+                    for n in range(first, first + 5000)
+                )
+    journals = [Journal.open(path, readonly=True) for path in paths]
+    cpu: dict[bool, list[float]] = {False: [], True: []}
+    try:
+        for _round in range(3):
+            for apart in (False, True):
+                start = time.process_time()
+                projector = Projector(journals=["pod-0", "pod-1"], writers_apart=apart)
+                rows = merged_rows(journals, Filters(), REPLAY_COLUMNS, page_size=REPLAY_PAGE_SIZE)
+                projector.feed_all(rows)
+                report = projector.finish()
+                cpu[apart].append(time.process_time() - start)
+    finally:
+        for journal in journals:
+            journal.close()
+    records = 2 * MERGED_RECORDS
+    without, with_clocks = statistics.median(cpu[False]), statistics.median(cpu[True])
+    ratios = [b / a for a, b in zip(cpu[False], cpu[True], strict=True)]
+    print(
+        f"\n[bench] merged replay of 2 x {MERGED_RECORDS:,} records, every one a watch event "
+        f"both journaled: {records / without:,.0f} records/s without the clock comparison, "
+        f"{records / with_clocks:,.0f} with it ({report.clock_offsets[0]['samples']:,} "
+        f"samples kept); CPU ratio per round {', '.join(f'{r:.2f}' for r in ratios)}"
+    )
 
 
 def test_tail_follow_latency(tmp_path):
