@@ -120,7 +120,10 @@ def replay(
         recorded_debounce=recorded_debounce(journals, filters),
         leaderless_gap_seconds=leaderless_gap_seconds,
         workload=workload,
-        writers_apart=merged_view,
+        # Several replicas' journals. Not a central journal's chains: its
+        # clusters' resourceVersions come from different API servers, so one
+        # object's version in two clusters is no shared event.
+        writers_apart=len(journals) > 1,
     )
     if not merged_view:
         pages = journals[0].scan_pages(filters, columns=REPLAY_COLUMNS, page_size=REPLAY_PAGE_SIZE)

@@ -66,8 +66,8 @@ class Projector:
         ``restart_latency_seconds`` and ``workloads`` to that workload; every
         record is still projected (its restarts answer ConfigMap changes).
 
-        ``writers_apart``: the records come from several replicas (several
-        journals, or a central one), whose clocks are compared
+        ``writers_apart``: the records come from several replicas' journals,
+        whose clocks are compared
         (:mod:`journal.replay.clocks`).
         """
         self._journals = list(journals)
