@@ -144,13 +144,14 @@ def vacuum(journal: Journal, older_than: timedelta, *, now: datetime | None = No
         if connection.dialect.name == "postgresql":
             lock_chain(connection)
             _refuse_shipped(journal, connection)  # a ship may have committed since
-        head = connection.execute(
-            select(records.c.seq, records.c.hash).order_by(records.c.seq.desc()).limit(1)
-        ).one()
+        # After the largest seq ever stored: a cut at the end stays a gap.
+        head_seq = next_seq_base(connection)
+        head_hash = connection.execute(
+            select(records.c.hash).order_by(records.c.seq.desc()).limit(1)
+        ).scalar_one()
         row = connection.execute(
             select(records.c.hash, records.c.ts).where(records.c.seq == last_removed)
         ).one()
-        high_water = next_seq_base(connection)
         evidence = removed_checkpoint_evidence(connection, last_removed)
         # Objects unchanged since before the cutoff keep their hash (replay --at).
         state = state_through(connection, last_removed)
@@ -169,8 +170,7 @@ def vacuum(journal: Journal, older_than: timedelta, *, now: datetime | None = No
         (tombstone,) = journal.insert_chained(
             connection,
             [Entry(kind=payload.KIND, data=payload.to_data())],
-            # After the largest seq ever stored: a cut at the end stays a gap.
-            head=(max(head[0], high_water), head[1]),
+            head=(head_seq, head_hash),
         )
     return VacuumResult(
         cutoff=cutoff,

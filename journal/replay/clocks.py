@@ -33,11 +33,26 @@ import math
 import statistics
 from collections import OrderedDict, deque
 from collections.abc import Sequence
-from typing import Any
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
 
+from journal.filters import Filters
+from journal.merge import merged_rows
 from journal.replay.anomalies import Anomalies
-from journal.replay.rows import ACTOR, DATA, NS, OBJ, SEQ, TS, keys, parse_json, seconds
-from records import ConfigMapObserved
+from journal.replay.rows import (
+    ACTOR,
+    DATA,
+    NS,
+    OBJ,
+    REPLAY_COLUMNS,
+    REPLAY_PAGE_SIZE,
+    SEQ,
+    TS,
+    keys,
+    parse_json,
+    seconds,
+)
+from records import ConfigMapObserved, kinds
 
 #: A difference nearest zero beyond this many seconds is a ``clock_skew`` anomaly.
 DEFAULT_CLOCK_SKEW_SECONDS = 1.0
@@ -47,6 +62,9 @@ MIN_SAMPLES = 5
 PENDING = 20_000
 #: Differences kept per pair of writers.
 SAMPLES = 10_000
+
+if TYPE_CHECKING:
+    from journal.store import Journal
 
 Writer = tuple[int, str]  # the journal (source) and the actor
 
@@ -161,3 +179,20 @@ class Clocks:
 def _name(writer: Writer, journals: Sequence[str]) -> str:
     source, actor = writer
     return f"{actor} ({journals[source]})" if len(journals) > 1 else actor
+
+
+def compare_clocks(
+    journals: Sequence[Journal], filters: Filters, names: Sequence[str]
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Measure the clocks of several journals' writers over ``filters``'s window.
+
+    Only the ``configmap.observed`` records are read (through the ``kind``
+    index), not a whole replay. Returns ``clock_offsets`` and the
+    ``clock_skew`` anomalies, as a merged replay of the window reports them.
+    """
+    anomalies = Anomalies(names)
+    clocks = Clocks(anomalies, DEFAULT_CLOCK_SKEW_SECONDS)
+    observed = replace(filters, kinds=(kinds.CONFIGMAP_OBSERVED,))
+    for source, row in merged_rows(journals, observed, REPLAY_COLUMNS, page_size=REPLAY_PAGE_SIZE):
+        clocks.observed(row, source)
+    return clocks.finish(names), anomalies.in_order()
