@@ -204,7 +204,14 @@ def test_a_namespace_without_its_role_binding_holds_up_no_other(
     assert not [r for r in ctl.records([k.RESTART_PATCHED]) if r.namespace == c], (
         "adopted, not restarted: nothing changed while team-c was out of sight"
     )
-    relisted = [r.data for r in ctl.records([k.WATCH_RELISTED]) if r.data["reason"] == "start"]
+
+    # Each late list reaches the journal through the reconcile loop, a step
+    # and a commit after /readyz sees that resource's watch allowed again.
+    def late_lists() -> list[dict]:
+        found = [r.data for r in ctl.records([k.WATCH_RELISTED]) if r.data["reason"] == "start"]
+        return found if {data["resource"] for data in found} >= set(RESOURCES) else []
+
+    relisted = wait_for(late_lists, "team-c's first list of every resource journaled")
     assert {data["resource"] for data in relisted} == set(RESOURCES)
     assert all("forbidden_namespaces" not in data for data in relisted)
     kube.patch("configmaps", "other-config", {"data": {"MODE": "two"}}, namespace=c)
