@@ -18,7 +18,20 @@ running, so that each stage can be told apart:
   less the loop's: the records' validation, canonical text, hash chain and
   inserts, and the commits (two records per change, ``configmap.observed``
   and ``debounce.skipped``, one commit per step); and of that, the system
-  time (the WAL's writes and syncs).
+  time (the WAL's writes and syncs);
+* **floor**: what the same work costs with every layer of ours taken away,
+  the least any controller in Python pays that reads these events and keeps
+  two durable records of each change: ``json.loads`` of the watch lines
+  alone, and the very rows the new journal got, inserted again with the
+  bare ``sqlite3`` module into a new journal (same schema, indexes and
+  pragmas), one ``BEGIN IMMEDIATE`` ... ``COMMIT`` per step, with nothing
+  validated, encoded or hashed;
+* **wake-up**: what the machine charges a thread for waking. A step of the
+  loop with nothing to do (a ``Tick``, and its commit) costs a few
+  microseconds back to back; after a sleep, the same step costs many times
+  that on a shared virtual machine (cold caches, a vCPU woken from halt):
+  the live controller pays this once per wake-up of each of its threads,
+  which is why the cluster-scale benchmark counts wake-ups.
 
 The state is the cluster-scale benchmark's: 50 namespaces, 5,000 ConfigMaps,
 1,000 Secrets, 1,000 workloads that opt in, listed and synced. Each figure
@@ -37,7 +50,9 @@ import os
 import queue
 import random
 import shutil
+import sqlite3
 import statistics
+import time
 from collections import Counter
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -55,6 +70,7 @@ from reloader.core import (
     LeadershipChanged,
     Listed,
     Resource,
+    Tick,
     initial_state,
     step_many,
 )
@@ -81,7 +97,17 @@ GROWN = max(10_000, round(300_000 * SCALE))
 CHANGES = 5600
 STEP = 14  # events a step and a commit: the cluster-scale storm's
 ROUNDS = 3
+WAKEUPS = 100  # idle steps a round, back to back and after a sleep
+WAKEUP_SLEEP = 0.05  # the reconcile loop's own step interval
 RESOURCES = ("configmaps", "deployments", "statefulsets", "daemonsets", "secrets")
+_COLUMNS = (
+    "seq", "id", "ts", "kind", "namespace", "object", "correlation_id",
+    "actor", "leader_epoch", "data", "prev_hash", "hash",
+)  # fmt: skip
+_INSERT = (
+    f"INSERT INTO journal_records ({', '.join(_COLUMNS)}) "
+    f"VALUES ({', '.join('?' for _ in _COLUMNS)})"
+)
 
 
 def _per_change(work: Callable[..., object], *args: Any) -> tuple[float, float]:
@@ -111,6 +137,54 @@ def _committed(loop: ReconcileLoop, steps: list[list[Event]]) -> None:
     for step in steps:
         loop.apply_many(step)
         loop.commit()
+
+
+def _idle_steps(loop: ReconcileLoop, pause: float) -> float:
+    """CPU microseconds of one step with nothing to do, each after ``pause`` seconds asleep.
+
+    Read from the thread's CPU clock (exact to the nanosecond), not from its
+    resource usage, which the kernel may keep in scheduler ticks.
+    """
+    spent = 0
+    for _ in range(WAKEUPS):
+        if pause:
+            time.sleep(pause)
+        began = time.thread_time_ns()
+        loop.apply_many((Tick(),))
+        loop.commit()
+        spent += time.thread_time_ns() - began
+    return spent / WAKEUPS / 1e3
+
+
+def _parsed(lines: list[bytes]) -> None:
+    for line in lines:
+        json.loads(line)
+
+
+def _stored(database: Path, batches: list[list[tuple[Any, ...]]]) -> None:
+    """Insert ``batches`` of record rows into ``database``: bare sqlite3, one commit each."""
+    connection = sqlite3.connect(database, isolation_level=None)
+    try:
+        connection.execute("PRAGMA journal_mode = WAL")  # the journal's pragmas
+        connection.execute("PRAGMA synchronous = FULL")
+        for batch in batches:
+            connection.execute("BEGIN IMMEDIATE")
+            connection.executemany(_INSERT, batch)
+            connection.execute("COMMIT")
+    finally:
+        connection.close()
+
+
+def _rows_after(database: Path, seq: int) -> list[tuple[Any, ...]]:
+    """The record rows after ``seq``, in order, all columns the journal writes."""
+    connection = sqlite3.connect(database)
+    try:
+        return connection.execute(
+            f"SELECT {', '.join(_COLUMNS)} FROM journal_records WHERE seq > ? ORDER BY seq",
+            (seq,),
+        ).fetchall()
+    finally:
+        connection.close()
 
 
 class _NoExecutor:
@@ -222,6 +296,7 @@ def test_bench_hot_path(tmp_path: Path) -> None:
         lines = _watch_lines()
 
         note("watch", _per_change(_watch, watcher, lines)[0])
+        note("  floor: json.loads alone", _per_change(_parsed, lines)[0])
         changes = [events.get_nowait() for _ in range(CHANGES)]
         steps = [changes[i : i + STEP] for i in range(0, CHANGES, STEP)]
 
@@ -231,25 +306,45 @@ def test_bench_hot_path(tmp_path: Path) -> None:
         loop = _loop(settings, _NoJournal(), listed)
         note("core", _per_change(_core, loop.state, steps)[0])
         loop_us = note("loop, core included", _per_change(_committed, loop, steps)[0])
+        note("idle step, back to back", _idle_steps(loop, 0.0))
+        asleep = f"idle step, after {WAKEUP_SLEEP * 1e3:.0f} ms asleep"
+        note(asleep, _idle_steps(loop, WAKEUP_SLEEP))
         for name in ("new", "grown"):
             path = tmp_path / f"round-{round_}-{name}.db"
             if name == "grown":
                 shutil.copyfile(grown, path)
             with Journal.open(path, actor="bench-0") as journal:
                 loop = _loop(settings, journal, listed)
+                synced, _ = journal.head()
                 whole, system = _per_change(_committed, loop, steps)
                 note(f"journal ({name})", whole - loop_us)
                 note(f"  of which system ({name})", system)
+            if name == "new":
+                rows = _rows_after(path, synced)
+                per_step, rest = divmod(len(rows), len(steps))
+                assert rest == 0 and per_step == 2 * STEP, (len(rows), len(steps))
+                bare = tmp_path / f"round-{round_}-bare.db"
+                Journal.open(bare, actor="bench-0").close()  # the schema, nothing else
+                floor, floor_system = _per_change(
+                    _stored, bare, [rows[i : i + per_step] for i in range(0, len(rows), per_step)]
+                )
+                note("  floor: same rows, bare sqlite3", floor)
+                note("    of which system", floor_system)
 
     medians = {stage: statistics.median(values) for stage, values in figures.items()}
     total = sum(medians[stage] for stage in ("watch", "loop, core included", "journal (new)"))
     print(
         f"\n[bench] one unrelated change, in one thread ({CHANGES} changes, {STEP} a step, "
-        f"median of {ROUNDS} rounds; CPU us per change):"
+        f"median of {ROUNDS} rounds; CPU us per change, or per step for the idle steps):"
     )
     for stage, value in medians.items():
-        print(f"  {stage:26} {value:6.1f}   rounds {[round(v, 1) for v in figures[stage]]}")
+        print(f"  {stage:32} {value:6.1f}   rounds {[round(v, 1) for v in figures[stage]]}")
     print(
         f"  total on a new journal {total:.1f} us; on a grown one ({GROWN:,} records) "
         f"{total - medians['journal (new)'] + medians['journal (grown)']:.1f} us"
+    )
+    floor = medians["  floor: json.loads alone"] + medians["  floor: same rows, bare sqlite3"]
+    print(
+        f"  floor (json.loads and bare inserts alone) {floor:.1f} us: "
+        f"{floor / total:.0%} of the total on a new journal"
     )
