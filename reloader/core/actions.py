@@ -19,7 +19,10 @@ class Record:
     ``object`` is ``KIND/NAME`` (``configmap/x``, ``secret/s``,
     ``deployment/d``, ``statefulset/s``, ``daemonset/d``) and ``namespace``
     its namespace (None: the controller's own); the runtime adds the actor,
-    leader epoch and timestamp.
+    leader epoch and timestamp. ``at`` is when it was decided, on the step's
+    clock (None: at the step's ``now``): a watch event handled at the time it
+    was read (its ``at``) dates its records then, and the runtime stamps them
+    so. It is not part of the record's equality.
     """
 
     kind: str
@@ -27,6 +30,7 @@ class Record:
     correlation_id: str | None
     data: Mapping[str, Any] = field(default_factory=dict)
     namespace: str | None = None
+    at: float | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)

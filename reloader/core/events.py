@@ -35,20 +35,31 @@ class Resource(enum.StrEnum):
 
 @dataclass(frozen=True)
 class ConfigMapSeen:
-    """A ConfigMap was added, modified or deleted (``source``: list, relist or watch)."""
+    """A ConfigMap was added, modified or deleted (``source``: list, relist or watch).
+
+    ``at`` is when the runtime read it, on the step's clock (None: at the
+    step's ``now``): the core handles it at that time, so that a step made
+    later opens its debounce window from when the change was seen (see
+    :func:`reloader.core.step_many`). It is not part of the event's equality.
+    """
 
     event_type: EventType
     configmap: ConfigMapView
     source: str = "watch"
+    at: float | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
 class DeploymentSeen:
-    """A Deployment was added, modified or deleted (``source``: list, relist or watch)."""
+    """A Deployment was added, modified or deleted (``source``: list, relist or watch).
+
+    ``at``: as for :class:`ConfigMapSeen`.
+    """
 
     event_type: EventType
     deployment: DeploymentView
     source: str = "watch"
+    at: float | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,7 @@ typed payload of the record catalogue (:mod:`records`).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -71,22 +72,34 @@ def step(state: State, event: Event, now: float) -> tuple[State, tuple[Action, .
 
 
 def step_many(
-    state: State, events: Iterable[Event], now: float
+    state: State, events: Iterable[Event], now: float, *, since: float | None = None
 ) -> tuple[State, tuple[Action, ...]]:
-    """Apply several events in turn at time ``now``, in one scratch space.
+    """Apply several events in turn, each at its own time, in one scratch space.
+
+    An event's time is ``now``, or, for a watch event that says when it was
+    read (``at``), that time: kept between ``since`` (the caller's previous
+    step, so that time never runs backwards from one step to the next) and
+    ``now``, and never before the event before it. So a runtime that steps
+    events a while after they came (the reconcile loop steps a group
+    commit's events at its end) still opens each debounce window, and dates
+    each record, from when the event was seen.
 
     The result is the same as stepping each event in turn with :func:`step`
-    at the same ``now`` (timers fire before each event but a loss of
-    leadership, patches are dispatched after each), but the state is opened and frozen once: a burst
-    of watch events costs that once rather than once per event.
+    at its time (timers fire before each event but a loss of leadership,
+    patches are dispatched after each), but the state is opened and frozen
+    once: a burst of watch events costs that once rather than once per event.
     """
     builder = _Builder(state, now)
+    floor = since if since is not None else -math.inf
     for event in events:
+        at = getattr(event, "at", None)
+        floor = builder.now = now if at is None else min(now, max(at, floor))
         if not isinstance(event, FlushDeadline) and not _loss(event):
             builder.fire_timers()
             builder.dispatch()
         HANDLERS[type(event)](builder, event)
         builder.dispatch()
+    builder.now = now
     return builder.freeze(), tuple(builder.actions)
 
 

@@ -474,9 +474,10 @@ class ListWatcher:
         return new_version
 
     def _seen(self, event_type: EventType, view: Any, source: str) -> Event:
+        """The core's event for ``view``, saying when it was read (the loop may step it later)."""
         if self.resource in (Resource.CONFIGMAPS, Resource.SECRETS):
-            return ConfigMapSeen(event_type, view, source)
-        return DeploymentSeen(event_type, view, source)
+            return ConfigMapSeen(event_type, view, source, self._clock())
+        return DeploymentSeen(event_type, view, source, self._clock())
 
 
 def _ident(view: Any) -> tuple[str, str]:

@@ -10,6 +10,12 @@ Timers need no thread of their own: the loop waits on the queue until the
 core's next deadline and then steps it with a ``Tick``. With nothing due it
 still steps once a second (its heartbeat for ``/healthz``); an idle
 controller wakes for little else.
+
+Wake-ups are what the loop economises on. On a shared machine a thread that
+wakes starts from cold caches, and its first work then costs many times
+what it costs warm (``tests/bench/bench_hot_path.py``: an idle step costs
+about ten times more after 50 ms asleep): a loop that woke on a timer
+between events would spend more on waking than on the events.
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from reloader.core import (
@@ -84,7 +90,7 @@ class ReconcileLoop:
         max_wait_seconds: float = 1.0,
         batch: int = 256,
         linger_seconds: float = 0.25,
-        step_every_seconds: float = 0.05,
+        poll_seconds: float = 0.05,
         clock: Callable[[], float] = time.monotonic,
         wall: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
@@ -99,7 +105,10 @@ class ReconcileLoop:
         self._max_wait = max_wait_seconds
         self._batch = batch
         self._linger = linger_seconds
-        self._step_every = step_every_seconds
+        self._poll = poll_seconds
+        # The clock reading of the last step: the next one's events are never
+        # handled before it (see step_many's ``since``).
+        self._stepped_at: float | None = None
         self._prompt = False
         self._clock = clock
         self._wall = wall
@@ -226,23 +235,25 @@ class ReconcileLoop:
     def _gather(self, first: Event, now: float) -> None:
         """Take what else is waiting, to make it all durable in one commit.
 
-        While no patch waits for these records (nothing held) and the flush
-        has not begun, and only watch events and ticks were taken (an API
-        call's outcome or a leadership change is journaled at once), wait up
-        to ``linger_seconds`` for more events (group commit): one durable
+        The events at hand are stepped at once. When that left records to
+        make durable, no patch waits for them (nothing held), the flush has
+        not begun, and only watch events and ticks were taken (an API call's
+        outcome or a leadership change is journaled at once), the loop waits
+        up to ``linger_seconds`` for more events (group commit): one durable
         commit costs far more than the records in it (about 400 us of CPU for
         the sync alone), so a steady trickle of watch events costs less CPU
-        per event. A patch decided meanwhile ends the wait: it is sent as soon
-        as its records are durable, as before. The core is stepped every
-        ``step_every_seconds`` meanwhile, so that an event opens its debounce
-        window no later than that after it came, however long the commit waits.
+        per event. With nothing to make durable it does not wait at all.
 
-        The wait is a sleep per step, not a wake-up per watch event (at a
-        steady trickle each wake-up costs more than the event): watch events
-        pile up in the queue meanwhile and are taken at the step, and the core
-        steps everything waiting in one go (:meth:`apply_many`). Whatever must not
-        wait (an API call's outcome, a leadership change, a stop) ends it at
-        once through :meth:`post`, :meth:`post_urgent` or :meth:`request_stop`.
+        The wait is one sleep, not a wake-up per watch event nor a step every
+        few milliseconds: watch events pile up in the queue meanwhile and are
+        stepped together at its end (:meth:`apply_many`). Each says when it
+        was read, and the core handles it at that time, so its debounce window
+        opens and its records are dated from when it came, not from the step.
+        A window due sooner than the wait's end (a debounce shorter than
+        ``linger_seconds``) fires at the end of the wait; a deadline already
+        known ends the wait when it is due. Whatever must not wait (an API
+        call's outcome, a leadership change, a stop) ends it at once through
+        :meth:`post`, :meth:`post_urgent` or :meth:`request_stop`.
         """
         taken = [first]
         applied = 0
@@ -262,6 +273,8 @@ class ReconcileLoop:
                 deadline = next_deadline(self.state, now)
                 if deadline is not None:
                     until = min(until, deadline)
+            if self._journal.empty and not self._held:
+                return  # nothing to make durable: nothing to wait for
             wait = until - self._clock()
             if applied >= self._batch or wait <= 0 or self._held or self._prompt:
                 return
@@ -269,7 +282,7 @@ class ReconcileLoop:
                 return
             self._wake.clear()
             if self.events.empty():  # nothing came since the check: sleep
-                self._wake.wait(min(wait, self._step_every))
+                self._wake.wait(wait)
 
     def commit(self) -> None:
         """Append the records decided so far, then send the patches they cover."""
@@ -311,7 +324,7 @@ class ReconcileLoop:
             # Nothing may be decided until the elector reports: its loss (or a
             # renewal) is what ends the wait, not the core's own deadlines.
             try:
-                return self.events.get(timeout=self._step_every)
+                return self.events.get(timeout=self._poll)
             except queue.Empty:
                 return Tick()
         timeout = self._max_wait
@@ -387,11 +400,16 @@ class ReconcileLoop:
                     self._metrics.know_workload(workload.kind, workload.name, workload.namespace)
         now = self._clock()
         wall = self._wall()
-        self.state, actions = step_many(self.state, events, now)
+        self.state, actions = step_many(self.state, events, now, since=self._stepped_at)
+        self._stepped_at = now
         epoch = self._leadership.epoch() if self._leadership.is_leader() else None
         for action in actions:
             if isinstance(action, Record):
-                self._journal.submit(action, wall, epoch)
+                # Dated when it was decided: an event stepped after it came is
+                # handled at the time it was read (see _gather).
+                late = 0.0 if action.at is None else now - action.at
+                ts = wall - timedelta(seconds=late) if late > 0 else wall
+                self._journal.submit(action, ts, epoch)
                 self._metrics.observe_record(
                     action.kind, action.data, action.object, action.namespace
                 )

@@ -184,10 +184,12 @@ class Scratch:
         """Journal ``payload`` about ``obj`` (a key, or an object string in our namespace)."""
         if isinstance(obj, tuple):
             self.actions.append(
-                Record(payload.KIND, obj_of(obj), correlation, payload.to_data(), obj[0])
+                Record(payload.KIND, obj_of(obj), correlation, payload.to_data(), obj[0], self.now)
             )
         else:
-            self.actions.append(Record(payload.KIND, obj, correlation, payload.to_data()))
+            self.actions.append(
+                Record(payload.KIND, obj, correlation, payload.to_data(), None, self.now)
+            )
 
     def record_restart(self, restart: Restart, outcome: type[Payload], **fields: Any) -> None:
         """Journal a step of ``restart`` (``outcome`` with its own ``fields``) in its chain.

@@ -5,7 +5,7 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from prometheus_client import CollectorRegistry
 
@@ -156,13 +156,18 @@ def test_every_workload_a_source_may_restart_has_its_restart_counter_once_listed
         journal.close()
 
 
-def _gathering(loop: ReconcileLoop) -> threading.Thread:
+UNRELATED = ConfigMapSeen(EventType.MODIFIED, cm("unrelated-config", V2, rv="9", app=""))
+
+
+def _gathering(loop: ReconcileLoop, first=UNRELATED) -> threading.Thread:
     """The loop's group-commit wait, on a thread (its clock stands still: it waits a minute).
 
-    It begins as the loop's does when the queue was empty: with a tick.
+    It begins with ``first``, here a change nothing depends on: records to
+    make durable, so the loop waits for more before it commits.
     """
-    thread = threading.Thread(target=loop._gather, args=(Tick(), 10.0), daemon=True)
+    thread = threading.Thread(target=loop._gather, args=(first, 10.0), daemon=True)
     thread.start()
+    wait_for(lambda: loop._journal.backlog, "the first event's records")
     return thread
 
 
@@ -177,33 +182,67 @@ def test_an_event_posted_to_the_loop_ends_a_group_commit_wait_and_takes_the_watc
     assert not gathering.is_alive(), "the posted event did not end the wait"
     loop.commit()
     kinds = [r.kind for r in journal.read()]
-    assert kinds[-3:] == [k.CONFIGMAP_OBSERVED, k.DEBOUNCE_SCHEDULED, k.LEADER_OBSERVED]
+    assert kinds == [
+        k.CONFIGMAP_OBSERVED,
+        k.DEBOUNCE_SKIPPED,
+        k.CONFIGMAP_OBSERVED,
+        k.DEBOUNCE_SCHEDULED,
+        k.LEADER_OBSERVED,
+    ]
     assert loop.events.empty()
     journal.close()
 
 
-def test_a_long_group_commit_steps_the_core_meanwhile_and_commits_at_its_end(tmp_path):
-    """A watch event opens its debounce window at once, though its records wait for the commit."""
+def test_watch_events_wait_for_the_end_of_a_group_commit_and_count_from_when_they_came(tmp_path):
+    """One wake-up for the whole wait; each event is handled at the time it was read."""
+    now = [10.0]
     loop, journal, _ = make_loop(tmp_path, acting=True, linger=60.0)
+    loop._clock = lambda: now[0]
     gathering = _gathering(loop)
-    loop.events.put(ConfigMapSeen(EventType.MODIFIED, cm("helloworld-config-test", V2, rv="11")))
-    wait_for(lambda: loop.state.windows, "the event to be stepped during the wait")
-    assert loop.state.windows, "the event was not stepped during the wait"
-    assert gathering.is_alive(), "the wait ended without a reason"
-    assert list(journal.read()) == [], "nothing is committed before the wait ends"
+    change = cm("helloworld-config-test", V2, rv="11")
+    loop.events.put(ConfigMapSeen(EventType.MODIFIED, change, at=10.1))
+    time.sleep(0.3)
+    assert not loop.state.windows, "the wait woke to step a watch event"
+    now[0] = 10.4
     loop.request_stop("SIGTERM")
     gathering.join(30)
+    assert not gathering.is_alive(), "the stop request did not end the wait"
+    [window] = loop.state.windows.values()
+    assert (window.opened_at, window.due_at) == (10.1, 11.1)  # 1 s debounce, from the event
     loop.commit()
-    assert [r.kind for r in journal.read()] == [k.CONFIGMAP_OBSERVED, k.DEBOUNCE_SCHEDULED]
+    records = list(journal.read())
+    assert [r.kind for r in records] == [
+        k.CONFIGMAP_OBSERVED,
+        k.DEBOUNCE_SKIPPED,
+        k.CONFIGMAP_OBSERVED,
+        k.DEBOUNCE_SCHEDULED,
+    ]
+    # The loop's wall clock reads 10:00:00 at the step, 0.3 s after the event came.
+    stepped = datetime(2026, 11, 26, 10, 0, tzinfo=UTC)
+    assert [r.ts for r in records[2:]] == [stepped - timedelta(seconds=0.3)] * 2
+    assert records[0].ts == stepped
     journal.close()
 
 
-def test_a_patch_decided_on_a_watch_event_ends_a_group_commit_wait(tmp_path):
+def test_a_step_with_nothing_to_make_durable_does_not_wait(tmp_path):
+    """A tick, or a watch event that changes nothing, commits nothing: no linger to wait out."""
+    loop, journal, _ = make_loop(tmp_path, acting=True, linger=60.0)
+    gathering = threading.Thread(target=loop._gather, args=(Tick(), 10.0), daemon=True)
+    gathering.start()
+    gathering.join(30)
+    assert not gathering.is_alive(), "the loop lingered with nothing to commit"
+    assert list(journal.read()) == []
+    journal.close()
+
+
+def test_a_patch_decided_on_the_events_at_hand_ends_a_group_commit_wait(tmp_path):
     """A new workload's adoption goes out once its records are durable, not a linger later."""
     loop, journal, _ = make_loop(tmp_path, acting=True, linger=60.0)
-    gathering = _gathering(loop)
     canary = deploy("helloworld-test-canary", None, env="test")
-    loop.events.put(DeploymentSeen(EventType.ADDED, canary))
+    gathering = threading.Thread(
+        target=loop._gather, args=(DeploymentSeen(EventType.ADDED, canary), 10.0), daemon=True
+    )
+    gathering.start()
     gathering.join(30)
     assert not gathering.is_alive(), "the held adoption did not end the wait"
     loop.commit()
@@ -212,15 +251,15 @@ def test_a_patch_decided_on_a_watch_event_ends_a_group_commit_wait(tmp_path):
     journal.close()
 
 
-def test_a_debounce_window_opened_during_a_group_commit_ends_it_at_its_deadline(tmp_path):
-    """The wait ends when a window opened meanwhile is due, not at the end of the linger."""
+def test_a_debounce_window_due_during_a_group_commit_ends_it_at_its_deadline(tmp_path):
+    """The wait ends when a window the loop knows of is due, not at the end of the linger."""
     now = [10.0]
     loop, journal, _ = make_loop(tmp_path, acting=True, linger=60.0)
     loop._clock = lambda: now[0]
-    gathering = _gathering(loop)  # began with a tick: nothing was due then
-    loop.events.put(ConfigMapSeen(EventType.MODIFIED, cm("helloworld-config-test", V2, rv="11")))
-    wait_for(lambda: loop.state.windows, "the event to be stepped during the wait")
-    assert loop.state.windows, "the event was not stepped during the wait"
+    loop.apply(ConfigMapSeen(EventType.MODIFIED, cm("helloworld-config-test", V2, rv="11")))
+    assert loop.state.windows, "the change opened its window (due at 11.0)"
+    now[0] = 10.5
+    gathering = _gathering(loop)
     now[0] = 11.5  # past the window's 1 s debounce
     gathering.join(10)
     assert not gathering.is_alive(), "the due window did not end the wait"
