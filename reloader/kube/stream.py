@@ -21,7 +21,9 @@ bringing several events it doubles, up to ``busy_coalesce_seconds``
 events it carries; and as soon as a window brings one event or none, or the
 stream stays silent longer than the window, it is back to the quiet one. An
 event waits at most the window longer than it would read one by one, well
-within a debounce window.
+within a debounce window. While busy, the window is slept from the last read
+rather than from the next event's arrival: the thread then wakes once a
+window, not once for the first byte and again at the window's end.
 
 The bytes are read from the connection's socket directly, past urllib3 and
 http.client (whose chunked reader returns one chunk per call and cannot say
@@ -181,15 +183,30 @@ class WatchStream:
         return [line for line in complete if line.strip()]
 
     def _read_window(self) -> bytes:
-        """Wait for bytes, let the window pass, then take everything there is (b"": the end)."""
-        sock = self._socket
-        assert sock is not None
+        """Wait for bytes, let the window pass, then take everything there is (b"": the end).
+
+        While the stream is busy (its window wider than the quiet one) the
+        window is slept from the last read, without waiting for a first byte
+        before it: one wake-up a window instead of two. A window that brought
+        nothing is waited out as on a quiet stream.
+        """
+        left = self._read_at + self._window - self._clock()
+        if self._window > self._quiet and left >= 0:
+            self._pause(left)
+            if self._can_read(0):
+                return self._take()
         if not self._can_read(self._read_timeout):
             raise _timed_out(f"silent for {self._read_timeout:g} s")
         if self._clock() - self._read_at > self._window:
             self._window = self._quiet  # nothing for longer than a window: quiet again
         if self._window > 0:
             self._pause(self._window)
+        return self._take()
+
+    def _take(self) -> bytes:
+        """Everything the connection holds now (b"": the end)."""
+        sock = self._socket
+        assert sock is not None
         parts = []
         while True:
             try:

@@ -381,7 +381,55 @@ def test_a_busy_stream_widens_its_window_and_a_silence_brings_the_quiet_one_back
         response.release_conn()
     # After one event the quiet window; doubling while busy, capped; after the
     # silence, quiet, then doubling again.
-    assert windows == [0.2, 0.4, 0.8, 0.2, 0.4]
+    # (While busy the window is slept from the last read: the same, less the
+    # time taken since, which this clock does not count; hence approx.)
+    assert windows == pytest.approx([0.2, 0.4, 0.8, 0.2, 0.4])
+
+
+def test_a_busy_stream_sleeps_its_window_without_waking_for_the_first_event(kube, tmp_path):
+    """One wake-up a window while busy: the window is slept from the last read."""
+    kube.create(configmap("helloworld-config-a", {"K": "0"}, "a"))
+    kube.add_client("watcher")
+    api = KubeApi(make_api_client(str(kube.write_kubeconfig(tmp_path / "kc", "watcher", NS))))
+    listed = api.json("GET", CONFIGMAPS, path_params={"namespace": NS})
+    response = api.request(
+        "GET",
+        CONFIGMAPS,
+        path_params={"namespace": NS},
+        query={"watch": True, "resourceVersion": listed["metadata"]["resourceVersion"]},
+        timeout=(5, 60),
+    )
+    sent = [0]
+    sent_when_paused: list[int] = []
+
+    def pause(seconds: float) -> None:
+        sent_when_paused.append(sent[0])
+        time.sleep(0.3)
+
+    def change(value: int) -> None:
+        set_data(kube, "helloworld-config-a", {"K": str(value)})
+        sent[0] += 1
+
+    stream = WatchStream(
+        response, coalesce_seconds=0.2, busy_coalesce_seconds=0.8, read_timeout=60, pause=pause
+    )
+    batches = stream.batches()
+    try:
+        change(1)
+        assert len(next(batches)) == 1
+        for value in (2, 3):
+            change(value)
+        assert len(next(batches)) == 2  # several events: the stream is busy now
+        # The next burst comes while the window is slept: it began at once,
+        # not when the burst's first event woke the thread.
+        later = threading.Timer(0.1, lambda: [change(v) for v in (4, 5)])
+        later.start()
+        assert len(next(batches)) == 2
+        later.join()
+    finally:
+        response.close()
+        response.release_conn()
+    assert sent_when_paused == [3, 3]  # each window began with nothing new sent
 
 
 def test_each_incident_backs_off_from_the_base_delay_again(kube, running):
