@@ -327,23 +327,28 @@ def test_a_stop_does_not_wait_for_the_window(kube, tmp_path):
     assert not thread.is_alive()
 
 
-def test_a_busy_stream_widens_its_window_and_a_silence_brings_the_quiet_one_back(kube, tmp_path):
-    """The windows asked for, read off a real watch: doubling while busy, quiet after a silence.
-
-    The stream's clock moves only with the windows and the silence below, so
-    what counts as a silence does not depend on how fast this machine is.
-    """
+def _watch_response(kube, tmp_path):
+    """A raw watch of the namespace's ConfigMaps from now on, after one is created."""
     kube.create(configmap("helloworld-config-a", {"K": "0"}, "a"))
     kube.add_client("watcher")
     api = KubeApi(make_api_client(str(kube.write_kubeconfig(tmp_path / "kc", "watcher", NS))))
     listed = api.json("GET", CONFIGMAPS, path_params={"namespace": NS})
-    response = api.request(
+    return api.request(
         "GET",
         CONFIGMAPS,
         path_params={"namespace": NS},
         query={"watch": True, "resourceVersion": listed["metadata"]["resourceVersion"]},
         timeout=(5, 60),
     )
+
+
+def test_a_busy_stream_widens_its_window_and_a_silence_brings_the_quiet_one_back(kube, tmp_path):
+    """The windows asked for, read off a real watch: doubling while busy, quiet after a silence.
+
+    The stream's clock moves only with the windows and the silence below, so
+    what counts as a silence does not depend on how fast this machine is.
+    """
+    response = _watch_response(kube, tmp_path)
     windows: list[float] = []
     now = [0.0]
 
@@ -388,17 +393,7 @@ def test_a_busy_stream_widens_its_window_and_a_silence_brings_the_quiet_one_back
 
 def test_a_busy_stream_sleeps_its_window_without_waking_for_the_first_event(kube, tmp_path):
     """One wake-up a window while busy: the window is slept from the last read."""
-    kube.create(configmap("helloworld-config-a", {"K": "0"}, "a"))
-    kube.add_client("watcher")
-    api = KubeApi(make_api_client(str(kube.write_kubeconfig(tmp_path / "kc", "watcher", NS))))
-    listed = api.json("GET", CONFIGMAPS, path_params={"namespace": NS})
-    response = api.request(
-        "GET",
-        CONFIGMAPS,
-        path_params={"namespace": NS},
-        query={"watch": True, "resourceVersion": listed["metadata"]["resourceVersion"]},
-        timeout=(5, 60),
-    )
+    response = _watch_response(kube, tmp_path)
     sent = [0]
     sent_when_paused: list[int] = []
 
