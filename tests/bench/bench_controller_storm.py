@@ -3,15 +3,22 @@
 Goals: one restart per ConfigMap per debounce window; the journal keeps up
 (lag from a watch event to its ``configmap.observed`` record, p95 under 1 s);
 the controller's peak RSS under 120 MiB. The lag is measured from the moment
-the update returned in this process (the server emits the watch event then) to
-the journal record's timestamp, both on the wall clock of this machine.
+the update returned in this process (the server emits the watch event then)
+to the moment this process found the record committed in the journal (it
+reads the journal every 20 ms meanwhile), both on the wall clock of this
+machine. The record's own timestamp says when the controller read the event
+(the core handles a watch event at that time, however late it steps it), so
+it is printed apart: the lag of the watch alone.
 
 Run with ``make bench``; prints its figures and never fails for slowness.
 """
 
 from __future__ import annotations
 
+import json
+import sqlite3
 import statistics
+import threading
 import time
 from collections import Counter, defaultdict
 from pathlib import Path
@@ -47,6 +54,43 @@ def cpu_seconds(pid: int) -> float:
     return sum(stat_cpu(f"/proc/{pid}/stat"))
 
 
+class Committed:
+    """Notes when each ``configmap.observed`` record appears in a journal (polled, read-only)."""
+
+    def __init__(self, journal: Path, every: float = 0.02) -> None:
+        self._journal = journal
+        self._every = every
+        self._stop = threading.Event()
+        self.at: dict[tuple[str, str], float] = {}  # (name, resourceVersion) -> found
+        self._thread = threading.Thread(target=self._poll, daemon=True)
+
+    def __enter__(self) -> Committed:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _poll(self) -> None:
+        connection = sqlite3.connect(f"file:{self._journal}?mode=ro", uri=True)
+        after = 0
+        try:
+            while not self._stop.wait(self._every):
+                rows = connection.execute(
+                    "SELECT seq, object, data FROM journal_records WHERE seq > ? "
+                    "AND kind = 'configmap.observed' ORDER BY seq",
+                    (after,),
+                ).fetchall()
+                found = time.time()
+                for seq, obj, data in rows:
+                    version = json.loads(data)["resource_version"]
+                    self.at.setdefault((obj.split("/", 1)[1], version), found)
+                    after = seq
+        finally:
+            connection.close()
+
+
 def test_bench_event_storm(tmp_path: Path) -> None:
     with KubeApiServer(rollout_delay=0.2, history_size=20_000, watch_queue_size=50_000) as kube:
         local = harness.cluster(kube, tmp_path)
@@ -72,17 +116,19 @@ def test_bench_event_storm(tmp_path: Path) -> None:
             rss_ready = peak_rss_mib(controller.process.pid)
             cpu_before = cpu_seconds(controller.process.pid)
             updated_at: dict[tuple[str, str], float] = {}
-            started = time.monotonic()
-            for i in range(UPDATES):
-                due = started + i * SECONDS / UPDATES
-                delay = due - time.monotonic()
-                if delay > 0:
-                    time.sleep(delay)
-                name = f"helloworld-config-{envs[i % CONFIGMAPS]}"
-                obj = kube.patch("configmaps", name, {"data": {"N": str(i)}}, namespace=NS)
-                updated_at[(name, obj["metadata"]["resourceVersion"])] = time.time()
-            storm_seconds = time.monotonic() - started
-            storm_cpu = cpu_seconds(controller.process.pid) - cpu_before
+            with Committed(controller.journal_path) as committed:
+                started = time.monotonic()
+                for i in range(UPDATES):
+                    due = started + i * SECONDS / UPDATES
+                    delay = due - time.monotonic()
+                    if delay > 0:
+                        time.sleep(delay)
+                    name = f"helloworld-config-{envs[i % CONFIGMAPS]}"
+                    obj = kube.patch("configmaps", name, {"data": {"N": str(i)}}, namespace=NS)
+                    updated_at[(name, obj["metadata"]["resourceVersion"])] = time.time()
+                storm_seconds = time.monotonic() - started
+                storm_cpu = cpu_seconds(controller.process.pid) - cpu_before
+                time.sleep(2.0)  # the last group commit
             final = {
                 env: data_hash({"N": str(i)}, None)
                 for i, env in ((UPDATES - CONFIGMAPS + k, envs[k]) for k in range(CONFIGMAPS))
@@ -99,7 +145,8 @@ def test_bench_event_storm(tmp_path: Path) -> None:
         finally:
             controller.kill()
 
-    lags = [
+    lags = [found - updated_at[key] for key, found in committed.at.items() if key in updated_at]
+    read_lags = [
         r.ts.timestamp() - updated_at[(r.object.split("/", 1)[1], r.data["resource_version"])]
         for r in records
         if r.kind == "configmap.observed"
@@ -125,10 +172,15 @@ def test_bench_event_storm(tmp_path: Path) -> None:
         f"in {storm_seconds:.1f} s "
         f"(DEBOUNCE_SECONDS={DEBOUNCE})"
     )
-    print(f"  watch events journaled: {len(lags)} of {UPDATES}")
+    print(f"  watch events journaled: {len(read_lags)} of {UPDATES}")
     print(
-        f"  journal lag watch event -> configmap.observed: p50 {statistics.median(lags):.3f} s, "
-        f"p95 {percentile(lags, 0.95):.3f} s, max {max(lags):.3f} s (goal p95 < 1 s)"
+        f"  journal lag watch event -> configmap.observed committed: "
+        f"p50 {statistics.median(lags):.3f} s, p95 {percentile(lags, 0.95):.3f} s, "
+        f"max {max(lags):.3f} s (goal p95 < 1 s; found by polling every 20 ms)"
+    )
+    print(
+        f"  of which the watch (to the record's timestamp, when the event was read): "
+        f"p50 {statistics.median(read_lags):.3f} s, p95 {percentile(read_lags, 0.95):.3f} s"
     )
     print(
         f"  debounce windows: {sum(windows.values())}, "
