@@ -99,7 +99,6 @@ def step_many(
             builder.dispatch()
         HANDLERS[type(event)](builder, event)
         builder.dispatch()
-    builder.now = now
     return builder.freeze(), tuple(builder.actions)
 
 

@@ -52,6 +52,7 @@ import contextlib
 import os
 import statistics
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -105,33 +106,38 @@ def metric_sum(controller: Any, name: str) -> float:
     )
 
 
-def thread_cpu(pid: int) -> dict[str, float]:
-    """CPU seconds per thread of ``pid``, by the thread's OS name (summed over a pool's)."""
+def _per_thread(pid: int, read: Callable[[Path], float]) -> dict[str, float]:
+    """``read`` of each thread of ``pid`` (its ``/proc`` task directory), summed by the
+    thread's OS name (a pool's threads, ``patch_0``, ``patch_1``..., as one)."""
     out: dict[str, float] = {}
     for tid in os.listdir(f"/proc/{pid}/task"):
         with contextlib.suppress(OSError):  # a thread that ended meanwhile
             task = Path(f"/proc/{pid}/task/{tid}")
             name = (task / "comm").read_text().strip().rstrip("0123456789").rstrip("_")
-            out[name] = out.get(name, 0.0) + sum(stat_cpu(task / "stat"))
+            out[name] = out.get(name, 0.0) + read(task)
     return out
 
 
-def thread_wakeups(pid: int) -> dict[str, int]:
+def thread_cpu(pid: int) -> dict[str, float]:
+    """CPU seconds per thread of ``pid``, by the thread's OS name."""
+    return _per_thread(pid, lambda task: sum(stat_cpu(task / "stat")))
+
+
+def _voluntary_switches(task: Path) -> float:
+    for line in (task / "status").read_text().splitlines():
+        if line.startswith("voluntary_ctxt_switches:"):
+            return float(line.split()[1])
+    return 0.0
+
+
+def thread_wakeups(pid: int) -> dict[str, float]:
     """Voluntary context switches per thread of ``pid`` (by OS name): how often each slept.
 
     Each is a wake-up later, and on a shared virtual machine a thread that
     wakes starts from cold caches: its first work costs many times what it
     costs warm (``bench_hot_path``'s wake-up figures).
     """
-    out: dict[str, int] = {}
-    for tid in os.listdir(f"/proc/{pid}/task"):
-        with contextlib.suppress(OSError):  # a thread that ended meanwhile
-            task = Path(f"/proc/{pid}/task/{tid}")
-            name = (task / "comm").read_text().strip().rstrip("0123456789").rstrip("_")
-            for line in (task / "status").read_text().splitlines():
-                if line.startswith("voluntary_ctxt_switches:"):
-                    out[name] = out.get(name, 0) + int(line.split()[1])
-    return out
+    return _per_thread(pid, _voluntary_switches)
 
 
 def system_seconds(pid: int) -> float:
@@ -170,7 +176,7 @@ class Usage:
     cpu: float
     system: float
     threads: dict[str, float]
-    wakeups: dict[str, int]
+    wakeups: dict[str, float]
     events: float
     commits: float
 
@@ -202,7 +208,7 @@ class Usage:
             self.cpu - before.cpu,
             self.system - before.system,
             {name: cpu - before.threads.get(name, 0.0) for name, cpu in self.threads.items()},
-            {name: n - before.wakeups.get(name, 0) for name, n in self.wakeups.items()},
+            {name: n - before.wakeups.get(name, 0.0) for name, n in self.wakeups.items()},
             self.events - before.events,
             self.commits - before.commits,
         )

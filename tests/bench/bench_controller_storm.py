@@ -15,14 +15,13 @@ Run with ``make bench``; prints its figures and never fails for slowness.
 
 from __future__ import annotations
 
-import json
-import sqlite3
 import statistics
 import threading
 import time
 from collections import Counter, defaultdict
 from pathlib import Path
 
+from journal import Journal
 from reloader.core import data_hash
 from tests.bench.figures import percentile, stat_cpu
 from tests.kubeapi import KubeApiServer
@@ -73,22 +72,15 @@ class Committed:
         self._thread.join()
 
     def _poll(self) -> None:
-        connection = sqlite3.connect(f"file:{self._journal}?mode=ro", uri=True)
         after = 0
-        try:
+        with Journal.open(str(self._journal), readonly=True) as journal:
             while not self._stop.wait(self._every):
-                rows = connection.execute(
-                    "SELECT seq, object, data FROM journal_records WHERE seq > ? "
-                    "AND kind = 'configmap.observed' ORDER BY seq",
-                    (after,),
-                ).fetchall()
+                observed = list(journal.read(after, kinds=("configmap.observed",)))
                 found = time.time()
-                for seq, obj, data in rows:
-                    version = json.loads(data)["resource_version"]
-                    self.at.setdefault((obj.split("/", 1)[1], version), found)
-                    after = seq
-        finally:
-            connection.close()
+                for record in observed:
+                    name = record.object.split("/", 1)[1]
+                    self.at.setdefault((name, record.data["resource_version"]), found)
+                    after = record.seq
 
 
 def test_bench_event_storm(tmp_path: Path) -> None:
