@@ -90,6 +90,7 @@ class ReconcileLoop:
         max_wait_seconds: float = 1.0,
         batch: int = 256,
         linger_seconds: float = 0.25,
+        commit_records: int = 32,
         poll_seconds: float = 0.05,
         clock: Callable[[], float] = time.monotonic,
         wall: Callable[[], datetime] = lambda: datetime.now(UTC),
@@ -105,6 +106,7 @@ class ReconcileLoop:
         self._max_wait = max_wait_seconds
         self._batch = batch
         self._linger = linger_seconds
+        self._commit_records = commit_records
         self._poll = poll_seconds
         # The clock reading of the last step: the next one's events are never
         # handled before it (see step_many's ``since``).
@@ -242,7 +244,11 @@ class ReconcileLoop:
         up to ``linger_seconds`` for more events (group commit): one durable
         commit costs far more than the records in it (about 400 us of CPU for
         the sync alone), so a steady trickle of watch events costs less CPU
-        per event. With nothing to make durable it does not wait at all.
+        per event. With nothing to make durable it does not wait at all, and
+        with ``commit_records`` records or more to make durable (a busy
+        watch's window, which its stream already gathered: its next is a
+        window away) it does not wait either: the sync is then a quarter of
+        the commit or less, and the wait would cost a wake-up of its own.
 
         The wait is one sleep, not a wake-up per watch event nor a step every
         few milliseconds: watch events pile up in the queue meanwhile and are
@@ -278,6 +284,8 @@ class ReconcileLoop:
             wait = until - self._clock()
             if applied >= self._batch or wait <= 0 or self._held or self._prompt:
                 return
+            if self._journal.backlog >= self._commit_records:
+                return  # worth its sync already: more would save little, and cost a wake-up
             if self._flush_deadline is not None or self._stop_requested.is_set() or self._urgent:
                 return
             self._wake.clear()

@@ -50,7 +50,13 @@ class Sink:
 
 
 def make_loop(
-    tmp_path, *, acting: bool, size: int = 10_000, linger: float = 0.05, max_wait: float = 0.25
+    tmp_path,
+    *,
+    acting: bool,
+    size: int = 10_000,
+    linger: float = 0.05,
+    max_wait: float = 0.25,
+    commit_records: int = 32,
 ) -> tuple[ReconcileLoop, Journal, CollectorRegistry]:
     journal = Journal.open(str(tmp_path / "journal.db"), actor="helloworld-controller-1")
     metrics = ControllerMetrics(CollectorRegistry(), "shipshape")
@@ -69,6 +75,7 @@ def make_loop(
         health=Health(),
         events=queue.Queue(size),
         linger_seconds=linger,
+        commit_records=commit_records,
         max_wait_seconds=max_wait,
         clock=lambda: 10.0,
         wall=lambda: datetime(2026, 11, 26, 10, 0, tzinfo=UTC),
@@ -232,6 +239,41 @@ def test_a_step_with_nothing_to_make_durable_does_not_wait(tmp_path):
     gathering.join(30)
     assert not gathering.is_alive(), "the loop lingered with nothing to commit"
     assert list(journal.read()) == []
+    journal.close()
+
+
+def _unrelated_changes(count: int) -> list[ConfigMapSeen]:
+    """Changes to ConfigMaps nothing depends on: two records each, no window."""
+    return [
+        ConfigMapSeen(EventType.MODIFIED, cm(f"unrelated-{i}", V2, rv=str(20 + i), app=""))
+        for i in range(count)
+    ]
+
+
+def test_a_commits_worth_of_records_at_hand_ends_a_group_commit_wait(tmp_path):
+    """A busy watch's window brings many changes at once: their commit does not wait for more."""
+    loop, journal, _ = make_loop(tmp_path, acting=True, linger=60.0, commit_records=8)
+    for event in _unrelated_changes(3):  # with the first: 4 changes, 8 records
+        loop.events.put(event)
+    gathering = threading.Thread(target=loop._gather, args=(UNRELATED, 10.0), daemon=True)
+    gathering.start()
+    gathering.join(30)
+    assert not gathering.is_alive(), "the loop lingered with a commit's worth of records"
+    assert loop._journal.backlog == 8
+    journal.close()
+
+
+def test_fewer_records_than_a_commits_worth_wait_for_more(tmp_path):
+    loop, journal, _ = make_loop(tmp_path, acting=True, linger=60.0, commit_records=8)
+    for event in _unrelated_changes(2):  # with the first: 3 changes, 6 records
+        loop.events.put(event)
+    gathering = _gathering(loop)
+    time.sleep(0.3)
+    assert gathering.is_alive(), "the loop committed 6 records without waiting for more"
+    assert loop._journal.backlog == 6
+    loop.request_stop("SIGTERM")
+    gathering.join(30)
+    assert not gathering.is_alive()
     journal.close()
 
 
