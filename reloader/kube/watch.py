@@ -84,6 +84,8 @@ class WatchHooks:
     """Callbacks for health and metrics; each defaults to doing nothing."""
 
     progress: Callable[[], None] = lambda: None
+    #: A window's events begin (True) or end (False) to be handed over.
+    delivering: Callable[[bool], None] = lambda busy: None
     up: Callable[[bool], None] = lambda up: None
     event: Callable[[str], None] = lambda event_type: None
     relist: Callable[[str], None] = lambda reason: None
@@ -436,10 +438,14 @@ class ListWatcher:
             for lines in stream.batches():
                 self._hooks.progress()
                 received += len(lines)
-                for line in lines:
-                    self._resume_from = self._handle(
-                        json.loads(line), self._resume_from or resource_version
-                    )
+                self._hooks.delivering(True)
+                try:
+                    for line in lines:
+                        self._resume_from = self._handle(
+                            json.loads(line), self._resume_from or resource_version
+                        )
+                finally:
+                    self._hooks.delivering(False)
         finally:
             # The body was read past http.client: the connection is not reused.
             response.close()

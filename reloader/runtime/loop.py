@@ -122,6 +122,9 @@ class ReconcileLoop:
         self._stop_requested = threading.Event()
         # Set by whatever must end a group commit's wait early (see _gather).
         self._wake = threading.Event()
+        # Watches handing a window's events over right now (see delivering).
+        self._delivering = 0
+        self._delivering_lock = threading.Lock()
         self._stop_reason = "SIGTERM"
         self._flush_deadline: float | None = None
         self.flushed = 0
@@ -147,6 +150,21 @@ class ReconcileLoop:
         """
         self.events.put(event)
         self._wake.set()
+
+    def delivering(self, busy: bool) -> None:
+        """A watch begins (True) or ends (False) handing over a window's events (any thread).
+
+        A group commit that holds ``commit_records`` records waits no longer
+        for more, but it does wait for a window being handed over to be all
+        in: a watch thread gives the loop the interpreter lock every few
+        milliseconds in a large window, and a commit of each part would cost
+        a sync of its own.
+        """
+        with self._delivering_lock:
+            self._delivering += 1 if busy else -1
+            done = self._delivering == 0
+        if done and self._group_ready():
+            self._wake.set()  # the wait for the rest of the window is over
 
     def post_urgent(self, event: Event) -> None:
         """Hand an event to the loop without ever blocking (leadership changes).
@@ -247,8 +265,9 @@ class ReconcileLoop:
         per event. With nothing to make durable it does not wait at all, and
         with ``commit_records`` records or more to make durable (a busy
         watch's window, which its stream already gathered: its next is a
-        window away) it does not wait either: the sync is then a quarter of
-        the commit or less, and the wait would cost a wake-up of its own.
+        window away) it waits only until no window is being handed over
+        (:meth:`delivering`): the sync is then a quarter of the commit or
+        less, and a longer wait would cost a wake-up of its own.
 
         The wait is one sleep, not a wake-up per watch event nor a step every
         few milliseconds: watch events pile up in the queue meanwhile and are
@@ -284,13 +303,18 @@ class ReconcileLoop:
             wait = until - self._clock()
             if applied >= self._batch or wait <= 0 or self._held or self._prompt:
                 return
-            if self._journal.backlog >= self._commit_records:
+            if self._group_ready():
                 return  # worth its sync already: more would save little, and cost a wake-up
             if self._flush_deadline is not None or self._stop_requested.is_set() or self._urgent:
                 return
             self._wake.clear()
-            if self.events.empty():  # nothing came since the check: sleep
+            # Nothing came since the check, and no window ended meanwhile: sleep.
+            if self.events.empty() and not self._group_ready():
                 self._wake.wait(wait)
+
+    def _group_ready(self) -> bool:
+        """Whether a commit's worth of records waits, and no window is being handed over."""
+        return self._journal.backlog >= self._commit_records and not self._delivering
 
     def commit(self) -> None:
         """Append the records decided so far, then send the patches they cover."""

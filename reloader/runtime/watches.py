@@ -206,6 +206,7 @@ class Watches:
 
             return WatchHooks(
                 progress=lambda: health.beat(f"watch/{name}"),
+                delivering=self._loop.delivering,
                 up=up,
                 event=event,
                 relist=lambda reason: metrics.relists.labels(label, reason).inc(),

@@ -39,17 +39,29 @@ class Recorder:
         self.up: list[bool] = []
         self.relists: list[str] = []
         self.progress = 0
+        # What was emitted, and the windows' hand-overs around it, in order.
+        self.handed: list[str] = []
         self.lock = threading.Lock()
 
     def emit(self, event) -> None:
         with self.lock:
             self.events.append(event)
+            self.handed.append(type(event).__name__)
 
     def hooks(self) -> WatchHooks:
         def progress() -> None:
             self.progress += 1
 
-        return WatchHooks(progress=progress, up=self.up.append, relist=self.relists.append)
+        def delivering(busy: bool) -> None:
+            with self.lock:
+                self.handed.append("begin" if busy else "end")
+
+        return WatchHooks(
+            progress=progress,
+            up=self.up.append,
+            relist=self.relists.append,
+            delivering=delivering,
+        )
 
     def of(self, kind) -> list:
         with self.lock:
@@ -425,6 +437,25 @@ def test_a_busy_stream_sleeps_its_window_without_waking_for_the_first_event(kube
         response.close()
         response.release_conn()
     assert sent_when_paused == [3, 3]  # each window began with nothing new sent
+
+
+def test_a_windows_watch_events_are_handed_over_between_a_begin_and_an_end(kube, running):
+    """The loop waits for a window being handed over to be all in before it commits."""
+    kube.create(configmap("helloworld-config-a", {"K": "0"}, "a"))
+    _, rec = running(coalesce_seconds=1.0)
+    wait_for(lambda: rec.of(Listed), "the list")
+    wait_for(lambda: kube.watch_count(client="watcher") == 1, "the watch")
+    set_data(kube, "helloworld-config-a", {"K": "1"})  # the stream's first read: alone
+    wait_for(lambda: len(rec.seen()) == 2 and rec.handed[-1] == "end", "the first event")
+    with rec.lock:
+        before = len(rec.handed)
+    for value in (2, 3, 4):  # within one window: handed over together
+        set_data(kube, "helloworld-config-a", {"K": str(value)})
+    wait_for(lambda: len(rec.seen()) == 5 and rec.handed[-1] == "end", "the window handed over")
+    with rec.lock:
+        first, window = rec.handed[before - 3 : before], rec.handed[before:]
+    assert first == ["begin", "ConfigMapSeen", "end"]
+    assert window == ["begin", *["ConfigMapSeen"] * 3, "end"]
 
 
 def test_each_incident_backs_off_from_the_base_delay_again(kube, running):

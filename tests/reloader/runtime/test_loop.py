@@ -263,6 +263,24 @@ def test_a_commits_worth_of_records_at_hand_ends_a_group_commit_wait(tmp_path):
     journal.close()
 
 
+def test_a_commits_worth_waits_for_the_rest_of_a_window_being_handed_over(tmp_path):
+    """A large window reaches the loop in parts; one commit takes it whole."""
+    loop, journal, _ = make_loop(tmp_path, acting=True, linger=60.0, commit_records=8)
+    loop.delivering(True)  # a watch thread is handing its window over
+    for event in _unrelated_changes(3):
+        loop.events.put(event)
+    gathering = _gathering(loop)
+    time.sleep(0.3)
+    assert gathering.is_alive(), "the loop committed part of a window"
+    [rest] = _unrelated_changes(4)[3:]
+    loop.events.put(rest)
+    loop.delivering(False)  # the window is all in
+    gathering.join(30)
+    assert not gathering.is_alive(), "the end of the hand-over did not end the wait"
+    assert loop._journal.backlog == 10
+    journal.close()
+
+
 def test_fewer_records_than_a_commits_worth_wait_for_more(tmp_path):
     loop, journal, _ = make_loop(tmp_path, acting=True, linger=60.0, commit_records=8)
     for event in _unrelated_changes(2):  # with the first: 3 changes, 6 records
