@@ -250,11 +250,17 @@ def _unrelated_changes(count: int) -> list[ConfigMapSeen]:
     ]
 
 
+def _grouping_loop(tmp_path, queued: list[ConfigMapSeen]) -> tuple[ReconcileLoop, Journal]:
+    """A loop whose group commit is worth its sync at 8 records, with ``queued`` waiting."""
+    loop, journal, _ = make_loop(tmp_path, acting=True, linger=60.0, commit_records=8)
+    for event in queued:
+        loop.events.put(event)
+    return loop, journal
+
+
 def test_a_commits_worth_of_records_at_hand_ends_a_group_commit_wait(tmp_path):
     """A busy watch's window brings many changes at once: their commit does not wait for more."""
-    loop, journal, _ = make_loop(tmp_path, acting=True, linger=60.0, commit_records=8)
-    for event in _unrelated_changes(3):  # with the first: 4 changes, 8 records
-        loop.events.put(event)
+    loop, journal = _grouping_loop(tmp_path, _unrelated_changes(3))  # with the first: 8 records
     gathering = threading.Thread(target=loop._gather, args=(UNRELATED, 10.0), daemon=True)
     gathering.start()
     gathering.join(30)
@@ -265,14 +271,14 @@ def test_a_commits_worth_of_records_at_hand_ends_a_group_commit_wait(tmp_path):
 
 def test_a_commits_worth_waits_for_the_rest_of_a_window_being_handed_over(tmp_path):
     """A large window reaches the loop in parts; one commit takes it whole."""
-    loop, journal, _ = make_loop(tmp_path, acting=True, linger=60.0, commit_records=8)
-    loop.delivering(True)  # a watch thread is handing its window over
-    for event in _unrelated_changes(3):
+    *part, rest = _unrelated_changes(4)
+    loop, journal = _grouping_loop(tmp_path, [])
+    loop.delivering(True)  # a watch thread begins to hand its window over
+    for event in part:
         loop.events.put(event)
     gathering = _gathering(loop)
     time.sleep(0.3)
     assert gathering.is_alive(), "the loop committed part of a window"
-    [rest] = _unrelated_changes(4)[3:]
     loop.events.put(rest)
     loop.delivering(False)  # the window is all in
     gathering.join(30)
@@ -282,9 +288,7 @@ def test_a_commits_worth_waits_for_the_rest_of_a_window_being_handed_over(tmp_pa
 
 
 def test_fewer_records_than_a_commits_worth_wait_for_more(tmp_path):
-    loop, journal, _ = make_loop(tmp_path, acting=True, linger=60.0, commit_records=8)
-    for event in _unrelated_changes(2):  # with the first: 3 changes, 6 records
-        loop.events.put(event)
+    loop, journal = _grouping_loop(tmp_path, _unrelated_changes(2))  # with the first: 6 records
     gathering = _gathering(loop)
     time.sleep(0.3)
     assert gathering.is_alive(), "the loop committed 6 records without waiting for more"
