@@ -21,7 +21,7 @@ import time
 from collections import Counter, defaultdict
 from pathlib import Path
 
-from journal import Journal
+from journal import Filters, Journal, follow
 from reloader.core import data_hash
 from tests.bench.figures import percentile, stat_cpu
 from tests.kubeapi import KubeApiServer
@@ -72,15 +72,14 @@ class Committed:
         self._thread.join()
 
     def _poll(self) -> None:
-        after = 0
+        # The journal's own follower (``tail -f``): short read transactions,
+        # each record once, in seq order.
+        observed = Filters(kinds=("configmap.observed",))
         with Journal.open(str(self._journal), readonly=True) as journal:
-            while not self._stop.wait(self._every):
-                observed = list(journal.read(after, kinds=("configmap.observed",)))
-                found = time.time()
-                for record in observed:
-                    name = record.object.split("/", 1)[1]
-                    self.at.setdefault((name, record.data["resource_version"]), found)
-                    after = record.seq
+            records = follow([journal], observed, [0], poll_interval=self._every, stop=self._stop)
+            for _, record in records:
+                name = record.object.split("/", 1)[1]
+                self.at.setdefault((name, record.data["resource_version"]), time.time())
 
 
 def test_bench_event_storm(tmp_path: Path) -> None:
