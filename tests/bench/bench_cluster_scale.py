@@ -59,7 +59,7 @@ from typing import Any
 
 from tests.bench.bench_controller_storm import cpu_seconds
 from tests.bench.bench_correlation_ids import grow_journal
-from tests.bench.figures import percentile, stat_cpu
+from tests.bench.figures import paced, percentile, stat_cpu
 from tests.kubeapi import KubeApiServer
 from tests.reloader.e2e import harness
 from tests.reloader.e2e.harness import wait_for
@@ -255,14 +255,9 @@ def noise(kube: KubeApiServer, namespaces: list[str], changes: int) -> list[tupl
     workload, when changed).
     """
     changed_at: list[tuple[str, str, float]] = []
-    begin = time.monotonic()
     total = int(NOISE_PER_SECOND * NOISE_SECONDS)
     every = max(1, total // changes) if changes else total + 1
-    for i in range(total):
-        due = begin + i / NOISE_PER_SECOND
-        delay = due - time.monotonic()
-        if delay > 0:
-            time.sleep(delay)
+    for i in paced(total, NOISE_PER_SECOND):
         ns = namespaces[i % len(namespaces)]
         if i % every == 0 and len(changed_at) < changes:
             # A referenced ConfigMap: its workload must roll.

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from journal import Filters, Journal, follow
 from reloader.core import data_hash
-from tests.bench.figures import percentile, stat_cpu
+from tests.bench.figures import paced, percentile, stat_cpu
 from tests.kubeapi import KubeApiServer
 from tests.reloader.e2e import harness
 from tests.reloader.e2e.harness import (
@@ -109,11 +109,7 @@ def test_bench_event_storm(tmp_path: Path) -> None:
             updated_at: dict[tuple[str, str], float] = {}
             with Committed(controller.journal_path) as committed:
                 started = time.monotonic()
-                for i in range(UPDATES):
-                    due = started + i * SECONDS / UPDATES
-                    delay = due - time.monotonic()
-                    if delay > 0:
-                        time.sleep(delay)
+                for i in paced(UPDATES, UPDATES / SECONDS):
                     name = f"helloworld-config-{envs[i % CONFIGMAPS]}"
                     obj = kube.patch("configmaps", name, {"data": {"N": str(i)}}, namespace=NS)
                     updated_at[(name, obj["metadata"]["resourceVersion"])] = time.time()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import resource
+import time
+from collections.abc import Iterator
 
 
 def percentile(values: list[float], fraction: float) -> float:
@@ -27,3 +29,17 @@ def thread_usage() -> tuple[float, float]:
     """The calling thread's user and system CPU seconds so far."""
     usage = resource.getrusage(resource.RUSAGE_THREAD)
     return usage.ru_utime, usage.ru_stime
+
+
+def paced(count: int, per_second: float) -> Iterator[int]:
+    """Yield ``0`` to ``count - 1``, each no sooner than ``i / per_second`` after the first.
+
+    A load that falls behind (a slow request) catches up without sleeping,
+    so the whole takes ``count / per_second`` seconds however the requests vary.
+    """
+    begin = time.monotonic()
+    for i in range(count):
+        delay = begin + i / per_second - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+        yield i
