@@ -98,7 +98,7 @@ CHANGES = 5600
 STEP = 14  # events a step and a commit: the cluster-scale storm's
 ROUNDS = 3
 WAKEUPS = 100  # idle steps a round, back to back and after a sleep
-WAKEUP_SLEEP = 0.05  # the reconcile loop's own step interval
+WAKEUP_SLEEP = 0.05  # a sleep as short as a quiet watch window
 RESOURCES = ("configmaps", "deployments", "statefulsets", "daemonsets", "secrets")
 _COLUMNS = (
     "seq", "id", "ts", "kind", "namespace", "object", "correlation_id",
